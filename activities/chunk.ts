@@ -1,0 +1,22 @@
+import { blobKeys, getJson, putJson } from '../lib/blob/store';
+import { chunkConversation } from '../lib/chunking/chunk-conversation';
+import { chunkSections } from '../lib/chunking/chunk-text';
+import type { Chunk, ParsedDocument } from '../lib/domain/document';
+import { badInput } from '../lib/errors';
+import type { ActivityDeps } from './deps';
+import type { ChunkResult, ParseResult, StageInput } from './types';
+
+/** Parsed text → token-bounded chunks with offsets (or turn ranges), written to the blob store. */
+export function createChunkActivity(deps: ActivityDeps) {
+  return async function chunkDocument({ jobId, request }: StageInput, parsed: ParseResult): Promise<ChunkResult> {
+    const document = await getJson<ParsedDocument>(deps.blobs, parsed.parsedKey);
+    const maxTokens = deps.config.CHUNK_TOKENS;
+    const chunks: Chunk[] = document.turns
+      ? chunkConversation(document.turns, { maxTokens, maxTurns: deps.config.CONVERSATION_TURNS_PER_CHUNK })
+      : chunkSections(document.sections, { maxTokens, overlapTokens: deps.config.CHUNK_OVERLAP_TOKENS });
+    if (chunks.length === 0) throw badInput('the content produced no chunks of text');
+    const chunksKey = blobKeys.chunks(request.tenant, jobId);
+    await putJson(deps.blobs, chunksKey, chunks);
+    return { chunksKey, chunks: chunks.length, tokens: chunks.reduce((sum, chunk) => sum + chunk.tokens, 0) };
+  };
+}

@@ -1,0 +1,20 @@
+import type { Client } from '@elastic/elasticsearch';
+import type { BlobStore } from '../lib/blob/store';
+import type { Config } from '../lib/config';
+import type { IndexNames } from '../lib/elasticsearch/indices';
+import type { Logger } from '../lib/logger';
+import type { Embedder } from '../lib/models/embedder';
+import type { Extractor } from '../lib/models/extractor';
+
+/** Services the activities run over, injected so tests hand in real (or local) ones. */
+export interface ActivityDeps {
+  config: Config;
+  es: Client;
+  indices: IndexNames;
+  blobs: BlobStore;
+  /** Absent when no embedding model is configured: memories are then stored without vectors. */
+  embedder?: Embedder;
+  /** Extractors by mode: `fast` and `long-range` may differ. */
+  extractors: { fast: Extractor; 'long-range': Extractor };
+  log: Logger;
+}

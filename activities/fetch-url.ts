@@ -1,0 +1,141 @@
+import dns from 'node:dns';
+import ipaddr from 'ipaddr.js';
+import { Agent, request } from 'undici';
+import { badInput, upstreamFailure } from '../lib/errors';
+
+export interface SafeFetchOptions {
+  maxBytes?: number;
+  timeoutMs?: number;
+  maxRedirects?: number;
+  /** Allows loopback/private targets: only for tests that serve fixtures on 127.0.0.1. */
+  allowPrivateNetworks?: boolean;
+  onProgress?: (bytes: number) => void;
+}
+
+export interface FetchedUrl {
+  body: Buffer;
+  contentType?: string;
+  finalUrl: string;
+}
+
+const DEFAULT_MAX_BYTES = 20 * 1024 * 1024;
+
+/** Only public unicast addresses: loopback, private, link-local (cloud metadata), CGNAT, … are refused. */
+export function isPublicAddress(address: string): boolean {
+  if (!ipaddr.isValid(address)) return false;
+  let parsed = ipaddr.parse(address);
+  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
+    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
+  }
+  return parsed.range() === 'unicast';
+}
+
+/**
+ * The check runs inside the connection's DNS lookup, so the address we vet is the address we connect
+ * to (no rebinding between check and connect), and it runs again for every redirect hop.
+ */
+function guardedAgent(allowPrivate: boolean): Agent {
+  return new Agent({
+    connect: {
+      lookup(hostname, options, callback) {
+        dns.lookup(hostname, { ...options, all: true }, (error, addresses) => {
+          if (error) return callback(error, '', 0);
+          const list = addresses as dns.LookupAddress[];
+          const refused = list.find((entry) => !allowPrivate && !isPublicAddress(entry.address));
+          if (refused) {
+            const denial = Object.assign(new Error(`refused: ${hostname} resolves to non-public address ${refused.address}`), {
+              code: 'CAIRN_SSRF_REFUSED',
+            });
+            return callback(denial, '', 0);
+          }
+          if ((options as dns.LookupOptions).all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, list);
+          callback(null, list[0]!.address, list[0]!.family);
+        });
+      },
+    },
+  });
+}
+
+function assertFetchableUrl(raw: string, allowPrivate: boolean): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw badInput(`"${raw}" is not a valid URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw badInput(`URL scheme ${url.protocol} is not allowed; use http or https`);
+  if (url.username || url.password) throw badInput('URLs with credentials are not allowed');
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (!allowPrivate && ipaddr.isValid(host) && !isPublicAddress(host)) {
+    throw badInput(`refused to fetch ${url.origin}: loopback, private, link-local and metadata addresses are not allowed`);
+  }
+  if (!allowPrivate && /^(localhost|.*\.localhost|metadata\.google\.internal)$/i.test(host)) {
+    throw badInput(`refused to fetch ${url.origin}: local hostnames are not allowed`);
+  }
+  return url;
+}
+
+export async function fetchUrlSafely(raw: string, options: SafeFetchOptions = {}): Promise<FetchedUrl> {
+  const allowPrivate = options.allowPrivateNetworks ?? process.env.CAIRN_ALLOW_PRIVATE_URLS === 'true';
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
+  const maxRedirects = options.maxRedirects ?? 5;
+  const deadline = AbortSignal.timeout(options.timeoutMs ?? 30_000);
+  const dispatcher = guardedAgent(allowPrivate);
+  let url = assertFetchableUrl(raw, allowPrivate);
+  try {
+    for (let hop = 0; hop <= maxRedirects; hop++) {
+      let response;
+      try {
+        response = await request(url, {
+          method: 'GET',
+          dispatcher,
+          signal: deadline,
+          headers: { 'user-agent': 'Cairn/0.1 (+memory ingestion)', accept: 'text/html,application/xhtml+xml,application/pdf,text/*,*/*;q=0.5' },
+        });
+      } catch (error) {
+        const code = (error as { code?: string; cause?: { code?: string } }).code ?? (error as { cause?: { code?: string } }).cause?.code;
+        if (code === 'CAIRN_SSRF_REFUSED' || /refused: /.test(String((error as Error).message))) {
+          throw badInput(`refused to fetch ${url.origin}: it resolves to a loopback, private, link-local or metadata address`);
+        }
+        if (code === 'ENOTFOUND') throw badInput(`the host ${url.hostname} does not exist`);
+        if ((error as Error).name === 'AbortError' || (error as Error).name === 'TimeoutError') throw upstreamFailure(`fetching ${url.href} timed out`);
+        throw upstreamFailure(`fetching ${url.href} failed: ${(error as Error).message}`);
+      }
+      const { statusCode, headers, body } = response;
+      if (statusCode >= 300 && statusCode < 400 && headers.location) {
+        await body.dump();
+        url = assertFetchableUrl(new URL(String(headers.location), url).href, allowPrivate);
+        continue;
+      }
+      if (statusCode >= 500 || statusCode === 429) {
+        await body.dump();
+        throw upstreamFailure(`${url.href} answered ${statusCode}`);
+      }
+      if (statusCode >= 400) {
+        await body.dump();
+        throw badInput(`${url.href} answered ${statusCode}`);
+      }
+      const declared = Number(headers['content-length']);
+      if (Number.isFinite(declared) && declared > maxBytes) {
+        await body.dump();
+        throw badInput(`${url.href} is ${declared} bytes, over the ${maxBytes} byte limit`);
+      }
+      const parts: Buffer[] = [];
+      let total = 0;
+      for await (const part of body) {
+        total += part.length;
+        if (total > maxBytes) {
+          body.destroy();
+          throw badInput(`${url.href} is over the ${maxBytes} byte limit`);
+        }
+        parts.push(part as Buffer);
+        options.onProgress?.(total);
+      }
+      const contentType = headers['content-type'];
+      return { body: Buffer.concat(parts), contentType: Array.isArray(contentType) ? contentType[0] : contentType, finalUrl: url.href };
+    }
+    throw badInput(`${raw} redirected more than ${maxRedirects} times`);
+  } finally {
+    await dispatcher.close().catch(() => undefined);
+  }
+}

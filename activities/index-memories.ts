@@ -1,0 +1,100 @@
+import { heartbeat } from '@temporalio/activity';
+import { getJson } from '../lib/blob/store';
+import type { Chunk, ParsedDocument } from '../lib/domain/document';
+import type { IngestRequest } from '../lib/domain/ingest';
+import type { MemoryScope, StoredMemory } from '../lib/domain/memory';
+import { memoryId } from '../lib/ids';
+import { upstreamFailure } from '../lib/errors';
+import type { ActivityDeps } from './deps';
+import type { ResolvedMemory } from './resolve-entities';
+import type { BatchRange, ChunkResult, IndexResult, ParseResult, ResolveResult, StageInput } from './types';
+
+export function memoryScope(request: IngestRequest): MemoryScope {
+  const { scope } = request;
+  return {
+    tenant: request.tenant,
+    space_id: scope.spaceId,
+    container_tags: scope.containerTags,
+    org_id: scope.orgId,
+    user_id: scope.userId,
+    customer_id: scope.customerId,
+    agent_id: scope.agentId,
+    session_id: scope.sessionId,
+  };
+}
+
+/** One batch of resolved memories → embedded memory documents in Elasticsearch, searchable on return. */
+export function createIndexActivity(deps: ActivityDeps) {
+  return async function indexMemories(
+    { jobId, sourceId, request }: StageInput,
+    parsed: ParseResult,
+    chunked: ChunkResult,
+    resolved: ResolveResult,
+    range: BatchRange,
+  ): Promise<IndexResult> {
+    const memories = await getJson<ResolvedMemory[]>(deps.blobs, resolved.resolvedKey);
+    if (memories.length === 0) return { indexed: 0, memoryIds: [] };
+    const chunks = await getJson<Chunk[]>(deps.blobs, chunked.chunksKey);
+    const document = await getJson<ParsedDocument>(deps.blobs, parsed.parsedKey);
+    const now = new Date().toISOString();
+
+    const vectors = deps.embedder ? await deps.embedder.embed(memories.map((memory) => memory.text)) : undefined;
+    heartbeat(range);
+
+    const docs: StoredMemory[] = memories.map((memory, i) => {
+      const chunk = chunks[memory.chunkIndex];
+      // Position = chunk + ordinal within the chunk, so re-running the batch rewrites the same ids.
+      const ordinal = memories.slice(0, i).filter((other) => other.chunkIndex === memory.chunkIndex).length;
+      const turnIds = chunk?.turnIds;
+      const doc: StoredMemory = {
+        id: memoryId(request.tenant, sourceId, `${memory.chunkIndex}:${ordinal}:${memory.type}`, memory.text),
+        tenant: request.tenant,
+        text: memory.text,
+        type: memory.type,
+        confidence: memory.confidence,
+        entities: memory.entityRefs,
+        scope: memoryScope(request),
+        provenance: {
+          source_id: sourceId,
+          job_id: jobId,
+          document_id: request.documentId,
+          document_type: request.documentType,
+          document_date: request.documentDate,
+          format: request.format,
+          surface: request.surface,
+          source_url: request.sourceUrl,
+          file_name: request.fileName,
+          chunk_index: memory.chunkIndex,
+          char_start: chunk?.charStart,
+          char_end: chunk?.charEnd,
+          turn_start: chunk?.turnStart,
+          turn_end: chunk?.turnEnd,
+          turn_ids: turnIds,
+          speakers: chunk?.speakers,
+          session_date: document.sessionDate,
+        },
+        categories: request.categories,
+        metadata: request.metadata,
+        event_dates: memory.eventDates,
+        created_at: now,
+        updated_at: null,
+      };
+      if (vectors && deps.embedder) {
+        doc.embedding = vectors[i];
+        doc.embedding_model = deps.embedder.model;
+      }
+      return doc;
+    });
+
+    const response = await deps.es.bulk({
+      // Searchable when the activity returns: the job is only "completed" once recall can see it.
+      refresh: 'wait_for',
+      operations: docs.flatMap((doc) => [{ index: { _index: deps.indices.memories, _id: doc.id } }, doc]),
+    });
+    if (response.errors) {
+      const first = response.items.find((item) => item.index?.error)?.index?.error;
+      throw upstreamFailure(`Elasticsearch rejected memories: ${first?.type}: ${first?.reason}`);
+    }
+    return { indexed: docs.length, memoryIds: docs.map((doc) => doc.id) };
+  };
+}

@@ -1,0 +1,82 @@
+import type { JobProgress } from '../lib/domain/job';
+import type { ActivityDeps } from './deps';
+import type { StageInput } from './types';
+
+/**
+ * Keeps a compact summary of a finished job (answerable after Temporal's retention) and the source
+ * record that later re-sends of the same document or conversation are checked against.
+ */
+export function createRecordJobActivities(deps: ActivityDeps) {
+  async function recordJobSummary(progress: JobProgress): Promise<void> {
+    await deps.es.index({
+      index: deps.indices.jobs,
+      id: `${progress.tenant}:${progress.job_id}`,
+      document: {
+        job_id: progress.job_id,
+        tenant: progress.tenant,
+        status: progress.status,
+        stage: progress.stage,
+        kind: progress.kind,
+        format: progress.format,
+        document_type: progress.document_type,
+        document_id: progress.document_id,
+        surface: progress.surface,
+        source_id: progress.source_id,
+        source_url: progress.source_url,
+        scope: progress.scope,
+        categories: progress.categories,
+        memories_created: progress.memories_created,
+        counts: progress.counts,
+        stages: progress.stages,
+        errors: progress.errors,
+        created_at: progress.created_at,
+        updated_at: progress.updated_at,
+        finished_at: progress.finished_at,
+      },
+      refresh: 'wait_for',
+    });
+  }
+
+  async function recordSource({ jobId, sourceId, request }: StageInput, summary: { title?: string; contentHash?: string }): Promise<void> {
+    const now = new Date().toISOString();
+    await deps.es.update({
+      index: deps.indices.sources,
+      id: sourceId,
+      doc: { last_job_id: jobId, updated_at: now, title: summary.title },
+      upsert: {
+        id: sourceId,
+        tenant: request.tenant,
+        kind: request.kind,
+        format: request.format,
+        document_type: request.documentType,
+        document_id: request.documentId,
+        document_date: request.documentDate,
+        source_url: request.sourceUrl,
+        file_name: request.fileName,
+        title: summary.title ?? request.title,
+        blob_key: request.blobKey,
+        scope: { tenant: request.tenant, ...snakeScope(request.scope) },
+        metadata: request.metadata,
+        last_job_id: jobId,
+        job_ids: [jobId],
+        created_at: now,
+        updated_at: now,
+      },
+      refresh: 'wait_for',
+    });
+  }
+
+  return { recordJobSummary, recordSource };
+}
+
+function snakeScope(scope: StageInput['request']['scope']) {
+  return {
+    space_id: scope.spaceId,
+    container_tags: scope.containerTags,
+    org_id: scope.orgId,
+    user_id: scope.userId,
+    customer_id: scope.customerId,
+    agent_id: scope.agentId,
+    session_id: scope.sessionId,
+  };
+}

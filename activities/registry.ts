@@ -1,0 +1,27 @@
+import { activityBoundary } from '../lib/errors';
+import { createChunkActivity } from './chunk';
+import type { ActivityDeps } from './deps';
+import { createExtractActivity } from './extract';
+import { createFetchActivity } from './fetch';
+import { createIndexActivity } from './index-memories';
+import { createParseActivity } from './parse';
+import { createRecordJobActivities } from './record-job';
+import { createResolveEntitiesActivity } from './resolve-entities';
+
+/** Every activity the worker registers, bound to its services. Bad input becomes a non-retryable failure. */
+export function createActivities(deps: ActivityDeps) {
+  const { recordJobSummary, recordSource } = createRecordJobActivities(deps);
+  return {
+    fetchSource: activityBoundary(createFetchActivity(deps)),
+    parseSource: activityBoundary(createParseActivity(deps)),
+    chunkDocument: activityBoundary(createChunkActivity(deps)),
+    extractMemories: activityBoundary(createExtractActivity(deps)),
+    resolveEntities: activityBoundary(createResolveEntitiesActivity(deps)),
+    indexMemories: activityBoundary(createIndexActivity(deps)),
+    recordJobSummary: activityBoundary(recordJobSummary),
+    recordSource: activityBoundary(recordSource),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+export type { ActivityDeps };

@@ -1,0 +1,51 @@
+import type { IngestRequest } from '../lib/domain/ingest';
+
+/** What every stage activity receives: references and ids only, never content (payload limits). */
+export interface StageInput {
+  jobId: string;
+  sourceId: string;
+  request: IngestRequest;
+}
+
+export interface FetchResult {
+  blobKey: string;
+  bytes: number;
+  contentType?: string;
+  finalUrl?: string;
+}
+
+export interface ParseResult {
+  parsedKey: string;
+  characters: number;
+  detectedType: string;
+  title?: string;
+}
+
+export interface ChunkResult {
+  chunksKey: string;
+  chunks: number;
+  tokens: number;
+}
+
+export interface BatchRange {
+  batch: number;
+  start: number;
+  end: number;
+}
+
+export interface ExtractResult {
+  memoriesKey: string;
+  memories: number;
+  tokensIn: number;
+  tokensOut: number;
+}
+
+export interface ResolveResult {
+  resolvedKey: string;
+  entities: number;
+}
+
+export interface IndexResult {
+  indexed: number;
+  memoryIds: string[];
+}

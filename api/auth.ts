@@ -1,0 +1,77 @@
+import type { RequestHandler } from 'express';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { forbidden, unauthorized } from '../lib/errors';
+
+export const PERMISSIONS = ['ingest', 'read', 'search', 'write', 'admin'] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+export interface Principal {
+  tenant: string;
+  keyId: string;
+  permissions: ReadonlySet<Permission>;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    principal?: Principal;
+  }
+}
+
+/** Looks a presented key up; implementations keep only hashes. */
+export interface KeyResolver {
+  resolve(key: string): Promise<Principal | undefined>;
+}
+
+export const hashKey = (key: string) => createHash('sha256').update(key).digest('hex');
+
+/** Keys from CAIRN_API_KEY / CAIRN_API_KEYS: all permissions on their tenant. Held as hashes only. */
+export class StaticKeyResolver implements KeyResolver {
+  private readonly byHash = new Map<string, string>();
+
+  constructor(keys: Map<string, string>) {
+    for (const [key, tenant] of keys) this.byHash.set(hashKey(key), tenant);
+  }
+
+  async resolve(key: string): Promise<Principal | undefined> {
+    const presented = Buffer.from(hashKey(key), 'hex');
+    for (const [hash, tenant] of this.byHash) {
+      if (timingSafeEqual(presented, Buffer.from(hash, 'hex'))) {
+        return { tenant, keyId: `static:${hash.slice(0, 8)}`, permissions: new Set(PERMISSIONS) };
+      }
+    }
+    return undefined;
+  }
+}
+
+export function authenticate(resolvers: KeyResolver[]): RequestHandler {
+  return async (req, _res, next) => {
+    try {
+      const header = req.get('authorization') ?? '';
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+      if (!match) throw unauthorized('Missing "Authorization: Bearer <key>" header');
+      for (const resolver of resolvers) {
+        const principal = await resolver.resolve(match[1]!);
+        if (principal) {
+          req.principal = principal;
+          return next();
+        }
+      }
+      throw unauthorized('Invalid API key');
+    } catch (error) {
+      next(error);
+    }
+  };
+}
+
+export function requirePermission(permission: Permission): RequestHandler {
+  return (req, _res, next) => {
+    if (!req.principal) return next(unauthorized());
+    if (!req.principal.permissions.has(permission)) return next(forbidden(permission));
+    next();
+  };
+}
+
+export function principalOf(req: { principal?: Principal }): Principal {
+  if (!req.principal) throw unauthorized();
+  return req.principal;
+}

@@ -1,0 +1,49 @@
+import type { ErrorRequestHandler, RequestHandler } from 'express';
+import { z } from 'zod';
+import { CairnError, badInput } from '../lib/errors';
+import type { Logger } from '../lib/logger';
+
+/** Parses a request part with a zod schema; failures become a 400 that names every bad field. */
+export function parseWith<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    throw badInput(
+      result.error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; '),
+      result.error.issues.map((issue) => ({ path: issue.path, message: issue.message, code: issue.code })),
+    );
+  }
+  return result.data;
+}
+
+export const notFoundRoute: RequestHandler = (req, res) => {
+  res.status(404).json({ error: { code: 'not_found', message: `No route for ${req.method} ${req.path}` } });
+};
+
+/**
+ * The native error shape: {error: {code, message, details?}}. Vendor surfaces install their own
+ * handler before this one. Bad input is never a 5xx; unexpected errors are logged, not echoed.
+ */
+export function errorHandler(log: Logger): ErrorRequestHandler {
+  return (error, req, res, _next) => {
+    const { status, body } = toErrorResponse(error);
+    if (status >= 500) log.error({ err: error, path: req.path }, 'request failed');
+    res.status(status).json(body);
+  };
+}
+
+export function toErrorResponse(error: unknown): { status: number; body: { error: { code: string; message: string; details?: unknown } } } {
+  if (error instanceof CairnError) {
+    return { status: error.httpStatus, body: { error: { code: error.code, message: error.message, details: error.details } } };
+  }
+  const bodyParserError = error as { type?: string; status?: number; message?: string; expose?: boolean };
+  if (bodyParserError?.type === 'entity.too.large') {
+    return { status: 413, body: { error: { code: 'payload_too_large', message: 'Request body is too large' } } };
+  }
+  if (bodyParserError?.type === 'entity.parse.failed') {
+    return { status: 400, body: { error: { code: 'bad_input', message: 'Request body is not valid JSON' } } };
+  }
+  if (bodyParserError?.expose && bodyParserError.status && bodyParserError.status < 500) {
+    return { status: bodyParserError.status, body: { error: { code: 'bad_input', message: bodyParserError.message ?? 'Bad request' } } };
+  }
+  return { status: 500, body: { error: { code: 'internal', message: 'Internal error' } } };
+}

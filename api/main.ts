@@ -1,0 +1,41 @@
+import { loadConfigOrExit } from '../lib/config';
+import { createLogger } from '../lib/logger';
+import { IngestJobs } from '../lib/jobs';
+import { createRuntime } from '../lib/runtime';
+import { connectTemporal, ensureSearchAttributes } from '../lib/temporal/connect';
+import { StaticKeyResolver } from './auth';
+import { createApp } from './server';
+
+async function main() {
+  const config = loadConfigOrExit();
+  const log = createLogger(config.LOG_LEVEL, 'cairn-api');
+  const runtime = await createRuntime(config, log);
+  const temporal = await connectTemporal(config);
+  await ensureSearchAttributes(temporal, config.TEMPORAL_NAMESPACE);
+  if (config.staticApiKeys.size === 0) log.warn('No API keys configured: set CAIRN_API_KEY or CAIRN_API_KEYS; every request will answer 401.');
+  const app = createApp({
+    es: runtime.es,
+    temporal: temporal.connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    jobs: new IngestJobs(temporal.client, runtime.blobs, config),
+    keys: [new StaticKeyResolver(config.staticApiKeys)],
+    log,
+  });
+  const server = app.listen(config.PORT, config.HOST, () => log.info({ port: config.PORT }, `API listening on http://${config.HOST}:${config.PORT}`));
+  const shutdown = () => {
+    log.info('API shutting down');
+    server.close(async () => {
+      await temporal.connection.close();
+      await runtime.close();
+      process.exit(0);
+    });
+    setTimeout(() => process.exit(0), 10_000).unref();
+  };
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+main().catch((error) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,76 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { badInput } from '../errors';
+
+/**
+ * Raw uploads and intermediate artifacts, passed between activities by key so Temporal payloads stay
+ * small. The local folder is the default; an S3-compatible bucket implements the same interface.
+ */
+export interface BlobStore {
+  put(key: string, data: Uint8Array | string): Promise<void>;
+  get(key: string): Promise<Buffer>;
+  exists(key: string): Promise<boolean>;
+  size(key: string): Promise<number>;
+  delete(key: string): Promise<void>;
+}
+
+export async function getJson<T>(store: BlobStore, key: string): Promise<T> {
+  return JSON.parse((await store.get(key)).toString('utf8')) as T;
+}
+
+export async function putJson(store: BlobStore, key: string, value: unknown): Promise<void> {
+  await store.put(key, JSON.stringify(value));
+}
+
+export class LocalBlobStore implements BlobStore {
+  constructor(private readonly root: string) {}
+
+  private resolve(key: string): string {
+    // Keys are built by Cairn, but a key must still never escape the store's root.
+    if (!/^[A-Za-z0-9._\-/]+$/.test(key) || key.split('/').includes('..')) throw badInput(`invalid blob key ${key}`);
+    return path.join(this.root, key);
+  }
+
+  async put(key: string, data: Uint8Array | string): Promise<void> {
+    const file = this.resolve(key);
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    // Write-then-rename: a reader never sees half a blob, and a retried put is harmless.
+    const temp = `${file}.${process.pid}.${Date.now()}.tmp`;
+    await fs.writeFile(temp, data);
+    await fs.rename(temp, file);
+  }
+
+  async get(key: string): Promise<Buffer> {
+    try {
+      return await fs.readFile(this.resolve(key));
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw badInput(`blob ${key} does not exist`);
+      throw error;
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    return fs
+      .access(this.resolve(key))
+      .then(() => true)
+      .catch(() => false);
+  }
+
+  async size(key: string): Promise<number> {
+    return (await fs.stat(this.resolve(key))).size;
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.resolve(key), { force: true });
+  }
+}
+
+/** Blob keys of one job's artifacts. */
+export const blobKeys = {
+  upload: (tenant: string, jobId: string) => `${tenant}/jobs/${jobId}/raw`,
+  fetched: (tenant: string, jobId: string) => `${tenant}/jobs/${jobId}/fetched`,
+  parsed: (tenant: string, jobId: string) => `${tenant}/jobs/${jobId}/parsed.json`,
+  chunks: (tenant: string, jobId: string) => `${tenant}/jobs/${jobId}/chunks.json`,
+  extracted: (tenant: string, jobId: string, batch: number) => `${tenant}/jobs/${jobId}/memories-${batch}.json`,
+  resolved: (tenant: string, jobId: string, batch: number) => `${tenant}/jobs/${jobId}/resolved-${batch}.json`,
+};

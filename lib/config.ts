@@ -1,0 +1,139 @@
+import os from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Every setting Cairn reads from the environment, validated once at start-up.
+ * A bad value stops the process with a message that names the variable.
+ */
+
+const port = z.coerce.number().int().min(1).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const optionalUrl = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .pipe(z.url().optional())
+  .optional();
+const optionalString = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .optional();
+
+function defaultCacheDir(): string {
+  // Elasticsearch must run as a non-root user, which cannot traverse /root: when we are root the
+  // shared cache lives in a world-readable system folder instead of the home directory.
+  if (process.getuid?.() === 0) return '/var/cache/cairn';
+  return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'cairn');
+}
+
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  HOST: z.string().default('0.0.0.0'),
+  PORT: port.default(8080),
+
+  CAIRN_DATA_DIR: z.string().default(path.resolve(process.cwd(), '.data')),
+  CAIRN_CACHE_DIR: z.string().default(defaultCacheDir()),
+  CAIRN_BLOB_DIR: optionalString,
+
+  TEMPORAL_ADDRESS: optionalString,
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('cairn-ingest'),
+  TEMPORAL_PORT: port.default(7233),
+  TEMPORAL_UI_PORT: port.default(8233),
+
+  ELASTICSEARCH_URL: optionalUrl,
+  ELASTICSEARCH_PORT: port.default(9200),
+  ELASTICSEARCH_HEAP: z
+    .string()
+    .regex(/^\d+[mg]$/, 'must look like 512m or 1g')
+    .default('512m'),
+  ELASTICSEARCH_INDEX_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lowercase letters, digits, - or _')
+    .default('cairn'),
+
+  CAIRN_API_KEY: optionalString,
+  CAIRN_API_KEYS: optionalString,
+
+  OPENAI_API_KEY: optionalString,
+  OPENAI_BASE_URL: optionalUrl,
+  OPENAI_EMBEDDING_MODEL: z.string().default('text-embedding-3-small'),
+  OPENAI_EXTRACTION_MODEL: z.string().default('gpt-4o-mini'),
+
+  CHUNK_TOKENS: positiveInt.default(256),
+  CHUNK_OVERLAP_TOKENS: z.coerce.number().int().min(0).default(32),
+  CONVERSATION_TURNS_PER_CHUNK: positiveInt.default(1),
+  /** Chunks per extract/embed/index activity, and how many such batches run at once. */
+  BATCH_SIZE: positiveInt.default(32),
+  BATCH_CONCURRENCY: positiveInt.default(4),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export interface Config extends Env {
+  /** Where the API and worker reach Temporal; a local dev server when TEMPORAL_ADDRESS is unset. */
+  temporalAddress: string;
+  /** True when Cairn should start (or reuse) its own local Temporal dev server. */
+  localTemporal: boolean;
+  elasticsearchUrl: string;
+  localElasticsearch: boolean;
+  blobDir: string;
+  /** Static keys from CAIRN_API_KEY / CAIRN_API_KEYS: key → tenant. */
+  staticApiKeys: Map<string, string>;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export const DEFAULT_TENANT = 'default';
+
+function parseApiKeys(env: Env): Map<string, string> {
+  const keys = new Map<string, string>();
+  if (env.CAIRN_API_KEY) keys.set(env.CAIRN_API_KEY, DEFAULT_TENANT);
+  for (const pair of (env.CAIRN_API_KEYS ?? '').split(',')) {
+    if (!pair.trim()) continue;
+    const [key, tenant] = pair.split('=').map((part) => part?.trim());
+    if (!key || !tenant || !/^[A-Za-z0-9_.-]{1,64}$/.test(tenant)) {
+      throw new ConfigError(
+        `CAIRN_API_KEYS: expected "key=tenant,key2=tenant2" with tenants of letters, digits, . _ -; got "${pair}"`,
+      );
+    }
+    keys.set(key, tenant);
+  }
+  return keys;
+}
+
+export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(source);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+  const env = parsed.data;
+  return {
+    ...env,
+    temporalAddress: env.TEMPORAL_ADDRESS ?? `127.0.0.1:${env.TEMPORAL_PORT}`,
+    localTemporal: !env.TEMPORAL_ADDRESS,
+    elasticsearchUrl: env.ELASTICSEARCH_URL ?? `http://127.0.0.1:${env.ELASTICSEARCH_PORT}`,
+    localElasticsearch: !env.ELASTICSEARCH_URL,
+    blobDir: env.CAIRN_BLOB_DIR ?? path.join(env.CAIRN_DATA_DIR, 'blobs'),
+    staticApiKeys: parseApiKeys(env),
+  };
+}
+
+/** For entry points: load the config or exit with the reason, never a stack trace. */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(2);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,108 @@
+import { z } from 'zod';
+
+/** Input formats; per-format size limits follow the Memsolus seed. */
+export const FORMATS = ['CONVERSATION', 'TXT', 'MARKDOWN', 'HTML', 'JSON', 'CSV', 'PDF', 'DOCX', 'URL'] as const;
+export const Format = z.enum(FORMATS);
+export type Format = z.infer<typeof Format>;
+
+const MB = 1024 * 1024;
+export const FORMAT_SIZE_LIMITS: Record<Exclude<Format, 'URL'>, number> = {
+  CONVERSATION: 5 * MB,
+  PDF: 20 * MB,
+  CSV: 10 * MB,
+  MARKDOWN: 5 * MB,
+  JSON: 5 * MB,
+  TXT: 5 * MB,
+  HTML: 5 * MB,
+  DOCX: 20 * MB,
+};
+export const MAX_UPLOAD_BYTES = Math.max(...Object.values(FORMAT_SIZE_LIMITS));
+
+/** Document types of the Synap seed. */
+export const DOCUMENT_TYPES = [
+  'ai-chat-conversation',
+  'document',
+  'email',
+  'pdf',
+  'image',
+  'audio',
+  'meeting-transcript',
+  'human-chat-conversation',
+  'support-ticket',
+  'knowledge-article',
+  'note',
+] as const;
+export const DocumentType = z.enum(DOCUMENT_TYPES);
+export type DocumentType = z.infer<typeof DocumentType>;
+
+export const SourceKind = z.enum(['conversation', 'document', 'file', 'url']);
+export type SourceKind = z.infer<typeof SourceKind>;
+
+/** Synap's mode: `fast` takes the lighter extraction path, `long-range` the fuller one. */
+export const IngestMode = z.enum(['fast', 'long-range']);
+export type IngestMode = z.infer<typeof IngestMode>;
+
+export const Scope = z.object({
+  spaceId: z.string().min(1).max(255).optional(),
+  containerTags: z.array(z.string().min(1).max(255)).max(100).optional(),
+  orgId: z.string().min(1).max(255).optional(),
+  userId: z.string().min(1).max(255).optional(),
+  customerId: z.string().min(1).max(255).optional(),
+  agentId: z.string().min(1).max(255).optional(),
+  sessionId: z.string().min(1).max(255).optional(),
+});
+export type Scope = z.infer<typeof Scope>;
+
+export const Metadata = z.record(z.string(), z.unknown());
+export type Metadata = z.infer<typeof Metadata>;
+
+/** One conversation message as every surface normalises it. */
+export const ConversationMessage = z.object({
+  role: z.string().min(1).max(50),
+  content: z.string(),
+  name: z.string().max(255).optional(),
+  timestamp: z.string().optional(),
+  /** Position in the whole conversation (stable across re-sends that append). */
+  index: z.number().int().min(0).optional(),
+  /** Vendor turn id, e.g. a LoCoMo dia_id or a Tex turn hash, kept as provenance. */
+  turnId: z.string().max(255).optional(),
+  imageUrls: z.array(z.string()).optional(),
+});
+export type ConversationMessage = z.infer<typeof ConversationMessage>;
+
+export const Conversation = z.object({
+  messages: z.array(ConversationMessage).min(1),
+  sessionDate: z.string().optional(),
+});
+export type Conversation = z.infer<typeof Conversation>;
+
+/**
+ * The one internal ingest request every API surface translates into. Content itself never travels
+ * in it: the API stores bytes in the blob store first and passes the key (Temporal payload limits).
+ */
+export const IngestRequest = z.object({
+  tenant: z.string().min(1),
+  kind: SourceKind,
+  format: Format,
+  documentType: DocumentType.default('document'),
+  mode: IngestMode.default('long-range'),
+  /** Caller's id for the source (Synap document_id, supermemory conversationId, …). */
+  documentId: z.string().max(512).optional(),
+  documentDate: z.string().optional(),
+  title: z.string().max(1024).optional(),
+  scope: Scope.default({}),
+  categories: z.array(z.string().min(1).max(255)).max(20).optional(),
+  metadata: Metadata.optional(),
+  /** Blob key of the raw content (file bytes, text, or the normalised conversation JSON). */
+  blobKey: z.string().optional(),
+  /** For URL sources: fetched by the fetch activity, never by the API. */
+  sourceUrl: z.string().url().optional(),
+  declaredContentType: z.string().optional(),
+  fileName: z.string().max(1024).optional(),
+  /** Which API surface took the request, for provenance and listings. */
+  surface: z.string().default('native'),
+  /** Tex-style tiers: write_active stores turns at once, write_passive runs full extraction. */
+  writePassive: z.boolean().default(true),
+});
+export type IngestRequest = z.infer<typeof IngestRequest>;
+export type IngestRequestInput = z.input<typeof IngestRequest>;

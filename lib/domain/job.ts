@@ -1,0 +1,57 @@
+import { z } from 'zod';
+
+export const STAGES = ['fetch', 'parse', 'chunk', 'extract', 'resolve-entities', 'index'] as const;
+export const Stage = z.enum(STAGES);
+export type Stage = z.infer<typeof Stage>;
+
+export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+export const JobStatus = z.enum(JOB_STATUSES);
+export type JobStatus = z.infer<typeof JobStatus>;
+
+export const StageState = z.enum(['pending', 'running', 'completed', 'failed', 'skipped']);
+export type StageState = z.infer<typeof StageState>;
+
+export const StageProgress = z.object({
+  state: StageState,
+  started_at: z.string().optional(),
+  finished_at: z.string().optional(),
+  duration_ms: z.number().optional(),
+  /** What the stage produced: bytes fetched, characters parsed, chunks, memories, entities, documents. */
+  count: z.number().optional(),
+  attempts: z.number().optional(),
+});
+export type StageProgress = z.infer<typeof StageProgress>;
+
+export const JobError = z.object({ stage: z.string(), code: z.string(), message: z.string() });
+export type JobError = z.infer<typeof JobError>;
+
+/** The state an ingest workflow keeps and answers the status query with. */
+export const JobProgress = z.object({
+  job_id: z.string(),
+  tenant: z.string(),
+  status: JobStatus,
+  stage: Stage.nullable(),
+  stages: z.record(Stage, StageProgress),
+  counts: z.object({
+    bytes: z.number(),
+    characters: z.number(),
+    chunks: z.number(),
+    memories: z.number(),
+    entities: z.number(),
+  }),
+  memories_created: z.number(),
+  errors: z.array(JobError),
+  source_id: z.string(),
+  kind: z.string(),
+  format: z.string(),
+  document_type: z.string(),
+  document_id: z.string().optional(),
+  surface: z.string(),
+  source_url: z.string().optional(),
+  scope: z.record(z.string(), z.unknown()),
+  categories: z.array(z.string()).optional(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  finished_at: z.string().optional(),
+});
+export type JobProgress = z.infer<typeof JobProgress>;

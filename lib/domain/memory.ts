@@ -1,0 +1,66 @@
+import { z } from 'zod';
+import { DocumentType, Metadata } from './ingest';
+
+export const MEMORY_TYPES = ['fact', 'preference', 'episode', 'emotion', 'temporal_event'] as const;
+export const MemoryType = z.enum(MEMORY_TYPES);
+export type MemoryType = z.infer<typeof MemoryType>;
+
+export const MemoryScope = z.object({
+  tenant: z.string(),
+  space_id: z.string().optional(),
+  container_tags: z.array(z.string()).optional(),
+  org_id: z.string().optional(),
+  user_id: z.string().optional(),
+  customer_id: z.string().optional(),
+  agent_id: z.string().optional(),
+  session_id: z.string().optional(),
+});
+export type MemoryScope = z.infer<typeof MemoryScope>;
+
+export const Provenance = z.object({
+  source_id: z.string(),
+  job_id: z.string(),
+  document_id: z.string().optional(),
+  document_type: DocumentType,
+  document_date: z.string().optional(),
+  format: z.string(),
+  surface: z.string().optional(),
+  source_url: z.string().optional(),
+  file_name: z.string().optional(),
+  chunk_index: z.number().int(),
+  char_start: z.number().int().optional(),
+  char_end: z.number().int().optional(),
+  turn_start: z.number().int().optional(),
+  turn_end: z.number().int().optional(),
+  turn_ids: z.array(z.string()).optional(),
+  speakers: z.array(z.string()).optional(),
+  session_date: z.string().optional(),
+});
+export type Provenance = z.infer<typeof Provenance>;
+
+export const EntityRef = z.object({ id: z.string(), name: z.string(), type: z.string() });
+export type EntityRef = z.infer<typeof EntityRef>;
+
+/** A memory document as stored in Elasticsearch (the embedding lives beside it, not in API answers). */
+export const Memory = z.object({
+  id: z.string(),
+  tenant: z.string(),
+  text: z.string(),
+  type: MemoryType,
+  confidence: z.number().min(0).max(1),
+  entities: z.array(EntityRef).default([]),
+  scope: MemoryScope,
+  provenance: Provenance,
+  categories: z.array(z.string()).optional(),
+  metadata: Metadata.optional(),
+  /** Normalised dates the memory talks about (temporal_event), ISO 8601. */
+  event_dates: z.array(z.string()).optional(),
+  created_at: z.string(),
+  updated_at: z.string().nullable().optional(),
+});
+export type Memory = z.infer<typeof Memory>;
+
+export interface StoredMemory extends Memory {
+  embedding?: number[];
+  embedding_model?: string;
+}

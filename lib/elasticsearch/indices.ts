@@ -1,0 +1,100 @@
+import type { Client, estypes } from '@elastic/elasticsearch';
+import {
+  INDEX_VERSIONS,
+  apiKeysMapping,
+  entitiesMapping,
+  jobsMapping,
+  memoriesMapping,
+  sourcesMapping,
+  type EmbeddingSpec,
+  type IndexName,
+} from './mappings';
+
+/** Alias names; all reads and writes go through these. */
+export interface IndexNames {
+  memories: string;
+  entities: string;
+  sources: string;
+  jobs: string;
+  apikeys: string;
+}
+
+export function indexNames(prefix: string): IndexNames {
+  return {
+    memories: `${prefix}-memories`,
+    entities: `${prefix}-entities`,
+    sources: `${prefix}-sources`,
+    jobs: `${prefix}-jobs`,
+    apikeys: `${prefix}-apikeys`,
+  };
+}
+
+export const versionedIndex = (alias: string, version: number) => `${alias}-v${version}`;
+
+const SETTINGS: estypes.IndicesIndexSettings = {
+  // One node locally; production clusters override replicas through index templates.
+  number_of_shards: 1,
+  number_of_replicas: 0,
+  refresh_interval: '1s',
+};
+
+export class EmbeddingMismatchError extends Error {
+  override name = 'EmbeddingMismatchError';
+}
+
+/**
+ * Creates every index and alias that does not exist yet. Safe to call from every process at start-up:
+ * a concurrent creator's "already exists" is treated as success.
+ */
+export async function ensureIndices(client: Client, prefix: string, embedding: EmbeddingSpec): Promise<IndexNames> {
+  const names = indexNames(prefix);
+  const mappings: Record<IndexName, estypes.MappingTypeMapping> = {
+    memories: memoriesMapping(embedding),
+    entities: entitiesMapping(embedding),
+    sources: sourcesMapping,
+    jobs: jobsMapping,
+    apikeys: apiKeysMapping,
+  };
+  for (const name of Object.keys(mappings) as IndexName[]) {
+    const alias = names[name];
+    if (await client.indices.existsAlias({ name: alias })) continue;
+    const index = versionedIndex(alias, INDEX_VERSIONS[name]);
+    try {
+      await client.indices.create({ index, settings: SETTINGS, mappings: mappings[name], aliases: { [alias]: { is_write_index: true } } });
+    } catch (error) {
+      if (!isAlreadyExists(error)) throw error;
+      if (!(await client.indices.existsAlias({ name: alias }))) await client.indices.putAlias({ index, name: alias });
+    }
+  }
+  await assertEmbeddingMatches(client, names.memories, embedding);
+  return names;
+}
+
+/** Vectors from two models are not comparable: a model change needs a re-embed, never silent mixing. */
+export async function assertEmbeddingMatches(client: Client, alias: string, embedding: EmbeddingSpec): Promise<void> {
+  const stored = await storedEmbedding(client, alias);
+  if (!stored) return;
+  if (stored.model !== embedding.model || stored.dims !== embedding.dims) {
+    throw new EmbeddingMismatchError(
+      `${alias} holds vectors from ${stored.model} (${stored.dims} dims) but the configured embedder is ` +
+        `${embedding.model} (${embedding.dims} dims). Run a re-embed backfill into a new index version, or restore the previous model.`,
+    );
+  }
+}
+
+export async function storedEmbedding(client: Client, alias: string): Promise<EmbeddingSpec | undefined> {
+  const mapping = await client.indices.getMapping({ index: alias });
+  const meta = Object.values(mapping)[0]?.mappings?._meta as { embedding_model?: string; embedding_dims?: number } | undefined;
+  if (!meta?.embedding_model || !meta.embedding_dims) return undefined;
+  return { model: meta.embedding_model, dims: meta.embedding_dims };
+}
+
+function isAlreadyExists(error: unknown): boolean {
+  const type = (error as { body?: { error?: { type?: string } } })?.body?.error?.type;
+  return type === 'resource_already_exists_exception' || type === 'invalid_alias_name_exception';
+}
+
+/** Deletes every index behind a prefix (tests and `cairn reset` only). */
+export async function deleteIndices(client: Client, prefix: string): Promise<void> {
+  await client.indices.delete({ index: `${prefix}-*`, ignore_unavailable: true, allow_no_indices: true }).catch(() => undefined);
+}

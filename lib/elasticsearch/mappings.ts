@@ -1,0 +1,185 @@
+import type { estypes } from '@elastic/elasticsearch';
+
+/**
+ * Every Elasticsearch mapping Cairn uses, versioned. Indices are created as `<prefix>-<name>-v<N>` and
+ * read and written through the alias `<prefix>-<name>`, so a reindex can build v<N+1> and swap.
+ * Bump a version when a mapping changes incompatibly.
+ */
+export const INDEX_VERSIONS = {
+  memories: 1,
+  entities: 1,
+  sources: 1,
+  jobs: 1,
+  apikeys: 1,
+} as const;
+export type IndexName = keyof typeof INDEX_VERSIONS;
+
+export interface EmbeddingSpec {
+  model: string;
+  dims: number;
+}
+
+const keyword = { type: 'keyword' } as const;
+const date = { type: 'date' } as const;
+const int = { type: 'integer' } as const;
+
+const scopeProperties: Record<string, estypes.MappingProperty> = {
+  tenant: keyword,
+  space_id: keyword,
+  container_tags: keyword,
+  org_id: keyword,
+  user_id: keyword,
+  customer_id: keyword,
+  agent_id: keyword,
+  session_id: keyword,
+};
+
+function vectorField(embedding: EmbeddingSpec): estypes.MappingProperty {
+  return {
+    type: 'dense_vector',
+    dims: embedding.dims,
+    index: true,
+    similarity: 'cosine',
+    index_options: { type: 'hnsw', m: 16, ef_construction: 100 },
+  };
+}
+
+export function memoriesMapping(embedding: EmbeddingSpec): estypes.MappingTypeMapping {
+  return {
+    dynamic: 'strict',
+    _meta: { schema_version: INDEX_VERSIONS.memories, embedding_model: embedding.model, embedding_dims: embedding.dims },
+    properties: {
+      id: keyword,
+      tenant: keyword,
+      text: { type: 'text', analyzer: 'standard' },
+      type: keyword,
+      confidence: { type: 'float' },
+      entities: {
+        properties: { id: keyword, name: { type: 'text', fields: { raw: keyword } }, type: keyword },
+      },
+      scope: { properties: scopeProperties },
+      provenance: {
+        properties: {
+          source_id: keyword,
+          job_id: keyword,
+          document_id: keyword,
+          document_type: keyword,
+          document_date: date,
+          format: keyword,
+          surface: keyword,
+          source_url: keyword,
+          file_name: keyword,
+          chunk_index: int,
+          char_start: int,
+          char_end: int,
+          turn_start: int,
+          turn_end: int,
+          turn_ids: keyword,
+          speakers: keyword,
+          session_date: date,
+        },
+      },
+      categories: keyword,
+      metadata: { type: 'flattened' },
+      event_dates: date,
+      created_at: date,
+      updated_at: date,
+      embedding: vectorField(embedding),
+      embedding_model: keyword,
+    },
+  };
+}
+
+export function entitiesMapping(embedding: EmbeddingSpec): estypes.MappingTypeMapping {
+  return {
+    dynamic: 'strict',
+    _meta: { schema_version: INDEX_VERSIONS.entities, embedding_model: embedding.model, embedding_dims: embedding.dims },
+    properties: {
+      id: keyword,
+      tenant: keyword,
+      name: { type: 'text', fields: { raw: keyword } },
+      normalized_name: keyword,
+      type: keyword,
+      aliases: { type: 'text', fields: { raw: keyword } },
+      normalized_aliases: keyword,
+      mention_count: int,
+      merged_from: keyword,
+      source_ids: keyword,
+      first_seen_at: date,
+      last_seen_at: date,
+      embedding: vectorField(embedding),
+      embedding_model: keyword,
+    },
+  };
+}
+
+export const sourcesMapping: estypes.MappingTypeMapping = {
+  dynamic: 'strict',
+  _meta: { schema_version: INDEX_VERSIONS.sources },
+  properties: {
+    id: keyword,
+    tenant: keyword,
+    kind: keyword,
+    format: keyword,
+    document_type: keyword,
+    document_id: keyword,
+    document_date: date,
+    source_url: keyword,
+    file_name: keyword,
+    title: { type: 'text' },
+    content_hash: keyword,
+    blob_key: keyword,
+    /** Hashes of the conversation turns already stored, for ingest-or-update surfaces. */
+    turn_hashes: keyword,
+    turn_count: int,
+    scope: { properties: scopeProperties },
+    metadata: { type: 'flattened' },
+    last_job_id: keyword,
+    job_ids: keyword,
+    created_at: date,
+    updated_at: date,
+  },
+};
+
+/** Compact summaries of finished jobs, so a job is answerable after Temporal's retention. */
+export const jobsMapping: estypes.MappingTypeMapping = {
+  dynamic: 'strict',
+  _meta: { schema_version: INDEX_VERSIONS.jobs },
+  properties: {
+    job_id: keyword,
+    tenant: keyword,
+    status: keyword,
+    stage: keyword,
+    kind: keyword,
+    format: keyword,
+    document_type: keyword,
+    document_id: keyword,
+    surface: keyword,
+    source_id: keyword,
+    source_url: keyword,
+    scope: { type: 'flattened' },
+    categories: keyword,
+    memories_created: int,
+    counts: { type: 'flattened' },
+    stages: { type: 'object', enabled: false },
+    errors: { type: 'object', enabled: false },
+    created_at: date,
+    updated_at: date,
+    finished_at: date,
+  },
+};
+
+export const apiKeysMapping: estypes.MappingTypeMapping = {
+  dynamic: 'strict',
+  _meta: { schema_version: INDEX_VERSIONS.apikeys },
+  properties: {
+    id: keyword,
+    tenant: keyword,
+    key_hash: keyword,
+    prefix: keyword,
+    name: keyword,
+    permissions: keyword,
+    created_at: date,
+    revoked_at: date,
+  },
+};

@@ -1,0 +1,85 @@
+import { ApplicationFailure } from '@temporalio/common';
+
+/**
+ * The one place where a kind of failure is mapped to an HTTP status and a Temporal retry decision.
+ * Routes throw these; activities convert them with `toActivityFailure`.
+ */
+export type ErrorCode =
+  | 'bad_input'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'upstream_failure';
+
+const HTTP_STATUS: Record<ErrorCode, number> = {
+  bad_input: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  upstream_failure: 503,
+};
+
+/** Retrying cannot fix these: the job ends failed with the message instead. */
+const NON_RETRYABLE: ReadonlySet<ErrorCode> = new Set([
+  'bad_input',
+  'unauthorized',
+  'forbidden',
+  'not_found',
+  'conflict',
+  'payload_too_large',
+  'unsupported_media_type',
+]);
+
+export class CairnError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = 'CairnError';
+  }
+
+  get httpStatus(): number {
+    return HTTP_STATUS[this.code];
+  }
+
+  get retryable(): boolean {
+    return !NON_RETRYABLE.has(this.code);
+  }
+}
+
+export const badInput = (message: string, details?: unknown) => new CairnError('bad_input', message, details);
+export const notFound = (what: string) => new CairnError('not_found', `${what} not found`);
+export const conflict = (message: string) => new CairnError('conflict', message);
+export const unauthorized = (message = 'Missing or invalid API key') => new CairnError('unauthorized', message);
+export const forbidden = (permission: string) =>
+  new CairnError('forbidden', `This API key lacks the "${permission}" permission`);
+export const payloadTooLarge = (message: string) => new CairnError('payload_too_large', message);
+export const unsupportedMediaType = (message: string) => new CairnError('unsupported_media_type', message);
+export const upstreamFailure = (message: string) => new CairnError('upstream_failure', message);
+
+/** Activities throw this so Temporal stops retrying bad input and the job fails with the reason. */
+export function toActivityFailure(error: unknown): unknown {
+  if (error instanceof CairnError && !error.retryable) {
+    return ApplicationFailure.nonRetryable(error.message, error.code);
+  }
+  return error;
+}
+
+/** Wraps an activity body so CairnErrors become the right Temporal failure. */
+export function activityBoundary<A extends unknown[], R>(fn: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return async (...args: A) => {
+    try {
+      return await fn(...args);
+    } catch (error) {
+      throw toActivityFailure(error);
+    }
+  };
+}

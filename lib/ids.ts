@@ -1,0 +1,35 @@
+import { createHash, randomUUID } from 'node:crypto';
+
+/**
+ * Ids derive from tenant + source + position/content, so a retried activity, a replayed workflow or a
+ * re-sent job writes the same documents again instead of new ones.
+ */
+export function sha256(...parts: (string | number | undefined | null)[]): string {
+  const hash = createHash('sha256');
+  for (const part of parts) {
+    hash.update(String(part ?? ''));
+    hash.update('\u0000');
+  }
+  return hash.digest('hex');
+}
+
+export function contentHash(content: string | Uint8Array): string {
+  return createHash('sha256').update(content).digest('hex');
+}
+
+export const sourceId = (tenant: string, sourceKey: string) => `src_${sha256('source', tenant, sourceKey).slice(0, 32)}`;
+
+export const memoryId = (tenant: string, source: string, position: string | number, text: string) =>
+  `mem_${sha256('memory', tenant, source, position, text).slice(0, 32)}`;
+
+export const entityId = (tenant: string, normalisedName: string) => `ent_${sha256('entity', tenant, normalisedName).slice(0, 32)}`;
+
+export const newJobId = () => randomUUID();
+
+/** Workflow ids embed the tenant, so one tenant can never address another tenant's job. */
+export const ingestWorkflowId = (tenant: string, jobId: string) => `ingest/${tenant}/${jobId}`;
+
+export function parseIngestWorkflowId(workflowId: string): { tenant: string; jobId: string } | undefined {
+  const match = /^ingest\/(.+)\/([^/]+)$/.exec(workflowId);
+  return match ? { tenant: match[1]!, jobId: match[2]! } : undefined;
+}

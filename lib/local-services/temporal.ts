@@ -1,0 +1,94 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { CAIRN_SEARCH_ATTRIBUTES } from '../temporal/search-attributes';
+import { runCapture, runVisible, startLogged, tailFile, waitFor, type ManagedProcess } from './process';
+
+/**
+ * The Temporal CLI dev server (frontend, Web UI, SQLite persistence), built from Go modules.
+ * v1.5.1 is the newest tag `go install` accepts: later tags carry a `replace` directive.
+ */
+export const TEMPORAL_CLI_VERSION = 'v1.5.1';
+const MODULE = `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`;
+
+export interface LocalTemporalOptions {
+  port: number;
+  uiPort: number;
+  namespace: string;
+  cacheDir: string;
+  dataDir: string;
+  log?: (line: string) => void;
+}
+
+export function isPortOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port, host });
+    socket.setTimeout(1000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+export async function installTemporalCli(cacheDir: string, log = console.log): Promise<string> {
+  const binDir = path.join(cacheDir, 'bin');
+  const binary = path.join(binDir, 'temporal');
+  const marker = path.join(binDir, 'temporal.version');
+  // `go install` builds report "0.0.0-DEV", so the installed tag is recorded beside the binary.
+  if (fs.existsSync(binary) && fs.existsSync(marker) && fs.readFileSync(marker, 'utf8').trim() === TEMPORAL_CLI_VERSION) {
+    return binary;
+  }
+  fs.mkdirSync(binDir, { recursive: true });
+  log(`Building the Temporal CLI ${TEMPORAL_CLI_VERSION} with go install (first run only, a few minutes)…`);
+  await runVisible('go', ['install', '-v', MODULE], {
+    env: { ...process.env, GOBIN: binDir, GOFLAGS: `${process.env.GOFLAGS ?? ''} -mod=mod`.trim() },
+  });
+  await runCapture(binary, ['--version']);
+  fs.writeFileSync(marker, `${TEMPORAL_CLI_VERSION}\n`);
+  return binary;
+}
+
+export async function startTemporal(options: LocalTemporalOptions): Promise<ManagedProcess> {
+  const log = options.log ?? console.log;
+  const binary = await installTemporalCli(options.cacheDir, log);
+  fs.mkdirSync(options.dataDir, { recursive: true });
+  const dbFile = path.join(options.dataDir, 'temporal.sqlite');
+  const logFile = path.join(options.dataDir, 'temporal.log');
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(options.port),
+    '--ui-port',
+    String(options.uiPort),
+    '--db-filename',
+    dbFile,
+    '--namespace',
+    options.namespace,
+    '--log-level',
+    'warn',
+    ...CAIRN_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
+  ];
+  log(`Starting Temporal dev server on 127.0.0.1:${options.port} (Web UI http://127.0.0.1:${options.uiPort}, data ${dbFile})…`);
+  const proc = startLogged('temporal', binary, args, logFile);
+  try {
+    await waitFor(
+      'Temporal',
+      () => isPortOpen(options.port),
+      { timeoutMs: 60_000, onTimeout: () => `Last 20 lines of its log (${logFile}):\n${tailFile(logFile)}` },
+      proc.child,
+    );
+  } catch (error) {
+    await proc.stop();
+    throw error;
+  }
+  return proc;
+}

@@ -1,0 +1,38 @@
+import type { Chunk } from '../domain/document';
+import type { DocumentType, IngestMode } from '../domain/ingest';
+import type { MemoryType } from '../domain/memory';
+
+export interface ExtractionContext {
+  documentType: DocumentType;
+  mode: IngestMode;
+  /** Anchor for relative dates ("yesterday", "last week"): the session or document date. */
+  referenceDate?: string;
+  format: string;
+}
+
+export interface ExtractedEntity {
+  name: string;
+  /** person, place, organization, date, thing, … */
+  type: string;
+}
+
+export interface ExtractedMemory {
+  text: string;
+  type: MemoryType;
+  confidence: number;
+  entities: ExtractedEntity[];
+  eventDates?: string[];
+  /** The chunk the memory came from (provenance). */
+  chunkIndex: number;
+}
+
+export interface ExtractionUsage {
+  tokensIn: number;
+  tokensOut: number;
+}
+
+/** Turns chunks into typed memories. Implementations: rule/NLP (local default) and OpenAI structured outputs. */
+export interface Extractor {
+  readonly name: string;
+  extract(chunks: Chunk[], context: ExtractionContext): Promise<{ memories: ExtractedMemory[]; usage: ExtractionUsage }>;
+}

@@ -1,0 +1,40 @@
+import { Client, Connection } from '@temporalio/client';
+import type { Config } from '../config';
+import { CAIRN_SEARCH_ATTRIBUTES } from './search-attributes';
+
+export interface TemporalHandle {
+  connection: Connection;
+  client: Client;
+}
+
+export async function connectTemporal(config: Pick<Config, 'temporalAddress' | 'TEMPORAL_NAMESPACE'>): Promise<TemporalHandle> {
+  const connection = await Connection.connect({ address: config.temporalAddress });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  return { connection, client };
+}
+
+/** True when the frontend answers and the namespace exists. */
+export async function isTemporalReady(handle: TemporalHandle, namespace: string): Promise<boolean> {
+  try {
+    await handle.connection.workflowService.describeNamespace({ namespace });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Registers Cairn's search attributes on servers we did not start ourselves (the local dev server
+ * gets them as start-up flags). Idempotent: only missing keys are added.
+ */
+export async function ensureSearchAttributes(handle: TemporalHandle, namespace: string): Promise<void> {
+  const existing = await handle.connection.operatorService.listSearchAttributes({ namespace });
+  const known = new Set(Object.keys(existing.customAttributes ?? {}));
+  const missing = CAIRN_SEARCH_ATTRIBUTES.filter((key) => !known.has(key.name));
+  if (missing.length === 0) return;
+  await handle.connection.operatorService.addSearchAttributes({
+    namespace,
+    // 2 = INDEXED_VALUE_TYPE_KEYWORD
+    searchAttributes: Object.fromEntries(missing.map((key) => [key.name, 2])),
+  });
+}

@@ -1,0 +1,21 @@
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+/**
+ * Custom search attributes on every ingest job, so the Temporal UI and the job listings can filter
+ * by tenant, kind, format, document type and status. Safe to import from workflow code.
+ */
+export const TenantAttribute = defineSearchAttributeKey('CairnTenant', SearchAttributeType.KEYWORD);
+export const SourceKindAttribute = defineSearchAttributeKey('CairnSourceKind', SearchAttributeType.KEYWORD);
+export const FormatAttribute = defineSearchAttributeKey('CairnFormat', SearchAttributeType.KEYWORD);
+export const DocumentTypeAttribute = defineSearchAttributeKey('CairnDocumentType', SearchAttributeType.KEYWORD);
+export const StatusAttribute = defineSearchAttributeKey('CairnStatus', SearchAttributeType.KEYWORD);
+export const JobKindAttribute = defineSearchAttributeKey('CairnJobKind', SearchAttributeType.KEYWORD);
+
+export const CAIRN_SEARCH_ATTRIBUTES = [
+  TenantAttribute,
+  SourceKindAttribute,
+  FormatAttribute,
+  DocumentTypeAttribute,
+  StatusAttribute,
+  JobKindAttribute,
+] as const;

@@ -1,0 +1,52 @@
+import path from 'node:path';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createActivities, type Activities } from '../activities/registry';
+import type { Runtime } from '../lib/runtime';
+
+export const WORKFLOWS_PATH = path.resolve(__dirname, '../workflows/index.ts');
+
+export interface CreateWorkerOptions {
+  runtime: Runtime;
+  taskQueue?: string;
+  /** A pre-built bundle (tests build it once); otherwise the worker bundles the workflows itself. */
+  workflowBundle?: WorkflowBundle;
+  connection?: NativeConnection;
+  /** Tests wrap activities to inject faults; production passes nothing. */
+  wrapActivities?: (activities: Activities) => Activities;
+}
+
+export async function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietBundlerLogger });
+}
+
+const quietBundlerLogger = {
+  log: () => undefined,
+  trace: () => undefined,
+  debug: () => undefined,
+  info: () => undefined,
+  warn: (message: string) => console.warn(message),
+  error: (message: string) => console.error(message),
+};
+
+export async function createWorker({ runtime, taskQueue, workflowBundle, connection, wrapActivities }: CreateWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
+  const { config } = runtime;
+  const nativeConnection = connection ?? (await NativeConnection.connect({ address: config.temporalAddress }));
+  const activities = createActivities({
+    config,
+    es: runtime.es,
+    indices: runtime.indices,
+    blobs: runtime.blobs,
+    embedder: runtime.models.embedder,
+    extractors: runtime.models.extractors,
+    log: runtime.log,
+  });
+  const worker = await Worker.create({
+    connection: nativeConnection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: taskQueue ?? config.TEMPORAL_TASK_QUEUE,
+    ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: {} }),
+    activities: wrapActivities ? wrapActivities(activities) : activities,
+    maxConcurrentActivityTaskExecutions: 16,
+  });
+  return { worker, connection: nativeConnection };
+}

@@ -1,0 +1,26 @@
+import { loadConfigOrExit } from '../lib/config';
+import { createLogger } from '../lib/logger';
+import { createRuntime } from '../lib/runtime';
+import { connectTemporal, ensureSearchAttributes } from '../lib/temporal/connect';
+import { createWorker } from './create-worker';
+
+async function main() {
+  const config = loadConfigOrExit();
+  const log = createLogger(config.LOG_LEVEL, 'cairn-worker');
+  const runtime = await createRuntime(config, log);
+  const temporal = await connectTemporal(config);
+  await ensureSearchAttributes(temporal, config.TEMPORAL_NAMESPACE);
+  await temporal.connection.close();
+  const { worker, connection } = await createWorker({ runtime });
+  log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, temporal: config.temporalAddress }, 'worker started');
+  // Worker.run() drains in-flight activities on SIGINT/SIGTERM (the SDK installs the handlers).
+  await worker.run();
+  await connection.close();
+  await runtime.close();
+  log.info('worker stopped');
+}
+
+main().catch((error) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

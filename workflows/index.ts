@@ -1,0 +1,3 @@
+// Every workflow the worker registers. Workflow code runs in Temporal's deterministic sandbox:
+// it imports activity *types* only.
+export { ingestWorkflow, statusQuery } from './ingest';

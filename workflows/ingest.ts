@@ -1,0 +1,203 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  defineQuery,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/registry';
+import type { BatchRange, ExtractResult, ResolveResult, StageInput } from '../activities/types';
+import type { JobProgress, Stage, StageProgress } from '../lib/domain/job';
+import { StatusAttribute } from '../lib/temporal/search-attributes';
+
+export interface IngestWorkflowInput extends StageInput {
+  /** Chunks per extract/index batch and how many batches run at once (bounded fan-out). */
+  batchSize: number;
+  batchConcurrency: number;
+  createdAt: string;
+}
+
+export const statusQuery = defineQuery<JobProgress>('status');
+
+const STAGE_ORDER: Stage[] = ['fetch', 'parse', 'chunk', 'extract', 'resolve-entities', 'index'];
+
+// Retry policies fit each stage's failure modes. Bad input is raised non-retryable by the activities,
+// so these only ever retry transient faults: network, Elasticsearch down, model rate limits.
+const { fetchSource } = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '30 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 6 },
+});
+const { parseSource, chunkDocument } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
+});
+const { extractMemories } = proxyActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
+});
+// Writes to Elasticsearch retry until the cluster is back: an accepted job is never dropped.
+const { resolveEntities, indexMemories, recordSource, recordJobSummary } = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobProgress> {
+  const progress = initialProgress(input);
+  setHandler(statusQuery, () => progress);
+
+  try {
+    progress.status = 'running';
+    markStatus('running');
+
+    const fetched = await stage(progress, 'fetch', () => fetchSource(input), (r) => ({ count: r.bytes }));
+    progress.counts.bytes = fetched.bytes;
+    const parsed = await stage(progress, 'parse', () => parseSource(input, fetched), (r) => ({ count: r.characters }));
+    progress.counts.characters = parsed.characters;
+    const chunked = await stage(progress, 'chunk', () => chunkDocument(input, parsed), (r) => ({ count: r.chunks }));
+    progress.counts.chunks = chunked.chunks;
+
+    const batches = batchRanges(chunked.chunks, input.batchSize);
+    const extracted = await stage(progress, 'extract', () =>
+      mapBounded(batches, input.batchConcurrency, (range) => extractMemories(input, parsed, chunked, range)),
+    (results) => ({ count: sum(results, (r: ExtractResult) => r.memories) }));
+    const resolved = await stage(progress, 'resolve-entities', () =>
+      mapBounded(batches, input.batchConcurrency, (range, i) => resolveEntities(input, extracted[i]!, range)),
+    (results) => ({ count: sum(results, (r: ResolveResult) => r.entities) }));
+    progress.counts.entities = sum(resolved, (r) => r.entities);
+    const indexed = await stage(progress, 'index', () =>
+      mapBounded(batches, input.batchConcurrency, (range, i) => indexMemories(input, parsed, chunked, resolved[i]!, range)),
+    (results) => ({ count: sum(results, (r) => r.indexed) }));
+
+    progress.memories_created = sum(indexed, (r) => r.indexed);
+    progress.counts.memories = progress.memories_created;
+    await recordSource(input, { title: parsed.title });
+    progress.status = 'completed';
+  } catch (error) {
+    if (isCancellation(error)) {
+      progress.status = 'cancelled';
+      await CancellationScope.nonCancellable(() => finish(progress));
+      throw error;
+    }
+    progress.status = 'failed';
+    const reason = failureReason(error);
+    progress.errors.push({ stage: progress.stage ?? 'workflow', code: reason.code, message: reason.message });
+    await finish(progress);
+    // Failing the execution makes the job show as Failed in the Temporal UI, with the same reason.
+    throw ApplicationFailure.nonRetryable(reason.message, reason.code);
+  }
+  await finish(progress);
+  return progress;
+
+  function markStatus(status: JobProgress['status']) {
+    upsertSearchAttributes([{ key: StatusAttribute, value: status } as never]);
+  }
+
+  async function finish(state: JobProgress) {
+    state.finished_at = new Date().toISOString();
+    state.updated_at = state.finished_at;
+    markStatus(state.status);
+    await recordJobSummary(state);
+  }
+}
+
+/** Runs one stage, keeping its state, timing and count in the queryable progress. */
+async function stage<T>(
+  progress: JobProgress,
+  name: Stage,
+  run: () => Promise<T>,
+  summarise: (result: T) => Partial<StageProgress> = () => ({}),
+): Promise<T> {
+  const started = Date.now();
+  progress.stage = name;
+  progress.stages[name] = { state: 'running', started_at: new Date(started).toISOString() };
+  progress.updated_at = progress.stages[name]!.started_at!;
+  try {
+    const result = await run();
+    const finished = Date.now();
+    progress.stages[name] = {
+      ...progress.stages[name]!,
+      ...summarise(result),
+      state: 'completed',
+      finished_at: new Date(finished).toISOString(),
+      duration_ms: finished - started,
+    };
+    progress.updated_at = progress.stages[name]!.finished_at!;
+    return result;
+  } catch (error) {
+    const finished = Date.now();
+    progress.stages[name] = {
+      ...progress.stages[name]!,
+      state: 'failed',
+      finished_at: new Date(finished).toISOString(),
+      duration_ms: finished - started,
+    };
+    throw error;
+  }
+}
+
+function initialProgress(input: IngestWorkflowInput): JobProgress {
+  const { request } = input;
+  const now = new Date().toISOString();
+  return {
+    job_id: input.jobId,
+    tenant: request.tenant,
+    status: 'queued',
+    stage: null,
+    stages: Object.fromEntries(STAGE_ORDER.map((name) => [name, { state: 'pending' }])) as JobProgress['stages'],
+    counts: { bytes: 0, characters: 0, chunks: 0, memories: 0, entities: 0 },
+    memories_created: 0,
+    errors: [],
+    source_id: input.sourceId,
+    kind: request.kind,
+    format: request.format,
+    document_type: request.documentType,
+    document_id: request.documentId,
+    surface: request.surface,
+    source_url: request.sourceUrl,
+    scope: { ...request.scope },
+    categories: request.categories,
+    created_at: input.createdAt,
+    updated_at: now,
+  };
+}
+
+function failureReason(error: unknown): { code: string; message: string } {
+  let cause: unknown = error;
+  while (cause instanceof ActivityFailure && cause.cause) cause = cause.cause;
+  if (cause instanceof ApplicationFailure) return { code: cause.type ?? 'error', message: cause.message };
+  if (cause instanceof Error) return { code: cause.name, message: cause.message };
+  return { code: 'error', message: String(cause) };
+}
+
+export function batchRanges(total: number, size: number): BatchRange[] {
+  const ranges: BatchRange[] = [];
+  for (let start = 0, batch = 0; start < total; start += size, batch++) {
+    ranges.push({ batch, start, end: Math.min(total, start + size) });
+  }
+  return ranges;
+}
+
+/** Promise.all with at most `limit` in flight; results keep the input order. Deterministic. */
+async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]!, index);
+    }
+  });
+  await Promise.all(lanes);
+  return results;
+}
+
+function sum<T>(items: T[], value: (item: T) => number): number {
+  return items.reduce((total, item) => total + value(item), 0);
+}
