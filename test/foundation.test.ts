@@ -1,3 +1,4 @@
+import { countTokens } from '../lib/chunking/tokens';
 import { startHarness, type Harness } from './support/harness';
 
 describe('foundation: a text becomes searchable memories through a real workflow', () => {
@@ -42,7 +43,6 @@ describe('foundation: a text becomes searchable memories through a real workflow
     const chunkTexts = hits.hits.map((hit: any) => hit._source.text as string);
     expect(chunkTexts.some((text) => text.includes('Paragraph 3'))).toBe(true);
     // Token budget respected (with room for the overlap's tail sentence).
-    const { countTokens } = await import('../lib/chunking/tokens');
     for (const text of chunkTexts) expect(countTokens(text)).toBeLessThanOrEqual(h.config.CHUNK_TOKENS + 8);
 
     const polled = await h.api('GET', `/v1/jobs/${accepted.body.job_id}`);

@@ -1,9 +1,9 @@
-import path from 'node:path';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type Activities } from '../activities/registry';
 import type { Runtime } from '../lib/runtime';
 
-export const WORKFLOWS_PATH = path.resolve(__dirname, '../workflows/index.ts');
+// Resolves to workflows/index.ts from source (tsx, Jest) and to dist/workflows/index.js when built.
+export const WORKFLOWS_PATH = require.resolve('../workflows');
 
 export interface CreateWorkerOptions {
   runtime: Runtime;
