@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { runCapture, runVisible, startLogged, tailFile, waitFor, type ManagedProcess } from './process';
@@ -104,14 +105,39 @@ async function prepareForServiceUser(dirs: string[], readOnly: string[]): Promis
   }
 }
 
+/** True when the service user can walk down to (and read) `dir`. */
+async function serviceUserCanReach(dir: string): Promise<boolean> {
+  return runCapture('runuser', ['-u', SERVICE_USER, '--', 'test', '-r', dir, '-a', '-x', dir])
+    .then(() => true)
+    .catch(() => false);
+}
+
+/**
+ * Where this node keeps data, logs and config: under the data folder, unless we are root and the
+ * data folder sits below a directory the service user cannot traverse (a clone inside /root, say);
+ * then in a per-data-folder directory under /var/lib/cairn.
+ */
+async function elasticsearchRoot(dataDir: string, asRoot: boolean, log: (line: string) => void): Promise<string> {
+  const preferred = path.join(dataDir, 'elasticsearch');
+  if (!asRoot) return preferred;
+  await ensureServiceUser();
+  fs.mkdirSync(dataDir, { recursive: true });
+  if (await serviceUserCanReach(dataDir)) return preferred;
+  const fallback = path.join('/var/lib/cairn', `elasticsearch-${createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 12)}`);
+  log(`The user ${SERVICE_USER} cannot reach ${dataDir}; keeping Elasticsearch data in ${fallback} instead.`);
+  return fallback;
+}
+
 export async function startElasticsearch(options: LocalElasticsearchOptions): Promise<ManagedProcess> {
   const log = options.log ?? console.log;
   const home = await installElasticsearch(options.cacheDir, log);
-  const dataDir = path.join(options.dataDir, 'elasticsearch', 'data');
-  const logsDir = path.join(options.dataDir, 'elasticsearch', 'logs');
-  const configDir = path.join(options.dataDir, 'elasticsearch', 'config');
-  fs.mkdirSync(dataDir, { recursive: true });
-  fs.mkdirSync(logsDir, { recursive: true });
+  const asRoot = process.getuid?.() === 0;
+  const esRoot = await elasticsearchRoot(options.dataDir, asRoot, log);
+  const dataDir = path.join(esRoot, 'data');
+  const logsDir = path.join(esRoot, 'logs');
+  const configDir = path.join(esRoot, 'config');
+  const tmpDir = path.join(esRoot, 'tmp');
+  for (const dir of [dataDir, logsDir, tmpDir]) fs.mkdirSync(dir, { recursive: true });
   // ES writes a keystore and temp files next to its config; a private copy keeps the cached install
   // read-only and shareable between clones.
   if (!fs.existsSync(path.join(configDir, 'elasticsearch.yml'))) {
@@ -128,11 +154,7 @@ export async function startElasticsearch(options: LocalElasticsearchOptions): Pr
       .replaceAll('-XX:ErrorFile=logs/', `-XX:ErrorFile=${logsDir}/`)
       .replaceAll('-XX:HeapDumpPath=data', `-XX:HeapDumpPath=${logsDir}`),
   );
-  const tmpDir = path.join(options.dataDir, 'elasticsearch', 'tmp');
-  fs.mkdirSync(tmpDir, { recursive: true });
-
-  const asRoot = process.getuid?.() === 0;
-  if (asRoot) await prepareForServiceUser([path.join(options.dataDir, 'elasticsearch')], [home]);
+  if (asRoot) await prepareForServiceUser([esRoot], [home]);
 
   const settings = [
     'discovery.type=single-node',
@@ -156,9 +178,7 @@ export async function startElasticsearch(options: LocalElasticsearchOptions): Pr
   };
   const consoleLog = path.join(options.dataDir, 'elasticsearch.log');
   const binary = path.join(home, 'bin', 'elasticsearch');
-  // jvm.options writes the GC log to the relative path logs/gc.log, so ES runs from the folder
-  // that holds our logs directory.
-  const cwd = path.join(options.dataDir, 'elasticsearch');
+  const cwd = esRoot;
   const proc = asRoot
     ? startLogged('elasticsearch', 'runuser', ['-u', SERVICE_USER, '-m', '--', binary, ...settings], consoleLog, { env, cwd })
     : startLogged('elasticsearch', binary, settings, consoleLog, { env, cwd });
