@@ -62,6 +62,13 @@ const EnvSchema = z.object({
   OPENAI_BASE_URL: optionalUrl,
   OPENAI_EMBEDDING_MODEL: z.string().default('text-embedding-3-small'),
   OPENAI_EXTRACTION_MODEL: z.string().default('gpt-4o-mini'),
+  /** Dimensions requested from OpenAI (text-embedding-3-* can shorten); unset = the model's native size. */
+  OPENAI_EMBEDDING_DIMS: positiveInt.optional(),
+  /** `auto`: OpenAI when OPENAI_API_KEY is set, else the local in-process model. */
+  EMBEDDING_PROVIDER: z.enum(['auto', 'local', 'openai']).default('auto'),
+  EXTRACTION_PROVIDER: z.enum(['auto', 'local', 'openai']).default('auto'),
+  /** ONNX Runtime threads for the local embedding model (default: cores, at most 4). */
+  EMBEDDING_THREADS: positiveInt.optional(),
 
   CHUNK_TOKENS: positiveInt.default(256),
   CHUNK_OVERLAP_TOKENS: z.coerce.number().int().min(0).default(32),
