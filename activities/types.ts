@@ -18,7 +18,12 @@ export interface ParseResult {
   parsedKey: string;
   characters: number;
   detectedType: string;
+  /** The format the bytes were parsed as (may differ from the declared one, e.g. a "PDF" that is a DOCX). */
+  detectedFormat?: string;
   title?: string;
+  /** Carried here so later stages need not re-read the parsed blob for it. */
+  sessionDate?: string;
+  pages?: number;
 }
 
 export interface ChunkResult {
