@@ -7,6 +7,7 @@ import { createIndexActivity } from './index-memories';
 import { createParseActivity } from './parse';
 import { createRecordJobActivities } from './record-job';
 import { createResolveEntitiesActivity } from './resolve-entities';
+import { createWriteActiveActivity } from './write-active';
 
 /** Every activity the worker registers, bound to its services. Bad input becomes a non-retryable failure. */
 export function createActivities(deps: ActivityDeps) {
@@ -20,6 +21,7 @@ export function createActivities(deps: ActivityDeps) {
     indexMemories: activityBoundary(createIndexActivity(deps)),
     recordJobSummary: activityBoundary(recordJobSummary),
     recordSource: activityBoundary(recordSource),
+    writeActiveFragments: activityBoundary(createWriteActiveActivity(deps)),
   };
 }
 

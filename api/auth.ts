@@ -1,15 +1,9 @@
 import type { RequestHandler } from 'express';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
+import { hashKey, PERMISSIONS, type KeyResolver, type Permission, type Principal } from '../lib/apikeys';
 import { forbidden, unauthorized } from '../lib/errors';
 
-export const PERMISSIONS = ['ingest', 'read', 'search', 'write', 'admin'] as const;
-export type Permission = (typeof PERMISSIONS)[number];
-
-export interface Principal {
-  tenant: string;
-  keyId: string;
-  permissions: ReadonlySet<Permission>;
-}
+export { hashKey, PERMISSIONS, type KeyResolver, type Permission, type Principal };
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -17,12 +11,8 @@ declare module 'express-serve-static-core' {
   }
 }
 
-/** Looks a presented key up; implementations keep only hashes. */
-export interface KeyResolver {
-  resolve(key: string): Promise<Principal | undefined>;
-}
-
-export const hashKey = (key: string) => createHash('sha256').update(key).digest('hex');
+/** Operator keys (from the environment) may act across tenants, e.g. mint a key for a new tenant. */
+export const isOperatorKey = (principal: Principal) => principal.keyId.startsWith('static:');
 
 /** Keys from CAIRN_API_KEY / CAIRN_API_KEYS: all permissions on their tenant. Held as hashes only. */
 export class StaticKeyResolver implements KeyResolver {

@@ -3,12 +3,14 @@ import {
   ApplicationFailure,
   CancellationScope,
   defineQuery,
+  defineUpdate,
   isCancellation,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/registry';
+import type { ActiveWriteResult } from '../activities/write-active';
 import type { BatchRange, ExtractResult, ResolveResult, StageInput } from '../activities/types';
 import type { JobProgress, Stage, StageProgress } from '../lib/domain/job';
 import { StatusAttribute } from '../lib/temporal/search-attributes';
@@ -18,9 +20,12 @@ export interface IngestWorkflowInput extends StageInput {
   batchSize: number;
   batchConcurrency: number;
   createdAt: string;
+  /** Tex writes: turns become searchable fragments through the `writeActive` update first. */
+  activeWrite?: boolean;
 }
 
 export const statusQuery = defineQuery<JobProgress>('status');
+export const activeWriteUpdate = defineUpdate<ActiveWriteResult>('writeActive');
 
 const STAGE_ORDER: Stage[] = ['fetch', 'parse', 'chunk', 'extract', 'resolve-entities', 'index'];
 
@@ -48,13 +53,35 @@ const { resolveEntities, indexMemories, recordSource, recordJobSummary } = proxy
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
+// The caller of an active write waits for it: a few quick attempts, then the update fails visibly.
+const { writeActiveFragments } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', maximumAttempts: 5 },
+});
+
 export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobProgress> {
   const progress = initialProgress(input);
   setHandler(statusQuery, () => progress);
+  // Tex's active tier: the update sent with the start writes the turns as searchable fragments and
+  // answers with their ids; the passive pipeline below then enriches only the turns that were new.
+  let activeWrite: Promise<ActiveWriteResult> | undefined;
+  const writeActive = () => (activeWrite ??= writeActiveFragments(input));
+  setHandler(activeWriteUpdate, writeActive);
 
   try {
     progress.status = 'running';
     markStatus('running');
+
+    if (input.activeWrite) {
+      const active = await writeActive();
+      if (!active.passiveBlobKey || !input.request.writePassive) {
+        for (const name of STAGE_ORDER) progress.stages[name] = { state: 'skipped' };
+        progress.status = 'completed';
+        await finish(progress);
+        return progress;
+      }
+      input.request.blobKey = active.passiveBlobKey;
+    }
 
     const fetched = await stage(progress, 'fetch', () => fetchSource(input), (r) => ({ count: r.bytes }));
     progress.counts.bytes = fetched.bytes;

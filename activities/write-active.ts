@@ -1,0 +1,95 @@
+import { getJson, putJson } from '../lib/blob/store';
+import { countTokens } from '../lib/chunking/tokens';
+import { turnText } from '../lib/chunking/chunk-conversation';
+import { Conversation } from '../lib/domain/ingest';
+import type { StoredMemory } from '../lib/domain/memory';
+import { badInput, upstreamFailure } from '../lib/errors';
+import { sha256 } from '../lib/ids';
+import type { ActivityDeps } from './deps';
+import { memoryScope } from './index-memories';
+import type { StageInput } from './types';
+
+export interface ActiveWriteResult {
+  /** One per turn sent, in order: the turn's stable hash (its memory is `mem_<hash>`). */
+  fragmentIds: string[];
+  /** How many turns were not stored before this write (only these are billed and enriched). */
+  newTurns: number;
+  tokensIn: number;
+  /** Blob of the new turns only, for the passive pipeline; absent when nothing is new. */
+  passiveBlobKey?: string;
+}
+
+/**
+ * A turn's identity is a hash of role + text + timestamp (the Tex contract), within the tenant, so
+ * re-sending a turn finds the fragment it already wrote instead of writing another.
+ */
+export const fragmentHash = (tenant: string, role: string, text: string, timestamp: string | undefined) =>
+  sha256('tex-turn', tenant, role, text, timestamp ?? '');
+
+/**
+ * Tex's "active" tier: every turn becomes an episode memory at once, searchable when this returns
+ * (refresh=wait_for), before the slower passive extraction runs in the rest of the workflow.
+ */
+export function createWriteActiveActivity(deps: ActivityDeps) {
+  return async function writeActiveFragments({ jobId, sourceId, request }: StageInput): Promise<ActiveWriteResult> {
+    if (!request.blobKey) throw badInput('an active write needs the turns in the blob store');
+    const conversation = Conversation.parse(await getJson(deps.blobs, request.blobKey));
+    const turns = conversation.messages.map((turn, i) => ({ turn, hash: turn.turnId ?? fragmentHash(request.tenant, turn.role, turn.content, turn.timestamp), position: turn.index ?? i }));
+    const fragmentIds = turns.map(({ hash }) => hash);
+
+    const existing = await deps.es.mget<StoredMemory>({ index: deps.indices.memories, ids: fragmentIds.map((hash) => `mem_${hash}`), _source: ['tenant'] });
+    const stored = new Set(
+      existing.docs.filter((doc) => 'found' in doc && doc.found && doc._source?.tenant === request.tenant).map((doc) => doc._id),
+    );
+    const seen = new Set<string>();
+    const fresh = turns.filter(({ hash }) => {
+      if (stored.has(`mem_${hash}`) || seen.has(hash)) return false;
+      seen.add(hash);
+      return true;
+    });
+    if (fresh.length === 0) return { fragmentIds, newTurns: 0, tokensIn: 0 };
+
+    const texts = fresh.map(({ turn }) => turnText(turn));
+    const vectors = deps.embedder ? await deps.embedder.embed(texts) : undefined;
+    const now = new Date().toISOString();
+    const docs: StoredMemory[] = fresh.map(({ turn, hash, position }, i) => ({
+      id: `mem_${hash}`,
+      tenant: request.tenant,
+      text: texts[i]!,
+      type: 'episode',
+      confidence: 1,
+      entities: [],
+      scope: memoryScope(request),
+      provenance: {
+        source_id: sourceId,
+        job_id: jobId,
+        document_id: request.documentId,
+        document_type: request.documentType,
+        document_date: turn.timestamp ?? request.documentDate,
+        format: request.format,
+        surface: request.surface,
+        chunk_index: position,
+        turn_start: position,
+        turn_end: position,
+        turn_ids: [hash],
+        speakers: [turn.name ?? turn.role],
+      },
+      metadata: request.metadata,
+      created_at: now,
+      updated_at: null,
+      ...(vectors && deps.embedder ? { embedding: vectors[i], embedding_model: deps.embedder.model } : {}),
+    }));
+    const response = await deps.es.bulk({
+      refresh: 'wait_for',
+      operations: docs.flatMap((doc) => [{ index: { _index: deps.indices.memories, _id: doc.id } }, doc]),
+    });
+    if (response.errors) {
+      const first = response.items.find((item) => item.index?.error)?.index?.error;
+      throw upstreamFailure(`Elasticsearch rejected active fragments: ${first?.type}: ${first?.reason}`);
+    }
+
+    const passiveBlobKey = `${request.tenant}/jobs/${jobId}/passive-turns.json`;
+    await putJson(deps.blobs, passiveBlobKey, { ...conversation, messages: fresh.map(({ turn, position }) => ({ ...turn, index: position })) });
+    return { fragmentIds, newTurns: fresh.length, tokensIn: texts.reduce((sum, text) => sum + countTokens(text), 0), passiveBlobKey };
+  };
+}

@@ -1,0 +1,120 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Client } from '@elastic/elasticsearch';
+import { z } from 'zod';
+import { notFound } from './errors';
+
+/** What a key may do: ingest, read jobs/memories/entities, search, write (update/delete), admin (keys). */
+export const PERMISSIONS = ['ingest', 'read', 'search', 'write', 'admin'] as const;
+export type Permission = (typeof PERMISSIONS)[number];
+
+export interface Principal {
+  tenant: string;
+  keyId: string;
+  permissions: ReadonlySet<Permission>;
+}
+
+/** Looks a presented key up; implementations keep only hashes. */
+export interface KeyResolver {
+  resolve(key: string): Promise<Principal | undefined>;
+}
+
+export const hashKey = (key: string) => createHash('sha256').update(key).digest('hex');
+
+/**
+ * API keys minted through the admin endpoint, stored in the apikeys index. Only a SHA-256 hash of
+ * the key is kept; the clear key is shown once, when it is created.
+ *
+ * A key reads `cairn_<id>_<secret>`: the id names the stored document, so resolving a key is one
+ * realtime GET by id (no search, no refresh lag), and the hash comparison is constant-time.
+ */
+export const Permissions = z.array(z.enum(PERMISSIONS)).min(1);
+
+export interface StoredApiKey {
+  id: string;
+  tenant: string;
+  key_hash: string;
+  prefix: string;
+  name?: string;
+  permissions: Permission[];
+  created_at: string;
+  revoked_at?: string | null;
+}
+
+export type ApiKeyView = Omit<StoredApiKey, 'key_hash'>;
+
+const KEY_PATTERN = /^cairn_([0-9a-f]{16})_([A-Za-z0-9_-]{20,})$/;
+/** Resolved keys are cached briefly so the ingest hot path makes no Elasticsearch round trip per request. */
+const CACHE_TTL_MS = 30_000;
+
+export class ApiKeyStore implements KeyResolver {
+  private readonly cache = new Map<string, { principal: Principal | undefined; expires: number }>();
+
+  constructor(
+    private readonly es: Client,
+    private readonly index: string,
+  ) {}
+
+  async create(input: { tenant: string; name?: string; permissions: Permission[] }): Promise<{ key: string; record: ApiKeyView }> {
+    const id = randomBytes(8).toString('hex');
+    const key = `cairn_${id}_${randomBytes(24).toString('base64url')}`;
+    const record: StoredApiKey = {
+      id,
+      tenant: input.tenant,
+      key_hash: hashKey(key),
+      prefix: key.slice(0, 'cairn_'.length + 16),
+      name: input.name,
+      permissions: [...new Set(input.permissions)],
+      created_at: new Date().toISOString(),
+      revoked_at: null,
+    };
+    await this.es.index({ index: this.index, id, document: record, op_type: 'create', refresh: 'wait_for' });
+    return { key, record: view(record) };
+  }
+
+  async list(tenant: string): Promise<ApiKeyView[]> {
+    const result = await this.es.search<StoredApiKey>({
+      index: this.index,
+      query: { bool: { filter: [{ term: { tenant } }] } },
+      sort: [{ created_at: 'desc' }],
+      size: 1000,
+    });
+    return result.hits.hits.map((hit) => view(hit._source!));
+  }
+
+  /** Revokes a key of the caller's tenant; another tenant's key answers not found. */
+  async revoke(tenant: string, id: string): Promise<ApiKeyView> {
+    const record = await this.get(id);
+    if (!record || record.tenant !== tenant) throw notFound(`API key ${id}`);
+    if (!record.revoked_at) {
+      record.revoked_at = new Date().toISOString();
+      await this.es.update({ index: this.index, id, doc: { revoked_at: record.revoked_at }, refresh: 'wait_for' });
+    }
+    for (const [hash, entry] of this.cache) if (entry.principal?.keyId === id) this.cache.delete(hash);
+    return view(record);
+  }
+
+  async resolve(key: string): Promise<Principal | undefined> {
+    const match = KEY_PATTERN.exec(key);
+    if (!match) return undefined;
+    const hash = hashKey(key);
+    const cached = this.cache.get(hash);
+    if (cached && cached.expires > Date.now()) return cached.principal;
+    const record = await this.get(match[1]!);
+    let principal: Principal | undefined;
+    if (record && !record.revoked_at && timingSafeEqual(Buffer.from(record.key_hash, 'hex'), Buffer.from(hash, 'hex'))) {
+      principal = { tenant: record.tenant, keyId: record.id, permissions: new Set(record.permissions) };
+    }
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(hash, { principal, expires: Date.now() + CACHE_TTL_MS });
+    return principal;
+  }
+
+  private async get(id: string): Promise<StoredApiKey | undefined> {
+    const response = await this.es.get<StoredApiKey>({ index: this.index, id }, { ignore: [404] });
+    return response.found ? response._source : undefined;
+  }
+}
+
+function view({ key_hash: _hash, ...rest }: StoredApiKey): ApiKeyView {
+  return rest;
+}
