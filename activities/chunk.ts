@@ -1,3 +1,4 @@
+import { heartbeat } from '@temporalio/activity';
 import { blobKeys, getJson, putJson } from '../lib/blob/store';
 import { chunkConversation } from '../lib/chunking/chunk-conversation';
 import { chunkSections } from '../lib/chunking/chunk-text';
@@ -13,7 +14,11 @@ export function createChunkActivity(deps: ActivityDeps) {
     const maxTokens = deps.config.CHUNK_TOKENS;
     const chunks: Chunk[] = document.turns
       ? chunkConversation(document.turns, { maxTokens, maxTurns: deps.config.CONVERSATION_TURNS_PER_CHUNK })
-      : chunkSections(document.sections, { maxTokens, overlapTokens: deps.config.CHUNK_OVERLAP_TOKENS });
+      : chunkSections(document.sections, {
+          maxTokens,
+          overlapTokens: deps.config.CHUNK_OVERLAP_TOKENS,
+          onProgress: (count) => heartbeat({ chunks: count }),
+        });
     if (chunks.length === 0) throw badInput('the content produced no chunks of text');
     const chunksKey = blobKeys.chunks(request.tenant, jobId);
     await putJson(deps.blobs, chunksKey, chunks);

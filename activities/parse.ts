@@ -1,28 +1,41 @@
-import { heartbeat } from '@temporalio/activity';
+import { heartbeat, log } from '@temporalio/activity';
 import { blobKeys, putJson } from '../lib/blob/store';
-import { FORMAT_SIZE_LIMITS, type Format } from '../lib/domain/ingest';
+import { FORMAT_SIZE_LIMITS } from '../lib/domain/ingest';
 import { badInput, payloadTooLarge } from '../lib/errors';
 import type { ActivityDeps } from './deps';
-import { parserFor } from './parsers';
+import { detectFormat, parserFor } from './parsers';
 import type { FetchResult, ParseResult, StageInput } from './types';
 
 /** Raw bytes → text with structure (or conversation turns), written to the blob store. */
 export function createParseActivity(deps: ActivityDeps) {
   return async function parseSource({ jobId, request }: StageInput, fetched: FetchResult): Promise<ParseResult> {
     const bytes = await deps.blobs.get(fetched.blobKey);
-    const format: Format = request.format === 'URL' ? 'TXT' : request.format;
-    const limit = FORMAT_SIZE_LIMITS[format];
+    const contentType = fetched.contentType ?? request.declaredContentType;
+    const { format, note } = detectFormat(bytes, request.format, contentType);
+    if (note) log.info('parsing content as its detected format', { jobId, declared: request.format, detected: format, note });
+    // The stricter of the declared and the detected format's limit: a 15 MB "TXT" that is a PDF is still too big.
+    const declaredLimit = request.format === 'URL' ? Infinity : FORMAT_SIZE_LIMITS[request.format];
+    const limit = Math.min(declaredLimit, FORMAT_SIZE_LIMITS[format]);
     if (bytes.length > limit) throw payloadTooLarge(`${format} content is ${bytes.length} bytes, over the ${limit} byte limit`);
     heartbeat();
     const document = await parserFor(format)(bytes, {
       format,
-      declaredContentType: fetched.contentType ?? request.declaredContentType,
+      declaredContentType: contentType,
       fileName: request.fileName,
       sourceUrl: request.sourceUrl,
+      onProgress: (done) => heartbeat({ done }),
     });
     if (!document.text.trim()) throw badInput('no text could be extracted from the content');
     const parsedKey = blobKeys.parsed(request.tenant, jobId);
     await putJson(deps.blobs, parsedKey, document);
-    return { parsedKey, characters: document.text.length, detectedType: document.detectedType, title: document.title };
+    return {
+      parsedKey,
+      characters: document.text.length,
+      detectedType: document.detectedType,
+      detectedFormat: format,
+      title: document.title,
+      sessionDate: document.sessionDate,
+      pages: document.pages,
+    };
   };
 }

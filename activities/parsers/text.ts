@@ -1,7 +1,8 @@
 import { badInput } from '../../lib/errors';
+import { SectionBuilder } from './sections';
 import type { Parser } from './types';
 
-export function decodeUtf8(bytes: Buffer, what: string): string {
+export function decodeUtf8(bytes: Uint8Array, what: string): string {
   const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes).replace(/^\uFEFF/, '');
   // A binary file sent as text shows up as NULs or a flood of replacement characters.
   const bad = (text.match(/[\u0000\uFFFD]/g) ?? []).length;
@@ -9,8 +10,11 @@ export function decodeUtf8(bytes: Buffer, what: string): string {
   return text.replace(/\r\n?/g, '\n');
 }
 
+/** Plain text: one prose section; the chunker splits it by paragraph and sentence. */
 export const parseText: Parser = async (bytes, context) => {
   const text = decodeUtf8(bytes, `The ${context.format} content`);
   if (!text.trim()) throw badInput('the document contains no text');
-  return { format: context.format, detectedType: 'text/plain', text, sections: [{ text, charStart: 0 }] };
+  const builder = new SectionBuilder();
+  builder.add(text);
+  return builder.build({ format: 'TXT', detectedType: 'text/plain' });
 };

@@ -5,6 +5,8 @@ export interface ParseContext {
   declaredContentType?: string;
   fileName?: string;
   sourceUrl?: string;
+  /** Called as a long parse advances (PDF pages), so the activity can heartbeat. */
+  onProgress?: (done: number) => void;
 }
 
-export type Parser = (bytes: Buffer, context: ParseContext) => Promise<ParsedDocument>;
+export type Parser = (bytes: Uint8Array, context: ParseContext) => Promise<ParsedDocument>;

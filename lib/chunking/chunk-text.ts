@@ -1,120 +1,182 @@
 import type { Chunk, Section } from '../domain/document';
-import { countTokens, splitByTokens } from './tokens';
+import { countTokens, tokenSpans, type Span } from './tokens';
 
 export interface ChunkOptions {
   maxTokens: number;
   overlapTokens: number;
+  /** Called every few hundred chunks, so a long chunking run can heartbeat. */
+  onProgress?: (chunks: number) => void;
 }
 
-interface Piece {
-  text: string;
-  start: number;
-  end: number;
+/** A unit the packer never splits: a paragraph, a sentence, a token window, or a row. Offsets are absolute. */
+interface Piece extends Span {
   tokens: number;
-  heading?: string;
 }
 
 // Sentence ends: ., ! or ? (optionally closed by quotes/brackets) followed by whitespace.
-const SENTENCE_END = /(?<=[.!?]["')\]]?)\s+(?=\S)/g;
-
-/** Paragraphs, then sentences, then token windows: the largest structural unit that fits. */
-function piecesOf(section: Section, maxTokens: number): Piece[] {
-  const pieces: Piece[] = [];
-  const push = (text: string, start: number) => {
-    const trimmed = text.trim();
-    if (!trimmed) return;
-    const offset = start + text.indexOf(trimmed);
-    const tokens = countTokens(trimmed);
-    if (tokens <= maxTokens) {
-      pieces.push({ text: trimmed, start: offset, end: offset + trimmed.length, tokens, heading: section.heading });
-      return;
-    }
-    let cursor = offset;
-    for (const window of splitByTokens(trimmed, maxTokens)) {
-      pieces.push({ text: window.trim(), start: cursor, end: cursor + window.length, tokens: countTokens(window), heading: section.heading });
-      cursor += window.length;
-    }
-  };
-
-  const paragraphs = splitKeepingOffsets(section.text, /\n\s*\n/g);
-  for (const paragraph of paragraphs) {
-    if (countTokens(paragraph.text) <= maxTokens) {
-      push(paragraph.text, section.charStart + paragraph.start);
-      continue;
-    }
-    for (const sentence of splitKeepingOffsets(paragraph.text, SENTENCE_END)) {
-      push(sentence.text, section.charStart + paragraph.start + sentence.start);
-    }
-  }
-  return pieces;
-}
-
-function splitKeepingOffsets(text: string, separator: RegExp): { text: string; start: number }[] {
-  const parts: { text: string; start: number }[] = [];
-  let last = 0;
-  for (const match of text.matchAll(separator)) {
-    parts.push({ text: text.slice(last, match.index), start: last });
-    last = match.index! + match[0].length;
-  }
-  parts.push({ text: text.slice(last), start: last });
-  return parts.filter((part) => part.text.trim().length > 0);
-}
+const SENTENCE_END = /(?<=[.!?…]["'”’)\]]?)\s+(?=\S)/g;
+const PARAGRAPH_BREAK = /\n\s*\n/g;
 
 /**
- * Packs structural pieces into chunks of at most maxTokens, never across a heading or an atomic
- * section, repeating the tail of the previous chunk (up to overlapTokens) for context.
+ * Structure-aware chunking: sections never share a chunk (a heading's body stays under its heading
+ * path), prose is packed paragraph by paragraph — splitting a paragraph into sentences, and a
+ * sentence into token windows, only when it does not fit — with the tail of the previous chunk
+ * repeated for context. Rows (CSV, JSON records) are packed whole, without overlap. Every chunk keeps
+ * the character range it came from.
  */
 export function chunkSections(sections: Section[], options: ChunkOptions): Chunk[] {
   const chunks: Chunk[] = [];
-  const emit = (pieces: Piece[], heading?: string) => {
+  const emit = (section: Section, pieces: Piece[], text?: string) => {
     if (pieces.length === 0) return;
-    const body = pieces.map((piece) => piece.text).join(pieceSeparator(pieces));
-    const text = heading && !body.startsWith(heading) ? `${heading}\n${body}` : body;
+    const first = pieces[0]!;
+    const last = pieces[pieces.length - 1]!;
+    const body = text ?? section.text.slice(first.start - section.charStart, last.end - section.charStart).trim();
+    const full = section.heading ? `${section.heading}\n${body}` : body;
     chunks.push({
       index: chunks.length,
-      text,
-      tokens: countTokens(text),
-      charStart: pieces[0]!.start,
-      charEnd: pieces[pieces.length - 1]!.end,
-      heading,
+      text: full,
+      tokens: countTokens(full),
+      charStart: first.start,
+      charEnd: last.end,
+      ...(section.heading ? { heading: section.heading } : {}),
+      ...(section.page ? { page: section.page } : {}),
     });
+    if (chunks.length % 200 === 0) options.onProgress?.(chunks.length);
   };
 
-  for (const section of sections) {
-    if (section.atomic) {
-      emit(piecesOf({ ...section, atomic: false }, Number.MAX_SAFE_INTEGER).slice(0, 1), section.heading);
+  for (let i = 0; i < sections.length; i++) {
+    const section = sections[i]!;
+    const budget = budgetFor(section, options.maxTokens);
+    const unit = section.atomic ? 'atomic' : section.unit ?? 'prose';
+    if (unit === 'row') {
+      // Consecutive rows under the same heading pack together; the document joins them with "\n".
+      const rows: Section[] = [section];
+      while (sections[i + 1]?.unit === 'row' && sections[i + 1]!.heading === section.heading) rows.push(sections[++i]!);
+      packRows(rows, budget, (group) =>
+        emit(section, group.pieces, group.rows.map((row) => row.text).join('\n')),
+      (row, spans) => spans.forEach((span) => emit(row, [span])));
       continue;
     }
-    const headingTokens = section.heading ? countTokens(section.heading) + 1 : 0;
-    const budget = Math.max(16, options.maxTokens - headingTokens);
-    let current: Piece[] = [];
-    let used = 0;
-    for (const piece of piecesOf(section, budget)) {
-      if (used + piece.tokens > budget && current.length > 0) {
-        emit(current, section.heading);
-        current = overlapTail(current, options.overlapTokens, budget - piece.tokens);
-        used = current.reduce((sum, p) => sum + p.tokens, 0);
-      }
-      current.push(piece);
-      used += piece.tokens;
+    if (unit === 'atomic') {
+      windows(section, budget).forEach((piece) => emit(section, [piece]));
+      continue;
     }
-    emit(current, section.heading);
+    packProse(section, budget, options.overlapTokens, (pieces) => emit(section, pieces));
   }
+  options.onProgress?.(chunks.length);
   return chunks;
 }
 
+function budgetFor(section: Section, maxTokens: number): number {
+  const headingTokens = section.heading ? countTokens(section.heading) + 1 : 0;
+  return Math.max(16, maxTokens - headingTokens);
+}
+
+/** Token windows of a whole section (absolute offsets). */
+function windows(section: Section, budget: number): Piece[] {
+  return tokenSpans(section.text, budget).map((span) => toPiece(section, span));
+}
+
+function toPiece(section: Section, span: Span): Piece {
+  const text = section.text.slice(span.start, span.end);
+  const lead = text.length - text.trimStart().length;
+  const trail = text.length - text.trimEnd().length;
+  const start = section.charStart + span.start + lead;
+  const end = section.charStart + span.end - trail;
+  return { start, end, tokens: countTokens(text.trim()) };
+}
+
+/** Paragraphs that fit, else their sentences, else token windows of a sentence. */
+function prosePieces(section: Section, budget: number): Piece[] {
+  const pieces: Piece[] = [];
+  for (const paragraph of spansBetween(section.text, PARAGRAPH_BREAK, { start: 0, end: section.text.length })) {
+    const piece = toPiece(section, paragraph);
+    if (piece.tokens <= budget) {
+      pieces.push(piece);
+      continue;
+    }
+    for (const sentence of spansBetween(section.text, SENTENCE_END, paragraph)) {
+      const candidate = toPiece(section, sentence);
+      if (candidate.tokens <= budget) {
+        pieces.push(candidate);
+        continue;
+      }
+      const text = section.text.slice(sentence.start, sentence.end);
+      for (const window of tokenSpans(text, budget)) {
+        pieces.push(toPiece(section, { start: sentence.start + window.start, end: sentence.start + window.end }));
+      }
+    }
+  }
+  return pieces.filter((piece) => piece.end > piece.start);
+}
+
+function spansBetween(text: string, separator: RegExp, within: Span): Span[] {
+  const slice = text.slice(within.start, within.end);
+  const spans: Span[] = [];
+  let last = 0;
+  for (const match of slice.matchAll(separator)) {
+    spans.push({ start: within.start + last, end: within.start + match.index! });
+    last = match.index! + match[0].length;
+  }
+  spans.push({ start: within.start + last, end: within.end });
+  return spans.filter((span) => text.slice(span.start, span.end).trim().length > 0);
+}
+
+function packProse(section: Section, budget: number, overlapTokens: number, emit: (pieces: Piece[]) => void): void {
+  let current: Piece[] = [];
+  let used = 0;
+  for (const piece of prosePieces(section, budget)) {
+    // +1: the whitespace joining two pieces can cost a token.
+    if (current.length > 0 && used + piece.tokens + 1 > budget) {
+      emit(current);
+      current = overlapTail(current, overlapTokens, budget - piece.tokens - 1);
+      used = current.reduce((sum, p) => sum + p.tokens + 1, 0);
+    }
+    current.push(piece);
+    used += piece.tokens + 1;
+  }
+  emit(current);
+}
+
+/** The last pieces of a chunk (within the overlap and the room left), never the whole chunk again. */
 function overlapTail(pieces: Piece[], overlapTokens: number, room: number): Piece[] {
   const limit = Math.min(overlapTokens, room);
   const tail: Piece[] = [];
   let used = 0;
-  for (let i = pieces.length - 1; i >= 0; i--) {
-    if (used + pieces[i]!.tokens > limit) break;
+  for (let i = pieces.length - 1; i >= 1; i--) {
+    if (used + pieces[i]!.tokens + 1 > limit) break;
     tail.unshift(pieces[i]!);
-    used += pieces[i]!.tokens;
+    used += pieces[i]!.tokens + 1;
   }
   return tail;
 }
 
-function pieceSeparator(pieces: Piece[]): string {
-  return pieces.length > 1 ? '\n\n' : '';
+function packRows(
+  rows: Section[],
+  budget: number,
+  emitGroup: (group: { rows: Section[]; pieces: Piece[] }) => void,
+  emitOversized: (row: Section, spans: Piece[]) => void,
+): void {
+  let group: Section[] = [];
+  let pieces: Piece[] = [];
+  let used = 0;
+  const flush = () => {
+    if (group.length) emitGroup({ rows: group, pieces });
+    group = [];
+    pieces = [];
+    used = 0;
+  };
+  for (const row of rows) {
+    const tokens = countTokens(row.text);
+    if (tokens > budget) {
+      flush();
+      emitOversized(row, windows(row, budget));
+      continue;
+    }
+    if (group.length > 0 && used + tokens + 1 > budget) flush();
+    group.push(row);
+    pieces.push({ start: row.charStart, end: row.charStart + row.text.length, tokens });
+    used += tokens + 1;
+  }
+  flush();
 }

@@ -1,0 +1,88 @@
+import { parseHTML } from 'linkedom';
+import { SectionBuilder, headingPath } from './sections';
+
+// Elements whose text is never content: code, navigation, page furniture, forms.
+const SKIPPED = new Set(['SCRIPT', 'STYLE', 'NOSCRIPT', 'TEMPLATE', 'IFRAME', 'SVG', 'CANVAS', 'NAV', 'HEADER', 'FOOTER', 'ASIDE', 'FORM', 'BUTTON', 'SELECT', 'HEAD']);
+const HEADINGS = new Set(['H1', 'H2', 'H3', 'H4', 'H5', 'H6']);
+const BLOCKS = new Set([
+  'P', 'DIV', 'SECTION', 'ARTICLE', 'MAIN', 'LI', 'UL', 'OL', 'DL', 'DT', 'DD', 'PRE', 'BLOCKQUOTE', 'TABLE', 'THEAD',
+  'TBODY', 'TR', 'FIGURE', 'FIGCAPTION', 'ADDRESS', 'DETAILS', 'SUMMARY', 'HR', 'BR',
+]);
+const CELLS = new Set(['TD', 'TH']);
+
+interface DomNode {
+  nodeType: number;
+  nodeName: string;
+  textContent: string | null;
+  childNodes: ArrayLike<DomNode>;
+  getAttribute?(name: string): string | null;
+}
+
+/**
+ * Walks an HTML tree into sections: each heading starts a section carrying the heading path, block
+ * elements become paragraphs (blank-line separated, which the chunker splits on), table cells are
+ * joined with " | " so a row stays one line.
+ */
+export function htmlToSections(root: DomNode, builder = new SectionBuilder()): { builder: SectionBuilder; firstHeading?: string } {
+  const path: string[] = [];
+  let firstHeading: string | undefined;
+  let paragraphs: string[] = [];
+  let line = '';
+
+  const endLine = () => {
+    const text = line.replace(/[ \t\u00a0]+/g, ' ').trim();
+    if (text) paragraphs.push(text);
+    line = '';
+  };
+  const flush = () => {
+    endLine();
+    builder.add(paragraphs.join('\n\n'), { heading: headingPath(path) || undefined });
+    paragraphs = [];
+  };
+
+  const walk = (node: DomNode) => {
+    if (node.nodeType === 3) {
+      line += node.textContent ?? '';
+      return;
+    }
+    if (node.nodeType !== 1 && node.nodeType !== 9 && node.nodeType !== 11) return;
+    const name = node.nodeName.toUpperCase();
+    if (SKIPPED.has(name) || isHidden(node)) return;
+    if (HEADINGS.has(name)) {
+      flush();
+      const level = Number(name[1]);
+      const text = (node.textContent ?? '').replace(/\s+/g, ' ').trim();
+      if (text) {
+        path.length = level - 1;
+        path[level - 1] = text;
+        firstHeading ??= text;
+      }
+      return;
+    }
+    const block = BLOCKS.has(name);
+    if (block) endLine();
+    if (name === 'PRE') {
+      line += node.textContent ?? '';
+      endLine();
+      return;
+    }
+    if (CELLS.has(name) && line.trim()) line += ' | ';
+    const children = node.childNodes;
+    for (let i = 0; i < children.length; i++) walk(children[i]!);
+    if (block) endLine();
+  };
+
+  walk(root);
+  flush();
+  return { builder, firstHeading };
+}
+
+function isHidden(node: DomNode): boolean {
+  const attribute = (name: string) => node.getAttribute?.(name) ?? null;
+  return attribute('hidden') !== null || attribute('aria-hidden') === 'true' || attribute('role') === 'navigation';
+}
+
+/** An HTML fragment's body. linkedom only builds a proper body for a whole document. */
+export function fragmentBody(html: string): DomNode {
+  return parseHTML(`<!doctype html><html><head></head><body>${html}</body></html>`).document.body as unknown as DomNode;
+}

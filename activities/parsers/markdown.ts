@@ -1,0 +1,57 @@
+import { badInput } from '../../lib/errors';
+import { SectionBuilder, headingPath } from './sections';
+import { decodeUtf8 } from './text';
+import type { Parser } from './types';
+
+const ATX_HEADING = /^ {0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$/;
+const FENCE = /^ {0,3}(```|~~~)/;
+
+/**
+ * Markdown: one section per heading, carrying the heading path (h1 › h2 › h3), so a chunk deep in a
+ * document still says what it is about. Headings inside code fences are code, not structure.
+ */
+export const parseMarkdown: Parser = async (bytes) => {
+  const source = decodeUtf8(bytes, 'The MARKDOWN content');
+  const lines = source.split('\n');
+  const builder = new SectionBuilder();
+  const path: string[] = [];
+  let title: string | undefined;
+  let body: string[] = [];
+  let inFence = false;
+
+  const flush = () => {
+    builder.add(body.join('\n'), { heading: headingPath(path) || undefined });
+    body = [];
+  };
+
+  lines.forEach((line, i) => {
+    if (FENCE.test(line)) inFence = !inFence;
+    const heading = inFence ? null : ATX_HEADING.exec(line);
+    // Setext headings: a text line underlined with === or ---.
+    const underline = !inFence && i + 1 < lines.length && line.trim() && /^ {0,3}(=+|-+)\s*$/.test(lines[i + 1]!) ? lines[i + 1]!.trim()[0] : null;
+    if (heading || underline) {
+      flush();
+      const level = heading ? heading[1]!.length : underline === '=' ? 1 : 2;
+      const text = stripInline(heading ? heading[2]! : line.trim());
+      path.length = level - 1;
+      path[level - 1] = text;
+      title ??= level === 1 ? text : undefined;
+      if (underline) lines[i + 1] = '';
+      return;
+    }
+    body.push(line);
+  });
+  flush();
+  if (builder.isEmpty) throw badInput('the markdown document contains no text');
+  const document = builder.build({ format: 'MARKDOWN', detectedType: 'text/markdown', title });
+  // Holes in the path (an h3 under an h1) leave empty slots; the builder already skipped them.
+  return document;
+};
+
+function stripInline(text: string): string {
+  return text
+    .replace(/!\[([^\]]*)\]\([^)]*\)/g, '$1')
+    .replace(/\[([^\]]*)\]\([^)]*\)/g, '$1')
+    .replace(/[*_`]+/g, '')
+    .trim();
+}

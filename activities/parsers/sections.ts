@@ -1,0 +1,42 @@
+import type { ParsedDocument, Section, SectionUnit } from '../../lib/domain/document';
+
+/**
+ * Builds a parsed document's text and its sections together, so every section's offsets index the
+ * text exactly — the invariant chunk provenance (char_start/char_end) relies on.
+ */
+export class SectionBuilder {
+  private readonly parts: string[] = [];
+  private readonly sections: Section[] = [];
+  private length = 0;
+
+  /** Appends text that belongs to no section (a markdown heading line, a page break). */
+  raw(text: string): void {
+    this.parts.push(text);
+    this.length += text.length;
+  }
+
+  add(text: string, options: { heading?: string; unit?: SectionUnit; page?: number; separator?: string } = {}): void {
+    const body = text.trim();
+    if (!body) return;
+    if (this.length > 0) this.raw(options.separator ?? '\n\n');
+    this.sections.push({
+      text: body,
+      charStart: this.length,
+      ...(options.heading ? { heading: options.heading } : {}),
+      ...(options.unit && options.unit !== 'prose' ? { unit: options.unit } : {}),
+      ...(options.page ? { page: options.page } : {}),
+    });
+    this.raw(body);
+  }
+
+  get isEmpty(): boolean {
+    return this.sections.length === 0;
+  }
+
+  build(fields: Omit<ParsedDocument, 'text' | 'sections'>): ParsedDocument {
+    return { ...fields, text: this.parts.join(''), sections: this.sections };
+  }
+}
+
+/** Heading path shown before a chunk's text: outermost first. */
+export const headingPath = (headings: string[]) => headings.filter(Boolean).join(' › ');
