@@ -30,6 +30,7 @@ export async function createRuntime(config: Config, log: Logger): Promise<Runtim
     models,
     log,
     close: async () => {
+      await models.close();
       await es.close();
     },
   };

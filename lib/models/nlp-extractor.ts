@@ -1,0 +1,106 @@
+import * as chrono from 'chrono-node';
+import nlp from 'compromise';
+import type { Chunk } from '../domain/document';
+import type { MemoryType } from '../domain/memory';
+import { countTokens } from '../chunking/tokens';
+import type { ExtractedEntity, ExtractedMemory, ExtractionContext, Extractor } from './extractor';
+
+/**
+ * The local default extractor: no model call, only well-kept NLP libraries. compromise finds people,
+ * places and organisations; chrono-node resolves dates relative to the session or document date
+ * ("yesterday" in a session of 8 May 2023 is 2023-05-07). Each chunk stays one memory with its exact
+ * text — a paraphrase would lose recall — typed by what the text expresses.
+ *
+ * `fast` skips the part-of-speech parse (entities then come from speakers only); `long-range` runs it.
+ */
+export class NlpExtractor implements Extractor {
+  readonly name: string;
+
+  constructor(private readonly depth: 'fast' | 'full') {
+    this.name = `nlp-${depth}`;
+  }
+
+  async extract(chunks: Chunk[], context: ExtractionContext) {
+    const reference = parseReferenceDate(context.referenceDate);
+    let tokensIn = 0;
+    const memories: ExtractedMemory[] = chunks
+      .filter((chunk) => chunk.text.trim().length > 0)
+      .map((chunk) => {
+        tokensIn += chunk.tokens ?? countTokens(chunk.text);
+        const body = stripSpeakers(chunk);
+        const dates = chrono.parse(body, reference ?? new Date(), { forwardDate: false });
+        const eventDates = [...new Set(dates.map((date) => isoDay(date.start.date())))];
+        const entities = dedupeEntities([
+          ...(chunk.speakers ?? []).map((name) => ({ name, type: 'person' })),
+          ...(this.depth === 'full' ? namedEntities(body) : []),
+        ]);
+        const { type, confidence } = classify(body, eventDates.length > 0);
+        return {
+          text: chunk.text,
+          type,
+          confidence,
+          entities,
+          eventDates: eventDates.length ? eventDates : undefined,
+          chunkIndex: chunk.index,
+        };
+      });
+    // Nothing is generated: tokens out are zero; tokens in are what a model would have read.
+    return { memories, usage: { tokensIn, tokensOut: 0 } };
+  }
+}
+
+export function parseReferenceDate(value: string | undefined): Date | undefined {
+  if (!value) return undefined;
+  const iso = Date.parse(value);
+  if (!Number.isNaN(iso)) return new Date(iso);
+  // Conversation datasets write dates like "1:56 pm on 8 May, 2023".
+  return chrono.parseDate(value) ?? undefined;
+}
+
+const isoDay = (date: Date) => date.toISOString().slice(0, 10);
+
+/** "Caroline: I went…" → "I went…": the speaker is an entity, not part of what was said. */
+function stripSpeakers(chunk: Chunk): string {
+  if (!chunk.speakers?.length) return chunk.text;
+  return chunk.text
+    .split('\n')
+    .map((line) => {
+      const colon = line.indexOf(': ');
+      return colon > 0 && chunk.speakers!.includes(line.slice(0, colon)) ? line.slice(colon + 2) : line;
+    })
+    .join('\n');
+}
+
+function namedEntities(text: string): ExtractedEntity[] {
+  const doc = nlp(text);
+  const clean = (names: string[]) => names.map((name) => name.replace(/[.,!?;:'"]+$/g, '').trim()).filter((name) => name.length > 1);
+  return [
+    ...clean(doc.people().out('array') as string[]).map((name) => ({ name, type: 'person' })),
+    ...clean(doc.places().out('array') as string[]).map((name) => ({ name, type: 'place' })),
+    ...clean(doc.organizations().out('array') as string[]).map((name) => ({ name, type: 'organization' })),
+  ];
+}
+
+function dedupeEntities(entities: ExtractedEntity[]): ExtractedEntity[] {
+  const seen = new Map<string, ExtractedEntity>();
+  for (const entity of entities) {
+    const key = entity.name.toLowerCase();
+    if (!seen.has(key)) seen.set(key, entity);
+  }
+  return [...seen.values()];
+}
+
+const PREFERENCE = /\b(i|we)\s+(really\s+|just\s+|absolutely\s+)?(like|love|enjoy|prefer|adore|hate|dislike|can't stand|cannot stand)\b|\bfavou?rite\b|\b(i'm|i am)\s+(a big\s+)?fan of\b|\binto\s+\w+ing\b/i;
+const EMOTION = /\b(i|we)\s+(feel|felt|am|was|'m)\s+(so\s+|really\s+|very\s+|super\s+)?(happy|sad|excited|anxious|nervous|scared|afraid|angry|upset|grateful|thankful|proud|lonely|stressed|overwhelmed|relieved|thrilled|heartbroken|frustrated|hopeful|worried)\b|\b(makes|made) me (feel|happy|sad)\b/i;
+const FACT = /\b(i|we|he|she|they)\s+(am|are|is|was|were|have|has|work|works|live|lives|study|studies|own|owns)\b|\bmy\s+\w+\s+(is|are)\b/i;
+const EVENT = /\b(went|visited|attended|started|finished|moved|met|joined|took|got|had|bought|ran|traveled|travelled|celebrated|graduated|will|going to|plan(ning)? to)\b/i;
+
+/** What the text expresses, strongest signal first; plain narration stays an episode. */
+function classify(text: string, hasDate: boolean): { type: MemoryType; confidence: number } {
+  if (hasDate && EVENT.test(text)) return { type: 'temporal_event', confidence: 0.8 };
+  if (EMOTION.test(text)) return { type: 'emotion', confidence: 0.75 };
+  if (PREFERENCE.test(text)) return { type: 'preference', confidence: 0.75 };
+  if (hasDate) return { type: 'temporal_event', confidence: 0.6 };
+  if (FACT.test(text)) return { type: 'fact', confidence: 0.6 };
+  return { type: 'episode', confidence: 0.9 };
+}

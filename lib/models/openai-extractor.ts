@@ -1,0 +1,103 @@
+import type OpenAI from 'openai';
+import { z } from 'zod';
+import type { Chunk } from '../domain/document';
+import { MemoryType } from '../domain/memory';
+import { countTokens } from '../chunking/tokens';
+import { upstreamFailure } from '../errors';
+import type { ExtractedMemory, ExtractionContext, Extractor } from './extractor';
+
+/**
+ * The wire shape the model must answer in. OpenAI's strict structured outputs need every property
+ * required (absence is `null` or an empty list) and no integer bounds, hence plain numbers.
+ */
+export const ExtractionOutput = z.object({
+  memories: z.array(
+    z.object({
+      chunk_index: z.number(),
+      text: z.string(),
+      type: MemoryType,
+      confidence: z.number(),
+      entities: z.array(z.object({ name: z.string(), type: z.enum(['person', 'place', 'organization', 'thing', 'event']) })),
+      event_dates: z.array(z.string()),
+    }),
+  ),
+});
+export type ExtractionOutput = z.infer<typeof ExtractionOutput>;
+
+const { $schema: _dialect, ...OUTPUT_SCHEMA } = z.toJSONSchema(ExtractionOutput) as Record<string, unknown>;
+
+const INSTRUCTIONS = {
+  fast:
+    'For each numbered chunk, return exactly one memory whose text is the chunk text unchanged. ' +
+    'Classify its type (fact, preference, episode, emotion, temporal_event), list the people, places and organisations it names, ' +
+    'and resolve every date it mentions to YYYY-MM-DD using the reference date.',
+  'long-range':
+    'Extract every durable memory from the numbered chunks: facts about people, their preferences, emotions, episodes and ' +
+    'dated events. Each memory is one self-contained sentence in the third person that names who it is about (never "I" or "he"). ' +
+    'Resolve relative dates ("yesterday", "last week") to YYYY-MM-DD using the reference date and write the date into the text. ' +
+    'Set chunk_index to the chunk the memory comes from, confidence between 0 and 1, and list the named entities.',
+} as const;
+
+/** Extraction through OpenAI structured outputs (or any compatible server), generated from the zod schema. */
+export class OpenAIExtractor implements Extractor {
+  readonly name: string;
+
+  constructor(
+    private readonly client: OpenAI,
+    private readonly model: string,
+    private readonly mode: 'fast' | 'long-range',
+  ) {
+    this.name = `openai-${mode}/${model}`;
+  }
+
+  async extract(chunks: Chunk[], context: ExtractionContext) {
+    if (chunks.length === 0) return { memories: [], usage: { tokensIn: 0, tokensOut: 0 } };
+    const system =
+      `You extract memories for an AI agent's long-term memory. ${INSTRUCTIONS[this.mode]} ` +
+      `Document type: ${context.documentType}. Reference date: ${context.referenceDate ?? 'unknown'}.`;
+    const user = chunks.map((chunk) => `[chunk ${chunk.index}]\n${chunk.text}`).join('\n\n');
+    let content: string | null | undefined;
+    try {
+      const completion = await this.client.chat.completions.create({
+        model: this.model,
+        temperature: 0,
+        messages: [
+          { role: 'system', content: system },
+          { role: 'user', content: user },
+        ],
+        response_format: { type: 'json_schema', json_schema: { name: 'memories', strict: true, schema: OUTPUT_SCHEMA } },
+      });
+      const message = completion.choices[0]?.message;
+      if (message?.refusal) throw new Error(`the model refused: ${message.refusal}`);
+      content = message?.content;
+    } catch (error) {
+      throw upstreamFailure(`OpenAI extraction failed: ${(error as Error).message}`);
+    }
+    const output = parseOutput(content);
+    const known = new Set(chunks.map((chunk) => chunk.index));
+    const memories: ExtractedMemory[] = output.memories
+      .filter((memory) => memory.text.trim() && known.has(memory.chunk_index))
+      .map((memory) => ({
+        text: memory.text.trim(),
+        type: memory.type,
+        confidence: Math.min(1, Math.max(0, memory.confidence)),
+        entities: memory.entities,
+        eventDates: memory.event_dates.filter((date) => !Number.isNaN(Date.parse(date))),
+        chunkIndex: memory.chunk_index,
+      }));
+    // Counted with tiktoken rather than taken from the answer: compatible servers often omit usage.
+    return { memories, usage: { tokensIn: countTokens(system) + countTokens(user), tokensOut: countTokens(content ?? '') } };
+  }
+}
+
+function parseOutput(content: string | null | undefined): ExtractionOutput {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(content ?? '');
+  } catch {
+    throw upstreamFailure('OpenAI extraction answered with text that is not JSON');
+  }
+  const parsed = ExtractionOutput.safeParse(raw);
+  if (!parsed.success) throw upstreamFailure(`OpenAI extraction answer does not match the schema: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
