@@ -1,11 +1,21 @@
-import type { Client, WorkflowHandle } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { randomBytes } from 'node:crypto';
+import type { Client as ElasticsearchClient } from '@elastic/elasticsearch';
+import {
+  WithStartWorkflowOperation,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { defaultPayloadConverter, type Workflow } from '@temporalio/common';
+import type { ActiveWriteResult } from '../activities/write-active';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import { blobKeys, type BlobStore } from './blob/store';
 import type { Config } from './config';
 import { IngestRequest, type IngestRequestInput } from './domain/ingest';
 import type { JobProgress } from './domain/job';
-import { badInput, notFound } from './errors';
+import { indexNames } from './elasticsearch/indices';
+import { badInput, conflict, notFound, upstreamFailure } from './errors';
 import { contentHash, ingestWorkflowId, newJobId, sourceId as deriveSourceId } from './ids';
 import {
   DocumentTypeAttribute,
@@ -28,25 +38,97 @@ export interface IngestContent {
   content?: Uint8Array | string;
 }
 
+export interface StartOptions {
+  /** A caller-derived job id (e.g. from a Synap document_id); random otherwise. */
+  jobId?: string;
+  sourceKey?: string;
+  /** Refuse (409) when a job with this id exists and did not fail: Synap's duplicate document_id. */
+  rejectDuplicate?: boolean;
+  /** Which job this one retries, kept in the memo for listings. */
+  retryOf?: string;
+}
+
+/** What listings show without a query per job: kept in the workflow memo at start. */
+export interface JobMemo {
+  surface: string;
+  scope: IngestRequest['scope'];
+  categories?: string[];
+  source_url?: string;
+  document_id?: string;
+  file_name?: string;
+  source_id: string;
+  retry_of?: string;
+}
+
 /**
- * Starts one ingest job: the content is written to the blob store, then the workflow is started,
- * and only then does the caller answer 2xx — so anything accepted is durable.
+ * Starts and steers ingest jobs: the content is written to the blob store, then the workflow is
+ * started, and only then does the caller answer 2xx — so anything accepted is durable. Status comes
+ * from the workflow's query, or from the summary kept in Elasticsearch once Temporal has forgotten it.
  */
 export class IngestJobs {
+  private readonly jobsIndex: string;
+
   constructor(
     private readonly temporal: Client,
     private readonly blobs: BlobStore,
-    private readonly config: Config,
-  ) {}
+    readonly config: Config,
+    private readonly es?: ElasticsearchClient,
+  ) {
+    this.jobsIndex = indexNames(config.ELASTICSEARCH_INDEX_PREFIX).jobs;
+  }
 
-  async start(input: IngestRequestInput & IngestContent, options: { jobId?: string; sourceKey?: string } = {}): Promise<StartedJob> {
+  get client(): Client {
+    return this.temporal;
+  }
+
+  async start(input: IngestRequestInput & IngestContent, options: StartOptions = {}): Promise<StartedJob> {
+    const { workflowInput, workflowId } = await this.prepare(input, options);
+    try {
+      await this.temporal.workflow.start('ingestWorkflow', {
+        ...this.startOptions(workflowInput, options.retryOf),
+        workflowId,
+        workflowIdReusePolicy: options.rejectDuplicate ? 'ALLOW_DUPLICATE_FAILED_ONLY' : undefined,
+      });
+    } catch (error) {
+      if (error instanceof WorkflowExecutionAlreadyStartedError) {
+        // The blob written for this refused request is not the running job's: drop it.
+        if (workflowInput.request.blobKey) await this.blobs.delete(workflowInput.request.blobKey).catch(() => undefined);
+        throw conflict(`a job for this source already exists (job ${workflowInput.jobId})`);
+      }
+      throw error;
+    }
+    return { jobId: workflowInput.jobId, sourceId: workflowInput.sourceId, workflowId, status: 'queued' };
+  }
+
+  /**
+   * Tex's write: Update-With-Start on the ingest workflow. The update indexes the turns as
+   * searchable fragments and answers with their ids; the same workflow then runs passive enrichment
+   * over the new turns. A re-sent write with the same job id joins the running workflow.
+   */
+  async startActiveWrite(input: IngestRequestInput & IngestContent, options: StartOptions & { jobId: string }): Promise<StartedJob & { active: ActiveWriteResult }> {
+    const { workflowInput, workflowId } = await this.prepare(input, options);
+    workflowInput.activeWrite = true;
+    const operation = new WithStartWorkflowOperation('ingestWorkflow', {
+      ...this.startOptions(workflowInput),
+      workflowId,
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
+    const active = await this.temporal.workflow.executeUpdateWithStart<Workflow, ActiveWriteResult, []>('writeActive', {
+      startWorkflowOperation: operation,
+    });
+    return { jobId: workflowInput.jobId, sourceId: workflowInput.sourceId, workflowId, status: 'queued', active };
+  }
+
+  private async prepare(input: IngestRequestInput & IngestContent, options: StartOptions) {
     const { content, ...fields } = input;
     const parsed = IngestRequest.safeParse(fields);
     if (!parsed.success) throw badInput(`invalid ingest request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     const request = parsed.data;
     const jobId = options.jobId ?? newJobId();
     if (content !== undefined) {
-      const key = blobKeys.upload(request.tenant, jobId);
+      // A caller-derived job id can be sent twice: each request gets its own blob, so a refused or
+      // joined duplicate never overwrites the content a running job reads.
+      const key = options.jobId ? `${blobKeys.upload(request.tenant, jobId)}-${randomBytes(6).toString('hex')}` : blobKeys.upload(request.tenant, jobId);
       await this.blobs.put(key, content);
       request.blobKey = key;
     }
@@ -55,20 +137,32 @@ export class IngestJobs {
     const sourceKey =
       options.sourceKey ??
       (request.documentId ? `doc:${request.documentId}` : request.sourceUrl ? `url:${request.sourceUrl}` : `hash:${contentHash(content ?? '')}`);
-    const sourceId = deriveSourceId(request.tenant, sourceKey);
-    const workflowId = ingestWorkflowId(request.tenant, jobId);
     const workflowInput: IngestWorkflowInput = {
       jobId,
-      sourceId,
+      sourceId: deriveSourceId(request.tenant, sourceKey),
       request,
       batchSize: this.config.BATCH_SIZE,
       batchConcurrency: this.config.BATCH_CONCURRENCY,
       createdAt: new Date().toISOString(),
     };
-    await this.temporal.workflow.start('ingestWorkflow', {
+    return { workflowInput, workflowId: ingestWorkflowId(request.tenant, jobId) };
+  }
+
+  private startOptions(workflowInput: IngestWorkflowInput, retryOf?: string) {
+    const { request } = workflowInput;
+    const memo: JobMemo = {
+      surface: request.surface,
+      scope: request.scope,
+      categories: request.categories,
+      source_url: request.sourceUrl,
+      document_id: request.documentId,
+      file_name: request.fileName,
+      source_id: workflowInput.sourceId,
+      retry_of: retryOf,
+    };
+    return {
       taskQueue: this.config.TEMPORAL_TASK_QUEUE,
-      workflowId,
-      args: [workflowInput],
+      args: [workflowInput] as [IngestWorkflowInput],
       typedSearchAttributes: [
         { key: TenantAttribute, value: request.tenant },
         { key: SourceKindAttribute, value: request.kind },
@@ -77,23 +171,23 @@ export class IngestJobs {
         { key: StatusAttribute, value: 'queued' },
         { key: JobKindAttribute, value: 'ingest' },
       ],
-      memo: { surface: request.surface },
-    });
-    return { jobId, sourceId, workflowId, status: 'queued' };
+      memo: JSON.parse(JSON.stringify(memo)) as Record<string, unknown>,
+    };
   }
 
   handle(tenant: string, jobId: string): WorkflowHandle {
     return this.temporal.workflow.getHandle(ingestWorkflowId(tenant, jobId));
   }
 
-  /** Live progress from the workflow's query; undefined when Temporal no longer knows the job. */
+  /** Live progress from the workflow's query, else the stored summary; undefined when neither knows the job. */
   async progress(tenant: string, jobId: string): Promise<JobProgress | undefined> {
     try {
       return await this.handle(tenant, jobId).query<JobProgress>('status');
     } catch (error) {
-      if (error instanceof WorkflowNotFoundError) return undefined;
-      if ((error as { name?: string }).name === 'WorkflowNotFoundError') return undefined;
-      throw error;
+      const summary = await this.storedSummary(tenant, jobId);
+      if (summary) return summary;
+      if (isNotFound(error)) return undefined;
+      throw upstreamFailure(`job status is unavailable: ${(error as Error).message}`);
     }
   }
 
@@ -102,4 +196,56 @@ export class IngestJobs {
     if (!progress) throw notFound(`job ${jobId}`);
     return progress;
   }
+
+  /** Compact summaries of finished jobs, by id; one round trip for a whole page of a listing. */
+  async storedSummaries(tenant: string, jobIds: string[]): Promise<Map<string, JobProgress>> {
+    const found = new Map<string, JobProgress>();
+    if (!this.es || jobIds.length === 0) return found;
+    const response = await this.es.mget<JobProgress>({ index: this.jobsIndex, ids: jobIds.map((id) => `${tenant}:${id}`) });
+    for (const doc of response.docs) {
+      if ('found' in doc && doc.found && doc._source?.tenant === tenant) found.set(doc._source.job_id, doc._source);
+    }
+    return found;
+  }
+
+  private async storedSummary(tenant: string, jobId: string): Promise<JobProgress | undefined> {
+    return (await this.storedSummaries(tenant, [jobId])).get(jobId);
+  }
+
+  /** Requests cancellation of a queued or running job; the workflow records it as cancelled. */
+  async cancel(tenant: string, jobId: string): Promise<void> {
+    const handle = this.handle(tenant, jobId);
+    const description = await handle.describe().catch((error) => {
+      if (isNotFound(error)) throw notFound(`job ${jobId}`);
+      throw error;
+    });
+    if (description.status.name !== 'RUNNING') throw conflict(`job ${jobId} is ${description.status.name.toLowerCase()}, not running`);
+    await handle.cancel();
+  }
+
+  /** Starts a new job over the same stored input as a failed (or cancelled) one. */
+  async retry(tenant: string, jobId: string): Promise<StartedJob> {
+    const handle = this.handle(tenant, jobId);
+    const description = await handle.describe().catch((error) => {
+      if (isNotFound(error)) throw notFound(`job ${jobId}`);
+      throw error;
+    });
+    if (!['FAILED', 'CANCELLED', 'TIMED_OUT', 'TERMINATED'].includes(description.status.name)) {
+      throw conflict(`only a failed or cancelled job can be retried; job ${jobId} is ${description.status.name.toLowerCase()}`);
+    }
+    const history = await handle.fetchHistory();
+    const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    if (!payload) throw upstreamFailure(`the input of job ${jobId} is no longer available`);
+    const original = defaultPayloadConverter.fromPayload<IngestWorkflowInput>(payload);
+    const retried: IngestWorkflowInput = { ...original, jobId: newJobId(), createdAt: new Date().toISOString(), activeWrite: false };
+    const workflowId = ingestWorkflowId(tenant, retried.jobId);
+    await this.temporal.workflow.start('ingestWorkflow', { ...this.startOptions(retried, jobId), workflowId });
+    return { jobId: retried.jobId, sourceId: retried.sourceId, workflowId, status: 'queued' };
+  }
+}
+
+export function isNotFound(error: unknown): boolean {
+  if (error instanceof WorkflowNotFoundError) return true;
+  const name = (error as { name?: string })?.name;
+  return name === 'WorkflowNotFoundError' || name === 'NotFound' || /not found/i.test((error as Error)?.message ?? '');
 }

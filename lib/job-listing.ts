@@ -1,0 +1,173 @@
+import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { z } from 'zod';
+import { DocumentType, Format, SourceKind } from './domain/ingest';
+import { JobStatus, type JobProgress } from './domain/job';
+import { badInput } from './errors';
+import { parseIngestWorkflowId } from './ids';
+import type { IngestJobs, JobMemo } from './jobs';
+
+/** Filters a listing accepts; each maps to one Cairn search attribute in Temporal visibility. */
+export const JobFilters = z.object({
+  status: JobStatus.optional(),
+  format: Format.optional(),
+  kind: SourceKind.optional(),
+  document_type: DocumentType.optional(),
+});
+export type JobFilters = z.infer<typeof JobFilters>;
+
+export interface JobListing {
+  job_id: string;
+  status: JobProgress['status'];
+  kind?: string;
+  format?: string;
+  document_type?: string;
+  surface?: string;
+  source_id?: string;
+  document_id?: string;
+  source_url?: string;
+  file_name?: string;
+  scope?: Record<string, unknown>;
+  categories?: string[];
+  retry_of?: string;
+  memories_created?: number;
+  errors?: JobProgress['errors'];
+  created_at: string;
+  updated_at: string;
+  finished_at?: string;
+}
+
+// temporal.api.enums.v1.WorkflowExecutionStatus values (kept here to avoid a direct proto dependency).
+const Status = {
+  WORKFLOW_EXECUTION_STATUS_COMPLETED: 2,
+  WORKFLOW_EXECUTION_STATUS_FAILED: 3,
+  WORKFLOW_EXECUTION_STATUS_CANCELED: 4,
+  WORKFLOW_EXECUTION_STATUS_TERMINATED: 5,
+  WORKFLOW_EXECUTION_STATUS_TIMED_OUT: 7,
+} as const;
+
+/** Visibility's execution status is the truth for closed runs; the CairnStatus attribute for open ones. */
+function statusOf(executionStatus: number | null | undefined, attribute: string | undefined): JobProgress['status'] {
+  switch (executionStatus) {
+    case Status.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+      return 'completed';
+    case Status.WORKFLOW_EXECUTION_STATUS_CANCELED:
+      return 'cancelled';
+    case Status.WORKFLOW_EXECUTION_STATUS_FAILED:
+    case Status.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+    case Status.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+      return 'failed';
+    default:
+      return attribute === 'running' ? 'running' : 'queued';
+  }
+}
+
+const quote = (value: string) => `"${value.replace(/["\\]/g, '')}"`;
+
+export function visibilityQuery(tenant: string, filters: JobFilters): string {
+  const clauses = [`CairnTenant = ${quote(tenant)}`, `CairnJobKind = "ingest"`];
+  if (filters.status) clauses.push(`CairnStatus = ${quote(filters.status)}`);
+  if (filters.format) clauses.push(`CairnFormat = ${quote(filters.format)}`);
+  if (filters.kind) clauses.push(`CairnSourceKind = ${quote(filters.kind)}`);
+  if (filters.document_type) clauses.push(`CairnDocumentType = ${quote(filters.document_type)}`);
+  return clauses.join(' AND ');
+}
+
+function timestamp(value: { seconds?: unknown; nanos?: number | null } | null | undefined): string | undefined {
+  if (!value?.seconds) return undefined;
+  const seconds = Number(String(value.seconds));
+  return new Date(seconds * 1000 + Math.floor((value.nanos ?? 0) / 1e6)).toISOString();
+}
+
+function decodeFields(fields: Record<string, Parameters<typeof defaultPayloadConverter.fromPayload>[0]> | null | undefined): Record<string, unknown> {
+  const decoded: Record<string, unknown> = {};
+  for (const [key, payload] of Object.entries(fields ?? {})) {
+    try {
+      decoded[key] = defaultPayloadConverter.fromPayload(payload);
+    } catch {
+      // An attribute written by another tool in an unknown encoding is skipped, not fatal.
+    }
+  }
+  return decoded;
+}
+
+/**
+ * Lists a tenant's jobs from Temporal visibility (filterable by the Cairn search attributes),
+ * completed by the stored summaries of finished jobs: one visibility call and one mget per page.
+ */
+export class JobListings {
+  constructor(
+    private readonly temporalClient: Client,
+    private readonly jobs: IngestJobs,
+    private readonly namespace: string,
+  ) {}
+
+  async page(tenant: string, filters: JobFilters, pageSize: number, pageToken?: string): Promise<{ jobs: JobListing[]; nextPageToken?: string }> {
+    let token: Uint8Array | undefined;
+    if (pageToken) {
+      token = Buffer.from(pageToken, 'base64url');
+      if (token.length === 0) throw badInput('page_token is not valid');
+    }
+    const response = await this.temporalClient.workflowService
+      .listWorkflowExecutions({ namespace: this.namespace, query: visibilityQuery(tenant, filters), pageSize, nextPageToken: token })
+      .catch((error: Error) => {
+        if (pageToken && /token/i.test(error.message)) throw badInput('page_token is not valid');
+        throw error;
+      });
+    const listings: JobListing[] = [];
+    for (const execution of response.executions ?? []) {
+      const ids = parseIngestWorkflowId(execution.execution?.workflowId ?? '');
+      if (!ids || ids.tenant !== tenant) continue;
+      const attributes = decodeFields(execution.searchAttributes?.indexedFields);
+      const memo = decodeFields(execution.memo?.fields) as Partial<JobMemo>;
+      const first = (value: unknown) => (Array.isArray(value) ? value[0] : value) as string | undefined;
+      const created = timestamp(execution.startTime as never) ?? new Date(0).toISOString();
+      const closed = timestamp(execution.closeTime as never);
+      listings.push({
+        job_id: ids.jobId,
+        status: statusOf(execution.status, first(attributes.CairnStatus)),
+        kind: first(attributes.CairnSourceKind),
+        format: first(attributes.CairnFormat),
+        document_type: first(attributes.CairnDocumentType),
+        surface: memo.surface,
+        source_id: memo.source_id,
+        document_id: memo.document_id,
+        source_url: memo.source_url,
+        file_name: memo.file_name,
+        scope: memo.scope as Record<string, unknown> | undefined,
+        categories: memo.categories,
+        retry_of: memo.retry_of,
+        created_at: created,
+        updated_at: closed ?? created,
+        finished_at: closed,
+      });
+    }
+    const summaries = await this.jobs.storedSummaries(tenant, listings.filter((job) => job.finished_at).map((job) => job.job_id));
+    for (const job of listings) {
+      const summary = summaries.get(job.job_id);
+      if (!summary) continue;
+      job.memories_created = summary.memories_created;
+      job.errors = summary.errors;
+      job.updated_at = summary.updated_at ?? job.updated_at;
+    }
+    const next = response.nextPageToken && response.nextPageToken.length > 0 ? Buffer.from(response.nextPageToken).toString('base64url') : undefined;
+    return { jobs: listings, nextPageToken: next };
+  }
+
+  /** Offset pagination (Memsolus' page/page_size) over visibility's token pagination. */
+  async pageByNumber(tenant: string, filters: JobFilters, page: number, pageSize: number): Promise<{ jobs: JobListing[]; total: number }> {
+    let token: string | undefined;
+    for (let skipped = 1; skipped < page; skipped++) {
+      const skippedPage = await this.page(tenant, filters, pageSize, token);
+      token = skippedPage.nextPageToken;
+      if (!token) return { jobs: [], total: await this.count(tenant, filters) };
+    }
+    const [result, total] = await Promise.all([this.page(tenant, filters, pageSize, token), this.count(tenant, filters)]);
+    return { jobs: result.jobs, total };
+  }
+
+  async count(tenant: string, filters: JobFilters): Promise<number> {
+    const response = await this.temporalClient.workflowService.countWorkflowExecutions({ namespace: this.namespace, query: visibilityQuery(tenant, filters) });
+    return Number(String(response.count ?? 0));
+  }
+}

@@ -1,0 +1,150 @@
+import type { Client } from '@elastic/elasticsearch';
+import { z } from 'zod';
+import type { Memory, StoredMemory } from './domain/memory';
+import { Metadata } from './domain/ingest';
+import type { IndexNames } from './elasticsearch/indices';
+import { conflict, notFound } from './errors';
+import type { Embedder } from './models/embedder';
+
+export const MERGE_STRATEGIES = ['replace', 'append', 'smart-merge'] as const;
+export const MergeStrategy = z.enum(MERGE_STRATEGIES);
+export type MergeStrategy = z.infer<typeof MergeStrategy>;
+
+export const MemoryUpdate = z
+  .object({
+    content: z.string().min(1).max(100_000).optional(),
+    merge_strategy: MergeStrategy.default('replace'),
+    confidence: z.number().min(0).max(1).optional(),
+    /** Merged into the existing metadata, key by key. */
+    metadata: Metadata.optional(),
+  })
+  .refine((update) => update.content !== undefined || update.confidence !== undefined || update.metadata !== undefined, {
+    message: 'nothing to update: give content, confidence or metadata',
+  });
+export type MemoryUpdate = z.infer<typeof MemoryUpdate>;
+
+export interface StoredEntity {
+  id: string;
+  tenant: string;
+  name: string;
+  type: string;
+  aliases?: string[];
+  mention_count?: number;
+  source_ids?: string[];
+  first_seen_at?: string;
+  last_seen_at?: string;
+}
+
+const sentences = (text: string) =>
+  text
+    .split(/(?<=[.!?])\s+|\n+/)
+    .map((sentence) => sentence.trim())
+    .filter(Boolean);
+const words = (text: string) => new Set(text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []);
+
+function overlap(a: Set<string>, b: Set<string>): number {
+  if (a.size === 0 || b.size === 0) return 0;
+  let shared = 0;
+  for (const word of a) if (b.has(word)) shared++;
+  return shared / Math.min(a.size, b.size);
+}
+
+/**
+ * Smart merge without a model: sentence by sentence, a new sentence that restates an old one (most of
+ * the shorter one's words shared) replaces it — the newer version wins a conflict — and sentences
+ * that say something new are added. Exact repeats collapse to one.
+ */
+export function smartMerge(existing: string, incoming: string): string {
+  const fresh = sentences(incoming);
+  const freshWords = fresh.map(words);
+  const kept = sentences(existing).filter((sentence) => {
+    const own = words(sentence);
+    return !freshWords.some((other) => overlap(own, other) >= 0.6);
+  });
+  const merged: string[] = [];
+  for (const sentence of [...kept, ...fresh]) if (!merged.includes(sentence)) merged.push(sentence);
+  return merged.join(' ');
+}
+
+export function mergeText(existing: string, incoming: string, strategy: MergeStrategy): string {
+  if (strategy === 'replace') return incoming;
+  if (strategy === 'append') return existing.includes(incoming) ? existing : `${existing}\n${incoming}`;
+  return smartMerge(existing, incoming);
+}
+
+/** Memories and entities by id, always within one tenant: another tenant's id answers not found. */
+export class MemoryStore {
+  constructor(
+    private readonly es: Client,
+    private readonly indices: IndexNames,
+    private readonly embedder?: Embedder,
+  ) {}
+
+  async get(tenant: string, id: string): Promise<Memory> {
+    return publicMemory((await this.getStored(tenant, id)).memory);
+  }
+
+  async update(tenant: string, id: string, update: MemoryUpdate): Promise<Memory> {
+    const { memory, seqNo, primaryTerm } = await this.getStored(tenant, id);
+    const next: StoredMemory = { ...memory, updated_at: new Date().toISOString() };
+    if (update.content !== undefined) {
+      next.text = mergeText(memory.text, update.content, update.merge_strategy);
+      // The vector must describe the text it sits beside: re-embed whenever the text changes.
+      if (this.embedder && next.text !== memory.text) {
+        [next.embedding] = await this.embedder.embed([next.text]);
+        next.embedding_model = this.embedder.model;
+      }
+    }
+    if (update.confidence !== undefined) next.confidence = update.confidence;
+    if (update.metadata) next.metadata = { ...memory.metadata, ...update.metadata };
+    try {
+      await this.es.index({ index: this.indices.memories, id, document: next, if_seq_no: seqNo, if_primary_term: primaryTerm, refresh: 'wait_for' });
+    } catch (error) {
+      if ((error as { statusCode?: number }).statusCode === 409) throw conflict(`memory ${id} changed while it was being updated; retry`);
+      throw error;
+    }
+    return publicMemory(next);
+  }
+
+  async delete(tenant: string, id: string): Promise<void> {
+    await this.getStored(tenant, id);
+    await this.es.delete({ index: this.indices.memories, id, refresh: 'wait_for' }, { ignore: [404] });
+  }
+
+  async entity(tenant: string, id: string): Promise<StoredEntity> {
+    const response = await this.es.get<StoredEntity & { embedding?: unknown; embedding_model?: unknown }>(
+      { index: this.indices.entities, id, _source_excludes: ['embedding'] },
+      { ignore: [404] },
+    );
+    if (!response.found || response._source?.tenant !== tenant) throw notFound(`entity ${id}`);
+    return response._source;
+  }
+
+  async entities(tenant: string, options: { q?: string; type?: string; size: number; from: number }): Promise<{ entities: StoredEntity[]; total: number }> {
+    const filter: object[] = [{ term: { tenant } }];
+    if (options.type) filter.push({ term: { type: options.type } });
+    const must = options.q ? [{ multi_match: { query: options.q, fields: ['name^2', 'aliases'] } }] : [];
+    const response = await this.es.search<StoredEntity>({
+      index: this.indices.entities,
+      query: { bool: { filter, must } },
+      sort: options.q ? undefined : [{ mention_count: { order: 'desc', unmapped_type: 'integer' } }, { id: 'asc' }],
+      from: options.from,
+      size: options.size,
+      _source: { excludes: ['embedding'] },
+      track_total_hits: true,
+    });
+    const total = typeof response.hits.total === 'number' ? response.hits.total : (response.hits.total?.value ?? 0);
+    return { entities: response.hits.hits.map((hit) => hit._source!), total };
+  }
+
+  private async getStored(tenant: string, id: string): Promise<{ memory: StoredMemory; seqNo?: number; primaryTerm?: number }> {
+    const response = await this.es.get<StoredMemory>({ index: this.indices.memories, id }, { ignore: [404] });
+    if (!response.found || response._source?.tenant !== tenant) throw notFound(`memory ${id}`);
+    return { memory: response._source, seqNo: response._seq_no, primaryTerm: response._primary_term };
+  }
+}
+
+/** A memory as the API shows it: the embedding stays in the index. */
+export function publicMemory({ embedding: _embedding, embedding_model: _model, ...memory }: StoredMemory): Memory {
+  return memory;
+}
