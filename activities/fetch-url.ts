@@ -10,6 +10,8 @@ export interface SafeFetchOptions {
   /** Allows loopback/private targets: only for tests that serve fixtures on 127.0.0.1. */
   allowPrivateNetworks?: boolean;
   onProgress?: (bytes: number) => void;
+  /** DNS resolver; tests hand in one that maps a name to a private address. */
+  lookup?: typeof dns.lookup;
 }
 
 export interface FetchedUrl {
@@ -34,11 +36,11 @@ export function isPublicAddress(address: string): boolean {
  * The check runs inside the connection's DNS lookup, so the address we vet is the address we connect
  * to (no rebinding between check and connect), and it runs again for every redirect hop.
  */
-function guardedAgent(allowPrivate: boolean): Agent {
+function guardedAgent(allowPrivate: boolean, resolve: typeof dns.lookup = dns.lookup): Agent {
   return new Agent({
     connect: {
       lookup(hostname, options, callback) {
-        dns.lookup(hostname, { ...options, all: true }, (error, addresses) => {
+        resolve(hostname, { ...options, all: true }, (error, addresses) => {
           if (error) return callback(error, '', 0);
           const list = addresses as dns.LookupAddress[];
           const refused = list.find((entry) => !allowPrivate && !isPublicAddress(entry.address));
@@ -76,11 +78,12 @@ function assertFetchableUrl(raw: string, allowPrivate: boolean): URL {
 }
 
 export async function fetchUrlSafely(raw: string, options: SafeFetchOptions = {}): Promise<FetchedUrl> {
+  // Callers pass the validated config value; the environment is only a fallback for scripts.
   const allowPrivate = options.allowPrivateNetworks ?? process.env.CAIRN_ALLOW_PRIVATE_URLS === 'true';
   const maxBytes = options.maxBytes ?? DEFAULT_MAX_BYTES;
   const maxRedirects = options.maxRedirects ?? 5;
   const deadline = AbortSignal.timeout(options.timeoutMs ?? 30_000);
-  const dispatcher = guardedAgent(allowPrivate);
+  const dispatcher = guardedAgent(allowPrivate, options.lookup);
   let url = assertFetchableUrl(raw, allowPrivate);
   try {
     for (let hop = 0; hop <= maxRedirects; hop++) {
@@ -98,6 +101,7 @@ export async function fetchUrlSafely(raw: string, options: SafeFetchOptions = {}
           throw badInput(`refused to fetch ${url.origin}: it resolves to a loopback, private, link-local or metadata address`);
         }
         if (code === 'ENOTFOUND') throw badInput(`the host ${url.hostname} does not exist`);
+        // EAI_AGAIN (resolver unavailable), ECONNREFUSED, resets: transient, worth a retry.
         if ((error as Error).name === 'AbortError' || (error as Error).name === 'TimeoutError') throw upstreamFailure(`fetching ${url.href} timed out`);
         throw upstreamFailure(`fetching ${url.href} failed: ${(error as Error).message}`);
       }

@@ -1,5 +1,6 @@
 import { heartbeat } from '@temporalio/activity';
 import { blobKeys } from '../lib/blob/store';
+import { MAX_UPLOAD_BYTES } from '../lib/domain/ingest';
 import { badInput } from '../lib/errors';
 import type { ActivityDeps } from './deps';
 import type { FetchResult, StageInput } from './types';
@@ -13,7 +14,12 @@ export function createFetchActivity(deps: ActivityDeps) {
       return { blobKey: request.blobKey, bytes: await deps.blobs.size(request.blobKey), contentType: request.declaredContentType };
     }
     if (request.sourceUrl) {
-      const fetched = await fetchUrlSafely(request.sourceUrl, { onProgress: () => heartbeat() });
+      const fetched = await fetchUrlSafely(request.sourceUrl, {
+        maxBytes: MAX_UPLOAD_BYTES,
+        timeoutMs: deps.config.URL_FETCH_TIMEOUT_MS,
+        allowPrivateNetworks: deps.config.CAIRN_ALLOW_PRIVATE_URLS,
+        onProgress: (bytes) => heartbeat({ bytes }),
+      });
       const key = blobKeys.fetched(request.tenant, jobId);
       await deps.blobs.put(key, fetched.body);
       return { blobKey: key, bytes: fetched.body.length, contentType: fetched.contentType, finalUrl: fetched.finalUrl };
