@@ -20,6 +20,7 @@ async function main() {
     jobs: new IngestJobs(temporal.client, runtime.blobs, config),
     keys: [new StaticKeyResolver(config.staticApiKeys)],
     log,
+    search: { es: runtime.es, index: runtime.indices.memories, embedder: runtime.models.embedder },
   });
   const server = app.listen(config.PORT, config.HOST, () => log.info({ port: config.PORT }, `API listening on http://${config.HOST}:${config.PORT}`));
   const shutdown = () => {

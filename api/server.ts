@@ -7,6 +7,8 @@ import { authenticate, type KeyResolver } from './auth';
 import { errorHandler, notFoundRoute } from './errors';
 import { healthRoutes } from './health';
 import { nativeRoutes } from './native';
+import { searchRoutes } from './search';
+import type { SearchDeps } from '../lib/search/execute';
 
 export interface ApiDeps {
   es: ElasticsearchClient;
@@ -15,6 +17,8 @@ export interface ApiDeps {
   jobs: IngestJobs;
   keys: KeyResolver[];
   log: Logger;
+  /** Memories index and embedder for POST /v1/search. */
+  search: SearchDeps;
 }
 
 /** The HTTP app: thin routes that validate, authenticate and hand requests to jobs and search. */
@@ -26,6 +30,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(healthRoutes({ es: deps.es, temporal: deps.temporal, namespace: deps.namespace }));
   app.use(authenticate(deps.keys));
   app.use(nativeRoutes(deps.jobs));
+  app.use(searchRoutes(deps.search));
   app.use(notFoundRoute);
   app.use(errorHandler(deps.log));
   return app;

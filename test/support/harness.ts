@@ -82,6 +82,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     jobs,
     keys: [new StaticKeyResolver(config.staticApiKeys), ...(options.extraKeyResolvers?.(runtime) ?? [])],
     log,
+    search: { es: runtime.es, index: runtime.indices.memories, embedder: runtime.models.embedder },
   });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));

@@ -1,0 +1,43 @@
+import type { estypes } from '@elastic/elasticsearch';
+import type { SearchFilters } from './plan';
+
+const SCOPE_FIELDS = ['space_id', 'org_id', 'user_id', 'customer_id', 'agent_id', 'session_id'] as const;
+
+/**
+ * Filters → Elasticsearch filter clauses. The tenant clause is always first and never optional: it
+ * comes from the authenticated key, not from the request body.
+ */
+export function filterClauses(tenant: string, filters: SearchFilters = {}): estypes.QueryDslQueryContainer[] {
+  const clauses: estypes.QueryDslQueryContainer[] = [{ term: { tenant } }];
+  for (const field of SCOPE_FIELDS) {
+    const value = filters[field];
+    if (value !== undefined) clauses.push({ term: { [`scope.${field}`]: value } });
+  }
+  if (filters.container_tags?.length) clauses.push({ terms: { 'scope.container_tags': filters.container_tags } });
+  if (filters.types?.length) clauses.push({ terms: { type: filters.types } });
+  if (filters.categories?.length) clauses.push({ terms: { categories: filters.categories } });
+  if (filters.source_ids?.length) clauses.push({ terms: { 'provenance.source_id': filters.source_ids } });
+  if (filters.document_ids?.length) clauses.push({ terms: { 'provenance.document_id': filters.document_ids } });
+  if (filters.created_after || filters.created_before) {
+    clauses.push({ range: { created_at: { gte: filters.created_after, lte: filters.created_before } } });
+  }
+  if (filters.occurred_after || filters.occurred_before) {
+    const range = { gte: filters.occurred_after, lte: filters.occurred_before };
+    // A memory "happened" on the dates found in its text, else on its session's or document's date.
+    clauses.push({
+      bool: {
+        should: [
+          { range: { event_dates: range } },
+          { bool: { must_not: { exists: { field: 'event_dates' } }, should: [{ range: { 'provenance.session_date': range } }, { range: { 'provenance.document_date': range } }], minimum_should_match: 1 } },
+        ],
+        minimum_should_match: 1,
+      },
+    });
+  }
+  for (const [key, value] of Object.entries(filters.metadata ?? {})) {
+    const field = `metadata.${key}`;
+    // `flattened` indexes leaves as keywords, so numbers and booleans match by their string form.
+    clauses.push(Array.isArray(value) ? { terms: { [field]: value.map(String) } } : { term: { [field]: String(value) } });
+  }
+  return clauses;
+}

@@ -1,0 +1,58 @@
+import type { Memory } from '../domain/memory';
+import type { SearchMethod, SearchPlan } from './plan';
+
+export interface Ranking {
+  method: SearchMethod;
+  ids: string[];
+  scores: number[];
+}
+
+export interface Fused {
+  id: string;
+  score: number;
+  ranks: Partial<Record<SearchMethod, number>>;
+}
+
+/**
+ * Reciprocal rank fusion, client-side (this Elasticsearch has no rrf retriever): a memory scores
+ * Σ weight / (k + rank) over the methods that found it. BM25 and cosine scores live on different
+ * scales, ranks do not. With fusion `none` the first method's own scores and order stand.
+ */
+export function fuseRankings(rankings: Ranking[], plan: SearchPlan, documents: Map<string, Memory>): Fused[] {
+  const fused = new Map<string, Fused>();
+  const single = plan.fusion === 'none' || rankings.length === 1;
+  for (const ranking of single ? rankings.slice(0, 1) : rankings) {
+    const weight = plan.weights[ranking.method] ?? 1;
+    ranking.ids.forEach((id, i) => {
+      const entry = fused.get(id) ?? { id, score: 0, ranks: {} };
+      entry.ranks[ranking.method] = i + 1;
+      entry.score += single ? ranking.scores[i]! : weight / (plan.rrfK + i + 1);
+      fused.set(id, entry);
+    });
+  }
+  const entries = [...fused.values()];
+  if (plan.neighbourBoost > 0) boostNeighbours(entries, plan.neighbourBoost, documents);
+  return entries.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id));
+}
+
+/**
+ * Adjacent turns of one conversation that both ranked lend each other part of their score: a question
+ * usually matches the turn that asked, and the answer is the reply next to it.
+ */
+function boostNeighbours(entries: Fused[], boost: number, documents: Map<string, Memory>) {
+  const byTurn = new Map<string, Fused>();
+  const key = (source: string, turn: number) => `${source}\u0000${turn}`;
+  for (const entry of entries) {
+    const turn = documents.get(entry.id)?.provenance;
+    if (turn?.turn_start !== undefined) byTurn.set(key(turn.source_id, turn.turn_start), entry);
+  }
+  const base = new Map(entries.map((entry) => [entry.id, entry.score]));
+  for (const entry of entries) {
+    const turn = documents.get(entry.id)?.provenance;
+    if (turn?.turn_start === undefined) continue;
+    const end = turn.turn_end ?? turn.turn_start;
+    const neighbours = [byTurn.get(key(turn.source_id, turn.turn_start - 1)), byTurn.get(key(turn.source_id, end + 1))];
+    const best = Math.max(0, ...neighbours.map((n) => (n ? base.get(n.id)! : 0)));
+    entry.score += boost * best;
+  }
+}

@@ -1,0 +1,80 @@
+import { z } from 'zod';
+import { MemoryType } from '../domain/memory';
+
+/**
+ * Search described as data (after graphiti's search package): which methods retrieve candidates,
+ * how their rankings are fused, which filters bound them and how many results come back. One
+ * executor (execute.ts) runs any plan; recipes below are the named presets the API modes select.
+ */
+
+const id = z.string().min(1).max(255);
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+
+/** Every filter applies inside each method (kNN pre-filters), so a result never escapes its scope. */
+export const SearchFilters = z
+  .object({
+    space_id: id.optional(),
+    /** Matches memories carrying any of the tags. */
+    container_tags: z.array(id).max(100).optional(),
+    org_id: id.optional(),
+    user_id: id.optional(),
+    customer_id: id.optional(),
+    agent_id: id.optional(),
+    session_id: id.optional(),
+    types: z.array(MemoryType).min(1).optional(),
+    /** Matches memories in any of the categories. */
+    categories: z.array(id).max(100).optional(),
+    source_ids: z.array(id).max(100).optional(),
+    document_ids: z.array(z.string().min(1).max(512)).max(100).optional(),
+    /** When the memory was stored. */
+    created_after: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
+    created_before: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
+    /** When what the memory talks about happened (session date, or dates found in the text). */
+    occurred_after: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
+    occurred_before: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
+    /** Exact matches on metadata keys; an array matches any of its values. */
+    metadata: z.record(z.string().min(1).max(255).regex(/^[^*]+$/, 'no wildcards in metadata keys'), z.union([scalar, z.array(scalar).min(1).max(100)])).optional(),
+  })
+  .strict();
+export type SearchFilters = z.infer<typeof SearchFilters>;
+
+export const SearchMethod = z.enum(['bm25', 'knn']);
+export type SearchMethod = z.infer<typeof SearchMethod>;
+
+export const SearchPlan = z.object({
+  methods: z.array(SearchMethod).min(1),
+  /** How several methods' rankings become one: reciprocal rank fusion, or the first method's order. */
+  fusion: z.enum(['rrf', 'none']),
+  /** RRF's damping constant: larger flattens the advantage of the very top ranks. */
+  rrfK: z.number().positive(),
+  /** Per-method weights in the fusion (default 1 each). */
+  weights: z.partialRecord(SearchMethod, z.number().positive()).default({}),
+  /** Candidates each method retrieves before fusion. */
+  candidates: z.number().int().positive().max(1000),
+  /** Results returned. */
+  limit: z.number().int().positive().max(200),
+  /**
+   * Conversation context: a turn's neighbours in the same session that also ranked share part of its
+   * score, since an answer often sits in the reply to the turn that matched the question.
+   */
+  neighbourBoost: z.number().min(0).max(1),
+});
+export type SearchPlan = z.infer<typeof SearchPlan>;
+
+export const SEARCH_MODES = ['hybrid', 'bm25', 'knn'] as const;
+export const SearchMode = z.enum(SEARCH_MODES);
+export type SearchMode = z.infer<typeof SearchMode>;
+
+const base = { rrfK: 60, weights: {}, candidates: 100, limit: 10, neighbourBoost: 0 } as const;
+
+/** Named presets: the API's `mode` picks one and overrides `limit` with `top_k`. */
+export const RECIPES: Record<SearchMode, SearchPlan> = {
+  hybrid: { ...base, methods: ['bm25', 'knn'], fusion: 'rrf' },
+  bm25: { ...base, methods: ['bm25'], fusion: 'none' },
+  knn: { ...base, methods: ['knn'], fusion: 'none' },
+};
+
+export function planFor(mode: SearchMode, limit: number): SearchPlan {
+  const recipe = RECIPES[mode];
+  return { ...recipe, limit, candidates: Math.max(recipe.candidates, limit * 2) };
+}
