@@ -11,6 +11,8 @@ export interface ChunkOptions {
 /** A unit the packer never splits: a paragraph, a sentence, a token window, or a row. Offsets are absolute. */
 interface Piece extends Span {
   tokens: number;
+  /** Which paragraph of the section the piece belongs to. */
+  paragraph?: number;
 }
 
 // Sentence ends: ., ! or ? (optionally closed by quotes/brackets) followed by whitespace.
@@ -89,24 +91,24 @@ function toPiece(section: Section, span: Span): Piece {
 /** Paragraphs that fit, else their sentences, else token windows of a sentence. */
 function prosePieces(section: Section, budget: number): Piece[] {
   const pieces: Piece[] = [];
-  for (const paragraph of spansBetween(section.text, PARAGRAPH_BREAK, { start: 0, end: section.text.length })) {
+  spansBetween(section.text, PARAGRAPH_BREAK, { start: 0, end: section.text.length }).forEach((paragraph, index) => {
     const piece = toPiece(section, paragraph);
     if (piece.tokens <= budget) {
-      pieces.push(piece);
-      continue;
+      pieces.push({ ...piece, paragraph: index });
+      return;
     }
     for (const sentence of spansBetween(section.text, SENTENCE_END, paragraph)) {
       const candidate = toPiece(section, sentence);
       if (candidate.tokens <= budget) {
-        pieces.push(candidate);
+        pieces.push({ ...candidate, paragraph: index });
         continue;
       }
       const text = section.text.slice(sentence.start, sentence.end);
       for (const window of tokenSpans(text, budget)) {
-        pieces.push(toPiece(section, { start: sentence.start + window.start, end: sentence.start + window.end }));
+        pieces.push({ ...toPiece(section, { start: sentence.start + window.start, end: sentence.start + window.end }), paragraph: index });
       }
     }
-  }
+  });
   return pieces.filter((piece) => piece.end > piece.start);
 }
 
@@ -126,10 +128,13 @@ function packProse(section: Section, budget: number, overlapTokens: number, emit
   let current: Piece[] = [];
   let used = 0;
   for (const piece of prosePieces(section, budget)) {
-    // +1: the whitespace joining two pieces can cost a token.
-    if (current.length > 0 && used + piece.tokens + 1 > budget) {
+    const previous = current[current.length - 1];
+    const newParagraph = previous !== undefined && previous.paragraph !== piece.paragraph;
+    // +1: the whitespace joining two pieces can cost a token. A paragraph boundary is a better cut
+    // than the budget's: take it once the chunk is half full, and carry no overlap across it.
+    if (current.length > 0 && (used + piece.tokens + 1 > budget || (newParagraph && used >= budget / 2))) {
       emit(current);
-      current = overlapTail(current, overlapTokens, budget - piece.tokens - 1);
+      current = newParagraph ? [] : overlapTail(current, overlapTokens, budget - piece.tokens - 1);
       used = current.reduce((sum, p) => sum + p.tokens + 1, 0);
     }
     current.push(piece);

@@ -1,0 +1,96 @@
+import { PARSERS } from '../activities/parsers';
+import { chunkConversation } from '../lib/chunking/chunk-conversation';
+import { chunkSections } from '../lib/chunking/chunk-text';
+import { countTokens, tokenSpans } from '../lib/chunking/tokens';
+import type { Chunk, ParsedDocument } from '../lib/domain/document';
+import { conversationFixture, csvFixture, markdownFixture, textFixture } from './fixtures/documents';
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const options = { maxTokens: 64, overlapTokens: 16 };
+
+/** A chunk's text, minus its heading line, is exactly the parsed text between its offsets. */
+function expectExactOffsets(document: ParsedDocument, chunks: Chunk[]) {
+  for (const chunk of chunks) {
+    const body = chunk.heading ? chunk.text.slice(chunk.heading.length + 1) : chunk.text;
+    expect(document.text.slice(chunk.charStart, chunk.charEnd)).toBe(body);
+  }
+}
+
+describe('chunking: token-bounded, structure-aware, with exact provenance offsets', () => {
+  it('splits prose by paragraph, then sentence, within the token budget, with overlap', async () => {
+    const document = await PARSERS.TXT(bytes(textFixture(3)), { format: 'TXT' });
+    const chunks = chunkSections(document.sections, options);
+    expect(chunks.length).toBeGreaterThan(6);
+    for (const chunk of chunks) expect(chunk.tokens).toBeLessThanOrEqual(options.maxTokens);
+    expectExactOffsets(document, chunks);
+    // Sentences are never cut: every chunk ends at a sentence end.
+    for (const chunk of chunks) expect(chunk.text).toMatch(/[.!?]$/);
+    // Consecutive chunks in one paragraph overlap (the next starts before the previous ends).
+    expect(chunks.some((chunk, i) => i > 0 && chunk.charStart! < chunks[i - 1]!.charEnd!)).toBe(true);
+    // A new paragraph starts a new chunk: "Paragraph 2" opens one.
+    expect(chunks.some((chunk) => chunk.text.startsWith('Paragraph 2 about the Azores.'))).toBe(true);
+  });
+
+  it('has no overlap when configured with none, and covers all the text in order', async () => {
+    const document = await PARSERS.TXT(bytes(textFixture(2)), { format: 'TXT' });
+    const chunks = chunkSections(document.sections, { maxTokens: 48, overlapTokens: 0 });
+    for (let i = 1; i < chunks.length; i++) expect(chunks[i]!.charStart!).toBeGreaterThanOrEqual(chunks[i - 1]!.charEnd!);
+    const covered = chunks.map((chunk) => chunk.text).join(' ').replace(/\s+/g, ' ');
+    expect(covered).toBe(document.text.replace(/\s+/g, ' '));
+  });
+
+  it('splits markdown on headings and keeps the heading path, ignoring # lines in code fences', async () => {
+    const document = await PARSERS.MARKDOWN(bytes(markdownFixture), { format: 'MARKDOWN' });
+    const chunks = chunkSections(document.sections, options);
+    expect(document.title).toBe('Field guide');
+    expect(chunks.map((chunk) => chunk.heading)).toEqual(['Field guide', 'Field guide › Trams', 'Field guide › Trams › Tickets', 'Field guide › Food']);
+    expect(chunks[2]!.text).toBe('Field guide › Trams › Tickets\nA Viva Viagem card pays for the funicular as well.');
+    expect(chunks[1]!.text).toContain('# not a heading inside code');
+    expectExactOffsets(document, chunks);
+  });
+
+  it('packs small paragraphs together while they fit', () => {
+    const text = 'First short paragraph.\n\nSecond short paragraph.\n\nThird short paragraph.';
+    const chunks = chunkSections([{ text, charStart: 0 }], options);
+    expect(chunks).toHaveLength(1);
+    expect(chunks[0]!.text).toBe(text);
+  });
+
+  it('never mixes two sections in one chunk, even when both are small', async () => {
+    const document = await PARSERS.MARKDOWN(bytes('# A\nalpha one.\n# B\nbeta two.'), { format: 'MARKDOWN' });
+    const chunks = chunkSections(document.sections, { maxTokens: 512, overlapTokens: 64 });
+    expect(chunks.map((chunk) => chunk.text)).toEqual(['A\nalpha one.', 'B\nbeta two.']);
+  });
+
+  it('packs CSV rows whole, without overlap, each row readable as column: value', async () => {
+    const document = await PARSERS.CSV(bytes(csvFixture), { format: 'CSV' });
+    const small = chunkSections(document.sections, { maxTokens: 30, overlapTokens: 16 });
+    expect(small.length).toBeGreaterThan(1);
+    for (const chunk of small) {
+      for (const line of chunk.text.split('\n')) expect(line).toMatch(/^city: \w+ \| country: \w+ \| population: \d+$/);
+    }
+    expect(small.map((chunk) => chunk.text).join('\n').split('\n')).toHaveLength(4);
+    expectExactOffsets(document, small);
+  });
+
+  it('cuts an over-long sentence into token windows that keep exact offsets, even in multi-byte text', () => {
+    const text = 'ação '.repeat(300) + '日本語のテキスト'.repeat(40);
+    const spans = tokenSpans(text, 50);
+    expect(spans.length).toBeGreaterThan(5);
+    expect(spans.map(({ start, end }) => text.slice(start, end)).join('')).toBe(text);
+    for (const { start, end } of spans) expect(countTokens(text.slice(start, end))).toBeLessThanOrEqual(51);
+    const chunks = chunkSections([{ text, charStart: 0 }], options);
+    for (const chunk of chunks) expect(chunk.tokens).toBeLessThanOrEqual(options.maxTokens + 1);
+  });
+
+  it('chunks conversations turn by turn, keeping speaker, turn position and timestamp', async () => {
+    const document = await PARSERS.CONVERSATION(bytes(JSON.stringify(conversationFixture)), { format: 'CONVERSATION' });
+    const one = chunkConversation(document.turns!, { maxTokens: 256, maxTurns: 1 });
+    expect(one).toHaveLength(3);
+    expect(one[1]).toMatchObject({ turnStart: 1, turnEnd: 1, speakers: ['Melanie'], timestamp: '2023-05-08T13:57:00Z' });
+    expect(one[1]!.text).toMatch(/^Melanie: That sounds wonderful/);
+    const few = chunkConversation(document.turns!, { maxTokens: 256, maxTurns: 2 });
+    expect(few.map((chunk) => [chunk.turnStart, chunk.turnEnd])).toEqual([[0, 1], [2, 2]]);
+    expect(few[0]!.speakers).toEqual(['Caroline', 'Melanie']);
+  });
+});
