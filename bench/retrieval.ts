@@ -1,0 +1,168 @@
+/**
+ * `npm run bench:retrieval -- <locomo-file.json …> [--json] [--top-k 20]`
+ *
+ * Retrieval recall on LoCoMo through the real path: every session is ingested with its date through
+ * POST /v1/conversations (turns carry name = speaker and turn_id = dia_id), runs the ingest workflow on
+ * Temporal and lands in Elasticsearch; then every question with evidence (categories 1–4) is asked
+ * through POST /v1/search in each mode. recall@k = share of a question's evidence turns found among the
+ * top-k results' provenance.turn_ids, averaged over questions. With --json the last stdout line is
+ * {"bm25": {"overall": {"1": r, …}, "1": {…}, …}, "knn": {…}, "hybrid": {…}}.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseReferenceDate } from '../lib/models/nlp-extractor';
+import { SEARCH_MODES, type SearchMode } from '../lib/search/plan';
+import { startHarness, type Harness } from '../test/support/harness';
+
+const TENANT = 'bench';
+const KS = [1, 5, 10, 20] as const;
+const CATEGORIES = ['1', '2', '3', '4'] as const;
+const CATEGORY_NAMES: Record<string, string> = { '1': 'multi-hop', '2': 'temporal', '3': 'open-domain', '4': 'single-hop' };
+
+interface Turn {
+  speaker: string;
+  dia_id: string;
+  text: string;
+  blip_caption?: string;
+}
+interface Question {
+  question: string;
+  evidence?: string[];
+  category: number;
+}
+interface Sample {
+  id: string;
+  sessions: { n: number; date?: string; turns: Turn[] }[];
+  questions: Question[];
+}
+
+function loadSamples(file: string): Sample[] {
+  const raw = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
+  const items = (Array.isArray(raw) ? raw : [raw]) as Record<string, unknown>[];
+  return items.map((item, i) => {
+    const conversation = (item.conversation ?? item) as Record<string, unknown>;
+    const sessions = Object.keys(conversation)
+      .map((key) => /^session_(\d+)$/.exec(key))
+      .filter((match): match is RegExpExecArray => Boolean(match) && Array.isArray(conversation[match![0]]))
+      .map((match) => ({
+        n: Number(match[1]),
+        date: conversation[`session_${match[1]}_date_time`] as string | undefined,
+        turns: conversation[match[0]] as Turn[],
+      }))
+      .filter((session) => session.turns.length > 0)
+      .sort((a, b) => a.n - b.n);
+    const id = String(item.sample_id ?? `${path.basename(file, '.json')}${items.length > 1 ? `-${i}` : ''}`);
+    return { id: id.replace(/[^A-Za-z0-9_.-]/g, '_'), sessions, questions: (item.qa ?? []) as Question[] };
+  });
+}
+
+/** Images are part of what was said: the dataset's captions stand in for them. */
+const turnContent = (turn: Turn) => (turn.blip_caption ? `${turn.text} [shares a photo of ${turn.blip_caption}]` : turn.text);
+
+async function ingest(h: Harness, sample: Sample): Promise<number> {
+  const started = performance.now();
+  const jobs = await Promise.all(
+    sample.sessions.map(async (session) => {
+      const date = parseReferenceDate(session.date);
+      const response = await h.api('POST', '/v1/conversations', {
+        body: {
+          conversation_id: `${sample.id}-session-${session.n}`,
+          session_id: `${sample.id}-session-${session.n}`,
+          session_date: date?.toISOString(),
+          scope: { space_id: sample.id },
+          messages: session.turns.filter((turn) => turn.text?.trim()).map((turn) => ({ role: 'user', name: turn.speaker, content: turnContent(turn), turn_id: turn.dia_id })),
+        },
+      });
+      if (response.status !== 202) throw new Error(`ingest of ${sample.id} session ${session.n} answered ${response.status}: ${JSON.stringify(response.body)}`);
+      return response.body.job_id as string;
+    }),
+  );
+  for (const jobId of jobs) {
+    const progress = await h.waitForJob(TENANT, jobId, 600_000);
+    if (progress.status !== 'completed') throw new Error(`job ${jobId} ended ${progress.status}: ${JSON.stringify(progress.errors ?? progress)}`);
+  }
+  return performance.now() - started;
+}
+
+type Sums = Record<string, { n: number } & Record<number, number>>;
+
+async function main() {
+  const args = process.argv.slice(2);
+  const json = args.includes('--json');
+  const files = args.filter((arg) => !arg.startsWith('--'));
+  if (files.length === 0) {
+    console.error('usage: npm run bench:retrieval -- <locomo-file.json …> [--json]');
+    process.exit(2);
+  }
+  const log = json ? (line: string) => console.error(line) : (line: string) => console.log(line);
+  const samples = files.flatMap(loadSamples);
+  const h = await startHarness({ tenants: [TENANT] });
+  const sums: Record<SearchMode, Sums> = { hybrid: {}, bm25: {}, knn: {} };
+  const latencies: Record<SearchMode, number[]> = { hybrid: [], bm25: [], knn: [] };
+  let ingestMs = 0;
+  let turns = 0;
+  try {
+    for (const sample of samples) {
+      const ms = await ingest(h, sample);
+      ingestMs += ms;
+      const count = sample.sessions.reduce((n, s) => n + s.turns.length, 0);
+      turns += count;
+      log(`ingested ${sample.id}: ${sample.sessions.length} sessions, ${count} turns in ${(ms / 1000).toFixed(1)} s`);
+      const questions = sample.questions.filter((q) => CATEGORIES.includes(String(q.category) as never) && q.evidence?.length);
+      for (const question of questions) {
+        const evidence = new Set(question.evidence!.flatMap((e) => e.split(/[;,\s]+/)).filter((e) => /^D\d+:\d+$/.test(e)));
+        if (evidence.size === 0) continue;
+        for (const mode of SEARCH_MODES) {
+          const started = performance.now();
+          const response = await h.api('POST', '/v1/search', { body: { query: question.question, mode, top_k: 20, filters: { space_id: sample.id } } });
+          latencies[mode].push(performance.now() - started);
+          if (response.status !== 200) throw new Error(`search answered ${response.status}: ${JSON.stringify(response.body)}`);
+          const results = response.body.results as { provenance: { turn_ids?: string[] } }[];
+          for (const key of ['overall', String(question.category)]) {
+            const entry = (sums[mode][key] ??= { n: 0, 1: 0, 5: 0, 10: 0, 20: 0 });
+            entry.n += 1;
+            for (const k of KS) {
+              const found = new Set(results.slice(0, k).flatMap((result) => result.provenance.turn_ids ?? []));
+              entry[k] += [...evidence].filter((id) => found.has(id)).length / evidence.size;
+            }
+          }
+        }
+      }
+    }
+  } finally {
+    await h.close();
+  }
+
+  const report = Object.fromEntries(
+    SEARCH_MODES.map((mode) => [
+      mode,
+      Object.fromEntries(
+        ['overall', ...CATEGORIES].filter((key) => sums[mode][key]).map((key) => [key, Object.fromEntries(KS.map((k) => [String(k), round(sums[mode][key]![k]! / sums[mode][key]!.n)]))]),
+      ),
+    ]),
+  );
+  log(`\nIngest: ${turns} turns in ${(ingestMs / 1000).toFixed(1)} s (${((turns * 1000) / ingestMs).toFixed(1)} turns/s)`);
+  log(`\n${'category'.padEnd(22)}${'n'.padStart(5)}  ${SEARCH_MODES.map((mode) => `${mode} R@1/5/10/20`.padEnd(28)).join('')}`);
+  for (const key of ['overall', ...CATEGORIES]) {
+    const n = sums.hybrid[key]?.n ?? 0;
+    if (!n) continue;
+    const label = key === 'overall' ? 'overall' : `${key} ${CATEGORY_NAMES[key]}`;
+    const cells = SEARCH_MODES.map((mode) => KS.map((k) => (report[mode] as Record<string, Record<string, number>>)[key]![String(k)]!.toFixed(3)).join(' ').padEnd(28));
+    log(`${label.padEnd(22)}${String(n).padStart(5)}  ${cells.join('')}`);
+  }
+  for (const mode of SEARCH_MODES) {
+    const sorted = [...latencies[mode]].sort((a, b) => a - b);
+    log(`${mode} search latency p50 ${sorted[Math.floor(sorted.length / 2)]?.toFixed(0)} ms, p95 ${sorted[Math.floor(sorted.length * 0.95)]?.toFixed(0)} ms`);
+  }
+  if (json) console.log(JSON.stringify(report));
+}
+
+const round = (x: number) => Math.round(x * 10000) / 10000;
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error instanceof Error ? error.stack : error);
+    process.exit(1);
+  },
+);
