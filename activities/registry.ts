@@ -1,4 +1,5 @@
 import { activityBoundary } from '../lib/errors';
+import { createBackfillActivities } from './backfill';
 import { createChunkActivity } from './chunk';
 import type { ActivityDeps } from './deps';
 import { createExtractActivity } from './extract';
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     recordJobSummary: activityBoundary(recordJobSummary),
     recordSource: activityBoundary(recordSource),
     writeActiveFragments: activityBoundary(createWriteActiveActivity(deps)),
+    ...createBackfillActivities(deps),
   };
 }
 

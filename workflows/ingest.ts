@@ -195,7 +195,7 @@ function initialProgress(input: IngestWorkflowInput): JobProgress {
   };
 }
 
-function failureReason(error: unknown): { code: string; message: string } {
+export function failureReason(error: unknown): { code: string; message: string } {
   let cause: unknown = error;
   while (cause instanceof ActivityFailure && cause.cause) cause = cause.cause;
   if (cause instanceof ApplicationFailure) return { code: cause.type ?? 'error', message: cause.message };
@@ -212,7 +212,7 @@ export function batchRanges(total: number, size: number): BatchRange[] {
 }
 
 /** Promise.all with at most `limit` in flight; results keep the input order. Deterministic. */
-async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
   const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {

@@ -86,6 +86,8 @@ export function memoriesMapping(embedding: EmbeddingSpec): estypes.MappingTypeMa
       updated_at: date,
       embedding: vectorField(embedding),
       embedding_model: keyword,
+      /** Backfill runs that handled this memory: a retried batch skips it (exactly once per run). */
+      backfill_runs: keyword,
     },
   };
 }

@@ -1,0 +1,165 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { blobKeys } from '../lib/blob/store';
+import { formatOfFile, importRoot, resolveImportPath } from '../lib/backfill/import-sources';
+import { FORMAT_SIZE_LIMITS, IngestRequest, type DocumentType } from '../lib/domain/ingest';
+import { badInput } from '../lib/errors';
+import { ingestWorkflowId, sourceId as deriveSourceId } from '../lib/ids';
+import type { IngestWorkflowInput } from '../workflows/ingest';
+import type { ActivityDeps } from './deps';
+
+/** Everything the backfill workflow needs to run one ingest job as a child workflow. */
+export interface ChildIngest {
+  workflowId: string;
+  input: IngestWorkflowInput;
+  attributes: { tenant: string; kind: string; format: string; documentType: string };
+  memo: Record<string, unknown>;
+}
+
+export type PreparedIngest = { child: ChildIngest; skipped?: undefined } | { child?: undefined; skipped: string };
+
+interface StoredSource {
+  id: string;
+  tenant: string;
+  kind: IngestRequest['kind'];
+  format: IngestRequest['format'];
+  document_type?: DocumentType;
+  document_id?: string;
+  document_date?: string;
+  source_url?: string;
+  file_name?: string;
+  title?: string;
+  blob_key?: string;
+  scope?: Record<string, unknown>;
+  metadata?: Record<string, unknown>;
+}
+
+/**
+ * Re-extract and import both turn an item into an ordinary ingest job (child workflow), so the same
+ * pipeline, retries and job status serve them; these activities prepare those jobs.
+ */
+export function createBackfillIngestActivities(deps: ActivityDeps) {
+  function child(request: IngestRequest, jobId: string, sourceId: string): ChildIngest {
+    return {
+      workflowId: ingestWorkflowId(request.tenant, jobId),
+      input: {
+        jobId,
+        sourceId,
+        request,
+        batchSize: deps.config.BATCH_SIZE,
+        batchConcurrency: deps.config.BATCH_CONCURRENCY,
+        createdAt: new Date().toISOString(),
+      },
+      attributes: { tenant: request.tenant, kind: request.kind, format: request.format, documentType: request.documentType },
+      memo: {
+        surface: request.surface,
+        scope: request.scope,
+        source_id: sourceId,
+        source_url: request.sourceUrl,
+        document_id: request.documentId,
+        file_name: request.fileName,
+      },
+    };
+  }
+
+  /** A stored source → a new ingest job over its stored content, or the reason it cannot be re-extracted. */
+  async function prepareReextract(tenant: string, sourceId: string, jobId: string): Promise<PreparedIngest> {
+    const found = await deps.es.get<StoredSource>({ index: deps.indices.sources, id: sourceId }).catch(() => undefined);
+    const source = found?._source;
+    if (!source || source.tenant !== tenant) return { skipped: 'the source no longer exists' };
+    // A source built up by several jobs (appended conversation turns) has no single upload holding all
+    // of it: re-extracting the last upload would drop the earlier turns' memories.
+    const jobs = await deps.es.search({
+      index: deps.indices.memories,
+      size: 0,
+      query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }] } },
+      aggs: { jobs: { cardinality: { field: 'provenance.job_id' } } },
+    });
+    const jobCount = (jobs.aggregations?.jobs as { value?: number } | undefined)?.value ?? 0;
+    if (jobCount > 1) return { skipped: `its memories come from ${jobCount} jobs (appended content); re-send it instead` };
+    if (source.blob_key && !(await deps.blobs.exists(source.blob_key))) return { skipped: 'its stored content is gone from the blob store' };
+    if (!source.blob_key && !source.source_url) return { skipped: 'no stored content or URL to extract from' };
+    const scope = source.scope ?? {};
+    const request = IngestRequest.parse({
+      tenant,
+      kind: source.kind,
+      format: source.format,
+      documentType: source.document_type,
+      documentId: source.document_id,
+      documentDate: source.document_date,
+      title: source.title,
+      scope: {
+        spaceId: scope.space_id,
+        containerTags: scope.container_tags,
+        orgId: scope.org_id,
+        userId: scope.user_id,
+        customerId: scope.customer_id,
+        agentId: scope.agent_id,
+        sessionId: scope.session_id,
+      },
+      metadata: source.metadata,
+      blobKey: source.blob_key,
+      sourceUrl: source.blob_key ? undefined : source.source_url,
+      fileName: source.file_name,
+      surface: 'backfill',
+    });
+    return { child: child(request, jobId, sourceId) };
+  }
+
+  /**
+   * After a source's re-extraction: memories of the source that the new job did not write again are
+   * the old extractor's and go. Without delete_by_query (not in this Elasticsearch), search + bulk delete.
+   */
+  async function dropSupersededMemories(tenant: string, sourceId: string, keepJobId: string): Promise<number> {
+    let deleted = 0;
+    for (;;) {
+      const { hits } = await deps.es.search({
+        index: deps.indices.memories,
+        size: 500,
+        _source: false,
+        query: {
+          bool: {
+            filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }],
+            must_not: [{ term: { 'provenance.job_id': keepJobId } }],
+          },
+        },
+      });
+      if (hits.hits.length === 0) return deleted;
+      await deps.es.bulk({ refresh: 'wait_for', operations: hits.hits.map((hit) => ({ delete: { _index: deps.indices.memories, _id: hit._id! } })) });
+      deleted += hits.hits.length;
+    }
+  }
+
+  /** One import item (`url:<url>` or `file:<path>`) → an ingest job; file bytes go to the blob store first. */
+  async function prepareImport(tenant: string, item: string, jobId: string, documentType?: DocumentType): Promise<PreparedIngest> {
+    if (item.startsWith('url:')) {
+      const url = item.slice(4);
+      const request = IngestRequest.parse({ tenant, kind: 'url', format: 'URL', documentType, sourceUrl: url, surface: 'backfill' });
+      return { child: child(request, jobId, deriveSourceId(tenant, `url:${url}`)) };
+    }
+    if (!item.startsWith('file:')) throw badInput(`unknown import item ${item}`);
+    const relative = item.slice(5);
+    const format = formatOfFile(relative);
+    if (!format) return { skipped: `${relative}: not a supported file type` };
+    const file = resolveImportPath(importRoot(deps.config.CAIRN_DATA_DIR, tenant), relative);
+    const stat = await fs.stat(file).catch(() => undefined);
+    if (!stat?.isFile()) return { skipped: `${relative}: the file is gone` };
+    if (stat.size > FORMAT_SIZE_LIMITS[format]) return { skipped: `${relative}: ${stat.size} bytes is over the ${format} limit of ${FORMAT_SIZE_LIMITS[format]}` };
+    const blobKey = blobKeys.upload(tenant, jobId);
+    await deps.blobs.put(blobKey, await fs.readFile(file));
+    const request = IngestRequest.parse({
+      tenant,
+      kind: 'file',
+      format,
+      documentType: documentType ?? (format === 'PDF' ? 'pdf' : 'document'),
+      title: path.basename(relative),
+      fileName: path.basename(relative),
+      blobKey,
+      surface: 'backfill',
+    });
+    // The path is the source's identity: importing the folder again updates, never duplicates.
+    return { child: child(request, jobId, deriveSourceId(tenant, `import:${relative}`)) };
+  }
+
+  return { prepareReextract, dropSupersededMemories, prepareImport };
+}

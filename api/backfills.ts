@@ -1,0 +1,24 @@
+import { Router } from 'express';
+import type { BackfillRuns } from '../lib/backfill/runs';
+import { BackfillRequest } from '../lib/backfill/request';
+import { principalOf, requirePermission } from './auth';
+import { parseWith } from './errors';
+import { assertMayRun } from './schedules';
+
+/** On-demand backfills: start one now, then poll its progress (the workflow's query). */
+export function backfillRoutes(runs: BackfillRuns): Router {
+  const router = Router();
+
+  router.post('/v1/backfills', requirePermission('write'), async (req, res) => {
+    const body = parseWith(BackfillRequest, req.body);
+    assertMayRun(req, body.backfill);
+    const started = await runs.start(principalOf(req).tenant, body);
+    res.status(202).json({ id: started.id, backfill: body.backfill, status: 'running' });
+  });
+
+  router.get('/v1/backfills/:id', requirePermission('read'), async (req, res) => {
+    res.json({ id: req.params.id, ...(await runs.progress(principalOf(req).tenant, String(req.params.id))) });
+  });
+
+  return router;
+}

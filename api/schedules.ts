@@ -1,0 +1,58 @@
+import { Router, type Request } from 'express';
+import { z } from 'zod';
+import type { BackfillSchedules } from '../lib/backfill/schedules';
+import { ScheduleRequest, type BackfillKind } from '../lib/backfill/request';
+import { forbidden } from '../lib/errors';
+import { principalOf, requirePermission } from './auth';
+import { parseWith } from './errors';
+
+const Note = z.object({ note: z.string().max(500).optional() }).default({});
+
+/** A reindex moves every tenant's memories to a new index version: an operator's (admin) action. */
+export function assertMayRun(req: Request, kind: BackfillKind): void {
+  if (kind === 'reindex' && !principalOf(req).permissions.has('admin')) throw forbidden('admin');
+}
+
+/**
+ * Backfills on Temporal Schedules, per tenant: create, list, show, pause, unpause, trigger now, delete.
+ * Each answer names the schedule by its public id; the Temporal id embeds the caller's tenant.
+ */
+export function scheduleRoutes(schedules: BackfillSchedules): Router {
+  const router = Router();
+
+  router.post('/v1/schedules', requirePermission('write'), async (req, res) => {
+    const body = parseWith(ScheduleRequest, req.body);
+    assertMayRun(req, body.backfill);
+    res.status(201).json(await schedules.create(principalOf(req).tenant, body));
+  });
+
+  router.get('/v1/schedules', requirePermission('read'), async (req, res) => {
+    res.json({ schedules: await schedules.list(principalOf(req).tenant) });
+  });
+
+  router.get('/v1/schedules/:id', requirePermission('read'), async (req, res) => {
+    res.json(await schedules.get(principalOf(req).tenant, String(req.params.id)));
+  });
+
+  router.post('/v1/schedules/:id/pause', requirePermission('write'), async (req, res) => {
+    const { note } = parseWith(Note, req.body);
+    res.json(await schedules.pause(principalOf(req).tenant, String(req.params.id), note));
+  });
+
+  router.post('/v1/schedules/:id/unpause', requirePermission('write'), async (req, res) => {
+    const { note } = parseWith(Note, req.body);
+    res.json(await schedules.unpause(principalOf(req).tenant, String(req.params.id), note));
+  });
+
+  router.post('/v1/schedules/:id/trigger', requirePermission('write'), async (req, res) => {
+    await schedules.trigger(principalOf(req).tenant, String(req.params.id));
+    res.status(202).json({ id: req.params.id, triggered: true });
+  });
+
+  router.delete('/v1/schedules/:id', requirePermission('write'), async (req, res) => {
+    await schedules.delete(principalOf(req).tenant, String(req.params.id));
+    res.status(204).end();
+  });
+
+  return router;
+}

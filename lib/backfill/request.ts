@@ -1,0 +1,166 @@
+import { z } from 'zod';
+import { DocumentType } from '../domain/ingest';
+
+/**
+ * What a backfill is asked to do, as the API receives it (snake_case wire shape) and as the workflow
+ * carries it (camelCase input). One schema is the source of truth for validation and types.
+ */
+export const BACKFILL_KINDS = ['reembed', 'reextract', 'reindex', 'import'] as const;
+export const BackfillKind = z.enum(BACKFILL_KINDS);
+export type BackfillKind = z.infer<typeof BackfillKind>;
+
+const BackfillFields = z.object({
+  backfill: BackfillKind,
+  /** Memories (or sources) per activity, and how many such activities run at once. */
+  batch_size: z.number().int().min(1).max(500).default(50),
+  concurrency: z.number().int().min(1).max(16).default(4),
+  /** Items read per Elasticsearch page; a page is split into batches. */
+  page_size: z.number().int().min(1).max(2000).default(500),
+  /** Pages per workflow run before continue-as-new keeps the history small. */
+  pages_per_run: z.number().int().min(1).max(200).default(20),
+  /** import: public http(s) URLs to ingest (the fetch stage still refuses private addresses). */
+  urls: z.array(z.url({ protocol: /^https?$/ })).min(1).max(1000).optional(),
+  /** import: a folder relative to the worker's import root for this tenant (<data dir>/imports/<tenant>). */
+  folder: z
+    .string()
+    .min(1)
+    .max(1024)
+    .refine((value) => !value.split(/[\\/]/).includes('..') && !value.startsWith('/'), 'must be a relative path inside the import root')
+    .optional(),
+  document_type: DocumentType.optional(),
+});
+
+function checkSources(value: { backfill: BackfillKind; urls?: string[]; folder?: string }, ctx: z.RefinementCtx) {
+  const hasSources = Boolean(value.urls?.length || value.folder);
+  if (value.backfill === 'import' && !hasSources) {
+    ctx.addIssue({ code: 'custom', path: ['urls'], message: 'an import needs "urls" or "folder"' });
+  }
+  if (value.backfill !== 'import' && hasSources) {
+    ctx.addIssue({ code: 'custom', path: ['backfill'], message: '"urls" and "folder" only apply to an import' });
+  }
+}
+
+export const BackfillRequest = BackfillFields.superRefine(checkSources);
+export type BackfillRequest = z.infer<typeof BackfillRequest>;
+
+/** Temporal interval strings we accept: a number and a unit, at least a minute apart. */
+const Interval = z
+  .string()
+  .regex(/^\d+(m|h|d)$/, 'must look like 30m, 24h or 7d')
+  .refine((value) => Number.parseInt(value, 10) > 0, 'must be positive');
+
+export const ScheduleRequest = BackfillFields.extend({
+  every: Interval.optional(),
+  cron: z.string().min(9).max(255).optional(),
+  paused: z.boolean().default(false),
+  note: z.string().max(500).optional(),
+})
+  .superRefine(checkSources)
+  .superRefine((value, ctx) => {
+    if (Boolean(value.every) === Boolean(value.cron)) {
+      ctx.addIssue({ code: 'custom', path: ['every'], message: 'give exactly one of "every" (e.g. "24h") or "cron"' });
+    }
+  });
+export type ScheduleRequest = z.infer<typeof ScheduleRequest>;
+
+export interface ImportSpec {
+  urls?: string[];
+  folder?: string;
+  documentType?: DocumentType;
+}
+
+/** The backfill workflow's input; `carried` is only set by continue-as-new. */
+export interface BackfillWorkflowInput {
+  tenant: string;
+  kind: BackfillKind;
+  batchSize: number;
+  concurrency: number;
+  pageSize: number;
+  pagesPerRun: number;
+  importSpec?: ImportSpec;
+  carried?: BackfillCarried;
+}
+
+export function toWorkflowInput(tenant: string, request: BackfillRequest): BackfillWorkflowInput {
+  return {
+    tenant,
+    kind: request.backfill,
+    batchSize: request.batch_size,
+    concurrency: request.concurrency,
+    pageSize: request.page_size,
+    pagesPerRun: request.pages_per_run,
+    importSpec:
+      request.backfill === 'import' ? { urls: request.urls, folder: request.folder, documentType: request.document_type } : undefined,
+  };
+}
+
+export type SortValue = string | number | boolean | null;
+
+/** Where a walk over Elasticsearch (or an import list) stands; small enough to carry in workflow state. */
+export interface ScanTarget {
+  of: 'memories' | 'sources' | 'list';
+  /** memories/sources: the index or alias to walk (a concrete index pins a reindex to its source). */
+  index?: string;
+  /** Only this tenant's documents; unset walks every tenant (reindex). */
+  tenant?: string;
+  /** list: blob key of the JSON array of items. */
+  listKey?: string;
+}
+
+export interface ScanState {
+  target: ScanTarget;
+  pitId?: string;
+  searchAfter?: SortValue[];
+  offset?: number;
+  total: number;
+  done: boolean;
+}
+
+export interface ReindexPlan {
+  alias: string;
+  source: string;
+  target: string;
+  /** Writes after this instant are copied again after the alias swap. */
+  startedAt: string;
+}
+
+export const BACKFILL_STATUSES = ['running', 'completed', 'failed'] as const;
+export type BackfillStatus = (typeof BACKFILL_STATUSES)[number];
+
+export interface BackfillError {
+  item: string;
+  message: string;
+}
+
+/** What the `backfillProgress` query answers, across continue-as-new runs. */
+export interface BackfillProgress {
+  run_id: string;
+  kind: BackfillKind;
+  tenant: string;
+  status: BackfillStatus;
+  phase: 'scanning' | 'processing' | 'swapping' | 'finishing' | 'done';
+  total: number;
+  /** Items handed to a batch so far, and of those: done, already done in this run, skipped, failed. */
+  scanned: number;
+  processed: number;
+  skipped: number;
+  failed: number;
+  pages: number;
+  /** Workflow runs so far: 1 + the number of continue-as-new hand-overs. */
+  runs: number;
+  errors: BackfillError[];
+  reindex?: { source: string; target: string; swapped: boolean; caught_up?: number };
+  started_at: string;
+  updated_at: string;
+  finished_at?: string;
+}
+
+export interface BackfillCarried {
+  runId: string;
+  progress: BackfillProgress;
+  scan?: ScanState;
+  reindex?: ReindexPlan;
+}
+
+/** Only the first errors are kept: progress travels in every query answer and continue-as-new. */
+export const MAX_KEPT_ERRORS = 20;

@@ -1,0 +1,53 @@
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { notFound } from '../errors';
+import { JobKindAttribute, TenantAttribute } from '../temporal/search-attributes';
+import { backfillWorkflowId, newBackfillId, PUBLIC_ID } from './ids';
+import { toWorkflowInput, type BackfillProgress, type BackfillRequest } from './request';
+
+export const BACKFILL_WORKFLOW = 'backfillWorkflow';
+export const BACKFILL_PROGRESS_QUERY = 'backfillProgress';
+
+export interface StartedBackfill {
+  id: string;
+  workflowId: string;
+}
+
+/** Starts backfills on demand and reads their progress from the running workflow. */
+export class BackfillRuns {
+  constructor(
+    private readonly temporal: Client,
+    private readonly taskQueue: string,
+  ) {}
+
+  async start(tenant: string, request: BackfillRequest): Promise<StartedBackfill> {
+    const id = newBackfillId();
+    const workflowId = backfillWorkflowId(tenant, id);
+    await this.temporal.workflow.start(BACKFILL_WORKFLOW, {
+      taskQueue: this.taskQueue,
+      workflowId,
+      args: [toWorkflowInput(tenant, request)],
+      typedSearchAttributes: [
+        { key: TenantAttribute, value: tenant },
+        { key: JobKindAttribute, value: `backfill:${request.backfill}` },
+      ],
+    });
+    return { id, workflowId };
+  }
+
+  /** Progress of a backfill (on demand or a schedule's run); not found for another tenant's id. */
+  async progress(tenant: string, id: string): Promise<BackfillProgress> {
+    if (!PUBLIC_ID.test(id)) throw notFound(`backfill ${id}`);
+    try {
+      return await this.temporal.workflow.getHandle(backfillWorkflowId(tenant, id)).query<BackfillProgress>(BACKFILL_PROGRESS_QUERY);
+    } catch (error) {
+      if (error instanceof WorkflowNotFoundError || (error as { name?: string }).name === 'WorkflowNotFoundError') {
+        throw notFound(`backfill ${id}`);
+      }
+      throw error;
+    }
+  }
+
+  async result(tenant: string, id: string): Promise<BackfillProgress> {
+    return this.temporal.workflow.getHandle(backfillWorkflowId(tenant, id)).result();
+  }
+}

@@ -1,0 +1,60 @@
+import type { RequestHandler } from 'express';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The API's Prometheus metrics: request rate, latency and errors per route. Routes are labelled by
+ * their pattern (`/v1/jobs/:id`), never the raw path, so ids cannot explode the label cardinality.
+ * The worker's metrics come from the Temporal runtime's own exporter (see worker/telemetry.ts).
+ */
+export class ApiMetrics {
+  readonly registry = new Registry();
+
+  private readonly requests = new Counter({
+    name: 'cairn_http_requests_total',
+    help: 'HTTP requests answered, by method, route pattern and status code',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly errors = new Counter({
+    name: 'cairn_http_request_errors_total',
+    help: 'HTTP requests answered with a 4xx or 5xx, by route pattern and status class',
+    labelNames: ['method', 'route', 'class'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly latency = new Histogram({
+    name: 'cairn_http_request_duration_seconds',
+    help: 'HTTP request latency, by method and route pattern',
+    labelNames: ['method', 'route'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'cairn_api_' });
+  }
+
+  /** Times every request; the label is read once the response is finished and the route is known. */
+  middleware(): RequestHandler {
+    return (req, res, next) => {
+      const stop = process.hrtime.bigint();
+      res.once('finish', () => {
+        const seconds = Number(process.hrtime.bigint() - stop) / 1e9;
+        const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+        const labels = { method: req.method, route };
+        this.requests.inc({ ...labels, status: String(res.statusCode) });
+        this.latency.observe(labels, seconds);
+        if (res.statusCode >= 400) this.errors.inc({ ...labels, class: `${Math.floor(res.statusCode / 100)}xx` });
+      });
+      next();
+    };
+  }
+
+  /** GET /metrics in the Prometheus text format. */
+  handler(): RequestHandler {
+    return async (_req, res) => {
+      res.type(this.registry.contentType).send(await this.registry.metrics());
+    };
+  }
+}

@@ -1,0 +1,71 @@
+import { DefaultLogger, type ActivityInterceptorsFactory, type LogLevel, type RuntimeOptions } from '@temporalio/worker';
+import { parseIngestWorkflowId } from '../lib/ids';
+import type { Logger } from '../lib/logger';
+
+/**
+ * The worker's logs and metrics. Metrics go through the Temporal runtime's Prometheus exporter, so the
+ * SDK's own (task queue latency, slots, failures) and Cairn's (stage durations, memories indexed) are
+ * scraped from one endpoint. Logs are pino JSON carrying the workflow, job and activity they belong to.
+ */
+export function runtimeOptions(log: Logger, metricsAddress?: string): RuntimeOptions {
+  return {
+    logger: temporalLogger(log),
+    telemetryOptions: metricsAddress ? { metrics: { prometheus: { bindAddress: metricsAddress, countersTotalSuffix: true, unitSuffix: true } } } : {},
+  };
+}
+
+const PINO_LEVEL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
+  TRACE: 'trace',
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARN: 'warn',
+  ERROR: 'error',
+};
+
+/** The SDK's workflow and activity logs already carry workflowId, runId and activityType in their meta. */
+export function temporalLogger(log: Logger): DefaultLogger {
+  const level = (log.level === 'silent' ? 'ERROR' : log.level === 'fatal' ? 'ERROR' : log.level.toUpperCase()) as LogLevel;
+  return new DefaultLogger(level, (entry) => {
+    log[PINO_LEVEL[entry.level]]({ ...entry.meta, source: 'temporal' }, entry.message);
+  });
+}
+
+/** Times every activity (a pipeline stage or backfill batch), counts memories indexed, logs with ids. */
+export function activityTelemetry(log: Logger): ActivityInterceptorsFactory {
+  return (ctx) => {
+    const { info } = ctx;
+    const workflowId = info.workflowExecution?.workflowId ?? '';
+    const activityLog = log.child({
+      workflowId,
+      runId: info.workflowExecution?.runId,
+      jobId: parseIngestWorkflowId(workflowId)?.jobId,
+      activityType: info.activityType,
+      attempt: info.attempt,
+    });
+    const meter = ctx.metricMeter;
+    const durations = meter.createHistogram('cairn_activity_duration', 'int', 'ms', 'Duration of Cairn activities: pipeline stages and backfill batches');
+    const indexed = meter.createCounter('cairn_memories_indexed', 'memories', 'Memories written to Elasticsearch by the index stage');
+    return {
+      inbound: {
+        async execute(input, next) {
+          const started = Date.now();
+          activityLog.debug('activity started');
+          try {
+            const result = await next(input);
+            const ms = Date.now() - started;
+            durations.record(ms, { activity: info.activityType, outcome: 'completed' });
+            const count = (result as { indexed?: unknown } | undefined)?.indexed;
+            if (info.activityType === 'indexMemories' && typeof count === 'number') indexed.add(count);
+            activityLog.info({ durationMs: ms }, 'activity completed');
+            return result;
+          } catch (error) {
+            const ms = Date.now() - started;
+            durations.record(ms, { activity: info.activityType, outcome: 'failed' });
+            activityLog.warn({ durationMs: ms, err: error }, 'activity failed');
+            throw error;
+          }
+        },
+      },
+    };
+  };
+}

@@ -1,0 +1,222 @@
+import {
+  ApplicationFailure,
+  ParentClosePolicy,
+  continueAsNew,
+  defineQuery,
+  executeChild,
+  proxyActivities,
+  setHandler,
+  uuid4,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/registry';
+import type { ChildIngest } from '../activities/backfill-ingest';
+import type { BatchOutcome } from '../activities/backfill-reembed';
+import {
+  MAX_KEPT_ERRORS,
+  type BackfillCarried,
+  type BackfillProgress,
+  type BackfillWorkflowInput,
+  type ReindexPlan,
+  type ScanState,
+} from '../lib/backfill/request';
+import {
+  DocumentTypeAttribute,
+  FormatAttribute,
+  JobKindAttribute,
+  SourceKindAttribute,
+  StatusAttribute,
+  TenantAttribute,
+} from '../lib/temporal/search-attributes';
+import { failureReason, ingestWorkflow, mapBounded } from './ingest';
+
+export const backfillProgressQuery = defineQuery<BackfillProgress>('backfillProgress');
+
+// Elasticsearch reads and writes retry until the cluster is back; bad input fails the backfill at once.
+const { openBackfillScan, nextBackfillPage, closeBackfillScan, listImportSources, ensureBackfillMarker, prepareReindex, swapMemoriesAlias, prepareReextract, prepareImport, dropSupersededMemories } =
+  proxyActivities<Activities>({
+    startToCloseTimeout: '2 minutes',
+    retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  });
+const { reembedMemories, copyMemories, catchUpMemories } = proxyActivities<Activities>({
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/**
+ * One backfill run: walk what is stored page by page, process each page in bounded-concurrency
+ * batches, and hand over to a fresh run (continue-as-new) before the history grows large. Progress,
+ * cursor and the run id travel across hand-overs, so the run handles every item exactly once.
+ */
+export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<BackfillProgress> {
+  // Stable across continue-as-new: the marker that makes a retried batch skip what it already did.
+  const runId = input.carried?.runId ?? workflowInfo().firstExecutionRunId;
+  const progress = input.carried?.progress ?? initialProgress(input, runId);
+  if (input.carried) progress.runs += 1;
+  setHandler(backfillProgressQuery, () => progress);
+  let reindex = input.carried?.reindex;
+
+  try {
+    let scan: ScanState;
+    if (input.carried?.scan) scan = input.carried.scan;
+    else ({ scan, reindex } = await openWalk(input, runId, progress));
+    for (let pages = 0; !scan.done; pages++) {
+      if (pages >= input.pagesPerRun || workflowInfo().continueAsNewSuggested) {
+        const carried: BackfillCarried = { runId, progress, scan, reindex };
+        await continueAsNew<typeof backfillWorkflow>({ ...input, importSpec: undefined, carried });
+      }
+      const page = await nextBackfillPage(scan, input.pageSize);
+      await processPage(input, runId, page.items, progress, reindex);
+      scan = page.state;
+      progress.pages += 1;
+      touch(progress);
+    }
+    await closeBackfillScan(scan);
+    if (reindex) await finishReindex(reindex, runId, progress);
+    progress.status = 'completed';
+  } catch (error) {
+    progress.status = 'failed';
+    const reason = failureReason(error);
+    keepError(progress, { item: progress.phase, message: reason.message });
+    finish(progress);
+    throw ApplicationFailure.nonRetryable(reason.message, reason.code);
+  }
+  finish(progress);
+  return progress;
+}
+
+async function openWalk(input: BackfillWorkflowInput, runId: string, progress: BackfillProgress): Promise<{ scan: ScanState; reindex?: ReindexPlan }> {
+  progress.phase = 'scanning';
+  let reindex: ReindexPlan | undefined;
+  let scan: ScanState;
+  switch (input.kind) {
+    case 'reembed':
+      await ensureBackfillMarker();
+      scan = await openBackfillScan({ of: 'memories', tenant: input.tenant });
+      break;
+    case 'reindex':
+      // An index holds every tenant's memories: a reindex moves all of them, or the swap would lose some.
+      await ensureBackfillMarker();
+      reindex = await prepareReindex(new Date().toISOString());
+      progress.reindex = { source: reindex.source, target: reindex.target, swapped: false };
+      scan = await openBackfillScan({ of: 'memories', index: reindex.source });
+      break;
+    case 'reextract':
+      scan = await openBackfillScan({ of: 'sources', tenant: input.tenant });
+      break;
+    case 'import':
+      scan = await openBackfillScan(await listImportSources(input.tenant, runId, input.importSpec ?? {}));
+      break;
+  }
+  progress.total = scan.total;
+  progress.phase = 'processing';
+  touch(progress);
+  return { scan, reindex };
+}
+
+async function processPage(input: BackfillWorkflowInput, runId: string, items: string[], progress: BackfillProgress, reindex?: ReindexPlan) {
+  progress.scanned += items.length;
+  if (input.kind === 'reembed' || input.kind === 'reindex') {
+    const batches = chunk(items, input.batchSize);
+    await mapBounded(batches, input.concurrency, async (ids) => {
+      const outcome: BatchOutcome =
+        input.kind === 'reembed'
+          ? await reembedMemories({ runId, ids })
+          : await copyMemories({ runId, ids, index: reindex!.source, target: reindex!.target });
+      progress.processed += outcome.processed;
+      progress.skipped += outcome.skipped;
+      touch(progress);
+    });
+    return;
+  }
+  // Re-extract and import: each item becomes an ordinary ingest job, run as a child workflow.
+  await mapBounded(items, input.concurrency, async (item) => {
+    const jobId = uuid4();
+    const prepared =
+      input.kind === 'reextract'
+        ? await prepareReextract(input.tenant, item, jobId)
+        : await prepareImport(input.tenant, item, jobId, input.importSpec?.documentType);
+    if (!prepared.child) {
+      progress.skipped += 1;
+      keepError(progress, { item, message: `skipped: ${prepared.skipped}` });
+      return;
+    }
+    try {
+      await runIngestJob(prepared.child);
+      if (input.kind === 'reextract') await dropSupersededMemories(input.tenant, item, jobId);
+      progress.processed += 1;
+    } catch (error) {
+      progress.failed += 1;
+      keepError(progress, { item, message: failureReason(error).message });
+    }
+    touch(progress);
+  });
+}
+
+function runIngestJob(child: ChildIngest) {
+  return executeChild(ingestWorkflow, {
+    workflowId: child.workflowId,
+    args: [child.input],
+    // An ingest job is the tenant's job in its own right: it finishes even if the backfill is stopped.
+    parentClosePolicy: ParentClosePolicy.ABANDON,
+    typedSearchAttributes: [
+      { key: TenantAttribute, value: child.attributes.tenant },
+      { key: SourceKindAttribute, value: child.attributes.kind },
+      { key: FormatAttribute, value: child.attributes.format },
+      { key: DocumentTypeAttribute, value: child.attributes.documentType },
+      { key: StatusAttribute, value: 'queued' },
+      { key: JobKindAttribute, value: 'ingest' },
+    ],
+    memo: child.memo,
+  });
+}
+
+async function finishReindex(plan: ReindexPlan, runId: string, progress: BackfillProgress) {
+  progress.phase = 'swapping';
+  await swapMemoriesAlias(plan);
+  progress.reindex = { source: plan.source, target: plan.target, swapped: true };
+  progress.phase = 'finishing';
+  progress.reindex.caught_up = await catchUpMemories({ ...plan, runId });
+}
+
+function initialProgress(input: BackfillWorkflowInput, runId: string): BackfillProgress {
+  const now = new Date().toISOString();
+  return {
+    run_id: runId,
+    kind: input.kind,
+    tenant: input.tenant,
+    status: 'running',
+    phase: 'scanning',
+    total: 0,
+    scanned: 0,
+    processed: 0,
+    skipped: 0,
+    failed: 0,
+    pages: 0,
+    runs: 1,
+    errors: [],
+    started_at: now,
+    updated_at: now,
+  };
+}
+
+function touch(progress: BackfillProgress) {
+  progress.updated_at = new Date().toISOString();
+}
+
+function finish(progress: BackfillProgress) {
+  progress.phase = 'done';
+  progress.finished_at = new Date().toISOString();
+  progress.updated_at = progress.finished_at;
+}
+
+function keepError(progress: BackfillProgress, error: BackfillProgress['errors'][number]) {
+  if (progress.errors.length < MAX_KEPT_ERRORS) progress.errors.push(error);
+}
+
+function chunk<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
