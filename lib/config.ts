@@ -76,6 +76,8 @@ const EnvSchema = z.object({
   /** Chunks per extract/embed/index activity, and how many such batches run at once. */
   BATCH_SIZE: positiveInt.default(32),
   BATCH_CONCURRENCY: positiveInt.default(4),
+  /** Where the worker serves Prometheus metrics (Temporal SDK + Cairn stages); empty turns it off. */
+  CAIRN_WORKER_METRICS_ADDRESS: z.string().trim().default('127.0.0.1:9464'),
   /** URL sources: loopback/private targets are refused unless this is set (tests serving fixtures on 127.0.0.1). */
   CAIRN_ALLOW_PRIVATE_URLS: z.enum(['true', 'false']).default('false').transform((value) => value === 'true'),
   URL_FETCH_TIMEOUT_MS: positiveInt.default(30_000),

@@ -1,6 +1,7 @@
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type Activities } from '../activities/registry';
 import type { Runtime } from '../lib/runtime';
+import { activityTelemetry } from './telemetry';
 
 // Resolves to workflows/index.ts from source (tsx, Jest) and to dist/workflows/index.js when built.
 export const WORKFLOWS_PATH = require.resolve('../workflows');
@@ -47,6 +48,9 @@ export async function createWorker({ runtime, taskQueue, workflowBundle, connect
     ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: {} }),
     activities: wrapActivities ? wrapActivities(activities) : activities,
     maxConcurrentActivityTaskExecutions: 16,
+    interceptors: { activity: [activityTelemetry(runtime.log)] },
+    // On SIGTERM, in-flight activities get this long to finish and report before they are cancelled.
+    shutdownGraceTime: '30 seconds',
   });
   return { worker, connection: nativeConnection };
 }

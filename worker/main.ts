@@ -2,17 +2,21 @@ import { loadConfigOrExit } from '../lib/config';
 import { createLogger } from '../lib/logger';
 import { createRuntime } from '../lib/runtime';
 import { connectTemporal, ensureSearchAttributes } from '../lib/temporal/connect';
+import { Runtime } from '@temporalio/worker';
 import { createWorker } from './create-worker';
+import { runtimeOptions } from './telemetry';
 
 async function main() {
   const config = loadConfigOrExit();
   const log = createLogger(config.LOG_LEVEL, 'cairn-worker');
+  // Before any native connection exists: the runtime's logger and Prometheus exporter are process-wide.
+  Runtime.install(runtimeOptions(log, config.CAIRN_WORKER_METRICS_ADDRESS || undefined));
   const runtime = await createRuntime(config, log);
   const temporal = await connectTemporal(config);
   await ensureSearchAttributes(temporal, config.TEMPORAL_NAMESPACE);
   await temporal.connection.close();
   const { worker, connection } = await createWorker({ runtime });
-  log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, temporal: config.temporalAddress }, 'worker started');
+  log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, temporal: config.temporalAddress, metrics: config.CAIRN_WORKER_METRICS_ADDRESS || 'off' }, 'worker started');
   // Worker.run() drains in-flight activities on SIGINT/SIGTERM (the SDK installs the handlers).
   await worker.run();
   await connection.close();
