@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { CairnError, badInput } from '../lib/errors';
 import type { Logger } from '../lib/logger';
@@ -14,6 +14,9 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown): z.inf
   }
   return result.data;
 }
+
+/** JSON bodies: conversations can be large (Crosmos allows 500 messages of 100,000 characters). */
+export const jsonBody = () => express.json({ limit: '16mb' });
 
 export const notFoundRoute: RequestHandler = (req, res) => {
   res.status(404).json({ error: { code: 'not_found', message: `No route for ${req.method} ${req.path}` } });

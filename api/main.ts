@@ -17,7 +17,7 @@ async function main() {
     es: runtime.es,
     temporal: temporal.connection,
     namespace: config.TEMPORAL_NAMESPACE,
-    jobs: new IngestJobs(temporal.client, runtime.blobs, config),
+    jobs: new IngestJobs(temporal.client, runtime.blobs, config, runtime.es),
     keys: [new StaticKeyResolver(config.staticApiKeys)],
     log,
     search: { es: runtime.es, index: runtime.indices.memories, embedder: runtime.models.embedder },

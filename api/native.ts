@@ -1,9 +1,11 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { DocumentType, Format, IngestMode, Metadata } from '../lib/domain/ingest';
-import type { IngestJobs } from '../lib/jobs';
+import { DocumentType, Format, IngestMode, Metadata, type IngestRequestInput } from '../lib/domain/ingest';
+import type { IngestContent, IngestJobs } from '../lib/jobs';
 import { principalOf, requirePermission } from './auth';
+import { acceptBatch } from './batch';
 import { parseWith } from './errors';
+import { detectFileFormat, jsonField, multipartFile } from './uploads';
 
 export const NativeScope = z.object({
   space_id: z.string().min(1).max(255).optional(),
@@ -15,9 +17,32 @@ export const NativeScope = z.object({
   session_id: z.string().min(1).max(255).optional(),
 });
 
+const common = {
+  document_type: DocumentType.default('document'),
+  document_id: z.string().min(1).max(512).optional(),
+  document_date: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
+  title: z.string().max(1024).optional(),
+  mode: IngestMode.default('long-range'),
+  scope: NativeScope.default({}),
+  categories: z.array(z.string().min(1).max(255)).max(20).optional(),
+  metadata: Metadata.optional(),
+};
+
 export const NativeDocumentRequest = z.object({
   content: z.string().min(1).max(5 * 1024 * 1024),
   format: Format.exclude(['CONVERSATION', 'URL', 'PDF', 'DOCX']).default('TXT'),
+  ...common,
+});
+
+export const NativeUrlRequest = z.object({
+  url: z.url({ protocol: /^https?$/ }).max(4096),
+  /** How to parse what the URL answers; detected from its content type when omitted. */
+  format: Format.exclude(['CONVERSATION', 'URL']).optional(),
+  ...common,
+});
+
+export const NativeFileFields = z.object({
+  format: z.string().optional(),
   document_type: DocumentType.default('document'),
   document_id: z.string().min(1).max(512).optional(),
   document_date: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
@@ -33,6 +58,8 @@ export const NativeMessage = z.object({
   content: z.string().min(1).max(100_000),
   name: z.string().max(255).optional(),
   timestamp: z.string().optional(),
+  /** The caller's id for the turn (e.g. a LoCoMo dia_id), returned in search provenance as turn_ids. */
+  turn_id: z.string().min(1).max(255).optional(),
 });
 
 export const NativeConversationRequest = z.object({
@@ -43,6 +70,24 @@ export const NativeConversationRequest = z.object({
   mode: IngestMode.default('long-range'),
   scope: NativeScope.default({}),
   metadata: Metadata.optional(),
+});
+
+export const NativeBatchItem = z.discriminatedUnion('type', [
+  NativeDocumentRequest.extend({ type: z.literal('document') }),
+  NativeConversationRequest.extend({ type: z.literal('conversation') }),
+  NativeUrlRequest.extend({ type: z.literal('url') }),
+]);
+
+export const NativeBatchRequest = z.object({
+  items: z.array(z.unknown()).min(1).max(100),
+  /** Reject the whole batch when any item is invalid (Synap's semantics); otherwise accept the valid ones. */
+  fail_fast: z.boolean().default(false),
+});
+
+export const AcceptedJob = z.object({
+  job_id: z.string(),
+  source_id: z.string(),
+  status: z.literal('queued'),
 });
 
 export function toScope(scope: z.infer<typeof NativeScope>, sessionId?: string) {
@@ -57,53 +102,121 @@ export function toScope(scope: z.infer<typeof NativeScope>, sessionId?: string) 
   };
 }
 
-/** The native v1 surface: ingest documents and conversations, poll jobs. */
-export function nativeRoutes(jobs: IngestJobs): Router {
+type Ingest = IngestRequestInput & IngestContent;
+
+export function documentIngest(tenant: string, body: z.infer<typeof NativeDocumentRequest>): Ingest {
+  return {
+    tenant,
+    kind: 'document',
+    format: body.format,
+    documentType: body.document_type,
+    documentId: body.document_id,
+    documentDate: body.document_date,
+    title: body.title,
+    mode: body.mode,
+    scope: toScope(body.scope),
+    categories: body.categories,
+    metadata: body.metadata,
+    content: body.content,
+    surface: 'native',
+  };
+}
+
+export function urlIngest(tenant: string, body: z.infer<typeof NativeUrlRequest>): Ingest {
+  return {
+    tenant,
+    kind: 'url',
+    format: body.format ?? 'URL',
+    documentType: body.document_type,
+    documentId: body.document_id,
+    documentDate: body.document_date,
+    title: body.title,
+    mode: body.mode,
+    scope: toScope(body.scope),
+    categories: body.categories,
+    metadata: body.metadata,
+    sourceUrl: body.url,
+    surface: 'native',
+  };
+}
+
+export function conversationIngest(tenant: string, body: z.infer<typeof NativeConversationRequest>): Ingest {
+  return {
+    tenant,
+    kind: 'conversation',
+    format: 'CONVERSATION',
+    documentType: 'ai-chat-conversation',
+    documentId: body.conversation_id,
+    documentDate: body.session_date,
+    mode: body.mode,
+    scope: toScope(body.scope, body.session_id),
+    metadata: body.metadata,
+    surface: 'native',
+    content: JSON.stringify({ messages: body.messages.map(({ turn_id, ...message }) => ({ ...message, turnId: turn_id })), sessionDate: body.session_date }),
+  };
+}
+
+const accepted = (job: { jobId: string; sourceId: string; status: 'queued' }) => ({ job_id: job.jobId, source_id: job.sourceId, status: job.status });
+
+/** The native v1 ingest surface: documents, conversations, URLs, file uploads and batches. */
+export function nativeIngestRoutes(jobs: IngestJobs): Router {
   const router = Router();
+  const ingest = requirePermission('ingest');
 
-  router.post('/v1/documents', requirePermission('ingest'), async (req, res) => {
+  router.post('/v1/documents', ingest, async (req, res) => {
     const body = parseWith(NativeDocumentRequest, req.body);
-    const { tenant } = principalOf(req);
-    const job = await jobs.start({
-      tenant,
-      kind: 'document',
-      format: body.format,
-      documentType: body.document_type,
-      documentId: body.document_id,
-      documentDate: body.document_date,
-      title: body.title,
-      mode: body.mode,
-      scope: toScope(body.scope),
-      categories: body.categories,
-      metadata: body.metadata,
-      content: body.content,
-      surface: 'native',
-    });
-    res.status(202).json({ job_id: job.jobId, source_id: job.sourceId, status: job.status });
+    res.status(202).json(accepted(await jobs.start(documentIngest(principalOf(req).tenant, body))));
   });
 
-  router.post('/v1/conversations', requirePermission('ingest'), async (req, res) => {
+  router.post('/v1/conversations', ingest, async (req, res) => {
     const body = parseWith(NativeConversationRequest, req.body);
-    const { tenant } = principalOf(req);
-    const job = await jobs.start({
-      tenant,
-      kind: 'conversation',
-      format: 'CONVERSATION',
-      documentType: 'ai-chat-conversation',
-      documentId: body.conversation_id,
-      documentDate: body.session_date,
-      mode: body.mode,
-      scope: toScope(body.scope, body.session_id),
-      metadata: body.metadata,
-      surface: 'native',
-      content: JSON.stringify({ messages: body.messages, sessionDate: body.session_date }),
-    });
-    res.status(202).json({ job_id: job.jobId, source_id: job.sourceId, status: job.status });
+    res.status(202).json(accepted(await jobs.start(conversationIngest(principalOf(req).tenant, body))));
   });
 
-  router.get('/v1/jobs/:id', requirePermission('read'), async (req, res) => {
+  router.post('/v1/urls', ingest, async (req, res) => {
+    const body = parseWith(NativeUrlRequest, req.body);
+    res.status(202).json(accepted(await jobs.start(urlIngest(principalOf(req).tenant, body))));
+  });
+
+  router.post('/v1/files', ingest, multipartFile('file'), async (req, res) => {
+    const file = req.file;
+    const fields = parseWith(NativeFileFields, {
+      ...req.body,
+      scope: jsonField(req.body?.scope, 'scope'),
+      metadata: jsonField(req.body?.metadata, 'metadata'),
+      categories: jsonField(req.body?.categories, 'categories'),
+    });
+    if (!file) return void res.status(400).json({ error: { code: 'bad_input', message: 'file: a multipart "file" part is required' } });
+    const format = detectFileFormat(file, fields.format);
+    const job = await jobs.start({
+      tenant: principalOf(req).tenant,
+      kind: 'file',
+      format,
+      documentType: fields.document_type === 'document' && format === 'PDF' ? 'pdf' : fields.document_type,
+      documentId: fields.document_id,
+      documentDate: fields.document_date,
+      title: fields.title,
+      mode: fields.mode,
+      scope: toScope(fields.scope),
+      categories: fields.categories,
+      metadata: fields.metadata,
+      declaredContentType: file.mimetype,
+      fileName: file.originalname,
+      content: file.buffer,
+      surface: 'native',
+    });
+    res.status(202).json({ ...accepted(job), format });
+  });
+
+  router.post('/v1/batch', ingest, async (req, res) => {
+    const body = parseWith(NativeBatchRequest, req.body);
     const { tenant } = principalOf(req);
-    res.json(await jobs.progressOrThrow(tenant, String(req.params.id)));
+    const result = await acceptBatch(body.items, body.fail_fast, NativeBatchItem, async (item) => {
+      const request = item.type === 'document' ? documentIngest(tenant, item) : item.type === 'url' ? urlIngest(tenant, item) : conversationIngest(tenant, item);
+      return accepted(await jobs.start(request));
+    });
+    if (result.rejected) return void res.status(400).json({ error: { code: 'bad_input', message: 'the batch was rejected: at least one item is invalid (fail_fast)' }, errors: result.errors });
+    res.status(result.results.length > 0 ? 202 : 400).json({ results: result.results, errors: result.errors });
   });
 
   return router;

@@ -1,12 +1,32 @@
 import express, { type Express } from 'express';
 import type { Client as ElasticsearchClient } from '@elastic/elasticsearch';
 import type { Connection } from '@temporalio/client';
+import { ApiKeyStore } from '../lib/apikeys';
+import { ConversationLedger } from '../lib/conversation-ledger';
+import { indexNames, type IndexNames } from '../lib/elasticsearch/indices';
+import { JobListings } from '../lib/job-listing';
 import type { IngestJobs } from '../lib/jobs';
 import type { Logger } from '../lib/logger';
+import { MemoryStore } from '../lib/memories';
+import type { Embedder } from '../lib/models/embedder';
+import { adminRoutes } from './admin';
+import { backfillRoutes } from './backfills';
+import { scheduleRoutes } from './schedules';
+import { ApiMetrics } from '../lib/metrics';
+import { BackfillRuns } from '../lib/backfill/runs';
+import { BackfillSchedules } from '../lib/backfill/schedules';
 import { authenticate, type KeyResolver } from './auth';
-import { errorHandler, notFoundRoute } from './errors';
+import { crosmosSurface } from './compat/crosmos';
+import { memsolusSurface } from './compat/memsolus';
+import { supermemorySurface } from './compat/supermemory';
+import { synapSurface } from './compat/synap';
+import { texSurface } from './compat/tex';
+import { errorHandler, jsonBody, notFoundRoute } from './errors';
 import { healthRoutes } from './health';
-import { nativeRoutes } from './native';
+import { jobRoutes } from './jobs';
+import { memoryRoutes } from './memories';
+import { nativeIngestRoutes } from './native';
+import { openApiRoutes } from './openapi';
 import { searchRoutes } from './search';
 import type { SearchDeps } from '../lib/search/execute';
 
@@ -15,22 +35,54 @@ export interface ApiDeps {
   temporal: Connection;
   namespace: string;
   jobs: IngestJobs;
+  /** Key resolvers tried in order (static keys first: no I/O); the stored-key resolver is appended. */
   keys: KeyResolver[];
   log: Logger;
   /** Memories index and embedder for POST /v1/search. */
   search: SearchDeps;
+  /** Defaults to the aliases of the jobs' configured index prefix. */
+  indices?: IndexNames;
+  /** When set (defaults to the search embedder), an updated memory's text is re-embedded. */
+  embedder?: Embedder;
+  apiKeys?: ApiKeyStore;
 }
 
-/** The HTTP app: thin routes that validate, authenticate and hand requests to jobs and search. */
+
+/** The HTTP app: thin routes that validate, authenticate and hand requests to jobs, memories and search. */
 export function createApp(deps: ApiDeps): Express {
+  const indices = deps.indices ?? indexNames(deps.jobs.config.ELASTICSEARCH_INDEX_PREFIX);
+  const apiKeys = deps.apiKeys ?? new ApiKeyStore(deps.es, indices.apikeys);
+  const keys = [...deps.keys, apiKeys];
+  const memories = new MemoryStore(deps.es, indices, deps.embedder ?? deps.search.embedder);
+  const listings = new JobListings(deps.jobs.client, deps.jobs, deps.namespace);
+  const surface = { keys, log: deps.log };
+
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', true);
-  app.use(express.json({ limit: '6mb' }));
+  const metrics = new ApiMetrics();
+  app.use(metrics.middleware());
+  app.get('/metrics', metrics.handler());
   app.use(healthRoutes({ es: deps.es, temporal: deps.temporal, namespace: deps.namespace }));
-  app.use(authenticate(deps.keys));
-  app.use(nativeRoutes(deps.jobs));
+  app.use(openApiRoutes());
+
+  // Each vendor surface under its own prefix, with its own auth and error shapes: a vendor's client
+  // works by changing only its base URL.
+  app.use('/compat/crosmos', crosmosSurface(surface, deps.jobs));
+  app.use('/compat/supermemory', supermemorySurface(surface, deps.jobs, new ConversationLedger(deps.es, indices.sources)));
+  app.use('/compat/tex', texSurface(surface, deps.jobs));
+  app.use('/compat/memsolus', memsolusSurface(surface, deps.jobs, listings));
+  app.use('/compat/synap', synapSurface(surface, deps.jobs, memories, deps.es, indices.sources));
+
+  app.use(authenticate(keys));
+  app.use(jsonBody());
+  app.use(nativeIngestRoutes(deps.jobs));
+  app.use(jobRoutes(deps.jobs, listings));
   app.use(searchRoutes(deps.search));
+  app.use(memoryRoutes(memories));
+  app.use(adminRoutes(apiKeys));
+  app.use(scheduleRoutes(new BackfillSchedules(deps.jobs.client, deps.jobs.config.TEMPORAL_TASK_QUEUE)));
+  app.use(backfillRoutes(new BackfillRuns(deps.jobs.client, deps.jobs.config.TEMPORAL_TASK_QUEUE)));
   app.use(notFoundRoute);
   app.use(errorHandler(deps.log));
   return app;

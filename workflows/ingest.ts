@@ -66,7 +66,14 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
   // answers with their ids; the passive pipeline below then enriches only the turns that were new.
   let activeWrite: Promise<ActiveWriteResult> | undefined;
   const writeActive = () => (activeWrite ??= writeActiveFragments(input));
-  setHandler(activeWriteUpdate, writeActive);
+  let activeAnswered = false;
+  setHandler(activeWriteUpdate, async () => {
+    const result = await writeActive();
+    // A re-sent write that joins this run is a no-op for its caller: nothing new, nothing billed.
+    if (activeAnswered) return { fragmentIds: result.fragmentIds, newTurns: 0, tokensIn: 0 };
+    activeAnswered = true;
+    return result;
+  });
 
   try {
     progress.status = 'running';

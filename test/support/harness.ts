@@ -74,7 +74,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     wrapActivities: options.wrapActivities,
   });
   const running = worker.run();
-  const jobs = new IngestJobs(temporal.client, runtime.blobs, config);
+  const jobs = new IngestJobs(temporal.client, runtime.blobs, config, runtime.es);
   const app = createApp({
     es: runtime.es,
     temporal: temporal.connection,

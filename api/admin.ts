@@ -1,0 +1,38 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { Permissions, type ApiKeyStore } from '../lib/apikeys';
+import { forbidden } from '../lib/errors';
+import { isOperatorKey, principalOf, requirePermission } from './auth';
+import { parseWith } from './errors';
+
+export const CreateKeyRequest = z.object({
+  name: z.string().min(1).max(255).optional(),
+  permissions: Permissions.default(['ingest', 'read', 'search']),
+  /** Only operator keys (CAIRN_API_KEY / CAIRN_API_KEYS) may mint keys for another tenant. */
+  tenant: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, . _ - (at most 64)').optional(),
+});
+
+/** Key administration: mint (the clear key is shown once), list and revoke keys of the caller's tenant. */
+export function adminRoutes(keys: ApiKeyStore): Router {
+  const router = Router();
+  const admin = requirePermission('admin');
+
+  router.post('/v1/admin/keys', admin, async (req, res) => {
+    const body = parseWith(CreateKeyRequest, req.body);
+    const principal = principalOf(req);
+    if (body.tenant && body.tenant !== principal.tenant && !isOperatorKey(principal)) throw forbidden('admin on another tenant');
+    const { key, record } = await keys.create({ tenant: body.tenant ?? principal.tenant, name: body.name, permissions: body.permissions });
+    res.status(201).json({ ...record, key });
+  });
+
+  router.get('/v1/admin/keys', admin, async (req, res) => {
+    res.json({ keys: await keys.list(principalOf(req).tenant) });
+  });
+
+  router.delete('/v1/admin/keys/:id', admin, async (req, res) => {
+    const id = parseWith(z.string().regex(/^[0-9a-f]{16}$/, 'not a key id'), req.params.id);
+    res.json(await keys.revoke(principalOf(req).tenant, id));
+  });
+
+  return router;
+}

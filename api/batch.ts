@@ -1,0 +1,44 @@
+import type { z } from 'zod';
+import { CairnError } from '../lib/errors';
+
+export interface BatchError {
+  index: number;
+  code: string;
+  message: string;
+}
+
+const describe = (issues: z.core.$ZodIssue[]) => issues.map((issue) => `${issue.path.join('.') || '(item)'}: ${issue.message}`).join('; ');
+
+/**
+ * Synap-style batch acceptance shared by every batch endpoint: every item is validated first; with
+ * fail_fast one invalid item rejects the whole batch before any job starts, otherwise the valid
+ * items are accepted and each invalid one is reported by index.
+ */
+export async function acceptBatch<S extends z.ZodType, R>(
+  items: unknown[],
+  failFast: boolean,
+  schema: S,
+  start: (item: z.infer<S>, index: number) => Promise<R>,
+): Promise<{ rejected: boolean; results: (R & { index: number })[]; errors: BatchError[] }> {
+  const errors: BatchError[] = [];
+  const valid: { item: z.infer<S>; index: number }[] = [];
+  items.forEach((raw, index) => {
+    const parsed = schema.safeParse(raw);
+    if (parsed.success) valid.push({ item: parsed.data, index });
+    else errors.push({ index, code: 'validation_error', message: describe(parsed.error.issues) });
+  });
+  if (failFast && errors.length > 0) return { rejected: true, results: [], errors };
+  const results: (R & { index: number })[] = [];
+  // Sequential: each start is a blob write + a workflow start, and order keeps results readable.
+  for (const { item, index } of valid) {
+    try {
+      results.push({ index, ...(await start(item, index)) });
+    } catch (error) {
+      // One item's failure must not hide the jobs already accepted in this batch.
+      if (error instanceof CairnError) errors.push({ index, code: error.code, message: error.message });
+      else errors.push({ index, code: 'upstream_failure', message: 'the item could not be accepted; retry it' });
+    }
+  }
+  errors.sort((a, b) => a.index - b.index);
+  return { rejected: false, results, errors };
+}

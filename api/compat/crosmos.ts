@@ -1,0 +1,58 @@
+import { randomUUID } from 'node:crypto';
+import type { Router } from 'express';
+import { z } from 'zod';
+import type { IngestJobs } from '../../lib/jobs';
+import { principalOf, requirePermission } from '../auth';
+import { parseWith } from '../errors';
+import { compatSurface, fastApiErrors, type SurfaceDeps } from './surface';
+
+/** Crosmos (seed 000): POST /api/v1/conversations, FastAPI-style 422 validation errors. */
+export const CrosmosConversationRequest = z.object({
+  space_id: z.uuid(),
+  messages: z
+    .array(
+      z.object({
+        role: z.string().min(1).max(50),
+        content: z.string().min(1).max(100_000),
+      }),
+    )
+    .min(1)
+    .max(500),
+  session_id: z.string().max(255).nullish(),
+  session_date: z.string().max(64).nullish(),
+  meta: z.record(z.string(), z.unknown()).nullish(),
+});
+
+export const CrosmosConversationResponse = z.object({
+  job_id: z.uuid(),
+  status: z.string().default('pending'),
+  source_id: z.uuid(),
+});
+
+/** Crosmos ids are UUIDs: Cairn's 128-bit source hash is written in UUID form. */
+export const asUuid = (id: string) => {
+  const hex = id.replace(/^[a-z]+_/, '').padEnd(32, '0').slice(0, 32);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+};
+
+export function crosmosSurface(deps: SurfaceDeps, jobs: IngestJobs): Router {
+  return compatSurface(deps, fastApiErrors, (router) => {
+    router.post('/api/v1/conversations', requirePermission('ingest'), async (req, res) => {
+      const body = parseWith(CrosmosConversationRequest, req.body);
+      // "Auto-generated if not provided": the session the turns are filed under.
+      const sessionId = body.session_id || randomUUID();
+      const job = await jobs.start({
+        tenant: principalOf(req).tenant,
+        kind: 'conversation',
+        format: 'CONVERSATION',
+        documentType: 'ai-chat-conversation',
+        documentDate: body.session_date ?? undefined,
+        scope: { spaceId: body.space_id, sessionId },
+        metadata: body.meta ?? undefined,
+        surface: 'crosmos',
+        content: JSON.stringify({ messages: body.messages, sessionDate: body.session_date ?? undefined }),
+      });
+      res.status(202).json({ job_id: job.jobId, status: 'pending', source_id: asUuid(job.sourceId) });
+    });
+  });
+}

@@ -1,0 +1,157 @@
+import type { Router } from 'express';
+import { z } from 'zod';
+import type { JobProgress } from '../../lib/domain/job';
+import { badInput } from '../../lib/errors';
+import type { JobListing, JobListings } from '../../lib/job-listing';
+import type { IngestJobs } from '../../lib/jobs';
+import { principalOf, requirePermission } from '../auth';
+import { parseWith } from '../errors';
+import { detectFileFormat, FILE_FORMATS, multipartFile } from '../uploads';
+import { compatSurface, nativeErrors, type SurfaceDeps } from './surface';
+
+/** Memsolus (seed 003): multipart ingest, paged job listing, job object with its lifecycle. */
+export const MemsolusFormat = z.enum([...FILE_FORMATS, 'URL']);
+
+export const MemsolusIngestFields = z.object({
+  format: MemsolusFormat,
+  workspace_id: z.uuid(),
+  user_id: z.string().min(1).max(255),
+  agent_id: z.string().min(1).max(255).optional(),
+  source_url: z.url({ protocol: /^https?$/ }).max(4096).optional(),
+  categories: z.array(z.string().min(1).max(255)).max(20).optional(),
+  options: z
+    .string()
+    .max(4096)
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value === '') return undefined;
+      try {
+        const parsed: unknown = JSON.parse(value);
+        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+      } catch {
+        // reported below
+      }
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object string' });
+      return z.NEVER;
+    }),
+});
+
+export const MemsolusJob = z.object({
+  id: z.string(),
+  format: MemsolusFormat,
+  workspace_id: z.string(),
+  user_id: z.string(),
+  agent_id: z.string().nullable(),
+  source_url: z.string().nullable(),
+  categories: z.array(z.string()).nullable(),
+  status: z.enum(['PENDING', 'PROCESSING', 'COMPLETED', 'FAILED']),
+  error: z.string().nullable(),
+  memories_created: z.number().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+export type MemsolusJob = z.infer<typeof MemsolusJob>;
+
+export const MemsolusListQuery = z.object({
+  page: z.coerce.number().int().min(1).max(10_000).default(1),
+  page_size: z.coerce.number().int().min(1).max(100).default(20),
+});
+
+const STATUS: Record<JobProgress['status'], MemsolusJob['status']> = {
+  queued: 'PENDING',
+  running: 'PROCESSING',
+  completed: 'COMPLETED',
+  failed: 'FAILED',
+  cancelled: 'FAILED',
+};
+
+function memsolusJob(job: JobProgress | JobListing): MemsolusJob {
+  const scope = (job.scope ?? {}) as { spaceId?: string; space_id?: string; userId?: string; user_id?: string; agentId?: string; agent_id?: string };
+  const errors = job.errors ?? [];
+  const finished = job.status === 'completed' || job.status === 'failed' || job.status === 'cancelled';
+  return {
+    id: job.job_id,
+    format: (MemsolusFormat.safeParse(job.format).data ?? 'TXT') as MemsolusJob['format'],
+    workspace_id: scope.spaceId ?? scope.space_id ?? '',
+    user_id: scope.userId ?? scope.user_id ?? '',
+    agent_id: scope.agentId ?? scope.agent_id ?? null,
+    source_url: job.source_url ?? null,
+    categories: job.categories ?? null,
+    status: STATUS[job.status],
+    error: job.status === 'cancelled' ? 'the job was cancelled' : (errors.map((e) => e.message).join('; ') || null),
+    memories_created: finished ? (job.memories_created ?? 0) : null,
+    created_at: job.created_at,
+    updated_at: job.updated_at,
+  };
+}
+
+/** Repeated multipart fields arrive as arrays, single ones as strings, some clients send JSON. */
+function categoriesField(value: unknown): unknown {
+  if (value === undefined || value === '') return undefined;
+  if (Array.isArray(value)) return value;
+  if (typeof value === 'string' && value.trim().startsWith('[')) {
+    try {
+      return JSON.parse(value);
+    } catch {
+      throw badInput('categories: must be a JSON array of strings or repeated fields');
+    }
+  }
+  return typeof value === 'string' ? value.split(',').map((part) => part.trim()).filter(Boolean) : value;
+}
+
+export function memsolusSurface(deps: SurfaceDeps, jobs: IngestJobs, listings: JobListings): Router {
+  return compatSurface(deps, nativeErrors, (router) => {
+    router.post('/v1/memories/ingest', requirePermission('ingest'), multipartFile('file'), async (req, res) => {
+      const raw = req.body ?? {};
+      const fields = parseWith(MemsolusIngestFields, { ...raw, categories: categoriesField(raw.categories ?? raw['categories[]']) });
+      const file = req.file;
+      if (!file && !fields.source_url) throw badInput('file: a file upload or a source_url is required');
+      if (file && fields.source_url) throw badInput('send either a file or a source_url, not both');
+      const common = {
+        tenant: principalOf(req).tenant,
+        documentType: fields.format === 'PDF' ? ('pdf' as const) : ('document' as const),
+        scope: { spaceId: fields.workspace_id, userId: fields.user_id, agentId: fields.agent_id },
+        categories: fields.categories,
+        metadata: fields.options ? { options: fields.options } : undefined,
+        surface: 'memsolus',
+      };
+      const job = file
+        ? await jobs.start({
+            ...common,
+            kind: 'file',
+            format: detectFileFormat(file, fields.format === 'URL' ? undefined : fields.format),
+            declaredContentType: file.mimetype,
+            fileName: file.originalname,
+            content: file.buffer,
+          })
+        : await jobs.start({ ...common, kind: 'url', format: fields.format, sourceUrl: fields.source_url });
+      const now = new Date().toISOString();
+      const created: MemsolusJob = {
+        id: job.jobId,
+        format: fields.format,
+        workspace_id: fields.workspace_id,
+        user_id: fields.user_id,
+        agent_id: fields.agent_id ?? null,
+        source_url: fields.source_url ?? null,
+        categories: fields.categories ?? null,
+        status: 'PENDING',
+        error: null,
+        memories_created: null,
+        created_at: now,
+        updated_at: now,
+      };
+      res.status(202).json(created);
+    });
+
+    router.get('/v1/ingest-jobs', requirePermission('read'), async (req, res) => {
+      const query = parseWith(MemsolusListQuery, req.query);
+      const { jobs: page, total } = await listings.pageByNumber(principalOf(req).tenant, {}, query.page, query.page_size);
+      res.json({ data: page.map(memsolusJob), page: query.page, page_size: query.page_size, total });
+    });
+
+    router.get('/v1/ingest-jobs/:id', requirePermission('read'), async (req, res) => {
+      const id = parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not a job id'), req.params.id);
+      res.json(memsolusJob(await jobs.progressOrThrow(principalOf(req).tenant, id)));
+    });
+  });
+}

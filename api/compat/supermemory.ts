@@ -1,0 +1,94 @@
+import type { Router } from 'express';
+import { z } from 'zod';
+import { ConversationLedger, messageHash } from '../../lib/conversation-ledger';
+import type { ConversationMessage } from '../../lib/domain/ingest';
+import { sourceId as deriveSourceId } from '../../lib/ids';
+import type { IngestJobs } from '../../lib/jobs';
+import type { Logger } from '../../lib/logger';
+import { principalOf, requirePermission } from '../auth';
+import { parseWith } from '../errors';
+import { compatSurface, type ErrorShape, type SurfaceDeps } from './surface';
+
+/** supermemory (seed 001): POST /v4/conversations, ingest *or update* by conversationId. */
+const TextPart = z.object({ type: z.literal('text'), text: z.string() });
+const ImagePart = z.object({ type: z.literal('image_url'), imageUrl: z.object({ url: z.url() }) });
+
+export const SupermemoryMessage = z.object({
+  role: z.enum(['user', 'assistant', 'system', 'tool']),
+  content: z.union([z.string(), z.array(z.discriminatedUnion('type', [TextPart, ImagePart]))]),
+  name: z.string().max(255).optional(),
+  tool_calls: z.array(z.unknown()).optional(),
+  tool_call_id: z.string().max(255).optional(),
+});
+
+export const SupermemoryConversationRequest = z.object({
+  conversationId: z.string().min(1).max(255),
+  messages: z.array(SupermemoryMessage).min(1).max(10_000),
+  containerTags: z.array(z.string().min(1).max(255)).max(100).optional(),
+  metadata: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+});
+
+export const SupermemoryConversationResponse = z.object({
+  id: z.string(),
+  conversationId: z.string(),
+  status: z.enum(['queued', 'unchanged']),
+  jobId: z.string().nullable(),
+  messagesAdded: z.number(),
+  messagesUnchanged: z.number(),
+});
+
+/** supermemory answers errors as {error, details?} with the HTTP status. */
+const supermemoryErrors: ErrorShape = (error) => ({
+  status: error.status,
+  body: {
+    error: error.status === 401 ? 'Unauthorized' : error.code === 'bad_input' ? 'Invalid request parameters' : error.message,
+    details: error.issues ? error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; ') : error.message,
+  },
+});
+
+/** Text parts joined; images kept as URLs on the turn and named in its text so they are not lost. */
+function normalise(message: z.infer<typeof SupermemoryMessage>, index: number): ConversationMessage {
+  if (typeof message.content === 'string') return { role: message.role, content: message.content, name: message.name, index };
+  const text = message.content.flatMap((part) => (part.type === 'text' ? [part.text] : [])).join('\n');
+  const imageUrls = message.content.flatMap((part) => (part.type === 'image_url' ? [part.imageUrl.url] : []));
+  const content = [text, ...imageUrls.map((url) => `[image: ${url}]`)].filter(Boolean).join('\n');
+  return { role: message.role, content, name: message.name, index, imageUrls: imageUrls.length ? imageUrls : undefined };
+}
+
+export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: IngestJobs, ledger: ConversationLedger): Router {
+  return compatSurface(deps, supermemoryErrors, (router) => {
+    router.post('/v4/conversations', requirePermission('ingest'), async (req, res) => {
+      const body = parseWith(SupermemoryConversationRequest, req.body);
+      const { tenant } = principalOf(req);
+      const sourceKey = `conversation:${body.conversationId}`;
+      const sourceId = deriveSourceId(tenant, sourceKey);
+      const messages = body.messages.map(normalise);
+      const hashes = messages.map((message, i) => messageHash(message, i));
+      const known = await ledger.known(tenant, sourceId);
+      const fresh = messages.filter((_, i) => !known.has(hashes[i]!));
+      const response = { id: sourceId, conversationId: body.conversationId, messagesAdded: fresh.length, messagesUnchanged: messages.length - fresh.length };
+      if (fresh.length === 0 || fresh.every((message) => !message.content.trim())) {
+        return void res.status(200).json({ ...response, status: 'unchanged', jobId: null, messagesAdded: 0, messagesUnchanged: messages.length });
+      }
+      const job = await jobs.start(
+        {
+          tenant,
+          kind: 'conversation',
+          format: 'CONVERSATION',
+          documentType: 'ai-chat-conversation',
+          documentId: body.conversationId,
+          scope: { containerTags: body.containerTags },
+          metadata: body.metadata,
+          surface: 'supermemory',
+          content: JSON.stringify({ messages: fresh }),
+        },
+        { sourceKey },
+      );
+      // After the start: a lost ledger write only means a later re-send repeats (idempotent) work.
+      await ledger
+        .record(tenant, sourceId, { kind: 'conversation', documentId: body.conversationId, jobId: job.jobId }, hashes.filter((hash) => !known.has(hash)))
+        .catch((error) => deps.log.warn({ err: error, sourceId }, 'could not record conversation turns'));
+      res.status(200).json({ ...response, status: 'queued', jobId: job.jobId });
+    });
+  });
+}

@@ -1,0 +1,180 @@
+import type { Router } from 'express';
+import { z } from 'zod';
+import type { Client as ElasticsearchClient } from '@elastic/elasticsearch';
+import { DocumentType, IngestMode, Metadata, type IngestRequestInput } from '../../lib/domain/ingest';
+import type { JobProgress } from '../../lib/domain/job';
+import type { Memory } from '../../lib/domain/memory';
+import { conflict } from '../../lib/errors';
+import { sha256, sourceId as deriveSourceId } from '../../lib/ids';
+import type { IngestContent, IngestJobs } from '../../lib/jobs';
+import { MemoryUpdate, type MemoryStore } from '../../lib/memories';
+import { principalOf, requirePermission } from '../auth';
+import { acceptBatch } from '../batch';
+import { parseWith } from '../errors';
+import { asUuid } from './crosmos';
+import { compatSurface, nativeErrors, type SurfaceDeps } from './surface';
+
+/**
+ * Synap (seed 004). The seed names operations, not paths; Cairn serves them under /compat/synap as
+ *   POST   /v1/memories             create        → 201 {ingestion_id, status: "queued"}, 409 duplicate document_id
+ *   POST   /v1/memories/batch       batch create  → 201 {results, errors}, fail_fast
+ *   GET    /v1/ingestions/:id       ingestion status
+ *   GET    /v1/memories/:id         get memory (mem_<hex>)
+ *   PATCH  /v1/memories/:id         update (merge_strategy); PUT is accepted too
+ *   DELETE /v1/memories/:id         delete → 204
+ */
+export const SynapCreateMemory = z.object({
+  content: z.string().min(1).max(5 * 1024 * 1024),
+  document_type: DocumentType.default('document'),
+  document_id: z.string().min(1).max(512).optional(),
+  document_created_at: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
+  user_id: z.string().min(1).max(255).optional(),
+  customer_id: z.string().min(1).max(255).optional(),
+  mode: IngestMode.default('long-range'),
+  metadata: Metadata.optional(),
+});
+
+export const SynapBatchCreate = z.object({
+  documents: z.array(z.unknown()).min(1).max(100),
+  fail_fast: z.boolean().default(false),
+});
+
+export const SynapIngestionStatus = z.object({
+  ingestion_id: z.string(),
+  status: z.enum(['queued', 'processing', 'completed', 'failed', 'partial_success']),
+  progress: z.record(z.string(), z.object({ status: z.string(), count: z.number().optional(), started_at: z.string().optional(), finished_at: z.string().optional() })),
+  errors: z.array(z.object({ stage: z.string(), code: z.string(), message: z.string() })),
+  memories_created: z.number(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+
+/** Synap's names for Cairn's stages. */
+const STAGE_NAMES: Record<string, string> = {
+  fetch: 'fetch',
+  parse: 'parsing',
+  chunk: 'chunking',
+  extract: 'extraction',
+  'resolve-entities': 'entity_resolution',
+  index: 'storage',
+};
+
+function ingestionStatus(progress: JobProgress): z.infer<typeof SynapIngestionStatus> {
+  const status =
+    progress.status === 'queued'
+      ? 'queued'
+      : progress.status === 'running'
+        ? 'processing'
+        : progress.status === 'completed'
+          ? progress.errors.length > 0
+            ? 'partial_success'
+            : 'completed'
+          : 'failed';
+  return {
+    ingestion_id: progress.job_id,
+    status,
+    progress: Object.fromEntries(
+      Object.entries(progress.stages).map(([stage, state]) => [
+        STAGE_NAMES[stage] ?? stage,
+        { status: state.state, count: state.count, started_at: state.started_at, finished_at: state.finished_at },
+      ]),
+    ),
+    errors: progress.status === 'cancelled' ? [...progress.errors, { stage: progress.stage ?? 'workflow', code: 'cancelled', message: 'the ingestion was cancelled' }] : progress.errors,
+    memories_created: progress.memories_created,
+    created_at: progress.created_at,
+    updated_at: progress.updated_at,
+  };
+}
+
+function synapMemory(memory: Memory) {
+  return {
+    id: memory.id,
+    type: memory.type,
+    content: memory.text,
+    confidence: memory.confidence,
+    entities: memory.entities,
+    scope: { user_id: memory.scope.user_id ?? null, customer_id: memory.scope.customer_id ?? null, client_id: memory.tenant },
+    source: {
+      ingestion_id: memory.provenance.job_id,
+      document_type: memory.provenance.document_type,
+      document_created_at: memory.provenance.document_date ?? null,
+      document_id: memory.provenance.document_id ?? null,
+    },
+    metadata: memory.metadata ?? {},
+    created_at: memory.created_at,
+    updated_at: memory.updated_at ?? null,
+  };
+}
+
+const memoryIdParam = (value: unknown) => parseWith(z.string().regex(/^mem_[0-9a-f]{16,64}$/, 'a memory id looks like mem_<hex>'), value);
+
+export function synapSurface(deps: SurfaceDeps, jobs: IngestJobs, memories: MemoryStore, es: ElasticsearchClient, sourcesIndex: string): Router {
+  /** One document → one ingestion; a document_id is accepted once per tenant (409 after). */
+  async function create(tenant: string, body: z.infer<typeof SynapCreateMemory>) {
+    const request: IngestRequestInput & IngestContent = {
+      tenant,
+      kind: 'document',
+      format: 'TXT',
+      documentType: body.document_type,
+      documentId: body.document_id,
+      documentDate: body.document_created_at,
+      mode: body.mode,
+      scope: { userId: body.user_id, customerId: body.customer_id },
+      metadata: body.metadata,
+      surface: 'synap',
+      content: body.content,
+    };
+    if (!body.document_id) return jobs.start(request);
+    // The workflow id is derived from the document_id, so Temporal itself refuses a second start
+    // (race-free); the source record catches a duplicate after Temporal's retention has passed.
+    const existing = await es.get({ index: sourcesIndex, id: deriveSourceId(tenant, `doc:${body.document_id}`), _source: ['tenant'] }, { ignore: [404] });
+    if (existing.found) throw conflict(`document_id ${body.document_id} was already ingested`);
+    return jobs.start(request, { jobId: asUuid(sha256('synap-document', tenant, body.document_id)), rejectDuplicate: true }).catch((error) => {
+      if ((error as { code?: string }).code === 'conflict') throw conflict(`document_id ${body.document_id} was already ingested`);
+      throw error;
+    });
+  }
+
+  return compatSurface(deps, nativeErrors, (router) => {
+    router.post('/v1/memories', requirePermission('ingest'), async (req, res) => {
+      const body = parseWith(SynapCreateMemory, req.body);
+      const job = await create(principalOf(req).tenant, body);
+      res.status(201).json({ ingestion_id: job.jobId, status: 'queued' });
+    });
+
+    router.post('/v1/memories/batch', requirePermission('ingest'), async (req, res) => {
+      const body = parseWith(SynapBatchCreate, req.body);
+      const { tenant } = principalOf(req);
+      const result = await acceptBatch(body.documents, body.fail_fast, SynapCreateMemory, async (document) => {
+        const job = await create(tenant, document);
+        return { ingestion_id: job.jobId, status: 'queued' as const };
+      });
+      if (result.rejected) {
+        return void res.status(400).json({ error: { code: 'validation_error', message: 'the batch was rejected: at least one document is invalid (fail_fast)' }, results: [], errors: result.errors });
+      }
+      res.status(result.results.length > 0 ? 201 : 400).json({ results: result.results, errors: result.errors });
+    });
+
+    router.get('/v1/ingestions/:id', requirePermission('read'), async (req, res) => {
+      const id = parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not an ingestion id'), req.params.id);
+      res.json(ingestionStatus(await jobs.progressOrThrow(principalOf(req).tenant, id)));
+    });
+
+    router.get('/v1/memories/:id', requirePermission('read'), async (req, res) => {
+      res.json(synapMemory(await memories.get(principalOf(req).tenant, memoryIdParam(req.params.id))));
+    });
+
+    const update = async (req: import('express').Request, res: import('express').Response) => {
+      const id = memoryIdParam(req.params.id);
+      const body = parseWith(MemoryUpdate, req.body);
+      res.json(synapMemory(await memories.update(principalOf(req).tenant, id, body)));
+    };
+    router.patch('/v1/memories/:id', requirePermission('write'), update);
+    router.put('/v1/memories/:id', requirePermission('write'), update);
+
+    router.delete('/v1/memories/:id', requirePermission('write'), async (req, res) => {
+      await memories.delete(principalOf(req).tenant, memoryIdParam(req.params.id));
+      res.status(204).end();
+    });
+  });
+}

@@ -1,0 +1,86 @@
+import type { Router } from 'express';
+import { z } from 'zod';
+import { fragmentHash } from '../../activities/write-active';
+import { CairnError } from '../../lib/errors';
+import { sha256 } from '../../lib/ids';
+import type { IngestJobs } from '../../lib/jobs';
+import { principalOf, requirePermission } from '../auth';
+import { parseWith } from '../errors';
+import { compatSurface, fastApiErrors, type SurfaceDeps } from './surface';
+
+/** Metacognition Tex (seed 002): POST /ingestion/memory with active and passive tiers. */
+export const TexTurn = z.object({
+  role: z.string().min(1).max(50),
+  text: z.string().min(1).max(100_000),
+  timestamp: z.string().max(64).optional(),
+  observations: z.unknown().optional(),
+});
+
+export const TexIngestRequest = z.object({
+  scope: z.object({
+    org_id: z.string().min(1).max(255),
+    user_id: z.string().min(1).max(255).optional(),
+    session_id: z.string().min(1).max(255).optional(),
+  }),
+  turns: z.array(TexTurn).min(1).max(1000),
+  options: z
+    .object({ write_active: z.boolean().default(true), write_passive: z.boolean().default(true) })
+    .default({ write_active: true, write_passive: true }),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+});
+
+export const TexIngestResponse = z.object({
+  job_id: z.string(),
+  active_fragment_ids: z.array(z.string()),
+  passive_job_id: z.string().nullable(),
+  usage: z.object({ tokens_in: z.number(), tokens_out: z.number() }),
+});
+
+export function texSurface(deps: SurfaceDeps, jobs: IngestJobs): Router {
+  return compatSurface(deps, fastApiErrors, (router) => {
+    router.post('/ingestion/memory', requirePermission('ingest'), async (req, res) => {
+      const body = parseWith(TexIngestRequest, req.body);
+      const { tenant } = principalOf(req);
+      const sessionId = body.scope.session_id ?? 'default-session';
+      const scope = { orgId: body.scope.org_id, userId: body.scope.user_id, sessionId };
+      const turns = body.turns.map((turn) => ({
+        role: turn.role,
+        content: turn.text,
+        timestamp: turn.timestamp,
+        turnId: fragmentHash(tenant, turn.role, turn.text, turn.timestamp),
+      }));
+      // "Stable id for this write": the same turns under the same scope are the same job.
+      const jobId = sha256('tex-write', tenant, body.scope.org_id, body.scope.user_id, sessionId, ...turns.map((turn) => turn.turnId)).slice(0, 32);
+      const request = {
+        tenant,
+        kind: 'conversation' as const,
+        format: 'CONVERSATION' as const,
+        documentType: 'ai-chat-conversation' as const,
+        scope,
+        metadata: body.metadata,
+        surface: 'tex',
+        writePassive: body.options.write_passive,
+        content: JSON.stringify({ messages: turns }),
+      };
+      const sourceKey = `tex-session:${body.scope.org_id}:${body.scope.user_id ?? ''}:${sessionId}`;
+
+      if (!body.options.write_active) {
+        // Passive only: nothing is recallable at once; the whole write is enrichment.
+        if (!body.options.write_passive) return void res.status(202).json({ job_id: jobId, active_fragment_ids: [], passive_job_id: null, usage: { tokens_in: 0, tokens_out: 0 } });
+        // A re-send while the same write is still running joins it (Temporal refuses a second run).
+        await jobs.start(request, { jobId, sourceKey }).catch((error) => {
+          if (!(error instanceof CairnError && error.code === 'conflict')) throw error;
+        });
+        return void res.status(202).json({ job_id: jobId, active_fragment_ids: [], passive_job_id: jobId, usage: { tokens_in: 0, tokens_out: 0 } });
+      }
+      const job = await jobs.startActiveWrite(request, { jobId, sourceKey });
+      const passive = body.options.write_passive && job.active.newTurns > 0;
+      res.status(202).json({
+        job_id: job.jobId,
+        active_fragment_ids: job.active.fragmentIds,
+        passive_job_id: passive ? job.jobId : null,
+        usage: { tokens_in: job.active.tokensIn, tokens_out: 0 },
+      });
+    });
+  });
+}

@@ -1,0 +1,50 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { MemoryUpdate, type MemoryStore } from '../lib/memories';
+import { principalOf, requirePermission } from './auth';
+import { parseWith } from './errors';
+
+export const EntityListQuery = z.object({
+  q: z.string().min(1).max(512).optional(),
+  type: z.string().min(1).max(64).optional(),
+  page: z.coerce.number().int().min(1).max(1000).default(1),
+  page_size: z.coerce.number().int().min(1).max(100).default(20),
+});
+
+const idParam = (value: unknown) => parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not an id'), value);
+
+/** Memories (get, update with a merge strategy, delete) and entities (get, list), within the caller's tenant. */
+export function memoryRoutes(memories: MemoryStore): Router {
+  const router = Router();
+
+  router.get('/v1/memories/:id', requirePermission('read'), async (req, res) => {
+    res.json(await memories.get(principalOf(req).tenant, idParam(req.params.id)));
+  });
+
+  router.patch('/v1/memories/:id', requirePermission('write'), async (req, res) => {
+    const update = parseWith(MemoryUpdate, req.body);
+    res.json(await memories.update(principalOf(req).tenant, idParam(req.params.id), update));
+  });
+
+  router.delete('/v1/memories/:id', requirePermission('write'), async (req, res) => {
+    await memories.delete(principalOf(req).tenant, idParam(req.params.id));
+    res.status(204).end();
+  });
+
+  router.get('/v1/entities', requirePermission('read'), async (req, res) => {
+    const query = parseWith(EntityListQuery, req.query);
+    const { entities, total } = await memories.entities(principalOf(req).tenant, {
+      q: query.q,
+      type: query.type,
+      size: query.page_size,
+      from: (query.page - 1) * query.page_size,
+    });
+    res.json({ entities, page: query.page, page_size: query.page_size, total });
+  });
+
+  router.get('/v1/entities/:id', requirePermission('read'), async (req, res) => {
+    res.json(await memories.entity(principalOf(req).tenant, idParam(req.params.id)));
+  });
+
+  return router;
+}

@@ -1,0 +1,164 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import { MemoryUpdate } from '../lib/memories';
+import { CreateKeyRequest } from './admin';
+import { CrosmosConversationRequest, CrosmosConversationResponse } from './compat/crosmos';
+import { MemsolusIngestFields, MemsolusJob, MemsolusListQuery } from './compat/memsolus';
+import { SupermemoryConversationRequest, SupermemoryConversationResponse } from './compat/supermemory';
+import { SynapBatchCreate, SynapCreateMemory, SynapIngestionStatus } from './compat/synap';
+import { TexIngestRequest, TexIngestResponse } from './compat/tex';
+import { JobListQuery } from './jobs';
+import { NativeSearchRequest } from './search';
+import { EntityListQuery } from './memories';
+import {
+  AcceptedJob,
+  NativeBatchRequest,
+  NativeConversationRequest,
+  NativeDocumentRequest,
+  NativeFileFields,
+  NativeUrlRequest,
+} from './native';
+
+interface Operation {
+  method: 'get' | 'post' | 'patch' | 'put' | 'delete';
+  path: string;
+  tag: string;
+  summary: string;
+  permission?: string;
+  body?: z.ZodType;
+  multipart?: z.ZodType;
+  query?: z.ZodType;
+  status?: number;
+  response?: z.ZodType;
+}
+
+const ID = '{id}';
+const OPERATIONS: Operation[] = [
+  { method: 'post', path: '/v1/documents', tag: 'native', summary: 'Ingest a text document', permission: 'ingest', body: NativeDocumentRequest, status: 202, response: AcceptedJob },
+  { method: 'post', path: '/v1/conversations', tag: 'native', summary: 'Ingest a conversation', permission: 'ingest', body: NativeConversationRequest, status: 202, response: AcceptedJob },
+  { method: 'post', path: '/v1/urls', tag: 'native', summary: 'Ingest a URL (fetched by the pipeline, SSRF-guarded)', permission: 'ingest', body: NativeUrlRequest, status: 202, response: AcceptedJob },
+  { method: 'post', path: '/v1/files', tag: 'native', summary: 'Upload a file (TXT, MARKDOWN, HTML, JSON, CSV, PDF, DOCX); 413 over the format limit, 415 for other types', permission: 'ingest', multipart: NativeFileFields, status: 202, response: AcceptedJob },
+  { method: 'post', path: '/v1/batch', tag: 'native', summary: 'Ingest up to 100 items ({type: document|conversation|url, …}); fail_fast rejects all on one invalid item', permission: 'ingest', body: NativeBatchRequest, status: 202 },
+  { method: 'get', path: '/v1/jobs', tag: 'jobs', summary: 'List jobs (Temporal visibility, filter by status/format/kind/document_type)', permission: 'read', query: JobListQuery },
+  { method: 'get', path: `/v1/jobs/${ID}`, tag: 'jobs', summary: 'Job progress: status, stage, per-stage state, counts, errors', permission: 'read' },
+  { method: 'post', path: `/v1/jobs/${ID}/cancel`, tag: 'jobs', summary: 'Cancel a running job', permission: 'ingest', status: 202 },
+  { method: 'post', path: `/v1/jobs/${ID}/retry`, tag: 'jobs', summary: 'Retry a failed or cancelled job as a new job', permission: 'ingest', status: 202 },
+  { method: 'post', path: '/v1/search', tag: 'search', summary: 'Search memories: hybrid (BM25 + kNN, RRF), bm25 or knn, with scope filters', permission: 'read', body: NativeSearchRequest },
+  { method: 'get', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Get a memory', permission: 'read' },
+  { method: 'patch', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Update a memory (replace | append | smart-merge); re-embedded when the text changes', permission: 'write', body: MemoryUpdate },
+  { method: 'delete', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Delete a memory', permission: 'write', status: 204 },
+  { method: 'get', path: '/v1/entities', tag: 'memories', summary: 'List entities', permission: 'read', query: EntityListQuery },
+  { method: 'get', path: `/v1/entities/${ID}`, tag: 'memories', summary: 'Get an entity', permission: 'read' },
+  { method: 'post', path: '/v1/admin/keys', tag: 'admin', summary: 'Create an API key (the key is returned once)', permission: 'admin', body: CreateKeyRequest, status: 201 },
+  { method: 'get', path: '/v1/admin/keys', tag: 'admin', summary: "List the tenant's API keys", permission: 'admin' },
+  { method: 'delete', path: `/v1/admin/keys/${ID}`, tag: 'admin', summary: 'Revoke an API key', permission: 'admin' },
+  { method: 'post', path: '/compat/crosmos/api/v1/conversations', tag: 'crosmos', summary: 'Crosmos: ingest a conversation', permission: 'ingest', body: CrosmosConversationRequest, status: 202, response: CrosmosConversationResponse },
+  { method: 'post', path: '/compat/supermemory/v4/conversations', tag: 'supermemory', summary: 'supermemory: ingest or update a conversation', permission: 'ingest', body: SupermemoryConversationRequest, status: 200, response: SupermemoryConversationResponse },
+  { method: 'post', path: '/compat/tex/ingestion/memory', tag: 'tex', summary: 'Tex: write turns (active fragments searchable on return, passive enrichment after)', permission: 'ingest', body: TexIngestRequest, status: 202, response: TexIngestResponse },
+  { method: 'post', path: '/compat/memsolus/v1/memories/ingest', tag: 'memsolus', summary: 'Memsolus: create an ingest job (file or source_url)', permission: 'ingest', multipart: MemsolusIngestFields, status: 202, response: MemsolusJob },
+  { method: 'get', path: '/compat/memsolus/v1/ingest-jobs', tag: 'memsolus', summary: 'Memsolus: list ingest jobs', permission: 'read', query: MemsolusListQuery },
+  { method: 'get', path: `/compat/memsolus/v1/ingest-jobs/${ID}`, tag: 'memsolus', summary: 'Memsolus: get an ingest job', permission: 'read', response: MemsolusJob },
+  { method: 'post', path: '/compat/synap/v1/memories', tag: 'synap', summary: 'Synap: create memory (409 on a duplicate document_id)', permission: 'ingest', body: SynapCreateMemory, status: 201 },
+  { method: 'post', path: '/compat/synap/v1/memories/batch', tag: 'synap', summary: 'Synap: batch create memories', permission: 'ingest', body: SynapBatchCreate, status: 201 },
+  { method: 'get', path: `/compat/synap/v1/ingestions/${ID}`, tag: 'synap', summary: 'Synap: ingestion status', permission: 'read', response: SynapIngestionStatus },
+  { method: 'get', path: `/compat/synap/v1/memories/${ID}`, tag: 'synap', summary: 'Synap: get memory', permission: 'read' },
+  { method: 'patch', path: `/compat/synap/v1/memories/${ID}`, tag: 'synap', summary: 'Synap: update memory (merge_strategy)', permission: 'write', body: MemoryUpdate },
+  { method: 'delete', path: `/compat/synap/v1/memories/${ID}`, tag: 'synap', summary: 'Synap: delete memory', permission: 'write', status: 204 },
+];
+
+const schema = (type: z.ZodType, io: 'input' | 'output') => {
+  const { $schema: _ignored, ...rest } = z.toJSONSchema(type, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  return rest;
+};
+
+function queryParameters(query: z.ZodType) {
+  const json = schema(query, 'input') as { properties?: Record<string, unknown>; required?: string[] };
+  return Object.entries(json.properties ?? {}).map(([name, property]) => ({ name, in: 'query', required: json.required?.includes(name) ?? false, schema: property }));
+}
+
+/** The OpenAPI 3.1 document, generated from the same zod schemas that validate the requests. */
+export function openApiDocument(extra: Operation[] = []) {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const op of [...OPERATIONS, ...extra]) {
+    const parameters = [
+      ...(op.path.includes(ID) ? [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }] : []),
+      ...(op.query ? queryParameters(op.query) : []),
+    ];
+    const status = String(op.status ?? 200);
+    paths[op.path] ??= {};
+    paths[op.path]![op.method] = {
+      tags: [op.tag],
+      summary: op.summary,
+      description: op.permission ? `Requires the \`${op.permission}\` permission.` : undefined,
+      parameters: parameters.length ? parameters : undefined,
+      requestBody: op.body
+        ? { required: true, content: { 'application/json': { schema: schema(op.body, 'input') } } }
+        : op.multipart
+          ? { required: true, content: { 'multipart/form-data': { schema: withFile(schema(op.multipart, 'input')) } } }
+          : undefined,
+      responses: {
+        [status]: { description: status === '204' ? 'No content' : 'Success', ...(op.response ? { content: { 'application/json': { schema: schema(op.response, 'output') } } } : {}) },
+        '400': { description: 'Invalid input (422 with {detail} on FastAPI-style surfaces)' },
+        '401': { description: 'Missing or invalid API key' },
+        '403': { description: 'The key lacks the permission' },
+        '404': { description: "Not found (another tenant's ids are not found)" },
+      },
+    };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Cairn API', version: '0.1.0', description: 'Durable memory ingestion for AI agents: the native v1 API and five vendor-compatible surfaces.' },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    security: [{ bearer: [] }],
+    paths,
+  };
+}
+
+function withFile(json: Record<string, unknown>) {
+  const properties = { ...(json.properties as Record<string, unknown>), file: { type: 'string', format: 'binary' } };
+  return { ...json, properties };
+}
+
+/**
+ * The docs page: a listing rendered from /openapi.json by inline script (works offline), with a
+ * link to a hosted viewer for users who have internet access.
+ */
+const DOCS_PAGE = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Cairn API</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body{font:15px/1.5 system-ui,sans-serif;max-width:960px;margin:2rem auto;padding:0 1rem;color:#222}
+h2{margin-top:2rem;border-bottom:1px solid #ddd}.op{margin:.6rem 0;padding:.5rem .8rem;border:1px solid #e3e3e3;border-radius:6px}
+.m{display:inline-block;min-width:4.5rem;font-weight:700;text-transform:uppercase}.get{color:#1565c0}.post{color:#2e7d32}.patch,.put{color:#ef6c00}.delete{color:#c62828}
+code{background:#f4f4f4;padding:0 .25rem}details pre{background:#f8f8f8;padding:.5rem;overflow:auto;font-size:12px}
+</style></head><body>
+<h1>Cairn API</h1>
+<p>Authenticate with <code>Authorization: Bearer &lt;key&gt;</code>. The machine-readable spec is at <a href="openapi.json">/openapi.json</a>.
+With internet access you can also open it in a hosted viewer: <a id="viewer" href="https://editor.swagger.io/">Swagger Editor</a> (paste or import the spec).</p>
+<div id="ops"><noscript>Enable JavaScript to list the operations, or read <a href="openapi.json">/openapi.json</a>.</noscript></div>
+<script>
+fetch('openapi.json').then(r=>r.json()).then(spec=>{
+  const byTag={};
+  for(const [path,ops] of Object.entries(spec.paths))for(const [method,op] of Object.entries(ops))(byTag[op.tags[0]]??=[]).push({path,method,op});
+  const esc=s=>String(s??'').replace(/[&<>]/g,c=>({'&':'&amp;','<':'&lt;','>':'&gt;'}[c]));
+  document.getElementById('ops').innerHTML=Object.entries(byTag).map(([tag,ops])=>'<h2>'+esc(tag)+'</h2>'+ops.map(({path,method,op})=>{
+    const body=op.requestBody?Object.values(op.requestBody.content)[0].schema:null;
+    return '<div class="op"><span class="m '+method+'">'+method+'</span> <code>'+esc(path)+'</code> — '+esc(op.summary)+
+      (op.description?' <em>'+esc(op.description)+'</em>':'')+
+      (body?'<details><summary>request body</summary><pre>'+esc(JSON.stringify(body,null,2))+'</pre></details>':'')+'</div>';
+  }).join('')).join('');
+}).catch(e=>{document.getElementById('ops').textContent='Could not load /openapi.json: '+e});
+</script></body></html>`;
+
+export function openApiRoutes(): Router {
+  const router = Router();
+  let cached: unknown;
+  router.get('/openapi.json', (_req, res) => {
+    cached ??= openApiDocument();
+    res.json(cached);
+  });
+  router.get('/docs', (_req, res) => {
+    res.type('html').send(DOCS_PAGE);
+  });
+  return router;
+}

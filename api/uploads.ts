@@ -1,0 +1,98 @@
+import type { RequestHandler } from 'express';
+import multer from 'multer';
+import { FORMAT_SIZE_LIMITS, MAX_UPLOAD_BYTES, type Format } from '../lib/domain/ingest';
+import { badInput, payloadTooLarge, unsupportedMediaType } from '../lib/errors';
+
+export type FileFormat = Exclude<Format, 'URL' | 'CONVERSATION'>;
+export const FILE_FORMATS = ['TXT', 'MARKDOWN', 'HTML', 'JSON', 'CSV', 'PDF', 'DOCX'] as const satisfies readonly FileFormat[];
+
+const BY_EXTENSION: Record<string, FileFormat> = {
+  txt: 'TXT',
+  text: 'TXT',
+  md: 'MARKDOWN',
+  markdown: 'MARKDOWN',
+  html: 'HTML',
+  htm: 'HTML',
+  json: 'JSON',
+  csv: 'CSV',
+  pdf: 'PDF',
+  docx: 'DOCX',
+};
+
+const BY_MIME: Record<string, FileFormat> = {
+  'text/plain': 'TXT',
+  'text/markdown': 'MARKDOWN',
+  'text/x-markdown': 'MARKDOWN',
+  'text/html': 'HTML',
+  'application/xhtml+xml': 'HTML',
+  'application/json': 'JSON',
+  'text/csv': 'CSV',
+  'application/csv': 'CSV',
+  'application/pdf': 'PDF',
+  'application/vnd.openxmlformats-officedocument.wordprocessingml.document': 'DOCX',
+};
+
+/** Generic MIME types say nothing about the format: the file name decides then. */
+const GENERIC_MIME = new Set(['application/octet-stream', 'binary/octet-stream', '']);
+
+export interface UploadedFile {
+  buffer: Buffer;
+  originalname: string;
+  mimetype: string;
+  size: number;
+}
+
+/**
+ * The format of an upload: the declared one when given, else from the file name, else the MIME
+ * type. A type Cairn cannot parse is a 415; bytes over the format's limit are a 413; binary formats
+ * must carry their signature, so a renamed file is refused here rather than failing in the pipeline.
+ */
+export function detectFileFormat(file: UploadedFile, declared?: string): FileFormat {
+  let format: FileFormat | undefined;
+  if (declared) {
+    const upper = declared.toUpperCase();
+    if (!(FILE_FORMATS as readonly string[]).includes(upper)) throw unsupportedMediaType(`the ${declared} format is not supported; use one of ${FILE_FORMATS.join(', ')}`);
+    format = upper as FileFormat;
+  }
+  const extension = /\.([A-Za-z0-9]+)$/.exec(file.originalname ?? '')?.[1]?.toLowerCase();
+  const mime = (file.mimetype ?? '').split(';')[0]!.trim().toLowerCase();
+  format ??= (extension && BY_EXTENSION[extension]) || (GENERIC_MIME.has(mime) ? undefined : BY_MIME[mime]);
+  if (!format) throw unsupportedMediaType(`cannot ingest ${file.originalname || 'the file'} (${mime || 'no content type'}); supported formats: ${FILE_FORMATS.join(', ')}`);
+  const limit = FORMAT_SIZE_LIMITS[format];
+  if (file.size > limit) throw payloadTooLarge(`${format} files are limited to ${limit / (1024 * 1024)} MB; this one is ${file.size} bytes`);
+  if (file.size === 0) throw badInput('the uploaded file is empty');
+  if (format === 'PDF' && file.buffer.subarray(0, 5).toString('latin1') !== '%PDF-') throw unsupportedMediaType('the file is declared PDF but is not a PDF');
+  if (format === 'DOCX' && file.buffer.subarray(0, 2).toString('latin1') !== 'PK') throw unsupportedMediaType('the file is declared DOCX but is not a DOCX (zip) document');
+  return format;
+}
+
+/**
+ * Multipart parsing held in memory up to the largest per-format limit (+1 byte so "over the limit"
+ * is detectable); the per-format limit is applied once the format is known.
+ */
+export function multipartFile(field = 'file'): RequestHandler {
+  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: MAX_UPLOAD_BYTES + 1, files: 1, fields: 50, fieldSize: 64 * 1024 } }).single(field);
+  return (req, res, next) => {
+    const type = req.headers['content-type'] ?? '';
+    if (!/^multipart\/form-data/i.test(type)) return next(unsupportedMediaType('send multipart/form-data with a "file" part'));
+    upload(req, res, (error: unknown) => {
+      if (!error) return next();
+      const code = (error as { code?: string }).code;
+      if (code === 'LIMIT_FILE_SIZE') return next(payloadTooLarge(`files are limited to ${MAX_UPLOAD_BYTES / (1024 * 1024)} MB`));
+      if (code === 'LIMIT_UNEXPECTED_FILE') return next(badInput(`unexpected file field "${(error as { field?: string }).field}"; send the file as "${field}"`));
+      if (code?.startsWith('LIMIT_')) return next(badInput(`multipart limit exceeded: ${(error as Error).message}`));
+      next(badInput(`malformed multipart body: ${(error as Error).message}`));
+    });
+  };
+}
+
+/** Multipart fields are strings: a JSON-valued field (scope, metadata) is parsed, and a bad one is a 400. */
+export function jsonField(value: unknown, name: string): unknown {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value);
+  } catch {
+    throw badInput(`${name}: must be a JSON string`);
+  }
+}
