@@ -4,7 +4,7 @@ module.exports = {
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
   transform: {
-    '^.+\\.(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }],
+    '^.+\\.(m?j|t)sx?$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }],
   },
   // ESM-only dependencies are compiled to CommonJS for Jest's module system.
   transformIgnorePatterns: ['/node_modules/(?!(unpdf|file-type|strtok3|token-types|peek-readable|@tokenizer|uint8array-extras)/)'],

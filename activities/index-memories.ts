@@ -35,7 +35,9 @@ export function createIndexActivity(deps: ActivityDeps) {
     const memories = await getJson<ResolvedMemory[]>(deps.blobs, resolved.resolvedKey);
     if (memories.length === 0) return { indexed: 0, memoryIds: [] };
     const chunks = await getJson<Chunk[]>(deps.blobs, chunked.chunksKey);
-    const document = await getJson<ParsedDocument>(deps.blobs, parsed.parsedKey);
+    // The session date travels in the parse result; older runs' results lack it and read the blob.
+    const sessionDate =
+      parsed.sessionDate ?? (request.format === 'CONVERSATION' ? (await getJson<ParsedDocument>(deps.blobs, parsed.parsedKey)).sessionDate : undefined);
     const now = new Date().toISOString();
 
     const vectors = deps.embedder ? await deps.embedder.embed(memories.map((memory) => memory.text)) : undefined;
@@ -71,7 +73,7 @@ export function createIndexActivity(deps: ActivityDeps) {
           turn_end: chunk?.turnEnd,
           turn_ids: turnIds,
           speakers: chunk?.speakers,
-          session_date: document.sessionDate,
+          session_date: sessionDate,
         },
         categories: request.categories,
         metadata: request.metadata,

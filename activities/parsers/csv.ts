@@ -17,7 +17,7 @@ export const parseCsv: Parser = async (bytes) => {
     throw badInput(`the CSV could not be parsed: ${(error as Error).message}`);
   }
   if (records.length === 0) throw badInput('the CSV file is empty');
-  const [header, ...rows] = records.length > 1 ? records : [[], ...records];
+  const [header, ...rows] = records;
   const builder = new SectionBuilder();
   for (const row of rows) {
     const pairs = row.map((value, i) => (value ? (header![i] ? `${header![i]}: ${value}` : value) : '')).filter(Boolean);

@@ -11,7 +11,10 @@ export interface Detection {
 }
 
 const startsWith = (bytes: Uint8Array, signature: number[], at = 0) => signature.every((byte, i) => bytes[at + i] === byte);
-const ascii = (bytes: Uint8Array, from: number, to: number) => Buffer.from(bytes.buffer, bytes.byteOffset + from, Math.max(0, Math.min(bytes.length, to) - from)).toString('latin1');
+const ascii = (bytes: Uint8Array, from: number, to: number) => {
+  const start = Math.min(from, bytes.length);
+  return Buffer.from(bytes.buffer, bytes.byteOffset + start, Math.max(0, Math.min(bytes.length, to) - start)).toString('latin1');
+};
 
 // Binary types we can name but not read: refusing with the real type beats "not valid UTF-8".
 const KNOWN_BINARIES: { name: string; test: (bytes: Uint8Array) => boolean }[] = [

@@ -1,4 +1,5 @@
-import { getDocumentProxy } from 'unpdf';
+import path from 'node:path';
+import { definePDFJSModule, getDocumentProxy } from 'unpdf';
 import { badInput } from '../../lib/errors';
 import { SectionBuilder } from './sections';
 import type { Parser } from './types';
@@ -8,8 +9,20 @@ interface TextItem {
   hasEOL?: boolean;
 }
 
+let pdfjsLoaded: Promise<void> | undefined;
+
+/**
+ * unpdf loads its pdf.js build with a dynamic import(), which Jest's VM cannot run without a flag;
+ * requiring the same ESM bundle works in Node ≥ 20.19 and under Jest alike.
+ */
+function loadPdfjs(): Promise<void> {
+  const bundle = path.join(path.dirname(require.resolve('unpdf')), 'pdfjs.mjs');
+  return (pdfjsLoaded ??= definePDFJSModule(async () => require(bundle)));
+}
+
 /** PDF: one section per page (pdf.js via unpdf), so chunks keep their page; heartbeats page by page. */
 export const parsePdf: Parser = async (bytes, context) => {
+  await loadPdfjs();
   let pdf: Awaited<ReturnType<typeof getDocumentProxy>>;
   try {
     // pdf.js takes ownership of (and detaches) the buffer it is given: hand it a copy.

@@ -1,0 +1,72 @@
+import { PARSERS, detectFormat } from '../activities/parsers';
+import { CairnError } from '../lib/errors';
+import { makeDocx, makePdf } from './fixtures/documents';
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+
+async function refusal(run: () => unknown): Promise<CairnError> {
+  try {
+    await run();
+  } catch (error) {
+    if (error instanceof CairnError) return error;
+    throw error;
+  }
+  throw new Error('expected a refusal');
+}
+
+describe('parsers: the real type comes from the bytes, bad input is refused by name', () => {
+  it('reads PDF pages in order and keeps the page of each section', async () => {
+    const pdf = await makePdf([['First page about Faro'], ['Second page about Tavira']], { title: 'Algarve' });
+    const document = await PARSERS.PDF(pdf, { format: 'PDF' });
+    expect(document.title).toBe('Algarve');
+    expect(document.pages).toBe(2);
+    expect(document.sections.map((section) => [section.page, section.text])).toEqual([
+      [1, 'First page about Faro'],
+      [2, 'Second page about Tavira'],
+    ]);
+  });
+
+  it('refuses a corrupt PDF with a readable reason', async () => {
+    const corrupt = bytes('%PDF-1.7\n1 0 obj << /Type /Catalog >>\nthis is not a real pdf body\n%%EOF');
+    const error = await refusal(() => PARSERS.PDF(corrupt, { format: 'PDF' }));
+    expect(error.code).toBe('bad_input');
+    expect(error.message).toMatch(/^the PDF could not be read/);
+  });
+
+  it('detects what the bytes are, whatever was declared', async () => {
+    const pdf = await makePdf([['x']]);
+    const docx = await makeDocx([{ heading: 'h', paragraphs: ['p'] }]);
+    expect(detectFormat(pdf, 'TXT').format).toBe('PDF');
+    expect(detectFormat(docx, 'PDF')).toMatchObject({ format: 'DOCX', note: expect.stringMatching(/declared PDF/) });
+    expect(detectFormat(bytes('just some words'), 'PDF')).toMatchObject({ format: 'TXT' });
+    expect(detectFormat(bytes('<!doctype html><p>x</p>'), 'DOCX').format).toBe('HTML');
+    expect(detectFormat(bytes('{"a":1}'), 'URL', 'application/json').format).toBe('JSON');
+    expect(detectFormat(bytes('a,b\n1,2'), 'URL', 'text/csv; charset=utf-8').format).toBe('CSV');
+    expect(detectFormat(bytes('<html><body>x'), 'URL', undefined).format).toBe('HTML');
+    expect(detectFormat(bytes('a note'), 'CSV').format).toBe('CSV');
+  });
+
+  it('refuses images, archives and legacy Office files by name', async () => {
+    const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0]);
+    expect((await refusal(() => detectFormat(png, 'PDF'))).message).toMatch(/PNG image/);
+    const zip = new Uint8Array([0x50, 0x4b, 0x03, 0x04, ...bytes('somefile.txt')]);
+    expect((await refusal(() => detectFormat(zip, 'DOCX'))).message).toMatch(/ZIP archive, not a DOCX/);
+    const ole = new Uint8Array([0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1, 0, 0]);
+    expect((await refusal(() => detectFormat(ole, 'DOCX'))).code).toBe('unsupported_media_type');
+    expect((await refusal(() => detectFormat(bytes('\u0000'), 'URL', 'image/svg+xml'))).message).toMatch(/image\/svg\+xml/);
+  });
+
+  it('refuses binary content declared as text, invalid JSON, empty CSV and a broken DOCX', async () => {
+    const binary = new Uint8Array(4096).map((_, i) => (i * 7919) % 256);
+    expect((await refusal(() => PARSERS.TXT(binary, { format: 'TXT' }))).message).toMatch(/not valid UTF-8/);
+    expect((await refusal(() => PARSERS.JSON(bytes('{"a":'), { format: 'JSON' }))).message).toMatch(/JSON is not valid/);
+    expect((await refusal(() => PARSERS.CSV(bytes('a,b,c\n'), { format: 'CSV' }))).message).toMatch(/no data rows/);
+    const docx = await makeDocx([{ heading: 'h', paragraphs: ['p'] }]);
+    expect((await refusal(() => PARSERS.DOCX(docx.slice(0, 200), { format: 'DOCX' }))).message).toMatch(/DOCX file could not be read/);
+  });
+
+  it('reads semicolon CSVs and quoted fields', async () => {
+    const document = await PARSERS.CSV(bytes('name;note\nAna;"likes ""bacalhau""; and port"\n'), { format: 'CSV' });
+    expect(document.sections[0]!.text).toBe('name: Ana | note: likes "bacalhau"; and port');
+  });
+});
