@@ -1,0 +1,120 @@
+import { temporal } from '@temporalio/proto';
+import type { Activities } from '../activities/registry';
+import { upstreamFailure } from '../lib/errors';
+import { makePdf, textFixture } from './fixtures/documents';
+import { startHarness, type Harness } from './support/harness';
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+/** Attempt numbers of each run of an activity type, read from the workflow's real history. */
+function attemptsOf(events: HistoryEvent[], activityType: string): number[] {
+  const scheduled = new Set(
+    events.filter((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === activityType).map((event) => Number(event.eventId)),
+  );
+  return events
+    .filter((event) => event.activityTaskStartedEventAttributes && scheduled.has(Number(event.activityTaskStartedEventAttributes.scheduledEventId)))
+    .map((event) => event.activityTaskStartedEventAttributes!.attempt!);
+}
+
+/**
+ * Faults through the real pipeline: transient failures retry without duplicating anything, bad input
+ * fails the job once with a readable reason, refused URLs are refused, and big content moves by
+ * reference only.
+ */
+describe('pipeline: faults, retries and payload sizes', () => {
+  let h: Harness;
+  const flakyFailures = new Map<string, number>();
+
+  beforeAll(async () => {
+    h = await startHarness({
+      // Private URLs stay refused here (the default), so the SSRF test meets the real guard.
+      wrapActivities: (activities: Activities) => ({
+        ...activities,
+        // Fails after writing, twice: the worst case for duplicates (the write happened, the ack did not).
+        indexMemories: async (...args: Parameters<Activities['indexMemories']>) => {
+          const result = await activities.indexMemories(...args);
+          const [{ jobId, request }] = args;
+          const failures = flakyFailures.get(jobId) ?? 0;
+          if (request.documentId === 'flaky' && failures < 2) {
+            flakyFailures.set(jobId, failures + 1);
+            throw upstreamFailure(`Elasticsearch connection reset (injected fault ${failures + 1})`);
+          }
+          return result;
+        },
+      }),
+    });
+  });
+  afterAll(async () => h?.close());
+
+  it('an index activity that fails twice then succeeds completes with no duplicate memories', async () => {
+    const started = await h.jobs.start({ tenant: 'acme', kind: 'document', format: 'TXT', documentId: 'flaky', content: textFixture(2) });
+    const progress = await h.waitForJob('acme', started.jobId, 90_000);
+    expect(progress.status).toBe('completed');
+    expect(flakyFailures.get(started.jobId)).toBe(2);
+    const { events } = await h.jobs.handle('acme', started.jobId).fetchHistory();
+    const attempts = attemptsOf(events!, 'indexMemories');
+    expect(Math.max(...attempts)).toBe(3);
+    const { count } = await h.runtime.es.count({ index: h.runtime.indices.memories, query: { term: { 'provenance.job_id': started.jobId } } });
+    expect(count).toBe(progress.counts.chunks);
+    expect(progress.memories_created).toBe(progress.counts.chunks);
+  });
+
+  it('a corrupt PDF fails the job once, with a readable reason and no retries', async () => {
+    const corrupt = new TextEncoder().encode('%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\ngarbage without xref\n%%EOF\n');
+    const started = await h.jobs.start({ tenant: 'acme', kind: 'file', format: 'PDF', content: corrupt, fileName: 'broken.pdf' });
+    const progress = await h.waitForJob('acme', started.jobId);
+    expect(progress.status).toBe('failed');
+    expect(progress.stages.parse.state).toBe('failed');
+    expect(progress.errors).toEqual([{ stage: 'parse', code: 'bad_input', message: expect.stringMatching(/^the PDF could not be read/) }]);
+    const { events } = await h.jobs.handle('acme', started.jobId).fetchHistory();
+    expect(attemptsOf(events!, 'parseSource')).toEqual([1]);
+    const description = await h.jobs.handle('acme', started.jobId).describe();
+    expect(description.status.name).toBe('FAILED');
+    const summary = await h.runtime.es.get<{ status: string }>({ index: h.runtime.indices.jobs, id: `acme:${started.jobId}` });
+    expect(summary._source!.status).toBe('failed');
+  });
+
+  it('an image declared as a PDF is refused by name', async () => {
+    const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, ...new Array(64).fill(0)]);
+    const started = await h.jobs.start({ tenant: 'acme', kind: 'file', format: 'PDF', content: png });
+    const progress = await h.waitForJob('acme', started.jobId);
+    expect(progress.status).toBe('failed');
+    expect(progress.errors[0]).toMatchObject({ code: 'unsupported_media_type', message: expect.stringMatching(/PNG image/) });
+  });
+
+  it('text over the format limit fails with payload_too_large', async () => {
+    const started = await h.jobs.start({ tenant: 'acme', kind: 'file', format: 'TXT', content: 'a'.repeat(5 * 1024 * 1024 + 1) });
+    const progress = await h.waitForJob('acme', started.jobId);
+    expect(progress.status).toBe('failed');
+    expect(progress.errors[0]).toMatchObject({ stage: 'parse', code: 'payload_too_large' });
+  });
+
+  it('a URL to a loopback or metadata address is refused and the job fails saying so', async () => {
+    for (const sourceUrl of ['http://127.0.0.1:9200/_cat/indices', 'http://169.254.169.254/latest/meta-data/']) {
+      const started = await h.jobs.start({ tenant: 'acme', kind: 'url', format: 'URL', sourceUrl });
+      const progress = await h.waitForJob('acme', started.jobId);
+      expect(progress.status).toBe('failed');
+      expect(progress.errors[0]).toMatchObject({ stage: 'fetch', code: 'bad_input', message: expect.stringMatching(/refused/) });
+      const { events } = await h.jobs.handle('acme', started.jobId).fetchHistory();
+      expect(attemptsOf(events!, 'fetchSource')).toEqual([1]);
+    }
+  });
+
+  it('a 20 MB PDF moves by reference: no workflow history event exceeds a few KB', async () => {
+    const pdf = await makePdf([['A large report about the Tagus estuary.'], ['Its appendix is a 19 MB binary attachment.']], {
+      attachmentBytes: 19 * 1024 * 1024,
+    });
+    expect(pdf.length).toBeGreaterThan(19 * 1024 * 1024);
+    expect(pdf.length).toBeLessThanOrEqual(20 * 1024 * 1024);
+    const started = await h.jobs.start({ tenant: 'acme', kind: 'file', format: 'PDF', content: pdf, fileName: 'report.pdf' });
+    const progress = await h.waitForJob('acme', started.jobId, 90_000);
+    expect(progress.errors).toEqual([]);
+    expect(progress.status).toBe('completed');
+    expect(progress.counts.bytes).toBe(pdf.length);
+    expect(progress.memories_created).toBeGreaterThan(0);
+    const { events } = await h.jobs.handle('acme', started.jobId).fetchHistory();
+    const sizes = events!.map((event) => temporal.api.history.v1.HistoryEvent.encode(event).finish().length);
+    expect(Math.max(...sizes)).toBeLessThan(4 * 1024);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThan(64 * 1024);
+  });
+});
