@@ -1,0 +1,214 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { startHarness, type Harness } from './support/harness';
+
+/** BM25 recall through the public search endpoint: what a user would do to check content is searchable. */
+async function search(h: Harness, query: string, key?: string) {
+  const response = await h.api('POST', '/v1/search', { key, body: { query, mode: 'bm25', top_k: 20 } });
+  expect(response.status).toBe(200);
+  return response.body.results as { id: string; text: string; provenance: { job_id: string } }[];
+}
+
+function upload(name: string, content: string | Buffer, type: string, fields: Record<string, string> = {}) {
+  const form = new FormData();
+  for (const [key, value] of Object.entries(fields)) form.append(key, value);
+  form.append('file', new Blob([content], { type }), name);
+  return form;
+}
+
+describe('native v1 API', () => {
+  let h: Harness;
+  const failedOnce = new Set<string>();
+  beforeAll(async () => {
+    h = await startHarness({
+      // A fault injected into the fetch stage (not a test double of Temporal or Elasticsearch):
+      // "fail-once" sources fail their first job, "slow" sources wait so they can be cancelled.
+      wrapActivities: (activities) => ({
+        ...activities,
+        fetchSource: async (input) => {
+          const marker = input.request.metadata?.test;
+          if (marker === 'fail-once' && !failedOnce.has(input.sourceId)) {
+            failedOnce.add(input.sourceId);
+            throw ApplicationFailure.nonRetryable('injected failure', 'injected');
+          }
+          if (marker === 'slow') await new Promise((resolve) => setTimeout(resolve, 4000));
+          return activities.fetchSource(input);
+        },
+      }),
+    });
+  });
+  afterAll(async () => h?.close());
+
+  it('ingests an uploaded text file end to end and makes it searchable', async () => {
+    const accepted = await h.api('POST', '/v1/files', { body: upload('notes.txt', 'The lighthouse keeper logs the foghorn schedule every evening.', 'text/plain') });
+    expect(accepted.status).toBe(202);
+    expect(accepted.body.format).toBe('TXT');
+    const done = await h.waitForJob('acme', accepted.body.job_id);
+    expect(done.status).toBe('completed');
+    expect(done.kind).toBe('file');
+    const hits = await search(h, 'lighthouse foghorn');
+    expect(hits.some((hit) => hit.provenance.job_id === accepted.body.job_id)).toBe(true);
+    // The other tenant's search does not see it.
+    expect((await search(h, 'lighthouse foghorn', h.keys.globex)).length).toBe(0);
+  });
+
+  it('refuses unsupported types with 415 and files over the format limit with 413', async () => {
+    const image = await h.api('POST', '/v1/files', { body: upload('photo.png', Buffer.from([0x89, 0x50, 0x4e, 0x47]), 'image/png') });
+    expect(image.status).toBe(415);
+    const fakePdf = await h.api('POST', '/v1/files', { body: upload('report.pdf', 'not really a pdf', 'application/pdf') });
+    expect(fakePdf.status).toBe(415);
+    const big = await h.api('POST', '/v1/files', { body: upload('big.txt', 'x'.repeat(5 * 1024 * 1024 + 10), 'text/plain') });
+    expect(big.status).toBe(413);
+    const notMultipart = await h.api('POST', '/v1/files', { body: { content: 'hi' } });
+    expect(notMultipart.status).toBe(415);
+  });
+
+  it('validates URL ingests before starting anything', async () => {
+    expect((await h.api('POST', '/v1/urls', { body: { url: 'ftp://example.com/file' } })).status).toBe(400);
+    const accepted = await h.api('POST', '/v1/urls', { body: { url: 'http://127.0.0.1:9/private' } });
+    expect(accepted.status).toBe(202);
+    // Loopback is refused by the fetch stage: the job fails with a reason instead of fetching it.
+    const done = await h.waitForJob('acme', accepted.body.job_id);
+    expect(done.status).toBe('failed');
+    expect(done.errors[0]?.message).toBeTruthy();
+  });
+
+  it('batches with per-index errors, and fail_fast rejects the whole batch', async () => {
+    const items = [
+      { type: 'document', content: 'Batch item one about tulips.' },
+      { type: 'document' },
+      { type: 'conversation', messages: [{ role: 'user', content: 'Batch conversation about orchids.' }] },
+    ];
+    const strict = await h.api('POST', '/v1/batch', { body: { items, fail_fast: true } });
+    expect(strict.status).toBe(400);
+    expect(strict.body.errors).toEqual([expect.objectContaining({ index: 1, code: 'validation_error' })]);
+    const lenient = await h.api('POST', '/v1/batch', { body: { items } });
+    expect(lenient.status).toBe(202);
+    expect(lenient.body.results.map((r: { index: number }) => r.index)).toEqual([0, 2]);
+    expect(lenient.body.errors).toEqual([expect.objectContaining({ index: 1, message: expect.stringMatching(/content/) })]);
+    for (const result of lenient.body.results) expect((await h.waitForJob('acme', result.job_id)).status).toBe('completed');
+  });
+
+  it('lists jobs from Temporal visibility, filtered and confined to the tenant', async () => {
+    const accepted = await h.api('POST', '/v1/documents', { body: { content: 'Listing check about kestrels.', format: 'MARKDOWN' } });
+    await h.waitForJob('acme', accepted.body.job_id);
+    let listed: { job_id: string; status: string; format: string }[] = [];
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const response = await h.api('GET', '/v1/jobs?status=completed&format=MARKDOWN&page_size=50');
+      expect(response.status).toBe(200);
+      listed = response.body.jobs;
+      if (listed.some((job) => job.job_id === accepted.body.job_id)) break;
+      await new Promise((resolve) => setTimeout(resolve, 250)); // visibility is eventually consistent
+    }
+    const job = listed.find((entry) => entry.job_id === accepted.body.job_id);
+    expect(job).toMatchObject({ status: 'completed', format: 'MARKDOWN', surface: 'native', memories_created: expect.any(Number) });
+    expect(listed.every((entry) => entry.status === 'completed' && entry.format === 'MARKDOWN')).toBe(true);
+    const paged = await h.api('GET', '/v1/jobs?page_size=1');
+    expect(paged.body.jobs).toHaveLength(1);
+    expect(paged.body.next_page_token).toEqual(expect.any(String));
+    const next = await h.api('GET', `/v1/jobs?page_size=1&page_token=${paged.body.next_page_token}`);
+    expect(next.status).toBe(200);
+    expect(next.body.jobs[0]?.job_id).not.toBe(paged.body.jobs[0].job_id);
+    const other = await h.api('GET', '/v1/jobs?page_size=100', { key: h.keys.globex });
+    expect(other.body.jobs.some((entry: { job_id: string }) => entry.job_id === accepted.body.job_id)).toBe(false);
+    expect((await h.api('GET', '/v1/jobs?status=bogus')).status).toBe(400);
+  });
+
+  it('cancels a running job and retries a failed one', async () => {
+    const slow = await h.api('POST', '/v1/documents', { body: { content: 'A slow document.', metadata: { test: 'slow' } } });
+    expect((await h.api('POST', `/v1/jobs/${slow.body.job_id}/cancel`, { key: h.keys.globex })).status).toBe(404);
+    const cancelled = await h.api('POST', `/v1/jobs/${slow.body.job_id}/cancel`);
+    expect(cancelled.status).toBe(202);
+    const afterCancel = await h.waitForJob('acme', slow.body.job_id);
+    expect(afterCancel.status).toBe('cancelled');
+    expect((await h.api('POST', `/v1/jobs/${slow.body.job_id}/cancel`)).status).toBe(409);
+
+    const failing = await h.api('POST', '/v1/documents', { body: { content: 'Retry me: the heron nests by the weir.', metadata: { test: 'fail-once' } } });
+    const failed = await h.waitForJob('acme', failing.body.job_id);
+    expect(failed.status).toBe('failed');
+    expect(failed.errors[0]).toMatchObject({ stage: 'fetch', message: expect.stringMatching(/injected/) });
+    expect((await h.api('POST', `/v1/jobs/${failing.body.job_id}/retry`, { key: h.keys.globex })).status).toBe(404);
+    const retried = await h.api('POST', `/v1/jobs/${failing.body.job_id}/retry`);
+    expect(retried.status).toBe(202);
+    expect(retried.body.retry_of).toBe(failing.body.job_id);
+    expect((await h.waitForJob('acme', retried.body.job_id)).status).toBe('completed');
+    expect((await search(h, 'heron weir')).some((hit) => hit.provenance.job_id === retried.body.job_id)).toBe(true);
+    // A completed job is not retried.
+    expect((await h.api('POST', `/v1/jobs/${retried.body.job_id}/retry`)).status).toBe(409);
+  });
+
+  it('answers a job Temporal no longer knows from the stored summary', async () => {
+    const jobId = '00000000-0000-4000-8000-00000000abcd';
+    await h.runtime.es.index({
+      index: h.runtime.indices.jobs,
+      id: `acme:${jobId}`,
+      document: { job_id: jobId, tenant: 'acme', status: 'completed', stage: 'index', kind: 'document', format: 'TXT', memories_created: 3, errors: [], created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:01:00Z' },
+      refresh: 'wait_for',
+    });
+    const answer = await h.api('GET', `/v1/jobs/${jobId}`);
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({ job_id: jobId, status: 'completed', memories_created: 3 });
+    expect((await h.api('GET', `/v1/jobs/${jobId}`, { key: h.keys.globex })).status).toBe(404);
+    expect((await h.api('GET', '/v1/jobs/00000000-0000-4000-8000-000000000000')).status).toBe(404);
+  });
+
+  it('gets, updates (replace, append, smart-merge) and deletes memories within the tenant', async () => {
+    const accepted = await h.api('POST', '/v1/documents', { body: { content: 'Maya prefers green tea in the morning.' } });
+    await h.waitForJob('acme', accepted.body.job_id);
+    const [hit] = (await search(h, 'Maya green tea')).filter((result) => result.provenance.job_id === accepted.body.job_id);
+    expect(hit).toBeDefined();
+    const id = hit!.id;
+
+    const got = await h.api('GET', `/v1/memories/${id}`);
+    expect(got.status).toBe(200);
+    expect(got.body.text).toContain('green tea');
+    expect(got.body.embedding).toBeUndefined();
+    expect((await h.api('GET', `/v1/memories/${id}`, { key: h.keys.globex })).status).toBe(404);
+    expect((await h.api('PATCH', `/v1/memories/${id}`, { key: h.keys.globex, body: { content: 'hijack' } })).status).toBe(404);
+    expect((await h.api('DELETE', `/v1/memories/${id}`, { key: h.keys.globex })).status).toBe(404);
+
+    const appended = await h.api('PATCH', `/v1/memories/${id}`, { body: { content: 'She takes it without sugar.', merge_strategy: 'append' } });
+    expect(appended.status).toBe(200);
+    expect(appended.body.text).toMatch(/green tea[\s\S]*without sugar/);
+    expect(appended.body.updated_at).toEqual(expect.any(String));
+
+    const merged = await h.api('PATCH', `/v1/memories/${id}`, { body: { content: 'Maya prefers black coffee in the morning.', merge_strategy: 'smart-merge', metadata: { edited: true } } });
+    expect(merged.body.text).toContain('black coffee');
+    expect(merged.body.text).toContain('without sugar');
+    expect(merged.body.text).not.toContain('green tea');
+    expect(merged.body.metadata).toMatchObject({ edited: true });
+
+    const replaced = await h.api('PATCH', `/v1/memories/${id}`, { body: { content: 'Maya drinks water.', confidence: 0.5 } });
+    expect(replaced.body).toMatchObject({ text: 'Maya drinks water.', confidence: 0.5 });
+    expect((await search(h, 'Maya drinks water')).some((result) => result.id === id)).toBe(true);
+    expect((await h.api('PATCH', `/v1/memories/${id}`, { body: { merge_strategy: 'append' } })).status).toBe(400);
+
+    expect((await h.api('DELETE', `/v1/memories/${id}`)).status).toBe(204);
+    expect((await h.api('GET', `/v1/memories/${id}`)).status).toBe(404);
+  });
+
+  it('lists and gets entities only within the tenant', async () => {
+    const accepted = await h.api('POST', '/v1/documents', { body: { content: 'Ingrid Bergstrom met Tomas Lindqvist in Stockholm to discuss the Nordic Rail project.' } });
+    await h.waitForJob('acme', accepted.body.job_id);
+    const listed = await h.api('GET', '/v1/entities?page_size=50');
+    expect(listed.status).toBe(200);
+    expect(listed.body.total).toBeGreaterThan(0);
+    const entity = listed.body.entities[0];
+    const got = await h.api('GET', `/v1/entities/${entity.id}`);
+    expect(got.status).toBe(200);
+    expect(got.body).toMatchObject({ id: entity.id, tenant: 'acme' });
+    expect((await h.api('GET', `/v1/entities/${entity.id}`, { key: h.keys.globex })).status).toBe(404);
+    expect((await h.api('GET', '/v1/entities', { key: h.keys.globex })).body.total).toBe(0);
+  });
+
+  it('publishes an OpenAPI document generated from the schemas and a docs page', async () => {
+    const spec = await h.api('GET', '/openapi.json', { key: null });
+    expect(spec.status).toBe(200);
+    expect(spec.body.openapi).toBe('3.1.0');
+    const documents = spec.body.paths['/v1/documents'].post;
+    expect(documents.requestBody.content['application/json'].schema.required).toContain('content');
+    expect(spec.body.paths['/compat/crosmos/api/v1/conversations'].post.requestBody.content['application/json'].schema.properties.messages.maxItems).toBe(500);
+    const docs = await h.api('GET', '/docs', { key: null });
+    expect(docs.status).toBe(200);
+    expect(docs.headers.get('content-type')).toMatch(/html/);
+  });
+});
