@@ -12,7 +12,8 @@ export function createExtractActivity(deps: ActivityDeps) {
     chunked: ChunkResult,
     range: BatchRange,
   ): Promise<ExtractResult> {
-    const chunks = (await getJson<Chunk[]>(deps.blobs, chunked.chunksKey)).slice(range.start, range.end);
+    const allChunks = await getJson<Chunk[]>(deps.blobs, chunked.chunksKey);
+    const chunks = allChunks.slice(range.start, range.end);
     const document = await getJson<ParsedDocument>(deps.blobs, parsed.parsedKey);
     heartbeat(range);
     const extractor = deps.extractors[request.mode];
@@ -22,8 +23,18 @@ export function createExtractActivity(deps: ActivityDeps) {
       referenceDate: document.sessionDate ?? request.documentDate,
       format: request.format,
     });
+    if (request.format === 'CONVERSATION') {
+      for (const memory of memories) memory.context ??= neighbourTurns(allChunks, memory.chunkIndex);
+    }
     const memoriesKey = blobKeys.extracted(request.tenant, jobId, range.batch);
     await putJson(deps.blobs, memoriesKey, memories);
     return { memoriesKey, memories: memories.length, tokensIn: usage.tokensIn, tokensOut: usage.tokensOut };
   };
+}
+
+/** The turns just before and after a chunk (clipped), the context a reply needs to be found. */
+export function neighbourTurns(chunks: Chunk[], index: number, maxChars = 400): string | undefined {
+  const clip = (text: string | undefined) => (text && text.length > maxChars ? `${text.slice(0, maxChars)}…` : text);
+  const context = [clip(chunks[index - 1]?.text), clip(chunks[index + 1]?.text)].filter(Boolean).join('\n');
+  return context || undefined;
 }

@@ -52,6 +52,7 @@ export function createIndexActivity(deps: ActivityDeps) {
         id: memoryId(request.tenant, sourceId, `${memory.chunkIndex}:${ordinal}:${memory.type}`, memory.text),
         tenant: request.tenant,
         text: memory.text,
+        context: memory.context,
         type: memory.type,
         confidence: memory.confidence,
         entities: memory.entityRefs,

@@ -61,6 +61,8 @@ export const Memory = z.object({
 export type Memory = z.infer<typeof Memory>;
 
 export interface StoredMemory extends Memory {
+  /** Neighbouring conversation turns, matched by BM25 with a lower weight (not embedded: it blurs the vector). */
+  context?: string;
   embedding?: number[];
   embedding_model?: string;
 }

@@ -52,6 +52,8 @@ export function memoriesMapping(embedding: EmbeddingSpec): estypes.MappingTypeMa
       id: keyword,
       tenant: keyword,
       text: { type: 'text', analyzer: 'standard' },
+      /** Neighbouring conversation turns: matched with a lower weight, never returned as the memory. */
+      context: { type: 'text', analyzer: 'standard' },
       type: keyword,
       confidence: { type: 'float' },
       entities: {

@@ -24,6 +24,8 @@ export interface ExtractedMemory {
   eventDates?: string[];
   /** The chunk the memory came from (provenance). */
   chunkIndex: number;
+  /** Neighbouring conversation turns, searched and embedded with the memory but never shown as it. */
+  context?: string;
 }
 
 export interface ExtractionUsage {

@@ -46,14 +46,21 @@ export async function executeSearch(deps: SearchDeps, request: SearchRequest): P
 
 type Hit = estypes.SearchHit<Memory>;
 
+const CONTEXT_BOOST = 0.4;
+
 async function bm25(deps: SearchDeps, query: string, filter: estypes.QueryDslQueryContainer[], size: number): Promise<Hit[]> {
   return run(deps, {
     size,
     query: {
       bool: {
-        must: [{ match: { text: { query } } }],
-        // Entity names are indexed separately: a question naming a person also matches what they said.
-        should: [{ match: { 'entities.name': { query, boost: 0.3 } } }],
+        should: [
+          { match: { text: { query } } },
+          // Neighbouring turns: the question a reply answers often holds the words the query uses.
+          { match: { context: { query, boost: CONTEXT_BOOST } } },
+          // Entity names are indexed separately: a question naming a person also matches what they said.
+          { match: { 'entities.name': { query, boost: 0.3 } } },
+        ],
+        minimum_should_match: 1,
         filter,
       },
     },

@@ -69,7 +69,8 @@ const base = { rrfK: 60, weights: {}, candidates: 100, limit: 10, neighbourBoost
 
 /** Named presets: the API's `mode` picks one and overrides `limit` with `top_k`. */
 export const RECIPES: Record<SearchMode, SearchPlan> = {
-  hybrid: { ...base, methods: ['bm25', 'knn'], fusion: 'rrf' },
+  // Neighbour boost measured on LoCoMo dev conversations: +4 points recall@10 for hybrid.
+  hybrid: { ...base, methods: ['bm25', 'knn'], fusion: 'rrf', neighbourBoost: 0.5 },
   bm25: { ...base, methods: ['bm25'], fusion: 'none' },
   knn: { ...base, methods: ['knn'], fusion: 'none' },
 };
