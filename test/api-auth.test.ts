@@ -1,0 +1,106 @@
+import { startHarness, type Harness } from './support/harness';
+
+describe('API keys, permissions and tenant isolation', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => h?.close());
+
+  it('answers 401 without a key or with a bad key, on the native API and every vendor surface', async () => {
+    const routes: [string, string][] = [
+      ['POST', '/v1/documents'],
+      ['GET', '/v1/jobs'],
+      ['POST', '/v1/search'],
+      ['POST', '/compat/crosmos/api/v1/conversations'],
+      ['POST', '/compat/supermemory/v4/conversations'],
+      ['POST', '/compat/tex/ingestion/memory'],
+      ['GET', '/compat/memsolus/v1/ingest-jobs'],
+      ['POST', '/compat/synap/v1/memories'],
+    ];
+    for (const [method, route] of routes) {
+      const body = method === 'GET' ? undefined : {};
+      expect([route, (await h.api(method, route, { key: null, body })).status]).toEqual([route, 401]);
+      expect([route, (await h.api(method, route, { key: 'cairn_0000000000000000_notarealkeynotarealkey', body })).status]).toEqual([route, 401]);
+    }
+    // Each surface answers in its own shape.
+    expect((await h.api('POST', '/compat/crosmos/api/v1/conversations', { key: null, body: {} })).body).toEqual({ detail: expect.any(String) });
+    expect((await h.api('POST', '/compat/supermemory/v4/conversations', { key: null, body: {} })).body).toMatchObject({ error: 'Unauthorized' });
+  });
+
+  it('mints keys that are stored hashed, carry permissions, and stop working when revoked', async () => {
+    const created = await h.api('POST', '/v1/admin/keys', { body: { name: 'reader', permissions: ['read'] } });
+    expect(created.status).toBe(201);
+    const { key, id } = created.body;
+    expect(key).toMatch(/^cairn_[0-9a-f]{16}_/);
+    expect(created.body).toMatchObject({ tenant: 'acme', permissions: ['read'] });
+
+    // Never stored in clear.
+    const stored = await h.runtime.es.get<{ key_hash: string }>({ index: h.runtime.indices.apikeys, id });
+    expect(JSON.stringify(stored._source)).not.toContain(key);
+    expect(stored._source!.key_hash).toMatch(/^[0-9a-f]{64}$/);
+
+    expect((await h.api('GET', '/v1/jobs', { key })).status).toBe(200);
+    const forbidden = await h.api('POST', '/v1/documents', { key, body: { content: 'nope' } });
+    expect(forbidden.status).toBe(403);
+    expect(forbidden.body.error.message).toMatch(/ingest/);
+    expect((await h.api('POST', '/compat/synap/v1/memories', { key, body: { content: 'nope' } })).status).toBe(403);
+    expect((await h.api('DELETE', '/v1/memories/mem_00000000000000000000000000000000', { key })).status).toBe(403);
+    expect((await h.api('POST', '/v1/admin/keys', { key, body: {} })).status).toBe(403);
+
+    const listed = await h.api('GET', '/v1/admin/keys');
+    expect(listed.body.keys.map((entry: { id: string }) => entry.id)).toContain(id);
+    expect(JSON.stringify(listed.body)).not.toMatch(/key_hash/);
+    expect((await h.api('GET', '/v1/admin/keys', { key: h.keys.globex })).body.keys.map((entry: { id: string }) => entry.id)).not.toContain(id);
+
+    // Another tenant's admin cannot revoke it.
+    expect((await h.api('DELETE', `/v1/admin/keys/${id}`, { key: h.keys.globex })).status).toBe(404);
+    const revoked = await h.api('DELETE', `/v1/admin/keys/${id}`);
+    expect(revoked.status).toBe(200);
+    expect(revoked.body.revoked_at).toEqual(expect.any(String));
+    expect((await h.api('GET', '/v1/jobs', { key })).status).toBe(401);
+  });
+
+  it('confines a minted key to its tenant; only operator keys mint for another tenant', async () => {
+    const minted = await h.api('POST', '/v1/admin/keys', { body: { tenant: 'initech', permissions: ['ingest', 'read', 'search'] } });
+    expect(minted.status).toBe(201);
+    const initech = minted.body.key as string;
+    const accepted = await h.api('POST', '/v1/documents', { key: initech, body: { content: 'Initech keeps its staplers in the basement.' } });
+    expect(accepted.status).toBe(202);
+    const done = await h.waitForJob('initech', accepted.body.job_id);
+    expect(done.status).toBe('completed');
+    expect((await h.api('GET', `/v1/jobs/${accepted.body.job_id}`, { key: initech })).status).toBe(200);
+    expect((await h.api('GET', `/v1/jobs/${accepted.body.job_id}`)).status).toBe(404);
+    const theirs = await h.api('POST', '/v1/search', { key: initech, body: { query: 'staplers basement', mode: 'bm25' } });
+    expect(theirs.body.results.length).toBeGreaterThan(0);
+    const ours = await h.api('POST', '/v1/search', { body: { query: 'staplers basement', mode: 'bm25' } });
+    expect(ours.body.results).toHaveLength(0);
+
+    // A tenant admin key (not an operator key) cannot mint for another tenant.
+    const admin = await h.api('POST', '/v1/admin/keys', { body: { permissions: ['admin'] } });
+    expect((await h.api('POST', '/v1/admin/keys', { key: admin.body.key, body: { tenant: 'globex' } })).status).toBe(403);
+    expect((await h.api('POST', '/v1/admin/keys', { key: admin.body.key, body: { permissions: ['read'] } })).status).toBe(201);
+  });
+
+  it('never answers bad input with a 5xx or a stack trace', async () => {
+    const bodies: [string, string, unknown][] = [
+      ['POST', '/v1/documents', '{"content": '],
+      ['POST', '/v1/documents', { content: 42 }],
+      ['POST', '/v1/conversations', { messages: [] }],
+      ['POST', '/v1/batch', { items: 'nope' }],
+      ['GET', '/v1/jobs/..%2F..%2Fetc', undefined],
+      ['GET', '/v1/memories/%00', undefined],
+      ['PATCH', '/v1/memories/mem_1', { merge_strategy: 'shout' }],
+      ['POST', '/v1/admin/keys', { permissions: ['root'] }],
+      ['POST', '/compat/crosmos/api/v1/conversations', '{oops'],
+      ['POST', '/compat/tex/ingestion/memory', { turns: 'x' }],
+      ['POST', '/compat/synap/v1/memories/batch', { documents: [] }],
+      ['GET', '/compat/memsolus/v1/ingest-jobs?page_size=1000', undefined],
+    ];
+    for (const [method, route, body] of bodies) {
+      const response = await h.api(method, route, { body, headers: typeof body === 'string' ? { 'content-type': 'application/json' } : {} });
+      expect([route, response.status >= 400 && response.status < 500]).toEqual([route, true]);
+      expect(JSON.stringify(response.body ?? '')).not.toMatch(/\bat .+\.(ts|js):\d+/);
+    }
+  });
+});
