@@ -1,0 +1,62 @@
+import { startHarness, type Harness } from './support/harness';
+
+const searchFor = async (h: Harness, query: string, key?: string) =>
+  (await h.api('POST', '/v1/search', { key, body: { query, mode: 'bm25', top_k: 20 } })).body.results as { text: string; scope: { space_id?: string } }[];
+
+describe('Crosmos surface (/compat/crosmos)', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => h?.close());
+
+  it("accepts the seed's conversation, completes the job and makes the turns searchable", async () => {
+    const spaceId = '3fa85f64-5717-4562-b3fc-2c963f66afa6';
+    const response = await h.api('POST', '/compat/crosmos/api/v1/conversations', {
+      body: {
+        space_id: spaceId,
+        messages: [
+          { role: 'user', content: 'I moved to Porto last spring and started learning the cavaquinho.' },
+          { role: 'assistant', content: 'That sounds lovely. How are the lessons going?' },
+        ],
+        session_date: '2026-05-08',
+        meta: { channel: 'web' },
+      },
+    });
+    expect(response.status).toBe(202);
+    expect(response.body).toEqual({
+      job_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
+      status: 'pending',
+      source_id: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/),
+    });
+    expect((await h.waitForJob('acme', response.body.job_id)).status).toBe('completed');
+    const hits = await searchFor(h, 'cavaquinho Porto');
+    expect(hits.length).toBeGreaterThan(0);
+    expect(hits[0]!.scope.space_id).toBe(spaceId);
+    expect(await searchFor(h, 'cavaquinho Porto', h.keys.globex)).toHaveLength(0);
+    expect((await h.api('GET', `/v1/jobs/${response.body.job_id}`, { key: h.keys.globex })).status).toBe(404);
+  });
+
+  it('answers validation errors as 422 {detail: [{loc, msg, type}]}', async () => {
+    const bad = await h.api('POST', '/compat/crosmos/api/v1/conversations', {
+      body: { space_id: 'not-a-uuid', messages: [{ role: '', content: 'x' }] },
+    });
+    expect(bad.status).toBe(422);
+    expect(bad.body.detail).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ loc: ['body', 'space_id'], msg: expect.any(String), type: expect.any(String) }),
+        expect.objectContaining({ loc: ['body', 'messages', 0, 'role'], type: 'string_too_short' }),
+      ]),
+    );
+    const missing = await h.api('POST', '/compat/crosmos/api/v1/conversations', { body: { space_id: '3fa85f64-5717-4562-b3fc-2c963f66afa6' } });
+    expect(missing.status).toBe(422);
+    expect(missing.body.detail[0]).toMatchObject({ loc: ['body', 'messages'], type: 'missing' });
+    const tooMany = await h.api('POST', '/compat/crosmos/api/v1/conversations', {
+      body: { space_id: '3fa85f64-5717-4562-b3fc-2c963f66afa6', messages: Array.from({ length: 501 }, () => ({ role: 'user', content: 'x' })) },
+    });
+    expect(tooMany.status).toBe(422);
+    const malformed = await h.api('POST', '/compat/crosmos/api/v1/conversations', { body: '{"space_id":', headers: { 'content-type': 'application/json' } });
+    expect(malformed.status).toBe(422);
+    expect(malformed.body.detail).toEqual(expect.any(Array));
+  });
+});

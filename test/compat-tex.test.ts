@@ -1,0 +1,86 @@
+import { startHarness, type Harness } from './support/harness';
+
+describe('Tex surface (/compat/tex)', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => h?.close());
+
+  const seed = {
+    scope: { org_id: 'org_123', user_id: 'user_9', session_id: 'chat-1' },
+    turns: [
+      { role: 'user', text: "I'm allergic to shellfish.", timestamp: '2026-05-08T14:00:00Z' },
+      { role: 'assistant', text: 'Got it.', timestamp: '2026-05-08T14:00:01Z' },
+    ],
+    options: { write_active: true, write_passive: true },
+    metadata: { channel: 'support' },
+  };
+
+  it("returns active fragments that are already searchable, then enriches passively; re-sent turns are no-ops", async () => {
+    const response = await h.api('POST', '/compat/tex/ingestion/memory', { body: seed });
+    expect(response.status).toBe(202);
+    expect(response.body).toEqual({
+      job_id: expect.stringMatching(/^[0-9a-f]{32}$/),
+      active_fragment_ids: [expect.stringMatching(/^[0-9a-f]{64}$/), expect.stringMatching(/^[0-9a-f]{64}$/)],
+      passive_job_id: response.body.job_id,
+      usage: { tokens_in: expect.any(Number), tokens_out: 0 },
+    });
+    expect(response.body.usage.tokens_in).toBeGreaterThan(0);
+    // Recallable by the time the response was sent: no wait.
+    const now = await h.api('POST', '/v1/search', { body: { query: 'allergic shellfish', mode: 'bm25', filters: { session_id: 'chat-1' } } });
+    expect(now.body.results.map((r: { id: string }) => r.id)).toContain(`mem_${response.body.active_fragment_ids[0]}`);
+    const fragment = await h.api('GET', `/v1/memories/mem_${response.body.active_fragment_ids[0]}`);
+    expect(fragment.body).toMatchObject({ type: 'episode', scope: { org_id: 'org_123', user_id: 'user_9', session_id: 'chat-1' } });
+
+    const done = await h.waitForJob('acme', response.body.job_id);
+    expect(done.status).toBe('completed');
+    expect(done.stages.extract.state).toBe('completed');
+
+    const again = await h.api('POST', '/compat/tex/ingestion/memory', { body: seed });
+    expect(again.status).toBe(202);
+    expect(again.body).toMatchObject({ job_id: response.body.job_id, active_fragment_ids: response.body.active_fragment_ids, passive_job_id: null, usage: { tokens_in: 0, tokens_out: 0 } });
+
+    // One new turn alongside a repeated one: only the new one is billed and written.
+    const next = await h.api('POST', '/compat/tex/ingestion/memory', {
+      body: { ...seed, turns: [seed.turns[0], { role: 'user', text: 'Also no peanuts, please.', timestamp: '2026-05-08T14:01:00Z' }] },
+    });
+    expect(next.body.active_fragment_ids[0]).toBe(response.body.active_fragment_ids[0]);
+    expect(next.body.passive_job_id).not.toBeNull();
+    expect(next.body.usage.tokens_in).toBeGreaterThan(0);
+    expect(next.body.usage.tokens_in).toBeLessThan(response.body.usage.tokens_in + 20);
+    const { count } = await h.runtime.es.count({ index: h.runtime.indices.memories, query: { terms: { _id: [...response.body.active_fragment_ids, ...next.body.active_fragment_ids].map((id: string) => `mem_${id}`) } } });
+    expect(count).toBe(3);
+    expect((await h.waitForJob('acme', next.body.job_id)).status).toBe('completed');
+
+    // Other tenants neither see the fragments nor the job.
+    expect((await h.api('GET', `/v1/memories/mem_${response.body.active_fragment_ids[0]}`, { key: h.keys.globex })).status).toBe(404);
+    expect((await h.api('GET', `/v1/jobs/${response.body.job_id}`, { key: h.keys.globex })).status).toBe(404);
+  });
+
+  it('honours write_active and write_passive', async () => {
+    const activeOnly = await h.api('POST', '/compat/tex/ingestion/memory', {
+      body: { scope: { org_id: 'org_123' }, turns: [{ role: 'user', text: 'My badge number is 4471.', timestamp: '2026-05-09T09:00:00Z' }], options: { write_passive: false } },
+    });
+    expect(activeOnly.status).toBe(202);
+    expect(activeOnly.body.passive_job_id).toBeNull();
+    const done = await h.waitForJob('acme', activeOnly.body.job_id);
+    expect(done.status).toBe('completed');
+    expect(done.stages.extract.state).toBe('skipped');
+
+    const passiveOnly = await h.api('POST', '/compat/tex/ingestion/memory', {
+      body: { scope: { org_id: 'org_123' }, turns: [{ role: 'user', text: 'The quarterly review moved to Thursday.' }], options: { write_active: false } },
+    });
+    expect(passiveOnly.body.active_fragment_ids).toEqual([]);
+    expect(passiveOnly.body.passive_job_id).toBe(passiveOnly.body.job_id);
+    expect((await h.waitForJob('acme', passiveOnly.body.job_id)).status).toBe('completed');
+    const found = await h.api('POST', '/v1/search', { body: { query: 'quarterly review Thursday', mode: 'bm25' } });
+    expect(found.body.results.length).toBeGreaterThan(0);
+  });
+
+  it('answers validation errors as 422 {detail}', async () => {
+    const bad = await h.api('POST', '/compat/tex/ingestion/memory', { body: { scope: { org_id: '' }, turns: [] } });
+    expect(bad.status).toBe(422);
+    expect(bad.body.detail).toEqual(expect.arrayContaining([expect.objectContaining({ loc: ['body', 'scope', 'org_id'] }), expect.objectContaining({ loc: ['body', 'turns'] })]));
+  });
+});
