@@ -1,0 +1,73 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from '../lib/config';
+import { LocalEmbedder } from '../lib/models/local-embedder';
+import { LOCAL_MODEL, isLocalModelInstalled, localModelDir } from '../lib/models/install';
+import { NlpExtractor } from '../lib/models/nlp-extractor';
+
+const cosine = (a: number[], b: number[]) => a.reduce((sum, x, i) => sum + x * b[i]!, 0);
+
+describe('local embedding model (all-MiniLM-L6-v2, offline, in-process)', () => {
+  const config = loadConfig();
+  const embedder = new LocalEmbedder({ cacheDir: config.CAIRN_CACHE_DIR, log: () => undefined });
+  afterAll(() => embedder.close());
+
+  it('is installed in the cache outside the repository, with an ONNX graph', async () => {
+    await embedder.start();
+    expect(isLocalModelInstalled(config.CAIRN_CACHE_DIR)).toBe(true);
+    const dir = localModelDir(config.CAIRN_CACHE_DIR);
+    expect(dir.startsWith(process.cwd())).toBe(false);
+    expect(fs.statSync(path.join(dir, 'onnx', 'model.onnx')).size).toBeGreaterThan(80_000_000);
+  });
+
+  it('produces 384-d unit vectors that match sentence-transformers', async () => {
+    const [dogs, puppies, stocks] = await embedder.embed(['I love dogs', 'I adore puppies', 'The stock market fell']);
+    expect(embedder.model).toBe('all-MiniLM-L6-v2');
+    expect(dogs).toHaveLength(LOCAL_MODEL.dims);
+    expect(Math.sqrt(cosine(dogs!, dogs!))).toBeCloseTo(1, 5);
+    // sentence-transformers/all-MiniLM-L6-v2 gives 0.6831 for this pair.
+    expect(cosine(dogs!, puppies!)).toBeCloseTo(0.6831, 3);
+    expect(cosine(dogs!, stocks!)).toBeLessThan(0.1);
+  });
+
+  it('embeds batches in input order, deterministically, and truncates overlong text instead of failing', async () => {
+    const texts = ['short', 'a '.repeat(2000) + 'end', 'I love dogs', ''];
+    const first = await embedder.embed(texts);
+    const again = await embedder.embed([texts[2]!]);
+    expect(first).toHaveLength(4);
+    expect(cosine(first[2]!, again[0]!)).toBeCloseTo(1, 5);
+    expect(cosine(first[0]!, first[2]!)).toBeLessThan(0.99);
+  });
+});
+
+describe('local NLP extractor', () => {
+  const chunk = (index: number, text: string, speakers = ['Caroline']) => ({ index, text, tokens: 20, speakers });
+  const context = { documentType: 'ai-chat-conversation' as const, mode: 'long-range' as const, format: 'CONVERSATION', referenceDate: '1:56 pm on 8 May, 2023' };
+
+  it('types memories, resolves dates against the session date and finds people, places and organisations', async () => {
+    const { memories, usage } = await new NlpExtractor('full').extract(
+      [
+        chunk(0, 'Caroline: I went to the support group in Boston with Melanie yesterday.'),
+        chunk(1, 'Caroline: I really love painting sunsets, it is my favorite hobby.'),
+        chunk(2, 'Caroline: I feel so grateful for my friends.'),
+        chunk(3, 'Caroline: Hey, how are you?'),
+      ],
+      context,
+    );
+    expect(memories.map((m) => m.type)).toEqual(['temporal_event', 'preference', 'emotion', 'episode']);
+    expect(memories[0]!.eventDates).toEqual(['2023-05-07']);
+    expect(memories[0]!.text).toBe('Caroline: I went to the support group in Boston with Melanie yesterday.');
+    expect(memories[0]!.entities).toEqual(expect.arrayContaining([
+      { name: 'Caroline', type: 'person' },
+      { name: 'Melanie', type: 'person' },
+      { name: 'Boston', type: 'place' },
+    ]));
+    for (const memory of memories) expect(memory.confidence).toBeGreaterThan(0);
+    expect(usage.tokensIn).toBeGreaterThan(0);
+  });
+
+  it('fast mode skips the part-of-speech parse: only speakers become entities', async () => {
+    const { memories } = await new NlpExtractor('fast').extract([chunk(0, 'Caroline: I met Melanie in Boston.')], context);
+    expect(memories[0]!.entities).toEqual([{ name: 'Caroline', type: 'person' }]);
+  });
+});

@@ -1,0 +1,101 @@
+import { storedEmbedding } from '../lib/elasticsearch/indices';
+import { startHarness, type Harness } from './support/harness';
+
+describe('hybrid search: POST /v1/search over real Elasticsearch with the local embedding model', () => {
+  let h: Harness;
+  const ingest = async (body: unknown, key?: string) => {
+    const accepted = await h.api('POST', '/v1/conversations', { body, key });
+    expect(accepted.status).toBe(202);
+    const progress = await h.waitForJob(key === h.keys.globex ? 'globex' : 'acme', accepted.body.job_id);
+    expect(progress.status).toBe('completed');
+  };
+  const search = (body: unknown, key?: string) => h.api('POST', '/v1/search', { body, key });
+
+  beforeAll(async () => {
+    h = await startHarness();
+    await ingest({
+      conversation_id: 'trip',
+      session_date: '2023-05-08T13:56:00Z',
+      scope: { space_id: 'travel', user_id: 'u1' },
+      metadata: { channel: 'web' },
+      messages: [
+        { role: 'user', name: 'Caroline', content: 'I adopted two puppies from the shelter last week.', turn_id: 'D1:1' },
+        { role: 'user', name: 'Melanie', content: 'Which city are you flying to next?', turn_id: 'D1:2' },
+        { role: 'user', name: 'Caroline', content: 'Lisbon! The flights to Portugal were cheap.', turn_id: 'D1:3' },
+        { role: 'user', name: 'Melanie', content: 'I really love pottery classes, they calm me down.', turn_id: 'D1:4' },
+      ],
+    });
+    await ingest({
+      conversation_id: 'other-space',
+      scope: { space_id: 'work', user_id: 'u2' },
+      messages: [{ role: 'user', name: 'Dana', content: 'The quarterly budget review moved to Lisbon.', turn_id: 'W1:1' }],
+    });
+    await ingest({ messages: [{ role: 'user', name: 'Eve', content: 'Globex secret: we also love dogs and puppies.', turn_id: 'G1:1' }] }, h.keys.globex);
+  });
+  afterAll(async () => h?.close());
+
+  it('records the embedding model and its dimensions on the memories index', async () => {
+    expect(await storedEmbedding(h.runtime.es, h.runtime.indices.memories)).toEqual({ model: 'all-MiniLM-L6-v2', dims: 384 });
+  });
+
+  it('finds by meaning with knn where no word is shared, and answers with provenance', async () => {
+    const response = await search({ query: 'Does anyone have a dog?', mode: 'knn', top_k: 3, filters: { space_id: 'travel' } });
+    expect(response.status).toBe(200);
+    const top = response.body.results[0];
+    expect(top.text).toContain('puppies');
+    expect(top.provenance.turn_ids).toEqual(['D1:1']);
+    expect(top.provenance.speakers).toEqual(['Caroline']);
+    expect(top).toEqual(expect.objectContaining({ id: expect.any(String), score: expect.any(Number), type: expect.any(String) }));
+    expect(top.embedding).toBeUndefined();
+    expect(top.context).toBeUndefined();
+  });
+
+  it('finds exact words with bm25, and hybrid fuses both rankings', async () => {
+    const bm25 = await search({ query: 'Lisbon flights', mode: 'bm25', filters: { space_id: 'travel' } });
+    expect(bm25.body.results[0].provenance.turn_ids).toEqual(['D1:3']);
+    const hybrid = await search({ query: 'puppies adopted from a shelter', top_k: 2 });
+    expect(hybrid.body.mode).toBe('hybrid');
+    expect(hybrid.body.results).toHaveLength(2);
+    expect(hybrid.body.results[0].provenance.turn_ids).toEqual(['D1:1']);
+    expect(hybrid.body.results[0].ranks).toEqual({ bm25: 1, knn: 1 });
+  });
+
+  it('never returns another tenant’s memories, in any mode', async () => {
+    for (const mode of ['hybrid', 'bm25', 'knn']) {
+      const response = await search({ query: 'love dogs and puppies', mode, top_k: 20 });
+      expect(response.body.results.map((r: any) => r.text).join(' ')).not.toContain('Globex');
+      const theirs = await search({ query: 'love dogs and puppies', mode, top_k: 20 }, h.keys.globex);
+      expect(theirs.body.results.map((r: any) => r.text)).toEqual(['Eve: Globex secret: we also love dogs and puppies.']);
+    }
+  });
+
+  it('filters inside every method: scope fields, memory type, metadata and dates', async () => {
+    for (const mode of ['bm25', 'knn', 'hybrid']) {
+      const work = await search({ query: 'Lisbon', mode, top_k: 20, filters: { space_id: 'work' } });
+      expect(work.body.results.map((r: any) => r.provenance.turn_ids[0])).toEqual(['W1:1']);
+    }
+    const byUser = await search({ query: 'Lisbon', mode: 'knn', top_k: 20, filters: { user_id: 'u1' } });
+    expect(byUser.body.results.every((r: any) => r.scope.user_id === 'u1')).toBe(true);
+    const preferences = await search({ query: 'pottery', top_k: 20, filters: { types: ['preference'] } });
+    expect(preferences.body.results.map((r: any) => r.provenance.turn_ids[0])).toEqual(['D1:4']);
+    const web = await search({ query: 'Lisbon', top_k: 20, filters: { metadata: { channel: 'web' } } });
+    expect(web.body.results.map((r: any) => r.provenance.turn_ids[0])).toContain('D1:3');
+    expect(web.body.results.every((r: any) => r.metadata?.channel === 'web')).toBe(true);
+    const after = await search({ query: 'Lisbon', top_k: 20, filters: { occurred_after: '2024-01-01' } });
+    expect(after.body.results).toEqual([]);
+    const may = await search({ query: 'puppies shelter', top_k: 20, filters: { space_id: 'travel', occurred_after: '2023-04-01', occurred_before: '2023-05-31' } });
+    expect(may.body.results[0].provenance.turn_ids).toEqual(['D1:1']);
+  });
+
+  it('answers bad requests with a 400 naming the problem', async () => {
+    expect((await search({ query: '   ' })).status).toBe(400);
+    const badMode = await search({ query: 'x', mode: 'fuzzy' });
+    expect(badMode.status).toBe(400);
+    expect(badMode.body.error.message).toMatch(/mode/);
+    const unknownFilter = await search({ query: 'x', filters: { tenant: 'globex' } });
+    expect(unknownFilter.status).toBe(400);
+    expect((await search({ query: 'x', top_k: 0 })).status).toBe(400);
+    expect((await search({ query: 'x', filters: { created_after: 'last tuesday' } })).status).toBe(400);
+    expect((await h.api('POST', '/v1/search', { key: null, body: { query: 'x' } })).status).toBe(401);
+  });
+});
