@@ -54,7 +54,7 @@ export function createApp(deps: ApiDeps): Express {
   const apiKeys = deps.apiKeys ?? new ApiKeyStore(deps.es, indices.apikeys);
   const keys = [...deps.keys, apiKeys];
   const memories = new MemoryStore(deps.es, indices, deps.embedder ?? deps.search.embedder);
-  const listings = new JobListings(deps.jobs.client, deps.jobs, deps.namespace);
+  const listings = new JobListings(deps.jobs.client, deps.jobs, deps.namespace, deps.jobs.config.TEMPORAL_TASK_QUEUE);
   const surface = { keys, log: deps.log };
 
   const app = express();

@@ -64,8 +64,13 @@ function statusOf(executionStatus: number | null | undefined, attribute: string 
 
 const quote = (value: string) => `"${value.replace(/["\\]/g, '')}"`;
 
-export function visibilityQuery(tenant: string, filters: JobFilters): string {
+/**
+ * The task queue scopes a listing to this deployment: several Cairn deployments (or test runs) can
+ * share a Temporal namespace, each with its own indices and queue.
+ */
+export function visibilityQuery(tenant: string, filters: JobFilters, taskQueue?: string): string {
   const clauses = [`CairnTenant = ${quote(tenant)}`, `CairnJobKind = "ingest"`];
+  if (taskQueue) clauses.push(`TaskQueue = ${quote(taskQueue)}`);
   if (filters.status) clauses.push(`CairnStatus = ${quote(filters.status)}`);
   if (filters.format) clauses.push(`CairnFormat = ${quote(filters.format)}`);
   if (filters.kind) clauses.push(`CairnSourceKind = ${quote(filters.kind)}`);
@@ -100,6 +105,7 @@ export class JobListings {
     private readonly temporalClient: Client,
     private readonly jobs: IngestJobs,
     private readonly namespace: string,
+    private readonly taskQueue?: string,
   ) {}
 
   async page(tenant: string, filters: JobFilters, pageSize: number, pageToken?: string): Promise<{ jobs: JobListing[]; nextPageToken?: string }> {
@@ -109,7 +115,7 @@ export class JobListings {
       if (token.length === 0) throw badInput('page_token is not valid');
     }
     const response = await this.temporalClient.workflowService
-      .listWorkflowExecutions({ namespace: this.namespace, query: visibilityQuery(tenant, filters), pageSize, nextPageToken: token })
+      .listWorkflowExecutions({ namespace: this.namespace, query: visibilityQuery(tenant, filters, this.taskQueue), pageSize, nextPageToken: token })
       .catch((error: Error) => {
         if (pageToken && /token/i.test(error.message)) throw badInput('page_token is not valid');
         throw error;
@@ -167,7 +173,7 @@ export class JobListings {
   }
 
   async count(tenant: string, filters: JobFilters): Promise<number> {
-    const response = await this.temporalClient.workflowService.countWorkflowExecutions({ namespace: this.namespace, query: visibilityQuery(tenant, filters) });
+    const response = await this.temporalClient.workflowService.countWorkflowExecutions({ namespace: this.namespace, query: visibilityQuery(tenant, filters, this.taskQueue) });
     return Number(String(response.count ?? 0));
   }
 }

@@ -1,0 +1,99 @@
+import { startHarness, type Harness } from './support/harness';
+
+const WORKSPACE = '6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f';
+
+function ingestForm(fields: Record<string, string | string[]>, file?: { name: string; content: string | Buffer; type: string }) {
+  const form = new FormData();
+  for (const [key, value] of Object.entries(fields)) for (const item of [value].flat()) form.append(key, item);
+  if (file) form.append('file', new Blob([file.content], { type: file.type }), file.name);
+  return form;
+}
+
+describe('Memsolus surface (/compat/memsolus)', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => h?.close());
+
+  it('ingests an uploaded MARKDOWN file: PENDING job object, then COMPLETED with memories_created, searchable', async () => {
+    const response = await h.api('POST', '/compat/memsolus/v1/memories/ingest', {
+      body: ingestForm(
+        { format: 'MARKDOWN', workspace_id: WORKSPACE, user_id: 'user-7', agent_id: 'agent-1', categories: ['travel', 'notes'], options: '{"chunking":"default"}' },
+        { name: 'trip.md', content: '# Trip\n\nThe ferry to Hydra leaves Piraeus at 8am.\n\n## Packing\n\nBring a linen shirt.', type: 'text/markdown' },
+      ),
+    });
+    expect(response.status).toBe(202);
+    expect(response.body).toMatchObject({
+      id: expect.any(String),
+      format: 'MARKDOWN',
+      workspace_id: WORKSPACE,
+      user_id: 'user-7',
+      agent_id: 'agent-1',
+      source_url: null,
+      categories: ['travel', 'notes'],
+      status: 'PENDING',
+      error: null,
+      memories_created: null,
+      created_at: expect.any(String),
+      updated_at: expect.any(String),
+    });
+    await h.waitForJob('acme', response.body.id);
+    const job = await h.api('GET', `/compat/memsolus/v1/ingest-jobs/${response.body.id}`);
+    expect(job.status).toBe(200);
+    expect(job.body).toMatchObject({ id: response.body.id, status: 'COMPLETED', workspace_id: WORKSPACE, user_id: 'user-7', categories: ['travel', 'notes'], error: null });
+    expect(job.body.memories_created).toBeGreaterThan(0);
+    const found = await h.api('POST', '/v1/search', { body: { query: 'ferry Hydra Piraeus', mode: 'bm25', filters: { categories: ['travel'] } } });
+    expect(found.body.results.length).toBeGreaterThan(0);
+    expect((await h.api('GET', `/compat/memsolus/v1/ingest-jobs/${response.body.id}`, { key: h.keys.globex })).status).toBe(404);
+  });
+
+  it('reports a failed URL job as FAILED with its error', async () => {
+    const response = await h.api('POST', '/compat/memsolus/v1/memories/ingest', {
+      body: ingestForm({ format: 'URL', workspace_id: WORKSPACE, user_id: 'user-7', source_url: 'http://169.254.169.254/latest/meta-data' }),
+    });
+    expect(response.status).toBe(202);
+    expect(response.body.source_url).toBe('http://169.254.169.254/latest/meta-data');
+    await h.waitForJob('acme', response.body.id);
+    const job = await h.api('GET', `/compat/memsolus/v1/ingest-jobs/${response.body.id}`);
+    expect(job.body).toMatchObject({ status: 'FAILED', error: expect.any(String), format: 'URL' });
+  });
+
+  it('lists jobs page by page (page_size ≤ 100), confined to the tenant', async () => {
+    let page1: { data: { id: string }[]; total: number } = { data: [], total: 0 };
+    for (let attempt = 0; attempt < 20 && page1.total < 2; attempt++) {
+      page1 = (await h.api('GET', '/compat/memsolus/v1/ingest-jobs?page=1&page_size=1')).body;
+      if (page1.total < 2) await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    expect(page1.data).toHaveLength(1);
+    expect(page1.total).toBeGreaterThanOrEqual(2);
+    const page2 = (await h.api('GET', '/compat/memsolus/v1/ingest-jobs?page=2&page_size=1')).body;
+    expect(page2.data).toHaveLength(1);
+    expect(page2.data[0].id).not.toBe(page1.data[0]!.id);
+    expect((await h.api('GET', '/compat/memsolus/v1/ingest-jobs?page_size=101')).status).toBe(400);
+    expect((await h.api('GET', '/compat/memsolus/v1/ingest-jobs', { key: h.keys.globex })).body.total).toBe(0);
+  });
+
+  it('enforces the seed limits: 413 over a format limit, 415 for unsupported files, 400 for bad fields', async () => {
+    const base = { workspace_id: WORKSPACE, user_id: 'user-7' };
+    const tooBig = await h.api('POST', '/compat/memsolus/v1/memories/ingest', { body: ingestForm({ ...base, format: 'JSON' }, { name: 'big.json', content: `"${'a'.repeat(5 * 1024 * 1024)}"`, type: 'application/json' }) });
+    expect(tooBig.status).toBe(413);
+    const unsupported = await h.api('POST', '/compat/memsolus/v1/memories/ingest', { body: ingestForm({ ...base, format: 'XLSX' }, { name: 'sheet.xlsx', content: 'PK', type: 'application/octet-stream' }) });
+    expect(unsupported.status).toBe(400);
+    const wrongType = await h.api('POST', '/compat/memsolus/v1/memories/ingest', { body: ingestForm({ ...base, format: 'PDF' }, { name: 'a.pdf', content: 'plain text', type: 'application/pdf' }) });
+    expect(wrongType.status).toBe(415);
+    const neither = await h.api('POST', '/compat/memsolus/v1/memories/ingest', { body: ingestForm({ ...base, format: 'TXT' }) });
+    expect(neither.status).toBe(400);
+    const manyCategories = await h.api('POST', '/compat/memsolus/v1/memories/ingest', {
+      body: ingestForm({ ...base, format: 'TXT', categories: Array.from({ length: 21 }, (_, i) => `c${i}`) }, { name: 'a.txt', content: 'hello', type: 'text/plain' }),
+    });
+    expect(manyCategories.status).toBe(400);
+    const longOptions = await h.api('POST', '/compat/memsolus/v1/memories/ingest', {
+      body: ingestForm({ ...base, format: 'TXT', options: JSON.stringify({ x: 'y'.repeat(4100) }) }, { name: 'a.txt', content: 'hello', type: 'text/plain' }),
+    });
+    expect(longOptions.status).toBe(400);
+    const badWorkspace = await h.api('POST', '/compat/memsolus/v1/memories/ingest', { body: ingestForm({ ...base, workspace_id: 'ws-1', format: 'TXT' }, { name: 'a.txt', content: 'hello', type: 'text/plain' }) });
+    expect(badWorkspace.status).toBe(400);
+    expect(badWorkspace.body.error.message).toMatch(/workspace_id/);
+  });
+});

@@ -1,0 +1,98 @@
+import { startHarness, type Harness } from './support/harness';
+
+describe('Synap surface (/compat/synap)', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => h?.close());
+
+  const example = {
+    content: 'User: I just switched our billing plan to annual.\nAssistant: Noted, your renewal is now every March.',
+    document_type: 'ai-chat-conversation',
+    document_id: 'ticket-8841',
+    document_created_at: '2026-03-01T10:00:00Z',
+    user_id: 'u-42',
+    customer_id: 'cust-7',
+    mode: 'fast',
+    metadata: { channel: 'chat' },
+  };
+
+  it('creates a memory (201 queued), reports ingestion progress per stage, and rejects a duplicate document_id with 409', async () => {
+    const created = await h.api('POST', '/compat/synap/v1/memories', { body: example });
+    expect(created.status).toBe(201);
+    expect(created.body).toEqual({ ingestion_id: expect.any(String), status: 'queued' });
+    const duplicate = await h.api('POST', '/compat/synap/v1/memories', { body: example });
+    expect(duplicate.status).toBe(409);
+    expect(duplicate.body.error.code).toBe('conflict');
+
+    await h.waitForJob('acme', created.body.ingestion_id);
+    const status = await h.api('GET', `/compat/synap/v1/ingestions/${created.body.ingestion_id}`);
+    expect(status.status).toBe(200);
+    expect(status.body).toMatchObject({ ingestion_id: created.body.ingestion_id, status: 'completed', errors: [] });
+    expect(status.body.progress.extraction.status).toBe('completed');
+    expect(status.body.progress.storage.status).toBe('completed');
+    expect(status.body.memories_created).toBeGreaterThan(0);
+    // After completion the source record also refuses it.
+    expect((await h.api('POST', '/compat/synap/v1/memories', { body: example })).status).toBe(409);
+    // Another tenant may use the same document_id.
+    expect((await h.api('POST', '/compat/synap/v1/memories', { key: h.keys.globex, body: example })).status).toBe(201);
+    expect((await h.api('GET', `/compat/synap/v1/ingestions/${created.body.ingestion_id}`, { key: h.keys.globex })).status).toBe(404);
+  });
+
+  it('gets, updates and deletes a memory by mem_<hex> id within the tenant', async () => {
+    const created = await h.api('POST', '/compat/synap/v1/memories', { body: { content: 'Priya leads the Atlas migration.', user_id: 'u-1', customer_id: 'c-1' } });
+    await h.waitForJob('acme', created.body.ingestion_id);
+    const found = await h.api('POST', '/v1/search', { body: { query: 'Priya Atlas migration', mode: 'bm25' } });
+    const id = found.body.results.find((r: { provenance: { job_id: string } }) => r.provenance.job_id === created.body.ingestion_id).id as string;
+    expect(id).toMatch(/^mem_[0-9a-f]+$/);
+
+    const memory = await h.api('GET', `/compat/synap/v1/memories/${id}`);
+    expect(memory.body).toMatchObject({
+      id,
+      type: expect.any(String),
+      content: expect.stringContaining('Atlas'),
+      confidence: expect.any(Number),
+      entities: expect.any(Array),
+      scope: { user_id: 'u-1', customer_id: 'c-1', client_id: 'acme' },
+      source: { ingestion_id: created.body.ingestion_id, document_type: 'document' },
+      updated_at: null,
+    });
+    expect((await h.api('GET', `/compat/synap/v1/memories/${id}`, { key: h.keys.globex })).status).toBe(404);
+
+    const updated = await h.api('PATCH', `/compat/synap/v1/memories/${id}`, { body: { content: 'The migration finishes in June.', merge_strategy: 'append', confidence: 0.9, metadata: { reviewed: true } } });
+    expect(updated.status).toBe(200);
+    expect(updated.body.content).toMatch(/Atlas[\s\S]*June/);
+    expect(updated.body).toMatchObject({ confidence: 0.9, metadata: { reviewed: true }, updated_at: expect.any(String) });
+    expect((await h.api('PATCH', `/compat/synap/v1/memories/${id}`, { body: { content: 'x', merge_strategy: 'overwrite' } })).status).toBe(400);
+    expect((await h.api('GET', '/compat/synap/v1/memories/not-a-memory-id')).status).toBe(400);
+
+    expect((await h.api('DELETE', `/compat/synap/v1/memories/${id}`, { key: h.keys.globex })).status).toBe(404);
+    const deleted = await h.api('DELETE', `/compat/synap/v1/memories/${id}`);
+    expect(deleted.status).toBe(204);
+    expect(deleted.body).toBeUndefined();
+    expect((await h.api('GET', `/compat/synap/v1/memories/${id}`)).status).toBe(404);
+  });
+
+  it('batch-creates with per-index errors; fail_fast rejects the whole batch', async () => {
+    const documents = [
+      { content: 'Batch: the Oslo office opens at nine.', document_id: 'batch-1' },
+      { document_type: 'document' },
+      { content: 'Batch: the Bergen office opens at ten.', document_id: 'batch-1' },
+      { content: 'Batch: the Tromsø office is closed on Fridays.', document_type: 'email' },
+    ];
+    const strict = await h.api('POST', '/compat/synap/v1/memories/batch', { body: { documents, fail_fast: true } });
+    expect(strict.status).toBe(400);
+    expect(strict.body.errors).toEqual([expect.objectContaining({ index: 1, code: 'validation_error', message: expect.stringMatching(/content/) })]);
+
+    const lenient = await h.api('POST', '/compat/synap/v1/memories/batch', { body: { documents } });
+    expect(lenient.status).toBe(201);
+    expect(lenient.body.results.map((r: { index: number }) => r.index)).toEqual([0, 3]);
+    expect(lenient.body.results.every((r: { status: string }) => r.status === 'queued')).toBe(true);
+    expect(lenient.body.errors).toEqual([
+      expect.objectContaining({ index: 1, code: 'validation_error' }),
+      expect.objectContaining({ index: 2, code: 'conflict' }),
+    ]);
+    for (const result of lenient.body.results) expect((await h.waitForJob('acme', result.ingestion_id)).status).toBe('completed');
+  });
+});
