@@ -62,7 +62,8 @@ export function createRecordJobActivities(deps: ActivityDeps) {
         created_at: now,
         updated_at: now,
       },
-      refresh: 'wait_for',
+      // Sources are read by id (realtime), never searched right after a job: no need to wait for a refresh.
+      refresh: false,
     });
   }
 

@@ -13,10 +13,14 @@ export const parseHtml: Parser = async (bytes) => {
   const html = decodeUtf8(bytes, 'The HTML content');
   const { document } = parseHTML(html);
   const pageTitle = document.querySelector('title')?.textContent?.trim() || undefined;
-  // Readability mutates the tree it reads, so it gets its own copy.
-  const article = new Readability(parseHTML(html).document as unknown as ConstructorParameters<typeof Readability>[0], { charThreshold: 200 }).parse();
-  let { builder, firstHeading } = article?.content ? htmlToSections(fragmentBody(article.content)) : htmlToSections(document.body ?? document);
-  if (builder.isEmpty && article) ({ builder, firstHeading } = htmlToSections(document.body ?? document));
+  // Readability edits the tree it reads: the fallback (a page too short for an article) re-parses.
+  const article = new Readability(document as unknown as ConstructorParameters<typeof Readability>[0], { charThreshold: 200 }).parse();
+  const wholePage = () => {
+    const page = parseHTML(html).document;
+    return htmlToSections(page.body ?? page);
+  };
+  let { builder, firstHeading } = article?.content ? htmlToSections(fragmentBody(article.content)) : wholePage();
+  if (builder.isEmpty && article?.content) ({ builder, firstHeading } = wholePage());
   if (builder.isEmpty) throw badInput('the HTML page contains no readable text');
   return builder.build({ format: 'HTML', detectedType: 'text/html', title: article?.title?.trim() || pageTitle || firstHeading });
 };

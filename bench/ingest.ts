@@ -1,0 +1,284 @@
+/**
+ * `npm run bench:ingest -- [--docs 40] [--concurrency 8] [--json]`
+ *
+ * Ingest throughput through the real path: a generated corpus of every document format goes through
+ * the API (POST /v1/documents for text formats, POST /v1/files for PDF and DOCX), one Temporal workflow
+ * per job, and lands in Elasticsearch. In-process by default (API + worker against the local services,
+ * on a throw-away index prefix and task queue); set CAIRN_URL (and CAIRN_API_KEY) to drive a running
+ * API instead. In the same run the embedder alone embeds the same chunks, so the cost of orchestration
+ * shows as overhead_ratio = chunks_per_s ÷ embedder_chunks_per_s (1.0 = free orchestration).
+ * BATCH_SIZE and BATCH_CONCURRENCY (env) tune the fan-out. With --json the last stdout line is one
+ * JSON object.
+ */
+import { PARSERS, detectFormat } from '../activities/parsers';
+import { chunkSections } from '../lib/chunking/chunk-text';
+import { loadConfig, type Config } from '../lib/config';
+import type { JobProgress } from '../lib/domain/job';
+import { STAGES } from '../lib/domain/job';
+import { createLogger } from '../lib/logger';
+import type { Embedder } from '../lib/models/embedder';
+import { createModelProviders } from '../lib/models/providers';
+import { makeDocx, makePdf } from '../test/fixtures/documents';
+import { startHarness, type Harness } from '../test/support/harness';
+
+type BenchFormat = 'TXT' | 'MARKDOWN' | 'HTML' | 'JSON' | 'CSV' | 'PDF' | 'DOCX';
+const FORMATS: BenchFormat[] = ['TXT', 'MARKDOWN', 'HTML', 'JSON', 'CSV', 'PDF', 'DOCX'];
+
+interface CorpusDocument {
+  name: string;
+  format: BenchFormat;
+  bytes: Uint8Array;
+}
+
+function option(name: string, fallback: number): number {
+  const at = process.argv.indexOf(`--${name}`);
+  return at > 0 ? Number(process.argv[at + 1]) : fallback;
+}
+
+// A seeded generator: the same corpus on every run, different text in every document (so no two
+// documents share a source id and nothing is deduplicated away).
+function random(seed: number) {
+  let state = seed >>> 0 || 1;
+  return () => ((state = (state * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+}
+const WORDS = (
+  'harbour tram cathedral river bridge market museum wine cellar lighthouse coast island whale festival ' +
+  'library archive street square garden palace tower monastery vineyard bakery station ferry orchard ' +
+  'meeting budget release customer contract invoice roadmap incident review launch migration schedule ' +
+  'Lisbon Porto Faro Coimbra Braga Madeira Azores Sintra Évora Lagos Melanie Caroline Ana João Rui'
+).split(' ');
+
+function sentence(next: () => number): string {
+  const length = 8 + Math.floor(next() * 14);
+  const words = Array.from({ length }, () => WORDS[Math.floor(next() * WORDS.length)]!);
+  return `${words[0]!.charAt(0).toUpperCase()}${words[0]!.slice(1)} ${words.slice(1).join(' ')}.`;
+}
+const paragraph = (next: () => number, sentences: number) => Array.from({ length: sentences }, () => sentence(next)).join(' ');
+
+async function makeDocument(index: number): Promise<CorpusDocument> {
+  const next = random(index + 1);
+  const format = FORMATS[index % FORMATS.length]!;
+  const name = `bench-${index}`;
+  const paragraphs = Array.from({ length: 6 }, () => paragraph(next, 6));
+  const encode = (text: string) => new TextEncoder().encode(text);
+  switch (format) {
+    case 'TXT':
+      return { name, format, bytes: encode(paragraphs.join('\n\n')) };
+    case 'MARKDOWN':
+      return { name, format, bytes: encode(paragraphs.map((text, i) => `${i % 3 === 0 ? '#' : '##'} Part ${i + 1}\n\n${text}`).join('\n\n')) };
+    case 'HTML':
+      return {
+        name,
+        format,
+        bytes: encode(`<!doctype html><html><head><title>${name}</title><script>var t=1</script></head><body><nav>Home</nav><article>` +
+          paragraphs.map((text, i) => `<h2>Section ${i + 1}</h2><p>${text}</p>`).join('') + '</article><footer>footer</footer></body></html>'),
+      };
+    case 'JSON':
+      return { name, format, bytes: encode(JSON.stringify({ title: name, entries: paragraphs.map((text, i) => ({ id: i, note: text, tag: WORDS[i] })) })) };
+    case 'CSV':
+      return {
+        name,
+        format,
+        bytes: encode(['id,city,note', ...Array.from({ length: 60 }, (_, i) => `${i},${WORDS[Math.floor(next() * WORDS.length)]},"${sentence(next)}"`)].join('\n')),
+      };
+    case 'PDF':
+      return { name, format, bytes: await makePdf(paragraphs.map((text) => wrap(text, 90))) };
+    case 'DOCX':
+      return { name, format, bytes: await makeDocx(paragraphs.map((text, i) => ({ heading: `Chapter ${i + 1}`, paragraphs: [text] }))) };
+  }
+}
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if ((line + ' ' + word).trim().length > width) {
+      lines.push(line.trim());
+      line = '';
+    }
+    line += ` ${word}`;
+  }
+  if (line.trim()) lines.push(line.trim());
+  return lines;
+}
+
+/** The API the bench drives: the in-process harness, or a running Cairn at CAIRN_URL. */
+interface Target {
+  submit(document: CorpusDocument): Promise<string>;
+  wait(jobId: string): Promise<JobProgress>;
+  embedder?: Embedder;
+  config: Config;
+  close(): Promise<void>;
+}
+
+async function inProcessTarget(): Promise<Target> {
+  const h: Harness = await startHarness({ tenants: ['bench'] });
+  return {
+    submit: (document) => submitOverHttp((method, route, body) => h.api(method, route, { body }), document),
+    wait: (jobId) => h.waitForJob('bench', jobId, 600_000),
+    embedder: h.runtime.models.embedder,
+    config: h.config,
+    close: () => h.close(),
+  };
+}
+
+async function remoteTarget(baseUrl: string): Promise<Target> {
+  const key = process.env.CAIRN_API_KEY;
+  const call = async (method: string, route: string, body?: unknown) => {
+    const headers: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {};
+    const init: RequestInit = { method, headers };
+    if (body instanceof FormData) init.body = body;
+    else if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      headers['content-type'] = 'application/json';
+    }
+    const response = await fetch(`${baseUrl.replace(/\/$/, '')}${route}`, init);
+    const text = await response.text();
+    return { status: response.status, body: text ? JSON.parse(text) : undefined };
+  };
+  const config = loadConfig();
+  const models = await createModelProviders(config, createLogger('warn', 'bench'));
+  return {
+    submit: (document) => submitOverHttp(call, document),
+    async wait(jobId) {
+      for (;;) {
+        const { status, body } = await call('GET', `/v1/jobs/${jobId}`);
+        if (status !== 200) throw new Error(`GET /v1/jobs/${jobId} answered ${status}`);
+        if (['completed', 'failed', 'cancelled'].includes(body.status)) return body as JobProgress;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    },
+    embedder: models.embedder,
+    config,
+    close: () => models.close(),
+  };
+}
+
+type Call = (method: string, route: string, body?: unknown) => Promise<{ status: number; body: any }>;
+
+async function submitOverHttp(call: Call, document: CorpusDocument): Promise<string> {
+  let response;
+  if (document.format === 'PDF' || document.format === 'DOCX') {
+    const form = new FormData();
+    const type = document.format === 'PDF' ? 'application/pdf' : 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
+    form.set('file', new Blob([document.bytes], { type }), `${document.name}.${document.format.toLowerCase()}`);
+    form.set('format', document.format);
+    form.set('document_id', document.name);
+    response = await call('POST', '/v1/files', form);
+  } else {
+    response = await call('POST', '/v1/documents', {
+      content: new TextDecoder().decode(document.bytes),
+      format: document.format,
+      document_id: document.name,
+    });
+  }
+  if (response.status !== 202) throw new Error(`ingest of ${document.name} answered ${response.status}: ${JSON.stringify(response.body)}`);
+  return response.body.job_id as string;
+}
+
+async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const index = next++;
+        results[index] = await fn(items[index]!);
+      }
+    }),
+  );
+  return results;
+}
+
+/** The chunks the pipeline makes of the corpus, made here the same way, for the embedder-alone run. */
+async function chunkTexts(corpus: CorpusDocument[], config: Config): Promise<string[]> {
+  const texts: string[] = [];
+  for (const document of corpus) {
+    const { format } = detectFormat(document.bytes, document.format);
+    const parsed = await PARSERS[format](document.bytes, { format });
+    for (const chunk of chunkSections(parsed.sections, { maxTokens: config.CHUNK_TOKENS, overlapTokens: config.CHUNK_OVERLAP_TOKENS })) texts.push(chunk.text);
+  }
+  return texts;
+}
+
+const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+async function main() {
+  const json = process.argv.includes('--json');
+  const docs = option('docs', 42);
+  const concurrency = option('concurrency', 8);
+  const log = json ? (line: string) => console.error(line) : (line: string) => console.log(line);
+
+  const corpus = await Promise.all(Array.from({ length: docs }, (_, i) => makeDocument(i)));
+  const target = process.env.CAIRN_URL ? await remoteTarget(process.env.CAIRN_URL) : await inProcessTarget();
+  const { config } = target;
+  const batchSize = config.BATCH_SIZE;
+  const batchConcurrency = config.BATCH_CONCURRENCY;
+  try {
+    log(`corpus: ${docs} documents (${FORMATS.join(', ')}), ${(corpus.reduce((n, d) => n + d.bytes.length, 0) / 1024).toFixed(0)} KB; ` +
+      `BATCH_SIZE=${batchSize} BATCH_CONCURRENCY=${batchConcurrency}, ${concurrency} uploads in flight; target ${process.env.CAIRN_URL ?? 'in-process API + worker'}`);
+
+    // Warm-up (workflow bundle cache, model threads, index mappings): one job, not timed.
+    const warmup = await makeDocument(10_000);
+    await target.wait(await target.submit({ ...warmup, name: `warmup-${Date.now()}` }));
+
+    const started = performance.now();
+    const progresses = await mapBounded(corpus, concurrency, async (document) => target.wait(await target.submit(document)));
+    const seconds = (performance.now() - started) / 1000;
+
+    const failed = progresses.filter((progress) => progress.status !== 'completed');
+    if (failed.length) throw new Error(`${failed.length} jobs did not complete: ${JSON.stringify(failed[0]!.errors)}`);
+    const chunks = progresses.reduce((n, progress) => n + progress.counts.chunks, 0);
+    const memories = progresses.reduce((n, progress) => n + progress.memories_created, 0);
+    const stageMs = Object.fromEntries(
+      STAGES.map((stage) => [stage, round(progresses.reduce((n, progress) => n + (progress.stages[stage]?.duration_ms ?? 0), 0) / progresses.length, 1)]),
+    );
+    const pipeline = { docs_per_s: round(docs / seconds), chunks_per_s: round(chunks / seconds) };
+    log(`pipeline: ${docs} docs, ${chunks} chunks, ${memories} memories in ${seconds.toFixed(2)} s → ${pipeline.docs_per_s} docs/s, ${pipeline.chunks_per_s} chunks/s`);
+    log(`mean per-job stage time (ms): ${STAGES.map((stage) => `${stage} ${stageMs[stage]}`).join(', ')}`);
+
+    let embedderChunksPerS: number | null = null;
+    if (!target.embedder) {
+      log('embedder: none configured (memories are stored without vectors); overhead_ratio cannot be computed');
+    } else {
+      const texts = await chunkTexts(corpus, config);
+      await target.embedder.embed(texts.slice(0, 8));
+      const batches = Array.from({ length: Math.ceil(texts.length / batchSize) }, (_, i) => texts.slice(i * batchSize, (i + 1) * batchSize));
+      const embedStarted = performance.now();
+      await mapBounded(batches, batchConcurrency, (batch) => target.embedder!.embed(batch));
+      const embedSeconds = (performance.now() - embedStarted) / 1000;
+      embedderChunksPerS = round(texts.length / embedSeconds);
+      log(`embedder alone (${target.embedder.model}): ${texts.length} chunks in ${embedSeconds.toFixed(2)} s → ${embedderChunksPerS} chunks/s`);
+    }
+    const overheadRatio = embedderChunksPerS ? round(pipeline.chunks_per_s / embedderChunksPerS, 3) : null;
+    log(`overhead_ratio (pipeline chunks/s ÷ embedder chunks/s): ${overheadRatio ?? 'n/a'}`);
+    if (json) {
+      console.log(
+        JSON.stringify({
+          docs,
+          chunks,
+          memories,
+          seconds: round(seconds),
+          ...pipeline,
+          embedder: target.embedder?.model ?? null,
+          embedder_chunks_per_s: embedderChunksPerS,
+          overhead_ratio: overheadRatio,
+          stage_ms_mean: stageMs,
+          batch_size: batchSize,
+          batch_concurrency: batchConcurrency,
+          upload_concurrency: concurrency,
+        }),
+      );
+    }
+  } finally {
+    await target.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
