@@ -1,6 +1,8 @@
 import {
   ApplicationFailure,
+  ContinueAsNew,
   ParentClosePolicy,
+  isCancellation,
   continueAsNew,
   defineQuery,
   executeChild,
@@ -76,6 +78,8 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     if (reindex) await finishReindex(reindex, runId, progress);
     progress.status = 'completed';
   } catch (error) {
+    // Continue-as-new and cancellation travel as exceptions: they are not this backfill failing.
+    if (error instanceof ContinueAsNew || isCancellation(error)) throw error;
     progress.status = 'failed';
     const reason = failureReason(error);
     keepError(progress, { item: progress.phase, message: reason.message });

@@ -1,0 +1,202 @@
+import fs from 'node:fs';
+import type { Worker } from '@temporalio/worker';
+import { BackfillRuns } from '../lib/backfill/runs';
+import type { BackfillProgress } from '../lib/backfill/request';
+import type { Embedder } from '../lib/models/embedder';
+import { createWorker } from '../worker/create-worker';
+import { startHarness, type Harness } from './support/harness';
+
+/**
+ * The real local embedder, wrapped to count how often each text is embedded and to hold one call
+ * open on demand, so the test can stop the worker while a batch is in flight.
+ */
+class CountingEmbedder implements Embedder {
+  readonly calls = new Map<string, number>();
+  private gate?: { afterTexts: number; reached: () => void; release: Promise<void> };
+  embedded = 0;
+
+  constructor(private readonly inner: Embedder) {}
+
+  get model() {
+    return this.inner.model;
+  }
+
+  get dims() {
+    return this.inner.dims;
+  }
+
+  /** The first call that takes the total past `afterTexts` waits for `release`. */
+  holdAfter(afterTexts: number, release: Promise<void>): Promise<void> {
+    return new Promise((reached) => {
+      this.gate = { afterTexts, reached, release };
+    });
+  }
+
+  async embed(texts: string[]): Promise<number[][]> {
+    for (const text of texts) this.calls.set(text, (this.calls.get(text) ?? 0) + 1);
+    this.embedded += texts.length;
+    const gate = this.gate;
+    if (gate && this.embedded >= gate.afterTexts) {
+      this.gate = undefined;
+      gate.reached();
+      await gate.release;
+    }
+    return this.inner.embed(texts);
+  }
+}
+
+const ACME_MEMORIES = 300;
+const GLOBEX_MEMORIES = 20;
+
+function memoryDoc(tenant: string, i: number) {
+  return {
+    id: `mem_${tenant}_${String(i).padStart(4, '0')}`,
+    tenant,
+    text: `${tenant} memory ${i}: the agent learned fact number ${i} about project Cairn.`,
+    type: 'fact',
+    confidence: 0.9,
+    entities: [],
+    scope: { tenant },
+    provenance: { source_id: `src_${tenant}`, job_id: 'job-seed', document_type: 'document', format: 'TXT', chunk_index: i },
+    created_at: '2026-01-01T00:00:00.000Z',
+    embedding_model: 'an-older-model',
+  };
+}
+
+describe('re-embed backfill: every memory of the tenant re-embedded exactly once, across a worker restart', () => {
+  let h: Harness;
+  let embedder: CountingEmbedder;
+  const backfillQueue = () => `${h.config.TEMPORAL_TASK_QUEUE}-backfill`;
+  const bundle = () => ({ code: fs.readFileSync(process.env.CAIRN_TEST_WORKFLOW_BUNDLE!, 'utf8') });
+
+  async function startBackfillWorker(): Promise<{ worker: Worker; running: Promise<void>; close: () => Promise<void> }> {
+    const runtime = { ...h.runtime, models: { ...h.runtime.models, embedder } };
+    const { worker, connection } = await createWorker({ runtime, taskQueue: backfillQueue(), workflowBundle: bundle() });
+    const running = worker.run();
+    return {
+      worker,
+      running,
+      close: async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await running;
+        await connection.close();
+      },
+    };
+  }
+
+  beforeAll(async () => {
+    h = await startHarness();
+    embedder = new CountingEmbedder(h.runtime.models.embedder!);
+    const docs = [
+      ...Array.from({ length: ACME_MEMORIES }, (_, i) => memoryDoc('acme', i)),
+      ...Array.from({ length: GLOBEX_MEMORIES }, (_, i) => memoryDoc('globex', i)),
+    ];
+    const response = await h.runtime.es.bulk({
+      refresh: 'wait_for',
+      operations: docs.flatMap((doc) => [{ index: { _index: h.runtime.indices.memories, _id: doc.id } }, doc]),
+    });
+    expect(response.errors).toBe(false);
+  });
+  afterAll(async () => h?.close());
+
+  it('re-embeds 300 memories once each, continues-as-new, and survives the worker stopping mid-run', async () => {
+    const runs = new BackfillRuns(h.temporal.client, backfillQueue());
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const holding = embedder.holdAfter(120, released);
+
+    const first = await startBackfillWorker();
+    const started = await runs.start('acme', {
+      backfill: 'reembed',
+      batch_size: 20,
+      concurrency: 2,
+      page_size: 50,
+      pages_per_run: 2,
+    });
+
+    // A batch is now inside the embedder: stop the worker under it, then let the batch finish.
+    await Promise.race([holding, new Promise((_, reject) => setTimeout(() => reject(new Error('no batch reached the embedder')), 60_000))]);
+    const midRun = await runs.progress('acme', started.id);
+    expect(midRun.status).toBe('running');
+    expect(midRun.processed).toBeLessThan(ACME_MEMORIES);
+    first.worker.shutdown();
+    release();
+    await first.close();
+    const embeddedBeforeRestart = embedder.embedded;
+    expect(embeddedBeforeRestart).toBeLessThan(ACME_MEMORIES);
+
+    const second = await startBackfillWorker();
+    try {
+      const result: BackfillProgress = await runs.result('acme', started.id);
+      expect(result.status).toBe('completed');
+      expect(result.total).toBe(ACME_MEMORIES);
+      expect(result.scanned).toBe(ACME_MEMORIES);
+      expect(result.processed + result.skipped).toBe(ACME_MEMORIES);
+      expect(result.processed).toBe(ACME_MEMORIES);
+      // 6 pages of 50 at 2 pages per run: the history was handed over at least twice.
+      expect(result.runs).toBeGreaterThanOrEqual(3);
+      // The restarted worker did the rest.
+      expect(embedder.embedded).toBe(ACME_MEMORIES);
+      expect(embedder.embedded).toBeGreaterThan(embeddedBeforeRestart);
+
+      // Exactly once: every acme text went through the embedder one time; no globex text did.
+      for (let i = 0; i < ACME_MEMORIES; i++) expect([i, embedder.calls.get(memoryDoc('acme', i).text)]).toEqual([i, 1]);
+      for (let i = 0; i < GLOBEX_MEMORIES; i++) expect(embedder.calls.get(memoryDoc('globex', i).text)).toBeUndefined();
+
+      await h.runtime.es.indices.refresh({ index: h.runtime.indices.memories });
+      const marked = await h.runtime.es.count({
+        index: h.runtime.indices.memories,
+        query: { bool: { filter: [{ term: { tenant: 'acme' } }, { term: { backfill_runs: result.run_id } }, { term: { embedding_model: embedder.model } }] } },
+      });
+      expect(marked.count).toBe(ACME_MEMORIES);
+      const globexTouched = await h.runtime.es.count({
+        index: h.runtime.indices.memories,
+        query: { bool: { filter: [{ term: { tenant: 'globex' } }, { exists: { field: 'backfill_runs' } }] } },
+      });
+      expect(globexTouched.count).toBe(0);
+
+      // The vectors are the model's: a re-embedded memory is its own nearest neighbour.
+      const probe = memoryDoc('acme', 42);
+      const [vector] = await h.runtime.models.embedder!.embed([probe.text]);
+      const knn = await h.runtime.es.search({
+        index: h.runtime.indices.memories,
+        knn: { field: 'embedding', query_vector: vector!, k: 1, num_candidates: 50, filter: { term: { tenant: 'acme' } } },
+        _source: ['id'],
+      });
+      expect(knn.hits.hits[0]?._id).toBe(probe.id);
+
+      // Progress stays answerable through the API (tenant-scoped).
+      const polled = await h.api('GET', `/v1/backfills/${started.id}`);
+      expect(polled.status).toBe(200);
+      expect(polled.body.processed).toBe(ACME_MEMORIES);
+      expect((await h.api('GET', `/v1/backfills/${started.id}`, { key: h.keys.globex })).status).toBe(404);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('another tenant\'s backfill re-embeds only that tenant\'s memories', async () => {
+    const second = await startBackfillWorker();
+    try {
+      const runs = new BackfillRuns(h.temporal.client, backfillQueue());
+      const started = await runs.start('globex', { backfill: 'reembed', batch_size: 50, concurrency: 4, page_size: 500, pages_per_run: 20 });
+      const result = await runs.result('globex', started.id);
+      expect(result.processed).toBe(GLOBEX_MEMORIES);
+      expect(result.runs).toBe(1);
+      for (let i = 0; i < GLOBEX_MEMORIES; i++) expect(embedder.calls.get(memoryDoc('globex', i).text)).toBe(1);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('rejects a malformed backfill request with a 400 naming the field', async () => {
+    const unknown = await h.api('POST', '/v1/backfills', { body: { backfill: 'defragment' } });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error.message).toMatch(/backfill/);
+    const importWithoutSources = await h.api('POST', '/v1/backfills', { body: { backfill: 'import' } });
+    expect(importWithoutSources.status).toBe(400);
+    expect(importWithoutSources.body.error.message).toMatch(/urls|folder/);
+    const escaping = await h.api('POST', '/v1/backfills', { body: { backfill: 'import', folder: '../../etc' } });
+    expect(escaping.status).toBe(400);
+  });
+});
