@@ -198,6 +198,14 @@ describe('pipeline: every format becomes searchable memories with provenance', (
     }
     expect(progress.stages.chunk.count).toBe(4);
     expect(progress.stages.index.count).toBe(4);
+    const attributes = (await h.jobs.handle('acme', jobId).describe()).typedSearchAttributes.getAll();
+    expect(Object.fromEntries(attributes.map((pair) => [pair.key.name, pair.value]))).toMatchObject({
+      CairnTenant: 'acme',
+      CairnSourceKind: 'file',
+      CairnFormat: 'MARKDOWN',
+      CairnDocumentType: 'document',
+      CairnStatus: 'completed',
+    });
     const summary = await h.runtime.es.get<{ status: string; memories_created: number }>({ index: h.runtime.indices.jobs, id: `acme:${jobId}` });
     expect(summary._source).toMatchObject({ status: 'completed', memories_created: 4 });
   });
