@@ -1,0 +1,104 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { BackfillProgress } from '../lib/backfill/request';
+import { startHarness, type Harness } from './support/harness';
+
+/** Import from a folder, re-extract what was imported, and reindex into a new index version. */
+describe('backfills: import, re-extract and reindex', () => {
+  let h: Harness;
+  let dataDir: string;
+
+  async function runBackfill(body: Record<string, unknown>, key?: string): Promise<BackfillProgress & { id: string }> {
+    const started = await h.api('POST', '/v1/backfills', { body, key });
+    expect([started.status, started.body]).toEqual([202, expect.objectContaining({ id: expect.stringMatching(/^bf_/) })]);
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      const polled = await h.api('GET', `/v1/backfills/${started.body.id}`, { key });
+      if (polled.body.status !== 'running' || Date.now() > deadline) return polled.body;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+  }
+
+  async function memoriesOf(tenant: string) {
+    await h.runtime.es.indices.refresh({ index: h.runtime.indices.memories });
+    const { hits } = await h.runtime.es.search<{ provenance: { source_id: string; job_id: string; file_name?: string }; text: string }>({
+      index: h.runtime.indices.memories,
+      query: { term: { tenant } },
+      size: 1000,
+    });
+    return hits.hits.map((hit) => ({ id: hit._id!, ...hit._source! }));
+  }
+
+  beforeAll(async () => {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-import-'));
+    const folder = path.join(dataDir, 'imports', 'acme', 'notes');
+    fs.mkdirSync(path.join(folder, 'deeper'), { recursive: true });
+    fs.writeFileSync(path.join(folder, 'lisbon.txt'), 'Maria moved to Lisbon in 2023. She works at Acme Robotics as a designer.');
+    fs.writeFileSync(path.join(folder, 'deeper', 'coffee.md'), '# Preferences\n\nJohn prefers espresso over filter coffee and drinks it every morning.');
+    fs.writeFileSync(path.join(folder, 'tea.txt'), 'Aiko loves green tea from Shizuoka.');
+    fs.writeFileSync(path.join(folder, 'photo.bin'), Buffer.from([0, 1, 2, 3]));
+    h = await startHarness({ env: { CAIRN_DATA_DIR: dataDir } });
+  });
+  afterAll(async () => {
+    await h?.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('imports every supported file of a folder as ingest jobs, and importing again does not duplicate', async () => {
+    const first = await runBackfill({ backfill: 'import', folder: 'notes', concurrency: 2 });
+    expect(first).toMatchObject({ status: 'completed', total: 3, processed: 3, failed: 0 });
+    const memories = await memoriesOf('acme');
+    expect(new Set(memories.map((m) => m.provenance.file_name))).toEqual(new Set(['lisbon.txt', 'coffee.md', 'tea.txt']));
+    expect(memories.some((m) => /Lisbon/.test(m.text))).toBe(true);
+
+    const again = await runBackfill({ backfill: 'import', folder: 'notes' });
+    expect(again).toMatchObject({ status: 'completed', processed: 3 });
+    const after = await memoriesOf('acme');
+    expect(after.map((m) => m.id).sort()).toEqual(memories.map((m) => m.id).sort());
+  });
+
+  it('fails an import of a folder that does not exist with a reason, and cannot reach outside the tenant folder', async () => {
+    const missing = await runBackfill({ backfill: 'import', folder: 'nowhere' });
+    expect(missing.status).toBe('failed');
+    expect(missing.errors.map((e) => e.message).join(' ')).toMatch(/does not exist/);
+    // globex's import root is its own folder: acme's notes are not there.
+    const foreign = await runBackfill({ backfill: 'import', folder: 'notes' }, h.keys.globex);
+    expect(foreign.status).toBe('failed');
+  });
+
+  it('re-extracts every source from its stored content, replacing the memories of the old jobs', async () => {
+    const before = await memoriesOf('acme');
+    const oldJobs = new Set(before.map((m) => m.provenance.job_id));
+    const result = await runBackfill({ backfill: 'reextract' });
+    expect(result).toMatchObject({ status: 'completed', total: 3, processed: 3, failed: 0, skipped: 0 });
+    const after = await memoriesOf('acme');
+    // Same extractor, same content: the same memories, now written by the re-extraction's jobs.
+    expect(after.map((m) => m.id).sort()).toEqual(before.map((m) => m.id).sort());
+    for (const memory of after) expect(oldJobs.has(memory.provenance.job_id)).toBe(false);
+  });
+
+  it('reindexes into the next index version and swaps the alias, keeping every memory searchable', async () => {
+    const alias = h.runtime.indices.memories;
+    const before = await h.runtime.es.count({ index: alias });
+    expect(before.count).toBeGreaterThan(0);
+    const result = await runBackfill({ backfill: 'reindex', page_size: 1, batch_size: 1, pages_per_run: 2 });
+    expect(result).toMatchObject({ status: 'completed', processed: before.count, total: before.count });
+    expect(result.runs).toBeGreaterThan(1);
+    expect(result.reindex).toMatchObject({ source: `${alias}-v1`, target: `${alias}-v2`, swapped: true });
+
+    const aliases = await h.runtime.es.indices.getAlias({ name: alias });
+    expect(Object.keys(aliases)).toEqual([`${alias}-v2`]);
+    expect((await h.runtime.es.count({ index: alias })).count).toBe(before.count);
+    const found = await h.api('POST', '/v1/search', { body: { query: 'espresso coffee', mode: 'bm25' } });
+    if (found.status === 200) expect(JSON.stringify(found.body)).toMatch(/espresso/);
+
+    // New writes land in the new version through the alias.
+    const job = await h.api('POST', '/v1/documents', { body: { content: 'Pedro collects vinyl records.', format: 'TXT' } });
+    expect(job.status).toBe(202);
+    await h.waitForJob('acme', job.body.job_id);
+    await h.runtime.es.indices.refresh({ index: `${alias}-v2` });
+    const inNew = await h.runtime.es.count({ index: `${alias}-v2`, query: { match: { text: 'vinyl' } } });
+    expect(inNew.count).toBeGreaterThan(0);
+  });
+});
