@@ -91,7 +91,9 @@ describe('backfills: import, re-extract and reindex', () => {
     expect(Object.keys(aliases)).toEqual([`${alias}-v2`]);
     expect((await h.runtime.es.count({ index: alias })).count).toBe(before.count);
     const found = await h.api('POST', '/v1/search', { body: { query: 'espresso coffee', mode: 'bm25' } });
-    if (found.status === 200) expect(JSON.stringify(found.body)).toMatch(/espresso/);
+    expect(found.status).toBe(200);
+    expect(found.body.results.length).toBeGreaterThan(0);
+    expect(JSON.stringify(found.body.results[0])).toMatch(/espresso/);
 
     // New writes land in the new version through the alias.
     const job = await h.api('POST', '/v1/documents', { body: { content: 'Pedro collects vinyl records.', format: 'TXT' } });

@@ -53,14 +53,14 @@ export function activityTelemetry(log: Logger): ActivityInterceptorsFactory {
           try {
             const result = await next(input);
             const ms = Date.now() - started;
-            durations.record(ms, { activity: info.activityType, outcome: 'completed' });
+            durations.record(ms, { outcome: 'completed' });
             const count = (result as { indexed?: unknown } | undefined)?.indexed;
             if (info.activityType === 'indexMemories' && typeof count === 'number') indexed.add(count);
             activityLog.info({ durationMs: ms }, 'activity completed');
             return result;
           } catch (error) {
             const ms = Date.now() - started;
-            durations.record(ms, { activity: info.activityType, outcome: 'failed' });
+            durations.record(ms, { outcome: 'failed' });
             activityLog.warn({ durationMs: ms, err: error }, 'activity failed');
             throw error;
           }

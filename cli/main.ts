@@ -1,0 +1,134 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { SingleBar, Presets } from 'cli-progress';
+import { BACKFILL_KINDS } from '../lib/backfill/request';
+import { ApiError, CairnClient } from './client';
+import { ingestTargets, runIngest } from './ingest';
+
+/** `cairn`: ingest, follow jobs, search and run backfills against a Cairn API. */
+const program = new Command()
+  .name('cairn')
+  .description('Command line for a Cairn memory service (talks to its HTTP API)')
+  .option('--url <url>', 'Cairn API base URL', process.env.CAIRN_URL ?? 'http://127.0.0.1:8080')
+  .option('--key <key>', 'API key (default: $CAIRN_API_KEY)', process.env.CAIRN_API_KEY)
+  .option('--json', 'print raw JSON answers');
+
+const client = () => {
+  const { url, key } = program.opts<{ url: string; key?: string }>();
+  return new CairnClient({ url, key });
+};
+const asJson = () => Boolean(program.opts().json);
+const print = (value: unknown) => console.log(JSON.stringify(value, null, 2));
+
+program
+  .command('ingest')
+  .description('ingest files, folders (every supported file inside) or http(s) URLs')
+  .argument('<sources...>', 'paths or URLs')
+  .option('--document-type <type>', 'document type, e.g. note, email, meeting-transcript')
+  .option('--no-wait', 'return once the jobs are accepted')
+  .action(async (sources: string[], options: { documentType?: string; wait: boolean }) => {
+    const targets = await ingestTargets(sources, options);
+    if (targets.length === 0) throw new Error('nothing to ingest: no supported files found');
+    const outcomes = await runIngest(client(), targets, { wait: options.wait, quiet: asJson() });
+    if (asJson()) return print(outcomes);
+    for (const outcome of outcomes) {
+      const detail = outcome.error ? ` — ${outcome.error}` : outcome.memories !== undefined ? ` — ${outcome.memories} memories` : '';
+      console.log(`${outcome.status.padEnd(9)} ${outcome.jobId ?? '-'.padEnd(36)} ${outcome.label}${detail}`);
+    }
+    if (outcomes.some((outcome) => outcome.status === 'failed' || outcome.status === 'rejected')) process.exitCode = 1;
+  });
+
+program
+  .command('job')
+  .description('show a job: status, stages, counts, errors')
+  .argument('<id>')
+  .action(async (id: string) => {
+    const job = await client().request('GET', `/v1/jobs/${encodeURIComponent(id)}`);
+    if (asJson()) return print(job);
+    console.log(`${job.job_id}  ${job.status}  ${job.memories_created ?? 0} memories  (${job.format}, ${job.kind})`);
+    for (const [stage, state] of Object.entries<{ state: string; duration_ms?: number; count?: number }>(job.stages ?? {})) {
+      console.log(`  ${stage.padEnd(17)} ${state.state.padEnd(10)} ${state.duration_ms !== undefined ? `${state.duration_ms} ms` : ''}${state.count !== undefined ? `  count ${state.count}` : ''}`);
+    }
+    for (const error of job.errors ?? []) console.log(`  error in ${error.stage}: ${error.message}`);
+  });
+
+program
+  .command('search')
+  .description('hybrid search over your memories')
+  .argument('<query...>')
+  .addOption(new Option('--mode <mode>', 'retrieval mode').choices(['hybrid', 'bm25', 'knn']).default('hybrid'))
+  .option('-k, --top-k <n>', 'how many results', (value) => Number.parseInt(value, 10), 10)
+  .action(async (words: string[], options: { mode: string; topK: number }) => {
+    const answer = await client().request('POST', '/v1/search', { query: words.join(' '), mode: options.mode, top_k: options.topK });
+    if (asJson()) return print(answer);
+    for (const result of answer.results ?? []) {
+      console.log(`${Number(result.score ?? 0).toFixed(4)}  [${result.type ?? result.memory?.type ?? ''}] ${result.text ?? result.memory?.text ?? JSON.stringify(result)}`);
+    }
+  });
+
+program
+  .command('backfill')
+  .description(`start a backfill now and follow it: ${BACKFILL_KINDS.join(', ')}`)
+  .addArgument(new Command().createArgument('<kind>', 'what to backfill').choices(BACKFILL_KINDS))
+  .option('--folder <path>', 'import: folder under the worker\'s import root for your tenant')
+  .option('--url <url...>', 'import: URLs to ingest')
+  .option('--batch-size <n>', 'items per batch', (value) => Number.parseInt(value, 10))
+  .option('--concurrency <n>', 'batches at once', (value) => Number.parseInt(value, 10))
+  .option('--no-wait', 'return once the backfill has started')
+  .action(async (kind: string, options: { folder?: string; url?: string[]; batchSize?: number; concurrency?: number; wait: boolean }) => {
+    const api = client();
+    const started = await api.request('POST', '/v1/backfills', {
+      backfill: kind,
+      folder: options.folder,
+      urls: options.url,
+      batch_size: options.batchSize,
+      concurrency: options.concurrency,
+    });
+    if (!options.wait) return asJson() ? print(started) : console.log(`backfill ${started.id} started`);
+    const bar = asJson() ? undefined : new SingleBar({ format: ` ${kind} {bar} {value}/{total} | {phase}`, hideCursor: true }, Presets.shades_classic);
+    bar?.start(1, 0, { phase: 'scanning' });
+    let progress;
+    for (;;) {
+      progress = await api.request('GET', `/v1/backfills/${started.id}`);
+      bar?.setTotal(Math.max(1, progress.total));
+      bar?.update(progress.scanned, { phase: progress.phase });
+      if (progress.status !== 'running') break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    bar?.stop();
+    if (asJson()) return print(progress);
+    console.log(`backfill ${started.id} ${progress.status}: ${progress.processed} processed, ${progress.skipped} skipped, ${progress.failed} failed`);
+    for (const error of progress.errors ?? []) console.log(`  ${error.item}: ${error.message}`);
+    if (progress.status !== 'completed') process.exitCode = 1;
+  });
+
+const schedules = program.command('schedule').description('backfills on a Temporal Schedule');
+schedules
+  .command('create')
+  .addArgument(new Command().createArgument('<kind>', 'what to backfill').choices(BACKFILL_KINDS))
+  .option('--every <interval>', 'e.g. 24h, 30m, 7d')
+  .option('--cron <expression>', 'a cron expression instead of --every')
+  .option('--folder <path>', 'import: folder under the import root')
+  .option('--paused', 'create it paused')
+  .action(async (kind: string, options: { every?: string; cron?: string; folder?: string; paused?: boolean }) => {
+    print(await client().request('POST', '/v1/schedules', { backfill: kind, every: options.every, cron: options.cron, folder: options.folder, paused: options.paused }));
+  });
+schedules.command('list').action(async () => print(await client().request('GET', '/v1/schedules')));
+for (const verb of ['pause', 'unpause', 'trigger'] as const) {
+  schedules
+    .command(verb)
+    .argument('<id>')
+    .action(async (id: string) => print(await client().request('POST', `/v1/schedules/${encodeURIComponent(id)}/${verb}`, {})));
+}
+schedules
+  .command('delete')
+  .argument('<id>')
+  .action(async (id: string) => {
+    await client().request('DELETE', `/v1/schedules/${encodeURIComponent(id)}`);
+    console.log(`schedule ${id} deleted`);
+  });
+
+program.parseAsync().catch((error) => {
+  console.error(error instanceof ApiError || error instanceof Error ? error.message : error);
+  process.exit(error instanceof ApiError && error.status === 0 ? 3 : 1);
+});

@@ -1,0 +1,129 @@
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { BackfillRuns } from '../lib/backfill/runs';
+import { IngestJobs } from '../lib/jobs';
+import { startHarness, type Harness } from './support/harness';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(__dirname, '..');
+const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+
+async function waitFor<T>(read: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read().catch(() => undefined);
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+}
+
+describe('operations: API metrics, the worker process (JSON logs, Prometheus, graceful stop) and the CLI', () => {
+  let h: Harness;
+  let folder: string;
+
+  beforeAll(async () => {
+    h = await startHarness();
+    folder = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-cli-'));
+    fs.writeFileSync(path.join(folder, 'harbour.txt'), 'The harbour master of Porto retired in 2021 after thirty years.');
+    fs.writeFileSync(path.join(folder, 'garden.md'), '# Garden\n\nLena grows tomatoes and basil on her balcony in Berlin.');
+  });
+  afterAll(async () => {
+    await h?.close();
+    fs.rmSync(folder, { recursive: true, force: true });
+  });
+
+  it('serves Prometheus metrics per route pattern, with errors counted, without authentication', async () => {
+    await h.api('GET', '/v1/jobs/00000000-0000-4000-8000-000000000000');
+    await h.api('GET', '/v1/schedules');
+    const response = await fetch(`${h.baseUrl}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/text\/plain/);
+    const text = await response.text();
+    expect(text).toMatch(/cairn_http_requests_total\{method="GET",route="\/v1\/jobs\/:id",status="404"\} 1/);
+    expect(text).toMatch(/cairn_http_requests_total\{method="GET",route="\/v1\/schedules",status="200"\} 1/);
+    expect(text).toMatch(/cairn_http_request_errors_total\{method="GET",route="\/v1\/jobs\/:id",class="4xx"\} 1/);
+    expect(text).toMatch(/cairn_http_request_duration_seconds_bucket\{le="0\.1",method="GET",route="\/v1\/schedules"\}/);
+    expect(text).toMatch(/cairn_api_process_cpu_seconds_total/);
+    for (const route of ['/healthz', '/readyz', '/livez']) expect((await fetch(`${h.baseUrl}${route}`)).status).toBe(200);
+  });
+
+  it('runs the worker process with JSON logs carrying workflow and job ids, Prometheus metrics, and a clean stop on SIGTERM', async () => {
+    const queue = `${h.config.TEMPORAL_TASK_QUEUE}-process`;
+    const metricsPort = 20000 + Math.floor(Math.random() * 20000);
+    const worker: ChildProcess = spawn(TSX, ['worker/main.ts'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        LOG_LEVEL: 'info',
+        TEMPORAL_TASK_QUEUE: queue,
+        ELASTICSEARCH_INDEX_PREFIX: h.config.ELASTICSEARCH_INDEX_PREFIX,
+        CAIRN_BLOB_DIR: h.config.blobDir,
+        CAIRN_WORKER_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    worker.stdout!.on('data', (chunk) => (output += chunk));
+    worker.stderr!.on('data', (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor(async () => (output.includes('"worker started"') ? true : undefined), 'the worker to start', 90_000);
+
+      const jobs = new IngestJobs(h.temporal.client, h.runtime.blobs, { ...h.config, TEMPORAL_TASK_QUEUE: queue }, h.runtime.es);
+      const job = await jobs.start({ tenant: 'acme', kind: 'document', format: 'TXT', content: 'Ops note: the nightly backup runs at 02:00 UTC.', surface: 'native' });
+      await h.waitForJob('acme', job.jobId);
+      expect((await jobs.progress('acme', job.jobId))?.status).toBe('completed');
+      const backfill = await new BackfillRuns(h.temporal.client, queue).start('acme', { backfill: 'reembed', batch_size: 50, concurrency: 1, page_size: 500, pages_per_run: 20 });
+      expect((await new BackfillRuns(h.temporal.client, queue).result('acme', backfill.id)).status).toBe('completed');
+
+      const lines = output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
+      const indexLog = lines.find((line) => line.activityType === 'indexMemories' && line.msg === 'activity completed');
+      expect(indexLog).toMatchObject({ workflowId: job.workflowId, jobId: job.jobId, service: 'cairn-worker' });
+      expect(typeof indexLog.durationMs).toBe('number');
+      expect(lines.some((line) => line.activityType === 'reembedMemories' && line.workflowId === `backfill/acme/${backfill.id}`)).toBe(true);
+
+      const metrics = await waitFor(async () => {
+        const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+        return /cairn_memories_indexed/.test(text) ? text : undefined;
+      }, 'worker metrics');
+      expect(metrics).toMatch(/cairn_activity_duration_ms_bucket\{.*activityType="indexMemories"/);
+      expect(metrics).toMatch(/cairn_activity_duration_ms_bucket\{.*activityType="reembedMemories"/);
+      expect(metrics).toMatch(/cairn_memories_indexed\w*\{[^}]*\} [1-9]/);
+      expect(metrics).toMatch(/temporal_activity_execution_latency/);
+    } finally {
+      worker.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(output).toMatch(/"worker stopped"/);
+  });
+
+  it('the CLI ingests a folder with progress, shows a job, searches and runs a backfill through the API', async () => {
+    const env = { ...process.env, CAIRN_URL: h.baseUrl, CAIRN_API_KEY: h.keys.acme };
+    const cli = (...args: string[]) => run(TSX, ['cli/main.ts', ...args], { cwd: ROOT, env, timeout: 90_000 });
+
+    const ingested = await cli('--json', 'ingest', folder);
+    const outcomes = JSON.parse(ingested.stdout) as { label: string; jobId: string; status: string; memories: number }[];
+    expect(outcomes.map((o) => path.basename(o.label)).sort()).toEqual(['garden.md', 'harbour.txt']);
+    for (const outcome of outcomes) expect(outcome).toMatchObject({ status: 'completed' });
+    expect(outcomes.every((o) => o.memories > 0)).toBe(true);
+
+    const shown = await cli('job', outcomes[0]!.jobId);
+    expect(shown.stdout).toMatch(/completed/);
+    expect(shown.stdout).toMatch(/index\s+completed/);
+
+    const found = JSON.parse((await cli('--json', 'search', 'tomatoes', 'balcony', '--mode', 'bm25')).stdout);
+    expect(JSON.stringify(found.results[0])).toMatch(/tomatoes/);
+
+    const backfill = JSON.parse((await cli('--json', 'backfill', 'reembed')).stdout);
+    expect(backfill).toMatchObject({ status: 'completed', kind: 'reembed' });
+    expect(backfill.processed).toBeGreaterThanOrEqual(2);
+
+    // An API refusal is a clear message and a non-zero exit, not a stack trace.
+    await expect(cli('job', 'no-such-job')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/404/) });
+    await expect(cli('--key', 'wrong', 'search', 'x')).rejects.toMatchObject({ stderr: expect.stringMatching(/401/) });
+  });
+});
