@@ -2,6 +2,7 @@ import { getJson, putJson } from '../lib/blob/store';
 import { importRoot, listImportFiles } from '../lib/backfill/import-sources';
 import type { ImportSpec, ScanState, ScanTarget } from '../lib/backfill/request';
 import { closeIndexScan, nextIndexPage, openIndexScan } from '../lib/backfill/scan';
+import { storedEmbedding } from '../lib/elasticsearch/indices';
 import { badInput } from '../lib/errors';
 import type { ActivityDeps } from './deps';
 
@@ -53,9 +54,21 @@ export function createBackfillScanActivities(deps: ActivityDeps) {
     return { of: 'list', listKey };
   }
 
-  /** Indices created before the per-run marker existed get the field; adding a field is always compatible. */
-  async function ensureBackfillMarker(): Promise<void> {
+  /**
+   * Before a walk over memories: indices created before the per-run marker existed get the field (adding
+   * a field is always compatible), and an in-place re-embed checks it would not mix two models' vectors.
+   */
+  async function ensureBackfillMarker(kind: 'reembed' | 'reindex' = 'reindex'): Promise<void> {
     await deps.es.indices.putMapping({ index: deps.indices.memories, properties: { backfill_runs: { type: 'keyword' } } });
+    if (kind !== 'reembed') return;
+    if (!deps.embedder) throw badInput('no embedding model is configured on the worker: there is nothing to re-embed with');
+    const stored = await storedEmbedding(deps.es, deps.indices.memories);
+    if (stored && (stored.model !== deps.embedder.model || stored.dims !== deps.embedder.dims)) {
+      throw badInput(
+        `the memories index is built for ${stored.model} (${stored.dims} dims), the worker embeds with ${deps.embedder.model} ` +
+          `(${deps.embedder.dims} dims): run a "reindex" backfill, which re-embeds into a new index version`,
+      );
+    }
   }
 
   return { openBackfillScan, nextBackfillPage, closeBackfillScan, listImportSources, ensureBackfillMarker };

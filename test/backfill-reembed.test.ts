@@ -189,6 +189,33 @@ describe('re-embed backfill: every memory of the tenant re-embedded exactly once
     }
   });
 
+  it('refuses an in-place re-embed that would mix two models\' vectors, with the reason', async () => {
+    // Test double for a worker configured with another model: only its name and size are read.
+    const otherModel: Embedder = {
+      model: 'some-other-model',
+      dims: 768,
+      embed: async () => {
+        throw new Error('must not be called: the backfill should stop before embedding');
+      },
+    };
+    const runtime = { ...h.runtime, models: { ...h.runtime.models, embedder: otherModel } };
+    const { worker, connection } = await createWorker({ runtime, taskQueue: `${backfillQueue()}-other`, workflowBundle: bundle() });
+    const running = worker.run();
+    try {
+      const runs = new BackfillRuns(h.temporal.client, `${backfillQueue()}-other`);
+      const started = await runs.start('acme', { backfill: 'reembed', batch_size: 50, concurrency: 1, page_size: 500, pages_per_run: 20 });
+      await expect(runs.result('acme', started.id)).rejects.toThrow();
+      const progress = await runs.progress('acme', started.id);
+      expect(progress.status).toBe('failed');
+      expect(progress.errors[0]?.message).toMatch(/reindex/);
+      expect(progress.processed).toBe(0);
+    } finally {
+      worker.shutdown();
+      await running;
+      await connection.close();
+    }
+  });
+
   it('rejects a malformed backfill request with a 400 naming the field', async () => {
     const unknown = await h.api('POST', '/v1/backfills', { body: { backfill: 'defragment' } });
     expect(unknown.status).toBe(400);

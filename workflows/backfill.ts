@@ -96,7 +96,7 @@ async function openWalk(input: BackfillWorkflowInput, runId: string, progress: B
   let scan: ScanState;
   switch (input.kind) {
     case 'reembed':
-      await ensureBackfillMarker();
+      await ensureBackfillMarker('reembed');
       scan = await openBackfillScan({ of: 'memories', tenant: input.tenant });
       break;
     case 'reindex':
