@@ -16,7 +16,7 @@ import { IngestRequest, type IngestRequestInput } from './domain/ingest';
 import type { JobProgress } from './domain/job';
 import { indexNames } from './elasticsearch/indices';
 import { badInput, conflict, notFound, upstreamFailure } from './errors';
-import { contentHash, ingestWorkflowId, newJobId, sourceId as deriveSourceId } from './ids';
+import { contentHash, ingestWorkflowId, newJobId, sha256, sourceId as deriveSourceId } from './ids';
 import {
   DocumentTypeAttribute,
   FormatAttribute,
@@ -79,6 +79,14 @@ export class IngestJobs {
 
   get client(): Client {
     return this.temporal;
+  }
+
+  /**
+   * A job id derived from what the caller sent (a Synap document_id, a Tex write), 32 hex digits.
+   * The deployment (index prefix) is mixed in: deployments sharing a Temporal namespace never collide.
+   */
+  derivedJobId(tenant: string, ...parts: string[]): string {
+    return sha256('derived-job', this.config.ELASTICSEARCH_INDEX_PREFIX, tenant, ...parts).slice(0, 32);
   }
 
   async start(input: IngestRequestInput & IngestContent, options: StartOptions = {}): Promise<StartedJob> {

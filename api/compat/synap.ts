@@ -5,7 +5,7 @@ import { DocumentType, IngestMode, Metadata, type IngestRequestInput } from '../
 import type { JobProgress } from '../../lib/domain/job';
 import type { Memory } from '../../lib/domain/memory';
 import { conflict } from '../../lib/errors';
-import { sha256, sourceId as deriveSourceId } from '../../lib/ids';
+import { sourceId as deriveSourceId } from '../../lib/ids';
 import type { IngestContent, IngestJobs } from '../../lib/jobs';
 import { MemoryUpdate, type MemoryStore } from '../../lib/memories';
 import { principalOf, requirePermission } from '../auth';
@@ -129,7 +129,7 @@ export function synapSurface(deps: SurfaceDeps, jobs: IngestJobs, memories: Memo
     // (race-free); the source record catches a duplicate after Temporal's retention has passed.
     const existing = await es.get({ index: sourcesIndex, id: deriveSourceId(tenant, `doc:${body.document_id}`), _source: ['tenant'] }, { ignore: [404] });
     if (existing.found) throw conflict(`document_id ${body.document_id} was already ingested`);
-    return jobs.start(request, { jobId: asUuid(sha256('synap-document', tenant, body.document_id)), rejectDuplicate: true }).catch((error) => {
+    return jobs.start(request, { jobId: asUuid(jobs.derivedJobId(tenant, 'synap-document', body.document_id)), rejectDuplicate: true }).catch((error) => {
       if ((error as { code?: string }).code === 'conflict') throw conflict(`document_id ${body.document_id} was already ingested`);
       throw error;
     });

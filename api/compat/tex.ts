@@ -2,7 +2,6 @@ import type { Router } from 'express';
 import { z } from 'zod';
 import { fragmentHash } from '../../activities/write-active';
 import { CairnError } from '../../lib/errors';
-import { sha256 } from '../../lib/ids';
 import type { IngestJobs } from '../../lib/jobs';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
@@ -50,7 +49,7 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs): Router {
         turnId: fragmentHash(tenant, turn.role, turn.text, turn.timestamp),
       }));
       // "Stable id for this write": the same turns under the same scope are the same job.
-      const jobId = sha256('tex-write', tenant, body.scope.org_id, body.scope.user_id, sessionId, ...turns.map((turn) => turn.turnId)).slice(0, 32);
+      const jobId = jobs.derivedJobId(tenant, 'tex-write', body.scope.org_id, body.scope.user_id ?? '', sessionId, ...turns.map((turn) => turn.turnId));
       const request = {
         tenant,
         kind: 'conversation' as const,
