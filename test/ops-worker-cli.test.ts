@@ -1,4 +1,5 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -99,6 +100,57 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
     }
     expect(await exited).toBe(0);
     expect(output).toMatch(/"worker stopped"/);
+  });
+
+  it('stops the API on SIGTERM without dropping a request that is still arriving, then refuses new ones', async () => {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const api = spawn(TSX, ['api/main.ts'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        LOG_LEVEL: 'info',
+        TEMPORAL_TASK_QUEUE: h.config.TEMPORAL_TASK_QUEUE,
+        ELASTICSEARCH_INDEX_PREFIX: h.config.ELASTICSEARCH_INDEX_PREFIX,
+        CAIRN_BLOB_DIR: h.config.blobDir,
+        CAIRN_API_KEYS: `${h.keys.acme}=acme`,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    api.stdout!.on('data', (chunk) => (output += chunk));
+    api.stderr!.on('data', (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => api.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor(async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200 ? true : undefined), 'the API to be ready', 90_000);
+      const body = JSON.stringify({ content: 'Draining note: this request was half-sent when the API was told to stop.', format: 'TXT' });
+      const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const request = http.request(
+          { host: '127.0.0.1', port, path: '/v1/documents', method: 'POST', headers: { authorization: `Bearer ${h.keys.acme}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+          (response) => {
+            let text = '';
+            response.on('data', (chunk) => (text += chunk));
+            response.on('end', () => resolve({ status: response.statusCode!, body: text }));
+          },
+        );
+        request.on('error', reject);
+        request.write(body.slice(0, 20));
+        setTimeout(() => {
+          api.kill('SIGTERM');
+          setTimeout(() => request.end(body.slice(20)), 500);
+        }, 500);
+      });
+      const accepted = await answer;
+      expect(accepted.status).toBe(202);
+      const jobId = JSON.parse(accepted.body).job_id as string;
+      expect((await h.waitForJob('acme', jobId)).status).toBe('completed');
+      expect(await exited).toBe(0);
+      await expect(fetch(`http://127.0.0.1:${port}/livez`)).rejects.toThrow();
+      expect(output).toMatch(/API shutting down/);
+    } finally {
+      if (api.exitCode === null) api.kill('SIGKILL');
+    }
   });
 
   it('the CLI ingests a folder with progress, shows a job, searches and runs a backfill through the API', async () => {
