@@ -8,6 +8,7 @@ import { SupermemoryConversationRequest, SupermemoryConversationResponse } from 
 import { SynapBatchCreate, SynapCreateMemory, SynapIngestionStatus } from './compat/synap';
 import { TexIngestRequest, TexIngestResponse } from './compat/tex';
 import { JobListQuery } from './jobs';
+import { BackfillRequest, ScheduleRequest } from '../lib/backfill/request';
 import { NativeSearchRequest } from './search';
 import { EntityListQuery } from './memories';
 import {
@@ -52,6 +53,15 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: '/v1/admin/keys', tag: 'admin', summary: 'Create an API key (the key is returned once)', permission: 'admin', body: CreateKeyRequest, status: 201 },
   { method: 'get', path: '/v1/admin/keys', tag: 'admin', summary: "List the tenant's API keys", permission: 'admin' },
   { method: 'delete', path: `/v1/admin/keys/${ID}`, tag: 'admin', summary: 'Revoke an API key', permission: 'admin' },
+  { method: 'post', path: '/v1/backfills', tag: 'backfills', summary: 'Start a backfill now: reembed | reextract | reindex (admin) | import (urls or folder)', permission: 'write', body: BackfillRequest, status: 202 },
+  { method: 'get', path: `/v1/backfills/${ID}`, tag: 'backfills', summary: 'Backfill progress (from the workflow query): total, scanned, processed, skipped, failed, runs', permission: 'read' },
+  { method: 'post', path: '/v1/schedules', tag: 'backfills', summary: 'Put a backfill on a Temporal Schedule (every: "24h" or cron)', permission: 'write', body: ScheduleRequest, status: 201 },
+  { method: 'get', path: '/v1/schedules', tag: 'backfills', summary: "List the tenant's backfill schedules", permission: 'read' },
+  { method: 'get', path: `/v1/schedules/${ID}`, tag: 'backfills', summary: 'A schedule with its next and recent runs', permission: 'read' },
+  { method: 'post', path: `/v1/schedules/${ID}/pause`, tag: 'backfills', summary: 'Pause a schedule', permission: 'write' },
+  { method: 'post', path: `/v1/schedules/${ID}/unpause`, tag: 'backfills', summary: 'Unpause a schedule', permission: 'write' },
+  { method: 'post', path: `/v1/schedules/${ID}/trigger`, tag: 'backfills', summary: 'Run a scheduled backfill now', permission: 'write', status: 202 },
+  { method: 'delete', path: `/v1/schedules/${ID}`, tag: 'backfills', summary: 'Delete a schedule', permission: 'write', status: 204 },
   { method: 'post', path: '/compat/crosmos/api/v1/conversations', tag: 'crosmos', summary: 'Crosmos: ingest a conversation', permission: 'ingest', body: CrosmosConversationRequest, status: 202, response: CrosmosConversationResponse },
   { method: 'post', path: '/compat/supermemory/v4/conversations', tag: 'supermemory', summary: 'supermemory: ingest or update a conversation', permission: 'ingest', body: SupermemoryConversationRequest, status: 200, response: SupermemoryConversationResponse },
   { method: 'post', path: '/compat/tex/ingestion/memory', tag: 'tex', summary: 'Tex: write turns (active fragments searchable on return, passive enrichment after)', permission: 'ingest', body: TexIngestRequest, status: 202, response: TexIngestResponse },
