@@ -4,6 +4,7 @@ import type { Chunk, ParsedDocument } from '../lib/domain/document';
 import type { IngestRequest } from '../lib/domain/ingest';
 import type { MemoryScope, StoredMemory } from '../lib/domain/memory';
 import { memoryId } from '../lib/ids';
+import { stemmedText } from '../lib/search/analysis';
 import { upstreamFailure } from '../lib/errors';
 import type { ActivityDeps } from './deps';
 import type { ResolvedMemory } from './resolve-entities';
@@ -53,6 +54,8 @@ export function createIndexActivity(deps: ActivityDeps) {
         tenant: request.tenant,
         text: memory.text,
         context: memory.context,
+        stems: stemmedText(memory.text),
+        context_stems: stemmedText(memory.context),
         type: memory.type,
         confidence: memory.confidence,
         entities: memory.entityRefs,

@@ -8,6 +8,7 @@ import { sha256 } from '../lib/ids';
 import type { ActivityDeps } from './deps';
 import { memoryScope } from './index-memories';
 import type { StageInput } from './types';
+import { stemmedText } from '../lib/search/analysis';
 
 export interface ActiveWriteResult {
   /** One per turn sent, in order: the turn's stable hash (its memory is `mem_<hash>`). */
@@ -56,6 +57,7 @@ export function createWriteActiveActivity(deps: ActivityDeps) {
       id: `mem_${hash}`,
       tenant: request.tenant,
       text: texts[i]!,
+      stems: stemmedText(texts[i]),
       type: 'episode',
       confidence: 1,
       entities: [],

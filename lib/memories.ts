@@ -5,6 +5,7 @@ import { Metadata } from './domain/ingest';
 import type { IndexNames } from './elasticsearch/indices';
 import { conflict, notFound } from './errors';
 import type { Embedder } from './models/embedder';
+import { stemmedText } from './search/analysis';
 
 export const MERGE_STRATEGIES = ['replace', 'append', 'smart-merge'] as const;
 export const MergeStrategy = z.enum(MERGE_STRATEGIES);
@@ -89,6 +90,7 @@ export class MemoryStore {
     const next: StoredMemory = { ...memory, updated_at: new Date().toISOString() };
     if (update.content !== undefined) {
       next.text = mergeText(memory.text, update.content, update.merge_strategy);
+      next.stems = stemmedText(next.text);
       // The vector must describe the text it sits beside: re-embed whenever the text changes.
       if (this.embedder && next.text !== memory.text) {
         [next.embedding] = await this.embedder.embed([next.text]);
@@ -145,6 +147,6 @@ export class MemoryStore {
 }
 
 /** A memory as the API shows it: the embedding stays in the index. */
-export function publicMemory({ embedding: _embedding, embedding_model: _model, ...memory }: StoredMemory): Memory {
+export function publicMemory({ embedding: _embedding, embedding_model: _model, stems: _stems, context_stems: _contextStems, ...memory }: StoredMemory): Memory {
   return memory;
 }

@@ -63,6 +63,9 @@ export type Memory = z.infer<typeof Memory>;
 export interface StoredMemory extends Memory {
   /** Neighbouring conversation turns, matched by BM25 with a lower weight (not embedded: it blurs the vector). */
   context?: string;
+  /** `text` and `context` as stemmed topic words, for BM25 that matches across word forms. */
+  stems?: string;
+  context_stems?: string;
   embedding?: number[];
   embedding_model?: string;
 }

@@ -57,7 +57,10 @@ export async function ensureIndices(client: Client, prefix: string, embedding: E
   };
   for (const name of Object.keys(mappings) as IndexName[]) {
     const alias = names[name];
-    if (await client.indices.existsAlias({ name: alias })) continue;
+    if (await client.indices.existsAlias({ name: alias })) {
+      await addNewFields(client, alias, mappings[name]);
+      continue;
+    }
     const index = versionedIndex(alias, INDEX_VERSIONS[name]);
     try {
       await client.indices.create({ index, settings: SETTINGS, mappings: mappings[name], aliases: { [alias]: { is_write_index: true } } });
@@ -68,6 +71,17 @@ export async function ensureIndices(client: Client, prefix: string, embedding: E
   }
   await assertEmbeddingMatches(client, names.memories, embedding);
   return names;
+}
+
+/**
+ * Fields added to a mapping since the index was created (e.g. `stems`) are put in place: mappings are
+ * strict, so without them every new document would be rejected. The vector field and `_meta` are left
+ * alone, so a different embedding model still meets assertEmbeddingMatches' explanation, not a mapping
+ * error. An incompatible change fails here, loudly: that one needs a new index version.
+ */
+async function addNewFields(client: Client, alias: string, mapping: estypes.MappingTypeMapping): Promise<void> {
+  const { embedding: _vector, ...properties } = mapping.properties ?? {};
+  await client.indices.putMapping({ index: alias, properties });
 }
 
 /** Vectors from two models are not comparable: a model change needs a re-embed, never silent mixing. */

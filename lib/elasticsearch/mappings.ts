@@ -54,6 +54,9 @@ export function memoriesMapping(embedding: EmbeddingSpec): estypes.MappingTypeMa
       text: { type: 'text', analyzer: 'standard' },
       /** Neighbouring conversation turns: matched with a lower weight, never returned as the memory. */
       context: { type: 'text', analyzer: 'standard' },
+      /** `text` and `context` stemmed client-side (lib/search/analysis.ts): this ES may have no stemmer. */
+      stems: { type: 'text', analyzer: 'standard' },
+      context_stems: { type: 'text', analyzer: 'standard' },
       type: keyword,
       confidence: { type: 'float' },
       entities: {

@@ -4,7 +4,8 @@ import { badInput, upstreamFailure } from '../errors';
 import type { Embedder } from '../models/embedder';
 import { filterClauses } from './filters';
 import { fuseRankings, type Ranking } from './fusion';
-import type { SearchFilters, SearchMethod, SearchPlan } from './plan';
+import { stemmedText } from './analysis';
+import type { Bm25Spec, SearchFilters, SearchMethod, SearchPlan } from './plan';
 
 export interface SearchDeps {
   es: Client;
@@ -33,7 +34,7 @@ export async function executeSearch(deps: SearchDeps, request: SearchRequest): P
   const filter = filterClauses(request.tenant, request.filters);
   const { plan } = request;
   const hitsByMethod = await Promise.all(
-    plan.methods.map((method) => (method === 'bm25' ? bm25(deps, query, filter, plan.candidates) : knn(deps, query, filter, plan.candidates))),
+    plan.methods.map((method) => (method === 'bm25' ? bm25(deps, query, plan.bm25, filter, plan.candidates) : knn(deps, query, filter, plan.candidates))),
   );
   const documents = new Map<string, Memory>();
   const rankings: Ranking[] = hitsByMethod.map((hits, i) => {
@@ -46,26 +47,31 @@ export async function executeSearch(deps: SearchDeps, request: SearchRequest): P
 
 type Hit = estypes.SearchHit<Memory>;
 
-const CONTEXT_BOOST = 0.4;
-
-async function bm25(deps: SearchDeps, query: string, filter: estypes.QueryDslQueryContainer[], size: number): Promise<Hit[]> {
+async function bm25(deps: SearchDeps, query: string, spec: Bm25Spec, filter: estypes.QueryDslQueryContainer[], size: number): Promise<Hit[]> {
+  const stems = stemmedText(query);
+  const should: estypes.QueryDslQueryContainer[] = Object.entries(spec.fields).flatMap(([field, boost]) => {
+    const text = field.endsWith('stems') ? stems : query;
+    return text ? [{ match: { [field]: { query: text, boost } } }] : [];
+  });
+  const names = namedSpeakers(query);
+  // A constant-score bonus, never a match on its own: speaking is no reason to rank without the topic.
+  const speaker = spec.speakerBoost > 0 && names.length ? [{ terms: { 'provenance.speakers': names, boost: spec.speakerBoost } }] : [];
+  if (should.length === 0) return [];
   return run(deps, {
     size,
-    query: {
-      bool: {
-        should: [
-          { match: { text: { query } } },
-          // Neighbouring turns: the question a reply answers often holds the words the query uses.
-          { match: { context: { query, boost: CONTEXT_BOOST } } },
-          // Entity names are indexed separately: a question naming a person also matches what they said.
-          { match: { 'entities.name': { query, boost: 0.3 } } },
-        ],
-        minimum_should_match: 1,
-        filter,
-      },
-    },
+    query: { bool: { must: { bool: { should, minimum_should_match: 1 } }, should: speaker, filter } },
   });
 }
+
+/** Words of the query that could be a speaker's name, as written and capitalised (speakers are keywords). */
+function namedSpeakers(query: string): string[] {
+  const words = query.replace(/['’]s\b/g, '').match(/[\p{L}\p{N}][\p{L}\p{N}_.-]*/gu) ?? [];
+  const names = words.filter((word) => !ROLES.has(word.toLowerCase())).flatMap((word) => [word, word[0]!.toUpperCase() + word.slice(1)]);
+  return [...new Set(names)].slice(0, 64);
+}
+
+// Role names stand in for speakers in unnamed chats; "the user" in a query names no one in particular.
+const ROLES = new Set(['user', 'assistant', 'system', 'tool']);
 
 async function knn(deps: SearchDeps, query: string, filter: estypes.QueryDslQueryContainer[], k: number): Promise<Hit[]> {
   if (!deps.embedder) throw badInput('vector search needs an embedding model, and none is configured');
@@ -80,7 +86,7 @@ async function knn(deps: SearchDeps, query: string, filter: estypes.QueryDslQuer
 
 async function run(deps: SearchDeps, body: Omit<estypes.SearchRequest, 'index'>): Promise<Hit[]> {
   try {
-    const response = await deps.es.search<Memory>({ index: deps.index, _source: { excludes: ['embedding', 'embedding_model'] }, ...body });
+    const response = await deps.es.search<Memory>({ index: deps.index, _source: { excludes: ['embedding', 'embedding_model', 'stems', 'context_stems'] }, ...body });
     return response.hits.hits;
   } catch (error) {
     const status = (error as { meta?: { statusCode?: number } }).meta?.statusCode;

@@ -41,8 +41,25 @@ export type SearchFilters = z.infer<typeof SearchFilters>;
 export const SearchMethod = z.enum(['bm25', 'knn']);
 export type SearchMethod = z.infer<typeof SearchMethod>;
 
+/**
+ * How the BM25 method matches. `stems`/`context_stems` hold client-side stemmed words (analysis.ts),
+ * `text` the words as written (exact names, numbers, memories written before stems existed), `context`
+ * the neighbouring turns of a conversation.
+ */
+export const Bm25Spec = z.object({
+  /** Field → boost; the query is stemmed for the `*stems` fields, sent as written to the others. */
+  fields: z.partialRecord(z.enum(['text', 'stems', 'context', 'context_stems', 'entities.name']), z.number().positive()),
+  /**
+   * Constant added to memories spoken by someone the query names: "what did Melanie paint?" is
+   * answered by Melanie's own turns far more often than by the turns that merely mention her.
+   */
+  speakerBoost: z.number().min(0),
+});
+export type Bm25Spec = z.infer<typeof Bm25Spec>;
+
 export const SearchPlan = z.object({
   methods: z.array(SearchMethod).min(1),
+  bm25: Bm25Spec,
   /** How several methods' rankings become one: reciprocal rank fusion, or the first method's order. */
   fusion: z.enum(['rrf', 'none']),
   /** RRF's damping constant: larger flattens the advantage of the very top ranks. */
@@ -65,12 +82,18 @@ export const SEARCH_MODES = ['hybrid', 'bm25', 'knn'] as const;
 export const SearchMode = z.enum(SEARCH_MODES);
 export type SearchMode = z.infer<typeof SearchMode>;
 
-const base = { rrfK: 60, weights: {}, candidates: 100, limit: 10, neighbourBoost: 0 } as const;
+const bm25: Bm25Spec = { fields: { stems: 1, context_stems: 0.4, text: 0.3 }, speakerBoost: 2 };
+const base = { bm25, rrfK: 60, weights: {}, candidates: 100, limit: 10, neighbourBoost: 0 } as const;
 
-/** Named presets: the API's `mode` picks one and overrides `limit` with `top_k`. */
+/**
+ * Named presets: the API's `mode` picks one and overrides `limit` with `top_k`. Measured on the LoCoMo
+ * development conversations (bench/retrieval.ts): stemming +10 points recall@10 for BM25, the speaker
+ * boost +2 to +4; the small-vocabulary local model ranks far below BM25 there, so in fusion kNN weighs
+ * 0.3 and a small k lets the top BM25 ranks lead (RRF k=60, equal weights, let kNN drag good BM25 hits
+ * below 10); neighbour boost +3.
+ */
 export const RECIPES: Record<SearchMode, SearchPlan> = {
-  // Neighbour boost measured on LoCoMo dev conversations: +4 points recall@10 for hybrid.
-  hybrid: { ...base, methods: ['bm25', 'knn'], fusion: 'rrf', neighbourBoost: 0.5 },
+  hybrid: { ...base, methods: ['bm25', 'knn'], fusion: 'rrf', rrfK: 10, weights: { bm25: 1, knn: 0.3 }, neighbourBoost: 0.5 },
   bm25: { ...base, methods: ['bm25'], fusion: 'none' },
   knn: { ...base, methods: ['knn'], fusion: 'none' },
 };

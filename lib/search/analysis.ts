@@ -1,0 +1,52 @@
+import stem from 'wink-porter2-stemmer';
+
+/**
+ * Client-side text analysis. The Elasticsearch Cairn targets may run without the analysis-common module
+ * (no stemmer, no stop filter, no english analyzer), so the words are stemmed here and indexed as
+ * space-separated stems, which the always-present `standard` analyzer splits back apart. Queries go
+ * through the same function, so "hiking" finds "hiked" and "adoption" finds "adopted".
+ */
+
+/**
+ * Function words and the words questions are made of: they carry no topic, and in a conversation they
+ * occur in nearly every turn, so matching them only adds noise to the ranking.
+ */
+const STOP_WORDS = new Set(
+  (
+    'a about above after again against all am an and any are as at be because been before being below between both but by ' +
+    'can could did do does doing down during each few for from further had has have having he her here hers herself him ' +
+    'himself his how i if in into is it its itself just me more most my myself no nor not now of off on once only or other ' +
+    'our ours ourselves out over own same she should so some such than that the their theirs them themselves then there ' +
+    'these they this those through to too under until up very was we were what when where which while who whom why will ' +
+    'with would you your yours yourself yourselves ' +
+    // Contractions, once tokenize has dropped their apostrophes, and question scaffolding ("what kind of").
+    'cant im ive youre youve dont didnt doesnt isnt wasnt werent havent hasnt hadnt wouldnt couldnt shouldnt thats whats ' +
+    'also ever kind sort type thing things likely would might must shall may yes yeah oh ok okay really'
+  ).split(/\s+/),
+);
+
+/** Lower-cased word tokens: letters and digits, with possessive 's and inner apostrophes dropped. */
+export function tokenize(text: string): string[] {
+  return text
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/['’]s\b/g, '')
+    .replace(/['’]/g, '')
+    .split(/[^\p{L}\p{N}]+/u)
+    .filter(Boolean);
+}
+
+/** Topic words of a text, stemmed: stop words dropped, order kept (duplicates too, for term frequency). */
+export function stemmedTerms(text: string): string[] {
+  return tokenize(text)
+    .filter((token) => !STOP_WORDS.has(token))
+    .map((token) => (/^\p{L}+$/u.test(token) ? stem(token) : token));
+}
+
+/** The indexed form of a text: its stemmed topic words joined by spaces (undefined when none remain). */
+export function stemmedText(text: string | undefined): string | undefined {
+  if (!text) return undefined;
+  const terms = stemmedTerms(text);
+  return terms.length ? terms.join(' ') : undefined;
+}
