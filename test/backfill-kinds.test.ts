@@ -1,4 +1,6 @@
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { BackfillProgress } from '../lib/backfill/request';
@@ -38,7 +40,8 @@ describe('backfills: import, re-extract and reindex', () => {
     fs.writeFileSync(path.join(folder, 'deeper', 'coffee.md'), '# Preferences\n\nJohn prefers espresso over filter coffee and drinks it every morning.');
     fs.writeFileSync(path.join(folder, 'tea.txt'), 'Aiko loves green tea from Shizuoka.');
     fs.writeFileSync(path.join(folder, 'photo.bin'), Buffer.from([0, 1, 2, 3]));
-    h = await startHarness({ env: { CAIRN_DATA_DIR: dataDir } });
+    // URL imports fetch from a fixture server on loopback, which the fetch stage otherwise refuses.
+    h = await startHarness({ env: { CAIRN_DATA_DIR: dataDir, CAIRN_ALLOW_PRIVATE_URLS: 'true' } });
   });
   afterAll(async () => {
     await h?.close();
@@ -56,6 +59,29 @@ describe('backfills: import, re-extract and reindex', () => {
     expect(again).toMatchObject({ status: 'completed', processed: 3 });
     const after = await memoriesOf('acme');
     expect(after.map((m) => m.id).sort()).toEqual(memories.map((m) => m.id).sort());
+  });
+
+  it('imports a list of URLs, each fetched by its own ingest job', async () => {
+    const pages: Record<string, string> = {
+      '/sailing': '<html><head><title>Sailing</title></head><body><p>Ines sails a small boat on the Tagus every Sunday.</p></body></html>',
+      '/chess': '<html><head><title>Chess</title></head><body><p>Tomas plays correspondence chess with a friend in Oslo.</p></body></html>',
+    };
+    const server = http.createServer((req, res) => {
+      const page = pages[req.url ?? ''];
+      res.writeHead(page ? 200 : 404, { 'content-type': 'text/html' }).end(page ?? 'not found');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const result = await runBackfill({ backfill: 'import', urls: [`${base}/sailing`, `${base}/chess`, `${base}/missing`] }, h.keys.globex);
+      expect(result).toMatchObject({ status: 'completed', total: 3, processed: 2, failed: 1 });
+      expect(result.errors.map((e) => e.item)).toEqual([`url:${base}/missing`]);
+      const texts = (await memoriesOf('globex')).map((m) => m.text).join(' ');
+      expect(texts).toMatch(/Tagus/);
+      expect(texts).toMatch(/Oslo/);
+    } finally {
+      server.close();
+    }
   });
 
   it('fails an import of a folder that does not exist with a reason, and cannot reach outside the tenant folder', async () => {
