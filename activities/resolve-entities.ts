@@ -1,63 +1,40 @@
 import { blobKeys, getJson, putJson } from '../lib/blob/store';
 import type { EntityRef } from '../lib/domain/memory';
-import { entityId } from '../lib/ids';
+import { normaliseEntityName } from '../lib/entities/names';
+import { EntityResolver } from '../lib/entities/resolver';
 import type { ExtractedMemory } from '../lib/models/extractor';
 import type { ActivityDeps } from './deps';
 import type { BatchRange, ExtractResult, ResolveResult, StageInput } from './types';
 
 export type ResolvedMemory = ExtractedMemory & { entityRefs: EntityRef[] };
 
-export function normaliseEntityName(name: string): string {
-  return name
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
-    .replace(/['’]s\b/g, '')
-    .replace(/[^\p{L}\p{N}]+/gu, ' ')
-    .trim()
-    .toLowerCase();
-}
+export { normaliseEntityName };
 
-/** Entity mentions → per-tenant entity ids, recorded in the entities index. */
+/**
+ * Entity mentions → the tenant's entities (lib/entities/resolver.ts): names, aliases and embedding
+ * similarity against the entities index; memories then point to entity ids. Safe to retry: ids are
+ * deterministic and merges are set unions.
+ */
 export function createResolveEntitiesActivity(deps: ActivityDeps) {
+  const resolver = new EntityResolver({ es: deps.es, index: deps.indices.entities, embedder: deps.embedder });
   return async function resolveEntities({ jobId, sourceId, request }: StageInput, extracted: ExtractResult, range: BatchRange): Promise<ResolveResult> {
     const memories = await getJson<ExtractedMemory[]>(deps.blobs, extracted.memoriesKey);
-    const now = new Date().toISOString();
-    const entities = new Map<string, { id: string; name: string; type: string; normalised: string }>();
-    const resolved: ResolvedMemory[] = memories.map((memory) => ({
-      ...memory,
-      entityRefs: memory.entities.flatMap((entity) => {
-        const normalised = normaliseEntityName(entity.name);
-        if (!normalised) return [];
-        const id = entityId(request.tenant, normalised);
-        entities.set(id, { id, name: entity.name, type: entity.type, normalised });
-        return [{ id, name: entity.name, type: entity.type }];
-      }),
-    }));
-    if (entities.size > 0) {
-      await deps.es.bulk({
-        refresh: false,
-        operations: [...entities.values()].flatMap((entity) => [
-          { update: { _index: deps.indices.entities, _id: entity.id } },
-          {
-            doc: { last_seen_at: now },
-            upsert: {
-              id: entity.id,
-              tenant: request.tenant,
-              name: entity.name,
-              normalized_name: entity.normalised,
-              type: entity.type,
-              aliases: [entity.name],
-              normalized_aliases: [entity.normalised],
-              source_ids: [sourceId],
-              first_seen_at: now,
-              last_seen_at: now,
-            },
-          },
-        ]),
-      });
-    }
+    const entities = await resolver.resolve(
+      request.tenant,
+      sourceId,
+      memories.flatMap((memory) => memory.entities),
+    );
+    const resolved: ResolvedMemory[] = memories.map((memory) => {
+      const refs = new Map<string, EntityRef>();
+      for (const mention of memory.entities) {
+        const entity = entities.get(normaliseEntityName(mention.name));
+        // "Mel" and "Melanie" in one memory are one entity: one reference.
+        if (entity && !refs.has(entity.id)) refs.set(entity.id, { ...entity, name: mention.name });
+      }
+      return { ...memory, entityRefs: [...refs.values()] };
+    });
     const resolvedKey = blobKeys.resolved(request.tenant, jobId, range.batch);
     await putJson(deps.blobs, resolvedKey, resolved);
-    return { resolvedKey, entities: entities.size };
+    return { resolvedKey, entities: new Set([...entities.values()].map((entity) => entity.id)).size };
   };
 }
