@@ -1,3 +1,4 @@
+import { isoDate } from '../../lib/domain/dates';
 import { Conversation } from '../../lib/domain/ingest';
 import { badInput } from '../../lib/errors';
 import { turnText } from '../../lib/chunking/chunk-conversation';
@@ -21,7 +22,7 @@ export const parseConversation: Parser = async (bytes) => {
   const builder = new SectionBuilder();
   for (const turn of turns) builder.add(turnText(turn), { unit: 'atomic', separator: '\n' });
   return {
-    ...builder.build({ format: 'CONVERSATION', detectedType: 'application/vnd.cairn.conversation+json', sessionDate: parsed.data.sessionDate }),
+    ...builder.build({ format: 'CONVERSATION', detectedType: 'application/vnd.cairn.conversation+json', sessionDate: isoDate(parsed.data.sessionDate) }),
     turns,
   };
 };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LooseDate } from './dates';
 
 /** Input formats; per-format size limits follow the Memsolus seed. */
 export const FORMATS = ['CONVERSATION', 'TXT', 'MARKDOWN', 'HTML', 'JSON', 'CSV', 'PDF', 'DOCX', 'URL'] as const;
@@ -88,7 +89,8 @@ export const IngestRequest = z.object({
   mode: IngestMode.default('long-range'),
   /** Caller's id for the source (Synap document_id, supermemory conversationId, …). */
   documentId: z.string().max(512).optional(),
-  documentDate: z.string().optional(),
+  /** Normalised to ISO 8601 here, whatever the surface accepted ("1:56 pm on 8 May, 2023"). */
+  documentDate: LooseDate.optional(),
   title: z.string().max(1024).optional(),
   scope: Scope.default({}),
   categories: z.array(z.string().min(1).max(255)).max(20).optional(),

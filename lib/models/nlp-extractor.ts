@@ -1,5 +1,6 @@
 import * as chrono from 'chrono-node';
 import nlp from 'compromise';
+import { parseLooseDate } from '../domain/dates';
 import type { Chunk } from '../domain/document';
 import type { MemoryType } from '../domain/memory';
 import { countTokens } from '../chunking/tokens';
@@ -49,13 +50,8 @@ export class NlpExtractor implements Extractor {
   }
 }
 
-export function parseReferenceDate(value: string | undefined): Date | undefined {
-  if (!value) return undefined;
-  const iso = Date.parse(value);
-  if (!Number.isNaN(iso)) return new Date(iso);
-  // Conversation datasets write dates like "1:56 pm on 8 May, 2023".
-  return chrono.parseDate(value) ?? undefined;
-}
+/** Conversation datasets write dates like "1:56 pm on 8 May, 2023"; ISO passes through. */
+export const parseReferenceDate = parseLooseDate;
 
 const isoDay = (date: Date) => date.toISOString().slice(0, 10);
 

@@ -1,0 +1,77 @@
+import { stemmedText } from '../lib/search/analysis';
+import { executeSearch } from '../lib/search/execute';
+import { RECIPES, type SearchPlan } from '../lib/search/plan';
+import { startHarness, type Harness } from './support/harness';
+
+describe('client-side analysis', () => {
+  it('stems words and drops stop and question words, so word forms meet', () => {
+    expect(stemmedText('When did Caroline go hiking?')).toBe('carolin go hike');
+    expect(stemmedText('We hiked up the mountain')).toBe('hike mountain');
+    expect(stemmedText("Melanie's adoption agencies")).toBe(stemmedText('melanie adopted agency'));
+    expect(stemmedText('What did you do?')).toBeUndefined();
+  });
+});
+
+describe('retrieval quality over real Elasticsearch: stems, speakers, session dates', () => {
+  let h: Harness;
+  const ingest = async (body: unknown) => {
+    const accepted = await h.api('POST', '/v1/conversations', { body });
+    expect(accepted.status).toBe(202);
+    const progress = await h.waitForJob('acme', accepted.body.job_id);
+    expect(progress.status).toBe('completed');
+  };
+  const search = (body: unknown) => h.api('POST', '/v1/search', { body });
+
+  beforeAll(async () => {
+    h = await startHarness();
+    await ingest({
+      conversation_id: 'weekend',
+      // LoCoMo's own date format: normalised to ISO at the boundary, never an index failure.
+      session_date: '1:56 pm on 8 May, 2023',
+      scope: { space_id: 'weekend' },
+      messages: [
+        { role: 'user', name: 'Caroline', content: 'Melanie will make a painting for the gallery, a big painting.', turn_id: 'W1' },
+        { role: 'user', name: 'Melanie', content: 'I finished a painting of the lake for the gallery.', turn_id: 'W2' },
+        { role: 'user', name: 'Caroline', content: 'We hiked up the mountain on Sunday.', turn_id: 'W3' },
+        { role: 'user', name: 'Melanie', content: 'The weather was great for the kids at the beach.', turn_id: 'W4' },
+      ],
+    });
+  });
+  afterAll(async () => h?.close());
+
+  it('finds "hiked" when asked about "hiking" (the standard analyzer alone would not)', async () => {
+    const response = await search({ query: 'Who went hiking?', mode: 'bm25', filters: { space_id: 'weekend' } });
+    expect(response.status).toBe(200);
+    expect(response.body.results[0].provenance.turn_ids).toEqual(['W3']);
+    const plainText = await h.runtime.es.search({ index: h.runtime.indices.memories, query: { match: { text: 'hiking' } } });
+    expect(plainText.hits.hits).toHaveLength(0);
+    expect(response.body.results[0].stems).toBeUndefined();
+  });
+
+  it('ranks the named person’s own turn above a turn that only mentions them', async () => {
+    const deps = { es: h.runtime.es, index: h.runtime.indices.memories, embedder: h.runtime.models.embedder };
+    const ask = (plan: SearchPlan) =>
+      executeSearch(deps, { tenant: 'acme', query: 'What painting did Melanie make for the gallery?', plan, filters: { space_id: 'weekend' } });
+    const withoutBoost = await ask({ ...RECIPES.bm25, bm25: { ...RECIPES.bm25.bm25, speakerBoost: 0 } });
+    expect(withoutBoost[0]!.provenance.turn_ids).toEqual(['W1']);
+    const boosted = await ask(RECIPES.bm25);
+    expect(boosted[0]!.provenance.turn_ids).toEqual(['W2']);
+    const hybrid = await ask(RECIPES.hybrid);
+    expect(hybrid[0]!.provenance.turn_ids).toEqual(['W2']);
+  });
+
+  it('stores a free-form session date as ISO 8601, so date filters work on it', async () => {
+    const response = await search({ query: 'gallery painting', top_k: 4, filters: { space_id: 'weekend', occurred_after: '2023-05-01', occurred_before: '2023-05-31' } });
+    expect(response.body.results.length).toBeGreaterThan(0);
+    expect(response.body.results[0].provenance.session_date).toBe('2023-05-08T13:56:00.000Z');
+    expect(response.body.results[0].provenance.document_date).toBe('2023-05-08T13:56:00.000Z');
+  });
+
+  it('refuses a session date that is not a date with a 400 naming it, before any job starts', async () => {
+    const response = await h.api('POST', '/v1/conversations', {
+      body: { session_date: 'whenever we met', messages: [{ role: 'user', content: 'hello' }] },
+    });
+    expect(response.status).toBe(400);
+    expect(response.body.error.message).toMatch(/whenever we met.*not a date/);
+  });
+});
