@@ -1,5 +1,5 @@
 /**
- * `npm run bench:ingest -- [--docs 40] [--concurrency 8] [--json]`
+ * `npm run bench:ingest -- [--docs 42] [--concurrency 16] [--json]`
  *
  * Ingest throughput through the real path: a generated corpus of every document format goes through
  * the API (POST /v1/documents for text formats, POST /v1/files for PDF and DOCX), one Temporal workflow
@@ -20,6 +20,34 @@ import type { Embedder } from '../lib/models/embedder';
 import { createModelProviders } from '../lib/models/providers';
 import { makeDocx, makePdf } from '../test/fixtures/documents';
 import { startHarness, type Harness } from '../test/support/harness';
+import type { temporal } from '@temporalio/proto';
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+const millis = (event: HistoryEvent | undefined) =>
+  event?.eventTime ? Number(event.eventTime.seconds ?? 0) * 1000 + Math.round((event.eventTime.nanos ?? 0) / 1e6) : 0;
+
+/**
+ * Where an activity's time goes, from the workflow history: waiting in the task queue (scheduled →
+ * started: worker slots, server latency) versus running (started → closed).
+ */
+function activityTimings(events: HistoryEvent[]): Map<string, { queued: number; running: number; count: number }> {
+  const byId = new Map(events.map((event) => [Number(event.eventId), event]));
+  const timings = new Map<string, { queued: number; running: number; count: number }>();
+  for (const event of events) {
+    const closed = event.activityTaskCompletedEventAttributes ?? event.activityTaskFailedEventAttributes;
+    if (!closed) continue;
+    const scheduled = byId.get(Number(closed.scheduledEventId));
+    const started = byId.get(Number(closed.startedEventId));
+    const name = scheduled?.activityTaskScheduledEventAttributes?.activityType?.name ?? 'unknown';
+    const entry = timings.get(name) ?? { queued: 0, running: 0, count: 0 };
+    entry.queued += millis(started) - millis(scheduled);
+    entry.running += millis(event) - millis(started);
+    entry.count += 1;
+    timings.set(name, entry);
+  }
+  return timings;
+}
 
 type BenchFormat = 'TXT' | 'MARKDOWN' | 'HTML' | 'JSON' | 'CSV' | 'PDF' | 'DOCX';
 const FORMATS: BenchFormat[] = ['TXT', 'MARKDOWN', 'HTML', 'JSON', 'CSV', 'PDF', 'DOCX'];
@@ -59,7 +87,8 @@ async function makeDocument(index: number): Promise<CorpusDocument> {
   const next = random(index + 1);
   const format = FORMATS[index % FORMATS.length]!;
   const name = `bench-${index}`;
-  const paragraphs = Array.from({ length: 6 }, () => paragraph(next, 6));
+  // Sizes vary like real uploads: from a note of a few paragraphs to a report of a few dozen.
+  const paragraphs = Array.from({ length: 4 + Math.floor(next() * 28) }, () => paragraph(next, 6));
   const encode = (text: string) => new TextEncoder().encode(text);
   switch (format) {
     case 'TXT':
@@ -79,7 +108,7 @@ async function makeDocument(index: number): Promise<CorpusDocument> {
       return {
         name,
         format,
-        bytes: encode(['id,city,note', ...Array.from({ length: 60 }, (_, i) => `${i},${WORDS[Math.floor(next() * WORDS.length)]},"${sentence(next)}"`)].join('\n')),
+        bytes: encode(['id,city,note', ...Array.from({ length: paragraphs.length * 10 }, (_, i) => `${i},${WORDS[Math.floor(next() * WORDS.length)]},"${sentence(next)}"`)].join('\n')),
       };
     case 'PDF':
       return { name, format, bytes: await makePdf(paragraphs.map((text) => wrap(text, 90))) };
@@ -106,6 +135,8 @@ function wrap(text: string, width: number): string[] {
 interface Target {
   submit(document: CorpusDocument): Promise<string>;
   wait(jobId: string): Promise<JobProgress>;
+  /** The job's workflow history, when the bench can reach Temporal (in-process only). */
+  history?(jobId: string): Promise<HistoryEvent[]>;
   embedder?: Embedder;
   config: Config;
   close(): Promise<void>;
@@ -116,6 +147,7 @@ async function inProcessTarget(): Promise<Target> {
   return {
     submit: (document) => submitOverHttp((method, route, body) => h.api(method, route, { body }), document),
     wait: (jobId) => h.waitForJob('bench', jobId, 600_000),
+    history: async (jobId) => (await h.jobs.handle('bench', jobId).fetchHistory()).events ?? [],
     embedder: h.runtime.models.embedder,
     config: h.config,
     close: () => h.close(),
@@ -206,7 +238,7 @@ const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 
 async function main() {
   const json = process.argv.includes('--json');
   const docs = option('docs', 42);
-  const concurrency = option('concurrency', 8);
+  const concurrency = option('concurrency', 16);
   const log = json ? (line: string) => console.error(line) : (line: string) => console.log(line);
 
   const corpus = await Promise.all(Array.from({ length: docs }, (_, i) => makeDocument(i)));
@@ -223,7 +255,12 @@ async function main() {
     await target.wait(await target.submit({ ...warmup, name: `warmup-${Date.now()}` }));
 
     const started = performance.now();
-    const progresses = await mapBounded(corpus, concurrency, async (document) => target.wait(await target.submit(document)));
+    const jobIds: string[] = [];
+    const progresses = await mapBounded(corpus, concurrency, async (document) => {
+      const jobId = await target.submit(document);
+      jobIds.push(jobId);
+      return target.wait(jobId);
+    });
     const seconds = (performance.now() - started) / 1000;
 
     const failed = progresses.filter((progress) => progress.status !== 'completed');
@@ -236,6 +273,20 @@ async function main() {
     const pipeline = { docs_per_s: round(docs / seconds), chunks_per_s: round(chunks / seconds) };
     log(`pipeline: ${docs} docs, ${chunks} chunks, ${memories} memories in ${seconds.toFixed(2)} s → ${pipeline.docs_per_s} docs/s, ${pipeline.chunks_per_s} chunks/s`);
     log(`mean per-job stage time (ms): ${STAGES.map((stage) => `${stage} ${stageMs[stage]}`).join(', ')}`);
+    let activityMs: Record<string, { queued_ms: number; running_ms: number }> | undefined;
+    if (target.history) {
+      const totals = new Map<string, { queued: number; running: number; count: number }>();
+      for (const jobId of jobIds) {
+        for (const [name, entry] of activityTimings(await target.history(jobId))) {
+          const total = totals.get(name) ?? { queued: 0, running: 0, count: 0 };
+          totals.set(name, { queued: total.queued + entry.queued, running: total.running + entry.running, count: total.count + entry.count });
+        }
+      }
+      activityMs = Object.fromEntries(
+        [...totals].map(([name, total]) => [name, { queued_ms: round(total.queued / total.count, 1), running_ms: round(total.running / total.count, 1) }]),
+      );
+      log(`mean per-activity time (ms, queued/running): ${Object.entries(activityMs).map(([name, t]) => `${name} ${t.queued_ms}/${t.running_ms}`).join(', ')}`);
+    }
 
     let embedderChunksPerS: number | null = null;
     if (!target.embedder) {
@@ -264,6 +315,7 @@ async function main() {
           embedder_chunks_per_s: embedderChunksPerS,
           overhead_ratio: overheadRatio,
           stage_ms_mean: stageMs,
+          activity_ms_mean: activityMs,
           batch_size: batchSize,
           batch_concurrency: batchConcurrency,
           upload_concurrency: concurrency,

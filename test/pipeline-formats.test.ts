@@ -155,7 +155,7 @@ describe('pipeline: every format becomes searchable memories with provenance', (
     expect(memories).toHaveLength(3);
     expect(memories[1]!.text).toMatch(/^Melanie: That sounds wonderful/);
     expect(memories[1]!.provenance).toMatchObject({ turn_start: 1, turn_end: 1, speakers: ['Melanie'], format: 'CONVERSATION' });
-    expect(memories[1]!.provenance.session_date).toBe(conversationFixture.sessionDate);
+    expect(Date.parse(memories[1]!.provenance.session_date!)).toBe(Date.parse(conversationFixture.sessionDate));
     expect(memories[1]!.scope.session_id).toBe('sess-1');
     expect((await search('sunrise painting', accepted.body.job_id)).length).toBeGreaterThan(0);
   });
