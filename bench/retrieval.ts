@@ -10,7 +10,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { parseReferenceDate } from '../lib/models/nlp-extractor';
 import { SEARCH_MODES, type SearchMode } from '../lib/search/plan';
 import { startHarness, type Harness } from '../test/support/harness';
 
@@ -63,12 +62,12 @@ async function ingest(h: Harness, sample: Sample): Promise<number> {
   const started = performance.now();
   const jobs = await Promise.all(
     sample.sessions.map(async (session) => {
-      const date = parseReferenceDate(session.date);
       const response = await h.api('POST', '/v1/conversations', {
         body: {
           conversation_id: `${sample.id}-session-${session.n}`,
           session_id: `${sample.id}-session-${session.n}`,
-          session_date: date?.toISOString(),
+          // As the dataset writes it ("1:56 pm on 8 May, 2023"): the API normalises it to ISO 8601.
+          session_date: session.date,
           scope: { space_id: sample.id },
           messages: session.turns.filter((turn) => turn.text?.trim()).map((turn) => ({ role: 'user', name: turn.speaker, content: turnContent(turn), turn_id: turn.dia_id })),
         },
