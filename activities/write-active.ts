@@ -9,6 +9,7 @@ import type { ActivityDeps } from './deps';
 import { memoryScope } from './index-memories';
 import type { StageInput } from './types';
 import { stemmedText } from '../lib/search/analysis';
+import { isoDate } from '../lib/domain/dates';
 
 export interface ActiveWriteResult {
   /** One per turn sent, in order: the turn's stable hash (its memory is `mem_<hash>`). */
@@ -67,7 +68,8 @@ export function createWriteActiveActivity(deps: ActivityDeps) {
         job_id: jobId,
         document_id: request.documentId,
         document_type: request.documentType,
-        document_date: turn.timestamp ?? request.documentDate,
+        // The mapping says `date`: a free-form timestamp would fail the whole write, so it is read or dropped.
+        document_date: isoDate(turn.timestamp) ?? request.documentDate,
         format: request.format,
         surface: request.surface,
         chunk_index: position,
