@@ -33,6 +33,8 @@ export function createResolveEntitiesActivity(deps: ActivityDeps) {
       }
       return { ...memory, entityRefs: [...refs.values()] };
     });
+    // One refresh per batch makes the batch's source and count updates visible to entity listings.
+    if (entities.size > 0) await deps.es.indices.refresh({ index: deps.indices.entities });
     const resolvedKey = blobKeys.resolved(request.tenant, jobId, range.batch);
     await putJson(deps.blobs, resolvedKey, resolved);
     return { resolvedKey, entities: new Set([...entities.values()].map((entity) => entity.id)).size };

@@ -149,7 +149,10 @@ export class EntityResolver {
       const next = mergedEntity(doc, sourceId, mention, now);
       if (!next) return doc;
       try {
-        await this.deps.es.index({ index: this.deps.index, id, document: next, if_seq_no: current._seq_no, if_primary_term: current._primary_term, refresh: true });
+        // Only a new surface form changes what alias lookups search; a new source is read back by id
+        // (realtime), so it skips the forced refresh that made hot entities a bottleneck under load.
+        const newForm = next.normalized_aliases !== doc.normalized_aliases;
+        await this.deps.es.index({ index: this.deps.index, id, document: next, if_seq_no: current._seq_no, if_primary_term: current._primary_term, refresh: newForm });
         return next;
       } catch (error) {
         if (statusOf(error) !== 409) throw error;
