@@ -1,6 +1,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import type { BlobStore } from '../lib/blob/store';
 import type { Config } from '../lib/config';
+import type { EmbeddingMatch } from '../lib/elasticsearch/embedding-match';
 import type { IndexNames } from '../lib/elasticsearch/indices';
 import type { Logger } from '../lib/logger';
 import type { Embedder } from '../lib/models/embedder';
@@ -14,6 +15,8 @@ export interface ActivityDeps {
   blobs: BlobStore;
   /** Absent when no embedding model is configured: memories are then stored without vectors. */
   embedder?: Embedder;
+  /** Whether the vector indices were built for that embedder: asked before any vector is written. */
+  embeddingMatch: EmbeddingMatch;
   /** Extractors by mode: `fast` and `long-range` may differ. */
   extractors: { fast: Extractor; 'long-range': Extractor };
   log: Logger;

@@ -41,6 +41,11 @@ export function createIndexActivity(deps: ActivityDeps) {
       parsed.sessionDate ?? (request.format === 'CONVERSATION' ? (await getJson<ParsedDocument>(deps.blobs, parsed.parsedKey)).sessionDate : undefined);
     const now = new Date().toISOString();
 
+    // The index was built for another embedding model: wait (retryably) for the reindex rather than write
+    // these memories without vectors. A waiting job completes whole, with the right vectors, after the
+    // swap; a vectorless memory would be a "completed" job that kNN cannot find, fixed only if a reindex
+    // happened to run afterwards. Checked before embedding (no wasted model calls) and again before the write.
+    if (deps.embedder) await deps.embeddingMatch.assertVectorsFit('memories', { fresh: false });
     const vectors = deps.embedder ? await deps.embedder.embed(memories.map((memory) => memory.text)) : undefined;
     heartbeat(range);
 
@@ -92,6 +97,7 @@ export function createIndexActivity(deps: ActivityDeps) {
       return doc;
     });
 
+    if (vectors) await deps.embeddingMatch.assertVectorsFit('memories');
     const response = await deps.es.bulk({
       // Searchable when the activity returns: the job is only "completed" once recall can see it.
       refresh: 'wait_for',

@@ -18,6 +18,8 @@ export { normaliseEntityName };
 export function createResolveEntitiesActivity(deps: ActivityDeps) {
   const resolver = new EntityResolver({ es: deps.es, index: deps.indices.entities, embedder: deps.embedder });
   return async function resolveEntities({ jobId, sourceId, request }: StageInput, extracted: ExtractResult, range: BatchRange): Promise<ResolveResult> {
+    // Entity vectors are compared and written like memories': under another model's index the job waits.
+    if (deps.embedder) await deps.embeddingMatch.assertVectorsFit('entities');
     const memories = await getJson<ExtractedMemory[]>(deps.blobs, extracted.memoriesKey);
     const entities = await resolver.resolve(
       request.tenant,

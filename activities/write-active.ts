@@ -52,7 +52,10 @@ export function createWriteActiveActivity(deps: ActivityDeps) {
     if (fresh.length === 0) return { fragmentIds, newTurns: 0, tokensIn: 0 };
 
     const texts = fresh.map(({ turn }) => turnText(turn));
-    const vectors = deps.embedder ? await deps.embedder.embed(texts) : undefined;
+    // The caller waits for an active write, so under another model's index it is not held back: the
+    // fragments are stored without vectors (BM25 finds them at once) and the reindex embeds them.
+    const vectorsFit = deps.embedder && !(await deps.embeddingMatch.mismatchOf('memories', { fresh: true }));
+    const vectors = vectorsFit ? await deps.embedder!.embed(texts) : undefined;
     const now = new Date().toISOString();
     const docs: StoredMemory[] = fresh.map(({ turn, hash, position }, i) => ({
       id: `mem_${hash}`,

@@ -1,12 +1,17 @@
-import { Router } from 'express';
+import { Router, type Response } from 'express';
 import type { Client as ElasticsearchClient } from '@elastic/elasticsearch';
 import type { Connection } from '@temporalio/client';
 import { isElasticsearchHealthy } from '../lib/elasticsearch/client';
+import { describeMismatch, type EmbeddingMatch } from '../lib/elasticsearch/embedding-match';
 
 export interface HealthDeps {
   es: ElasticsearchClient;
   temporal: Connection;
   namespace: string;
+  /** True once the process has begun to shut down: readiness then fails so traffic moves elsewhere. */
+  shuttingDown?: () => boolean;
+  /** Reported, never failing a check: a pending reindex degrades search, it does not stop the API. */
+  embeddingMatch?: EmbeddingMatch;
 }
 
 async function temporalReachable(connection: Connection, namespace: string): Promise<boolean> {
@@ -18,19 +23,38 @@ async function temporalReachable(connection: Connection, namespace: string): Pro
   }
 }
 
-/** `/healthz` answers 200 only when Temporal and Elasticsearch are both reachable; `/livez` only says the process is up. */
-export function healthRoutes({ es, temporal, namespace }: HealthDeps): Router {
+async function embeddingState(match: EmbeddingMatch | undefined): Promise<string | undefined> {
+  if (!match) return undefined;
+  try {
+    const [mismatch] = await match.mismatches();
+    return mismatch ? `reindex needed: ${describeMismatch(mismatch)}` : 'ok';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * `/healthz` answers 200 only when Temporal and Elasticsearch are both reachable; `/readyz` also
+ * answers 503 as soon as the API begins shutting down; `/livez` only says the process is up.
+ */
+export function healthRoutes({ es, temporal, namespace, shuttingDown, embeddingMatch }: HealthDeps): Router {
   const router = Router();
-  const check = async (_req: unknown, res: import('express').Response) => {
-    const [elasticsearch, temporalOk] = await Promise.all([isElasticsearchHealthy(es), temporalReachable(temporal, namespace)]);
+  const check = async (res: Response) => {
+    const [elasticsearch, temporalOk, embedding] = await Promise.all([isElasticsearchHealthy(es), temporalReachable(temporal, namespace), embeddingState(embeddingMatch)]);
     const ok = elasticsearch && temporalOk;
     res.status(ok ? 200 : 503).json({
       status: ok ? 'ok' : 'unavailable',
-      checks: { elasticsearch: elasticsearch ? 'ok' : 'unreachable', temporal: temporalOk ? 'ok' : 'unreachable' },
+      checks: { elasticsearch: elasticsearch ? 'ok' : 'unreachable', temporal: temporalOk ? 'ok' : 'unreachable', ...(embedding ? { embedding } : {}) },
     });
   };
-  router.get('/healthz', check);
-  router.get('/readyz', check);
+  router.get('/healthz', (_req, res) => check(res));
+  router.get('/readyz', async (_req, res) => {
+    if (shuttingDown?.()) {
+      res.status(503).json({ status: 'shutting_down' });
+      return;
+    }
+    await check(res);
+  });
   router.get('/livez', (_req, res) => {
     res.json({ status: 'ok' });
   });

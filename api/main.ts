@@ -1,7 +1,7 @@
 import { loadConfigOrExit } from '../lib/config';
 import { createLogger } from '../lib/logger';
 import { IngestJobs } from '../lib/jobs';
-import { createRuntime } from '../lib/runtime';
+import { createRuntime, searchDepsOf } from '../lib/runtime';
 import { connectTemporal, ensureSearchAttributes } from '../lib/temporal/connect';
 import { StaticKeyResolver } from './auth';
 import { createApp } from './server';
@@ -13,6 +13,7 @@ async function main() {
   const temporal = await connectTemporal(config);
   await ensureSearchAttributes(temporal, config.TEMPORAL_NAMESPACE);
   if (config.staticApiKeys.size === 0) log.warn('No API keys configured: set CAIRN_API_KEY or CAIRN_API_KEYS; every request will answer 401.');
+  let shuttingDown = false;
   const app = createApp({
     es: runtime.es,
     temporal: temporal.connection,
@@ -20,11 +21,14 @@ async function main() {
     jobs: new IngestJobs(temporal.client, runtime.blobs, config, runtime.es),
     keys: [new StaticKeyResolver(config.staticApiKeys)],
     log,
-    search: { es: runtime.es, index: runtime.indices.memories, embedder: runtime.models.embedder },
+    search: searchDepsOf(runtime),
+    shuttingDown: () => shuttingDown,
   });
   const server = app.listen(config.PORT, config.HOST, () => log.info({ port: config.PORT }, `API listening on http://${config.HOST}:${config.PORT}`));
   const shutdown = () => {
     log.info('API shutting down');
+    // Requests still arriving on open connections see /readyz fail, so a balancer stops sending more.
+    shuttingDown = true;
     server.close(async () => {
       await temporal.connection.close();
       await runtime.close();

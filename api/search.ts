@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { executeSearch, type SearchDeps, type SearchResult } from '../lib/search/execute';
+import { searchMemories, type SearchDeps, type SearchResult } from '../lib/search/execute';
 import { SearchFilters, SearchMode, planFor } from '../lib/search/plan';
 import { principalOf, requirePermission } from './auth';
 import { parseWith } from './errors';
@@ -40,8 +40,15 @@ export function searchRoutes(deps: SearchDeps): Router {
     const body = parseWith(NativeSearchRequest, req.body);
     const { tenant } = principalOf(req);
     const started = performance.now();
-    const results = await executeSearch(deps, { tenant, query: body.query, plan: planFor(body.mode, body.top_k), filters: body.filters });
-    res.json({ results: results.map(toNativeResult), mode: body.mode, took_ms: Math.round(performance.now() - started) });
+    const outcome = await searchMemories(deps, { tenant, query: body.query, plan: planFor(body.mode, body.top_k), filters: body.filters });
+    res.json({
+      results: outcome.results.map(toNativeResult),
+      mode: body.mode,
+      // What ran, and why it differs from the mode (kNN is skipped while the index awaits a reindex).
+      methods: outcome.methods,
+      ...(outcome.warnings.length ? { warnings: outcome.warnings } : {}),
+      took_ms: Math.round(performance.now() - started),
+    });
   });
   return router;
 }

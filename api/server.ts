@@ -45,6 +45,8 @@ export interface ApiDeps {
   /** When set (defaults to the search embedder), an updated memory's text is re-embedded. */
   embedder?: Embedder;
   apiKeys?: ApiKeyStore;
+  /** Set by the process: once true, /readyz answers 503 while in-flight requests finish. */
+  shuttingDown?: () => boolean;
 }
 
 
@@ -53,7 +55,7 @@ export function createApp(deps: ApiDeps): Express {
   const indices = deps.indices ?? indexNames(deps.jobs.config.ELASTICSEARCH_INDEX_PREFIX);
   const apiKeys = deps.apiKeys ?? new ApiKeyStore(deps.es, indices.apikeys);
   const keys = [...deps.keys, apiKeys];
-  const memories = new MemoryStore(deps.es, indices, deps.embedder ?? deps.search.embedder);
+  const memories = new MemoryStore(deps.es, indices, deps.embedder ?? deps.search.embedder, deps.search.embeddingMatch);
   const listings = new JobListings(deps.jobs.client, deps.jobs, deps.namespace, deps.jobs.config.TEMPORAL_TASK_QUEUE);
   const surface = { keys, log: deps.log };
 
@@ -63,7 +65,7 @@ export function createApp(deps: ApiDeps): Express {
   const metrics = new ApiMetrics();
   app.use(metrics.middleware());
   app.get('/metrics', metrics.handler());
-  app.use(healthRoutes({ es: deps.es, temporal: deps.temporal, namespace: deps.namespace }));
+  app.use(healthRoutes({ es: deps.es, temporal: deps.temporal, namespace: deps.namespace, shuttingDown: deps.shuttingDown, embeddingMatch: deps.search.embeddingMatch }));
   app.use(openApiRoutes());
 
   // Each vendor surface under its own prefix, with its own auth and error shapes: a vendor's client

@@ -25,7 +25,7 @@ import { deleteIndices } from '../lib/elasticsearch/indices';
 import { IngestJobs } from '../lib/jobs';
 import { ensureLocalServices } from '../lib/local-services';
 import { createLogger } from '../lib/logger';
-import { createRuntime } from '../lib/runtime';
+import { createRuntime, searchDepsOf } from '../lib/runtime';
 import { connectTemporal, ensureSearchAttributes } from '../lib/temporal/connect';
 
 function option(name: string, fallback: number): number {
@@ -92,7 +92,7 @@ async function inProcessTarget(): Promise<Target> {
     jobs,
     keys: [new StaticKeyResolver(config.staticApiKeys)],
     log: logger,
-    search: { es: runtime.es, index: runtime.indices.memories, embedder: runtime.models.embedder },
+    search: searchDepsOf(runtime),
   });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));

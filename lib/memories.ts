@@ -2,6 +2,7 @@ import type { Client } from '@elastic/elasticsearch';
 import { z } from 'zod';
 import type { Memory, StoredMemory } from './domain/memory';
 import { Metadata } from './domain/ingest';
+import type { EmbeddingMatch } from './elasticsearch/embedding-match';
 import type { IndexNames } from './elasticsearch/indices';
 import { conflict, notFound } from './errors';
 import type { Embedder } from './models/embedder';
@@ -79,6 +80,7 @@ export class MemoryStore {
     private readonly es: Client,
     private readonly indices: IndexNames,
     private readonly embedder?: Embedder,
+    private readonly embeddingMatch?: EmbeddingMatch,
   ) {}
 
   async get(tenant: string, id: string): Promise<Memory> {
@@ -93,8 +95,15 @@ export class MemoryStore {
       next.stems = stemmedText(next.text);
       // The vector must describe the text it sits beside: re-embed whenever the text changes.
       if (this.embedder && next.text !== memory.text) {
-        [next.embedding] = await this.embedder.embed([next.text]);
-        next.embedding_model = this.embedder.model;
+        if (await this.embeddingMatch?.mismatchOf('memories', { fresh: true })) {
+          // The index awaits a reindex to another model: our vector would not fit it, the old one no
+          // longer fits the text. The memory goes without one; the reindex embeds it (the caller can't wait).
+          delete next.embedding;
+          delete next.embedding_model;
+        } else {
+          [next.embedding] = await this.embedder.embed([next.text]);
+          next.embedding_model = this.embedder.model;
+        }
       }
     }
     if (update.confidence !== undefined) next.confidence = update.confidence;

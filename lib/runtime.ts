@@ -2,9 +2,11 @@ import type { Client } from '@elastic/elasticsearch';
 import { LocalBlobStore, type BlobStore } from './blob/store';
 import type { Config } from './config';
 import { createElasticsearchClient } from './elasticsearch/client';
+import { EmbeddingMatch, REINDEX_REMEDY, describeMismatch, type EmbeddingMismatch } from './elasticsearch/embedding-match';
 import { ensureIndices, type IndexNames } from './elasticsearch/indices';
 import type { Logger } from './logger';
 import { createModelProviders, embeddingSpec, type ModelProviders } from './models/providers';
+import type { SearchDeps } from './search/execute';
 
 /** The services API and worker share, built once from the configuration. */
 export interface Runtime {
@@ -13,6 +15,13 @@ export interface Runtime {
   indices: IndexNames;
   blobs: BlobStore;
   models: ModelProviders;
+  /** The configured embedder against the model the vector indices record; asked before vectors are used. */
+  embeddingMatch: EmbeddingMatch;
+  /**
+   * The mismatch of the last check, if any: set at start-up when the indices were built for another
+   * model, cleared by the first check after a reindex has swapped the aliases.
+   */
+  readonly embeddingMismatch: EmbeddingMismatch | undefined;
   log: Logger;
   close(): Promise<void>;
 }
@@ -20,7 +29,10 @@ export interface Runtime {
 export async function createRuntime(config: Config, log: Logger): Promise<Runtime> {
   const es = createElasticsearchClient(config.elasticsearchUrl);
   const models = await createModelProviders(config, log);
-  const indices = await ensureIndices(es, config.ELASTICSEARCH_INDEX_PREFIX, embeddingSpec(models.embedder));
+  const configured = embeddingSpec(models.embedder);
+  const indices = await ensureIndices(es, config.ELASTICSEARCH_INDEX_PREFIX, configured);
+  const embeddingMatch = new EmbeddingMatch(es, indices, configured);
+  warnOfMismatches(log, await embeddingMatch.mismatches());
   const blobs = new LocalBlobStore(config.blobDir);
   return {
     config,
@@ -28,10 +40,30 @@ export async function createRuntime(config: Config, log: Logger): Promise<Runtim
     indices,
     blobs,
     models,
+    embeddingMatch,
+    get embeddingMismatch() {
+      return embeddingMatch.lastKnown[0];
+    },
     log,
     close: async () => {
       await models.close();
       await es.close();
     },
   };
+}
+
+/** What search runs over: the memories alias, the embedder, and whether the two still match. */
+export function searchDepsOf(runtime: Runtime): SearchDeps {
+  return { es: runtime.es, index: runtime.indices.memories, embedder: runtime.models.embedder, embeddingMatch: runtime.embeddingMatch };
+}
+
+/** Starting anyway is deliberate (the reindex needs a worker with the new model): say so loudly. */
+function warnOfMismatches(log: Logger, mismatches: EmbeddingMismatch[]): void {
+  for (const mismatch of mismatches) {
+    log.warn(
+      { embeddingMismatch: mismatch },
+      `Embedding model change: ${describeMismatch(mismatch)}. Until a reindex re-embeds it, search answers with BM25 only ` +
+        `(kNN and hybrid fall back, with a warning) and ingest jobs wait before writing vectors. ${REINDEX_REMEDY}`,
+    );
+  }
 }

@@ -1,5 +1,6 @@
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type Activities } from '../activities/registry';
+import { embeddingSpec } from '../lib/models/providers';
 import type { Runtime } from '../lib/runtime';
 import { activityTelemetry } from './telemetry';
 
@@ -38,6 +39,7 @@ export async function createWorker({ runtime, taskQueue, workflowBundle, connect
     indices: runtime.indices,
     blobs: runtime.blobs,
     embedder: runtime.models.embedder,
+    embeddingMatch: runtime.embeddingMatch.for(embeddingSpec(runtime.models.embedder)),
     extractors: runtime.models.extractors,
     log: runtime.log,
   });

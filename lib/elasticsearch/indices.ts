@@ -38,13 +38,11 @@ const SETTINGS: estypes.IndicesIndexSettings = {
   refresh_interval: '1s',
 };
 
-export class EmbeddingMismatchError extends Error {
-  override name = 'EmbeddingMismatchError';
-}
-
 /**
  * Creates every index and alias that does not exist yet. Safe to call from every process at start-up:
- * a concurrent creator's "already exists" is treated as success.
+ * a concurrent creator's "already exists" is treated as success. An existing index built for another
+ * embedding model is left as it is: the process still starts (it may be the worker that runs the
+ * reindex), and EmbeddingMatch (embedding-match.ts) keeps its vectors and ours apart until then.
  */
 export async function ensureIndices(client: Client, prefix: string, embedding: EmbeddingSpec): Promise<IndexNames> {
   const names = indexNames(prefix);
@@ -69,33 +67,21 @@ export async function ensureIndices(client: Client, prefix: string, embedding: E
       if (!(await client.indices.existsAlias({ name: alias }))) await client.indices.putAlias({ index, name: alias });
     }
   }
-  await assertEmbeddingMatches(client, names.memories, embedding);
   return names;
 }
 
 /**
  * Fields added to a mapping since the index was created (e.g. `stems`) are put in place: mappings are
  * strict, so without them every new document would be rejected. The vector field and `_meta` are left
- * alone, so a different embedding model still meets assertEmbeddingMatches' explanation, not a mapping
- * error. An incompatible change fails here, loudly: that one needs a new index version.
+ * alone: a different embedding model is a mismatch to reindex (EmbeddingMatch), not a mapping error.
+ * An incompatible change fails here, loudly: that one needs a new index version.
  */
 async function addNewFields(client: Client, alias: string, mapping: estypes.MappingTypeMapping): Promise<void> {
   const { embedding: _vector, ...properties } = mapping.properties ?? {};
   await client.indices.putMapping({ index: alias, properties });
 }
 
-/** Vectors from two models are not comparable: a model change needs a re-embed, never silent mixing. */
-export async function assertEmbeddingMatches(client: Client, alias: string, embedding: EmbeddingSpec): Promise<void> {
-  const stored = await storedEmbedding(client, alias);
-  if (!stored) return;
-  if (stored.model !== embedding.model || stored.dims !== embedding.dims) {
-    throw new EmbeddingMismatchError(
-      `${alias} holds vectors from ${stored.model} (${stored.dims} dims) but the configured embedder is ` +
-        `${embedding.model} (${embedding.dims} dims). Run a re-embed backfill into a new index version, or restore the previous model.`,
-    );
-  }
-}
-
+/** The model and dims an index's mapping records for its vectors; undefined for indices without `_meta`. */
 export async function storedEmbedding(client: Client, alias: string): Promise<EmbeddingSpec | undefined> {
   const mapping = await client.indices.getMapping({ index: alias });
   const meta = Object.values(mapping)[0]?.mappings?._meta as { embedding_model?: string; embedding_dims?: number } | undefined;

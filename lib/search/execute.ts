@@ -1,4 +1,5 @@
 import type { Client, estypes } from '@elastic/elasticsearch';
+import { describeMismatch, type EmbeddingMatch } from '../elasticsearch/embedding-match';
 import type { Memory } from '../domain/memory';
 import { badInput, upstreamFailure } from '../errors';
 import type { Embedder } from '../models/embedder';
@@ -12,6 +13,8 @@ export interface SearchDeps {
   /** The memories alias. */
   index: string;
   embedder?: Embedder;
+  /** When the index was built for another model than `embedder`, kNN is skipped (its vectors are not comparable). */
+  embeddingMatch?: EmbeddingMatch;
 }
 
 export interface SearchRequest {
@@ -27,12 +30,25 @@ export type SearchResult = Memory & {
   ranks: Partial<Record<SearchMethod, number>>;
 };
 
+export interface SearchOutcome {
+  results: SearchResult[];
+  /** The methods that actually ran (kNN is dropped while the index awaits a reindex). */
+  methods: SearchMethod[];
+  /** Why the answer differs from what was asked, for the caller to show. */
+  warnings: string[];
+}
+
 /** Runs any search plan: each method under the same filters, then fusion, then the limit. */
 export async function executeSearch(deps: SearchDeps, request: SearchRequest): Promise<SearchResult[]> {
+  return (await searchMemories(deps, request)).results;
+}
+
+/** executeSearch, also saying which methods ran and why any were left out. */
+export async function searchMemories(deps: SearchDeps, request: SearchRequest): Promise<SearchOutcome> {
   const query = request.query.trim();
   if (!query) throw badInput('query must not be empty');
   const filter = filterClauses(request.tenant, request.filters);
-  const { plan } = request;
+  const { plan, warnings } = await withComparableVectors(deps, request.plan);
   const hitsByMethod = await Promise.all(
     plan.methods.map((method) => (method === 'bm25' ? bm25(deps, query, plan.bm25, filter, plan.candidates) : knn(deps, query, filter, plan.candidates))),
   );
@@ -42,7 +58,23 @@ export async function executeSearch(deps: SearchDeps, request: SearchRequest): P
     return { method: plan.methods[i]!, ids: hits.map((hit) => hit._id!), scores: hits.map((hit) => hit._score ?? 0) };
   });
   const fused = fuseRankings(rankings, plan, documents);
-  return fused.slice(0, plan.limit).map(({ id, score, ranks }) => ({ ...documents.get(id)!, score, ranks }));
+  const results = fused.slice(0, plan.limit).map(({ id, score, ranks }) => ({ ...documents.get(id)!, score, ranks }));
+  return { results, methods: plan.methods, warnings };
+}
+
+/**
+ * A query vector from the configured model against an index of another model's vectors ranks noise
+ * (or fails on other dims): until the reindex swaps, kNN is dropped and BM25 answers alone.
+ */
+async function withComparableVectors(deps: SearchDeps, plan: SearchPlan): Promise<{ plan: SearchPlan; warnings: string[] }> {
+  if (!plan.methods.includes('knn') || !deps.embeddingMatch) return { plan, warnings: [] };
+  const mismatch = await deps.embeddingMatch.mismatchOf('memories');
+  if (!mismatch) return { plan, warnings: [] };
+  const methods = plan.methods.filter((method) => method !== 'knn');
+  const warning =
+    `kNN skipped, answered with BM25 only: ${describeMismatch(mismatch)}. ` +
+    'Vector search returns once a reindex backfill has re-embedded the memories.';
+  return { plan: methods.length ? { ...plan, methods } : { ...plan, methods: ['bm25'], fusion: 'none' }, warnings: [warning] };
 }
 
 type Hit = estypes.SearchHit<Memory>;

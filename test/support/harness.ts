@@ -11,7 +11,7 @@ import { loadConfig, type Config } from '../../lib/config';
 import { deleteIndices } from '../../lib/elasticsearch/indices';
 import { IngestJobs } from '../../lib/jobs';
 import { createLogger } from '../../lib/logger';
-import { createRuntime, type Runtime } from '../../lib/runtime';
+import { createRuntime, searchDepsOf, type Runtime } from '../../lib/runtime';
 import { connectTemporal, ensureSearchAttributes, type TemporalHandle } from '../../lib/temporal/connect';
 import type { JobProgress } from '../../lib/domain/job';
 import { createWorker } from '../../worker/create-worker';
@@ -82,7 +82,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     jobs,
     keys: [new StaticKeyResolver(config.staticApiKeys), ...(options.extraKeyResolvers?.(runtime) ?? [])],
     log,
-    search: { es: runtime.es, index: runtime.indices.memories, embedder: runtime.models.embedder },
+    search: searchDepsOf(runtime),
   });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
