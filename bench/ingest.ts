@@ -63,23 +63,29 @@ function option(name: string, fallback: number): number {
   return at > 0 ? Number(process.argv[at + 1]) : fallback;
 }
 
-// A seeded generator: the same corpus on every run, different text in every document (so no two
-// documents share a source id and nothing is deduplicated away).
+// A seeded generator of plausible notes: the same corpus on every run, different text in every
+// document (so no two documents share a source id and nothing is deduplicated away).
 function random(seed: number) {
   let state = seed >>> 0 || 1;
   return () => ((state = (state * 1664525 + 1013904223) >>> 0) / 2 ** 32);
 }
-const WORDS = (
-  'harbour tram cathedral river bridge market museum wine cellar lighthouse coast island whale festival ' +
-  'library archive street square garden palace tower monastery vineyard bakery station ferry orchard ' +
-  'meeting budget release customer contract invoice roadmap incident review launch migration schedule ' +
-  'Lisbon Porto Faro Coimbra Braga Madeira Azores Sintra Évora Lagos Melanie Caroline Ana João Rui'
-).split(' ');
+const PEOPLE = ['Melanie', 'Caroline', 'Ana', 'João', 'Rui', 'Sofia', 'Tiago', 'Marta'];
+const PLACES = ['Lisbon', 'Porto', 'Faro', 'Coimbra', 'Braga', 'Madeira', 'Sintra', 'Évora'];
+const THINGS = ['harbour', 'tram line', 'cathedral', 'river bridge', 'market', 'museum', 'wine cellar', 'lighthouse', 'library', 'garden', 'bakery', 'ferry'];
+const WORK = ['budget review', 'product launch', 'database migration', 'customer call', 'contract renewal', 'incident report', 'roadmap meeting', 'release plan'];
+const DAYS = ['on Monday', 'last week', 'in March', 'yesterday', 'every morning', 'after lunch', 'before the holidays', 'at the weekend'];
+const TEMPLATES: ((pick: <T>(list: T[]) => T) => string)[] = [
+  (pick) => `${pick(PEOPLE)} visited the ${pick(THINGS)} in ${pick(PLACES)} ${pick(DAYS)} and said it was quieter than expected.`,
+  (pick) => `The ${pick(WORK)} moved to ${pick(DAYS).replace(/^(on|in|at) /, '')} because the team was still waiting for numbers from the ${pick(PLACES)} office.`,
+  (pick) => `${pick(PEOPLE)} and ${pick(PEOPLE)} agreed that the ${pick(WORK)} needs a clearer owner and a written summary.`,
+  (pick) => `Near the ${pick(THINGS)} there is a small ${pick(THINGS)} that most visitors miss, especially ${pick(DAYS)}.`,
+  (pick) => `According to the notes, the ${pick(WORK)} went well, although two questions about costs are still open.`,
+  (pick) => `${pick(PEOPLE)} prefers the ${pick(THINGS)} in ${pick(PLACES)} to the one in ${pick(PLACES)}, mostly for the view.`,
+];
 
 function sentence(next: () => number): string {
-  const length = 8 + Math.floor(next() * 14);
-  const words = Array.from({ length }, () => WORDS[Math.floor(next() * WORDS.length)]!);
-  return `${words[0]!.charAt(0).toUpperCase()}${words[0]!.slice(1)} ${words.slice(1).join(' ')}.`;
+  const pick = <T,>(list: T[]): T => list[Math.floor(next() * list.length)]!;
+  return pick(TEMPLATES)(pick);
 }
 const paragraph = (next: () => number, sentences: number) => Array.from({ length: sentences }, () => sentence(next)).join(' ');
 
@@ -103,12 +109,12 @@ async function makeDocument(index: number): Promise<CorpusDocument> {
           paragraphs.map((text, i) => `<h2>Section ${i + 1}</h2><p>${text}</p>`).join('') + '</article><footer>footer</footer></body></html>'),
       };
     case 'JSON':
-      return { name, format, bytes: encode(JSON.stringify({ title: name, entries: paragraphs.map((text, i) => ({ id: i, note: text, tag: WORDS[i] })) })) };
+      return { name, format, bytes: encode(JSON.stringify({ title: name, entries: paragraphs.map((text, i) => ({ id: i, note: text, place: PLACES[i % PLACES.length] })) })) };
     case 'CSV':
       return {
         name,
         format,
-        bytes: encode(['id,city,note', ...Array.from({ length: paragraphs.length * 10 }, (_, i) => `${i},${WORDS[Math.floor(next() * WORDS.length)]},"${sentence(next)}"`)].join('\n')),
+        bytes: encode(['id,city,note', ...Array.from({ length: paragraphs.length * 10 }, (_, i) => `${i},${PLACES[Math.floor(next() * PLACES.length)]},"${sentence(next)}"`)].join('\n')),
       };
     case 'PDF':
       return { name, format, bytes: await makePdf(paragraphs.map((text) => wrap(text, 90))) };
@@ -267,11 +273,12 @@ async function main() {
     if (failed.length) throw new Error(`${failed.length} jobs did not complete: ${JSON.stringify(failed[0]!.errors)}`);
     const chunks = progresses.reduce((n, progress) => n + progress.counts.chunks, 0);
     const memories = progresses.reduce((n, progress) => n + progress.memories_created, 0);
+    const entities = progresses.reduce((n, progress) => n + progress.counts.entities, 0);
     const stageMs = Object.fromEntries(
       STAGES.map((stage) => [stage, round(progresses.reduce((n, progress) => n + (progress.stages[stage]?.duration_ms ?? 0), 0) / progresses.length, 1)]),
     );
     const pipeline = { docs_per_s: round(docs / seconds), chunks_per_s: round(chunks / seconds) };
-    log(`pipeline: ${docs} docs, ${chunks} chunks, ${memories} memories in ${seconds.toFixed(2)} s → ${pipeline.docs_per_s} docs/s, ${pipeline.chunks_per_s} chunks/s`);
+    log(`pipeline: ${docs} docs, ${chunks} chunks, ${memories} memories, ${entities} entity resolutions in ${seconds.toFixed(2)} s → ${pipeline.docs_per_s} docs/s, ${pipeline.chunks_per_s} chunks/s`);
     log(`mean per-job stage time (ms): ${STAGES.map((stage) => `${stage} ${stageMs[stage]}`).join(', ')}`);
     let activityMs: Record<string, { queued_ms: number; running_ms: number }> | undefined;
     if (target.history) {
@@ -309,6 +316,7 @@ async function main() {
           docs,
           chunks,
           memories,
+          entity_resolutions: entities,
           seconds: round(seconds),
           ...pipeline,
           embedder: target.embedder?.model ?? null,
