@@ -2,46 +2,59 @@ import { heartbeat } from '@temporalio/activity';
 import type { estypes } from '@elastic/elasticsearch';
 import type { ReindexPlan } from '../lib/backfill/request';
 import { versionedIndex } from '../lib/elasticsearch/indices';
-import { memoriesMapping } from '../lib/elasticsearch/mappings';
+import { entitiesMapping, memoriesMapping } from '../lib/elasticsearch/mappings';
+import type { Embedder } from '../lib/models/embedder';
 import { embeddingSpec } from '../lib/models/providers';
 import { upstreamFailure } from '../lib/errors';
 import { assertBulkOk, withRun, type BatchOutcome, type MemoryBatch } from './backfill-reembed';
 import type { ActivityDeps } from './deps';
 
+type Source = Record<string, unknown>;
+
 /**
  * Reindex without Elasticsearch's reindex module (not available here, and no painless either): the
  * backfill walks the current index with PIT + search_after, bulk-writes each batch into the next
- * versioned index, then moves the alias in one atomic updateAliases call.
+ * versioned index, then moves the alias in one atomic updateAliases call. The new index is built for
+ * the worker's embedder, so this is also how an embedding model change completes: every vector made
+ * by another model is re-embedded on the way, and the entities index (vectors too) moves alongside.
  */
 export function createReindexActivities(deps: ActivityDeps) {
   const alias = () => deps.indices.memories;
 
-  async function currentIndex(): Promise<string> {
-    const aliases = await deps.es.indices.getAlias({ name: alias() });
+  async function currentIndex(name: string): Promise<string> {
+    const aliases = await deps.es.indices.getAlias({ name });
     const entries = Object.entries(aliases);
-    const writable = entries.find(([, value]) => value.aliases[alias()]?.is_write_index) ?? entries[0];
-    if (!writable) throw upstreamFailure(`the alias ${alias()} points to no index`);
+    const writable = entries.find(([, value]) => value.aliases[name]?.is_write_index) ?? entries[0];
+    if (!writable) throw upstreamFailure(`the alias ${name} points to no index`);
     return writable[0];
   }
 
-  /** Creates the next version's index (idempotent: a retry finds it and reuses it). */
-  async function prepareReindex(startedAt: string): Promise<ReindexPlan> {
-    const source = await currentIndex();
+  /** The next version's index behind an alias, created if missing (a retry finds it and reuses it). */
+  async function nextVersion(name: string, mappings: estypes.MappingTypeMapping): Promise<{ alias: string; source: string; target: string }> {
+    const source = await currentIndex(name);
     const version = Number(/-v(\d+)$/.exec(source)?.[1] ?? '0');
-    const target = versionedIndex(alias(), version + 1);
+    const target = versionedIndex(name, version + 1);
     if (!(await deps.es.indices.exists({ index: target }))) {
       const settings = Object.values(await deps.es.indices.getSettings({ index: source }))[0]?.settings?.index;
       await deps.es.indices
         .create({
           index: target,
           settings: { number_of_shards: settings?.number_of_shards ?? 1, number_of_replicas: settings?.number_of_replicas ?? 0 },
-          mappings: { ...memoriesMapping(embeddingSpec(deps.embedder)), dynamic: 'strict' },
+          mappings: { ...mappings, dynamic: 'strict' },
         })
         .catch((error) => {
           if ((error as { body?: { error?: { type?: string } } }).body?.error?.type !== 'resource_already_exists_exception') throw error;
         });
     }
-    return { alias: alias(), source, target, startedAt };
+    return { alias: name, source, target };
+  }
+
+  /** Creates the next versions of the memories and entities indices, their `_meta` naming the worker's model. */
+  async function prepareReindex(startedAt: string): Promise<ReindexPlan> {
+    const embedding = embeddingSpec(deps.embedder);
+    const memories = await nextVersion(alias(), memoriesMapping(embedding));
+    const entities = await nextVersion(deps.indices.entities, entitiesMapping(embedding));
+    return { ...memories, startedAt, entities };
   }
 
   /** Copies one batch into the new index; vectors from another model than the worker's are re-embedded. */
@@ -52,82 +65,150 @@ export function createReindexActivities(deps: ActivityDeps) {
     const done = new Set(inTarget.docs.filter((doc) => 'found' in doc && doc.found && doc._source?.backfill_runs?.includes(batch.runId)).map((doc) => doc._id));
     const ids = batch.ids.filter((id) => !done.has(id));
     if (ids.length === 0) return { processed: 0, skipped: batch.ids.length };
-    const { docs } = await deps.es.mget<Record<string, unknown>>({ index: source, ids });
-    const toCopy = docs.filter((doc): doc is estypes.GetGetResult<Record<string, unknown>> => 'found' in doc && doc.found && Boolean(doc._source));
+    const { docs } = await deps.es.mget<Source>({ index: source, ids });
+    const toCopy = docs.filter((doc): doc is estypes.GetGetResult<Source> => 'found' in doc && doc.found && Boolean(doc._source));
     if (toCopy.length === 0) return { processed: 0, skipped: batch.ids.length };
 
-    const embedder = deps.embedder;
-    const stale = embedder ? toCopy.filter((doc) => doc._source!.embedding_model !== embedder.model) : [];
-    const vectors = stale.length ? await embedder!.embed(stale.map((doc) => String(doc._source!.text))) : [];
-    heartbeat({ copied: toCopy.length, embedded: vectors.length });
-    const freshVector = new Map(stale.map((doc, i) => [doc._id, vectors[i]]));
-
+    const bodies = await withWorkerVectors(deps.embedder, toCopy.map((doc) => doc._source!), memoryText);
+    heartbeat({ copied: toCopy.length });
     const response = await deps.es.bulk({
-      operations: toCopy.flatMap((doc) => {
-        const body = { ...doc._source!, backfill_runs: withRun(doc._source!.backfill_runs as string[] | undefined, batch.runId) };
-        const vector = freshVector.get(doc._id);
-        if (vector) Object.assign(body, { embedding: vector, embedding_model: embedder!.model });
-        else if (!embedder) delete (body as { embedding?: unknown }).embedding;
-        return [{ index: { _index: batch.target, _id: doc._id } }, body];
-      }),
+      operations: toCopy.flatMap((doc, i) => [
+        { index: { _index: batch.target, _id: doc._id } },
+        { ...bodies[i], backfill_runs: withRun(doc._source!.backfill_runs as string[] | undefined, batch.runId) },
+      ]),
     });
     assertBulkOk(response, 'copied memories');
     return { processed: toCopy.length, skipped: batch.ids.length - toCopy.length };
   }
 
-  /** Moves the alias (reads and writes) to the new index in one atomic step. Idempotent. */
+  /** Moves the aliases (reads and writes) of memories and entities to the new indices in one atomic step. Idempotent. */
   async function swapMemoriesAlias(plan: ReindexPlan): Promise<void> {
-    await deps.es.indices.refresh({ index: plan.target });
-    const current = await deps.es.indices.getAlias({ name: plan.alias });
-    if (Object.keys(current).length === 1 && current[plan.target]) return;
+    const moves = [plan, ...(plan.entities ? [plan.entities] : [])];
+    await deps.es.indices.refresh({ index: moves.map((move) => move.target) });
+    const pending: typeof moves = [];
+    for (const move of moves) {
+      const current = await deps.es.indices.getAlias({ name: move.alias });
+      if (!(Object.keys(current).length === 1 && current[move.target])) pending.push(move);
+    }
+    if (pending.length === 0) return;
     await deps.es.indices.updateAliases({
-      actions: [
-        { remove: { index: plan.source, alias: plan.alias } },
-        { add: { index: plan.target, alias: plan.alias, is_write_index: true } },
-      ],
+      actions: pending.flatMap((move) => [
+        { remove: { index: move.source, alias: move.alias } },
+        { add: { index: move.target, alias: move.alias, is_write_index: true } },
+      ]),
     });
   }
 
   /**
    * Copies what was written to the old index while the walk ran (its PIT could not see it). Runs after
    * the swap, when no new writes reach the old index. A memory rewritten in the new index after the
-   * swap is newer than the old index's copy and is kept.
+   * swap is newer than the old index's copy and is kept. Another model's vectors (a worker still on
+   * the old model) and missing ones (written while the model change was pending) are embedded anew.
    */
   async function catchUpMemories(plan: ReindexPlan & { runId: string }): Promise<number> {
+    return catchUp({ source: plan.source, target: plan.target, stampFields: ['created_at', 'updated_at'], text: memoryText }, plan, (hit) => ({
+      backfill_runs: withRun(hit.backfill_runs as string[] | undefined, plan.runId),
+    }));
+  }
+
+  /** Entities created or changed in the old index during the run. */
+  async function catchUpEntities(plan: ReindexPlan): Promise<number> {
+    if (!plan.entities) return 0;
+    return catchUp({ ...plan.entities, stampFields: ['first_seen_at', 'last_seen_at'], text: entityText }, plan);
+  }
+
+  async function catchUp(
+    index: { source: string; target: string; stampFields: [string, string]; text: (doc: Source) => string },
+    plan: ReindexPlan,
+    marked: (doc: Source) => Source = () => ({}),
+  ): Promise<number> {
+    // Writes of the last second before the swap may not be searchable yet: make them so first.
+    await deps.es.indices.refresh({ index: index.source });
+    const [created, updated] = index.stampFields;
     const query: estypes.QueryDslQueryContainer = {
-      bool: { should: [{ range: { created_at: { gte: plan.startedAt } } }, { range: { updated_at: { gte: plan.startedAt } } }], minimum_should_match: 1 },
+      bool: { should: [{ range: { [created]: { gte: plan.startedAt } } }, { range: { [updated]: { gte: plan.startedAt } } }], minimum_should_match: 1 },
     };
     let searchAfter: estypes.SortResults | undefined;
     let copied = 0;
     for (;;) {
-      const page = await deps.es.search<Record<string, unknown>>({ index: plan.source, query, sort: [{ id: 'asc' }], size: 200, search_after: searchAfter });
+      const page = await deps.es.search<Source>({ index: index.source, query, sort: [{ id: 'asc' }], size: 200, search_after: searchAfter });
       const hits = page.hits.hits;
       if (hits.length === 0) break;
       searchAfter = hits[hits.length - 1]!.sort;
-      const current = await deps.es.mget<Record<string, unknown>>({ index: plan.target, ids: hits.map((hit) => hit._id!), _source_includes: ['created_at', 'updated_at'] });
-      const targetStamp = new Map(current.docs.map((doc) => [doc._id, 'found' in doc && doc.found ? lastWrite(doc._source) : '']));
-      const newer = hits.filter((hit) => lastWrite(hit._source) > (targetStamp.get(hit._id!) ?? ''));
+      const current = await deps.es.mget<Source>({ index: index.target, ids: hits.map((hit) => hit._id!), _source_includes: [created, updated] });
+      const targetStamp = new Map(current.docs.map((doc) => [doc._id, 'found' in doc && doc.found ? lastWrite(doc._source, created, updated) : '']));
+      const newer = hits.filter((hit) => lastWrite(hit._source, created, updated) > (targetStamp.get(hit._id!) ?? ''));
       if (newer.length === 0) continue;
+      const bodies = await withWorkerVectors(deps.embedder, newer.map((hit) => hit._source!), index.text);
       const response = await deps.es.bulk({
-        operations: newer.flatMap((hit) => [
-          { index: { _index: plan.target, _id: hit._id } },
-          { ...hit._source, backfill_runs: withRun(hit._source!.backfill_runs as string[] | undefined, plan.runId) },
-        ]),
+        operations: newer.flatMap((hit, i) => [{ index: { _index: index.target, _id: hit._id } }, { ...bodies[i], ...marked(hit._source!) }]),
       });
-      assertBulkOk(response, 'caught-up memories');
+      assertBulkOk(response, `caught-up documents of ${index.source}`);
       copied += newer.length;
       heartbeat({ copied });
     }
-    await deps.es.indices.refresh({ index: plan.target });
+    await deps.es.indices.refresh({ index: index.target });
     return copied;
   }
 
-  return { prepareReindex, copyMemories, swapMemoriesAlias, catchUpMemories };
+  /**
+   * A memory copied early in the run and then deleted from the old index would come back with the
+   * swap. After the swap nothing writes to the old index any more, so every memory this run copied
+   * that the old index no longer holds was deleted meanwhile: it is deleted from the new one too.
+   */
+  async function dropDeletedMemories(plan: ReindexPlan & { runId: string }): Promise<number> {
+    await deps.es.indices.refresh({ index: plan.target });
+    let searchAfter: estypes.SortResults | undefined;
+    let dropped = 0;
+    for (;;) {
+      const page = await deps.es.search({
+        index: plan.target,
+        query: { term: { backfill_runs: plan.runId } },
+        sort: [{ id: 'asc' }],
+        size: 1000,
+        _source: false,
+        search_after: searchAfter,
+        track_total_hits: false,
+      });
+      const hits = page.hits.hits;
+      if (hits.length === 0) break;
+      searchAfter = hits[hits.length - 1]!.sort;
+      const inSource = await deps.es.mget({ index: plan.source, ids: hits.map((hit) => hit._id!), _source: false });
+      const gone = inSource.docs.filter((doc) => !('found' in doc && doc.found)).map((doc) => doc._id);
+      heartbeat({ checked: hits.length, dropped });
+      if (gone.length === 0) continue;
+      const response = await deps.es.bulk({ operations: gone.map((id) => ({ delete: { _index: plan.target, _id: id } })) });
+      assertBulkOk(response, 'memories deleted during the reindex');
+      dropped += gone.length;
+    }
+    if (dropped) await deps.es.indices.refresh({ index: plan.target });
+    return dropped;
+  }
+
+  return { prepareReindex, copyMemories, swapMemoriesAlias, catchUpMemories, catchUpEntities, dropDeletedMemories };
 }
 
-/** ISO timestamps compare as strings; the later of created and updated is the last write. */
-function lastWrite(doc: Record<string, unknown> | undefined): string {
-  const created = String(doc?.created_at ?? '');
-  const updated = String(doc?.updated_at ?? '');
-  return updated > created ? updated : created;
+export const memoryText = (doc: Source) => String(doc.text ?? '');
+/** An entity's vector stands for its name; the current (fullest) name, as merges may have changed it. */
+export const entityText = (doc: Source) => String(doc.name ?? '');
+
+/**
+ * Documents as the new index takes them: vectors of another model than the worker's (or none) are
+ * replaced by the worker's, in one embedding call. Without an embedder, vectors are dropped: the new
+ * index's mapping has no model to match them.
+ */
+export async function withWorkerVectors(embedder: Embedder | undefined, docs: Source[], text: (doc: Source) => string): Promise<Source[]> {
+  if (!embedder) return docs.map(({ embedding: _vector, embedding_model: _model, ...rest }) => rest);
+  const stale = docs.filter((doc) => doc.embedding_model !== embedder.model || !doc.embedding);
+  if (stale.length === 0) return docs;
+  const vectors = await embedder.embed(stale.map(text));
+  const fresh = new Map(stale.map((doc, i) => [doc, vectors[i]]));
+  return docs.map((doc) => (fresh.has(doc) ? { ...doc, embedding: fresh.get(doc), embedding_model: embedder.model } : doc));
+}
+
+/** ISO timestamps compare as strings; the later of the two stamps is the last write. */
+function lastWrite(doc: Source | undefined, created: string, updated: string): string {
+  const first = String(doc?.[created] ?? '');
+  const last = String(doc?.[updated] ?? '');
+  return last > first ? last : first;
 }

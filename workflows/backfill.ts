@@ -40,7 +40,7 @@ const { openBackfillScan, nextBackfillPage, closeBackfillScan, listImportSources
     startToCloseTimeout: '2 minutes',
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
   });
-const { reembedMemories, copyMemories, catchUpMemories } = proxyActivities<Activities>({
+const { reembedMemories, copyMemories, catchUpMemories, copyEntities, catchUpEntities, dropDeletedMemories } = proxyActivities<Activities>({
   startToCloseTimeout: '15 minutes',
   heartbeatTimeout: '2 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
@@ -177,11 +177,17 @@ function runIngestJob(child: ChildIngest) {
 }
 
 async function finishReindex(plan: ReindexPlan, runId: string, progress: BackfillProgress) {
+  // The entities index holds vectors too: it moves in the same swap, so both change model together.
+  const entities: NonNullable<BackfillProgress['reindex']>['entities'] = plan.entities
+    ? { source: plan.entities.source, target: plan.entities.target, copied: await copyEntities(plan) }
+    : undefined;
   progress.phase = 'swapping';
   await swapMemoriesAlias(plan);
-  progress.reindex = { source: plan.source, target: plan.target, swapped: true };
+  progress.reindex = { source: plan.source, target: plan.target, swapped: true, entities };
   progress.phase = 'finishing';
   progress.reindex.caught_up = await catchUpMemories({ ...plan, runId });
+  progress.reindex.dropped = await dropDeletedMemories({ ...plan, runId });
+  if (entities) entities.caught_up = await catchUpEntities(plan);
 }
 
 function initialProgress(input: BackfillWorkflowInput, runId: string): BackfillProgress {

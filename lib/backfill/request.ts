@@ -122,6 +122,8 @@ export interface ReindexPlan {
   target: string;
   /** Writes after this instant are copied again after the alias swap. */
   startedAt: string;
+  /** The entities index moves with the memories (it holds vectors too); absent in plans made before it did. */
+  entities?: { alias: string; source: string; target: string };
 }
 
 export const BACKFILL_STATUSES = ['running', 'completed', 'failed'] as const;
@@ -149,7 +151,16 @@ export interface BackfillProgress {
   /** Workflow runs so far: 1 + the number of continue-as-new hand-overs. */
   runs: number;
   errors: BackfillError[];
-  reindex?: { source: string; target: string; swapped: boolean; caught_up?: number };
+  reindex?: {
+    source: string;
+    target: string;
+    swapped: boolean;
+    /** Memories written to the old index during the run, copied after the swap. */
+    caught_up?: number;
+    /** Memories deleted from the old index during the run after they were copied: removed again. */
+    dropped?: number;
+    entities?: { source: string; target: string; copied?: number; caught_up?: number };
+  };
   started_at: string;
   updated_at: string;
   finished_at?: string;
