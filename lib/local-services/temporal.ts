@@ -75,6 +75,13 @@ export async function startTemporal(options: LocalTemporalOptions): Promise<Mana
     options.namespace,
     '--log-level',
     'warn',
+    // WAL with synchronous=NORMAL: a committed start survives a crash of any process (only an OS
+    // crash or power loss can roll back the last transactions), and workflow starts go from ~35 ms
+    // to ~5 ms p50 on a 2-core machine — the API's acceptance latency is mostly this write.
+    '--sqlite-pragma',
+    'journal_mode=wal',
+    '--sqlite-pragma',
+    'synchronous=normal',
     ...CAIRN_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
   ];
   log(`Starting Temporal dev server on 127.0.0.1:${options.port} (Web UI http://127.0.0.1:${options.uiPort}, data ${dbFile})…`);
