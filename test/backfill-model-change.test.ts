@@ -190,13 +190,28 @@ describe('embedding model change: start despite the mismatch, reindex to the new
     expect(embeddedInputs().some((input) => /sourdough/.test(input))).toBe(false);
   });
 
+  it('edits a memory during the mismatch without giving it a vector the index cannot take', async () => {
+    const edited = [...oldMemories].sort((a, b) => b.id.localeCompare(a.id))[0]!;
+    const patched = await after.api('PATCH', `/v1/memories/${edited.id}`, { body: { content: 'The worms arrived and the compost smells of forest floor now.' } });
+    expect(patched.status).toBe(200);
+    const stored = await after.runtime.es.get<{ text: string; embedding?: number[]; embedding_model?: string }>({ index: memoriesAlias(), id: edited.id });
+    expect(stored._source).toMatchObject({ text: 'The worms arrived and the compost smells of forest floor now.' });
+    expect(stored._source?.embedding).toBeUndefined();
+    expect(stored._source?.embedding_model).toBeUndefined();
+  });
+
   it('reindexes into a new version built for the new model, re-embedding every memory and entity once; the held job then completes', async () => {
     const started = Date.now();
     let deleted: string | undefined;
-    // A memory copied in the first batch is then deleted through the API, from the still-live old index.
+    let lateJob: string | undefined;
     afterFirstCopy = async (ids) => {
+      // A memory copied in the first batch is then deleted through the API, from the still-live old index.
       deleted = ids[0];
       expect((await after.api('DELETE', `/v1/memories/${deleted}`)).status).toBe(204);
+      // A worker still on the old model writes its vectors to the old index behind the walk's back.
+      const late = await before.api('POST', '/v1/conversations', { body: conversation('late', [['Caroline', 'The heron came back to the pond at dawn on Sunday.']]) });
+      lateJob = late.body.job_id;
+      expect((await before.waitForJob('acme', lateJob!)).status).toBe('completed');
     };
     const accepted = await after.api('POST', '/v1/backfills', { body: { backfill: 'reindex', batch_size: 2, page_size: 4, concurrency: 1 } });
     expect(accepted.status).toBe(202);
@@ -211,6 +226,7 @@ describe('embedding model change: start despite the mismatch, reindex to the new
     const reindexMs = Date.now() - started;
     expect(result).toMatchObject({ status: 'completed', total: oldMemories.length, processed: oldMemories.length, failed: 0 });
     expect(result.reindex).toMatchObject({ source: `${memoriesAlias()}-v1`, target: `${memoriesAlias()}-v2`, swapped: true, dropped: 1 });
+    expect(result.reindex.caught_up).toBeGreaterThanOrEqual(1);
     expect(result.reindex.entities).toMatchObject({ source: `${entitiesAlias()}-v1`, target: `${entitiesAlias()}-v2` });
     expect(result.reindex.entities.copied).toBeGreaterThan(0);
     expect(deleted).toBeDefined();
@@ -230,7 +246,9 @@ describe('embedding model change: start despite the mismatch, reindex to the new
     const memories = await allMemories();
     const fresh = memories.filter((memory) => memory.provenance.job_id === pendingJob);
     expect(fresh.length).toBeGreaterThan(0);
-    expect(memories).toHaveLength(oldMemories.length - 1 + fresh.length);
+    const caughtUp = memories.filter((memory) => memory.provenance.job_id === lateJob);
+    expect(caughtUp.length).toBeGreaterThan(0);
+    expect(memories).toHaveLength(oldMemories.length - 1 + fresh.length + caughtUp.length);
     expect(memories.map((memory) => memory.id)).not.toContain(deleted);
     expect((await after.api('GET', `/v1/memories/${deleted}`)).status).toBe(404);
     for (const memory of memories) {
