@@ -10,6 +10,8 @@
  * BATCH_SIZE and BATCH_CONCURRENCY (env) tune the fan-out. With --json the last stdout line is one
  * JSON object.
  */
+import os from 'node:os';
+import type { Client } from '@elastic/elasticsearch';
 import { PARSERS, detectFormat } from '../activities/parsers';
 import { chunkSections } from '../lib/chunking/chunk-text';
 import { loadConfig, type Config } from '../lib/config';
@@ -144,6 +146,8 @@ interface Target {
   /** The job's workflow history, when the bench can reach Temporal (in-process only). */
   history?(jobId: string): Promise<HistoryEvent[]>;
   embedder?: Embedder;
+  /** The client the worker writes with (in-process only): its requests are counted, the cluster's CPU read. */
+  es?: Client;
   config: Config;
   close(): Promise<void>;
 }
@@ -155,6 +159,7 @@ async function inProcessTarget(): Promise<Target> {
     wait: (jobId) => h.waitForJob('bench', jobId, 600_000),
     history: async (jobId) => (await h.jobs.handle('bench', jobId).fetchHistory()).events ?? [],
     embedder: h.runtime.models.embedder,
+    es: h.runtime.es,
     config: h.config,
     close: () => h.close(),
   };
@@ -239,6 +244,33 @@ async function chunkTexts(corpus: CorpusDocument[], config: Config): Promise<str
   return texts;
 }
 
+/**
+ * Elasticsearch requests by endpoint ("POST _bulk", "GET {index}/_doc"): index names and ids are
+ * folded, so the counts say which calls a job makes and how many.
+ */
+function countRequests(es: Client): { counts: Map<string, number>; stop(): void } {
+  const counts = new Map<string, number>();
+  const onResponse = (_error: unknown, result: { meta?: { request?: { params?: { method?: string; path?: string } } } } | null) => {
+    const params = result?.meta?.request?.params;
+    if (!params?.path) return;
+    const endpoint = params.path.split('/').filter(Boolean).map((part) => (part.startsWith('_') ? part : '{x}')).join('/');
+    const key = `${params.method} ${endpoint}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  };
+  es.diagnostic.on('response', onResponse);
+  return { counts, stop: () => es.diagnostic.off('response', onResponse) };
+}
+
+/** CPU seconds the Elasticsearch node has spent (the cluster is shared: other clients' work counts too). */
+async function elasticsearchCpuSeconds(es: Client): Promise<number | undefined> {
+  try {
+    const stats = await es.nodes.stats({ metric: 'process' });
+    return Object.values(stats.nodes).reduce((total, node) => total + (node.process?.cpu?.total_in_millis ?? 0), 0) / 1000;
+  } catch {
+    return undefined;
+  }
+}
+
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 
 async function main() {
@@ -260,6 +292,10 @@ async function main() {
     const warmup = await makeDocument(10_000);
     await target.wait(await target.submit({ ...warmup, name: `warmup-${Date.now()}` }));
 
+    const loadBefore = os.loadavg()[0]!;
+    const requests = target.es ? countRequests(target.es) : undefined;
+    const esCpuBefore = target.es ? await elasticsearchCpuSeconds(target.es) : undefined;
+    const cpuBefore = process.cpuUsage();
     const started = performance.now();
     const jobIds: string[] = [];
     const progresses = await mapBounded(corpus, concurrency, async (document) => {
@@ -268,6 +304,14 @@ async function main() {
       return target.wait(jobId);
     });
     const seconds = (performance.now() - started) / 1000;
+    // All threads of this process: API, worker, workflow thread, embedding thread.
+    const cpu = process.cpuUsage(cpuBefore);
+    const cairnCpuSeconds = round((cpu.user + cpu.system) / 1e6);
+    const esCpuAfter = target.es ? await elasticsearchCpuSeconds(target.es) : undefined;
+    const esCpuSeconds = esCpuBefore !== undefined && esCpuAfter !== undefined ? round(esCpuAfter - esCpuBefore) : null;
+    requests?.stop();
+    const esRequests = requests ? Object.fromEntries([...requests.counts].sort(([, a], [, b]) => b - a)) : undefined;
+    const load = [round(loadBefore), round(os.loadavg()[0]!)];
 
     const failed = progresses.filter((progress) => progress.status !== 'completed');
     if (failed.length) throw new Error(`${failed.length} jobs did not complete: ${JSON.stringify(failed[0]!.errors)}`);
@@ -279,6 +323,9 @@ async function main() {
     );
     const pipeline = { docs_per_s: round(docs / seconds), chunks_per_s: round(chunks / seconds) };
     log(`pipeline: ${docs} docs, ${chunks} chunks, ${memories} memories, ${entities} entity resolutions in ${seconds.toFixed(2)} s → ${pipeline.docs_per_s} docs/s, ${pipeline.chunks_per_s} chunks/s`);
+    log(`cpu during the run: this process ${cairnCpuSeconds} s, Elasticsearch ${esCpuSeconds ?? 'n/a'} s (shared node); ` +
+      `machine load ${load[0]} → ${load[1]} on ${os.availableParallelism()} cores`);
+    if (esRequests) log(`Elasticsearch requests: ${Object.entries(esRequests).map(([endpoint, count]) => `${endpoint} ${count}`).join(', ')}`);
     log(`mean per-job stage time (ms): ${STAGES.map((stage) => `${stage} ${stageMs[stage]}`).join(', ')}`);
     let activityMs: Record<string, { queued_ms: number; running_ms: number }> | undefined;
     if (target.history) {
@@ -296,6 +343,7 @@ async function main() {
     }
 
     let embedderChunksPerS: number | null = null;
+    let embedderCpuSeconds: number | null = null;
     if (!target.embedder) {
       log('embedder: none configured (memories are stored without vectors); overhead_ratio cannot be computed');
     } else {
@@ -303,10 +351,13 @@ async function main() {
       await target.embedder.embed(texts.slice(0, 8));
       const batches = Array.from({ length: Math.ceil(texts.length / batchSize) }, (_, i) => texts.slice(i * batchSize, (i + 1) * batchSize));
       const embedStarted = performance.now();
+      const embedCpuBefore = process.cpuUsage();
       await mapBounded(batches, batchConcurrency, (batch) => target.embedder!.embed(batch));
       const embedSeconds = (performance.now() - embedStarted) / 1000;
+      const embedCpu = process.cpuUsage(embedCpuBefore);
+      embedderCpuSeconds = round((embedCpu.user + embedCpu.system) / 1e6);
       embedderChunksPerS = round(texts.length / embedSeconds);
-      log(`embedder alone (${target.embedder.model}): ${texts.length} chunks in ${embedSeconds.toFixed(2)} s → ${embedderChunksPerS} chunks/s`);
+      log(`embedder alone (${target.embedder.model}): ${texts.length} chunks in ${embedSeconds.toFixed(2)} s (cpu ${embedderCpuSeconds} s) → ${embedderChunksPerS} chunks/s`);
     }
     const overheadRatio = embedderChunksPerS ? round(pipeline.chunks_per_s / embedderChunksPerS, 3) : null;
     log(`overhead_ratio (pipeline chunks/s ÷ embedder chunks/s): ${overheadRatio ?? 'n/a'}`);
@@ -322,6 +373,11 @@ async function main() {
           embedder: target.embedder?.model ?? null,
           embedder_chunks_per_s: embedderChunksPerS,
           overhead_ratio: overheadRatio,
+          cairn_cpu_s: cairnCpuSeconds,
+          embedder_cpu_s: embedderCpuSeconds,
+          es_cpu_s: esCpuSeconds,
+          es_requests: esRequests,
+          load_avg: load,
           stage_ms_mean: stageMs,
           activity_ms_mean: activityMs,
           batch_size: batchSize,
