@@ -12,8 +12,9 @@ export { normaliseEntityName };
 
 /**
  * Entity mentions → the tenant's entities (lib/entities/resolver.ts): names, aliases and embedding
- * similarity against the entities index; memories then point to entity ids. Safe to retry: ids are
- * deterministic and merges are set unions.
+ * similarity against the entities index; memories then point to entity ids. The batch's entity
+ * changes are written in one refreshed bulk, so listings show them once the activity returns. Safe
+ * to retry: ids are deterministic and merges are set unions.
  */
 export function createResolveEntitiesActivity(deps: ActivityDeps) {
   const resolver = new EntityResolver({ es: deps.es, index: deps.indices.entities, embedder: deps.embedder });
@@ -35,8 +36,6 @@ export function createResolveEntitiesActivity(deps: ActivityDeps) {
       }
       return { ...memory, entityRefs: [...refs.values()] };
     });
-    // One refresh per batch makes the batch's source and count updates visible to entity listings.
-    if (entities.size > 0) await deps.es.indices.refresh({ index: deps.indices.entities });
     const resolvedKey = blobKeys.resolved(request.tenant, jobId, range.batch);
     await putJson(deps.blobs, resolvedKey, resolved);
     return { resolvedKey, entities: new Set([...entities.values()].map((entity) => entity.id)).size };

@@ -16,7 +16,7 @@ export function normaliseEntityName(name: string): string {
 const tokens = (normalised: string) => normalised.split(' ').filter(Boolean);
 
 /** Shortest nickname taken as a shortened first name: "Mel" → "Melanie", but never "Al" → "Alice". */
-const MIN_PREFIX = 3;
+export const MIN_PREFIX = 3;
 
 /**
  * Whether two normalised names can denote the same entity: one is a shortened form of the other

@@ -1,34 +1,14 @@
 import type { Client, estypes } from '@elastic/elasticsearch';
 import type { EntityRef } from '../domain/memory';
+import { upstreamFailure } from '../errors';
 import { entityId } from '../ids';
 import type { Embedder } from '../models/embedder';
-import { isFullerName, lookupKeys, namesCompatible, normaliseEntityName, shareWord, typesCompatible } from './names';
+import { chooseEntity, cosine, matchesNameQuery, nameQuery, settledByAlias, type Candidate } from './candidates';
+import { mergedEntity, newEntity, type EntityDoc, type Mention, type NormalisedMention } from './entity';
+import { normaliseEntityName } from './names';
 
-/** An entity as stored in the entities index (one per tenant and real-world thing). */
-export interface EntityDoc {
-  id: string;
-  tenant: string;
-  name: string;
-  normalized_name: string;
-  type: string;
-  aliases: string[];
-  normalized_aliases: string[];
-  /** Ids a surface form would have had on its own, recorded when it was merged into this entity. */
-  merged_from?: string[];
-  /** Distinct sources that mentioned the entity. */
-  mention_count: number;
-  /** The most recent sources that mentioned it (bounded; mention_count keeps counting). */
-  source_ids: string[];
-  first_seen_at: string;
-  last_seen_at: string;
-  embedding?: number[];
-  embedding_model?: string;
-}
-
-export interface Mention {
-  name: string;
-  type: string;
-}
+export type { EntityDoc, Mention } from './entity';
+export { mergedEntity } from './entity';
 
 export interface EntityResolverDeps {
   es: Client;
@@ -37,169 +17,215 @@ export interface EntityResolverDeps {
   embedder?: Embedder;
 }
 
-/** Cosine above which two differently written names of one type that share a word are one entity. */
-const SIMILAR_NAMES = 0.9;
-const KEPT_SOURCES = 100;
 const MAX_CONFLICT_RETRIES = 20;
+
+/** A stored entity with the version an optimistic write must match. */
+interface Stored {
+  doc: EntityDoc;
+  version: { seqNo: number; primaryTerm: number };
+}
+
+/** A lookup's hit: with its name's cosine similarity when it came from the embedding search. */
+type Found = Stored & { score?: number };
 
 /**
  * Mentions → the tenant's entities. A mention resolves, in order, to the entity of its own normalised
  * name, to an entity that already has it as an alias, to the one entity whose name is compatible with
  * it ("Mel" → "Melanie", "Bob" → "Bob Smith") or whose name embeds almost identically, or else to a new
  * entity. Ids derive from tenant + normalised name, so a retried activity or a re-sent job finds what
- * it wrote before instead of writing it again. This Elasticsearch has no scripting, so every change
- * is read → modify → write with optimistic concurrency (if_seq_no), retried when another writer won.
+ * it wrote before instead of writing it again.
+ *
+ * A batch of mentions costs a fixed handful of requests, not a few per mention: one real-time read of
+ * the mentions' own ids, one multi-search by name for the rest, one by embedding for the forms names
+ * leave open (only those are embedded), then one bulk write. Mentions of the batch see each other's
+ * effects in memory ("Melanie" created first is what a later "Mel" joins). This Elasticsearch has no
+ * scripting, so the bulk writes with optimistic concurrency (if_seq_no); entities another writer
+ * changed meanwhile are read again, the batch's mentions folded in again, and only they rewritten.
  */
 export class EntityResolver {
   constructor(private readonly deps: EntityResolverDeps) {}
 
   /** Resolves every mention; answers the entity for each normalised name. */
   async resolve(tenant: string, sourceId: string, mentions: Mention[], now = new Date().toISOString()): Promise<Map<string, EntityRef>> {
-    const unique = new Map<string, Mention>();
-    for (const mention of mentions) {
-      const normalised = normaliseEntityName(mention.name);
-      if (normalised && !unique.has(normalised)) unique.set(normalised, mention);
+    const ordered = distinctMentions(mentions);
+    if (ordered.length === 0) return new Map();
+    const ownId = (mention: NormalisedMention) => entityId(tenant, mention.normalised);
+
+    const stored = await this.read(ordered.map(ownId));
+    const unknown = ordered.filter((mention) => !stored.has(ownId(mention)));
+    const byName = await this.searchEach(unknown.map((mention) => ({ size: 50, query: nameQuery(tenant, mention.normalised), seq_no_primary_term: true })));
+    const open = this.deps.embedder ? unknown.filter((mention, i) => !settledByAlias(byName[i]!.map(({ doc }) => ({ doc })), mention)) : [];
+    const vectors = open.length ? await this.deps.embedder!.embed(open.map((mention) => mention.name)) : [];
+    open.forEach((mention, i) => (mention.vector = vectors[i]));
+    const bySimilarity = await this.searchEach(open.map((mention) => ({
+      size: 10,
+      knn: { field: 'embedding', query_vector: mention.vector!, k: 10, num_candidates: 100, filter: [{ term: { tenant } }] },
+      seq_no_primary_term: true,
+    })));
+    const found = new Map<NormalisedMention, Found[]>(unknown.map((mention, i) => [mention, byName[i]!]));
+    open.forEach((mention, i) => found.get(mention)!.push(...bySimilarity[i]!));
+
+    const changes = new Map<string, EntityChange>();
+    const chosen = new Map<string, string>();
+    for (const mention of ordered) {
+      const id = ownId(mention);
+      let change = changes.get(id);
+      if (!change && stored.has(id)) change = new EntityChange(stored.get(id)!);
+      if (!change) {
+        const existing = chooseEntity(this.candidates(found.get(mention) ?? [], changes, mention), mention);
+        if (existing) change = changes.get(existing) ?? new EntityChange(found.get(mention)!.find(({ doc }) => doc.id === existing)!);
+      }
+      if (change) change.fold(sourceId, mention, now);
+      else change = EntityChange.create(newEntity(tenant, sourceId, mention, now, this.deps.embedder?.model), mention);
+      changes.set(change.id, change);
+      chosen.set(mention.normalised, change.id);
     }
-    // Fuller names first: "Melanie" then becomes the entity that a "Mel" in the same batch joins.
-    const ordered = [...unique.entries()].sort(([a], [b]) => b.split(' ').length - a.split(' ').length || b.length - a.length);
-    const vectors = this.deps.embedder ? await this.deps.embedder.embed(ordered.map(([, mention]) => mention.name)) : undefined;
-    const resolved = new Map<string, EntityRef>();
-    for (const [i, [normalised, mention]] of ordered.entries()) {
-      const entity = await this.resolveOne(tenant, sourceId, { ...mention, normalised, vector: vectors?.[i] }, now);
-      resolved.set(normalised, { id: entity.id, name: mention.name, type: entity.type });
-    }
-    return resolved;
+    await this.write([...changes.values()], sourceId, now);
+
+    return new Map(ordered.map((mention) => {
+      const id = chosen.get(mention.normalised)!;
+      return [mention.normalised, { id, name: mention.name, type: changes.get(id)!.doc.type }];
+    }));
   }
 
-  private async resolveOne(tenant: string, sourceId: string, mention: Mention & { normalised: string; vector?: number[] }, now: string): Promise<EntityDoc> {
-    const ownId = entityId(tenant, mention.normalised);
-    if (await this.exists(ownId)) return this.merge(ownId, sourceId, mention, now);
-    const existing = await this.findExisting(tenant, mention);
-    if (existing) return this.merge(existing, sourceId, mention, now);
-    // Another writer may create the same id between our look and our write: then ours joins theirs.
-    return (await this.create(tenant, sourceId, ownId, mention, now)) ?? this.merge(ownId, sourceId, mention, now);
+  /**
+   * What Elasticsearch found for a mention, seen through this batch's own changes (newer than what
+   * the index shows), plus the batch's entities the index cannot see yet that the lookups would find.
+   */
+  private candidates(found: Found[], changes: Map<string, EntityChange>, mention: NormalisedMention): Candidate[] {
+    const candidates = new Map<string, Candidate>();
+    for (const { doc, score } of found) {
+      const current = changes.get(doc.id)?.doc ?? doc;
+      candidates.set(doc.id, { doc: current, score: score ?? candidates.get(doc.id)?.score });
+    }
+    for (const change of changes.values()) {
+      const { doc } = change;
+      const score = mention.vector && doc.embedding ? cosine(mention.vector, doc.embedding) : undefined;
+      const known = candidates.get(doc.id);
+      if (known) known.score = Math.max(known.score ?? -1, score ?? -1);
+      else if (matchesNameQuery(doc, mention.normalised) || score !== undefined) candidates.set(doc.id, { doc, score });
+    }
+    return [...candidates.values()];
   }
 
-  /** The one existing entity a new surface form belongs to, if exactly one fits. */
-  private async findExisting(tenant: string, mention: Mention & { normalised: string; vector?: number[] }): Promise<string | undefined> {
-    const candidates = new Map<string, { doc: EntityDoc; score?: number }>();
-    const keys = lookupKeys(mention.normalised);
-    const byName = await this.search({
-      size: 50,
-      query: {
-        bool: {
-          filter: [{ term: { tenant } }],
-          should: [{ terms: { normalized_name: keys } }, { terms: { normalized_aliases: keys } }, ...prefixQueries(mention.normalised)],
-          minimum_should_match: 1,
-        },
-      },
-    });
-    for (const hit of byName) candidates.set(hit._id!, { doc: hit._source! });
-    if (mention.vector) {
-      const similar = await this.search({
-        size: 10,
-        knn: { field: 'embedding', query_vector: mention.vector, k: 10, num_candidates: 100, filter: [{ term: { tenant } }] },
+  /** Writes every changed entity in one bulk; entities another writer changed meanwhile are redone. */
+  private async write(changes: EntityChange[], sourceId: string, now: string): Promise<void> {
+    let pending = changes.filter((change) => change.changed);
+    for (let attempt = 0; pending.length > 0; attempt++) {
+      if (attempt === MAX_CONFLICT_RETRIES) {
+        throw new Error(`entities kept changing under ${MAX_CONFLICT_RETRIES} rounds of concurrent writers; the activity will retry`);
+      }
+      // Refreshed at once: other jobs' name lookups (searches) and entity listings must see the batch.
+      const response = await this.deps.es.bulk({
+        index: this.deps.index,
+        refresh: true,
+        operations: pending.flatMap((change) => [
+          change.version
+            ? { index: { _id: change.id, if_seq_no: change.version.seqNo, if_primary_term: change.version.primaryTerm } }
+            : { create: { _id: change.id } },
+          change.doc,
+        ]),
       });
-      // ES scores cosine as (1 + cos) / 2.
-      for (const hit of similar) candidates.set(hit._id!, { doc: hit._source!, score: 2 * (hit._score ?? 0) - 1 });
-    }
-    const fits = [...candidates.values()].filter(({ doc, score }) => {
-      if (!typesCompatible(doc.type, mention.type)) return false;
-      if (doc.normalized_name === mention.normalised || doc.normalized_aliases?.includes(mention.normalised)) return true;
-      // Against the entity's own (fullest) name, not its short aliases: "Melissa" is no "Mel" → "Melanie".
-      if (namesCompatible(doc.normalized_name, mention.normalised)) return true;
-      return (score ?? 0) >= SIMILAR_NAMES && shareWord(doc.normalized_name, mention.normalised);
-    });
-    const exactAlias = fits.filter(({ doc }) => doc.normalized_aliases?.includes(mention.normalised));
-    const chosen = exactAlias.length === 1 ? exactAlias : fits;
-    // Two entities fit ("Bob" with "Bob Smith" and "Bob Jones"): guessing would merge people wrongly.
-    return chosen.length === 1 ? chosen[0]!.doc.id : undefined;
-  }
-
-  private async create(tenant: string, sourceId: string, id: string, mention: Mention & { normalised: string; vector?: number[] }, now: string): Promise<EntityDoc | undefined> {
-    const doc: EntityDoc = {
-      id,
-      tenant,
-      name: mention.name,
-      normalized_name: mention.normalised,
-      type: mention.type,
-      aliases: [mention.name],
-      normalized_aliases: [mention.normalised],
-      mention_count: 1,
-      source_ids: [sourceId],
-      first_seen_at: now,
-      last_seen_at: now,
-      ...(mention.vector && this.deps.embedder ? { embedding: mention.vector, embedding_model: this.deps.embedder.model } : {}),
-    };
-    try {
-      // Refreshed at once: the next mention's alias lookup (a search) must see this entity.
-      await this.deps.es.index({ index: this.deps.index, id, document: doc, op_type: 'create', refresh: true });
-      return doc;
-    } catch (error) {
-      if (statusOf(error) === 409) return undefined; // another writer created it first: merge into theirs
-      throw error;
+      const conflicted: EntityChange[] = [];
+      response.items.forEach((item, i) => {
+        const result = item.index ?? item.create;
+        if (result?.status === 409) conflicted.push(pending[i]!);
+        else if (result?.error) throw upstreamFailure(`Elasticsearch rejected entity ${result._id}: ${result.error.type}: ${result.error.reason}`);
+      });
+      if (conflicted.length === 0) return;
+      const current = await this.read(conflicted.map((change) => change.id));
+      for (const change of conflicted) {
+        const latest = current.get(change.id);
+        // Deleted between our read and our write: resolving again from the start is the safe answer.
+        if (!latest) throw upstreamFailure(`entity ${change.id} disappeared while it was being resolved; the activity will retry`);
+        change.rebase(latest, sourceId, now);
+      }
+      pending = conflicted.filter((change) => change.changed);
     }
   }
 
-  /** Adds the surface form and the source to an entity, retrying when a concurrent writer got there first. */
-  private async merge(id: string, sourceId: string, mention: Mention & { normalised: string }, now: string): Promise<EntityDoc> {
-    for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
-      const current = await this.deps.es.get<EntityDoc>({ index: this.deps.index, id });
-      const doc = current._source!;
-      const next = mergedEntity(doc, sourceId, mention, now);
-      if (!next) return doc;
-      try {
-        // Only a new surface form changes what alias lookups search; a new source is read back by id
-        // (realtime), so it skips the forced refresh that made hot entities a bottleneck under load.
-        const newForm = next.normalized_aliases !== doc.normalized_aliases;
-        await this.deps.es.index({ index: this.deps.index, id, document: next, if_seq_no: current._seq_no, if_primary_term: current._primary_term, refresh: newForm });
-        return next;
-      } catch (error) {
-        if (statusOf(error) !== 409) throw error;
+  /** Entities by id, read in real time (a write not yet refreshed is seen), with their versions. */
+  private async read(ids: string[]): Promise<Map<string, Stored>> {
+    const { docs } = await this.deps.es.mget<EntityDoc>({ index: this.deps.index, ids: [...new Set(ids)] });
+    const stored = new Map<string, Stored>();
+    for (const doc of docs) {
+      if ('found' in doc && doc.found && doc._source) {
+        stored.set(doc._id, { doc: doc._source, version: { seqNo: doc._seq_no!, primaryTerm: doc._primary_term! } });
       }
     }
-    throw new Error(`entity ${id} kept changing under ${MAX_CONFLICT_RETRIES} concurrent writers; the activity will retry`);
+    return stored;
   }
 
-  private async exists(id: string): Promise<boolean> {
-    return this.deps.es.exists({ index: this.deps.index, id });
-  }
-
-  private async search(body: Omit<estypes.SearchRequest, 'index'>) {
-    const response = await this.deps.es.search<EntityDoc>({ index: this.deps.index, ...body });
-    return response.hits.hits.filter((hit) => hit._source);
+  /** One search per body in a single round trip; hits keep their versions and cosine similarity. */
+  private async searchEach(bodies: estypes.MsearchMultisearchBody[]): Promise<Found[][]> {
+    if (bodies.length === 0) return [];
+    const { responses } = await this.deps.es.msearch<EntityDoc>({ index: this.deps.index, searches: bodies.flatMap((body) => [{}, body]) });
+    return responses.map((response, i) => {
+      if ('error' in response) throw upstreamFailure(`entity lookup failed: ${response.error.type}: ${response.error.reason}`);
+      const knn = Boolean(bodies[i]!.knn);
+      return response.hits.hits
+        .filter((hit) => hit._source)
+        .map((hit) => ({
+          doc: hit._source!,
+          version: { seqNo: hit._seq_no!, primaryTerm: hit._primary_term! },
+          // ES scores cosine as (1 + cos) / 2.
+          ...(knn ? { score: 2 * (hit._score ?? 0) - 1 } : {}),
+        }));
+    });
   }
 }
 
-/** The entity with the mention folded in, or undefined when it already holds both form and source. */
-export function mergedEntity(doc: EntityDoc, sourceId: string, mention: Mention & { normalised: string }, now: string): EntityDoc | undefined {
-  const normalisedAliases = doc.normalized_aliases ?? [doc.normalized_name];
-  const newForm = !normalisedAliases.includes(mention.normalised);
-  const newSource = !doc.source_ids?.includes(sourceId);
-  if (!newForm && !newSource) return undefined;
-  const next: EntityDoc = { ...doc, last_seen_at: now };
-  if (newSource) {
-    next.source_ids = [...(doc.source_ids ?? []), sourceId].slice(-KEPT_SOURCES);
-    next.mention_count = (doc.mention_count ?? 0) + 1;
+/** The batch's change to one entity: where it started (absent for a new entity) and what folded in. */
+class EntityChange {
+  changed = false;
+  private mentions: NormalisedMention[] = [];
+
+  constructor(
+    private base: Stored | undefined,
+    public doc: EntityDoc = base!.doc,
+  ) {}
+
+  static create(doc: EntityDoc, mention: NormalisedMention): EntityChange {
+    const change = new EntityChange(undefined, doc);
+    change.mentions.push(mention);
+    change.changed = true;
+    return change;
   }
-  if (newForm) {
-    next.aliases = [...(doc.aliases ?? []), mention.name];
-    next.normalized_aliases = [...normalisedAliases, mention.normalised];
-    next.merged_from = [...new Set([...(doc.merged_from ?? []), entityId(doc.tenant, mention.normalised)])];
-    // "Mel" first, "Melanie" later: the entity is then shown under the fuller name.
-    if (isFullerName(mention.normalised, doc.normalized_name)) {
-      next.name = mention.name;
-      next.normalized_name = mention.normalised;
+
+  get id(): string {
+    return this.doc.id;
+  }
+
+  get version(): Stored['version'] | undefined {
+    return this.base?.version;
+  }
+
+  fold(sourceId: string, mention: NormalisedMention, now: string): void {
+    this.mentions.push(mention);
+    const next = mergedEntity(this.doc, sourceId, mention, now);
+    if (next) {
+      this.doc = next;
+      this.changed = true;
     }
   }
-  return next;
+
+  /** Another writer won: start from their version and fold this batch's mentions in again. */
+  rebase(latest: Stored, sourceId: string, now: string): void {
+    const mentions = this.mentions;
+    this.base = latest;
+    this.doc = latest.doc;
+    this.mentions = [];
+    this.changed = false;
+    for (const mention of mentions) this.fold(sourceId, mention, now);
+  }
 }
 
-/** Entities whose name or alias starts with the mention's first word: "mel" finds "melanie". */
-function prefixQueries(normalised: string): estypes.QueryDslQueryContainer[] {
-  const first = normalised.split(' ')[0] ?? '';
-  if (first.length < 3) return [];
-  return [{ prefix: { normalized_name: first } }, { prefix: { normalized_aliases: first } }];
+/** Each normalised name once; fuller names first, so "Melanie" is the entity a "Mel" in the same batch joins. */
+function distinctMentions(mentions: Mention[]): NormalisedMention[] {
+  const unique = new Map<string, NormalisedMention>();
+  for (const mention of mentions) {
+    const normalised = normaliseEntityName(mention.name);
+    if (normalised && !unique.has(normalised)) unique.set(normalised, { ...mention, normalised });
+  }
+  return [...unique.values()].sort((a, b) => b.normalised.split(' ').length - a.normalised.split(' ').length || b.normalised.length - a.normalised.length);
 }
-
-const statusOf = (error: unknown) => (error as { meta?: { statusCode?: number } }).meta?.statusCode;

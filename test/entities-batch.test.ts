@@ -1,0 +1,133 @@
+import type { EntityRef } from '../lib/domain/memory';
+import { EntityResolver, type EntityDoc } from '../lib/entities/resolver';
+import type { Embedder } from '../lib/models/embedder';
+import { startHarness, type Harness } from './support/harness';
+
+/**
+ * The resolver against the real entities index and the local embedding model: a batch's mentions
+ * resolve together in a few requests, see each other's effects, and concurrent batches that touch the
+ * same entities all land (optimistic concurrency, conflicting entities redone).
+ */
+describe('entity resolution of a batch (real Elasticsearch, local embedding model)', () => {
+  let h: Harness;
+  let resolver: EntityResolver;
+  let embedded: string[] = [];
+  let requests: string[] = [];
+  const onResponse = (_error: unknown, result: { meta?: { request?: { params?: { method?: string; path?: string } } } } | null) => {
+    const params = result?.meta?.request?.params;
+    if (params?.path?.includes('-entities') || params?.path === '/_bulk' || params?.path?.endsWith('/_msearch')) requests.push(`${params.method} ${params.path}`);
+  };
+
+  beforeAll(async () => {
+    h = await startHarness({ tenants: ['acme'] });
+    const model = h.runtime.models.embedder!;
+    // The real model, with the names it is asked to embed recorded.
+    const embedder: Embedder = {
+      model: model.model,
+      dims: model.dims,
+      embed: (texts) => {
+        embedded.push(...texts);
+        return model.embed(texts);
+      },
+    };
+    resolver = new EntityResolver({ es: h.runtime.es, index: h.runtime.indices.entities, embedder });
+    h.runtime.es.diagnostic.on('response', onResponse);
+  });
+  afterAll(async () => {
+    h?.runtime.es.diagnostic.off('response', onResponse);
+    await h?.close();
+  });
+  beforeEach(() => {
+    embedded = [];
+    requests = [];
+  });
+
+  const entity = async (ref: EntityRef | undefined) =>
+    (await h.runtime.es.get<EntityDoc>({ index: h.runtime.indices.entities, id: ref!.id }))._source!;
+  const tenantEntities = async (tenant: string) =>
+    (await h.runtime.es.search<EntityDoc>({ index: h.runtime.indices.entities, size: 100, query: { term: { tenant } } })).hits.hits.map((hit) => hit._source!);
+
+  it('resolves the mentions of one batch together: "Mel" joins the "Melanie" created beside it', async () => {
+    const refs = await resolver.resolve('t-batch', 'src-1', [
+      { name: 'Mel', type: 'person' },
+      { name: 'Melanie', type: 'person' },
+      { name: 'Caroline', type: 'person' },
+      { name: "Caroline's", type: 'person' },
+      { name: 'Lisbon', type: 'place' },
+    ]);
+    const made = [...requests];
+    expect(refs.get('mel')!.id).toBe(refs.get('melanie')!.id);
+    expect(refs.get('caroline')).toMatchObject({ name: 'Caroline', type: 'person' });
+    const melanie = await entity(refs.get('melanie'));
+    expect(melanie).toMatchObject({ name: 'Melanie', aliases: ['Melanie', 'Mel'], mention_count: 1, source_ids: ['src-1'] });
+    expect(melanie.merged_from).toHaveLength(1);
+    expect(melanie.embedding).toHaveLength(h.runtime.models.embedder!.dims);
+    // Searchable for other jobs' name lookups as soon as the batch returns.
+    expect((await tenantEntities('t-batch')).map((doc) => doc.name).sort()).toEqual(['Caroline', 'Lisbon', 'Melanie']);
+    // One read of own ids, one name search, one similarity search, one bulk write.
+    expect(made).toHaveLength(4);
+  });
+
+  it('a batch of known names reads and writes once and embeds nothing', async () => {
+    const refs = await resolver.resolve('t-batch', 'src-2', [
+      { name: 'Melanie', type: 'person' },
+      { name: 'Caroline', type: 'person' },
+      { name: 'Mel', type: 'person' },
+    ]);
+    const made = [...requests];
+    expect(embedded).toEqual([]);
+    // Own ids, a name search for "Mel" (an alias, not an id), the bulk write.
+    expect(made.filter((request) => request.includes('_msearch'))).toHaveLength(1);
+    expect(made).toHaveLength(3);
+    const melanie = await entity(refs.get('mel'));
+    expect(melanie).toMatchObject({ aliases: ['Melanie', 'Mel'], mention_count: 2, source_ids: ['src-1', 'src-2'] });
+    // A second pass of the same source changes nothing and writes nothing.
+    requests = [];
+    await resolver.resolve('t-batch', 'src-2', [{ name: 'Melanie', type: 'person' }]);
+    expect(requests).toHaveLength(1);
+  });
+
+  it('does not guess between two fitting entities: "Bob" beside "Bob Smith" and "Bob Jones" is new', async () => {
+    await resolver.resolve('t-bob', 'src-1', [
+      { name: 'Bob Smith', type: 'person' },
+      { name: 'Bob Jones', type: 'person' },
+    ]);
+    const refs = await resolver.resolve('t-bob', 'src-2', [{ name: 'Bob', type: 'person' }]);
+    expect((await entity(refs.get('bob'))).aliases).toEqual(['Bob']);
+    expect(await tenantEntities('t-bob')).toHaveLength(3);
+    // Within one batch too.
+    const together = await resolver.resolve('t-bob2', 'src-1', [
+      { name: 'Bob', type: 'person' },
+      { name: 'Bob Smith', type: 'person' },
+      { name: 'Bob Jones', type: 'person' },
+    ]);
+    expect(new Set([...together.values()].map((ref) => ref.id)).size).toBe(3);
+  });
+
+  it('keeps every source when concurrent batches change the same entities', async () => {
+    await resolver.resolve('t-race', 'seed', [{ name: 'Ana Silva', type: 'person' }]);
+    const sources = Array.from({ length: 6 }, (_, i) => `src-${i}`);
+    // Concurrent creations of "Porto" and "Tiago" and concurrent alias/source additions to "Ana Silva".
+    const results = await Promise.all(
+      sources.map((source) =>
+        resolver.resolve('t-race', source, [
+          { name: 'Ana', type: 'person' },
+          { name: 'Porto', type: 'place' },
+          { name: 'Tiago', type: 'person' },
+        ]),
+      ),
+    );
+    const entities = await tenantEntities('t-race');
+    expect(entities.map((doc) => doc.name).sort()).toEqual(['Ana Silva', 'Porto', 'Tiago']);
+    const ana = entities.find((doc) => doc.name === 'Ana Silva')!;
+    expect(ana.aliases).toEqual(['Ana Silva', 'Ana']);
+    expect(ana.source_ids.sort()).toEqual(['seed', ...sources].sort());
+    expect(ana.mention_count).toBe(7);
+    for (const name of ['Porto', 'Tiago']) {
+      const doc = entities.find((candidate) => candidate.name === name)!;
+      expect(doc.source_ids.sort()).toEqual(sources);
+      expect(doc.mention_count).toBe(6);
+    }
+    for (const refs of results) expect(refs.get('ana')!.id).toBe(ana.id);
+  });
+});
