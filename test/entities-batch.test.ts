@@ -11,6 +11,7 @@ import { startHarness, type Harness } from './support/harness';
 describe('entity resolution of a batch (real Elasticsearch, local embedding model)', () => {
   let h: Harness;
   let resolver: EntityResolver;
+  let embedder: Embedder;
   let embedded: string[] = [];
   let requests: string[] = [];
   const onResponse = (_error: unknown, result: { meta?: { request?: { params?: { method?: string; path?: string } } } } | null) => {
@@ -22,7 +23,7 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
     h = await startHarness({ tenants: ['acme'] });
     const model = h.runtime.models.embedder!;
     // The real model, with the names it is asked to embed recorded.
-    const embedder: Embedder = {
+    embedder = {
       model: model.model,
       dims: model.dims,
       embed: (texts) => {
@@ -107,10 +108,13 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
   it('keeps every source when concurrent batches change the same entities', async () => {
     await resolver.resolve('t-race', 'seed', [{ name: 'Ana Silva', type: 'person' }]);
     const sources = Array.from({ length: 6 }, (_, i) => `src-${i}`);
+    // Three resolvers stand for three worker processes (their writes conflict and are redone), two
+    // batches each (their writes share one bulk).
+    const workers = [resolver, new EntityResolver({ es: h.runtime.es, index: h.runtime.indices.entities, embedder }), new EntityResolver({ es: h.runtime.es, index: h.runtime.indices.entities, embedder })];
     // Concurrent creations of "Porto" and "Tiago" and concurrent alias/source additions to "Ana Silva".
     const results = await Promise.all(
-      sources.map((source) =>
-        resolver.resolve('t-race', source, [
+      sources.map((source, i) =>
+        workers[i % workers.length]!.resolve('t-race', source, [
           { name: 'Ana', type: 'person' },
           { name: 'Porto', type: 'place' },
           { name: 'Tiago', type: 'person' },
