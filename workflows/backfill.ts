@@ -14,14 +14,8 @@ import {
 import type { Activities } from '../activities/registry';
 import type { ChildIngest } from '../activities/backfill-ingest';
 import type { BatchOutcome } from '../activities/backfill-reembed';
-import {
-  MAX_KEPT_ERRORS,
-  type BackfillCarried,
-  type BackfillProgress,
-  type BackfillWorkflowInput,
-  type ReindexPlan,
-  type ScanState,
-} from '../lib/backfill/request';
+import { MAX_KEPT_ERRORS } from '../lib/backfill/limits';
+import type { BackfillCarried, BackfillProgress, BackfillWorkflowInput, ReindexPlan, ScanState } from '../lib/backfill/request';
 import {
   DocumentTypeAttribute,
   FormatAttribute,

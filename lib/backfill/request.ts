@@ -173,5 +173,4 @@ export interface BackfillCarried {
   reindex?: ReindexPlan;
 }
 
-/** Only the first errors are kept: progress travels in every query answer and continue-as-new. */
-export const MAX_KEPT_ERRORS = 20;
+export { MAX_KEPT_ERRORS } from './limits';
