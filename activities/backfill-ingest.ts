@@ -7,6 +7,7 @@ import { badInput } from '../lib/errors';
 import { ingestWorkflowId, sourceId as deriveSourceId } from '../lib/ids';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import type { ActivityDeps } from './deps';
+import { scopeFromWire } from '../lib/domain/scope';
 
 /** Everything the backfill workflow needs to run one ingest job as a child workflow. */
 export interface ChildIngest {
@@ -88,15 +89,7 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
       documentId: source.document_id,
       documentDate: source.document_date,
       title: source.title,
-      scope: {
-        spaceId: scope.space_id,
-        containerTags: scope.container_tags,
-        orgId: scope.org_id,
-        userId: scope.user_id,
-        customerId: scope.customer_id,
-        agentId: scope.agent_id,
-        sessionId: scope.session_id,
-      },
+      scope: scopeFromWire(scope),
       metadata: source.metadata,
       blobKey: source.blob_key,
       sourceUrl: source.blob_key ? undefined : source.source_url,

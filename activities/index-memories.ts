@@ -1,28 +1,14 @@
 import { heartbeat } from '@temporalio/activity';
 import { getJson } from '../lib/blob/store';
 import type { Chunk, ParsedDocument } from '../lib/domain/document';
-import type { IngestRequest } from '../lib/domain/ingest';
-import type { MemoryScope, StoredMemory } from '../lib/domain/memory';
+import type { StoredMemory } from '../lib/domain/memory';
+import { memoryScope } from '../lib/domain/scope';
 import { memoryId } from '../lib/ids';
 import { stemmedText } from '../lib/search/analysis';
 import { upstreamFailure } from '../lib/errors';
 import type { ActivityDeps } from './deps';
 import type { ResolvedMemory } from './resolve-entities';
 import type { BatchRange, ChunkResult, IndexResult, ParseResult, ResolveResult, StageInput } from './types';
-
-export function memoryScope(request: IngestRequest): MemoryScope {
-  const { scope } = request;
-  return {
-    tenant: request.tenant,
-    space_id: scope.spaceId,
-    container_tags: scope.containerTags,
-    org_id: scope.orgId,
-    user_id: scope.userId,
-    customer_id: scope.customerId,
-    agent_id: scope.agentId,
-    session_id: scope.sessionId,
-  };
-}
 
 /** One batch of resolved memories → embedded memory documents in Elasticsearch, searchable on return. */
 export function createIndexActivity(deps: ActivityDeps) {
@@ -64,7 +50,7 @@ export function createIndexActivity(deps: ActivityDeps) {
         type: memory.type,
         confidence: memory.confidence,
         entities: memory.entityRefs,
-        scope: memoryScope(request),
+        scope: memoryScope(request.tenant, request.scope),
         provenance: {
           source_id: sourceId,
           job_id: jobId,

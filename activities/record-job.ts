@@ -1,6 +1,7 @@
 import type { JobProgress } from '../lib/domain/job';
 import type { ActivityDeps } from './deps';
 import type { StageInput } from './types';
+import { memoryScope } from '../lib/domain/scope';
 
 /**
  * Keeps a compact summary of a finished job (answerable after Temporal's retention) and the source
@@ -55,7 +56,7 @@ export function createRecordJobActivities(deps: ActivityDeps) {
         file_name: request.fileName,
         title: summary.title ?? request.title,
         blob_key: request.blobKey,
-        scope: { tenant: request.tenant, ...snakeScope(request.scope) },
+        scope: memoryScope(request.tenant, request.scope),
         metadata: request.metadata,
         last_job_id: jobId,
         job_ids: [jobId],
@@ -68,16 +69,4 @@ export function createRecordJobActivities(deps: ActivityDeps) {
   }
 
   return { recordJobSummary, recordSource };
-}
-
-function snakeScope(scope: StageInput['request']['scope']) {
-  return {
-    space_id: scope.spaceId,
-    container_tags: scope.containerTags,
-    org_id: scope.orgId,
-    user_id: scope.userId,
-    customer_id: scope.customerId,
-    agent_id: scope.agentId,
-    session_id: scope.sessionId,
-  };
 }

@@ -6,7 +6,7 @@ import type { StoredMemory } from '../lib/domain/memory';
 import { badInput, upstreamFailure } from '../lib/errors';
 import { sha256 } from '../lib/ids';
 import type { ActivityDeps } from './deps';
-import { memoryScope } from './index-memories';
+import { memoryScope } from '../lib/domain/scope';
 import type { StageInput } from './types';
 import { stemmedText } from '../lib/search/analysis';
 import { isoDate } from '../lib/domain/dates';
@@ -65,7 +65,7 @@ export function createWriteActiveActivity(deps: ActivityDeps) {
       type: 'episode',
       confidence: 1,
       entities: [],
-      scope: memoryScope(request),
+      scope: memoryScope(request.tenant, request.scope),
       provenance: {
         source_id: sourceId,
         job_id: jobId,

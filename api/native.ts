@@ -6,6 +6,7 @@ import { principalOf, requirePermission } from './auth';
 import { acceptBatch } from './batch';
 import { parseWith } from './errors';
 import { detectFileFormat, jsonField, multipartFile } from './uploads';
+import { scopeFromWire } from '../lib/domain/scope';
 
 export const NativeScope = z.object({
   space_id: z.string().min(1).max(255).optional(),
@@ -90,17 +91,7 @@ export const AcceptedJob = z.object({
   status: z.literal('queued'),
 });
 
-export function toScope(scope: z.infer<typeof NativeScope>, sessionId?: string) {
-  return {
-    spaceId: scope.space_id,
-    containerTags: scope.container_tags,
-    orgId: scope.org_id,
-    userId: scope.user_id,
-    customerId: scope.customer_id,
-    agentId: scope.agent_id,
-    sessionId: sessionId ?? scope.session_id,
-  };
-}
+export const toScope = (scope: z.infer<typeof NativeScope>, sessionId?: string) => scopeFromWire(scope, sessionId);
 
 type Ingest = IngestRequestInput & IngestContent;
 

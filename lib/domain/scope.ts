@@ -1,0 +1,35 @@
+import type { Scope } from './ingest';
+import type { MemoryScope } from './memory';
+
+/**
+ * Scope on the wire and in Elasticsearch is snake_case (`space_id`, …); inside the ingest request it
+ * is camelCase. These two functions are the only place that maps one to the other.
+ */
+export type WireScope = Omit<MemoryScope, 'tenant'>;
+
+export function scopeToWire(scope: Scope): WireScope {
+  return {
+    space_id: scope.spaceId,
+    container_tags: scope.containerTags,
+    org_id: scope.orgId,
+    user_id: scope.userId,
+    customer_id: scope.customerId,
+    agent_id: scope.agentId,
+    session_id: scope.sessionId,
+  };
+}
+
+export function scopeFromWire(scope: Partial<WireScope>, sessionId?: string): Scope {
+  return {
+    spaceId: scope.space_id,
+    containerTags: scope.container_tags,
+    orgId: scope.org_id,
+    userId: scope.user_id,
+    customerId: scope.customer_id,
+    agentId: scope.agent_id,
+    sessionId: sessionId ?? scope.session_id,
+  };
+}
+
+/** The scope stored on a memory: the tenant always, plus whatever the request carried. */
+export const memoryScope = (tenant: string, scope: Scope): MemoryScope => ({ tenant, ...scopeToWire(scope) });
