@@ -14,24 +14,26 @@ export interface LocalServices {
  * unset, Elasticsearch when ELASTICSEARCH_URL is unset. Both start in parallel.
  */
 export async function ensureLocalServices(config: Config, log: (line: string) => void = console.log): Promise<LocalServices> {
+  /** Reuses a service that already answers; otherwise starts it. */
+  const ensure = async (name: string, where: string, isUp: () => Promise<boolean>, start: () => Promise<ManagedProcess>) => {
+    if (!(await isUp())) return start();
+    log(`${name} already running at ${where}; reusing it.`);
+    return undefined;
+  };
   const tasks: Promise<ManagedProcess | undefined>[] = [];
 
   if (config.localElasticsearch) {
     tasks.push(
-      (async () => {
-        if (await isElasticsearchUp(config.elasticsearchUrl)) {
-          log(`Elasticsearch already running at ${config.elasticsearchUrl}; reusing it.`);
-          return undefined;
-        }
-        return startElasticsearch({
+      ensure('Elasticsearch', config.elasticsearchUrl, () => isElasticsearchUp(config.elasticsearchUrl), () =>
+        startElasticsearch({
           url: config.elasticsearchUrl,
           port: config.ELASTICSEARCH_PORT,
           cacheDir: config.CAIRN_CACHE_DIR,
           dataDir: config.CAIRN_DATA_DIR,
           heap: config.ELASTICSEARCH_HEAP,
           log,
-        });
-      })(),
+        }),
+      ),
     );
   } else {
     log(`ELASTICSEARCH_URL is set: using ${config.elasticsearchUrl}, starting nothing.`);
@@ -39,20 +41,16 @@ export async function ensureLocalServices(config: Config, log: (line: string) =>
 
   if (config.localTemporal) {
     tasks.push(
-      (async () => {
-        if (await isPortOpen(config.TEMPORAL_PORT)) {
-          log(`Temporal already listening on ${config.temporalAddress}; reusing it.`);
-          return undefined;
-        }
-        return startTemporal({
+      ensure('Temporal', config.temporalAddress, () => isPortOpen(config.TEMPORAL_PORT), () =>
+        startTemporal({
           port: config.TEMPORAL_PORT,
           uiPort: config.TEMPORAL_UI_PORT,
           namespace: config.TEMPORAL_NAMESPACE,
           cacheDir: config.CAIRN_CACHE_DIR,
           dataDir: config.CAIRN_DATA_DIR,
           log,
-        });
-      })(),
+        }),
+      ),
     );
   } else {
     log(`TEMPORAL_ADDRESS is set: using ${config.temporalAddress}, starting nothing.`);
