@@ -1,14 +1,14 @@
 import * as chrono from 'chrono-node';
-import nlp from 'compromise';
 import { parseLooseDate } from '../domain/dates';
 import type { Chunk } from '../domain/document';
 import type { MemoryType } from '../domain/memory';
 import { countTokens } from '../chunking/tokens';
+import { tagNames } from './entity-tagger';
 import type { ExtractedEntity, ExtractedMemory, ExtractionContext, Extractor } from './extractor';
 
 /**
  * The local default extractor: no model call, only well-kept NLP libraries. compromise finds people,
- * places and organisations; chrono-node resolves dates relative to the session or document date
+ * places and organisations (with its tagger trimmed to what names need: entity-tagger.ts); chrono-node resolves dates relative to the session or document date
  * ("yesterday" in a session of 8 May 2023 is 2023-05-07). Each chunk stays one memory with its exact
  * text — a paraphrase would lose recall — typed by what the text expresses.
  *
@@ -68,7 +68,7 @@ function stripSpeakers(chunk: Chunk): string {
 }
 
 function namedEntities(text: string): ExtractedEntity[] {
-  const doc = nlp(text);
+  const doc = tagNames(text);
   const clean = (names: string[]) => names.map((name) => name.replace(/[.,!?;:'"]+$/g, '').trim()).filter((name) => name.length > 1);
   return [
     ...clean(doc.people().out('array') as string[]).map((name) => ({ name, type: 'person' })),
