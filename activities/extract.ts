@@ -1,6 +1,7 @@
 import { heartbeat } from '@temporalio/activity';
 import { blobKeys, getJson, putJson } from '../lib/blob/store';
 import type { Chunk, ParsedDocument } from '../lib/domain/document';
+import { prefetchEmbeddings } from '../lib/models/embedding-prefetch';
 import type { ActivityDeps } from './deps';
 import type { BatchRange, ChunkResult, ExtractResult, ParseResult, StageInput } from './types';
 
@@ -14,17 +15,25 @@ export function createExtractActivity(deps: ActivityDeps) {
   ): Promise<ExtractResult> {
     const allChunks = await getJson<Chunk[]>(deps.blobs, chunked.chunksKey);
     const chunks = allChunks.slice(range.start, range.end);
-    const document = await getJson<ParsedDocument>(deps.blobs, parsed.parsedKey);
+    // The session date travels in the parse result; only older runs' results lack it and read the blob
+    // (the whole parsed document, parsed again per batch, for one field).
+    const sessionDate =
+      parsed.sessionDate ?? (request.format === 'CONVERSATION' ? (await getJson<ParsedDocument>(deps.blobs, parsed.parsedKey)).sessionDate : undefined);
     heartbeat(range);
     const extractor = deps.extractors[request.mode];
     const { memories, usage } = await extractor.extract(chunks, {
       documentType: request.documentType,
       mode: request.mode,
-      referenceDate: document.sessionDate ?? request.documentDate,
+      referenceDate: sessionDate ?? request.documentDate,
       format: request.format,
     });
     if (request.format === 'CONVERSATION') {
       for (const memory of memories) memory.context ??= neighbourTurns(allChunks, memory.chunkIndex);
+    }
+    // The embedding model starts on these texts now, while entities are resolved; indexing takes the
+    // vectors. Not while the index waits for a reindex to another model: no wasted model calls.
+    if (deps.embedder && memories.length > 0 && !(await deps.embeddingMatch.mismatchOf('memories', { fresh: false }))) {
+      prefetchEmbeddings(deps.embedder, memories.map((memory) => memory.text));
     }
     const memoriesKey = blobKeys.extracted(request.tenant, jobId, range.batch);
     await putJson(deps.blobs, memoriesKey, memories);

@@ -6,6 +6,7 @@ import { memoryScope } from '../lib/domain/scope';
 import { memoryId } from '../lib/ids';
 import { stemmedText } from '../lib/search/analysis';
 import { upstreamFailure } from '../lib/errors';
+import { embedPrefetched } from '../lib/models/embedding-prefetch';
 import type { ActivityDeps } from './deps';
 import type { ResolvedMemory } from './resolve-entities';
 import type { BatchRange, ChunkResult, IndexResult, ParseResult, ResolveResult, StageInput } from './types';
@@ -32,7 +33,8 @@ export function createIndexActivity(deps: ActivityDeps) {
     // swap; a vectorless memory would be a "completed" job that kNN cannot find, fixed only if a reindex
     // happened to run afterwards. Checked before embedding (no wasted model calls) and again before the write.
     if (deps.embedder) await deps.embeddingMatch.assertVectorsFit('memories', { fresh: false });
-    const vectors = deps.embedder ? await deps.embedder.embed(memories.map((memory) => memory.text)) : undefined;
+    // Extraction started these embeddings (lib/models/embedding-prefetch.ts); what it did not is embedded here.
+    const vectors = deps.embedder ? await embedPrefetched(deps.embedder, memories.map((memory) => memory.text)) : undefined;
     heartbeat(range);
 
     const docs: StoredMemory[] = memories.map((memory, i) => {

@@ -24,29 +24,37 @@ export class NlpExtractor implements Extractor {
   async extract(chunks: Chunk[], context: ExtractionContext) {
     const reference = parseReferenceDate(context.referenceDate);
     let tokensIn = 0;
-    const memories: ExtractedMemory[] = chunks
-      .filter((chunk) => chunk.text.trim().length > 0)
-      .map((chunk) => {
-        tokensIn += chunk.tokens ?? countTokens(chunk.text);
-        const body = stripSpeakers(chunk);
-        const dates = chrono.parse(body, reference ?? new Date(), { forwardDate: false });
-        const eventDates = [...new Set(dates.map((date) => isoDay(date.start.date())))];
-        const entities = dedupeEntities([
-          ...(chunk.speakers ?? []).map((name) => ({ name, type: 'person' })),
-          ...(this.depth === 'full' ? namedEntities(body) : []),
-        ]);
-        const { type, confidence } = classify(body, eventDates.length > 0);
-        return {
-          text: chunk.text,
-          type,
-          confidence,
-          entities,
-          eventDates: eventDates.length ? eventDates : undefined,
-          chunkIndex: chunk.index,
-        };
-      });
+    const memories: ExtractedMemory[] = [];
+    for (const chunk of chunks) {
+      if (chunk.text.trim().length === 0) continue;
+      tokensIn += chunk.tokens ?? countTokens(chunk.text);
+      memories.push(this.memoryOf(chunk, reference));
+      // Tagging is synchronous CPU work (milliseconds a chunk): yielding between chunks lets the
+      // worker's other jobs answer their I/O meanwhile — above all hand their chunks to the
+      // embedding thread, which otherwise idles until a whole batch has been tagged.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
     // Nothing is generated: tokens out are zero; tokens in are what a model would have read.
     return { memories, usage: { tokensIn, tokensOut: 0 } };
+  }
+
+  private memoryOf(chunk: Chunk, reference: Date | undefined): ExtractedMemory {
+    const body = stripSpeakers(chunk);
+    const dates = chrono.parse(body, reference ?? new Date(), { forwardDate: false });
+    const eventDates = [...new Set(dates.map((date) => isoDay(date.start.date())))];
+    const entities = dedupeEntities([
+      ...(chunk.speakers ?? []).map((name) => ({ name, type: 'person' })),
+      ...(this.depth === 'full' ? namedEntities(body) : []),
+    ]);
+    const { type, confidence } = classify(body, eventDates.length > 0);
+    return {
+      text: chunk.text,
+      type,
+      confidence,
+      entities,
+      eventDates: eventDates.length ? eventDates : undefined,
+      chunkIndex: chunk.index,
+    };
   }
 }
 
