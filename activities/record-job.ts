@@ -34,7 +34,9 @@ export function createRecordJobActivities(deps: ActivityDeps) {
         updated_at: progress.updated_at,
         finished_at: progress.finished_at,
       },
-      refresh: 'wait_for',
+      // Summaries are read by id (realtime mget: job status and listings), never searched: waiting for a
+      // refresh here only held every job's completion back by up to a second.
+      refresh: false,
     });
   }
 
