@@ -70,4 +70,9 @@ describe('local NLP extractor', () => {
     const { memories } = await new NlpExtractor('fast').extract([chunk(0, 'Caroline: I met Melanie in Boston.')], context);
     expect(memories[0]!.entities).toEqual([{ name: 'Caroline', type: 'person' }]);
   });
+
+  it('does not make chat roles into people', async () => {
+    const { memories } = await new NlpExtractor('full').extract([chunk(0, 'user: I am allergic to shellfish.', ['user'])], context);
+    expect(memories[0]!.entities).toEqual([]);
+  });
 });

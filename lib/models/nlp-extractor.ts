@@ -43,7 +43,7 @@ export class NlpExtractor implements Extractor {
     const dates = chrono.parse(body, reference ?? new Date(), { forwardDate: false });
     const eventDates = [...new Set(dates.map((date) => isoDay(date.start.date())))];
     const entities = dedupeEntities([
-      ...(chunk.speakers ?? []).map((name) => ({ name, type: 'person' })),
+      ...(chunk.speakers ?? []).filter((name) => !GENERIC_ROLES.has(name.toLowerCase())).map((name) => ({ name, type: 'person' })),
       ...(this.depth === 'full' ? namedEntities(body) : []),
     ]);
     const { type, confidence } = classify(body, eventDates.length > 0);
@@ -57,6 +57,12 @@ export class NlpExtractor implements Extractor {
     };
   }
 }
+
+/**
+ * Chat roles are not people: one tenant's many users would all merge into a single "user" entity.
+ * A named speaker (a message's `name`, a transcript's "Caroline") is a person.
+ */
+const GENERIC_ROLES = new Set(['user', 'assistant', 'system', 'tool', 'developer', 'ai', 'bot', 'model', 'human']);
 
 /** Conversation datasets write dates like "1:56 pm on 8 May, 2023"; ISO passes through. */
 export const parseReferenceDate = parseLooseDate;
