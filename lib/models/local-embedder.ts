@@ -63,21 +63,51 @@ async function embedBatch(texts) {
   });
 }
 
-parentPort.on('message', async ({ id, texts }) => {
-  try {
-    // Short batches sorted by length waste less compute on padding.
-    const order = texts.map((t, i) => i).sort((a, b) => texts[a].length - texts[b].length);
-    const out = new Array(texts.length);
-    for (let i = 0; i < order.length; i += workerData.batchSize) {
-      const slice = order.slice(i, i + workerData.batchSize);
-      const batch = await embedBatch(slice.map((k) => texts[k]));
-      slice.forEach((k, j) => { out[k] = batch[j]; });
-    }
-    parentPort.postMessage({ id, vectors: out });
-  } catch (error) {
-    parentPort.postMessage({ id, error: String(error && error.stack || error) });
-  }
+// Requests that arrive while a run is in progress are coalesced: up to ROUND_TEXTS texts from
+// several callers (concurrent jobs' batches) are sorted by length and embedded in micro-batches of
+// similar length, one ONNX run at a time. Small per-job batches of mixed lengths run concurrently
+// would pad heavily and fight over the same intra-op threads.
+const ROUND_TEXTS = 128;
+const queue = [];
+let draining = false;
+
+parentPort.on('message', (request) => {
+  queue.push(request);
+  if (!draining) drain();
 });
+
+async function drain() {
+  draining = true;
+  try {
+    while (queue.length > 0) {
+      const round = [];
+      let size = 0;
+      while (queue.length > 0 && (round.length === 0 || size + queue[0].texts.length <= ROUND_TEXTS)) {
+        const request = queue.shift();
+        request.out = new Array(request.texts.length);
+        round.push(request);
+        size += request.texts.length;
+      }
+      const items = [];
+      for (const request of round) request.texts.forEach((text, index) => items.push({ request, index, text }));
+      items.sort((a, b) => a.text.length - b.text.length);
+      for (let i = 0; i < items.length; i += workerData.batchSize) {
+        const slice = items.slice(i, i + workerData.batchSize);
+        try {
+          const vectors = await embedBatch(slice.map((item) => item.text));
+          slice.forEach((item, j) => { item.request.out[item.index] = vectors[j]; });
+        } catch (error) {
+          for (const item of slice) item.request.error = String((error && error.stack) || error);
+        }
+      }
+      for (const request of round) {
+        parentPort.postMessage(request.error ? { id: request.id, error: request.error } : { id: request.id, vectors: request.out });
+      }
+    }
+  } finally {
+    draining = false;
+  }
+}
 ready.then(() => parentPort.postMessage({ ready: true }), (error) => parentPort.postMessage({ ready: false, error: String(error) }));
 `;
 
