@@ -144,7 +144,7 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
   return progress;
 
   function markStatus(status: JobProgress['status']) {
-    upsertSearchAttributes([{ key: StatusAttribute, value: status } as never]);
+    upsertSearchAttributes([{ key: StatusAttribute, value: status }]);
   }
 
   async function finish(state: JobProgress) {
