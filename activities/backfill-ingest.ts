@@ -8,12 +8,13 @@ import { ingestWorkflowId, sourceId as deriveSourceId } from '../lib/ids';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import type { ActivityDeps } from './deps';
 import { scopeFromWire } from '../lib/domain/scope';
+import type { IngestJobTags } from '../lib/temporal/search-attributes';
 
 /** Everything the backfill workflow needs to run one ingest job as a child workflow. */
 export interface ChildIngest {
   workflowId: string;
   input: IngestWorkflowInput;
-  attributes: { tenant: string; kind: string; format: string; documentType: string };
+  attributes: IngestJobTags;
   memo: Record<string, unknown>;
 }
 

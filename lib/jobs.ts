@@ -17,14 +17,7 @@ import type { JobProgress } from './domain/job';
 import { indexNames } from './elasticsearch/indices';
 import { badInput, conflict, notFound, upstreamFailure } from './errors';
 import { contentHash, ingestWorkflowId, newJobId, sha256, sourceId as deriveSourceId } from './ids';
-import {
-  DocumentTypeAttribute,
-  FormatAttribute,
-  JobKindAttribute,
-  SourceKindAttribute,
-  StatusAttribute,
-  TenantAttribute,
-} from './temporal/search-attributes';
+import { ingestJobAttributes } from './temporal/search-attributes';
 
 export interface StartedJob {
   jobId: string;
@@ -171,14 +164,7 @@ export class IngestJobs {
     return {
       taskQueue: this.config.TEMPORAL_TASK_QUEUE,
       args: [workflowInput] as [IngestWorkflowInput],
-      typedSearchAttributes: [
-        { key: TenantAttribute, value: request.tenant },
-        { key: SourceKindAttribute, value: request.kind },
-        { key: FormatAttribute, value: request.format },
-        { key: DocumentTypeAttribute, value: request.documentType },
-        { key: StatusAttribute, value: 'queued' },
-        { key: JobKindAttribute, value: 'ingest' },
-      ],
+      typedSearchAttributes: ingestJobAttributes(request),
       memo: JSON.parse(JSON.stringify(memo)) as Record<string, unknown>,
     };
   }

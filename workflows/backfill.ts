@@ -16,14 +16,7 @@ import type { ChildIngest } from '../activities/backfill-ingest';
 import type { BatchOutcome } from '../activities/backfill-reembed';
 import { MAX_KEPT_ERRORS } from '../lib/backfill/limits';
 import type { BackfillCarried, BackfillProgress, BackfillWorkflowInput, ReindexPlan, ScanState } from '../lib/backfill/request';
-import {
-  DocumentTypeAttribute,
-  FormatAttribute,
-  JobKindAttribute,
-  SourceKindAttribute,
-  StatusAttribute,
-  TenantAttribute,
-} from '../lib/temporal/search-attributes';
+import { ingestJobAttributes } from '../lib/temporal/search-attributes';
 import { failureReason, ingestWorkflow, mapBounded } from './ingest';
 
 export const backfillProgressQuery = defineQuery<BackfillProgress>('backfillProgress');
@@ -158,14 +151,7 @@ function runIngestJob(child: ChildIngest) {
     args: [child.input],
     // An ingest job is the tenant's job in its own right: it finishes even if the backfill is stopped.
     parentClosePolicy: ParentClosePolicy.ABANDON,
-    typedSearchAttributes: [
-      { key: TenantAttribute, value: child.attributes.tenant },
-      { key: SourceKindAttribute, value: child.attributes.kind },
-      { key: FormatAttribute, value: child.attributes.format },
-      { key: DocumentTypeAttribute, value: child.attributes.documentType },
-      { key: StatusAttribute, value: 'queued' },
-      { key: JobKindAttribute, value: 'ingest' },
-    ],
+    typedSearchAttributes: ingestJobAttributes(child.attributes),
     memo: child.memo,
   });
 }

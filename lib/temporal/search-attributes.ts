@@ -19,3 +19,22 @@ export const CAIRN_SEARCH_ATTRIBUTES = [
   StatusAttribute,
   JobKindAttribute,
 ] as const;
+
+export interface IngestJobTags {
+  tenant: string;
+  kind: string;
+  format: string;
+  documentType: string;
+}
+
+/** The search attributes every ingest job starts with, whether the API or a backfill starts it. */
+export function ingestJobAttributes(tags: IngestJobTags) {
+  return [
+    { key: TenantAttribute, value: tags.tenant },
+    { key: SourceKindAttribute, value: tags.kind },
+    { key: FormatAttribute, value: tags.format },
+    { key: DocumentTypeAttribute, value: tags.documentType },
+    { key: StatusAttribute, value: 'queued' },
+    { key: JobKindAttribute, value: 'ingest' },
+  ];
+}
