@@ -43,15 +43,9 @@ export const NativeUrlRequest = z.object({
 });
 
 export const NativeFileFields = z.object({
+  /** Checked against the file's bytes by detectFileFormat, so any string is taken here. */
   format: z.string().optional(),
-  document_type: DocumentType.default('document'),
-  document_id: z.string().min(1).max(512).optional(),
-  document_date: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
-  title: z.string().max(1024).optional(),
-  mode: IngestMode.default('long-range'),
-  scope: NativeScope.default({}),
-  categories: z.array(z.string().min(1).max(255)).max(20).optional(),
-  metadata: Metadata.optional(),
+  ...common,
 });
 
 export const NativeMessage = z.object({
