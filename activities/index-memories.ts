@@ -2,7 +2,7 @@ import { heartbeat } from '@temporalio/activity';
 import { getJson } from '../lib/blob/store';
 import type { Chunk, ParsedDocument } from '../lib/domain/document';
 import type { StoredMemory } from '../lib/domain/memory';
-import { memoryScope } from '../lib/domain/scope';
+import { memoryScope, requestProvenance } from '../lib/domain/scope';
 import { memoryId } from '../lib/ids';
 import { stemmedText } from '../lib/search/analysis';
 import { upstreamFailure } from '../lib/errors';
@@ -54,15 +54,7 @@ export function createIndexActivity(deps: ActivityDeps) {
         entities: memory.entityRefs,
         scope: memoryScope(request.tenant, request.scope),
         provenance: {
-          source_id: sourceId,
-          job_id: jobId,
-          document_id: request.documentId,
-          document_type: request.documentType,
-          document_date: request.documentDate,
-          format: request.format,
-          surface: request.surface,
-          source_url: request.sourceUrl,
-          file_name: request.fileName,
+          ...requestProvenance(request, sourceId, jobId),
           chunk_index: memory.chunkIndex,
           char_start: chunk?.charStart,
           char_end: chunk?.charEnd,

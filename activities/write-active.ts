@@ -6,7 +6,7 @@ import type { StoredMemory } from '../lib/domain/memory';
 import { badInput, upstreamFailure } from '../lib/errors';
 import { sha256 } from '../lib/ids';
 import type { ActivityDeps } from './deps';
-import { memoryScope } from '../lib/domain/scope';
+import { memoryScope, requestProvenance } from '../lib/domain/scope';
 import type { StageInput } from './types';
 import { stemmedText } from '../lib/search/analysis';
 import { isoDate } from '../lib/domain/dates';
@@ -67,14 +67,9 @@ export function createWriteActiveActivity(deps: ActivityDeps) {
       entities: [],
       scope: memoryScope(request.tenant, request.scope),
       provenance: {
-        source_id: sourceId,
-        job_id: jobId,
-        document_id: request.documentId,
-        document_type: request.documentType,
+        ...requestProvenance(request, sourceId, jobId),
         // The mapping says `date`: a free-form timestamp would fail the whole write, so it is read or dropped.
         document_date: isoDate(turn.timestamp) ?? request.documentDate,
-        format: request.format,
-        surface: request.surface,
         chunk_index: position,
         turn_start: position,
         turn_end: position,

@@ -1,5 +1,5 @@
-import type { Scope } from './ingest';
-import type { MemoryScope } from './memory';
+import type { IngestRequest, Scope } from './ingest';
+import type { MemoryScope, Provenance } from './memory';
 
 /**
  * Scope on the wire and in Elasticsearch is snake_case (`space_id`, …); inside the ingest request it
@@ -33,3 +33,18 @@ export function scopeFromWire(scope: Partial<WireScope>, sessionId?: string): Sc
 
 /** The scope stored on a memory: the tenant always, plus whatever the request carried. */
 export const memoryScope = (tenant: string, scope: Scope): MemoryScope => ({ tenant, ...scopeToWire(scope) });
+
+/** Provenance every memory of a job shares; stages add chunk, character range and turn positions. */
+export function requestProvenance(request: IngestRequest, sourceId: string, jobId: string) {
+  return {
+    source_id: sourceId,
+    job_id: jobId,
+    document_id: request.documentId,
+    document_type: request.documentType,
+    document_date: request.documentDate,
+    format: request.format,
+    surface: request.surface,
+    source_url: request.sourceUrl,
+    file_name: request.fileName,
+  } satisfies Partial<Provenance>;
+}
