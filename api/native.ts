@@ -89,11 +89,11 @@ export const toScope = (scope: z.infer<typeof NativeScope>, sessionId?: string) 
 
 type Ingest = IngestRequestInput & IngestContent;
 
-export function documentIngest(tenant: string, body: z.infer<typeof NativeDocumentRequest>): Ingest {
+const CommonFields = z.object(common);
+
+/** The fields documents, URLs and files share, as the internal ingest request names them. */
+function commonIngest(body: z.infer<typeof CommonFields>) {
   return {
-    tenant,
-    kind: 'document',
-    format: body.format,
     documentType: body.document_type,
     documentId: body.document_id,
     documentDate: body.document_date,
@@ -102,6 +102,15 @@ export function documentIngest(tenant: string, body: z.infer<typeof NativeDocume
     scope: toScope(body.scope),
     categories: body.categories,
     metadata: body.metadata,
+  };
+}
+
+export function documentIngest(tenant: string, body: z.infer<typeof NativeDocumentRequest>): Ingest {
+  return {
+    tenant,
+    kind: 'document',
+    format: body.format,
+    ...commonIngest(body),
     content: body.content,
     surface: 'native',
   };
@@ -112,14 +121,7 @@ export function urlIngest(tenant: string, body: z.infer<typeof NativeUrlRequest>
     tenant,
     kind: 'url',
     format: body.format ?? 'URL',
-    documentType: body.document_type,
-    documentId: body.document_id,
-    documentDate: body.document_date,
-    title: body.title,
-    mode: body.mode,
-    scope: toScope(body.scope),
-    categories: body.categories,
-    metadata: body.metadata,
+    ...commonIngest(body),
     sourceUrl: body.url,
     surface: 'native',
   };
@@ -177,14 +179,8 @@ export function nativeIngestRoutes(jobs: IngestJobs): Router {
       tenant: principalOf(req).tenant,
       kind: 'file',
       format,
+      ...commonIngest(fields),
       documentType: fields.document_type === 'document' && format === 'PDF' ? 'pdf' : fields.document_type,
-      documentId: fields.document_id,
-      documentDate: fields.document_date,
-      title: fields.title,
-      mode: fields.mode,
-      scope: toScope(fields.scope),
-      categories: fields.categories,
-      metadata: fields.metadata,
       declaredContentType: file.mimetype,
       fileName: file.originalname,
       content: file.buffer,
