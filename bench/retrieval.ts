@@ -88,6 +88,8 @@ type Sums = Record<string, { n: number } & Record<number, number>>;
 async function main() {
   const args = process.argv.slice(2);
   const json = args.includes('--json');
+  // Prints each hybrid miss at k=10 (question, evidence, what ranked instead): for failure analysis.
+  const misses = args.includes('--misses');
   const files = args.filter((arg) => !arg.startsWith('--'));
   if (files.length === 0) {
     console.error('usage: npm run bench:retrieval -- <locomo-file.json …> [--json]');
@@ -116,7 +118,8 @@ async function main() {
           const response = await h.api('POST', '/v1/search', { body: { query: question.question, mode, top_k: 20, filters: { space_id: sample.id } } });
           latencies[mode].push(performance.now() - started);
           if (response.status !== 200) throw new Error(`search answered ${response.status}: ${JSON.stringify(response.body)}`);
-          const results = response.body.results as { provenance: { turn_ids?: string[] } }[];
+          const results = response.body.results as { text: string; provenance: { turn_ids?: string[] } }[];
+          if (misses && mode === 'hybrid') reportMiss(sample, question, evidence, results, log);
           for (const key of ['overall', String(question.category)]) {
             const entry = (sums[mode][key] ??= { n: 0, 1: 0, 5: 0, 10: 0, 20: 0 });
             entry.n += 1;
@@ -154,6 +157,20 @@ async function main() {
     log(`${mode} search latency p50 ${sorted[Math.floor(sorted.length / 2)]?.toFixed(0)} ms, p95 ${sorted[Math.floor(sorted.length * 0.95)]?.toFixed(0)} ms`);
   }
   if (json) console.log(JSON.stringify(report));
+}
+
+function reportMiss(sample: Sample, question: Question, evidence: Set<string>, results: { text: string; provenance: { turn_ids?: string[] } }[], log: (line: string) => void) {
+  const top = results.slice(0, 10);
+  const found = new Set(top.flatMap((result) => result.provenance.turn_ids ?? []));
+  const missing = [...evidence].filter((id) => !found.has(id));
+  if (missing.length === 0) return;
+  const turns = new Map(sample.sessions.flatMap((session) => session.turns.map((turn) => [turn.dia_id, turn] as const)));
+  log(`\nMISS [${question.category}] ${question.question}`);
+  for (const id of missing) {
+    const rank = results.findIndex((result) => result.provenance.turn_ids?.includes(id));
+    log(`  want ${id} (rank ${rank < 0 ? '>20' : rank + 1}): ${turns.get(id)?.speaker}: ${turns.get(id) ? turnContent(turns.get(id)!).slice(0, 160) : '?'}`);
+  }
+  for (const result of top.slice(0, 3)) log(`  got  ${result.provenance.turn_ids?.join(',')}: ${result.text.slice(0, 120).replace(/\n/g, ' ')}`);
 }
 
 const round = (x: number) => Math.round(x * 10000) / 10000;
