@@ -1,37 +1,85 @@
 import type { Client } from '@elastic/elasticsearch';
 import type { ConversationMessage } from './domain/ingest';
+import { upstreamFailure } from './errors';
 import { sha256 } from './ids';
 
 /** A message's identity within its conversation: position + speaker + text, so an edit counts as new. */
 export const messageHash = (message: ConversationMessage, position: number) =>
   sha256('turn', position, message.role, message.name ?? '', message.content, (message.imageUrls ?? []).join(' ')).slice(0, 32);
 
+/** A stored memory drawn from turns that are no longer in the conversation as last sent. */
+export interface SupersededMemory {
+  index: string;
+  id: string;
+  seqNo: number;
+  primaryTerm: number;
+  turnStart: number;
+  turnEnd: number;
+}
+
+/** What a re-sent conversation changes against what is stored. */
+export interface ConversationUpdate {
+  /** Positions to ingest: new or edited messages, and unchanged ones that shared a memory with a superseded one. */
+  ingest: number[];
+  /** Positions whose message was not stored before in this form (new or edited). */
+  changed: number[];
+  /** Memories to drop once the replacing job is started: drawn from edited or removed messages. */
+  superseded: SupersededMemory[];
+}
+
+// A memory search page; far more than one conversation's edited turns ever yield.
+const PAGE = 1000;
+
 /**
- * Which messages of an ingest-or-update conversation are already stored, kept as turn hashes on its
- * source record. Re-sending a conversation with more messages ingests only the new ones; the same
- * messages again start nothing. Memory ids are derived from content too, so a race between two
- * re-sends can repeat work but never duplicate a memory.
+ * Ingest-or-update for conversations (supermemory's /v4/conversations): the messages sent are the
+ * conversation. The source record keeps one hash per position; on a re-send, new messages are
+ * ingested, an edited message's memories are replaced, a removed message's memories are dropped, and
+ * unchanged messages are left alone — unless a dropped memory also spoke for them (several turns per
+ * chunk), in which case they are ingested again with the edit so nothing they said is lost.
  */
 export class ConversationLedger {
   constructor(
     private readonly es: Client,
     private readonly sourcesIndex: string,
+    private readonly memoriesIndex: string,
   ) {}
 
-  async known(tenant: string, sourceId: string): Promise<Set<string>> {
-    const response = await this.es.get<{ tenant: string; turn_hashes?: string[] }>(
-      { index: this.sourcesIndex, id: sourceId, _source_includes: ['tenant', 'turn_hashes'] },
-      { ignore: [404] },
-    );
-    if (!response.found || response._source?.tenant !== tenant) return new Set();
-    return new Set(response._source.turn_hashes ?? []);
+  async plan(tenant: string, sourceId: string, hashes: string[]): Promise<ConversationUpdate> {
+    const known = await this.known(tenant, sourceId);
+    const sent = new Set(hashes);
+    const changed = hashes.flatMap((hash, position) => (known.has(hash) ? [] : [position]));
+    // Hashes carry their position: a stored hash not sent again is an edited or removed message.
+    // Only appended (or no) messages — the common re-send — need no look at the stored memories.
+    const editedOrRemoved = [...known].some((hash) => !sent.has(hash));
+    const superseded = editedOrRemoved ? await this.memoriesOf(tenant, sourceId, changed, hashes.length) : [];
+    const ingest = new Set(changed);
+    for (const memory of superseded) {
+      for (let position = memory.turnStart; position <= memory.turnEnd && position < hashes.length; position++) ingest.add(position);
+    }
+    return { ingest: [...ingest].sort((a, b) => a - b), changed, superseded };
   }
 
-  /** Adds hashes to the record (created if absent), retrying on concurrent writers. */
-  async record(tenant: string, sourceId: string, fields: { kind: string; documentId: string; jobId: string }, hashes: string[]): Promise<void> {
+  /**
+   * Drops superseded memories, each only if unchanged since it was found: a replacing job that rewrote
+   * the same id (same position and text) in the meantime keeps its memory.
+   */
+  async dropSuperseded(superseded: SupersededMemory[]): Promise<number> {
+    if (superseded.length === 0) return 0;
+    const response = await this.es.bulk({
+      refresh: 'wait_for',
+      operations: superseded.map((memory) => ({ delete: { _index: memory.index, _id: memory.id, if_seq_no: memory.seqNo, if_primary_term: memory.primaryTerm } })),
+    });
+    const failed = response.items.filter((item) => item.delete?.error && item.delete.status !== 409 && item.delete.status !== 404);
+    if (failed.length) throw upstreamFailure(`could not drop superseded memories: ${failed[0]!.delete!.error!.reason}`);
+    return response.items.filter((item) => item.delete?.result === 'deleted').length;
+  }
+
+  /** Replaces the stored hashes with the conversation as sent (created if absent), retrying on concurrent writers. */
+  async record(tenant: string, sourceId: string, fields: { kind: string; documentId: string; jobId?: string }, hashes: string[]): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      const response = await this.es.get<{ turn_hashes?: string[] }>({ index: this.sourcesIndex, id: sourceId }, { ignore: [404] });
+      const response = await this.es.get<{ job_ids?: string[] }>({ index: this.sourcesIndex, id: sourceId, _source_includes: ['job_ids'] }, { ignore: [404] });
       const now = new Date().toISOString();
+      const jobs = fields.jobId ? { last_job_id: fields.jobId } : {};
       try {
         if (!response.found) {
           await this.es.index({
@@ -45,18 +93,18 @@ export class ConversationLedger {
               document_id: fields.documentId,
               turn_hashes: hashes,
               turn_count: hashes.length,
-              last_job_id: fields.jobId,
-              job_ids: [fields.jobId],
+              ...jobs,
+              job_ids: fields.jobId ? [fields.jobId] : [],
               created_at: now,
               updated_at: now,
             },
           });
         } else {
-          const merged = [...new Set([...(response._source?.turn_hashes ?? []), ...hashes])];
+          const jobIds = [...new Set([...(response._source?.job_ids ?? []), ...(fields.jobId ? [fields.jobId] : [])])];
           await this.es.update({
             index: this.sourcesIndex,
             id: sourceId,
-            doc: { turn_hashes: merged, turn_count: merged.length, updated_at: now },
+            doc: { turn_hashes: hashes, turn_count: hashes.length, ...jobs, job_ids: jobIds, updated_at: now },
             if_seq_no: response._seq_no,
             if_primary_term: response._primary_term,
           });
@@ -67,4 +115,64 @@ export class ConversationLedger {
       }
     }
   }
+
+  private async known(tenant: string, sourceId: string): Promise<Set<string>> {
+    const response = await this.es.get<{ tenant: string; turn_hashes?: string[] }>(
+      { index: this.sourcesIndex, id: sourceId, _source_includes: ['tenant', 'turn_hashes'] },
+      { ignore: [404] },
+    );
+    if (!response.found || response._source?.tenant !== tenant) return new Set();
+    return new Set(response._source.turn_hashes ?? []);
+  }
+
+  /** Memories of the conversation drawn from any of these positions or from beyond its new end (removed messages). */
+  private async memoriesOf(tenant: string, sourceId: string, positions: number[], length: number): Promise<SupersededMemory[]> {
+    // Runs of consecutive positions as one clause each: a long appended tail stays one clause.
+    const covers: object[] = runsOf(positions).map(([first, last]) => ({
+      bool: { filter: [{ range: { 'provenance.turn_start': { lte: last } } }, { range: { 'provenance.turn_end': { gte: first } } }] },
+    }));
+    covers.push({ range: { 'provenance.turn_end': { gte: length } } });
+    const found: SupersededMemory[] = [];
+    let after: (string | number)[] | undefined;
+    for (;;) {
+      const { hits } = await this.es.search<{ provenance?: { turn_start?: number; turn_end?: number } }>({
+        index: this.memoriesIndex,
+        size: PAGE,
+        seq_no_primary_term: true,
+        _source: ['provenance.turn_start', 'provenance.turn_end'],
+        sort: [{ id: 'asc' }],
+        search_after: after,
+        query: {
+          bool: {
+            filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }],
+            should: covers,
+            minimum_should_match: 1,
+          },
+        },
+      });
+      for (const hit of hits.hits) {
+        const provenance = hit._source?.provenance ?? {};
+        found.push({
+          index: hit._index,
+          id: hit._id!,
+          seqNo: hit._seq_no!,
+          primaryTerm: hit._primary_term!,
+          turnStart: provenance.turn_start ?? 0,
+          turnEnd: provenance.turn_end ?? provenance.turn_start ?? 0,
+        });
+      }
+      if (hits.hits.length < PAGE) return found;
+      after = hits.hits[hits.hits.length - 1]!.sort as (string | number)[];
+    }
+  }
+}
+
+function runsOf(sorted: number[]): [number, number][] {
+  const runs: [number, number][] = [];
+  for (const position of sorted) {
+    const last = runs[runs.length - 1];
+    if (last && position === last[1] + 1) last[1] = position;
+    else runs.push([position, position]);
+  }
+  return runs;
 }

@@ -1,7 +1,7 @@
 import { startHarness, type Harness } from './support/harness';
 
 async function memoriesOf(h: Harness, tenant: string, conversationId: string) {
-  const { hits } = await h.runtime.es.search<{ text: string; provenance: { job_id: string } }>({
+  const { hits } = await h.runtime.es.search<{ id: string; text: string; provenance: { job_id: string; turn_start: number } }>({
     index: h.runtime.indices.memories,
     query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.document_id': conversationId } }] } },
     size: 100,
@@ -52,6 +52,50 @@ describe('supermemory surface (/compat/supermemory)', () => {
     const other = await h.api('POST', '/compat/supermemory/v4/conversations', { key: h.keys.globex, body });
     expect(other.body).toMatchObject({ status: 'queued', messagesAdded: 2 });
     expect((await h.api('GET', `/v1/jobs/${more.body.jobId}`, { key: h.keys.globex })).status).toBe(404);
+  });
+
+  it('replaces an edited message\'s memories, drops a removed message\'s, and leaves unchanged ones alone', async () => {
+    const conversation = [
+      { role: 'user', content: 'My cousin Ines is moving to Lisbon next spring.' },
+      { role: 'assistant', content: 'Lisbon has lovely tiled facades.' },
+      { role: 'user', content: 'She adopted a greyhound called Biscuit.' },
+    ];
+    const body = { conversationId: 'conv-edit', messages: conversation };
+    const created = await h.api('POST', '/compat/supermemory/v4/conversations', { body });
+    expect((await h.waitForJob('acme', created.body.jobId)).status).toBe('completed');
+    const before = await memoriesOf(h, 'acme', 'conv-edit');
+    const untouched = before.filter((memory) => memory.provenance.turn_start > 0).map((memory) => memory.id).sort();
+    expect(before.some((memory) => memory.text.includes('moving to Lisbon'))).toBe(true);
+
+    // The first message is edited; the other two are sent again unchanged.
+    const edited = [{ role: 'user', content: 'My cousin Ines is moving to Porto next spring.' }, ...conversation.slice(1)];
+    const update = await h.api('POST', '/compat/supermemory/v4/conversations', { body: { ...body, messages: edited } });
+    expect(update.status).toBe(200);
+    expect(update.body).toMatchObject({ status: 'queued', messagesAdded: 1, messagesUnchanged: 2, memoriesReplaced: expect.any(Number) });
+    expect(update.body.memoriesReplaced).toBeGreaterThan(0);
+    expect((await h.waitForJob('acme', update.body.jobId)).status).toBe('completed');
+    const after = await memoriesOf(h, 'acme', 'conv-edit');
+    expect(after.some((memory) => memory.text.includes('moving to Lisbon'))).toBe(false);
+    expect(after.some((memory) => memory.text.includes('moving to Porto'))).toBe(true);
+    // Only the edited message was ingested again; the others kept their memories, not duplicated.
+    expect(after.filter((memory) => memory.provenance.job_id === update.body.jobId).every((memory) => memory.provenance.turn_start === 0)).toBe(true);
+    expect(after.filter((memory) => memory.provenance.turn_start > 0).map((memory) => memory.id).sort()).toEqual(untouched);
+    const oldText = await h.api('POST', '/v1/search', { body: { query: 'Ines moving to Lisbon next spring', mode: 'bm25', top_k: 20 } });
+    expect(oldText.body.results.filter((result: { text: string }) => result.text.includes('moving to Lisbon'))).toEqual([]);
+
+    // Sent again without the last message: the conversation is what was sent, so Biscuit is forgotten.
+    const shortened = await h.api('POST', '/compat/supermemory/v4/conversations', { body: { ...body, messages: edited.slice(0, 2) } });
+    expect(shortened.body).toMatchObject({ status: 'updated', jobId: null, messagesAdded: 0, messagesUnchanged: 2 });
+    expect(shortened.body.memoriesReplaced).toBeGreaterThan(0);
+    const remaining = await memoriesOf(h, 'acme', 'conv-edit');
+    expect(remaining.some((memory) => memory.text.includes('Biscuit'))).toBe(false);
+    expect(remaining.length).toBe(after.filter((memory) => memory.provenance.turn_start < 2).length);
+    const biscuit = await h.api('POST', '/v1/search', { body: { query: 'greyhound Biscuit', mode: 'bm25' } });
+    expect(biscuit.body.results.filter((result: { text: string }) => result.text.includes('Biscuit'))).toEqual([]);
+
+    // And the same (shortened) conversation again changes nothing.
+    const again = await h.api('POST', '/compat/supermemory/v4/conversations', { body: { ...body, messages: edited.slice(0, 2) } });
+    expect(again.body).toMatchObject({ status: 'unchanged', jobId: null, memoriesReplaced: 0 });
   });
 
   it('answers bad requests with 400 {error, details} and missing keys with 401', async () => {

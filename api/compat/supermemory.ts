@@ -31,10 +31,14 @@ export const SupermemoryConversationRequest = z.object({
 export const SupermemoryConversationResponse = z.object({
   id: z.string(),
   conversationId: z.string(),
-  status: z.enum(['queued', 'unchanged']),
+  /** queued: a job ingests new or edited messages; updated: only removals, done; unchanged: nothing to do. */
+  status: z.enum(['queued', 'updated', 'unchanged']),
   jobId: z.string().nullable(),
+  /** New or edited messages. */
   messagesAdded: z.number(),
   messagesUnchanged: z.number(),
+  /** Stored memories of edited or removed messages, dropped (their replacements come with the job). */
+  memoriesReplaced: z.number(),
 });
 
 /** supermemory answers errors as {error, details?} with the HTTP status. */
@@ -64,31 +68,44 @@ export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: In
       const sourceId = deriveSourceId(tenant, sourceKey);
       const messages = body.messages.map(normalise);
       const hashes = messages.map((message, i) => messageHash(message, i));
-      const known = await ledger.known(tenant, sourceId);
-      const fresh = messages.filter((_, i) => !known.has(hashes[i]!));
-      const response = { id: sourceId, conversationId: body.conversationId, messagesAdded: fresh.length, messagesUnchanged: messages.length - fresh.length };
-      if (fresh.length === 0 || fresh.every((message) => !message.content.trim())) {
-        return void res.status(200).json({ ...response, status: 'unchanged', jobId: null, messagesAdded: 0, messagesUnchanged: messages.length });
+      const update = await ledger.plan(tenant, sourceId, hashes);
+      const toIngest = update.ingest.map((position) => messages[position]!);
+      const counts = { messagesAdded: update.changed.length, messagesUnchanged: messages.length - update.changed.length, memoriesReplaced: update.superseded.length };
+      if (toIngest.length === 0 && update.superseded.length === 0) {
+        return void res.status(200).json({ id: sourceId, conversationId: body.conversationId, status: 'unchanged', jobId: null, ...counts });
       }
-      const job = await jobs.start(
-        {
-          tenant,
-          kind: 'conversation',
-          format: 'CONVERSATION',
-          documentType: 'ai-chat-conversation',
-          documentId: body.conversationId,
-          scope: { containerTags: body.containerTags },
-          metadata: body.metadata,
-          surface: 'supermemory',
-          content: JSON.stringify({ messages: fresh }),
-        },
-        { sourceKey },
-      );
-      // After the start: a lost ledger write only means a later re-send repeats (idempotent) work.
+      // Messages with no text (an empty string, no parts) give nothing to ingest but still count as sent.
+      const job = toIngest.some((message) => message.content.trim())
+        ? await jobs.start(
+            {
+              tenant,
+              kind: 'conversation',
+              format: 'CONVERSATION',
+              documentType: 'ai-chat-conversation',
+              documentId: body.conversationId,
+              scope: { containerTags: body.containerTags },
+              metadata: body.metadata,
+              surface: 'supermemory',
+              content: JSON.stringify({ messages: toIngest }),
+            },
+            { sourceKey },
+          )
+        : undefined;
+      // After the start, so a failed start leaves the old memories in place for the client's retry;
+      // before answering, so the edited text is no longer searchable once the client hears back.
+      const replaced = await ledger.dropSuperseded(update.superseded);
+      // Last: a lost ledger write only means a later re-send repeats (idempotent) work.
       await ledger
-        .record(tenant, sourceId, { kind: 'conversation', documentId: body.conversationId, jobId: job.jobId }, hashes.filter((hash) => !known.has(hash)))
+        .record(tenant, sourceId, { kind: 'conversation', documentId: body.conversationId, jobId: job?.jobId }, hashes)
         .catch((error) => deps.log.warn({ err: error, sourceId }, 'could not record conversation turns'));
-      res.status(200).json({ ...response, status: 'queued', jobId: job.jobId });
+      res.status(200).json({
+        id: sourceId,
+        conversationId: body.conversationId,
+        status: job ? 'queued' : 'updated',
+        jobId: job?.jobId ?? null,
+        ...counts,
+        memoriesReplaced: replaced,
+      });
     });
   });
 }
