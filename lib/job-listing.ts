@@ -5,6 +5,7 @@ import { DocumentType, Format, SourceKind } from './domain/ingest';
 import { JobStatus, type JobProgress } from './domain/job';
 import { badInput } from './errors';
 import { parseIngestWorkflowId } from './ids';
+import { timestampOf } from './job-status';
 import type { IngestJobs, JobMemo } from './jobs';
 
 /** Filters a listing accepts; each maps to one Cairn search attribute in Temporal visibility. */
@@ -78,12 +79,6 @@ export function visibilityQuery(tenant: string, filters: JobFilters, taskQueue?:
   return clauses.join(' AND ');
 }
 
-function timestamp(value: { seconds?: unknown; nanos?: number | null } | null | undefined): string | undefined {
-  if (!value?.seconds) return undefined;
-  const seconds = Number(String(value.seconds));
-  return new Date(seconds * 1000 + Math.floor((value.nanos ?? 0) / 1e6)).toISOString();
-}
-
 function decodeFields(fields: Record<string, Parameters<typeof defaultPayloadConverter.fromPayload>[0]> | null | undefined): Record<string, unknown> {
   const decoded: Record<string, unknown> = {};
   for (const [key, payload] of Object.entries(fields ?? {})) {
@@ -127,8 +122,8 @@ export class JobListings {
       const attributes = decodeFields(execution.searchAttributes?.indexedFields);
       const memo = decodeFields(execution.memo?.fields) as Partial<JobMemo>;
       const first = (value: unknown) => (Array.isArray(value) ? value[0] : value) as string | undefined;
-      const created = timestamp(execution.startTime as never) ?? new Date(0).toISOString();
-      const closed = timestamp(execution.closeTime as never);
+      const created = timestampOf(execution.startTime as never) ?? new Date(0).toISOString();
+      const closed = timestampOf(execution.closeTime as never);
       listings.push({
         job_id: ids.jobId,
         status: statusOf(execution.status, first(attributes.CairnStatus)),

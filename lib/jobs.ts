@@ -17,6 +17,7 @@ import type { JobProgress } from './domain/job';
 import { indexNames } from './elasticsearch/indices';
 import { badInput, conflict, notFound, upstreamFailure } from './errors';
 import { contentHash, ingestWorkflowId, newJobId, sha256, sourceId as deriveSourceId } from './ids';
+import { canonicalProgress, JobStatusReader } from './job-status';
 import { ingestJobAttributes } from './temporal/search-attributes';
 
 export interface StartedJob {
@@ -56,10 +57,11 @@ export interface JobMemo {
 /**
  * Starts and steers ingest jobs: the content is written to the blob store, then the workflow is
  * started, and only then does the caller answer 2xx — so anything accepted is durable. Status comes
- * from the workflow's query, or from the summary kept in Elasticsearch once Temporal has forgotten it.
+ * from the summary a finished job keeps in Elasticsearch, or from an open workflow's query.
  */
 export class IngestJobs {
   private readonly jobsIndex: string;
+  private readonly status: JobStatusReader;
 
   constructor(
     private readonly temporal: Client,
@@ -68,6 +70,7 @@ export class IngestJobs {
     private readonly es?: ElasticsearchClient,
   ) {
     this.jobsIndex = indexNames(config.ELASTICSEARCH_INDEX_PREFIX).jobs;
+    this.status = new JobStatusReader(temporal);
   }
 
   get client(): Client {
@@ -173,12 +176,16 @@ export class IngestJobs {
     return this.temporal.workflow.getHandle(ingestWorkflowId(tenant, jobId));
   }
 
-  /** Live progress from the workflow's query, else the stored summary; undefined when neither knows the job. */
+  /**
+   * A job's progress: a finished job from its stored summary (no workflow query: see JobStatusReader),
+   * an open one from its workflow's query; undefined when neither Temporal nor the summaries know it.
+   */
   async progress(tenant: string, jobId: string): Promise<JobProgress | undefined> {
+    const summary = await this.storedSummary(tenant, jobId);
+    if (this.status.isFinal(summary)) return summary;
     try {
-      return await this.handle(tenant, jobId).query<JobProgress>('status');
+      return await this.status.live(ingestWorkflowId(tenant, jobId));
     } catch (error) {
-      const summary = await this.storedSummary(tenant, jobId);
       if (summary) return summary;
       if (isNotFound(error)) return undefined;
       throw upstreamFailure(`job status is unavailable: ${(error as Error).message}`);
@@ -197,7 +204,7 @@ export class IngestJobs {
     if (!this.es || jobIds.length === 0) return found;
     const response = await this.es.mget<JobProgress>({ index: this.jobsIndex, ids: jobIds.map((id) => `${tenant}:${id}`) });
     for (const doc of response.docs) {
-      if ('found' in doc && doc.found && doc._source?.tenant === tenant) found.set(doc._source.job_id, doc._source);
+      if ('found' in doc && doc.found && doc._source?.tenant === tenant) found.set(doc._source.job_id, canonicalProgress(doc._source));
     }
     return found;
   }

@@ -1,4 +1,6 @@
+import { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { IngestJobs } from '../lib/jobs';
 import { startHarness, type Harness } from './support/harness';
 
 /** BM25 recall through the public search endpoint: what a user would do to check content is searchable. */
@@ -134,6 +136,46 @@ describe('native v1 API', () => {
     expect((await search(h, 'heron weir')).some((hit) => hit.provenance.job_id === retried.body.job_id)).toBe(true);
     // A completed job is not retried.
     expect((await h.api('POST', `/v1/jobs/${retried.body.job_id}/retry`)).status).toBe(409);
+  });
+
+  it('answers a finished job from its summary, with no workflow query, in the same shape as an open job\'s query', async () => {
+    // A client that counts the queries it sends: a finished job must not need one (a query on a closed
+    // workflow replays its whole history on a worker, and hangs when none runs).
+    let queries = 0;
+    const counting = new Client({
+      connection: h.temporal.connection,
+      namespace: h.config.TEMPORAL_NAMESPACE,
+      interceptors: { workflow: [{ query: (input, next) => (queries++, next(input)) }] },
+    });
+    const jobs = new IngestJobs(counting, h.runtime.blobs, h.config, h.runtime.es);
+
+    const slow = await h.api('POST', '/v1/documents', { body: { content: 'The otter dens under the old mill.', metadata: { test: 'slow' } } });
+    const running = await jobs.progress('acme', slow.body.job_id);
+    expect(running?.status).toMatch(/queued|running/);
+    expect(queries).toBe(1);
+
+    await h.waitForJob('acme', slow.body.job_id);
+    queries = 0;
+    const fromSummary = await jobs.progress('acme', slow.body.job_id);
+    expect(queries).toBe(0);
+    expect(fromSummary).toMatchObject({ status: 'completed', memories_created: expect.any(Number) });
+    const answer = await h.api('GET', `/v1/jobs/${slow.body.job_id}`);
+    expect(answer.body).toEqual(fromSummary);
+    // Field for field what the workflow itself answers (asked here the slow way, on purpose).
+    const queried = await h.jobs.handle('acme', slow.body.job_id).query('status');
+    expect(answer.body).toEqual(JSON.parse(JSON.stringify(queried)));
+
+    // A closed run whose summary is gone answers from its result, without a query reaching a worker.
+    await h.runtime.es.delete({ index: h.runtime.indices.jobs, id: `acme:${slow.body.job_id}`, refresh: 'wait_for' });
+    expect(await jobs.progress('acme', slow.body.job_id)).toEqual(fromSummary);
+
+    // Terminated from outside (no summary written): failed, with the reason, in the same shape.
+    const doomed = await h.api('POST', '/v1/documents', { body: { content: 'A document that never finishes.', metadata: { test: 'slow' } } });
+    await h.jobs.handle('acme', doomed.body.job_id).terminate('operator stopped it');
+    const terminated = await h.api('GET', `/v1/jobs/${doomed.body.job_id}`);
+    expect(terminated.status).toBe(200);
+    expect(terminated.body).toMatchObject({ job_id: doomed.body.job_id, status: 'failed', errors: [{ stage: 'workflow', code: 'terminated' }] });
+    expect(Object.keys(terminated.body).sort()).toEqual(Object.keys(answer.body).filter((key) => key !== 'document_id').sort());
   });
 
   it('answers a job Temporal no longer knows from the stored summary', async () => {

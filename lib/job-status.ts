@@ -1,0 +1,99 @@
+import { QueryRejectedError, WorkflowClient, type Client, type WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { IngestWorkflowInput } from '../workflows/ingest';
+import { JobProgress, STAGES } from './domain/job';
+import { upstreamFailure } from './errors';
+
+// temporal.api.enums.v1.WorkflowExecutionStatus values (kept here to avoid a direct proto dependency).
+const COMPLETED = 2;
+const CANCELED = 4;
+const CLOSED_NAMES: Record<number, string> = { 2: 'completed', 3: 'failed', 4: 'cancelled', 5: 'terminated', 6: 'continued as new', 7: 'timed out' };
+
+const FINAL: ReadonlySet<JobProgress['status']> = new Set(['completed', 'failed', 'cancelled']);
+
+/** Summaries and query answers reduced to the one wire shape, whichever path answered. */
+export const canonicalProgress = (progress: JobProgress): JobProgress => JobProgress.safeParse(progress).data ?? progress;
+
+/**
+ * Where a job's status comes from. A finished job wrote its summary before its workflow closed, so
+ * the summary answers it (a realtime read by id); a query would replay the closed workflow's history
+ * on a worker — slow, and stuck when no worker runs. Only open workflows are queried, with the query
+ * refused by the server for closed ones; a closed run without a summary (terminated from outside)
+ * answers from its result or its input.
+ */
+export class JobStatusReader {
+  private readonly openOnly: WorkflowClient;
+
+  constructor(temporal: Client) {
+    this.openOnly = new WorkflowClient({
+      connection: temporal.connection,
+      namespace: temporal.options.namespace,
+      dataConverter: temporal.options.dataConverter,
+      interceptors: temporal.options.interceptors.workflow,
+      queryRejectCondition: 'NOT_OPEN',
+    });
+  }
+
+  isFinal(progress: JobProgress | undefined): progress is JobProgress {
+    return progress !== undefined && FINAL.has(progress.status);
+  }
+
+  /** Live progress of an open workflow; for a closed one without a summary, what its history says. */
+  async live(workflowId: string): Promise<JobProgress> {
+    const handle = this.openOnly.getHandle(workflowId);
+    try {
+      return canonicalProgress(await handle.query<JobProgress>('status'));
+    } catch (error) {
+      if (!(error instanceof QueryRejectedError)) throw error;
+      return this.closed(handle, Number(error.status));
+    }
+  }
+
+  private async closed(handle: WorkflowHandle, status: number): Promise<JobProgress> {
+    if (status === COMPLETED) return canonicalProgress(await handle.result());
+    const history = await handle.fetchHistory();
+    const events = history.events ?? [];
+    const payload = events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+    if (!payload) throw upstreamFailure(`the input of workflow ${handle.workflowId} is no longer available`);
+    const input = defaultPayloadConverter.fromPayload<IngestWorkflowInput>(payload);
+    const closedAt = timestampOf(events[events.length - 1]?.eventTime) ?? new Date().toISOString();
+    const how = CLOSED_NAMES[status] ?? 'closed';
+    return canonicalProgress({
+      ...progressOf(input, closedAt),
+      status: status === CANCELED ? 'cancelled' : 'failed',
+      errors: [{ stage: 'workflow', code: how.replace(/ /g, '_'), message: `the job's workflow was ${how} before it recorded its outcome` }],
+      finished_at: closedAt,
+    });
+  }
+}
+
+/** The progress a job starts with, as the workflow's own first state. */
+function progressOf(input: IngestWorkflowInput, at: string): JobProgress {
+  const { request } = input;
+  return {
+    job_id: input.jobId,
+    tenant: request.tenant,
+    status: 'queued',
+    stage: null,
+    stages: Object.fromEntries(STAGES.map((name) => [name, { state: 'pending' }])) as JobProgress['stages'],
+    counts: { bytes: 0, characters: 0, chunks: 0, memories: 0, entities: 0 },
+    memories_created: 0,
+    errors: [],
+    source_id: input.sourceId,
+    kind: request.kind,
+    format: request.format,
+    document_type: request.documentType,
+    document_id: request.documentId,
+    surface: request.surface,
+    source_url: request.sourceUrl,
+    scope: { ...request.scope },
+    categories: request.categories,
+    created_at: input.createdAt,
+    updated_at: at,
+  };
+}
+
+export function timestampOf(value: { seconds?: unknown; nanos?: number | null } | null | undefined): string | undefined {
+  if (!value?.seconds) return undefined;
+  return new Date(Number(String(value.seconds)) * 1000 + Math.floor((value.nanos ?? 0) / 1e6)).toISOString();
+}
