@@ -52,7 +52,7 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
         batchConcurrency: deps.config.BATCH_CONCURRENCY,
         createdAt: new Date().toISOString(),
       },
-      attributes: { tenant: request.tenant, kind: request.kind, format: request.format, documentType: request.documentType },
+      attributes: { tenant: request.tenant, kind: request.kind, format: request.format, documentType: request.documentType, surface: request.surface },
       memo: {
         surface: request.surface,
         scope: request.scope,

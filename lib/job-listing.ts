@@ -14,6 +14,8 @@ export const JobFilters = z.object({
   format: Format.optional(),
   kind: SourceKind.optional(),
   document_type: DocumentType.optional(),
+  /** The API surface that took the job: native, crosmos, supermemory, tex, memsolus, synap, backfill. */
+  surface: z.string().min(1).max(64).optional(),
 });
 export type JobFilters = z.infer<typeof JobFilters>;
 
@@ -76,6 +78,7 @@ export function visibilityQuery(tenant: string, filters: JobFilters, taskQueue?:
   if (filters.format) clauses.push(`CairnFormat = ${quote(filters.format)}`);
   if (filters.kind) clauses.push(`CairnSourceKind = ${quote(filters.kind)}`);
   if (filters.document_type) clauses.push(`CairnDocumentType = ${quote(filters.document_type)}`);
+  if (filters.surface) clauses.push(`CairnSurface = ${quote(filters.surface)}`);
   return clauses.join(' AND ');
 }
 

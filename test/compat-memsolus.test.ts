@@ -15,6 +15,7 @@ describe('Memsolus surface (/compat/memsolus)', () => {
     h = await startHarness();
   });
   afterAll(async () => h?.close());
+  const memsolusJobs: string[] = [];
 
   it('ingests an uploaded MARKDOWN file: PENDING job object, then COMPLETED with memories_created, searchable', async () => {
     const response = await h.api('POST', '/compat/memsolus/v1/memories/ingest', {
@@ -24,8 +25,9 @@ describe('Memsolus surface (/compat/memsolus)', () => {
       ),
     });
     expect(response.status).toBe(202);
+    memsolusJobs.push(response.body.id);
     expect(response.body).toMatchObject({
-      id: expect.any(String),
+      id: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/),
       format: 'MARKDOWN',
       workspace_id: WORKSPACE,
       user_id: 'user-7',
@@ -53,23 +55,37 @@ describe('Memsolus surface (/compat/memsolus)', () => {
       body: ingestForm({ format: 'URL', workspace_id: WORKSPACE, user_id: 'user-7', source_url: 'http://169.254.169.254/latest/meta-data' }),
     });
     expect(response.status).toBe(202);
+    memsolusJobs.push(response.body.id);
     expect(response.body.source_url).toBe('http://169.254.169.254/latest/meta-data');
     await h.waitForJob('acme', response.body.id);
     const job = await h.api('GET', `/compat/memsolus/v1/ingest-jobs/${response.body.id}`);
     expect(job.body).toMatchObject({ status: 'FAILED', error: expect.any(String), format: 'URL' });
   });
 
-  it('lists jobs page by page (page_size ≤ 100), confined to the tenant', async () => {
-    let page1: { data: { id: string }[]; total: number } = { data: [], total: 0 };
-    for (let attempt = 0; attempt < 20 && page1.total < 2; attempt++) {
+  it('lists the Memsolus ingest jobs page by page (page_size ≤ 100): not the tenant\'s jobs from other surfaces, not other tenants\'', async () => {
+    // The same tenant ingests through the native API too: those jobs are not Memsolus ingest jobs.
+    const native = await h.api('POST', '/v1/documents', { body: { content: 'A note sent through the native API.' } });
+    await h.waitForJob('acme', native.body.job_id);
+    let page1: { data: { id: string }[]; total: number; page: number; page_size: number } = { data: [], total: 0, page: 0, page_size: 0 };
+    for (let attempt = 0; attempt < 20 && page1.total < memsolusJobs.length; attempt++) {
       page1 = (await h.api('GET', '/compat/memsolus/v1/ingest-jobs?page=1&page_size=1')).body;
-      if (page1.total < 2) await new Promise((resolve) => setTimeout(resolve, 250));
+      if (page1.total < memsolusJobs.length) await new Promise((resolve) => setTimeout(resolve, 250));
     }
+    expect(page1).toMatchObject({ page: 1, page_size: 1, total: memsolusJobs.length });
     expect(page1.data).toHaveLength(1);
-    expect(page1.total).toBeGreaterThanOrEqual(2);
     const page2 = (await h.api('GET', '/compat/memsolus/v1/ingest-jobs?page=2&page_size=1')).body;
     expect(page2.data).toHaveLength(1);
-    expect(page2.data[0].id).not.toBe(page1.data[0]!.id);
+    expect(page2.total).toBe(memsolusJobs.length);
+    expect([page1.data[0]!.id, page2.data[0]!.id].sort()).toEqual([...memsolusJobs].sort());
+    const page3 = (await h.api('GET', '/compat/memsolus/v1/ingest-jobs?page=3&page_size=1')).body;
+    expect(page3).toMatchObject({ data: [], total: memsolusJobs.length });
+    const all = (await h.api('GET', '/compat/memsolus/v1/ingest-jobs?page_size=100')).body;
+    expect(all.data.map((job: { id: string }) => job.id).sort()).toEqual([...memsolusJobs].sort());
+    // The native listing still sees every surface's jobs, and can ask for one surface.
+    const nativeListing = (await h.api('GET', '/v1/jobs?page_size=100')).body.jobs.map((job: { job_id: string }) => job.job_id);
+    expect(nativeListing).toEqual(expect.arrayContaining([native.body.job_id, ...memsolusJobs]));
+    const bySurface = (await h.api('GET', '/v1/jobs?page_size=100&surface=native')).body.jobs.map((job: { job_id: string }) => job.job_id);
+    expect(bySurface).toEqual([native.body.job_id]);
     expect((await h.api('GET', '/compat/memsolus/v1/ingest-jobs?page_size=101')).status).toBe(400);
     expect((await h.api('GET', '/compat/memsolus/v1/ingest-jobs', { key: h.keys.globex })).body.total).toBe(0);
   });

@@ -143,9 +143,10 @@ export function memsolusSurface(deps: SurfaceDeps, jobs: IngestJobs, listings: J
       res.status(202).json(created);
     });
 
+    // Memsolus callers see the ingest jobs they started here, not the tenant's jobs from other surfaces.
     router.get('/v1/ingest-jobs', requirePermission('read'), async (req, res) => {
       const query = parseWith(MemsolusListQuery, req.query);
-      const { jobs: page, total } = await listings.pageByNumber(principalOf(req).tenant, {}, query.page, query.page_size);
+      const { jobs: page, total } = await listings.pageByNumber(principalOf(req).tenant, { surface: 'memsolus' }, query.page, query.page_size);
       res.json({ data: page.map(memsolusJob), page: query.page, page_size: query.page_size, total });
     });
 

@@ -32,9 +32,14 @@ export async function ensureSearchAttributes(handle: TemporalHandle, namespace: 
   const known = new Set(Object.keys(existing.customAttributes ?? {}));
   const missing = CAIRN_SEARCH_ATTRIBUTES.filter((key) => !known.has(key.name));
   if (missing.length === 0) return;
-  await handle.connection.operatorService.addSearchAttributes({
-    namespace,
-    // 2 = INDEXED_VALUE_TYPE_KEYWORD
-    searchAttributes: Object.fromEntries(missing.map((key) => [key.name, 2])),
-  });
+  await handle.connection.operatorService
+    .addSearchAttributes({
+      namespace,
+      // 2 = INDEXED_VALUE_TYPE_KEYWORD
+      searchAttributes: Object.fromEntries(missing.map((key) => [key.name, 2])),
+    })
+    .catch((error: Error) => {
+      // Another process (a second worker, a parallel test run) registered them first: that is success.
+      if (!/already exists/i.test(error.message)) throw error;
+    });
 }

@@ -10,6 +10,8 @@ export const FormatAttribute = defineSearchAttributeKey('CairnFormat', SearchAtt
 export const DocumentTypeAttribute = defineSearchAttributeKey('CairnDocumentType', SearchAttributeType.KEYWORD);
 export const StatusAttribute = defineSearchAttributeKey('CairnStatus', SearchAttributeType.KEYWORD);
 export const JobKindAttribute = defineSearchAttributeKey('CairnJobKind', SearchAttributeType.KEYWORD);
+/** The API surface that took the job (native, memsolus, …): a vendor's job listing shows only its own. */
+export const SurfaceAttribute = defineSearchAttributeKey('CairnSurface', SearchAttributeType.KEYWORD);
 
 export const CAIRN_SEARCH_ATTRIBUTES = [
   TenantAttribute,
@@ -18,6 +20,7 @@ export const CAIRN_SEARCH_ATTRIBUTES = [
   DocumentTypeAttribute,
   StatusAttribute,
   JobKindAttribute,
+  SurfaceAttribute,
 ] as const;
 
 export interface IngestJobTags {
@@ -25,6 +28,7 @@ export interface IngestJobTags {
   kind: string;
   format: string;
   documentType: string;
+  surface?: string;
 }
 
 /** The search attributes every ingest job starts with, whether the API or a backfill starts it. */
@@ -36,5 +40,6 @@ export function ingestJobAttributes(tags: IngestJobTags) {
     { key: DocumentTypeAttribute, value: tags.documentType },
     { key: StatusAttribute, value: 'queued' },
     { key: JobKindAttribute, value: 'ingest' },
+    ...(tags.surface ? [{ key: SurfaceAttribute, value: tags.surface }] : []),
   ];
 }
