@@ -1,5 +1,5 @@
 /**
- * `npm run bench:ingest -- [--docs 42] [--concurrency 16] [--json]`
+ * `npm run bench:ingest -- [--docs 42] [--concurrency 16] [--json] [--cpu-profile main.cpuprofile]`
  *
  * Ingest throughput through the real path: a generated corpus of every document format goes through
  * the API (POST /v1/documents for text formats, POST /v1/files for PDF and DOCX), one Temporal workflow
@@ -12,6 +12,8 @@
  * BATCH_SIZE and BATCH_CONCURRENCY (env) tune the fan-out. With --json the last stdout line is one
  * JSON object.
  */
+import fs from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import os from 'node:os';
 import type { Client } from '@elastic/elasticsearch';
 import { PARSERS, detectFormat } from '../activities/parsers';
@@ -273,6 +275,48 @@ async function elasticsearchCpuSeconds(es: Client): Promise<number | undefined> 
   }
 }
 
+/**
+ * What Elasticsearch spent on this bench's own indices (so other clients of a shared node do not
+ * count): milliseconds indexing, refreshing, merging, flushing, searching and reading by id.
+ */
+async function indexWork(es: Client, prefix: string): Promise<Record<string, Record<string, number>> | undefined> {
+  try {
+    const stats = await es.indices.stats({ index: `${prefix}-*`, metric: ['indexing', 'refresh', 'merge', 'flush', 'search', 'get'] });
+    return Object.fromEntries(
+      Object.entries(stats.indices ?? {}).map(([index, { total }]) => [
+        index.slice(prefix.length + 1),
+        {
+          docs: total?.indexing?.index_total ?? 0,
+          index_ms: total?.indexing?.index_time_in_millis ?? 0,
+          refreshes: total?.refresh?.total ?? 0,
+          refresh_ms: total?.refresh?.total_time_in_millis ?? 0,
+          merge_ms: total?.merges?.total_time_in_millis ?? 0,
+          flush_ms: total?.flush?.total_time_in_millis ?? 0,
+          queries: total?.search?.query_total ?? 0,
+          query_ms: (total?.search?.query_time_in_millis ?? 0) + (total?.search?.fetch_time_in_millis ?? 0),
+          get_ms: total?.get?.time_in_millis ?? 0,
+        },
+      ]),
+    );
+  } catch {
+    return undefined;
+  }
+}
+
+/** `--cpu-profile <file>`: a V8 CPU profile of the main thread (API, worker, activities) over the timed run only. */
+async function startMainThreadProfile(file: string | undefined): Promise<() => Promise<void>> {
+  if (!file) return async () => undefined;
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  return async () => {
+    const { profile } = await session.post('Profiler.stop');
+    fs.writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
 /** The embedder alone over the pipeline's chunks, in the pipeline's batch size and fan-out. */
 async function embedderAlone(embedder: Embedder, texts: string[], batchSize: number, batchConcurrency: number) {
   await embedder.embed(texts.slice(0, 8));
@@ -317,8 +361,11 @@ async function main() {
     const loadBefore = os.loadavg()[0]!;
     const requests = target.es ? countRequests(target.es) : undefined;
     const esCpuBefore = target.es ? await elasticsearchCpuSeconds(target.es) : undefined;
+    const profileAt = process.argv.indexOf('--cpu-profile');
+    const stopProfile = await startMainThreadProfile(profileAt > 0 ? process.argv[profileAt + 1] : undefined);
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
+    const startedAt = Date.now();
     const jobIds: string[] = [];
     const progresses = await mapBounded(corpus, concurrency, async (document) => {
       const jobId = await target.submit(document);
@@ -329,9 +376,11 @@ async function main() {
     // All threads of this process: API, worker, workflow thread, embedding thread.
     const cpu = process.cpuUsage(cpuBefore);
     const cairnCpuSeconds = round((cpu.user + cpu.system) / 1e6);
+    await stopProfile();
     const esCpuAfter = target.es ? await elasticsearchCpuSeconds(target.es) : undefined;
     const esCpuSeconds = esCpuBefore !== undefined && esCpuAfter !== undefined ? round(esCpuAfter - esCpuBefore) : null;
     requests?.stop();
+    const esWork = target.es ? await indexWork(target.es, config.ELASTICSEARCH_INDEX_PREFIX) : undefined;
     const esRequests = requests ? Object.fromEntries([...requests.counts].sort(([, a], [, b]) => b - a)) : undefined;
     const load = [round(loadBefore), round(os.loadavg()[0]!)];
 
@@ -348,6 +397,7 @@ async function main() {
     log(`cpu during the run: this process ${cairnCpuSeconds} s, Elasticsearch ${esCpuSeconds ?? 'n/a'} s (shared node); ` +
       `machine load ${load[0]} → ${load[1]} on ${os.availableParallelism()} cores`);
     if (esRequests) log(`Elasticsearch requests: ${Object.entries(esRequests).map(([endpoint, count]) => `${endpoint} ${count}`).join(', ')}`);
+    if (esWork) log(`Elasticsearch work on the bench's indices (incl. warm-up): ${Object.entries(esWork).map(([index, work]) => `${index} ${JSON.stringify(work)}`).join('; ')}`);
     log(`mean per-job stage time (ms): ${STAGES.map((stage) => `${stage} ${stageMs[stage]}`).join(', ')}`);
     let activityMs: Record<string, { queued_ms: number; running_ms: number }> | undefined;
     if (target.history) {
@@ -398,12 +448,15 @@ async function main() {
           embedder_runs_s: embedderRuns,
           es_cpu_s: esCpuSeconds,
           es_requests: esRequests,
+          es_index_work: esWork,
           load_avg: load,
           stage_ms_mean: stageMs,
           activity_ms_mean: activityMs,
           batch_size: batchSize,
           batch_concurrency: batchConcurrency,
           upload_concurrency: concurrency,
+          // Epoch milliseconds of the timed pipeline run, to line it up with outside CPU samplers.
+          window_ms: [startedAt, startedAt + Math.round(seconds * 1000)],
         }),
       );
     }

@@ -1,6 +1,6 @@
 import type { Client } from '@elastic/elasticsearch';
 import { ApplicationFailure } from '@temporalio/common';
-import { storedEmbedding, type IndexNames } from './indices';
+import { embeddingOf, type IndexNames } from './indices';
 import type { EmbeddingSpec } from './mappings';
 
 /** The indices that hold vectors, and so record the model that made them. */
@@ -85,16 +85,22 @@ export class EmbeddingMatch {
     });
   }
 
+  /**
+   * Both vector indices in one request: each alias's concrete index and its mapping `_meta` only. A
+   * write checks fresh, so this runs before every batch's index and entity writes; two full mapping
+   * reads each time were a third of the requests a job made.
+   */
   private async read(): Promise<EmbeddingMismatch[]> {
-    const found = await Promise.all(
-      VECTOR_INDICES.map(async (index): Promise<EmbeddingMismatch | undefined> => {
-        const alias = this.indices[index];
-        const stored = await storedEmbedding(this.es, alias);
-        // An index without a recorded model predates `_meta` and is trusted, as before.
-        if (!stored || (stored.model === this.configured.model && stored.dims === this.configured.dims)) return undefined;
-        return { index, alias, stored, configured: this.configured };
-      }),
-    );
+    const aliases = VECTOR_INDICES.map((index) => this.indices[index]);
+    const indices = await this.es.indices.get({ index: aliases, features: ['aliases', 'mappings'], filter_path: ['*.aliases', '*.mappings._meta'] });
+    const found = VECTOR_INDICES.map((index): EmbeddingMismatch | undefined => {
+      const alias = this.indices[index];
+      const behind = Object.values(indices).find((state) => state.aliases && alias in state.aliases);
+      const stored = embeddingOf(behind?.mappings?._meta);
+      // An index without a recorded model predates `_meta` and is trusted, as before.
+      if (!stored || (stored.model === this.configured.model && stored.dims === this.configured.dims)) return undefined;
+      return { index, alias, stored, configured: this.configured };
+    });
     this.known = found.filter((mismatch): mismatch is EmbeddingMismatch => Boolean(mismatch));
     this.checkedAt = Date.now();
     return this.known;

@@ -84,9 +84,14 @@ async function addNewFields(client: Client, alias: string, mapping: estypes.Mapp
 /** The model and dims an index's mapping records for its vectors; undefined for indices without `_meta`. */
 export async function storedEmbedding(client: Client, alias: string): Promise<EmbeddingSpec | undefined> {
   const mapping = await client.indices.getMapping({ index: alias });
-  const meta = Object.values(mapping)[0]?.mappings?._meta as { embedding_model?: string; embedding_dims?: number } | undefined;
-  if (!meta?.embedding_model || !meta.embedding_dims) return undefined;
-  return { model: meta.embedding_model, dims: meta.embedding_dims };
+  return embeddingOf(Object.values(mapping)[0]?.mappings?._meta);
+}
+
+/** The model and dims a mapping's `_meta` records; undefined when it records none. */
+export function embeddingOf(meta: Record<string, unknown> | undefined): EmbeddingSpec | undefined {
+  const { embedding_model: model, embedding_dims: dims } = (meta ?? {}) as { embedding_model?: string; embedding_dims?: number };
+  if (!model || !dims) return undefined;
+  return { model, dims };
 }
 
 function isAlreadyExists(error: unknown): boolean {
