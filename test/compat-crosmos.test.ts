@@ -55,6 +55,11 @@ describe('Crosmos surface (/compat/crosmos)', () => {
       body: { space_id: '3fa85f64-5717-4562-b3fc-2c963f66afa6', messages: Array.from({ length: 501 }, () => ({ role: 'user', content: 'x' })) },
     });
     expect(tooMany.status).toBe(422);
+    const badDate = await h.api('POST', '/compat/crosmos/api/v1/conversations', {
+      body: { space_id: '3fa85f64-5717-4562-b3fc-2c963f66afa6', messages: [{ role: 'user', content: 'x' }], session_date: 'sometime soonish' },
+    });
+    expect(badDate.status).toBe(422);
+    expect(badDate.body.detail).toEqual([expect.objectContaining({ loc: ['body', 'session_date'], msg: expect.stringMatching(/not a date/) })]);
     const malformed = await h.api('POST', '/compat/crosmos/api/v1/conversations', { body: '{"space_id":', headers: { 'content-type': 'application/json' } });
     expect(malformed.status).toBe(422);
     expect(malformed.body.detail).toEqual(expect.any(Array));

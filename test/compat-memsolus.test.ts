@@ -86,6 +86,8 @@ describe('Memsolus surface (/compat/memsolus)', () => {
     expect(nativeListing).toEqual(expect.arrayContaining([native.body.job_id, ...memsolusJobs]));
     const bySurface = (await h.api('GET', '/v1/jobs?page_size=100&surface=native')).body.jobs.map((job: { job_id: string }) => job.job_id);
     expect(bySurface).toEqual([native.body.job_id]);
+    // Nor is another surface's job a Memsolus ingest job when asked by id.
+    expect((await h.api('GET', `/compat/memsolus/v1/ingest-jobs/${native.body.job_id}`)).status).toBe(404);
     expect((await h.api('GET', '/compat/memsolus/v1/ingest-jobs?page_size=101')).status).toBe(400);
     expect((await h.api('GET', '/compat/memsolus/v1/ingest-jobs', { key: h.keys.globex })).body.total).toBe(0);
   });

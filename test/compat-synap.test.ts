@@ -46,6 +46,7 @@ describe('Synap surface (/compat/synap)', () => {
     const found = await h.api('POST', '/v1/search', { body: { query: 'Priya Atlas migration', mode: 'bm25' } });
     const id = found.body.results.find((r: { provenance: { job_id: string } }) => r.provenance.job_id === created.body.ingestion_id).id as string;
     expect(id).toMatch(/^mem_[0-9a-f]+$/);
+    const accepted = Date.now();
 
     const memory = await h.api('GET', `/compat/synap/v1/memories/${id}`);
     expect(memory.body).toMatchObject({
@@ -55,9 +56,11 @@ describe('Synap surface (/compat/synap)', () => {
       confidence: expect.any(Number),
       entities: expect.any(Array),
       scope: { user_id: 'u-1', customer_id: 'c-1', client_id: 'acme' },
-      source: { ingestion_id: created.body.ingestion_id, document_type: 'document' },
+      // No document_created_at sent: "defaults to the current time".
+      source: { ingestion_id: created.body.ingestion_id, document_type: 'document', document_created_at: expect.any(String) },
       updated_at: null,
     });
+    expect(Math.abs(Date.parse(memory.body.source.document_created_at) - accepted)).toBeLessThan(60_000);
     expect((await h.api('GET', `/compat/synap/v1/memories/${id}`, { key: h.keys.globex })).status).toBe(404);
 
     const updated = await h.api('PATCH', `/compat/synap/v1/memories/${id}`, { body: { content: 'The migration finishes in June.', merge_strategy: 'append', confidence: 0.9, metadata: { reviewed: true } } });

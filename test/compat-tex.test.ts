@@ -78,6 +78,19 @@ describe('Tex surface (/compat/tex)', () => {
     expect(found.body.results.length).toBeGreaterThan(0);
   });
 
+  it("accepts the seed's curl form, with the scope as flat \"scope.*\" keys", async () => {
+    const response = await h.api('POST', '/compat/tex/ingestion/memory', {
+      body: { 'scope.org_id': 'org_flat', 'scope.user_id': 'user_flat', 'scope.session_id': 'chat-flat', turns: [{ role: 'user', text: 'I keep my bike in the basement.', timestamp: '2026-05-10T08:00:00Z' }] },
+    });
+    expect(response.status).toBe(202);
+    const fragment = await h.api('GET', `/v1/memories/mem_${response.body.active_fragment_ids[0]}`);
+    expect(fragment.body.scope).toMatchObject({ org_id: 'org_flat', user_id: 'user_flat', session_id: 'chat-flat' });
+    expect((await h.waitForJob('acme', response.body.job_id)).status).toBe('completed');
+    const missingOrg = await h.api('POST', '/compat/tex/ingestion/memory', { body: { 'scope.user_id': 'u', turns: [{ role: 'user', text: 'x' }] } });
+    expect(missingOrg.status).toBe(422);
+    expect(missingOrg.body.detail).toEqual([expect.objectContaining({ loc: ['body', 'scope', 'org_id'], type: 'missing' })]);
+  });
+
   it('answers validation errors as 422 {detail}', async () => {
     const bad = await h.api('POST', '/compat/tex/ingestion/memory', { body: { scope: { org_id: '' }, turns: [] } });
     expect(bad.status).toBe(422);

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Router } from 'express';
 import { z } from 'zod';
+import { LooseDate } from '../../lib/domain/dates';
 import type { IngestJobs } from '../../lib/jobs';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
@@ -19,7 +20,8 @@ export const CrosmosConversationRequest = z.object({
     .min(1)
     .max(500),
   session_id: z.string().max(255).nullish(),
-  session_date: z.string().max(64).nullish(),
+  // "ISO date string"; read leniently, and refused here (not by a failed job) when it is no date at all.
+  session_date: z.string().max(64).pipe(LooseDate).nullish(),
   meta: z.record(z.string(), z.unknown()).nullish(),
 });
 

@@ -1,7 +1,7 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import type { JobProgress } from '../../lib/domain/job';
-import { badInput } from '../../lib/errors';
+import { badInput, notFound } from '../../lib/errors';
 import type { JobListing, JobListings } from '../../lib/job-listing';
 import type { IngestJobs } from '../../lib/jobs';
 import { principalOf, requirePermission } from '../auth';
@@ -152,7 +152,10 @@ export function memsolusSurface(deps: SurfaceDeps, jobs: IngestJobs, listings: J
 
     router.get('/v1/ingest-jobs/:id', requirePermission('read'), async (req, res) => {
       const id = parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not a job id'), req.params.id);
-      res.json(memsolusJob(await jobs.progressOrThrow(principalOf(req).tenant, id)));
+      const job = await jobs.progressOrThrow(principalOf(req).tenant, id);
+      // As in the listing: a job another surface started is not a Memsolus ingest job.
+      if (job.surface !== 'memsolus') throw notFound(`ingest job ${id}`);
+      res.json(memsolusJob(job));
     });
   });
 }

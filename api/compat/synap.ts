@@ -117,7 +117,8 @@ export function synapSurface(deps: SurfaceDeps, jobs: IngestJobs, memories: Memo
       format: 'TXT',
       documentType: body.document_type,
       documentId: body.document_id,
-      documentDate: body.document_created_at,
+      // "Defaults to the current time if not provided."
+      documentDate: body.document_created_at ?? new Date().toISOString(),
       mode: body.mode,
       scope: { userId: body.user_id, customerId: body.customer_id },
       metadata: body.metadata,

@@ -15,6 +15,19 @@ export const TexTurn = z.object({
   observations: z.unknown().optional(),
 });
 
+/**
+ * The seed's own curl example writes the scope as flat keys ("scope.org_id": …) while its body
+ * reference nests them ({scope: {org_id}}): both are read, nested keys winning.
+ */
+const foldDottedScope = (body: unknown) => {
+  if (!body || typeof body !== 'object' || Array.isArray(body)) return body;
+  const flat = Object.entries(body).filter(([key]) => key.startsWith('scope.'));
+  if (flat.length === 0) return body;
+  const rest = Object.fromEntries(Object.entries(body).filter(([key]) => !key.startsWith('scope.')));
+  const nested = rest.scope && typeof rest.scope === 'object' ? (rest.scope as Record<string, unknown>) : {};
+  return { ...rest, scope: { ...Object.fromEntries(flat.map(([key, value]) => [key.slice('scope.'.length), value])), ...nested } };
+};
+
 export const TexIngestRequest = z.object({
   scope: z.object({
     org_id: z.string().min(1).max(255),
@@ -38,7 +51,7 @@ export const TexIngestResponse = z.object({
 export function texSurface(deps: SurfaceDeps, jobs: IngestJobs): Router {
   return compatSurface(deps, fastApiErrors, (router) => {
     router.post('/ingestion/memory', requirePermission('ingest'), async (req, res) => {
-      const body = parseWith(TexIngestRequest, req.body);
+      const body = parseWith(TexIngestRequest, foldDottedScope(req.body));
       const { tenant } = principalOf(req);
       const sessionId = body.scope.session_id ?? 'default-session';
       const scope = { orgId: body.scope.org_id, userId: body.scope.user_id, sessionId };
