@@ -109,3 +109,36 @@ describe('supermemory surface (/compat/supermemory)', () => {
     expect(anonymous.body.error).toBe('Unauthorized');
   });
 });
+
+describe('supermemory surface with several turns per chunk', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({ env: { CONVERSATION_TURNS_PER_CHUNK: '3' } });
+  });
+  afterAll(async () => h?.close());
+
+  it('re-ingests the unchanged messages that shared a memory with an edited one, so nothing they said is lost', async () => {
+    const messages = [
+      { role: 'user', content: 'Our team offsite is in Tallinn this year.' },
+      { role: 'assistant', content: 'Tallinn has a charming old town.' },
+      { role: 'user', content: 'Marta is booking the sauna evening.' },
+    ];
+    const body = { conversationId: 'conv-chunked', messages };
+    const created = await h.api('POST', '/compat/supermemory/v4/conversations', { body });
+    expect((await h.waitForJob('acme', created.body.jobId)).status).toBe('completed');
+    const before = await memoriesOf(h, 'acme', 'conv-chunked');
+    expect(before.some((memory) => memory.text.includes('charming old town'))).toBe(true);
+
+    const edited = [messages[0], { role: 'assistant', content: 'Tallinn has a lively harbour.' }, messages[2]];
+    const update = await h.api('POST', '/compat/supermemory/v4/conversations', { body: { ...body, messages: edited } });
+    expect(update.body).toMatchObject({ status: 'queued', messagesAdded: 1, messagesUnchanged: 2 });
+    expect((await h.waitForJob('acme', update.body.jobId)).status).toBe('completed');
+    const after = await memoriesOf(h, 'acme', 'conv-chunked');
+    expect(after.some((memory) => memory.text.includes('charming old town'))).toBe(false);
+    expect(after.some((memory) => memory.text.includes('lively harbour'))).toBe(true);
+    // The unchanged messages' words survive (ingested again with the edit) and are not duplicated.
+    expect(after.some((memory) => memory.text.includes('sauna evening'))).toBe(true);
+    expect(after.every((memory) => memory.provenance.job_id === update.body.jobId)).toBe(true);
+    expect(new Set(after.map((memory) => memory.text)).size).toBe(after.length);
+  });
+});
