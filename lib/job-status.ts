@@ -1,7 +1,8 @@
 import { QueryRejectedError, WorkflowClient, type Client, type WorkflowHandle } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { IngestWorkflowInput } from '../workflows/ingest';
-import { JobProgress, STAGES } from './domain/job';
+import { initialProgress } from './domain/initial-progress';
+import { JobProgress } from './domain/job';
 import { upstreamFailure } from './errors';
 
 // temporal.api.enums.v1.WorkflowExecutionStatus values (kept here to avoid a direct proto dependency).
@@ -59,38 +60,12 @@ export class JobStatusReader {
     const closedAt = timestampOf(events[events.length - 1]?.eventTime) ?? new Date().toISOString();
     const how = CLOSED_NAMES[status] ?? 'closed';
     return canonicalProgress({
-      ...progressOf(input, closedAt),
+      ...initialProgress(input, closedAt),
       status: status === CANCELED ? 'cancelled' : 'failed',
       errors: [{ stage: 'workflow', code: how.replace(/ /g, '_'), message: `the job's workflow was ${how} before it recorded its outcome` }],
       finished_at: closedAt,
     });
   }
-}
-
-/** The progress a job starts with, as the workflow's own first state. */
-function progressOf(input: IngestWorkflowInput, at: string): JobProgress {
-  const { request } = input;
-  return {
-    job_id: input.jobId,
-    tenant: request.tenant,
-    status: 'queued',
-    stage: null,
-    stages: Object.fromEntries(STAGES.map((name) => [name, { state: 'pending' }])) as JobProgress['stages'],
-    counts: { bytes: 0, characters: 0, chunks: 0, memories: 0, entities: 0 },
-    memories_created: 0,
-    errors: [],
-    source_id: input.sourceId,
-    kind: request.kind,
-    format: request.format,
-    document_type: request.documentType,
-    document_id: request.documentId,
-    surface: request.surface,
-    source_url: request.sourceUrl,
-    scope: { ...request.scope },
-    categories: request.categories,
-    created_at: input.createdAt,
-    updated_at: at,
-  };
 }
 
 export function timestampOf(value: { seconds?: unknown; nanos?: number | null } | null | undefined): string | undefined {

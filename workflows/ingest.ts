@@ -14,6 +14,7 @@ import type { Activities } from '../activities/registry';
 import type { ActiveWriteResult } from '../activities/write-active';
 import type { BatchRange, ExtractResult, ResolveResult, StageInput } from '../activities/types';
 import type { JobProgress, Stage, StageProgress } from '../lib/domain/job';
+import { initialProgress, STAGE_ORDER } from '../lib/domain/initial-progress';
 import { StatusAttribute } from '../lib/temporal/search-attributes';
 
 export interface IngestWorkflowInput extends StageInput {
@@ -27,8 +28,6 @@ export interface IngestWorkflowInput extends StageInput {
 
 export const statusQuery = defineQuery<JobProgress>('status');
 export const activeWriteUpdate = defineUpdate<ActiveWriteResult>('writeActive');
-
-const STAGE_ORDER: Stage[] = ['fetch', 'parse', 'chunk', 'extract', 'resolve-entities', 'index'];
 
 // Retry policies fit each stage's failure modes. Bad input is raised non-retryable by the activities,
 // so these only ever retry transient faults: network, Elasticsearch down, model rate limits.
@@ -74,7 +73,7 @@ const { writeActiveFragments } = proxyActivities<Activities>({
 });
 
 export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobProgress> {
-  const progress = initialProgress(input);
+  const progress = initialProgress(input, new Date().toISOString());
   setHandler(statusQuery, () => progress);
   // Tex's active tier: the update sent with the start writes the turns as searchable fragments and
   // answers with their ids; the passive pipeline below then enriches only the turns that were new.
@@ -188,32 +187,6 @@ async function stage<T>(
     };
     throw error;
   }
-}
-
-function initialProgress(input: IngestWorkflowInput): JobProgress {
-  const { request } = input;
-  const now = new Date().toISOString();
-  return {
-    job_id: input.jobId,
-    tenant: request.tenant,
-    status: 'queued',
-    stage: null,
-    stages: Object.fromEntries(STAGE_ORDER.map((name) => [name, { state: 'pending' }])) as JobProgress['stages'],
-    counts: { bytes: 0, characters: 0, chunks: 0, memories: 0, entities: 0 },
-    memories_created: 0,
-    errors: [],
-    source_id: input.sourceId,
-    kind: request.kind,
-    format: request.format,
-    document_type: request.documentType,
-    document_id: request.documentId,
-    surface: request.surface,
-    source_url: request.sourceUrl,
-    scope: { ...request.scope },
-    categories: request.categories,
-    created_at: input.createdAt,
-    updated_at: now,
-  };
 }
 
 export function failureReason(error: unknown): { code: string; message: string } {
