@@ -25,6 +25,8 @@ export interface ConversationUpdate {
   changed: number[];
   /** Memories to drop once the replacing job is started: drawn from edited or removed messages. */
   superseded: SupersededMemory[];
+  /** Some stored message was edited or removed: the record must be rewritten even if nothing is ingested. */
+  stale: boolean;
 }
 
 // A memory search page; far more than one conversation's edited turns ever yield.
@@ -56,7 +58,7 @@ export class ConversationLedger {
     for (const memory of superseded) {
       for (let position = memory.turnStart; position <= memory.turnEnd && position < hashes.length; position++) ingest.add(position);
     }
-    return { ingest: [...ingest].sort((a, b) => a - b), changed, superseded };
+    return { ingest: [...ingest].sort((a, b) => a - b), changed, superseded, stale: editedOrRemoved };
   }
 
   /**

@@ -71,7 +71,7 @@ export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: In
       const update = await ledger.plan(tenant, sourceId, hashes);
       const toIngest = update.ingest.map((position) => messages[position]!);
       const counts = { messagesAdded: update.changed.length, messagesUnchanged: messages.length - update.changed.length, memoriesReplaced: update.superseded.length };
-      if (toIngest.length === 0 && update.superseded.length === 0) {
+      if (toIngest.length === 0 && !update.stale) {
         return void res.status(200).json({ id: sourceId, conversationId: body.conversationId, status: 'unchanged', jobId: null, ...counts });
       }
       // Messages with no text (an empty string, no parts) give nothing to ingest but still count as sent.
