@@ -1,15 +1,16 @@
-import { heartbeat } from '@temporalio/activity';
 import { blobKeys, getJson, putJson } from '../lib/blob/store';
 import { chunkConversation } from '../lib/chunking/chunk-conversation';
 import { chunkSections } from '../lib/chunking/chunk-text';
 import type { Chunk, ParsedDocument } from '../lib/domain/document';
 import { badInput } from '../lib/errors';
 import type { ActivityDeps } from './deps';
+import { livenessHeartbeat } from './liveness';
 import type { ChunkResult, ParseResult, StageInput } from './types';
 
 /** Parsed text → token-bounded chunks with offsets (or turn ranges), written to the blob store. */
 export function createChunkActivity(deps: ActivityDeps) {
   return async function chunkDocument({ jobId, request }: StageInput, parsed: ParseResult): Promise<ChunkResult> {
+    const heartbeat = livenessHeartbeat();
     const document = await getJson<ParsedDocument>(deps.blobs, parsed.parsedKey);
     const maxTokens = deps.config.CHUNK_TOKENS;
     const chunks: Chunk[] = document.turns

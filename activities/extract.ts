@@ -1,8 +1,8 @@
-import { heartbeat } from '@temporalio/activity';
 import { blobKeys, getJson, putJson } from '../lib/blob/store';
 import type { Chunk, ParsedDocument } from '../lib/domain/document';
 import { prefetchEmbeddings } from '../lib/models/embedding-prefetch';
 import type { ActivityDeps } from './deps';
+import { livenessHeartbeat } from './liveness';
 import type { BatchRange, ChunkResult, ExtractResult, ParseResult, StageInput } from './types';
 
 /** One batch of chunks → typed memories (with entity mentions and dates), written to the blob store. */
@@ -13,6 +13,7 @@ export function createExtractActivity(deps: ActivityDeps) {
     chunked: ChunkResult,
     range: BatchRange,
   ): Promise<ExtractResult> {
+    const heartbeat = livenessHeartbeat();
     const allChunks = await getJson<Chunk[]>(deps.blobs, chunked.chunksKey);
     const chunks = allChunks.slice(range.start, range.end);
     // The session date travels in the parse result; only older runs' results lack it and read the blob

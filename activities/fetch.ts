@@ -1,10 +1,10 @@
-import { heartbeat } from '@temporalio/activity';
 import { blobKeys } from '../lib/blob/store';
 import { MAX_UPLOAD_BYTES } from '../lib/domain/ingest';
 import { badInput } from '../lib/errors';
 import type { ActivityDeps } from './deps';
 import type { FetchResult, StageInput } from './types';
 import { fetchUrlSafely } from './fetch-url';
+import { livenessHeartbeat } from './liveness';
 
 /** Brings the raw bytes into the blob store: an upload is already there, a URL is fetched safely. */
 export function createFetchActivity(deps: ActivityDeps) {
@@ -14,6 +14,7 @@ export function createFetchActivity(deps: ActivityDeps) {
       return { blobKey: request.blobKey, bytes: await deps.blobs.size(request.blobKey), contentType: request.declaredContentType };
     }
     if (request.sourceUrl) {
+      const heartbeat = livenessHeartbeat();
       const fetched = await fetchUrlSafely(request.sourceUrl, {
         maxBytes: MAX_UPLOAD_BYTES,
         timeoutMs: deps.config.URL_FETCH_TIMEOUT_MS,

@@ -1,4 +1,3 @@
-import { heartbeat } from '@temporalio/activity';
 import { getJson } from '../lib/blob/store';
 import type { Chunk, ParsedDocument } from '../lib/domain/document';
 import type { StoredMemory } from '../lib/domain/memory';
@@ -8,6 +7,7 @@ import { stemmedText } from '../lib/search/analysis';
 import { upstreamFailure } from '../lib/errors';
 import { embedPrefetched } from '../lib/models/embedding-prefetch';
 import type { ActivityDeps } from './deps';
+import { livenessHeartbeat } from './liveness';
 import type { ResolvedMemory } from './resolve-entities';
 import type { BatchRange, ChunkResult, IndexResult, ParseResult, ResolveResult, StageInput } from './types';
 
@@ -20,6 +20,7 @@ export function createIndexActivity(deps: ActivityDeps) {
     resolved: ResolveResult,
     range: BatchRange,
   ): Promise<IndexResult> {
+    const heartbeat = livenessHeartbeat();
     const memories = await getJson<ResolvedMemory[]>(deps.blobs, resolved.resolvedKey);
     if (memories.length === 0) return { indexed: 0, memoryIds: [] };
     const chunks = await getJson<Chunk[]>(deps.blobs, chunked.chunksKey);

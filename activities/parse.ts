@@ -1,14 +1,16 @@
-import { heartbeat, log } from '@temporalio/activity';
+import { log } from '@temporalio/activity';
 import { blobKeys, putJson } from '../lib/blob/store';
 import { FORMAT_SIZE_LIMITS } from '../lib/domain/ingest';
 import { badInput, payloadTooLarge } from '../lib/errors';
 import type { ActivityDeps } from './deps';
+import { livenessHeartbeat } from './liveness';
 import { detectFormat, parserFor } from './parsers';
 import type { FetchResult, ParseResult, StageInput } from './types';
 
 /** Raw bytes → text with structure (or conversation turns), written to the blob store. */
 export function createParseActivity(deps: ActivityDeps) {
   return async function parseSource({ jobId, request }: StageInput, fetched: FetchResult): Promise<ParseResult> {
+    const heartbeat = livenessHeartbeat();
     const bytes = await deps.blobs.get(fetched.blobKey);
     const contentType = fetched.contentType ?? request.declaredContentType;
     const { format, note } = detectFormat(bytes, request.format, contentType);

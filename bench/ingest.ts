@@ -303,6 +303,22 @@ async function indexWork(es: Client, prefix: string): Promise<Record<string, Rec
   }
 }
 
+/**
+ * Texts handed to the embedding model while counting, and how many of them were distinct: every memory
+ * is embedded once, plus entity names; a text embedded twice shows as texts > distinct.
+ */
+function countEmbeddings(embedder: Embedder): { texts: number; distinct: Set<string>; calls: number; stop(): void } {
+  const embed = embedder.embed;
+  const counts = { texts: 0, distinct: new Set<string>(), calls: 0, stop: () => void (embedder.embed = embed) };
+  embedder.embed = (texts) => {
+    counts.calls += 1;
+    counts.texts += texts.length;
+    for (const text of texts) counts.distinct.add(text);
+    return embed.call(embedder, texts);
+  };
+  return counts;
+}
+
 /** `--cpu-profile <file>`: a V8 CPU profile of the main thread (API, worker, activities) over the timed run only. */
 async function startMainThreadProfile(file: string | undefined): Promise<() => Promise<void>> {
   if (!file) return async () => undefined;
@@ -360,6 +376,7 @@ async function main() {
 
     const loadBefore = os.loadavg()[0]!;
     const requests = target.es ? countRequests(target.es) : undefined;
+    const embeddings = target.embedder && !process.env.CAIRN_URL ? countEmbeddings(target.embedder) : undefined;
     const esCpuBefore = target.es ? await elasticsearchCpuSeconds(target.es) : undefined;
     const profileAt = process.argv.indexOf('--cpu-profile');
     const stopProfile = await startMainThreadProfile(profileAt > 0 ? process.argv[profileAt + 1] : undefined);
@@ -380,6 +397,7 @@ async function main() {
     const esCpuAfter = target.es ? await elasticsearchCpuSeconds(target.es) : undefined;
     const esCpuSeconds = esCpuBefore !== undefined && esCpuAfter !== undefined ? round(esCpuAfter - esCpuBefore) : null;
     requests?.stop();
+    embeddings?.stop();
     const esWork = target.es ? await indexWork(target.es, config.ELASTICSEARCH_INDEX_PREFIX) : undefined;
     const esRequests = requests ? Object.fromEntries([...requests.counts].sort(([, a], [, b]) => b - a)) : undefined;
     const load = [round(loadBefore), round(os.loadavg()[0]!)];
@@ -397,6 +415,7 @@ async function main() {
     log(`cpu during the run: this process ${cairnCpuSeconds} s, Elasticsearch ${esCpuSeconds ?? 'n/a'} s (shared node); ` +
       `machine load ${load[0]} → ${load[1]} on ${os.availableParallelism()} cores`);
     if (esRequests) log(`Elasticsearch requests: ${Object.entries(esRequests).map(([endpoint, count]) => `${endpoint} ${count}`).join(', ')}`);
+    if (embeddings) log(`embedding model calls during the run: ${embeddings.calls}, ${embeddings.texts} texts (${embeddings.distinct.size} distinct)`);
     if (esWork) log(`Elasticsearch work on the bench's indices (incl. warm-up): ${Object.entries(esWork).map(([index, work]) => `${index} ${JSON.stringify(work)}`).join('; ')}`);
     log(`mean per-job stage time (ms): ${STAGES.map((stage) => `${stage} ${stageMs[stage]}`).join(', ')}`);
     let activityMs: Record<string, { queued_ms: number; running_ms: number }> | undefined;
@@ -449,6 +468,7 @@ async function main() {
           es_cpu_s: esCpuSeconds,
           es_requests: esRequests,
           es_index_work: esWork,
+          embedded_texts: embeddings ? { calls: embeddings.calls, texts: embeddings.texts, distinct: embeddings.distinct.size } : undefined,
           load_avg: load,
           stage_ms_mean: stageMs,
           activity_ms_mean: activityMs,

@@ -121,10 +121,12 @@ export class EntityWriter {
     let pending = this.combine(changes).filter((combined) => this.refold(combined));
     for (let round = 0; pending.length > 0; round++) {
       if (round === MAX_CONFLICT_ROUNDS) throw new Error(`entities kept changing under ${MAX_CONFLICT_ROUNDS} rounds of concurrent writers; the activity will retry`);
-      // Refreshed at once: other jobs' name lookups (searches) and entity listings must see the batch.
+      // Searchable when the write returns: other jobs' name lookups (searches) and entity listings must
+      // see the batch. Waiting for the next scheduled refresh rather than forcing one: a forced refresh
+      // per write made a tiny segment (and vector graph) per batch for Elasticsearch to merge again.
       const response = await this.es.bulk({
         index: this.index,
-        refresh: true,
+        refresh: 'wait_for',
         operations: pending.flatMap((combined) => [
           combined.base
             ? { index: { _id: combined.id, if_seq_no: combined.base.version.seqNo, if_primary_term: combined.base.version.primaryTerm } }

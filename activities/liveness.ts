@@ -1,0 +1,18 @@
+import { heartbeat } from '@temporalio/activity';
+
+/**
+ * How long an activity runs before it starts heartbeating. Heartbeats exist so Temporal notices a
+ * dead worker before the start-to-close timeout; each one is a call to the server and a write of the
+ * workflow's state there. Most stage activities of a job finish in well under a second, where a
+ * heartbeat only costs the server work, so they heartbeat only once they turn out to be long: 5 s is
+ * far inside every stage's heartbeat timeout (30 s at the least).
+ */
+const QUIET_MS = 5_000;
+
+/** A heartbeat for one activity run that stays silent for its first few seconds. */
+export function livenessHeartbeat(quietMs = QUIET_MS): (details?: unknown) => void {
+  const started = Date.now();
+  return (details) => {
+    if (Date.now() - started >= quietMs) heartbeat(details);
+  };
+}
