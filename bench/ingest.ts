@@ -319,6 +319,10 @@ function countEmbeddings(embedder: Embedder): { texts: number; distinct: Set<str
   return counts;
 }
 
+/** The local model's busy time so far (milliseconds), when the embedder reports it. */
+const modelBusyMs = (embedder: Embedder | undefined): number | undefined =>
+  embedder && 'busyMs' in embedder && typeof embedder.busyMs === 'number' ? embedder.busyMs : undefined;
+
 /** `--cpu-profile <file>`: a V8 CPU profile of the main thread (API, worker, activities) over the timed run only. */
 async function startMainThreadProfile(file: string | undefined): Promise<() => Promise<void>> {
   if (!file) return async () => undefined;
@@ -380,6 +384,7 @@ async function main() {
     const esCpuBefore = target.es ? await elasticsearchCpuSeconds(target.es) : undefined;
     const profileAt = process.argv.indexOf('--cpu-profile');
     const stopProfile = await startMainThreadProfile(profileAt > 0 ? process.argv[profileAt + 1] : undefined);
+    const busyBefore = modelBusyMs(target.embedder);
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
     const startedAt = Date.now();
@@ -393,6 +398,8 @@ async function main() {
     // All threads of this process: API, worker, workflow thread, embedding thread.
     const cpu = process.cpuUsage(cpuBefore);
     const cairnCpuSeconds = round((cpu.user + cpu.system) / 1e6);
+    const busyAfter = modelBusyMs(target.embedder);
+    const modelBusy = busyBefore !== undefined && busyAfter !== undefined ? round((busyAfter - busyBefore) / 1000 / seconds, 3) : undefined;
     await stopProfile();
     const esCpuAfter = target.es ? await elasticsearchCpuSeconds(target.es) : undefined;
     const esCpuSeconds = esCpuBefore !== undefined && esCpuAfter !== undefined ? round(esCpuAfter - esCpuBefore) : null;
@@ -415,6 +422,7 @@ async function main() {
     log(`cpu during the run: this process ${cairnCpuSeconds} s, Elasticsearch ${esCpuSeconds ?? 'n/a'} s (shared node); ` +
       `machine load ${load[0]} → ${load[1]} on ${os.availableParallelism()} cores`);
     if (esRequests) log(`Elasticsearch requests: ${Object.entries(esRequests).map(([endpoint, count]) => `${endpoint} ${count}`).join(', ')}`);
+    if (modelBusy !== undefined) log(`embedding model busy ${Math.round(modelBusy * 100)}% of the run (idle time there is time the pipeline made it wait)`);
     if (embeddings) log(`embedding model calls during the run: ${embeddings.calls}, ${embeddings.texts} texts (${embeddings.distinct.size} distinct)`);
     if (esWork) log(`Elasticsearch work on the bench's indices (incl. warm-up): ${Object.entries(esWork).map(([index, work]) => `${index} ${JSON.stringify(work)}`).join('; ')}`);
     log(`mean per-job stage time (ms): ${STAGES.map((stage) => `${stage} ${stageMs[stage]}`).join(', ')}`);
@@ -468,6 +476,7 @@ async function main() {
           es_cpu_s: esCpuSeconds,
           es_requests: esRequests,
           es_index_work: esWork,
+          model_busy_fraction: modelBusy,
           embedded_texts: embeddings ? { calls: embeddings.calls, texts: embeddings.texts, distinct: embeddings.distinct.size } : undefined,
           load_avg: load,
           stage_ms_mean: stageMs,
