@@ -1,6 +1,7 @@
 import { stemmedText } from '../lib/search/analysis';
 import { executeSearch } from '../lib/search/execute';
 import { RECIPES, type SearchPlan } from '../lib/search/plan';
+import { dateWindowsOf } from '../lib/search/query-dates';
 import { startHarness, type Harness } from './support/harness';
 
 describe('client-side analysis', () => {
@@ -9,6 +10,21 @@ describe('client-side analysis', () => {
     expect(stemmedText('We hiked up the mountain')).toBe('hike mountain');
     expect(stemmedText("Melanie's adoption agencies")).toBe(stemmedText('melanie adopted agency'));
     expect(stemmedText('What did you do?')).toBeUndefined();
+  });
+});
+
+describe('dates named in a query', () => {
+  const now = new Date('2026-11-21T12:00:00Z');
+  it('become day, month and year windows; a month without a year means that month of recent years', () => {
+    expect(dateWindowsOf('What painting did Melanie show on October 13, 2023?', now)).toEqual([{ gte: '2023-10-12', lt: '2023-10-15' }]);
+    expect(dateWindowsOf('What did Mel paint in July 2023?', now)).toEqual([{ gte: '2023-07-01', lt: '2023-08-01' }]);
+    expect(dateWindowsOf('How often did she go to the beach in 2023?', now)).toEqual([{ gte: '2023-01-01', lt: '2024-01-01' }]);
+    const june = dateWindowsOf('When did Melanie go camping in June?', now);
+    expect(june[0]).toEqual({ gte: '2026-06-01', lt: '2026-07-01' });
+    expect(june).toContainEqual({ gte: '2023-06-01', lt: '2023-07-01' });
+    expect(dateWindowsOf('What did I do yesterday?', now)).toEqual([{ gte: '2026-11-19', lt: '2026-11-22' }]);
+    expect(dateWindowsOf('What did she say at 5 pm?', now)).toEqual([]);
+    expect(dateWindowsOf('Who painted the lake?', now)).toEqual([]);
   });
 });
 
@@ -36,6 +52,17 @@ describe('retrieval quality over real Elasticsearch: stems, speakers, session da
         { role: 'user', name: 'Melanie', content: 'The weather was great for the kids at the beach.', turn_id: 'W4' },
       ],
     });
+    await ingest({
+      conversation_id: 'june',
+      session_date: '4:04 pm on 20 June, 2023',
+      scope: { space_id: 'weekend' },
+      messages: [
+        { role: 'user', name: 'Melanie', content: 'Here is the painting I did this afternoon: a small sunset.', turn_id: 'J1' },
+        { role: 'user', name: 'Caroline', content: 'So pretty! What gave you the idea for those colours?', turn_id: 'J2' },
+        { role: 'user', name: 'Melanie', content: 'Our trip to the coast. The evenings there stay with me.', turn_id: 'J3' },
+        { role: 'user', name: 'Caroline', content: 'I should go there too someday.', turn_id: 'J4' },
+      ],
+    });
   });
   afterAll(async () => h?.close());
 
@@ -58,6 +85,32 @@ describe('retrieval quality over real Elasticsearch: stems, speakers, session da
     expect(boosted[0]!.provenance.turn_ids).toEqual(['W2']);
     const hybrid = await ask(RECIPES.hybrid);
     expect(hybrid[0]!.provenance.turn_ids).toEqual(['W2']);
+  });
+
+  it('ranks memories from the day a query names above better word matches from other days', async () => {
+    const deps = { es: h.runtime.es, index: h.runtime.indices.memories, embedder: h.runtime.models.embedder };
+    const ask = (plan: SearchPlan) =>
+      executeSearch(deps, { tenant: 'acme', query: 'What painting did Melanie make on 20 June, 2023?', plan, filters: { space_id: 'weekend' } });
+    const undated = await ask({ ...RECIPES.bm25, bm25: { ...RECIPES.bm25.bm25, dateBoost: 0 } });
+    expect(undated[0]!.provenance.turn_ids).not.toEqual(['J1']);
+    expect((await ask(RECIPES.bm25))[0]!.provenance.turn_ids).toEqual(['J1']);
+    // Hybrid: every turn of that day ranks above the other day's, whose words match better.
+    const hybrid = await ask(RECIPES.hybrid);
+    expect(hybrid.slice(0, 4).map((result) => result.provenance.turn_ids![0]!.charAt(0))).toEqual(['J', 'J', 'J', 'J']);
+    const undatedHybrid = await ask({ ...RECIPES.hybrid, bm25: { ...RECIPES.hybrid.bm25, dateBoost: 0 } });
+    expect(undatedHybrid.slice(0, 4).map((result) => result.provenance.turn_ids![0]!.charAt(0))).toContain('W');
+  });
+
+  it('lifts the reply to a question that matched: the answer shares no word with the query', async () => {
+    const deps = { es: h.runtime.es, index: h.runtime.indices.memories, embedder: h.runtime.models.embedder };
+    const ask = (plan: SearchPlan) =>
+      executeSearch(deps, { tenant: 'acme', query: 'What gave Melanie the idea for the colours?', plan: { ...plan, limit: 3 }, filters: { space_id: 'weekend' } });
+    const turnsOf = (results: { provenance: { turn_ids?: string[] } }[]) => results.map((result) => result.provenance.turn_ids?.[0]);
+    const alone = await ask({ ...RECIPES.hybrid, neighbours: undefined });
+    expect(turnsOf(alone)[0]).toBe('J2');
+    expect(turnsOf(alone).slice(0, 2)).not.toContain('J3');
+    const withNeighbours = await ask(RECIPES.hybrid);
+    expect(turnsOf(withNeighbours).slice(0, 2).sort()).toEqual(['J2', 'J3']);
   });
 
   it('stores a free-form session date as ISO 8601, so date filters work on it', async () => {

@@ -6,6 +6,7 @@ import type { Embedder } from '../models/embedder';
 import { filterClauses } from './filters';
 import { fuseRankings, type Ranking } from './fusion';
 import { stemmedText } from './analysis';
+import { dateWindowsOf } from './query-dates';
 import type { Bm25Spec, SearchFilters, SearchMethod, SearchPlan } from './plan';
 
 export interface SearchDeps {
@@ -91,9 +92,19 @@ async function bm25(deps: SearchDeps, query: string, spec: Bm25Spec, filter: est
   if (should.length === 0) return [];
   return run(deps, {
     size,
-    query: { bool: { must: { bool: { should, minimum_should_match: 1 } }, should: speaker, filter } },
+    query: { bool: { must: { bool: { should, minimum_should_match: 1 } }, should: [...speaker, ...dateBonus(query, spec.dateBoost)], filter } },
   });
 }
+
+/** A constant bonus for memories dated inside a window the query names; like the speaker's, never a match alone. */
+function dateBonus(query: string, boost: number): estypes.QueryDslQueryContainer[] {
+  const windows = boost > 0 ? dateWindowsOf(query, new Date()) : [];
+  if (windows.length === 0) return [];
+  const ranges = windows.flatMap((window) => DATED_FIELDS.map((field) => ({ range: { [field]: window } })));
+  return [{ constant_score: { filter: { bool: { should: ranges, minimum_should_match: 1 } }, boost } }];
+}
+
+const DATED_FIELDS = ['provenance.session_date', 'provenance.document_date', 'event_dates'];
 
 /** Words of the query that could be a speaker's name, as written and capitalised (speakers are keywords). */
 function namedSpeakers(query: string): string[] {

@@ -1,5 +1,5 @@
 import type { Memory } from '../domain/memory';
-import type { SearchMethod, SearchPlan } from './plan';
+import type { NeighbourWeights, SearchMethod, SearchPlan } from './plan';
 
 export interface Ranking {
   method: SearchMethod;
@@ -31,15 +31,16 @@ export function fuseRankings(rankings: Ranking[], plan: SearchPlan, documents: M
     });
   }
   const entries = [...fused.values()];
-  if (plan.neighbourBoost > 0) boostNeighbours(entries, plan.neighbourBoost, documents);
+  if (plan.neighbours) boostNeighbours(entries, plan.neighbours, documents);
   return entries.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id));
 }
 
 /**
  * Adjacent turns of one conversation that both ranked lend each other part of their score: a question
- * usually matches the turn that asked, and the answer is the reply next to it.
+ * usually matches the turn that asked, and the answer is the reply right after it. A turn takes the
+ * larger of its two neighbours' shares.
  */
-function boostNeighbours(entries: Fused[], boost: number, documents: Map<string, Memory>) {
+function boostNeighbours(entries: Fused[], weights: NeighbourWeights, documents: Map<string, Memory>) {
   const byTurn = new Map<string, Fused>();
   const key = (source: string, turn: number) => `${source}\u0000${turn}`;
   for (const entry of entries) {
@@ -50,9 +51,15 @@ function boostNeighbours(entries: Fused[], boost: number, documents: Map<string,
   for (const entry of entries) {
     const turn = documents.get(entry.id)?.provenance;
     if (turn?.turn_start === undefined) continue;
-    const end = turn.turn_end ?? turn.turn_start;
-    const neighbours = [byTurn.get(key(turn.source_id, turn.turn_start - 1)), byTurn.get(key(turn.source_id, end + 1))];
-    const best = Math.max(0, ...neighbours.map((n) => (n ? base.get(n.id)! : 0)));
-    entry.score += boost * best;
+    const previous = byTurn.get(key(turn.source_id, turn.turn_start - 1));
+    const next = byTurn.get(key(turn.source_id, (turn.turn_end ?? turn.turn_start) + 1));
+    const fromPrevious = previous ? (asksQuestion(documents.get(previous.id)?.text) ? weights.after_question : weights.previous) * base.get(previous.id)! : 0;
+    const fromNext = next ? weights.next * base.get(next.id)! : 0;
+    entry.score += Math.max(fromPrevious, fromNext);
   }
+}
+
+/** A turn that ends by asking ("…What gave you the idea?"), an attached photo's caption aside. */
+function asksQuestion(text: string | undefined): boolean {
+  return Boolean(text && /\?\s*(\[[^\]]*\])?\s*$/.test(text));
 }
