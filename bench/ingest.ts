@@ -8,7 +8,11 @@
  * API instead. In the same run the embedder alone embeds the same chunks (before and after the pipeline;
  * the faster run counts), so the cost of orchestration shows as overhead_ratio = chunks_per_s ÷
  * embedder_chunks_per_s (1.0 = free orchestration). The machine may be shared: the CPU seconds of this
- * process and of Elasticsearch, and the load average, are reported beside the rates.
+ * process and of Elasticsearch, and the load average, are reported beside the rates; so are how busy the
+ * embedding model was during the run (idle there = time the pipeline made it wait), how many texts it
+ * embedded (a text embedded twice would show), the requests made to Elasticsearch and the work it did
+ * on the bench's own indices (indexing, refreshes, merges), and `window_ms` to line the run up with
+ * outside CPU samplers (the Temporal server's CPU is not visible from here).
  * BATCH_SIZE and BATCH_CONCURRENCY (env) tune the fan-out. With --json the last stdout line is one
  * JSON object.
  */
