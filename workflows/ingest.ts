@@ -62,6 +62,13 @@ const extractSmall = proxyLocalActivities<Activities>({
   localRetryThreshold: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
 }).extractMemories;
+// A small job's entity resolution too: a handful of Elasticsearch requests, retried until the cluster
+// is back (timer-backed retries once past the local threshold), like the regular activity.
+const resolveSmall = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  localRetryThreshold: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+}).resolveEntities;
 // Writes to Elasticsearch retry until the cluster is back: an accepted job is never dropped.
 const { resolveEntities, indexMemories } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
@@ -129,12 +136,13 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     progress.counts.chunks = chunked.chunks;
 
     const batches = batchRanges(chunked.chunks, input.batchSize);
-    const extract = small && batches.length === 1 ? extractSmall : extractMemories;
+    const oneSmallBatch = small && batches.length === 1;
+    const extract = oneSmallBatch ? extractSmall : extractMemories;
     const extracted = await stage(progress, 'extract', () =>
       mapBounded(batches, input.batchConcurrency, (range) => extract(input, parsed, chunked, range)),
     (results) => ({ count: sum(results, (r: ExtractResult) => r.memories) }));
     const resolved = await stage(progress, 'resolve-entities', () =>
-      mapBounded(batches, input.batchConcurrency, (range, i) => resolveEntities(input, extracted[i]!, range)),
+      mapBounded(batches, input.batchConcurrency, (range, i) => (oneSmallBatch && patched('local-small-resolve') ? resolveSmall : resolveEntities)(input, extracted[i]!, range)),
     (results) => ({ count: sum(results, (r: ResolveResult) => r.entities) }));
     progress.counts.entities = sum(resolved, (r) => r.entities);
     const indexed = await stage(progress, 'index', () =>
