@@ -1,6 +1,7 @@
 import { getJson } from '../lib/blob/store';
 import type { Chunk, ParsedDocument } from '../lib/domain/document';
 import type { StoredMemory } from '../lib/domain/memory';
+import { isoDate } from '../lib/domain/dates';
 import { memoryScope, requestProvenance } from '../lib/domain/scope';
 import { memoryId } from '../lib/ids';
 import { stemmedText } from '../lib/search/analysis';
@@ -64,6 +65,9 @@ export function createIndexActivity(deps: ActivityDeps) {
           turn_ids: turnIds,
           speakers: chunk?.speakers,
           session_date: sessionDate,
+          page: chunk?.page,
+          // The mapping says `date`: a free-form timestamp stays in the chunk, not on the memory.
+          timestamp: isoDate(chunk?.timestamp),
         },
         categories: request.categories,
         metadata: request.metadata,

@@ -75,6 +75,7 @@ export function createWriteActiveActivity(deps: ActivityDeps) {
         turn_end: position,
         turn_ids: [hash],
         speakers: [turn.name ?? turn.role],
+        timestamp: isoDate(turn.timestamp),
       },
       metadata: request.metadata,
       created_at: now,

@@ -126,7 +126,11 @@ describe('pipeline: every format becomes searchable memories with provenance', (
     const memories = await memoriesOf(jobId);
     expect(memories.map((memory) => memory.text).join('\n')).toMatch(/westernmost point of Europe[\s\S]*Sintra palaces/);
     expect(memories[0]!.provenance).toMatchObject({ format: 'PDF', file_name: 'coast.pdf', document_type: 'pdf' });
-    expect((await search('Sintra', jobId))[0]!.text).toContain('Sintra palaces');
+    const [sintra] = await search('Sintra', jobId);
+    expect(sintra!.text).toContain('Sintra palaces');
+    // The page a memory comes from is part of its provenance.
+    expect(sintra!.provenance.page).toBe(2);
+    expect(memories.find((memory) => memory.text.includes('Cabo da Roca'))!.provenance.page).toBe(1);
   });
 
   it('DOCX: headings and paragraphs, generated with the docx package', async () => {
@@ -144,7 +148,7 @@ describe('pipeline: every format becomes searchable memories with provenance', (
     expect((await search('Roman temple', jobId))).toHaveLength(1);
   });
 
-  it('CONVERSATION: one turn per memory, keeping speaker, turn position and session date', async () => {
+  it('CONVERSATION: one turn per memory, keeping speaker, turn position, its timestamp and the session date', async () => {
     const accepted = await h.api('POST', '/v1/conversations', {
       body: { messages: conversationFixture.messages, session_date: conversationFixture.sessionDate, session_id: 'sess-1' },
     });
@@ -154,7 +158,7 @@ describe('pipeline: every format becomes searchable memories with provenance', (
     const memories = await memoriesOf(accepted.body.job_id);
     expect(memories).toHaveLength(3);
     expect(memories[1]!.text).toMatch(/^Melanie: That sounds wonderful/);
-    expect(memories[1]!.provenance).toMatchObject({ turn_start: 1, turn_end: 1, speakers: ['Melanie'], format: 'CONVERSATION' });
+    expect(memories[1]!.provenance).toMatchObject({ turn_start: 1, turn_end: 1, speakers: ['Melanie'], format: 'CONVERSATION', timestamp: '2023-05-08T13:57:00.000Z' });
     expect(Date.parse(memories[1]!.provenance.session_date!)).toBe(Date.parse(conversationFixture.sessionDate));
     expect(memories[1]!.scope.session_id).toBe('sess-1');
     expect((await search('sunrise painting', accepted.body.job_id)).length).toBeGreaterThan(0);

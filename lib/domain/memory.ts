@@ -35,6 +35,10 @@ export const Provenance = z.object({
   turn_ids: z.array(z.string()).optional(),
   speakers: z.array(z.string()).optional(),
   session_date: z.string().optional(),
+  /** 1-based PDF page the memory comes from. */
+  page: z.number().int().optional(),
+  /** When the turn was said (a conversation message's timestamp, ISO 8601). */
+  timestamp: z.string().optional(),
 });
 export type Provenance = z.infer<typeof Provenance>;
 

@@ -82,6 +82,8 @@ export function memoriesMapping(embedding: EmbeddingSpec): estypes.MappingTypeMa
           turn_ids: keyword,
           speakers: keyword,
           session_date: date,
+          page: int,
+          timestamp: date,
         },
       },
       categories: keyword,
