@@ -1,31 +1,33 @@
 /**
  * `npm run bench:api -- [--duration 10] [--connections 8] [--rate 50] [--worker-nice 10] [--no-worker] [--json]`
  *
- * Acceptance latency of conversation ingests: autocannon drives POST /v1/conversations and measures
- * the time to a 202 — auth, validation, the blob write and the workflow start (Temporal's durable
- * acknowledgement). By default the bench starts its own Cairn against the local services: the API in
- * this process, a worker in a child process (the jobs are really processed, competing for the same
- * cores), on a throw-away index prefix and task queue. Set CAIRN_URL (and CAIRN_API_KEY) to drive a
- * running API instead.
+ * Acceptance latency of conversation ingests: POST /v1/conversations, timed to the 202 — auth,
+ * validation, the blob write and the workflow start (Temporal's durable acknowledgement).
+ * With `--rate N` (default 50) the load is open: requests arrive as a Poisson process of N per second
+ * — independent agents, not a metronome — over at most `--connections` keep-alive connections, and
+ * each latency runs from the request's scheduled arrival, so time spent waiting for a free connection
+ * counts (no coordinated omission). `--rate 0` is a closed loop (autocannon: every connection sends
+ * again as soon as it is answered), which measures saturation throughput.
+ * By default the bench starts its own Cairn against the local services: the API and a worker each in
+ * a child process (the jobs are really processed, competing for the same cores), on a throw-away
+ * index prefix and task queue; this process only generates the load. Set CAIRN_URL (and
+ * CAIRN_API_KEY) to drive a running API instead.
  * Every request carries different text (a sequence number), so no two jobs are the same source.
  * With --json the last stdout line is {"p50_ms", "p99_ms", "rps", …}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
-import { StaticKeyResolver } from '../api/auth';
-import { createApp } from '../api/server';
+import { Pool } from 'undici';
 import { loadConfig, type Config } from '../lib/config';
 import { deleteIndices } from '../lib/elasticsearch/indices';
-import { IngestJobs } from '../lib/jobs';
 import { ensureLocalServices } from '../lib/local-services';
 import { createLogger } from '../lib/logger';
-import { createRuntime, searchDepsOf } from '../lib/runtime';
+import { createRuntime } from '../lib/runtime';
 import { connectTemporal, ensureSearchAttributes, type TemporalHandle } from '../lib/temporal/connect';
 
 function option(name: string, fallback: number): number {
@@ -72,12 +74,49 @@ async function startWorker(env: NodeJS.ProcessEnv, temporal: TemporalHandle, con
   return worker;
 }
 
+/** A port nobody listens on now, for a child process to bind. */
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** `npm run start:api` in a child process, ready once /readyz answers 200. */
+async function startApi(env: NodeJS.ProcessEnv): Promise<{ process: ChildProcess; url: string }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [require.resolve('tsx/cli'), path.resolve(__dirname, '../api/main.ts')], {
+    env: { ...env, PORT: String(port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  child.stderr!.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the API exited with code ${child.exitCode}`);
+    const ready = await fetch(`${url}/readyz`).then((response) => response.ok).catch(() => false);
+    if (ready) return { process: child, url };
+    if (Date.now() > deadline) throw new Error('the API was not ready within 120 s');
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+async function stopChild(child: ChildProcess | undefined) {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
 /**
- * The API in this process and the worker in a child process, as they are deployed (separate
- * replicas): the worker's CPU-heavy activities (parsing, embedding) then cost the API cores, not
- * event-loop turns. Both on a throw-away index prefix, task queue and blob folder.
+ * The API and the worker each in a child process, as they are deployed (separate replicas), and
+ * the load generator in this one: the generator's own work never delays the API's event loop, and
+ * the worker's CPU-heavy activities (parsing, embedding) cost the API cores, not event-loop turns.
+ * Both on a throw-away index prefix, task queue and blob folder.
  */
-async function inProcessTarget(): Promise<Target> {
+async function localTarget(): Promise<Target> {
   const id = randomBytes(4).toString('hex');
   const key = `bench_${id}`;
   const env = {
@@ -96,26 +135,13 @@ async function inProcessTarget(): Promise<Target> {
   await ensureSearchAttributes(temporal, config.TEMPORAL_NAMESPACE);
 
   const worker = withWorker ? await startWorker(env, temporal, config) : undefined;
-
-  const jobs = new IngestJobs(temporal.client, runtime.blobs, config, runtime.es);
-  const app = createApp({
-    es: runtime.es,
-    temporal: temporal.connection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    jobs,
-    keys: [new StaticKeyResolver(config.staticApiKeys)],
-    log: logger,
-    search: searchDepsOf(runtime),
-  });
-  const server: Server = await new Promise((resolve) => {
-    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-  });
+  const api = await startApi(env);
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: api.url,
     key,
-    label: withWorker ? 'in-process API + worker process' : 'in-process API, no worker (acceptance only)',
+    label: withWorker ? 'API process + worker process' : 'API process, no worker (acceptance only)',
     close: async () => {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await stopChild(api.process);
       const query = `TaskQueue = "${config.TEMPORAL_TASK_QUEUE}" AND ExecutionStatus = "Running"`;
       const deadline = Date.now() + (worker ? 30_000 : 0);
       let running = await temporal.client.workflow.count(query);
@@ -132,12 +158,7 @@ async function inProcessTarget(): Promise<Target> {
         }
         await Promise.all(pending);
       }
-      if (worker) {
-        const exited = new Promise((resolve) => worker.once('exit', resolve));
-        worker.kill('SIGTERM');
-        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))]);
-        if (worker.exitCode === null) worker.kill('SIGKILL');
-      }
+      await stopChild(worker);
       await temporal.connection.close();
       await deleteIndices(runtime.es, config.ELASTICSEARCH_INDEX_PREFIX);
       await runtime.close();
@@ -164,7 +185,7 @@ async function main() {
   const rate = option('rate', 50);
   const target: Target = process.env.CAIRN_URL
     ? { url: process.env.CAIRN_URL.replace(/\/$/, ''), key: process.env.CAIRN_API_KEY ?? '', label: process.env.CAIRN_URL, close: async () => undefined }
-    : await inProcessTarget();
+    : await localTarget();
   try {
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${target.key}` };
     // Warm-up: the Temporal client's connection, the blob folder, JIT.
@@ -174,25 +195,10 @@ async function main() {
     }
     log(`bench:api — POST /v1/conversations for ${duration}s, ${connections} connections, ${rate > 0 ? `${rate} requests/s offered` : 'closed loop'}, against ${target.label}`);
     let sequence = 0;
-    const result = await autocannon({
-      url: `${target.url}/v1/conversations`,
-      method: 'POST',
-      headers,
-      connections,
-      duration,
-      ...(rate > 0 ? { overallRate: rate } : {}),
-      requests: [{ setupRequest: (request) => ({ ...request, body: conversation(sequence++) }) }],
-    });
     const summary = {
-      p50_ms: result.latency.p50,
-      p90_ms: result.latency.p90,
-      p99_ms: result.latency.p99,
-      max_ms: result.latency.max,
-      mean_ms: Number(result.latency.average.toFixed(2)),
-      rps: Number(result.requests.average.toFixed(1)),
-      requests: result.requests.total,
-      non_2xx: result.non2xx,
-      errors: result.errors,
+      ...(rate > 0
+        ? await openLoop(target, headers, { rate, connections, duration })
+        : await closedLoop(target, headers, { connections, duration, body: () => conversation(sequence++) })),
       duration_s: duration,
       connections,
       offered_rps: rate > 0 ? rate : null,
@@ -204,6 +210,95 @@ async function main() {
   } finally {
     await target.close();
   }
+}
+
+interface LoadResult {
+  p50_ms: number;
+  p90_ms: number;
+  p99_ms: number;
+  max_ms: number;
+  mean_ms: number;
+  rps: number;
+  requests: number;
+  non_2xx: number;
+  errors: number;
+}
+
+/**
+ * Poisson arrivals at `rate` per second for `duration` seconds. Each request is timed from its
+ * scheduled arrival: a request that waits for a connection (all busy) or behind a slow event loop
+ * has that wait in its latency.
+ */
+async function openLoop(target: Target, headers: Record<string, string>, options: { rate: number; connections: number; duration: number }): Promise<LoadResult> {
+  const origin = new URL(target.url);
+  const pool = new Pool(origin.origin, { connections: options.connections, pipelining: 1 });
+  const latencies: number[] = [];
+  let non2xx = 0;
+  let errors = 0;
+  const pending: Promise<void>[] = [];
+  const started = performance.now();
+  const end = started + options.duration * 1000;
+  let at = started;
+  let sequence = 0;
+  for (;;) {
+    at += (-Math.log(1 - Math.random()) / options.rate) * 1000;
+    if (at >= end) break;
+    const wait = at - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    const scheduled = at;
+    const body = conversation(sequence++);
+    pending.push(
+      pool
+        .request({ path: `${origin.pathname.replace(/\/$/, '')}/v1/conversations`, method: 'POST', headers, body })
+        .then(async (response) => {
+          await response.body.dump();
+          latencies.push(performance.now() - scheduled);
+          if (response.statusCode < 200 || response.statusCode >= 300) non2xx += 1;
+        })
+        .catch(() => {
+          errors += 1;
+        }),
+    );
+  }
+  await Promise.all(pending);
+  const elapsed = (performance.now() - started) / 1000;
+  await pool.close();
+  const sorted = latencies.sort((a, b) => a - b);
+  const pick = (q: number) => Number((sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0).toFixed(1));
+  return {
+    p50_ms: pick(0.5),
+    p90_ms: pick(0.9),
+    p99_ms: pick(0.99),
+    max_ms: pick(1),
+    mean_ms: Number((sorted.reduce((sum, x) => sum + x, 0) / Math.max(1, sorted.length)).toFixed(2)),
+    rps: Number((sorted.length / elapsed).toFixed(1)),
+    requests: sorted.length,
+    non_2xx: non2xx,
+    errors,
+  };
+}
+
+/** Every connection sends again as soon as it is answered: throughput at saturation. */
+async function closedLoop(target: Target, headers: Record<string, string>, options: { connections: number; duration: number; body: () => string }): Promise<LoadResult> {
+  const result = await autocannon({
+    url: `${target.url}/v1/conversations`,
+    method: 'POST',
+    headers,
+    connections: options.connections,
+    duration: options.duration,
+    requests: [{ setupRequest: (request) => ({ ...request, body: options.body() }) }],
+  });
+  return {
+    p50_ms: result.latency.p50,
+    p90_ms: result.latency.p90,
+    p99_ms: result.latency.p99,
+    max_ms: result.latency.max,
+    mean_ms: Number(result.latency.average.toFixed(2)),
+    rps: Number(result.requests.average.toFixed(1)),
+    requests: result.requests.total,
+    non_2xx: result.non2xx,
+    errors: result.errors,
+  };
 }
 
 main().then(
