@@ -62,14 +62,9 @@ const extractSmall = proxyLocalActivities<Activities>({
   localRetryThreshold: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
 }).extractMemories;
-// A small job's entity resolution too: a handful of Elasticsearch requests, retried until the cluster
-// is back (timer-backed retries once past the local threshold), like the regular activity.
-const resolveSmall = proxyLocalActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
-  localRetryThreshold: '10 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-}).resolveEntities;
-// Writes to Elasticsearch retry until the cluster is back: an accepted job is never dropped.
+// Writes to Elasticsearch retry until the cluster is back: an accepted job is never dropped. Entity
+// resolution stays a regular activity even for small jobs: while it waits (e.g. for a reindex to a
+// new embedding model) the held job shows the reason as its pending activity's last failure.
 const { resolveEntities, indexMemories } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '2 minutes',
@@ -142,7 +137,7 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
       mapBounded(batches, input.batchConcurrency, (range) => extract(input, parsed, chunked, range)),
     (results) => ({ count: sum(results, (r: ExtractResult) => r.memories) }));
     const resolved = await stage(progress, 'resolve-entities', () =>
-      mapBounded(batches, input.batchConcurrency, (range, i) => (oneSmallBatch && patched('local-small-resolve') ? resolveSmall : resolveEntities)(input, extracted[i]!, range)),
+      mapBounded(batches, input.batchConcurrency, (range, i) => resolveEntities(input, extracted[i]!, range)),
     (results) => ({ count: sum(results, (r: ResolveResult) => r.entities) }));
     progress.counts.entities = sum(resolved, (r) => r.entities);
     const indexed = await stage(progress, 'index', () =>
