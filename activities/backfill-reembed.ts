@@ -1,5 +1,6 @@
 import { heartbeat } from '@temporalio/activity';
 import type { Client } from '@elastic/elasticsearch';
+import { embeddingText } from '../lib/domain/memory';
 import { badInput, upstreamFailure } from '../lib/errors';
 import type { ActivityDeps } from './deps';
 
@@ -22,7 +23,7 @@ const KEPT_RUNS = 10;
 
 export interface MarkedMemory {
   id: string;
-  source: Record<string, unknown> & { text: string; backfill_runs?: string[]; embedding_model?: string };
+  source: Record<string, unknown> & { text: string; context?: string; backfill_runs?: string[]; embedding_model?: string };
 }
 
 export function withRun(runs: string[] | undefined, runId: string): string[] {
@@ -54,9 +55,9 @@ export function createReembedActivity(deps: ActivityDeps) {
     const embedder = deps.embedder;
     if (!embedder) throw badInput('no embedding model is configured on the worker: there is nothing to re-embed with');
     const index = batch.index ?? deps.indices.memories;
-    const { pending, skipped } = await pendingMemories(deps.es, index, batch, ['text', 'backfill_runs']);
+    const { pending, skipped } = await pendingMemories(deps.es, index, batch, ['text', 'context', 'backfill_runs']);
     if (pending.length === 0) return { processed: 0, skipped };
-    const vectors = await embedder.embed(pending.map((memory) => memory.source.text));
+    const vectors = await embedder.embed(pending.map((memory) => embeddingText(memory.source)));
     heartbeat({ embedded: vectors.length });
     const response = await deps.es.bulk({
       operations: pending.flatMap((memory, i) => [

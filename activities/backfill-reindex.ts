@@ -1,6 +1,7 @@
 import { heartbeat } from '@temporalio/activity';
 import type { estypes } from '@elastic/elasticsearch';
 import type { ReindexPlan } from '../lib/backfill/request';
+import { embeddingText } from '../lib/domain/memory';
 import { versionedIndex } from '../lib/elasticsearch/indices';
 import { entitiesMapping, memoriesMapping } from '../lib/elasticsearch/mappings';
 import type { Embedder } from '../lib/models/embedder';
@@ -188,7 +189,7 @@ export function createReindexActivities(deps: ActivityDeps) {
   return { prepareReindex, copyMemories, swapMemoriesAlias, catchUpMemories, catchUpEntities, dropDeletedMemories };
 }
 
-export const memoryText = (doc: Source) => String(doc.text ?? '');
+export const memoryText = (doc: Source) => embeddingText({ text: String(doc.text ?? ''), context: typeof doc.context === 'string' ? doc.context : undefined });
 /** An entity's vector stands for its name; the current (fullest) name, as merges may have changed it. */
 export const entityText = (doc: Source) => String(doc.name ?? '');
 

@@ -1,5 +1,6 @@
 import { blobKeys, getJson, putJson } from '../lib/blob/store';
 import type { Chunk, ParsedDocument } from '../lib/domain/document';
+import { embeddingText } from '../lib/domain/memory';
 import { prefetchEmbeddings } from '../lib/models/embedding-prefetch';
 import type { ActivityDeps } from './deps';
 import { livenessHeartbeat } from './liveness';
@@ -34,7 +35,7 @@ export function createExtractActivity(deps: ActivityDeps) {
     // The embedding model starts on these texts now, while entities are resolved; indexing takes the
     // vectors. Not while the index waits for a reindex to another model: no wasted model calls.
     if (deps.embedder && memories.length > 0 && !(await deps.embeddingMatch.mismatchOf('memories', { fresh: false }))) {
-      prefetchEmbeddings(deps.embedder, memories.map((memory) => memory.text));
+      prefetchEmbeddings(deps.embedder, memories.map(embeddingText));
     }
     const memoriesKey = blobKeys.extracted(request.tenant, jobId, range.batch);
     await putJson(deps.blobs, memoriesKey, memories);

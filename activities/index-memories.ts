@@ -1,6 +1,6 @@
 import { getJson } from '../lib/blob/store';
 import type { Chunk, ParsedDocument } from '../lib/domain/document';
-import type { StoredMemory } from '../lib/domain/memory';
+import { embeddingText, type StoredMemory } from '../lib/domain/memory';
 import { isoDate } from '../lib/domain/dates';
 import { memoryScope, requestProvenance } from '../lib/domain/scope';
 import { memoryId } from '../lib/ids';
@@ -36,7 +36,7 @@ export function createIndexActivity(deps: ActivityDeps) {
     // happened to run afterwards. Checked before embedding (no wasted model calls) and again before the write.
     if (deps.embedder) await deps.embeddingMatch.assertVectorsFit('memories', { fresh: false });
     // Extraction started these embeddings (lib/models/embedding-prefetch.ts); what it did not is embedded here.
-    const vectors = deps.embedder ? await embedPrefetched(deps.embedder, memories.map((memory) => memory.text)) : undefined;
+    const vectors = deps.embedder ? await embedPrefetched(deps.embedder, memories.map(embeddingText)) : undefined;
     heartbeat(range);
 
     const docs: StoredMemory[] = memories.map((memory, i) => {

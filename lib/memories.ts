@@ -1,6 +1,6 @@
 import type { Client } from '@elastic/elasticsearch';
 import { z } from 'zod';
-import type { Memory, StoredMemory } from './domain/memory';
+import { embeddingText, type Memory, type StoredMemory } from './domain/memory';
 import { Metadata } from './domain/ingest';
 import type { EmbeddingMatch } from './elasticsearch/embedding-match';
 import type { IndexNames } from './elasticsearch/indices';
@@ -101,7 +101,7 @@ export class MemoryStore {
           delete next.embedding;
           delete next.embedding_model;
         } else {
-          [next.embedding] = await this.embedder.embed([next.text]);
+          [next.embedding] = await this.embedder.embed([embeddingText(next)]);
           next.embedding_model = this.embedder.model;
         }
       }

@@ -1,3 +1,4 @@
+import { embeddingText } from '../lib/domain/memory';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
@@ -95,7 +96,7 @@ describe('embedding model change: start despite the mismatch, reindex to the new
 
   async function allMemories() {
     await after.runtime.es.indices.refresh({ index: memoriesAlias() });
-    const response = await after.runtime.es.search<{ text: string; embedding?: number[]; embedding_model?: string; provenance: { job_id: string } }>({
+    const response = await after.runtime.es.search<{ text: string; context?: string; embedding?: number[]; embedding_model?: string; provenance: { job_id: string } }>({
       index: memoriesAlias(),
       size: 1000,
       query: { match_all: {} },
@@ -254,10 +255,11 @@ describe('embedding model change: start despite the mismatch, reindex to the new
     for (const memory of memories) {
       expect([memory.id, memory.embedding_model, memory.embedding?.length]).toEqual([memory.id, OPENAI.model, OPENAI.dims]);
     }
-    // Exactly once: each memory's text went to the new model once (the deleted one was copied once too).
+    // Exactly once: each memory's text (with its neighbouring turns) went to the new model once (the
+    // deleted one was copied once too).
     const inputs = embeddedInputs();
     const expected = new Map<string, number>();
-    for (const text of [...memories.map((memory) => memory.text), oldMemories.find((memory) => memory.id === deleted)!.text]) {
+    for (const text of [...memories, oldMemories.find((memory) => memory.id === deleted)!].map(embeddingText)) {
       expected.set(text, (expected.get(text) ?? 0) + 1);
     }
     for (const [text, times] of expected) expect([text, inputs.filter((input) => input === text).length]).toEqual([text, times]);

