@@ -43,20 +43,30 @@ export class JobStatusReader {
   async live(workflowId: string): Promise<JobProgress> {
     const handle = this.openOnly.getHandle(workflowId);
     try {
-      return canonicalProgress(await handle.query<JobProgress>('status'));
+      return canonicalProgress(await this.openOnly.withDeadline(Date.now() + QUERY_BUDGET_MS, () => handle.query<JobProgress>('status')));
     } catch (error) {
-      if (!(error instanceof QueryRejectedError)) throw error;
-      return this.closed(handle, Number(error.status));
+      if (error instanceof QueryRejectedError) return this.closed(handle, Number(error.status));
+      if (isDeadlineExceeded(error)) return this.busy(handle);
+      throw error;
     }
+  }
+
+  /**
+   * The worker answers queries between workflow tasks; a small job runs its stages as local
+   * activities inside one task, so a query waits for the job. Past the budget the poll answers
+   * "running" from the workflow's input instead of hanging: stage details come with the next poll.
+   */
+  private async busy(handle: WorkflowHandle): Promise<JobProgress> {
+    const { events } = await handle.fetchHistory();
+    const now = new Date().toISOString();
+    return canonicalProgress({ ...initialProgress(inputOf(handle, events ?? []), now), status: 'running', updated_at: now });
   }
 
   private async closed(handle: WorkflowHandle, status: number): Promise<JobProgress> {
     if (status === COMPLETED) return canonicalProgress(await handle.result());
     const history = await handle.fetchHistory();
     const events = history.events ?? [];
-    const payload = events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
-    if (!payload) throw upstreamFailure(`the input of workflow ${handle.workflowId} is no longer available`);
-    const input = defaultPayloadConverter.fromPayload<IngestWorkflowInput>(payload);
+    const input = inputOf(handle, events);
     const closedAt = timestampOf(events[events.length - 1]?.eventTime) ?? new Date().toISOString();
     const how = CLOSED_NAMES[status] ?? 'closed';
     return canonicalProgress({
@@ -67,6 +77,22 @@ export class JobStatusReader {
     });
   }
 }
+
+type HistoryEvents = NonNullable<Awaited<ReturnType<WorkflowHandle['fetchHistory']>>['events']>;
+
+function inputOf(handle: WorkflowHandle, events: HistoryEvents): IngestWorkflowInput {
+  const payload = events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  if (!payload) throw upstreamFailure(`the input of workflow ${handle.workflowId} is no longer available`);
+  return defaultPayloadConverter.fromPayload<IngestWorkflowInput>(payload);
+}
+
+/** How long a status poll waits for the workflow's own answer. */
+const QUERY_BUDGET_MS = 1000;
+
+// gRPC's DEADLINE_EXCEEDED status code, on the error or (wrapped by the client) on its cause.
+const DEADLINE_EXCEEDED = 4;
+const isDeadlineExceeded = (error: unknown) =>
+  [error, (error as { cause?: unknown })?.cause].some((e) => (e as { code?: number } | undefined)?.code === DEADLINE_EXCEEDED);
 
 export function timestampOf(value: { seconds?: unknown; nanos?: number | null } | null | undefined): string | undefined {
   if (!value?.seconds) return undefined;

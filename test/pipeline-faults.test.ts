@@ -6,14 +6,24 @@ import { startHarness, type Harness } from './support/harness';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
-/** Attempt numbers of each run of an activity type, read from the workflow's real history. */
+/**
+ * Attempt numbers of each run of an activity type, read from the workflow's real history: regular
+ * activities by their started events, local ones (small jobs try some stages locally first) by the
+ * marker each run records.
+ */
 function attemptsOf(events: HistoryEvent[], activityType: string): number[] {
   const scheduled = new Set(
     events.filter((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === activityType).map((event) => Number(event.eventId)),
   );
-  return events
+  const regular = events
     .filter((event) => event.activityTaskStartedEventAttributes && scheduled.has(Number(event.activityTaskStartedEventAttributes.scheduledEventId)))
     .map((event) => event.activityTaskStartedEventAttributes!.attempt!);
+  const local = events
+    .filter((event) => event.markerRecordedEventAttributes?.markerName === 'core_local_activity')
+    .map((event) => JSON.parse(Buffer.from(event.markerRecordedEventAttributes!.details!.data!.payloads![0]!.data!).toString('utf8')) as { activity_type: string; attempt: number })
+    .filter((marker) => marker.activity_type === activityType)
+    .map((marker) => marker.attempt);
+  return [...local, ...regular];
 }
 
 /**

@@ -70,6 +70,30 @@ const { resolveEntities, indexMemories } = proxyActivities<Activities>({
   heartbeatTimeout: '2 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
+// A small job's parse, entity resolution and index try once as local activities — no task-queue round
+// trips, no extra workflow tasks: most of the server work a small job caused. Any retryable failure
+// hands the stage to its regular activity above, with its full retry policy and with the reason shown
+// as the pending activity's last failure (a job held for a model reindex says why). Bad input still
+// fails the job at once.
+const SMALL_UPLOAD_BYTES = 256 * 1024;
+const onceLocally = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 1 },
+});
+
+/** `local` first; on a retryable failure (or its timeout), the same stage as a regular activity. */
+async function localFirst<A extends unknown[], R>(local: (...args: A) => Promise<R>, regular: (...args: A) => Promise<R>, ...args: A): Promise<R> {
+  try {
+    return await local(...args);
+  } catch (error) {
+    if (isCancellation(error)) throw error;
+    // A local run's failure arrives as the activity's own ApplicationFailure (a regular one's, wrapped).
+    const failure = error instanceof ActivityFailure ? error.cause : error;
+    if (failure instanceof ApplicationFailure && failure.nonRetryable) throw error;
+    return regular(...args);
+  }
+}
+
 // Millisecond work — handing over bytes the API already stored, recording the source and the job
 // summary — runs as local activities: same retries, but no task-queue round trip through the server,
 // which costs more than the work itself. (A URL fetch stays a regular activity: it heartbeats.)
@@ -123,7 +147,13 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
 
     const fetched = await stage(progress, 'fetch', () => (input.request.blobKey ? handOverUpload(input) : fetchSource(input)), (r) => ({ count: r.bytes }));
     progress.counts.bytes = fetched.bytes;
-    const parsed = await stage(progress, 'parse', () => parseSource(input, fetched), (r) => ({ count: r.characters }));
+    const localFirstStages = fetched.bytes <= SMALL_UPLOAD_BYTES && patched('local-first-stages');
+    const parsed = await stage(
+      progress,
+      'parse',
+      () => (localFirstStages ? localFirst(onceLocally.parseSource, parseSource, input, fetched) : parseSource(input, fetched)),
+      (r) => ({ count: r.characters }),
+    );
     progress.counts.characters = parsed.characters;
     // patched(): histories recorded before this change replay with the regular activities they ran.
     const small = parsed.characters <= SMALL_TEXT_CHARS && patched('local-small-stages');
@@ -136,12 +166,17 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     const extracted = await stage(progress, 'extract', () =>
       mapBounded(batches, input.batchConcurrency, (range) => extract(input, parsed, chunked, range)),
     (results) => ({ count: sum(results, (r: ExtractResult) => r.memories) }));
+    const quick = oneSmallBatch && localFirstStages;
     const resolved = await stage(progress, 'resolve-entities', () =>
-      mapBounded(batches, input.batchConcurrency, (range, i) => resolveEntities(input, extracted[i]!, range)),
+      mapBounded(batches, input.batchConcurrency, (range, i) =>
+        quick ? localFirst(onceLocally.resolveEntities, resolveEntities, input, extracted[i]!, range) : resolveEntities(input, extracted[i]!, range),
+      ),
     (results) => ({ count: sum(results, (r: ResolveResult) => r.entities) }));
     progress.counts.entities = sum(resolved, (r) => r.entities);
     const indexed = await stage(progress, 'index', () =>
-      mapBounded(batches, input.batchConcurrency, (range, i) => indexMemories(input, parsed, chunked, resolved[i]!, range)),
+      mapBounded(batches, input.batchConcurrency, (range, i) =>
+        quick ? localFirst(onceLocally.indexMemories, indexMemories, input, parsed, chunked, resolved[i]!, range) : indexMemories(input, parsed, chunked, resolved[i]!, range),
+      ),
     (results) => ({ count: sum(results, (r) => r.indexed) }));
 
     progress.memories_created = sum(indexed, (r) => r.indexed);
