@@ -62,9 +62,9 @@ const extractSmall = proxyLocalActivities<Activities>({
   localRetryThreshold: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
 }).extractMemories;
-// Writes to Elasticsearch retry until the cluster is back: an accepted job is never dropped. Entity
-// resolution stays a regular activity even for small jobs: while it waits (e.g. for a reindex to a
-// new embedding model) the held job shows the reason as its pending activity's last failure.
+// Writes to Elasticsearch retry until the cluster is back: an accepted job is never dropped. A job
+// held here (e.g. waiting for a reindex to a new embedding model) shows the reason as its pending
+// activity's last failure; small jobs reach these only after their local try failed (localFirst).
 const { resolveEntities, indexMemories } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '2 minutes',
