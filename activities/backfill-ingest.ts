@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { blobKeys } from '../lib/blob/store';
 import { formatOfFile, importRoot, resolveImportPath } from '../lib/backfill/import-sources';
+import { INGEST_REVISION } from '../lib/domain/ingest-revision';
 import { FORMAT_SIZE_LIMITS, IngestRequest, type DocumentType } from '../lib/domain/ingest';
 import { badInput } from '../lib/errors';
 import { ingestWorkflowId, sourceId as deriveSourceId } from '../lib/ids';
@@ -51,6 +52,7 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
         batchSize: deps.config.BATCH_SIZE,
         batchConcurrency: deps.config.BATCH_CONCURRENCY,
         createdAt: new Date().toISOString(),
+        revision: INGEST_REVISION,
       },
       attributes: { tenant: request.tenant, kind: request.kind, format: request.format, documentType: request.documentType, surface: request.surface },
       memo: {

@@ -13,6 +13,7 @@ import type { IngestWorkflowInput } from '../workflows/ingest';
 import { blobKeys, type BlobStore } from './blob/store';
 import type { Config } from './config';
 import { IngestRequest, type IngestRequestInput } from './domain/ingest';
+import { INGEST_REVISION } from './domain/ingest-revision';
 import type { JobProgress } from './domain/job';
 import { indexNames } from './elasticsearch/indices';
 import { badInput, conflict, notFound, upstreamFailure } from './errors';
@@ -148,6 +149,7 @@ export class IngestJobs {
       batchSize: this.config.BATCH_SIZE,
       batchConcurrency: this.config.BATCH_CONCURRENCY,
       createdAt: new Date().toISOString(),
+      revision: INGEST_REVISION,
     };
     return { workflowInput, workflowId: ingestWorkflowId(request.tenant, jobId) };
   }
@@ -238,7 +240,7 @@ export class IngestJobs {
     const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
     if (!payload) throw upstreamFailure(`the input of job ${jobId} is no longer available`);
     const original = defaultPayloadConverter.fromPayload<IngestWorkflowInput>(payload);
-    const retried: IngestWorkflowInput = { ...original, jobId: newJobId(), createdAt: new Date().toISOString(), activeWrite: false };
+    const retried: IngestWorkflowInput = { ...original, jobId: newJobId(), createdAt: new Date().toISOString(), activeWrite: false, revision: INGEST_REVISION };
     const workflowId = ingestWorkflowId(tenant, retried.jobId);
     await this.temporal.workflow.start('ingestWorkflow', { ...this.startOptions(retried, jobId), workflowId });
     return { jobId: retried.jobId, sourceId: retried.sourceId, workflowId, status: 'queued' };

@@ -25,6 +25,8 @@ export interface IngestWorkflowInput extends StageInput {
   createdAt: string;
   /** Tex writes: turns become searchable fragments through the `writeActive` update first. */
   activeWrite?: boolean;
+  /** The workflow behaviour the job was started for: INGEST_REVISION at the time (see there). */
+  revision?: number;
 }
 
 export const statusQuery = defineQuery<JobProgress>('status');
@@ -117,10 +119,30 @@ const { writeActiveFragments } = proxyActivities<Activities>({
 export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobProgress> {
   const progress = initialProgress(input, new Date().toISOString());
   setHandler(statusQuery, () => progress);
+  const current = (input.revision ?? 0) >= 2; // see INGEST_REVISION
+  // Before revision 2 every job marked itself running at once; since, only a job that hands a stage
+  // to the task queue does (just before it does).
+  let markedRunning = false;
+  const onQueue = <A extends unknown[], R>(activity: (...args: A) => Promise<R>) => (...args: A): Promise<R> => {
+    if (!markedRunning) {
+      markedRunning = true;
+      markStatus('running');
+    }
+    return activity(...args);
+  };
+  const queued = {
+    fetchSource: onQueue(fetchSource),
+    parseSource: onQueue(parseSource),
+    chunkDocument: onQueue(chunkDocument),
+    extractMemories: onQueue(extractMemories),
+    resolveEntities: onQueue(resolveEntities),
+    indexMemories: onQueue(indexMemories),
+  };
+
   // Tex's active tier: the update sent with the start writes the turns as searchable fragments and
   // answers with their ids; the passive pipeline below then enriches only the turns that were new.
   let activeWrite: Promise<ActiveWriteResult> | undefined;
-  const writeActive = () => (activeWrite ??= writeActiveFragments(input));
+  const writeActive = () => (activeWrite ??= onQueue(writeActiveFragments)(input));
   let activeAnswered = false;
   setHandler(activeWriteUpdate, async () => {
     const result = await writeActive();
@@ -132,7 +154,10 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
 
   try {
     progress.status = 'running';
-    markStatus('running');
+    if (!current) {
+      markedRunning = true;
+      markStatus('running');
+    }
 
     if (input.activeWrite) {
       const active = await writeActive();
@@ -145,37 +170,38 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
       input.request.blobKey = active.passiveBlobKey;
     }
 
-    const fetched = await stage(progress, 'fetch', () => (input.request.blobKey ? handOverUpload(input) : fetchSource(input)), (r) => ({ count: r.bytes }));
+    const fetched = await stage(progress, 'fetch', () => (input.request.blobKey ? handOverUpload(input) : queued.fetchSource(input)), (r) => ({ count: r.bytes }));
     progress.counts.bytes = fetched.bytes;
-    const localFirstStages = fetched.bytes <= SMALL_UPLOAD_BYTES && patched('local-first-stages');
+    const localFirstStages = fetched.bytes <= SMALL_UPLOAD_BYTES && (current || patched('local-first-stages'));
     const parsed = await stage(
       progress,
       'parse',
-      () => (localFirstStages ? localFirst(onceLocally.parseSource, parseSource, input, fetched) : parseSource(input, fetched)),
+      () => (localFirstStages ? localFirst(onceLocally.parseSource, queued.parseSource, input, fetched) : queued.parseSource(input, fetched)),
       (r) => ({ count: r.characters }),
     );
     progress.counts.characters = parsed.characters;
-    // patched(): histories recorded before this change replay with the regular activities they ran.
-    const small = parsed.characters <= SMALL_TEXT_CHARS && patched('local-small-stages');
-    const chunked = await stage(progress, 'chunk', () => (small ? chunkSmall : chunkDocument)(input, parsed), (r) => ({ count: r.chunks }));
+    // patched() (revision < 2): histories recorded before this change replay with the regular
+    // activities they ran.
+    const small = parsed.characters <= SMALL_TEXT_CHARS && (current || patched('local-small-stages'));
+    const chunked = await stage(progress, 'chunk', () => (small ? chunkSmall : queued.chunkDocument)(input, parsed), (r) => ({ count: r.chunks }));
     progress.counts.chunks = chunked.chunks;
 
     const batches = batchRanges(chunked.chunks, input.batchSize);
     const oneSmallBatch = small && batches.length === 1;
-    const extract = oneSmallBatch ? extractSmall : extractMemories;
+    const extract = oneSmallBatch ? extractSmall : queued.extractMemories;
     const extracted = await stage(progress, 'extract', () =>
       mapBounded(batches, input.batchConcurrency, (range) => extract(input, parsed, chunked, range)),
     (results) => ({ count: sum(results, (r: ExtractResult) => r.memories) }));
     const quick = oneSmallBatch && localFirstStages;
     const resolved = await stage(progress, 'resolve-entities', () =>
       mapBounded(batches, input.batchConcurrency, (range, i) =>
-        quick ? localFirst(onceLocally.resolveEntities, resolveEntities, input, extracted[i]!, range) : resolveEntities(input, extracted[i]!, range),
+        quick ? localFirst(onceLocally.resolveEntities, queued.resolveEntities, input, extracted[i]!, range) : queued.resolveEntities(input, extracted[i]!, range),
       ),
     (results) => ({ count: sum(results, (r: ResolveResult) => r.entities) }));
     progress.counts.entities = sum(resolved, (r) => r.entities);
     const indexed = await stage(progress, 'index', () =>
       mapBounded(batches, input.batchConcurrency, (range, i) =>
-        quick ? localFirst(onceLocally.indexMemories, indexMemories, input, parsed, chunked, resolved[i]!, range) : indexMemories(input, parsed, chunked, resolved[i]!, range),
+        quick ? localFirst(onceLocally.indexMemories, queued.indexMemories, input, parsed, chunked, resolved[i]!, range) : queued.indexMemories(input, parsed, chunked, resolved[i]!, range),
       ),
     (results) => ({ count: sum(results, (r) => r.indexed) }));
 

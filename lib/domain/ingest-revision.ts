@@ -1,0 +1,11 @@
+/**
+ * The ingest workflow's behaviour revision, carried in each job's input by whoever starts it, so the
+ * workflow can change behaviour for new jobs without a patch marker (and the TemporalChangeVersion
+ * upsert each one costs). Histories started without a revision replay with the patch checks they
+ * recorded.
+ *
+ * 2: small inputs take the local stages without patch markers, and a job only marks itself running in
+ *    visibility once it hands a stage to the task queue (a job that ends in its first workflow task is
+ *    never seen running there: the upsert would land with its completion).
+ */
+export const INGEST_REVISION = 2;
