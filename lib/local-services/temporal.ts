@@ -14,6 +14,8 @@ const MODULE = `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`;
 export interface LocalTemporalOptions {
   port: number;
   uiPort: number;
+  /** Prometheus metrics of the server itself (persistence latency, task queues) at /metrics. */
+  metricsPort: number;
   namespace: string;
   cacheDir: string;
   dataDir: string;
@@ -69,6 +71,8 @@ export async function startTemporal(options: LocalTemporalOptions): Promise<Mana
     String(options.port),
     '--ui-port',
     String(options.uiPort),
+    '--metrics-port',
+    String(options.metricsPort),
     '--db-filename',
     dbFile,
     '--namespace',
@@ -90,9 +94,16 @@ export async function startTemporal(options: LocalTemporalOptions): Promise<Mana
     'matching.numTaskqueueReadPartitions=1',
     '--dynamic-config-value',
     'matching.numTaskqueueWritePartitions=1',
+    // The dev server turns on a search-attribute cache refresh on every read, so new attributes show
+    // at once while one experiments; each refresh is a database read, and SQLite has one connection
+    // that every persistence call queues for. Cairn registers its attributes on this command line,
+    // before the server answers, so the cache is never stale for them. Measured with bench:api and the
+    // pipeline running: about 7 of these reads per accepted job, a fifth of the connection's time.
+    '--dynamic-config-value',
+    'system.forceSearchAttributesCacheRefreshOnRead=false',
     ...CAIRN_SEARCH_ATTRIBUTES.flatMap((key) => ['--search-attribute', `${key.name}=Keyword`]),
   ];
-  log(`Starting Temporal dev server on 127.0.0.1:${options.port} (Web UI http://127.0.0.1:${options.uiPort}, data ${dbFile})…`);
+  log(`Starting Temporal dev server on 127.0.0.1:${options.port} (Web UI http://127.0.0.1:${options.uiPort}, metrics http://127.0.0.1:${options.metricsPort}/metrics, data ${dbFile})…`);
   const proc = startLogged('temporal', binary, args, logFile);
   try {
     await waitFor(
