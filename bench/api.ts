@@ -13,7 +13,10 @@
  * index prefix and task queue; this process only generates the load. Set CAIRN_URL (and
  * CAIRN_API_KEY) to drive a running API instead.
  * Every request carries different text (a sequence number), so no two jobs are the same source.
- * With --json the last stdout line is {"p50_ms", "p99_ms", "rps", …}.
+ * When the Temporal server's metrics are reachable (the local dev server's, or TEMPORAL_METRICS_URL),
+ * its persistence calls during the load are reported too: the dev server serves them from one SQLite
+ * connection, so their summed latency shows how much of the window that queue was busy.
+ * With --json the last stdout line is {"p50_ms", "p99_ms", "rps", …, "temporal_persistence"}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -29,6 +32,7 @@ import { ensureLocalServices } from '../lib/local-services';
 import { createLogger } from '../lib/logger';
 import { createRuntime } from '../lib/runtime';
 import { connectTemporal, ensureSearchAttributes, type TemporalHandle } from '../lib/temporal/connect';
+import { persistenceWindow } from './temporal-metrics';
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -43,6 +47,8 @@ interface Target {
   url: string;
   key: string;
   label: string;
+  /** The Temporal server's Prometheus endpoint, when known: its persistence work is reported. */
+  temporalMetricsUrl?: string;
   /** Lets queued jobs drain (bounded), then stops anything left, so the shared server is left clean. */
   close(): Promise<void>;
 }
@@ -140,6 +146,7 @@ async function localTarget(): Promise<Target> {
     url: api.url,
     key,
     label: withWorker ? 'API process + worker process' : 'API process, no worker (acceptance only)',
+    temporalMetricsUrl: config.localTemporal ? `http://127.0.0.1:${config.TEMPORAL_METRICS_PORT}/metrics` : undefined,
     close: async () => {
       await stopChild(api.process);
       const query = `TaskQueue = "${config.TEMPORAL_TASK_QUEUE}" AND ExecutionStatus = "Running"`;
@@ -186,6 +193,7 @@ async function main() {
   const target: Target = process.env.CAIRN_URL
     ? { url: process.env.CAIRN_URL.replace(/\/$/, ''), key: process.env.CAIRN_API_KEY ?? '', label: process.env.CAIRN_URL, close: async () => undefined }
     : await localTarget();
+  target.temporalMetricsUrl ??= process.env.TEMPORAL_METRICS_URL;
   try {
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${target.key}` };
     // Warm-up: the Temporal client's connection, the blob folder, JIT.
@@ -195,6 +203,7 @@ async function main() {
     }
     log(`bench:api — POST /v1/conversations for ${duration}s, ${connections} connections, ${rate > 0 ? `${rate} requests/s offered` : 'closed loop'}, against ${target.label}`);
     let sequence = 0;
+    const endWindow = await persistenceWindow(target.temporalMetricsUrl);
     const summary = {
       ...(rate > 0
         ? await openLoop(target, headers, { rate, connections, duration })
@@ -202,9 +211,16 @@ async function main() {
       duration_s: duration,
       connections,
       offered_rps: rate > 0 ? rate : null,
+      temporal_persistence: await endWindow(),
     };
     log(`acceptance latency p50 ${summary.p50_ms} ms, p90 ${summary.p90_ms} ms, p99 ${summary.p99_ms} ms, max ${summary.max_ms} ms`);
     log(`throughput ${summary.rps} requests/s (${summary.requests} accepted in ${duration}s, ${summary.non_2xx} non-2xx, ${summary.errors} errors)`);
+    const work = summary.temporal_persistence;
+    if (work) {
+      const top = Object.entries(work.by_operation).slice(0, 4).map(([operation, { calls, mean_ms }]) => `${operation} ${calls}× ${mean_ms} ms`);
+      log(`Temporal persistence during the load: ${work.calls} calls, ${work.latency_s} s summed latency over ${duration} s ` +
+        `(one SQLite connection on the dev server); most time: ${top.join(', ')}`);
+    }
     if (asJson) process.stdout.write(`${JSON.stringify(summary)}\n`);
     if (summary.non_2xx > 0 || summary.errors > 0) process.exitCode = 1;
   } finally {

@@ -43,6 +43,8 @@ const EnvSchema = z.object({
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('cairn-ingest'),
   TEMPORAL_PORT: port.default(7233),
   TEMPORAL_UI_PORT: port.default(8233),
+  /** The local dev server's Prometheus endpoint (server-side metrics: persistence, task queues). */
+  TEMPORAL_METRICS_PORT: port.default(8235),
 
   ELASTICSEARCH_URL: optionalUrl,
   ELASTICSEARCH_PORT: port.default(9200),

@@ -45,6 +45,7 @@ export async function ensureLocalServices(config: Config, log: (line: string) =>
         startTemporal({
           port: config.TEMPORAL_PORT,
           uiPort: config.TEMPORAL_UI_PORT,
+          metricsPort: config.TEMPORAL_METRICS_PORT,
           namespace: config.TEMPORAL_NAMESPACE,
           cacheDir: config.CAIRN_CACHE_DIR,
           dataDir: config.CAIRN_DATA_DIR,
