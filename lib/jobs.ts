@@ -7,7 +7,7 @@ import {
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { defaultPayloadConverter, type Workflow } from '@temporalio/common';
+import type { Workflow } from '@temporalio/common';
 import type { ActiveWriteResult } from '../activities/write-active';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import { blobKeys, type BlobStore } from './blob/store';
@@ -18,7 +18,7 @@ import type { JobProgress } from './domain/job';
 import { indexNames } from './elasticsearch/indices';
 import { badInput, conflict, notFound, upstreamFailure } from './errors';
 import { contentHash, ingestWorkflowId, newJobId, sha256, sourceId as deriveSourceId } from './ids';
-import { canonicalProgress, JobStatusReader } from './job-status';
+import { canonicalProgress, inputOf, JobStatusReader } from './job-status';
 import { ingestJobAttributes } from './temporal/search-attributes';
 
 export interface StartedJob {
@@ -236,10 +236,7 @@ export class IngestJobs {
     if (!['FAILED', 'CANCELLED', 'TIMED_OUT', 'TERMINATED'].includes(description.status.name)) {
       throw conflict(`only a failed or cancelled job can be retried; job ${jobId} is ${description.status.name.toLowerCase()}`);
     }
-    const history = await handle.fetchHistory();
-    const payload = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
-    if (!payload) throw upstreamFailure(`the input of job ${jobId} is no longer available`);
-    const original = defaultPayloadConverter.fromPayload<IngestWorkflowInput>(payload);
+    const original = inputOf(handle, (await handle.fetchHistory()).events ?? []);
     const retried: IngestWorkflowInput = { ...original, jobId: newJobId(), createdAt: new Date().toISOString(), activeWrite: false, revision: INGEST_REVISION };
     const workflowId = ingestWorkflowId(tenant, retried.jobId);
     await this.temporal.workflow.start('ingestWorkflow', { ...this.startOptions(retried, jobId), workflowId });

@@ -83,6 +83,11 @@ const onceLocally = proxyLocalActivities<Activities>({
   retry: { maximumAttempts: 1 },
 });
 
+/** The stage's regular activity, or, when `local` is given, that tried once locally first (localFirst). */
+function tryLocally<A extends unknown[], R>(local: ((...args: A) => Promise<R>) | false, regular: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
+  return local ? (...args: A) => localFirst(local, regular, ...args) : regular;
+}
+
 /** `local` first; on a retryable failure (or its timeout), the same stage as a regular activity. */
 async function localFirst<A extends unknown[], R>(local: (...args: A) => Promise<R>, regular: (...args: A) => Promise<R>, ...args: A): Promise<R> {
   try {
@@ -173,12 +178,8 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     const fetched = await stage(progress, 'fetch', () => (input.request.blobKey ? handOverUpload(input) : queued.fetchSource(input)), (r) => ({ count: r.bytes }));
     progress.counts.bytes = fetched.bytes;
     const localFirstStages = fetched.bytes <= SMALL_UPLOAD_BYTES && (current || patched('local-first-stages'));
-    const parsed = await stage(
-      progress,
-      'parse',
-      () => (localFirstStages ? localFirst(onceLocally.parseSource, queued.parseSource, input, fetched) : queued.parseSource(input, fetched)),
-      (r) => ({ count: r.characters }),
-    );
+    const parse = tryLocally(localFirstStages && onceLocally.parseSource, queued.parseSource);
+    const parsed = await stage(progress, 'parse', () => parse(input, fetched), (r) => ({ count: r.characters }));
     progress.counts.characters = parsed.characters;
     // patched() (revision < 2): histories recorded before this change replay with the regular
     // activities they ran.
@@ -193,16 +194,14 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
       mapBounded(batches, input.batchConcurrency, (range) => extract(input, parsed, chunked, range)),
     (results) => ({ count: sum(results, (r: ExtractResult) => r.memories) }));
     const quick = oneSmallBatch && localFirstStages;
+    const resolve = tryLocally(quick && onceLocally.resolveEntities, queued.resolveEntities);
     const resolved = await stage(progress, 'resolve-entities', () =>
-      mapBounded(batches, input.batchConcurrency, (range, i) =>
-        quick ? localFirst(onceLocally.resolveEntities, queued.resolveEntities, input, extracted[i]!, range) : queued.resolveEntities(input, extracted[i]!, range),
-      ),
+      mapBounded(batches, input.batchConcurrency, (range, i) => resolve(input, extracted[i]!, range)),
     (results) => ({ count: sum(results, (r: ResolveResult) => r.entities) }));
     progress.counts.entities = sum(resolved, (r) => r.entities);
+    const index = tryLocally(quick && onceLocally.indexMemories, queued.indexMemories);
     const indexed = await stage(progress, 'index', () =>
-      mapBounded(batches, input.batchConcurrency, (range, i) =>
-        quick ? localFirst(onceLocally.indexMemories, queued.indexMemories, input, parsed, chunked, resolved[i]!, range) : queued.indexMemories(input, parsed, chunked, resolved[i]!, range),
-      ),
+      mapBounded(batches, input.batchConcurrency, (range, i) => index(input, parsed, chunked, resolved[i]!, range)),
     (results) => ({ count: sum(results, (r) => r.indexed) }));
 
     progress.memories_created = sum(indexed, (r) => r.indexed);
