@@ -69,7 +69,7 @@ const EnvSchema = z.object({
   /** `auto`: OpenAI when OPENAI_API_KEY is set, else the local in-process model. */
   EMBEDDING_PROVIDER: z.enum(['auto', 'local', 'openai']).default('auto'),
   EXTRACTION_PROVIDER: z.enum(['auto', 'local', 'openai']).default('auto'),
-  /** ONNX Runtime threads for the local embedding model (default: cores, at most 4). */
+  /** Inference threads for the local embedding model, one core and one model copy each (default: cores, at most 4). */
   EMBEDDING_THREADS: positiveInt.optional(),
 
   CHUNK_TOKENS: positiveInt.default(256),
