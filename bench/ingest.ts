@@ -11,8 +11,9 @@
  * process and of Elasticsearch, and the load average, are reported beside the rates; so are how busy the
  * embedding model was during the run (idle there = time the pipeline made it wait), how many texts it
  * embedded (a text embedded twice would show), the requests made to Elasticsearch and the work it did
- * on the bench's own indices (indexing, refreshes, merges), and `window_ms` to line the run up with
- * outside CPU samplers (the Temporal server's CPU is not visible from here).
+ * on the bench's own indices (indexing, refreshes, merges), the local Temporal server's CPU, and
+ * `window_ms` to line the run up with outside CPU samplers. From the CPU seconds it prints the
+ * cpu-bound ceiling: the best overhead_ratio the run's CPU cost allows on this machine's cores.
  * BATCH_SIZE and BATCH_CONCURRENCY (env) tune the fan-out. With --json the last stdout line is one
  * JSON object.
  */
@@ -280,6 +281,27 @@ async function elasticsearchCpuSeconds(es: Client): Promise<number | undefined> 
 }
 
 /**
+ * CPU seconds the local Temporal dev server has spent (Linux: its /proc entry, found by its command
+ * line and port); undefined for a remote server or where /proc is not there.
+ */
+function localTemporalCpuSeconds(config: Config): number | undefined {
+  if (!config.localTemporal) return undefined;
+  const port = config.temporalAddress.split(':').pop();
+  try {
+    for (const pid of fs.readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+      const args = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (!args.includes('start-dev') || args[args.indexOf('--port') + 1] !== port) continue;
+      // Fields 14 and 15 of /proc/<pid>/stat (after the parenthesised name): user and system ticks.
+      const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / 100;
+    }
+  } catch {
+    return undefined;
+  }
+  return undefined;
+}
+
+/**
  * What Elasticsearch spent on this bench's own indices (so other clients of a shared node do not
  * count): milliseconds indexing, refreshing, merging, flushing, searching and reading by id.
  */
@@ -386,6 +408,7 @@ async function main() {
     const requests = target.es ? countRequests(target.es) : undefined;
     const embeddings = target.embedder && !process.env.CAIRN_URL ? countEmbeddings(target.embedder) : undefined;
     const esCpuBefore = target.es ? await elasticsearchCpuSeconds(target.es) : undefined;
+    const temporalCpuBefore = process.env.CAIRN_URL ? undefined : localTemporalCpuSeconds(config);
     const profileAt = process.argv.indexOf('--cpu-profile');
     const stopProfile = await startMainThreadProfile(profileAt > 0 ? process.argv[profileAt + 1] : undefined);
     const busyBefore = modelBusyMs(target.embedder);
@@ -407,6 +430,8 @@ async function main() {
     await stopProfile();
     const esCpuAfter = target.es ? await elasticsearchCpuSeconds(target.es) : undefined;
     const esCpuSeconds = esCpuBefore !== undefined && esCpuAfter !== undefined ? round(esCpuAfter - esCpuBefore) : null;
+    const temporalCpuAfter = temporalCpuBefore === undefined ? undefined : localTemporalCpuSeconds(config);
+    const temporalCpuSeconds = temporalCpuBefore !== undefined && temporalCpuAfter !== undefined ? round(temporalCpuAfter - temporalCpuBefore) : null;
     requests?.stop();
     embeddings?.stop();
     const esWork = target.es ? await indexWork(target.es, config.ELASTICSEARCH_INDEX_PREFIX) : undefined;
@@ -423,7 +448,7 @@ async function main() {
     );
     const pipeline = { docs_per_s: round(docs / seconds), chunks_per_s: round(chunks / seconds) };
     log(`pipeline: ${docs} docs, ${chunks} chunks, ${memories} memories, ${entities} entity resolutions in ${seconds.toFixed(2)} s → ${pipeline.docs_per_s} docs/s, ${pipeline.chunks_per_s} chunks/s`);
-    log(`cpu during the run: this process ${cairnCpuSeconds} s, Elasticsearch ${esCpuSeconds ?? 'n/a'} s (shared node); ` +
+    log(`cpu during the run: this process ${cairnCpuSeconds} s, Elasticsearch ${esCpuSeconds ?? 'n/a'} s (shared node), Temporal ${temporalCpuSeconds ?? 'n/a'} s; ` +
       `machine load ${load[0]} → ${load[1]} on ${os.availableParallelism()} cores`);
     if (esRequests) log(`Elasticsearch requests: ${Object.entries(esRequests).map(([endpoint, count]) => `${endpoint} ${count}`).join(', ')}`);
     if (modelBusy !== undefined) log(`embedding model busy ${Math.round(modelBusy * 100)}% of the run (idle time there is time the pipeline made it wait)`);
@@ -462,6 +487,15 @@ async function main() {
     }
     const overheadRatio = embedderChunksPerS ? round(pipeline.chunks_per_s / embedderChunksPerS, 3) : null;
     log(`overhead_ratio (pipeline chunks/s ÷ embedder chunks/s): ${overheadRatio ?? 'n/a'}`);
+    // When the services share the machine, the pipeline can go no faster than all its CPU work spread
+    // over every core: at this run's CPU cost, the ratio cannot exceed (embedder-alone seconds × cores)
+    // ÷ (CPU seconds of this process, Elasticsearch and Temporal). Past that, only less CPU work helps.
+    const cpuSeen = cairnCpuSeconds + (esCpuSeconds ?? 0) + (temporalCpuSeconds ?? 0);
+    const cpuBoundCeiling =
+      embedderChunksPerS && target.es && !process.env.CAIRN_URL ? round(((alone!.texts.length / embedderChunksPerS) * os.availableParallelism()) / cpuSeen, 3) : null;
+    if (cpuBoundCeiling !== null) {
+      log(`cpu-bound ceiling of overhead_ratio at this run's CPU cost (${round(cpuSeen)} CPU-s on ${os.availableParallelism()} cores): ${cpuBoundCeiling}`);
+    }
     if (json) {
       console.log(
         JSON.stringify({
@@ -478,6 +512,8 @@ async function main() {
           embedder_cpu_s: embedderCpuSeconds,
           embedder_runs_s: embedderRuns,
           es_cpu_s: esCpuSeconds,
+          temporal_cpu_s: temporalCpuSeconds,
+          cpu_bound_ceiling: cpuBoundCeiling,
           es_requests: esRequests,
           es_index_work: esWork,
           model_busy_fraction: modelBusy,
