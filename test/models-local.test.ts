@@ -38,6 +38,30 @@ describe('local embedding model (all-MiniLM-L6-v2, offline, in-process)', () => 
     expect(cosine(first[2]!, again[0]!)).toBeCloseTo(1, 5);
     expect(cosine(first[0]!, first[2]!)).toBeLessThan(0.99);
   });
+
+  it('gives every concurrent caller its own vectors, in its order, whichever thread and batch embedded them', async () => {
+    // Several callers at once, texts of very different lengths: the round is sorted by length and cut
+    // into micro-batches spread over the threads, and each vector must still find its way back.
+    const words = (n: number, seed: string) => Array.from({ length: n }, (_, i) => `${seed}${i % 7}`).join(' ');
+    const callers = Array.from({ length: 6 }, (_, c) => Array.from({ length: 5 + c * 3 }, (_, i) => words(1 + ((i * 37 + c * 11) % 90), `w${c}x${i}`)));
+    const together = await Promise.all(callers.map((texts) => embedder.embed(texts)));
+    for (const [c, texts] of callers.entries()) {
+      const alone = await embedder.embed(texts);
+      expect(together[c]).toHaveLength(texts.length);
+      together[c]!.forEach((vector, i) => expect(cosine(vector, alone[i]!)).toBeCloseTo(1, 4));
+    }
+  });
+
+  it('fails what a dead inference thread was running, and starts afresh on the next call', async () => {
+    // A thread that goes away with work handed to it: told to exit just before its next batch arrives.
+    const threads = (embedder as unknown as { threads: { worker: { postMessage(message: unknown): void } }[] }).threads;
+    expect(threads.length).toBeGreaterThan(0);
+    threads[0]!.worker.postMessage({ exit: true });
+    const pending = embedder.embed(Array.from({ length: 64 }, (_, i) => `sentence number ${i} about the harbour`));
+    await expect(pending).rejects.toThrow(/embedding thread exited/);
+    const [dogs, puppies] = await embedder.embed(['I love dogs', 'I adore puppies']);
+    expect(cosine(dogs!, puppies!)).toBeCloseTo(0.6831, 3);
+  });
 });
 
 describe('local NLP extractor', () => {

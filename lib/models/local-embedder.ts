@@ -73,7 +73,10 @@ async function embedBatch(texts) {
   return out;
 }
 
-parentPort.on('message', async ({ id, texts }) => {
+parentPort.on('message', async ({ id, texts, exit }) => {
+  // Exiting from in here happens between model runs. Worker.terminate() from outside, landing inside
+  // a run, makes onnxruntime-node's native code throw where nothing catches it: the process aborts.
+  if (exit) process.exit(0);
   try {
     const vectors = await embedBatch(texts);
     parentPort.postMessage({ id, vectors }, [vectors.buffer]);
@@ -96,7 +99,6 @@ interface Request {
   texts: string[];
   vectors: number[][];
   remaining: number;
-  failed?: Error;
   resolve(vectors: number[][]): void;
   reject(error: Error): void;
 }
@@ -110,6 +112,7 @@ interface InferenceThread {
   worker: Worker;
   /** The micro-batch it is running, if any. */
   batch?: Item[];
+  exited: Promise<void>;
 }
 
 export interface LocalEmbedderOptions {
@@ -131,6 +134,7 @@ export class LocalEmbedder implements Embedder {
   private nextId = 0;
   private running = new Map<number, InferenceThread>();
   private busySince?: number;
+  private modelDir?: string;
   /** Milliseconds during which at least one inference thread was embedding (tokenizing, running the model, pooling). */
   busyMs = 0;
 
@@ -197,12 +201,11 @@ export class LocalEmbedder implements Embedder {
       if (this.queue.length === 0 && this.round.length === 0) this.threads.forEach(({ worker }) => worker.unref());
     }
     batch.forEach(({ request, index }, i) => {
-      if (error) request.failed ??= error;
-      else request.vectors[index] = Array.from(vectors!.subarray(i * this.dims, (i + 1) * this.dims));
       request.remaining -= 1;
-      if (request.remaining > 0) return;
-      if (request.failed) request.reject(request.failed);
-      else request.resolve(request.vectors);
+      // A caller hears of a failure at once; the rest of its texts still run, and are dropped.
+      if (error) request.reject(error);
+      else request.vectors[index] = Array.from(vectors!.subarray(i * this.dims, (i + 1) * this.dims));
+      if (request.remaining === 0) request.resolve(request.vectors);
     });
     this.dispatch();
   }
@@ -218,8 +221,19 @@ export class LocalEmbedder implements Embedder {
       await Promise.all(workers.map((worker) => worker.terminate()));
       throw failure.reason;
     }
-    this.threads = workers.map((worker) => ({ worker }));
-    for (const thread of this.threads) this.watch(thread);
+    this.modelDir = modelDir;
+    this.threads = workers.map((worker) => this.inferenceThread(worker));
+  }
+
+  private inferenceThread(worker: Worker): InferenceThread {
+    const thread: InferenceThread = { worker, exited: new Promise<void>((resolve) => worker.once('exit', () => resolve())) };
+    worker.on('message', (message: { id?: number; vectors?: Float32Array; error?: string }) => {
+      if (message.id === undefined) return;
+      this.finished(message.id, message.vectors, message.error === undefined ? undefined : new Error(`embedding failed: ${message.error}`));
+    });
+    worker.on('error', (error) => this.lost(thread, error));
+    worker.on('exit', (code) => this.lost(thread, new Error(`an embedding thread exited with code ${code}`)));
+    return thread;
   }
 
   private async spawnThread(modelDir: string): Promise<Worker> {
@@ -246,7 +260,7 @@ export class LocalEmbedder implements Embedder {
         worker.once('error', reject);
       });
     } catch (error) {
-      await worker.terminate();
+      await worker.terminate(); // not running the model: it never loaded
       throw error;
     }
     // An idle inference thread must not keep the process alive.
@@ -254,22 +268,29 @@ export class LocalEmbedder implements Embedder {
     return worker;
   }
 
-  private watch(thread: InferenceThread): void {
-    const { worker } = thread;
-    worker.on('message', (message: { id?: number; vectors?: Float32Array; error?: string }) => {
-      if (message.id === undefined) return;
-      this.finished(message.id, message.vectors, message.error === undefined ? undefined : new Error(`embedding failed: ${message.error}`));
-    });
-    worker.on('error', (error) => this.lost(thread, error));
-    worker.on('exit', (code) => this.lost(thread, new Error(`an embedding thread exited with code ${code}`)));
-  }
-
   /**
-   * A thread that died takes the whole embedder down with it: everything queued or running fails
-   * (callers retry, as activities do), and the next embed() starts fresh threads.
+   * A thread that died fails the batch it was running (callers retry, as activities do); the other
+   * threads go on with the queue, and a replacement is started. Only when none is left does the
+   * queue fail too, and the next embed() starts afresh.
    */
   private lost(thread: InferenceThread, error: Error): void {
-    if (this.threads.includes(thread)) void this.stop(error);
+    if (!this.threads.includes(thread)) return;
+    this.threads = this.threads.filter((other) => other !== thread);
+    for (const [id, running] of this.running) if (running === thread) this.finished(id, undefined, error);
+    if (this.threads.length === 0) {
+      void this.stop(error);
+      return;
+    }
+    const threads = this.threads;
+    void this.spawnThread(this.modelDir!).then(
+      (worker) => {
+        if (this.threads !== threads) return void worker.postMessage({ exit: true }); // stopped meanwhile
+        const replacement = this.inferenceThread(worker);
+        this.threads = [...threads, replacement];
+        this.dispatch();
+      },
+      (failure: Error) => (this.options.log ?? console.log)(`an embedding thread could not be replaced: ${failure.message}`),
+    );
   }
 
   /** Stops every thread and fails whatever was queued or running with `error`. */
@@ -285,6 +306,11 @@ export class LocalEmbedder implements Embedder {
     if (this.busySince !== undefined) this.busyMs += performance.now() - this.busySince;
     this.busySince = undefined;
     for (const request of requests) request.reject(error);
-    await Promise.all(threads.map(({ worker }) => worker.terminate()));
+    // Each thread is asked to exit, which it does once its current run (if any) is over.
+    for (const { worker } of threads) {
+      worker.ref(); // until it has exited: close() resolves only then
+      worker.postMessage({ exit: true });
+    }
+    await Promise.all(threads.map(({ exited }) => exited));
   }
 }
