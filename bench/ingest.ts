@@ -489,6 +489,7 @@ async function main() {
     let embedderChunksPerS: number | null = null;
     let embedderCpuSeconds: number | null = null;
     let embedderRuns: number[] | null = null;
+    let embedderSeconds: number | null = null;
     if (!alone) {
       log('embedder: none configured (memories are stored without vectors); overhead_ratio cannot be computed');
     } else {
@@ -497,6 +498,7 @@ async function main() {
       const best = after.seconds < before!.seconds ? after : before!;
       embedderRuns = [round(before!.seconds), round(after.seconds)];
       embedderCpuSeconds = best.cpuSeconds;
+      embedderSeconds = best.seconds;
       embedderChunksPerS = round(alone.texts.length / best.seconds);
       log(`embedder alone (${target.embedder!.model}): ${alone.texts.length} chunks in ${before!.seconds.toFixed(2)} s before the pipeline, ` +
         `${after.seconds.toFixed(2)} s after (cpu ${embedderCpuSeconds} s) → ${embedderChunksPerS} chunks/s`);
@@ -507,8 +509,7 @@ async function main() {
     // over every core: at this run's CPU cost, the ratio cannot exceed (embedder-alone seconds × cores)
     // ÷ (CPU seconds of this process, Elasticsearch and Temporal). Past that, only less CPU work helps.
     const cpuSeen = cairnCpuSeconds + (esCpuSeconds ?? 0) + (temporalCpuSeconds ?? 0);
-    const cpuBoundCeiling =
-      embedderChunksPerS && target.es && !process.env.CAIRN_URL ? round(((alone!.texts.length / embedderChunksPerS) * os.availableParallelism()) / cpuSeen, 3) : null;
+    const cpuBoundCeiling = embedderSeconds !== null && target.es ? round((embedderSeconds * os.availableParallelism()) / cpuSeen, 3) : null;
     if (cpuBoundCeiling !== null) {
       log(`cpu-bound ceiling of overhead_ratio at this run's CPU cost (${round(cpuSeen)} CPU-s on ${os.availableParallelism()} cores): ${cpuBoundCeiling}`);
     }

@@ -135,6 +135,8 @@ export class LocalEmbedder implements Embedder {
   private running = new Map<number, InferenceThread>();
   private busySince?: number;
   private modelDir?: string;
+  /** Counts stop()s: a replacement thread that finishes loading after one is not kept. */
+  private generation = 0;
   /** Milliseconds during which at least one inference thread was embedding (tokenizing, running the model, pooling). */
   busyMs = 0;
 
@@ -281,12 +283,11 @@ export class LocalEmbedder implements Embedder {
       void this.stop(error);
       return;
     }
-    const threads = this.threads;
+    const generation = this.generation;
     void this.spawnThread(this.modelDir!).then(
       (worker) => {
-        if (this.threads !== threads) return void worker.postMessage({ exit: true }); // stopped meanwhile
-        const replacement = this.inferenceThread(worker);
-        this.threads = [...threads, replacement];
+        if (this.generation !== generation) return void worker.postMessage({ exit: true }); // stopped meanwhile
+        this.threads = [...this.threads, this.inferenceThread(worker)];
         this.dispatch();
       },
       (failure: Error) => (this.options.log ?? console.log)(`an embedding thread could not be replaced: ${failure.message}`),
@@ -298,6 +299,7 @@ export class LocalEmbedder implements Embedder {
     const threads = this.threads;
     this.threads = [];
     this.starting = undefined;
+    this.generation += 1;
     const requests = new Set<Request>(this.queue);
     for (const batch of [...this.round, ...threads.map((t) => t.batch ?? [])]) for (const { request } of batch) requests.add(request);
     this.queue = [];
