@@ -31,6 +31,7 @@ import { deleteIndices } from '../lib/elasticsearch/indices';
 import { ensureLocalServices } from '../lib/local-services';
 import { createLogger } from '../lib/logger';
 import { createRuntime } from '../lib/runtime';
+import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { connectTemporal, ensureSearchAttributes, type TemporalHandle } from '../lib/temporal/connect';
 import { persistenceWindow } from './temporal-metrics';
 
@@ -39,7 +40,7 @@ function option(name: string, fallback: number): number {
   return at > 0 ? Number(process.argv[at + 1]) : fallback;
 }
 const asJson = process.argv.includes('--json');
-/** `--no-worker`: measure acceptance alone (jobs queue up and are terminated at the end). */
+/** `--no-worker`: measure acceptance alone (jobs queue up and are deleted at the end). */
 const withWorker = !process.argv.includes('--no-worker');
 const log = (line: string) => (asJson ? process.stderr : process.stdout).write(`${line}\n`);
 
@@ -49,7 +50,7 @@ interface Target {
   label: string;
   /** The Temporal server's Prometheus endpoint, when known: its persistence work is reported. */
   temporalMetricsUrl?: string;
-  /** Lets queued jobs drain (bounded), then stops anything left, so the shared server is left clean. */
+  /** Stops the API and the worker, then deletes the run's jobs, so the shared server is left as it was. */
   close(): Promise<void>;
 }
 
@@ -149,23 +150,11 @@ async function localTarget(): Promise<Target> {
     temporalMetricsUrl: config.localTemporal ? `http://127.0.0.1:${config.TEMPORAL_METRICS_PORT}/metrics` : undefined,
     close: async () => {
       await stopChild(api.process);
-      const query = `TaskQueue = "${config.TEMPORAL_TASK_QUEUE}" AND ExecutionStatus = "Running"`;
-      const deadline = Date.now() + (worker ? 30_000 : 0);
-      let running = await temporal.client.workflow.count(query);
-      while (running.count > 0 && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-        running = await temporal.client.workflow.count(query);
-      }
-      if (running.count > 0) {
-        log(`stopping ${running.count} jobs still queued after the run`);
-        const pending: Promise<unknown>[] = [];
-        for await (const execution of temporal.client.workflow.list({ query })) {
-          pending.push(temporal.client.workflow.getHandle(execution.workflowId).terminate('bench finished').catch(() => undefined));
-          if (pending.length >= 50) await Promise.all(pending.splice(0));
-        }
-        await Promise.all(pending);
-      }
       await stopChild(worker);
+      // The jobs are throw-away: every execution on the bench's task queue is deleted, finished or
+      // still queued, so runs do not grow the local server's database (see deleteTaskQueueWorkflows).
+      const deleted = await deleteTaskQueueWorkflows(temporal.client, config.TEMPORAL_TASK_QUEUE, { settleMs: 90_000 });
+      log(`deleted the run's ${deleted} workflow executions`);
       await temporal.connection.close();
       await deleteIndices(runtime.es, config.ELASTICSEARCH_INDEX_PREFIX);
       await runtime.close();

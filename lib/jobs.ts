@@ -18,7 +18,7 @@ import type { JobProgress } from './domain/job';
 import { indexNames } from './elasticsearch/indices';
 import { badInput, conflict, notFound, upstreamFailure } from './errors';
 import { contentHash, ingestWorkflowId, newJobId, sha256, sourceId as deriveSourceId } from './ids';
-import { canonicalProgress, inputOf, JobStatusReader } from './job-status';
+import { canonicalProgress, JobStatusReader, startInputOf } from './job-status';
 import { ingestJobAttributes } from './temporal/search-attributes';
 
 export interface StartedJob {
@@ -236,7 +236,7 @@ export class IngestJobs {
     if (!['FAILED', 'CANCELLED', 'TIMED_OUT', 'TERMINATED'].includes(description.status.name)) {
       throw conflict(`only a failed or cancelled job can be retried; job ${jobId} is ${description.status.name.toLowerCase()}`);
     }
-    const original = inputOf(handle, (await handle.fetchHistory()).events ?? []);
+    const original = await startInputOf(handle);
     const retried: IngestWorkflowInput = { ...original, jobId: newJobId(), createdAt: new Date().toISOString(), activeWrite: false, revision: INGEST_REVISION };
     const workflowId = ingestWorkflowId(tenant, retried.jobId);
     await this.temporal.workflow.start('ingestWorkflow', { ...this.startOptions(retried, jobId), workflowId });

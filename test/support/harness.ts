@@ -12,6 +12,7 @@ import { deleteIndices } from '../../lib/elasticsearch/indices';
 import { IngestJobs } from '../../lib/jobs';
 import { createLogger } from '../../lib/logger';
 import { createRuntime, searchDepsOf, type Runtime } from '../../lib/runtime';
+import { deleteTaskQueueWorkflows } from '../../lib/temporal/cleanup';
 import { connectTemporal, ensureSearchAttributes, type TemporalHandle } from '../../lib/temporal/connect';
 import type { JobProgress } from '../../lib/domain/job';
 import { createWorker } from '../../worker/create-worker';
@@ -130,6 +131,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       worker.shutdown();
       await running;
       await connection.close();
+      // The run's jobs would otherwise stay in a reused local server's database until retention.
+      await deleteTaskQueueWorkflows(temporal.client, config.TEMPORAL_TASK_QUEUE);
       await temporal.connection.close();
       await deleteIndices(runtime.es, config.ELASTICSEARCH_INDEX_PREFIX);
       await runtime.close();
