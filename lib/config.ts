@@ -71,6 +71,11 @@ const EnvSchema = z.object({
   EXTRACTION_PROVIDER: z.enum(['auto', 'local', 'openai']).default('auto'),
   /** Inference threads for the local embedding model, one core and one model copy each (default: cores, at most 4). */
   EMBEDDING_THREADS: positiveInt.optional(),
+  /**
+   * `npm run dev` only: the CPU priority (nice, 0–19) of the worker it starts beside the API, Temporal
+   * and Elasticsearch on one machine, so ingestion takes the CPU they leave (lib/local-services/process.ts).
+   */
+  CAIRN_WORKER_NICE: z.coerce.number().int().min(0).max(19).default(19),
 
   CHUNK_TOKENS: positiveInt.default(256),
   CHUNK_OVERLAP_TOKENS: z.coerce.number().int().min(0).default(32),

@@ -9,7 +9,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { loadConfigOrExit } from '../lib/config';
 import { ensureLocalServices } from '../lib/local-services';
-import { stopProcessGroup } from '../lib/local-services/process';
+import { lowerCpuPriority, stopProcessGroup } from '../lib/local-services/process';
 
 const root = path.resolve(__dirname, '..');
 
@@ -44,7 +44,10 @@ async function main() {
     ELASTICSEARCH_URL: config.elasticsearchUrl,
     CAIRN_DATA_DIR: config.CAIRN_DATA_DIR,
   };
-  const children = [startNode('worker', 'worker/main.ts', env), startNode('api', 'api/main.ts', env)];
+  const worker = startNode('worker', 'worker/main.ts', env);
+  // On one machine the API, Temporal and Elasticsearch answer first; ingestion takes what CPU they leave.
+  if (worker.pid !== undefined && config.CAIRN_WORKER_NICE > 0) lowerCpuPriority(worker.pid, config.CAIRN_WORKER_NICE);
+  const children = [worker, startNode('api', 'api/main.ts', env)];
 
   log(`API              http://127.0.0.1:${config.PORT}   (GET /healthz)`);
   log(`Temporal         ${config.temporalAddress}   Web UI http://127.0.0.1:${config.TEMPORAL_UI_PORT}`);

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 
 /** A long-running child process whose output goes to a log file we can quote when it fails. */
 export interface ManagedProcess {
@@ -102,4 +103,25 @@ export async function waitFor(
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
   throw new Error(`${what} did not start within ${Math.round(timeoutMs / 1000)} s. ${onTimeout()}`);
+}
+
+/**
+ * Runs a process we started (its own session, so on Linux its own scheduler autogroup) at a lower
+ * CPU priority. Linux shares the CPU fairly between autogroups first and applies a nice value only
+ * among the processes of one group, so a plain `nice` on the worker did not make it yield to
+ * Temporal or Elasticsearch, each in a group of its own: the group's nice (/proc/PID/autogroup) does.
+ * Elsewhere (no autogroups, or macOS) the process's nice value is what counts. Best effort: a system
+ * that refuses either keeps the default priority.
+ */
+export function lowerCpuPriority(pid: number, nice: number): void {
+  try {
+    os.setPriority(pid, nice);
+  } catch {
+    // not permitted here: keep the default
+  }
+  try {
+    fs.writeFileSync(`/proc/${pid}/autogroup`, String(nice));
+  } catch {
+    // no autogroups on this system
+  }
 }
