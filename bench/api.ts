@@ -67,6 +67,9 @@ async function startWorker(env: NodeJS.ProcessEnv, temporal: TemporalHandle, con
   const workerCommand = [process.execPath, require.resolve('tsx/cli'), path.resolve(__dirname, '../worker/main.ts')];
   const worker = spawn(workerCommand[0]!, workerCommand.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   lowerCpuPriority(worker.pid!, option('worker-nice', 19));
+  // In a session of its own, the worker does not get the terminal's Ctrl-C: stop it with the bench.
+  process.once('exit', () => worker.exitCode === null && worker.kill('SIGTERM'));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
   worker.stderr!.on('data', (chunk: Buffer) => process.stderr.write(chunk));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the worker did not start within 120 s')), 120_000);
