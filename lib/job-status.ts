@@ -84,7 +84,7 @@ export class JobStatusReader {
 type HistoryEvents = NonNullable<Awaited<ReturnType<WorkflowHandle['fetchHistory']>>['events']>;
 
 /** The input a job's workflow was started with, from the first event of its history. */
-export function inputOf(handle: WorkflowHandle, events: HistoryEvents): IngestWorkflowInput {
+function inputOf(handle: WorkflowHandle, events: HistoryEvents): IngestWorkflowInput {
   const payload = events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
   if (!payload) throw upstreamFailure(`the input of workflow ${handle.workflowId} is no longer available`);
   return defaultPayloadConverter.fromPayload<IngestWorkflowInput>(payload);

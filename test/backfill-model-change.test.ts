@@ -7,20 +7,11 @@ import { createApp } from '../api/server';
 import { storedEmbedding } from '../lib/elasticsearch/indices';
 import { createRuntime, searchDepsOf } from '../lib/runtime';
 import { startHarness, type Harness } from './support/harness';
+import { waitFor } from './support/wait';
 import { startOpenAITestDouble, type OpenAITestDouble } from './support/openai-test-double';
 
 const LOCAL = { model: 'all-MiniLM-L6-v2', dims: 384 };
 const OPENAI = { model: 'openai/text-embedding-3-small', dims: 1536 };
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-}
 
 /**
  * An embedding model change, end to end: memories ingested with the local model (384 dims), then a
@@ -183,7 +174,7 @@ describe('embedding model change: start despite the mismatch, reindex to the new
     const failure = await waitFor('the held-back stage to report why', async () => {
       const pending = (await handle.describe()).raw.pendingActivities ?? [];
       return pending.find((activity) => activity.lastFailure?.message)?.lastFailure?.message ?? undefined;
-    });
+    }, { intervalMs: 500 });
     expect(failure).toMatch(/all-MiniLM-L6-v2 \(384 dims\).*openai\/text-embedding-3-small \(1536 dims\)/);
     expect(failure).toMatch(/waits until a reindex/);
     expect((await after.jobs.progress('acme', pendingJob))?.status).not.toMatch(/completed|failed/);
@@ -222,7 +213,7 @@ describe('embedding model change: start despite the mismatch, reindex to the new
         const progress = await after.api('GET', `/v1/backfills/${accepted.body.id}`);
         return progress.body.status === 'running' ? undefined : progress.body;
       },
-      120_000,
+      { timeoutMs: 120_000, intervalMs: 500 },
     );
     const reindexMs = Date.now() - started;
     expect(result).toMatchObject({ status: 'completed', total: oldMemories.length, processed: oldMemories.length, failed: 0 });
@@ -274,7 +265,7 @@ describe('embedding model change: start despite the mismatch, reindex to the new
     const hybrid = await waitFor('the mismatch to clear', async () => {
       const answer = await search({ query: 'sourdough rye flour', mode: 'hybrid' });
       return answer.body.warnings ? undefined : answer;
-    }, 15_000);
+    }, { timeoutMs: 15_000, intervalMs: 500 });
     expect(hybrid.status).toBe(200);
     expect(hybrid.body.methods).toEqual(['bm25', 'knn']);
     expect(after.runtime.embeddingMismatch).toBeUndefined();

@@ -7,20 +7,11 @@ import { promisify } from 'node:util';
 import { BackfillRuns } from '../lib/backfill/runs';
 import { IngestJobs } from '../lib/jobs';
 import { startHarness, type Harness } from './support/harness';
+import { waitFor } from './support/wait';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..');
 const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
-
-async function waitFor<T>(read: () => Promise<T | undefined>, what: string, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
-}
 
 describe('operations: API metrics, the worker process (JSON logs, Prometheus, graceful stop) and the CLI', () => {
   let h: Harness;
@@ -72,7 +63,7 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
     worker.stderr!.on('data', (chunk) => (output += chunk));
     const exited = new Promise<number | null>((resolve) => worker.once('exit', (code) => resolve(code)));
     try {
-      await waitFor(async () => (output.includes('"worker started"') ? true : undefined), 'the worker to start', 90_000);
+      await waitFor('the worker to start', async () => (output.includes('"worker started"') ? true : undefined), { timeoutMs: 90_000, ignoreErrors: true });
 
       const jobs = new IngestJobs(h.temporal.client, h.runtime.blobs, { ...h.config, TEMPORAL_TASK_QUEUE: queue }, h.runtime.es);
       const job = await jobs.start({ tenant: 'acme', kind: 'document', format: 'TXT', content: 'Ops note: the nightly backup runs at 02:00 UTC.', surface: 'native' });
@@ -87,10 +78,10 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
       expect(typeof indexLog.durationMs).toBe('number');
       expect(lines.some((line) => line.activityType === 'reembedMemories' && line.workflowId === `backfill/acme/${backfill.id}`)).toBe(true);
 
-      const metrics = await waitFor(async () => {
+      const metrics = await waitFor('worker metrics', async () => {
         const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
         return /cairn_memories_indexed/.test(text) ? text : undefined;
-      }, 'worker metrics');
+      }, { ignoreErrors: true });
       expect(metrics).toMatch(/cairn_activity_duration_ms_bucket\{.*activityType="indexMemories"/);
       expect(metrics).toMatch(/cairn_activity_duration_ms_bucket\{.*activityType="reembedMemories"/);
       expect(metrics).toMatch(/cairn_memories_indexed\w*\{[^}]*\} [1-9]/);
@@ -123,7 +114,7 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
     api.stderr!.on('data', (chunk) => (output += chunk));
     const exited = new Promise<number | null>((resolve) => api.once('exit', (code) => resolve(code)));
     try {
-      await waitFor(async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200 ? true : undefined), 'the API to be ready', 90_000);
+      await waitFor('the API to be ready', async () => ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200 ? true : undefined), { timeoutMs: 90_000, ignoreErrors: true });
       const body = JSON.stringify({ content: 'Draining note: this request was half-sent when the API was told to stop.', format: 'TXT' });
       const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
         const request = http.request(

@@ -1,5 +1,6 @@
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { startHarness, type Harness } from './support/harness';
+import { waitFor } from './support/wait';
 
 describe('deleting a throw-away task queue’s workflows (benches and test runs)', () => {
   let h: Harness;
@@ -33,7 +34,7 @@ describe('deleting a throw-away task queue’s workflows (benches and test runs)
     });
 
     const query = `TaskQueue = "${h.config.TEMPORAL_TASK_QUEUE}"`;
-    await waitFor(async () => (await h.temporal.client.workflow.count(query)).count === 2);
+    await waitFor('both executions to be listed', async () => ((await h.temporal.client.workflow.count(query)).count === 2 ? true : undefined), { timeoutMs: 10_000, intervalMs: 100 });
     // The running one goes at once; the finished one once the server has checkpointed its close.
     expect(await deleteTaskQueueWorkflows(h.temporal.client, h.config.TEMPORAL_TASK_QUEUE, { settleMs: 90_000 })).toBe(2);
     expect((await h.temporal.client.workflow.count(query)).count).toBe(0);
@@ -50,11 +51,3 @@ describe('deleting a throw-away task queue’s workflows (benches and test runs)
     });
   }, 120_000);
 });
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
