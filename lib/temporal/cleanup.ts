@@ -7,7 +7,7 @@ import type { Client } from '@temporalio/client';
  * the file grew by ~25 MB a run, and acceptance latency grew with it (bench:api --no-worker p99
  * went from about 32 ms on a fresh file to 82 ms at 360 MB), so runs were not comparable.
  * A running execution goes at once; a closed one once the server has checkpointed its close
- * (about 30 s on the dev server), so with `settleMs` this waits, at most that long, until the queue
+ * (a few seconds on the local dev server, whose queues checkpoint every 2 s; 30 s by default), so with `settleMs` this waits, at most that long, until the queue
  * lists nothing — a bench's next run then starts on a server with no deletions pending.
  * Returns how many executions were deleted.
  */
