@@ -67,10 +67,10 @@ export class JobStatusReader {
 
   private async closed(handle: WorkflowHandle, status: number): Promise<JobProgress> {
     if (status === COMPLETED) return canonicalProgress(await handle.result());
-    const history = await handle.fetchHistory();
-    const events = history.events ?? [];
-    const input = inputOf(handle, events);
-    const closedAt = timestampOf(events[events.length - 1]?.eventTime) ?? new Date().toISOString();
+    // The input from the first event and the closing time from the execution's description: a
+    // long job's history can hold thousands of events, none of the others needed here.
+    const [input, description] = await Promise.all([startInputOf(handle), handle.describe()]);
+    const closedAt = (description.closeTime ?? new Date()).toISOString();
     const how = CLOSED_NAMES[status] ?? 'closed';
     return canonicalProgress({
       ...initialProgress(input, closedAt),
@@ -79,15 +79,6 @@ export class JobStatusReader {
       finished_at: closedAt,
     });
   }
-}
-
-type HistoryEvents = NonNullable<Awaited<ReturnType<WorkflowHandle['fetchHistory']>>['events']>;
-
-/** The input a job's workflow was started with, from the first event of its history. */
-function inputOf(handle: WorkflowHandle, events: HistoryEvents): IngestWorkflowInput {
-  const payload = events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
-  if (!payload) throw upstreamFailure(`the input of workflow ${handle.workflowId} is no longer available`);
-  return defaultPayloadConverter.fromPayload<IngestWorkflowInput>(payload);
 }
 
 /**
@@ -100,7 +91,9 @@ export async function startInputOf(handle: WorkflowHandle): Promise<IngestWorkfl
     execution: { workflowId: handle.workflowId },
     maximumPageSize: 1,
   });
-  return inputOf(handle, history?.events ?? []);
+  const payload = history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  if (!payload) throw upstreamFailure(`the input of workflow ${handle.workflowId} is no longer available`);
+  return defaultPayloadConverter.fromPayload<IngestWorkflowInput>(payload);
 }
 
 /** How long a status poll waits for the workflow's own answer. */

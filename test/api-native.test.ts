@@ -179,6 +179,9 @@ describe('native v1 API', () => {
     expect(terminated.status).toBe(200);
     expect(terminated.body).toMatchObject({ job_id: doomed.body.job_id, status: 'failed', errors: [{ stage: 'workflow', code: 'terminated' }] });
     expect(Object.keys(terminated.body).sort()).toEqual(Object.keys(answer.body).filter((key) => key !== 'document_id').sort());
+    // Finished when the workflow closed, as Temporal recorded it.
+    const { closeTime } = await h.jobs.handle('acme', doomed.body.job_id).describe();
+    expect(terminated.body.finished_at).toBe(closeTime!.toISOString());
   });
 
   it('answers a job Temporal no longer knows from the stored summary', async () => {
