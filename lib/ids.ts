@@ -17,6 +17,18 @@ export function contentHash(content: string | Uint8Array): string {
   return createHash('sha256').update(content).digest('hex');
 }
 
+/**
+ * A request's scope as part of a source key: '' when it has none (so unscoped sources keep their ids),
+ * else its fields in a fixed order, container tags sorted.
+ */
+export function scopeKey(scope: Record<string, string | string[] | undefined> | undefined): string {
+  const fields = Object.entries(scope ?? {})
+    .filter(([, value]) => value !== undefined && (!Array.isArray(value) || value.length > 0))
+    .map(([name, value]) => [name, Array.isArray(value) ? [...value].sort() : value] as const)
+    .sort(([a], [b]) => (a < b ? -1 : 1));
+  return fields.length ? `${JSON.stringify(fields)}|` : '';
+}
+
 export const sourceId = (tenant: string, sourceKey: string) => `src_${sha256('source', tenant, sourceKey).slice(0, 32)}`;
 
 export const memoryId = (tenant: string, source: string, position: string | number, text: string) =>

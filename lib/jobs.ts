@@ -17,7 +17,7 @@ import { INGEST_REVISION } from './domain/ingest-revision';
 import type { JobProgress } from './domain/job';
 import { indexNames } from './elasticsearch/indices';
 import { badInput, conflict, notFound, upstreamFailure } from './errors';
-import { contentHash, ingestWorkflowId, newJobId, sha256, sourceId as deriveSourceId } from './ids';
+import { contentHash, ingestWorkflowId, newJobId, scopeKey, sha256, sourceId as deriveSourceId } from './ids';
 import { canonicalProgress, JobStatusReader, startInputOf } from './job-status';
 import { ingestJobAttributes } from './temporal/search-attributes';
 
@@ -138,10 +138,13 @@ export class IngestJobs {
       request.blobKey = key;
     }
     if (!request.blobKey && !request.sourceUrl) throw badInput('either content or a source URL is required');
-    // A source is the caller's document id when given, else what was sent (URL or content hash).
+    // A source is the caller's document id when given (unique in the tenant), else what was sent (URL
+    // or content hash) where it was sent: the same text from two users or spaces is two sources, so
+    // neither job rewrites the other's memories into its own scope.
+    const scope = scopeKey(request.scope);
     const sourceKey =
       options.sourceKey ??
-      (request.documentId ? `doc:${request.documentId}` : request.sourceUrl ? `url:${request.sourceUrl}` : `hash:${contentHash(content ?? '')}`);
+      (request.documentId ? `doc:${request.documentId}` : request.sourceUrl ? `url:${scope}${request.sourceUrl}` : `hash:${contentHash(scope + (content ?? ''))}`);
     const workflowInput: IngestWorkflowInput = {
       jobId,
       sourceId: deriveSourceId(request.tenant, sourceKey),

@@ -37,6 +37,25 @@ describe('Crosmos surface (/compat/crosmos)', () => {
     expect((await h.api('GET', `/v1/jobs/${response.body.job_id}`, { key: h.keys.globex })).status).toBe(404);
   });
 
+  it('files one conversation sent to two spaces as two sources, and a re-send to the same space as the same one', async () => {
+    const spaces = ['0b5f7a52-1d3c-4c55-9d0e-6f0a2a9b1c01', '0b5f7a52-1d3c-4c55-9d0e-6f0a2a9b1c02'];
+    const body = (spaceId: string) => ({ space_id: spaceId, messages: [{ role: 'user', content: 'My neighbour Bartholomew keeps seven tortoises in his garden.' }] });
+    const send = async (spaceId: string) => {
+      const response = await h.api('POST', '/compat/crosmos/api/v1/conversations', { body: body(spaceId) });
+      expect(response.status).toBe(202);
+      expect((await h.waitForJob('acme', response.body.job_id)).status).toBe('completed');
+      return response.body.source_id as string;
+    };
+    const first = await send(spaces[0]!);
+    const second = await send(spaces[1]!);
+    expect(second).not.toBe(first);
+    const again = await send(spaces[0]!);
+    expect(again).toBe(first);
+    const hits = (await searchFor(h, 'Bartholomew tortoises')).filter((hit) => hit.text.includes('Bartholomew'));
+    // One memory in each space: neither job moved the other's into its own space, and the re-send added none.
+    expect(hits.map((hit) => hit.scope.space_id).sort()).toEqual([...spaces].sort());
+  });
+
   it('answers validation errors as 422 {detail: [{loc, msg, type}]}', async () => {
     const bad = await h.api('POST', '/compat/crosmos/api/v1/conversations', {
       body: { space_id: 'not-a-uuid', messages: [{ role: '', content: 'x' }] },

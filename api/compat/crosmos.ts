@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { Router } from 'express';
 import { z } from 'zod';
 import { LooseDate } from '../../lib/domain/dates';
+import { sha256 } from '../../lib/ids';
 import type { IngestJobs } from '../../lib/jobs';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
@@ -41,8 +41,10 @@ export function crosmosSurface(deps: SurfaceDeps, jobs: IngestJobs): Router {
   return compatSurface(deps, fastApiErrors, (router) => {
     router.post('/api/v1/conversations', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(CrosmosConversationRequest, req.body);
-      // "Auto-generated if not provided": the session the turns are filed under.
-      const sessionId = body.session_id || randomUUID();
+      const content = JSON.stringify({ messages: body.messages, sessionDate: body.session_date ?? undefined });
+      // "Auto-generated if not provided": the session the turns are filed under, derived from what was
+      // sent, so a re-sent conversation is the same source in the same session, not a duplicate.
+      const sessionId = body.session_id || asUuid(sha256('crosmos-session', body.space_id, content));
       const job = await jobs.start({
         tenant: principalOf(req).tenant,
         kind: 'conversation',
@@ -52,7 +54,7 @@ export function crosmosSurface(deps: SurfaceDeps, jobs: IngestJobs): Router {
         scope: { spaceId: body.space_id, sessionId },
         metadata: body.meta ?? undefined,
         surface: 'crosmos',
-        content: JSON.stringify({ messages: body.messages, sessionDate: body.session_date ?? undefined }),
+        content,
       });
       res.status(202).json({ job_id: job.jobId, status: 'pending', source_id: asUuid(job.sourceId) });
     });
