@@ -71,7 +71,7 @@ export function createApp(deps: ApiDeps): Express {
   // Each vendor surface under its own prefix, with its own auth and error shapes: a vendor's client
   // works by changing only its base URL.
   app.use('/compat/crosmos', crosmosSurface(surface, deps.jobs));
-  app.use('/compat/supermemory', supermemorySurface(surface, deps.jobs, new ConversationLedger(deps.es, indices.sources, indices.memories)));
+  app.use('/compat/supermemory', supermemorySurface(surface, deps.jobs, new ConversationLedger(deps.es, indices.sources, indices.memories, indices.jobs)));
   app.use('/compat/tex', texSurface(surface, deps.jobs));
   app.use('/compat/memsolus', memsolusSurface(surface, deps.jobs, listings));
   app.use('/compat/synap', synapSurface(surface, deps.jobs, memories, deps.es, indices.sources));

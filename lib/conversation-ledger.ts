@@ -27,6 +27,10 @@ export interface ConversationUpdate {
   superseded: SupersededMemory[];
   /** Some stored message was edited or removed: the record must be rewritten even if nothing is ingested. */
   stale: boolean;
+  /** Per position, the job that ingested the message as stored ('' for none or unknown), for the new record. */
+  jobOf: string[];
+  /** Jobs that ended failed or cancelled: their messages are ingested again, and what they stored is dropped. */
+  failedJobs: string[];
 }
 
 // A memory search page; far more than one conversation's edited turns ever yield.
@@ -44,21 +48,58 @@ export class ConversationLedger {
     private readonly es: Client,
     private readonly sourcesIndex: string,
     private readonly memoriesIndex: string,
+    private readonly jobsIndex: string,
   ) {}
 
   async plan(tenant: string, sourceId: string, hashes: string[]): Promise<ConversationUpdate> {
-    const known = await this.known(tenant, sourceId);
+    const recorded = await this.known(tenant, sourceId);
+    // A message is stored only once the job that took it has succeeded: one whose job failed or was
+    // cancelled counts as not sent yet, so the client's re-send ingests it instead of answering unchanged.
+    const failedJobs = await this.failedJobs(tenant, new Set(recorded.values()));
+    const known = new Map([...recorded].filter(([, jobId]) => !failedJobs.includes(jobId)));
     const sent = new Set(hashes);
     const changed = hashes.flatMap((hash, position) => (known.has(hash) ? [] : [position]));
     // Hashes carry their position: a stored hash not sent again is an edited or removed message.
     // Only appended (or no) messages — the common re-send — need no look at the stored memories.
-    const editedOrRemoved = [...known].some((hash) => !sent.has(hash));
+    const editedOrRemoved = [...known.keys()].some((hash) => !sent.has(hash));
     const superseded = editedOrRemoved ? await this.memoriesOf(tenant, sourceId, changed, hashes.length) : [];
     const ingest = new Set(changed);
     for (const memory of superseded) {
       for (let position = memory.turnStart; position <= memory.turnEnd && position < hashes.length; position++) ingest.add(position);
     }
-    return { ingest: [...ingest].sort((a, b) => a - b), changed, superseded, stale: editedOrRemoved };
+    const jobOf = hashes.map((hash) => known.get(hash) ?? '');
+    return { ingest: [...ingest].sort((a, b) => a - b), changed, superseded, stale: editedOrRemoved || failedJobs.length > 0, jobOf, failedJobs };
+  }
+
+  /**
+   * Drops what failed jobs of the conversation stored before failing (a batch may have been indexed
+   * before another failed): their messages are being ingested again, in chunks of their own.
+   */
+  async dropFailed(tenant: string, sourceId: string, failedJobs: string[]): Promise<number> {
+    if (failedJobs.length === 0) return 0;
+    // Search, then delete by id (the node may run without the reindex module's delete-by-query).
+    let dropped = 0;
+    for (;;) {
+      const { hits } = await this.es.search({
+        index: this.memoriesIndex,
+        size: PAGE,
+        _source: false,
+        query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }, { terms: { 'provenance.job_id': failedJobs } }] } },
+      });
+      if (hits.hits.length === 0) return dropped;
+      const response = await this.es.bulk({ refresh: 'wait_for', operations: hits.hits.map((hit) => ({ delete: { _index: hit._index, _id: hit._id! } })) });
+      const failed = response.items.filter((item) => item.delete?.error && item.delete.status !== 404);
+      if (failed.length) throw upstreamFailure(`could not drop a failed job's memories: ${failed[0]!.delete!.error!.reason}`);
+      dropped += response.items.filter((item) => item.delete?.result === 'deleted').length;
+    }
+  }
+
+  /** Of these jobs, the ones whose stored summary says failed or cancelled (a job still running has none yet). */
+  private async failedJobs(tenant: string, jobIds: Set<string>): Promise<string[]> {
+    const ids = [...jobIds].filter(Boolean);
+    if (ids.length === 0) return [];
+    const { docs } = await this.es.mget<{ status?: string }>({ index: this.jobsIndex, ids: ids.map((jobId) => `${tenant}:${jobId}`), _source_includes: ['status'] });
+    return docs.flatMap((doc, i) => ('found' in doc && doc.found && ['failed', 'cancelled'].includes(doc._source?.status ?? '') ? [ids[i]!] : []));
   }
 
   /**
@@ -76,8 +117,11 @@ export class ConversationLedger {
     return response.items.filter((item) => item.delete?.result === 'deleted').length;
   }
 
-  /** Replaces the stored hashes with the conversation as sent (created if absent), retrying on concurrent writers. */
-  async record(tenant: string, sourceId: string, fields: { kind: string; documentId: string; jobId?: string }, hashes: string[]): Promise<void> {
+  /**
+   * Replaces the stored hashes with the conversation as sent, each with the job that ingested it
+   * (created if absent), retrying on concurrent writers.
+   */
+  async record(tenant: string, sourceId: string, fields: { kind: string; documentId: string; jobId?: string }, hashes: string[], turnJobs: string[]): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       const response = await this.es.get<{ job_ids?: string[] }>({ index: this.sourcesIndex, id: sourceId, _source_includes: ['job_ids'] }, { ignore: [404] });
       const now = new Date().toISOString();
@@ -94,6 +138,7 @@ export class ConversationLedger {
               kind: fields.kind,
               document_id: fields.documentId,
               turn_hashes: hashes,
+              turn_jobs: turnJobs,
               turn_count: hashes.length,
               ...jobs,
               job_ids: fields.jobId ? [fields.jobId] : [],
@@ -106,7 +151,7 @@ export class ConversationLedger {
           await this.es.update({
             index: this.sourcesIndex,
             id: sourceId,
-            doc: { turn_hashes: hashes, turn_count: hashes.length, ...jobs, job_ids: jobIds, updated_at: now },
+            doc: { turn_hashes: hashes, turn_jobs: turnJobs, turn_count: hashes.length, ...jobs, job_ids: jobIds, updated_at: now },
             if_seq_no: response._seq_no,
             if_primary_term: response._primary_term,
           });
@@ -118,13 +163,15 @@ export class ConversationLedger {
     }
   }
 
-  private async known(tenant: string, sourceId: string): Promise<Set<string>> {
-    const response = await this.es.get<{ tenant: string; turn_hashes?: string[] }>(
-      { index: this.sourcesIndex, id: sourceId, _source_includes: ['tenant', 'turn_hashes'] },
+  /** Stored hashes, each with the job that ingested it ('' when the record predates turn_jobs). */
+  private async known(tenant: string, sourceId: string): Promise<Map<string, string>> {
+    const response = await this.es.get<{ tenant: string; turn_hashes?: string[]; turn_jobs?: string[] }>(
+      { index: this.sourcesIndex, id: sourceId, _source_includes: ['tenant', 'turn_hashes', 'turn_jobs'] },
       { ignore: [404] },
     );
-    if (!response.found || response._source?.tenant !== tenant) return new Set();
-    return new Set(response._source.turn_hashes ?? []);
+    if (!response.found || response._source?.tenant !== tenant) return new Map();
+    const jobs = response._source.turn_jobs ?? [];
+    return new Map((response._source.turn_hashes ?? []).map((hash, position) => [hash, jobs[position] ?? '']));
   }
 
   /** Memories of the conversation drawn from any of these positions or from beyond its new end (removed messages). */

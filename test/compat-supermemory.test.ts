@@ -1,3 +1,4 @@
+import { ApplicationFailure } from '@temporalio/common';
 import { startHarness, type Harness } from './support/harness';
 
 async function memoriesOf(h: Harness, tenant: string, conversationId: string) {
@@ -11,8 +12,22 @@ async function memoriesOf(h: Harness, tenant: string, conversationId: string) {
 
 describe('supermemory surface (/compat/supermemory)', () => {
   let h: Harness;
+  const failedOnce = new Set<string>();
   beforeAll(async () => {
-    h = await startHarness();
+    h = await startHarness({
+      // A fault injected into the parse stage (not a test double): a conversation whose metadata says
+      // "fail-once" fails its first job for good.
+      wrapActivities: (activities) => ({
+        ...activities,
+        parseSource: async (input, fetched) => {
+          if (input.request.metadata?.test === 'fail-once' && !failedOnce.has(input.sourceId)) {
+            failedOnce.add(input.sourceId);
+            throw ApplicationFailure.nonRetryable('injected failure', 'injected');
+          }
+          return activities.parseSource(input, fetched);
+        },
+      }),
+    });
   });
   afterAll(async () => h?.close());
 
@@ -96,6 +111,29 @@ describe('supermemory surface (/compat/supermemory)', () => {
     // And the same (shortened) conversation again changes nothing.
     const again = await h.api('POST', '/compat/supermemory/v4/conversations', { body: { ...body, messages: edited.slice(0, 2) } });
     expect(again.body).toMatchObject({ status: 'unchanged', jobId: null, memoriesReplaced: 0 });
+  });
+
+  it('ingests again, on re-send, the messages of a job that failed, instead of answering unchanged', async () => {
+    const body = {
+      conversationId: 'conv-failed-once',
+      messages: [{ role: 'user', content: 'Our quartermaster Ignatius stores the spare sails in the forward hold.' }],
+      metadata: { test: 'fail-once' },
+    };
+    const created = await h.api('POST', '/compat/supermemory/v4/conversations', { body });
+    expect(created.body).toMatchObject({ status: 'queued', messagesAdded: 1 });
+    expect((await h.waitForJob('acme', created.body.jobId)).status).toBe('failed');
+    expect(await memoriesOf(h, 'acme', 'conv-failed-once')).toHaveLength(0);
+
+    const again = await h.api('POST', '/compat/supermemory/v4/conversations', { body });
+    expect(again.body).toMatchObject({ status: 'queued', messagesAdded: 1, messagesUnchanged: 0 });
+    expect((await h.waitForJob('acme', again.body.jobId)).status).toBe('completed');
+    const stored = await memoriesOf(h, 'acme', 'conv-failed-once');
+    expect(stored.length).toBeGreaterThan(0);
+    expect(stored.every((memory) => memory.provenance.job_id === again.body.jobId)).toBe(true);
+
+    // Now stored: the same messages again change nothing.
+    const third = await h.api('POST', '/compat/supermemory/v4/conversations', { body });
+    expect(third.body).toMatchObject({ status: 'unchanged', jobId: null });
   });
 
   it('answers bad requests with 400 {error, details} and missing keys with 401', async () => {

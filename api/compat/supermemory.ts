@@ -93,10 +93,12 @@ export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: In
         : undefined;
       // After the start, so a failed start leaves the old memories in place for the client's retry;
       // before answering, so the edited text is no longer searchable once the client hears back.
-      const replaced = await ledger.dropSuperseded(update.superseded);
+      const replaced = (await ledger.dropSuperseded(update.superseded)) + (await ledger.dropFailed(tenant, sourceId, update.failedJobs));
+      const ingested = new Set(update.ingest);
+      const turnJobs = update.jobOf.map((jobId, position) => (ingested.has(position) ? (job?.jobId ?? '') : jobId));
       // Last: a lost ledger write only means a later re-send repeats (idempotent) work.
       await ledger
-        .record(tenant, sourceId, { kind: 'conversation', documentId: body.conversationId, jobId: job?.jobId }, hashes)
+        .record(tenant, sourceId, { kind: 'conversation', documentId: body.conversationId, jobId: job?.jobId }, hashes, turnJobs)
         .catch((error) => deps.log.warn({ err: error, sourceId }, 'could not record conversation turns'));
       res.status(200).json({
         id: sourceId,

@@ -140,6 +140,8 @@ export const sourcesMapping: estypes.MappingTypeMapping = {
     blob_key: keyword,
     /** Hashes of the conversation turns already stored, for ingest-or-update surfaces. */
     turn_hashes: keyword,
+    /** The job that ingested each of those turns, position for position. */
+    turn_jobs: keyword,
     turn_count: int,
     scope: { properties: scopeProperties },
     metadata: { type: 'flattened' },
