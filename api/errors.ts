@@ -1,5 +1,6 @@
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import { z } from 'zod';
+import { FORMAT_SIZE_LIMITS } from '../lib/domain/ingest';
 import { CairnError, badInput } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 
@@ -15,8 +16,8 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown): z.inf
   return result.data;
 }
 
-/** JSON bodies: conversations can be large (Crosmos allows 500 messages of 100,000 characters). */
-export const jsonBody = () => express.json({ limit: '16mb' });
+/** JSON bodies: conversations can be large (the CONVERSATION limit, lib/domain/ingest.ts). */
+export const jsonBody = () => express.json({ limit: FORMAT_SIZE_LIMITS.CONVERSATION });
 
 export const notFoundRoute: RequestHandler = (req, res) => {
   res.status(404).json({ error: { code: 'not_found', message: `No route for ${req.method} ${req.path}` } });

@@ -30,7 +30,8 @@ const common = {
 };
 
 export const NativeDocumentRequest = z.object({
-  content: z.string().min(1).max(5 * 1024 * 1024),
+  /** Up to the format's size limit (CSV 10 MB, others 5 MB): over it, 413 when the job is started. */
+  content: z.string().min(1),
   format: Format.exclude(['CONVERSATION', 'URL', 'PDF', 'DOCX']).default('TXT'),
   ...common,
 });

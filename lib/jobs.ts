@@ -12,11 +12,11 @@ import type { ActiveWriteResult } from '../activities/write-active';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import { blobKeys, type BlobStore } from './blob/store';
 import type { Config } from './config';
-import { IngestRequest, type IngestRequestInput } from './domain/ingest';
+import { FORMAT_SIZE_LIMITS, IngestRequest, type IngestRequestInput } from './domain/ingest';
 import { INGEST_REVISION } from './domain/ingest-revision';
 import type { JobProgress } from './domain/job';
 import { indexNames } from './elasticsearch/indices';
-import { badInput, conflict, notFound, upstreamFailure } from './errors';
+import { badInput, conflict, notFound, payloadTooLarge, upstreamFailure } from './errors';
 import { contentHash, ingestWorkflowId, newJobId, scopeKey, sha256, sourceId as deriveSourceId } from './ids';
 import { canonicalProgress, JobStatusReader, startInputOf } from './job-status';
 import { ingestJobAttributes } from './temporal/search-attributes';
@@ -130,6 +130,12 @@ export class IngestJobs {
     if (!parsed.success) throw badInput(`invalid ingest request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
     const request = parsed.data;
     const jobId = options.jobId ?? newJobId();
+    if (content !== undefined && request.format !== 'URL') {
+      // Refused now, not accepted and failed in the parse stage: the job would only say so later.
+      const size = typeof content === 'string' ? Buffer.byteLength(content) : content.byteLength;
+      const limit = FORMAT_SIZE_LIMITS[request.format];
+      if (size > limit) throw payloadTooLarge(`${request.format} content is ${size} bytes, over the ${limit} byte limit`);
+    }
     if (content !== undefined) {
       // A caller-derived job id can be sent twice: each request gets its own blob, so a refused or
       // joined duplicate never overwrites the content a running job reads.

@@ -62,6 +62,10 @@ describe('native v1 API', () => {
     expect(big.status).toBe(413);
     const notMultipart = await h.api('POST', '/v1/files', { body: { content: 'hi' } });
     expect(notMultipart.status).toBe(415);
+    // JSON content over its format's limit is refused when sent, not accepted and failed later.
+    const bigText = await h.api('POST', '/v1/documents', { body: { content: 'x'.repeat(5 * 1024 * 1024 + 10), format: 'TXT' } });
+    expect(bigText.status).toBe(413);
+    expect(bigText.body.error).toMatchObject({ code: 'payload_too_large', message: expect.stringMatching(/over the 5242880 byte limit/) });
   });
 
   it('validates URL ingests before starting anything', async () => {

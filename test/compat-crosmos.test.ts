@@ -56,6 +56,21 @@ describe('Crosmos surface (/compat/crosmos)', () => {
     expect(hits.map((hit) => hit.scope.space_id).sort()).toEqual([...spaces].sort());
   });
 
+  it('accepts a conversation over 5 MB (the seed allows 500 messages of 100,000 characters), up to the 16 MB conversation limit', async () => {
+    const message = (i: number) => ({ role: i % 2 ? 'assistant' : 'user', content: `Turn ${i}: ${'lorem ipsum dolor '.repeat(5_500)}`.slice(0, 100_000) });
+    const large = await h.api('POST', '/compat/crosmos/api/v1/conversations', {
+      body: { space_id: '0b5f7a52-1d3c-4c55-9d0e-6f0a2a9b1c03', messages: Array.from({ length: 60 }, (_, i) => message(i)) },
+    });
+    expect(large.status).toBe(202);
+    // Six million characters would keep the test's worker busy for minutes: the job is stopped here.
+    expect((await h.api('POST', `/v1/jobs/${large.body.job_id}/cancel`)).status).toBeLessThan(300);
+    const tooLarge = await h.api('POST', '/compat/crosmos/api/v1/conversations', {
+      body: { space_id: '0b5f7a52-1d3c-4c55-9d0e-6f0a2a9b1c03', messages: Array.from({ length: 170 }, (_, i) => message(i)) },
+    });
+    expect(tooLarge.status).toBe(413);
+    expect(tooLarge.body).toEqual({ detail: expect.any(String) });
+  });
+
   it('answers validation errors as 422 {detail: [{loc, msg, type}]}', async () => {
     const bad = await h.api('POST', '/compat/crosmos/api/v1/conversations', {
       body: { space_id: 'not-a-uuid', messages: [{ role: '', content: 'x' }] },

@@ -7,8 +7,14 @@ export const Format = z.enum(FORMATS);
 export type Format = z.infer<typeof Format>;
 
 const MB = 1024 * 1024;
+/**
+ * Checked when a request is accepted (413 then, never a job that fails later) and again on the bytes a
+ * job parses. CONVERSATION is Cairn's own limit, the size of the largest JSON body the API reads: the
+ * Crosmos seed allows 500 messages of 100,000 characters (~50 MB), and a conversation that large is
+ * refused with 413 rather than taken and left to strain one job.
+ */
 export const FORMAT_SIZE_LIMITS: Record<Exclude<Format, 'URL'>, number> = {
-  CONVERSATION: 5 * MB,
+  CONVERSATION: 16 * MB,
   PDF: 20 * MB,
   CSV: 10 * MB,
   MARKDOWN: 5 * MB,
