@@ -1,3 +1,4 @@
+import type { Client } from '@elastic/elasticsearch';
 import { getJson, putJson } from '../lib/blob/store';
 import { countTokens } from '../lib/chunking/tokens';
 import { turnText } from '../lib/chunking/chunk-conversation';
@@ -21,12 +22,44 @@ export interface ActiveWriteResult {
   passiveBlobKey?: string;
 }
 
+/** Where a Tex turn was said: the org, user and session it is written under. */
+export interface TurnScope {
+  orgId?: string;
+  userId?: string;
+  sessionId?: string;
+}
+
 /**
- * A turn's identity is a hash of role + text + timestamp (the Tex contract), within the tenant, so
- * re-sending a turn finds the fragment it already wrote instead of writing another.
+ * A turn's identity is a hash of role + text + timestamp (the Tex contract) within the tenant and the
+ * scope it is written under, so re-sending a turn finds the fragment it already wrote instead of
+ * writing another, and the same words from another user or session (two users' "yes", with no
+ * timestamp) are their own turns.
  */
-export const fragmentHash = (tenant: string, role: string, text: string, timestamp: string | undefined) =>
-  sha256('tex-turn', tenant, role, text, timestamp ?? '');
+export const fragmentHash = (tenant: string, scope: TurnScope, role: string, text: string, timestamp: string | undefined) =>
+  sha256('tex-turn', tenant, scope.orgId, scope.userId, scope.sessionId, role, text, timestamp ?? '');
+
+/**
+ * Which of these turns are stored already, by an active write (its fragment `mem_<hash>`) or by a
+ * passive run (a memory of the source whose provenance names the turn).
+ */
+export async function storedTurns(es: Client, memoriesIndex: string, tenant: string, sourceId: string, hashes: string[]): Promise<Set<string>> {
+  if (hashes.length === 0) return new Set();
+  const [fragments, passive] = await Promise.all([
+    es.mget<StoredMemory>({ index: memoriesIndex, ids: hashes.map((hash) => `mem_${hash}`), _source: ['tenant'] }),
+    es.search({
+      index: memoriesIndex,
+      size: 0,
+      query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }, { terms: { 'provenance.turn_ids': hashes } }] } },
+      aggs: { turns: { terms: { field: 'provenance.turn_ids', include: hashes, size: hashes.length } } },
+    }),
+  ]);
+  const stored = new Set(
+    fragments.docs.flatMap((doc) => ('found' in doc && doc.found && doc._source?.tenant === tenant ? [doc._id.slice('mem_'.length)] : [])),
+  );
+  const buckets = (passive.aggregations?.turns as { buckets?: { key: string }[] } | undefined)?.buckets ?? [];
+  for (const bucket of buckets) stored.add(bucket.key);
+  return stored;
+}
 
 /**
  * Tex's "active" tier: every turn becomes an episode memory at once, searchable when this returns
@@ -36,7 +69,7 @@ export function createWriteActiveActivity(deps: ActivityDeps) {
   return async function writeActiveFragments({ jobId, sourceId, request }: StageInput): Promise<ActiveWriteResult> {
     if (!request.blobKey) throw badInput('an active write needs the turns in the blob store');
     const conversation = Conversation.parse(await getJson(deps.blobs, request.blobKey));
-    const turns = conversation.messages.map((turn, i) => ({ turn, hash: turn.turnId ?? fragmentHash(request.tenant, turn.role, turn.content, turn.timestamp), position: turn.index ?? i }));
+    const turns = conversation.messages.map((turn, i) => ({ turn, hash: turn.turnId ?? fragmentHash(request.tenant, request.scope, turn.role, turn.content, turn.timestamp), position: turn.index ?? i }));
     const fragmentIds = turns.map(({ hash }) => hash);
 
     const existing = await deps.es.mget<StoredMemory>({ index: deps.indices.memories, ids: fragmentIds.map((hash) => `mem_${hash}`), _source: ['tenant'] });

@@ -78,6 +78,39 @@ describe('Tex surface (/compat/tex)', () => {
     expect(found.body.results.length).toBeGreaterThan(0);
   });
 
+  it('keeps the same words from two users apart: a turn is identified within its scope', async () => {
+    const from = async (userId: string) =>
+      (await h.api('POST', '/compat/tex/ingestion/memory', { body: { scope: { org_id: 'org_123', user_id: userId }, turns: [{ role: 'user', text: 'Yes, book the window seat.' }], options: { write_passive: false } } })).body;
+    const first = await from('user_a');
+    const second = await from('user_b');
+    expect(second.active_fragment_ids[0]).not.toBe(first.active_fragment_ids[0]);
+    expect(second.usage.tokens_in).toBeGreaterThan(0);
+    for (const [answer, userId] of [[first, 'user_a'], [second, 'user_b']] as const) {
+      expect((await h.api('GET', `/v1/memories/mem_${answer.active_fragment_ids[0]}`)).body.scope).toMatchObject({ user_id: userId });
+    }
+  });
+
+  it('makes a passive-only re-send a no-op, and ingests only the new turns of one that repeats some', async () => {
+    const scope = { org_id: 'org_123', user_id: 'user_passive', session_id: 'chat-passive' };
+    const repeated = { role: 'user', text: 'The ferry to Madeira leaves from dock seven.', timestamp: '2026-05-10T08:00:00Z' };
+    const send = async (turns: object[]) => (await h.api('POST', '/compat/tex/ingestion/memory', { body: { scope, turns, options: { write_active: false } } })).body;
+    const mentions = async (word: string) =>
+      (await h.runtime.es.count({ index: h.runtime.indices.memories, query: { bool: { filter: [{ term: { 'scope.user_id': 'user_passive' } }, { match: { text: word } }] } } })).count;
+
+    const first = await send([repeated]);
+    expect((await h.waitForJob('acme', first.passive_job_id)).status).toBe('completed');
+    expect(await mentions('ferry')).toBe(1);
+
+    const again = await send([repeated]);
+    expect(again).toMatchObject({ passive_job_id: null, active_fragment_ids: [], usage: { tokens_in: 0, tokens_out: 0 } });
+
+    const next = await send([repeated, { role: 'user', text: 'Bring the blue umbrella for the crossing.', timestamp: '2026-05-10T08:01:00Z' }]);
+    expect(next.passive_job_id).not.toBeNull();
+    expect((await h.waitForJob('acme', next.passive_job_id)).status).toBe('completed');
+    expect(await mentions('umbrella')).toBe(1);
+    expect(await mentions('ferry')).toBe(1);
+  });
+
   it("accepts the seed's curl form, with the scope as flat \"scope.*\" keys", async () => {
     const response = await h.api('POST', '/compat/tex/ingestion/memory', {
       body: { 'scope.org_id': 'org_flat', 'scope.user_id': 'user_flat', 'scope.session_id': 'chat-flat', turns: [{ role: 'user', text: 'I keep my bike in the basement.', timestamp: '2026-05-10T08:00:00Z' }] },

@@ -1,6 +1,8 @@
 import type { Router } from 'express';
 import { z } from 'zod';
-import { fragmentHash } from '../../activities/write-active';
+import type { Client } from '@elastic/elasticsearch';
+import { fragmentHash, storedTurns } from '../../activities/write-active';
+import { sourceId as deriveSourceId } from '../../lib/ids';
 import { CairnError } from '../../lib/errors';
 import type { IngestJobs } from '../../lib/jobs';
 import { principalOf, requirePermission } from '../auth';
@@ -48,7 +50,7 @@ export const TexIngestResponse = z.object({
   usage: z.object({ tokens_in: z.number(), tokens_out: z.number() }),
 });
 
-export function texSurface(deps: SurfaceDeps, jobs: IngestJobs): Router {
+export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memoriesIndex: string): Router {
   return compatSurface(deps, fastApiErrors, (router) => {
     router.post('/ingestion/memory', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(TexIngestRequest, foldDottedScope(req.body));
@@ -59,7 +61,7 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs): Router {
         role: turn.role,
         content: turn.text,
         timestamp: turn.timestamp,
-        turnId: fragmentHash(tenant, turn.role, turn.text, turn.timestamp),
+        turnId: fragmentHash(tenant, scope, turn.role, turn.text, turn.timestamp),
       }));
       // "Stable id for this write": the same turns under the same scope are the same job.
       const jobId = jobs.derivedJobId(tenant, 'tex-write', body.scope.org_id, body.scope.user_id ?? '', sessionId, ...turns.map((turn) => turn.turnId));
@@ -79,8 +81,13 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs): Router {
       if (!body.options.write_active) {
         // Passive only: nothing is recallable at once; the whole write is enrichment.
         if (!body.options.write_passive) return void res.status(202).json({ job_id: jobId, active_fragment_ids: [], passive_job_id: null, usage: { tokens_in: 0, tokens_out: 0 } });
+        // "Re-sending the same turn is a no-op": turns already stored, by an earlier write of either
+        // tier, are left out; a write with nothing new starts no job.
+        const stored = await storedTurns(es, memoriesIndex, tenant, deriveSourceId(tenant, sourceKey), turns.map((turn) => turn.turnId));
+        const fresh = turns.filter((turn) => !stored.has(turn.turnId));
+        if (fresh.length === 0) return void res.status(202).json({ job_id: jobId, active_fragment_ids: [], passive_job_id: null, usage: { tokens_in: 0, tokens_out: 0 } });
         // A re-send while the same write is still running joins it (Temporal refuses a second run).
-        await jobs.start(request, { jobId, sourceKey }).catch((error) => {
+        await jobs.start({ ...request, content: JSON.stringify({ messages: fresh }) }, { jobId, sourceKey }).catch((error) => {
           if (!(error instanceof CairnError && error.code === 'conflict')) throw error;
         });
         return void res.status(202).json({ job_id: jobId, active_fragment_ids: [], passive_job_id: jobId, usage: { tokens_in: 0, tokens_out: 0 } });
