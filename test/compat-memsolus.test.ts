@@ -50,6 +50,22 @@ describe('Memsolus surface (/compat/memsolus)', () => {
     expect((await h.api('GET', `/compat/memsolus/v1/ingest-jobs/${response.body.id}`, { key: h.keys.globex })).status).toBe(404);
   });
 
+  it('takes a file sent with its source_url (the file is ingested, the URL kept), any JSON in options, and an empty agent_id', async () => {
+    const response = await h.api('POST', '/compat/memsolus/v1/memories/ingest', {
+      body: ingestForm(
+        { format: 'TXT', workspace_id: WORKSPACE, user_id: 'user-7', agent_id: '', source_url: 'http://169.254.169.254/never-fetched.txt', options: '["fast", 2]' },
+        { name: 'harbour.txt', content: 'The harbourmaster of Naxos rings the bell at noon.', type: 'text/plain' },
+      ),
+    });
+    expect(response.status).toBe(202);
+    memsolusJobs.push(response.body.id);
+    expect(response.body).toMatchObject({ format: 'TXT', agent_id: null, source_url: 'http://169.254.169.254/never-fetched.txt' });
+    // Completed from the upload: the (refused) address was never fetched.
+    expect((await h.waitForJob('acme', response.body.id)).status).toBe('completed');
+    const found = await h.api('POST', '/v1/search', { body: { query: 'harbourmaster Naxos bell', mode: 'bm25', top_k: 1 } });
+    expect(found.body.results[0]).toMatchObject({ provenance: { source_url: 'http://169.254.169.254/never-fetched.txt' }, metadata: { options: ['fast', 2] } });
+  });
+
   it('reports a failed URL job as FAILED with its error', async () => {
     const response = await h.api('POST', '/compat/memsolus/v1/memories/ingest', {
       body: ingestForm({ format: 'URL', workspace_id: WORKSPACE, user_id: 'user-7', source_url: 'http://169.254.169.254/latest/meta-data' }),
@@ -73,12 +89,16 @@ describe('Memsolus surface (/compat/memsolus)', () => {
     }
     expect(page1).toMatchObject({ page: 1, page_size: 1, total: memsolusJobs.length });
     expect(page1.data).toHaveLength(1);
-    const page2 = (await h.api('GET', '/compat/memsolus/v1/ingest-jobs?page=2&page_size=1')).body;
-    expect(page2.data).toHaveLength(1);
-    expect(page2.total).toBe(memsolusJobs.length);
-    expect([page1.data[0]!.id, page2.data[0]!.id].sort()).toEqual([...memsolusJobs].sort());
-    const page3 = (await h.api('GET', '/compat/memsolus/v1/ingest-jobs?page=3&page_size=1')).body;
-    expect(page3).toMatchObject({ data: [], total: memsolusJobs.length });
+    const seen = [page1.data[0]!.id];
+    for (let page = 2; page <= memsolusJobs.length; page++) {
+      const next = (await h.api('GET', `/compat/memsolus/v1/ingest-jobs?page=${page}&page_size=1`)).body;
+      expect(next.data).toHaveLength(1);
+      expect(next.total).toBe(memsolusJobs.length);
+      seen.push(next.data[0]!.id);
+    }
+    expect(seen.sort()).toEqual([...memsolusJobs].sort());
+    const past = (await h.api('GET', `/compat/memsolus/v1/ingest-jobs?page=${memsolusJobs.length + 1}&page_size=1`)).body;
+    expect(past).toMatchObject({ data: [], total: memsolusJobs.length });
     const all = (await h.api('GET', '/compat/memsolus/v1/ingest-jobs?page_size=100')).body;
     expect(all.data.map((job: { id: string }) => job.id).sort()).toEqual([...memsolusJobs].sort());
     // The native listing still sees every surface's jobs, and can ask for one surface.

@@ -98,4 +98,26 @@ describe('Synap surface (/compat/synap)', () => {
     ]);
     for (const result of lenient.body.results) expect((await h.waitForJob('acme', result.ingestion_id)).status).toBe('completed');
   });
+
+  it('takes ISO 8601 timestamps in their usual forms, read as UTC when they carry no offset', async () => {
+    const forms = { '2024-01-15T10:30:00': '2024-01-15T10:30:00.000Z', '2024-01-15T10:30Z': '2024-01-15T10:30:00.000Z', '2024-01-15T10:30:00+0100': '2024-01-15T09:30:00.000Z' };
+    for (const [sent, stored] of Object.entries(forms)) {
+      const created = await h.api('POST', '/compat/synap/v1/memories', { body: { content: `The Lofoten ferry timetable changed (${sent}).`, document_created_at: sent } });
+      expect(created.status).toBe(201);
+      expect((await h.waitForJob('acme', created.body.ingestion_id)).status).toBe('completed');
+      const found = await h.api('POST', '/v1/search', { body: { query: `Lofoten ferry ${sent}`, mode: 'bm25', top_k: 1 } });
+      expect(found.body.results[0].provenance.document_date).toBe(stored);
+    }
+    const notIso = await h.api('POST', '/compat/synap/v1/memories', { body: { content: 'x', document_created_at: 'last Tuesday' } });
+    expect(notIso.status).toBe(400);
+  });
+
+  it('names stages in errors as in progress', async () => {
+    const created = await h.api('POST', '/compat/synap/v1/memories', { body: { content: '  \n\t  ' } });
+    expect(created.status).toBe(201);
+    expect((await h.waitForJob('acme', created.body.ingestion_id)).status).toBe('failed');
+    const status = await h.api('GET', `/compat/synap/v1/ingestions/${created.body.ingestion_id}`);
+    expect(status.body).toMatchObject({ status: 'failed', errors: [{ stage: 'parsing', message: expect.stringMatching(/no text/) }] });
+    expect(Object.keys(status.body.progress)).toContain('parsing');
+  });
 });

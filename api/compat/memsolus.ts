@@ -16,7 +16,8 @@ export const MemsolusIngestFields = z.object({
   format: MemsolusFormat,
   workspace_id: z.uuid(),
   user_id: z.string().min(1).max(255),
-  agent_id: z.string().min(1).max(255).optional(),
+  // An empty form field is an absent one.
+  agent_id: z.preprocess((value) => (value === '' ? undefined : value), z.string().min(1).max(255).optional()),
   source_url: z.url({ protocol: /^https?$/ }).max(4096).optional(),
   categories: z.array(z.string().min(1).max(255)).max(20).optional(),
   options: z
@@ -26,13 +27,12 @@ export const MemsolusIngestFields = z.object({
     .transform((value, ctx) => {
       if (value === undefined || value === '') return undefined;
       try {
-        const parsed: unknown = JSON.parse(value);
-        if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+        // "Optional JSON string": any JSON value, kept as sent under metadata.options.
+        return JSON.parse(value) as unknown;
       } catch {
-        // reported below
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON string' });
+        return z.NEVER;
       }
-      ctx.addIssue({ code: 'custom', message: 'must be a JSON object string' });
-      return z.NEVER;
     }),
 });
 
@@ -106,7 +106,6 @@ export function memsolusSurface(deps: SurfaceDeps, jobs: IngestJobs, listings: J
       const fields = parseWith(MemsolusIngestFields, { ...raw, categories: categoriesField(raw.categories ?? raw['categories[]']) });
       const file = req.file;
       if (!file && !fields.source_url) throw badInput('file: a file upload or a source_url is required');
-      if (file && fields.source_url) throw badInput('send either a file or a source_url, not both');
       const common = {
         tenant: principalOf(req).tenant,
         documentType: fields.format === 'PDF' ? ('pdf' as const) : ('document' as const),
@@ -122,6 +121,9 @@ export function memsolusSurface(deps: SurfaceDeps, jobs: IngestJobs, listings: J
             format: detectFileFormat(file, fields.format === 'URL' ? undefined : fields.format),
             declaredContentType: file.mimetype,
             fileName: file.originalname,
+            // "At least one is required": with both, the file is what is ingested and the URL is kept
+            // as where it came from (not fetched).
+            sourceUrl: fields.source_url,
             content: file.buffer,
           })
         : await jobs.start({ ...common, kind: 'url', format: fields.format, sourceUrl: fields.source_url });

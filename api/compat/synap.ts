@@ -1,6 +1,7 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import type { Client as ElasticsearchClient } from '@elastic/elasticsearch';
+import { Iso8601Date } from '../../lib/domain/dates';
 import { DocumentType, IngestMode, Metadata, type IngestRequestInput } from '../../lib/domain/ingest';
 import type { JobProgress } from '../../lib/domain/job';
 import type { Memory } from '../../lib/domain/memory';
@@ -27,7 +28,7 @@ export const SynapCreateMemory = z.object({
   content: z.string().min(1).max(5 * 1024 * 1024),
   document_type: DocumentType.default('document'),
   document_id: z.string().min(1).max(512).optional(),
-  document_created_at: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
+  document_created_at: Iso8601Date.optional(),
   user_id: z.string().min(1).max(255).optional(),
   customer_id: z.string().min(1).max(255).optional(),
   mode: IngestMode.default('long-range'),
@@ -35,7 +36,8 @@ export const SynapCreateMemory = z.object({
 });
 
 export const SynapBatchCreate = z.object({
-  documents: z.array(z.unknown()).min(1).max(100),
+  // No limit in the seed ("the primary endpoint for bootstrap ingestion"): bounded by the JSON body limit and this count.
+  documents: z.array(z.unknown()).min(1).max(1000),
   fail_fast: z.boolean().default(false),
 });
 
@@ -79,7 +81,11 @@ function ingestionStatus(progress: JobProgress): z.infer<typeof SynapIngestionSt
         { status: state.state, count: state.count, started_at: state.started_at, finished_at: state.finished_at },
       ]),
     ),
-    errors: progress.status === 'cancelled' ? [...progress.errors, { stage: progress.stage ?? 'workflow', code: 'cancelled', message: 'the ingestion was cancelled' }] : progress.errors,
+    // Stages named as in `progress`, so an error lines up with its stage there.
+    errors: [
+      ...progress.errors,
+      ...(progress.status === 'cancelled' ? [{ stage: progress.stage ?? 'workflow', code: 'cancelled', message: 'the ingestion was cancelled' }] : []),
+    ].map((error) => ({ ...error, stage: STAGE_NAMES[error.stage] ?? error.stage })),
     memories_created: progress.memories_created,
     created_at: progress.created_at,
     updated_at: progress.updated_at,

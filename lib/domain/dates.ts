@@ -28,3 +28,21 @@ export const LooseDate = z.string().transform((value, context) => {
   }
   return iso;
 });
+
+const ISO_8601 = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
+
+/**
+ * An ISO 8601 date or timestamp, in any of the standard's usual forms (seconds optional, offset as Z,
+ * ±hh:mm, ±hhmm or ±hh, or none: read as UTC, never as the server's zone) → ISO 8601 in UTC.
+ */
+export const Iso8601Date = z
+  .string()
+  .max(64)
+  .regex(ISO_8601, 'not an ISO 8601 date or timestamp (e.g. 2024-01-15 or 2024-01-15T10:30:00Z)')
+  .transform((value) => {
+    const [, day, time, zone] = ISO_8601.exec(value)!;
+    if (!time) return day!;
+    const offset = !zone || zone.toUpperCase() === 'Z' ? 'Z' : zone.length === 3 ? `${zone}:00` : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
+    return `${day}T${time}${offset}`;
+  })
+  .pipe(LooseDate);
