@@ -1,9 +1,21 @@
+import { ApplicationFailure } from '@temporalio/common';
 import { startHarness, type Harness } from './support/harness';
 
 describe('Synap surface (/compat/synap)', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness();
+    h = await startHarness({
+      // Small batches, so a long document has several; and a fault injected into extraction (not a
+      // test double): a document whose metadata says "fail-batch-1" cannot extract its second batch.
+      env: { BATCH_SIZE: '2' },
+      wrapActivities: (activities) => ({
+        ...activities,
+        extractMemories: async (input, parsed, chunked, range) => {
+          if (input.request.metadata?.test === 'fail-batch-1' && range.batch === 1) throw ApplicationFailure.nonRetryable('the extractor refused this batch', 'injected');
+          return activities.extractMemories(input, parsed, chunked, range);
+        },
+      }),
+    });
   });
   afterAll(async () => h?.close());
 
@@ -110,6 +122,33 @@ describe('Synap surface (/compat/synap)', () => {
     }
     const notIso = await h.api('POST', '/compat/synap/v1/memories', { body: { content: 'x', document_created_at: 'last Tuesday' } });
     expect(notIso.status).toBe(400);
+  });
+
+  it('answers partial_success when one batch of a document cannot be extracted, with what the others yielded', async () => {
+    const paragraph = (topic: string) => `${topic}. ${'The committee reviewed the figures, compared them with last year and agreed on the next steps for the team. '.repeat(14)}`;
+    const topics = ['Alpha harbour budget', 'Bravo tram schedule', 'Charlie museum opening', 'Delta ferry contract', 'Echo library hours', 'Foxtrot market permits'];
+    const created = await h.api('POST', '/compat/synap/v1/memories', { body: { content: topics.map(paragraph).join('\n\n'), metadata: { test: 'fail-batch-1' } } });
+    expect(created.status).toBe(201);
+    const done = await h.waitForJob('acme', created.body.ingestion_id);
+    expect(done.status).toBe('completed');
+    expect(done.counts.chunks).toBeGreaterThan(4);
+    const status = await h.api('GET', `/compat/synap/v1/ingestions/${created.body.ingestion_id}`);
+    expect(status.body).toMatchObject({
+      status: 'partial_success',
+      errors: [{ stage: 'extraction', code: 'injected', message: expect.stringMatching(/^chunks 2–3 left out: the extractor refused this batch/) }],
+    });
+    // Memories from every chunk but the two of the failed batch.
+    expect(status.body.memories_created).toBe(done.counts.chunks - 2);
+    const { hits } = await h.runtime.es.search<{ provenance: { chunk_index: number } }>({
+      index: h.runtime.indices.memories,
+      size: 100,
+      query: { term: { 'provenance.job_id': created.body.ingestion_id } },
+    });
+    const chunks = hits.hits.map((hit) => hit._source!.provenance.chunk_index).sort((a, b) => a - b);
+    expect(chunks).not.toContain(2);
+    expect(chunks).not.toContain(3);
+    expect(chunks).toContain(0);
+    expect(chunks).toContain(4);
   });
 
   it('names stages in errors as in progress', async () => {

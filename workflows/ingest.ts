@@ -190,18 +190,36 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     const batches = batchRanges(chunked.chunks, input.batchSize);
     const oneSmallBatch = small && batches.length === 1;
     const extract = oneSmallBatch ? extractSmall : queued.extractMemories;
-    const extracted = await stage(progress, 'extract', () =>
-      mapBounded(batches, input.batchConcurrency, (range) => extract(input, parsed, chunked, range)),
-    (results) => ({ count: sum(results, (r: ExtractResult) => r.memories) }));
+    // Since revision 3 a batch whose extraction fails for good (its retries spent, or refused as bad
+    // input) is left out and named in the job's errors, and the other batches go on: the job completes
+    // with what it could extract (Synap's partial_success). Only when every batch fails does the job.
+    const partial = (input.revision ?? 0) >= 3 && batches.length > 1;
+    let firstFailure: unknown;
+    const extractedOrNot = await stage(progress, 'extract', () =>
+      mapBounded(batches, input.batchConcurrency, async (range) => {
+        if (!partial) return extract(input, parsed, chunked, range);
+        try {
+          return await extract(input, parsed, chunked, range);
+        } catch (error) {
+          if (isCancellation(error)) throw error;
+          firstFailure ??= error;
+          const reason = failureReason(error);
+          progress.errors.push({ stage: 'extract', code: reason.code, message: `chunks ${range.start}–${range.end - 1} left out: ${reason.message}` });
+          return undefined;
+        }
+      }),
+    (results) => ({ count: sum(results.filter(isDefined), (r: ExtractResult) => r.memories) }));
+    const kept = batches.flatMap((range, i) => (extractedOrNot[i] ? [{ range, extracted: extractedOrNot[i] }] : []));
+    if (kept.length === 0) throw firstFailure;
     const quick = oneSmallBatch && localFirstStages;
     const resolve = tryLocally(quick && onceLocally.resolveEntities, queued.resolveEntities);
     const resolved = await stage(progress, 'resolve-entities', () =>
-      mapBounded(batches, input.batchConcurrency, (range, i) => resolve(input, extracted[i]!, range)),
+      mapBounded(kept, input.batchConcurrency, ({ range, extracted }) => resolve(input, extracted, range)),
     (results) => ({ count: sum(results, (r: ResolveResult) => r.entities) }));
     progress.counts.entities = sum(resolved, (r) => r.entities);
     const index = tryLocally(quick && onceLocally.indexMemories, queued.indexMemories);
     const indexed = await stage(progress, 'index', () =>
-      mapBounded(batches, input.batchConcurrency, (range, i) => index(input, parsed, chunked, resolved[i]!, range)),
+      mapBounded(kept, input.batchConcurrency, ({ range }, i) => index(input, parsed, chunked, resolved[i]!, range)),
     (results) => ({ count: sum(results, (r) => r.indexed) }));
 
     progress.memories_created = sum(indexed, (r) => r.indexed);
@@ -300,6 +318,8 @@ export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T, 
   await Promise.all(lanes);
   return results;
 }
+
+const isDefined = <T>(value: T | undefined): value is T => value !== undefined;
 
 function sum<T>(items: T[], value: (item: T) => number): number {
   return items.reduce((total, item) => total + value(item), 0);

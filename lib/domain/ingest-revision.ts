@@ -7,5 +7,7 @@
  * 2: small inputs take the local stages without patch markers, and a job only marks itself running in
  *    visibility once it hands a stage to the task queue (a job that ends in its first workflow task is
  *    never seen running there: the upsert would land with its completion).
+ * 3: a job of several batches leaves out a batch whose extraction fails for good, names it in its
+ *    errors and completes with the rest (failed only when every batch fails).
  */
-export const INGEST_REVISION = 2;
+export const INGEST_REVISION = 3;
