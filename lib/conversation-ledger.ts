@@ -31,7 +31,18 @@ export interface ConversationUpdate {
   jobOf: string[];
   /** Jobs that ended failed or cancelled: their messages are ingested again, and what they stored is dropped. */
   failedJobs: string[];
+  /** The conversation's container tags or metadata differ from what its stored memories carry. */
+  attributesChanged: boolean;
 }
+
+/** What a conversation's memories carry besides their text: its container tags and metadata. */
+export interface ConversationAttributes {
+  containerTags?: string[];
+  metadata?: Record<string, unknown>;
+}
+
+const attributesHash = ({ containerTags, metadata }: ConversationAttributes) =>
+  sha256('attributes', JSON.stringify([...(containerTags ?? [])].sort()), JSON.stringify(Object.entries(metadata ?? {}).sort(([a], [b]) => (a < b ? -1 : 1)))).slice(0, 32);
 
 // A memory search page; far more than one conversation's edited turns ever yield.
 const PAGE = 1000;
@@ -51,8 +62,8 @@ export class ConversationLedger {
     private readonly jobsIndex: string,
   ) {}
 
-  async plan(tenant: string, sourceId: string, hashes: string[]): Promise<ConversationUpdate> {
-    const recorded = await this.known(tenant, sourceId);
+  async plan(tenant: string, sourceId: string, hashes: string[], attributes: ConversationAttributes): Promise<ConversationUpdate> {
+    const { turns: recorded, attributes: storedAttributes } = await this.known(tenant, sourceId);
     // A message is stored only once the job that took it has succeeded: one whose job failed or was
     // cancelled counts as not sent yet, so the client's re-send ingests it instead of answering unchanged.
     const failedJobs = await this.failedJobs(tenant, new Set(recorded.values()));
@@ -68,7 +79,45 @@ export class ConversationLedger {
       for (let position = memory.turnStart; position <= memory.turnEnd && position < hashes.length; position++) ingest.add(position);
     }
     const jobOf = hashes.map((hash) => known.get(hash) ?? '');
-    return { ingest: [...ingest].sort((a, b) => a - b), changed, superseded, stale: editedOrRemoved || failedJobs.length > 0, jobOf, failedJobs };
+    // A record from before attribute hashes were kept counts as changed: its memories are rewritten once.
+    const attributesChanged = known.size > 0 && storedAttributes !== attributesHash(attributes);
+    return { ingest: [...ingest].sort((a, b) => a - b), changed, superseded, stale: editedOrRemoved || failedJobs.length > 0 || attributesChanged, jobOf, failedJobs, attributesChanged };
+  }
+
+  /**
+   * Gives the conversation's stored memories its current container tags and metadata (an update that
+   * changes only those has no job to carry them). Each memory is rewritten only if unchanged since it
+   * was read; one rewritten meanwhile (a job re-indexing it with the new values) is left alone.
+   */
+  async applyAttributes(tenant: string, sourceId: string, { containerTags, metadata }: ConversationAttributes): Promise<number> {
+    let rewritten = 0;
+    let after: (string | number)[] | undefined;
+    for (;;) {
+      const { hits } = await this.es.search<{ scope?: Record<string, unknown>; metadata?: Record<string, unknown> }>({
+        index: this.memoriesIndex,
+        size: PAGE,
+        seq_no_primary_term: true,
+        sort: [{ id: 'asc' }],
+        search_after: after,
+        query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }] } },
+      });
+      if (hits.hits.length > 0) {
+        const response = await this.es.bulk({
+          refresh: 'wait_for',
+          operations: hits.hits.flatMap((hit) => {
+            const { container_tags: _tags, ...scope } = hit._source?.scope ?? {};
+            const { metadata: _metadata, ...rest } = hit._source ?? {};
+            const document = { ...rest, scope: { ...scope, ...(containerTags?.length ? { container_tags: containerTags } : {}) }, ...(metadata ? { metadata } : {}) };
+            return [{ index: { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no!, if_primary_term: hit._primary_term! } }, document];
+          }),
+        });
+        const failed = response.items.filter((item) => item.index?.error && item.index.status !== 409);
+        if (failed.length) throw upstreamFailure(`could not update the conversation's memories: ${failed[0]!.index!.error!.reason}`);
+        rewritten += response.items.filter((item) => !item.index?.error).length;
+      }
+      if (hits.hits.length < PAGE) return rewritten;
+      after = hits.hits[hits.hits.length - 1]!.sort as (string | number)[];
+    }
   }
 
   /**
@@ -121,7 +170,15 @@ export class ConversationLedger {
    * Replaces the stored hashes with the conversation as sent, each with the job that ingested it
    * (created if absent), retrying on concurrent writers.
    */
-  async record(tenant: string, sourceId: string, fields: { kind: string; documentId: string; jobId?: string }, hashes: string[], turnJobs: string[]): Promise<void> {
+  async record(
+    tenant: string,
+    sourceId: string,
+    fields: { kind: string; documentId: string; jobId?: string },
+    hashes: string[],
+    turnJobs: string[],
+    attributes: ConversationAttributes,
+  ): Promise<void> {
+    const attributes_hash = attributesHash(attributes);
     for (let attempt = 0; ; attempt++) {
       const response = await this.es.get<{ job_ids?: string[] }>({ index: this.sourcesIndex, id: sourceId, _source_includes: ['job_ids'] }, { ignore: [404] });
       const now = new Date().toISOString();
@@ -140,6 +197,7 @@ export class ConversationLedger {
               turn_hashes: hashes,
               turn_jobs: turnJobs,
               turn_count: hashes.length,
+              attributes_hash,
               ...jobs,
               job_ids: fields.jobId ? [fields.jobId] : [],
               created_at: now,
@@ -151,7 +209,7 @@ export class ConversationLedger {
           await this.es.update({
             index: this.sourcesIndex,
             id: sourceId,
-            doc: { turn_hashes: hashes, turn_jobs: turnJobs, turn_count: hashes.length, ...jobs, job_ids: jobIds, updated_at: now },
+            doc: { turn_hashes: hashes, turn_jobs: turnJobs, turn_count: hashes.length, attributes_hash, ...jobs, job_ids: jobIds, updated_at: now },
             if_seq_no: response._seq_no,
             if_primary_term: response._primary_term,
           });
@@ -163,15 +221,18 @@ export class ConversationLedger {
     }
   }
 
-  /** Stored hashes, each with the job that ingested it ('' when the record predates turn_jobs). */
-  private async known(tenant: string, sourceId: string): Promise<Map<string, string>> {
-    const response = await this.es.get<{ tenant: string; turn_hashes?: string[]; turn_jobs?: string[] }>(
-      { index: this.sourcesIndex, id: sourceId, _source_includes: ['tenant', 'turn_hashes', 'turn_jobs'] },
+  /** Stored hashes, each with the job that ingested it ('' when the record predates turn_jobs), and the attributes' hash. */
+  private async known(tenant: string, sourceId: string): Promise<{ turns: Map<string, string>; attributes?: string }> {
+    const response = await this.es.get<{ tenant: string; turn_hashes?: string[]; turn_jobs?: string[]; attributes_hash?: string }>(
+      { index: this.sourcesIndex, id: sourceId, _source_includes: ['tenant', 'turn_hashes', 'turn_jobs', 'attributes_hash'] },
       { ignore: [404] },
     );
-    if (!response.found || response._source?.tenant !== tenant) return new Map();
+    if (!response.found || response._source?.tenant !== tenant) return { turns: new Map() };
     const jobs = response._source.turn_jobs ?? [];
-    return new Map((response._source.turn_hashes ?? []).map((hash, position) => [hash, jobs[position] ?? '']));
+    return {
+      turns: new Map((response._source.turn_hashes ?? []).map((hash, position) => [hash, jobs[position] ?? ''])),
+      attributes: response._source.attributes_hash,
+    };
   }
 
   /** Memories of the conversation drawn from any of these positions or from beyond its new end (removed messages). */

@@ -136,6 +136,30 @@ describe('supermemory surface (/compat/supermemory)', () => {
     expect(third.body).toMatchObject({ status: 'unchanged', jobId: null });
   });
 
+  it('applies new containerTags and metadata to the stored memories when only those change', async () => {
+    const messages = [{ role: 'user', content: 'The allotment by the canal grows seventeen kinds of squash.' }];
+    const send = async (containerTags: string[], metadata: Record<string, string>) =>
+      (await h.api('POST', '/compat/supermemory/v4/conversations', { body: { conversationId: 'conv-retag', messages, containerTags, metadata } })).body;
+    const created = await send(['garden'], { source: 'chat', mood: 'calm' });
+    expect((await h.waitForJob('acme', created.jobId)).status).toBe('completed');
+
+    const retagged = await send(['allotment'], { source: 'email' });
+    expect(retagged).toMatchObject({ status: 'updated', jobId: null, messagesAdded: 0 });
+    const stored = await h.runtime.es.search<{ scope: { container_tags?: string[] }; metadata?: Record<string, unknown> }>({
+      index: h.runtime.indices.memories,
+      query: { bool: { filter: [{ term: { tenant: 'acme' } }, { term: { 'provenance.document_id': 'conv-retag' } }] } },
+    });
+    expect(stored.hits.hits.length).toBeGreaterThan(0);
+    for (const hit of stored.hits.hits) expect(hit._source).toMatchObject({ scope: { container_tags: ['allotment'] }, metadata: { source: 'email' } });
+    expect(stored.hits.hits.every((hit) => !('mood' in (hit._source!.metadata ?? {})))).toBe(true);
+    const search = async (tag: string) =>
+      (await h.api('POST', '/v1/search', { body: { query: 'allotment canal squash', mode: 'bm25', filters: { container_tags: [tag] } } })).body.results.length;
+    expect(await search('allotment')).toBeGreaterThan(0);
+    expect(await search('garden')).toBe(0);
+
+    expect(await send(['allotment'], { source: 'email' })).toMatchObject({ status: 'unchanged', jobId: null });
+  });
+
   it('answers bad requests with 400 {error, details} and missing keys with 401', async () => {
     const bad = await h.api('POST', '/compat/supermemory/v4/conversations', { body: { conversationId: '', messages: [{ role: 'robot', content: 'x' }] } });
     expect(bad.status).toBe(400);

@@ -68,7 +68,8 @@ export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: In
       const sourceId = deriveSourceId(tenant, sourceKey);
       const messages = body.messages.map(normalise);
       const hashes = messages.map((message, i) => messageHash(message, i));
-      const update = await ledger.plan(tenant, sourceId, hashes);
+      const attributes = { containerTags: body.containerTags, metadata: body.metadata };
+      const update = await ledger.plan(tenant, sourceId, hashes, attributes);
       const toIngest = update.ingest.map((position) => messages[position]!);
       const counts = { messagesAdded: update.changed.length, messagesUnchanged: messages.length - update.changed.length, memoriesReplaced: update.superseded.length };
       if (toIngest.length === 0 && !update.stale) {
@@ -94,11 +95,13 @@ export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: In
       // After the start, so a failed start leaves the old memories in place for the client's retry;
       // before answering, so the edited text is no longer searchable once the client hears back.
       const replaced = (await ledger.dropSuperseded(update.superseded)) + (await ledger.dropFailed(tenant, sourceId, update.failedJobs));
+      // New tags or metadata reach the memories already stored too, not only the new job's.
+      if (update.attributesChanged) await ledger.applyAttributes(tenant, sourceId, attributes);
       const ingested = new Set(update.ingest);
       const turnJobs = update.jobOf.map((jobId, position) => (ingested.has(position) ? (job?.jobId ?? '') : jobId));
       // Last: a lost ledger write only means a later re-send repeats (idempotent) work.
       await ledger
-        .record(tenant, sourceId, { kind: 'conversation', documentId: body.conversationId, jobId: job?.jobId }, hashes, turnJobs)
+        .record(tenant, sourceId, { kind: 'conversation', documentId: body.conversationId, jobId: job?.jobId }, hashes, turnJobs, attributes)
         .catch((error) => deps.log.warn({ err: error, sourceId }, 'could not record conversation turns'));
       res.status(200).json({
         id: sourceId,

@@ -143,6 +143,8 @@ export const sourcesMapping: estypes.MappingTypeMapping = {
     /** The job that ingested each of those turns, position for position. */
     turn_jobs: keyword,
     turn_count: int,
+    /** A hash of the conversation's container tags and metadata as last sent. */
+    attributes_hash: keyword,
     scope: { properties: scopeProperties },
     metadata: { type: 'flattened' },
     last_job_id: keyword,
