@@ -160,6 +160,22 @@ describe('supermemory surface (/compat/supermemory)', () => {
     expect(await send(['allotment'], { source: 'email' })).toMatchObject({ status: 'unchanged', jobId: null });
   });
 
+  it('keeps what tool calls an assistant made, and counts a changed call as an edit', async () => {
+    const call = (city: string) => [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: JSON.stringify({ city }) } }];
+    const messages = (city: string) => [
+      { role: 'user', content: 'Will it rain at the regatta tomorrow?' },
+      { role: 'assistant', content: '', tool_calls: call(city) },
+      { role: 'tool', content: 'Light rain expected, 14°C.', tool_call_id: 'call_1' },
+    ];
+    const created = (await h.api('POST', '/compat/supermemory/v4/conversations', { body: { conversationId: 'conv-tools', messages: messages('Cowes') } })).body;
+    expect((await h.waitForJob('acme', created.jobId)).status).toBe('completed');
+    const texts = (await memoriesOf(h, 'acme', 'conv-tools')).map((memory) => memory.text).join('\n');
+    expect(texts).toContain('[tool call: get_weather({"city":"Cowes"})]');
+
+    const edited = (await h.api('POST', '/compat/supermemory/v4/conversations', { body: { conversationId: 'conv-tools', messages: messages('Falmouth') } })).body;
+    expect(edited).toMatchObject({ status: 'queued', messagesAdded: 1, messagesUnchanged: 2 });
+  });
+
   it('answers bad requests with 400 {error, details} and missing keys with 401', async () => {
     const bad = await h.api('POST', '/compat/supermemory/v4/conversations', { body: { conversationId: '', messages: [{ role: 'robot', content: 'x' }] } });
     expect(bad.status).toBe(400);

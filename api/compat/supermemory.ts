@@ -50,13 +50,28 @@ const supermemoryErrors: ErrorShape = (error) => ({
   },
 });
 
-/** Text parts joined; images kept as URLs on the turn and named in its text so they are not lost. */
+/**
+ * Text parts joined; images kept as URLs on the turn and named in its text, and tool calls named in
+ * it too (what the agent looked up is worth remembering), so none of them is lost and changing one
+ * counts as an edit of the message.
+ */
 function normalise(message: z.infer<typeof SupermemoryMessage>, index: number): ConversationMessage {
-  if (typeof message.content === 'string') return { role: message.role, content: message.content, name: message.name, index };
-  const text = message.content.flatMap((part) => (part.type === 'text' ? [part.text] : [])).join('\n');
-  const imageUrls = message.content.flatMap((part) => (part.type === 'image_url' ? [part.imageUrl.url] : []));
-  const content = [text, ...imageUrls.map((url) => `[image: ${url}]`)].filter(Boolean).join('\n');
+  const parts = typeof message.content === 'string' ? [{ type: 'text' as const, text: message.content }] : message.content;
+  const text = parts.flatMap((part) => (part.type === 'text' ? [part.text] : [])).join('\n');
+  const imageUrls = parts.flatMap((part) => (part.type === 'image_url' ? [part.imageUrl.url] : []));
+  const toolCalls = (message.tool_calls ?? []).map(describeToolCall);
+  const content = [text, ...imageUrls.map((url) => `[image: ${url}]`), ...toolCalls].filter(Boolean).join('\n');
   return { role: message.role, content, name: message.name, index, imageUrls: imageUrls.length ? imageUrls : undefined };
+}
+
+/** An OpenAI-style call as `[tool call: name(arguments)]`; any other shape as its JSON. Capped at 2,000 characters. */
+function describeToolCall(call: unknown): string {
+  const fn = (call as { function?: { name?: unknown; arguments?: unknown } } | null)?.function;
+  const body =
+    fn && typeof fn.name === 'string'
+      ? `${fn.name}(${typeof fn.arguments === 'string' ? fn.arguments : JSON.stringify(fn.arguments ?? '')})`
+      : JSON.stringify(call);
+  return `[tool call: ${body.length > 2000 ? `${body.slice(0, 2000)}…` : body}]`;
 }
 
 export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: IngestJobs, ledger: ConversationLedger): Router {
