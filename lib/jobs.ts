@@ -26,6 +26,8 @@ export interface StartedJob {
   sourceId: string;
   workflowId: string;
   status: 'queued';
+  /** When the job was accepted: its created_at wherever it is read back. */
+  createdAt: string;
 }
 
 export interface IngestContent {
@@ -102,7 +104,7 @@ export class IngestJobs {
       }
       throw error;
     }
-    return { jobId: workflowInput.jobId, sourceId: workflowInput.sourceId, workflowId, status: 'queued' };
+    return { jobId: workflowInput.jobId, sourceId: workflowInput.sourceId, workflowId, status: 'queued', createdAt: workflowInput.createdAt };
   }
 
   /**
@@ -121,7 +123,7 @@ export class IngestJobs {
     const active = await this.temporal.workflow.executeUpdateWithStart<Workflow, ActiveWriteResult, []>('writeActive', {
       startWorkflowOperation: operation,
     });
-    return { jobId: workflowInput.jobId, sourceId: workflowInput.sourceId, workflowId, status: 'queued', active };
+    return { jobId: workflowInput.jobId, sourceId: workflowInput.sourceId, workflowId, status: 'queued', createdAt: workflowInput.createdAt, active };
   }
 
   private async prepare(input: IngestRequestInput & IngestContent, options: StartOptions) {
@@ -249,7 +251,7 @@ export class IngestJobs {
     const retried: IngestWorkflowInput = { ...original, jobId: newJobId(), createdAt: new Date().toISOString(), activeWrite: false, revision: INGEST_REVISION };
     const workflowId = ingestWorkflowId(tenant, retried.jobId);
     await this.temporal.workflow.start('ingestWorkflow', { ...this.startOptions(retried, jobId), workflowId });
-    return { jobId: retried.jobId, sourceId: retried.sourceId, workflowId, status: 'queued' };
+    return { jobId: retried.jobId, sourceId: retried.sourceId, workflowId, status: 'queued', createdAt: retried.createdAt };
   }
 }
 

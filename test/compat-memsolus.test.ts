@@ -44,6 +44,7 @@ describe('Memsolus surface (/compat/memsolus)', () => {
     const job = await h.api('GET', `/compat/memsolus/v1/ingest-jobs/${response.body.id}`);
     expect(job.status).toBe(200);
     expect(job.body).toMatchObject({ id: response.body.id, status: 'COMPLETED', workspace_id: WORKSPACE, user_id: 'user-7', categories: ['travel', 'notes'], error: null });
+    expect(job.body.created_at).toBe(response.body.created_at);
     expect(job.body.memories_created).toBeGreaterThan(0);
     const found = await h.api('POST', '/v1/search', { body: { query: 'ferry Hydra Piraeus', mode: 'bm25', filters: { categories: ['travel'] } } });
     expect(found.body.results.length).toBeGreaterThan(0);

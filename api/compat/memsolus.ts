@@ -114,11 +114,12 @@ export function memsolusSurface(deps: SurfaceDeps, jobs: IngestJobs, listings: J
         metadata: fields.options ? { options: fields.options } : undefined,
         surface: 'memsolus',
       };
+      const format = file ? detectFileFormat(file, fields.format === 'URL' ? undefined : fields.format) : fields.format;
       const job = file
         ? await jobs.start({
             ...common,
             kind: 'file',
-            format: detectFileFormat(file, fields.format === 'URL' ? undefined : fields.format),
+            format,
             declaredContentType: file.mimetype,
             fileName: file.originalname,
             // "At least one is required": with both, the file is what is ingested and the URL is kept
@@ -127,10 +128,11 @@ export function memsolusSurface(deps: SurfaceDeps, jobs: IngestJobs, listings: J
             content: file.buffer,
           })
         : await jobs.start({ ...common, kind: 'url', format: fields.format, sourceUrl: fields.source_url });
-      const now = new Date().toISOString();
+      // The same format and times as GET and the listing answer for it.
+      const now = job.createdAt;
       const created: MemsolusJob = {
         id: job.jobId,
-        format: fields.format,
+        format,
         workspace_id: fields.workspace_id,
         user_id: fields.user_id,
         agent_id: fields.agent_id ?? null,
