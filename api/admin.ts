@@ -1,4 +1,4 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { Permissions, type ApiKeyStore } from '../lib/apikeys';
 import { forbidden } from '../lib/errors';
@@ -8,9 +8,21 @@ import { parseWith } from './errors';
 export const CreateKeyRequest = z.object({
   name: z.string().min(1).max(255).optional(),
   permissions: Permissions.default(['ingest', 'read', 'search']),
-  /** Only operator keys (CAIRN_API_KEY / CAIRN_API_KEYS) may mint keys for another tenant. */
+  /** Only the operator key (CAIRN_API_KEY) may mint keys for another tenant. */
   tenant: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, . _ - (at most 64)').optional(),
 });
+
+const TenantQuery = z.object({ tenant: CreateKeyRequest.shape.tenant });
+
+/**
+ * The tenant whose keys a call administers: the caller's, or with `?tenant=` (operator key only)
+ * another's; anyone else naming another tenant is refused.
+ */
+function tenantOf(req: Request, named: string | undefined): string {
+  const principal = principalOf(req);
+  if (named && named !== principal.tenant && !isOperatorKey(principal)) throw forbidden('admin on another tenant');
+  return named ?? principal.tenant;
+}
 
 /** Key administration: mint (the clear key is shown once), list and revoke keys of the caller's tenant. */
 export function adminRoutes(keys: ApiKeyStore): Router {
@@ -19,19 +31,17 @@ export function adminRoutes(keys: ApiKeyStore): Router {
 
   router.post('/v1/admin/keys', admin, async (req, res) => {
     const body = parseWith(CreateKeyRequest, req.body);
-    const principal = principalOf(req);
-    if (body.tenant && body.tenant !== principal.tenant && !isOperatorKey(principal)) throw forbidden('admin on another tenant');
-    const { key, record } = await keys.create({ tenant: body.tenant ?? principal.tenant, name: body.name, permissions: body.permissions });
+    const { key, record } = await keys.create({ tenant: tenantOf(req, body.tenant), name: body.name, permissions: body.permissions });
     res.status(201).json({ ...record, key });
   });
 
   router.get('/v1/admin/keys', admin, async (req, res) => {
-    res.json({ keys: await keys.list(principalOf(req).tenant) });
+    res.json({ keys: await keys.list(tenantOf(req, parseWith(TenantQuery, req.query).tenant)) });
   });
 
   router.delete('/v1/admin/keys/:id', admin, async (req, res) => {
     const id = parseWith(z.string().regex(/^[0-9a-f]{16}$/, 'not a key id'), req.params.id);
-    res.json(await keys.revoke(principalOf(req).tenant, id));
+    res.json(await keys.revoke(tenantOf(req, parseWith(TenantQuery, req.query).tenant), id));
   });
 
   return router;

@@ -11,22 +11,27 @@ declare module 'express-serve-static-core' {
   }
 }
 
-/** Operator keys (from the environment) may act across tenants, e.g. mint a key for a new tenant. */
-export const isOperatorKey = (principal: Principal) => principal.keyId.startsWith('static:');
+/** The operator key (CAIRN_API_KEY) may administer keys across tenants, e.g. mint one for a new tenant. */
+export const isOperatorKey = (principal: Principal) => principal.operator === true;
 
-/** Keys from CAIRN_API_KEY / CAIRN_API_KEYS: all permissions on their tenant. Held as hashes only. */
+/**
+ * Keys from CAIRN_API_KEY / CAIRN_API_KEYS: all permissions on their tenant; CAIRN_API_KEY is also the
+ * operator key. Held as hashes only.
+ */
 export class StaticKeyResolver implements KeyResolver {
   private readonly byHash = new Map<string, string>();
+  private readonly operatorHash?: string;
 
-  constructor(keys: Map<string, string>) {
+  constructor(keys: Map<string, string>, operatorKey?: string) {
     for (const [key, tenant] of keys) this.byHash.set(hashKey(key), tenant);
+    this.operatorHash = operatorKey ? hashKey(operatorKey) : undefined;
   }
 
   async resolve(key: string): Promise<Principal | undefined> {
     const presented = Buffer.from(hashKey(key), 'hex');
     for (const [hash, tenant] of this.byHash) {
       if (timingSafeEqual(presented, Buffer.from(hash, 'hex'))) {
-        return { tenant, keyId: `static:${hash.slice(0, 8)}`, permissions: new Set(PERMISSIONS) };
+        return { tenant, keyId: `static:${hash.slice(0, 8)}`, permissions: new Set(PERMISSIONS), operator: hash === this.operatorHash };
       }
     }
     return undefined;

@@ -19,7 +19,7 @@ async function main() {
     temporal: temporal.connection,
     namespace: config.TEMPORAL_NAMESPACE,
     jobs: new IngestJobs(temporal.client, runtime.blobs, config, runtime.es),
-    keys: [new StaticKeyResolver(config.staticApiKeys)],
+    keys: [new StaticKeyResolver(config.staticApiKeys, config.operatorApiKey)],
     log,
     search: searchDepsOf(runtime),
     shuttingDown: () => shuttingDown,

@@ -36,7 +36,7 @@ export function toNativeResult(result: SearchResult) {
 /** `POST /v1/search`: hybrid (BM25 + kNN, fused by RRF), bm25 or knn over the caller's memories. */
 export function searchRoutes(deps: SearchDeps): Router {
   const router = Router();
-  router.post('/v1/search', requirePermission('read'), async (req, res) => {
+  router.post('/v1/search', requirePermission('search'), async (req, res) => {
     const body = parseWith(NativeSearchRequest, req.body);
     const { tenant } = principalOf(req);
     const started = performance.now();

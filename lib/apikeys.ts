@@ -11,6 +11,8 @@ export interface Principal {
   tenant: string;
   keyId: string;
   permissions: ReadonlySet<Permission>;
+  /** The deployment's operator key (CAIRN_API_KEY): may administer keys of any tenant. */
+  operator?: boolean;
 }
 
 /** Looks a presented key up; implementations keep only hashes. */
@@ -43,11 +45,17 @@ export interface StoredApiKey {
 export type ApiKeyView = Omit<StoredApiKey, 'key_hash'>;
 
 const KEY_PATTERN = /^cairn_([0-9a-f]{16})_([A-Za-z0-9_-]{20,})$/;
-/** Resolved keys are cached briefly so the ingest hot path makes no Elasticsearch round trip per request. */
-const CACHE_TTL_MS = 30_000;
+/**
+ * Resolved keys are cached briefly so the ingest hot path makes no Elasticsearch round trip per
+ * request. A revoke clears the cache of the replica that served it at once; other replicas stop
+ * honouring the key within this time.
+ */
+const CACHE_TTL_MS = 5_000;
 
 export class ApiKeyStore implements KeyResolver {
   private readonly cache = new Map<string, { principal: Principal | undefined; expires: number }>();
+  /** Bumped by every revoke: a lookup that started before one does not cache what it read. */
+  private revocations = 0;
 
   constructor(
     private readonly es: Client,
@@ -89,6 +97,7 @@ export class ApiKeyStore implements KeyResolver {
       record.revoked_at = new Date().toISOString();
       await this.es.update({ index: this.index, id, doc: { revoked_at: record.revoked_at }, refresh: 'wait_for' });
     }
+    this.revocations += 1;
     for (const [hash, entry] of this.cache) if (entry.principal?.keyId === id) this.cache.delete(hash);
     return view(record);
   }
@@ -99,11 +108,13 @@ export class ApiKeyStore implements KeyResolver {
     const hash = hashKey(key);
     const cached = this.cache.get(hash);
     if (cached && cached.expires > Date.now()) return cached.principal;
+    const revocations = this.revocations;
     const record = await this.get(match[1]!);
     let principal: Principal | undefined;
     if (record && !record.revoked_at && timingSafeEqual(Buffer.from(record.key_hash, 'hex'), Buffer.from(hash, 'hex'))) {
       principal = { tenant: record.tenant, keyId: record.id, permissions: new Set(record.permissions) };
     }
+    if (this.revocations !== revocations) return principal;
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(hash, { principal, expires: Date.now() + CACHE_TTL_MS });
     return principal;

@@ -102,6 +102,8 @@ export interface Config extends Env {
   blobDir: string;
   /** Static keys from CAIRN_API_KEY / CAIRN_API_KEYS: key → tenant. */
   staticApiKeys: Map<string, string>;
+  /** CAIRN_API_KEY, the operator key: administers keys of every tenant. CAIRN_API_KEYS' keys are each their tenant's own. */
+  operatorApiKey?: string;
 }
 
 export class ConfigError extends Error {
@@ -141,6 +143,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     localElasticsearch: !env.ELASTICSEARCH_URL,
     blobDir: env.CAIRN_BLOB_DIR ?? path.join(env.CAIRN_DATA_DIR, 'blobs'),
     staticApiKeys: parseApiKeys(env),
+    operatorApiKey: env.CAIRN_API_KEY || undefined,
   };
 }
 

@@ -47,6 +47,11 @@ describe('API keys, permissions and tenant isolation', () => {
     expect((await h.api('POST', '/compat/synap/v1/memories', { key, body: { content: 'nope' } })).status).toBe(403);
     expect((await h.api('DELETE', '/v1/memories/mem_00000000000000000000000000000000', { key })).status).toBe(403);
     expect((await h.api('POST', '/v1/admin/keys', { key, body: {} })).status).toBe(403);
+    // Search is its own permission: read alone does not search, search alone does.
+    expect((await h.api('POST', '/v1/search', { key, body: { query: 'anything' } })).status).toBe(403);
+    const searcher = (await h.api('POST', '/v1/admin/keys', { body: { permissions: ['search'] } })).body.key;
+    expect((await h.api('POST', '/v1/search', { key: searcher, body: { query: 'anything' } })).status).toBe(200);
+    expect((await h.api('GET', '/v1/jobs', { key: searcher })).status).toBe(403);
 
     const listed = await h.api('GET', '/v1/admin/keys');
     expect(listed.body.keys.map((entry: { id: string }) => entry.id)).toContain(id);
@@ -61,8 +66,11 @@ describe('API keys, permissions and tenant isolation', () => {
     expect((await h.api('GET', '/v1/jobs', { key })).status).toBe(401);
   });
 
-  it('confines a minted key to its tenant; only operator keys mint for another tenant', async () => {
-    const minted = await h.api('POST', '/v1/admin/keys', { body: { tenant: 'initech', permissions: ['ingest', 'read', 'search'] } });
+  it('confines a minted key to its tenant; only the operator key administers another tenant\'s keys', async () => {
+    // A tenant's own static key (CAIRN_API_KEYS) is not the operator key.
+    expect((await h.api('POST', '/v1/admin/keys', { body: { tenant: 'initech' } })).status).toBe(403);
+    expect((await h.api('GET', '/v1/admin/keys?tenant=globex')).status).toBe(403);
+    const minted = await h.api('POST', '/v1/admin/keys', { key: h.operatorKey, body: { tenant: 'initech', permissions: ['ingest', 'read', 'search'] } });
     expect(minted.status).toBe(201);
     const initech = minted.body.key as string;
     const accepted = await h.api('POST', '/v1/documents', { key: initech, body: { content: 'Initech keeps its staplers in the basement.' } });
@@ -80,6 +88,13 @@ describe('API keys, permissions and tenant isolation', () => {
     const admin = await h.api('POST', '/v1/admin/keys', { body: { permissions: ['admin'] } });
     expect((await h.api('POST', '/v1/admin/keys', { key: admin.body.key, body: { tenant: 'globex' } })).status).toBe(403);
     expect((await h.api('POST', '/v1/admin/keys', { key: admin.body.key, body: { permissions: ['read'] } })).status).toBe(201);
+
+    // The operator lists and revokes the key it minted for initech.
+    const listed = await h.api('GET', '/v1/admin/keys?tenant=initech', { key: h.operatorKey });
+    expect(listed.body.keys.map((entry: { id: string }) => entry.id)).toContain(minted.body.id);
+    expect((await h.api('DELETE', `/v1/admin/keys/${minted.body.id}`)).status).toBe(404);
+    expect((await h.api('DELETE', `/v1/admin/keys/${minted.body.id}?tenant=initech`, { key: h.operatorKey })).status).toBe(200);
+    expect((await h.api('GET', `/v1/jobs/${accepted.body.job_id}`, { key: initech })).status).toBe(401);
   });
 
   it('never answers bad input with a 5xx or a stack trace', async () => {

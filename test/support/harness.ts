@@ -27,6 +27,8 @@ export interface Harness {
   baseUrl: string;
   /** API keys of this harness: tenant → key. */
   keys: Record<string, string>;
+  /** The operator key (CAIRN_API_KEY). */
+  operatorKey: string;
   api(method: string, path: string, options?: { key?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
   waitForJob(tenant: string, jobId: string, timeoutMs?: number): Promise<JobProgress>;
   close(): Promise<void>;
@@ -62,6 +64,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     TEMPORAL_TASK_QUEUE: `cairn-test-${id}`,
     CAIRN_BLOB_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-blobs-')),
     CAIRN_API_KEYS: Object.entries(keys).map(([tenant, key]) => `${key}=${tenant}`).join(','),
+    // The operator key (tenant "default"), which administers keys of every tenant.
+    CAIRN_API_KEY: `test_operator_${id}`,
     ...options.env,
   });
   const log = createLogger(config.LOG_LEVEL, 'cairn-test');
@@ -81,7 +85,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     temporal: temporal.connection,
     namespace: config.TEMPORAL_NAMESPACE,
     jobs,
-    keys: [new StaticKeyResolver(config.staticApiKeys), ...(options.extraKeyResolvers?.(runtime) ?? [])],
+    keys: [new StaticKeyResolver(config.staticApiKeys, config.operatorApiKey), ...(options.extraKeyResolvers?.(runtime) ?? [])],
     log,
     search: searchDepsOf(runtime),
   });
@@ -98,6 +102,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     jobs,
     worker,
     baseUrl,
+    operatorKey: config.operatorApiKey!,
     keys,
     async api(method, route, { key = defaultKey, body, headers = {} } = {}) {
       const init: RequestInit = { method, headers: { ...headers } };
