@@ -4,12 +4,20 @@ import { MemoryUpdate, type MemoryStore } from '../lib/memories';
 import { principalOf, requirePermission } from './auth';
 import { parseWith } from './errors';
 
-export const EntityListQuery = z.object({
-  q: z.string().min(1).max(512).optional(),
-  type: z.string().min(1).max(64).optional(),
-  page: z.coerce.number().int().min(1).max(1000).default(1),
-  page_size: z.coerce.number().int().min(1).max(100).default(20),
-});
+/** Pages reach the first 10,000 entities (Elasticsearch's result window); narrow with q or type past that. */
+const ENTITY_WINDOW = 10_000;
+
+export const EntityListQuery = z
+  .object({
+    q: z.string().min(1).max(512).optional(),
+    type: z.string().min(1).max(64).optional(),
+    page: z.coerce.number().int().min(1).max(1000).default(1),
+    page_size: z.coerce.number().int().min(1).max(100).default(20),
+  })
+  .refine((query) => query.page * query.page_size <= ENTITY_WINDOW, {
+    message: `page × page_size may reach the first ${ENTITY_WINDOW} entities; narrow the list with q or type`,
+    path: ['page'],
+  });
 
 const idParam = (value: unknown) => parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not an id'), value);
 

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { DocumentType, Format, SourceKind } from './domain/ingest';
 import { JobStatus, type JobProgress } from './domain/job';
 import { badInput } from './errors';
-import { parseIngestWorkflowId } from './ids';
+import { parseIngestWorkflowId, sha256 } from './ids';
 import { timestampOf } from './job-status';
 import type { IngestJobs, JobMemo } from './jobs';
 
@@ -95,6 +95,24 @@ function decodeFields(fields: Record<string, Parameters<typeof defaultPayloadCon
 }
 
 /**
+ * Page tokens are Temporal's, sealed with a check of the query they continue: a token that was cut,
+ * mistyped or issued for another query (another tenant's or other filters) is refused at once with
+ * 400, never handed to the server, which would retry it as an unknown error before failing.
+ */
+const tokenCheck = (token: Uint8Array, query: string) => sha256('page-token', query, Buffer.from(token).toString('base64')).slice(0, 16);
+
+export function sealPageToken(token: Uint8Array, query: string): string {
+  return `${Buffer.from(token).toString('base64url')}.${tokenCheck(token, query)}`;
+}
+
+function openPageToken(sealed: string, query: string): Uint8Array {
+  const [body, check, ...rest] = sealed.split('.');
+  const token = Buffer.from(body ?? '', 'base64url');
+  if (rest.length > 0 || token.length === 0 || check !== tokenCheck(token, query)) throw badInput('page_token is not valid for this listing: start again without it');
+  return token;
+}
+
+/**
  * Lists a tenant's jobs from Temporal visibility (filterable by the Cairn search attributes),
  * completed by the stored summaries of finished jobs: one visibility call and one mget per page.
  */
@@ -107,15 +125,14 @@ export class JobListings {
   ) {}
 
   async page(tenant: string, filters: JobFilters, pageSize: number, pageToken?: string): Promise<{ jobs: JobListing[]; nextPageToken?: string }> {
-    let token: Uint8Array | undefined;
-    if (pageToken) {
-      token = Buffer.from(pageToken, 'base64url');
-      if (token.length === 0) throw badInput('page_token is not valid');
-    }
+    const query = visibilityQuery(tenant, filters, this.taskQueue);
+    const token = pageToken ? openPageToken(pageToken, query) : undefined;
     const response = await this.temporalClient.workflowService
-      .listWorkflowExecutions({ namespace: this.namespace, query: visibilityQuery(tenant, filters, this.taskQueue), pageSize, nextPageToken: token })
+      .listWorkflowExecutions({ namespace: this.namespace, query, pageSize, nextPageToken: token })
       .catch((error: Error) => {
-        if (pageToken && /token/i.test(error.message)) throw badInput('page_token is not valid');
+        // A token Cairn issued for this very query that the server still refuses (e.g. from before a
+        // server reset) is the caller's to drop, not a server failure.
+        if (pageToken) throw badInput(`page_token is not valid (${error.message.slice(0, 200)})`);
         throw error;
       });
     const listings: JobListing[] = [];
@@ -154,7 +171,7 @@ export class JobListings {
       job.errors = summary.errors;
       job.updated_at = summary.updated_at ?? job.updated_at;
     }
-    const next = response.nextPageToken && response.nextPageToken.length > 0 ? Buffer.from(response.nextPageToken).toString('base64url') : undefined;
+    const next = response.nextPageToken && response.nextPageToken.length > 0 ? sealPageToken(response.nextPageToken, query) : undefined;
     return { jobs: listings, nextPageToken: next };
   }
 

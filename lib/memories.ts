@@ -4,7 +4,7 @@ import { embeddingText, type Memory, type StoredMemory } from './domain/memory';
 import { Metadata } from './domain/ingest';
 import type { EmbeddingMatch } from './elasticsearch/embedding-match';
 import type { IndexNames } from './elasticsearch/indices';
-import { conflict, notFound } from './errors';
+import { badInput, conflict, notFound } from './errors';
 import type { Embedder } from './models/embedder';
 import { stemmedText } from './search/analysis';
 
@@ -111,7 +111,10 @@ export class MemoryStore {
     try {
       await this.es.index({ index: this.indices.memories, id, document: next, if_seq_no: seqNo, if_primary_term: primaryTerm, refresh: 'wait_for' });
     } catch (error) {
-      if ((error as { statusCode?: number }).statusCode === 409) throw conflict(`memory ${id} changed while it was being updated; retry`);
+      const status = (error as { statusCode?: number }).statusCode;
+      if (status === 409) throw conflict(`memory ${id} changed while it was being updated; retry`);
+      // The merged document refused by the mapping (e.g. merged metadata nested too deep): the update's fault.
+      if (status === 400) throw badInput(`the updated memory cannot be stored: ${(error as { message?: string }).message ?? 'refused by Elasticsearch'}`.slice(0, 500));
       throw error;
     }
     return publicMemory(next);

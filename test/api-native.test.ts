@@ -114,6 +114,11 @@ describe('native v1 API', () => {
     const next = await h.api('GET', `/v1/jobs?page_size=1&page_token=${paged.body.next_page_token}`);
     expect(next.status).toBe(200);
     expect(next.body.jobs[0]?.job_id).not.toBe(paged.body.jobs[0].job_id);
+    // A token continues only the listing it came from: not another tenant's, not other filters', not a cut one.
+    const token = paged.body.next_page_token as string;
+    expect((await h.api('GET', `/v1/jobs?page_size=1&page_token=${token}`, { key: h.keys.globex })).status).toBe(400);
+    expect((await h.api('GET', `/v1/jobs?page_size=1&status=failed&page_token=${token}`)).status).toBe(400);
+    expect((await h.api('GET', `/v1/jobs?page_size=1&page_token=${token.slice(0, -3)}`)).status).toBe(400);
     const other = await h.api('GET', '/v1/jobs?page_size=100', { key: h.keys.globex });
     expect(other.body.jobs.some((entry: { job_id: string }) => entry.job_id === accepted.body.job_id)).toBe(false);
     expect((await h.api('GET', '/v1/jobs?status=bogus')).status).toBe(400);

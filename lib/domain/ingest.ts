@@ -60,7 +60,29 @@ export const Scope = z.object({
 });
 export type Scope = z.infer<typeof Scope>;
 
-export const Metadata = z.record(z.string(), z.unknown());
+/**
+ * Free-form metadata, copied onto every memory of a job (an Elasticsearch `flattened` field): kept to
+ * what such a field takes — nesting at most 10 deep, each text value at most 8,192 characters (one
+ * term of the field), 16,384 characters of JSON in all — so an accepted job never fails to index it.
+ */
+export const METADATA_LIMITS = { depth: 10, valueChars: 8192, jsonChars: 16_384 };
+
+function metadataProblem(value: unknown, depth = 1): string | undefined {
+  if (typeof value === 'string') return value.length > METADATA_LIMITS.valueChars ? `a value is over ${METADATA_LIMITS.valueChars} characters` : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  if (depth > METADATA_LIMITS.depth) return `nested over ${METADATA_LIMITS.depth} levels`;
+  for (const [key, inner] of Object.entries(value)) {
+    if (key.length > 256) return 'a key is over 256 characters';
+    const problem = metadataProblem(inner, depth + 1);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+export const Metadata = z.record(z.string(), z.unknown()).superRefine((value, context) => {
+  const problem = JSON.stringify(value).length > METADATA_LIMITS.jsonChars ? `over ${METADATA_LIMITS.jsonChars} characters of JSON` : metadataProblem(value);
+  if (problem) context.addIssue({ code: 'custom', message: `metadata: ${problem}` });
+});
 export type Metadata = z.infer<typeof Metadata>;
 
 /** One conversation message as every surface normalises it. */
