@@ -248,9 +248,17 @@ export class IngestJobs {
       throw conflict(`only a failed or cancelled job can be retried; job ${jobId} is ${description.status.name.toLowerCase()}`);
     }
     const original = await startInputOf(handle);
-    const retried: IngestWorkflowInput = { ...original, jobId: newJobId(), createdAt: new Date().toISOString(), activeWrite: false, revision: INGEST_REVISION };
+    // The retry's id derives from the job it retries: a second retry of the same job is refused while
+    // the first runs or after it succeeded (409), and allowed again only if that one failed too.
+    const retryId = this.derivedJobId(tenant, 'retry-of', jobId);
+    const retried: IngestWorkflowInput = { ...original, jobId: retryId, createdAt: new Date().toISOString(), activeWrite: false, revision: INGEST_REVISION };
     const workflowId = ingestWorkflowId(tenant, retried.jobId);
-    await this.temporal.workflow.start('ingestWorkflow', { ...this.startOptions(retried, jobId), workflowId });
+    await this.temporal.workflow
+      .start('ingestWorkflow', { ...this.startOptions(retried, jobId), workflowId, workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY' })
+      .catch((error) => {
+        if (error instanceof WorkflowExecutionAlreadyStartedError) throw conflict(`job ${jobId} was already retried as job ${retryId}`);
+        throw error;
+      });
     return { jobId: retried.jobId, sourceId: retried.sourceId, workflowId, status: 'queued', createdAt: retried.createdAt };
   }
 }

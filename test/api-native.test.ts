@@ -141,7 +141,12 @@ describe('native v1 API', () => {
     const retried = await h.api('POST', `/v1/jobs/${failing.body.job_id}/retry`);
     expect(retried.status).toBe(202);
     expect(retried.body.retry_of).toBe(failing.body.job_id);
+    // The same failed job retried again while (or after) its retry runs: refused, no second pipeline.
+    const twice = await h.api('POST', `/v1/jobs/${failing.body.job_id}/retry`);
+    expect(twice.status).toBe(409);
+    expect(twice.body.error.message).toContain(retried.body.job_id);
     expect((await h.waitForJob('acme', retried.body.job_id)).status).toBe('completed');
+    expect((await h.api('POST', `/v1/jobs/${failing.body.job_id}/retry`)).status).toBe(409);
     expect((await search(h, 'heron weir')).some((hit) => hit.provenance.job_id === retried.body.job_id)).toBe(true);
     // A completed job is not retried.
     expect((await h.api('POST', `/v1/jobs/${retried.body.job_id}/retry`)).status).toBe(409);
