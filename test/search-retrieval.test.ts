@@ -19,6 +19,9 @@ describe('dates named in a query', () => {
     expect(dateWindowsOf('What painting did Melanie show on October 13, 2023?', now)).toEqual([{ gte: '2023-10-12', lt: '2023-10-15' }]);
     expect(dateWindowsOf('What did Mel paint in July 2023?', now)).toEqual([{ gte: '2023-07-01', lt: '2023-08-01' }]);
     expect(dateWindowsOf('How often did she go to the beach in 2023?', now)).toEqual([{ gte: '2023-01-01', lt: '2024-01-01' }]);
+    // Past what Elasticsearch reads as a date: no window, not a failed search.
+    expect(dateWindowsOf('what happened on 9999-12-31', now)).toEqual([]);
+    expect(dateWindowsOf('900000000 hours ago', now)).toEqual([]);
     const june = dateWindowsOf('When did Melanie go camping in June?', now);
     expect(june[0]).toEqual({ gte: '2026-06-01', lt: '2026-07-01' });
     expect(june).toContainEqual({ gte: '2023-06-01', lt: '2023-07-01' });

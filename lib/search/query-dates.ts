@@ -31,8 +31,11 @@ export function dateWindowsOf(query: string, now: Date): DateWindow[] {
     const year = Number(match[1]);
     windows.push({ gte: `${year}-01-01`, lt: `${year + 1}-01-01` });
   }
-  return windows;
+  // Dates Elasticsearch can read (four-digit years): "900000000 hours ago" or "on 9999-12-31" give none.
+  return windows.filter((window) => WITHIN_YEARS.test(window.gte) && WITHIN_YEARS.test(window.lt));
 }
+
+const WITHIN_YEARS = /^\d{4}-\d{2}-\d{2}$/;
 
 const isoDay = (date: Date) => date.toISOString().slice(0, 10);
 
