@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { CairnError } from '../lib/errors';
+import { CairnError, httpStatusOf } from '../lib/errors';
 
 export interface BatchError {
   index: number;
@@ -8,6 +8,17 @@ export interface BatchError {
 }
 
 const describe = (issues: z.core.$ZodIssue[]) => issues.map((issue) => `${issue.path.join('.') || '(item)'}: ${issue.message}`).join('; ');
+
+/**
+ * The status of a batch that accepted nothing: 503 when any item failed on an unavailable service (the
+ * whole batch may be retried), the items' common status when they share one (e.g. 409: all
+ * duplicates), else 400.
+ */
+export function nothingAcceptedStatus(errors: BatchError[]): number {
+  const statuses = errors.map((error) => httpStatusOf(error.code));
+  if (statuses.some((status) => status >= 500)) return 503;
+  return statuses.length > 0 && statuses.every((status) => status === statuses[0]) ? statuses[0]! : 400;
+}
 
 /**
  * Synap-style batch acceptance shared by every batch endpoint: every item is validated first; with

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { DocumentType, Format, IngestMode, Metadata, type IngestRequestInput } from '../lib/domain/ingest';
 import type { IngestContent, IngestJobs } from '../lib/jobs';
 import { principalOf, requirePermission } from './auth';
-import { acceptBatch } from './batch';
+import { acceptBatch, nothingAcceptedStatus } from './batch';
 import { parseWith } from './errors';
 import { detectFileFormat, jsonField, multipartFile } from './uploads';
 import { scopeFromWire } from '../lib/domain/scope';
@@ -198,7 +198,7 @@ export function nativeIngestRoutes(jobs: IngestJobs): Router {
       return accepted(await jobs.start(request));
     });
     if (result.rejected) return void res.status(400).json({ error: { code: 'bad_input', message: 'the batch was rejected: at least one item is invalid (fail_fast)' }, errors: result.errors });
-    res.status(result.results.length > 0 ? 202 : 400).json({ results: result.results, errors: result.errors });
+    res.status(result.results.length > 0 ? 202 : nothingAcceptedStatus(result.errors)).json({ results: result.results, errors: result.errors });
   });
 
   return router;

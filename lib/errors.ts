@@ -25,6 +25,8 @@ const HTTP_STATUS: Record<ErrorCode, number> = {
   upstream_failure: 503,
 };
 
+export const httpStatusOf = (code: string): number => HTTP_STATUS[code as ErrorCode] ?? 400;
+
 /** Retrying cannot fix these: the job ends failed with the message instead. */
 const NON_RETRYABLE: ReadonlySet<ErrorCode> = new Set([
   'bad_input',

@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { nothingAcceptedStatus } from '../api/batch';
 import { startHarness, type Harness } from './support/harness';
 
 describe('Synap surface (/compat/synap)', () => {
@@ -109,6 +110,16 @@ describe('Synap surface (/compat/synap)', () => {
       expect.objectContaining({ index: 2, code: 'conflict' }),
     ]);
     for (const result of lenient.body.results) expect((await h.waitForJob('acme', result.ingestion_id)).status).toBe('completed');
+    // Nothing accepted: the items' common status (all duplicates → 409), not a blanket 400.
+    const duplicates = await h.api('POST', '/compat/synap/v1/memories/batch', { body: { documents: [documents[0], documents[0]] } });
+    expect(duplicates.status).toBe(409);
+    expect(duplicates.body).toMatchObject({ results: [], errors: [{ index: 0, code: 'conflict' }, { index: 1, code: 'conflict' }] });
+  });
+
+  it('answers a batch that accepted nothing with the status its items share, 503 when a service was down', () => {
+    expect(nothingAcceptedStatus([{ index: 0, code: 'validation_error', message: '' }, { index: 1, code: 'conflict', message: '' }])).toBe(400);
+    expect(nothingAcceptedStatus([{ index: 0, code: 'conflict', message: '' }])).toBe(409);
+    expect(nothingAcceptedStatus([{ index: 0, code: 'validation_error', message: '' }, { index: 1, code: 'upstream_failure', message: '' }])).toBe(503);
   });
 
   it('takes ISO 8601 timestamps in their usual forms, read as UTC when they carry no offset', async () => {
