@@ -65,6 +65,15 @@ function statusOf(executionStatus: number | null | undefined, attribute: string 
   }
 }
 
+/** Each status as statusOf reads it: closed runs by their execution status (a run terminated from outside never wrote its own), open ones by CairnStatus. */
+const STATUS_CLAUSES: Record<JobProgress['status'], string> = {
+  completed: `ExecutionStatus = "Completed"`,
+  cancelled: `ExecutionStatus = "Canceled"`,
+  failed: `ExecutionStatus IN ("Failed", "Terminated", "TimedOut")`,
+  running: `(ExecutionStatus = "Running" AND CairnStatus = "running")`,
+  queued: `(ExecutionStatus = "Running" AND CairnStatus != "running")`,
+};
+
 const quote = (value: string) => `"${value.replace(/["\\]/g, '')}"`;
 
 /**
@@ -74,7 +83,7 @@ const quote = (value: string) => `"${value.replace(/["\\]/g, '')}"`;
 export function visibilityQuery(tenant: string, filters: JobFilters, taskQueue?: string): string {
   const clauses = [`CairnTenant = ${quote(tenant)}`, `CairnJobKind = "ingest"`];
   if (taskQueue) clauses.push(`TaskQueue = ${quote(taskQueue)}`);
-  if (filters.status) clauses.push(`CairnStatus = ${quote(filters.status)}`);
+  if (filters.status) clauses.push(STATUS_CLAUSES[filters.status]);
   if (filters.format) clauses.push(`CairnFormat = ${quote(filters.format)}`);
   if (filters.kind) clauses.push(`CairnSourceKind = ${quote(filters.kind)}`);
   if (filters.document_type) clauses.push(`CairnDocumentType = ${quote(filters.document_type)}`);

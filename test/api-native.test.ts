@@ -2,6 +2,7 @@ import { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { IngestJobs } from '../lib/jobs';
 import { startHarness, type Harness } from './support/harness';
+import { waitFor } from './support/wait';
 
 /** BM25 recall through the public search endpoint: what a user would do to check content is searchable. */
 async function search(h: Harness, query: string, key?: string) {
@@ -196,6 +197,11 @@ describe('native v1 API', () => {
     // Finished when the workflow closed, as Temporal recorded it.
     const { closeTime } = await h.jobs.handle('acme', doomed.body.job_id).describe();
     expect(terminated.body.finished_at).toBe(closeTime!.toISOString());
+    // Listed as failed, and found when failed jobs are asked for (it never wrote a status of its own).
+    const failedIds = async () => (await h.api('GET', '/v1/jobs?status=failed&page_size=100')).body.jobs.map((job: { job_id: string }) => job.job_id) as string[];
+    await waitFor('the terminated job among the failed', async () => ((await failedIds()).includes(doomed.body.job_id) ? true : undefined), { timeoutMs: 15_000 });
+    const open = (await h.api('GET', '/v1/jobs?status=queued&page_size=100')).body.jobs.map((job: { job_id: string }) => job.job_id);
+    expect(open).not.toContain(doomed.body.job_id);
   });
 
   it('answers a job Temporal no longer knows from the stored summary', async () => {
