@@ -13,8 +13,9 @@ export function sha256(...parts: (string | number | undefined | null)[]): string
   return hash.digest('hex');
 }
 
-export function contentHash(content: string | Uint8Array): string {
-  return createHash('sha256').update(content).digest('hex');
+/** SHA-256 of the content's own bytes (never a text decoding of them), after `prefix` when one is given. */
+export function contentHash(content: string | Uint8Array, prefix = ''): string {
+  return createHash('sha256').update(prefix).update(content).digest('hex');
 }
 
 /**

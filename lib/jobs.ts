@@ -152,7 +152,7 @@ export class IngestJobs {
     const scope = scopeKey(request.scope);
     const sourceKey =
       options.sourceKey ??
-      (request.documentId ? `doc:${request.documentId}` : request.sourceUrl ? `url:${scope}${request.sourceUrl}` : `hash:${contentHash(scope + (content ?? ''))}`);
+      (request.documentId ? `doc:${request.documentId}` : request.sourceUrl ? `url:${scope}${request.sourceUrl}` : `hash:${contentHash(content ?? '', scope)}`);
     const workflowInput: IngestWorkflowInput = {
       jobId,
       sourceId: deriveSourceId(request.tenant, sourceKey),

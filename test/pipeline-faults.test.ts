@@ -107,6 +107,12 @@ describe('pipeline: faults, retries and payload sizes', () => {
     expect(progress.errors[0]).toMatchObject({ stage: 'parse', code: 'payload_too_large' });
   });
 
+  it('two uploads that differ only in bytes that are not valid text are two sources', async () => {
+    const sourceOf = async (bytes: number[]) =>
+      (await h.jobs.start({ tenant: 'acme', kind: 'file', format: 'TXT', content: Buffer.from(bytes), scope: { userId: 'bytes-check' } })).sourceId;
+    expect(await sourceOf([0xc0, 0x80, 0xff])).not.toBe(await sourceOf([0xc1, 0x81, 0xfe]));
+  });
+
   it('a URL to a loopback or metadata address is refused and the job fails saying so', async () => {
     for (const sourceUrl of ['http://127.0.0.1:9200/_cat/indices', 'http://169.254.169.254/latest/meta-data/']) {
       const started = await h.jobs.start({ tenant: 'acme', kind: 'url', format: 'URL', sourceUrl });
