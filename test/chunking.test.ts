@@ -1,6 +1,7 @@
 import { PARSERS } from '../activities/parsers';
 import { chunkConversation } from '../lib/chunking/chunk-conversation';
 import { chunkSections } from '../lib/chunking/chunk-text';
+import { get_encoding } from 'tiktoken';
 import { countTokens, tokenSpans } from '../lib/chunking/tokens';
 import type { Chunk, ParsedDocument } from '../lib/domain/document';
 import { conversationFixture, csvFixture, markdownFixture, textFixture } from './fixtures/documents';
@@ -81,6 +82,16 @@ describe('chunking: token-bounded, structure-aware, with exact provenance offset
     for (const { start, end } of spans) expect(countTokens(text.slice(start, end))).toBeLessThanOrEqual(51);
     const chunks = chunkSections([{ text, charStart: 0 }], options);
     for (const chunk of chunks) expect(chunk.tokens).toBeLessThanOrEqual(options.maxTokens + 1);
+  });
+
+  it('tokenizes a megabyte with no break in it (tiktoken alone panics on it) and counts ordinary prose exactly', () => {
+    for (const text of [' '.repeat(1_000_000), 'x'.repeat(400_000), 'a' + '\u00a0'.repeat(100_000) + 'b']) {
+      const spans = tokenSpans(text, 256);
+      expect(spans.map(({ start, end }) => text.slice(start, end)).join('')).toBe(text);
+      expect(countTokens(text)).toBeGreaterThan(0);
+    }
+    const prose = Array.from({ length: 200 }, (_, i) => `Sentence ${i}: the ferry to Madeira leaves from dock seven at dawn, café naïve 😀.`).join(' ');
+    expect(countTokens(prose)).toBe(get_encoding('cl100k_base').encode_ordinary(prose).length);
   });
 
   it('chunks conversations turn by turn, keeping speaker, turn position and timestamp', async () => {

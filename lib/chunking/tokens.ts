@@ -8,9 +8,45 @@ function encoding(): Tiktoken {
   return encoder;
 }
 
+/**
+ * Text goes to the encoder a piece at a time: tiktoken's byte-pair merge is quadratic in the length
+ * of one pre-token, so a long run of spaces or letters with no break (200 KB of spaces: 20 s; 1 MB:
+ * the WASM module panics) would stall the worker. Pieces end just before a space that follows a word
+ * where one is near — where the encoder would split anyway, so counts stay exact for ordinary text —
+ * and are otherwise cut at PIECE characters (never inside a surrogate pair).
+ */
+const PIECE = 512;
+
+function pieces(text: string): string[] {
+  if (text.length <= PIECE) return [text];
+  const out: string[] = [];
+  let start = 0;
+  while (start < text.length) {
+    let end = Math.min(text.length, start + PIECE);
+    if (end < text.length) {
+      let cut = end;
+      while (cut > start + PIECE / 2 && !(text[cut] === ' ' && /\S/.test(text[cut - 1]!))) cut--;
+      end = cut > start + PIECE / 2 ? cut : end;
+      const code = text.charCodeAt(end - 1);
+      if (code >= 0xd800 && code <= 0xdbff) end--;
+    }
+    out.push(text.slice(start, end));
+    start = end;
+  }
+  return out;
+}
+
+function encode(text: string): number[] {
+  const tokens: number[] = [];
+  for (const piece of pieces(text)) for (const token of encoding().encode_ordinary(piece)) tokens.push(token);
+  return tokens;
+}
+
 export function countTokens(text: string): number {
   if (!text) return 0;
-  return encoding().encode_ordinary(text).length;
+  let count = 0;
+  for (const piece of pieces(text)) count += encoding().encode_ordinary(piece).length;
+  return count;
 }
 
 export interface Span {
@@ -24,7 +60,7 @@ export interface Span {
  * falls inside a multi-byte character (the cut moves to the next character boundary).
  */
 export function tokenSpans(text: string, maxTokens: number): Span[] {
-  const tokens = encoding().encode_ordinary(text);
+  const tokens = encode(text);
   if (tokens.length <= maxTokens) return [{ start: 0, end: text.length }];
   const bytes = Buffer.from(text, 'utf8');
   const spans: Span[] = [];
