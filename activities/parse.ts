@@ -1,7 +1,7 @@
 import { log } from '@temporalio/activity';
 import { blobKeys, putJson } from '../lib/blob/store';
 import { FORMAT_SIZE_LIMITS } from '../lib/domain/ingest';
-import { badInput, payloadTooLarge } from '../lib/errors';
+import { badInput, CairnError, payloadTooLarge } from '../lib/errors';
 import type { ActivityDeps } from './deps';
 import { livenessHeartbeat } from './liveness';
 import { detectFormat, parserFor } from './parsers';
@@ -26,6 +26,11 @@ export function createParseActivity(deps: ActivityDeps) {
       fileName: request.fileName,
       sourceUrl: request.sourceUrl,
       onProgress: (done) => heartbeat({ done }),
+    }).catch((error: unknown) => {
+      // Parsers work on the bytes alone: whatever they throw (a stack overflow on pathological
+      // nesting, a string too long to build) would throw again on every retry. The job fails saying so.
+      if (error instanceof CairnError) throw error;
+      throw badInput(`the ${format} content could not be parsed: ${(error as Error)?.message ?? String(error)}`);
     });
     if (!document.text.trim()) throw badInput('no text could be extracted from the content');
     const parsedKey = blobKeys.parsed(request.tenant, jobId);

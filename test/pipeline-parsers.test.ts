@@ -65,6 +65,30 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
     expect((await refusal(() => PARSERS.DOCX(docx.slice(0, 200), { format: 'DOCX' }))).message).toMatch(/DOCX file could not be read/);
   });
 
+  it('bounds what a small upload can expand to: deep nesting, repeated headers, a DOCX that unpacks to hundreds of MB', async () => {
+    // Nested far past any real layout: read without Readability, not refused.
+    const html = `<html><body>${'<div>'.repeat(5000)}<p>Deep inside, the keeper wrote notes.</p>${'</div>'.repeat(5000)}</body></html>`;
+    expect((await PARSERS.HTML(bytes(html), { format: 'HTML' })).text).toContain('the keeper wrote notes');
+    expect((await refusal(() => PARSERS.JSON(bytes(`${'{"a":'.repeat(20_000)}"x"${'}'.repeat(20_000)}`), { format: 'JSON' }))).message).toMatch(/nested over 64 levels/);
+    const header = Array.from({ length: 2000 }, (_, i) => `column_${i}_${'x'.repeat(40)}`).join(',');
+    const rows = Array.from({ length: 600 }, () => Array.from({ length: 2000 }, () => 'v').join(',')).join('\n');
+    expect((await refusal(() => PARSERS.CSV(bytes(`${header}\n${rows}`), { format: 'CSV' }))).message).toMatch(/expands to over 50,000,000 characters/);
+    // A ZIP whose directory says word/document.xml inflates to 400 MB: refused before anything is inflated.
+    const name = Buffer.from('word/document.xml');
+    const central = Buffer.alloc(46 + name.length);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt32LE(400_000_000, 24);
+    central.writeUInt16LE(name.length, 28);
+    name.copy(central, 46);
+    const end = Buffer.alloc(22);
+    end.writeUInt32LE(0x06054b50, 0);
+    end.writeUInt16LE(1, 8);
+    end.writeUInt16LE(1, 10);
+    end.writeUInt32LE(central.length, 12);
+    end.writeUInt32LE(0, 16);
+    expect((await refusal(() => PARSERS.DOCX(Buffer.concat([central, end]), { format: 'DOCX' }))).message).toMatch(/unpacks to 400 MB of XML/);
+  });
+
   it('reads semicolon CSVs and quoted fields', async () => {
     const document = await PARSERS.CSV(bytes('name;note\nAna;"likes ""bacalhau""; and port"\n'), { format: 'CSV' });
     expect(document.sections[0]!.text).toBe('name: Ana | note: likes "bacalhau"; and port');

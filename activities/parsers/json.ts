@@ -38,18 +38,22 @@ export const parseJson: Parser = async (bytes) => {
 
 const isScalarList = (value: unknown) => Array.isArray(value) && value.every((item) => item === null || typeof item !== 'object');
 
+/** Deeper than this a document is a structure, not text (and recursion would run out of stack). */
+const MAX_DEPTH = 64;
+
 /** Leaf values as "a.b[0].c: value"; a bare scalar record item as its value. */
-function flatten(value: unknown, path = ''): string[] {
+function flatten(value: unknown, path = '', depth = 0): string[] {
   if (value === null || value === undefined || value === '') return [];
+  if (depth > MAX_DEPTH) throw badInput(`the JSON document is nested over ${MAX_DEPTH} levels deep`);
   if (Array.isArray(value)) {
     if (value.every((item) => item === null || typeof item !== 'object')) {
       const items = value.filter((item) => item !== null && item !== '').map(String);
       return items.length ? [path ? `${path}: ${items.join(', ')}` : items.join(', ')] : [];
     }
-    return value.flatMap((item, i) => flatten(item, `${path}[${i}]`));
+    return value.flatMap((item, i) => flatten(item, `${path}[${i}]`, depth + 1));
   }
   if (typeof value === 'object') {
-    return Object.entries(value as Record<string, unknown>).flatMap(([key, child]) => flatten(child, path ? `${path}.${key}` : key));
+    return Object.entries(value as Record<string, unknown>).flatMap(([key, child]) => flatten(child, path ? `${path}.${key}` : key, depth + 1));
   }
   return [path ? `${path}: ${String(value)}` : String(value)];
 }

@@ -1,9 +1,17 @@
+import { badInput } from '../../lib/errors';
 import type { ParsedDocument, Section, SectionUnit } from '../../lib/domain/document';
 
 /**
  * Builds a parsed document's text and its sections together, so every section's offsets index the
  * text exactly — the invariant chunk provenance (char_start/char_end) relies on.
  */
+/**
+ * The most text one document may expand to. Size limits bound the bytes sent, not what they unpack
+ * to: a CSV repeating 2,000 long column names in every row, or deep JSON key paths, can turn a few MB
+ * into hundreds of millions of characters and exhaust the worker. Past this, the job fails as bad input.
+ */
+export const MAX_DOCUMENT_CHARS = 50_000_000;
+
 export class SectionBuilder {
   private readonly parts: string[] = [];
   private readonly sections: Section[] = [];
@@ -11,6 +19,9 @@ export class SectionBuilder {
 
   /** Appends text that belongs to no section (a markdown heading line, a page break). */
   raw(text: string): void {
+    if (this.length + text.length > MAX_DOCUMENT_CHARS) {
+      throw badInput(`the content expands to over ${MAX_DOCUMENT_CHARS.toLocaleString('en')} characters of text, more than one document may hold`);
+    }
     this.parts.push(text);
     this.length += text.length;
   }
