@@ -58,7 +58,7 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
 
   it('refuses binary content declared as text, invalid JSON, empty CSV and a broken DOCX', async () => {
     const binary = new Uint8Array(4096).map((_, i) => (i * 7919) % 256);
-    expect((await refusal(() => PARSERS.TXT(binary, { format: 'TXT' }))).message).toMatch(/not valid UTF-8/);
+    expect((await refusal(() => PARSERS.TXT(binary, { format: 'TXT' }))).message).toMatch(/is not text/);
     expect((await refusal(() => PARSERS.JSON(bytes('{"a":'), { format: 'JSON' }))).message).toMatch(/JSON is not valid/);
     expect((await refusal(() => PARSERS.CSV(bytes('a,b,c\n'), { format: 'CSV' }))).message).toMatch(/no data rows/);
     const docx = await makeDocx([{ heading: 'h', paragraphs: ['p'] }]);
@@ -87,6 +87,26 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
     end.writeUInt32LE(central.length, 12);
     end.writeUInt32LE(0, 16);
     expect((await refusal(() => PARSERS.DOCX(Buffer.concat([central, end]), { format: 'DOCX' }))).message).toMatch(/unpacks to 400 MB of XML/);
+  });
+
+  it('reads text in the encoding it is in: byte-order marks, a declared charset, an HTML meta charset, legacy Latin-1', async () => {
+    const sentence = 'René ordered a café crème in Besançon.';
+    const utf16le = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(sentence, 'utf16le')]);
+    expect((await PARSERS.TXT(utf16le, { format: 'TXT' })).text).toBe(sentence);
+    const utf16be = Buffer.from(Buffer.concat([Buffer.from([0xfe, 0xff]), Buffer.from(sentence, 'utf16le')]).map((_, i, all) => (i < 2 ? all[i]! : all[i % 2 ? i - 1 : i + 1]!)));
+    expect((await PARSERS.TXT(utf16be, { format: 'TXT' })).text).toBe(sentence);
+    const latin1 = Buffer.from(sentence, 'latin1');
+    // Undeclared: not valid UTF-8, so read as Windows-1252 — not refused, no replacement characters.
+    expect((await PARSERS.TXT(latin1, { format: 'TXT' })).text).toBe(sentence);
+    expect((await PARSERS.CSV(Buffer.from(`name,note\nRené,${sentence}\n`, 'latin1'), { format: 'CSV', declaredContentType: 'text/csv; charset=ISO-8859-1' })).text).toContain('name: René');
+    const page = Buffer.from(`<html><head><meta charset="iso-8859-1"><title>t</title></head><body><p>${sentence}</p></body></html>`, 'latin1');
+    expect((await PARSERS.HTML(page, { format: 'HTML' })).text).toContain(sentence);
+  });
+
+  it('does not mistake text for a binary it merely begins like, nor for a PDF it mentions', () => {
+    expect(detectFormat(bytes('# Note\nThe file starts with the header %PDF-1.7 as usual.'), 'MARKDOWN')).toEqual({ format: 'MARKDOWN' });
+    expect(detectFormat(bytes('ID3,name\n1,a\n'), 'CSV')).toEqual({ format: 'CSV' });
+    expect(detectFormat(bytes('GIF89a is an image format from 1989.'), 'TXT')).toEqual({ format: 'TXT' });
   });
 
   it('reads semicolon CSVs and quoted fields', async () => {

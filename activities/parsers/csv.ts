@@ -1,15 +1,15 @@
 import { parse } from 'csv-parse/sync';
 import { badInput } from '../../lib/errors';
 import { SectionBuilder } from './sections';
-import { decodeUtf8 } from './text';
+import { decodeText } from './text';
 import type { Parser } from './types';
 
 /**
  * CSV: the first row names the columns; every following row becomes one `row` section written as
  * "column: value" pairs, so a chunk of rows reads on its own without the header.
  */
-export const parseCsv: Parser = async (bytes) => {
-  const source = decodeUtf8(bytes, 'The CSV content');
+export const parseCsv: Parser = async (bytes, context) => {
+  const source = decodeText(bytes, 'The CSV content', { contentType: context.declaredContentType });
   let records: string[][];
   try {
     records = parse(source, { delimiter: sniffDelimiter(source), relax_column_count: true, skip_empty_lines: true, trim: true, bom: true });

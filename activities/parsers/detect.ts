@@ -28,9 +28,29 @@ const KNOWN_BINARIES: { name: string; test: (bytes: Uint8Array) => boolean }[] =
   { name: 'an MP4 video or audio file', test: (b) => ascii(b, 4, 8) === 'ftyp' },
 ];
 
-function isPdf(bytes: Uint8Array): boolean {
-  // The header may follow some junk bytes; pdf.js accepts it within the first KB.
-  return ascii(bytes, 0, 1024).includes('%PDF-');
+/**
+ * A PDF starts with its header. pdf.js also accepts one after up to a KB of junk, so that is read as
+ * a PDF too when nothing else was declared — not when text merely mentions "%PDF-" near its start.
+ */
+function isPdf(bytes: Uint8Array, wanted: DocumentFormat | undefined): boolean {
+  const head = ascii(bytes, 0, 1024);
+  if (/^\s*%PDF-/.test(head)) return true;
+  return (wanted === undefined || wanted === 'PDF' || wanted === 'DOCX') && head.includes('%PDF-');
+}
+
+/**
+ * Every binary format named below has control bytes (NUL and the like) or bytes that are no UTF-8 in
+ * its first bytes; text that merely begins with the same letters has neither.
+ */
+function looksBinary(bytes: Uint8Array): boolean {
+  const head = bytes.subarray(0, 64);
+  for (const byte of head) if (byte < 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0c && byte !== 0x0d) return true;
+  try {
+    new TextDecoder('utf-8', { fatal: true }).decode(head, { stream: true });
+    return false;
+  } catch {
+    return true;
+  }
 }
 
 function zipKind(bytes: Uint8Array): 'docx' | 'other' | undefined {
@@ -68,11 +88,12 @@ export function detectFormat(bytes: Uint8Array, declared: Format, contentType?: 
   const differs = (format: DocumentFormat, what: string): Detection =>
     format === wanted ? { format } : { format, note: `declared ${declared === 'URL' ? contentType ?? 'unknown type' : declared} but the content is ${what}` };
 
-  if (isPdf(bytes)) return differs('PDF', 'a PDF');
+  if (isPdf(bytes, wanted)) return differs('PDF', 'a PDF');
   const zip = zipKind(bytes);
   if (zip === 'docx') return differs('DOCX', 'a DOCX document');
   if (zip === 'other') throw unsupportedMediaType(`the content is a ZIP archive, not a ${wanted ?? 'supported'} document`);
-  const binary = KNOWN_BINARIES.find((kind) => kind.test(bytes));
+  // A text that begins like a binary signature ("GIF89a is…", a CSV header "ID3,name") is still text.
+  const binary = looksBinary(bytes) ? KNOWN_BINARIES.find((kind) => kind.test(bytes)) : undefined;
   if (binary) throw unsupportedMediaType(`the content is ${binary.name}, which Cairn cannot ingest as ${wanted ?? 'text'}`);
 
   // Text from here on. A binary format declared for text content is read as the text it is.

@@ -2,7 +2,7 @@ import { Readability } from '@mozilla/readability';
 import { parseHTML } from 'linkedom';
 import { badInput } from '../../lib/errors';
 import { fragmentBody, htmlToSections } from './html-sections';
-import { decodeUtf8 } from './text';
+import { decodeText } from './text';
 import type { Parser } from './types';
 
 /** Real pages nest a few dozen elements deep; far past that, Readability is skipped. */
@@ -26,8 +26,8 @@ function nestingOf(root: { children: ArrayLike<unknown> } | null): number {
  * HTML: Readability picks the article (dropping navigation, ads and page chrome); when it finds none
  * (a short page), the body is used with scripts, navigation, header, footer and asides removed.
  */
-export const parseHtml: Parser = async (bytes) => {
-  const html = decodeUtf8(bytes, 'The HTML content');
+export const parseHtml: Parser = async (bytes, context) => {
+  const html = decodeText(bytes, 'The HTML content', { contentType: context.declaredContentType, html: true });
   const { document } = parseHTML(html);
   const pageTitle = document.querySelector('title')?.textContent?.trim() || undefined;
   // Readability edits the tree it reads: the fallback (a page too short for an article) re-parses.

@@ -1,14 +1,14 @@
 import { badInput } from '../../lib/errors';
 import { SectionBuilder } from './sections';
-import { decodeUtf8 } from './text';
+import { decodeText } from './text';
 import type { Parser } from './types';
 
 /**
  * JSON: an array of records becomes one `row` section per record; an object becomes one section per
  * top-level key (its heading). Values are flattened into "path: value" lines that read as text.
  */
-export const parseJson: Parser = async (bytes) => {
-  const source = decodeUtf8(bytes, 'The JSON content');
+export const parseJson: Parser = async (bytes, context) => {
+  const source = decodeText(bytes, 'The JSON content', { contentType: context.declaredContentType });
   let value: unknown;
   try {
     value = JSON.parse(source);

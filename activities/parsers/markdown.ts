@@ -1,6 +1,6 @@
 import { badInput } from '../../lib/errors';
 import { SectionBuilder, headingPath } from './sections';
-import { decodeUtf8 } from './text';
+import { decodeText } from './text';
 import type { Parser } from './types';
 
 const ATX_HEADING = /^ {0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$/;
@@ -10,8 +10,8 @@ const FENCE = /^ {0,3}(```|~~~)/;
  * Markdown: one section per heading, carrying the heading path (h1 › h2 › h3), so a chunk deep in a
  * document still says what it is about. Headings inside code fences are code, not structure.
  */
-export const parseMarkdown: Parser = async (bytes) => {
-  const source = decodeUtf8(bytes, 'The MARKDOWN content');
+export const parseMarkdown: Parser = async (bytes, context) => {
+  const source = decodeText(bytes, 'The MARKDOWN content', { contentType: context.declaredContentType });
   const lines = source.split('\n');
   const builder = new SectionBuilder();
   const path: string[] = [];

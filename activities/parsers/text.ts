@@ -2,17 +2,67 @@ import { badInput } from '../../lib/errors';
 import { SectionBuilder } from './sections';
 import type { Parser } from './types';
 
-export function decodeUtf8(bytes: Uint8Array, what: string): string {
-  const text = new TextDecoder('utf-8', { fatal: false }).decode(bytes).replace(/^\uFEFF/, '');
-  // A binary file sent as text shows up as NULs or a flood of replacement characters.
+/**
+ * Bytes → text, in the encoding they are in: a byte-order mark (UTF-8, UTF-16 LE/BE) first, then a
+ * charset the sender declared (a Content-Type parameter, or an HTML page's own <meta>), then UTF-8
+ * when the bytes are valid UTF-8, else Windows-1252 (the superset of Latin-1 most legacy text is in).
+ * Bytes that are no text at all (control bytes, NULs) are refused by name.
+ */
+export function decodeText(bytes: Uint8Array, what: string, options: { contentType?: string; html?: boolean } = {}): string {
+  const encoding = byteOrderMark(bytes) ?? supported(charsetOf(options.contentType)) ?? (options.html ? supported(metaCharset(bytes)) : undefined);
+  let text: string;
+  if (encoding) {
+    text = new TextDecoder(encoding).decode(bytes);
+  } else {
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      if (controlBytes(bytes) > Math.max(8, bytes.length * 0.01)) throw badInput(`${what} is not text (neither UTF-8, UTF-16 nor a single-byte encoding)`);
+      text = new TextDecoder('windows-1252').decode(bytes);
+    }
+  }
+  text = text.replace(/^\uFEFF/, '');
+  // Binary sent as text under a declared encoding shows up as NULs or a flood of replacement characters.
   const bad = (text.match(/[\u0000\uFFFD]/g) ?? []).length;
-  if (bad > Math.max(8, text.length * 0.01)) throw badInput(`${what} is not valid UTF-8 text`);
+  if (bad > Math.max(8, text.length * 0.01)) throw badInput(`${what} is not text in ${encoding ?? 'UTF-8'}`);
   return text.replace(/\r\n?/g, '\n');
+}
+
+function byteOrderMark(bytes: Uint8Array): string | undefined {
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) return 'utf-8';
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return 'utf-16le';
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) return 'utf-16be';
+  return undefined;
+}
+
+const charsetOf = (contentType: string | undefined) => /;\s*charset\s*=\s*"?([\w.:-]+)"?/i.exec(contentType ?? '')?.[1];
+
+/** <meta charset="…"> or <meta http-equiv="Content-Type" content="…; charset=…"> in the first 1,024 bytes. */
+function metaCharset(bytes: Uint8Array): string | undefined {
+  const head = new TextDecoder('latin1').decode(bytes.subarray(0, 1024));
+  return /<meta[^>]+charset\s*=\s*["']?([\w.:-]+)/i.exec(head)?.[1];
+}
+
+/** An encoding TextDecoder knows, by the label given; undefined for none or an unknown label. */
+function supported(label: string | undefined): string | undefined {
+  if (!label) return undefined;
+  try {
+    return new TextDecoder(label).encoding;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bytes no text encoding uses for text: C0 controls other than tab, newlines, form feed and escape. */
+function controlBytes(bytes: Uint8Array): number {
+  let count = 0;
+  for (const byte of bytes) if (byte < 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0c && byte !== 0x0d && byte !== 0x1b) count++;
+  return count;
 }
 
 /** Plain text: one prose section; the chunker splits it by paragraph and sentence. */
 export const parseText: Parser = async (bytes, context) => {
-  const text = decodeUtf8(bytes, `The ${context.format} content`);
+  const text = decodeText(bytes, `The ${context.format} content`, { contentType: context.declaredContentType });
   if (!text.trim()) throw badInput('the document contains no text');
   const builder = new SectionBuilder();
   builder.add(text);
