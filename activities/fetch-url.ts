@@ -1,7 +1,7 @@
 import dns from 'node:dns';
 import ipaddr from 'ipaddr.js';
 import { Agent, request } from 'undici';
-import { badInput, upstreamFailure } from '../lib/errors';
+import { badInput, CairnError, upstreamFailure } from '../lib/errors';
 
 export interface SafeFetchOptions {
   maxBytes?: number;
@@ -22,6 +22,9 @@ export interface FetchedUrl {
 
 const DEFAULT_MAX_BYTES = 20 * 1024 * 1024;
 
+/** Node's codes for a certificate that cannot be trusted. */
+const TLS_REFUSALS = /^(CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|ERR_TLS_CERT_ALTNAME_INVALID)/;
+
 /** Only public unicast addresses: loopback, private, link-local (cloud metadata), CGNAT, … are refused. */
 export function isPublicAddress(address: string): boolean {
   if (!ipaddr.isValid(address)) return false;
@@ -29,6 +32,8 @@ export function isPublicAddress(address: string): boolean {
   if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
     parsed = (parsed as ipaddr.IPv6).toIPv4Address();
   }
+  // The deprecated IPv4-compatible form (::a.b.c.d, e.g. ::7f00:1 for 127.0.0.1): no public host uses it.
+  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).parts.slice(0, 6).every((part) => part === 0)) return false;
   return parsed.range() === 'unicast';
 }
 
@@ -101,6 +106,8 @@ export async function fetchUrlSafely(raw: string, options: SafeFetchOptions = {}
           throw badInput(`refused to fetch ${url.origin}: it resolves to a loopback, private, link-local or metadata address`);
         }
         if (code === 'ENOTFOUND') throw badInput(`the host ${url.hostname} does not exist`);
+        // A certificate that is expired, self-signed or for another name does not fix itself on retry.
+        if (code && TLS_REFUSALS.test(code)) throw badInput(`refused to fetch ${url.href}: its TLS certificate is not valid (${code})`);
         // EAI_AGAIN (resolver unavailable), ECONNREFUSED, resets: transient, worth a retry.
         if ((error as Error).name === 'AbortError' || (error as Error).name === 'TimeoutError') throw upstreamFailure(`fetching ${url.href} timed out`);
         throw upstreamFailure(`fetching ${url.href} failed: ${(error as Error).message}`);
@@ -110,6 +117,11 @@ export async function fetchUrlSafely(raw: string, options: SafeFetchOptions = {}
         await body.dump();
         url = assertFetchableUrl(new URL(String(headers.location), url).href, allowPrivate);
         continue;
+      }
+      if (statusCode >= 300 && statusCode < 400) {
+        // A redirect that names no target (or a 300 choice page) is not the document.
+        await body.dump();
+        throw badInput(`${url.href} answered ${statusCode} without a location to follow`);
       }
       if (statusCode >= 500 || statusCode === 429) {
         await body.dump();
@@ -126,14 +138,21 @@ export async function fetchUrlSafely(raw: string, options: SafeFetchOptions = {}
       }
       const parts: Buffer[] = [];
       let total = 0;
-      for await (const part of body) {
-        total += part.length;
-        if (total > maxBytes) {
-          body.destroy();
-          throw badInput(`${url.href} is over the ${maxBytes} byte limit`);
+      try {
+        for await (const part of body) {
+          total += part.length;
+          if (total > maxBytes) {
+            body.destroy();
+            throw badInput(`${url.href} is over the ${maxBytes} byte limit`);
+          }
+          parts.push(part as Buffer);
+          options.onProgress?.(total);
         }
-        parts.push(part as Buffer);
-        options.onProgress?.(total);
+      } catch (error) {
+        if (error instanceof CairnError) throw error;
+        // The time limit (or the connection) ran out while the body was still arriving.
+        const what = (error as Error).name === 'AbortError' || (error as Error).name === 'TimeoutError' ? 'timed out while reading' : `failed while reading (${(error as Error).message})`;
+        throw upstreamFailure(`fetching ${url.href} ${what}`);
       }
       const contentType = headers['content-type'];
       return { body: Buffer.concat(parts), contentType: Array.isArray(contentType) ? contentType[0] : contentType, finalUrl: url.href };

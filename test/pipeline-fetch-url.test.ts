@@ -26,6 +26,13 @@ function startServer(): Promise<{ url: string; close: () => Promise<void> }> {
       res.end();
     } else if (route === '/slow') {
       setTimeout(() => res.end('late'), 3000);
+    } else if (route === '/slow-body') {
+      // Headers at once, then the body stalls past the time limit.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('the first part… ');
+      setTimeout(() => res.end('and the rest'), 3000);
+    } else if (route === '/no-location') {
+      res.writeHead(302).end('<p>moved, but nowhere</p>');
     } else if (route === '/missing') {
       res.writeHead(404).end('nope');
     } else if (route === '/unavailable') {
@@ -60,7 +67,7 @@ describe('URL fetching refuses SSRF targets and caps size and time', () => {
   afterAll(async () => server.close());
 
   it('classifies addresses: only public unicast is fetchable', () => {
-    for (const address of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fe80::1', 'fd00:ec2::254', '::ffff:127.0.0.1']) {
+    for (const address of ['127.0.0.1', '10.1.2.3', '172.16.0.1', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fe80::1', 'fd00:ec2::254', '::ffff:127.0.0.1', '::7f00:1', '::a00:1']) {
       expect([address, isPublicAddress(address)]).toEqual([address, false]);
     }
     expect(isPublicAddress('93.184.216.34')).toBe(true);
@@ -115,6 +122,12 @@ describe('URL fetching refuses SSRF targets and caps size and time', () => {
     const slow = await failure(fetchUrlSafely(`${server.url}/slow`, { allowPrivateNetworks: true, timeoutMs: 300 }));
     expect(slow.code).toBe('upstream_failure');
     expect(slow.message).toMatch(/timed out/);
+    const stalled = await failure(fetchUrlSafely(`${server.url}/slow-body`, { allowPrivateNetworks: true, timeoutMs: 300 }));
+    expect(stalled).toMatchObject({ code: 'upstream_failure', message: `fetching ${server.url}/slow-body timed out while reading` });
+  });
+
+  it('does not ingest a redirect that names no target', async () => {
+    expect(await failure(fetchUrlSafely(`${server.url}/no-location`, { allowPrivateNetworks: true }))).toMatchObject({ code: 'bad_input', message: expect.stringMatching(/302 without a location/) });
   });
 
   it('treats 4xx as bad input and 5xx as a transient upstream failure', async () => {
