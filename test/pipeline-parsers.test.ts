@@ -109,6 +109,14 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
     expect(detectFormat(bytes('GIF89a is an image format from 1989.'), 'TXT')).toEqual({ format: 'TXT' });
   });
 
+  it('keeps markdown front matter as metadata text, not as a heading', async () => {
+    const parsed = await PARSERS.MARKDOWN(bytes('---\ntitle: "Harbour log"\ndate: 2024-05-01\ntags: [ferries]\n---\n\n## Morning\n\nThe ferry left at six.'), { format: 'MARKDOWN' });
+    expect(parsed.title).toBe('Harbour log');
+    expect(parsed.sections[0]).toMatchObject({ text: 'title: "Harbour log"\ndate: 2024-05-01\ntags: [ferries]' });
+    expect(parsed.sections[0]!.heading).toBeUndefined();
+    expect(parsed.sections[1]).toMatchObject({ heading: 'Morning', text: 'The ferry left at six.' });
+  });
+
   it('reads semicolon CSVs and quoted fields', async () => {
     const document = await PARSERS.CSV(bytes('name;note\nAna;"likes ""bacalhau""; and port"\n'), { format: 'CSV' });
     expect(document.sections[0]!.text).toBe('name: Ana | note: likes "bacalhau"; and port');

@@ -16,6 +16,15 @@ export const parseMarkdown: Parser = async (bytes, context) => {
   const builder = new SectionBuilder();
   const path: string[] = [];
   let title: string | undefined;
+  // YAML front matter (--- … --- at the very top) is the document's metadata, not a setext heading:
+  // kept as one plain section, its title as the document's.
+  const close = lines[0]?.trim() === '---' ? lines.slice(1, 200).findIndex((line) => /^(---|\.\.\.)\s*$/.test(line)) + 1 : 0;
+  if (close > 0) {
+    const front = lines.slice(1, close);
+    title = front.map((line) => /^title:\s*(.+)$/i.exec(line)?.[1]?.trim().replace(/^(["'])(.*)\1$/, '$2')).find(Boolean);
+    builder.add(front.join('\n'));
+    lines.fill('', 0, close + 1);
+  }
   let body: string[] = [];
   let inFence = false;
 
