@@ -117,6 +117,15 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
     expect(parsed.sections[1]).toMatchObject({ heading: 'Morning', text: 'The ferry left at six.' });
   });
 
+  it('leaves navigation out of a short page, also one sent as plain text', async () => {
+    const page = '<!doctype html><html><body><div class="navbar">NAVBAR A | NAVBAR B</div><div id="sidebar">Related links</div>' +
+      '<div role="banner">Site banner</div><p>The lock keeper opens the gates at dawn.</p><script>var tracking = 1;</script></body></html>';
+    expect(detectFormat(bytes(page), 'TXT')).toEqual({ format: 'HTML', note: 'declared TXT but the content is HTML' });
+    const text = (await PARSERS.HTML(bytes(page), { format: 'HTML' })).text;
+    expect(text).toContain('The lock keeper opens the gates at dawn.');
+    expect(text).not.toMatch(/NAVBAR|Related links|Site banner|tracking/);
+  });
+
   it('reads semicolon CSVs and quoted fields', async () => {
     const document = await PARSERS.CSV(bytes('name;note\nAna;"likes ""bacalhau""; and port"\n'), { format: 'CSV' });
     expect(document.sections[0]!.text).toBe('name: Ana | note: likes "bacalhau"; and port');

@@ -101,6 +101,9 @@ export function detectFormat(bytes: Uint8Array, declared: Format, contentType?: 
   if (wanted === 'PDF' || wanted === 'DOCX') {
     return differs(looksLikeHtml(head) ? 'HTML' : 'TXT', looksLikeHtml(head) ? 'HTML' : 'plain text');
   }
+  // Plain text that is really a page (a saved .html sent as TXT, a page served as text/plain): read as
+  // HTML, so its scripts and navigation are not indexed as text.
+  if (wanted === 'TXT' && looksLikeHtml(head)) return differs('HTML', 'HTML');
   if (wanted) return { format: wanted };
   // A URL with no useful Content-Type: sniff.
   if (looksLikeHtml(head)) return { format: 'HTML' };

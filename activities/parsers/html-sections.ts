@@ -77,9 +77,29 @@ export function htmlToSections(root: DomNode, builder = new SectionBuilder()): {
   return { builder, firstHeading };
 }
 
+/** Landmark roles of page furniture, and the class or id names sites give their navigation. */
+const FURNITURE_ROLES = new Set(['navigation', 'banner', 'contentinfo', 'complementary', 'search', 'menubar']);
+const FURNITURE_NAMES = /(^|[\s_-])(nav|navbar|navigation|breadcrumbs?|sidebar|skip-link|cookie-banner|cookie-notice)([\s_-]|$)/i;
+
+/**
+ * Takes page furniture out of a parsed page before anything reads it: Readability drops class names
+ * from what it returns, and on a short page it returns the navigation with the text.
+ */
+export function pruneFurniture(document: { querySelectorAll(selector: string): ArrayLike<unknown> }): void {
+  for (const element of Array.from(document.querySelectorAll('[role],[class],[id]')) as (DomNode & { remove(): void })[]) {
+    if (isHidden(element)) element.remove();
+  }
+}
+
 function isHidden(node: DomNode): boolean {
   const attribute = (name: string) => node.getAttribute?.(name) ?? null;
-  return attribute('hidden') !== null || attribute('aria-hidden') === 'true' || attribute('role') === 'navigation';
+  return (
+    attribute('hidden') !== null ||
+    attribute('aria-hidden') === 'true' ||
+    FURNITURE_ROLES.has(attribute('role') ?? '') ||
+    FURNITURE_NAMES.test(attribute('class') ?? '') ||
+    FURNITURE_NAMES.test(attribute('id') ?? '')
+  );
 }
 
 /** An HTML fragment's body. linkedom only builds a proper body for a whole document. */

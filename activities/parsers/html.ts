@@ -1,7 +1,7 @@
 import { Readability } from '@mozilla/readability';
 import { parseHTML } from 'linkedom';
 import { badInput } from '../../lib/errors';
-import { fragmentBody, htmlToSections } from './html-sections';
+import { fragmentBody, htmlToSections, pruneFurniture } from './html-sections';
 import { decodeText } from './text';
 import type { Parser } from './types';
 
@@ -29,6 +29,7 @@ function nestingOf(root: { children: ArrayLike<unknown> } | null): number {
 export const parseHtml: Parser = async (bytes, context) => {
   const html = decodeText(bytes, 'The HTML content', { contentType: context.declaredContentType, html: true });
   const { document } = parseHTML(html);
+  pruneFurniture(document);
   const pageTitle = document.querySelector('title')?.textContent?.trim() || undefined;
   // Readability edits the tree it reads: the fallback (a page too short for an article) re-parses.
   // Its scoring is superlinear in nesting (2,000 nested divs: 38 s; 5,000: a stack overflow), so a
@@ -39,6 +40,7 @@ export const parseHtml: Parser = async (bytes, context) => {
       : new Readability(document as unknown as ConstructorParameters<typeof Readability>[0], { charThreshold: 200 }).parse();
   const wholePage = () => {
     const page = parseHTML(html).document;
+    pruneFurniture(page);
     return htmlToSections(page.body ?? page);
   };
   let { builder, firstHeading } = article?.content ? htmlToSections(fragmentBody(article.content)) : wholePage();
