@@ -1,4 +1,5 @@
 import dns from 'node:dns';
+import zlib from 'node:zlib';
 import ipaddr from 'ipaddr.js';
 import { Agent, request } from 'undici';
 import { badInput, CairnError, upstreamFailure } from '../lib/errors';
@@ -21,6 +22,22 @@ export interface FetchedUrl {
 }
 
 const DEFAULT_MAX_BYTES = 20 * 1024 * 1024;
+
+/**
+ * A body the server compressed although none was asked for (no Accept-Encoding is sent), inflated
+ * within the same byte cap, so a small compressed response cannot unpack into gigabytes.
+ */
+function decompress(body: Buffer, encoding: string, href: string, maxBytes: number): Buffer {
+  const inflate = { gzip: zlib.gunzipSync, 'x-gzip': zlib.gunzipSync, deflate: zlib.inflateSync, br: zlib.brotliDecompressSync }[encoding];
+  if (encoding === 'identity' || encoding === '') return body;
+  if (!inflate) throw badInput(`${href} answered in a content encoding Cairn cannot read (${encoding})`);
+  try {
+    return inflate(body, { maxOutputLength: maxBytes });
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw badInput(`${href} unpacks to over the ${maxBytes} byte limit`);
+    throw badInput(`${href} answered a ${encoding} body that could not be decoded: ${(error as Error).message}`);
+  }
+}
 
 /** Node's codes for a certificate that cannot be trusted. */
 const TLS_REFUSALS = /^(CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|ERR_TLS_CERT_ALTNAME_INVALID)/;
@@ -155,7 +172,8 @@ export async function fetchUrlSafely(raw: string, options: SafeFetchOptions = {}
         throw upstreamFailure(`fetching ${url.href} ${what}`);
       }
       const contentType = headers['content-type'];
-      return { body: Buffer.concat(parts), contentType: Array.isArray(contentType) ? contentType[0] : contentType, finalUrl: url.href };
+      const encoding = String(headers['content-encoding'] ?? 'identity').toLowerCase().trim();
+      return { body: decompress(Buffer.concat(parts), encoding, url.href, maxBytes), contentType: Array.isArray(contentType) ? contentType[0] : contentType, finalUrl: url.href };
     }
     throw badInput(`${raw} redirected more than ${maxRedirects} times`);
   } finally {

@@ -1,4 +1,5 @@
 import http from 'node:http';
+import zlib from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import type dns from 'node:dns';
 import { fetchUrlSafely, isPublicAddress } from '../activities/fetch-url';
@@ -31,6 +32,12 @@ function startServer(): Promise<{ url: string; close: () => Promise<void> }> {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('the first part… ');
       setTimeout(() => res.end('and the rest'), 3000);
+    } else if (route === '/gzipped') {
+      res.writeHead(200, { 'content-type': 'text/html', 'content-encoding': 'gzip' });
+      res.end(zlib.gzipSync('<html><body><p>Compressed fixture about Porto</p></body></html>'));
+    } else if (route === '/gzip-bomb') {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'gzip' });
+      res.end(zlib.gzipSync(Buffer.alloc(5 * 1024 * 1024, 97)));
     } else if (route === '/no-location') {
       res.writeHead(302).end('<p>moved, but nowhere</p>');
     } else if (route === '/missing') {
@@ -124,6 +131,11 @@ describe('URL fetching refuses SSRF targets and caps size and time', () => {
     expect(slow.message).toMatch(/timed out/);
     const stalled = await failure(fetchUrlSafely(`${server.url}/slow-body`, { allowPrivateNetworks: true, timeoutMs: 300 }));
     expect(stalled).toMatchObject({ code: 'upstream_failure', message: `fetching ${server.url}/slow-body timed out while reading` });
+  });
+
+  it('inflates a body the server compressed unasked, within the byte cap', async () => {
+    expect((await fetchUrlSafely(`${server.url}/gzipped`, { allowPrivateNetworks: true })).body.toString()).toContain('Compressed fixture about Porto');
+    expect((await failure(fetchUrlSafely(`${server.url}/gzip-bomb`, { allowPrivateNetworks: true, maxBytes: 1024 * 1024 }))).message).toMatch(/unpacks to over the 1048576 byte limit/);
   });
 
   it('does not ingest a redirect that names no target', async () => {
