@@ -124,6 +124,9 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
     const text = (await PARSERS.HTML(bytes(page), { format: 'HTML' })).text;
     expect(text).toContain('The lock keeper opens the gates at dawn.');
     expect(text).not.toMatch(/NAVBAR|Related links|Site banner|tracking/);
+    // Class names that describe the page (WordPress, Bulma) do not make it furniture.
+    const themed = '<!doctype html><html class="has-navbar-fixed-top"><body class="post has-sidebar"><main id="content-sidebar-wrap"><p>The ferry to Hydra leaves at eight.</p></main></body></html>';
+    expect((await PARSERS.HTML(bytes(themed), { format: 'HTML' })).text).toContain('The ferry to Hydra leaves at eight.');
   });
 
   it('reads semicolon CSVs and quoted fields', async () => {

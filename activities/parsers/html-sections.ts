@@ -77,9 +77,15 @@ export function htmlToSections(root: DomNode, builder = new SectionBuilder()): {
   return { builder, firstHeading };
 }
 
-/** Landmark roles of page furniture, and the class or id names sites give their navigation. */
+/**
+ * Landmark roles of page furniture, and the class or id names sites give their navigation — whole
+ * names only: `has-sidebar` on a body or `has-navbar-fixed-top` on <html> describe the page, not a menu.
+ */
 const FURNITURE_ROLES = new Set(['navigation', 'banner', 'contentinfo', 'complementary', 'search', 'menubar']);
-const FURNITURE_NAMES = /(^|[\s_-])(nav|navbar|navigation|breadcrumbs?|sidebar|skip-link|cookie-banner|cookie-notice)([\s_-]|$)/i;
+const FURNITURE_NAMES = new Set(['nav', 'navbar', 'navigation', 'breadcrumb', 'breadcrumbs', 'sidebar', 'skip-link', 'cookie-banner', 'cookie-notice']);
+/** Containers of the content itself, never pruned whatever they are called. */
+const CONTENT_ELEMENTS = new Set(['HTML', 'BODY', 'MAIN', 'ARTICLE']);
+const named = (value: string | null) => (value ?? '').toLowerCase().split(/\s+/).some((name) => FURNITURE_NAMES.has(name));
 
 /**
  * Takes page furniture out of a parsed page before anything reads it: Readability drops class names
@@ -87,7 +93,7 @@ const FURNITURE_NAMES = /(^|[\s_-])(nav|navbar|navigation|breadcrumbs?|sidebar|s
  */
 export function pruneFurniture(document: { querySelectorAll(selector: string): ArrayLike<unknown> }): void {
   for (const element of Array.from(document.querySelectorAll('[role],[class],[id]')) as (DomNode & { remove(): void })[]) {
-    if (isHidden(element)) element.remove();
+    if (!CONTENT_ELEMENTS.has(element.nodeName) && isHidden(element)) element.remove();
   }
 }
 
@@ -97,8 +103,8 @@ function isHidden(node: DomNode): boolean {
     attribute('hidden') !== null ||
     attribute('aria-hidden') === 'true' ||
     FURNITURE_ROLES.has(attribute('role') ?? '') ||
-    FURNITURE_NAMES.test(attribute('class') ?? '') ||
-    FURNITURE_NAMES.test(attribute('id') ?? '')
+    named(attribute('class')) ||
+    named(attribute('id'))
   );
 }
 
