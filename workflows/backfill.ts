@@ -134,7 +134,15 @@ async function processPage(input: BackfillWorkflowInput, runId: string, items: s
       return;
     }
     try {
-      await runIngestJob(prepared.child);
+      const result = await runIngestJob(prepared.child);
+      if (result.errors.length > 0) {
+        // Completed with batches left out (ingest revision 3): the old memories of those chunks are
+        // all there is of them, so none is dropped; the item counts as failed, saying why.
+        progress.failed += 1;
+        keepError(progress, { item, message: `partly extracted, earlier memories kept: ${result.errors.map((error) => error.message).join('; ')}` });
+        touch(progress);
+        return;
+      }
       if (input.kind === 'reextract') await dropSupersededMemories(input.tenant, item, jobId);
       progress.processed += 1;
     } catch (error) {
