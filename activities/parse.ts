@@ -1,7 +1,7 @@
 import { log } from '@temporalio/activity';
 import { blobKeys, putJson } from '../lib/blob/store';
-import { FORMAT_SIZE_LIMITS } from '../lib/domain/ingest';
-import { badInput, CairnError, payloadTooLarge } from '../lib/errors';
+import { assertWithinFormatLimit } from '../lib/domain/ingest';
+import { badInput, CairnError } from '../lib/errors';
 import type { ActivityDeps } from './deps';
 import { livenessHeartbeat } from './liveness';
 import { detectFormat, parserFor } from './parsers';
@@ -16,9 +16,8 @@ export function createParseActivity(deps: ActivityDeps) {
     const { format, note } = detectFormat(bytes, request.format, contentType);
     if (note) log.info('parsing content as its detected format', { jobId, declared: request.format, detected: format, note });
     // The stricter of the declared and the detected format's limit: a 15 MB "TXT" that is a PDF is still too big.
-    const declaredLimit = request.format === 'URL' ? Infinity : FORMAT_SIZE_LIMITS[request.format];
-    const limit = Math.min(declaredLimit, FORMAT_SIZE_LIMITS[format]);
-    if (bytes.length > limit) throw payloadTooLarge(`${format} content is ${bytes.length} bytes, over the ${limit} byte limit`);
+    if (request.format !== 'URL') assertWithinFormatLimit(request.format, bytes.length);
+    assertWithinFormatLimit(format, bytes.length);
     heartbeat();
     const document = await parserFor(format)(bytes, {
       format,
@@ -29,7 +28,8 @@ export function createParseActivity(deps: ActivityDeps) {
     }).catch((error: unknown) => {
       // Parsers work on the bytes alone: whatever they throw (a stack overflow on pathological
       // nesting, a string too long to build) would throw again on every retry. The job fails saying so.
-      if (error instanceof CairnError) throw error;
+      // A system error (EMFILE, ENOMEM loading a parser) is the worker's, and worth a retry.
+      if (error instanceof CairnError || /^E[A-Z]+$/.test(String((error as { code?: unknown })?.code))) throw error;
       throw badInput(`the ${format} content could not be parsed: ${(error as Error)?.message ?? String(error)}`);
     });
     if (!document.text.trim()) throw badInput('no text could be extracted from the content');

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import multer from 'multer';
-import { FORMAT_SIZE_LIMITS, MAX_UPLOAD_BYTES, type Format } from '../lib/domain/ingest';
+import { assertWithinFormatLimit, MAX_UPLOAD_BYTES, type Format } from '../lib/domain/ingest';
 import { badInput, payloadTooLarge, unsupportedMediaType } from '../lib/errors';
 
 export type FileFormat = Exclude<Format, 'URL' | 'CONVERSATION'>;
@@ -58,8 +58,7 @@ export function detectFileFormat(file: UploadedFile, declared?: string): FileFor
   const mime = (file.mimetype ?? '').split(';')[0]!.trim().toLowerCase();
   format ??= (extension && BY_EXTENSION[extension]) || (GENERIC_MIME.has(mime) ? undefined : BY_MIME[mime]);
   if (!format) throw unsupportedMediaType(`cannot ingest ${file.originalname || 'the file'} (${mime || 'no content type'}); supported formats: ${FILE_FORMATS.join(', ')}`);
-  const limit = FORMAT_SIZE_LIMITS[format];
-  if (file.size > limit) throw payloadTooLarge(`${format} files are limited to ${limit / (1024 * 1024)} MB; this one is ${file.size} bytes`);
+  assertWithinFormatLimit(format, file.size);
   if (file.size === 0) throw badInput('the uploaded file is empty');
   if (format === 'PDF' && file.buffer.subarray(0, 5).toString('latin1') !== '%PDF-') throw unsupportedMediaType('the file is declared PDF but is not a PDF');
   if (format === 'DOCX' && file.buffer.subarray(0, 2).toString('latin1') !== 'PK') throw unsupportedMediaType('the file is declared DOCX but is not a DOCX (zip) document');

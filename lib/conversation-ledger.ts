@@ -143,12 +143,21 @@ export class ConversationLedger {
     }
   }
 
-  /** Of these jobs, the ones whose stored summary says failed or cancelled (a job still running has none yet). */
+  /**
+   * Of these jobs, the ones whose stored summary says failed or cancelled, or completed with part of
+   * the content left out (a job still running has no summary yet).
+   */
   private async failedJobs(tenant: string, jobIds: Set<string>): Promise<string[]> {
     const ids = [...jobIds].filter(Boolean);
     if (ids.length === 0) return [];
-    const { docs } = await this.es.mget<{ status?: string }>({ index: this.jobsIndex, ids: ids.map((jobId) => `${tenant}:${jobId}`), _source_includes: ['status'] });
-    return docs.flatMap((doc, i) => ('found' in doc && doc.found && ['failed', 'cancelled'].includes(doc._source?.status ?? '') ? [ids[i]!] : []));
+    const { docs } = await this.es.mget<{ status?: string; errors?: unknown[] }>({
+      index: this.jobsIndex,
+      ids: ids.map((jobId) => `${tenant}:${jobId}`),
+      _source_includes: ['status', 'errors'],
+    });
+    const incomplete = (summary: { status?: string; errors?: unknown[] } | undefined) =>
+      ['failed', 'cancelled'].includes(summary?.status ?? '') || (summary?.status === 'completed' && (summary.errors?.length ?? 0) > 0);
+    return docs.flatMap((doc, i) => ('found' in doc && doc.found && incomplete(doc._source) ? [ids[i]!] : []));
   }
 
   /**

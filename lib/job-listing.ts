@@ -103,10 +103,14 @@ function decodeFields(fields: Record<string, Parameters<typeof defaultPayloadCon
   return decoded;
 }
 
+// gRPC's INVALID_ARGUMENT status code.
+const INVALID_ARGUMENT = 3;
+
 /**
  * Page tokens are Temporal's, sealed with a check of the query they continue: a token that was cut,
  * mistyped or issued for another query (another tenant's or other filters) is refused at once with
- * 400, never handed to the server, which would retry it as an unknown error before failing.
+ * 400, never handed to the server, which would retry it as an unknown error before failing. (A check,
+ * not a secret: the tenant is in the query, so a token can only ever continue the caller's own listing.)
  */
 const tokenCheck = (token: Uint8Array, query: string) => sha256('page-token', query, Buffer.from(token).toString('base64')).slice(0, 16);
 
@@ -138,10 +142,10 @@ export class JobListings {
     const token = pageToken ? openPageToken(pageToken, query) : undefined;
     const response = await this.temporalClient.workflowService
       .listWorkflowExecutions({ namespace: this.namespace, query, pageSize, nextPageToken: token })
-      .catch((error: Error) => {
-        // A token Cairn issued for this very query that the server still refuses (e.g. from before a
-        // server reset) is the caller's to drop, not a server failure.
-        if (pageToken) throw badInput(`page_token is not valid (${error.message.slice(0, 200)})`);
+      .catch((error: Error & { code?: number }) => {
+        // A token sealed for this very query that the server still refuses as an argument (e.g. one
+        // from before a server reset) is the caller's to drop; anything else is the server's failure.
+        if (pageToken && error.code === INVALID_ARGUMENT) throw badInput('page_token is no longer valid: start again without it');
         throw error;
       });
     const listings: JobListing[] = [];

@@ -12,11 +12,11 @@ import type { ActiveWriteResult } from '../activities/write-active';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import { blobKeys, type BlobStore } from './blob/store';
 import type { Config } from './config';
-import { FORMAT_SIZE_LIMITS, IngestRequest, type IngestRequestInput } from './domain/ingest';
+import { assertWithinFormatLimit, IngestRequest, type IngestRequestInput } from './domain/ingest';
 import { INGEST_REVISION } from './domain/ingest-revision';
 import type { JobProgress } from './domain/job';
 import { indexNames } from './elasticsearch/indices';
-import { badInput, conflict, notFound, payloadTooLarge, upstreamFailure } from './errors';
+import { badInput, conflict, notFound, upstreamFailure } from './errors';
 import { contentHash, ingestWorkflowId, newJobId, scopeKey, sha256, sourceId as deriveSourceId } from './ids';
 import { canonicalProgress, JobStatusReader, startInputOf } from './job-status';
 import { ingestJobAttributes } from './temporal/search-attributes';
@@ -134,9 +134,7 @@ export class IngestJobs {
     const jobId = options.jobId ?? newJobId();
     if (content !== undefined && request.format !== 'URL') {
       // Refused now, not accepted and failed in the parse stage: the job would only say so later.
-      const size = typeof content === 'string' ? Buffer.byteLength(content) : content.byteLength;
-      const limit = FORMAT_SIZE_LIMITS[request.format];
-      if (size > limit) throw payloadTooLarge(`${request.format} content is ${size} bytes, over the ${limit} byte limit`);
+      assertWithinFormatLimit(request.format, typeof content === 'string' ? Buffer.byteLength(content) : content.byteLength);
     }
     if (content !== undefined) {
       // A caller-derived job id can be sent twice: each request gets its own blob, so a refused or
@@ -146,13 +144,18 @@ export class IngestJobs {
       request.blobKey = key;
     }
     if (!request.blobKey && !request.sourceUrl) throw badInput('either content or a source URL is required');
-    // A source is the caller's document id when given (unique in the tenant), else what was sent (URL
-    // or content hash) where it was sent: the same text from two users or spaces is two sources, so
+    // A source is the caller's document id when given (unique in the tenant), else what was sent (the
+    // URL when only a URL was, else the content's hash — a file kept with the URL it came from is its
+    // content) where it was sent: the same text from two users or spaces is two sources, so
     // neither job rewrites the other's memories into its own scope.
     const scope = scopeKey(request.scope);
     const sourceKey =
       options.sourceKey ??
-      (request.documentId ? `doc:${request.documentId}` : request.sourceUrl ? `url:${scope}${request.sourceUrl}` : `hash:${contentHash(content ?? '', scope)}`);
+      (request.documentId
+        ? `doc:${request.documentId}`
+        : request.sourceUrl && content === undefined
+          ? `url:${scope}${request.sourceUrl}`
+          : `hash:${contentHash(content ?? '', scope)}`);
     const workflowInput: IngestWorkflowInput = {
       jobId,
       sourceId: deriveSourceId(request.tenant, sourceKey),
@@ -248,13 +251,14 @@ export class IngestJobs {
       throw conflict(`only a failed or cancelled job can be retried; job ${jobId} is ${description.status.name.toLowerCase()}`);
     }
     const original = await startInputOf(handle);
-    // The retry's id derives from the job it retries: a second retry of the same job is refused while
-    // the first runs or after it succeeded (409), and allowed again only if that one failed too.
+    // The retry's id derives from the job it retries: a second retry of the same job is refused (409
+    // naming the first, whatever became of it). A retry that failed is retried in turn, as a job of its
+    // own, so no id ever has two runs whose summaries could be confused.
     const retryId = this.derivedJobId(tenant, 'retry-of', jobId);
     const retried: IngestWorkflowInput = { ...original, jobId: retryId, createdAt: new Date().toISOString(), activeWrite: false, revision: INGEST_REVISION };
     const workflowId = ingestWorkflowId(tenant, retried.jobId);
     await this.temporal.workflow
-      .start('ingestWorkflow', { ...this.startOptions(retried, jobId), workflowId, workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY' })
+      .start('ingestWorkflow', { ...this.startOptions(retried, jobId), workflowId, workflowIdReusePolicy: 'REJECT_DUPLICATE' })
       .catch((error) => {
         if (error instanceof WorkflowExecutionAlreadyStartedError) throw conflict(`job ${jobId} was already retried as job ${retryId}`);
         throw error;

@@ -70,8 +70,8 @@ export function smartMerge(existing: string, incoming: string): string {
 
 export function mergeText(existing: string, incoming: string, strategy: MergeStrategy): string {
   if (strategy === 'replace') return incoming;
-  // Appending what the text already ends with is a repeat (a retried append), not more text.
-  if (strategy === 'append') return existing.trimEnd().endsWith(incoming.trim()) ? existing : `${existing}\n${incoming}`;
+  // Appending what the text's last line already is is a repeat (a retried append), not more text.
+  if (strategy === 'append') return existing.split('\n').pop()!.trim() === incoming.trim() ? existing : `${existing}\n${incoming}`;
   return smartMerge(existing, incoming);
 }
 

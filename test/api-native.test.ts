@@ -241,8 +241,8 @@ describe('native v1 API', () => {
     // The same append again (a retried call) adds nothing; a word the text merely contains still appends.
     const repeated = await h.api('PATCH', `/v1/memories/${id}`, { body: { content: 'She takes it without sugar.', merge_strategy: 'append' } });
     expect(repeated.body.text).toBe(appended.body.text);
-    const word = await h.api('PATCH', `/v1/memories/${id}`, { body: { content: 'tea', merge_strategy: 'append' } });
-    expect(word.body.text).toBe(`${appended.body.text}\ntea`);
+    const word = await h.api('PATCH', `/v1/memories/${id}`, { body: { content: 'sugar.', merge_strategy: 'append' } });
+    expect(word.body.text).toBe(`${appended.body.text}\nsugar.`);
 
     const merged = await h.api('PATCH', `/v1/memories/${id}`, { body: { content: 'Maya prefers black coffee in the morning.', merge_strategy: 'smart-merge', metadata: { edited: true } } });
     expect(merged.body.text).toContain('black coffee');

@@ -131,8 +131,9 @@ describe('Synap surface (/compat/synap)', () => {
       const found = await h.api('POST', '/v1/search', { body: { query: `Lofoten ferry ${sent}`, mode: 'bm25', top_k: 1 } });
       expect(found.body.results[0].provenance.document_date).toBe(stored);
     }
-    const notIso = await h.api('POST', '/compat/synap/v1/memories', { body: { content: 'x', document_created_at: 'last Tuesday' } });
-    expect(notIso.status).toBe(400);
+    for (const notIso of ['last Tuesday', '2024-02-30', '2024-01-15T25:00:00Z']) {
+      expect([notIso, (await h.api('POST', '/compat/synap/v1/memories', { body: { content: 'x', document_created_at: notIso } })).status]).toEqual([notIso, 400]);
+    }
   });
 
   it('answers partial_success when one batch of a document cannot be extracted, with what the others yielded', async () => {

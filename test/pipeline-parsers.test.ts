@@ -98,6 +98,9 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
     const latin1 = Buffer.from(sentence, 'latin1');
     // Undeclared: not valid UTF-8, so read as Windows-1252 — not refused, no replacement characters.
     expect((await PARSERS.TXT(latin1, { format: 'TXT' })).text).toBe(sentence);
+    // UTF-8 with one stray Latin-1 byte stays UTF-8: only that byte is lost.
+    const stray = Buffer.concat([Buffer.from('Le café de René '), Buffer.from([0xe9]), Buffer.from(' est ouvert.')]);
+    expect((await PARSERS.TXT(stray, { format: 'TXT' })).text).toBe('Le café de René \uFFFD est ouvert.');
     expect((await PARSERS.CSV(Buffer.from(`name,note\nRené,${sentence}\n`, 'latin1'), { format: 'CSV', declaredContentType: 'text/csv; charset=ISO-8859-1' })).text).toContain('name: René');
     const page = Buffer.from(`<html><head><meta charset="iso-8859-1"><title>t</title></head><body><p>${sentence}</p></body></html>`, 'latin1');
     expect((await PARSERS.HTML(page, { format: 'HTML' })).text).toContain(sentence);

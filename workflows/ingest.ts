@@ -190,27 +190,31 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     const batches = batchRanges(chunked.chunks, input.batchSize);
     const oneSmallBatch = small && batches.length === 1;
     const extract = oneSmallBatch ? extractSmall : queued.extractMemories;
-    // Since revision 3 a batch whose extraction fails for good (its retries spent, or refused as bad
-    // input) is left out and named in the job's errors, and the other batches go on: the job completes
-    // with what it could extract (Synap's partial_success). Only when every batch fails does the job.
+    // Since revision 3 a batch the extractor refuses for good (a non-retryable failure: that content,
+    // not an outage) is left out and named in the job's errors, and the other batches go on: the job
+    // completes with what it could extract (Synap's partial_success). A batch that fails only after
+    // its retries (a provider down) still fails the job, as does every batch refused.
     const partial = (input.revision ?? 0) >= 3 && batches.length > 1;
-    let firstFailure: unknown;
-    const extractedOrNot = await stage(progress, 'extract', () =>
-      mapBounded(batches, input.batchConcurrency, async (range) => {
+    const leftOut: { range: BatchRange; error: unknown }[] = [];
+    const extractedOrNot = await stage(progress, 'extract', async () => {
+      const results = await mapBounded(batches, input.batchConcurrency, async (range) => {
         if (!partial) return extract(input, parsed, chunked, range);
         try {
           return await extract(input, parsed, chunked, range);
         } catch (error) {
-          if (isCancellation(error)) throw error;
-          firstFailure ??= error;
-          const reason = failureReason(error);
-          progress.errors.push({ stage: 'extract', code: reason.code, message: `chunks ${range.start}–${range.end - 1} left out: ${reason.message}` });
+          if (!refusedForGood(error)) throw error;
+          leftOut.push({ range, error });
           return undefined;
         }
-      }),
-    (results) => ({ count: sum(results.filter(isDefined), (r: ExtractResult) => r.memories) }));
+      });
+      if (leftOut.length === batches.length) throw leftOut[0]!.error;
+      return results;
+    }, (results) => ({ count: sum(results.filter(isDefined), (r: ExtractResult) => r.memories) }));
+    for (const { range, error } of leftOut) {
+      const reason = failureReason(error);
+      progress.errors.push({ stage: 'extract', code: reason.code, message: `chunks ${range.start}–${range.end - 1} left out: ${reason.message}` });
+    }
     const kept = batches.flatMap((range, i) => (extractedOrNot[i] ? [{ range, extracted: extractedOrNot[i] }] : []));
-    if (kept.length === 0) throw firstFailure;
     const quick = oneSmallBatch && localFirstStages;
     const resolve = tryLocally(quick && onceLocally.resolveEntities, queued.resolveEntities);
     const resolved = await stage(progress, 'resolve-entities', () =>
@@ -320,6 +324,12 @@ export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T, 
 }
 
 const isDefined = <T>(value: T | undefined): value is T => value !== undefined;
+
+/** An activity failure its own activity marked non-retryable (the input's fault), not one that ran out of retries. */
+function refusedForGood(error: unknown): boolean {
+  const failure = error instanceof ActivityFailure ? error.cause : error;
+  return failure instanceof ApplicationFailure && failure.nonRetryable === true;
+}
 
 function sum<T>(items: T[], value: (item: T) => number): number {
   return items.reduce((total, item) => total + value(item), 0);

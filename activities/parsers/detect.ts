@@ -1,5 +1,6 @@
 import type { Format } from '../../lib/domain/ingest';
 import { unsupportedMediaType } from '../../lib/errors';
+import { isControlByte } from './text';
 
 export type DocumentFormat = Exclude<Format, 'URL'>;
 
@@ -44,7 +45,7 @@ function isPdf(bytes: Uint8Array, wanted: DocumentFormat | undefined): boolean {
  */
 function looksBinary(bytes: Uint8Array): boolean {
   const head = bytes.subarray(0, 64);
-  for (const byte of head) if (byte < 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0c && byte !== 0x0d) return true;
+  if (head.some(isControlByte)) return true;
   try {
     new TextDecoder('utf-8', { fatal: true }).decode(head, { stream: true });
     return false;

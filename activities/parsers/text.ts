@@ -14,11 +14,14 @@ export function decodeText(bytes: Uint8Array, what: string, options: { contentTy
   if (encoding) {
     text = new TextDecoder(encoding).decode(bytes);
   } else {
-    try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    } catch {
+    text = new TextDecoder('utf-8').decode(bytes);
+    const invalid = (text.match(/\uFFFD/g) ?? []).length;
+    if (invalid > 0) {
       if (controlBytes(bytes) > Math.max(8, bytes.length * 0.01)) throw badInput(`${what} is not text (neither UTF-8, UTF-16 nor a single-byte encoding)`);
-      text = new TextDecoder('windows-1252').decode(bytes);
+      // UTF-8 with a stray byte or two keeps its UTF-8 (those bytes become U+FFFD); text with no valid
+      // multi-byte sequence at all is a single-byte encoding.
+      const multibyte = (text.match(/[^\u0000-\u007F\uFFFD]/g) ?? []).length;
+      if (multibyte === 0) text = new TextDecoder('windows-1252').decode(bytes);
     }
   }
   text = text.replace(/^\uFEFF/, '');
@@ -53,10 +56,12 @@ function supported(label: string | undefined): string | undefined {
   }
 }
 
-/** Bytes no text encoding uses for text: C0 controls other than tab, newlines, form feed and escape. */
+/** A byte no text encoding uses for text: a C0 control other than tab, newlines, form feed and escape. */
+export const isControlByte = (byte: number) => byte < 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0c && byte !== 0x0d && byte !== 0x1b;
+
 function controlBytes(bytes: Uint8Array): number {
   let count = 0;
-  for (const byte of bytes) if (byte < 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0c && byte !== 0x0d && byte !== 0x1b) count++;
+  for (const byte of bytes) if (isControlByte(byte)) count++;
   return count;
 }
 

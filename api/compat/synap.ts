@@ -25,7 +25,8 @@ import { compatSurface, nativeErrors, type SurfaceDeps } from './surface';
  *   DELETE /v1/memories/:id         delete → 204
  */
 export const SynapCreateMemory = z.object({
-  content: z.string().min(1).max(5 * 1024 * 1024),
+  /** Up to the TXT limit (5 MB): over it, 413 when the ingestion is started. */
+  content: z.string().min(1),
   document_type: DocumentType.default('document'),
   document_id: z.string().min(1).max(512).optional(),
   document_created_at: Iso8601Date.optional(),

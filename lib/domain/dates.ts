@@ -29,6 +29,16 @@ export const LooseDate = z.string().transform((value, context) => {
   return iso;
 });
 
+/** 2024-02-30 or T25:00 would roll over into another date when read: refused instead. */
+function onTheCalendar(value: string): boolean {
+  const [, day, time] = ISO_8601.exec(value) ?? [];
+  const [year, month, date] = (day ?? '').split('-').map(Number);
+  const calendar = new Date(Date.UTC(year!, month! - 1, date!));
+  if (calendar.getUTCFullYear() !== year || calendar.getUTCMonth() !== month! - 1 || calendar.getUTCDate() !== date) return false;
+  const [hours, minutes, seconds] = (time ?? '00:00').split(':').map(Number);
+  return hours! <= 23 && minutes! <= 59 && (seconds ?? 0) < 60;
+}
+
 const ISO_8601 = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(Z|[+-]\d{2}(?::?\d{2})?)?)?$/i;
 
 /**
@@ -39,6 +49,7 @@ export const Iso8601Date = z
   .string()
   .max(64)
   .regex(ISO_8601, 'not an ISO 8601 date or timestamp (e.g. 2024-01-15 or 2024-01-15T10:30:00Z)')
+  .refine(onTheCalendar, 'not a date on the calendar (month 01–12, a day the month has, hours 00–23, minutes and seconds 00–59)')
   .transform((value) => {
     const [, day, time, zone] = ISO_8601.exec(value)!;
     if (!time) return day!;

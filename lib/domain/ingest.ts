@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { payloadTooLarge } from '../errors';
 import { LooseDate } from './dates';
 
 /** Input formats; per-format size limits follow the Memsolus seed. */
@@ -24,6 +25,12 @@ export const FORMAT_SIZE_LIMITS: Record<Exclude<Format, 'URL'>, number> = {
   DOCX: 20 * MB,
 };
 export const MAX_UPLOAD_BYTES = Math.max(...Object.values(FORMAT_SIZE_LIMITS));
+
+/** 413 for content over its format's limit: at upload, at acceptance, and in the parse stage. */
+export function assertWithinFormatLimit(format: Exclude<Format, 'URL'>, bytes: number): void {
+  const limit = FORMAT_SIZE_LIMITS[format];
+  if (bytes > limit) throw payloadTooLarge(`${format} content is ${bytes} bytes, over the ${limit} byte limit`);
+}
 
 /** Document types of the Synap seed. */
 export const DOCUMENT_TYPES = [
@@ -62,10 +69,11 @@ export type Scope = z.infer<typeof Scope>;
 
 /**
  * Free-form metadata, copied onto every memory of a job (an Elasticsearch `flattened` field): kept to
- * what such a field takes — nesting at most 10 deep, each text value at most 8,192 characters (one
- * term of the field), 16,384 characters of JSON in all — so an accepted job never fails to index it.
+ * what such a field takes — nesting at most 16 deep (the field's own limit is 20), each text value at
+ * most 8,192 characters (one term of the field), 64 KB of JSON in all — so an accepted job never fails
+ * to index it.
  */
-export const METADATA_LIMITS = { depth: 10, valueChars: 8192, jsonChars: 16_384 };
+export const METADATA_LIMITS = { depth: 16, valueChars: 8192, jsonChars: 65_536 };
 
 function metadataProblem(value: unknown, depth = 1): string | undefined {
   if (typeof value === 'string') return value.length > METADATA_LIMITS.valueChars ? `a value is over ${METADATA_LIMITS.valueChars} characters` : undefined;
