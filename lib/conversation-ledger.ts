@@ -33,6 +33,8 @@ export interface ConversationUpdate {
   failedJobs: string[];
   /** The conversation's container tags or metadata differ from what its stored memories carry. */
   attributesChanged: boolean;
+  /** Some earlier job of the conversation is still running: it writes the attributes it was started with. */
+  jobsOpen: boolean;
 }
 
 /** What a conversation's memories carry besides their text: its container tags and metadata. */
@@ -66,7 +68,7 @@ export class ConversationLedger {
     const { turns: recorded, attributes: storedAttributes } = await this.known(tenant, sourceId);
     // A message is stored only once the job that took it has succeeded: one whose job failed or was
     // cancelled counts as not sent yet, so the client's re-send ingests it instead of answering unchanged.
-    const failedJobs = await this.failedJobs(tenant, new Set(recorded.values()));
+    const { failedJobs, jobsOpen } = await this.jobStates(tenant, new Set(recorded.values()));
     const known = new Map([...recorded].filter(([, jobId]) => !failedJobs.includes(jobId)));
     const sent = new Set(hashes);
     const changed = hashes.flatMap((hash, position) => (known.has(hash) ? [] : [position]));
@@ -81,7 +83,7 @@ export class ConversationLedger {
     const jobOf = hashes.map((hash) => known.get(hash) ?? '');
     // A record from before attribute hashes were kept counts as changed: its memories are rewritten once.
     const attributesChanged = known.size > 0 && storedAttributes !== attributesHash(attributes);
-    return { ingest: [...ingest].sort((a, b) => a - b), changed, superseded, stale: editedOrRemoved || failedJobs.length > 0 || attributesChanged, jobOf, failedJobs, attributesChanged };
+    return { ingest: [...ingest].sort((a, b) => a - b), changed, superseded, stale: editedOrRemoved || failedJobs.length > 0 || attributesChanged, jobOf, failedJobs, attributesChanged, jobsOpen };
   }
 
   /**
@@ -145,11 +147,11 @@ export class ConversationLedger {
 
   /**
    * Of these jobs, the ones whose stored summary says failed or cancelled, or completed with part of
-   * the content left out (a job still running has no summary yet).
+   * the content left out; and whether any is still running (no summary yet).
    */
-  private async failedJobs(tenant: string, jobIds: Set<string>): Promise<string[]> {
+  private async jobStates(tenant: string, jobIds: Set<string>): Promise<{ failedJobs: string[]; jobsOpen: boolean }> {
     const ids = [...jobIds].filter(Boolean);
-    if (ids.length === 0) return [];
+    if (ids.length === 0) return { failedJobs: [], jobsOpen: false };
     const { docs } = await this.es.mget<{ status?: string; errors?: unknown[] }>({
       index: this.jobsIndex,
       ids: ids.map((jobId) => `${tenant}:${jobId}`),
@@ -157,7 +159,10 @@ export class ConversationLedger {
     });
     const incomplete = (summary: { status?: string; errors?: unknown[] } | undefined) =>
       ['failed', 'cancelled'].includes(summary?.status ?? '') || (summary?.status === 'completed' && (summary.errors?.length ?? 0) > 0);
-    return docs.flatMap((doc, i) => ('found' in doc && doc.found && incomplete(doc._source) ? [ids[i]!] : []));
+    return {
+      failedJobs: docs.flatMap((doc, i) => ('found' in doc && doc.found && incomplete(doc._source) ? [ids[i]!] : [])),
+      jobsOpen: docs.some((doc) => !('found' in doc && doc.found)),
+    };
   }
 
   /**
@@ -186,8 +191,11 @@ export class ConversationLedger {
     hashes: string[],
     turnJobs: string[],
     attributes: ConversationAttributes,
+    options: { attributesSettled: boolean } = { attributesSettled: true },
   ): Promise<void> {
-    const attributes_hash = attributesHash(attributes);
+    // Unsettled (new attributes while an earlier job still runs with the old ones): no hash is kept,
+    // so the next re-send applies the attributes again, over whatever that job wrote.
+    const attributes_hash = options.attributesSettled ? attributesHash(attributes) : 'unsettled';
     for (let attempt = 0; ; attempt++) {
       const response = await this.es.get<{ job_ids?: string[] }>({ index: this.sourcesIndex, id: sourceId, _source_includes: ['job_ids'] }, { ignore: [404] });
       const now = new Date().toISOString();

@@ -120,7 +120,9 @@ export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: In
       const turnJobs = update.jobOf.map((jobId, position) => (ingested.has(position) ? (job?.jobId ?? '') : jobId));
       // Last: a lost ledger write only means a later re-send repeats (idempotent) work.
       await ledger
-        .record(tenant, sourceId, { kind: 'conversation', documentId: body.conversationId, jobId: job?.jobId }, hashes, turnJobs, attributes)
+        .record(tenant, sourceId, { kind: 'conversation', documentId: body.conversationId, jobId: job?.jobId }, hashes, turnJobs, attributes, {
+          attributesSettled: !(update.attributesChanged && update.jobsOpen),
+        })
         .catch((error) => deps.log.warn({ err: error, sourceId }, 'could not record conversation turns'));
       res.status(200).json({
         id: sourceId,
