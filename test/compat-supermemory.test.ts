@@ -15,10 +15,19 @@ describe('supermemory surface (/compat/supermemory)', () => {
   const failedOnce = new Set<string>();
   beforeAll(async () => {
     h = await startHarness({
-      // A fault injected into the parse stage (not a test double): a conversation whose metadata says
-      // "fail-once" fails its first job for good.
+      // Faults injected into the pipeline (not test doubles): a conversation whose metadata says
+      // "fail-once" fails its first job for good; one that says "refuse-batch-once" has its second
+      // extraction batch refused in its first job (small batches, so a long conversation has several).
+      env: { BATCH_SIZE: '2' },
       wrapActivities: (activities) => ({
         ...activities,
+        extractMemories: async (input, parsed, chunked, range) => {
+          if (input.request.metadata?.test === 'refuse-batch-once' && range.batch === 1 && !failedOnce.has(`extract:${input.sourceId}`)) {
+            failedOnce.add(`extract:${input.sourceId}`);
+            throw ApplicationFailure.nonRetryable('the extractor refused this batch', 'injected');
+          }
+          return activities.extractMemories(input, parsed, chunked, range);
+        },
         parseSource: async (input, fetched) => {
           if (input.request.metadata?.test === 'fail-once' && !failedOnce.has(input.sourceId)) {
             failedOnce.add(input.sourceId);
@@ -134,6 +143,28 @@ describe('supermemory surface (/compat/supermemory)', () => {
     // Now stored: the same messages again change nothing.
     const third = await h.api('POST', '/compat/supermemory/v4/conversations', { body });
     expect(third.body).toMatchObject({ status: 'unchanged', jobId: null });
+  });
+
+  it('ingests again, on re-send, the messages of a job that completed with a batch left out, without duplicates', async () => {
+    const long = (topic: string) => `${topic}: ${'we compared the schedules, the costs and the crew rotas for the coming season in detail. '.repeat(18)}`;
+    const body = {
+      conversationId: 'conv-partial',
+      messages: ['Harbour', 'Ferry', 'Lighthouse', 'Market', 'Bridge'].map((topic, i) => ({ role: i % 2 ? 'assistant' : 'user', content: long(topic) })),
+      metadata: { test: 'refuse-batch-once' },
+    };
+    const first = (await h.api('POST', '/compat/supermemory/v4/conversations', { body })).body;
+    const partial = await h.waitForJob('acme', first.jobId);
+    expect(partial).toMatchObject({ status: 'completed', errors: [{ stage: 'extract', code: 'injected' }] });
+    expect(partial.counts.chunks).toBeGreaterThan(3);
+
+    const again = (await h.api('POST', '/compat/supermemory/v4/conversations', { body })).body;
+    expect(again).toMatchObject({ status: 'queued', messagesAdded: 5 });
+    const whole = await h.waitForJob('acme', again.jobId);
+    expect(whole).toMatchObject({ status: 'completed', errors: [] });
+    const stored = await memoriesOf(h, 'acme', 'conv-partial');
+    expect(stored).toHaveLength(whole.counts.chunks);
+    expect(stored.every((memory) => memory.provenance.job_id === again.jobId)).toBe(true);
+    expect((await h.api('POST', '/compat/supermemory/v4/conversations', { body })).body).toMatchObject({ status: 'unchanged' });
   });
 
   it('applies new containerTags and metadata to the stored memories when only those change', async () => {
