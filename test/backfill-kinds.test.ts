@@ -3,6 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
 import type { BackfillProgress } from '../lib/backfill/request';
 import { startHarness, type Harness } from './support/harness';
 
@@ -10,6 +11,8 @@ import { startHarness, type Harness } from './support/harness';
 describe('backfills: import, re-extract and reindex', () => {
   let h: Harness;
   let dataDir: string;
+  /** A fault injected into extraction (not a test double): while set, long.txt's second batch is refused. */
+  let refuseLong = false;
 
   async function runBackfill(body: Record<string, unknown>, key?: string): Promise<BackfillProgress & { id: string }> {
     const started = await h.api('POST', '/v1/backfills', { body, key });
@@ -41,7 +44,22 @@ describe('backfills: import, re-extract and reindex', () => {
     fs.writeFileSync(path.join(folder, 'tea.txt'), 'Aiko loves green tea from Shizuoka.');
     fs.writeFileSync(path.join(folder, 'photo.bin'), Buffer.from([0, 1, 2, 3]));
     // URL imports fetch from a fixture server on loopback, which the fetch stage otherwise refuses.
-    h = await startHarness({ env: { CAIRN_DATA_DIR: dataDir, CAIRN_ALLOW_PRIVATE_URLS: 'true' } });
+    fs.mkdirSync(path.join(dataDir, 'imports', 'acme', 'long'), { recursive: true });
+    fs.writeFileSync(
+      path.join(dataDir, 'imports', 'acme', 'long', 'long.txt'),
+      ['Harbour', 'Ferry', 'Lighthouse', 'Market', 'Bridge'].map((topic) => `${topic}. ${'The crew compared the schedules, the costs and the rotas for the season. '.repeat(30)}`).join('\n\n'),
+    );
+    h = await startHarness({
+      // Small batches, so long.txt has several.
+      env: { CAIRN_DATA_DIR: dataDir, CAIRN_ALLOW_PRIVATE_URLS: 'true', BATCH_SIZE: '2' },
+      wrapActivities: (activities) => ({
+        ...activities,
+        extractMemories: async (input, parsed, chunked, range) => {
+          if (refuseLong && input.request.fileName === 'long.txt' && range.batch === 1) throw ApplicationFailure.nonRetryable('the extractor refused this batch', 'injected');
+          return activities.extractMemories(input, parsed, chunked, range);
+        },
+      }),
+    });
   });
   afterAll(async () => {
     await h?.close();
@@ -102,6 +120,23 @@ describe('backfills: import, re-extract and reindex', () => {
     // Same extractor, same content: the same memories, now written by the re-extraction's jobs.
     expect(after.map((m) => m.id).sort()).toEqual(before.map((m) => m.id).sort());
     for (const memory of after) expect(oldJobs.has(memory.provenance.job_id)).toBe(false);
+  });
+
+  it('keeps a source\'s earlier memories when its re-extraction leaves a batch out, and counts it as failed', async () => {
+    expect(await runBackfill({ backfill: 'import', folder: 'long' })).toMatchObject({ status: 'completed', processed: 1, failed: 0 });
+    const before = (await memoriesOf('acme')).filter((m) => m.provenance.file_name === 'long.txt');
+    expect(before.length).toBeGreaterThan(3);
+    refuseLong = true;
+    try {
+      const result = await runBackfill({ backfill: 'reextract' });
+      expect(result).toMatchObject({ status: 'completed', failed: 1 });
+      expect(result.errors).toEqual(expect.arrayContaining([expect.objectContaining({ message: expect.stringMatching(/partly extracted, earlier memories kept/) })]));
+    } finally {
+      refuseLong = false;
+    }
+    // Every chunk still has its memory: the re-extraction's own plus the earlier ones, none dropped.
+    const after = (await memoriesOf('acme')).filter((m) => m.provenance.file_name === 'long.txt');
+    expect(after.map((m) => m.id)).toEqual(expect.arrayContaining(before.map((m) => m.id)));
   });
 
   it('reindexes into the next index version and swaps the alias, keeping every memory searchable', async () => {
