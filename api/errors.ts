@@ -19,6 +19,19 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown): z.inf
 /** JSON bodies: conversations can be large (the CONVERSATION limit, lib/domain/ingest.ts). */
 export const jsonBody = () => express.json({ limit: FORMAT_SIZE_LIMITS.CONVERSATION });
 
+/**
+ * A body sent as anything but JSON (or, on `multipartPaths`, multipart) to a JSON route is a 415
+ * naming the type, not a 400 about fields that were never read.
+ */
+export function jsonOnly(multipartPaths: string[] = []): RequestHandler {
+  return (req, _res, next) => {
+    const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
+    const type = req.get('content-type');
+    if (!hasBody || !type || req.is('json') || (multipartPaths.includes(req.path) && req.is('multipart/form-data'))) return next();
+    next(new CairnError('unsupported_media_type', `send the body as application/json, not ${type.split(';')[0]}`));
+  };
+}
+
 export const notFoundRoute: RequestHandler = (req, res) => {
   res.status(404).json({ error: { code: 'not_found', message: `No route for ${req.method} ${req.path}` } });
 };

@@ -21,7 +21,7 @@ import { memsolusSurface } from './compat/memsolus';
 import { supermemorySurface } from './compat/supermemory';
 import { synapSurface } from './compat/synap';
 import { texSurface } from './compat/tex';
-import { errorHandler, jsonBody, notFoundRoute } from './errors';
+import { errorHandler, jsonBody, jsonOnly, notFoundRoute } from './errors';
 import { healthRoutes } from './health';
 import { jobRoutes } from './jobs';
 import { memoryRoutes } from './memories';
@@ -77,6 +77,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use('/compat/synap', synapSurface(surface, deps.jobs, memories, deps.es, indices.sources));
 
   app.use(authenticate(keys));
+  app.use(jsonOnly(['/v1/files']));
   app.use(jsonBody());
   app.use(nativeIngestRoutes(deps.jobs));
   app.use(jobRoutes(deps.jobs, listings));

@@ -63,6 +63,10 @@ describe('native v1 API', () => {
     expect(big.status).toBe(413);
     const notMultipart = await h.api('POST', '/v1/files', { body: { content: 'hi' } });
     expect(notMultipart.status).toBe(415);
+    // A JSON route sent another type: 415 naming it, not a 400 about unread fields.
+    const notJson = await h.api('POST', '/v1/documents', { body: 'content=hello', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    expect(notJson.status).toBe(415);
+    expect(notJson.body.error.message).toMatch(/application\/json, not application\/x-www-form-urlencoded/);
     // JSON content over its format's limit is refused when sent, not accepted and failed later.
     const bigText = await h.api('POST', '/v1/documents', { body: { content: 'x'.repeat(5 * 1024 * 1024 + 10), format: 'TXT' } });
     expect(bigText.status).toBe(413);
