@@ -240,15 +240,21 @@ export class IngestJobs {
     await handle.cancel();
   }
 
-  /** Starts a new job over the same stored input as a failed (or cancelled) one. */
+  /**
+   * Starts a new job over the same stored input as a failed (or cancelled) one, or as one that
+   * completed with part of its content left out (its errors say which): the retry does it all again,
+   * rewriting the same memory ids.
+   */
   async retry(tenant: string, jobId: string): Promise<StartedJob> {
     const handle = this.handle(tenant, jobId);
     const description = await handle.describe().catch((error) => {
       if (isNotFound(error)) throw notFound(`job ${jobId}`);
       throw error;
     });
-    if (!['FAILED', 'CANCELLED', 'TIMED_OUT', 'TERMINATED'].includes(description.status.name)) {
-      throw conflict(`only a failed or cancelled job can be retried; job ${jobId} is ${description.status.name.toLowerCase()}`);
+    const closedBadly = ['FAILED', 'CANCELLED', 'TIMED_OUT', 'TERMINATED'].includes(description.status.name);
+    const partial = description.status.name === 'COMPLETED' && ((await this.storedSummary(tenant, jobId))?.errors.length ?? 0) > 0;
+    if (!closedBadly && !partial) {
+      throw conflict(`only a failed, cancelled or partly completed job can be retried; job ${jobId} is ${description.status.name.toLowerCase()}`);
     }
     const original = await startInputOf(handle);
     // The retry's id derives from the job it retries: a second retry of the same job is refused (409

@@ -4,6 +4,7 @@ import { startHarness, type Harness } from './support/harness';
 
 describe('Synap surface (/compat/synap)', () => {
   let h: Harness;
+  const refused = new Set<string>();
   beforeAll(async () => {
     h = await startHarness({
       // Small batches, so a long document has several; and a fault injected into extraction (not a
@@ -12,7 +13,11 @@ describe('Synap surface (/compat/synap)', () => {
       wrapActivities: (activities) => ({
         ...activities,
         extractMemories: async (input, parsed, chunked, range) => {
-          if (input.request.metadata?.test === 'fail-batch-1' && range.batch === 1) throw ApplicationFailure.nonRetryable('the extractor refused this batch', 'injected');
+          // Once per source: a retry of the job extracts everything.
+          if (input.request.metadata?.test === 'fail-batch-1' && range.batch === 1 && !refused.has(input.sourceId)) {
+            refused.add(input.sourceId);
+            throw ApplicationFailure.nonRetryable('the extractor refused this batch', 'injected');
+          }
           return activities.extractMemories(input, parsed, chunked, range);
         },
       }),
@@ -161,6 +166,12 @@ describe('Synap surface (/compat/synap)', () => {
     expect(chunks).not.toContain(3);
     expect(chunks).toContain(0);
     expect(chunks).toContain(4);
+
+    // The partial ingestion is repaired by retrying it (native API): everything is extracted this time.
+    const retried = await h.api('POST', `/v1/jobs/${created.body.ingestion_id}/retry`);
+    expect(retried.status).toBe(202);
+    expect(await h.waitForJob('acme', retried.body.job_id)).toMatchObject({ status: 'completed', errors: [], memories_created: done.counts.chunks });
+    expect((await h.api('GET', `/compat/synap/v1/ingestions/${retried.body.job_id}`)).body.status).toBe('completed');
   });
 
   it('names stages in errors as in progress', async () => {
