@@ -44,8 +44,8 @@ export const fragmentHash = (tenant: string, scope: TurnScope, role: string, tex
  */
 export async function storedTurns(es: Client, memoriesIndex: string, tenant: string, sourceId: string, hashes: string[]): Promise<Set<string>> {
   if (hashes.length === 0) return new Set();
-  const [fragments, passive] = await Promise.all([
-    es.mget<StoredMemory>({ index: memoriesIndex, ids: hashes.map((hash) => `mem_${hash}`), _source: ['tenant'] }),
+  const [stored, passive] = await Promise.all([
+    storedFragments(es, memoriesIndex, tenant, hashes),
     es.search({
       index: memoriesIndex,
       size: 0,
@@ -53,12 +53,15 @@ export async function storedTurns(es: Client, memoriesIndex: string, tenant: str
       aggs: { turns: { terms: { field: 'provenance.turn_ids', include: hashes, size: hashes.length } } },
     }),
   ]);
-  const stored = new Set(
-    fragments.docs.flatMap((doc) => ('found' in doc && doc.found && doc._source?.tenant === tenant ? [doc._id.slice('mem_'.length)] : [])),
-  );
   const buckets = (passive.aggregations?.turns as { buckets?: { key: string }[] } | undefined)?.buckets ?? [];
   for (const bucket of buckets) stored.add(bucket.key);
   return stored;
+}
+
+/** Which of these turns have their active fragment (`mem_<hash>`) stored in the tenant. */
+async function storedFragments(es: Client, memoriesIndex: string, tenant: string, hashes: string[]): Promise<Set<string>> {
+  const { docs } = await es.mget<StoredMemory>({ index: memoriesIndex, ids: hashes.map((hash) => `mem_${hash}`), _source: ['tenant'] });
+  return new Set(docs.flatMap((doc) => ('found' in doc && doc.found && doc._source?.tenant === tenant ? [doc._id.slice('mem_'.length)] : [])));
 }
 
 /**
@@ -72,13 +75,10 @@ export function createWriteActiveActivity(deps: ActivityDeps) {
     const turns = conversation.messages.map((turn, i) => ({ turn, hash: turn.turnId ?? fragmentHash(request.tenant, request.scope, turn.role, turn.content, turn.timestamp), position: turn.index ?? i }));
     const fragmentIds = turns.map(({ hash }) => hash);
 
-    const existing = await deps.es.mget<StoredMemory>({ index: deps.indices.memories, ids: fragmentIds.map((hash) => `mem_${hash}`), _source: ['tenant'] });
-    const stored = new Set(
-      existing.docs.filter((doc) => 'found' in doc && doc.found && doc._source?.tenant === request.tenant).map((doc) => doc._id),
-    );
+    const stored = await storedFragments(deps.es, deps.indices.memories, request.tenant, fragmentIds);
     const seen = new Set<string>();
     const fresh = turns.filter(({ hash }) => {
-      if (stored.has(`mem_${hash}`) || seen.has(hash)) return false;
+      if (stored.has(hash) || seen.has(hash)) return false;
       seen.add(hash);
       return true;
     });

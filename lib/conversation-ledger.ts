@@ -1,6 +1,10 @@
-import type { Client } from '@elastic/elasticsearch';
+import type { Client, estypes } from '@elastic/elasticsearch';
+
+type SearchHit<T> = estypes.SearchHit<T>;
+type SortResults = estypes.SortResults;
 import type { ConversationMessage } from './domain/ingest';
 import { upstreamFailure } from './errors';
+import { isPartlyCompleted } from './domain/job';
 import { sha256 } from './ids';
 
 /** A message's identity within its conversation: position + speaker + text, so an edit counts as new. */
@@ -93,33 +97,22 @@ export class ConversationLedger {
    */
   async applyAttributes(tenant: string, sourceId: string, { containerTags, metadata }: ConversationAttributes): Promise<number> {
     let rewritten = 0;
-    let after: (string | number)[] | undefined;
-    for (;;) {
-      const { hits } = await this.es.search<{ scope?: Record<string, unknown>; metadata?: Record<string, unknown> }>({
-        index: this.memoriesIndex,
-        size: PAGE,
-        seq_no_primary_term: true,
-        sort: [{ id: 'asc' }],
-        search_after: after,
-        query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }] } },
+    const pages = this.pages<{ scope?: Record<string, unknown>; metadata?: Record<string, unknown> }>({ bool: { filter: this.ofSource(tenant, sourceId) } }, true);
+    for await (const hits of pages) {
+      const response = await this.es.bulk({
+        refresh: 'wait_for',
+        operations: hits.flatMap((hit) => {
+          const { container_tags: _tags, ...scope } = hit._source?.scope ?? {};
+          const { metadata: _metadata, ...rest } = hit._source ?? {};
+          const document = { ...rest, scope: { ...scope, ...(containerTags?.length ? { container_tags: containerTags } : {}) }, ...(metadata ? { metadata } : {}) };
+          return [{ index: { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no!, if_primary_term: hit._primary_term! } }, document];
+        }),
       });
-      if (hits.hits.length > 0) {
-        const response = await this.es.bulk({
-          refresh: 'wait_for',
-          operations: hits.hits.flatMap((hit) => {
-            const { container_tags: _tags, ...scope } = hit._source?.scope ?? {};
-            const { metadata: _metadata, ...rest } = hit._source ?? {};
-            const document = { ...rest, scope: { ...scope, ...(containerTags?.length ? { container_tags: containerTags } : {}) }, ...(metadata ? { metadata } : {}) };
-            return [{ index: { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no!, if_primary_term: hit._primary_term! } }, document];
-          }),
-        });
-        const failed = response.items.filter((item) => item.index?.error && item.index.status !== 409);
-        if (failed.length) throw upstreamFailure(`could not update the conversation's memories: ${failed[0]!.index!.error!.reason}`);
-        rewritten += response.items.filter((item) => !item.index?.error).length;
-      }
-      if (hits.hits.length < PAGE) return rewritten;
-      after = hits.hits[hits.hits.length - 1]!.sort as (string | number)[];
+      const failed = response.items.filter((item) => item.index?.error && item.index.status !== 409);
+      if (failed.length) throw upstreamFailure(`could not update the conversation's memories: ${failed[0]!.index!.error!.reason}`);
+      rewritten += response.items.filter((item) => !item.index?.error).length;
     }
+    return rewritten;
   }
 
   /**
@@ -130,19 +123,13 @@ export class ConversationLedger {
     if (failedJobs.length === 0) return 0;
     // Search, then delete by id (the node may run without the reindex module's delete-by-query).
     let dropped = 0;
-    for (;;) {
-      const { hits } = await this.es.search({
-        index: this.memoriesIndex,
-        size: PAGE,
-        _source: false,
-        query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }, { terms: { 'provenance.job_id': failedJobs } }] } },
-      });
-      if (hits.hits.length === 0) return dropped;
-      const response = await this.es.bulk({ refresh: 'wait_for', operations: hits.hits.map((hit) => ({ delete: { _index: hit._index, _id: hit._id! } })) });
+    for await (const hits of this.pages({ bool: { filter: [...this.ofSource(tenant, sourceId), { terms: { 'provenance.job_id': failedJobs } }] } }, false)) {
+      const response = await this.es.bulk({ refresh: 'wait_for', operations: hits.map((hit) => ({ delete: { _index: hit._index, _id: hit._id! } })) });
       const failed = response.items.filter((item) => item.delete?.error && item.delete.status !== 404);
       if (failed.length) throw upstreamFailure(`could not drop a failed job's memories: ${failed[0]!.delete!.error!.reason}`);
       dropped += response.items.filter((item) => item.delete?.result === 'deleted').length;
     }
+    return dropped;
   }
 
   /**
@@ -158,7 +145,7 @@ export class ConversationLedger {
       _source_includes: ['status', 'errors'],
     });
     const incomplete = (summary: { status?: string; errors?: unknown[] } | undefined) =>
-      ['failed', 'cancelled'].includes(summary?.status ?? '') || (summary?.status === 'completed' && (summary.errors?.length ?? 0) > 0);
+      ['failed', 'cancelled'].includes(summary?.status ?? '') || isPartlyCompleted(summary);
     return {
       failedJobs: docs.flatMap((doc, i) => ('found' in doc && doc.found && incomplete(doc._source) ? [ids[i]!] : [])),
       jobsOpen: docs.some((doc) => !('found' in doc && doc.found)),
@@ -260,24 +247,12 @@ export class ConversationLedger {
     }));
     covers.push({ range: { 'provenance.turn_end': { gte: length } } });
     const found: SupersededMemory[] = [];
-    let after: (string | number)[] | undefined;
-    for (;;) {
-      const { hits } = await this.es.search<{ provenance?: { turn_start?: number; turn_end?: number } }>({
-        index: this.memoriesIndex,
-        size: PAGE,
-        seq_no_primary_term: true,
-        _source: ['provenance.turn_start', 'provenance.turn_end'],
-        sort: [{ id: 'asc' }],
-        search_after: after,
-        query: {
-          bool: {
-            filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }],
-            should: covers,
-            minimum_should_match: 1,
-          },
-        },
-      });
-      for (const hit of hits.hits) {
+    const pages = this.pages<{ provenance?: { turn_start?: number; turn_end?: number } }>(
+      { bool: { filter: this.ofSource(tenant, sourceId), should: covers, minimum_should_match: 1 } },
+      ['provenance.turn_start', 'provenance.turn_end'],
+    );
+    for await (const hits of pages) {
+      for (const hit of hits) {
         const provenance = hit._source?.provenance ?? {};
         found.push({
           index: hit._index,
@@ -288,8 +263,22 @@ export class ConversationLedger {
           turnEnd: provenance.turn_end ?? provenance.turn_start ?? 0,
         });
       }
-      if (hits.hits.length < PAGE) return found;
-      after = hits.hits[hits.hits.length - 1]!.sort as (string | number)[];
+    }
+    return found;
+  }
+
+  private ofSource(tenant: string, sourceId: string): object[] {
+    return [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }];
+  }
+
+  /** The memories a query matches, a page at a time (in id order, with their versions for conditional writes). */
+  private async *pages<T>(query: object, source: string[] | boolean): AsyncGenerator<SearchHit<T>[]> {
+    let after: SortResults | undefined;
+    for (;;) {
+      const { hits } = await this.es.search<T>({ index: this.memoriesIndex, size: PAGE, seq_no_primary_term: true, _source: source, sort: [{ id: 'asc' }], search_after: after, query });
+      if (hits.hits.length > 0) yield hits.hits;
+      if (hits.hits.length < PAGE) return;
+      after = hits.hits[hits.hits.length - 1]!.sort;
     }
   }
 }

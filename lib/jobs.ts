@@ -14,7 +14,7 @@ import { blobKeys, type BlobStore } from './blob/store';
 import type { Config } from './config';
 import { assertWithinFormatLimit, IngestRequest, type IngestRequestInput } from './domain/ingest';
 import { INGEST_REVISION } from './domain/ingest-revision';
-import type { JobProgress } from './domain/job';
+import { isPartlyCompleted, type JobProgress } from './domain/job';
 import { indexNames } from './elasticsearch/indices';
 import { badInput, conflict, notFound, upstreamFailure } from './errors';
 import { contentHash, ingestWorkflowId, newJobId, scopeKey, sha256, sourceId as deriveSourceId } from './ids';
@@ -252,7 +252,7 @@ export class IngestJobs {
       throw error;
     });
     const closedBadly = ['FAILED', 'CANCELLED', 'TIMED_OUT', 'TERMINATED'].includes(description.status.name);
-    const partial = description.status.name === 'COMPLETED' && ((await this.storedSummary(tenant, jobId))?.errors.length ?? 0) > 0;
+    const partial = description.status.name === 'COMPLETED' && isPartlyCompleted(await this.storedSummary(tenant, jobId));
     if (!closedBadly && !partial) {
       throw conflict(`only a failed, cancelled or partly completed job can be retried; job ${jobId} is ${description.status.name.toLowerCase()}`);
     }

@@ -1,7 +1,7 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import { ConversationLedger, messageHash } from '../../lib/conversation-ledger';
-import { Metadata, METADATA_LIMITS, type ConversationMessage } from '../../lib/domain/ingest';
+import { withinMetadataLimits, type ConversationMessage } from '../../lib/domain/ingest';
 import { sourceId as deriveSourceId } from '../../lib/ids';
 import type { IngestJobs } from '../../lib/jobs';
 import type { Logger } from '../../lib/logger';
@@ -28,7 +28,7 @@ export const SupermemoryConversationRequest = z.object({
   // Bounded as all metadata is (Metadata): it may reach the stored memories with no job to check it.
   metadata: z
     .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
-    .refine((metadata) => Metadata.safeParse(metadata).success, { message: `metadata: values at most ${METADATA_LIMITS.valueChars} characters, ${METADATA_LIMITS.jsonChars} in all` })
+    .superRefine(withinMetadataLimits)
     .optional(),
 });
 

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Client as ElasticsearchClient } from '@elastic/elasticsearch';
 import { Iso8601Date } from '../../lib/domain/dates';
 import { DocumentType, IngestMode, Metadata, type IngestRequestInput } from '../../lib/domain/ingest';
-import type { JobProgress } from '../../lib/domain/job';
+import { isPartlyCompleted, type JobProgress } from '../../lib/domain/job';
 import type { Memory } from '../../lib/domain/memory';
 import { conflict } from '../../lib/errors';
 import { sourceId as deriveSourceId } from '../../lib/ids';
@@ -68,11 +68,11 @@ function ingestionStatus(progress: JobProgress): z.infer<typeof SynapIngestionSt
       ? 'queued'
       : progress.status === 'running'
         ? 'processing'
-        : progress.status === 'completed'
-          ? progress.errors.length > 0
-            ? 'partial_success'
-            : 'completed'
-          : 'failed';
+        : isPartlyCompleted(progress)
+          ? 'partial_success'
+          : progress.status === 'completed'
+            ? 'completed'
+            : 'failed';
   return {
     ingestion_id: progress.job_id,
     status,

@@ -87,10 +87,13 @@ function metadataProblem(value: unknown, depth = 1): string | undefined {
   return undefined;
 }
 
-export const Metadata = z.record(z.string(), z.unknown()).superRefine((value, context) => {
+/** The limits as a zod refinement, for Metadata and for surfaces whose metadata has a narrower shape. */
+export function withinMetadataLimits(value: Record<string, unknown>, context: z.RefinementCtx): void {
   const problem = JSON.stringify(value).length > METADATA_LIMITS.jsonChars ? `over ${METADATA_LIMITS.jsonChars} characters of JSON` : metadataProblem(value);
   if (problem) context.addIssue({ code: 'custom', message: `metadata: ${problem}` });
-});
+}
+
+export const Metadata = z.record(z.string(), z.unknown()).superRefine(withinMetadataLimits);
 export type Metadata = z.infer<typeof Metadata>;
 
 /** One conversation message as every surface normalises it. */

@@ -55,3 +55,7 @@ export const JobProgress = z.object({
   finished_at: z.string().optional(),
 });
 export type JobProgress = z.infer<typeof JobProgress>;
+
+/** Completed with part of the content left out (ingest revision 3): its errors name what. */
+export const isPartlyCompleted = (progress: { status?: string; errors?: unknown[] } | undefined) =>
+  progress?.status === 'completed' && (progress.errors?.length ?? 0) > 0;
