@@ -1,5 +1,5 @@
 /**
- * `npm run bench:api -- [--duration 10] [--connections 8] [--rate 50] [--worker-nice 19] [--no-worker] [--json]`
+ * `npm run bench:api -- [--duration 10] [--connections 8] [--rate 50] [--worker-nice 19] [--no-worker] [--json] [--api-cpu-profile DIR]`
  *
  * Acceptance latency of conversation ingests: POST /v1/conversations, timed to the 202 — auth,
  * validation, the blob write and the workflow start (Temporal's durable acknowledgement).
@@ -16,6 +16,7 @@
  * When the Temporal server's metrics are reachable (the local dev server's, or TEMPORAL_METRICS_URL),
  * its persistence calls during the load are reported too: the dev server serves them from one SQLite
  * connection, so their summed latency shows how much of the window that queue was busy.
+ * `--api-cpu-profile DIR` writes a V8 CPU profile of the API process to DIR when it stops.
  * With --json the last stdout line is {"p50_ms", "p99_ms", "rps", …, "temporal_persistence"}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -39,6 +40,10 @@ import { persistenceWindow } from './temporal-metrics';
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
   return at > 0 ? Number(process.argv[at + 1]) : fallback;
+}
+function optionText(name: string): string | undefined {
+  const at = process.argv.indexOf(`--${name}`);
+  return at > 0 ? process.argv[at + 1] : undefined;
 }
 const asJson = process.argv.includes('--json');
 /** `--no-worker`: measure acceptance alone (jobs queue up and are deleted at the end). */
@@ -101,7 +106,11 @@ async function freePort(): Promise<number> {
 /** `npm run start:api` in a child process, ready once /readyz answers 200. */
 async function startApi(env: NodeJS.ProcessEnv): Promise<{ process: ChildProcess; url: string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [require.resolve('tsx/cli'), path.resolve(__dirname, '../api/main.ts')], {
+  // Node itself, with tsx as a loader (not tsx's CLI, which would run the API in a grandchild), so
+  // `--api-cpu-profile` profiles the API process and nothing else.
+  const profileDir = optionText('api-cpu-profile');
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir)}`] : [];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', path.resolve(__dirname, '../api/main.ts')], {
     env: { ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
