@@ -1,8 +1,8 @@
-import dns from 'node:dns';
+import type dns from 'node:dns';
 import zlib from 'node:zlib';
-import ipaddr from 'ipaddr.js';
-import { Agent, request } from 'undici';
+import { request } from 'undici';
 import { badInput, CairnError, upstreamFailure } from '../lib/errors';
+import { assertFetchableUrl, guardedAgent } from '../lib/outbound';
 
 export interface SafeFetchOptions {
   maxBytes?: number;
@@ -41,63 +41,6 @@ function decompress(body: Buffer, encoding: string, href: string, maxBytes: numb
 
 /** Node's codes for a certificate that cannot be trusted. */
 const TLS_REFUSALS = /^(CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|ERR_TLS_CERT_ALTNAME_INVALID)/;
-
-/** Only public unicast addresses: loopback, private, link-local (cloud metadata), CGNAT, … are refused. */
-export function isPublicAddress(address: string): boolean {
-  if (!ipaddr.isValid(address)) return false;
-  let parsed = ipaddr.parse(address);
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) {
-    parsed = (parsed as ipaddr.IPv6).toIPv4Address();
-  }
-  // The deprecated IPv4-compatible form (::a.b.c.d, e.g. ::7f00:1 for 127.0.0.1): no public host uses it.
-  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).parts.slice(0, 6).every((part) => part === 0)) return false;
-  return parsed.range() === 'unicast';
-}
-
-/**
- * The check runs inside the connection's DNS lookup, so the address we vet is the address we connect
- * to (no rebinding between check and connect), and it runs again for every redirect hop.
- */
-function guardedAgent(allowPrivate: boolean, resolve: typeof dns.lookup = dns.lookup): Agent {
-  return new Agent({
-    connect: {
-      lookup(hostname, options, callback) {
-        resolve(hostname, { ...options, all: true }, (error, addresses) => {
-          if (error) return callback(error, '', 0);
-          const list = addresses as dns.LookupAddress[];
-          const refused = list.find((entry) => !allowPrivate && !isPublicAddress(entry.address));
-          if (refused) {
-            const denial = Object.assign(new Error(`refused: ${hostname} resolves to non-public address ${refused.address}`), {
-              code: 'CAIRN_SSRF_REFUSED',
-            });
-            return callback(denial, '', 0);
-          }
-          if ((options as dns.LookupOptions).all) return (callback as unknown as (e: null, a: dns.LookupAddress[]) => void)(null, list);
-          callback(null, list[0]!.address, list[0]!.family);
-        });
-      },
-    },
-  });
-}
-
-function assertFetchableUrl(raw: string, allowPrivate: boolean): URL {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw badInput(`"${raw}" is not a valid URL`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw badInput(`URL scheme ${url.protocol} is not allowed; use http or https`);
-  if (url.username || url.password) throw badInput('URLs with credentials are not allowed');
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (!allowPrivate && ipaddr.isValid(host) && !isPublicAddress(host)) {
-    throw badInput(`refused to fetch ${url.origin}: loopback, private, link-local and metadata addresses are not allowed`);
-  }
-  if (!allowPrivate && /^(localhost|.*\.localhost|metadata\.google\.internal)$/i.test(host)) {
-    throw badInput(`refused to fetch ${url.origin}: local hostnames are not allowed`);
-  }
-  return url;
-}
 
 export async function fetchUrlSafely(raw: string, options: SafeFetchOptions = {}): Promise<FetchedUrl> {
   // Callers pass the validated config value; the environment is only a fallback for scripts.

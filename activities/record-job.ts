@@ -2,13 +2,23 @@ import type { JobProgress } from '../lib/domain/job';
 import type { ActivityDeps } from './deps';
 import type { StageInput } from './types';
 import { memoryScope } from '../lib/domain/scope';
+import { eventOfJob } from '../lib/domain/webhook-event';
+import { WebhookStore } from '../lib/webhooks';
+
+/** Who hears of a finished job: the tenant's webhooks subscribed to its event (absent when none). */
+export interface JobAnnouncement {
+  webhooks: string[];
+}
 
 /**
  * Keeps a compact summary of a finished job (answerable after Temporal's retention) and the source
  * record that later re-sends of the same document or conversation are checked against.
  */
 export function createRecordJobActivities(deps: ActivityDeps) {
-  async function recordJobSummary(progress: JobProgress): Promise<void> {
+  const webhooks = new WebhookStore(deps.es, deps.indices.webhooks, deps.config.CAIRN_ALLOW_PRIVATE_URLS);
+
+  /** Writes the summary and answers which webhooks to tell (undefined when none: histories before webhooks recorded nothing). */
+  async function recordJobSummary(progress: JobProgress): Promise<JobAnnouncement | undefined> {
     await deps.es.index({
       index: deps.indices.jobs,
       id: `${progress.tenant}:${progress.job_id}`,
@@ -38,6 +48,9 @@ export function createRecordJobActivities(deps: ActivityDeps) {
       // refresh here only held every job's completion back by up to a second.
       refresh: false,
     });
+    const event = eventOfJob(progress.status);
+    const subscribed = event ? await webhooks.subscribedTo(progress.tenant, event) : [];
+    return subscribed.length > 0 ? { webhooks: subscribed } : undefined;
   }
 
   async function recordSource({ jobId, sourceId, request }: StageInput, summary: { title?: string; contentHash?: string }): Promise<void> {

@@ -8,6 +8,7 @@ import { createIndexActivity } from './index-memories';
 import { createParseActivity } from './parse';
 import { createRecordJobActivities } from './record-job';
 import { createResolveEntitiesActivity } from './resolve-entities';
+import { createWebhookActivities } from './webhooks';
 import { createWriteActiveActivity } from './write-active';
 
 /** Every activity the worker registers, bound to its services. Bad input becomes a non-retryable failure. */
@@ -23,6 +24,7 @@ export function createActivities(deps: ActivityDeps) {
     recordJobSummary: activityBoundary(recordJobSummary),
     recordSource: activityBoundary(recordSource),
     writeActiveFragments: activityBoundary(createWriteActiveActivity(deps)),
+    deliverJobEvent: activityBoundary(createWebhookActivities(deps).deliverJobEvent),
     ...createBackfillActivities(deps),
   };
 }

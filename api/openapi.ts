@@ -10,6 +10,7 @@ import { TexIngestRequest, TexIngestResponse } from './compat/tex';
 import { JobListQuery } from './jobs';
 import { BackfillRequest, ScheduleRequest } from '../lib/backfill/request';
 import { NativeSearchRequest } from './search';
+import { CreateWebhookRequest } from '../lib/webhooks';
 import { EntityListQuery } from './memories';
 import {
   AcceptedJob,
@@ -53,6 +54,10 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: '/v1/admin/keys', tag: 'admin', summary: 'Create an API key (the key is returned once)', permission: 'admin', body: CreateKeyRequest, status: 201 },
   { method: 'get', path: '/v1/admin/keys', tag: 'admin', summary: "List the tenant's API keys", permission: 'admin' },
   { method: 'delete', path: `/v1/admin/keys/${ID}`, tag: 'admin', summary: 'Revoke an API key', permission: 'admin' },
+  { method: 'post', path: '/v1/webhooks', tag: 'webhooks', summary: "Subscribe a URL to job events (job.completed, job.failed, job.cancelled), delivered per Standard Webhooks; the signing secret is returned once", permission: 'admin', body: CreateWebhookRequest, status: 201 },
+  { method: 'get', path: '/v1/webhooks', tag: 'webhooks', summary: "List the tenant's webhooks", permission: 'admin' },
+  { method: 'get', path: `/v1/webhooks/${ID}`, tag: 'webhooks', summary: 'Get a webhook', permission: 'admin' },
+  { method: 'delete', path: `/v1/webhooks/${ID}`, tag: 'webhooks', summary: 'Delete a webhook (deliveries not yet sent are skipped)', permission: 'admin', status: 204 },
   { method: 'post', path: '/v1/backfills', tag: 'backfills', summary: 'Start a backfill now: reembed | reextract | reindex (admin) | import (urls or folder)', permission: 'write', body: BackfillRequest, status: 202 },
   { method: 'get', path: `/v1/backfills/${ID}`, tag: 'backfills', summary: 'Backfill progress (from the workflow query): total, scanned, processed, skipped, failed, runs', permission: 'read' },
   { method: 'post', path: '/v1/schedules', tag: 'backfills', summary: 'Put a backfill on a Temporal Schedule (every: "24h" or cron)', permission: 'write', body: ScheduleRequest, status: 201 },

@@ -28,6 +28,8 @@ import { memoryRoutes } from './memories';
 import { nativeIngestRoutes } from './native';
 import { openApiRoutes } from './openapi';
 import { searchRoutes } from './search';
+import { webhookRoutes } from './webhooks';
+import { WebhookStore } from '../lib/webhooks';
 import type { SearchDeps } from '../lib/search/execute';
 
 export interface ApiDeps {
@@ -84,6 +86,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(searchRoutes(deps.search));
   app.use(memoryRoutes(memories));
   app.use(adminRoutes(apiKeys));
+  app.use(webhookRoutes(new WebhookStore(deps.es, indices.webhooks, deps.jobs.config.CAIRN_ALLOW_PRIVATE_URLS)));
   app.use(scheduleRoutes(new BackfillSchedules(deps.jobs.client, deps.jobs.config.TEMPORAL_TASK_QUEUE)));
   app.use(backfillRoutes(new BackfillRuns(deps.jobs.client, deps.jobs.config.TEMPORAL_TASK_QUEUE)));
   app.use(notFoundRoute);

@@ -2,7 +2,8 @@ import http from 'node:http';
 import zlib from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import type dns from 'node:dns';
-import { fetchUrlSafely, isPublicAddress } from '../activities/fetch-url';
+import { fetchUrlSafely } from '../activities/fetch-url';
+import { isPublicAddress } from '../lib/outbound';
 import { CairnError } from '../lib/errors';
 
 /** A local fixture server; reachable only because these tests opt in to private networks. */

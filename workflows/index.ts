@@ -2,3 +2,4 @@
 // it imports activity *types* only.
 export { ingestWorkflow, statusQuery } from './ingest';
 export { backfillWorkflow, backfillProgressQuery } from './backfill';
+export { webhookDeliveryWorkflow } from './webhooks';

@@ -5,18 +5,23 @@ import {
   defineQuery,
   defineUpdate,
   isCancellation,
+  ParentClosePolicy,
   patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  startChild,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/registry';
 import type { ActiveWriteResult } from '../activities/write-active';
 import type { BatchRange, ExtractResult, ResolveResult, StageInput } from '../activities/types';
 import type { JobProgress, Stage, StageProgress } from '../lib/domain/job';
 import { initialProgress, STAGE_ORDER } from '../lib/domain/initial-progress';
-import { StatusAttribute } from '../lib/temporal/search-attributes';
+import { JobKindAttribute, StatusAttribute, TenantAttribute } from '../lib/temporal/search-attributes';
+import { eventOfJob } from '../lib/domain/webhook-event';
+import { webhookDeliveryWorkflow } from './webhooks';
 
 export interface IngestWorkflowInput extends StageInput {
   /** Chunks per extract/index batch and how many batches run at once (bounded fan-out). */
@@ -254,7 +259,32 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     state.finished_at = new Date().toISOString();
     state.updated_at = state.finished_at;
     markStatus(state.status);
-    await recordJobSummary(state);
+    const announcement = await recordJobSummary(state);
+    // Histories recorded before webhooks have no announcement, so they replay without this step.
+    if (announcement?.webhooks.length) await announce(state, announcement.webhooks);
+  }
+}
+
+/**
+ * Starts the deliveries of a job's end to the tenant's webhooks, as a child workflow the job does not
+ * wait for (ABANDON: it outlives the job, retrying a receiver that is down for days). Its id derives
+ * from the job's, so a replay or a retried summary starts it once.
+ */
+async function announce(job: JobProgress, webhooks: string[]): Promise<void> {
+  const event = eventOfJob(job.status);
+  if (!event) return;
+  try {
+    await startChild(webhookDeliveryWorkflow, {
+      workflowId: `webhooks/${job.tenant}/${job.job_id}`,
+      args: [{ tenant: job.tenant, event, webhooks, job }],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      typedSearchAttributes: [
+        { key: TenantAttribute, value: job.tenant },
+        { key: JobKindAttribute, value: 'webhook' },
+      ],
+    });
+  } catch (error) {
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
   }
 }
 

@@ -6,6 +6,7 @@ import {
   jobsMapping,
   memoriesMapping,
   sourcesMapping,
+  webhooksMapping,
   type EmbeddingSpec,
   type IndexName,
 } from './mappings';
@@ -17,6 +18,7 @@ export interface IndexNames {
   sources: string;
   jobs: string;
   apikeys: string;
+  webhooks: string;
 }
 
 export function indexNames(prefix: string): IndexNames {
@@ -26,6 +28,7 @@ export function indexNames(prefix: string): IndexNames {
     sources: `${prefix}-sources`,
     jobs: `${prefix}-jobs`,
     apikeys: `${prefix}-apikeys`,
+    webhooks: `${prefix}-webhooks`,
   };
 }
 
@@ -52,6 +55,7 @@ export async function ensureIndices(client: Client, prefix: string, embedding: E
     sources: sourcesMapping,
     jobs: jobsMapping,
     apikeys: apiKeysMapping,
+    webhooks: webhooksMapping,
   };
   for (const name of Object.keys(mappings) as IndexName[]) {
     const alias = names[name];

@@ -11,6 +11,7 @@ export const INDEX_VERSIONS = {
   sources: 1,
   jobs: 1,
   apikeys: 1,
+  webhooks: 1,
 } as const;
 export type IndexName = keyof typeof INDEX_VERSIONS;
 
@@ -194,5 +195,20 @@ export const apiKeysMapping: estypes.MappingTypeMapping = {
     permissions: keyword,
     created_at: date,
     revoked_at: date,
+  },
+};
+
+/** Webhook subscriptions (lib/webhooks.ts): read by id or by tenant, never searched by text. */
+export const webhooksMapping: estypes.MappingTypeMapping = {
+  dynamic: 'strict',
+  _meta: { schema_version: INDEX_VERSIONS.webhooks },
+  properties: {
+    id: keyword,
+    tenant: keyword,
+    url: { type: 'keyword', index: false },
+    events: keyword,
+    description: { type: 'keyword', index: false },
+    secret: { type: 'keyword', index: false },
+    created_at: date,
   },
 };
