@@ -71,16 +71,16 @@ program
   .description(`start a backfill now and follow it: ${BACKFILL_KINDS.join(', ')}`)
   .addArgument(new Command().createArgument('<kind>', 'what to backfill').choices(BACKFILL_KINDS))
   .option('--folder <path>', 'import: folder under the worker\'s import root for your tenant')
-  .option('--url <url...>', 'import: URLs to ingest')
+  .option('--import-url <url...>', 'import: URLs to ingest (the global --url is the API\'s)')
   .option('--batch-size <n>', 'items per batch', (value) => Number.parseInt(value, 10))
   .option('--concurrency <n>', 'batches at once', (value) => Number.parseInt(value, 10))
   .option('--no-wait', 'return once the backfill has started')
-  .action(async (kind: string, options: { folder?: string; url?: string[]; batchSize?: number; concurrency?: number; wait: boolean }) => {
+  .action(async (kind: string, options: { folder?: string; importUrl?: string[]; batchSize?: number; concurrency?: number; wait: boolean }) => {
     const api = client();
     const started = await api.request('POST', '/v1/backfills', {
       backfill: kind,
       folder: options.folder,
-      urls: options.url,
+      urls: options.importUrl,
       batch_size: options.batchSize,
       concurrency: options.concurrency,
     });

@@ -165,6 +165,14 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
     expect(backfill).toMatchObject({ status: 'completed', kind: 'reembed' });
     expect(backfill.processed).toBeGreaterThanOrEqual(2);
 
+    // URLs to import go in the request to this API (the global --url names the API, and the key goes only there).
+    const imported = JSON.parse((await cli('--json', 'backfill', 'import', '--import-url', 'https://example.invalid/a', 'https://example.invalid/b', '--no-wait')).stdout);
+    const importRun = await waitFor('the import backfill', async () => {
+      const progress = await h.api('GET', `/v1/backfills/${imported.id}`);
+      return progress.body.status === 'running' ? undefined : progress.body;
+    });
+    expect(importRun).toMatchObject({ kind: 'import', total: 2 });
+
     // An API refusal is a clear message and a non-zero exit, not a stack trace.
     await expect(cli('job', 'no-such-job')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/404/) });
     await expect(cli('--key', 'wrong', 'search', 'x')).rejects.toMatchObject({ stderr: expect.stringMatching(/401/) });
