@@ -57,12 +57,15 @@ export class JobStatusReader {
 
   /**
    * The worker answers queries between workflow tasks; a small job runs its stages as local
-   * activities inside one task, so a query waits for the job. Past the budget the poll answers
-   * "running" from the workflow's input instead of hanging: stage details come with the next poll.
+   * activities inside one task, so a query waits for the job. Past the budget the poll answers from
+   * the workflow's input instead of hanging: `running` once a worker has taken the job's first task,
+   * `queued` while none has (no worker polling, or all busy), so an outage does not look like
+   * progress. Stage details come with the next poll.
    */
   private async busy(handle: WorkflowHandle): Promise<JobProgress> {
+    const [input, description] = await Promise.all([startInputOf(handle), handle.describe()]);
     const now = new Date().toISOString();
-    return canonicalProgress({ ...initialProgress(await startInputOf(handle), now), status: 'running', updated_at: now });
+    return canonicalProgress({ ...initialProgress(input, now), status: taken(description.raw) ? 'running' : 'queued', updated_at: now });
   }
 
   private async closed(handle: WorkflowHandle, status: number): Promise<JobProgress> {
@@ -94,6 +97,17 @@ export async function startInputOf(handle: WorkflowHandle): Promise<IngestWorkfl
   const payload = history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
   if (!payload) throw upstreamFailure(`the input of workflow ${handle.workflowId} is no longer available`);
   return defaultPayloadConverter.fromPayload<IngestWorkflowInput>(payload);
+}
+
+// temporal.api.enums.v1.PendingWorkflowTaskState.STARTED
+const WORKFLOW_TASK_STARTED = 2;
+
+/**
+ * Whether a worker has taken the workflow's first task: its history holds more than the start and
+ * the first task's scheduling, or that task is running now.
+ */
+function taken(raw: { workflowExecutionInfo?: { historyLength?: unknown } | null; pendingWorkflowTask?: { state?: unknown } | null }): boolean {
+  return Number(raw.workflowExecutionInfo?.historyLength ?? 0) > 2 || Number(raw.pendingWorkflowTask?.state) === WORKFLOW_TASK_STARTED;
 }
 
 /** How long a status poll waits for the workflow's own answer. */

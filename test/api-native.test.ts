@@ -1,6 +1,7 @@
 import { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { IngestJobs } from '../lib/jobs';
+import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { startHarness, type Harness } from './support/harness';
 import { waitFor } from './support/wait';
 
@@ -206,6 +207,18 @@ describe('native v1 API', () => {
     await waitFor('the terminated job among the failed', async () => ((await failedIds()).includes(doomed.body.job_id) ? true : undefined), { timeoutMs: 15_000 });
     const open = (await h.api('GET', '/v1/jobs?status=queued&page_size=100')).body.jobs.map((job: { job_id: string }) => job.job_id);
     expect(open).not.toContain(doomed.body.job_id);
+  });
+
+  it('answers queued, not running, for a job no worker has taken', async () => {
+    // A queue no worker polls: the status query cannot be answered, and no task was ever started.
+    const idleQueue = `${h.config.TEMPORAL_TASK_QUEUE}-idle`;
+    const idle = new IngestJobs(h.temporal.client, h.runtime.blobs, { ...h.config, TEMPORAL_TASK_QUEUE: idleQueue }, h.runtime.es);
+    try {
+      const started = await idle.start({ tenant: 'acme', kind: 'document', format: 'TXT', content: 'Nobody is polling for this one.' });
+      expect(await idle.progress('acme', started.jobId)).toMatchObject({ job_id: started.jobId, status: 'queued', stage: null });
+    } finally {
+      await deleteTaskQueueWorkflows(h.temporal.client, idleQueue);
+    }
   });
 
   it('answers a job Temporal no longer knows from the stored summary', async () => {

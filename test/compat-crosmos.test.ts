@@ -49,11 +49,15 @@ describe('Crosmos surface (/compat/crosmos)', () => {
     const first = await send(spaces[0]!);
     const second = await send(spaces[1]!);
     expect(second).not.toBe(first);
-    const again = await send(spaces[0]!);
+    // The same UUID in capitals is the same space (FastAPI parses it to one UUID).
+    const again = await send(spaces[0]!.toUpperCase());
     expect(again).toBe(first);
     const hits = (await searchFor(h, 'Bartholomew tortoises')).filter((hit) => hit.text.includes('Bartholomew'));
     // One memory in each space: neither job moved the other's into its own space, and the re-send added none.
     expect(hits.map((hit) => hit.scope.space_id).sort()).toEqual([...spaces].sort());
+    // Any UUID, as pydantic takes it, not only RFC 4122 variants.
+    const nonRfc = await h.api('POST', '/compat/crosmos/api/v1/conversations', { body: { ...body('11111111-1111-1111-1111-111111111111'), messages: [{ role: 'user', content: 'A space with a test UUID.' }] } });
+    expect(nonRfc.status).toBe(202);
   });
 
   it('accepts a conversation over 5 MB (the seed allows 500 messages of 100,000 characters), up to the 16 MB conversation limit', async () => {

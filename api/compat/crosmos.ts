@@ -9,7 +9,7 @@ import { compatSurface, fastApiErrors, type SurfaceDeps } from './surface';
 
 /** Crosmos (seed 000): POST /api/v1/conversations, FastAPI-style 422 validation errors. */
 export const CrosmosConversationRequest = z.object({
-  space_id: z.uuid(),
+  space_id: z.guid().transform((id) => id.toLowerCase()),
   messages: z
     .array(
       z.object({

@@ -14,7 +14,7 @@ export const MemsolusFormat = z.enum([...FILE_FORMATS, 'URL']);
 
 export const MemsolusIngestFields = z.object({
   format: MemsolusFormat,
-  workspace_id: z.uuid(),
+  workspace_id: z.guid().transform((id) => id.toLowerCase()),
   user_id: z.string().min(1).max(255),
   // An empty form field is an absent one.
   agent_id: z.preprocess((value) => (value === '' ? undefined : value), z.string().min(1).max(255).optional()),
