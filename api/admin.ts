@@ -12,7 +12,7 @@ export const CreateKeyRequest = z.object({
   tenant: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, . _ - (at most 64)').optional(),
 });
 
-const TenantQuery = z.object({ tenant: CreateKeyRequest.shape.tenant });
+export const TenantQuery = z.object({ tenant: CreateKeyRequest.shape.tenant });
 
 /**
  * The tenant whose keys a call administers: the caller's, or with `?tenant=` (operator key only)

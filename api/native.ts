@@ -85,6 +85,8 @@ export const AcceptedJob = z.object({
   source_id: z.string(),
   status: z.literal('queued'),
 });
+/** An upload's answer also names the format it was read as (detected from the bytes). */
+export const AcceptedFile = AcceptedJob.extend({ format: z.string() });
 
 export const toScope = (scope: z.infer<typeof NativeScope>, sessionId?: string) => scopeFromWire(scope, sessionId);
 

@@ -1,18 +1,21 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { MemoryUpdate } from '../lib/memories';
-import { CreateKeyRequest } from './admin';
+import { CreateKeyRequest, TenantQuery } from './admin';
 import { CrosmosConversationRequest, CrosmosConversationResponse } from './compat/crosmos';
 import { MemsolusIngestFields, MemsolusJob, MemsolusListQuery } from './compat/memsolus';
 import { SupermemoryConversationRequest, SupermemoryConversationResponse } from './compat/supermemory';
 import { SynapBatchCreate, SynapCreateMemory, SynapIngestionStatus } from './compat/synap';
 import { TexIngestRequest, TexIngestResponse } from './compat/tex';
 import { JobListQuery } from './jobs';
+import { JobProgress } from '../lib/domain/job';
+import { NoteBody } from './schedules';
 import { BackfillRequest, ScheduleRequest } from '../lib/backfill/request';
 import { NativeSearchRequest } from './search';
-import { CreateWebhookRequest } from '../lib/webhooks';
+import { CreateWebhookRequest, CreatedWebhook, WebhookView } from '../lib/webhooks';
 import { EntityListQuery } from './memories';
 import {
+  AcceptedFile,
   AcceptedJob,
   NativeBatchRequest,
   NativeConversationRequest,
@@ -32,19 +35,30 @@ interface Operation {
   query?: z.ZodType;
   status?: number;
   response?: z.ZodType;
+  /** Error statuses beyond those every operation can answer (401, 403, validation, 404 on ids). */
+  errors?: number[];
+  /** Served without a key (health probes). */
+  public?: boolean;
 }
+
+/** Statuses an ingest can answer besides validation: over the format limit, wrong type, a service down. */
+const INGEST_ERRORS = [413, 415, 503];
 
 const ID = '{id}';
 const OPERATIONS: Operation[] = [
-  { method: 'post', path: '/v1/documents', tag: 'native', summary: 'Ingest a text document', permission: 'ingest', body: NativeDocumentRequest, status: 202, response: AcceptedJob },
-  { method: 'post', path: '/v1/conversations', tag: 'native', summary: 'Ingest a conversation', permission: 'ingest', body: NativeConversationRequest, status: 202, response: AcceptedJob },
-  { method: 'post', path: '/v1/urls', tag: 'native', summary: 'Ingest a URL (fetched by the pipeline, SSRF-guarded)', permission: 'ingest', body: NativeUrlRequest, status: 202, response: AcceptedJob },
-  { method: 'post', path: '/v1/files', tag: 'native', summary: 'Upload a file (TXT, MARKDOWN, HTML, JSON, CSV, PDF, DOCX); 413 over the format limit, 415 for other types', permission: 'ingest', multipart: NativeFileFields, status: 202, response: AcceptedJob },
-  { method: 'post', path: '/v1/batch', tag: 'native', summary: 'Ingest up to 100 items ({type: document|conversation|url, …}); fail_fast rejects all on one invalid item', permission: 'ingest', body: NativeBatchRequest, status: 202 },
+  { method: 'get', path: '/healthz', tag: 'health', summary: '200 when Temporal and Elasticsearch answer, else 503', public: true, errors: [503] },
+  { method: 'get', path: '/readyz', tag: 'health', summary: '200 when ready to take requests; 503 while starting or shutting down', public: true, errors: [503] },
+  { method: 'get', path: '/livez', tag: 'health', summary: '200 while the process runs', public: true },
+  { method: 'get', path: '/metrics', tag: 'health', summary: 'Prometheus metrics of the API', public: true },
+  { method: 'post', path: '/v1/documents', tag: 'native', summary: 'Ingest a text document', permission: 'ingest', body: NativeDocumentRequest, status: 202, response: AcceptedJob, errors: INGEST_ERRORS },
+  { method: 'post', path: '/v1/conversations', tag: 'native', summary: 'Ingest a conversation', permission: 'ingest', body: NativeConversationRequest, status: 202, response: AcceptedJob, errors: INGEST_ERRORS },
+  { method: 'post', path: '/v1/urls', tag: 'native', summary: 'Ingest a URL (fetched by the pipeline, SSRF-guarded)', permission: 'ingest', body: NativeUrlRequest, status: 202, response: AcceptedJob, errors: INGEST_ERRORS },
+  { method: 'post', path: '/v1/files', tag: 'native', summary: 'Upload a file (TXT, MARKDOWN, HTML, JSON, CSV, PDF, DOCX); 413 over the format limit, 415 for other types', permission: 'ingest', multipart: NativeFileFields, status: 202, response: AcceptedFile, errors: INGEST_ERRORS },
+  { method: 'post', path: '/v1/batch', tag: 'native', summary: 'Ingest up to 100 items ({type: document|conversation|url, …}) → {results, errors}; fail_fast rejects all on one invalid item (400); a batch that accepts nothing answers the status its items share (400 invalid, 409 duplicates, 503 a service down)', permission: 'ingest', body: NativeBatchRequest, status: 202, errors: [409, 413, 415, 503] },
   { method: 'get', path: '/v1/jobs', tag: 'jobs', summary: 'List jobs (Temporal visibility, filter by status/format/kind/document_type)', permission: 'read', query: JobListQuery },
-  { method: 'get', path: `/v1/jobs/${ID}`, tag: 'jobs', summary: 'Job progress: status, stage, per-stage state, counts, errors', permission: 'read' },
+  { method: 'get', path: `/v1/jobs/${ID}`, tag: 'jobs', summary: 'Job progress: status, stage, per-stage state, counts, errors', permission: 'read', response: JobProgress },
   { method: 'post', path: `/v1/jobs/${ID}/cancel`, tag: 'jobs', summary: 'Cancel a running job', permission: 'ingest', status: 202 },
-  { method: 'post', path: `/v1/jobs/${ID}/retry`, tag: 'jobs', summary: 'Retry a failed or cancelled job as a new job', permission: 'ingest', status: 202 },
+  { method: 'post', path: `/v1/jobs/${ID}/retry`, tag: 'jobs', summary: 'Retry a failed, cancelled or partly completed job as a new job (409 when that job was already retried)', permission: 'ingest', status: 202, errors: [409] },
   { method: 'post', path: '/v1/search', tag: 'search', summary: 'Search memories: hybrid (BM25 + kNN, RRF), bm25 or knn, with scope filters', permission: 'search', body: NativeSearchRequest },
   { method: 'get', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Get a memory', permission: 'read' },
   { method: 'patch', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Update a memory (replace | append | smart-merge); re-embedded when the text changes', permission: 'write', body: MemoryUpdate },
@@ -52,32 +66,33 @@ const OPERATIONS: Operation[] = [
   { method: 'get', path: '/v1/entities', tag: 'memories', summary: 'List entities', permission: 'read', query: EntityListQuery },
   { method: 'get', path: `/v1/entities/${ID}`, tag: 'memories', summary: 'Get an entity', permission: 'read' },
   { method: 'post', path: '/v1/admin/keys', tag: 'admin', summary: 'Create an API key (the key is returned once)', permission: 'admin', body: CreateKeyRequest, status: 201 },
-  { method: 'get', path: '/v1/admin/keys', tag: 'admin', summary: "List the tenant's API keys", permission: 'admin' },
-  { method: 'delete', path: `/v1/admin/keys/${ID}`, tag: 'admin', summary: 'Revoke an API key', permission: 'admin' },
-  { method: 'post', path: '/v1/webhooks', tag: 'webhooks', summary: "Subscribe a URL to job events (job.completed, job.failed, job.cancelled), delivered per Standard Webhooks; the signing secret is returned once", permission: 'admin', body: CreateWebhookRequest, status: 201 },
+  { method: 'get', path: '/v1/admin/keys', tag: 'admin', summary: "List the tenant's API keys (the operator key may name another tenant)", permission: 'admin', query: TenantQuery },
+  { method: 'delete', path: `/v1/admin/keys/${ID}`, tag: 'admin', summary: 'Revoke an API key (the operator key may name another tenant)', permission: 'admin', query: TenantQuery },
+  { method: 'post', path: '/v1/webhooks', tag: 'webhooks', summary: "Subscribe a URL to job events (job.completed, job.failed, job.cancelled), delivered per Standard Webhooks; the signing secret is returned once", permission: 'admin', body: CreateWebhookRequest, status: 201, response: CreatedWebhook },
   { method: 'get', path: '/v1/webhooks', tag: 'webhooks', summary: "List the tenant's webhooks", permission: 'admin' },
-  { method: 'get', path: `/v1/webhooks/${ID}`, tag: 'webhooks', summary: 'Get a webhook', permission: 'admin' },
+  { method: 'get', path: `/v1/webhooks/${ID}`, tag: 'webhooks', summary: 'Get a webhook', permission: 'admin', response: WebhookView },
   { method: 'delete', path: `/v1/webhooks/${ID}`, tag: 'webhooks', summary: 'Delete a webhook (deliveries not yet sent are skipped)', permission: 'admin', status: 204 },
   { method: 'post', path: '/v1/backfills', tag: 'backfills', summary: 'Start a backfill now: reembed | reextract | reindex (admin) | import (urls or folder)', permission: 'write', body: BackfillRequest, status: 202 },
   { method: 'get', path: `/v1/backfills/${ID}`, tag: 'backfills', summary: 'Backfill progress (from the workflow query): total, scanned, processed, skipped, failed, runs', permission: 'read' },
   { method: 'post', path: '/v1/schedules', tag: 'backfills', summary: 'Put a backfill on a Temporal Schedule (every: "24h" or cron)', permission: 'write', body: ScheduleRequest, status: 201 },
   { method: 'get', path: '/v1/schedules', tag: 'backfills', summary: "List the tenant's backfill schedules", permission: 'read' },
   { method: 'get', path: `/v1/schedules/${ID}`, tag: 'backfills', summary: 'A schedule with its next and recent runs', permission: 'read' },
-  { method: 'post', path: `/v1/schedules/${ID}/pause`, tag: 'backfills', summary: 'Pause a schedule', permission: 'write' },
-  { method: 'post', path: `/v1/schedules/${ID}/unpause`, tag: 'backfills', summary: 'Unpause a schedule', permission: 'write' },
+  { method: 'post', path: `/v1/schedules/${ID}/pause`, tag: 'backfills', summary: 'Pause a schedule', permission: 'write', body: NoteBody },
+  { method: 'post', path: `/v1/schedules/${ID}/unpause`, tag: 'backfills', summary: 'Unpause a schedule', permission: 'write', body: NoteBody },
   { method: 'post', path: `/v1/schedules/${ID}/trigger`, tag: 'backfills', summary: 'Run a scheduled backfill now', permission: 'write', status: 202 },
   { method: 'delete', path: `/v1/schedules/${ID}`, tag: 'backfills', summary: 'Delete a schedule', permission: 'write', status: 204 },
-  { method: 'post', path: '/compat/crosmos/api/v1/conversations', tag: 'crosmos', summary: 'Crosmos: ingest a conversation', permission: 'ingest', body: CrosmosConversationRequest, status: 202, response: CrosmosConversationResponse },
-  { method: 'post', path: '/compat/supermemory/v4/conversations', tag: 'supermemory', summary: 'supermemory: ingest or update a conversation', permission: 'ingest', body: SupermemoryConversationRequest, status: 200, response: SupermemoryConversationResponse },
-  { method: 'post', path: '/compat/tex/ingestion/memory', tag: 'tex', summary: 'Tex: write turns (active fragments searchable on return, passive enrichment after)', permission: 'ingest', body: TexIngestRequest, status: 202, response: TexIngestResponse },
-  { method: 'post', path: '/compat/memsolus/v1/memories/ingest', tag: 'memsolus', summary: 'Memsolus: create an ingest job (file or source_url)', permission: 'ingest', multipart: MemsolusIngestFields, status: 202, response: MemsolusJob },
+  { method: 'post', path: '/compat/crosmos/api/v1/conversations', tag: 'crosmos', summary: 'Crosmos: ingest a conversation', permission: 'ingest', body: CrosmosConversationRequest, status: 202, response: CrosmosConversationResponse, errors: [413, 503] },
+  { method: 'post', path: '/compat/supermemory/v4/conversations', tag: 'supermemory', summary: 'supermemory: ingest or update a conversation', permission: 'ingest', body: SupermemoryConversationRequest, status: 200, response: SupermemoryConversationResponse, errors: [413, 503] },
+  { method: 'post', path: '/compat/tex/ingestion/memory', tag: 'tex', summary: 'Tex: write turns (active fragments searchable on return, passive enrichment after)', permission: 'ingest', body: TexIngestRequest, status: 202, response: TexIngestResponse, errors: [413, 503] },
+  { method: 'post', path: '/compat/memsolus/v1/memories/ingest', tag: 'memsolus', summary: 'Memsolus: create an ingest job (file or source_url)', permission: 'ingest', multipart: MemsolusIngestFields, status: 202, response: MemsolusJob, errors: INGEST_ERRORS },
   { method: 'get', path: '/compat/memsolus/v1/ingest-jobs', tag: 'memsolus', summary: 'Memsolus: list ingest jobs', permission: 'read', query: MemsolusListQuery },
   { method: 'get', path: `/compat/memsolus/v1/ingest-jobs/${ID}`, tag: 'memsolus', summary: 'Memsolus: get an ingest job', permission: 'read', response: MemsolusJob },
-  { method: 'post', path: '/compat/synap/v1/memories', tag: 'synap', summary: 'Synap: create memory (409 on a duplicate document_id)', permission: 'ingest', body: SynapCreateMemory, status: 201 },
-  { method: 'post', path: '/compat/synap/v1/memories/batch', tag: 'synap', summary: 'Synap: batch create memories', permission: 'ingest', body: SynapBatchCreate, status: 201 },
+  { method: 'post', path: '/compat/synap/v1/memories', tag: 'synap', summary: 'Synap: create memory (409 on a duplicate document_id)', permission: 'ingest', body: SynapCreateMemory, status: 201, errors: [409, 413, 415, 503] },
+  { method: 'post', path: '/compat/synap/v1/memories/batch', tag: 'synap', summary: 'Synap: batch create memories → {results, errors}; fail_fast rejects all on one invalid document (400); a batch that accepts nothing answers the status its documents share (400 invalid, 409 duplicates, 503 a service down)', permission: 'ingest', body: SynapBatchCreate, status: 201, errors: [409, 413, 415, 503] },
   { method: 'get', path: `/compat/synap/v1/ingestions/${ID}`, tag: 'synap', summary: 'Synap: ingestion status', permission: 'read', response: SynapIngestionStatus },
   { method: 'get', path: `/compat/synap/v1/memories/${ID}`, tag: 'synap', summary: 'Synap: get memory', permission: 'read' },
   { method: 'patch', path: `/compat/synap/v1/memories/${ID}`, tag: 'synap', summary: 'Synap: update memory (merge_strategy)', permission: 'write', body: MemoryUpdate },
+  { method: 'put', path: `/compat/synap/v1/memories/${ID}`, tag: 'synap', summary: 'Synap: update memory (merge_strategy), as PATCH', permission: 'write', body: MemoryUpdate },
   { method: 'delete', path: `/compat/synap/v1/memories/${ID}`, tag: 'synap', summary: 'Synap: delete memory', permission: 'write', status: 204 },
 ];
 
@@ -113,11 +128,9 @@ export function openApiDocument(extra: Operation[] = []) {
           : undefined,
       responses: {
         [status]: { description: status === '204' ? 'No content' : 'Success', ...(op.response ? { content: { 'application/json': { schema: schema(op.response, 'output') } } } : {}) },
-        '400': { description: 'Invalid input (422 with {detail} on FastAPI-style surfaces)' },
-        '401': { description: 'Missing or invalid API key' },
-        '403': { description: 'The key lacks the permission' },
-        '404': { description: "Not found (another tenant's ids are not found)" },
+        ...errorResponses(op),
       },
+      ...(op.public ? { security: [] } : {}),
     };
   }
   return {
@@ -127,6 +140,41 @@ export function openApiDocument(extra: Operation[] = []) {
     security: [{ bearer: [] }],
     paths,
   };
+}
+
+const ERROR_DESCRIPTIONS: Record<number, string> = {
+  401: 'Missing or invalid API key',
+  403: 'The key lacks the permission',
+  404: "Not found (another tenant's ids are not found)",
+  409: 'Conflict: a duplicate (document_id, job already retried)',
+  413: "Over the format's size limit",
+  415: 'Unsupported file type, or a body not sent as JSON (multipart where files are taken)',
+  503: 'Temporal or Elasticsearch is unavailable (or the process is shutting down): retry later',
+};
+
+const NativeError = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
+const FastApiValidation = z.object({ detail: z.array(z.object({ loc: z.array(z.union([z.string(), z.number()])), msg: z.string(), type: z.string() })) });
+const FastApiError = z.object({ detail: z.string() });
+const SupermemoryError = z.object({ error: z.string(), details: z.string() });
+
+/** Each surface's error shapes: validation (status and body) and every other error's body. */
+function errorShapes(tag: string): { validation: number; validationBody: z.ZodType; body: z.ZodType } {
+  if (tag === 'crosmos' || tag === 'tex') return { validation: 422, validationBody: FastApiValidation, body: FastApiError };
+  if (tag === 'supermemory') return { validation: 400, validationBody: SupermemoryError, body: SupermemoryError };
+  return { validation: 400, validationBody: NativeError, body: NativeError };
+}
+
+function errorResponses(op: Operation): Record<string, unknown> {
+  const shapes = errorShapes(op.tag);
+  const json = (type: z.ZodType) => ({ 'application/json': { schema: schema(type, 'output') } });
+  const responses: Record<string, unknown> = {};
+  if (op.body || op.multipart || op.query || op.path.includes(ID)) {
+    responses[String(shapes.validation)] = { description: shapes.validation === 422 ? 'Validation error (FastAPI shape)' : 'Invalid input, naming every bad field', content: json(shapes.validationBody) };
+  }
+  const statuses = [...(op.public ? [] : [401, 403]), ...(op.path.includes(ID) ? [404] : []), ...(op.errors ?? [])];
+  // Health probes answer their own report, described by the summary.
+  for (const status of statuses) responses[String(status)] = { description: ERROR_DESCRIPTIONS[status] ?? 'Error', ...(op.public ? {} : { content: json(shapes.body) }) };
+  return responses;
 }
 
 function withFile(json: Record<string, unknown>) {

@@ -6,7 +6,8 @@ import { forbidden } from '../lib/errors';
 import { principalOf, requirePermission } from './auth';
 import { parseWith } from './errors';
 
-const Note = z.object({ note: z.string().max(500).optional() }).default({});
+export const NoteBody = z.object({ note: z.string().max(500).optional() });
+const Note = NoteBody.default({});
 
 /** A reindex moves every tenant's memories to a new index version: an operator's (admin) action. */
 export function assertMayRun(req: Request, kind: BackfillKind): void {

@@ -73,7 +73,9 @@ export function multipartFile(field = 'file'): RequestHandler {
   const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: MAX_UPLOAD_BYTES + 1, files: 1, fields: 50, fieldSize: 64 * 1024 } }).single(field);
   return (req, res, next) => {
     const type = req.headers['content-type'] ?? '';
-    if (!/^multipart\/form-data/i.test(type)) return next(unsupportedMediaType('send multipart/form-data with a "file" part'));
+    if (!/^multipart\/form-data/i.test(type)) {
+      return next(unsupportedMediaType(`send multipart/form-data (fields as parts, a file in the "${field}" part), not ${type.split(';')[0] || 'a body without a content type'}`));
+    }
     upload(req, res, (error: unknown) => {
       if (!error) return next();
       const code = (error as { code?: string }).code;

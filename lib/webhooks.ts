@@ -36,7 +36,17 @@ export interface StoredWebhook {
   created_at: string;
 }
 
-export type WebhookView = Omit<StoredWebhook, 'secret'>;
+export const WebhookView = z.object({
+  id: z.string(),
+  tenant: z.string(),
+  url: z.string(),
+  events: z.array(z.enum(WEBHOOK_EVENTS)),
+  description: z.string().optional(),
+  created_at: z.string(),
+});
+export type WebhookView = z.infer<typeof WebhookView>;
+/** The answer to a create: the subscription and its signing secret, shown this once. */
+export const CreatedWebhook = WebhookView.extend({ secret: z.string() });
 
 /** What a job's end sends: `data` is the job as GET /v1/jobs/:id answers it. */
 export interface WebhookPayload {

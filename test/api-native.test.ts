@@ -297,6 +297,17 @@ describe('native v1 API', () => {
     const documents = spec.body.paths['/v1/documents'].post;
     expect(documents.requestBody.content['application/json'].schema.required).toContain('content');
     expect(spec.body.paths['/compat/crosmos/api/v1/conversations'].post.requestBody.content['application/json'].schema.properties.messages.maxItems).toBe(500);
+    // Each surface's errors as it answers them: FastAPI's 422 for Crosmos, the native shape with 413/415/503 for uploads.
+    const crosmos = spec.body.paths['/compat/crosmos/api/v1/conversations'].post.responses;
+    expect(crosmos['422'].content['application/json'].schema.properties.detail.type).toBe('array');
+    expect(crosmos['400']).toBeUndefined();
+    const files = spec.body.paths['/v1/files'].post.responses;
+    expect(Object.keys(files)).toEqual(expect.arrayContaining(['202', '400', '401', '403', '413', '415', '503']));
+    // What an upload really answers has exactly the documented fields.
+    const uploaded = await h.api('POST', '/v1/files', { body: upload('spec.txt', 'The spec check note.', 'text/plain') });
+    expect(Object.keys(uploaded.body).sort()).toEqual(Object.keys(files['202'].content['application/json'].schema.properties).sort());
+    expect(Object.keys(spec.body.paths['/compat/synap/v1/memories/{id}'])).toEqual(expect.arrayContaining(['get', 'patch', 'put', 'delete']));
+    expect(spec.body.paths['/healthz'].get.security).toEqual([]);
     const docs = await h.api('GET', '/docs', { key: null });
     expect(docs.status).toBe(200);
     expect(docs.headers.get('content-type')).toMatch(/html/);

@@ -113,7 +113,7 @@ function synapMemory(memory: Memory) {
   };
 }
 
-const memoryIdParam = (value: unknown) => parseWith(z.string().regex(/^mem_[0-9a-f]{16,64}$/, 'a memory id looks like mem_<hex>'), value);
+const memoryIdParam = (value: unknown) => parseWith(z.object({ id: z.string().regex(/^mem_[0-9a-f]{16,64}$/, 'a memory id looks like mem_<hex>') }), { id: value }).id;
 
 export function synapSurface(deps: SurfaceDeps, jobs: IngestJobs, memories: MemoryStore, es: ElasticsearchClient, sourcesIndex: string): Router {
   /** One document → one ingestion; a document_id is accepted once per tenant (409 after). */
