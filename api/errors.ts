@@ -1,7 +1,7 @@
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import { z } from 'zod';
 import { FORMAT_SIZE_LIMITS } from '../lib/domain/ingest';
-import { CairnError, badInput } from '../lib/errors';
+import { CairnError, asServiceUnavailable, badInput } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 
 /** Parses a request part with a zod schema; failures become a 400 that names every bad field. */
@@ -44,11 +44,16 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
   return (error, req, res, _next) => {
     const { status, body } = toErrorResponse(error);
     if (status >= 500) log.error({ err: error, path: req.path }, 'request failed');
+    if (status === 503) res.set('Retry-After', String(RETRY_AFTER_S));
     res.status(status).json(body);
   };
 }
 
+/** What a 503 (a service down) suggests the client waits before trying again. */
+export const RETRY_AFTER_S = 5;
+
 export function toErrorResponse(error: unknown): { status: number; body: { error: { code: string; message: string; details?: unknown } } } {
+  error = asServiceUnavailable(error) ?? error;
   if (error instanceof CairnError) {
     return { status: error.httpStatus, body: { error: { code: error.code, message: error.message, details: error.details } } };
   }

@@ -67,6 +67,31 @@ export const payloadTooLarge = (message: string) => new CairnError('payload_too_
 export const unsupportedMediaType = (message: string) => new CairnError('unsupported_media_type', message);
 export const upstreamFailure = (message: string) => new CairnError('upstream_failure', message);
 
+// gRPC status codes that mean "the service is not there (now)", not "your request is wrong".
+const GRPC_UNAVAILABLE = new Set([1 /* CANCELLED */, 4 /* DEADLINE_EXCEEDED */, 8 /* RESOURCE_EXHAUSTED */, 14 /* UNAVAILABLE */]);
+// The Elasticsearch client's errors for a node it cannot reach or that did not answer in time.
+const ES_UNREACHABLE = new Set(['ConnectionError', 'TimeoutError', 'NoLivingConnectionsError']);
+
+/**
+ * What an outage of Temporal or Elasticsearch looks like from a request: the service could not be
+ * reached, timed out, or answered that it is overloaded or unavailable. Such a request is answered
+ * 503 (retry later), never 500. Undefined for anything else.
+ */
+export function asServiceUnavailable(error: unknown): CairnError | undefined {
+  if (error instanceof CairnError) return undefined;
+  const named = error as { name?: string; code?: unknown; cause?: { code?: unknown }; meta?: { statusCode?: number }; message?: string };
+  if (named?.name && ES_UNREACHABLE.has(named.name)) return upstreamFailure(`Elasticsearch is unavailable: ${named.message}`);
+  if (named?.name === 'ResponseError' && [429, 502, 503, 504].includes(named.meta?.statusCode ?? 0)) {
+    return upstreamFailure(`Elasticsearch is unavailable (${named.meta!.statusCode})`);
+  }
+  // Temporal's ServiceError carries the gRPC status on itself or on its cause.
+  const code = typeof named?.code === 'number' ? named.code : typeof named?.cause?.code === 'number' ? named.cause.code : undefined;
+  if (code !== undefined && GRPC_UNAVAILABLE.has(code) && /ServiceError|Error/.test(named?.name ?? '')) {
+    return upstreamFailure(`Temporal is unavailable: ${named.message}`);
+  }
+  return undefined;
+}
+
 /** Activities throw this so Temporal stops retrying bad input and the job fails with the reason. */
 export function toActivityFailure(error: unknown): unknown {
   if (error instanceof CairnError && !error.retryable) {

@@ -197,14 +197,20 @@ export class IngestJobs {
    * an open one from its workflow's query; undefined when neither Temporal nor the summaries know it.
    */
   async progress(tenant: string, jobId: string): Promise<JobProgress | undefined> {
-    const summary = await this.storedSummary(tenant, jobId);
+    // With Elasticsearch down, a job Temporal still knows is answered from its workflow.
+    let summaryFailure: unknown;
+    const summary = await this.storedSummary(tenant, jobId).catch((error) => {
+      summaryFailure = error;
+      return undefined;
+    });
     if (this.status.isFinal(summary)) return summary;
     try {
       return await this.status.live(ingestWorkflowId(tenant, jobId));
     } catch (error) {
       if (summary) return summary;
-      if (isNotFound(error)) return undefined;
-      throw upstreamFailure(`job status is unavailable: ${(error as Error).message}`);
+      if (isNotFound(error) && !summaryFailure) return undefined;
+      const cause = isNotFound(error) ? summaryFailure : error;
+      throw upstreamFailure(`job status is unavailable: ${(cause as Error).message}`);
     }
   }
 

@@ -1,0 +1,133 @@
+import fs from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import type { Server } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import { StaticKeyResolver } from '../api/auth';
+import { createApp } from '../api/server';
+import { LocalBlobStore } from '../lib/blob/store';
+import { loadConfig } from '../lib/config';
+import { createElasticsearchClient } from '../lib/elasticsearch/client';
+import { deleteIndices, indexNames } from '../lib/elasticsearch/indices';
+import { EmbeddingMatch } from '../lib/elasticsearch/embedding-match';
+import { IngestJobs } from '../lib/jobs';
+import { createLogger } from '../lib/logger';
+import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
+
+/** A port on this machine that nothing listens on: a service that is down. */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/**
+ * The API with one of its services down for real (its address refuses connections), the other the
+ * local one: requests that need the missing service answer 503 with Retry-After in their surface's
+ * shape, never a 500; those that do not need it go on working.
+ */
+async function apiWith(down: 'temporal' | 'elasticsearch') {
+  const id = randomBytes(4).toString('hex');
+  const port = await closedPort();
+  const config = loadConfig({
+    ...process.env,
+    NODE_ENV: 'test',
+    ELASTICSEARCH_INDEX_PREFIX: `cairn-test-${id}`,
+    TEMPORAL_TASK_QUEUE: `cairn-test-${id}`,
+    CAIRN_BLOB_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-blobs-')),
+    CAIRN_API_KEYS: `key_${id}=acme`,
+    ...(down === 'temporal' ? { TEMPORAL_ADDRESS: `127.0.0.1:${port}` } : { ELASTICSEARCH_URL: `http://127.0.0.1:${port}` }),
+  });
+  const connection = down === 'temporal' ? Connection.lazy({ address: config.temporalAddress }) : await Connection.connect({ address: config.temporalAddress });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const es = createElasticsearchClient(config.elasticsearchUrl);
+  const indices = indexNames(config.ELASTICSEARCH_INDEX_PREFIX);
+  const jobs = new IngestJobs(client, new LocalBlobStore(config.blobDir), config, es);
+  const search = { es, index: indices.memories, embeddingMatch: new EmbeddingMatch(es, indices, { model: 'none', dims: 384 }) };
+  const app = createApp({ es, temporal: connection, namespace: config.TEMPORAL_NAMESPACE, jobs, keys: [new StaticKeyResolver(config.staticApiKeys)], log: createLogger('silent', 'outage'), search });
+  const server: Server = await new Promise((resolve) => {
+    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+  });
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const call = async (method: string, route: string, body?: unknown) => {
+    const response = await fetch(`${base}${route}`, {
+      method,
+      headers: { authorization: `Bearer key_${id}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json().catch(() => undefined)) as any };
+  };
+  return {
+    call,
+    async close() {
+      await new Promise((resolve) => server.close(resolve));
+      if (down === 'elasticsearch') await deleteTaskQueueWorkflows(client, config.TEMPORAL_TASK_QUEUE);
+      else await deleteIndices(es, config.ELASTICSEARCH_INDEX_PREFIX);
+      await connection.close();
+      await es.close();
+      fs.rmSync(config.blobDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const conversation = { role: 'user', content: 'The ferry to the island leaves at nine.' };
+
+describe('outages: a service that is down is a 503 to retry, in the surface’s own shape', () => {
+  it('Temporal down: ingests, job reads, cancels and vendor ingests answer 503 with Retry-After', async () => {
+    const api = await apiWith('temporal');
+    try {
+      // Each waits out the Temporal client's own retries (about 20 s), so they run side by side.
+      const [document, listing, status, cancel, synap, crosmos, supermemory] = await Promise.all([
+        api.call('POST', '/v1/documents', { content: 'The lighthouse was repainted in April.' }),
+        api.call('GET', '/v1/jobs'),
+        api.call('GET', '/v1/jobs/abc123'),
+        api.call('POST', '/v1/jobs/abc123/cancel'),
+        api.call('POST', '/compat/synap/v1/memories', { content: 'hello there', document_id: `d-${Date.now()}` }),
+        api.call('POST', '/compat/crosmos/api/v1/conversations', { space_id: '8f7c2b1e-1111-4c3d-9e2f-0123456789ab', messages: [conversation] }),
+        api.call('POST', '/compat/supermemory/v4/conversations', { conversationId: `c-${Date.now()}`, messages: [conversation] }),
+      ]);
+      for (const answer of [document, listing, status, cancel, synap, crosmos, supermemory]) {
+        expect(answer.status).toBe(503);
+        expect(answer.retryAfter).toBe('5');
+      }
+      expect(document.body.error).toMatchObject({ code: 'upstream_failure', message: expect.stringMatching(/Temporal is unavailable/) });
+      expect(synap.body.error.code).toBe('upstream_failure');
+      expect(crosmos.body.detail).toMatch(/Temporal is unavailable/);
+      expect(supermemory.body).toMatchObject({ error: expect.any(String) });
+    } finally {
+      await api.close();
+    }
+  }, 90_000);
+
+  it('Elasticsearch down: acceptance still works; memory, search and duplicate-checking ingests answer 503', async () => {
+    const api = await apiWith('elasticsearch');
+    try {
+      // Accepting a document needs the blob store and Temporal only: the job waits for Elasticsearch.
+      const accepted = await api.call('POST', '/v1/documents', { content: 'The harbour crane was moved in May.' });
+      expect(accepted.status).toBe(202);
+      // Its status comes from its workflow while the summaries cannot be read.
+      expect((await api.call('GET', `/v1/jobs/${accepted.body.job_id}`)).body).toMatchObject({ job_id: accepted.body.job_id, status: 'queued' });
+
+      const answers = await Promise.all([
+        api.call('GET', '/v1/memories/mem_0123456789abcdef'),
+        api.call('PATCH', '/v1/memories/mem_0123456789abcdef', { content: 'x' }),
+        api.call('DELETE', '/v1/memories/mem_0123456789abcdef'),
+        api.call('POST', '/v1/search', { query: 'harbour crane', mode: 'bm25' }),
+        api.call('GET', '/v1/entities'),
+        api.call('GET', '/v1/jobs/no-such-job'),
+        api.call('POST', '/compat/synap/v1/memories', { content: 'hello there', document_id: `d-${Date.now()}` }),
+        api.call('POST', '/compat/supermemory/v4/conversations', { conversationId: `c-${Date.now()}`, messages: [conversation] }),
+      ]);
+      for (const answer of answers) {
+        expect(answer.status).toBe(503);
+        expect(answer.retryAfter).toBe('5');
+      }
+    } finally {
+      await api.close();
+    }
+  }, 90_000);
+});
