@@ -5,7 +5,7 @@ import { isoDate } from '../lib/domain/dates';
 import { memoryScope, requestProvenance } from '../lib/domain/scope';
 import { memoryId } from '../lib/ids';
 import { stemmedText } from '../lib/search/analysis';
-import { upstreamFailure } from '../lib/errors';
+import { bulkFailure } from '../lib/elasticsearch/client';
 import { embedPrefetched } from '../lib/models/embedding-prefetch';
 import type { ActivityDeps } from './deps';
 import { livenessHeartbeat } from './liveness';
@@ -88,10 +88,7 @@ export function createIndexActivity(deps: ActivityDeps) {
       refresh: 'wait_for',
       operations: docs.flatMap((doc) => [{ index: { _index: deps.indices.memories, _id: doc.id } }, doc]),
     });
-    if (response.errors) {
-      const first = response.items.find((item) => item.index?.error)?.index?.error;
-      throw upstreamFailure(`Elasticsearch rejected memories: ${first?.type}: ${first?.reason}`);
-    }
+    if (response.errors) throw bulkFailure(response, 'memories');
     return { indexed: docs.length, memoryIds: docs.map((doc) => doc.id) };
   };
 }

@@ -4,8 +4,9 @@ import { countTokens } from '../lib/chunking/tokens';
 import { turnText } from '../lib/chunking/chunk-conversation';
 import { Conversation } from '../lib/domain/ingest';
 import type { StoredMemory } from '../lib/domain/memory';
-import { badInput, upstreamFailure } from '../lib/errors';
+import { badInput } from '../lib/errors';
 import { sha256 } from '../lib/ids';
+import { bulkFailure } from '../lib/elasticsearch/client';
 import type { ActivityDeps } from './deps';
 import { memoryScope, requestProvenance } from '../lib/domain/scope';
 import type { StageInput } from './types';
@@ -119,10 +120,7 @@ export function createWriteActiveActivity(deps: ActivityDeps) {
       refresh: 'wait_for',
       operations: docs.flatMap((doc) => [{ index: { _index: deps.indices.memories, _id: doc.id } }, doc]),
     });
-    if (response.errors) {
-      const first = response.items.find((item) => item.index?.error)?.index?.error;
-      throw upstreamFailure(`Elasticsearch rejected active fragments: ${first?.type}: ${first?.reason}`);
-    }
+    if (response.errors) throw bulkFailure(response, 'active fragments');
 
     const passiveBlobKey = `${request.tenant}/jobs/${jobId}/passive-turns.json`;
     await putJson(deps.blobs, passiveBlobKey, { ...conversation, messages: fresh.map(({ turn, position }) => ({ ...turn, index: position })) });

@@ -105,6 +105,8 @@ describe('API keys, permissions and tenant isolation', () => {
       ['POST', '/v1/batch', { items: 'nope' }],
       ['POST', '/v1/documents', { content: 'x', metadata: { note: 'y'.repeat(40_000) } }],
       ['POST', '/v1/documents', { content: 'x', metadata: JSON.parse(`${'{"a":'.repeat(18)}1${'}'.repeat(18)}`) }],
+      // Within every character limit, but one term of the flattened field in UTF-8 bytes (CJK: 3 a character).
+      ['POST', '/v1/documents', { content: 'x', metadata: JSON.parse(`${`{"${'字'.repeat(256)}":`.repeat(10)}"${'字'.repeat(8192)}"${'}'.repeat(10)}`) }],
       ['POST', '/compat/supermemory/v4/conversations', { conversationId: 'c', messages: [{ role: 'user', content: 'x' }], metadata: { note: 'y'.repeat(40_000) } }],
       ['PATCH', '/v1/memories/mem_00000000000000000000000000000000', { metadata: { note: 'y'.repeat(40_000) } }],
       ['GET', '/v1/entities?page=101&page_size=100', undefined],

@@ -2,6 +2,7 @@ import { temporal } from '@temporalio/proto';
 import type { Activities } from '../activities/registry';
 import { upstreamFailure } from '../lib/errors';
 import { makePdf, textFixture } from './fixtures/documents';
+import { bulkFailure } from '../lib/elasticsearch/client';
 import { startHarness, type Harness } from './support/harness';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -71,6 +72,17 @@ describe('pipeline: faults, retries and payload sizes', () => {
     const { count } = await h.runtime.es.count({ index: h.runtime.indices.memories, query: { term: { 'provenance.job_id': started.jobId } } });
     expect(count).toBe(progress.counts.chunks);
     expect(progress.memories_created).toBe(progress.counts.chunks);
+  });
+
+  it('a bulk item Elasticsearch refuses for its content is bad input (no retry); other refusals are transient', async () => {
+    // A real refusal: a metadata term over the flattened field's 32,766 bytes.
+    const response = await h.runtime.es.bulk({
+      operations: [{ index: { _index: h.runtime.indices.memories, _id: 'mem_refused' } }, { id: 'mem_refused', text: 'x', metadata: { note: '字'.repeat(11_000) } }],
+    });
+    expect(response.errors).toBe(true);
+    expect(bulkFailure(response, 'memories')).toMatchObject({ code: 'bad_input', message: expect.stringMatching(/^Elasticsearch rejected memories: /) });
+    const rejected = { ...response, items: [{ index: { _index: 'x', _id: 'y', status: 429, error: { type: 'es_rejected_execution_exception', reason: 'queue full' } } }] };
+    expect(bulkFailure(rejected, 'memories')).toMatchObject({ code: 'upstream_failure' });
   });
 
   it('a corrupt PDF fails the job once, with a readable reason and no retries', async () => {

@@ -70,18 +70,30 @@ export type Scope = z.infer<typeof Scope>;
 /**
  * Free-form metadata, copied onto every memory of a job (an Elasticsearch `flattened` field): kept to
  * what such a field takes — nesting at most 16 deep (the field's own limit is 20), each text value at
- * most 8,192 characters (one term of the field), 64 KB of JSON in all — so an accepted job never fails
+ * most 8,192 characters, each leaf's dotted key path and value together within one term of the field
+ * (32,766 bytes of UTF-8, with room to spare), 64 KB of JSON in all — so an accepted job never fails
  * to index it.
  */
-export const METADATA_LIMITS = { depth: 16, valueChars: 8192, jsonChars: 65_536 };
+export const METADATA_LIMITS = { depth: 16, valueChars: 8192, termBytes: 32_000, jsonChars: 65_536 };
 
-function metadataProblem(value: unknown, depth = 1): string | undefined {
-  if (typeof value === 'string') return value.length > METADATA_LIMITS.valueChars ? `a value is over ${METADATA_LIMITS.valueChars} characters` : undefined;
-  if (value === null || typeof value !== 'object') return undefined;
+function metadataProblem(value: unknown, depth = 1, path = ''): string | undefined {
+  if (value === null || typeof value !== 'object') {
+    if (typeof value === 'string' && value.length > METADATA_LIMITS.valueChars) return `a value is over ${METADATA_LIMITS.valueChars} characters`;
+    // The field indexes "path\0value" as one term for every leaf (array items included).
+    const term = Buffer.byteLength(path) + 1 + Buffer.byteLength(String(value));
+    return term > METADATA_LIMITS.termBytes ? `the value at ${path.slice(0, 80)} and its key path are over ${METADATA_LIMITS.termBytes} bytes together` : undefined;
+  }
   if (depth > METADATA_LIMITS.depth) return `nested over ${METADATA_LIMITS.depth} levels`;
+  if (Array.isArray(value)) {
+    for (const inner of value) {
+      const problem = metadataProblem(inner, depth + 1, path);
+      if (problem) return problem;
+    }
+    return undefined;
+  }
   for (const [key, inner] of Object.entries(value)) {
     if (key.length > 256) return 'a key is over 256 characters';
-    const problem = metadataProblem(inner, depth + 1);
+    const problem = metadataProblem(inner, depth + 1, path ? `${path}.${key}` : key);
     if (problem) return problem;
   }
   return undefined;
