@@ -42,11 +42,25 @@ describe('OpenAI providers (against a local test double)', () => {
 
   it('gives up with a retryable upstream failure when the server keeps failing', async () => {
     const embedder = new OpenAIEmbedder(clientFor(1), 'text-embedding-3-small', 8);
-    double.failNext(500, 5);
+    double.failNext(500, 2); // one try and the one retry clientFor(1) allows
     const error = await embedder.embed(['delta']).catch((e) => e);
     expect(error).toBeInstanceOf(CairnError);
     expect(error.code).toBe('upstream_failure');
     expect(error.retryable).toBe(true);
+  });
+
+  it('treats content the server refuses (400, 422) as bad input, and a rejected key (401) as something to wait out', async () => {
+    const embedder = new OpenAIEmbedder(clientFor(0), 'text-embedding-3-small', 8);
+    double.failNext(400);
+    expect(await embedder.embed(['too long']).catch((e) => e)).toMatchObject({ code: 'bad_input', retryable: false });
+    double.failNext(401);
+    expect(await embedder.embed(['epsilon']).catch((e) => e)).toMatchObject({ code: 'upstream_failure', retryable: true });
+    const extractor = new OpenAIExtractor(clientFor(0), 'gpt-4o-mini', 'long-range');
+    double.failNext(422);
+    const chunk = { index: 0, text: 'Some text.', tokens: 3 };
+    expect(await extractor.extract([chunk], { documentType: 'document', mode: 'long-range', format: 'TXT' }).catch((e) => e)).toMatchObject({ code: 'bad_input', retryable: false });
+    double.failNext(503);
+    expect(await extractor.extract([chunk], { documentType: 'document', mode: 'long-range', format: 'TXT' }).catch((e) => e)).toMatchObject({ code: 'upstream_failure', retryable: true });
   });
 
   it('refuses vectors whose size differs from what the index expects', async () => {

@@ -49,10 +49,12 @@ const { parseSource, chunkDocument } = proxyActivities<Activities>({
   heartbeatTimeout: '1 minute',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
 });
+// Extraction retries until the model answers: a provider outage or rate limit holds the job, it does
+// not fail it (content the model refuses is bad input, raised non-retryable by the extractor).
 const { extractMemories } = proxyActivities<Activities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 // Small inputs chunk and extract as local activities: the same work and retry policy, run by the
 // worker that runs the workflow, without a task-queue round trip and two more workflow tasks each —
@@ -67,7 +69,7 @@ const chunkSmall = proxyLocalActivities<Activities>({
 const extractSmall = proxyLocalActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   localRetryThreshold: '10 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 }).extractMemories;
 // Writes to Elasticsearch retry until the cluster is back: an accepted job is never dropped. A job
 // held here (e.g. waiting for a reindex to a new embedding model) shows the reason as its pending
@@ -197,8 +199,8 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     const extract = oneSmallBatch ? extractSmall : queued.extractMemories;
     // Since revision 3 a batch the extractor refuses for good (a non-retryable failure: that content,
     // not an outage) is left out and named in the job's errors, and the other batches go on: the job
-    // completes with what it could extract (Synap's partial_success). A batch that fails only after
-    // its retries (a provider down) still fails the job, as does every batch refused.
+    // completes with what it could extract (Synap's partial_success). Every batch refused fails the
+    // job; a provider that is down is waited for (the retry policy above has no attempt limit).
     const partial = (input.revision ?? 0) >= 3 && batches.length > 1;
     const leftOut: { range: BatchRange; error: unknown }[] = [];
     const extractedOrNot = await stage(progress, 'extract', async () => {

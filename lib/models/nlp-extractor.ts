@@ -3,6 +3,7 @@ import { parseLooseDate } from '../domain/dates';
 import type { Chunk } from '../domain/document';
 import type { MemoryType } from '../domain/memory';
 import { countTokens } from '../chunking/tokens';
+import { badInput } from '../errors';
 import { tagNames } from './entity-tagger';
 import type { ExtractedEntity, ExtractedMemory, ExtractionContext, Extractor } from './extractor';
 
@@ -38,7 +39,19 @@ export class NlpExtractor implements Extractor {
     return { memories, usage: { tokensIn, tokensOut: 0 } };
   }
 
+  /**
+   * Local analysis is deterministic: text that makes a library throw would throw on every retry, so
+   * it is bad input (the batch is left out, or the job fails, saying why), not an outage to wait out.
+   */
   private memoryOf(chunk: Chunk, reference: Date | undefined): ExtractedMemory {
+    try {
+      return this.analyse(chunk, reference);
+    } catch (error) {
+      throw badInput(`chunk ${chunk.index} could not be analysed: ${(error as Error).message}`);
+    }
+  }
+
+  private analyse(chunk: Chunk, reference: Date | undefined): ExtractedMemory {
     const body = stripSpeakers(chunk);
     const dates = chrono.parse(body, reference ?? new Date(), { forwardDate: false });
     const eventDates = [...new Set(dates.map((date) => isoDay(date.start.date())))];

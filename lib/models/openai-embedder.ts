@@ -1,6 +1,7 @@
 import type OpenAI from 'openai';
 import { upstreamFailure } from '../errors';
 import type { Embedder } from './embedder';
+import { openAIFailure } from './openai-client';
 
 /** Native sizes of OpenAI's embedding models; other (compatible) models must state their dims. */
 const NATIVE_DIMS: Record<string, number> = {
@@ -45,7 +46,7 @@ export class OpenAIEmbedder implements Embedder {
           ...(this.requestDims ? { dimensions: this.requestDims } : {}),
         });
       } catch (error) {
-        throw upstreamFailure(`OpenAI embeddings failed: ${(error as Error).message}`);
+        throw openAIFailure(error, 'OpenAI embeddings');
       }
       const ordered = [...response.data].sort((a, b) => a.index - b.index);
       if (ordered.length !== input.length) throw upstreamFailure(`OpenAI returned ${ordered.length} embeddings for ${input.length} inputs`);

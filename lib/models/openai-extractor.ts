@@ -3,8 +3,9 @@ import { z } from 'zod';
 import type { Chunk } from '../domain/document';
 import { MemoryType } from '../domain/memory';
 import { countTokens } from '../chunking/tokens';
-import { upstreamFailure } from '../errors';
+import { badInput, CairnError, upstreamFailure } from '../errors';
 import type { ExtractedMemory, ExtractionContext, Extractor } from './extractor';
+import { openAIFailure } from './openai-client';
 
 /**
  * The wire shape the model must answer in. OpenAI's strict structured outputs need every property
@@ -68,10 +69,12 @@ export class OpenAIExtractor implements Extractor {
         response_format: { type: 'json_schema', json_schema: { name: 'memories', strict: true, schema: OUTPUT_SCHEMA } },
       });
       const message = completion.choices[0]?.message;
-      if (message?.refusal) throw new Error(`the model refused: ${message.refusal}`);
       content = message?.content;
+      // The model declining this content is the content's answer: asking again gets the same.
+      if (message?.refusal) throw badInput(`OpenAI extraction: the model refused: ${message.refusal}`);
     } catch (error) {
-      throw upstreamFailure(`OpenAI extraction failed: ${(error as Error).message}`);
+      if (error instanceof CairnError) throw error;
+      throw openAIFailure(error, 'OpenAI extraction');
     }
     const output = parseOutput(content);
     const known = new Set(chunks.map((chunk) => chunk.index));
