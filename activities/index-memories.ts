@@ -8,7 +8,7 @@ import { stemmedText } from '../lib/search/analysis';
 import { bulkFailure } from '../lib/elasticsearch/client';
 import { embedPrefetched } from '../lib/models/embedding-prefetch';
 import type { ActivityDeps } from './deps';
-import { livenessHeartbeat } from './liveness';
+import { livenessHeartbeat, stopIfCancelled } from './liveness';
 import type { ResolvedMemory } from './resolve-entities';
 import type { BatchRange, ChunkResult, IndexResult, ParseResult, ResolveResult, StageInput } from './types';
 
@@ -83,6 +83,8 @@ export function createIndexActivity(deps: ActivityDeps) {
     });
 
     if (vectors) await deps.embeddingMatch.assertVectorsFit('memories');
+    // A job cancelled meanwhile writes nothing more (it counts what it wrote once its writes stop).
+    stopIfCancelled();
     const response = await deps.es.bulk({
       // Searchable when the activity returns: the job is only "completed" once recall can see it.
       refresh: 'wait_for',
@@ -90,5 +92,16 @@ export function createIndexActivity(deps: ActivityDeps) {
     });
     if (response.errors) throw bulkFailure(response, 'memories');
     return { indexed: docs.length, memoryIds: docs.map((doc) => doc.id) };
+  };
+}
+
+/** How many memories a job indexed: what stays searchable of a job that was cancelled part way. */
+export function createCountJobMemoriesActivity(deps: ActivityDeps) {
+  return async function countJobMemories({ jobId, request }: StageInput): Promise<number> {
+    const { count } = await deps.es.count({
+      index: deps.indices.memories,
+      query: { bool: { filter: [{ term: { tenant: request.tenant } }, { term: { 'provenance.job_id': jobId } }] } },
+    });
+    return count;
   };
 }

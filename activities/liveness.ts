@@ -1,4 +1,4 @@
-import { heartbeat } from '@temporalio/activity';
+import { CancelledFailure, Context, heartbeat } from '@temporalio/activity';
 
 /**
  * How long an activity runs before it starts heartbeating. Heartbeats exist so Temporal notices a
@@ -15,4 +15,13 @@ export function livenessHeartbeat(quietMs = QUIET_MS): (details?: unknown) => vo
   return (details) => {
     if (Date.now() - started >= quietMs) heartbeat(details);
   };
+}
+
+/**
+ * Throws when the activity's cancellation has reached it (a local activity hears at once; a regular
+ * one with its next heartbeat's answer), so a write about to start is not made for a cancelled job.
+ */
+export function stopIfCancelled(): void {
+  const signal = Context.current().cancellationSignal;
+  if (signal.aborted) throw signal.reason instanceof CancelledFailure ? signal.reason : new CancelledFailure('the job was cancelled');
 }

@@ -4,6 +4,7 @@ import { normaliseEntityName } from '../lib/entities/names';
 import { EntityResolver } from '../lib/entities/resolver';
 import type { ExtractedMemory } from '../lib/models/extractor';
 import type { ActivityDeps } from './deps';
+import { stopIfCancelled } from './liveness';
 import type { BatchRange, ExtractResult, ResolveResult, StageInput } from './types';
 
 export type ResolvedMemory = ExtractedMemory & { entityRefs: EntityRef[] };
@@ -22,6 +23,7 @@ export function createResolveEntitiesActivity(deps: ActivityDeps) {
     // Entity vectors are compared and written like memories': under another model's index the job waits.
     if (deps.embedder) await deps.embeddingMatch.assertVectorsFit('entities');
     const memories = await getJson<ExtractedMemory[]>(deps.blobs, extracted.memoriesKey);
+    stopIfCancelled();
     const entities = await resolver.resolve(
       request.tenant,
       sourceId,

@@ -1,4 +1,5 @@
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
@@ -79,6 +80,14 @@ const { resolveEntities, indexMemories } = proxyActivities<Activities>({
   heartbeatTimeout: '2 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
+// Since revision 4 a cancelled job waits for these writes to stop (or finish) before it records what
+// it indexed: nothing is written after it says "cancelled".
+const settling = proxyActivities<Activities>({
+  startToCloseTimeout: '5 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+});
 // A small job's parse, entity resolution and index try once as local activities — no task-queue round
 // trips, no extra workflow tasks: most of the server work a small job caused. Any retryable failure
 // hands the stage to its regular activity above, with its full retry policy and with the reason shown
@@ -88,6 +97,11 @@ const SMALL_UPLOAD_BYTES = 256 * 1024;
 const onceLocally = proxyLocalActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { maximumAttempts: 1 },
+});
+const onceLocallySettling = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 1 },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
 
 /** The stage's regular activity, or, when `local` is given, that tried once locally first (localFirst). */
@@ -116,7 +130,7 @@ const bookkeeping = proxyLocalActivities<Activities>({
   localRetryThreshold: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
-const { recordSource, recordJobSummary } = bookkeeping;
+const { recordSource, recordJobSummary, countJobMemories } = bookkeeping;
 const handOverUpload = proxyLocalActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 5 },
@@ -132,6 +146,7 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
   const progress = initialProgress(input, new Date().toISOString());
   setHandler(statusQuery, () => progress);
   const current = (input.revision ?? 0) >= 2; // see INGEST_REVISION
+  const settles = (input.revision ?? 0) >= 4;
   // Before revision 2 every job marked itself running at once; since, only a job that hands a stage
   // to the task queue does (just before it does).
   let markedRunning = false;
@@ -147,9 +162,10 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     parseSource: onQueue(parseSource),
     chunkDocument: onQueue(chunkDocument),
     extractMemories: onQueue(extractMemories),
-    resolveEntities: onQueue(resolveEntities),
-    indexMemories: onQueue(indexMemories),
+    resolveEntities: onQueue(settles ? settling.resolveEntities : resolveEntities),
+    indexMemories: onQueue(settles ? settling.indexMemories : indexMemories),
   };
+  const locally = settles ? onceLocallySettling : onceLocally;
 
   // Tex's active tier: the update sent with the start writes the turns as searchable fragments and
   // answers with their ids; the passive pipeline below then enriches only the turns that were new.
@@ -223,14 +239,14 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     }
     const kept = batches.flatMap((range, i) => (extractedOrNot[i] ? [{ range, extracted: extractedOrNot[i] }] : []));
     const quick = oneSmallBatch && localFirstStages;
-    const resolve = tryLocally(quick && onceLocally.resolveEntities, queued.resolveEntities);
+    const resolve = tryLocally(quick && locally.resolveEntities, queued.resolveEntities);
     const resolved = await stage(progress, 'resolve-entities', () =>
-      mapBounded(kept, input.batchConcurrency, ({ range, extracted }) => resolve(input, extracted, range)),
+      mapBounded(kept, input.batchConcurrency, ({ range, extracted }) => resolve(input, extracted, range), { settle: settles }),
     (results) => ({ count: sum(results, (r: ResolveResult) => r.entities) }));
     progress.counts.entities = sum(resolved, (r) => r.entities);
-    const index = tryLocally(quick && onceLocally.indexMemories, queued.indexMemories);
+    const index = tryLocally(quick && locally.indexMemories, queued.indexMemories);
     const indexed = await stage(progress, 'index', () =>
-      mapBounded(kept, input.batchConcurrency, ({ range }, i) => index(input, parsed, chunked, resolved[i]!, range)),
+      mapBounded(kept, input.batchConcurrency, ({ range }, i) => index(input, parsed, chunked, resolved[i]!, range), { settle: settles }),
     (results) => ({ count: sum(results, (r) => r.indexed) }));
 
     progress.memories_created = sum(indexed, (r) => r.indexed);
@@ -240,7 +256,11 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
   } catch (error) {
     if (isCancellation(error)) {
       progress.status = 'cancelled';
-      await CancellationScope.nonCancellable(() => finish(progress));
+      await CancellationScope.nonCancellable(async () => {
+        // Its writes have stopped (settle): what it indexed stays searchable, and is counted as such.
+        if (settles && progress.stages.index?.state === 'failed') progress.memories_created = progress.counts.memories = await countJobMemories(input);
+        await finish(progress);
+      });
       throw error;
     }
     progress.status = 'failed';
@@ -341,17 +361,31 @@ export function batchRanges(total: number, size: number): BatchRange[] {
   return ranges;
 }
 
-/** Promise.all with at most `limit` in flight; results keep the input order. Deterministic. */
-export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+/**
+ * Promise.all with at most `limit` in flight; results keep the input order. Deterministic. With
+ * `settle`, a failure stops new items but waits for those in flight before it is thrown (a cancelled
+ * job's writes have all ended by then).
+ */
+export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T, index: number) => Promise<R>, { settle = false } = {}): Promise<R[]> {
   const results: R[] = new Array(items.length);
   let next = 0;
+  let failure: { error: unknown } | undefined;
   const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
+    while (next < items.length && !failure) {
       const index = next++;
-      results[index] = await fn(items[index]!, index);
+      if (!settle) {
+        results[index] = await fn(items[index]!, index);
+        continue;
+      }
+      try {
+        results[index] = await fn(items[index]!, index);
+      } catch (error) {
+        failure ??= { error };
+      }
     }
   });
   await Promise.all(lanes);
+  if (failure) throw failure.error;
   return results;
 }
 

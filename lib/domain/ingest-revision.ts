@@ -9,5 +9,8 @@
  *    never seen running there: the upsert would land with its completion).
  * 3: a job of several batches leaves out a batch whose extraction fails for good, names it in its
  *    errors and completes with the rest (failed only when every batch fails).
+ * 4: a cancelled job waits for the entity and index writes it has in flight to stop (each checks for
+ *    the cancellation before it writes), then counts the memories it did index, so a cancelled job's
+ *    memories_created says what stays searchable and nothing is written after it reports cancelled.
  */
-export const INGEST_REVISION = 3;
+export const INGEST_REVISION = 4;

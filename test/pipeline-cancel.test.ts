@@ -1,0 +1,56 @@
+import { startHarness, type Harness } from './support/harness';
+import { waitFor } from './support/wait';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('cancelling a job while it indexes', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({
+      // One small chunk per batch, one batch at a time: the job indexes in several steps.
+      env: { BATCH_SIZE: '1', BATCH_CONCURRENCY: '1', CHUNK_TOKENS: '24', CHUNK_OVERLAP_TOKENS: '0' },
+      // A slow index write after the first (a delay injected into the stage, not a test double): the
+      // cancel lands while a batch is on its way to Elasticsearch.
+      wrapActivities: (activities) => ({
+        ...activities,
+        indexMemories: async (input, parsed, chunked, resolved, range) => {
+          if (range.batch >= 1) await sleep(2500);
+          return activities.indexMemories(input, parsed, chunked, resolved, range);
+        },
+      }),
+    });
+  });
+  afterAll(async () => h?.close());
+
+  const countOf = async (jobId: string) => {
+    await h.runtime.es.indices.refresh({ index: h.runtime.indices.memories });
+    return (await h.runtime.es.count({ index: h.runtime.indices.memories, query: { term: { 'provenance.job_id': jobId } } })).count;
+  };
+
+  it('stops writing, and reports as created exactly the memories that stay searchable', async () => {
+    const text = [
+      'Alice Martin lives in Lisbon and works at Acme Corp as an engineer.',
+      'Bob Stone moved to Berlin in 2021 and loves hiking in the Alps.',
+      'Carol King prefers green tea and reads Tolstoy every winter evening.',
+      'Dan Brown visited Tokyo in May 2023 for a robotics conference.',
+      'Erin Holt repairs old clocks in a workshop near the harbour.',
+    ].join('\n\n');
+    const started = await h.jobs.start({ tenant: 'acme', kind: 'document', format: 'TXT', content: text });
+    // Cancel once the first batch is searchable and the next is being written.
+    await waitFor('the first batch indexed', async () => ((await countOf(started.jobId)) > 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+    await h.jobs.cancel('acme', started.jobId);
+    const progress = await h.waitForJob('acme', started.jobId);
+    expect(progress.status).toBe('cancelled');
+    expect(progress.counts.chunks).toBeGreaterThanOrEqual(4);
+
+    const searchable = await countOf(started.jobId);
+    expect(searchable).toBeGreaterThan(0);
+    expect(searchable).toBeLessThan(progress.counts.chunks);
+    expect(progress.memories_created).toBe(searchable);
+    // Nothing lands after the job said it was cancelled (the delayed write has had time to).
+    await sleep(4000);
+    expect(await countOf(started.jobId)).toBe(searchable);
+    // The stored summary says the same.
+    expect((await h.api('GET', `/v1/jobs/${started.jobId}`)).body).toMatchObject({ status: 'cancelled', memories_created: searchable });
+  });
+});
