@@ -1,3 +1,4 @@
+import { dropDerivedArtifacts } from '../lib/blob/store';
 import type { JobProgress } from '../lib/domain/job';
 import type { ActivityDeps } from './deps';
 import type { StageInput } from './types';
@@ -48,6 +49,8 @@ export function createRecordJobActivities(deps: ActivityDeps) {
       // refresh here only held every job's completion back by up to a second.
       refresh: false,
     });
+    // The job is over: what it derived on its way is not needed again (its input is kept).
+    await dropDerivedArtifacts(deps.blobs, progress.tenant, progress.job_id);
     const event = eventOfJob(progress.status);
     const subscribed = event ? await webhooks.subscribedTo(progress.tenant, event) : [];
     return subscribed.length > 0 ? { webhooks: subscribed } : undefined;

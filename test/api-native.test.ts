@@ -49,6 +49,9 @@ describe('native v1 API', () => {
     const done = await h.waitForJob('acme', accepted.body.job_id);
     expect(done.status).toBe('completed');
     expect(done.kind).toBe('file');
+    // Of the job's blobs only its input stays: what it derived (parsed, chunks, batches) is dropped at its end.
+    const blobs = await h.runtime.blobs.list(`acme/jobs/${accepted.body.job_id}`);
+    expect(blobs.map((key) => key.split('/').pop())).toEqual(['raw']);
     const hits = await search(h, 'lighthouse foghorn');
     expect(hits.some((hit) => hit.provenance.job_id === accepted.body.job_id)).toBe(true);
     // The other tenant's search does not see it.

@@ -12,6 +12,8 @@ export interface BlobStore {
   exists(key: string): Promise<boolean>;
   size(key: string): Promise<number>;
   delete(key: string): Promise<void>;
+  /** Keys directly under a folder key (`<tenant>/jobs/<job>`), in no particular order; none when absent. */
+  list(folder: string): Promise<string[]>;
 }
 
 export async function getJson<T>(store: BlobStore, key: string): Promise<T> {
@@ -39,14 +41,20 @@ export class LocalBlobStore implements BlobStore {
     // then the folder entry are flushed to disk before put returns: an upload answered 2xx survives a
     // power cut, not only a crash of the process (about 1 ms on a local SSD).
     const temp = `${file}.${process.pid}.${Date.now()}.tmp`;
-    const handle = await fs.open(temp, 'w');
     try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
+      const handle = await fs.open(temp, 'w');
+      try {
+        await handle.writeFile(data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await fs.rename(temp, file);
+    } catch (error) {
+      // A write that failed part way (disk full) leaves no half file behind.
+      await fs.rm(temp, { force: true }).catch(() => undefined);
+      throw error;
     }
-    await fs.rename(temp, file);
     await syncFolder(folder);
     // Folders made for this blob (a new job's) are entries in their parents: flushed the same way, up
     // to the one that already existed.
@@ -81,6 +89,14 @@ export class LocalBlobStore implements BlobStore {
   async delete(key: string): Promise<void> {
     await fs.rm(this.resolve(key), { force: true });
   }
+
+  async list(folder: string): Promise<string[]> {
+    const entries = await fs.readdir(this.resolve(folder), { withFileTypes: true }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw error;
+    });
+    return entries.filter((entry) => entry.isFile() && !entry.name.endsWith('.tmp')).map((entry) => `${folder}/${entry.name}`);
+  }
 }
 
 async function syncFolder(folder: string): Promise<void> {
@@ -94,6 +110,7 @@ async function syncFolder(folder: string): Promise<void> {
 
 /** Blob keys of one job's artifacts. */
 export const blobKeys = {
+  folder: (tenant: string, jobId: string) => `${tenant}/jobs/${jobId}`,
   upload: (tenant: string, jobId: string) => `${tenant}/jobs/${jobId}/raw`,
   fetched: (tenant: string, jobId: string) => `${tenant}/jobs/${jobId}/fetched`,
   parsed: (tenant: string, jobId: string) => `${tenant}/jobs/${jobId}/parsed.json`,
@@ -101,3 +118,17 @@ export const blobKeys = {
   extracted: (tenant: string, jobId: string, batch: number) => `${tenant}/jobs/${jobId}/memories-${batch}.json`,
   resolved: (tenant: string, jobId: string, batch: number) => `${tenant}/jobs/${jobId}/resolved-${batch}.json`,
 };
+
+/**
+ * What a job derived on its way (the parsed document, chunks, extracted and resolved batches): needed
+ * only while it runs. Its input (`raw`, `fetched`, a Tex write's `passive-turns.json`) is kept: a retry
+ * and a re-extract backfill start again from it.
+ */
+export const isDerivedArtifact = (key: string) => /\/(parsed|chunks|memories-\d+|resolved-\d+)\.json$/.test(key);
+
+/** Deletes a finished job's derived artifacts (idempotent: a retried call finds fewer or none). */
+export async function dropDerivedArtifacts(store: BlobStore, tenant: string, jobId: string): Promise<number> {
+  const derived = (await store.list(blobKeys.folder(tenant, jobId))).filter(isDerivedArtifact);
+  await Promise.all(derived.map((key) => store.delete(key)));
+  return derived.length;
+}
