@@ -8,6 +8,7 @@ import { badInput } from '../lib/errors';
 import { ingestWorkflowId, sourceId as deriveSourceId } from '../lib/ids';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import type { ActivityDeps } from './deps';
+import { bulkFailure } from '../lib/elasticsearch/client';
 import { scopeFromWire } from '../lib/domain/scope';
 import type { IngestJobTags } from '../lib/temporal/search-attributes';
 
@@ -19,7 +20,10 @@ export interface ChildIngest {
   memo: Record<string, unknown>;
 }
 
-export type PreparedIngest = { child: ChildIngest; skipped?: undefined } | { child?: undefined; skipped: string };
+export type PreparedIngest =
+  /** `supersedes`: the job whose memories a re-extraction replaces (the only one the source had). */
+  | { child: ChildIngest; skipped?: undefined; supersedes?: string }
+  | { child?: undefined; skipped: string };
 
 interface StoredSource {
   id: string;
@@ -77,10 +81,11 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
       index: deps.indices.memories,
       size: 0,
       query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }] } },
-      aggs: { jobs: { cardinality: { field: 'provenance.job_id' } } },
+      aggs: { jobs: { terms: { field: 'provenance.job_id', size: 2 } }, count: { cardinality: { field: 'provenance.job_id' } } },
     });
-    const jobCount = (jobs.aggregations?.jobs as { value?: number } | undefined)?.value ?? 0;
-    if (jobCount > 1) return { skipped: `its memories come from ${jobCount} jobs (appended content); re-send it instead` };
+    const jobIds = ((jobs.aggregations?.jobs as { buckets?: { key: string }[] } | undefined)?.buckets ?? []).map((bucket) => bucket.key);
+    const jobCount = (jobs.aggregations?.count as { value?: number } | undefined)?.value ?? jobIds.length;
+    if (jobIds.length > 1) return { skipped: `its memories come from ${jobCount} jobs (appended content); re-send it instead` };
     if (source.blob_key && !(await deps.blobs.exists(source.blob_key))) return { skipped: 'its stored content is gone from the blob store' };
     if (!source.blob_key && !source.source_url) return { skipped: 'no stored content or URL to extract from' };
     const scope = source.scope ?? {};
@@ -99,14 +104,17 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
       fileName: source.file_name,
       surface: 'backfill',
     });
-    return { child: child(request, jobId, sourceId) };
+    return { child: child(request, jobId, sourceId), supersedes: jobIds[0] };
   }
 
   /**
    * After a source's re-extraction: memories of the source that the new job did not write again are
-   * the old extractor's and go. Without delete_by_query (not in this Elasticsearch), search + bulk delete.
+   * the old extractor's and go — only those of the job it superseded, so a job that wrote to the same
+   * source meanwhile (a re-send with more turns) keeps its own. Without delete_by_query (not in this
+   * Elasticsearch), search + bulk delete. (`supersedes` absent: a backfill started before it was
+   * recorded, which drops every other job's.)
    */
-  async function dropSupersededMemories(tenant: string, sourceId: string, keepJobId: string): Promise<number> {
+  async function dropSupersededMemories(tenant: string, sourceId: string, keepJobId: string, supersedes?: string): Promise<number> {
     let deleted = 0;
     for (;;) {
       const { hits } = await deps.es.search({
@@ -115,13 +123,15 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
         _source: false,
         query: {
           bool: {
-            filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }],
+            filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }, ...(supersedes ? [{ term: { 'provenance.job_id': supersedes } }] : [])],
             must_not: [{ term: { 'provenance.job_id': keepJobId } }],
           },
         },
       });
       if (hits.hits.length === 0) return deleted;
-      await deps.es.bulk({ refresh: 'wait_for', operations: hits.hits.map((hit) => ({ delete: { _index: deps.indices.memories, _id: hit._id! } })) });
+      const response = await deps.es.bulk({ refresh: 'wait_for', operations: hits.hits.map((hit) => ({ delete: { _index: deps.indices.memories, _id: hit._id! } })) });
+      // A delete that failed would be found again: retry the activity rather than loop here.
+      if (response.errors) throw bulkFailure(response, 'superseded memory deletes');
       deleted += hits.hits.length;
     }
   }

@@ -13,6 +13,8 @@ describe('backfills: import, re-extract and reindex', () => {
   let dataDir: string;
   /** A fault injected into extraction (not a test double): while set, long.txt's second batch is refused. */
   let refuseLong = false;
+  /** While set, the re-extraction of tea.txt sees another job write a memory of the same source meanwhile. */
+  let concurrentWrite = false;
 
   async function runBackfill(body: Record<string, unknown>, key?: string): Promise<BackfillProgress & { id: string }> {
     const started = await h.api('POST', '/v1/backfills', { body, key });
@@ -56,6 +58,11 @@ describe('backfills: import, re-extract and reindex', () => {
         ...activities,
         extractMemories: async (input, parsed, chunked, range) => {
           if (refuseLong && input.request.fileName === 'long.txt' && range.batch === 1) throw ApplicationFailure.nonRetryable('the extractor refused this batch', 'injected');
+          if (concurrentWrite && input.request.fileName === 'tea.txt') {
+            const id = 'mem_concurrent0000000001';
+            const document = { id, tenant: 'acme', text: 'Aiko also brews hojicha on Sundays.', type: 'fact', provenance: { source_id: input.sourceId, job_id: 'another-job' }, created_at: new Date().toISOString() };
+            await h.runtime.es.index({ index: h.runtime.indices.memories, id, document, refresh: 'wait_for' });
+          }
           return activities.extractMemories(input, parsed, chunked, range);
         },
       }),
@@ -120,6 +127,19 @@ describe('backfills: import, re-extract and reindex', () => {
     // Same extractor, same content: the same memories, now written by the re-extraction's jobs.
     expect(after.map((m) => m.id).sort()).toEqual(before.map((m) => m.id).sort());
     for (const memory of after) expect(oldJobs.has(memory.provenance.job_id)).toBe(false);
+  });
+
+  it('drops only the superseded job\'s memories: another job\'s write to the source meanwhile stays', async () => {
+    concurrentWrite = true;
+    try {
+      expect(await runBackfill({ backfill: 'reextract' })).toMatchObject({ status: 'completed', processed: 3, failed: 0 });
+    } finally {
+      concurrentWrite = false;
+    }
+    const tea = (await memoriesOf('acme')).filter((m) => m.text.includes('Aiko'));
+    expect(tea.map((m) => m.provenance.job_id)).toContain('another-job');
+    expect(tea).toHaveLength(2);
+    await h.runtime.es.delete({ index: h.runtime.indices.memories, id: 'mem_concurrent0000000001', refresh: 'wait_for' });
   });
 
   it('keeps a source\'s earlier memories when its re-extraction leaves a batch out, and counts it as failed', async () => {

@@ -143,7 +143,7 @@ async function processPage(input: BackfillWorkflowInput, runId: string, items: s
         touch(progress);
         return;
       }
-      if (input.kind === 'reextract') await dropSupersededMemories(input.tenant, item, jobId);
+      if (input.kind === 'reextract') await dropSupersededMemories(input.tenant, item, jobId, prepared.supersedes);
       progress.processed += 1;
     } catch (error) {
       progress.failed += 1;
