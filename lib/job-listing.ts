@@ -5,7 +5,7 @@ import { DocumentType, Format, SourceKind } from './domain/ingest';
 import { JobStatus, type JobProgress } from './domain/job';
 import { badInput } from './errors';
 import { parseIngestWorkflowId, sha256 } from './ids';
-import { timestampOf } from './job-status';
+import { both, timestampOf } from './job-status';
 import type { IngestJobs, JobMemo } from './jobs';
 
 /** Filters a listing accepts; each maps to one Cairn search attribute in Temporal visibility. */
@@ -196,7 +196,7 @@ export class JobListings {
       token = skippedPage.nextPageToken;
       if (!token) return { jobs: [], total: await this.count(tenant, filters) };
     }
-    const [result, total] = await Promise.all([this.page(tenant, filters, pageSize, token), this.count(tenant, filters)]);
+    const [result, total] = await both(this.page(tenant, filters, pageSize, token), this.count(tenant, filters));
     return { jobs: result.jobs, total };
   }
 

@@ -63,7 +63,7 @@ export class JobStatusReader {
    * progress. Stage details come with the next poll.
    */
   private async busy(handle: WorkflowHandle): Promise<JobProgress> {
-    const [input, description] = await Promise.all([startInputOf(handle), handle.describe()]);
+    const [input, description] = await both(startInputOf(handle), handle.describe());
     const now = new Date().toISOString();
     return canonicalProgress({ ...initialProgress(input, now), status: taken(description.raw) ? 'running' : 'queued', updated_at: now });
   }
@@ -72,7 +72,7 @@ export class JobStatusReader {
     if (status === COMPLETED) return canonicalProgress(await handle.result());
     // The input from the first event and the closing time from the execution's description: a
     // long job's history can hold thousands of events, none of the others needed here.
-    const [input, description] = await Promise.all([startInputOf(handle), handle.describe()]);
+    const [input, description] = await both(startInputOf(handle), handle.describe());
     const closedAt = (description.closeTime ?? new Date()).toISOString();
     const how = CLOSED_NAMES[status] ?? 'closed';
     return canonicalProgress({
@@ -121,4 +121,15 @@ const isDeadlineExceeded = (error: unknown) =>
 export function timestampOf(value: { seconds?: unknown; nanos?: number | null } | null | undefined): string | undefined {
   if (!value?.seconds) return undefined;
   return new Date(Number(String(value.seconds)) * 1000 + Math.floor((value.nanos ?? 0) / 1e6)).toISOString();
+}
+
+/**
+ * Two calls side by side, failing with the first failure only once both have ended: a call still
+ * retrying against a server that is down must not outlive the request that made it.
+ */
+export async function both<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [first, second] = await Promise.allSettled([a, b]);
+  if (first.status === 'rejected') throw first.reason;
+  if (second.status === 'rejected') throw second.reason;
+  return [first.value, second.value];
 }

@@ -124,6 +124,21 @@ describe('Tex surface (/compat/tex)', () => {
     expect(missingOrg.body.detail).toEqual([expect.objectContaining({ loc: ['body', 'scope', 'org_id'], type: 'missing' })]);
   });
 
+  it("keeps a turn's observations with its text, searchable, without changing the turn's identity", async () => {
+    const turn = { role: 'user', text: 'The delivery came late again.', timestamp: '2026-05-09T10:00:00Z' };
+    const body = (observations?: unknown) => ({ scope: { org_id: 'org_obs', session_id: 'obs-1' }, turns: [{ ...turn, observations }] });
+    const written = await h.api('POST', '/compat/tex/ingestion/memory', { body: body(['customer sounded frustrated', { sentiment: 'negative' }]) });
+    expect(written.status).toBe(202);
+    const fragment = await h.api('GET', `/v1/memories/mem_${written.body.active_fragment_ids[0]}`);
+    expect(fragment.body.text).toBe('user: The delivery came late again.\n[observation: customer sounded frustrated]\n[observation: {"sentiment":"negative"}]');
+    const found = await h.api('POST', '/v1/search', { body: { query: 'frustrated', mode: 'bm25', filters: { session_id: 'obs-1' } } });
+    expect(found.body.results.map((r: { id: string }) => r.id)).toContain(`mem_${written.body.active_fragment_ids[0]}`);
+    // Role, text and timestamp make the turn: the same turn without observations is the same fragment.
+    const again = await h.api('POST', '/compat/tex/ingestion/memory', { body: body() });
+    expect(again.body.active_fragment_ids).toEqual(written.body.active_fragment_ids);
+    await h.waitForJob('acme', written.body.job_id);
+  });
+
   it('answers validation errors as 422 {detail}', async () => {
     const bad = await h.api('POST', '/compat/tex/ingestion/memory', { body: { scope: { org_id: '' }, turns: [] } });
     expect(bad.status).toBe(422);

@@ -14,8 +14,22 @@ export const TexTurn = z.object({
   role: z.string().min(1).max(50),
   text: z.string().min(1).max(100_000),
   timestamp: z.string().max(64).optional(),
-  observations: z.unknown().optional(),
+  /** Notes on the turn (the seed leaves their shape open): text, a list, or any JSON. */
+  observations: z
+    .unknown()
+    .refine((value) => value === undefined || JSON.stringify(value).length <= 100_000, 'at most 100,000 characters of JSON')
+    .optional(),
 });
+
+/** Observations as lines after the turn's text: `[observation: …]`, one per item of a list. */
+export function withObservations(text: string, observations: unknown): string {
+  if (observations === undefined || observations === null) return text;
+  const items = Array.isArray(observations) ? observations : [observations];
+  const lines = items
+    .filter((item) => item !== undefined && item !== null && item !== '')
+    .map((item) => `[observation: ${typeof item === 'string' ? item : JSON.stringify(item)}]`);
+  return lines.length ? `${text}\n${lines.join('\n')}` : text;
+}
 
 /**
  * The seed's own curl example writes the scope as flat keys ("scope.org_id": …) while its body
@@ -59,7 +73,9 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memo
       const scope = { orgId: body.scope.org_id, userId: body.scope.user_id, sessionId };
       const turns = body.turns.map((turn) => ({
         role: turn.role,
-        content: turn.text,
+        // A turn's observations are kept with what was said (and searchable with it); its identity
+        // stays role + text + timestamp, as the seed defines it.
+        content: withObservations(turn.text, turn.observations),
         timestamp: turn.timestamp,
         turnId: fragmentHash(tenant, scope, turn.role, turn.text, turn.timestamp),
       }));
