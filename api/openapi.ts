@@ -9,6 +9,7 @@ import { SynapBatchCreate, SynapCreateMemory, SynapIngestionStatus } from './com
 import { TexIngestRequest, TexIngestResponse } from './compat/tex';
 import { JobListQuery } from './jobs';
 import { JobProgress } from '../lib/domain/job';
+import { Memory } from '../lib/domain/memory';
 import { NoteBody } from './schedules';
 import { BackfillRequest, ScheduleRequest } from '../lib/backfill/request';
 import { NativeSearchRequest } from './search';
@@ -45,6 +46,15 @@ interface Operation {
 const INGEST_ERRORS = [413, 415, 503];
 
 const ID = '{id}';
+/** A memory as GET answers it: the stored document without its vectors and stems. */
+const MemoryResponse = Memory.extend({ context: z.string().optional() });
+const SearchResponse = z.object({
+  results: z.array(Memory.omit({ tenant: true, updated_at: true }).extend({ score: z.number(), ranks: z.record(z.string(), z.number()) })),
+  mode: z.string(),
+  methods: z.array(z.string()),
+  warnings: z.array(z.string()).optional(),
+  took_ms: z.number(),
+});
 const OPERATIONS: Operation[] = [
   { method: 'get', path: '/healthz', tag: 'health', summary: '200 when Temporal and Elasticsearch answer, else 503', public: true, errors: [503] },
   { method: 'get', path: '/readyz', tag: 'health', summary: '200 when ready to take requests; 503 while starting or shutting down', public: true, errors: [503] },
@@ -59,9 +69,9 @@ const OPERATIONS: Operation[] = [
   { method: 'get', path: `/v1/jobs/${ID}`, tag: 'jobs', summary: 'Job progress: status, stage, per-stage state, counts, errors', permission: 'read', response: JobProgress },
   { method: 'post', path: `/v1/jobs/${ID}/cancel`, tag: 'jobs', summary: 'Cancel a running job', permission: 'ingest', status: 202 },
   { method: 'post', path: `/v1/jobs/${ID}/retry`, tag: 'jobs', summary: 'Retry a failed, cancelled or partly completed job as a new job (409 when that job was already retried)', permission: 'ingest', status: 202, errors: [409] },
-  { method: 'post', path: '/v1/search', tag: 'search', summary: 'Search memories: hybrid (BM25 + kNN, RRF), bm25 or knn, with scope filters', permission: 'search', body: NativeSearchRequest },
-  { method: 'get', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Get a memory', permission: 'read' },
-  { method: 'patch', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Update a memory (replace | append | smart-merge); re-embedded when the text changes', permission: 'write', body: MemoryUpdate },
+  { method: 'post', path: '/v1/search', tag: 'search', summary: 'Search memories: hybrid (BM25 + kNN, RRF), bm25 or knn, with scope filters', permission: 'search', body: NativeSearchRequest, response: SearchResponse, errors: [503] },
+  { method: 'get', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Get a memory', permission: 'read', response: MemoryResponse, errors: [503] },
+  { method: 'patch', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Update a memory (replace | append | smart-merge); re-embedded when the text changes', permission: 'write', body: MemoryUpdate, response: MemoryResponse, errors: [503] },
   { method: 'delete', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Delete a memory', permission: 'write', status: 204 },
   { method: 'get', path: '/v1/entities', tag: 'memories', summary: 'List entities', permission: 'read', query: EntityListQuery },
   { method: 'get', path: `/v1/entities/${ID}`, tag: 'memories', summary: 'Get an entity', permission: 'read' },

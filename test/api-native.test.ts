@@ -311,6 +311,20 @@ describe('native v1 API', () => {
     expect(Object.keys(uploaded.body).sort()).toEqual(Object.keys(files['202'].content['application/json'].schema.properties).sort());
     expect(Object.keys(spec.body.paths['/compat/synap/v1/memories/{id}'])).toEqual(expect.arrayContaining(['get', 'patch', 'put', 'delete']));
     expect(spec.body.paths['/healthz'].get.security).toEqual([]);
+    // A real search answer has the documented fields (and each result those of a memory).
+    const searchSchema = spec.body.paths['/v1/search'].post.responses['200'].content['application/json'].schema;
+    await h.waitForJob('acme', uploaded.body.job_id);
+    const answer = await h.api('POST', '/v1/search', { body: { query: 'spec check note', mode: 'bm25' } });
+    expect(answer.body.results.length).toBeGreaterThan(0);
+    for (const key of Object.keys(answer.body)) expect(Object.keys(searchSchema.properties)).toContain(key);
+    const resultSchema = searchSchema.properties.results.items;
+    for (const key of Object.keys(answer.body.results[0])) expect(Object.keys(resultSchema.properties)).toContain(key);
+    for (const key of resultSchema.required) expect(Object.keys(answer.body.results[0])).toContain(key);
+    // And a memory read by id has those of the memory schema.
+    const memorySchema = spec.body.paths['/v1/memories/{id}'].get.responses['200'].content['application/json'].schema;
+    const memory = (await h.api('GET', `/v1/memories/${answer.body.results[0].id}`)).body;
+    for (const key of Object.keys(memory)) expect(Object.keys(memorySchema.properties)).toContain(key);
+    for (const key of memorySchema.required) expect(Object.keys(memory)).toContain(key);
     const docs = await h.api('GET', '/docs', { key: null });
     expect(docs.status).toBe(200);
     expect(docs.headers.get('content-type')).toMatch(/html/);
