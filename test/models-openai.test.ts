@@ -49,14 +49,17 @@ describe('OpenAI providers (against a local test double)', () => {
     expect(error.retryable).toBe(true);
   });
 
-  it('treats content the server refuses (400, 422) as bad input, and a rejected key (401) as something to wait out', async () => {
+  it('treats content the server refuses (too long, filtered) as bad input, and configuration errors (400, 401) as something to wait out', async () => {
     const embedder = new OpenAIEmbedder(clientFor(0), 'text-embedding-3-small', 8);
-    double.failNext(400);
+    double.failNext(400, 1, 'context_length_exceeded');
     expect(await embedder.embed(['too long']).catch((e) => e)).toMatchObject({ code: 'bad_input', retryable: false });
+    // A parameter the model does not take: the operator fixes the configuration, the job waits.
+    double.failNext(400, 1, 'unsupported_parameter');
+    expect(await embedder.embed(['delta']).catch((e) => e)).toMatchObject({ code: 'upstream_failure', retryable: true });
     double.failNext(401);
     expect(await embedder.embed(['epsilon']).catch((e) => e)).toMatchObject({ code: 'upstream_failure', retryable: true });
     const extractor = new OpenAIExtractor(clientFor(0), 'gpt-4o-mini', 'long-range');
-    double.failNext(422);
+    double.failNext(400, 1, 'content_filter');
     const chunk = { index: 0, text: 'Some text.', tokens: 3 };
     expect(await extractor.extract([chunk], { documentType: 'document', mode: 'long-range', format: 'TXT' }).catch((e) => e)).toMatchObject({ code: 'bad_input', retryable: false });
     double.failNext(503);
@@ -103,12 +106,13 @@ describe('OpenAI providers (against a local test double)', () => {
     expect(request.body.messages[0].content).toContain('2023-05-08');
   });
 
-  it('treats an answer that breaks the schema as an upstream failure, not as memories', async () => {
+  it('treats an answer that breaks the schema, or was cut off, as bad input (asking again gets the same), not as memories', async () => {
     double.chatContent = () => JSON.stringify({ memories: [{ chunk_index: 0, text: 'x', type: 'gossip' }] });
     const extractor = new OpenAIExtractor(clientFor(), 'gpt-4o-mini', 'fast');
-    await expect(
-      extractor.extract([{ index: 0, text: 'hello', tokens: 1 }], { documentType: 'note', mode: 'fast', format: 'TXT' }),
-    ).rejects.toThrow(/does not match the schema/);
+    const context = { documentType: 'note', mode: 'fast', format: 'TXT' } as const;
+    expect(await extractor.extract([{ index: 0, text: 'hello', tokens: 1 }], context).catch((e) => e)).toMatchObject({ code: 'bad_input', message: expect.stringMatching(/does not match the schema/) });
+    double.chatContent = () => '{"memories": [{"chunk_index": 0, "text": "cut';
+    expect(await extractor.extract([{ index: 0, text: 'hello', tokens: 1 }], context).catch((e) => e)).toMatchObject({ code: 'bad_input', message: expect.stringMatching(/not JSON/) });
   });
 
   it('is chosen when OPENAI_API_KEY is set, honouring OPENAI_BASE_URL', async () => {

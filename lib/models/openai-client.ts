@@ -15,14 +15,19 @@ export function createOpenAIClient(config: Pick<Config, 'OPENAI_API_KEY' | 'OPEN
   });
 }
 
+/** OpenAI's error codes for content the model will not take, whatever the configuration. */
+const REFUSED_CONTENT = new Set(['context_length_exceeded', 'string_above_max_length', 'content_filter', 'content_policy_violation', 'invalid_prompt']);
+
 /**
- * An OpenAI error as the failure to raise. The server refusing the content itself (400 — e.g. over
- * the model's context —, 413, 422) is bad input: a retry sends the same content. Anything else is
- * retried until it passes: 429 and 5xx after the SDK's own retries, a network failure, and also a
- * rejected key or an unknown model (401, 403, 404), which the operator fixes while accepted jobs wait.
+ * An OpenAI error as the failure to raise. The server refusing the content itself (413, or a 400/422
+ * whose code says the input is too long or not allowed) is bad input: a retry sends the same content.
+ * Anything else is retried until it passes: 429 and 5xx after the SDK's own retries, a network
+ * failure, and configuration errors (a rejected key, an unknown model, a parameter the model does not
+ * take: 400, 401, 403, 404), which the operator fixes while accepted jobs wait.
  */
 export function openAIFailure(error: unknown, what: string): CairnError {
-  const status = (error as { status?: number }).status;
+  const { status, code } = error as { status?: number; code?: string | null };
   const message = `${what} failed: ${(error as Error).message}`;
-  return status === 400 || status === 413 || status === 422 ? badInput(message) : upstreamFailure(message);
+  const refused = status === 413 || ((status === 400 || status === 422) && code != null && REFUSED_CONTENT.has(code));
+  return refused ? badInput(message) : upstreamFailure(message);
 }

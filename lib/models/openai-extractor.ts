@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Chunk } from '../domain/document';
 import { MemoryType } from '../domain/memory';
 import { countTokens } from '../chunking/tokens';
-import { badInput, CairnError, upstreamFailure } from '../errors';
+import { badInput, CairnError } from '../errors';
 import type { ExtractedMemory, ExtractionContext, Extractor } from './extractor';
 import { openAIFailure } from './openai-client';
 
@@ -58,6 +58,7 @@ export class OpenAIExtractor implements Extractor {
       `Document type: ${context.documentType}. Reference date: ${context.referenceDate ?? 'unknown'}.`;
     const user = chunks.map((chunk) => `[chunk ${chunk.index}]\n${chunk.text}`).join('\n\n');
     let content: string | null | undefined;
+    let finishReason: string | null | undefined;
     try {
       const completion = await this.client.chat.completions.create({
         model: this.model,
@@ -70,13 +71,14 @@ export class OpenAIExtractor implements Extractor {
       });
       const message = completion.choices[0]?.message;
       content = message?.content;
+      finishReason = completion.choices[0]?.finish_reason;
       // The model declining this content is the content's answer: asking again gets the same.
       if (message?.refusal) throw badInput(`OpenAI extraction: the model refused: ${message.refusal}`);
     } catch (error) {
       if (error instanceof CairnError) throw error;
       throw openAIFailure(error, 'OpenAI extraction');
     }
-    const output = parseOutput(content);
+    const output = parseOutput(content, finishReason);
     const known = new Set(chunks.map((chunk) => chunk.index));
     const memories: ExtractedMemory[] = output.memories
       .filter((memory) => memory.text.trim() && known.has(memory.chunk_index))
@@ -93,14 +95,21 @@ export class OpenAIExtractor implements Extractor {
   }
 }
 
-function parseOutput(content: string | null | undefined): ExtractionOutput {
+/**
+ * The answer as memories. An answer that is not the schema's JSON is what this model says for this
+ * content (at temperature 0 it says it again: cut off at its output limit, or a compatible server
+ * that ignores strict schemas), so it is bad input — the batch is left out or the job fails, naming
+ * why — not an outage to retry and pay for again.
+ */
+function parseOutput(content: string | null | undefined, finishReason: string | null | undefined): ExtractionOutput {
+  if (finishReason === 'length') throw badInput('OpenAI extraction: the answer was cut off at the model\'s output limit (use smaller batches, BATCH_SIZE)');
   let raw: unknown;
   try {
     raw = JSON.parse(content ?? '');
   } catch {
-    throw upstreamFailure('OpenAI extraction answered with text that is not JSON');
+    throw badInput('OpenAI extraction answered with text that is not JSON');
   }
   const parsed = ExtractionOutput.safeParse(raw);
-  if (!parsed.success) throw upstreamFailure(`OpenAI extraction answer does not match the schema: ${parsed.error.issues[0]?.message}`);
+  if (!parsed.success) throw badInput(`OpenAI extraction answer does not match the schema: ${parsed.error.issues[0]?.message}`);
   return parsed.data;
 }

@@ -18,17 +18,18 @@ export interface OpenAITestDouble {
   baseUrl: string;
   requests: RecordedRequest[];
   /** The next `count` requests answer `status` (with Retry-After: 0 for 429). */
-  failNext(status: number, count?: number): void;
+  /** The next `count` requests answer `status`, with OpenAI's error `code` when given. */
+  failNext(status: number, count?: number, code?: string): void;
   /** What chat completions answer with as message content (a JSON string for structured outputs). */
   chatContent: (body: any) => string;
   close(): Promise<void>;
 }
 
 export async function startOpenAITestDouble(dims = 8): Promise<OpenAITestDouble> {
-  const failures: number[] = [];
+  const failures: { status: number; code?: string }[] = [];
   const double: Partial<OpenAITestDouble> & { requests: RecordedRequest[] } = {
     requests: [],
-    failNext: (status, count = 1) => failures.push(...Array(count).fill(status)),
+    failNext: (status, count = 1, code) => failures.push(...Array.from({ length: count }, () => ({ status, code }))),
     chatContent: () => JSON.stringify({ memories: [] }),
   };
   const server = http.createServer((req, res) => {
@@ -42,7 +43,10 @@ export async function startOpenAITestDouble(dims = 8): Promise<OpenAITestDouble>
         res.end(JSON.stringify(payload));
       };
       const failure = failures.shift();
-      if (failure) return send(failure, { error: { message: `test double failure ${failure}`, type: 'server_error' } }, failure === 429 ? { 'retry-after': '0' } : {});
+      if (failure) {
+        const error = { message: `test double failure ${failure.status}`, type: failure.status < 500 ? 'invalid_request_error' : 'server_error', code: failure.code ?? null };
+        return send(failure.status, { error }, failure.status === 429 ? { 'retry-after': '0' } : {});
+      }
       if (req.url === '/v1/embeddings') {
         const inputs: string[] = Array.isArray(body.input) ? body.input : [body.input];
         const size = body.dimensions ?? dims;
