@@ -21,8 +21,8 @@ export interface ChildIngest {
 }
 
 export type PreparedIngest =
-  /** `supersedes`: the job whose memories a re-extraction replaces (the only one the source had). */
-  | { child: ChildIngest; skipped?: undefined; supersedes?: string }
+  /** `supersedes`: the job whose memories a re-extraction replaces (the only one the source had), null for none. */
+  | { child: ChildIngest; skipped?: undefined; supersedes?: string | null }
   | { child?: undefined; skipped: string };
 
 interface StoredSource {
@@ -104,17 +104,18 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
       fileName: source.file_name,
       surface: 'backfill',
     });
-    return { child: child(request, jobId, sourceId), supersedes: jobIds[0] };
+    return { child: child(request, jobId, sourceId), supersedes: jobIds[0] ?? null };
   }
 
   /**
    * After a source's re-extraction: memories of the source that the new job did not write again are
    * the old extractor's and go — only those of the job it superseded, so a job that wrote to the same
    * source meanwhile (a re-send with more turns) keeps its own. Without delete_by_query (not in this
-   * Elasticsearch), search + bulk delete. (`supersedes` absent: a backfill started before it was
-   * recorded, which drops every other job's.)
+   * Elasticsearch), search + bulk delete. (`supersedes` null: the source had no memories, none go;
+   * absent: a backfill started before it was recorded, which drops every other job's.)
    */
-  async function dropSupersededMemories(tenant: string, sourceId: string, keepJobId: string, supersedes?: string): Promise<number> {
+  async function dropSupersededMemories(tenant: string, sourceId: string, keepJobId: string, supersedes?: string | null): Promise<number> {
+    if (supersedes === null) return 0;
     let deleted = 0;
     for (;;) {
       const { hits } = await deps.es.search({

@@ -94,14 +94,3 @@ export function createIndexActivity(deps: ActivityDeps) {
     return { indexed: docs.length, memoryIds: docs.map((doc) => doc.id) };
   };
 }
-
-/** How many memories a job indexed: what stays searchable of a job that was cancelled part way. */
-export function createCountJobMemoriesActivity(deps: ActivityDeps) {
-  return async function countJobMemories({ jobId, request }: StageInput): Promise<number> {
-    const { count } = await deps.es.count({
-      index: deps.indices.memories,
-      query: { bool: { filter: [{ term: { tenant: request.tenant } }, { term: { 'provenance.job_id': jobId } }] } },
-    });
-    return count;
-  };
-}

@@ -4,7 +4,7 @@ import { createChunkActivity } from './chunk';
 import type { ActivityDeps } from './deps';
 import { createExtractActivity } from './extract';
 import { createFetchActivity } from './fetch';
-import { createCountJobMemoriesActivity, createIndexActivity } from './index-memories';
+import { createIndexActivity } from './index-memories';
 import { createParseActivity } from './parse';
 import { createRecordJobActivities } from './record-job';
 import { createResolveEntitiesActivity } from './resolve-entities';
@@ -21,7 +21,6 @@ export function createActivities(deps: ActivityDeps) {
     extractMemories: activityBoundary(createExtractActivity(deps)),
     resolveEntities: activityBoundary(createResolveEntitiesActivity(deps)),
     indexMemories: activityBoundary(createIndexActivity(deps)),
-    countJobMemories: activityBoundary(createCountJobMemoriesActivity(deps)),
     recordJobSummary: activityBoundary(recordJobSummary),
     recordSource: activityBoundary(recordSource),
     writeActiveFragments: activityBoundary(createWriteActiveActivity(deps)),

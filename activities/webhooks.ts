@@ -16,12 +16,12 @@ export interface DeliveryOutcome {
 export function createWebhookActivities(deps: ActivityDeps) {
   const store = new WebhookStore(deps.es, deps.indices.webhooks, deps.config.CAIRN_ALLOW_PRIVATE_URLS);
 
-  async function deliverJobEvent(tenant: string, webhookId: string, event: WebhookEvent, job: JobProgress): Promise<DeliveryOutcome> {
+  async function deliverJobEvent(tenant: string, webhookId: string, event: WebhookEvent, job: JobProgress, runId: string): Promise<DeliveryOutcome> {
     const hook = await store.stored(tenant, webhookId);
     if (!hook) return { webhook_id: webhookId, outcome: 'skipped', reason: 'the webhook was deleted' };
     if (!hook.events.includes(event)) return { webhook_id: webhookId, outcome: 'skipped', reason: `no longer subscribed to ${event}` };
     const payload = { type: event, timestamp: job.finished_at ?? job.updated_at, data: job };
-    const { status } = await deliverWebhook(hook, webhookEventId(tenant, job.job_id, event), payload, deps.config.CAIRN_ALLOW_PRIVATE_URLS);
+    const { status } = await deliverWebhook(hook, webhookEventId(tenant, job.job_id, runId, event), payload, deps.config.CAIRN_ALLOW_PRIVATE_URLS);
     return { webhook_id: webhookId, outcome: 'delivered', status };
   }
 

@@ -1,3 +1,5 @@
+import type { Response } from 'express';
+import { RETRY_AFTER_S } from './errors';
 import type { z } from 'zod';
 import { CairnError, httpStatusOf } from '../lib/errors';
 
@@ -18,6 +20,16 @@ export function nothingAcceptedStatus(errors: BatchError[]): number {
   const statuses = errors.map((error) => httpStatusOf(error.code));
   if (statuses.some((status) => status >= 500)) return 503;
   return statuses.length > 0 && statuses.every((status) => status === statuses[0]) ? statuses[0]! : 400;
+}
+
+/**
+ * Answers a batch: `accepted` (201 or 202) when any item was, else the items' shared status, with
+ * Retry-After when that is a 503 (a service was down), as every 503 carries.
+ */
+export function sendBatch<R>(res: Response, accepted: number, result: { results: R[]; errors: BatchError[] }): void {
+  const status = result.results.length > 0 ? accepted : nothingAcceptedStatus(result.errors);
+  if (status === 503) res.set('Retry-After', String(RETRY_AFTER_S));
+  res.status(status).json({ results: result.results, errors: result.errors });
 }
 
 /**

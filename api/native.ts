@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { DocumentType, Format, IngestMode, Metadata, type IngestRequestInput } from '../lib/domain/ingest';
 import type { IngestContent, IngestJobs } from '../lib/jobs';
 import { principalOf, requirePermission } from './auth';
-import { acceptBatch, nothingAcceptedStatus } from './batch';
+import { acceptBatch, sendBatch } from './batch';
 import { parseWith } from './errors';
 import { detectFileFormat, jsonField, multipartFile } from './uploads';
 import { scopeFromWire } from '../lib/domain/scope';
@@ -200,7 +200,7 @@ export function nativeIngestRoutes(jobs: IngestJobs): Router {
       return accepted(await jobs.start(request));
     });
     if (result.rejected) return void res.status(400).json({ error: { code: 'bad_input', message: 'the batch was rejected: at least one item is invalid (fail_fast)' }, errors: result.errors });
-    res.status(result.results.length > 0 ? 202 : nothingAcceptedStatus(result.errors)).json({ results: result.results, errors: result.errors });
+    sendBatch(res, 202, result);
   });
 
   return router;

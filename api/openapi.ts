@@ -67,7 +67,7 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: '/v1/batch', tag: 'native', summary: 'Ingest up to 100 items ({type: document|conversation|url, …}) → {results, errors}; fail_fast rejects all on one invalid item (400); a batch that accepts nothing answers the status its items share (400 invalid, 409 duplicates, 503 a service down)', permission: 'ingest', body: NativeBatchRequest, status: 202, errors: [409, 413, 415, 503] },
   { method: 'get', path: '/v1/jobs', tag: 'jobs', summary: 'List jobs (Temporal visibility, filter by status/format/kind/document_type)', permission: 'read', query: JobListQuery },
   { method: 'get', path: `/v1/jobs/${ID}`, tag: 'jobs', summary: 'Job progress: status, stage, per-stage state, counts, errors', permission: 'read', response: JobProgress },
-  { method: 'post', path: `/v1/jobs/${ID}/cancel`, tag: 'jobs', summary: 'Cancel a running job', permission: 'ingest', status: 202 },
+  { method: 'post', path: `/v1/jobs/${ID}/cancel`, tag: 'jobs', summary: 'Cancel a running job (409 when it is not running)', permission: 'ingest', status: 202, errors: [409] },
   { method: 'post', path: `/v1/jobs/${ID}/retry`, tag: 'jobs', summary: 'Retry a failed, cancelled or partly completed job as a new job (409 when that job was already retried)', permission: 'ingest', status: 202, errors: [409] },
   { method: 'post', path: '/v1/search', tag: 'search', summary: 'Search memories: hybrid (BM25 + kNN, RRF), bm25 or knn, with scope filters', permission: 'search', body: NativeSearchRequest, response: SearchResponse, errors: [503] },
   { method: 'get', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Get a memory', permission: 'read', response: MemoryResponse, errors: [503] },
@@ -181,7 +181,8 @@ function errorResponses(op: Operation): Record<string, unknown> {
   if (op.body || op.multipart || op.query || op.path.includes(ID)) {
     responses[String(shapes.validation)] = { description: shapes.validation === 422 ? 'Validation error (FastAPI shape)' : 'Invalid input, naming every bad field', content: json(shapes.validationBody) };
   }
-  const statuses = [...(op.public ? [] : [401, 403]), ...(op.path.includes(ID) ? [404] : []), ...(op.errors ?? [])];
+  // Every authenticated call can meet a service that is down (keys, jobs and memories live there).
+  const statuses = [...new Set([...(op.public ? [] : [401, 403, 503]), ...(op.path.includes(ID) ? [404] : []), ...(op.errors ?? [])])];
   // Health probes answer their own report, described by the summary.
   for (const status of statuses) responses[String(status)] = { description: ERROR_DESCRIPTIONS[status] ?? 'Error', ...(op.public ? {} : { content: json(shapes.body) }) };
   return responses;

@@ -55,9 +55,9 @@ export interface WebhookPayload {
   data: JobProgress;
 }
 
-/** The same for every attempt and every replay of a job's end: receivers deduplicate on it. */
-export const webhookEventId = (tenant: string, jobId: string, event: WebhookEvent) =>
-  `evt_${createHash('sha256').update(`${tenant}\n${jobId}\n${event}`).digest('hex').slice(0, 32)}`;
+/** The same for every attempt and every replay of one run's end: receivers deduplicate on it. */
+export const webhookEventId = (tenant: string, jobId: string, runId: string, event: WebhookEvent) =>
+  `evt_${createHash('sha256').update(`${tenant}\n${jobId}\n${runId}\n${event}`).digest('hex').slice(0, 32)}`;
 
 /** The Standard Webhooks signature of one delivery. */
 export function signWebhook(secret: string, id: string, timestamp: number, body: string): string {

@@ -13,6 +13,7 @@ import {
   setHandler,
   startChild,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/registry';
@@ -67,10 +68,18 @@ const chunkSmall = proxyLocalActivities<Activities>({
   localRetryThreshold: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
 }).chunkDocument;
+// Before revision 4 (as those histories recorded it).
 const extractSmall = proxyLocalActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   localRetryThreshold: '10 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
+}).extractMemories;
+// Since revision 4: a few quick local tries, then the regular activity (localFirst), which waits out
+// an outage without limit — a local activity retried for hours would grow the history with every try.
+const extractSmallFirst = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 3 },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 }).extractMemories;
 // Writes to Elasticsearch retry until the cluster is back: an accepted job is never dropped. A job
 // held here (e.g. waiting for a reindex to a new embedding model) shows the reason as its pending
@@ -80,14 +89,20 @@ const { resolveEntities, indexMemories } = proxyActivities<Activities>({
   heartbeatTimeout: '2 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
-// Since revision 4 a cancelled job waits for these writes to stop (or finish) before it records what
-// it indexed: nothing is written after it says "cancelled".
+// Since revision 4 a cancelled job waits for its extraction and writes to stop (or finish) before it
+// records what it indexed: nothing is written after it says "cancelled".
 const settling = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   heartbeatTimeout: '2 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 });
+const extractSettling = proxyActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+}).extractMemories;
 // A small job's parse, entity resolution and index try once as local activities — no task-queue round
 // trips, no extra workflow tasks: most of the server work a small job caused. Any retryable failure
 // hands the stage to its regular activity above, with its full retry policy and with the reason shown
@@ -130,7 +145,7 @@ const bookkeeping = proxyLocalActivities<Activities>({
   localRetryThreshold: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
-const { recordSource, recordJobSummary, countJobMemories } = bookkeeping;
+const { recordSource, recordJobSummary } = bookkeeping;
 const handOverUpload = proxyLocalActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 5 },
@@ -161,7 +176,7 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     fetchSource: onQueue(fetchSource),
     parseSource: onQueue(parseSource),
     chunkDocument: onQueue(chunkDocument),
-    extractMemories: onQueue(extractMemories),
+    extractMemories: onQueue(settles ? extractSettling : extractMemories),
     resolveEntities: onQueue(settles ? settling.resolveEntities : resolveEntities),
     indexMemories: onQueue(settles ? settling.indexMemories : indexMemories),
   };
@@ -180,6 +195,7 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     return result;
   });
 
+  let indexedSoFar = 0;
   try {
     progress.status = 'running';
     if (!current) {
@@ -212,7 +228,7 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
 
     const batches = batchRanges(chunked.chunks, input.batchSize);
     const oneSmallBatch = small && batches.length === 1;
-    const extract = oneSmallBatch ? extractSmall : queued.extractMemories;
+    const extract = !oneSmallBatch ? queued.extractMemories : settles ? tryLocally(extractSmallFirst, queued.extractMemories) : extractSmall;
     // Since revision 3 a batch the extractor refuses for good (a non-retryable failure: that content,
     // not an outage) is left out and named in the job's errors, and the other batches go on: the job
     // completes with what it could extract (Synap's partial_success). Every batch refused fails the
@@ -229,7 +245,7 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
           leftOut.push({ range, error });
           return undefined;
         }
-      });
+      }, { settle: settles });
       if (leftOut.length === batches.length) throw leftOut[0]!.error;
       return results;
     }, (results) => ({ count: sum(results.filter(isDefined), (r: ExtractResult) => r.memories) }));
@@ -245,8 +261,13 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     (results) => ({ count: sum(results, (r: ResolveResult) => r.entities) }));
     progress.counts.entities = sum(resolved, (r) => r.entities);
     const index = tryLocally(quick && locally.indexMemories, queued.indexMemories);
+    // Counted batch by batch: a job cancelled part way knows what it indexed (and left searchable).
     const indexed = await stage(progress, 'index', () =>
-      mapBounded(kept, input.batchConcurrency, ({ range }, i) => index(input, parsed, chunked, resolved[i]!, range), { settle: settles }),
+      mapBounded(kept, input.batchConcurrency, async ({ range }, i) => {
+        const result = await index(input, parsed, chunked, resolved[i]!, range);
+        indexedSoFar += result.indexed;
+        return result;
+      }, { settle: settles }),
     (results) => ({ count: sum(results, (r) => r.indexed) }));
 
     progress.memories_created = sum(indexed, (r) => r.indexed);
@@ -256,11 +277,9 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
   } catch (error) {
     if (isCancellation(error)) {
       progress.status = 'cancelled';
-      await CancellationScope.nonCancellable(async () => {
-        // Its writes have stopped (settle): what it indexed stays searchable, and is counted as such.
-        if (settles && progress.stages.index?.state === 'failed') progress.memories_created = progress.counts.memories = await countJobMemories(input);
-        await finish(progress);
-      });
+      // Its writes have stopped (settle): what it indexed stays searchable, and is counted as such.
+      if (settles) progress.memories_created = progress.counts.memories = indexedSoFar;
+      await CancellationScope.nonCancellable(() => finish(progress));
       throw error;
     }
     progress.status = 'failed';
@@ -290,15 +309,17 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
 /**
  * Starts the deliveries of a job's end to the tenant's webhooks, as a child workflow the job does not
  * wait for (ABANDON: it outlives the job, retrying a receiver that is down for days). Its id derives
- * from the job's, so a replay or a retried summary starts it once.
+ * from the job's run (a job id can run again: a failed Synap document re-sent), so a replay or a
+ * retried summary starts it once, and each run's end is its own event.
  */
 async function announce(job: JobProgress, webhooks: string[]): Promise<void> {
   const event = eventOfJob(job.status);
   if (!event) return;
+  const { runId } = workflowInfo();
   try {
     await startChild(webhookDeliveryWorkflow, {
-      workflowId: `webhooks/${job.tenant}/${job.job_id}`,
-      args: [{ tenant: job.tenant, event, webhooks, job }],
+      workflowId: `webhooks/${job.tenant}/${job.job_id}/${runId}`,
+      args: [{ tenant: job.tenant, event, webhooks, job, runId }],
       parentClosePolicy: ParentClosePolicy.ABANDON,
       typedSearchAttributes: [
         { key: TenantAttribute, value: job.tenant },
@@ -380,7 +401,9 @@ export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T, 
       try {
         results[index] = await fn(items[index]!, index);
       } catch (error) {
-        failure ??= { error };
+        // A cancellation is the reason, whatever else failed while the lanes wound down.
+        const first = failure as { error: unknown } | undefined;
+        if (!first || (isCancellation(error) && !isCancellation(first.error))) failure = { error };
       }
     }
   });

@@ -11,6 +11,8 @@ export interface WebhookDeliveryInput {
   webhooks: string[];
   /** The job as it ended: the event's `data`. */
   job: JobProgress;
+  /** The job's run that ended (its event id derives from it). */
+  runId: string;
 }
 
 // A receiver that is down is retried with backoff for three days (2 s, 6 s, 18 s, … then hourly),
@@ -32,7 +34,7 @@ export async function webhookDeliveryWorkflow(input: WebhookDeliveryInput): Prom
   const outcomes = await Promise.all(
     input.webhooks.map(async (id): Promise<DeliveryOutcome | undefined> => {
       try {
-        return await deliverJobEvent(input.tenant, id, input.event, input.job);
+        return await deliverJobEvent(input.tenant, id, input.event, input.job, input.runId);
       } catch (error) {
         failures.push(`${id}: ${failureReason(error).message}`);
         return undefined;

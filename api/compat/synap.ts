@@ -10,7 +10,7 @@ import { sourceId as deriveSourceId } from '../../lib/ids';
 import type { IngestContent, IngestJobs } from '../../lib/jobs';
 import { MemoryUpdate, type MemoryStore } from '../../lib/memories';
 import { principalOf, requirePermission } from '../auth';
-import { acceptBatch, nothingAcceptedStatus } from '../batch';
+import { acceptBatch, sendBatch } from '../batch';
 import { parseWith } from '../errors';
 import { asUuid } from './crosmos';
 import { compatSurface, nativeErrors, type SurfaceDeps } from './surface';
@@ -160,7 +160,7 @@ export function synapSurface(deps: SurfaceDeps, jobs: IngestJobs, memories: Memo
       if (result.rejected) {
         return void res.status(400).json({ error: { code: 'validation_error', message: 'the batch was rejected: at least one document is invalid (fail_fast)' }, results: [], errors: result.errors });
       }
-      res.status(result.results.length > 0 ? 201 : nothingAcceptedStatus(result.errors)).json({ results: result.results, errors: result.errors });
+      sendBatch(res, 201, result);
     });
 
     router.get('/v1/ingestions/:id', requirePermission('read'), async (req, res) => {

@@ -9,8 +9,10 @@
  *    never seen running there: the upsert would land with its completion).
  * 3: a job of several batches leaves out a batch whose extraction fails for good, names it in its
  *    errors and completes with the rest (failed only when every batch fails).
- * 4: a cancelled job waits for the entity and index writes it has in flight to stop (each checks for
- *    the cancellation before it writes), then counts the memories it did index, so a cancelled job's
- *    memories_created says what stays searchable and nothing is written after it reports cancelled.
+ * 4: a cancelled job waits for the extraction, entity and index work it has in flight to stop (writes
+ *    check for the cancellation first), and counts the memories it did index, so a cancelled job's
+ *    memories_created says what stays searchable and nothing is written after it reports cancelled;
+ *    a small job's extraction tries locally a few times, then as a regular activity that waits out an
+ *    outage without limit (local retries would grow the history with every try).
  */
 export const INGEST_REVISION = 4;
