@@ -79,9 +79,20 @@ describe('chunking: token-bounded, structure-aware, with exact provenance offset
     const spans = tokenSpans(text, 50);
     expect(spans.length).toBeGreaterThan(5);
     expect(spans.map(({ start, end }) => text.slice(start, end)).join('')).toBe(text);
-    for (const { start, end } of spans) expect(countTokens(text.slice(start, end))).toBeLessThanOrEqual(51);
+    for (const { start, end } of spans) expect(countTokens(text.slice(start, end))).toBeLessThanOrEqual(50);
     const chunks = chunkSections([{ text, charStart: 0 }], options);
-    for (const chunk of chunks) expect(chunk.tokens).toBeLessThanOrEqual(options.maxTokens + 1);
+    for (const chunk of chunks) expect(chunk.tokens).toBeLessThanOrEqual(options.maxTokens);
+    // Emoji (one character, several tokens), accents and CJK with no sentence break: every chunk within
+    // the budget, no character cut in half, and the chunks cover the text in order.
+    const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+    for (const sample of ['😀🎉👍🏽 '.repeat(300), 'naïve café résumé 東京 😀 '.repeat(150), '😀'.repeat(500)]) {
+      const windows = chunkSections([{ text: sample, charStart: 0 }], { maxTokens: 64, overlapTokens: 0 });
+      for (const chunk of windows) {
+        expect(countTokens(chunk.text)).toBeLessThanOrEqual(64);
+        expect(chunk.text).not.toMatch(lone);
+      }
+      expect(windows.map((chunk) => chunk.text).join('').replace(/\s/g, '')).toBe(sample.replace(/\s/g, ''));
+    }
   });
 
   it('tokenizes a megabyte with no break in it (tiktoken alone panics on it) and counts ordinary prose exactly', () => {

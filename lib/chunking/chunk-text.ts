@@ -76,7 +76,21 @@ function budgetFor(section: Section, maxTokens: number): number {
 
 /** Token windows of a whole section (absolute offsets). */
 function windows(section: Section, budget: number): Piece[] {
-  return tokenSpans(section.text, budget).map((span) => toPiece(section, span));
+  return windowsOf(section, { start: 0, end: section.text.length }, budget);
+}
+
+/**
+ * Token windows of a span (relative to the section), each within the budget once trimmed: a window
+ * that begins with a space loses it, and " naïve" is fewer tokens than "naïve", so a trimmed window
+ * over the budget is windowed again.
+ */
+function windowsOf(section: Section, span: Span, budget: number): Piece[] {
+  const text = section.text.slice(span.start, span.end);
+  return tokenSpans(text, budget).flatMap((window) => {
+    const piece = toPiece(section, { start: span.start + window.start, end: span.start + window.end });
+    if (piece.tokens <= budget || window.end - window.start >= text.length) return [piece];
+    return windowsOf(section, { start: piece.start - section.charStart, end: piece.end - section.charStart }, budget);
+  });
 }
 
 function toPiece(section: Section, span: Span): Piece {
@@ -103,10 +117,7 @@ function prosePieces(section: Section, budget: number): Piece[] {
         pieces.push({ ...candidate, paragraph: index });
         continue;
       }
-      const text = section.text.slice(sentence.start, sentence.end);
-      for (const window of tokenSpans(text, budget)) {
-        pieces.push({ ...toPiece(section, { start: sentence.start + window.start, end: sentence.start + window.end }), paragraph: index });
-      }
+      for (const window of windowsOf(section, sentence, budget)) pieces.push({ ...window, paragraph: index });
     }
   });
   return pieces.filter((piece) => piece.end > piece.start);

@@ -75,7 +75,30 @@ export function tokenSpans(text: string, maxTokens: number): Span[] {
     byteOffset = byteEnd;
     charOffset = charEnd;
   }
-  return spans;
+  return withinBudget(text, spans, maxTokens);
+}
+
+/**
+ * A cut inside a multi-byte character moves to the character's end, and the character then encodes
+ * as more tokens than the window counted (an emoji cut after its first byte): such a span gives back
+ * characters from its end, one at a time, to the next span, until it fits.
+ */
+function withinBudget(text: string, spans: Span[], maxTokens: number): Span[] {
+  const fitted: Span[] = [];
+  let start = 0;
+  for (let i = 0; i < spans.length && start < text.length; i++) {
+    let end = Math.max(spans[i]!.end, start + 1);
+    while (countTokens(text.slice(start, end)) > maxTokens) {
+      const back = end - 2 > start && /[\udc00-\udfff]/.test(text[end - 1]!) ? 2 : 1;
+      if (end - back <= start) break;
+      end -= back;
+    }
+    fitted.push({ start, end });
+    start = end;
+    // What the last span gave back becomes one more.
+    if (i === spans.length - 1 && end < text.length) spans = [...spans, { start: end, end: text.length }];
+  }
+  return fitted;
 }
 
 /** Splits text into pieces of at most maxTokens tokens, at token boundaries. */
