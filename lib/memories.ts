@@ -59,20 +59,37 @@ function overlap(a: Set<string>, b: Set<string>): number {
 export function smartMerge(existing: string, incoming: string): string {
   const fresh = sentences(incoming);
   const freshWords = fresh.map(words);
+  // Only new sentences sharing a word with an old one can restate it: each old sentence is compared
+  // with those, found through a word index, not with every new sentence.
+  const byWord = new Map<string, number[]>();
+  freshWords.forEach((set, i) => set.forEach((word) => byWord.set(word, [...(byWord.get(word) ?? []), i])));
   const kept = sentences(existing).filter((sentence) => {
     const own = words(sentence);
-    return !freshWords.some((other) => overlap(own, other) >= 0.6);
+    const candidates = new Set([...own].flatMap((word) => byWord.get(word) ?? []));
+    return ![...candidates].some((i) => overlap(own, freshWords[i]!) >= 0.6);
   });
-  const merged: string[] = [];
-  for (const sentence of [...kept, ...fresh]) if (!merged.includes(sentence)) merged.push(sentence);
-  return merged.join(' ');
+  return [...new Set([...kept, ...fresh])].join(' ');
 }
 
+/** The longest a memory's text may grow by updates: one memory is a statement, not a document. */
+export const MAX_MEMORY_CHARS = 100_000;
+
+/** Smart merge compares sentences pairwise: it takes memories up to this size (append or replace take any). */
+export const MAX_SMART_MERGE_CHARS = 20_000;
+
 export function mergeText(existing: string, incoming: string, strategy: MergeStrategy): string {
-  if (strategy === 'replace') return incoming;
+  let merged: string;
+  if (strategy === 'replace') merged = incoming;
   // Appending what the text's last line already is is a repeat (a retried append), not more text.
-  if (strategy === 'append') return existing.split('\n').pop()!.trim() === incoming.trim() ? existing : `${existing}\n${incoming}`;
-  return smartMerge(existing, incoming);
+  else if (strategy === 'append') merged = existing.split('\n').pop()!.trim() === incoming.trim() ? existing : `${existing}\n${incoming}`;
+  else {
+    if (existing.length + incoming.length > MAX_SMART_MERGE_CHARS) {
+      throw badInput(`smart-merge takes a memory and content of up to ${MAX_SMART_MERGE_CHARS} characters together; use append or replace`);
+    }
+    merged = smartMerge(existing, incoming);
+  }
+  if (merged.length > MAX_MEMORY_CHARS) throw badInput(`the memory would hold ${merged.length} characters, over the ${MAX_MEMORY_CHARS} one memory may hold`);
+  return merged;
 }
 
 /** Memories and entities by id, always within one tenant: another tenant's id answers not found. */

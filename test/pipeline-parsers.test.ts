@@ -1,3 +1,4 @@
+import zlib from 'node:zlib';
 import { PARSERS, detectFormat } from '../activities/parsers';
 import { CairnError } from '../lib/errors';
 import { makeDocx, makePdf } from './fixtures/documents';
@@ -87,6 +88,22 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
     end.writeUInt32LE(central.length, 12);
     end.writeUInt32LE(0, 16);
     expect((await refusal(() => PARSERS.DOCX(Buffer.concat([central, end]), { format: 'DOCX' }))).message).toMatch(/unpacks to 400 MB of XML/);
+    // Any part counts, not only the document: 50 MB of styles that say they are 100 bytes, and 500 MB
+    // of styles that say so.
+    const styles = zlib.deflateRawSync(Buffer.alloc(50_000_000, 0x20));
+    expect((await refusal(() => PARSERS.DOCX(zipOf([{ name: 'word/styles.xml', data: styles, size: 100 }, { name: 'word/document.xml', data: zlib.deflateRawSync('<w:document/>'), size: 13 }]), { format: 'DOCX' }))).message).toMatch(/word\/styles\.xml unpacks to more than its recorded 100 bytes/);
+    expect((await refusal(() => PARSERS.DOCX(zipOf([{ name: 'word/styles.xml', data: styles, size: 500_000_000 }]), { format: 'DOCX' }))).message).toMatch(/unpacks to 500 MB, over the 300 MB limit/);
+  });
+
+  it('reads pathological markup in linear time: comments before a page, long headings, brackets', async () => {
+    // Each of these took seconds to hours with the patterns they replaced (exponential or quadratic backtracking).
+    expect(detectFormat(bytes(`${'<!---->'.repeat(5000)}x`), 'TXT').format).toBe('TXT');
+    expect(detectFormat(bytes('<!-- a --> <!-- b -->\n<!doctype html><html><body>Hi</body></html>'), 'TXT').format).toBe('HTML');
+    const spaces = await PARSERS.MARKDOWN(bytes(`# a${' '.repeat(1_000_000)}b\n\ntext`), { format: 'MARKDOWN' });
+    expect(spaces.sections[0]!.heading).toBe('a'); // cut at 500 characters, then trimmed
+    const brackets = await PARSERS.MARKDOWN(bytes(`# ${'['.repeat(1_000_000)}\n\nbody`), { format: 'MARKDOWN' });
+    expect(brackets.sections[0]!.heading!.length).toBeLessThanOrEqual(500);
+    expect((await PARSERS.MARKDOWN(bytes('# Title ##\n\nBody\n\n## Sub #\n\nmore'), { format: 'MARKDOWN' })).sections.map((section) => section.heading)).toEqual(['Title', 'Title › Sub']);
   });
 
   it('reads text in the encoding it is in: byte-order marks, a declared charset, an HTML meta charset, legacy Latin-1', async () => {
@@ -137,3 +154,39 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
     expect(document.sections[0]!.text).toBe('name: Ana | note: likes "bacalhau"; and port');
   });
 });
+
+/** A ZIP of deflated parts whose directory records the given sizes (true or not). */
+function zipOf(parts: { name: string; data: Buffer; size: number }[]): Buffer {
+  const locals: Buffer[] = [];
+  const centrals: Buffer[] = [];
+  let offset = 0;
+  for (const part of parts) {
+    const name = Buffer.from(part.name);
+    const local = Buffer.alloc(30 + name.length);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(8, 8);
+    local.writeUInt32LE(part.data.length, 18);
+    local.writeUInt32LE(part.size, 22);
+    local.writeUInt16LE(name.length, 26);
+    name.copy(local, 30);
+    const central = Buffer.alloc(46 + name.length);
+    central.writeUInt32LE(0x02014b50, 0);
+    central.writeUInt16LE(8, 10);
+    central.writeUInt32LE(part.data.length, 20);
+    central.writeUInt32LE(part.size, 24);
+    central.writeUInt16LE(name.length, 28);
+    central.writeUInt32LE(offset, 42);
+    name.copy(central, 46);
+    locals.push(local, part.data);
+    centrals.push(central);
+    offset += local.length + part.data.length;
+  }
+  const directory = Buffer.concat(centrals);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(parts.length, 8);
+  end.writeUInt16LE(parts.length, 10);
+  end.writeUInt32LE(directory.length, 12);
+  end.writeUInt32LE(offset, 16);
+  return Buffer.concat([...locals, directory, end]);
+}

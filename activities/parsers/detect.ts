@@ -60,8 +60,20 @@ function zipKind(bytes: Uint8Array): 'docx' | 'other' | undefined {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).includes('word/document.xml') ? 'docx' : 'other';
 }
 
+/**
+ * A page's first tag after any whitespace and comments. Comments are skipped by a linear scan: a
+ * regex repeating a lazy comment group backtracks exponentially on "<!---->" repeated.
+ */
 function looksLikeHtml(head: string): boolean {
-  return /^\s*(<!--[\s\S]*?-->\s*)*(<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>])/i.test(head);
+  let at = 0;
+  for (;;) {
+    while (at < head.length && /\s/.test(head[at]!)) at++;
+    if (!head.startsWith('<!--', at)) break;
+    const close = head.indexOf('-->', at + 4);
+    if (close < 0) return false;
+    at = close + 3;
+  }
+  return /^(<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>])/i.test(head.slice(at, at + 16));
 }
 
 function looksLikeJson(head: string): boolean {

@@ -1,3 +1,4 @@
+import zlib from 'node:zlib';
 import mammoth from 'mammoth';
 import { badInput } from '../../lib/errors';
 import { fragmentBody, htmlToSections } from './html-sections';
@@ -5,12 +6,21 @@ import type { Parser } from './types';
 
 /** The largest word/document.xml read: about 50 million characters of text in the worst markup-to-text ratio seen. */
 const MAX_DOCUMENT_XML_BYTES = 200_000_000;
+/** What all of a DOCX's parts may unpack to together (styles, numbering, footnotes… are inflated too). */
+const MAX_UNPACKED_BYTES = 300_000_000;
 
-/**
- * The uncompressed size a ZIP's central directory records for one entry (0 when it is absent or the
- * file is no ZIP: mammoth then says what is wrong). ZIP64 sizes count as unbounded.
- */
-export function inflatedSize(zip: Buffer, entry: string): number {
+interface ZipEntry {
+  name: string;
+  /** 0 stored, 8 deflated. */
+  method: number;
+  compressedSize: number;
+  /** As the central directory records it (ZIP64's marker counts as unbounded). */
+  size: number;
+  localOffset: number;
+}
+
+/** A ZIP's central directory (empty when the file is no ZIP: mammoth then says what is wrong). */
+function zipEntries(zip: Buffer): ZipEntry[] {
   const floor = Math.max(0, zip.length - 22 - 0xffff);
   let end = -1;
   for (let at = zip.length - 22; at >= floor; at--) {
@@ -19,26 +29,56 @@ export function inflatedSize(zip: Buffer, entry: string): number {
       break;
     }
   }
-  if (end < 0) return 0;
+  if (end < 0) return [];
   const count = zip.readUInt16LE(end + 10);
   let at = zip.readUInt32LE(end + 16);
+  const entries: ZipEntry[] = [];
   for (let i = 0; i < count && at + 46 <= zip.length && zip.readUInt32LE(at) === 0x02014b50; i++) {
     const size = zip.readUInt32LE(at + 24);
     const nameLength = zip.readUInt16LE(at + 28);
-    const name = zip.toString('utf8', at + 46, at + 46 + nameLength);
-    if (name === entry) return size === 0xffffffff ? Number.POSITIVE_INFINITY : size;
+    entries.push({
+      name: zip.toString('utf8', at + 46, at + 46 + nameLength),
+      method: zip.readUInt16LE(at + 10),
+      compressedSize: zip.readUInt32LE(at + 20),
+      size: size === 0xffffffff ? Number.POSITIVE_INFINITY : size,
+      localOffset: zip.readUInt32LE(at + 42),
+    });
     at += 46 + nameLength + zip.readUInt16LE(at + 30) + zip.readUInt16LE(at + 32);
   }
-  return 0;
+  return entries;
+}
+
+/**
+ * Refuses a DOCX that unpacks to more than it may, before mammoth (JSZip) inflates it: by the sizes
+ * its directory records, and by inflating each deflated part with its recorded size as a hard cap —
+ * JSZip checks a part's size only after inflating all of it, so a part that lies about its size
+ * would otherwise unpack to gigabytes first.
+ */
+function assertUnpacksWithinLimits(zip: Buffer): void {
+  const entries = zipEntries(zip);
+  const document = entries.find((entry) => entry.name === 'word/document.xml')?.size ?? 0;
+  if (document > MAX_DOCUMENT_XML_BYTES) {
+    throw badInput(`the DOCX document unpacks to ${Math.round(document / 1e6)} MB of XML, over the ${MAX_DOCUMENT_XML_BYTES / 1e6} MB limit`);
+  }
+  const total = entries.reduce((sum, entry) => sum + entry.size, 0);
+  if (total > MAX_UNPACKED_BYTES) throw badInput(`the DOCX unpacks to ${Math.round(total / 1e6)} MB, over the ${MAX_UNPACKED_BYTES / 1e6} MB limit`);
+  for (const entry of entries) {
+    if (entry.method !== 8 || entry.localOffset + 30 > zip.length) continue;
+    const start = entry.localOffset + 30 + zip.readUInt16LE(entry.localOffset + 26) + zip.readUInt16LE(entry.localOffset + 28);
+    const data = zip.subarray(start, start + entry.compressedSize);
+    try {
+      zlib.inflateRawSync(data, { maxOutputLength: Math.max(1, entry.size) });
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw badInput(`the DOCX part ${entry.name} unpacks to more than its recorded ${entry.size} bytes`);
+      // Corrupt data: mammoth says what is wrong.
+    }
+  }
 }
 
 /** DOCX: mammoth maps Word styles to HTML (Heading 1 → h1, lists, tables), then the HTML walker makes sections. */
 export const parseDocx: Parser = async (bytes) => {
-  // Checked before anything is inflated: a 1 MB file can hold a 400 MB document.xml.
-  const inflated = inflatedSize(Buffer.from(bytes), 'word/document.xml');
-  if (inflated > MAX_DOCUMENT_XML_BYTES) {
-    throw badInput(`the DOCX document unpacks to ${Math.round(inflated / 1e6)} MB of XML, over the ${MAX_DOCUMENT_XML_BYTES / 1e6} MB limit`);
-  }
+  // Checked before mammoth inflates anything: a 1 MB file can hold a 400 MB document.xml.
+  assertUnpacksWithinLimits(Buffer.from(bytes));
   let html: string;
   try {
     ({ value: html } = await mammoth.convertToHtml({ buffer: Buffer.from(bytes) }));

@@ -3,7 +3,21 @@ import { SectionBuilder, headingPath } from './sections';
 import { decodeText } from './text';
 import type { Parser } from './types';
 
-const ATX_HEADING = /^ {0,3}(#{1,6})[ \t]+(.+?)[ \t#]*$/;
+const ATX_OPENING = /^ {0,3}(#{1,6})[ \t]+(?=\S)/;
+/** Headings longer than this are cut before their inline markup is stripped (a heading is a title, not a body). */
+const MAX_HEADING_CHARS = 500;
+
+/**
+ * An ATX heading's level and text, or null. Matched by an anchored opening and a hand-trimmed end:
+ * a lazy text group before "[ \t#]*$" backtracks quadratically on a line of a million spaces.
+ */
+function atxHeading(line: string): { level: number; text: string } | null {
+  const opening = ATX_OPENING.exec(line);
+  if (!opening) return null;
+  let end = line.length;
+  while (end > opening[0].length && ' \t#'.includes(line[end - 1]!)) end--;
+  return { level: opening[1]!.length, text: line.slice(opening[0].length, end) };
+}
 const FENCE = /^ {0,3}(```|~~~)/;
 
 /**
@@ -35,13 +49,13 @@ export const parseMarkdown: Parser = async (bytes, context) => {
 
   lines.forEach((line, i) => {
     if (FENCE.test(line)) inFence = !inFence;
-    const heading = inFence ? null : ATX_HEADING.exec(line);
+    const heading = inFence ? null : atxHeading(line);
     // Setext headings: a text line underlined with === or ---.
     const underline = !inFence && i + 1 < lines.length && line.trim() && /^ {0,3}(=+|-+)\s*$/.test(lines[i + 1]!) ? lines[i + 1]!.trim()[0] : null;
     if (heading || underline) {
       flush();
-      const level = heading ? heading[1]!.length : underline === '=' ? 1 : 2;
-      const text = stripInline(heading ? heading[2]! : line.trim());
+      const level = heading ? heading.level : underline === '=' ? 1 : 2;
+      const text = stripInline((heading ? heading.text : line.trim()).slice(0, MAX_HEADING_CHARS));
       path.length = level - 1;
       path[level - 1] = text;
       title ??= level === 1 ? text : undefined;

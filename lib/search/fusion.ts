@@ -61,5 +61,7 @@ function boostNeighbours(entries: Fused[], weights: NeighbourWeights, documents:
 
 /** A turn that ends by asking ("…What gave you the idea?"), an attached photo's caption aside. */
 function asksQuestion(text: string | undefined): boolean {
-  return Boolean(text && /\?\s*(\[[^\]]*\])?\s*$/.test(text));
+  // Only the end is read: the pattern scans from every "?" it meets, which on a long text of
+  // "?" and spaces is quadratic.
+  return Boolean(text && /\?\s*(\[[^\]]*\])?\s*$/.test(text.slice(-300).trimEnd()));
 }
