@@ -2,16 +2,21 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { BackfillSchedules } from '../lib/backfill/schedules';
 import { ScheduleRequest, type BackfillKind } from '../lib/backfill/request';
-import { forbidden } from '../lib/errors';
-import { principalOf, requirePermission } from './auth';
+import { CairnError } from '../lib/errors';
+import { isOperatorKey, principalOf, requirePermission } from './auth';
 import { parseWith } from './errors';
 
 export const NoteBody = z.object({ note: z.string().max(500).optional() });
 const Note = NoteBody.default({});
 
-/** A reindex moves every tenant's memories to a new index version: an operator's (admin) action. */
-export function assertMayRun(req: Request, kind: BackfillKind): void {
-  if (kind === 'reindex' && !principalOf(req).permissions.has('admin')) throw forbidden('admin');
+/**
+ * A reindex copies every tenant's memories to a new index version and swaps the deployment's aliases:
+ * the operator's action (CAIRN_API_KEY), not any tenant's, whatever permissions its key holds.
+ */
+export function assertMayRun(req: Request, kind: BackfillKind | string): void {
+  if (kind === 'reindex' && !isOperatorKey(principalOf(req))) {
+    throw new CairnError('forbidden', 'a reindex moves every tenant\'s memories: only the operator key (CAIRN_API_KEY) may run or schedule one');
+  }
 }
 
 /**
@@ -42,10 +47,12 @@ export function scheduleRoutes(schedules: BackfillSchedules): Router {
 
   router.post('/v1/schedules/:id/unpause', requirePermission('write'), async (req, res) => {
     const { note } = parseWith(Note, req.body);
+    assertMayRun(req, (await schedules.get(principalOf(req).tenant, String(req.params.id))).backfill);
     res.json(await schedules.unpause(principalOf(req).tenant, String(req.params.id), note));
   });
 
   router.post('/v1/schedules/:id/trigger', requirePermission('write'), async (req, res) => {
+    assertMayRun(req, (await schedules.get(principalOf(req).tenant, String(req.params.id))).backfill);
     await schedules.trigger(principalOf(req).tenant, String(req.params.id));
     res.status(202).json({ id: req.params.id, triggered: true });
   });

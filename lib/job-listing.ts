@@ -8,6 +8,9 @@ import { parseIngestWorkflowId, sha256 } from './ids';
 import { both, timestampOf } from './job-status';
 import type { IngestJobs, JobMemo } from './jobs';
 
+/** How deep offset pagination reaches (as Elasticsearch's own result window). */
+const MAX_OFFSET = 10_000;
+
 /** Filters a listing accepts; each maps to one Cairn search attribute in Temporal visibility. */
 export const JobFilters = z.object({
   status: JobStatus.optional(),
@@ -188,15 +191,25 @@ export class JobListings {
     return { jobs: listings, nextPageToken: next };
   }
 
-  /** Offset pagination (Memsolus' page/page_size) over visibility's token pagination. */
+  /**
+   * Offset pagination (Memsolus' page/page_size) over visibility's token pagination: the jobs before
+   * the page are skipped a thousand at a time, reading ids only (not a call per skipped page, nor their
+   * summaries), and no further than the first MAX_OFFSET jobs.
+   */
   async pageByNumber(tenant: string, filters: JobFilters, page: number, pageSize: number): Promise<{ jobs: JobListing[]; total: number }> {
-    let token: string | undefined;
-    for (let skipped = 1; skipped < page; skipped++) {
-      const skippedPage = await this.page(tenant, filters, pageSize, token);
-      token = skippedPage.nextPageToken;
+    const offset = (page - 1) * pageSize;
+    if (offset >= MAX_OFFSET) throw badInput(`pages reach the first ${MAX_OFFSET} jobs: narrow the listing with filters to see older ones`);
+    const query = visibilityQuery(tenant, filters, this.taskQueue);
+    let token: Uint8Array | undefined;
+    for (let left = offset; left > 0; ) {
+      const step = Math.min(left, 1000);
+      const skipped = await this.temporalClient.workflowService.listWorkflowExecutions({ namespace: this.namespace, query, pageSize: step, nextPageToken: token });
+      left -= step;
+      token = skipped.nextPageToken && skipped.nextPageToken.length > 0 ? skipped.nextPageToken : undefined;
       if (!token) return { jobs: [], total: await this.count(tenant, filters) };
     }
-    const [result, total] = await both(this.page(tenant, filters, pageSize, token), this.count(tenant, filters));
+    const sealed = token ? sealPageToken(token, query) : undefined;
+    const [result, total] = await both(this.page(tenant, filters, pageSize, sealed), this.count(tenant, filters));
     return { jobs: result.jobs, total };
   }
 

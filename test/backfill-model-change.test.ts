@@ -205,12 +205,14 @@ describe('embedding model change: start despite the mismatch, reindex to the new
       lateJob = late.body.job_id;
       expect((await before.waitForJob('acme', lateJob!)).status).toBe('completed');
     };
-    const accepted = await after.api('POST', '/v1/backfills', { body: { backfill: 'reindex', batch_size: 2, page_size: 4, concurrency: 1 } });
+    const accepted = await after.api('POST', '/v1/backfills', { key: after.operatorKey, body: { backfill: 'reindex', batch_size: 2, page_size: 4, concurrency: 1 } });
+    // One at a time: a second reindex while this one runs is refused.
+    expect((await after.api('POST', '/v1/backfills', { key: after.operatorKey, body: { backfill: 'reindex' } })).status).toBe(409);
     expect(accepted.status).toBe(202);
     const result = await waitFor(
       'the reindex to finish',
       async () => {
-        const progress = await after.api('GET', `/v1/backfills/${accepted.body.id}`);
+        const progress = await after.api('GET', `/v1/backfills/${accepted.body.id}`, { key: after.operatorKey });
         return progress.body.status === 'running' ? undefined : progress.body;
       },
       { timeoutMs: 120_000, intervalMs: 500 },

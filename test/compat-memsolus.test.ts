@@ -102,6 +102,13 @@ describe('Memsolus surface (/compat/memsolus)', () => {
     expect(past).toMatchObject({ data: [], total: memsolusJobs.length });
     const all = (await h.api('GET', '/compat/memsolus/v1/ingest-jobs?page_size=100')).body;
     expect(all.data.map((job: { id: string }) => job.id).sort()).toEqual([...memsolusJobs].sort());
+    // Pages land where the full listing puts them (the jobs before are skipped in larger steps).
+    const third = (await h.api('GET', '/compat/memsolus/v1/ingest-jobs?page=3&page_size=1')).body;
+    expect(third.data[0].id).toBe(all.data[2].id);
+    // Offsets reach the first 10,000 jobs.
+    const deep = await h.api('GET', '/compat/memsolus/v1/ingest-jobs?page=101&page_size=100');
+    expect(deep.status).toBe(400);
+    expect(deep.body.error.message).toMatch(/first 10000 jobs/);
     // The native listing still sees every surface's jobs, and can ask for one surface.
     const nativeListing = (await h.api('GET', '/v1/jobs?page_size=100')).body.jobs.map((job: { job_id: string }) => job.job_id);
     expect(nativeListing).toEqual(expect.arrayContaining([native.body.job_id, ...memsolusJobs]));

@@ -1,5 +1,5 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { notFound } from '../errors';
+import { conflict, notFound } from '../errors';
 import { JobKindAttribute, TenantAttribute } from '../temporal/search-attributes';
 import { backfillWorkflowId, newBackfillId, PUBLIC_ID } from './ids';
 import { toWorkflowInput, type BackfillProgress, type BackfillRequest } from './request';
@@ -20,6 +20,14 @@ export class BackfillRuns {
   ) {}
 
   async start(tenant: string, request: BackfillRequest): Promise<StartedBackfill> {
+    // Two reindexes at once would both copy into the next index version and swap the same aliases.
+    if (request.backfill === 'reindex') {
+      const { count } = await this.temporal.workflowService.countWorkflowExecutions({
+        namespace: this.temporal.options.namespace,
+        query: `TaskQueue = "${this.taskQueue.replace(/["\\]/g, '')}" AND CairnJobKind = "backfill:reindex" AND ExecutionStatus = "Running"`,
+      });
+      if (Number(count ?? 0) > 0) throw conflict('a reindex is already running: wait for it to finish');
+    }
     const id = newBackfillId();
     const workflowId = backfillWorkflowId(tenant, id);
     await this.temporal.workflow.start(BACKFILL_WORKFLOW, {

@@ -17,7 +17,7 @@ export interface EmbeddingMismatch {
 
 export const REINDEX_REMEDY =
   'Start a reindex backfill, which re-embeds every memory and entity into a new index version and then swaps the alias: ' +
-  '`cairn backfill reindex` or `POST /v1/backfills {"backfill":"reindex"}` with an admin key. To go back instead, restore the previous model.';
+  '`cairn backfill reindex` or `POST /v1/backfills {"backfill":"reindex"}` with the operator key (CAIRN_API_KEY). To go back instead, restore the previous model.';
 
 export function describeMismatch(mismatch: EmbeddingMismatch): string {
   const { alias, stored, configured } = mismatch;
