@@ -1,6 +1,7 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
 import { Permissions, type ApiKeyStore } from '../lib/apikeys';
+import { TENANT_NAME } from '../lib/config';
 import { forbidden } from '../lib/errors';
 import { isOperatorKey, principalOf, requirePermission } from './auth';
 import { parseWith } from './errors';
@@ -9,7 +10,7 @@ export const CreateKeyRequest = z.object({
   name: z.string().min(1).max(255).optional(),
   permissions: Permissions.default(['ingest', 'read', 'search']),
   /** Only the operator key (CAIRN_API_KEY) may mint keys for another tenant. */
-  tenant: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'letters, digits, . _ - (at most 64)').optional(),
+  tenant: z.string().regex(TENANT_NAME, 'letters, digits, . _ - (at most 64, not only dots)').optional(),
 });
 
 export const TenantQuery = z.object({ tenant: CreateKeyRequest.shape.tenant });

@@ -112,15 +112,21 @@ export class ConfigError extends Error {
 
 export const DEFAULT_TENANT = 'default';
 
+/**
+ * A tenant name: letters, digits, . _ - (at most 64), and not only dots — a tenant names folders (its
+ * import root, its blobs), where "." and ".." would be another tenant's parent.
+ */
+export const TENANT_NAME = /^(?!\.+$)[A-Za-z0-9_.-]{1,64}$/;
+
 function parseApiKeys(env: Env): Map<string, string> {
   const keys = new Map<string, string>();
   if (env.CAIRN_API_KEY) keys.set(env.CAIRN_API_KEY, DEFAULT_TENANT);
   for (const pair of (env.CAIRN_API_KEYS ?? '').split(',')) {
     if (!pair.trim()) continue;
     const [key, tenant] = pair.split('=').map((part) => part?.trim());
-    if (!key || !tenant || !/^[A-Za-z0-9_.-]{1,64}$/.test(tenant)) {
+    if (!key || !tenant || !TENANT_NAME.test(tenant)) {
       throw new ConfigError(
-        `CAIRN_API_KEYS: expected "key=tenant,key2=tenant2" with tenants of letters, digits, . _ -; got "${pair}"`,
+        `CAIRN_API_KEYS: expected "key=tenant,key2=tenant2" with tenants of letters, digits, . _ - (not only dots); got "${pair}"`,
       );
     }
     keys.set(key, tenant);

@@ -70,6 +70,8 @@ describe('API keys, permissions and tenant isolation', () => {
     // A tenant's own static key (CAIRN_API_KEYS) is not the operator key.
     expect((await h.api('POST', '/v1/admin/keys', { body: { tenant: 'initech' } })).status).toBe(403);
     expect((await h.api('GET', '/v1/admin/keys?tenant=globex')).status).toBe(403);
+    // "." and ".." would name another tenant's folders (its import root): not tenants.
+    for (const tenant of ['.', '..', '...']) expect((await h.api('POST', '/v1/admin/keys', { key: h.operatorKey, body: { tenant } })).status).toBe(400);
     const minted = await h.api('POST', '/v1/admin/keys', { key: h.operatorKey, body: { tenant: 'initech', permissions: ['ingest', 'read', 'search'] } });
     expect(minted.status).toBe(201);
     const initech = minted.body.key as string;
