@@ -9,11 +9,12 @@ import type { BatchRange, ChunkResult, ExtractResult, ParseResult, StageInput } 
 /** One batch of chunks → typed memories (with entity mentions and dates), written to the blob store. */
 export function createExtractActivity(deps: ActivityDeps) {
   return async function extractMemories(
-    { jobId, request }: StageInput,
+    input: StageInput,
     parsed: ParseResult,
     chunked: ChunkResult,
     range: BatchRange,
   ): Promise<ExtractResult> {
+    const { jobId, request } = input;
     const heartbeat = livenessHeartbeat();
     const allChunks = await getJson<Chunk[]>(deps.blobs, chunked.chunksKey);
     const chunks = allChunks.slice(range.start, range.end);
@@ -26,7 +27,9 @@ export function createExtractActivity(deps: ActivityDeps) {
     const { memories, usage } = await extractor.extract(chunks, {
       documentType: request.documentType,
       mode: request.mode,
-      referenceDate: sessionDate ?? request.documentDate,
+      // Without a session or document date, relative dates count from when the job was accepted (not
+      // from whenever extraction runs or runs again).
+      referenceDate: sessionDate ?? request.documentDate ?? (input as StageInput & { createdAt?: string }).createdAt,
       format: request.format,
     });
     if (request.format === 'CONVERSATION') {

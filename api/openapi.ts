@@ -46,10 +46,10 @@ interface Operation {
 const INGEST_ERRORS = [413, 415, 503];
 
 const ID = '{id}';
-/** A memory as GET answers it: the stored document without its vectors and stems. */
-const MemoryResponse = Memory.extend({ context: z.string().optional() });
+/** A memory as GET answers it: the stored document without its vector, stems and neighbours' context. */
+const MemoryResponse = Memory;
 const SearchResponse = z.object({
-  results: z.array(Memory.omit({ tenant: true, updated_at: true }).extend({ score: z.number(), ranks: z.record(z.string(), z.number()) })),
+  results: z.array(Memory.omit({ tenant: true }).extend({ score: z.number(), ranks: z.record(z.string(), z.number()) })),
   mode: z.string(),
   methods: z.array(z.string()),
   warnings: z.array(z.string()).optional(),

@@ -29,6 +29,7 @@ export function toNativeResult(result: SearchResult) {
     scope: result.scope,
     provenance: result.provenance,
     created_at: result.created_at,
+    updated_at: result.updated_at ?? null,
     ranks: result.ranks,
   };
 }

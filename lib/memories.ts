@@ -177,6 +177,10 @@ export class MemoryStore {
 }
 
 /** A memory as the API shows it: the embedding stays in the index. */
-export function publicMemory({ embedding: _embedding, embedding_model: _model, stems: _stems, context_stems: _contextStems, ...memory }: StoredMemory): Memory {
+/**
+ * A memory as the API shows it: without its vector, stems and neighbouring-turn context (internal to
+ * search, and another memory's words).
+ */
+export function publicMemory({ embedding: _embedding, embedding_model: _model, stems: _stems, context: _context, context_stems: _contextStems, ...memory }: StoredMemory): Memory {
   return memory;
 }

@@ -69,6 +69,36 @@ describe('hybrid search: POST /v1/search over real Elasticsearch with the local 
     }
   });
 
+  it('filters by when a turn was said, by entity, and by a customer\'s scope; results say when they were edited', async () => {
+    // No session date: each turn's own timestamp says when it happened.
+    await ingest({
+      conversation_id: 'stamped',
+      scope: { space_id: 'stamps' },
+      messages: [
+        { role: 'user', name: 'Ruth', content: 'The greenhouse tomatoes finally ripened.', timestamp: '2021-03-10T09:00:00Z' },
+        { role: 'user', name: 'Ruth', content: 'The greenhouse roof needs new panels.', timestamp: '2021-09-02T09:00:00Z' },
+      ],
+    });
+    const march = await search({ query: 'greenhouse', mode: 'bm25', filters: { space_id: 'stamps', occurred_after: '2021-03-01', occurred_before: '2021-03-31' } });
+    expect(march.body.results.map((r: any) => r.text)).toEqual([expect.stringContaining('tomatoes')]);
+    expect(march.body.results[0].updated_at).toBeNull();
+
+    // A customer's memory held by no one user is every one of its users'.
+    await ingest({ conversation_id: 'cust-wide', scope: { customer_id: 'c1' }, messages: [{ role: 'user', content: 'The c1 warehouse closes at six.' }] });
+    await ingest({ conversation_id: 'cust-u9', scope: { customer_id: 'c1', user_id: 'u9' }, messages: [{ role: 'user', content: 'u9 keeps the warehouse keys.' }] });
+    const asUser = async (user: string) =>
+      (await search({ query: 'warehouse', mode: 'bm25', filters: { customer_id: 'c1', user_id: user } })).body.results.map((r: any) => r.text).sort();
+    expect(await asUser('u9')).toEqual([expect.stringContaining('closes at six'), expect.stringContaining('keeps the warehouse keys')]);
+    expect(await asUser('u8')).toEqual([expect.stringContaining('closes at six')]);
+
+    // Memories that mention an entity.
+    const entities = (await h.api('GET', '/v1/entities?page_size=100')).body.entities as { id: string; name: string }[];
+    const caroline = entities.find((entity) => entity.name === 'Caroline')!;
+    const hers = await search({ query: 'Lisbon puppies pottery', mode: 'bm25', top_k: 20, filters: { entity_ids: [caroline.id] } });
+    expect(hers.body.results.length).toBeGreaterThan(0);
+    expect(hers.body.results.every((r: any) => r.entities.some((entity: { id: string }) => entity.id === caroline.id))).toBe(true);
+  });
+
   it('filters inside every method: scope fields, memory type, metadata and dates', async () => {
     for (const mode of ['bm25', 'knn', 'hybrid']) {
       const work = await search({ query: 'Lisbon', mode, top_k: 20, filters: { space_id: 'work' } });

@@ -7,10 +7,39 @@ import { z } from 'zod';
  * the server's time zone. Undefined when nothing in the text is a date.
  */
 export function parseLooseDate(value: string | undefined): Date | undefined {
-  if (!value?.trim()) return undefined;
-  const iso = Date.parse(value);
-  if (!Number.isNaN(iso)) return new Date(iso);
-  return chrono.parseDate(value, { instant: new Date(), timezone: 'UTC' }) ?? undefined;
+  const text = value?.trim();
+  if (!text) return undefined;
+  // ISO 8601 without an offset is UTC here (Date.parse would read a timestamp in the server's zone).
+  const iso = ISO_8601.exec(text);
+  if (iso) {
+    const [, day, time, zone] = iso;
+    const parsed = Date.parse(time ? `${day}T${time}${zone ? normalisedOffset(zone) : 'Z'}` : `${day}T00:00:00Z`);
+    return Number.isNaN(parsed) ? undefined : new Date(parsed);
+  }
+  // Other forms with a zone of their own (RFC 2822: "Mon, 08 May 2023 10:00:00 GMT") are unambiguous.
+  if (/(?:\bGMT|\bUTC|Z|[+-]\d{2}:?\d{2})$/i.test(text)) {
+    const parsed = Date.parse(text);
+    if (!Number.isNaN(parsed)) return new Date(parsed);
+  }
+  return chrono.parseDate(text, { instant: new Date(), timezone: 'UTC' }) ?? undefined;
+}
+
+/**
+ * The UTC offset (minutes) a date string states (Z is 0), or undefined: relative dates in a text
+ * said at that time are days of that zone ("yesterday" at 08:00 in Tokyo is the Tokyo day before).
+ */
+export function statedOffsetMinutes(value: string | undefined): number | undefined {
+  const zone = value ? ISO_8601.exec(value.trim())?.[3] : undefined;
+  if (!zone) return undefined;
+  if (zone.toUpperCase() === 'Z') return 0;
+  const [hours, minutes] = normalisedOffset(zone).slice(1).split(':').map(Number);
+  return (zone.startsWith('-') ? -1 : 1) * (hours! * 60 + minutes!);
+}
+
+/** ±hh, ±hhmm or ±hh:mm → ±hh:mm (Z stays Z). */
+function normalisedOffset(zone: string): string {
+  if (zone.toUpperCase() === 'Z') return 'Z';
+  return zone.length === 3 ? `${zone}:00` : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
 }
 
 /** The ISO 8601 form of a loose date, or undefined when it is not one. */
@@ -53,7 +82,7 @@ export const Iso8601Date = z
   .transform((value) => {
     const [, day, time, zone] = ISO_8601.exec(value)!;
     if (!time) return day!;
-    const offset = !zone || zone.toUpperCase() === 'Z' ? 'Z' : zone.length === 3 ? `${zone}:00` : zone.includes(':') ? zone : `${zone.slice(0, 3)}:${zone.slice(3)}`;
+    const offset = zone ? normalisedOffset(zone) : 'Z';
     return `${day}T${time}${offset}`;
   })
   .pipe(LooseDate);

@@ -1,5 +1,5 @@
 import * as chrono from 'chrono-node';
-import { parseLooseDate } from '../domain/dates';
+import { parseLooseDate, statedOffsetMinutes } from '../domain/dates';
 import type { Chunk } from '../domain/document';
 import type { MemoryType } from '../domain/memory';
 import { countTokens } from '../chunking/tokens';
@@ -23,7 +23,7 @@ export class NlpExtractor implements Extractor {
   }
 
   async extract(chunks: Chunk[], context: ExtractionContext) {
-    const reference = parseReferenceDate(context.referenceDate);
+    const reference = referenceOf(context.referenceDate);
     let tokensIn = 0;
     const memories: ExtractedMemory[] = [];
     for (const chunk of chunks) {
@@ -43,7 +43,7 @@ export class NlpExtractor implements Extractor {
    * Local analysis is deterministic: text that makes a library throw would throw on every retry, so
    * it is bad input (the batch is left out, or the job fails, saying why), not an outage to wait out.
    */
-  private memoryOf(chunk: Chunk, reference: Date | undefined): ExtractedMemory {
+  private memoryOf(chunk: Chunk, reference: Reference | undefined): ExtractedMemory {
     try {
       return this.analyse(chunk, reference);
     } catch (error) {
@@ -51,10 +51,13 @@ export class NlpExtractor implements Extractor {
     }
   }
 
-  private analyse(chunk: Chunk, reference: Date | undefined): ExtractedMemory {
+  private analyse(chunk: Chunk, reference: Reference | undefined): ExtractedMemory {
     const body = stripSpeakers(chunk);
-    const dates = chrono.parse(body, reference ?? new Date(), { forwardDate: false });
-    const eventDates = [...new Set(dates.map((date) => isoDay(date.start.date())))];
+    // "Yesterday" in a turn is the day before the turn was said, when the turn says when that was, in
+    // the zone it was said in.
+    const at = referenceOf(chunk.timestamp) ?? reference ?? { instant: new Date(), timezone: 0 };
+    const dates = chrono.parse(body, at, { forwardDate: false });
+    const eventDates = [...new Set(dates.map((date) => dayOf(date.start)).filter(isDefined))];
     const entities = dedupeEntities([
       ...(chunk.speakers ?? []).filter((name) => !GENERIC_ROLES.has(name.toLowerCase())).map((name) => ({ name, type: 'person' })),
       ...(this.depth === 'full' ? namedEntities(body) : []),
@@ -80,7 +83,26 @@ const GENERIC_ROLES = new Set(['user', 'assistant', 'system', 'tool', 'developer
 /** Conversation datasets write dates like "1:56 pm on 8 May, 2023"; ISO passes through. */
 export const parseReferenceDate = parseLooseDate;
 
-const isoDay = (date: Date) => date.toISOString().slice(0, 10);
+interface Reference {
+  instant: Date;
+  /** Minutes east of UTC: the zone whose days "yesterday" and "on Monday" count in. */
+  timezone: number;
+}
+
+/** A reference date string → the instant and its zone (UTC unless the string states an offset). */
+function referenceOf(value: string | undefined): Reference | undefined {
+  const instant = parseReferenceDate(value);
+  return instant ? { instant, timezone: statedOffsetMinutes(value) ?? 0 } : undefined;
+}
+
+/** The calendar day of a parsed date, in the reference's zone (not the day of its UTC instant). */
+function dayOf(component: chrono.ParsedComponents): string | undefined {
+  const [year, month, day] = [component.get('year'), component.get('month'), component.get('day')];
+  if (year === null || month === null || day === null) return undefined;
+  return `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
+}
+
+const isDefined = <T>(value: T | undefined): value is T => value !== undefined;
 
 /** "Caroline: I went…" → "I went…": the speaker is an entity, not part of what was said. */
 function stripSpeakers(chunk: Chunk): string {

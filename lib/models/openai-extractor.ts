@@ -56,7 +56,8 @@ export class OpenAIExtractor implements Extractor {
     const system =
       `You extract memories for an AI agent's long-term memory. ${INSTRUCTIONS[this.mode]} ` +
       `Document type: ${context.documentType}. Reference date: ${context.referenceDate ?? 'unknown'}.`;
-    const user = chunks.map((chunk) => `[chunk ${chunk.index}]\n${chunk.text}`).join('\n\n');
+    // A turn's own time is the reference for its relative dates ("yesterday").
+    const user = chunks.map((chunk) => `[chunk ${chunk.index}${chunk.timestamp ? `, said ${chunk.timestamp}` : ''}]\n${chunk.text}`).join('\n\n');
     let content: string | null | undefined;
     let finishReason: string | null | undefined;
     try {

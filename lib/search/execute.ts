@@ -104,7 +104,7 @@ function dateBonus(query: string, boost: number): estypes.QueryDslQueryContainer
   return [{ constant_score: { filter: { bool: { should: ranges, minimum_should_match: 1 } }, boost } }];
 }
 
-const DATED_FIELDS = ['provenance.session_date', 'provenance.document_date', 'event_dates'];
+const DATED_FIELDS = ['provenance.timestamp', 'provenance.session_date', 'provenance.document_date', 'event_dates'];
 
 /** Words of the query that could be a speaker's name, as written and capitalised (speakers are keywords). */
 function namedSpeakers(query: string): string[] {

@@ -26,6 +26,8 @@ export const SearchFilters = z
     categories: z.array(id).max(100).optional(),
     source_ids: z.array(id).max(100).optional(),
     document_ids: z.array(z.string().min(1).max(512)).max(100).optional(),
+    /** Memories that mention any of these entities (GET /v1/entities lists their ids). */
+    entity_ids: z.array(id).max(100).optional(),
     /** When the memory was stored. */
     created_after: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
     created_before: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),

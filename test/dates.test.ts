@@ -1,0 +1,34 @@
+import { parseLooseDate } from '../lib/domain/dates';
+import { NlpExtractor } from '../lib/models/nlp-extractor';
+import type { Chunk } from '../lib/domain/document';
+
+describe('dates: read the same on every server, relative to when and where a turn was said', () => {
+  const zone = process.env.TZ;
+  afterEach(() => {
+    if (zone === undefined) delete process.env.TZ;
+    else process.env.TZ = zone;
+  });
+
+  it('reads dates without an offset as UTC, whatever the server\'s zone', () => {
+    for (const tz of ['UTC', 'Asia/Tokyo', 'America/Los_Angeles']) {
+      process.env.TZ = tz;
+      expect(parseLooseDate('2023-05-08T10:00:00')?.toISOString()).toBe('2023-05-08T10:00:00.000Z');
+      expect(parseLooseDate('2023-05-08')?.toISOString()).toBe('2023-05-08T00:00:00.000Z');
+      expect(parseLooseDate('1:56 pm on 8 May, 2023')?.toISOString()).toBe('2023-05-08T13:56:00.000Z');
+      expect(parseLooseDate('2022-01-20T08:00+09:00')?.toISOString()).toBe('2022-01-19T23:00:00.000Z');
+      expect(parseLooseDate('Mon, 08 May 2023 10:00:00 GMT')?.toISOString()).toBe('2023-05-08T10:00:00.000Z');
+    }
+  });
+
+  it('resolves "yesterday" against the turn\'s own timestamp, then the session date, in the zone it states', async () => {
+    const extractor = new NlpExtractor('full');
+    const context = { documentType: 'ai-chat-conversation', mode: 'long-range', format: 'CONVERSATION' } as const;
+    const turn = (text: string, timestamp?: string): Chunk => ({ index: 0, text, tokens: 10, timestamp, speakers: ['Caroline'] });
+    // The turn says when it was said: that beats the (later) session date.
+    const said = await extractor.extract([turn('Caroline: Yesterday I went to the support group.', '2023-05-08T10:00:00Z')], { ...context, referenceDate: '2023-06-01' });
+    expect(said.memories[0]!.eventDates).toEqual(['2023-05-07']);
+    // 08:00 in Tokyo is 23:00 UTC the day before: "yesterday" is the Tokyo day before the 20th.
+    const tokyo = await extractor.extract([turn('Caroline: Yesterday I went hiking.')], { ...context, referenceDate: '2022-01-20T08:00+09:00' });
+    expect(tokyo.memories[0]!.eventDates).toEqual(['2022-01-19']);
+  });
+});
