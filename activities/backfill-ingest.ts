@@ -125,7 +125,8 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
         query: {
           bool: {
             filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }, ...(supersedes ? [{ term: { 'provenance.job_id': supersedes } }] : [])],
-            must_not: [{ term: { 'provenance.job_id': keepJobId } }],
+            // An edited memory is the user's: a re-extraction does not take it away.
+            must_not: [{ term: { 'provenance.job_id': keepJobId } }, { exists: { field: 'updated_at' } }],
           },
         },
       });

@@ -83,14 +83,39 @@ export function createIndexActivity(deps: ActivityDeps) {
     });
 
     if (vectors) await deps.embeddingMatch.assertVectorsFit('memories');
+    const writes = await keepingWhatWasThere(deps, docs);
     // A job cancelled meanwhile writes nothing more (it counts what it wrote once its writes stop).
     stopIfCancelled();
+    // Every memory of the batch already there and edited: nothing to write (an empty bulk is refused).
+    if (writes.length === 0) return { indexed: docs.length, memoryIds: docs.map((doc) => doc.id) };
     const response = await deps.es.bulk({
       // Searchable when the activity returns: the job is only "completed" once recall can see it.
       refresh: 'wait_for',
-      operations: docs.flatMap((doc) => [{ index: { _index: deps.indices.memories, _id: doc.id } }, doc]),
+      operations: writes.flatMap((doc) => [{ index: { _index: deps.indices.memories, _id: doc.id } }, doc]),
     });
     if (response.errors) throw bulkFailure(response, 'memories');
     return { indexed: docs.length, memoryIds: docs.map((doc) => doc.id) };
   };
+}
+
+/**
+ * What a memory already there keeps when its content is ingested again (a re-send, a retry, a
+ * re-extraction write the same ids): its `created_at`, and — once edited through the API
+ * (`updated_at` set) — the whole edit, which is not written over.
+ */
+async function keepingWhatWasThere(deps: ActivityDeps, docs: StoredMemory[]): Promise<StoredMemory[]> {
+  if (docs.length === 0) return docs;
+  const { docs: found } = await deps.es.mget<{ created_at?: string; updated_at?: string | null }>({
+    index: deps.indices.memories,
+    ids: docs.map((doc) => doc.id),
+    _source: ['created_at', 'updated_at'],
+  });
+  const edited = new Set<string>();
+  const since = new Map<string, string>();
+  for (const existing of found) {
+    if (!('found' in existing) || !existing.found || !existing._source) continue;
+    if (existing._source.updated_at) edited.add(existing._id);
+    else if (existing._source.created_at) since.set(existing._id, existing._source.created_at);
+  }
+  return docs.filter((doc) => !edited.has(doc.id)).map((doc) => (since.has(doc.id) ? { ...doc, created_at: since.get(doc.id)! } : doc));
 }

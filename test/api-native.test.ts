@@ -279,6 +279,19 @@ describe('native v1 API', () => {
     expect((await h.api('GET', `/v1/memories/${id}`)).status).toBe(404);
   });
 
+  it('keeps an edited memory, and every memory\'s created_at, when the same content is ingested again', async () => {
+    const body = { content: 'The orchard keeper grafts apple trees in February.', format: 'TXT', document_id: 'orchard-notes' };
+    const first = await h.api('POST', '/v1/documents', { body });
+    await h.waitForJob('acme', first.body.job_id);
+    const [hit] = (await search(h, 'orchard grafts apple')).filter((result) => result.provenance.job_id === first.body.job_id);
+    const before = (await h.api('GET', `/v1/memories/${hit!.id}`)).body;
+    expect((await h.api('PATCH', `/v1/memories/${hit!.id}`, { body: { content: 'The orchard keeper grafts pear trees in March.' } })).status).toBe(200);
+    const again = await h.api('POST', '/v1/documents', { body });
+    expect((await h.waitForJob('acme', again.body.job_id)).status).toBe('completed');
+    const after = (await h.api('GET', `/v1/memories/${hit!.id}`)).body;
+    expect(after).toMatchObject({ text: 'The orchard keeper grafts pear trees in March.', created_at: before.created_at, updated_at: expect.any(String) });
+  });
+
   it('lists and gets entities only within the tenant', async () => {
     const accepted = await h.api('POST', '/v1/documents', { body: { content: 'Ingrid Bergstrom met Tomas Lindqvist in Stockholm to discuss the Nordic Rail project.' } });
     await h.waitForJob('acme', accepted.body.job_id);
