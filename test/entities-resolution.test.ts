@@ -17,6 +17,10 @@ describe('entity names', () => {
     expect(namesCompatible('bob smith', 'bob jones')).toBe(false);
     expect(namesCompatible('al', 'alice')).toBe(false);
     expect(namesCompatible('melissa', 'melanie')).toBe(false);
+    // One letter more is another name, not a short form.
+    expect(namesCompatible('dan', 'dana')).toBe(false);
+    expect(namesCompatible('ann', 'anna')).toBe(false);
+    expect(namesCompatible('dan', 'daniel')).toBe(true);
   });
 });
 

@@ -20,7 +20,7 @@ export const MIN_PREFIX = 3;
 
 /**
  * Whether two normalised names can denote the same entity: one is a shortened form of the other
- * ("mel" / "melanie", "caro" / "caroline"), or the shorter one's words all occur in the longer one
+ * ("mel" / "melanie", "caro" / "caroline"; not "dan" / "dana"), or the shorter one's words all occur in the longer one
  * ("bob" / "bob smith", "new york" / "new york city"). "bob smith" / "bob jones" are not compatible:
  * each has a word the other lacks.
  */
@@ -32,7 +32,9 @@ export function namesCompatible(a: string, b: string): boolean {
   if (short.length === 0) return false;
   if (short.every((word) => long.includes(word))) return true;
   const [first] = short;
-  return short.length === 1 && first!.length >= MIN_PREFIX && long[0]!.startsWith(first!);
+  // A short form leaves off at least two letters ("mel" / "melanie", "dan" / "daniel"): a name one
+  // letter longer is another name ("dan" / "dana", "ann" / "anna").
+  return short.length === 1 && first!.length >= MIN_PREFIX && long[0]!.startsWith(first!) && long[0]!.length - first!.length >= 2;
 }
 
 /** Whether `candidate` is the fuller form of `current`, so it should become the display name. */
