@@ -36,6 +36,9 @@ describe('Tex surface (/compat/tex)', () => {
     const done = await h.waitForJob('acme', response.body.job_id);
     expect(done.status).toBe('completed');
     expect(done.stages.extract.state).toBe('completed');
+    // Stored twice (the active fragment and its passive enrichment), found once.
+    const once = await h.api('POST', '/v1/search', { body: { query: 'allergic shellfish', mode: 'hybrid', filters: { session_id: 'chat-1' } } });
+    expect(once.body.results.filter((r: { text: string }) => r.text.includes('shellfish'))).toHaveLength(1);
 
     const again = await h.api('POST', '/compat/tex/ingestion/memory', { body: seed });
     expect(again.status).toBe(202);

@@ -58,9 +58,37 @@ export async function searchMemories(deps: SearchDeps, request: SearchRequest): 
     for (const hit of hits) if (hit._source) documents.set(hit._id!, hit._source);
     return { method: plan.methods[i]!, ids: hits.map((hit) => hit._id!), scores: hits.map((hit) => hit._score ?? 0) };
   });
-  const fused = fuseRankings(rankings, plan, documents);
+  const fused = distinct(fuseRankings(rankings, plan, documents), documents);
   const results = fused.slice(0, plan.limit).map(({ id, score, ranks }) => ({ ...documents.get(id)!, score, ranks }));
   return { results, methods: plan.methods, warnings };
+}
+
+/**
+ * One answer per thing said: the same text from the same turns of the same source counts once, at its
+ * best rank, as the memory stored first (a Tex turn is stored twice — the active fragment, whose id the
+ * write answered with, and later its passive enrichment).
+ */
+function distinct<T extends { id: string }>(fused: T[], documents: Map<string, Memory>): T[] {
+  const keyOf = (memory: Memory | undefined) => {
+    const turns = memory?.provenance.turn_ids;
+    return memory && turns?.length ? `${memory.provenance.source_id}\u0000${turns.join(',')}\u0000${memory.text}` : undefined;
+  };
+  const first = new Map<string, string>();
+  for (const { id } of fused) {
+    const memory = documents.get(id);
+    const key = keyOf(memory);
+    if (!key) continue;
+    const held = first.get(key);
+    if (!held || documents.get(held)!.created_at > memory!.created_at) first.set(key, id);
+  }
+  const seen = new Set<string>();
+  return fused.flatMap((entry) => {
+    const key = keyOf(documents.get(entry.id));
+    if (!key) return [entry];
+    if (seen.has(key)) return [];
+    seen.add(key);
+    return [{ ...entry, id: first.get(key)! }];
+  });
 }
 
 /**
