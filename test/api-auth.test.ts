@@ -104,6 +104,8 @@ describe('API keys, permissions and tenant isolation', () => {
       ['POST', '/v1/documents', '{"content": '],
       ['POST', '/v1/documents', { content: 42 }],
       ['POST', '/v1/conversations', { messages: [] }],
+      ['POST', '/v1/conversations', { messages: [{ role: 'user', content: 'hi', timestamp: 'not a date' }] }],
+      ['POST', '/compat/tex/ingestion/memory', { scope: { org_id: 'o' }, turns: [{ role: 'user', text: 'hi', timestamp: 'soon' }] }],
       ['POST', '/v1/batch', { items: 'nope' }],
       ['POST', '/v1/documents', { content: 'x', metadata: { note: 'y'.repeat(40_000) } }],
       ['POST', '/v1/documents', { content: 'x', metadata: JSON.parse(`${'{"a":'.repeat(18)}1${'}'.repeat(18)}`) }],

@@ -1,5 +1,6 @@
 import type { Router } from 'express';
 import { z } from 'zod';
+import { isoDate } from '../../lib/domain/dates';
 import type { Client } from '@elastic/elasticsearch';
 import { fragmentHash, storedTurns } from '../../activities/write-active';
 import { sourceId as deriveSourceId } from '../../lib/ids';
@@ -13,7 +14,8 @@ import { compatSurface, fastApiErrors, type SurfaceDeps } from './surface';
 export const TexTurn = z.object({
   role: z.string().min(1).max(50),
   text: z.string().min(1).max(100_000),
-  timestamp: z.string().max(64).optional(),
+  // Kept as written (it is part of the turn's identity), but it must be a date.
+  timestamp: z.string().max(64).refine((value) => isoDate(value) !== undefined, 'not a date (use ISO 8601, e.g. 2026-05-08T14:00:00Z)').optional(),
   /** Notes on the turn (the seed leaves their shape open): text, a list, or any JSON. */
   observations: z
     .unknown()
