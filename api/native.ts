@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { LooseDate } from '../lib/domain/dates';
+import { isoDate } from '../lib/domain/dates';
 import { DocumentType, Format, IngestMode, Metadata, type IngestRequestInput } from '../lib/domain/ingest';
 import type { IngestContent, IngestJobs } from '../lib/jobs';
 import { principalOf, requirePermission } from './auth';
@@ -54,8 +54,8 @@ export const NativeMessage = z.object({
   role: z.string().min(1).max(50),
   content: z.string().min(1).max(100_000),
   name: z.string().max(255).optional(),
-  /** When it was said: any readable date (ISO 8601 best), stored as ISO 8601; unreadable is a 400. */
-  timestamp: z.string().max(100).pipe(LooseDate).optional(),
+  /** When it was said: a readable date (ISO 8601 best), kept as written (its offset says the speaker's zone); unreadable is a 400. */
+  timestamp: z.string().max(100).refine((value) => isoDate(value) !== undefined, 'not a date (use ISO 8601, e.g. 2023-05-08T13:56:00Z)').optional(),
   /** The caller's id for the turn (e.g. a LoCoMo dia_id), returned in search provenance as turn_ids. */
   turn_id: z.string().min(1).max(255).optional(),
 });

@@ -82,7 +82,7 @@ const OPERATIONS: Operation[] = [
   { method: 'get', path: '/v1/webhooks', tag: 'webhooks', summary: "List the tenant's webhooks", permission: 'admin' },
   { method: 'get', path: `/v1/webhooks/${ID}`, tag: 'webhooks', summary: 'Get a webhook', permission: 'admin', response: WebhookView },
   { method: 'delete', path: `/v1/webhooks/${ID}`, tag: 'webhooks', summary: 'Delete a webhook (deliveries not yet sent are skipped)', permission: 'admin', status: 204 },
-  { method: 'post', path: '/v1/backfills', tag: 'backfills', summary: 'Start a backfill now: reembed | reextract | reindex (admin) | import (urls or folder)', permission: 'write', body: BackfillRequest, status: 202 },
+  { method: 'post', path: '/v1/backfills', tag: 'backfills', summary: 'Start a backfill now: reembed | reextract | reindex (operator key only, one at a time: 409 while one runs) | import (urls or folder)', permission: 'write', body: BackfillRequest, status: 202, errors: [409] },
   { method: 'get', path: `/v1/backfills/${ID}`, tag: 'backfills', summary: 'Backfill progress (from the workflow query): total, scanned, processed, skipped, failed, runs', permission: 'read' },
   { method: 'post', path: '/v1/schedules', tag: 'backfills', summary: 'Put a backfill on a Temporal Schedule (every: "24h" or cron)', permission: 'write', body: ScheduleRequest, status: 201 },
   { method: 'get', path: '/v1/schedules', tag: 'backfills', summary: "List the tenant's backfill schedules", permission: 'read' },

@@ -62,7 +62,13 @@ export function smartMerge(existing: string, incoming: string): string {
   // Only new sentences sharing a word with an old one can restate it: each old sentence is compared
   // with those, found through a word index, not with every new sentence.
   const byWord = new Map<string, number[]>();
-  freshWords.forEach((set, i) => set.forEach((word) => byWord.set(word, [...(byWord.get(word) ?? []), i])));
+  freshWords.forEach((set, i) =>
+    set.forEach((word) => {
+      const list = byWord.get(word);
+      if (list) list.push(i);
+      else byWord.set(word, [i]);
+    }),
+  );
   const kept = sentences(existing).filter((sentence) => {
     const own = words(sentence);
     const candidates = new Set([...own].flatMap((word) => byWord.get(word) ?? []));

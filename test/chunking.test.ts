@@ -85,7 +85,7 @@ describe('chunking: token-bounded, structure-aware, with exact provenance offset
     // Emoji (one character, several tokens), accents and CJK with no sentence break: every chunk within
     // the budget, no character cut in half, and the chunks cover the text in order.
     const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-    for (const sample of ['😀🎉👍🏽 '.repeat(300), 'naïve café résumé 東京 😀 '.repeat(150), '😀'.repeat(500)]) {
+    for (const sample of ['😀🎉👍🏽 '.repeat(300), 'naïve café résumé 東京 😀 '.repeat(150), '😀'.repeat(500), ` ${'naïve '.repeat(32)}`, '我们今天去公园散步，天气很好，'.repeat(200), '𝓐𝓑𝓒𝓓𝓔𝓕'.repeat(500)]) {
       const windows = chunkSections([{ text: sample, charStart: 0 }], { maxTokens: 64, overlapTokens: 0 });
       for (const chunk of windows) {
         expect(countTokens(chunk.text)).toBeLessThanOrEqual(64);

@@ -17,6 +17,8 @@ describe('dates: read the same on every server, relative to when and where a tur
       expect(parseLooseDate('1:56 pm on 8 May, 2023')?.toISOString()).toBe('2023-05-08T13:56:00.000Z');
       expect(parseLooseDate('2022-01-20T08:00+09:00')?.toISOString()).toBe('2022-01-19T23:00:00.000Z');
       expect(parseLooseDate('Mon, 08 May 2023 10:00:00 GMT')?.toISOString()).toBe('2023-05-08T10:00:00.000Z');
+      // Ends like an offset, is none.
+      expect(parseLooseDate('8-May-2023')?.toISOString().slice(0, 10)).toBe('2023-05-08');
     }
   });
 

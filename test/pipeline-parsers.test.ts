@@ -99,6 +99,7 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
     // Each of these took seconds to hours with the patterns they replaced (exponential or quadratic backtracking).
     expect(detectFormat(bytes(`${'<!---->'.repeat(5000)}x`), 'TXT').format).toBe('TXT');
     expect(detectFormat(bytes('<!-- a --> <!-- b -->\n<!doctype html><html><body>Hi</body></html>'), 'TXT').format).toBe('HTML');
+    expect(detectFormat(bytes('<!DOCTYPE\n      html>\n<html><body>Hi</body></html>'), 'TXT').format).toBe('HTML');
     const spaces = await PARSERS.MARKDOWN(bytes(`# a${' '.repeat(1_000_000)}b\n\ntext`), { format: 'MARKDOWN' });
     expect(spaces.sections[0]!.heading).toBe('a'); // cut at 500 characters, then trimmed
     const brackets = await PARSERS.MARKDOWN(bytes(`# ${'['.repeat(1_000_000)}\n\nbody`), { format: 'MARKDOWN' });

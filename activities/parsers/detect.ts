@@ -73,7 +73,7 @@ function looksLikeHtml(head: string): boolean {
     if (close < 0) return false;
     at = close + 3;
   }
-  return /^(<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>])/i.test(head.slice(at, at + 16));
+  return /^(<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>])/i.test(head.slice(at, at + 256));
 }
 
 function looksLikeJson(head: string): boolean {

@@ -1,4 +1,5 @@
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { createHash } from 'node:crypto';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { conflict, notFound } from '../errors';
 import { JobKindAttribute, TenantAttribute } from '../temporal/search-attributes';
 import { backfillWorkflowId, newBackfillId, PUBLIC_ID } from './ids';
@@ -28,7 +29,9 @@ export class BackfillRuns {
       });
       if (Number(count ?? 0) > 0) throw conflict('a reindex is already running: wait for it to finish');
     }
-    const id = newBackfillId();
+    // A reindex has one id per deployment: Temporal itself refuses a second one while one runs, where
+    // the count above could race (and visibility lags).
+    const id = request.backfill === 'reindex' ? `bf_${createHash('sha256').update(`reindex\n${this.taskQueue}`).digest('hex').slice(0, 16)}` : newBackfillId();
     const workflowId = backfillWorkflowId(tenant, id);
     await this.temporal.workflow.start(BACKFILL_WORKFLOW, {
       taskQueue: this.taskQueue,
@@ -38,6 +41,9 @@ export class BackfillRuns {
         { key: TenantAttribute, value: tenant },
         { key: JobKindAttribute, value: `backfill:${request.backfill}` },
       ],
+    }).catch((error) => {
+      if (error instanceof WorkflowExecutionAlreadyStartedError) throw conflict('a reindex is already running: wait for it to finish');
+      throw error;
     });
     return { id, workflowId };
   }

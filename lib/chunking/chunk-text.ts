@@ -85,9 +85,13 @@ function windows(section: Section, budget: number): Piece[] {
  * over the budget is windowed again.
  */
 function windowsOf(section: Section, span: Span, budget: number): Piece[] {
-  const text = section.text.slice(span.start, span.end);
+  // Trimmed first: a window is counted as the text it will be.
+  const raw = section.text.slice(span.start, span.end);
+  const trimmed = { start: span.start + (raw.length - raw.trimStart().length), end: span.end - (raw.length - raw.trimEnd().length) };
+  const text = section.text.slice(trimmed.start, trimmed.end);
+  if (!text) return [];
   return tokenSpans(text, budget).flatMap((window) => {
-    const piece = toPiece(section, { start: span.start + window.start, end: span.start + window.end });
+    const piece = toPiece(section, { start: trimmed.start + window.start, end: trimmed.start + window.end });
     if (piece.tokens <= budget || window.end - window.start >= text.length) return [piece];
     return windowsOf(section, { start: piece.start - section.charStart, end: piece.end - section.charStart }, budget);
   });

@@ -55,50 +55,52 @@ export interface Span {
 }
 
 /**
- * Character spans of at most maxTokens tokens each, cut at token boundaries (for a sentence longer
- * than a chunk). Spans index the original string, so provenance offsets stay exact even when a cut
- * falls inside a multi-byte character (the cut moves to the next character boundary).
+ * Character spans of at most maxTokens tokens each (as each encodes on its own), cut at token
+ * boundaries moved back to character boundaries (for a sentence longer than a chunk): no character is
+ * cut in half, and spans index the original string, so provenance offsets stay exact.
  */
 export function tokenSpans(text: string, maxTokens: number): Span[] {
   const tokens = encode(text);
   if (tokens.length <= maxTokens) return [{ start: 0, end: text.length }];
   const bytes = Buffer.from(text, 'utf8');
-  const spans: Span[] = [];
-  let byteOffset = 0;
-  let charOffset = 0;
-  for (let from = 0; from < tokens.length; from += maxTokens) {
-    let byteEnd = byteOffset;
-    for (const token of tokens.slice(from, from + maxTokens)) byteEnd += encoding().decode_single_token_bytes(token).length;
-    while (byteEnd < bytes.length && (bytes[byteEnd]! & 0xc0) === 0x80) byteEnd++;
-    const charEnd = charOffset + bytes.subarray(byteOffset, byteEnd).toString('utf8').length;
-    if (charEnd > charOffset) spans.push({ start: charOffset, end: charEnd });
-    byteOffset = byteEnd;
-    charOffset = charEnd;
-  }
-  return withinBudget(text, spans, maxTokens);
-}
+  // Where each token starts, in bytes.
+  const starts = new Array<number>(tokens.length + 1);
+  let offset = 0;
+  tokens.forEach((token, i) => {
+    starts[i] = offset;
+    offset += encoding().decode_single_token_bytes(token).length;
+  });
+  starts[tokens.length] = offset;
+  const isContinuation = (at: number) => at < bytes.length && (bytes[at]! & 0xc0) === 0x80;
 
-/**
- * A cut inside a multi-byte character moves to the character's end, and the character then encodes
- * as more tokens than the window counted (an emoji cut after its first byte): such a span gives back
- * characters from its end, one at a time, to the next span, until it fits.
- */
-function withinBudget(text: string, spans: Span[], maxTokens: number): Span[] {
-  const fitted: Span[] = [];
-  let start = 0;
-  for (let i = 0; i < spans.length && start < text.length; i++) {
-    let end = Math.max(spans[i]!.end, start + 1);
-    while (countTokens(text.slice(start, end)) > maxTokens) {
-      const back = end - 2 > start && /[\udc00-\udfff]/.test(text[end - 1]!) ? 2 : 1;
-      if (end - back <= start) break;
-      end -= back;
+  // Each window starts where the last one ended (a character boundary) and takes up to maxTokens of
+  // the tokens after it, cut back to a character boundary; a window that encodes to more than
+  // maxTokens on its own (its cut fell inside a character, or its start inside a token) takes one
+  // token fewer. One count per window: linear in the text.
+  const spans: Span[] = [];
+  let byteStart = 0;
+  let charStart = 0;
+  let t = 0;
+  while (byteStart < bytes.length) {
+    while (t < tokens.length && starts[t]! < byteStart) t++;
+    let byteEnd = byteStart;
+    for (let take = maxTokens; ; take--) {
+      byteEnd = starts[Math.min(tokens.length, t + take)]!;
+      while (byteEnd > byteStart && isContinuation(byteEnd)) byteEnd--;
+      if (byteEnd <= byteStart) {
+        // Not one whole character fits the count: take one character (it is never split).
+        byteEnd = byteStart + 1;
+        while (isContinuation(byteEnd)) byteEnd++;
+        break;
+      }
+      if (take <= 1 || countTokens(bytes.subarray(byteStart, byteEnd).toString('utf8')) <= maxTokens) break;
     }
-    fitted.push({ start, end });
-    start = end;
-    // What the last span gave back becomes one more.
-    if (i === spans.length - 1 && end < text.length) spans = [...spans, { start: end, end: text.length }];
+    const charEnd = charStart + bytes.subarray(byteStart, byteEnd).toString('utf8').length;
+    spans.push({ start: charStart, end: charEnd });
+    byteStart = byteEnd;
+    charStart = charEnd;
   }
-  return fitted;
+  return spans;
 }
 
 /** Splits text into pieces of at most maxTokens tokens, at token boundaries. */

@@ -16,8 +16,9 @@ export function parseLooseDate(value: string | undefined): Date | undefined {
     const parsed = Date.parse(time ? `${day}T${time}${zone ? normalisedOffset(zone) : 'Z'}` : `${day}T00:00:00Z`);
     return Number.isNaN(parsed) ? undefined : new Date(parsed);
   }
-  // Other forms with a zone of their own (RFC 2822: "Mon, 08 May 2023 10:00:00 GMT") are unambiguous.
-  if (/(?:\bGMT|\bUTC|Z|[+-]\d{2}:?\d{2})$/i.test(text)) {
+  // Other forms with a zone after their time (RFC 2822: "Mon, 08 May 2023 10:00:00 GMT") are
+  // unambiguous; "8-May-2023" ends like an offset but is none.
+  if (/\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?\s*(?:GMT|UTC|Z|[+-]\d{2}:?\d{2})$/i.test(text)) {
     const parsed = Date.parse(text);
     if (!Number.isNaN(parsed)) return new Date(parsed);
   }
