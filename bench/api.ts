@@ -22,7 +22,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
@@ -30,6 +29,7 @@ import { Pool } from 'undici';
 import { loadConfig, type Config } from '../lib/config';
 import { deleteIndices } from '../lib/elasticsearch/indices';
 import { ensureLocalServices } from '../lib/local-services';
+import { freePort } from '../lib/local-services/temporal';
 import { lowerCpuPriority } from '../lib/local-services/process';
 import { createLogger } from '../lib/logger';
 import { createRuntime } from '../lib/runtime';
@@ -94,14 +94,6 @@ async function startWorker(env: NodeJS.ProcessEnv, temporal: TemporalHandle, con
   return worker;
 }
 
-/** A port nobody listens on now, for a child process to bind. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** `npm run start:api` in a child process, ready once /readyz answers 200. */
 async function startApi(env: NodeJS.ProcessEnv): Promise<{ process: ChildProcess; url: string }> {

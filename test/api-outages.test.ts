@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { Server } from 'node:http';
@@ -15,15 +15,8 @@ import { EmbeddingMatch } from '../lib/elasticsearch/embedding-match';
 import { IngestJobs } from '../lib/jobs';
 import { createLogger } from '../lib/logger';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
+import { freePort } from '../lib/local-services/temporal';
 
-/** A port on this machine that nothing listens on: a service that is down. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /**
  * The API with one of its services down for real (its address refuses connections), the other the
@@ -32,7 +25,8 @@ async function closedPort(): Promise<number> {
  */
 async function apiWith(down: 'temporal' | 'elasticsearch') {
   const id = randomBytes(4).toString('hex');
-  const port = await closedPort();
+  // A port nothing listens on: the service is down.
+  const port = await freePort();
   const config = loadConfig({
     ...process.env,
     NODE_ENV: 'test',
