@@ -1,6 +1,6 @@
 import { blobKeys, getJson, putJson } from '../lib/blob/store';
 import type { Chunk, ParsedDocument } from '../lib/domain/document';
-import { embeddingText } from '../lib/domain/memory';
+import { clipTurn, embeddingText } from '../lib/domain/memory';
 import { prefetchEmbeddings } from '../lib/models/embedding-prefetch';
 import type { ActivityDeps } from './deps';
 import { livenessHeartbeat } from './liveness';
@@ -48,7 +48,7 @@ export function createExtractActivity(deps: ActivityDeps) {
 
 /** The turns just before and after a chunk (clipped), the context a reply needs to be found. */
 export function neighbourTurns(chunks: Chunk[], index: number, maxChars = 400): string | undefined {
-  const clip = (text: string | undefined) => (text && text.length > maxChars ? `${text.slice(0, maxChars)}…` : text);
+  const clip = (text: string | undefined) => (text ? clipTurn(text, maxChars) : text);
   const context = [clip(chunks[index - 1]?.text), clip(chunks[index + 1]?.text)].filter(Boolean).join('\n');
   return context || undefined;
 }

@@ -1,6 +1,6 @@
 import type { Client } from '@elastic/elasticsearch';
 import { z } from 'zod';
-import { embeddingText, type Memory, type StoredMemory } from './domain/memory';
+import { clipTurn, embeddingText, type Memory, type StoredMemory } from './domain/memory';
 import { Metadata } from './domain/ingest';
 import type { EmbeddingMatch } from './elasticsearch/embedding-match';
 import type { IndexNames } from './elasticsearch/indices';
@@ -141,12 +141,52 @@ export class MemoryStore {
       if (status === 400) throw badInput(`the updated memory cannot be stored: ${(error as { message?: string }).message ?? 'refused by Elasticsearch'}`.slice(0, 500));
       throw error;
     }
+    if (next.text !== memory.text) await this.refreshNeighbours(tenant, memory, next.text);
     return publicMemory(next);
   }
 
   async delete(tenant: string, id: string): Promise<void> {
-    await this.getStored(tenant, id);
+    const { memory } = await this.getStored(tenant, id);
     await this.es.delete({ index: this.indices.memories, id, refresh: 'wait_for' }, { ignore: [404] });
+    await this.refreshNeighbours(tenant, memory, undefined);
+  }
+
+  /**
+   * A conversation turn's neighbours hold its text as their context (matched by search, embedded with
+   * them): when the turn is replaced or deleted, they hold the new text or none, so deleted words are
+   * not found through a neighbour. Neighbours are the memories of the chunks beside it in its job.
+   */
+  private async refreshNeighbours(tenant: string, memory: StoredMemory, replacement: string | undefined): Promise<void> {
+    const { job_id: jobId, chunk_index: chunkIndex } = memory.provenance;
+    if (!jobId || chunkIndex === undefined) return;
+    const old = clipTurn(memory.text);
+    const { hits } = await this.es.search<StoredMemory>({
+      index: this.indices.memories,
+      size: 20,
+      seq_no_primary_term: true,
+      query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.job_id': jobId } }, { terms: { 'provenance.chunk_index': [chunkIndex - 1, chunkIndex + 1] } }] } },
+    });
+    for (const hit of hits.hits) {
+      const neighbour = hit._source!;
+      if (!neighbour.context?.includes(old)) continue;
+      const context = neighbour.context.replace(old, replacement === undefined ? '' : clipTurn(replacement)).replace(/\n{2,}/g, '\n').trim() || undefined;
+      const updated: StoredMemory = { ...neighbour, context, context_stems: stemmedText(context) };
+      if (this.embedder) {
+        if (await this.embeddingMatch?.mismatchOf('memories', { fresh: false })) {
+          delete updated.embedding;
+          delete updated.embedding_model;
+        } else {
+          [updated.embedding] = await this.embedder.embed([embeddingText(updated)]);
+          updated.embedding_model = this.embedder.model;
+        }
+      }
+      // A neighbour changed meanwhile (its own edit, a re-ingest) keeps that change: skipped, not failed.
+      await this.es
+        .index({ index: this.indices.memories, id: hit._id!, document: updated, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term, refresh: 'wait_for' })
+        .catch((error) => {
+          if ((error as { statusCode?: number }).statusCode !== 409) throw error;
+        });
+    }
   }
 
   async entity(tenant: string, id: string): Promise<StoredEntity> {

@@ -99,6 +99,33 @@ describe('hybrid search: POST /v1/search over real Elasticsearch with the local 
     expect(hers.body.results.every((r: any) => r.entities.some((entity: { id: string }) => entity.id === caroline.id))).toBe(true);
   });
 
+  it('forgets a deleted or replaced turn in its neighbours too: its words are no longer found through them', async () => {
+    await ingest({
+      conversation_id: 'neighbours',
+      scope: { space_id: 'neighbours' },
+      messages: [
+        { role: 'user', name: 'Ida', content: 'Our Zanzibar ferry tickets are booked.' },
+        { role: 'user', name: 'Jon', content: 'Great, which day do we leave?' },
+        { role: 'user', name: 'Ida', content: 'After the crossing, the quokka tour.' },
+      ],
+    });
+    const find = async (query: string) =>
+      (await search({ query, mode: 'bm25', top_k: 10, filters: { space_id: 'neighbours' } })).body.results as { id: string; text: string }[];
+    const turns = await find('Zanzibar ferry quokka tour which day');
+    const first = turns.find((r) => r.text.includes('Zanzibar'))!;
+    const last = turns.find((r) => r.text.includes('quokka'))!;
+    // The middle turn holds both as context: found by either word.
+    expect((await find('Zanzibar')).map((r) => r.text)).toEqual(expect.arrayContaining([expect.stringContaining('which day')]));
+
+    expect((await h.api('DELETE', `/v1/memories/${first.id}`)).status).toBe(204);
+    expect(await find('Zanzibar')).toEqual([]);
+    expect((await h.api('PATCH', `/v1/memories/${last.id}`, { body: { content: 'Ida: After the crossing, the wombat tour.' } })).status).toBe(200);
+    expect(await find('quokka')).toEqual([]);
+    const wombat = (await find('wombat')).map((r) => r.text);
+    expect(wombat).toHaveLength(2);
+    expect(wombat).toEqual(expect.arrayContaining([expect.stringContaining('which day'), expect.stringContaining('wombat tour')]));
+  });
+
   it('filters inside every method: scope fields, memory type, metadata and dates', async () => {
     for (const mode of ['bm25', 'knn', 'hybrid']) {
       const work = await search({ query: 'Lisbon', mode, top_k: 20, filters: { space_id: 'work' } });

@@ -81,6 +81,9 @@ export interface StoredMemory extends Memory {
  * 0.57 and, with kNN weighing more in the fusion, hybrid from 0.77 to 0.80. Every writer of a memory
  * vector (ingest, edit, re-embed, reindex) embeds this, so vectors stay comparable.
  */
+/** A neighbouring turn as a memory's context holds it: clipped, so a long turn does not drown the memory. */
+export const clipTurn = (text: string, maxChars = 400) => (text.length > maxChars ? `${text.slice(0, maxChars)}…` : text);
+
 export function embeddingText(memory: { text: string; context?: string | null }): string {
   return memory.context ? `${memory.text}\n${memory.context}` : memory.text;
 }
