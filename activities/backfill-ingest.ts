@@ -39,6 +39,9 @@ interface StoredSource {
   blob_key?: string;
   scope?: Record<string, unknown>;
   metadata?: Record<string, unknown>;
+  categories?: string[];
+  mode?: IngestRequest['mode'];
+  created_at?: string;
 }
 
 /**
@@ -46,7 +49,7 @@ interface StoredSource {
  * pipeline, retries and job status serve them; these activities prepare those jobs.
  */
 export function createBackfillIngestActivities(deps: ActivityDeps) {
-  function child(request: IngestRequest, jobId: string, sourceId: string): ChildIngest {
+  function child(request: IngestRequest, jobId: string, sourceId: string, acceptedAt?: string): ChildIngest {
     return {
       workflowId: ingestWorkflowId(request.tenant, jobId),
       input: {
@@ -56,6 +59,7 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
         batchSize: deps.config.BATCH_SIZE,
         batchConcurrency: deps.config.BATCH_CONCURRENCY,
         createdAt: new Date().toISOString(),
+        acceptedAt,
         revision: INGEST_REVISION,
       },
       attributes: { tenant: request.tenant, kind: request.kind, format: request.format, documentType: request.documentType, surface: request.surface },
@@ -99,12 +103,15 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
       title: source.title,
       scope: scopeFromWire(scope),
       metadata: source.metadata,
+      categories: source.categories,
+      mode: source.mode,
       blobKey: source.blob_key,
       sourceUrl: source.blob_key ? undefined : source.source_url,
       fileName: source.file_name,
       surface: 'backfill',
     });
-    return { child: child(request, jobId, sourceId), supersedes: jobIds[0] ?? null };
+    // Relative dates count from when the source was first accepted, as they did then.
+    return { child: child(request, jobId, sourceId, source.created_at), supersedes: jobIds[0] ?? null };
   }
 
   /**

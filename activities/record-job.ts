@@ -61,7 +61,8 @@ export function createRecordJobActivities(deps: ActivityDeps) {
     await deps.es.update({
       index: deps.indices.sources,
       id: sourceId,
-      doc: { last_job_id: jobId, updated_at: now, title: summary.title },
+      // The latest send's metadata, categories and mode: what a re-extraction of the source asks again.
+      doc: { last_job_id: jobId, updated_at: now, title: summary.title, metadata: request.metadata, categories: request.categories, mode: request.mode },
       upsert: {
         id: sourceId,
         tenant: request.tenant,
@@ -76,6 +77,8 @@ export function createRecordJobActivities(deps: ActivityDeps) {
         blob_key: request.blobKey,
         scope: memoryScope(request.tenant, request.scope),
         metadata: request.metadata,
+        categories: request.categories,
+        mode: request.mode,
         last_job_id: jobId,
         job_ids: [jobId],
         created_at: now,

@@ -267,7 +267,15 @@ export class IngestJobs {
     // naming the first, whatever became of it). A retry that failed is retried in turn, as a job of its
     // own, so no id ever has two runs whose summaries could be confused.
     const retryId = this.derivedJobId(tenant, 'retry-of', jobId);
-    const retried: IngestWorkflowInput = { ...original, jobId: retryId, createdAt: new Date().toISOString(), activeWrite: false, revision: INGEST_REVISION };
+    const retried: IngestWorkflowInput = {
+      ...original,
+      jobId: retryId,
+      createdAt: new Date().toISOString(),
+      // Relative dates count from the first acceptance, as the job retried would have.
+      acceptedAt: original.acceptedAt ?? original.createdAt,
+      activeWrite: false,
+      revision: INGEST_REVISION,
+    };
     const workflowId = ingestWorkflowId(tenant, retried.jobId);
     await this.temporal.workflow
       .start('ingestWorkflow', { ...this.startOptions(retried, jobId), workflowId, workflowIdReusePolicy: 'REJECT_DUPLICATE' })

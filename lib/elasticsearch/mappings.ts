@@ -137,6 +137,9 @@ export const sourcesMapping: estypes.MappingTypeMapping = {
     source_url: keyword,
     file_name: keyword,
     title: { type: 'text' },
+    /** What a re-extraction asks again: the categories and mode the source was last sent with. */
+    categories: keyword,
+    mode: keyword,
     content_hash: keyword,
     blob_key: keyword,
     /** Hashes of the conversation turns already stored, for ingest-or-update surfaces. */
