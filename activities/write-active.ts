@@ -59,6 +59,22 @@ export async function storedTurns(es: Client, memoriesIndex: string, tenant: str
   return stored;
 }
 
+/**
+ * The position the session's next turn takes: one past the last it has stored, so the turns of
+ * successive writes to a session are numbered on from each other (neighbouring turns are found by
+ * position) rather than each write starting again at 0.
+ */
+export async function nextTurnPosition(es: Client, memoriesIndex: string, tenant: string, sourceId: string): Promise<number> {
+  const response = await es.search({
+    index: memoriesIndex,
+    size: 0,
+    query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }] } },
+    aggs: { last: { max: { field: 'provenance.turn_end' } } },
+  });
+  const last = (response.aggregations?.last as { value?: number | null } | undefined)?.value;
+  return last === null || last === undefined ? 0 : last + 1;
+}
+
 /** Which of these turns have their active fragment (`mem_<hash>`) stored in the tenant. */
 async function storedFragments(es: Client, memoriesIndex: string, tenant: string, hashes: string[]): Promise<Set<string>> {
   const { docs } = await es.mget<StoredMemory>({ index: memoriesIndex, ids: hashes.map((hash) => `mem_${hash}`), _source: ['tenant'] });

@@ -142,6 +142,17 @@ describe('Tex surface (/compat/tex)', () => {
     await h.waitForJob('acme', written.body.job_id);
   });
 
+  it('numbers the turns of a session\'s successive writes on from each other', async () => {
+    const write = (turns: { role: string; text: string }[]) => h.api('POST', '/compat/tex/ingestion/memory', { body: { scope: { org_id: 'org_seq', session_id: 'seq-1' }, turns } });
+    const first = await write([{ role: 'user', text: 'We moved the standup to ten.' }, { role: 'assistant', text: 'Noted, ten it is.' }]);
+    const second = await write([{ role: 'assistant', text: 'Noted, ten it is.' }, { role: 'user', text: 'And the retro to Friday.' }]);
+    const positionOf = async (fragment: string) => (await h.api('GET', `/v1/memories/mem_${fragment}`)).body.provenance.turn_start;
+    expect(await Promise.all(first.body.active_fragment_ids.map(positionOf))).toEqual([0, 1]);
+    // The repeated turn keeps its place; the new one comes after the session's last.
+    expect(await Promise.all(second.body.active_fragment_ids.map(positionOf))).toEqual([1, 2]);
+    await h.waitForJob('acme', second.body.job_id);
+  });
+
   it('answers validation errors as 422 {detail}', async () => {
     const bad = await h.api('POST', '/compat/tex/ingestion/memory', { body: { scope: { org_id: '' }, turns: [] } });
     expect(bad.status).toBe(422);

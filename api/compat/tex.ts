@@ -2,7 +2,7 @@ import type { Router } from 'express';
 import { z } from 'zod';
 import { isoDate } from '../../lib/domain/dates';
 import type { Client } from '@elastic/elasticsearch';
-import { fragmentHash, storedTurns } from '../../activities/write-active';
+import { fragmentHash, nextTurnPosition, storedTurns } from '../../activities/write-active';
 import { sourceId as deriveSourceId } from '../../lib/ids';
 import { CairnError } from '../../lib/errors';
 import type { IngestJobs } from '../../lib/jobs';
@@ -81,6 +81,16 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memo
         timestamp: turn.timestamp,
         turnId: fragmentHash(tenant, scope, turn.role, turn.text, turn.timestamp),
       }));
+      const sourceKey = `tex-session:${body.scope.org_id}:${body.scope.user_id ?? ''}:${sessionId}`;
+      // Turns not stored yet are numbered on from the session's last: a session's writes are one
+      // conversation, whose neighbouring turns search relates by position.
+      const sourceId = deriveSourceId(tenant, sourceKey);
+      const [stored, next] = await Promise.all([
+        storedTurns(es, memoriesIndex, tenant, sourceId, turns.map((turn) => turn.turnId)),
+        nextTurnPosition(es, memoriesIndex, tenant, sourceId),
+      ]);
+      let position = next;
+      const numbered = turns.map((turn) => (stored.has(turn.turnId) ? turn : { ...turn, index: position++ }));
       // "Stable id for this write": the same turns under the same scope are the same job.
       const jobId = jobs.derivedJobId(tenant, 'tex-write', body.scope.org_id, body.scope.user_id ?? '', sessionId, ...turns.map((turn) => turn.turnId));
       const request = {
@@ -92,17 +102,15 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memo
         metadata: body.metadata,
         surface: 'tex',
         writePassive: body.options.write_passive,
-        content: JSON.stringify({ messages: turns }),
+        content: JSON.stringify({ messages: numbered }),
       };
-      const sourceKey = `tex-session:${body.scope.org_id}:${body.scope.user_id ?? ''}:${sessionId}`;
 
       if (!body.options.write_active) {
         // Passive only: nothing is recallable at once; the whole write is enrichment.
         if (!body.options.write_passive) return void res.status(202).json({ job_id: jobId, active_fragment_ids: [], passive_job_id: null, usage: { tokens_in: 0, tokens_out: 0 } });
         // "Re-sending the same turn is a no-op": turns already stored, by an earlier write of either
         // tier, are left out; a write with nothing new starts no job.
-        const stored = await storedTurns(es, memoriesIndex, tenant, deriveSourceId(tenant, sourceKey), turns.map((turn) => turn.turnId));
-        const fresh = turns.filter((turn) => !stored.has(turn.turnId));
+        const fresh = numbered.filter((turn) => !stored.has(turn.turnId));
         if (fresh.length === 0) return void res.status(202).json({ job_id: jobId, active_fragment_ids: [], passive_job_id: null, usage: { tokens_in: 0, tokens_out: 0 } });
         // A re-send while the same write is still running joins it (Temporal refuses a second run).
         await jobs.start({ ...request, content: JSON.stringify({ messages: fresh }) }, { jobId, sourceKey }).catch((error) => {
