@@ -39,8 +39,10 @@ interface StoredSource {
   blob_key?: string;
   scope?: Record<string, unknown>;
   metadata?: Record<string, unknown>;
-  categories?: string[];
-  mode?: IngestRequest['mode'];
+  categories?: string[] | null;
+  mode?: IngestRequest['mode'] | null;
+  metadata_json?: string | null;
+  accepted_at?: string;
   created_at?: string;
 }
 
@@ -102,16 +104,16 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
       documentDate: source.document_date,
       title: source.title,
       scope: scopeFromWire(scope),
-      metadata: source.metadata,
-      categories: source.categories,
-      mode: source.mode,
+      metadata: source.metadata_json ? JSON.parse(source.metadata_json) : source.metadata_json === null ? undefined : source.metadata,
+      categories: source.categories ?? undefined,
+      mode: source.mode ?? undefined,
       blobKey: source.blob_key,
       sourceUrl: source.blob_key ? undefined : source.source_url,
       fileName: source.file_name,
       surface: 'backfill',
     });
     // Relative dates count from when the source was first accepted, as they did then.
-    return { child: child(request, jobId, sourceId, source.created_at), supersedes: jobIds[0] ?? null };
+    return { child: child(request, jobId, sourceId, source.accepted_at ?? source.created_at), supersedes: jobIds[0] ?? null };
   }
 
   /**

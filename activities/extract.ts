@@ -3,6 +3,7 @@ import type { Chunk, ParsedDocument } from '../lib/domain/document';
 import { clipTurn, embeddingText } from '../lib/domain/memory';
 import { prefetchEmbeddings } from '../lib/models/embedding-prefetch';
 import type { ActivityDeps } from './deps';
+import { acceptedAtOf } from './record-job';
 import { livenessHeartbeat } from './liveness';
 import type { BatchRange, ChunkResult, ExtractResult, ParseResult, StageInput } from './types';
 
@@ -29,7 +30,7 @@ export function createExtractActivity(deps: ActivityDeps) {
       mode: request.mode,
       // Without a session or document date, relative dates count from when the job was accepted (not
       // from whenever extraction runs or runs again).
-      referenceDate: sessionDate ?? request.documentDate ?? acceptedAt(input),
+      referenceDate: sessionDate ?? request.documentDate ?? acceptedAtOf(input),
       format: request.format,
     });
     if (request.format === 'CONVERSATION') {
@@ -44,12 +45,6 @@ export function createExtractActivity(deps: ActivityDeps) {
     await putJson(deps.blobs, memoriesKey, memories);
     return { memoriesKey, memories: memories.length, tokensIn: usage.tokensIn, tokensOut: usage.tokensOut };
   };
-}
-
-/** When the content was first accepted: the job's input says (IngestWorkflowInput), the stage input's type does not. */
-function acceptedAt(input: StageInput): string | undefined {
-  const job = input as StageInput & { createdAt?: string; acceptedAt?: string };
-  return job.acceptedAt ?? job.createdAt;
 }
 
 /** The turns just before and after a chunk (clipped), the context a reply needs to be found. */

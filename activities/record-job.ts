@@ -56,13 +56,22 @@ export function createRecordJobActivities(deps: ActivityDeps) {
     return subscribed.length > 0 ? { webhooks: subscribed } : undefined;
   }
 
-  async function recordSource({ jobId, sourceId, request }: StageInput, summary: { title?: string; contentHash?: string }): Promise<void> {
+  async function recordSource(input: StageInput, summary: { title?: string; contentHash?: string }): Promise<void> {
+    const { jobId, sourceId, request } = input;
     const now = new Date().toISOString();
     await deps.es.update({
       index: deps.indices.sources,
       id: sourceId,
       // The latest send's metadata, categories and mode: what a re-extraction of the source asks again.
-      doc: { last_job_id: jobId, updated_at: now, title: summary.title, metadata: request.metadata, categories: request.categories, mode: request.mode },
+      doc: {
+        last_job_id: jobId,
+        updated_at: now,
+        title: summary.title,
+        // Replaced, not merged: what this send had, or nothing.
+        metadata_json: request.metadata ? JSON.stringify(request.metadata) : null,
+        categories: request.categories ?? null,
+        mode: request.mode ?? null,
+      },
       upsert: {
         id: sourceId,
         tenant: request.tenant,
@@ -77,8 +86,10 @@ export function createRecordJobActivities(deps: ActivityDeps) {
         blob_key: request.blobKey,
         scope: memoryScope(request.tenant, request.scope),
         metadata: request.metadata,
+        metadata_json: request.metadata ? JSON.stringify(request.metadata) : undefined,
         categories: request.categories,
         mode: request.mode,
+        accepted_at: acceptedAtOf(input),
         last_job_id: jobId,
         job_ids: [jobId],
         created_at: now,
@@ -90,4 +101,10 @@ export function createRecordJobActivities(deps: ActivityDeps) {
   }
 
   return { recordJobSummary, recordSource };
+}
+
+/** When a job's content was first accepted (a retry or re-extraction carries the original's). */
+export function acceptedAtOf(input: StageInput): string | undefined {
+  const job = input as StageInput & { createdAt?: string; acceptedAt?: string };
+  return job.acceptedAt ?? job.createdAt;
 }

@@ -41,21 +41,23 @@ export const fragmentHash = (tenant: string, scope: TurnScope, role: string, tex
 
 /**
  * Which of these turns are stored already, by an active write (its fragment `mem_<hash>`) or by a
- * passive run (a memory of the source whose provenance names the turn).
+ * passive run (a memory of the source whose provenance names the turn), each with the position it
+ * was stored at when its memories say (a fragment's store it; it is kept when the turn comes again).
  */
-export async function storedTurns(es: Client, memoriesIndex: string, tenant: string, sourceId: string, hashes: string[]): Promise<Set<string>> {
-  if (hashes.length === 0) return new Set();
-  const [stored, passive] = await Promise.all([
+export async function storedTurns(es: Client, memoriesIndex: string, tenant: string, sourceId: string, hashes: string[]): Promise<Map<string, number | undefined>> {
+  if (hashes.length === 0) return new Map();
+  const [fragments, passive] = await Promise.all([
     storedFragments(es, memoriesIndex, tenant, hashes),
     es.search({
       index: memoriesIndex,
       size: 0,
       query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }, { terms: { 'provenance.turn_ids': hashes } }] } },
-      aggs: { turns: { terms: { field: 'provenance.turn_ids', include: hashes, size: hashes.length } } },
+      aggs: { turns: { terms: { field: 'provenance.turn_ids', include: hashes, size: hashes.length }, aggs: { position: { min: { field: 'provenance.turn_start' } } } } },
     }),
   ]);
-  const buckets = (passive.aggregations?.turns as { buckets?: { key: string }[] } | undefined)?.buckets ?? [];
-  for (const bucket of buckets) stored.add(bucket.key);
+  const stored = new Map<string, number | undefined>([...fragments].map((hash) => [hash, undefined]));
+  const buckets = (passive.aggregations?.turns as { buckets?: { key: string; position?: { value?: number | null } }[] } | undefined)?.buckets ?? [];
+  for (const bucket of buckets) stored.set(bucket.key, bucket.position?.value ?? undefined);
   return stored;
 }
 

@@ -132,6 +132,7 @@ export class MemoryStore {
     }
     if (update.confidence !== undefined) next.confidence = update.confidence;
     if (update.metadata) next.metadata = { ...memory.metadata, ...update.metadata };
+    if (next.text !== memory.text) await this.refreshNeighbours(tenant, memory, next.text);
     try {
       await this.es.index({ index: this.indices.memories, id, document: next, if_seq_no: seqNo, if_primary_term: primaryTerm, refresh: 'wait_for' });
     } catch (error) {
@@ -141,52 +142,72 @@ export class MemoryStore {
       if (status === 400) throw badInput(`the updated memory cannot be stored: ${(error as { message?: string }).message ?? 'refused by Elasticsearch'}`.slice(0, 500));
       throw error;
     }
-    if (next.text !== memory.text) await this.refreshNeighbours(tenant, memory, next.text);
     return publicMemory(next);
   }
 
   async delete(tenant: string, id: string): Promise<void> {
     const { memory } = await this.getStored(tenant, id);
-    await this.es.delete({ index: this.indices.memories, id, refresh: 'wait_for' }, { ignore: [404] });
     await this.refreshNeighbours(tenant, memory, undefined);
+    await this.es.delete({ index: this.indices.memories, id, refresh: 'wait_for' }, { ignore: [404] });
   }
 
   /**
    * A conversation turn's neighbours hold its text as their context (matched by search, embedded with
    * them): when the turn is replaced or deleted, they hold the new text or none, so deleted words are
-   * not found through a neighbour. Neighbours are the memories of the chunks beside it in its job.
+   * not found through a neighbour. Neighbours are the turns just before and after it in its source;
+   * the turn is the end of the one before's context and the start of the one after's, and only that
+   * half is rewritten. Done before the change itself, so a failure leaves both as they were (the
+   * caller's retry does it all again); a neighbour changed meanwhile keeps its own change.
    */
   private async refreshNeighbours(tenant: string, memory: StoredMemory, replacement: string | undefined): Promise<void> {
-    const { job_id: jobId, chunk_index: chunkIndex } = memory.provenance;
-    if (!jobId || chunkIndex === undefined) return;
-    const old = clipTurn(memory.text);
+    const { source_id: sourceId, turn_start: start, turn_end: end } = memory.provenance;
+    if (!sourceId || start === undefined) return;
+    const last = end ?? start;
     const { hits } = await this.es.search<StoredMemory>({
       index: this.indices.memories,
       size: 20,
       seq_no_primary_term: true,
-      query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.job_id': jobId } }, { terms: { 'provenance.chunk_index': [chunkIndex - 1, chunkIndex + 1] } }] } },
+      query: {
+        bool: {
+          filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }],
+          should: [{ term: { 'provenance.turn_end': start - 1 } }, { term: { 'provenance.turn_start': last + 1 } }],
+          minimum_should_match: 1,
+        },
+      },
     });
+    const old = clipTurn(memory.text);
+    const now = replacement === undefined ? '' : clipTurn(replacement);
+    const changed: { id: string; seqNo?: number; primaryTerm?: number; doc: StoredMemory }[] = [];
     for (const hit of hits.hits) {
       const neighbour = hit._source!;
-      if (!neighbour.context?.includes(old)) continue;
-      const context = neighbour.context.replace(old, replacement === undefined ? '' : clipTurn(replacement)).replace(/\n{2,}/g, '\n').trim() || undefined;
-      const updated: StoredMemory = { ...neighbour, context, context_stems: stemmedText(context) };
-      if (this.embedder) {
-        if (await this.embeddingMatch?.mismatchOf('memories', { fresh: false })) {
-          delete updated.embedding;
-          delete updated.embedding_model;
-        } else {
-          [updated.embedding] = await this.embedder.embed([embeddingText(updated)]);
-          updated.embedding_model = this.embedder.model;
-        }
-      }
-      // A neighbour changed meanwhile (its own edit, a re-ingest) keeps that change: skipped, not failed.
-      await this.es
-        .index({ index: this.indices.memories, id: hit._id!, document: updated, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term, refresh: 'wait_for' })
-        .catch((error) => {
-          if ((error as { statusCode?: number }).statusCode !== 409) throw error;
-        });
+      if (!neighbour.context || hit._id === memory.id) continue;
+      const after = neighbour.provenance.turn_start === last + 1;
+      // After the turn: its context begins with the turn ("turn\nnext"); before it: ends with it.
+      let context: string | undefined;
+      if (after && neighbour.context.startsWith(old)) context = `${now}${neighbour.context.slice(old.length)}`;
+      else if (!after && neighbour.context.endsWith(old)) context = `${neighbour.context.slice(0, neighbour.context.length - old.length)}${now}`;
+      else continue;
+      context = context.replace(/^\n+|\n+$/g, '') || undefined;
+      changed.push({ id: hit._id!, seqNo: hit._seq_no, primaryTerm: hit._primary_term, doc: { ...neighbour, context, context_stems: stemmedText(context) } });
     }
+    if (changed.length === 0) return;
+    if (this.embedder) {
+      if (await this.embeddingMatch?.mismatchOf('memories', { fresh: false })) {
+        for (const { doc } of changed) {
+          delete doc.embedding;
+          delete doc.embedding_model;
+        }
+      } else {
+        const vectors = await this.embedder.embed(changed.map(({ doc }) => embeddingText(doc)));
+        changed.forEach(({ doc }, i) => Object.assign(doc, { embedding: vectors[i], embedding_model: this.embedder!.model }));
+      }
+    }
+    const response = await this.es.bulk({
+      refresh: 'wait_for',
+      operations: changed.flatMap(({ id, seqNo, primaryTerm, doc }) => [{ index: { _index: this.indices.memories, _id: id, if_seq_no: seqNo, if_primary_term: primaryTerm } }, doc]),
+    });
+    const failed = response.items.map((item) => item.index!).find((result) => result.error && result.status !== 409);
+    if (failed) throw new Error(`Elasticsearch refused a neighbour's context: ${failed.error?.type}: ${failed.error?.reason}`);
   }
 
   async entity(tenant: string, id: string): Promise<StoredEntity> {

@@ -124,6 +124,11 @@ describe('hybrid search: POST /v1/search over real Elasticsearch with the local 
     const wombat = (await find('wombat')).map((r) => r.text);
     expect(wombat).toHaveLength(2);
     expect(wombat).toEqual(expect.arrayContaining([expect.stringContaining('which day'), expect.stringContaining('wombat tour')]));
+    // The neighbour's own half is rewritten exactly: text that looks like a replacement pattern stays text.
+    expect((await h.api('PATCH', `/v1/memories/${last.id}`, { body: { content: "Ida: It costs $&, not $'." } })).status).toBe(200);
+    const middle = turns.find((r) => r.text.includes('which day'))!;
+    const stored = await h.runtime.es.get<{ context?: string }>({ index: h.runtime.indices.memories, id: middle.id });
+    expect(stored._source!.context).toBe("Ida: It costs $&, not $'.");
   });
 
   it('filters inside every method: scope fields, memory type, metadata and dates', async () => {

@@ -90,7 +90,13 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memo
         nextTurnPosition(es, memoriesIndex, tenant, sourceId),
       ]);
       let position = next;
-      const numbered = turns.map((turn) => (stored.has(turn.turnId) ? turn : { ...turn, index: position++ }));
+      // A turn stored before keeps its position (an active write of a turn only the passive tier
+      // stored writes its fragment there); a new one takes the next.
+      const numbered = turns.map((turn) => {
+        if (!stored.has(turn.turnId)) return { ...turn, index: position++ };
+        const at = stored.get(turn.turnId);
+        return at === undefined ? turn : { ...turn, index: at };
+      });
       // "Stable id for this write": the same turns under the same scope are the same job.
       const jobId = jobs.derivedJobId(tenant, 'tex-write', body.scope.org_id, body.scope.user_id ?? '', sessionId, ...turns.map((turn) => turn.turnId));
       const request = {

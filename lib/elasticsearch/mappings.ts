@@ -137,9 +137,16 @@ export const sourcesMapping: estypes.MappingTypeMapping = {
     source_url: keyword,
     file_name: keyword,
     title: { type: 'text' },
-    /** What a re-extraction asks again: the categories and mode the source was last sent with. */
+    /**
+     * What a re-extraction asks again: the categories, mode and metadata the source was last sent
+     * with. The metadata is kept as JSON text: a partial update would merge an object into the one
+     * stored, keeping keys the last send dropped.
+     */
     categories: keyword,
     mode: keyword,
+    metadata_json: { type: 'keyword', index: false, doc_values: false },
+    /** When the source's first job was accepted: relative dates in it count from then. */
+    accepted_at: date,
     content_hash: keyword,
     blob_key: keyword,
     /** Hashes of the conversation turns already stored, for ingest-or-update surfaces. */
