@@ -52,12 +52,22 @@ export async function storedTurns(es: Client, memoriesIndex: string, tenant: str
       index: memoriesIndex,
       size: 0,
       query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }, { terms: { 'provenance.turn_ids': hashes } }] } },
-      aggs: { turns: { terms: { field: 'provenance.turn_ids', include: hashes, size: hashes.length }, aggs: { position: { min: { field: 'provenance.turn_start' } } } } },
+      aggs: {
+        turns: {
+          terms: { field: 'provenance.turn_ids', include: hashes, size: hashes.length },
+          aggs: { one: { top_hits: { size: 1, _source: ['provenance.turn_start', 'provenance.turn_ids'] } } },
+        },
+      },
     }),
   ]);
   const stored = new Map<string, number | undefined>([...fragments].map((hash) => [hash, undefined]));
-  const buckets = (passive.aggregations?.turns as { buckets?: { key: string; position?: { value?: number | null } }[] } | undefined)?.buckets ?? [];
-  for (const bucket of buckets) stored.set(bucket.key, bucket.position?.value ?? undefined);
+  type Bucket = { key: string; one?: { hits?: { hits?: { _source?: { provenance?: { turn_start?: number; turn_ids?: string[] } } }[] } } };
+  for (const bucket of (passive.aggregations?.turns as { buckets?: Bucket[] } | undefined)?.buckets ?? []) {
+    // A memory of several turns starts at its first: this turn is as far on as it is in the list.
+    const provenance = bucket.one?.hits?.hits?.[0]?._source?.provenance;
+    const offset = provenance?.turn_ids?.indexOf(bucket.key) ?? -1;
+    stored.set(bucket.key, provenance?.turn_start !== undefined && offset >= 0 ? provenance.turn_start + offset : undefined);
+  }
   return stored;
 }
 

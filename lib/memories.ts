@@ -132,10 +132,11 @@ export class MemoryStore {
     }
     if (update.confidence !== undefined) next.confidence = update.confidence;
     if (update.metadata) next.metadata = { ...memory.metadata, ...update.metadata };
-    if (next.text !== memory.text) await this.refreshNeighbours(tenant, memory, next.text);
+    const undo = next.text !== memory.text ? await this.refreshNeighbours(tenant, memory, next.text) : undefined;
     try {
       await this.es.index({ index: this.indices.memories, id, document: next, if_seq_no: seqNo, if_primary_term: primaryTerm, refresh: 'wait_for' });
     } catch (error) {
+      await undo?.().catch(() => undefined);
       const status = (error as { statusCode?: number }).statusCode;
       if (status === 409) throw conflict(`memory ${id} changed while it was being updated; retry`);
       // The merged document refused by the mapping (e.g. merged metadata nested too deep): the update's fault.
@@ -147,21 +148,26 @@ export class MemoryStore {
 
   async delete(tenant: string, id: string): Promise<void> {
     const { memory } = await this.getStored(tenant, id);
-    await this.refreshNeighbours(tenant, memory, undefined);
-    await this.es.delete({ index: this.indices.memories, id, refresh: 'wait_for' }, { ignore: [404] });
+    const undo = await this.refreshNeighbours(tenant, memory, undefined);
+    await this.es.delete({ index: this.indices.memories, id, refresh: 'wait_for' }, { ignore: [404] }).catch(async (error) => {
+      await undo().catch(() => undefined);
+      throw error;
+    });
   }
 
   /**
    * A conversation turn's neighbours hold its text as their context (matched by search, embedded with
    * them): when the turn is replaced or deleted, they hold the new text or none, so deleted words are
-   * not found through a neighbour. Neighbours are the turns just before and after it in its source;
-   * the turn is the end of the one before's context and the start of the one after's, and only that
-   * half is rewritten. Done before the change itself, so a failure leaves both as they were (the
-   * caller's retry does it all again); a neighbour changed meanwhile keeps its own change.
+   * not found through a neighbour. Neighbours are the turns just before and after it in its source and
+   * job (contexts are built within a job); the turn is the end of the one before's context and the
+   * start of the one after's, and only that half is rewritten. Done before the change itself, so a
+   * failed refresh leaves both as they were (the caller's retry does it all again), and the returned
+   * undo puts the neighbours back when the change then fails; a neighbour changed meanwhile keeps its
+   * own change.
    */
-  private async refreshNeighbours(tenant: string, memory: StoredMemory, replacement: string | undefined): Promise<void> {
-    const { source_id: sourceId, turn_start: start, turn_end: end } = memory.provenance;
-    if (!sourceId || start === undefined) return;
+  private async refreshNeighbours(tenant: string, memory: StoredMemory, replacement: string | undefined): Promise<() => Promise<void>> {
+    const { source_id: sourceId, job_id: jobId, turn_start: start, turn_end: end } = memory.provenance;
+    if (!sourceId || !jobId || start === undefined) return async () => undefined;
     const last = end ?? start;
     const { hits } = await this.es.search<StoredMemory>({
       index: this.indices.memories,
@@ -169,7 +175,8 @@ export class MemoryStore {
       seq_no_primary_term: true,
       query: {
         bool: {
-          filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }],
+          // A context is built from the chunks of its own job: a neighbour from another job never held this turn.
+          filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }, { term: { 'provenance.job_id': jobId } }],
           should: [{ term: { 'provenance.turn_end': start - 1 } }, { term: { 'provenance.turn_start': last + 1 } }],
           minimum_should_match: 1,
         },
@@ -183,14 +190,18 @@ export class MemoryStore {
       if (!neighbour.context || hit._id === memory.id) continue;
       const after = neighbour.provenance.turn_start === last + 1;
       // After the turn: its context begins with the turn ("turn\nnext"); before it: ends with it.
+      // The turn is a whole part of it: followed (after) or preceded (before) by the line break that
+      // joins the two halves, or it is all of it.
+      const whole = neighbour.context === old;
       let context: string | undefined;
-      if (after && neighbour.context.startsWith(old)) context = `${now}${neighbour.context.slice(old.length)}`;
-      else if (!after && neighbour.context.endsWith(old)) context = `${neighbour.context.slice(0, neighbour.context.length - old.length)}${now}`;
+      if (after && (whole || neighbour.context.startsWith(`${old}\n`))) context = `${now}${neighbour.context.slice(old.length)}`;
+      else if (!after && (whole || neighbour.context.endsWith(`\n${old}`))) context = `${neighbour.context.slice(0, neighbour.context.length - old.length)}${now}`;
       else continue;
       context = context.replace(/^\n+|\n+$/g, '') || undefined;
       changed.push({ id: hit._id!, seqNo: hit._seq_no, primaryTerm: hit._primary_term, doc: { ...neighbour, context, context_stems: stemmedText(context) } });
     }
-    if (changed.length === 0) return;
+    if (changed.length === 0) return async () => undefined;
+    const before = new Map(hits.hits.map((hit) => [hit._id!, hit._source!]));
     if (this.embedder) {
       if (await this.embeddingMatch?.mismatchOf('memories', { fresh: false })) {
         for (const { doc } of changed) {
@@ -206,8 +217,22 @@ export class MemoryStore {
       refresh: 'wait_for',
       operations: changed.flatMap(({ id, seqNo, primaryTerm, doc }) => [{ index: { _index: this.indices.memories, _id: id, if_seq_no: seqNo, if_primary_term: primaryTerm } }, doc]),
     });
-    const failed = response.items.map((item) => item.index!).find((result) => result.error && result.status !== 409);
+    const results = response.items.map((item) => item.index!);
+    const failed = results.find((result) => result.error && result.status !== 409);
     if (failed) throw new Error(`Elasticsearch refused a neighbour's context: ${failed.error?.type}: ${failed.error?.reason}`);
+    // Undoes this, for a change of the turn itself that then fails: neighbours written here get back
+    // what they held (unless changed since).
+    return async () => {
+      const written = results.filter((result) => !result.error);
+      if (written.length === 0) return;
+      await this.es.bulk({
+        refresh: 'wait_for',
+        operations: written.flatMap((result) => [
+          { index: { _index: this.indices.memories, _id: result._id, if_seq_no: result._seq_no, if_primary_term: result._primary_term } },
+          before.get(result._id!)!,
+        ]),
+      });
+    };
   }
 
   async entity(tenant: string, id: string): Promise<StoredEntity> {

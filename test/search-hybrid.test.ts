@@ -131,6 +131,26 @@ describe('hybrid search: POST /v1/search over real Elasticsearch with the local 
     expect(stored._source!.context).toBe("Ida: It costs $&, not $'.");
   });
 
+  it('rewrites a neighbour\'s context only where it holds the turn whole, and only within the turn\'s own job', async () => {
+    const doc = (id: string, job: string, position: number, text: string, context?: string) => ({
+      id, tenant: 'acme', text, context, type: 'episode', confidence: 1, entities: [], scope: { space_id: 'bounds' },
+      provenance: { source_id: 'src_bounds', job_id: job, turn_start: position, turn_end: position, chunk_index: position },
+      created_at: new Date().toISOString(),
+    });
+    const docs = [
+      doc('mem_bounds_1', 'job-a', 1, 'user: yes', 'assistant: Shall I book?'),
+      // Same job, after the turn: its context begins with a longer line that starts like it.
+      doc('mem_bounds_2', 'job-a', 2, 'assistant: Booked.', 'user: yes, a taxi\nuser: thanks'),
+      // Another job of the same source at the next position: never held this turn.
+      doc('mem_bounds_3', 'job-b', 2, 'user: yes, a taxi', 'user: yes'),
+    ];
+    await h.runtime.es.bulk({ refresh: 'wait_for', operations: docs.flatMap((d) => [{ index: { _index: h.runtime.indices.memories, _id: d.id } }, d]) });
+    expect((await h.api('DELETE', '/v1/memories/mem_bounds_1')).status).toBe(204);
+    const contextOf = async (id: string) => (await h.runtime.es.get<{ context?: string }>({ index: h.runtime.indices.memories, id }))._source!.context;
+    expect(await contextOf('mem_bounds_2')).toBe('user: yes, a taxi\nuser: thanks');
+    expect(await contextOf('mem_bounds_3')).toBe('user: yes');
+  });
+
   it('filters inside every method: scope fields, memory type, metadata and dates', async () => {
     for (const mode of ['bm25', 'knn', 'hybrid']) {
       const work = await search({ query: 'Lisbon', mode, top_k: 20, filters: { space_id: 'work' } });
