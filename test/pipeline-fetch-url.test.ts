@@ -1,4 +1,9 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
 import zlib from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import type dns from 'node:dns';
@@ -146,5 +151,20 @@ describe('URL fetching refuses SSRF targets and caps size and time', () => {
   it('treats 4xx as bad input and 5xx as a transient upstream failure', async () => {
     expect((await failure(fetchUrlSafely(`${server.url}/missing`, { allowPrivateNetworks: true }))).code).toBe('bad_input');
     expect((await failure(fetchUrlSafely(`${server.url}/unavailable`, { allowPrivateNetworks: true }))).code).toBe('upstream_failure');
+  });
+
+  it('refuses a server whose TLS certificate cannot be trusted as bad input (a retry would meet the same certificate)', async () => {
+    // A self-signed certificate, made here with openssl.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+    const tls = https.createServer({ key: fs.readFileSync(path.join(dir, 'key.pem')), cert: fs.readFileSync(path.join(dir, 'cert.pem')) }, (_req, res) => res.end('secret page'));
+    await new Promise<void>((resolve) => tls.listen(0, '127.0.0.1', resolve));
+    try {
+      const error = await failure(fetchUrlSafely(`https://127.0.0.1:${(tls.address() as AddressInfo).port}/page`, { allowPrivateNetworks: true }));
+      expect(error).toMatchObject({ code: 'bad_input', message: expect.stringMatching(/TLS certificate is not valid \((DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN)\)/) });
+    } finally {
+      await new Promise((resolve) => tls.close(resolve));
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
