@@ -3,9 +3,8 @@ import type { Chunk, ParsedDocument } from '../lib/domain/document';
 import { clipTurn, embeddingText } from '../lib/domain/memory';
 import { prefetchEmbeddings } from '../lib/models/embedding-prefetch';
 import type { ActivityDeps } from './deps';
-import { acceptedAtOf } from './record-job';
 import { livenessHeartbeat } from './liveness';
-import type { BatchRange, ChunkResult, ExtractResult, ParseResult, StageInput } from './types';
+import { acceptedAtOf, type BatchRange, type ChunkResult, type ExtractResult, type ParseResult, type StageInput } from './types';
 
 /** One batch of chunks → typed memories (with entity mentions and dates), written to the blob store. */
 export function createExtractActivity(deps: ActivityDeps) {

@@ -1,7 +1,7 @@
 import { dropDerivedArtifacts } from '../lib/blob/store';
 import type { JobProgress } from '../lib/domain/job';
 import type { ActivityDeps } from './deps';
-import type { StageInput } from './types';
+import { acceptedAtOf, type StageInput } from './types';
 import { memoryScope } from '../lib/domain/scope';
 import { eventOfJob } from '../lib/domain/webhook-event';
 import { WebhookStore } from '../lib/webhooks';
@@ -101,10 +101,4 @@ export function createRecordJobActivities(deps: ActivityDeps) {
   }
 
   return { recordJobSummary, recordSource };
-}
-
-/** When a job's content was first accepted (a retry or re-extraction carries the original's). */
-export function acceptedAtOf(input: StageInput): string | undefined {
-  const job = input as StageInput & { createdAt?: string; acceptedAt?: string };
-  return job.acceptedAt ?? job.createdAt;
 }

@@ -5,7 +5,17 @@ export interface StageInput {
   jobId: string;
   sourceId: string;
   request: IngestRequest;
+  /** When the job was started (every ingest workflow's input has it). */
+  createdAt?: string;
+  /**
+   * When the content was first accepted, when this job re-does an earlier one (a retry, a
+   * re-extraction): relative dates in a text without one of its own count from then.
+   */
+  acceptedAt?: string;
 }
+
+/** When a job's content was first accepted (a retry or re-extraction carries the original's). */
+export const acceptedAtOf = (input: StageInput): string | undefined => input.acceptedAt ?? input.createdAt;
 
 export interface FetchResult {
   blobKey: string;

@@ -30,11 +30,6 @@ export interface IngestWorkflowInput extends StageInput {
   batchSize: number;
   batchConcurrency: number;
   createdAt: string;
-  /**
-   * When the content was first accepted, when this job re-does an earlier one (a retry, a
-   * re-extraction): relative dates in a text without one of its own count from then.
-   */
-  acceptedAt?: string;
   /** Tex writes: turns become searchable fragments through the `writeActive` update first. */
   activeWrite?: boolean;
   /** The workflow behaviour the job was started for: INGEST_REVISION at the time (see there). */
