@@ -89,13 +89,19 @@ export class IngestJobs {
   }
 
   async start(input: IngestRequestInput & IngestContent, options: StartOptions = {}): Promise<StartedJob> {
-    const { workflowInput, workflowId } = await this.prepare(input, options);
+    const { workflowInput, workflowId, durable } = await this.prepare(input, options);
     try {
-      await this.temporal.workflow.start('ingestWorkflow', {
-        ...this.startOptions(workflowInput, options.retryOf),
-        workflowId,
-        workflowIdReusePolicy: options.rejectDuplicate ? 'ALLOW_DUPLICATE_FAILED_ONLY' : undefined,
-      });
+      await this.whileFlushing(
+        durable,
+        () =>
+          this.temporal.workflow.start('ingestWorkflow', {
+            ...this.startOptions(workflowInput, options.retryOf),
+            workflowId,
+            workflowIdReusePolicy: options.rejectDuplicate ? 'ALLOW_DUPLICATE_FAILED_ONLY' : undefined,
+          }),
+        // A new run (a running one refuses the start): no request was answered for it.
+        (handle) => handle.terminate('the content of the request could not be stored durably'),
+      );
     } catch (error) {
       if (error instanceof WorkflowExecutionAlreadyStartedError) {
         // The blob written for this refused request is not the running job's: drop it.
@@ -113,17 +119,36 @@ export class IngestJobs {
    * over the new turns. A re-sent write with the same job id joins the running workflow.
    */
   async startActiveWrite(input: IngestRequestInput & IngestContent, options: StartOptions & { jobId: string }): Promise<StartedJob & { active: ActiveWriteResult }> {
-    const { workflowInput, workflowId } = await this.prepare(input, options);
+    const { workflowInput, workflowId, durable } = await this.prepare(input, options);
     workflowInput.activeWrite = true;
     const operation = new WithStartWorkflowOperation('ingestWorkflow', {
       ...this.startOptions(workflowInput),
       workflowId,
       workflowIdConflictPolicy: 'USE_EXISTING',
     });
-    const active = await this.temporal.workflow.executeUpdateWithStart<Workflow, ActiveWriteResult, []>('writeActive', {
-      startWorkflowOperation: operation,
-    });
+    // No undo: the write may have joined a running job, which a failed flush of this copy must not end;
+    // a re-sent write joins the same job again.
+    const active = await this.whileFlushing(durable, () =>
+      this.temporal.workflow.executeUpdateWithStart<Workflow, ActiveWriteResult, []>('writeActive', { startWorkflowOperation: operation }),
+    );
     return { jobId: workflowInput.jobId, sourceId: workflowInput.sourceId, workflowId, status: 'queued', createdAt: workflowInput.createdAt, active };
+  }
+
+  /**
+   * Starts the job (`start`) while the request's upload is flushed to stable storage, and succeeds
+   * only once both have: the 2xx still means the content is on disk, and the answer waits for the
+   * slower of the two instead of their sum (the flush is ~4 ms at p50, ~25 ms at p99 on a busy disk).
+   * The workflow may read the blob meanwhile: it is visible before it is flushed. Should the flush
+   * fail, `undo` takes back what was started, since the caller is answered with an error.
+   */
+  private async whileFlushing<T>(durable: Promise<void>, start: () => Promise<T>, undo?: (started: T) => Promise<unknown>): Promise<T> {
+    const [started, flushed] = await Promise.allSettled([start(), durable]);
+    if (flushed.status === 'rejected') {
+      if (started.status === 'fulfilled' && undo) await undo(started.value).catch(() => undefined);
+      throw flushed.reason;
+    }
+    if (started.status === 'rejected') throw started.reason;
+    return started.value;
   }
 
   private async prepare(input: IngestRequestInput & IngestContent, options: StartOptions) {
@@ -136,11 +161,12 @@ export class IngestJobs {
       // Refused now, not accepted and failed in the parse stage: the job would only say so later.
       assertWithinFormatLimit(request.format, typeof content === 'string' ? Buffer.byteLength(content) : content.byteLength);
     }
+    let durable = Promise.resolve();
     if (content !== undefined) {
       // A caller-derived job id can be sent twice: each request gets its own blob, so a refused or
       // joined duplicate never overwrites the content a running job reads.
       const key = options.jobId ? `${blobKeys.upload(request.tenant, jobId)}-${randomBytes(6).toString('hex')}` : blobKeys.upload(request.tenant, jobId);
-      await this.blobs.put(key, content);
+      ({ durable } = await this.blobs.write(key, content));
       request.blobKey = key;
     }
     if (!request.blobKey && !request.sourceUrl) throw badInput('either content or a source URL is required');
@@ -165,7 +191,7 @@ export class IngestJobs {
       createdAt: new Date().toISOString(),
       revision: INGEST_REVISION,
     };
-    return { workflowInput, workflowId: ingestWorkflowId(request.tenant, jobId) };
+    return { workflowInput, workflowId: ingestWorkflowId(request.tenant, jobId), durable };
   }
 
   private startOptions(workflowInput: IngestWorkflowInput, retryOf?: string) {

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { StaticKeyResolver } from '../api/auth';
 import { createApp } from '../api/server';
-import { LocalBlobStore } from '../lib/blob/store';
+import { LocalBlobStore, type BlobStore } from '../lib/blob/store';
 import { loadConfig } from '../lib/config';
 import { createElasticsearchClient } from '../lib/elasticsearch/client';
 import { deleteIndices, indexNames } from '../lib/elasticsearch/indices';
@@ -23,7 +23,7 @@ import { freePort } from '../lib/local-services/temporal';
  * local one: requests that need the missing service answer 503 with Retry-After in their surface's
  * shape, never a 500; those that do not need it go on working.
  */
-async function apiWith(down: 'temporal' | 'elasticsearch') {
+async function apiWith(down: 'temporal' | 'elasticsearch' | 'nothing', blobStore: (folder: string) => BlobStore = (folder) => new LocalBlobStore(folder)) {
   const id = randomBytes(4).toString('hex');
   // A port nothing listens on: the service is down.
   const port = await freePort();
@@ -34,13 +34,13 @@ async function apiWith(down: 'temporal' | 'elasticsearch') {
     TEMPORAL_TASK_QUEUE: `cairn-test-${id}`,
     CAIRN_BLOB_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-blobs-')),
     CAIRN_API_KEYS: `key_${id}=acme`,
-    ...(down === 'temporal' ? { TEMPORAL_ADDRESS: `127.0.0.1:${port}` } : { ELASTICSEARCH_URL: `http://127.0.0.1:${port}` }),
+    ...(down === 'temporal' ? { TEMPORAL_ADDRESS: `127.0.0.1:${port}` } : down === 'elasticsearch' ? { ELASTICSEARCH_URL: `http://127.0.0.1:${port}` } : {}),
   });
   const connection = down === 'temporal' ? Connection.lazy({ address: config.temporalAddress }) : await Connection.connect({ address: config.temporalAddress });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const es = createElasticsearchClient(config.elasticsearchUrl);
   const indices = indexNames(config.ELASTICSEARCH_INDEX_PREFIX);
-  const jobs = new IngestJobs(client, new LocalBlobStore(config.blobDir), config, es);
+  const jobs = new IngestJobs(client, blobStore(config.blobDir), config, es);
   const search = { es, index: indices.memories, embeddingMatch: new EmbeddingMatch(es, indices, { model: 'none', dims: 384 }) };
   const app = createApp({ es, temporal: connection, namespace: config.TEMPORAL_NAMESPACE, jobs, keys: [new StaticKeyResolver(config.staticApiKeys)], log: createLogger('silent', 'outage'), search });
   const server: Server = await new Promise((resolve) => {
@@ -57,10 +57,12 @@ async function apiWith(down: 'temporal' | 'elasticsearch') {
   };
   return {
     call,
+    client,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
     async close() {
       await new Promise((resolve) => server.close(resolve));
-      if (down === 'elasticsearch') await deleteTaskQueueWorkflows(client, config.TEMPORAL_TASK_QUEUE);
-      else await deleteIndices(es, config.ELASTICSEARCH_INDEX_PREFIX);
+      if (down !== 'temporal') await deleteTaskQueueWorkflows(client, config.TEMPORAL_TASK_QUEUE);
+      if (down !== 'elasticsearch') await deleteIndices(es, config.ELASTICSEARCH_INDEX_PREFIX);
       await connection.close();
       await es.close();
       fs.rmSync(config.blobDir, { recursive: true, force: true });
@@ -120,6 +122,37 @@ describe('outages: a service that is down is a 503 to retry, in the surface’s 
         expect(answer.status).toBe(503);
         expect(answer.retryAfter).toBe('5');
       }
+    } finally {
+      await api.close();
+    }
+  }, 90_000);
+
+  it('an upload the disk fails to flush is an error, not a 202, and the job it started is ended', async () => {
+    // The blob is written and readable, but flushing it to stable storage fails (an I/O error): the
+    // workflow was started meanwhile, and no 2xx may be given for content that is not durable.
+    class FlushFailingStore extends LocalBlobStore {
+      override async write(key: string, data: Uint8Array | string) {
+        const { durable } = await super.write(key, data);
+        await durable;
+        const failed = new Promise<void>((_, reject) => setTimeout(() => reject(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' })), 50));
+        failed.catch(() => undefined);
+        return { durable: failed };
+      }
+    }
+    const api = await apiWith('nothing', (folder) => new FlushFailingStore(folder));
+    try {
+      const answer = await api.call('POST', '/v1/documents', { content: 'The tide tables were reprinted in June.' });
+      expect(answer.status).toBe(500);
+      expect(JSON.stringify(answer.body)).not.toMatch(/EIO|fsync|at .*\.ts/);
+      // Visibility trails the start a little.
+      let runs: { workflowId: string }[] = [];
+      for (let tries = 0; runs.length === 0 && tries < 50; tries++) {
+        if (tries) await new Promise((resolve) => setTimeout(resolve, 100));
+        runs = [];
+        for await (const run of api.client.workflow.list({ query: `TaskQueue = '${api.taskQueue}'` })) runs.push(run);
+      }
+      expect(runs).toHaveLength(1);
+      expect((await api.client.workflow.getHandle(runs[0]!.workflowId).describe()).status.name).toBe('TERMINATED');
     } finally {
       await api.close();
     }
