@@ -1,5 +1,5 @@
 import type { Response } from 'express';
-import { RETRY_AFTER_S } from './errors';
+import { withStatus } from './errors';
 import type { z } from 'zod';
 import { CairnError, httpStatusOf } from '../lib/errors';
 
@@ -28,8 +28,7 @@ export function nothingAcceptedStatus(errors: BatchError[]): number {
  */
 export function sendBatch<R>(res: Response, accepted: number, result: { results: R[]; errors: BatchError[] }): void {
   const status = result.results.length > 0 ? accepted : nothingAcceptedStatus(result.errors);
-  if (status === 503) res.set('Retry-After', String(RETRY_AFTER_S));
-  res.status(status).json({ results: result.results, errors: result.errors });
+  withStatus(res, status).json({ results: result.results, errors: result.errors });
 }
 
 /**

@@ -1,4 +1,4 @@
-import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
+import express, { type ErrorRequestHandler, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
 import { FORMAT_SIZE_LIMITS } from '../lib/domain/ingest';
 import { CairnError, asServiceUnavailable, badInput } from '../lib/errors';
@@ -44,13 +44,18 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
   return (error, req, res, _next) => {
     const { status, body } = toErrorResponse(error);
     if (status >= 500) log.error({ err: error, path: req.path }, 'request failed');
-    if (status === 503) res.set('Retry-After', String(RETRY_AFTER_S));
-    res.status(status).json(body);
+    withStatus(res, status).json(body);
   };
 }
 
 /** What a 503 (a service down) suggests the client waits before trying again. */
 export const RETRY_AFTER_S = 5;
+
+/** Sets an error answer's status; every 503 (a service down) carries Retry-After. */
+export function withStatus(res: Response, status: number): Response {
+  if (status === 503) res.set('Retry-After', String(RETRY_AFTER_S));
+  return res.status(status);
+}
 
 export function toErrorResponse(error: unknown): { status: number; body: { error: { code: string; message: string; details?: unknown } } } {
   error = asServiceUnavailable(error) ?? error;

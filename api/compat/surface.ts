@@ -2,7 +2,7 @@ import { Router, type ErrorRequestHandler } from 'express';
 import { CairnError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { authenticate, type KeyResolver } from '../auth';
-import { RETRY_AFTER_S, jsonBody, toErrorResponse } from '../errors';
+import { jsonBody, toErrorResponse, withStatus } from '../errors';
 
 export interface SurfaceError {
   status: number;
@@ -36,8 +36,7 @@ export function compatSurface(deps: SurfaceDeps, shape: ErrorShape, mount: (rout
     const details = body.error.details;
     const issues = Array.isArray(details) && details.every((d) => d && typeof d === 'object' && 'path' in d) ? (details as SurfaceError['issues']) : undefined;
     const shaped = shape({ status, code: body.error.code, message: body.error.message, issues });
-    if (shaped.status === 503) res.set('Retry-After', String(RETRY_AFTER_S));
-    res.status(shaped.status).json(shaped.body);
+    withStatus(res, shaped.status).json(shaped.body);
   };
   router.use(handler);
   return router;
