@@ -59,6 +59,7 @@ async function apiWith(down: 'temporal' | 'elasticsearch' | 'nothing', blobStore
     call,
     client,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
+    blobDir: config.blobDir,
     async close() {
       await new Promise((resolve) => server.close(resolve));
       if (down !== 'temporal') await deleteTaskQueueWorkflows(client, config.TEMPORAL_TASK_QUEUE);
@@ -91,6 +92,11 @@ describe('outages: a service that is down is a 503 to retry, in the surface’s 
         expect(answer.retryAfter).toBe('5');
       }
       expect(document.body.error).toMatchObject({ code: 'upstream_failure', message: expect.stringMatching(/Temporal is unavailable/) });
+      // The refused document's upload is not left behind (a fresh job's upload is `<tenant>/jobs/<id>/raw`;
+      // those under caller-derived ids, which a re-send may find started after all, stay).
+      const files = fs.readdirSync(api.blobDir, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
+      expect(files.map((entry) => entry.name)).not.toContain('raw');
+      expect(files.length).toBeGreaterThan(0);
       expect(synap.body.error.code).toBe('upstream_failure');
       expect(crosmos.body.detail).toMatch(/Temporal is unavailable/);
       expect(supermemory.body).toMatchObject({ error: expect.any(String) });
@@ -128,8 +134,8 @@ describe('outages: a service that is down is a 503 to retry, in the surface’s 
   }, 90_000);
 
   it('an upload the disk fails to flush is an error, not a 202, and the job it started is ended', async () => {
-    // The blob is written and readable, but flushing it to stable storage fails (an I/O error): the
-    // workflow was started meanwhile, and no 2xx may be given for content that is not durable.
+    // The blob is written and readable, but flushing it to stable storage fails (an I/O error): a fresh
+    // job's workflow was started meanwhile, and no 2xx may be given for content that is not durable.
     class FlushFailingStore extends LocalBlobStore {
       override async write(key: string, data: Uint8Array | string) {
         const { durable } = await super.write(key, data);

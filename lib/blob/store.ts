@@ -11,9 +11,9 @@ export interface BlobStore {
   put(key: string, data: Uint8Array | string): Promise<void>;
   /**
    * Writes a blob that readers see as soon as this resolves; `durable` settles once it is on stable
-   * storage (at once for a store whose writes are durable when visible, as an S3 PUT is). A caller
-   * overlaps the flush with other work and acknowledges only after both: the API starts the job's
-   * workflow while its upload is flushed.
+   * storage (at once for a store whose writes are durable when visible, as an S3 PUT is). Until then
+   * a power cut may lose it. A caller overlaps the flush with other work and acknowledges only after
+   * both: the API starts a fresh job's workflow while its upload is flushed.
    */
   write(key: string, data: Uint8Array | string): Promise<{ durable: Promise<void> }>;
   get(key: string): Promise<Buffer>;
@@ -42,19 +42,32 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async put(key: string, data: Uint8Array | string): Promise<void> {
-    await (await this.write(key, data)).durable;
+    await (await this.writeFile(key, data, true)).durable;
   }
 
+  /**
+   * Renamed into place before its data is flushed: after a power cut before `durable` settles, the
+   * blob may be missing or empty (a crash of the process alone loses nothing). `put` flushes first.
+   */
   async write(key: string, data: Uint8Array | string): Promise<{ durable: Promise<void> }> {
+    return this.writeFile(key, data, false);
+  }
+
+  private async writeFile(key: string, data: Uint8Array | string, flushBeforeRename: boolean): Promise<{ durable: Promise<void> }> {
     const file = this.resolve(key);
     const folder = path.dirname(file);
     const created = await fs.mkdir(folder, { recursive: true });
     // Write-then-rename: a reader never sees half a blob, and a retried write is harmless.
     const temp = `${file}.${process.pid}.${Date.now()}.tmp`;
     let handle: fs.FileHandle | undefined;
+    let flushed = false;
     try {
       handle = await fs.open(temp, 'w');
       await handle.writeFile(data);
+      if (flushBeforeRename) {
+        await handle.sync();
+        flushed = true;
+      }
       await fs.rename(temp, file);
     } catch (error) {
       // A write that failed part way (disk full) leaves no half file behind.
@@ -63,13 +76,13 @@ export class LocalBlobStore implements BlobStore {
       throw error;
     }
     const written = handle;
-    // Then the data (through the descriptor, which the rename did not change) and the folder entries
-    // are flushed: an upload answered 2xx survives a power cut, not only a crash of the process. Under
-    // a busy disk these flushes wait for the file system's journal (p99 ~25 ms beside Elasticsearch),
-    // which is why a caller may overlap them with other work.
+    // The data (through the descriptor, which the rename did not change) and the folder entries are
+    // flushed: a blob answered for survives a power cut, not only a crash of the process. Under a
+    // busy disk these flushes wait for the file system's journal (p99 ~20 ms beside Elasticsearch),
+    // which is why a caller may overlap them with other work (write).
     const durable = (async () => {
       try {
-        await written.sync();
+        if (!flushed) await written.sync();
       } finally {
         await written.close();
       }
