@@ -33,6 +33,8 @@ export function createParseActivity(deps: ActivityDeps) {
       throw badInput(`the ${format} content could not be parsed: ${(error as Error)?.message ?? String(error)}`);
     });
     if (!document.text.trim()) throw badInput('no text could be extracted from the content');
+    // Only control characters, symbols or markup ("# \n---"): nothing a memory could say.
+    if (!/[\p{L}\p{N}\p{Extended_Pictographic}]/u.test(document.text)) throw badInput('the content has no readable text (no letters, digits or emoji)');
     const parsedKey = blobKeys.parsed(request.tenant, jobId);
     await putJson(deps.blobs, parsedKey, document);
     return {

@@ -16,8 +16,43 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown): z.inf
   return result.data;
 }
 
-/** JSON bodies: conversations can be large (the CONVERSATION limit, lib/domain/ingest.ts). */
-export const jsonBody = () => express.json({ limit: FORMAT_SIZE_LIMITS.CONVERSATION });
+/** How deep a request's JSON may nest; no Cairn body comes near it (metadata stops at 16 levels). */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * JSON bodies: conversations can be large (the CONVERSATION limit, lib/domain/ingest.ts). Nesting is
+ * bounded before the body is parsed: the checks that measure a value (JSON.stringify) recurse, and a
+ * few thousand levels in a 10 KB body overflowed the stack (a 500).
+ */
+export const jsonBody = () =>
+  express.json({
+    limit: FORMAT_SIZE_LIMITS.CONVERSATION,
+    verify: (_req, _res, body) => {
+      if (nestedDeeperThan(body, MAX_JSON_DEPTH)) {
+        throw Object.assign(new Error(`Request body is nested over ${MAX_JSON_DEPTH} levels`), { status: 400, expose: true, type: 'entity.verify.failed' });
+      }
+    },
+  });
+
+/** Whether JSON text opens more than `limit` objects or arrays inside one another (one pass, strings skipped). */
+export function nestedDeeperThan(json: Uint8Array, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < json.length; i++) {
+    const byte = json[i];
+    if (inString) {
+      if (byte === 0x5c) i++; // a backslash: the next byte is escaped
+      else if (byte === 0x22) inString = false;
+    } else if (byte === 0x22) {
+      inString = true;
+    } else if (byte === 0x7b || byte === 0x5b) {
+      if (++depth > limit) return true;
+    } else if (byte === 0x7d || byte === 0x5d) {
+      depth--;
+    }
+  }
+  return false;
+}
 
 /**
  * A body sent as anything but JSON (or, on `multipartPaths`, multipart) to a JSON route is a 415
@@ -68,6 +103,10 @@ export function toErrorResponse(error: unknown): { status: number; body: { error
   }
   if (bodyParserError?.type === 'entity.parse.failed') {
     return { status: 400, body: { error: { code: 'bad_input', message: 'Request body is not valid JSON' } } };
+  }
+  if (error instanceof URIError) {
+    // The router could not percent-decode a path parameter (`/v1/jobs/%ff`).
+    return { status: 400, body: { error: { code: 'bad_input', message: 'The path is not validly percent-encoded' } } };
   }
   if (bodyParserError?.expose && bodyParserError.status && bodyParserError.status < 500) {
     return { status: bodyParserError.status, body: { error: { code: 'bad_input', message: bodyParserError.message ?? 'Bad request' } } };

@@ -22,7 +22,11 @@ export const NativeScope = z.object({
 const common = {
   document_type: DocumentType.default('document'),
   document_id: z.string().min(1).max(512).optional(),
-  document_date: z.iso.datetime({ offset: true }).or(z.iso.date()).optional(),
+  document_date: z.iso
+    .datetime({ offset: true })
+    .or(z.iso.date())
+    .refine((value) => isoDate(value) !== undefined, 'not a date Cairn can store (years 0000–9999 in UTC)')
+    .optional(),
   title: z.string().max(1024).optional(),
   mode: IngestMode.default('long-range'),
   scope: NativeScope.default({}),
@@ -63,7 +67,13 @@ export const NativeMessage = z.object({
 export const NativeConversationRequest = z.object({
   messages: z.array(NativeMessage).min(1).max(10_000),
   session_id: z.string().min(1).max(255).optional(),
-  session_date: z.string().optional(),
+  session_date: z
+    .string()
+    .max(100)
+    .superRefine((value, context) => {
+      if (isoDate(value) === undefined) context.addIssue({ code: 'custom', message: `"${value.slice(0, 80)}" is not a date (use ISO 8601, e.g. 2023-05-08T13:56:00Z)` });
+    })
+    .optional(),
   conversation_id: z.string().min(1).max(512).optional(),
   mode: IngestMode.default('long-range'),
   scope: NativeScope.default({}),

@@ -123,10 +123,32 @@ describe('API keys, permissions and tenant isolation', () => {
       ['POST', '/compat/tex/ingestion/memory', { turns: 'x' }],
       ['POST', '/compat/synap/v1/memories/batch', { documents: [] }],
       ['GET', '/compat/memsolus/v1/ingest-jobs?page_size=1000', undefined],
+      // Path ids that are not validly percent-encoded.
+      ['GET', '/v1/jobs/%ff', undefined],
+      ['DELETE', '/v1/memories/%E0%A4%A', undefined],
+      ['GET', '/compat/synap/v1/memories/%zz', undefined],
+      // Nesting a few thousand levels deep in a 20 KB body (measuring it used to overflow the stack).
+      ['POST', '/v1/documents', `{"content":"x","metadata":{"a":${'['.repeat(5000)}${']'.repeat(5000)}}}`],
+      ['POST', '/compat/tex/ingestion/memory', `{"scope":{"org_id":"o"},"turns":[{"role":"user","text":"t","observations":${'['.repeat(5000)}${']'.repeat(5000)}}]}`],
+      // Dates past year 9999 in UTC: Elasticsearch's date fields cannot hold them.
+      ['POST', '/v1/documents', { content: 'x', document_date: '9999-12-31T23:59:59-14:00' }],
+      ['POST', '/v1/conversations', { messages: [{ role: 'user', content: 'hi', timestamp: '+275760-09-13T00:00:00Z' }] }],
+      ['POST', '/compat/synap/v1/memories', { content: 'x', document_created_at: '9999-12-31T23:59:59-14:00' }],
+      ['POST', '/compat/tex/ingestion/memory', { scope: { org_id: 'o' }, turns: [{ role: 'user', text: 'r', timestamp: '9999-12-31T23:59:59-14:00' }] }],
+      // Neither Tex tier: nothing would be stored.
+      ['POST', '/compat/tex/ingestion/memory', { scope: { org_id: 'o' }, turns: [{ role: 'user', text: 'r' }], options: { write_active: false, write_passive: false } }],
+      // A metadata filter value longer than any term.
+      ['POST', '/v1/search', { query: 'hello', filters: { metadata: { a: 'x'.repeat(40_000) } } }],
+      // Schedules Temporal refuses, or that would never come round; an import folder with a NUL.
+      ['POST', '/v1/schedules', { backfill: 'reembed', cron: 'not a cron!!' }],
+      ['POST', '/v1/schedules', { backfill: 'reembed', cron: '61 25 32 13 8' }],
+      ['POST', '/v1/schedules', { backfill: 'reembed', every: '99999999999999999999d' }],
+      ['POST', '/v1/backfills', { backfill: 'import', folder: 'a\u0000b' }],
     ];
     for (const [method, route, body] of bodies) {
       const response = await h.api(method, route, { body, headers: typeof body === 'string' ? { 'content-type': 'application/json' } : {} });
-      expect([route, response.status >= 400 && response.status < 500]).toEqual([route, true]);
+      const sent = `${method} ${route} ${JSON.stringify(body ?? '').slice(0, 120)}`;
+      expect([sent, response.status >= 400 && response.status < 500]).toEqual([sent, true]);
       expect(JSON.stringify(response.body ?? '')).not.toMatch(/\bat .+\.(ts|js):\d+/);
     }
   });

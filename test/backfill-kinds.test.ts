@@ -113,6 +113,8 @@ describe('backfills: import, re-extract and reindex', () => {
     const missing = await runBackfill({ backfill: 'import', folder: 'nowhere' });
     expect(missing.status).toBe('failed');
     expect(missing.errors.map((e) => e.message).join(' ')).toMatch(/does not exist/);
+    // Named as the caller gave it: the server's paths are not shown.
+    expect(missing.errors.map((e) => e.message).join(' ')).not.toContain(dataDir);
     // globex's import root is its own folder: acme's notes are not there.
     const foreign = await runBackfill({ backfill: 'import', folder: 'notes' }, h.keys.globex);
     expect(foreign.status).toBe('failed');

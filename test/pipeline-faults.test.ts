@@ -100,6 +100,19 @@ describe('pipeline: faults, retries and payload sizes', () => {
     expect(summary._source!.status).toBe('failed');
   });
 
+  it('content with no letters, digits or emoji (control characters, markdown rules) fails instead of storing junk', async () => {
+    const jobs = await Promise.all([
+      h.jobs.start({ tenant: 'acme', kind: 'document', format: 'TXT', content: '\u0001\u0002\u200b\ufeff \u0003' }),
+      h.jobs.start({ tenant: 'acme', kind: 'document', format: 'MARKDOWN', content: '# \n---\n***\n' }),
+    ]);
+    for (const started of jobs) {
+      const progress = await h.waitForJob('acme', started.jobId);
+      expect(progress.status).toBe('failed');
+      expect(progress.memories_created).toBe(0);
+      expect(progress.errors[0]).toMatchObject({ stage: 'parse', code: 'bad_input', message: expect.stringMatching(/no (readable )?text/) });
+    }
+  });
+
   it('an image declared as a PDF is refused by name', async () => {
     const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, ...new Array(64).fill(0)]);
     const started = await h.jobs.start({ tenant: 'acme', kind: 'file', format: 'PDF', content: png });

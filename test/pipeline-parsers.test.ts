@@ -119,6 +119,8 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
     // UTF-8 with one stray Latin-1 byte stays UTF-8: only that byte is lost.
     const stray = Buffer.concat([Buffer.from('Le café de René '), Buffer.from([0xe9]), Buffer.from(' est ouvert.')]);
     expect((await PARSERS.TXT(stray, { format: 'TXT' })).text).toBe('Le café de René \uFFFD est ouvert.');
+    // A replacement character written in otherwise plain ASCII UTF-8 is text, not a sign of Latin-1.
+    expect((await PARSERS.TXT(Buffer.from('abc \uFFFD def'), { format: 'TXT' })).text).toBe('abc \uFFFD def');
     expect((await PARSERS.CSV(Buffer.from(`name,note\nRené,${sentence}\n`, 'latin1'), { format: 'CSV', declaredContentType: 'text/csv; charset=ISO-8859-1' })).text).toContain('name: René');
     const page = Buffer.from(`<html><head><meta charset="iso-8859-1"><title>t</title></head><body><p>${sentence}</p></body></html>`, 'latin1');
     expect((await PARSERS.HTML(page, { format: 'HTML' })).text).toContain(sentence);
@@ -136,6 +138,14 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
     expect(parsed.sections[0]).toMatchObject({ text: 'title: "Harbour log"\ndate: 2024-05-01\ntags: [ferries]' });
     expect(parsed.sections[0]!.heading).toBeUndefined();
     expect(parsed.sections[1]).toMatchObject({ heading: 'Morning', text: 'The ferry left at six.' });
+  });
+
+  it('reads HTML that is no whole page: bare text, fragments; a lone script is no text', async () => {
+    expect((await PARSERS.HTML(bytes('plain words here'), { format: 'HTML' })).text).toBe('plain words here');
+    expect((await PARSERS.HTML(bytes('<p>One</p><p>Two</p>'), { format: 'HTML' })).text).toBe('One\n\nTwo');
+    for (const markup of ['<script>x</script>', '<style>a{}</style>', '']) {
+      await expect(PARSERS.HTML(bytes(markup), { format: 'HTML' })).rejects.toThrow('the HTML page contains no readable text');
+    }
   });
 
   it('leaves navigation out of a short page, also one sent as plain text', async () => {

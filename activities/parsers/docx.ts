@@ -83,7 +83,11 @@ export const parseDocx: Parser = async (bytes) => {
   try {
     ({ value: html } = await mammoth.convertToHtml({ buffer: Buffer.from(bytes) }));
   } catch (error) {
-    throw badInput(`the DOCX file could not be read: ${(error as Error).message}`);
+    // The XML parser's own words ("[xmldom error]\telement parse error: … @#[line:undefined,col:undefined]")
+    // say little to a caller: its XML is broken, said plainly, with the first line of the detail.
+    const detail = String((error as Error)?.message ?? error);
+    if (/xmldom|parse error/i.test(detail)) throw badInput('the DOCX file could not be read: its XML is malformed');
+    throw badInput(`the DOCX file could not be read: ${detail.split('\n')[0]!.slice(0, 200)}`);
   }
   const { builder, firstHeading } = htmlToSections(fragmentBody(html));
   if (builder.isEmpty) throw badInput('the DOCX document contains no text');

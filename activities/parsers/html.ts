@@ -23,12 +23,22 @@ function nestingOf(root: { children: ArrayLike<unknown> } | null): number {
 }
 
 /**
+ * The page's document. Markup that is no whole page (bare text, a fragment, a lone <script>) gets
+ * no <html> root from linkedom — the fragment's first element, or none — and neither Readability
+ * nor `body` can read such a document once pruning removed that element: it is read as a body.
+ */
+function parsePage(html: string): ReturnType<typeof parseHTML>['document'] {
+  const { document } = parseHTML(html);
+  return document.documentElement?.tagName.toUpperCase() === 'HTML' ? document : parseHTML(`<html><body>${html}</body></html>`).document;
+}
+
+/**
  * HTML: Readability picks the article (dropping navigation, ads and page chrome); when it finds none
  * (a short page), the body is used with scripts, navigation, header, footer and asides removed.
  */
 export const parseHtml: Parser = async (bytes, context) => {
   const html = decodeText(bytes, 'The HTML content', { contentType: context.declaredContentType, html: true });
-  const { document } = parseHTML(html);
+  const document = parsePage(html);
   pruneFurniture(document);
   const pageTitle = document.querySelector('title')?.textContent?.trim() || undefined;
   // Readability edits the tree it reads: the fallback (a page too short for an article) re-parses.
@@ -39,7 +49,7 @@ export const parseHtml: Parser = async (bytes, context) => {
       ? null
       : new Readability(document as unknown as ConstructorParameters<typeof Readability>[0], { charThreshold: 200 }).parse();
   const wholePage = () => {
-    const page = parseHTML(html).document;
+    const page = parsePage(html);
     pruneFurniture(page);
     return htmlToSections(page.body ?? page);
   };

@@ -55,6 +55,8 @@ export const TexIngestRequest = z.object({
   turns: z.array(TexTurn).min(1).max(1000),
   options: z
     .object({ write_active: z.boolean().default(true), write_passive: z.boolean().default(true) })
+    // The seed: "advanced callers can disable one storage tier". Both off would store nothing.
+    .refine((options) => options.write_active || options.write_passive, 'at least one of write_active and write_passive must be true')
     .default({ write_active: true, write_passive: true }),
   metadata: z.record(z.string(), z.unknown()).optional(),
 });
@@ -113,7 +115,6 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memo
 
       if (!body.options.write_active) {
         // Passive only: nothing is recallable at once; the whole write is enrichment.
-        if (!body.options.write_passive) return void res.status(202).json({ job_id: jobId, active_fragment_ids: [], passive_job_id: null, usage: { tokens_in: 0, tokens_out: 0 } });
         // "Re-sending the same turn is a no-op": turns already stored, by an earlier write of either
         // tier, are left out; a write with nothing new starts no job.
         const fresh = numbered.filter((turn) => !stored.has(turn.turnId));

@@ -32,7 +32,8 @@ export function resolveImportPath(root: string, relative: string): string {
 export async function listImportFiles(root: string, folder: string): Promise<string[]> {
   const start = resolveImportPath(root, folder);
   const stat = await fs.stat(start).catch(() => undefined);
-  if (!stat) throw badInput(`import folder "${folder}" does not exist under ${root}`);
+  // Named relative to the tenant's import root (<data dir>/imports/<tenant>): the server's paths stay private.
+  if (!stat) throw badInput(`import folder "${folder}" does not exist in the tenant's import folder`);
   if (stat.isFile()) return formatOfFile(start) ? [path.relative(root, start)] : [];
   const entries = await fs.readdir(start, { recursive: true, withFileTypes: true });
   return entries

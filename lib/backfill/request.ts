@@ -26,6 +26,8 @@ const BackfillFields = z.object({
     .min(1)
     .max(1024)
     .refine((value) => !value.split(/[\\/]/).includes('..') && !value.startsWith('/'), 'must be a relative path inside the import root')
+    // eslint-disable-next-line no-control-regex
+    .refine((value) => !/[\u0000-\u001f]/.test(value), 'must not contain control characters')
     .optional(),
   document_type: DocumentType.optional(),
 });
@@ -44,10 +46,13 @@ export const BackfillRequest = BackfillFields.superRefine(checkSources);
 export type BackfillRequest = z.infer<typeof BackfillRequest>;
 
 /** Temporal interval strings we accept: a number and a unit, at least a minute apart. */
+const MINUTES_PER_UNIT = { m: 1, h: 60, d: 1440 } as const;
 const Interval = z
   .string()
   .regex(/^\d+(m|h|d)$/, 'must look like 30m, 24h or 7d')
-  .refine((value) => Number.parseInt(value, 10) > 0, 'must be positive');
+  .refine((value) => Number.parseInt(value, 10) > 0, 'must be positive')
+  // A year at most: longer is a schedule that never comes round (Temporal has no next run to show).
+  .refine((value) => Number.parseInt(value, 10) * MINUTES_PER_UNIT[value.at(-1) as keyof typeof MINUTES_PER_UNIT] <= 525_600, 'must be at most a year (365d)');
 
 export const ScheduleRequest = BackfillFields.extend({
   every: Interval.optional(),

@@ -4,9 +4,10 @@ import {
   type Client,
   type ScheduleDescription,
   type ScheduleHandle,
+  type ScheduleOptions,
   type ScheduleSummary,
 } from '@temporalio/client';
-import { notFound } from '../errors';
+import { badInput, notFound } from '../errors';
 import { JobKindAttribute, TenantAttribute } from '../temporal/search-attributes';
 import { backfillScheduleId, backfillWorkflowId, newScheduleId, publicIdOf, PUBLIC_ID } from './ids';
 import { BackfillRequest, toWorkflowInput, type ScheduleRequest } from './request';
@@ -40,7 +41,7 @@ export class BackfillSchedules {
     const id = newScheduleId();
     const { every, cron, paused, note, ...backfillFields } = request;
     const backfill = BackfillRequest.parse(backfillFields);
-    await this.temporal.schedule.create({
+    await this.createSchedule({
       scheduleId: backfillScheduleId(tenant, id),
       spec: every ? { intervals: [{ every: every as `${number}m` }] } : { cronExpressions: [cron!] },
       action: {
@@ -62,6 +63,17 @@ export class BackfillSchedules {
       typedSearchAttributes: [{ key: TenantAttribute, value: tenant }],
     });
     return this.get(tenant, id);
+  }
+
+  /** Temporal judges the cron expression (its dialect): one it refuses is the caller's bad input. */
+  private async createSchedule(options: ScheduleOptions): Promise<void> {
+    try {
+      await this.temporal.schedule.create(options);
+    } catch (error) {
+      // The client turns the server's INVALID_ARGUMENT into a TypeError carrying the server's reason.
+      if (error instanceof TypeError) throw badInput(`invalid schedule: ${error.message}`);
+      throw error;
+    }
   }
 
   async list(tenant: string): Promise<ScheduleView[]> {

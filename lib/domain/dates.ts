@@ -7,6 +7,20 @@ import { z } from 'zod';
  * the server's time zone. Undefined when nothing in the text is a date.
  */
 export function parseLooseDate(value: string | undefined): Date | undefined {
+  const date = readLooseDate(value);
+  return date && storable(date) ? date : undefined;
+}
+
+/**
+ * Within the years Elasticsearch's `date` fields take (0000–9999, four digits, in UTC): "9999-12-31
+ * 23:59-14:00" is year 10000 in UTC, which every index attempt of an accepted job would refuse.
+ */
+function storable(date: Date): boolean {
+  const year = date.getUTCFullYear();
+  return year >= 0 && year <= 9999;
+}
+
+function readLooseDate(value: string | undefined): Date | undefined {
   const text = value?.trim();
   if (!text) return undefined;
   // ISO 8601 without an offset is UTC here (Date.parse would read a timestamp in the server's zone).

@@ -101,7 +101,8 @@ function metadataProblem(value: unknown, depth = 1, path = ''): string | undefin
 
 /** The limits as a zod refinement, for Metadata and for surfaces whose metadata has a narrower shape. */
 export function withinMetadataLimits(value: Record<string, unknown>, context: z.RefinementCtx): void {
-  const problem = JSON.stringify(value).length > METADATA_LIMITS.jsonChars ? `over ${METADATA_LIMITS.jsonChars} characters of JSON` : metadataProblem(value);
+  // Depth first: it stops at 16 levels, where measuring the JSON would recurse through all of them.
+  const problem = metadataProblem(value) ?? (JSON.stringify(value).length > METADATA_LIMITS.jsonChars ? `over ${METADATA_LIMITS.jsonChars} characters of JSON` : undefined);
   if (problem) context.addIssue({ code: 'custom', message: `metadata: ${problem}` });
 }
 

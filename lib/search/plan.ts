@@ -8,7 +8,12 @@ import { MemoryType } from '../domain/memory';
  */
 
 const id = z.string().min(1).max(255);
-const scalar = z.union([z.string(), z.number(), z.boolean()]);
+/** A metadata value to match: no stored value is longer (METADATA_LIMITS.valueChars), nor could a term be. */
+const scalar = z.union([
+  z.string().max(8192).refine((value) => Buffer.byteLength(value) <= 32_000, 'at most 32,000 bytes of UTF-8'),
+  z.number(),
+  z.boolean(),
+]);
 
 /** Every filter applies inside each method (kNN pre-filters), so a result never escapes its scope. */
 export const SearchFilters = z
