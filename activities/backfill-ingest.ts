@@ -32,17 +32,19 @@ interface StoredSource {
   format: IngestRequest['format'];
   document_type?: DocumentType;
   document_id?: string;
-  document_date?: string;
-  source_url?: string;
-  file_name?: string;
+  document_date?: string | null;
+  source_url?: string | null;
+  file_name?: string | null;
   title?: string;
-  blob_key?: string;
+  blob_key?: string | null;
   scope?: Record<string, unknown>;
   metadata?: Record<string, unknown>;
   categories?: string[] | null;
   mode?: IngestRequest['mode'] | null;
   metadata_json?: string | null;
   accepted_at?: string;
+  /** A replaceable source's current version (see StageInput.versionAt). */
+  version_at?: string;
   created_at?: string;
 }
 
@@ -51,7 +53,7 @@ interface StoredSource {
  * pipeline, retries and job status serve them; these activities prepare those jobs.
  */
 export function createBackfillIngestActivities(deps: ActivityDeps) {
-  function child(request: IngestRequest, jobId: string, sourceId: string, acceptedAt?: string): ChildIngest {
+  function child(request: IngestRequest, jobId: string, sourceId: string, acceptedAt?: string, versionAt?: string): ChildIngest {
     return {
       workflowId: ingestWorkflowId(request.tenant, jobId),
       input: {
@@ -62,6 +64,7 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
         batchConcurrency: deps.config.BATCH_CONCURRENCY,
         createdAt: new Date().toISOString(),
         acceptedAt,
+        versionAt,
         revision: INGEST_REVISION,
       },
       attributes: { tenant: request.tenant, kind: request.kind, format: request.format, documentType: request.documentType, surface: request.surface },
@@ -95,25 +98,31 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
     if (source.blob_key && !(await deps.blobs.exists(source.blob_key))) return { skipped: 'its stored content is gone from the blob store' };
     if (!source.blob_key && !source.source_url) return { skipped: 'no stored content or URL to extract from' };
     const scope = source.scope ?? {};
-    const request = IngestRequest.parse({
+    const parsed = IngestRequest.safeParse({
       tenant,
       kind: source.kind,
       format: source.format,
       documentType: source.document_type,
       documentId: source.document_id,
-      documentDate: source.document_date,
+      // A newer version clears what it was not sent with (null): absent here.
+      documentDate: source.document_date ?? undefined,
       title: source.title,
       scope: scopeFromWire(scope),
       metadata: source.metadata_json ? JSON.parse(source.metadata_json) : source.metadata_json === null ? undefined : source.metadata,
       categories: source.categories ?? undefined,
       mode: source.mode ?? undefined,
-      blobKey: source.blob_key,
-      sourceUrl: source.blob_key ? undefined : source.source_url,
-      fileName: source.file_name,
+      blobKey: source.blob_key ?? undefined,
+      sourceUrl: source.blob_key ? undefined : (source.source_url ?? undefined),
+      fileName: source.file_name ?? undefined,
       surface: 'backfill',
     });
-    // Relative dates count from when the source was first accepted, as they did then.
-    return { child: child(request, jobId, sourceId, source.accepted_at ?? source.created_at), supersedes: jobIds[0] ?? null };
+    // A record that no longer reads as a request is skipped with the reason (retrying would not change it).
+    if (!parsed.success) return { skipped: `its stored record cannot be read as a request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
+    const request = parsed.data;
+    // Relative dates count from when the source was first accepted, as they did then — for a replaceable
+    // source, when its current version was; the re-extraction is of that version.
+    const acceptedAt = source.version_at ?? source.accepted_at ?? source.created_at;
+    return { child: child(request, jobId, sourceId, acceptedAt, source.version_at), supersedes: jobIds[0] ?? null };
   }
 
   /**

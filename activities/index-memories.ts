@@ -1,3 +1,4 @@
+import type { estypes } from '@elastic/elasticsearch';
 import { getJson } from '../lib/blob/store';
 import type { Chunk, ParsedDocument } from '../lib/domain/document';
 import { embeddingText, type StoredMemory } from '../lib/domain/memory';
@@ -15,7 +16,7 @@ import type { BatchRange, ChunkResult, IndexResult, ParseResult, ResolveResult, 
 /** One batch of resolved memories → embedded memory documents in Elasticsearch, searchable on return. */
 export function createIndexActivity(deps: ActivityDeps) {
   return async function indexMemories(
-    { jobId, sourceId, request }: StageInput,
+    { jobId, sourceId, request, versionAt }: StageInput,
     parsed: ParseResult,
     chunked: ChunkResult,
     resolved: ResolveResult,
@@ -68,6 +69,7 @@ export function createIndexActivity(deps: ActivityDeps) {
           page: chunk?.page,
           // The mapping says `date`: a free-form timestamp stays in the chunk, not on the memory.
           timestamp: isoDate(chunk?.timestamp),
+          version_at: versionAt,
         },
         categories: request.categories,
         metadata: request.metadata,
@@ -83,7 +85,7 @@ export function createIndexActivity(deps: ActivityDeps) {
     });
 
     if (vectors) await deps.embeddingMatch.assertVectorsFit('memories');
-    const writes = await keepingWhatWasThere(deps, docs);
+    const writes = await keepingWhatWasThere(deps, docs, versionAt);
     // A job cancelled meanwhile writes nothing more (it counts what it wrote once its writes stop).
     stopIfCancelled();
     // Every memory of the batch already there and edited: nothing to write (an empty bulk is refused).
@@ -91,8 +93,10 @@ export function createIndexActivity(deps: ActivityDeps) {
     const response = await deps.es.bulk({
       // Searchable when the activity returns: the job is only "completed" once recall can see it.
       refresh: 'wait_for',
-      operations: writes.flatMap((doc) => [{ index: { _index: deps.indices.memories, _id: doc.id } }, doc]),
+      operations: writes.flatMap(({ doc, expect }) => [writeOperation(deps.indices.memories, doc.id, expect), doc]),
     });
+    // A version's write that lost a race (another version wrote the memory since it was read) is a
+    // conflict: the retried batch reads again and decides again.
     if (response.errors) throw bulkFailure(response, 'memories');
     return { indexed: docs.length, memoryIds: docs.map((doc) => doc.id) };
   };
@@ -101,21 +105,42 @@ export function createIndexActivity(deps: ActivityDeps) {
 /**
  * What a memory already there keeps when its content is ingested again (a re-send, a retry, a
  * re-extraction write the same ids): its `created_at`, and — once edited through the API
- * (`updated_at` set) — the whole edit, which is not written over.
+ * (`updated_at` set) — the whole edit, which is not written over. A version of a replaceable source
+ * (`versionAt`) leaves alone a memory a newer version wrote, and writes only over what it read
+ * (`expect`: the memory's sequence number then, or that it was absent), so that holds in a race too.
  */
-async function keepingWhatWasThere(deps: ActivityDeps, docs: StoredMemory[]): Promise<StoredMemory[]> {
-  if (docs.length === 0) return docs;
-  const { docs: found } = await deps.es.mget<{ created_at?: string; updated_at?: string | null }>({
+async function keepingWhatWasThere(deps: ActivityDeps, docs: StoredMemory[], versionAt?: string): Promise<Write[]> {
+  if (docs.length === 0) return [];
+  const { docs: found } = await deps.es.mget<{ created_at?: string; updated_at?: string | null; provenance?: { version_at?: string } }>({
     index: deps.indices.memories,
     ids: docs.map((doc) => doc.id),
-    _source: ['created_at', 'updated_at'],
+    _source: ['created_at', 'updated_at', 'provenance.version_at'],
   });
-  const edited = new Set<string>();
-  const since = new Map<string, string>();
-  for (const existing of found) {
-    if (!('found' in existing) || !existing.found || !existing._source) continue;
-    if (existing._source.updated_at) edited.add(existing._id);
-    else if (existing._source.created_at) since.set(existing._id, existing._source.created_at);
+  type Stored = { created_at?: string; updated_at?: string | null; provenance?: { version_at?: string } };
+  const existing = new Map<string, { _source: Stored; _seq_no?: number; _primary_term?: number }>();
+  for (const hit of found) if ('found' in hit && hit.found && hit._source) existing.set(hit._id, { ...hit, _source: hit._source });
+  const writes: Write[] = [];
+  for (const doc of docs) {
+    const there = existing.get(doc.id);
+    if (there?._source.updated_at) continue;
+    if (versionAt && there && laterVersion(there._source.provenance?.version_at, versionAt)) continue;
+    const kept = there?._source.created_at ? { ...doc, created_at: there._source.created_at } : doc;
+    const expect = !versionAt ? undefined : there ? { seqNo: there._seq_no!, primaryTerm: there._primary_term! } : 'absent';
+    writes.push({ doc: kept, expect });
   }
-  return docs.filter((doc) => !edited.has(doc.id)).map((doc) => (since.has(doc.id) ? { ...doc, created_at: since.get(doc.id)! } : doc));
+  return writes;
+}
+
+interface Write {
+  doc: StoredMemory;
+  /** For a version's write: the memory as read (written over only if unchanged), or absent (created only if still so). */
+  expect?: { seqNo: number; primaryTerm: number } | 'absent';
+}
+
+const laterVersion = (stored: string | undefined, mine: string) => stored !== undefined && Date.parse(stored) > Date.parse(mine);
+
+function writeOperation(index: string, id: string, expect: Write['expect']): estypes.BulkOperationContainer {
+  if (expect === 'absent') return { create: { _index: index, _id: id } };
+  if (expect) return { index: { _index: index, _id: id, if_seq_no: expect.seqNo, if_primary_term: expect.primaryTerm } };
+  return { index: { _index: index, _id: id } };
 }

@@ -1,3 +1,4 @@
+import type { estypes } from '@elastic/elasticsearch';
 import { dropDerivedArtifacts } from '../lib/blob/store';
 import type { JobProgress } from '../lib/domain/job';
 import type { ActivityDeps } from './deps';
@@ -100,5 +101,74 @@ export function createRecordJobActivities(deps: ActivityDeps) {
     });
   }
 
-  return { recordJobSummary, recordSource };
+  /**
+   * A replaceable source's completed version (input.versionAt) becomes the source's current one unless
+   * a newer version completed first; then the memories of every other version go: earlier versions'
+   * (and those written before versions were kept) when this one is the newest, this version's own when
+   * a newer one already completed. An edited memory (`updated_at` set) is never removed, and a memory
+   * changed since it was read is left to whoever changed it (conditional deletes). Idempotent: a retry
+   * finds less or nothing to remove. Answers how many memories it removed.
+   */
+  async function retireEarlierVersions(input: StageInput): Promise<number> {
+    const { sourceId, request, versionAt } = input;
+    if (!versionAt) return 0;
+    const current = await claimVersion(input, versionAt);
+    const mine = Date.parse(versionAt);
+    const stale: estypes.QueryDslQueryContainer =
+      Date.parse(current) === mine
+        ? { bool: { should: [{ range: { 'provenance.version_at': { lt: versionAt } } }, { bool: { must_not: { exists: { field: 'provenance.version_at' } } } }], minimum_should_match: 1 } }
+        : { term: { 'provenance.version_at': new Date(mine).toISOString() } };
+    const query: estypes.QueryDslQueryContainer = {
+      bool: {
+        filter: [{ term: { tenant: request.tenant } }, { term: { 'provenance.source_id': sourceId } }, stale],
+        must_not: [{ exists: { field: 'updated_at' } }],
+      },
+    };
+    let removed = 0;
+    // Pages of 1,000 until none is left that can go (a conflict leaves that memory to its writer).
+    for (let pass = 0; pass < 1000; pass++) {
+      const { hits } = await deps.es.search({ index: deps.indices.memories, query, size: 1000, _source: false, seq_no_primary_term: true });
+      if (hits.hits.length === 0) break;
+      const response = await deps.es.bulk({
+        refresh: 'wait_for',
+        operations: hits.hits.map((hit) => ({ delete: { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term } })),
+      });
+      const gone = response.items.filter((item) => item.delete?.status === 200).length;
+      removed += gone;
+      if (gone === 0) break;
+    }
+    return removed;
+  }
+
+  /**
+   * Records `versionAt` as the source's version unless a newer one is recorded; answers the version
+   * recorded after that. Compare-and-set on the record's sequence number (no scripts on this cluster).
+   */
+  async function claimVersion({ sourceId, request }: StageInput, versionAt: string): Promise<string> {
+    for (let attempt = 0; ; attempt++) {
+      const record = await deps.es.get<{ version_at?: string }>({ index: deps.indices.sources, id: sourceId }, { ignore: [404] });
+      const recorded = record.found ? record._source?.version_at : undefined;
+      if (recorded && Date.parse(recorded) >= Date.parse(versionAt)) return recorded;
+      // recordSource ran first in this job: the record exists.
+      if (!record.found) return versionAt;
+      try {
+        // What the version was sent as: a re-extraction reads the current version's content.
+        const version = {
+          version_at: versionAt,
+          format: request.format,
+          document_type: request.documentType,
+          document_date: request.documentDate ?? null,
+          file_name: request.fileName ?? null,
+          blob_key: request.blobKey ?? null,
+          source_url: request.sourceUrl ?? null,
+        };
+        await deps.es.update({ index: deps.indices.sources, id: sourceId, doc: version, if_seq_no: record._seq_no, if_primary_term: record._primary_term, refresh: false });
+        return versionAt;
+      } catch (error) {
+        if ((error as { meta?: { statusCode?: number } }).meta?.statusCode !== 409 || attempt >= 20) throw error;
+      }
+    }
+  }
+
+  return { recordJobSummary, recordSource, retireEarlierVersions };
 }

@@ -13,7 +13,7 @@ import { createWriteActiveActivity } from './write-active';
 
 /** Every activity the worker registers, bound to its services. Bad input becomes a non-retryable failure. */
 export function createActivities(deps: ActivityDeps) {
-  const { recordJobSummary, recordSource } = createRecordJobActivities(deps);
+  const { recordJobSummary, recordSource, retireEarlierVersions } = createRecordJobActivities(deps);
   return {
     fetchSource: activityBoundary(createFetchActivity(deps)),
     parseSource: activityBoundary(createParseActivity(deps)),
@@ -23,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     indexMemories: activityBoundary(createIndexActivity(deps)),
     recordJobSummary: activityBoundary(recordJobSummary),
     recordSource: activityBoundary(recordSource),
+    retireEarlierVersions: activityBoundary(retireEarlierVersions),
     writeActiveFragments: activityBoundary(createWriteActiveActivity(deps)),
     deliverJobEvent: activityBoundary(createWebhookActivities(deps).deliverJobEvent),
     ...createBackfillActivities(deps),

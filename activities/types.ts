@@ -12,6 +12,13 @@ export interface StageInput {
    * re-extraction): relative dates in a text without one of its own count from then.
    */
   acceptedAt?: string;
+  /**
+   * Set when the source is replaceable — a document sent under the caller's id, or a URL — to when
+   * this version of it was accepted (a retry and a re-extraction carry the version's). Its memories
+   * replace those of earlier versions once the job completes (retireEarlierVersions); an older
+   * version never writes over a newer one's.
+   */
+  versionAt?: string;
 }
 
 /** When a job's content was first accepted (a retry or re-extraction carries the original's). */

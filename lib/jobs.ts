@@ -57,6 +57,11 @@ export interface JobMemo {
   retry_of?: string;
 }
 
+/** Whether a source is replaced by what is sent again under the same key (see StageInput.versionAt). */
+function replaceableSource(request: IngestRequest, sourceKey: string, callerSourceKey?: string): boolean {
+  return !callerSourceKey && request.format !== 'CONVERSATION' && (sourceKey.startsWith('doc:') || sourceKey.startsWith('url:'));
+}
+
 /**
  * Starts and steers ingest jobs: the content is written to the blob store and the workflow is
  * started, and only once the content is flushed to stable storage and the start acknowledged does the
@@ -199,14 +204,19 @@ export class IngestJobs {
         : request.sourceUrl && content === undefined
           ? `url:${scope}${request.sourceUrl}`
           : `hash:${contentHash(content ?? '', scope)}`);
+    const createdAt = new Date().toISOString();
     const workflowInput: IngestWorkflowInput = {
       jobId,
       sourceId: deriveSourceId(request.tenant, sourceKey),
       request,
       batchSize: this.config.BATCH_SIZE,
       batchConcurrency: this.config.BATCH_CONCURRENCY,
-      createdAt: new Date().toISOString(),
+      createdAt,
       revision: INGEST_REVISION,
+      // A document sent again under its id, a URL ingested again: a new version of the same source,
+      // whose memories replace the earlier version's. (A conversation re-sent is not: surfaces differ
+      // on whether it adds turns or restates them, and supermemory's keeps its own ledger.)
+      versionAt: replaceableSource(request, sourceKey, options.sourceKey) ? createdAt : undefined,
     };
     return { workflowInput, workflowId: ingestWorkflowId(request.tenant, jobId), durable };
   }

@@ -146,6 +146,13 @@ const bookkeeping = proxyLocalActivities<Activities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 const { recordSource, recordJobSummary } = bookkeeping;
+// A new version's cleanup: a search and conditional deletes, usually of one document's few memories;
+// a large document's may take longer than bookkeeping (the SDK keeps the workflow task alive meanwhile).
+const { retireEarlierVersions } = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '10 minutes',
+  localRetryThreshold: '10 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
 const handOverUpload = proxyLocalActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumAttempts: 5 },
@@ -273,6 +280,8 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     progress.memories_created = sum(indexed, (r) => r.indexed);
     progress.counts.memories = progress.memories_created;
     await recordSource(input, { title: parsed.title });
+    // Since revision 5: a new version of a replaceable source replaces the earlier ones' memories.
+    if ((input.revision ?? 0) >= 5 && input.versionAt) await retireEarlierVersions(input);
     progress.status = 'completed';
   } catch (error) {
     if (isCancellation(error)) {

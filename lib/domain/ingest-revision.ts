@@ -14,5 +14,8 @@
  *    memories_created says what stays searchable and nothing is written after it reports cancelled;
  *    a small job's extraction tries locally a few times, then as a regular activity that waits out an
  *    outage without limit (local retries would grow the history with every try).
+ * 5: a completed job of a replaceable source (versionAt set: a document under the caller's id, a URL)
+ *    retires the memories of the source's other versions: an older version's, or its own when a newer
+ *    version completed first (retireEarlierVersions, after recordSource).
  */
-export const INGEST_REVISION = 4;
+export const INGEST_REVISION = 5;

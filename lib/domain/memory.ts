@@ -39,6 +39,11 @@ export const Provenance = z.object({
   page: z.number().int().optional(),
   /** When the turn was said (a conversation message's timestamp, ISO 8601). */
   timestamp: z.string().optional(),
+  /**
+   * A replaceable source's (a document sent under the caller's id, a URL) version this memory comes
+   * from: when it was accepted. A newer version, once complete, replaces the older ones' memories.
+   */
+  version_at: z.string().optional(),
 });
 export type Provenance = z.infer<typeof Provenance>;
 

@@ -85,6 +85,8 @@ export function memoriesMapping(embedding: EmbeddingSpec): estypes.MappingTypeMa
           session_date: date,
           page: int,
           timestamp: date,
+          /** When this version of a replaceable source was accepted: a newer version's memories replace these. */
+          version_at: date,
         },
       },
       categories: keyword,
@@ -147,6 +149,8 @@ export const sourcesMapping: estypes.MappingTypeMapping = {
     metadata_json: { type: 'keyword', index: false, doc_values: false },
     /** When the source's first job was accepted: relative dates in it count from then. */
     accepted_at: date,
+    /** A replaceable source's (a document under the caller's id, a URL) newest completed version. */
+    version_at: date,
     content_hash: keyword,
     blob_key: keyword,
     /** Hashes of the conversation turns already stored, for ingest-or-update surfaces. */

@@ -1,0 +1,92 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { startHarness, type Harness } from './support/harness';
+
+/**
+ * A document sent again under its id (or a URL ingested again) is a new version of one source: once
+ * the new version's job completes, the earlier version's memories are gone, whatever order the jobs
+ * finish in; an edited memory stays; content without a caller's id is never replaced.
+ */
+describe('pipeline: a new version of a document replaces the old one', () => {
+  let h: Harness;
+  const failedOnce = new Set<string>();
+  beforeAll(async () => {
+    h = await startHarness({
+      // Small chunks: each paragraph of these documents is a chunk of its own, with memories of its own.
+      env: { CHUNK_TOKENS: '16', CHUNK_OVERLAP_TOKENS: '0' },
+      // A fault injected into the parse stage (not a test double): a "fail-once" source fails its first parse.
+      wrapActivities: (activities) => ({
+        ...activities,
+        parseSource: async (input, fetched) => {
+          if (input.request.metadata?.test === 'fail-once' && !failedOnce.has(input.sourceId)) {
+            failedOnce.add(input.sourceId);
+            throw ApplicationFailure.nonRetryable('injected failure', 'injected');
+          }
+          return activities.parseSource(input, fetched);
+        },
+      }),
+    });
+  });
+  afterAll(async () => h?.close());
+
+  async function memoriesOf(sourceId: string) {
+    await h.runtime.es.indices.refresh({ index: h.runtime.indices.memories });
+    const { hits } = await h.runtime.es.search<{ text: string; updated_at?: string | null; provenance: { job_id: string; version_at?: string } }>({
+      index: h.runtime.indices.memories,
+      size: 100,
+      query: { term: { 'provenance.source_id': sourceId } },
+    });
+    return hits.hits.map((hit) => ({ id: hit._id!, ...hit._source! }));
+  }
+
+  async function ingest(body: object) {
+    const accepted = await h.api('POST', '/v1/documents', { body });
+    expect(accepted.status).toBe(202);
+    return accepted.body as { job_id: string; source_id: string };
+  }
+
+  it('the new version\'s memories replace the old version\'s; an edited one stays; documents without an id are kept side by side', async () => {
+    const v1 = await ingest({ document_id: 'harbour-guide', content: 'The harbour ferry leaves at nine every morning.\n\nThe harbour master is Ingrid Solberg.' });
+    expect((await h.waitForJob('acme', v1.job_id)).status).toBe('completed');
+    const old = await memoriesOf(v1.source_id);
+    expect(old.length).toBeGreaterThan(1);
+    expect(old.some((memory) => /leaves at nine/.test(memory.text))).toBe(true);
+    expect(old.every((memory) => memory.provenance.version_at)).toBe(true);
+    // One memory of the first version is edited by hand: an edit is never retired.
+    const edited = old.find((memory) => /Ingrid/.test(memory.text))!;
+    expect((await h.api('PATCH', `/v1/memories/${edited.id}`, { body: { content: 'Note: the harbour office closes at five.' } })).status).toBe(200);
+
+    const v2 = await ingest({ document_id: 'harbour-guide', content: 'The harbour ferry now leaves at ten, on weekdays only.' });
+    expect(v2.source_id).toBe(v1.source_id);
+    expect((await h.waitForJob('acme', v2.job_id)).status).toBe('completed');
+    const now = await memoriesOf(v1.source_id);
+    expect(now.filter((memory) => memory.provenance.job_id === v1.job_id).map((memory) => memory.id)).toEqual([edited.id]);
+    expect(now.some((memory) => memory.provenance.job_id === v2.job_id && /ten/.test(memory.text))).toBe(true);
+    expect(now.some((memory) => /leaves at nine/.test(memory.text))).toBe(false);
+
+    // Without a document id, two texts are two sources: neither replaces the other.
+    const a = await ingest({ content: 'The lighthouse lamp was replaced in April.' });
+    const b = await ingest({ content: 'The lighthouse lamp was replaced in May.' });
+    await Promise.all([h.waitForJob('acme', a.job_id), h.waitForJob('acme', b.job_id)]);
+    expect((await memoriesOf(a.source_id)).length).toBeGreaterThan(0);
+    expect((await memoriesOf(b.source_id)).length).toBeGreaterThan(0);
+  });
+
+  it('an older version that completes after a newer one writes nothing over it and leaves nothing behind', async () => {
+    // The first version fails, the second completes, then the first is retried: it runs last, as the
+    // older version, and must neither overwrite the newer memories nor leave its own.
+    const shared = 'The tram depot opens at six.';
+    const v1 = await ingest({ document_id: 'tram-guide', content: `${shared}\n\nThe number 4 tram goes to the old port.`, metadata: { test: 'fail-once' } });
+    expect((await h.waitForJob('acme', v1.job_id)).status).toBe('failed');
+    const v2 = await ingest({ document_id: 'tram-guide', content: `${shared}\n\nThe number 4 tram now ends at the station.` });
+    expect((await h.waitForJob('acme', v2.job_id)).status).toBe('completed');
+    const newer = await memoriesOf(v2.source_id);
+
+    const retry = await h.api('POST', `/v1/jobs/${v1.job_id}/retry`);
+    expect(retry.status).toBe(202);
+    expect((await h.waitForJob('acme', retry.body.job_id)).status).toBe('completed');
+    const after = await memoriesOf(v2.source_id);
+    // Exactly the newer version's memories, untouched: same ids, same job, nothing about the old port.
+    expect(after.map((memory) => [memory.id, memory.provenance.job_id]).sort()).toEqual(newer.map((memory) => [memory.id, memory.provenance.job_id]).sort());
+    expect(after.some((memory) => /old port/.test(memory.text))).toBe(false);
+  });
+});
