@@ -20,5 +20,11 @@ export function backfillRoutes(runs: BackfillRuns): Router {
     res.json({ id: req.params.id, ...(await runs.progress(principalOf(req).tenant, String(req.params.id))) });
   });
 
+  // Stops a running backfill between items: what it did stays done, the ingest jobs it started finish.
+  router.post('/v1/backfills/:id/cancel', requirePermission('write'), async (req, res) => {
+    await runs.cancel(principalOf(req).tenant, String(req.params.id));
+    res.status(202).json({ id: req.params.id, status: 'cancelling' });
+  });
+
   return router;
 }

@@ -10,12 +10,13 @@ const program = new Command()
   .name('cairn')
   .description('Command line for a Cairn memory service (talks to its HTTP API)')
   .option('--url <url>', 'Cairn API base URL', process.env.CAIRN_URL ?? 'http://127.0.0.1:8080')
-  .option('--key <key>', 'API key (default: $CAIRN_API_KEY)', process.env.CAIRN_API_KEY)
+  // No default value here: commander prints defaults in --help, and this one is a secret.
+  .option('--key <key>', 'API key (default: $CAIRN_API_KEY)')
   .option('--json', 'print raw JSON answers');
 
 const client = () => {
   const { url, key } = program.opts<{ url: string; key?: string }>();
-  return new CairnClient({ url, key });
+  return new CairnClient({ url, key: key ?? process.env.CAIRN_API_KEY });
 };
 const asJson = () => Boolean(program.opts().json);
 const print = (value: unknown) => console.log(JSON.stringify(value, null, 2));

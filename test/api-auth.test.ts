@@ -142,6 +142,9 @@ describe('API keys, permissions and tenant isolation', () => {
       // Schedules Temporal refuses, or that would never come round; an import folder with a NUL.
       ['POST', '/v1/schedules', { backfill: 'reembed', cron: 'not a cron!!' }],
       ['POST', '/v1/schedules', { backfill: 'reembed', cron: '61 25 32 13 8' }],
+      // Under a minute apart, by cron: '@every' and a seconds field.
+      ['POST', '/v1/schedules', { backfill: 'reembed', cron: '@every 1s', paused: true }],
+      ['POST', '/v1/schedules', { backfill: 'reembed', cron: '*/1 * * * * * *', paused: true }],
       ['POST', '/v1/schedules', { backfill: 'reembed', every: '99999999999999999999d' }],
       ['POST', '/v1/backfills', { backfill: 'import', folder: 'a\u0000b' }],
     ];

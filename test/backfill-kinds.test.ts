@@ -6,6 +6,7 @@ import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { BackfillProgress } from '../lib/backfill/request';
 import { startHarness, type Harness } from './support/harness';
+import { waitFor } from './support/wait';
 
 /** Import from a folder, re-extract what was imported, and reindex into a new index version. */
 describe('backfills: import, re-extract and reindex', () => {
@@ -15,6 +16,11 @@ describe('backfills: import, re-extract and reindex', () => {
   let refuseLong = false;
   /** While set, the re-extraction of tea.txt sees another job write a memory of the same source meanwhile. */
   let concurrentWrite = false;
+  /** held.txt's extraction waits for this to be released (and says it started): a job still running. */
+  let heldStarted: () => void = () => undefined;
+  const heldRunning = new Promise<void>((resolve) => (heldStarted = resolve));
+  let releaseHeld: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (releaseHeld = resolve));
 
   async function runBackfill(body: Record<string, unknown>, key?: string): Promise<BackfillProgress & { id: string }> {
     const started = await h.api('POST', '/v1/backfills', { body, key });
@@ -51,12 +57,23 @@ describe('backfills: import, re-extract and reindex', () => {
       path.join(dataDir, 'imports', 'acme', 'long', 'long.txt'),
       ['Harbour', 'Ferry', 'Lighthouse', 'Market', 'Bridge'].map((topic) => `${topic}. ${'The crew compared the schedules, the costs and the rotas for the season. '.repeat(30)}`).join('\n\n'),
     );
+    fs.mkdirSync(path.join(dataDir, 'imports', 'acme', 'typed'), { recursive: true });
+    for (const [name, text] of [['a.txt', 'Invoice 17 was paid in March.'], ['b.txt', 'Invoice 18 was paid in April.'], ['c.txt', 'Invoice 19 is still open.']]) {
+      fs.writeFileSync(path.join(dataDir, 'imports', 'acme', 'typed', name!), text!);
+    }
+    fs.mkdirSync(path.join(dataDir, 'imports', 'acme', 'stoppable'), { recursive: true });
+    fs.writeFileSync(path.join(dataDir, 'imports', 'acme', 'stoppable', 'held.txt'), 'The canal boat tour starts at the north quay.');
+    fs.writeFileSync(path.join(dataDir, 'imports', 'acme', 'stoppable', 'later.txt'), 'The canal boat tour ends at the south quay.');
     h = await startHarness({
       // Small batches, so long.txt has several.
       env: { CAIRN_DATA_DIR: dataDir, CAIRN_ALLOW_PRIVATE_URLS: 'true', BATCH_SIZE: '2' },
       wrapActivities: (activities) => ({
         ...activities,
         extractMemories: async (input, parsed, chunked, range) => {
+          if (input.request.fileName === 'held.txt') {
+            heldStarted();
+            await held;
+          }
           if (refuseLong && input.request.fileName === 'long.txt' && range.batch === 1) throw ApplicationFailure.nonRetryable('the extractor refused this batch', 'injected');
           if (concurrentWrite && input.request.fileName === 'tea.txt') {
             const id = 'mem_concurrent0000000001';
@@ -159,6 +176,32 @@ describe('backfills: import, re-extract and reindex', () => {
     // Every chunk still has its memory: the re-extraction's own plus the earlier ones, none dropped.
     const after = (await memoriesOf('acme')).filter((m) => m.provenance.file_name === 'long.txt');
     expect(after.map((m) => m.id)).toEqual(expect.arrayContaining(before.map((m) => m.id)));
+  });
+
+  it('an import keeps the document type it was asked for across continue-as-new', async () => {
+    const result = await runBackfill({ backfill: 'import', folder: 'typed', document_type: 'email', page_size: 1, pages_per_run: 1 });
+    expect(result).toMatchObject({ status: 'completed', processed: 3, failed: 0 });
+    expect(result.runs).toBeGreaterThan(1);
+    const typed = (await memoriesOf('acme')).filter((m) => /Invoice 1[789]/.test(m.text)) as unknown as { provenance: { document_type: string } }[];
+    expect(typed.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(typed.map((m) => m.provenance.document_type))).toEqual(new Set(['email']));
+  });
+
+  it('a cancelled backfill says so, stops between items, and the ingest job it was running finishes', async () => {
+    const started = await h.api('POST', '/v1/backfills', { body: { backfill: 'import', folder: 'stoppable', concurrency: 1 } });
+    expect(started.status).toBe(202);
+    await heldRunning;
+    expect((await h.api('POST', `/v1/backfills/${started.body.id}/cancel`)).status).toBe(202);
+    const progress = await waitFor('the backfill to say cancelled', async () => {
+      const polled = await h.api('GET', `/v1/backfills/${started.body.id}`);
+      return polled.body.status === 'cancelled' ? polled.body : undefined;
+    }, { timeoutMs: 30_000 });
+    expect(progress).toMatchObject({ status: 'cancelled', failed: 0 });
+    expect((await h.api('POST', `/v1/backfills/${started.body.id}/cancel`)).status).toBe(409);
+    releaseHeld();
+    // The job for held.txt was left running, not cancelled: it completes; later.txt was never started.
+    await waitFor('the held job to complete', async () => ((await memoriesOf('acme')).some((m) => m.text.includes('north quay')) ? true : undefined), { timeoutMs: 30_000 });
+    expect((await memoriesOf('acme')).some((m) => m.text.includes('south quay'))).toBe(false);
   });
 
   it('re-extracts with the categories and metadata the source was last sent with', async () => {

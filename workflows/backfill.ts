@@ -1,11 +1,13 @@
 import {
   ApplicationFailure,
+  ChildWorkflowCancellationType,
   ContinueAsNew,
   ParentClosePolicy,
   isCancellation,
   continueAsNew,
   defineQuery,
   executeChild,
+  patched,
   proxyActivities,
   setHandler,
   uuid4,
@@ -53,7 +55,9 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     for (let pages = 0; !scan.done; pages++) {
       if (pages >= input.pagesPerRun || workflowInfo().continueAsNewSuggested) {
         const carried: BackfillCarried = { runId, progress, scan, reindex };
-        await continueAsNew<typeof backfillWorkflow>({ ...input, importSpec: undefined, carried });
+        // The scan state carries the items: the folder and URLs go, the document type they get stays.
+        const importSpec = input.importSpec?.documentType ? { documentType: input.importSpec.documentType } : undefined;
+        await continueAsNew<typeof backfillWorkflow>({ ...input, importSpec, carried });
       }
       const page = await nextBackfillPage(scan, input.pageSize);
       await processPage(input, runId, page.items, progress, reindex);
@@ -66,7 +70,13 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     progress.status = 'completed';
   } catch (error) {
     // Continue-as-new and cancellation travel as exceptions: they are not this backfill failing.
-    if (error instanceof ContinueAsNew || isCancellation(error)) throw error;
+    if (error instanceof ContinueAsNew) throw error;
+    if (isCancellation(error)) {
+      // Stopped: what it did stays done, and its status says it stopped (a query reads this state).
+      progress.status = 'cancelled';
+      finish(progress);
+      throw error;
+    }
     progress.status = 'failed';
     const reason = failureReason(error);
     keepError(progress, { item: progress.phase, message: reason.message });
@@ -146,6 +156,8 @@ async function processPage(input: BackfillWorkflowInput, runId: string, items: s
       if (input.kind === 'reextract') await dropSupersededMemories(input.tenant, item, jobId, prepared.supersedes);
       progress.processed += 1;
     } catch (error) {
+      // The backfill being stopped is no failure of the item: the job goes on by itself (runIngestJob).
+      if (isCancellation(error)) throw error;
       progress.failed += 1;
       keepError(progress, { item, message: failureReason(error).message });
     }
@@ -157,8 +169,10 @@ function runIngestJob(child: ChildIngest) {
   return executeChild(ingestWorkflow, {
     workflowId: child.workflowId,
     args: [child.input],
-    // An ingest job is the tenant's job in its own right: it finishes even if the backfill is stopped.
+    // An ingest job is the tenant's job in its own right: it finishes even if the backfill is stopped —
+    // closed, or (since the patch; older histories recorded the cancel requests) cancelled.
     parentClosePolicy: ParentClosePolicy.ABANDON,
+    ...(patched('abandon-jobs-on-cancel') ? { cancellationType: ChildWorkflowCancellationType.ABANDON } : {}),
     typedSearchAttributes: ingestJobAttributes(child.attributes),
     memo: child.memo,
   });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { conflict, notFound } from '../errors';
+import { conflict, notFound, upstreamFailure } from '../errors';
 import { JobKindAttribute, TenantAttribute } from '../temporal/search-attributes';
 import { backfillWorkflowId, newBackfillId, PUBLIC_ID } from './ids';
 import { toWorkflowInput, type BackfillProgress, type BackfillRequest } from './request';
@@ -48,17 +48,44 @@ export class BackfillRuns {
     return { id, workflowId };
   }
 
-  /** Progress of a backfill (on demand or a schedule's run); not found for another tenant's id. */
+  /**
+   * Progress of a backfill (on demand or a schedule's run); not found for another tenant's id. A
+   * completed one answers from its result (no worker needed); others from the workflow's query, which
+   * needs a worker polling: without one, a 503 saying so.
+   */
   async progress(tenant: string, id: string): Promise<BackfillProgress> {
-    if (!PUBLIC_ID.test(id)) throw notFound(`backfill ${id}`);
+    const handle = this.handle(tenant, id);
     try {
-      return await this.temporal.workflow.getHandle(backfillWorkflowId(tenant, id)).query<BackfillProgress>(BACKFILL_PROGRESS_QUERY);
+      const { status } = await handle.describe();
+      if (status.name === 'COMPLETED') return await handle.result();
+      return await handle.query<BackfillProgress>(BACKFILL_PROGRESS_QUERY);
     } catch (error) {
-      if (error instanceof WorkflowNotFoundError || (error as { name?: string }).name === 'WorkflowNotFoundError') {
-        throw notFound(`backfill ${id}`);
-      }
-      throw error;
+      throw this.explained(error, id);
     }
+  }
+
+  /** Cancels a running backfill (409 when it is not running); its ingest jobs are left to finish. */
+  async cancel(tenant: string, id: string): Promise<void> {
+    const handle = this.handle(tenant, id);
+    try {
+      const { status } = await handle.describe();
+      if (status.name !== 'RUNNING') throw conflict(`backfill ${id} is ${status.name.toLowerCase()}, not running`);
+      await handle.cancel();
+    } catch (error) {
+      throw this.explained(error, id);
+    }
+  }
+
+  private handle(tenant: string, id: string) {
+    if (!PUBLIC_ID.test(id)) throw notFound(`backfill ${id}`);
+    return this.temporal.workflow.getHandle(backfillWorkflowId(tenant, id));
+  }
+
+  private explained(error: unknown, id: string): unknown {
+    if (error instanceof WorkflowNotFoundError || (error as { name?: string }).name === 'WorkflowNotFoundError') return notFound(`backfill ${id}`);
+    // A query needs a worker on the task queue; the server says so at once rather than wait.
+    if (/no poller seen/i.test(String((error as Error)?.message))) return upstreamFailure('no worker is polling for backfills: start one (npm run worker) and ask again');
+    return error;
   }
 
   async result(tenant: string, id: string): Promise<BackfillProgress> {
