@@ -53,7 +53,9 @@ interface StoredSource {
  * pipeline, retries and job status serve them; these activities prepare those jobs.
  */
 export function createBackfillIngestActivities(deps: ActivityDeps) {
-  function child(request: IngestRequest, jobId: string, sourceId: string, acceptedAt?: string, versionAt?: string): ChildIngest {
+  /** `versionAt`: the version re-extracted, or `'new'` for an import (a new version of its file or URL, as of now). */
+  function child(request: IngestRequest, jobId: string, sourceId: string, acceptedAt?: string, versionAt?: string | 'new'): ChildIngest {
+    const createdAt = new Date().toISOString();
     return {
       workflowId: ingestWorkflowId(request.tenant, jobId),
       input: {
@@ -62,9 +64,9 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
         request,
         batchSize: deps.config.BATCH_SIZE,
         batchConcurrency: deps.config.BATCH_CONCURRENCY,
-        createdAt: new Date().toISOString(),
+        createdAt,
         acceptedAt,
-        versionAt,
+        versionAt: versionAt === 'new' ? createdAt : versionAt,
         revision: INGEST_REVISION,
       },
       attributes: { tenant: request.tenant, kind: request.kind, format: request.format, documentType: request.documentType, surface: request.surface },
@@ -161,7 +163,7 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
     if (item.startsWith('url:')) {
       const url = item.slice(4);
       const request = IngestRequest.parse({ tenant, kind: 'url', format: 'URL', documentType, sourceUrl: url, surface: 'backfill' });
-      return { child: child(request, jobId, deriveSourceId(tenant, `url:${url}`)) };
+      return { child: child(request, jobId, deriveSourceId(tenant, `url:${url}`), undefined, 'new') };
     }
     if (!item.startsWith('file:')) throw badInput(`unknown import item ${item}`);
     const relative = item.slice(5);
@@ -183,8 +185,9 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
       blobKey,
       surface: 'backfill',
     });
-    // The path is the source's identity: importing the folder again updates, never duplicates.
-    return { child: child(request, jobId, deriveSourceId(tenant, `import:${relative}`)) };
+    // The path is the source's identity: importing the folder again updates, never duplicates — a file
+    // that changed is a new version of its source, which replaces the old one's memories.
+    return { child: child(request, jobId, deriveSourceId(tenant, `import:${relative}`), undefined, 'new') };
   }
 
   return { prepareReextract, dropSupersededMemories, prepareImport };

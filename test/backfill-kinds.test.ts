@@ -77,7 +77,9 @@ describe('backfills: import, re-extract and reindex', () => {
           if (refuseLong && input.request.fileName === 'long.txt' && range.batch === 1) throw ApplicationFailure.nonRetryable('the extractor refused this batch', 'injected');
           if (concurrentWrite && input.request.fileName === 'tea.txt') {
             const id = 'mem_concurrent0000000001';
-            const document = { id, tenant: 'acme', text: 'Aiko also brews hojicha on Sundays.', type: 'fact', provenance: { source_id: input.sourceId, job_id: 'another-job' }, created_at: new Date().toISOString() };
+            // A newer version's write (an import of the file as it is now), which the re-extraction of the version before must leave.
+            const provenance = { source_id: input.sourceId, job_id: 'another-job', version_at: new Date().toISOString() };
+            const document = { id, tenant: 'acme', text: 'Aiko also brews hojicha on Sundays.', type: 'fact', provenance, created_at: new Date().toISOString() };
             await h.runtime.es.index({ index: h.runtime.indices.memories, id, document, refresh: 'wait_for' });
           }
           return activities.extractMemories(input, parsed, chunked, range);
@@ -185,6 +187,18 @@ describe('backfills: import, re-extract and reindex', () => {
     const typed = (await memoriesOf('acme')).filter((m) => /Invoice 1[789]/.test(m.text)) as unknown as { provenance: { document_type: string } }[];
     expect(typed.length).toBeGreaterThanOrEqual(3);
     expect(new Set(typed.map((m) => m.provenance.document_type))).toEqual(new Set(['email']));
+  });
+
+  it('importing a file that changed replaces its old memories', async () => {
+    const folder = path.join(dataDir, 'imports', 'acme', 'changing');
+    fs.mkdirSync(folder, { recursive: true });
+    fs.writeFileSync(path.join(folder, 'bob.txt'), 'Bob prefers green tea and lives in Oslo.');
+    expect(await runBackfill({ backfill: 'import', folder: 'changing' })).toMatchObject({ status: 'completed', processed: 1 });
+    fs.writeFileSync(path.join(folder, 'bob.txt'), 'Bob now prefers espresso and lives in Bergen.');
+    expect(await runBackfill({ backfill: 'import', folder: 'changing' })).toMatchObject({ status: 'completed', processed: 1 });
+    const bob = (await memoriesOf('acme')).filter((m) => m.provenance.file_name === 'bob.txt');
+    expect(bob.length).toBeGreaterThan(0);
+    expect(bob.every((m) => /espresso|Bergen/.test(m.text))).toBe(true);
   });
 
   it('a cancelled backfill says so, stops between items, and the ingest job it was running finishes', async () => {
