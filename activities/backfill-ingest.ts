@@ -91,7 +91,8 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
     const jobs = await deps.es.search({
       index: deps.indices.memories,
       size: 0,
-      query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }] } },
+      // An edited memory kept from an earlier version is the user's, not a part of the content.
+      query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }], must_not: [{ exists: { field: 'updated_at' } }] } },
       aggs: { jobs: { terms: { field: 'provenance.job_id', size: 2 } }, count: { cardinality: { field: 'provenance.job_id' } } },
     });
     const jobIds = ((jobs.aggregations?.jobs as { buckets?: { key: string }[] } | undefined)?.buckets ?? []).map((bucket) => bucket.key);
@@ -99,7 +100,8 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
     if (jobIds.length > 1) return { skipped: `its memories come from ${jobCount} jobs (appended content); re-send it instead` };
     if (source.blob_key && !(await deps.blobs.exists(source.blob_key))) return { skipped: 'its stored content is gone from the blob store' };
     if (!source.blob_key && !source.source_url) return { skipped: 'no stored content or URL to extract from' };
-    const scope = source.scope ?? {};
+    // A version's claim writes every scope key, absent ones as null.
+    const scope = Object.fromEntries(Object.entries(source.scope ?? {}).filter(([, value]) => value !== null && value !== undefined));
     const parsed = IngestRequest.safeParse({
       tenant,
       kind: source.kind,
@@ -142,6 +144,7 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
         index: deps.indices.memories,
         size: 500,
         _source: false,
+        seq_no_primary_term: true,
         query: {
           bool: {
             filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }, ...(supersedes ? [{ term: { 'provenance.job_id': supersedes } }] : [])],
@@ -151,10 +154,17 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
         },
       });
       if (hits.hits.length === 0) return deleted;
-      const response = await deps.es.bulk({ refresh: 'wait_for', operations: hits.hits.map((hit) => ({ delete: { _index: deps.indices.memories, _id: hit._id! } })) });
-      // A delete that failed would be found again: retry the activity rather than loop here.
-      if (response.errors) throw bulkFailure(response, 'superseded memory deletes');
-      deleted += hits.hits.length;
+      // Conditional: a memory rewritten since the search (a new version of the source wrote the same
+      // id) is no longer the superseded job's, and stays.
+      const response = await deps.es.bulk({
+        refresh: 'wait_for',
+        operations: hits.hits.map((hit) => ({ delete: { _index: deps.indices.memories, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term } })),
+      });
+      // A delete that failed otherwise would be found again: retry the activity rather than loop here.
+      if (response.items.some((item) => item.delete?.error && item.delete.status !== 409 && item.delete.status !== 404)) throw bulkFailure(response, 'superseded memory deletes');
+      const gone = response.items.filter((item) => item.delete?.status === 200).length;
+      deleted += gone;
+      if (gone === 0) return deleted;
     }
   }
 

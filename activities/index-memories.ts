@@ -124,6 +124,8 @@ async function keepingWhatWasThere(deps: ActivityDeps, docs: StoredMemory[], ver
     const there = existing.get(doc.id);
     if (there?._source.updated_at) continue;
     if (versionAt && there && laterVersion(there._source.provenance?.version_at, versionAt)) continue;
+    // A writer with no version (a job from before versions) leaves a version's memory alone.
+    if (!versionAt && there?._source.provenance?.version_at) continue;
     const kept = there?._source.created_at ? { ...doc, created_at: there._source.created_at } : doc;
     const expect = !versionAt ? undefined : there ? { seqNo: there._seq_no!, primaryTerm: there._primary_term! } : 'absent';
     writes.push({ doc: kept, expect });

@@ -3,6 +3,7 @@ import { dropDerivedArtifacts } from '../lib/blob/store';
 import type { JobProgress } from '../lib/domain/job';
 import type { ActivityDeps } from './deps';
 import { acceptedAtOf, type StageInput } from './types';
+import { upstreamFailure } from '../lib/errors';
 import { memoryScope } from '../lib/domain/scope';
 import { eventOfJob } from '../lib/domain/webhook-event';
 import { WebhookStore } from '../lib/webhooks';
@@ -16,6 +17,9 @@ export interface JobAnnouncement {
  * Keeps a compact summary of a finished job (answerable after Temporal's retention) and the source
  * record that later re-sends of the same document or conversation are checked against.
  */
+/** The scope fields a source record keeps (the mapping's). */
+const SCOPE_FIELDS = ['space_id', 'container_tags', 'org_id', 'user_id', 'customer_id', 'agent_id', 'session_id'] as const;
+
 export function createRecordJobActivities(deps: ActivityDeps) {
   const webhooks = new WebhookStore(deps.es, deps.indices.webhooks, deps.config.CAIRN_ALLOW_PRIVATE_URLS);
 
@@ -57,6 +61,18 @@ export function createRecordJobActivities(deps: ActivityDeps) {
     return subscribed.length > 0 ? { webhooks: subscribed } : undefined;
   }
 
+  /** What a send of the source carried, as the source record keeps it (replaced, not merged). */
+  function sentWith({ jobId, request }: StageInput, title: string | undefined) {
+    return {
+      last_job_id: jobId,
+      title,
+      // Replaced, not merged: what this send had, or nothing.
+      metadata_json: request.metadata ? JSON.stringify(request.metadata) : null,
+      categories: request.categories ?? null,
+      mode: request.mode ?? null,
+    };
+  }
+
   async function recordSource(input: StageInput, summary: { title?: string; contentHash?: string }): Promise<void> {
     const { jobId, sourceId, request } = input;
     const now = new Date().toISOString();
@@ -64,15 +80,8 @@ export function createRecordJobActivities(deps: ActivityDeps) {
       index: deps.indices.sources,
       id: sourceId,
       // The latest send's metadata, categories and mode: what a re-extraction of the source asks again.
-      doc: {
-        last_job_id: jobId,
-        updated_at: now,
-        title: summary.title,
-        // Replaced, not merged: what this send had, or nothing.
-        metadata_json: request.metadata ? JSON.stringify(request.metadata) : null,
-        categories: request.categories ?? null,
-        mode: request.mode ?? null,
-      },
+      // A version's are written with its claim (retireEarlierVersions), only if it is the newest.
+      doc: input.versionAt ? { updated_at: now } : { ...sentWith(input, summary.title), updated_at: now },
       upsert: {
         id: sourceId,
         tenant: request.tenant,
@@ -109,19 +118,29 @@ export function createRecordJobActivities(deps: ActivityDeps) {
    * changed since it was read is left to whoever changed it (conditional deletes). Idempotent: a retry
    * finds less or nothing to remove. Answers how many memories it removed.
    */
-  async function retireEarlierVersions(input: StageInput): Promise<number> {
-    const { sourceId, request, versionAt } = input;
+  async function retireEarlierVersions(input: StageInput, outcome: { completed: true; title?: string } | { completed: false }): Promise<number> {
+    const { jobId, sourceId, request, versionAt } = input;
     if (!versionAt) return 0;
-    const current = await claimVersion(input, versionAt);
+    // A version that did not complete claims nothing: it only removes what it wrote once a newer
+    // version is the source's (a failed or cancelled newest version keeps what it indexed, as any job).
+    const current = outcome.completed ? await claimVersion(input, versionAt, outcome.title) : await recordedVersion(sourceId);
     const mine = Date.parse(versionAt);
+    if (!outcome.completed && !(current && Date.parse(current) > mine)) return 0;
     const stale: estypes.QueryDslQueryContainer =
-      Date.parse(current) === mine
+      current !== undefined && Date.parse(current) === mine
         ? { bool: { should: [{ range: { 'provenance.version_at': { lt: versionAt } } }, { bool: { must_not: { exists: { field: 'provenance.version_at' } } } }], minimum_should_match: 1 } }
         : { term: { 'provenance.version_at': new Date(mine).toISOString() } };
     const query: estypes.QueryDslQueryContainer = {
       bool: {
         filter: [{ term: { tenant: request.tenant } }, { term: { 'provenance.source_id': sourceId } }, stale],
-        must_not: [{ exists: { field: 'updated_at' } }],
+        must_not: [
+          // Edited by hand: kept.
+          { exists: { field: 'updated_at' } },
+          // Never this job's own writes when it is the newest (one a worker of an older build wrote
+          // has no version_at), nor a conversation's that shares the caller's id (not versioned).
+          ...(outcome.completed && current !== undefined && Date.parse(current) === mine ? [{ term: { 'provenance.job_id': jobId } }] : []),
+          { term: { 'provenance.format': 'CONVERSATION' } },
+        ],
       },
     };
     let removed = 0;
@@ -133,6 +152,9 @@ export function createRecordJobActivities(deps: ActivityDeps) {
         refresh: 'wait_for',
         operations: hits.hits.map((hit) => ({ delete: { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term } })),
       });
+      // 404: gone already; 409: changed since it was read (a newer version's write, an edit): its writer's.
+      const failed = response.items.find((item) => item.delete && ![200, 404, 409].includes(item.delete.status));
+      if (failed) throw upstreamFailure(`could not remove an earlier version's memory: ${failed.delete!.error?.reason ?? failed.delete!.status}`);
       const gone = response.items.filter((item) => item.delete?.status === 200).length;
       removed += gone;
       if (gone === 0) break;
@@ -144,7 +166,13 @@ export function createRecordJobActivities(deps: ActivityDeps) {
    * Records `versionAt` as the source's version unless a newer one is recorded; answers the version
    * recorded after that. Compare-and-set on the record's sequence number (no scripts on this cluster).
    */
-  async function claimVersion({ sourceId, request }: StageInput, versionAt: string): Promise<string> {
+  async function recordedVersion(sourceId: string): Promise<string | undefined> {
+    const record = await deps.es.get<{ version_at?: string }>({ index: deps.indices.sources, id: sourceId }, { ignore: [404] });
+    return record.found ? record._source?.version_at : undefined;
+  }
+
+  async function claimVersion(input: StageInput, versionAt: string, title: string | undefined): Promise<string> {
+    const { sourceId, request } = input;
     for (let attempt = 0; ; attempt++) {
       const record = await deps.es.get<{ version_at?: string }>({ index: deps.indices.sources, id: sourceId }, { ignore: [404] });
       const recorded = record.found ? record._source?.version_at : undefined;
@@ -154,7 +182,14 @@ export function createRecordJobActivities(deps: ActivityDeps) {
       try {
         // What the version was sent as: a re-extraction reads the current version's content.
         const version = {
+          ...sentWith(input, title),
           version_at: versionAt,
+          kind: request.kind,
+          // Every scope key, absent ones as null: a partial update merges objects.
+          scope: {
+            ...Object.fromEntries(SCOPE_FIELDS.map((field) => [field, null])),
+            ...Object.fromEntries(Object.entries(memoryScope(request.tenant, request.scope)).filter(([, value]) => value !== undefined)),
+          },
           format: request.format,
           document_type: request.documentType,
           document_date: request.documentDate ?? null,

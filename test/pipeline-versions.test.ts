@@ -9,6 +9,9 @@ import { startHarness, type Harness } from './support/harness';
 describe('pipeline: a new version of a document replaces the old one', () => {
   let h: Harness;
   const failedOnce = new Set<string>();
+  /** "held" jobs wait in extraction until released; "fail-after-index" jobs fail once their memories are written. */
+  let releaseHeld: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (releaseHeld = resolve));
   beforeAll(async () => {
     h = await startHarness({
       // Small chunks: each paragraph of these documents is a chunk of its own, with memories of its own.
@@ -22,6 +25,15 @@ describe('pipeline: a new version of a document replaces the old one', () => {
             throw ApplicationFailure.nonRetryable('injected failure', 'injected');
           }
           return activities.parseSource(input, fetched);
+        },
+        extractMemories: async (input, ...rest) => {
+          if (input.request.metadata?.test === 'held') await held;
+          return activities.extractMemories(input, ...rest);
+        },
+        indexMemories: async (input, ...rest) => {
+          const result = await activities.indexMemories(input, ...rest);
+          if (input.request.metadata?.test === 'held') throw ApplicationFailure.nonRetryable('injected failure after indexing', 'injected');
+          return result;
         },
       }),
     });
@@ -88,5 +100,18 @@ describe('pipeline: a new version of a document replaces the old one', () => {
     // Exactly the newer version's memories, untouched: same ids, same job, nothing about the old port.
     expect(after.map((memory) => [memory.id, memory.provenance.job_id]).sort()).toEqual(newer.map((memory) => [memory.id, memory.provenance.job_id]).sort());
     expect(after.some((memory) => /old port/.test(memory.text))).toBe(false);
+  });
+
+  it('an older version that fails after a newer one completed takes the memories it wrote with it', async () => {
+    const v1 = await ingest({ document_id: 'ferry-guide', content: 'The ferry to the island runs hourly.\n\nThe island café sells fish soup.', metadata: { test: 'held' } });
+    const v2 = await ingest({ document_id: 'ferry-guide', content: 'The ferry to the island now runs every two hours.' });
+    expect((await h.waitForJob('acme', v2.job_id)).status).toBe('completed');
+    releaseHeld();
+    const failed = await h.waitForJob('acme', v1.job_id);
+    expect(failed.status).toBe('failed');
+    const after = await memoriesOf(v2.source_id);
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.every((memory) => memory.provenance.job_id === v2.job_id)).toBe(true);
+    expect(after.some((memory) => /fish soup|runs hourly/.test(memory.text))).toBe(false);
   });
 });

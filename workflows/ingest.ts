@@ -169,6 +169,7 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
   setHandler(statusQuery, () => progress);
   const current = (input.revision ?? 0) >= 2; // see INGEST_REVISION
   const settles = (input.revision ?? 0) >= 4;
+  const versioned = (input.revision ?? 0) >= 5 && input.versionAt !== undefined;
   // Before revision 2 every job marked itself running at once; since, only a job that hands a stage
   // to the task queue does (just before it does).
   let markedRunning = false;
@@ -281,16 +282,22 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     progress.counts.memories = progress.memories_created;
     await recordSource(input, { title: parsed.title });
     // Since revision 5: a new version of a replaceable source replaces the earlier ones' memories.
-    if ((input.revision ?? 0) >= 5 && input.versionAt) await retireEarlierVersions(input);
+    if (versioned) await retireEarlierVersions(input, { completed: true, title: parsed.title });
     progress.status = 'completed';
   } catch (error) {
     if (isCancellation(error)) {
       progress.status = 'cancelled';
-      // Its writes have stopped (settle): what it indexed stays searchable, and is counted as such.
+      // Its writes have stopped (settle): what it indexed stays searchable, and is counted as such —
+      // unless a newer version of the source completed meanwhile, which makes them stale: they go.
       if (settles) progress.memories_created = progress.counts.memories = indexedSoFar;
-      await CancellationScope.nonCancellable(() => finish(progress));
+      await CancellationScope.nonCancellable(async () => {
+        if (versioned && (await retireEarlierVersions(input, { completed: false })) > 0) progress.memories_created = progress.counts.memories = 0;
+        await finish(progress);
+      });
       throw error;
     }
+    // A failed older version's memories are stale once a newer one completed (as when it completes).
+    if (versioned) await retireEarlierVersions(input, { completed: false });
     progress.status = 'failed';
     const reason = failureReason(error);
     progress.errors.push({ stage: progress.stage ?? 'workflow', code: reason.code, message: reason.message });
