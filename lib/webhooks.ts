@@ -102,6 +102,13 @@ export class WebhookStore {
     };
     await this.es.index({ index: this.index, id: record.id, document: record, op_type: 'create', refresh: 'wait_for' });
     this.cache.delete(tenant);
+    // Creates racing past the count above: the earliest (created_at, then id) keep their places and a
+    // later one over the limit takes itself back, so a burst cannot leave the tenant over it.
+    const place = (await this.search(tenant)).sort(byCreation).findIndex((hook) => hook.id === record.id);
+    if (place >= MAX_WEBHOOKS_PER_TENANT) {
+      await this.es.delete({ index: this.index, id: record.id, refresh: 'wait_for' }, { ignore: [404] });
+      throw badInput(`a tenant has at most ${MAX_WEBHOOKS_PER_TENANT} webhooks: delete one first`);
+    }
     return { record: view(record), secret: record.secret };
   }
 
@@ -152,6 +159,8 @@ export class WebhookStore {
     return result.hits.hits.map((hit) => hit._source!);
   }
 }
+
+const byCreation = (a: StoredWebhook, b: StoredWebhook) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id);
 
 function view({ secret: _secret, ...rest }: StoredWebhook): WebhookView {
   return rest;

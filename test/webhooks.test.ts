@@ -45,7 +45,7 @@ describe('webhooks: job events delivered to subscribed URLs', () => {
   beforeAll(async () => {
     receiver = await startReceiver();
     // The receiver listens on loopback, which deployments refuse (tested below with the guard on).
-    h = await startHarness({ tenants: ['acme', 'globex', 'initech'], env: { CAIRN_ALLOW_PRIVATE_URLS: 'true' } });
+    h = await startHarness({ tenants: ['acme', 'globex', 'initech', 'hooli'], env: { CAIRN_ALLOW_PRIVATE_URLS: 'true' } });
   });
   afterAll(async () => {
     await h?.close();
@@ -78,6 +78,16 @@ describe('webhooks: job events delivered to subscribed URLs', () => {
 
     expect((await h.api('DELETE', `/v1/webhooks/${created.body.id}`)).status).toBe(204);
     expect((await h.api('GET', `/v1/webhooks/${created.body.id}`)).status).toBe(404);
+  });
+
+  it('holds a tenant to 20 subscriptions, also when creates race', async () => {
+    const answers = await Promise.all(Array.from({ length: 25 }, (_, i) => h.api('POST', '/v1/webhooks', { key: h.keys.hooli, body: { url: `${receiver.url}/burst/${i}` } })));
+    const created = answers.filter((answer) => answer.status === 201).length;
+    expect(answers.every((answer) => answer.status === 201 || answer.status === 400)).toBe(true);
+    const listed = (await h.api('GET', '/v1/webhooks', { key: h.keys.hooli })).body.webhooks;
+    expect(listed).toHaveLength(created);
+    expect(created).toBeLessThanOrEqual(20);
+    expect(created).toBeGreaterThan(0);
   });
 
   it('refuses loopback, private and metadata URLs where private targets are not allowed', async () => {
