@@ -59,7 +59,8 @@ export class BackfillSchedules {
       // A backfill still running when the next one is due keeps going; the due one is skipped.
       policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
       state: { paused, note: note ?? `cairn ${backfill.backfill} backfill` },
-      memo: { request: backfill, every, cron },
+      // created_at in the memo too: a listing's summaries carry no creation time (a description does).
+      memo: { request: backfill, every, cron, created_at: new Date().toISOString() },
       typedSearchAttributes: [{ key: TenantAttribute, value: tenant }],
     });
     return this.get(tenant, id);
@@ -127,7 +128,7 @@ export class BackfillSchedules {
 }
 
 function toView(id: string, tenant: string, schedule: ScheduleSummary | ScheduleDescription): ScheduleView {
-  const memo = (schedule.memo ?? {}) as { request?: BackfillRequest; every?: string; cron?: string };
+  const memo = (schedule.memo ?? {}) as { request?: BackfillRequest; every?: string; cron?: string; created_at?: string };
   const request = memo.request ?? ({ backfill: 'reembed' } as BackfillRequest);
   const description = schedule as Partial<ScheduleDescription>;
   return {
@@ -145,6 +146,6 @@ function toView(id: string, tenant: string, schedule: ScheduleSummary | Schedule
       scheduled_at: action.scheduledAt.toISOString(),
       started_at: action.takenAt.toISOString(),
     })),
-    created_at: description.info?.createdAt?.toISOString(),
+    created_at: description.info?.createdAt?.toISOString() ?? memo.created_at,
   };
 }
