@@ -16,6 +16,18 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown): z.inf
   return result.data;
 }
 
+/**
+ * A whole-number query parameter, written in decimal digits: `0x10`, `1e3` or ` 7` are refused, and a
+ * parameter given twice (an array) is named as such rather than read as NaN.
+ */
+export const queryInt = (min: number, max: number, fallback: number) =>
+  z
+    .string({ error: 'give this parameter once, as a whole number' })
+    .regex(/^\d{1,9}$/, 'a whole number in decimal digits')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .default(fallback);
+
 /** How deep a request's JSON may nest; no Cairn body comes near it (metadata stops at 16 levels). */
 export const MAX_JSON_DEPTH = 64;
 

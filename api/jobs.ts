@@ -3,10 +3,10 @@ import { z } from 'zod';
 import { JobFilters, type JobListings } from '../lib/job-listing';
 import type { IngestJobs } from '../lib/jobs';
 import { principalOf, requirePermission } from './auth';
-import { parseWith } from './errors';
+import { parseWith, queryInt } from './errors';
 
 export const JobListQuery = JobFilters.extend({
-  page_size: z.coerce.number().int().min(1).max(100).default(20),
+  page_size: queryInt(1, 100, 20),
   page_token: z.string().max(4096).optional(),
 });
 

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { MemoryUpdate, type MemoryStore } from '../lib/memories';
 import { principalOf, requirePermission } from './auth';
-import { parseWith } from './errors';
+import { parseWith, queryInt } from './errors';
 
 /** Pages reach the first 10,000 entities (Elasticsearch's result window); narrow with q or type past that. */
 const ENTITY_WINDOW = 10_000;
@@ -11,8 +11,8 @@ export const EntityListQuery = z
   .object({
     q: z.string().min(1).max(512).optional(),
     type: z.string().min(1).max(64).optional(),
-    page: z.coerce.number().int().min(1).max(1000).default(1),
-    page_size: z.coerce.number().int().min(1).max(100).default(20),
+    page: queryInt(1, 1000, 1),
+    page_size: queryInt(1, 100, 20),
   })
   .refine((query) => query.page * query.page_size <= ENTITY_WINDOW, {
     message: `page × page_size may reach the first ${ENTITY_WINDOW} entities; narrow the list with q or type`,

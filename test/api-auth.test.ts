@@ -147,6 +147,9 @@ describe('API keys, permissions and tenant isolation', () => {
       ['POST', '/v1/schedules', { backfill: 'reembed', cron: '*/1 * * * * * *', paused: true }],
       ['POST', '/v1/schedules', { backfill: 'reembed', every: '99999999999999999999d' }],
       ['POST', '/v1/backfills', { backfill: 'import', folder: 'a\u0000b' }],
+      // Page numbers in hexadecimal or given twice.
+      ['GET', '/compat/memsolus/v1/ingest-jobs?page=0x10', undefined],
+      ['GET', '/v1/jobs?page_size=1&page_size=2', undefined],
     ];
     for (const [method, route, body] of bodies) {
       const response = await h.api(method, route, { body, headers: typeof body === 'string' ? { 'content-type': 'application/json' } : {} });

@@ -5,7 +5,7 @@ import { badInput, notFound } from '../../lib/errors';
 import type { JobListing, JobListings } from '../../lib/job-listing';
 import type { IngestJobs } from '../../lib/jobs';
 import { principalOf, requirePermission } from '../auth';
-import { parseWith } from '../errors';
+import { parseWith, queryInt } from '../errors';
 import { detectFileFormat, FILE_FORMATS, multipartFile } from '../uploads';
 import { compatSurface, nativeErrors, type SurfaceDeps } from './surface';
 
@@ -53,8 +53,8 @@ export const MemsolusJob = z.object({
 export type MemsolusJob = z.infer<typeof MemsolusJob>;
 
 export const MemsolusListQuery = z.object({
-  page: z.coerce.number().int().min(1).max(10_000).default(1),
-  page_size: z.coerce.number().int().min(1).max(100).default(20),
+  page: queryInt(1, 10_000, 1),
+  page_size: queryInt(1, 100, 20),
 });
 
 const STATUS: Record<JobProgress['status'], MemsolusJob['status']> = {
