@@ -34,7 +34,7 @@ export function createParseActivity(deps: ActivityDeps) {
     });
     if (!document.text.trim()) throw badInput('no text could be extracted from the content');
     // Only control characters, symbols or markup ("# \n---"): nothing a memory could say.
-    if (!/[\p{L}\p{N}\p{Extended_Pictographic}]/u.test(document.text)) throw badInput('the content has no readable text (no letters, digits or emoji)');
+    if (!/[\p{L}\p{N}\p{So}\p{Extended_Pictographic}\u20E3]/u.test(document.text)) throw badInput('the content has no readable text (no letters, digits, emoji or symbols)');
     const parsedKey = blobKeys.parsed(request.tenant, jobId);
     await putJson(deps.blobs, parsedKey, document);
     return {

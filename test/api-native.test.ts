@@ -58,6 +58,12 @@ describe('native v1 API', () => {
     expect((await search(h, 'lighthouse foghorn', h.keys.globex)).length).toBe(0);
   });
 
+  it('reads a JSON body in the UTF-16 it declares', async () => {
+    const body = Buffer.from(JSON.stringify({ content: '我们家的孩子在学校学习汉字。'.repeat(20) }), 'utf16le');
+    const response = await fetch(`${h.baseUrl}/v1/documents`, { method: 'POST', headers: { authorization: `Bearer ${h.keys.acme}`, 'content-type': 'application/json; charset=utf-16le' }, body });
+    expect(response.status).toBe(202);
+  });
+
   it('refuses unsupported types with 415 and files over the format limit with 413', async () => {
     const image = await h.api('POST', '/v1/files', { body: upload('photo.png', Buffer.from([0x89, 0x50, 0x4e, 0x47]), 'image/png') });
     expect(image.status).toBe(415);

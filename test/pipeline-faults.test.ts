@@ -105,6 +105,9 @@ describe('pipeline: faults, retries and payload sizes', () => {
       h.jobs.start({ tenant: 'acme', kind: 'document', format: 'TXT', content: '\u0001\u0002\u200b\ufeff \u0003' }),
       h.jobs.start({ tenant: 'acme', kind: 'document', format: 'MARKDOWN', content: '# \n---\n***\n' }),
     ]);
+    // Symbols and emoji alone are something to remember (a rating, a reaction).
+    const rating = await h.jobs.start({ tenant: 'acme', kind: 'document', format: 'TXT', content: '★★★★☆ 👍' });
+    expect((await h.waitForJob('acme', rating.jobId)).status).toBe('completed');
     for (const started of jobs) {
       const progress = await h.waitForJob('acme', started.jobId);
       expect(progress.status).toBe('failed');

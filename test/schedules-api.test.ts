@@ -112,6 +112,15 @@ describe('backfill schedules through the API are real Temporal Schedules, per te
     expect(mine.body.paused).toBe(false);
   });
 
+  it('takes named periods and a time zone in cron', async () => {
+    for (const cron of ['@daily', 'CRON_TZ=Europe/Lisbon 0 3 * * *']) {
+      const response = await h.api('POST', '/v1/schedules', { body: { backfill: 'reembed', cron, paused: true } });
+      expect([cron, response.status]).toEqual([cron, 201]);
+      created.push(response.body.id);
+      expect((await h.api('DELETE', `/v1/schedules/${response.body.id}`)).status).toBe(204);
+    }
+  });
+
   it('answers bad schedule requests with a 400 that names the problem', async () => {
     const cases: [unknown, RegExp][] = [
       [{ backfill: 'reembed' }, /every|cron/],

@@ -1,5 +1,7 @@
 import {
   ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
   ChildWorkflowCancellationType,
   ContinueAsNew,
   ParentClosePolicy,
@@ -66,12 +68,15 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
       touch(progress);
     }
     await closeBackfillScan(scan);
-    if (reindex) await finishReindex(reindex, runId, progress);
+    // The swap and the catch-up after it are one step: a cancel arriving meanwhile waits for the end
+    // (stopped half way, the alias would point at an index missing the writes made during the walk).
+    if (reindex) await CancellationScope.nonCancellable(() => finishReindex(reindex!, runId, progress));
     progress.status = 'completed';
   } catch (error) {
     // Continue-as-new and cancellation travel as exceptions: they are not this backfill failing.
     if (error instanceof ContinueAsNew) throw error;
-    if (isCancellation(error)) {
+    // Only the backfill's own cancellation: an ingest job of it cancelled by a user is a failed item.
+    if (isCancellation(error) && stopping()) {
       // Stopped: what it did stays done, and its status says it stopped (a query reads this state).
       progress.status = 'cancelled';
       finish(progress);
@@ -131,38 +136,54 @@ async function processPage(input: BackfillWorkflowInput, runId: string, items: s
     });
     return;
   }
-  // Re-extract and import: each item becomes an ordinary ingest job, run as a child workflow.
+  // Re-extract and import: each item becomes an ordinary ingest job, run as a child workflow. Since the
+  // patch, a cancelled backfill lets the items in flight finish, cleanup included (a re-extraction's
+  // superseded memories dropped), and stops before the next.
+  const finishesItems = patched('finish-items-on-cancel');
   await mapBounded(items, input.concurrency, async (item) => {
-    const jobId = uuid4();
-    const prepared =
-      input.kind === 'reextract'
-        ? await prepareReextract(input.tenant, item, jobId)
-        : await prepareImport(input.tenant, item, jobId, input.importSpec?.documentType);
-    if (!prepared.child) {
-      progress.skipped += 1;
-      keepError(progress, { item, message: `skipped: ${prepared.skipped}` });
+    if (finishesItems) {
+      if (stopping()) throw new CancelledFailure('the backfill was cancelled');
+      return CancellationScope.nonCancellable(() => processItem(input, item, progress));
+    }
+    return processItem(input, item, progress);
+  }, { settle: finishesItems });
+}
+
+async function processItem(input: BackfillWorkflowInput, item: string, progress: BackfillProgress) {
+  const jobId = uuid4();
+  const prepared =
+    input.kind === 'reextract'
+      ? await prepareReextract(input.tenant, item, jobId)
+      : await prepareImport(input.tenant, item, jobId, input.importSpec?.documentType);
+  if (!prepared.child) {
+    progress.skipped += 1;
+    keepError(progress, { item, message: `skipped: ${prepared.skipped}` });
+    return;
+  }
+  try {
+    const result = await runIngestJob(prepared.child);
+    if (result.errors.length > 0) {
+      // Completed with batches left out (ingest revision 3): the old memories of those chunks are
+      // all there is of them, so none is dropped; the item counts as failed, saying why.
+      progress.failed += 1;
+      keepError(progress, { item, message: `partly extracted, earlier memories kept: ${result.errors.map((error) => error.message).join('; ')}` });
+      touch(progress);
       return;
     }
-    try {
-      const result = await runIngestJob(prepared.child);
-      if (result.errors.length > 0) {
-        // Completed with batches left out (ingest revision 3): the old memories of those chunks are
-        // all there is of them, so none is dropped; the item counts as failed, saying why.
-        progress.failed += 1;
-        keepError(progress, { item, message: `partly extracted, earlier memories kept: ${result.errors.map((error) => error.message).join('; ')}` });
-        touch(progress);
-        return;
-      }
-      if (input.kind === 'reextract') await dropSupersededMemories(input.tenant, item, jobId, prepared.supersedes);
-      progress.processed += 1;
-    } catch (error) {
-      // The backfill being stopped is no failure of the item: the job goes on by itself (runIngestJob).
-      if (isCancellation(error)) throw error;
-      progress.failed += 1;
-      keepError(progress, { item, message: failureReason(error).message });
-    }
-    touch(progress);
-  });
+    if (input.kind === 'reextract') await dropSupersededMemories(input.tenant, item, jobId, prepared.supersedes);
+    progress.processed += 1;
+  } catch (error) {
+    // A job cancelled by its user is a failed item (the backfill's own cancel never reaches a job
+    // in flight: see processPage).
+    progress.failed += 1;
+    keepError(progress, { item, message: failureReason(error).message });
+  }
+  touch(progress);
+}
+
+/** Whether this backfill itself is being cancelled (not an activity or a child of it). */
+function stopping(): boolean {
+  return CancellationScope.current().consideredCancelled;
 }
 
 function runIngestJob(child: ChildIngest) {

@@ -20,7 +20,7 @@ export function decodeText(bytes: Uint8Array, what: string, options: { contentTy
       if (controlBytes(bytes) > Math.max(8, bytes.length * 0.01)) throw badInput(`${what} is not text (neither UTF-8, UTF-16 nor a single-byte encoding)`);
       // UTF-8 with a stray byte or two keeps its UTF-8 (those bytes become U+FFFD); text with no valid
       // multi-byte sequence at all is a single-byte encoding.
-      const multibyte = (text.match(/[^\u0000-\u007F\uFFFD]/g) ?? []).length + writtenReplacementCharacters(bytes);
+      const multibyte = (text.match(/[^\u0000-\u007F\uFFFD]/g) ?? []).length;
       if (multibyte === 0) text = new TextDecoder('windows-1252').decode(bytes);
     }
   }
@@ -38,15 +38,6 @@ function isValidUtf8(bytes: Uint8Array): boolean {
   } catch {
     return false;
   }
-}
-
-/** U+FFFD characters the text itself contains (their UTF-8 bytes, EF BF BD). */
-function writtenReplacementCharacters(bytes: Uint8Array): number {
-  let count = 0;
-  for (let i = bytes.indexOf(0xef); i !== -1 && i + 2 < bytes.length; i = bytes.indexOf(0xef, i + 1)) {
-    if (bytes[i + 1] === 0xbf && bytes[i + 2] === 0xbd) count++;
-  }
-  return count;
 }
 
 function byteOrderMark(bytes: Uint8Array): string | undefined {

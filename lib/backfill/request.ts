@@ -58,11 +58,11 @@ export const ScheduleRequest = BackfillFields.extend({
   every: Interval.optional(),
   cron: z
     .string()
-    .min(7)
+    .min(6)
     .max(255)
     // Five fields (minute hour day month weekday) or a named period: no seconds field and no "@every",
     // which would slip under the minute that `every` keeps schedules apart by.
-    .regex(/^(CRON_TZ=\S+\s+)?(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|\S+(\s+\S+){4})$/, 'a five-field cron expression (minute hour day month weekday) or @hourly, @daily, @weekly, @monthly, @yearly; for an interval use "every"')
+    .regex(/^((CRON_)?TZ=\S+\s+)?(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|\S+(\s+\S+){4})$/, 'a five-field cron expression (minute hour day month weekday) or @hourly, @daily, @weekly, @monthly, @yearly; for an interval use "every"')
     .optional(),
   paused: z.boolean().default(false),
   note: z.string().max(500).optional(),

@@ -58,7 +58,12 @@ export class BackfillRuns {
     try {
       const { status } = await handle.describe();
       if (status.name === 'COMPLETED') return await handle.result();
-      return await handle.query<BackfillProgress>(BACKFILL_PROGRESS_QUERY);
+      const progress = await handle.query<BackfillProgress>(BACKFILL_PROGRESS_QUERY);
+      // Ended from outside (terminated, timed out): its last state still says running.
+      if (['TERMINATED', 'TIMED_OUT'].includes(status.name) && progress.status === 'running') {
+        return { ...progress, status: 'failed', errors: [...progress.errors, { item: progress.phase, message: `the backfill was ${status.name.toLowerCase().replace('_', ' ')}` }] };
+      }
+      return progress;
     } catch (error) {
       throw this.explained(error, id);
     }
@@ -68,8 +73,11 @@ export class BackfillRuns {
   async cancel(tenant: string, id: string): Promise<void> {
     const handle = this.handle(tenant, id);
     try {
-      const { status } = await handle.describe();
-      if (status.name !== 'RUNNING') throw conflict(`backfill ${id} is ${status.name.toLowerCase()}, not running`);
+      const description = await handle.describe();
+      if (description.status.name !== 'RUNNING') throw conflict(`backfill ${id} is ${description.status.name.toLowerCase()}, not running`);
+      // A reindex moves every tenant's memories and swaps the aliases: stopped half way it would leave a
+      // half-filled index version behind for the next one. It runs to its end.
+      if (description.typedSearchAttributes.get(JobKindAttribute) === 'backfill:reindex') throw conflict('a reindex cannot be cancelled: it runs to its end');
       await handle.cancel();
     } catch (error) {
       throw this.explained(error, id);
