@@ -8,7 +8,7 @@ import { badInput } from '../lib/errors';
 import { ingestWorkflowId, sourceId as deriveSourceId } from '../lib/ids';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import type { ActivityDeps } from './deps';
-import { bulkFailure } from '../lib/elasticsearch/client';
+import { deleteMatching } from '../lib/elasticsearch/client';
 import { scopeFromWire } from '../lib/domain/scope';
 import type { IngestJobTags } from '../lib/temporal/search-attributes';
 
@@ -138,34 +138,16 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
    */
   async function dropSupersededMemories(tenant: string, sourceId: string, keepJobId: string, supersedes?: string | null): Promise<number> {
     if (supersedes === null) return 0;
-    let deleted = 0;
-    for (;;) {
-      const { hits } = await deps.es.search({
-        index: deps.indices.memories,
-        size: 500,
-        _source: false,
-        seq_no_primary_term: true,
-        query: {
-          bool: {
-            filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }, ...(supersedes ? [{ term: { 'provenance.job_id': supersedes } }] : [])],
-            // An edited memory is the user's: a re-extraction does not take it away.
-            must_not: [{ term: { 'provenance.job_id': keepJobId } }, { exists: { field: 'updated_at' } }],
-          },
-        },
-      });
-      if (hits.hits.length === 0) return deleted;
-      // Conditional: a memory rewritten since the search (a new version of the source wrote the same
-      // id) is no longer the superseded job's, and stays.
-      const response = await deps.es.bulk({
-        refresh: 'wait_for',
-        operations: hits.hits.map((hit) => ({ delete: { _index: deps.indices.memories, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term } })),
-      });
-      // A delete that failed otherwise would be found again: retry the activity rather than loop here.
-      if (response.items.some((item) => item.delete?.error && item.delete.status !== 409 && item.delete.status !== 404)) throw bulkFailure(response, 'superseded memory deletes');
-      const gone = response.items.filter((item) => item.delete?.status === 200).length;
-      deleted += gone;
-      if (gone === 0) return deleted;
-    }
+    const query = {
+      bool: {
+        filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }, ...(supersedes ? [{ term: { 'provenance.job_id': supersedes } }] : [])],
+        // An edited memory is the user's: a re-extraction does not take it away.
+        must_not: [{ term: { 'provenance.job_id': keepJobId } }, { exists: { field: 'updated_at' } }],
+      },
+    };
+    // Conditional deletes: a memory rewritten since the search (a new version of the source wrote the
+    // same id) is no longer the superseded job's, and stays.
+    return deleteMatching(deps.es, deps.indices.memories, query, 'superseded memories');
   }
 
   /** One import item (`url:<url>` or `file:<path>`) → an ingest job; file bytes go to the blob store first. */

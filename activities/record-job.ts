@@ -3,7 +3,7 @@ import { dropDerivedArtifacts } from '../lib/blob/store';
 import type { JobProgress } from '../lib/domain/job';
 import type { ActivityDeps } from './deps';
 import { acceptedAtOf, type StageInput } from './types';
-import { upstreamFailure } from '../lib/errors';
+import { deleteMatching } from '../lib/elasticsearch/client';
 import { memoryScope } from '../lib/domain/scope';
 import { eventOfJob } from '../lib/domain/webhook-event';
 import { WebhookStore } from '../lib/webhooks';
@@ -143,34 +143,20 @@ export function createRecordJobActivities(deps: ActivityDeps) {
         ],
       },
     };
-    let removed = 0;
-    // Pages of 1,000 until none is left that can go (a conflict leaves that memory to its writer).
-    for (let pass = 0; pass < 1000; pass++) {
-      const { hits } = await deps.es.search({ index: deps.indices.memories, query, size: 1000, _source: false, seq_no_primary_term: true });
-      if (hits.hits.length === 0) break;
-      const response = await deps.es.bulk({
-        refresh: 'wait_for',
-        operations: hits.hits.map((hit) => ({ delete: { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term } })),
-      });
-      // 404: gone already; 409: changed since it was read (a newer version's write, an edit): its writer's.
-      const failed = response.items.find((item) => item.delete && ![200, 404, 409].includes(item.delete.status));
-      if (failed) throw upstreamFailure(`could not remove an earlier version's memory: ${failed.delete!.error?.reason ?? failed.delete!.status}`);
-      const gone = response.items.filter((item) => item.delete?.status === 200).length;
-      removed += gone;
-      if (gone === 0) break;
-    }
-    return removed;
+    // A conflict leaves that memory to its writer (a newer version's write, an edit).
+    return deleteMatching(deps.es, deps.indices.memories, query, "an earlier version's memories");
+  }
+
+  /** The source's recorded version, if any. */
+  async function recordedVersion(sourceId: string): Promise<string | undefined> {
+    const record = await deps.es.get<{ version_at?: string }>({ index: deps.indices.sources, id: sourceId }, { ignore: [404] });
+    return record.found ? record._source?.version_at : undefined;
   }
 
   /**
    * Records `versionAt` as the source's version unless a newer one is recorded; answers the version
    * recorded after that. Compare-and-set on the record's sequence number (no scripts on this cluster).
    */
-  async function recordedVersion(sourceId: string): Promise<string | undefined> {
-    const record = await deps.es.get<{ version_at?: string }>({ index: deps.indices.sources, id: sourceId }, { ignore: [404] });
-    return record.found ? record._source?.version_at : undefined;
-  }
-
   async function claimVersion(input: StageInput, versionAt: string, title: string | undefined): Promise<string> {
     const { sourceId, request } = input;
     for (let attempt = 0; ; attempt++) {
