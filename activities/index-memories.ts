@@ -111,12 +111,12 @@ export function createIndexActivity(deps: ActivityDeps) {
  */
 async function keepingWhatWasThere(deps: ActivityDeps, docs: StoredMemory[], versionAt?: string): Promise<Write[]> {
   if (docs.length === 0) return [];
-  const { docs: found } = await deps.es.mget<{ created_at?: string; updated_at?: string | null; provenance?: { version_at?: string } }>({
+  type Stored = { created_at?: string; updated_at?: string | null; provenance?: { version_at?: string } };
+  const { docs: found } = await deps.es.mget<Stored>({
     index: deps.indices.memories,
     ids: docs.map((doc) => doc.id),
     _source: ['created_at', 'updated_at', 'provenance.version_at'],
   });
-  type Stored = { created_at?: string; updated_at?: string | null; provenance?: { version_at?: string } };
   const existing = new Map<string, { _source: Stored; _seq_no?: number; _primary_term?: number }>();
   for (const hit of found) if ('found' in hit && hit.found && hit._source) existing.set(hit._id, { ...hit, _source: hit._source });
   const writes: Write[] = [];

@@ -17,9 +17,6 @@ export interface JobAnnouncement {
  * Keeps a compact summary of a finished job (answerable after Temporal's retention) and the source
  * record that later re-sends of the same document or conversation are checked against.
  */
-/** The scope fields a source record keeps (the mapping's). */
-const SCOPE_FIELDS = ['space_id', 'container_tags', 'org_id', 'user_id', 'customer_id', 'agent_id', 'session_id'] as const;
-
 export function createRecordJobActivities(deps: ActivityDeps) {
   const webhooks = new WebhookStore(deps.es, deps.indices.webhooks, deps.config.CAIRN_ALLOW_PRIVATE_URLS);
 
@@ -172,10 +169,7 @@ export function createRecordJobActivities(deps: ActivityDeps) {
           version_at: versionAt,
           kind: request.kind,
           // Every scope key, absent ones as null: a partial update merges objects.
-          scope: {
-            ...Object.fromEntries(SCOPE_FIELDS.map((field) => [field, null])),
-            ...Object.fromEntries(Object.entries(memoryScope(request.tenant, request.scope)).filter(([, value]) => value !== undefined)),
-          },
+          scope: Object.fromEntries(Object.entries(memoryScope(request.tenant, request.scope)).map(([field, value]) => [field, value ?? null])),
           format: request.format,
           document_type: request.documentType,
           document_date: request.documentDate ?? null,

@@ -1,5 +1,6 @@
 import express, { type ErrorRequestHandler, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
+import { charsetOf, supported } from '../activities/parsers/text';
 import { FORMAT_SIZE_LIMITS } from '../lib/domain/ingest';
 import { CairnError, asServiceUnavailable, badInput } from '../lib/errors';
 import type { Logger } from '../lib/logger';
@@ -41,22 +42,13 @@ export const jsonBody = () =>
     limit: FORMAT_SIZE_LIMITS.CONVERSATION,
     verify: (req, _res, body) => {
       // The scan reads UTF-8 (and ASCII) bytes; a body in another charset body-parser accepts is read as text first.
-      const charset = /;\s*charset\s*=\s*"?([\w.:-]+)/i.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
-      const bytes = charset && charset !== 'utf-8' && charset !== 'utf8' ? asUtf8(body, charset) : body;
+      const encoding = supported(charsetOf(req.headers['content-type']));
+      const bytes = encoding && encoding !== 'utf-8' ? Buffer.from(new TextDecoder(encoding).decode(body)) : body;
       if (nestedDeeperThan(bytes, MAX_JSON_DEPTH)) {
         throw Object.assign(new Error(`Request body is nested over ${MAX_JSON_DEPTH} levels`), { status: 400, expose: true, type: 'entity.verify.failed' });
       }
     },
   });
-
-/** The body re-encoded as UTF-8 from its declared charset (as is, for a charset TextDecoder lacks). */
-function asUtf8(body: Buffer, charset: string): Buffer {
-  try {
-    return Buffer.from(new TextDecoder(charset).decode(body));
-  } catch {
-    return body;
-  }
-}
 
 /** Whether JSON text opens more than `limit` objects or arrays inside one another (one pass, strings skipped). */
 export function nestedDeeperThan(json: Uint8Array, limit: number): boolean {

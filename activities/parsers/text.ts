@@ -47,7 +47,7 @@ function byteOrderMark(bytes: Uint8Array): string | undefined {
   return undefined;
 }
 
-const charsetOf = (contentType: string | undefined) => /;\s*charset\s*=\s*"?([\w.:-]+)"?/i.exec(contentType ?? '')?.[1];
+export const charsetOf = (contentType: string | undefined) => /;\s*charset\s*=\s*"?([\w.:-]+)"?/i.exec(contentType ?? '')?.[1];
 
 /** <meta charset="…"> or <meta http-equiv="Content-Type" content="…; charset=…"> in the first 1,024 bytes. */
 function metaCharset(bytes: Uint8Array): string | undefined {
@@ -56,7 +56,7 @@ function metaCharset(bytes: Uint8Array): string | undefined {
 }
 
 /** An encoding TextDecoder knows, by the label given; undefined for none or an unknown label. */
-function supported(label: string | undefined): string | undefined {
+export function supported(label: string | undefined): string | undefined {
   if (!label) return undefined;
   try {
     return new TextDecoder(label).encoding;
