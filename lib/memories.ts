@@ -118,17 +118,7 @@ export class MemoryStore {
       next.text = mergeText(memory.text, update.content, update.merge_strategy);
       next.stems = stemmedText(next.text);
       // The vector must describe the text it sits beside: re-embed whenever the text changes.
-      if (this.embedder && next.text !== memory.text) {
-        if (await this.embeddingMatch?.mismatchOf('memories', { fresh: true })) {
-          // The index awaits a reindex to another model: our vector would not fit it, the old one no
-          // longer fits the text. The memory goes without one; the reindex embeds it (the caller can't wait).
-          delete next.embedding;
-          delete next.embedding_model;
-        } else {
-          [next.embedding] = await this.embedder.embed([embeddingText(next)]);
-          next.embedding_model = this.embedder.model;
-        }
-      }
+      if (next.text !== memory.text) await this.reembed([next], { fresh: true });
     }
     if (update.confidence !== undefined) next.confidence = update.confidence;
     if (update.metadata) next.metadata = { ...memory.metadata, ...update.metadata };
@@ -165,6 +155,24 @@ export class MemoryStore {
    * undo puts the neighbours back when the change then fails; a neighbour changed meanwhile keeps its
    * own change.
    */
+  /**
+   * New vectors for memories whose text changed. While the index awaits a reindex to another model,
+   * a vector from ours would not fit it and the old one no longer fits the text: they go without one,
+   * and the reindex embeds them (the caller can't wait).
+   */
+  private async reembed(docs: StoredMemory[], { fresh }: { fresh: boolean }): Promise<void> {
+    if (!this.embedder || docs.length === 0) return;
+    if (await this.embeddingMatch?.mismatchOf('memories', { fresh })) {
+      for (const doc of docs) {
+        delete doc.embedding;
+        delete doc.embedding_model;
+      }
+      return;
+    }
+    const vectors = await this.embedder.embed(docs.map(embeddingText));
+    docs.forEach((doc, i) => Object.assign(doc, { embedding: vectors[i], embedding_model: this.embedder!.model }));
+  }
+
   private async refreshNeighbours(tenant: string, memory: StoredMemory, replacement: string | undefined): Promise<() => Promise<void>> {
     const { source_id: sourceId, job_id: jobId, turn_start: start, turn_end: end } = memory.provenance;
     if (!sourceId || !jobId || start === undefined) return async () => undefined;
@@ -202,17 +210,7 @@ export class MemoryStore {
     }
     if (changed.length === 0) return async () => undefined;
     const before = new Map(hits.hits.map((hit) => [hit._id!, hit._source!]));
-    if (this.embedder) {
-      if (await this.embeddingMatch?.mismatchOf('memories', { fresh: false })) {
-        for (const { doc } of changed) {
-          delete doc.embedding;
-          delete doc.embedding_model;
-        }
-      } else {
-        const vectors = await this.embedder.embed(changed.map(({ doc }) => embeddingText(doc)));
-        changed.forEach(({ doc }, i) => Object.assign(doc, { embedding: vectors[i], embedding_model: this.embedder!.model }));
-      }
-    }
+    await this.reembed(changed.map(({ doc }) => doc), { fresh: false });
     const response = await this.es.bulk({
       refresh: 'wait_for',
       operations: changed.flatMap(({ id, seqNo, primaryTerm, doc }) => [{ index: { _index: this.indices.memories, _id: id, if_seq_no: seqNo, if_primary_term: primaryTerm } }, doc]),
