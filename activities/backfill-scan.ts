@@ -23,7 +23,11 @@ export function createBackfillScanActivities(deps: ActivityDeps) {
       const items = await getJson<string[]>(deps.blobs, target.listKey!);
       return { target, offset: 0, total: items.length, done: items.length === 0 };
     }
-    return openIndexScan(deps.es, resolveTarget(target));
+    const resolved = resolveTarget(target);
+    // The walk covers everything recorded before it began: source records are written without waiting
+    // for a refresh (they are read by id), so one that a job wrote a moment ago is made searchable first.
+    if (resolved.of === 'sources') await deps.es.indices.refresh({ index: resolved.index! });
+    return openIndexScan(deps.es, resolved);
   }
 
   async function nextBackfillPage(state: ScanState, size: number): Promise<{ items: string[]; state: ScanState }> {
