@@ -14,11 +14,21 @@ async function main() {
   await ensureSearchAttributes(temporal, config.TEMPORAL_NAMESPACE);
   if (config.staticApiKeys.size === 0) log.warn('No API keys configured: set CAIRN_API_KEY or CAIRN_API_KEYS; every request will answer 401.');
   let shuttingDown = false;
+  const jobs = new IngestJobs(temporal.client, runtime.blobs, config, runtime.es, log);
+  // Jobs answered 2xx whose start a stopped API process did not see acknowledged (IngestJobs.start):
+  // started now, and every 10 s those whose start failed since.
+  const sweep = () =>
+    jobs
+      .resumePendingStarts()
+      .then((resumed) => resumed > 0 && log.info({ resumed }, 'started accepted jobs whose start had not been acknowledged'))
+      .catch((error) => log.warn({ err: error }, 'could not start accepted jobs waiting for their start; retrying in 10 s'));
+  void sweep();
+  const sweeping = setInterval(sweep, 10_000);
   const app = createApp({
     es: runtime.es,
     temporal: temporal.connection,
     namespace: config.TEMPORAL_NAMESPACE,
-    jobs: new IngestJobs(temporal.client, runtime.blobs, config, runtime.es),
+    jobs,
     keys: [new StaticKeyResolver(config.staticApiKeys, config.operatorApiKey)],
     log,
     search: searchDepsOf(runtime),
@@ -30,6 +40,8 @@ async function main() {
     // Requests still arriving on open connections see /readyz fail, so a balancer stops sending more.
     shuttingDown = true;
     server.close(async () => {
+      clearInterval(sweeping);
+      await jobs.drain();
       await temporal.connection.close();
       await runtime.close();
       process.exit(0);

@@ -2,7 +2,8 @@
  * `npm run bench:api -- [--duration 10] [--connections 8] [--rate 50] [--worker-nice 19] [--no-worker] [--json] [--api-cpu-profile DIR]`
  *
  * Acceptance latency of conversation ingests: POST /v1/conversations, timed to the 202 — auth,
- * validation, the blob write and the workflow start (Temporal's durable acknowledgement).
+ * validation, the blob write and flush, and the workflow start (Temporal's durable acknowledgement),
+ * or past ACCEPT_START_WAIT_MS the start's durable record instead (lib/jobs.ts, startInBackground).
  * With `--rate N` (default 50) the load is open: requests arrive as a Poisson process of N per second
  * — independent agents, not a metronome — over at most `--connections` keep-alive connections, and
  * each latency runs from the request's scheduled arrival, so time spent waiting for a free connection

@@ -80,6 +80,12 @@ const EnvSchema = z.object({
   CHUNK_TOKENS: positiveInt.default(256),
   CHUNK_OVERLAP_TOKENS: z.coerce.number().int().min(0).default(32),
   CONVERSATION_TURNS_PER_CHUNK: positiveInt.default(1),
+  /**
+   * How long acceptance waits for Temporal to acknowledge a fresh job's start (ms). Past it, the start
+   * is recorded durably in the blob store, the caller is answered, and the start completes in the
+   * background (a stopped process's records are started by the next sweep). 0 always waits.
+   */
+  ACCEPT_START_WAIT_MS: z.coerce.number().int().min(0).default(20),
   /** Chunks per extract/embed/index activity, and how many such batches run at once. */
   BATCH_SIZE: positiveInt.default(32),
   BATCH_CONCURRENCY: positiveInt.default(4),

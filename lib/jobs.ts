@@ -5,6 +5,7 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   type Client,
+  type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
 import type { Workflow } from '@temporalio/common';
@@ -18,8 +19,24 @@ import { isPartlyCompleted, type JobProgress } from './domain/job';
 import { indexNames } from './elasticsearch/indices';
 import { badInput, conflict, notFound, upstreamFailure } from './errors';
 import { contentHash, ingestWorkflowId, newJobId, scopeKey, sha256, sourceId as deriveSourceId } from './ids';
+import { initialProgress } from './domain/initial-progress';
 import { canonicalProgress, JobStatusReader, startInputOf } from './job-status';
+import type { Logger } from './logger';
+import { PendingStarts } from './pending-starts';
 import { ingestJobAttributes } from './temporal/search-attributes';
+
+/** A fresh job is answered before its start is acknowledged only if Temporal acknowledged one this recently. */
+const TEMPORAL_ANSWERING_MS = 10_000;
+
+/** Whether `promise` (one that never rejects) settles within `ms`. */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export interface StartedJob {
   jobId: string;
@@ -72,15 +89,22 @@ function replaceableSource(request: IngestRequest, sourceKey: string, callerSour
 export class IngestJobs {
   private readonly jobsIndex: string;
   private readonly status: JobStatusReader;
+  private readonly pending: PendingStarts;
+  /** Starts completing after their caller was answered (startInBackground), by job id. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  /** When Temporal last acknowledged a start from this process (epoch ms). */
+  private lastAcknowledgedAt = 0;
 
   constructor(
     private readonly temporal: Client,
     private readonly blobs: BlobStore,
     readonly config: Config,
     private readonly es?: ElasticsearchClient,
+    private readonly log?: Logger,
   ) {
     this.jobsIndex = indexNames(config.ELASTICSEARCH_INDEX_PREFIX).jobs;
     this.status = new JobStatusReader(temporal);
+    this.pending = new PendingStarts(blobs);
   }
 
   get client(): Client {
@@ -98,18 +122,29 @@ export class IngestJobs {
   async start(input: IngestRequestInput & IngestContent, options: StartOptions = {}): Promise<StartedJob> {
     const { workflowInput, workflowId, durable } = await this.prepare(input, options);
     const blobKey = workflowInput.request.blobKey;
+    const started: StartedJob = { jobId: workflowInput.jobId, sourceId: workflowInput.sourceId, workflowId, status: 'queued', createdAt: workflowInput.createdAt };
     try {
-      await this.whileFlushing(
-        durable,
-        () =>
-          this.temporal.workflow.start('ingestWorkflow', {
-            ...this.startOptions(workflowInput, options.retryOf),
-            workflowId,
-            workflowIdReusePolicy: options.rejectDuplicate ? 'ALLOW_DUPLICATE_FAILED_ONLY' : undefined,
-          }),
-        // Only a fresh job id overlaps the flush (prepare): nobody else can have joined its run.
-        (handle) => handle.terminate('the content of the request could not be stored durably'),
-      );
+      const starting = this.temporal.workflow
+        .start('ingestWorkflow', {
+          ...this.startOptions(workflowInput, options.retryOf),
+          workflowId,
+          workflowIdReusePolicy: options.rejectDuplicate ? 'ALLOW_DUPLICATE_FAILED_ONLY' : undefined,
+        })
+        .then((handle) => {
+          this.lastAcknowledgedAt = Date.now();
+          return handle;
+        });
+      // Only a fresh job id overlaps the flush (prepare): nobody else can have joined its run.
+      const acknowledged = this.whileFlushing(durable, starting, (handle) => handle.terminate('the content of the request could not be stored durably'));
+      // Awaited below, or handed to startInBackground; meanwhile a failure is not an unhandled rejection.
+      acknowledged.catch(() => undefined);
+      // A fresh job whose start is slow is answered once it is recorded instead (startInBackground).
+      // Only while Temporal is answering: with the server down, the caller is told so (503), not
+      // handed a job that waits for it.
+      const waitMs = this.config.ACCEPT_START_WAIT_MS;
+      if (options.jobId || waitMs === 0 || Date.now() - this.lastAcknowledgedAt > TEMPORAL_ANSWERING_MS) await acknowledged;
+      else if (await settlesWithin(starting.catch(() => undefined), waitMs)) await acknowledged;
+      else await this.startInBackground(workflowInput, acknowledged, durable);
     } catch (error) {
       if (error instanceof WorkflowExecutionAlreadyStartedError) {
         // The blob written for this refused request is not the running job's: drop it.
@@ -123,7 +158,74 @@ export class IngestJobs {
       if (blobKey && !options.jobId) await this.blobs.delete(blobKey).catch(() => undefined);
       throw error;
     }
-    return { jobId: workflowInput.jobId, sourceId: workflowInput.sourceId, workflowId, status: 'queued', createdAt: workflowInput.createdAt };
+    return started;
+  }
+
+  /**
+   * A fresh job whose start Temporal has not acknowledged within ACCEPT_START_WAIT_MS: its start is
+   * recorded on stable storage, and once that record and the upload are flushed the caller may be
+   * answered — the job can no longer be lost — while the start completes in the background. The
+   * record goes once the start is acknowledged; should this process stop first, the next sweep
+   * starts the job from it (resumePendingStarts). Acceptance then costs a local flush, not Temporal's
+   * slowest starts (its persistence queues every write behind one connection on the dev server).
+   */
+  private async startInBackground(workflowInput: IngestWorkflowInput, acknowledged: Promise<WorkflowHandle>, durable: Promise<void>): Promise<void> {
+    const { jobId } = workflowInput;
+    try {
+      await Promise.all([this.pending.record(workflowInput), durable]);
+    } catch (error) {
+      // Not answered 2xx, so nothing may run: the start is undone when it lands, and the caller's
+      // error path drops the upload.
+      void acknowledged.then((handle) => handle.terminate('the request could not be stored durably'), () => undefined);
+      await this.pending.remove(jobId).catch(() => undefined);
+      throw error;
+    }
+    const settled = acknowledged
+      .then(
+        () => this.pending.remove(jobId),
+        async (error) => {
+          // Started by a sweep meanwhile: done. Any other failure leaves the record for the sweep.
+          if (error instanceof WorkflowExecutionAlreadyStartedError) return this.pending.remove(jobId);
+          this.log?.warn({ err: error, job_id: jobId }, 'the start of an accepted job failed; the next sweep retries it');
+        },
+      )
+      .catch((error) => this.log?.warn({ err: error, job_id: jobId }, 'could not remove the record of a started job; the next sweep does'))
+      .finally(() => this.inFlight.delete(jobId));
+    this.inFlight.set(jobId, settled);
+  }
+
+  /**
+   * Starts the jobs whose start was recorded (startInBackground) at least `olderThanMs` ago and is
+   * not still under way in this process: those of a process that stopped before Temporal
+   * acknowledged them, or whose start failed. Run by the API at start-up and then periodically; any
+   * number of API processes may sweep the same store, since a second start of a job is refused.
+   * Returns how many jobs it started.
+   */
+  async resumePendingStarts(olderThanMs = 30_000): Promise<number> {
+    let resumed = 0;
+    for (const jobId of await this.pending.jobIds()) {
+      if (this.inFlight.has(jobId)) continue;
+      const record = await this.pending.read(jobId);
+      if (!record || Date.now() - Date.parse(record.recordedAt) < olderThanMs) continue;
+      const { workflowInput } = record;
+      try {
+        await this.temporal.workflow.start('ingestWorkflow', {
+          ...this.startOptions(workflowInput),
+          workflowId: ingestWorkflowId(workflowInput.request.tenant, jobId),
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        });
+        resumed += 1;
+      } catch (error) {
+        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+      }
+      await this.pending.remove(jobId);
+    }
+    return resumed;
+  }
+
+  /** Waits for the starts still completing in the background (a stopping API calls this last). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.inFlight.values()]);
   }
 
   /**
@@ -155,8 +257,8 @@ export class IngestJobs {
    * A start that fails is the error reported; a flush that fails after a successful start is
    * reported once `undo` has ended the run, since the caller is answered with an error.
    */
-  private async whileFlushing<T>(durable: Promise<void>, start: () => Promise<T>, undo: (started: T) => Promise<unknown>): Promise<T> {
-    const [started, flushed] = await Promise.allSettled([start(), durable]);
+  private async whileFlushing<T>(durable: Promise<void>, start: Promise<T>, undo: (started: T) => Promise<unknown>): Promise<T> {
+    const [started, flushed] = await Promise.allSettled([start, durable]);
     if (started.status === 'rejected') throw started.reason;
     if (flushed.status === 'rejected') {
       await undo(started.value).catch(() => undefined);
@@ -261,9 +363,45 @@ export class IngestJobs {
       return await this.status.live(ingestWorkflowId(tenant, jobId));
     } catch (error) {
       if (summary) return summary;
-      if (isNotFound(error) && !summaryFailure) return undefined;
+      const pending = await this.pendingProgress(tenant, jobId);
+      if (pending) return pending;
+      if (isNotFound(error) && !summaryFailure) {
+        // No record now: had there been one at the first read, its start was acknowledged before it
+        // was removed, so the workflow is there by now.
+        return this.status.live(ingestWorkflowId(tenant, jobId)).catch((again) => {
+          if (isNotFound(again)) return undefined;
+          throw upstreamFailure(`job status is unavailable: ${(again as Error).message}`);
+        });
+      }
       const cause = isNotFound(error) ? summaryFailure : error;
       throw upstreamFailure(`job status is unavailable: ${(cause as Error).message}`);
+    }
+  }
+
+  /** A job answered 2xx whose start is still being completed (startInBackground) reads as queued. */
+  private async pendingProgress(tenant: string, jobId: string): Promise<JobProgress | undefined> {
+    const record = await this.pending.read(jobId).catch(() => undefined);
+    if (record?.workflowInput.request.tenant !== tenant) return undefined;
+    return initialProgress(record.workflowInput, record.recordedAt);
+  }
+
+  /**
+   * A job's workflow description; a job whose start is still being completed is waited for when this
+   * process is completing it, and is a 409 to try again otherwise.
+   */
+  private async describe(tenant: string, jobId: string): Promise<{ handle: WorkflowHandle; description: WorkflowExecutionDescription }> {
+    const handle = this.handle(tenant, jobId);
+    try {
+      return { handle, description: await handle.describe() };
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      const completing = this.inFlight.get(jobId);
+      if (completing) {
+        await completing;
+        return this.describe(tenant, jobId);
+      }
+      if (await this.pendingProgress(tenant, jobId)) throw conflict(`job ${jobId} is still being started; try again in a moment`);
+      throw notFound(`job ${jobId}`);
     }
   }
 
@@ -290,11 +428,7 @@ export class IngestJobs {
 
   /** Requests cancellation of a queued or running job; the workflow records it as cancelled. */
   async cancel(tenant: string, jobId: string): Promise<void> {
-    const handle = this.handle(tenant, jobId);
-    const description = await handle.describe().catch((error) => {
-      if (isNotFound(error)) throw notFound(`job ${jobId}`);
-      throw error;
-    });
+    const { handle, description } = await this.describe(tenant, jobId);
     if (description.status.name !== 'RUNNING') throw conflict(`job ${jobId} is ${description.status.name.toLowerCase()}, not running`);
     await handle.cancel();
   }
@@ -305,11 +439,7 @@ export class IngestJobs {
    * rewriting the same memory ids.
    */
   async retry(tenant: string, jobId: string): Promise<StartedJob> {
-    const handle = this.handle(tenant, jobId);
-    const description = await handle.describe().catch((error) => {
-      if (isNotFound(error)) throw notFound(`job ${jobId}`);
-      throw error;
-    });
+    const { handle, description } = await this.describe(tenant, jobId);
     const closedBadly = ['FAILED', 'CANCELLED', 'TIMED_OUT', 'TERMINATED'].includes(description.status.name);
     const partial = description.status.name === 'COMPLETED' && isPartlyCompleted(await this.storedSummary(tenant, jobId));
     if (!closedBadly && !partial) {

@@ -80,20 +80,22 @@ export class LocalBlobStore implements BlobStore {
     // flushed: a blob answered for survives a power cut, not only a crash of the process. Under a
     // busy disk these flushes wait for the file system's journal (p99 ~20 ms beside Elasticsearch),
     // which is why a caller may overlap them with other work (write).
+    // Folders made for this blob (a new job's) are entries in their parents: flushed the same way, up
+    // to the one that already existed.
+    const folders = [folder];
+    if (created) {
+      for (let dir = path.dirname(folder); ; dir = path.dirname(dir)) {
+        folders.push(dir);
+        if (dir === path.dirname(created) || dir === path.dirname(dir)) break;
+      }
+    }
+    // All at once: the rename is done, so the order of the flushes does not matter, and concurrent
+    // flushes wait for the same journal commit instead of one commit each.
     const durable = (async () => {
       try {
-        if (!flushed) await written.sync();
+        await Promise.all([flushed ? undefined : written.sync(), ...folders.map(syncFolder)]);
       } finally {
         await written.close();
-      }
-      await syncFolder(folder);
-      // Folders made for this blob (a new job's) are entries in their parents: flushed the same way, up
-      // to the one that already existed.
-      if (created) {
-        for (let dir = path.dirname(folder); ; dir = path.dirname(dir)) {
-          await syncFolder(dir);
-          if (dir === path.dirname(created) || dir === path.dirname(dir)) break;
-        }
       }
     })();
     // The caller awaits `durable`; this only keeps a failure it has not reached yet from counting as

@@ -66,6 +66,9 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     CAIRN_API_KEYS: Object.entries(keys).map(([tenant, key]) => `${key}=${tenant}`).join(','),
     // The operator key (tenant "default"), which administers keys of every tenant.
     CAIRN_API_KEY: `test_operator_${id}`,
+    // Every job is started before its 2xx, so a test may reach its workflow through Temporal at once.
+    // Answering before a slow start is acknowledged is tested on its own (api-accept-pending).
+    ACCEPT_START_WAIT_MS: '0',
     ...options.env,
   });
   const log = createLogger(config.LOG_LEVEL, 'cairn-test');

@@ -1,0 +1,45 @@
+import type { IngestWorkflowInput } from '../workflows/ingest';
+import { getJson, putJson, type BlobStore } from './blob/store';
+
+/**
+ * A fresh job answered 2xx before Temporal acknowledged its start (IngestJobs.start): everything it
+ * takes to start it again, on stable storage until the start is acknowledged. A process that stops
+ * in between leaves the record, and the next sweep (`IngestJobs.resumePendingStarts`) starts the job.
+ */
+export interface PendingStart {
+  workflowInput: IngestWorkflowInput;
+  recordedAt: string;
+}
+
+/** Outside every tenant's `<tenant>/jobs/…` folder; fresh job ids are random UUIDs, unique across tenants. */
+const FOLDER = '_cairn/pending-starts';
+const JOB_ID = /^[0-9a-f-]{36}$/;
+
+export class PendingStarts {
+  constructor(private readonly blobs: BlobStore) {}
+
+  /** Flushed to stable storage when this resolves. */
+  record(workflowInput: IngestWorkflowInput): Promise<void> {
+    return putJson(this.blobs, keyOf(workflowInput.jobId), { workflowInput, recordedAt: new Date().toISOString() } satisfies PendingStart);
+  }
+
+  /** The record of a job still being started, if any (an id no fresh job could have is simply not found). */
+  async read(jobId: string): Promise<PendingStart | undefined> {
+    if (!JOB_ID.test(jobId)) return undefined;
+    if (!(await this.blobs.exists(keyOf(jobId)))) return undefined;
+    // Removed between the two calls: its start was acknowledged meanwhile.
+    return getJson<PendingStart>(this.blobs, keyOf(jobId)).catch(() => undefined);
+  }
+
+  remove(jobId: string): Promise<void> {
+    return this.blobs.delete(keyOf(jobId));
+  }
+
+  async jobIds(): Promise<string[]> {
+    return (await this.blobs.list(FOLDER))
+      .map((key) => key.slice(FOLDER.length + 1).replace(/\.json$/, ''))
+      .filter((jobId) => JOB_ID.test(jobId));
+  }
+}
+
+const keyOf = (jobId: string) => `${FOLDER}/${jobId}.json`;

@@ -1,0 +1,112 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Client } from '@temporalio/client';
+import { IngestJobs } from '../lib/jobs';
+import { startHarness, type Harness } from './support/harness';
+
+/**
+ * Acceptance does not wait for Temporal's slowest starts: a fresh job whose start is not acknowledged
+ * within ACCEPT_START_WAIT_MS is answered once its start is recorded on stable storage, and the start
+ * completes in the background; a process that stops first leaves the record, and a sweep starts the
+ * job. Temporal's starts are held or dropped here by a client interceptor in front of the real server.
+ */
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness();
+});
+
+afterAll(async () => {
+  await h?.close();
+});
+
+/** A client whose starts wait for `release()`, or never reach the server once `drop()` is called. */
+function gatedClient() {
+  let gate: Promise<void> = Promise.resolve();
+  let release = () => undefined as void;
+  const client = new Client({
+    connection: h.temporal.connection,
+    namespace: h.config.TEMPORAL_NAMESPACE,
+    interceptors: { workflow: [{ startWithDetails: async (input, next) => (await gate, next(input)) }] },
+  });
+  return {
+    client,
+    hold() {
+      gate = new Promise((resolve) => (release = resolve));
+    },
+    release: () => release(),
+    /** Like a process that stops before the server has the start: it never arrives. */
+    drop() {
+      gate = new Promise(() => undefined);
+    },
+  };
+}
+
+const recordOf = (jobId: string) => path.join(h.config.blobDir, '_cairn', 'pending-starts', `${jobId}.json`);
+const document = (content: string) => ({ tenant: 'acme', kind: 'document' as const, format: 'TXT' as const, content });
+
+describe('acceptance with a slow workflow start', () => {
+  it('answers once the start is recorded, reads the job as queued meanwhile, and runs it when Temporal acknowledges', async () => {
+    const gated = gatedClient();
+    const jobs = new IngestJobs(gated.client, h.runtime.blobs, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);
+    // Temporal has answered this process: only then is a slow start answered early.
+    const first = await jobs.start(document('The orchard gate is painted blue.'));
+    expect(fs.existsSync(recordOf(first.jobId))).toBe(false);
+
+    gated.hold();
+    const accepted = await jobs.start(document('The heron nests by the weir every spring.'));
+    // Answered while the start is held: the record and the upload are on disk.
+    expect(fs.existsSync(recordOf(accepted.jobId))).toBe(true);
+    expect(await jobs.progress('acme', accepted.jobId)).toMatchObject({ job_id: accepted.jobId, status: 'queued', source_id: accepted.sourceId });
+    expect(await jobs.progress('globex', accepted.jobId)).toBeUndefined();
+    // Another API process cannot cancel a job it cannot see started yet: a 409 to try again, not a 404.
+    const other = new IngestJobs(h.temporal.client, h.runtime.blobs, h.config, h.runtime.es);
+    await expect(other.cancel('acme', accepted.jobId)).rejects.toMatchObject({ code: 'conflict' });
+    await expect(other.cancel('globex', accepted.jobId)).rejects.toMatchObject({ code: 'not_found' });
+    expect(await other.progress('acme', accepted.jobId)).toMatchObject({ status: 'queued' });
+
+    gated.release();
+    await jobs.drain();
+    expect(fs.existsSync(recordOf(accepted.jobId))).toBe(false);
+    expect(await h.waitForJob('acme', accepted.jobId)).toMatchObject({ status: 'completed', memories_created: 1 });
+    // A sweep finds nothing left to start.
+    expect(await other.resumePendingStarts(0)).toBe(0);
+    await h.waitForJob('acme', first.jobId);
+  });
+
+  it('starts, from its record, a job whose process stopped before Temporal had its start', async () => {
+    const gated = gatedClient();
+    const stopped = new IngestJobs(gated.client, h.runtime.blobs, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);
+    await h.waitForJob('acme', (await stopped.start(document('The ferry leaves at nine.'))).jobId);
+
+    gated.drop();
+    const accepted = await stopped.start(document('The lighthouse keeper retired in 1998.'));
+    expect(fs.existsSync(recordOf(accepted.jobId))).toBe(true);
+    await expect(h.jobs.handle('acme', accepted.jobId).describe()).rejects.toThrow(/not found/i);
+
+    // The next API process sweeps: a record younger than the sweep's age is another process's start
+    // still under way, and is left alone; an older one is started.
+    const next = new IngestJobs(h.temporal.client, h.runtime.blobs, h.config, h.runtime.es);
+    expect(await next.resumePendingStarts(60_000)).toBe(0);
+    expect(await next.resumePendingStarts(0)).toBe(1);
+    expect(fs.existsSync(recordOf(accepted.jobId))).toBe(false);
+    const done = await h.waitForJob('acme', accepted.jobId);
+    expect(done).toMatchObject({ job_id: accepted.jobId, status: 'completed', memories_created: 1, created_at: accepted.createdAt });
+    const hits = await h.api('POST', '/v1/search', { body: { query: 'lighthouse keeper retired', mode: 'bm25', top_k: 20 } });
+    expect(hits.body.results.some((hit: { provenance: { job_id: string } }) => hit.provenance.job_id === accepted.jobId)).toBe(true);
+  });
+
+  it('waits for the start as before while Temporal has not answered this process', async () => {
+    const gated = gatedClient();
+    const jobs = new IngestJobs(gated.client, h.runtime.blobs, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);
+    gated.hold();
+    let answered = false;
+    const starting = jobs.start(document('The tram climbs the hill to the castle.')).then((job) => ((answered = true), job));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(answered).toBe(false);
+    gated.release();
+    const job = await starting;
+    expect(fs.existsSync(recordOf(job.jobId))).toBe(false);
+    await h.waitForJob('acme', job.jobId);
+  });
+});
