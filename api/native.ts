@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { isoDate } from '../lib/domain/dates';
+import { readableDate } from '../lib/domain/dates';
 import { DocumentType, Format, IngestMode, Metadata, type IngestRequestInput } from '../lib/domain/ingest';
 import type { IngestContent, IngestJobs } from '../lib/jobs';
 import { principalOf, requirePermission } from './auth';
@@ -25,7 +25,7 @@ const common = {
   document_date: z.iso
     .datetime({ offset: true })
     .or(z.iso.date())
-    .refine((value) => isoDate(value) !== undefined, 'not a date Cairn can store (years 0000–9999 in UTC)')
+    .superRefine(readableDate)
     .optional(),
   title: z.string().max(1024).optional(),
   mode: IngestMode.default('long-range'),
@@ -59,7 +59,7 @@ export const NativeMessage = z.object({
   content: z.string().min(1).max(100_000),
   name: z.string().max(255).optional(),
   /** When it was said: a readable date (ISO 8601 best), kept as written (its offset says the speaker's zone); unreadable is a 400. */
-  timestamp: z.string().max(100).refine((value) => isoDate(value) !== undefined, 'not a date (use ISO 8601, e.g. 2023-05-08T13:56:00Z)').optional(),
+  timestamp: z.string().max(100).superRefine(readableDate).optional(),
   /** The caller's id for the turn (e.g. a LoCoMo dia_id), returned in search provenance as turn_ids. */
   turn_id: z.string().min(1).max(255).optional(),
 });
@@ -70,9 +70,7 @@ export const NativeConversationRequest = z.object({
   session_date: z
     .string()
     .max(100)
-    .superRefine((value, context) => {
-      if (isoDate(value) === undefined) context.addIssue({ code: 'custom', message: `"${value.slice(0, 80)}" is not a date (use ISO 8601, e.g. 2023-05-08T13:56:00Z)` });
-    })
+    .superRefine(readableDate)
     .optional(),
   conversation_id: z.string().min(1).max(512).optional(),
   mode: IngestMode.default('long-range'),

@@ -81,9 +81,10 @@ function replaceableSource(request: IngestRequest, sourceKey: string, callerSour
 
 /**
  * Starts and steers ingest jobs: the content is written to the blob store and the workflow is
- * started, and only once the content is flushed to stable storage and the start acknowledged does the
- * caller answer 2xx — so anything accepted is durable. (A fresh job overlaps the two; a job under a
- * caller-derived id, which a re-send can join, flushes first: see prepare.) Status comes
+ * started, and only once the content is flushed to stable storage and the start acknowledged — or,
+ * for a fresh job whose start is slow, recorded on stable storage (startInBackground) — does the
+ * caller answer 2xx, so anything accepted is durable. (A fresh job overlaps the flush and the start;
+ * a job under a caller-derived id, which a re-send can join, flushes first: see prepare.) Status comes
  * from the summary a finished job keeps in Elasticsearch, or from an open workflow's query.
  */
 export class IngestJobs {

@@ -1,6 +1,6 @@
 import type { Router } from 'express';
 import { z } from 'zod';
-import { isoDate } from '../../lib/domain/dates';
+import { readableDate } from '../../lib/domain/dates';
 import type { Client } from '@elastic/elasticsearch';
 import { fragmentHash, nextTurnPosition, storedTurns } from '../../activities/write-active';
 import { sourceId as deriveSourceId } from '../../lib/ids';
@@ -15,7 +15,7 @@ export const TexTurn = z.object({
   role: z.string().min(1).max(50),
   text: z.string().min(1).max(100_000),
   // Kept as written (it is part of the turn's identity), but it must be a date.
-  timestamp: z.string().max(64).refine((value) => isoDate(value) !== undefined, 'not a date (use ISO 8601, e.g. 2026-05-08T14:00:00Z)').optional(),
+  timestamp: z.string().max(64).superRefine(readableDate).optional(),
   /** Notes on the turn (the seed leaves their shape open): text, a list, or any JSON. */
   observations: z
     .unknown()

@@ -67,11 +67,23 @@ export const isoDate = (value: string | undefined) => parseLooseDate(value)?.toI
 export const LooseDate = z.string().transform((value, context) => {
   const iso = isoDate(value);
   if (!iso) {
-    context.addIssue({ code: 'custom', message: `"${value.slice(0, 80)}" is not a date (use ISO 8601, e.g. 2023-05-08T13:56:00Z)` });
+    notADate(value, context);
     return z.NEVER;
   }
   return iso;
 });
+
+/**
+ * The refinement of a date field kept as the caller wrote it (a turn's timestamp keeps its offset,
+ * the speaker's zone): refused unless it reads as a date Elasticsearch can store.
+ */
+export function readableDate(value: string, context: z.RefinementCtx): void {
+  if (isoDate(value) === undefined) notADate(value, context);
+}
+
+function notADate(value: string, context: z.RefinementCtx): void {
+  context.addIssue({ code: 'custom', message: `"${value.slice(0, 80)}" is not a date Cairn can store (use ISO 8601, e.g. 2023-05-08T13:56:00Z; years 0000–9999 in UTC)` });
+}
 
 /** 2024-02-30 or T25:00 would roll over into another date when read: refused instead. */
 function onTheCalendar(value: string): boolean {
