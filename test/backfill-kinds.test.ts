@@ -22,6 +22,12 @@ describe('backfills: import, re-extract and reindex', () => {
   let releaseHeld: () => void = () => undefined;
   const held = new Promise<void>((resolve) => (releaseHeld = resolve));
 
+  /** doomed.txt's extraction says which job runs it, then waits for this to be released. */
+  let doomedStarted: (jobId: string) => void = () => undefined;
+  const doomedRunning = new Promise<string>((resolve) => (doomedStarted = resolve));
+  let releaseDoomed: () => void = () => undefined;
+  const doomed = new Promise<void>((resolve) => (releaseDoomed = resolve));
+
   async function runBackfill(body: Record<string, unknown>, key?: string): Promise<BackfillProgress & { id: string }> {
     const started = await h.api('POST', '/v1/backfills', { body, key });
     expect([started.status, started.body]).toEqual([202, expect.objectContaining({ id: expect.stringMatching(/^bf_/) })]);
@@ -64,12 +70,19 @@ describe('backfills: import, re-extract and reindex', () => {
     fs.mkdirSync(path.join(dataDir, 'imports', 'acme', 'stoppable'), { recursive: true });
     fs.writeFileSync(path.join(dataDir, 'imports', 'acme', 'stoppable', 'held.txt'), 'The canal boat tour starts at the north quay.');
     fs.writeFileSync(path.join(dataDir, 'imports', 'acme', 'stoppable', 'later.txt'), 'The canal boat tour ends at the south quay.');
+    fs.mkdirSync(path.join(dataDir, 'imports', 'acme', 'one-cancelled'), { recursive: true });
+    fs.writeFileSync(path.join(dataDir, 'imports', 'acme', 'one-cancelled', 'doomed.txt'), 'The night train to Madrid was withdrawn.');
+    fs.writeFileSync(path.join(dataDir, 'imports', 'acme', 'one-cancelled', 'spared.txt'), 'The day train to Madrid runs twice a week.');
     h = await startHarness({
       // Small batches, so long.txt has several.
       env: { CAIRN_DATA_DIR: dataDir, CAIRN_ALLOW_PRIVATE_URLS: 'true', BATCH_SIZE: '2' },
       wrapActivities: (activities) => ({
         ...activities,
         extractMemories: async (input, parsed, chunked, range) => {
+          if (input.request.fileName === 'doomed.txt') {
+            doomedStarted(input.jobId);
+            await doomed;
+          }
           if (input.request.fileName === 'held.txt') {
             heldStarted();
             await held;
@@ -217,6 +230,22 @@ describe('backfills: import, re-extract and reindex', () => {
     // held.txt's job completed; later.txt was never started.
     expect((await memoriesOf('acme')).some((m) => m.text.includes('north quay'))).toBe(true);
     expect((await memoriesOf('acme')).some((m) => m.text.includes('south quay'))).toBe(false);
+  });
+
+  it('a job of a backfill cancelled by its user is a failed item: the backfill goes on with the rest', async () => {
+    const started = await h.api('POST', '/v1/backfills', { body: { backfill: 'import', folder: 'one-cancelled', concurrency: 1 } });
+    expect(started.status).toBe(202);
+    const jobId = await doomedRunning;
+    expect((await h.api('POST', `/v1/jobs/${jobId}/cancel`)).status).toBe(202);
+    releaseDoomed();
+    const progress = await waitFor('the backfill to finish', async () => {
+      const polled = await h.api('GET', `/v1/backfills/${started.body.id}`);
+      return polled.body.status !== 'running' ? polled.body : undefined;
+    }, { timeoutMs: 60_000 });
+    expect(progress).toMatchObject({ status: 'completed', failed: 1 });
+    expect((await h.waitForJob('acme', jobId)).status).toBe('cancelled');
+    const memories = await memoriesOf('acme');
+    expect(memories.some((m) => m.text.includes('day train'))).toBe(true);
   });
 
   it('re-extracts with the categories and metadata the source was last sent with', async () => {
