@@ -17,13 +17,17 @@ async function main() {
   const jobs = new IngestJobs(temporal.client, runtime.blobs, config, runtime.es, log);
   // Jobs answered 2xx whose start a stopped API process did not see acknowledged (IngestJobs.start):
   // started now, and every 10 s those whose start failed since.
-  const sweep = () =>
-    jobs
+  // One sweep at a time: with Temporal down, each start waits out the client's retries.
+  let sweeping: Promise<unknown> | undefined;
+  const sweep = () => {
+    sweeping ??= jobs
       .resumePendingStarts()
       .then((resumed) => resumed > 0 && log.info({ resumed }, 'started accepted jobs whose start had not been acknowledged'))
-      .catch((error) => log.warn({ err: error }, 'could not start accepted jobs waiting for their start; retrying in 10 s'));
-  void sweep();
-  const sweeping = setInterval(sweep, 10_000);
+      .catch((error) => log.warn({ err: error }, 'could not read the accepted jobs waiting for their start; retrying in 10 s'))
+      .finally(() => (sweeping = undefined));
+  };
+  sweep();
+  const sweeps = setInterval(sweep, 10_000);
   const app = createApp({
     es: runtime.es,
     temporal: temporal.connection,
@@ -40,8 +44,8 @@ async function main() {
     // Requests still arriving on open connections see /readyz fail, so a balancer stops sending more.
     shuttingDown = true;
     server.close(async () => {
-      clearInterval(sweeping);
-      await jobs.drain();
+      clearInterval(sweeps);
+      await Promise.all([sweeping, jobs.drain()]);
       await temporal.connection.close();
       await runtime.close();
       process.exit(0);

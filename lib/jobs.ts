@@ -28,6 +28,9 @@ import { ingestJobAttributes } from './temporal/search-attributes';
 /** A fresh job is answered before its start is acknowledged only if Temporal acknowledged one this recently. */
 const TEMPORAL_ANSWERING_MS = 10_000;
 
+/** How long a cancel or retry waits for this process to complete a job's start before a 409. */
+const COMPLETING_WAIT_MS = 5_000;
+
 /** Whether `promise` (one that never rejects) settles within `ms`. */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
@@ -129,7 +132,9 @@ export class IngestJobs {
         .start('ingestWorkflow', {
           ...this.startOptions(workflowInput, options.retryOf),
           workflowId,
-          workflowIdReusePolicy: options.rejectDuplicate ? 'ALLOW_DUPLICATE_FAILED_ONLY' : undefined,
+          // A fresh id is started once: a start that lands after a sweep started the job (and it may
+          // have finished or been cancelled since) must not run it again.
+          workflowIdReusePolicy: options.rejectDuplicate ? 'ALLOW_DUPLICATE_FAILED_ONLY' : options.jobId ? undefined : 'REJECT_DUPLICATE',
         })
         .then((handle) => {
           this.lastAcknowledgedAt = Date.now();
@@ -172,12 +177,15 @@ export class IngestJobs {
    */
   private async startInBackground(workflowInput: IngestWorkflowInput, acknowledged: Promise<WorkflowHandle>, durable: Promise<void>): Promise<void> {
     const { jobId } = workflowInput;
+    const workflowId = ingestWorkflowId(workflowInput.request.tenant, jobId);
     try {
       await Promise.all([this.pending.record(workflowInput), durable]);
     } catch (error) {
       // Not answered 2xx, so nothing may run: the start is undone when it lands, and the caller's
       // error path drops the upload.
-      void acknowledged.then((handle) => handle.terminate('the request could not be stored durably'), () => undefined);
+      void acknowledged
+        .then((handle) => handle.terminate('the request could not be stored durably'), () => undefined)
+        .catch((undo) => this.log?.warn({ err: undo, job_id: jobId }, 'could not end the run of a job whose request was not stored'));
       await this.pending.remove(jobId).catch(() => undefined);
       throw error;
     }
@@ -191,8 +199,8 @@ export class IngestJobs {
         },
       )
       .catch((error) => this.log?.warn({ err: error, job_id: jobId }, 'could not remove the record of a started job; the next sweep does'))
-      .finally(() => this.inFlight.delete(jobId));
-    this.inFlight.set(jobId, settled);
+      .finally(() => this.inFlight.delete(workflowId));
+    this.inFlight.set(workflowId, settled);
   }
 
   /**
@@ -205,19 +213,20 @@ export class IngestJobs {
   async resumePendingStarts(olderThanMs = 30_000): Promise<number> {
     let resumed = 0;
     for (const jobId of await this.pending.jobIds()) {
-      if (this.inFlight.has(jobId)) continue;
       const record = await this.pending.read(jobId);
       if (!record || Date.now() - Date.parse(record.recordedAt) < olderThanMs) continue;
       const { workflowInput } = record;
+      const workflowId = ingestWorkflowId(workflowInput.request.tenant, jobId);
+      if (this.inFlight.has(workflowId)) continue;
       try {
-        await this.temporal.workflow.start('ingestWorkflow', {
-          ...this.startOptions(workflowInput),
-          workflowId: ingestWorkflowId(workflowInput.request.tenant, jobId),
-          workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        });
+        await this.temporal.workflow.start('ingestWorkflow', { ...this.startOptions(workflowInput), workflowId, workflowIdReusePolicy: 'REJECT_DUPLICATE' });
         resumed += 1;
       } catch (error) {
-        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+        // One job's start that fails (again) must not hold back the others': it stays for the next sweep.
+        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) {
+          this.log?.error({ err: error, job_id: jobId, recorded_at: record.recordedAt }, 'could not start an accepted job; the next sweep tries again');
+          continue;
+        }
       }
       await this.pending.remove(jobId);
     }
@@ -396,11 +405,8 @@ export class IngestJobs {
       return { handle, description: await handle.describe() };
     } catch (error) {
       if (!isNotFound(error)) throw error;
-      const completing = this.inFlight.get(jobId);
-      if (completing) {
-        await completing;
-        return this.describe(tenant, jobId);
-      }
+      const completing = this.inFlight.get(handle.workflowId);
+      if (completing && (await settlesWithin(completing, COMPLETING_WAIT_MS))) return this.describe(tenant, jobId);
       if (await this.pendingProgress(tenant, jobId)) throw conflict(`job ${jobId} is still being started; try again in a moment`);
       throw notFound(`job ${jobId}`);
     }

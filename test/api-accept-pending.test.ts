@@ -20,14 +20,27 @@ afterAll(async () => {
   await h?.close();
 });
 
-/** A client whose starts wait for `release()`, or never reach the server once `drop()` is called. */
-function gatedClient() {
+/**
+ * A client whose starts wait for `release()`, or never reach the server once `drop()` is called; a
+ * start of a workflow id in `refused` fails, as a server refusing it would.
+ */
+function gatedClient(refused: Set<string> = new Set()) {
   let gate: Promise<void> = Promise.resolve();
   let release = () => undefined as void;
   const client = new Client({
     connection: h.temporal.connection,
     namespace: h.config.TEMPORAL_NAMESPACE,
-    interceptors: { workflow: [{ startWithDetails: async (input, next) => (await gate, next(input)) }] },
+    interceptors: {
+      workflow: [
+        {
+          startWithDetails: async (input, next) => {
+            await gate;
+            if (refused.has(input.options.workflowId)) throw new Error('refused by the test');
+            return next(input);
+          },
+        },
+      ],
+    },
   });
   return {
     client,
@@ -51,7 +64,6 @@ describe('acceptance with a slow workflow start', () => {
     const jobs = new IngestJobs(gated.client, h.runtime.blobs, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);
     // Temporal has answered this process: only then is a slow start answered early.
     const first = await jobs.start(document('The orchard gate is painted blue.'));
-    expect(fs.existsSync(recordOf(first.jobId))).toBe(false);
 
     gated.hold();
     const accepted = await jobs.start(document('The heron nests by the weir every spring.'));
@@ -77,7 +89,7 @@ describe('acceptance with a slow workflow start', () => {
   it('starts, from its record, a job whose process stopped before Temporal had its start', async () => {
     const gated = gatedClient();
     const stopped = new IngestJobs(gated.client, h.runtime.blobs, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);
-    await h.waitForJob('acme', (await stopped.start(document('The ferry leaves at nine.'))).jobId);
+    const first = await stopped.start(document('The ferry leaves at nine.'));
 
     gated.drop();
     const accepted = await stopped.start(document('The lighthouse keeper retired in 1998.'));
@@ -94,6 +106,48 @@ describe('acceptance with a slow workflow start', () => {
     expect(done).toMatchObject({ job_id: accepted.jobId, status: 'completed', memories_created: 1, created_at: accepted.createdAt });
     const hits = await h.api('POST', '/v1/search', { body: { query: 'lighthouse keeper retired', mode: 'bm25', top_k: 20 } });
     expect(hits.body.results.some((hit: { provenance: { job_id: string } }) => hit.provenance.job_id === accepted.jobId)).toBe(true);
+    await h.waitForJob('acme', first.jobId);
+  });
+
+  it('never runs a job twice: a start that lands after a sweep started the job is refused', async () => {
+    const gated = gatedClient();
+    const slow = new IngestJobs(gated.client, h.runtime.blobs, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);
+    const first = await slow.start(document('The bakery opens at seven.'));
+    gated.hold();
+    const accepted = await slow.start(document('The harbour master keeps a logbook of every ship.'));
+    const sweeper = new IngestJobs(h.temporal.client, h.runtime.blobs, h.config, h.runtime.es);
+    expect(await sweeper.resumePendingStarts(0)).toBe(1);
+    expect((await h.waitForJob('acme', accepted.jobId)).status).toBe('completed');
+    const { runId } = await h.jobs.handle('acme', accepted.jobId).describe();
+
+    // The first process's start reaches the server only now: the job has run, so it is not run again.
+    gated.release();
+    await slow.drain();
+    const after = await h.jobs.handle('acme', accepted.jobId).describe();
+    expect(after.runId).toBe(runId);
+    expect(after.status.name).toBe('COMPLETED');
+    expect(fs.existsSync(recordOf(accepted.jobId))).toBe(false);
+    await h.waitForJob('acme', first.jobId);
+  });
+
+  it('a job whose start keeps failing holds back no other in the sweep', async () => {
+    const gated = gatedClient();
+    const stopped = new IngestJobs(gated.client, h.runtime.blobs, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);
+    const first = await stopped.start(document('The museum is closed on Mondays.'));
+    gated.drop();
+    const refusedJob = await stopped.start(document('The bridge was built in 1966.'));
+    const other = await stopped.start(document('The market sells fish before dawn.'));
+
+    const refusing = new IngestJobs(gatedClient(new Set([refusedJob.workflowId])).client, h.runtime.blobs, h.config, h.runtime.es);
+    expect(await refusing.resumePendingStarts(0)).toBe(1);
+    expect(fs.existsSync(recordOf(refusedJob.jobId))).toBe(true);
+    expect(fs.existsSync(recordOf(other.jobId))).toBe(false);
+    expect((await h.waitForJob('acme', other.jobId)).status).toBe('completed');
+    // Still queued, and started by the next sweep that can.
+    expect(await refusing.progress('acme', refusedJob.jobId)).toMatchObject({ status: 'queued' });
+    expect(await new IngestJobs(h.temporal.client, h.runtime.blobs, h.config, h.runtime.es).resumePendingStarts(0)).toBe(1);
+    expect((await h.waitForJob('acme', refusedJob.jobId)).status).toBe('completed');
+    await h.waitForJob('acme', first.jobId);
   });
 
   it('waits for the start as before while Temporal has not answered this process', async () => {
@@ -106,7 +160,6 @@ describe('acceptance with a slow workflow start', () => {
     expect(answered).toBe(false);
     gated.release();
     const job = await starting;
-    expect(fs.existsSync(recordOf(job.jobId))).toBe(false);
     await h.waitForJob('acme', job.jobId);
   });
 });
