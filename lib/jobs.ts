@@ -98,6 +98,8 @@ export class IngestJobs {
   private readonly inFlight = new Map<string, Promise<void>>();
   /** When Temporal last acknowledged a start from this process (epoch ms). */
   private lastAcknowledgedAt = 0;
+  /** Fresh jobs answered before their start was acknowledged, since this process started. */
+  private acceptedEarly = 0;
 
   constructor(
     private readonly temporal: Client,
@@ -201,6 +203,12 @@ export class IngestJobs {
       .catch((error) => this.log?.warn({ err: error, job_id: jobId }, 'could not remove the record of a started job; the next sweep does'))
       .finally(() => this.inFlight.delete(workflowId));
     this.inFlight.set(workflowId, settled);
+    this.acceptedEarly += 1;
+  }
+
+  /** For the API's metrics: jobs answered before their start was acknowledged, and starts still completing. */
+  startStats(): { acceptedEarly: number; completing: number } {
+    return { acceptedEarly: this.acceptedEarly, completing: this.inFlight.size };
   }
 
   /**

@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * The API's Prometheus metrics: request rate, latency and errors per route. Routes are labelled by
@@ -31,8 +31,27 @@ export class ApiMetrics {
     registers: [this.registry],
   });
 
-  constructor() {
+  constructor(starts?: () => { acceptedEarly: number; completing: number }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'cairn_api_' });
+    if (!starts) return;
+    // Read from IngestJobs when scraped (see IngestJobs.start: answering before a slow start).
+    new Counter({
+      name: 'cairn_ingest_accepted_before_start_total',
+      help: 'Fresh ingest jobs answered once their start was recorded, before Temporal acknowledged it (ACCEPT_START_WAIT_MS)',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(starts().acceptedEarly);
+      },
+    });
+    new Gauge({
+      name: 'cairn_ingest_starts_completing',
+      help: 'Accepted jobs whose start this process is still completing in the background',
+      registers: [this.registry],
+      collect() {
+        this.set(starts().completing);
+      },
+    });
   }
 
   /** Times every request; the label is read once the response is finished and the route is known. */

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from '@temporalio/client';
 import { IngestJobs } from '../lib/jobs';
+import { ApiMetrics } from '../lib/metrics';
 import { startHarness, type Harness } from './support/harness';
 
 /**
@@ -69,6 +70,9 @@ describe('acceptance with a slow workflow start', () => {
     const accepted = await jobs.start(document('The heron nests by the weir every spring.'));
     // Answered while the start is held: the record and the upload are on disk.
     expect(fs.existsSync(recordOf(accepted.jobId))).toBe(true);
+    const metrics = await new ApiMetrics(() => jobs.startStats()).registry.metrics();
+    expect(metrics).toMatch(/^cairn_ingest_accepted_before_start_total 1$/m);
+    expect(metrics).toMatch(/^cairn_ingest_starts_completing 1$/m);
     expect(await jobs.progress('acme', accepted.jobId)).toMatchObject({ job_id: accepted.jobId, status: 'queued', source_id: accepted.sourceId });
     expect(await jobs.progress('globex', accepted.jobId)).toBeUndefined();
     // Another API process cannot cancel a job it cannot see started yet: a 409 to try again, not a 404.
