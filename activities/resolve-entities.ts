@@ -1,7 +1,7 @@
 import { blobKeys, getJson, putJson } from '../lib/blob/store';
 import type { EntityRef } from '../lib/domain/memory';
 import { normaliseEntityName } from '../lib/entities/names';
-import { EntityResolver } from '../lib/entities/resolver';
+import { EntityResolver, entityRefsOf } from '../lib/entities/resolver';
 import type { ExtractedMemory } from '../lib/models/extractor';
 import type { ActivityDeps } from './deps';
 import { stopIfCancelled } from './liveness';
@@ -29,15 +29,7 @@ export function createResolveEntitiesActivity(deps: ActivityDeps) {
       sourceId,
       memories.flatMap((memory) => memory.entities),
     );
-    const resolved: ResolvedMemory[] = memories.map((memory) => {
-      const refs = new Map<string, EntityRef>();
-      for (const mention of memory.entities) {
-        const entity = entities.get(normaliseEntityName(mention.name));
-        // "Mel" and "Melanie" in one memory are one entity: one reference.
-        if (entity && !refs.has(entity.id)) refs.set(entity.id, { ...entity, name: mention.name });
-      }
-      return { ...memory, entityRefs: [...refs.values()] };
-    });
+    const resolved: ResolvedMemory[] = memories.map((memory) => ({ ...memory, entityRefs: entityRefsOf(memory.entities, entities) }));
     const resolvedKey = blobKeys.resolved(request.tenant, jobId, range.batch);
     await putJson(deps.blobs, resolvedKey, resolved);
     return { resolvedKey, entities: new Set([...entities.values()].map((entity) => entity.id)).size };

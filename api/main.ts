@@ -36,6 +36,7 @@ async function main() {
     keys: [new StaticKeyResolver(config.staticApiKeys, config.operatorApiKey)],
     log,
     search: searchDepsOf(runtime),
+    extractor: runtime.models.extractors['long-range'],
     shuttingDown: () => shuttingDown,
   });
   const server = app.listen(config.PORT, config.HOST, () => log.info({ port: config.PORT }, `API listening on http://${config.HOST}:${config.PORT}`));

@@ -7,6 +7,9 @@ import type { IndexNames } from './elasticsearch/indices';
 import { badInput, conflict, notFound } from './errors';
 import type { Embedder } from './models/embedder';
 import { stemmedText } from './search/analysis';
+import { countTokens } from './chunking/tokens';
+import { EntityResolver, entityRefsOf } from './entities/resolver';
+import type { Extractor } from './models/extractor';
 
 export const MERGE_STRATEGIES = ['replace', 'append', 'smart-merge'] as const;
 export const MergeStrategy = z.enum(MERGE_STRATEGIES);
@@ -105,6 +108,8 @@ export class MemoryStore {
     private readonly indices: IndexNames,
     private readonly embedder?: Embedder,
     private readonly embeddingMatch?: EmbeddingMatch,
+    /** When set, an edited text's type, dates and entities are read again with it (rederive). */
+    private readonly extractor?: Extractor,
   ) {}
 
   async get(tenant: string, id: string): Promise<Memory> {
@@ -117,8 +122,11 @@ export class MemoryStore {
     if (update.content !== undefined) {
       next.text = mergeText(memory.text, update.content, update.merge_strategy);
       next.stems = stemmedText(next.text);
-      // The vector must describe the text it sits beside: re-embed whenever the text changes.
-      if (next.text !== memory.text) await this.reembed([next], { fresh: true });
+      if (next.text !== memory.text) {
+        // What the memory is, names and dates, and its vector must describe the text it now holds.
+        Object.assign(next, await this.rederive(tenant, memory, next.text));
+        await this.reembed([next], { fresh: true });
+      }
     }
     if (update.confidence !== undefined) next.confidence = update.confidence;
     if (update.metadata) next.metadata = { ...memory.metadata, ...update.metadata };
@@ -155,6 +163,34 @@ export class MemoryStore {
    * undo puts the neighbours back when the change then fails; a neighbour changed meanwhile keeps its
    * own change.
    */
+  /**
+   * An edited text read as ingestion reads a chunk: the configured extractor (long-range) types it and
+   * finds the dates it names (relative ones from the session or document date, else when the memory
+   * was stored, and a turn's from when it was said) and the entities it mentions, which are resolved
+   * against the tenant's entities as a job's are. Entities and dates the old text named and the new
+   * one does not are dropped from the memory. Should the extractor find nothing to remember in the
+   * text (a model may), the memory keeps its type and confidence and names no entities or dates.
+   */
+  private async rederive(tenant: string, memory: StoredMemory, text: string): Promise<Partial<Pick<StoredMemory, 'entities' | 'event_dates' | 'type' | 'confidence'>>> {
+    if (!this.extractor) return {};
+    const { provenance } = memory;
+    const chunk = { index: provenance.chunk_index, text, tokens: countTokens(text), speakers: provenance.speakers, timestamp: provenance.timestamp };
+    const { memories } = await this.extractor.extract([chunk], {
+      documentType: provenance.document_type,
+      mode: 'long-range',
+      referenceDate: provenance.session_date ?? provenance.document_date ?? memory.created_at,
+      format: provenance.format,
+    });
+    const mentions = memories.flatMap((extracted) => extracted.entities);
+    // Entity vectors are written like memories': while the index awaits another model, without one.
+    const vectorsFit = !(await this.embeddingMatch?.mismatchOf('entities', { fresh: true }));
+    const resolver = new EntityResolver({ es: this.es, index: this.indices.entities, embedder: vectorsFit ? this.embedder : undefined });
+    const entities = entityRefsOf(mentions, await resolver.resolve(tenant, provenance.source_id, mentions));
+    const dates = [...new Set(memories.flatMap((extracted) => extracted.eventDates ?? []))];
+    const [first] = memories;
+    return { entities, event_dates: dates.length ? dates : undefined, ...(first ? { type: first.type, confidence: first.confidence } : {}) };
+  }
+
   /**
    * New vectors for memories whose text changed. While the index awaits a reindex to another model,
    * a vector from ours would not fit it and the old one no longer fits the text: they go without one,

@@ -285,6 +285,36 @@ describe('native v1 API', () => {
     expect((await h.api('GET', `/v1/memories/${id}`)).status).toBe(404);
   });
 
+  it('reads an edited memory\'s type, dates and entities again from its new text', async () => {
+    const accepted = await h.api('POST', '/v1/documents', { body: { content: 'I love the green tea that Ingrid Bergstrom brews.', document_date: '2024-05-10' } });
+    await h.waitForJob('acme', accepted.body.job_id);
+    const [hit] = (await search(h, 'Ingrid green tea')).filter((result) => result.provenance.job_id === accepted.body.job_id);
+    const before = (await h.api('GET', `/v1/memories/${hit!.id}`)).body;
+    expect(before).toMatchObject({ type: 'preference', entities: [expect.objectContaining({ name: 'Ingrid Bergstrom', type: 'person' })] });
+    expect(before.event_dates).toBeUndefined();
+
+    // "Yesterday" counts from the document's date, as at ingestion.
+    const edited = await h.api('PATCH', `/v1/memories/${hit!.id}`, { body: { content: 'Yesterday Bob Smith moved to Rome.' } });
+    expect(edited.status).toBe(200);
+    expect(edited.body).toMatchObject({ type: 'temporal_event', event_dates: ['2024-05-09'] });
+    const names = edited.body.entities.map((entity: { name: string }) => entity.name);
+    expect(names).toContain('Bob Smith');
+    expect(names).not.toContain('Ingrid Bergstrom');
+    // The memory is found through its new entity, no longer through the old one, and by its new date.
+    const bob = edited.body.entities.find((entity: { name: string }) => entity.name === 'Bob Smith');
+    const ingrid = before.entities[0];
+    const byEntity = async (entityId: string) =>
+      (await h.api('POST', '/v1/search', { body: { query: 'moved', mode: 'bm25', filters: { entity_ids: [entityId] } } })).body.results.map((result: { id: string }) => result.id);
+    expect(await byEntity(bob.id)).toContain(hit!.id);
+    expect(await byEntity(ingrid.id)).not.toContain(hit!.id);
+    const onDay = await h.api('POST', '/v1/search', { body: { query: 'Rome', mode: 'bm25', filters: { occurred_after: '2024-05-09T00:00:00Z', occurred_before: '2024-05-09T23:59:59Z' } } });
+    expect(onDay.body.results.map((result: { id: string }) => result.id)).toContain(hit!.id);
+    // A confidence given with the edit is the one kept.
+    const rated = await h.api('PATCH', `/v1/memories/${hit!.id}`, { body: { content: 'We love the trams Bob Smith drives in Rome.', confidence: 0.3 } });
+    expect(rated.body).toMatchObject({ type: 'preference', confidence: 0.3 });
+    expect(rated.body.event_dates).toBeUndefined();
+  });
+
   it('keeps an edited memory, and every memory\'s created_at, when the same content is ingested again', async () => {
     const body = { content: 'The orchard keeper grafts apple trees in February.', format: 'TXT', document_id: 'orchard-notes' };
     const first = await h.api('POST', '/v1/documents', { body });

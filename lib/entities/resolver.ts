@@ -18,6 +18,19 @@ export interface EntityResolverDeps {
   embedder?: Embedder;
 }
 
+/**
+ * A memory's entity references from its mentions and what they resolved to: "Mel" and "Melanie" in
+ * one memory are one entity, one reference, named as the memory first names it.
+ */
+export function entityRefsOf(mentions: Mention[], resolved: Map<string, EntityRef>): EntityRef[] {
+  const refs = new Map<string, EntityRef>();
+  for (const mention of mentions) {
+    const entity = resolved.get(normaliseEntityName(mention.name));
+    if (entity && !refs.has(entity.id)) refs.set(entity.id, { ...entity, name: mention.name });
+  }
+  return [...refs.values()];
+}
+
 /** A lookup's hit: with its name's cosine similarity when it came from the embedding search. */
 type Found = Stored & { score?: number };
 
