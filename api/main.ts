@@ -15,8 +15,8 @@ async function main() {
   if (config.staticApiKeys.size === 0) log.warn('No API keys configured: set CAIRN_API_KEY or CAIRN_API_KEYS; every request will answer 401.');
   let shuttingDown = false;
   const jobs = new IngestJobs(temporal.client, runtime.blobs, config, runtime.es, log);
-  // Jobs answered 2xx whose start a stopped API process did not see acknowledged (IngestJobs.start):
-  // started now, and every 10 s those whose start failed since.
+  // Jobs answered 2xx whose start a stopped API process did not see acknowledged, or whose start
+  // failed (IngestJobs.start): every 10 s from now, those recorded over 30 s ago are started.
   // One sweep at a time: with Temporal down, each start waits out the client's retries.
   let sweeping: Promise<unknown> | undefined;
   const sweep = () => {

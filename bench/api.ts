@@ -204,6 +204,7 @@ async function main() {
     log(`bench:api — POST /v1/conversations for ${duration}s, ${connections} connections, ${rate > 0 ? `${rate} requests/s offered` : 'closed loop'}, against ${target.label}`);
     let sequence = 0;
     const endWindow = await persistenceWindow(target.temporalMetricsUrl);
+    const earlyBefore = await acceptedBeforeStart(target.url);
     const summary = {
       ...(rate > 0
         ? await openLoop(target, headers, { rate, connections, duration })
@@ -212,13 +213,13 @@ async function main() {
       connections,
       offered_rps: rate > 0 ? rate : null,
       temporal_persistence: await endWindow(),
-      // Of the run's (and the warm-up's) requests, how many were answered once their start was
-      // recorded, before Temporal acknowledged it (the API's own count; null if it cannot be read).
-      accepted_before_start: await acceptedBeforeStart(target.url),
+      // Of the run's requests, how many were answered once their start was recorded, before Temporal
+      // acknowledged it: the API process's own count (one replica's, behind a balancer), null if unread.
+      accepted_before_start: await acceptedBeforeStart(target.url).then((after) => (after === null || earlyBefore === null ? null : after - earlyBefore)),
     };
     log(`acceptance latency p50 ${summary.p50_ms} ms, p90 ${summary.p90_ms} ms, p99 ${summary.p99_ms} ms, max ${summary.max_ms} ms`);
     if (summary.accepted_before_start !== null) {
-      log(`answered before Temporal acknowledged the start (ACCEPT_START_WAIT_MS, start recorded durably instead): ${summary.accepted_before_start} of ${summary.requests + WARMUP_REQUESTS} (warm-up included)`);
+      log(`answered before Temporal acknowledged the start (ACCEPT_START_WAIT_MS, start recorded durably instead): ${summary.accepted_before_start} of ${summary.requests}`);
     }
     log(`throughput ${summary.rps} requests/s (${summary.requests} accepted in ${duration}s, ${summary.non_2xx} non-2xx, ${summary.errors} errors)`);
     const work = summary.temporal_persistence;

@@ -8,7 +8,7 @@ import {
   type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
-import type { Workflow } from '@temporalio/common';
+import type { Workflow, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { ActiveWriteResult } from '../activities/write-active';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import { blobKeys, type BlobStore } from './blob/store';
@@ -94,7 +94,7 @@ export class IngestJobs {
   private readonly jobsIndex: string;
   private readonly status: JobStatusReader;
   private readonly pending: PendingStarts;
-  /** Starts completing after their caller was answered (startInBackground), by job id. */
+  /** Starts completing after their caller was answered (startInBackground), by workflow id. */
   private readonly inFlight = new Map<string, Promise<void>>();
   /** When Temporal last acknowledged a start from this process (epoch ms). */
   private lastAcknowledgedAt = 0;
@@ -130,18 +130,9 @@ export class IngestJobs {
     const blobKey = workflowInput.request.blobKey;
     const started: StartedJob = { jobId: workflowInput.jobId, sourceId: workflowInput.sourceId, workflowId, status: 'queued', createdAt: workflowInput.createdAt };
     try {
-      const starting = this.temporal.workflow
-        .start('ingestWorkflow', {
-          ...this.startOptions(workflowInput, options.retryOf),
-          workflowId,
-          // A fresh id is started once: a start that lands after a sweep started the job (and it may
-          // have finished or been cancelled since) must not run it again.
-          workflowIdReusePolicy: options.rejectDuplicate ? 'ALLOW_DUPLICATE_FAILED_ONLY' : options.jobId ? undefined : 'REJECT_DUPLICATE',
-        })
-        .then((handle) => {
-          this.lastAcknowledgedAt = Date.now();
-          return handle;
-        });
+      // A fresh id is started once: a start that lands after a sweep started the job (and it may
+      // have finished or been cancelled since) must not run it again.
+      const starting = this.startRun(workflowInput, options.rejectDuplicate ? 'ALLOW_DUPLICATE_FAILED_ONLY' : options.jobId ? undefined : 'REJECT_DUPLICATE', options.retryOf);
       // Only a fresh job id overlaps the flush (prepare): nobody else can have joined its run.
       const acknowledged = this.whileFlushing(durable, starting, (handle) => handle.terminate('the content of the request could not be stored durably'));
       // Awaited below, or handed to startInBackground; meanwhile a failure is not an unhandled rejection.
@@ -152,7 +143,7 @@ export class IngestJobs {
       const waitMs = this.config.ACCEPT_START_WAIT_MS;
       if (options.jobId || waitMs === 0 || Date.now() - this.lastAcknowledgedAt > TEMPORAL_ANSWERING_MS) await acknowledged;
       else if (await settlesWithin(starting.catch(() => undefined), waitMs)) await acknowledged;
-      else await this.startInBackground(workflowInput, acknowledged, durable);
+      else await this.startInBackground(workflowInput, workflowId, acknowledged, durable);
     } catch (error) {
       if (error instanceof WorkflowExecutionAlreadyStartedError) {
         // The blob written for this refused request is not the running job's: drop it.
@@ -177,33 +168,45 @@ export class IngestJobs {
    * starts the job from it (resumePendingStarts). Acceptance then costs a local flush, not Temporal's
    * slowest starts (its persistence queues every write behind one connection on the dev server).
    */
-  private async startInBackground(workflowInput: IngestWorkflowInput, acknowledged: Promise<WorkflowHandle>, durable: Promise<void>): Promise<void> {
+  private async startInBackground(workflowInput: IngestWorkflowInput, workflowId: string, acknowledged: Promise<WorkflowHandle>, durable: Promise<void>): Promise<void> {
     const { jobId } = workflowInput;
-    const workflowId = ingestWorkflowId(workflowInput.request.tenant, jobId);
-    try {
-      await Promise.all([this.pending.record(workflowInput), durable]);
-    } catch (error) {
+    // Both settled before anything is undone: a record removed while still being written would stay.
+    const [recorded, flushed] = await Promise.allSettled([this.pending.record(workflowInput), durable]);
+    const failure = [recorded, flushed].find((outcome) => outcome.status === 'rejected');
+    if (failure) {
       // Not answered 2xx, so nothing may run: the start is undone when it lands, and the caller's
       // error path drops the upload.
       void acknowledged
         .then((handle) => handle.terminate('the request could not be stored durably'), () => undefined)
         .catch((undo) => this.log?.warn({ err: undo, job_id: jobId }, 'could not end the run of a job whose request was not stored'));
       await this.pending.remove(jobId).catch(() => undefined);
-      throw error;
+      throw failure.reason;
     }
-    const settled = acknowledged
+    const settled = this.completeRecordedStart(jobId, acknowledged)
       .then(
-        () => this.pending.remove(jobId),
-        async (error) => {
-          // Started by a sweep meanwhile: done. Any other failure leaves the record for the sweep.
-          if (error instanceof WorkflowExecutionAlreadyStartedError) return this.pending.remove(jobId);
-          this.log?.warn({ err: error, job_id: jobId }, 'the start of an accepted job failed; the next sweep retries it');
-        },
+        () => undefined,
+        (error) => this.log?.warn({ err: error, job_id: jobId }, 'the start of an accepted job failed; the next sweep retries it'),
       )
-      .catch((error) => this.log?.warn({ err: error, job_id: jobId }, 'could not remove the record of a started job; the next sweep does'))
       .finally(() => this.inFlight.delete(workflowId));
     this.inFlight.set(workflowId, settled);
     this.acceptedEarly += 1;
+  }
+
+  /**
+   * Once a recorded job's start settles: started, or found started already (by a sweep, or by a start
+   * whose record outlived it), the record goes; any other failure leaves it for the next sweep and is
+   * thrown. Answers whether this start was the one that started the job.
+   */
+  private async completeRecordedStart(jobId: string, start: Promise<unknown>): Promise<boolean> {
+    const started = await start.then(
+      () => true,
+      (error) => {
+        if (error instanceof WorkflowExecutionAlreadyStartedError) return false;
+        throw error;
+      },
+    );
+    await this.pending.remove(jobId);
+    return started;
   }
 
   /** For the API's metrics: jobs answered before their start was acknowledged, and starts still completing. */
@@ -215,28 +218,22 @@ export class IngestJobs {
    * Starts the jobs whose start was recorded (startInBackground) at least `olderThanMs` ago and is
    * not still under way in this process: those of a process that stopped before Temporal
    * acknowledged them, or whose start failed. Run by the API at start-up and then periodically; any
-   * number of API processes may sweep the same store, since a second start of a job is refused.
-   * Returns how many jobs it started.
+   * number of API processes may sweep the same store, since a second start of a job is refused. One
+   * job's record that cannot be read or started is logged and holds back no other. Returns how many
+   * jobs it started.
    */
   async resumePendingStarts(olderThanMs = 30_000): Promise<number> {
     let resumed = 0;
     for (const jobId of await this.pending.jobIds()) {
-      const record = await this.pending.read(jobId);
-      if (!record || Date.now() - Date.parse(record.recordedAt) < olderThanMs) continue;
-      const { workflowInput } = record;
-      const workflowId = ingestWorkflowId(workflowInput.request.tenant, jobId);
-      if (this.inFlight.has(workflowId)) continue;
       try {
-        await this.temporal.workflow.start('ingestWorkflow', { ...this.startOptions(workflowInput), workflowId, workflowIdReusePolicy: 'REJECT_DUPLICATE' });
-        resumed += 1;
+        const record = await this.pending.read(jobId);
+        if (!record || Date.now() - Date.parse(record.recordedAt) < olderThanMs) continue;
+        const { workflowInput } = record;
+        if (this.inFlight.has(ingestWorkflowId(workflowInput.request.tenant, jobId))) continue;
+        if (await this.completeRecordedStart(jobId, this.startRun(workflowInput, 'REJECT_DUPLICATE'))) resumed += 1;
       } catch (error) {
-        // One job's start that fails (again) must not hold back the others': it stays for the next sweep.
-        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) {
-          this.log?.error({ err: error, job_id: jobId, recorded_at: record.recordedAt }, 'could not start an accepted job; the next sweep tries again');
-          continue;
-        }
+        this.log?.error({ err: error, job_id: jobId }, 'could not start an accepted job from its record; the next sweep tries again');
       }
-      await this.pending.remove(jobId);
     }
     return resumed;
   }
@@ -268,8 +265,8 @@ export class IngestJobs {
   }
 
   /**
-   * Starts the job (`start`) while the request's upload is flushed to stable storage, and succeeds
-   * only once both have: the 2xx still means the content is on disk, and the answer waits for the
+   * The job's start (`start`, already under way) and the flush of the request's upload to stable
+   * storage, settled together: succeeds only once both have: the 2xx still means the content is on disk, and the answer waits for the
    * slower of the two instead of their sum (the flush is ~3 ms at p50, ~20 ms at p99 beside a busy
    * Elasticsearch). The workflow may read the blob meanwhile: it is visible before it is flushed.
    * A start that fails is the error reported; a flush that fails after a successful start is
@@ -339,6 +336,17 @@ export class IngestJobs {
       versionAt: replaceableSource(request, sourceKey, options.sourceKey) ? createdAt : undefined,
     };
     return { workflowInput, workflowId: ingestWorkflowId(request.tenant, jobId), durable };
+  }
+
+  /** Starts a job's ingest workflow; an acknowledged start tells this process Temporal is answering. */
+  private async startRun(workflowInput: IngestWorkflowInput, workflowIdReusePolicy: WorkflowIdReusePolicy | undefined, retryOf?: string): Promise<WorkflowHandle> {
+    const handle = await this.temporal.workflow.start('ingestWorkflow', {
+      ...this.startOptions(workflowInput, retryOf),
+      workflowId: ingestWorkflowId(workflowInput.request.tenant, workflowInput.jobId),
+      workflowIdReusePolicy,
+    });
+    this.lastAcknowledgedAt = Date.now();
+    return handle;
   }
 
   private startOptions(workflowInput: IngestWorkflowInput, retryOf?: string) {
@@ -475,8 +483,7 @@ export class IngestJobs {
       revision: INGEST_REVISION,
     };
     const workflowId = ingestWorkflowId(tenant, retried.jobId);
-    await this.temporal.workflow
-      .start('ingestWorkflow', { ...this.startOptions(retried, jobId), workflowId, workflowIdReusePolicy: 'REJECT_DUPLICATE' })
+    await this.startRun(retried, 'REJECT_DUPLICATE', jobId)
       .catch((error) => {
         if (error instanceof WorkflowExecutionAlreadyStartedError) throw conflict(`job ${jobId} was already retried as job ${retryId}`);
         throw error;

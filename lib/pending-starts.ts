@@ -23,12 +23,18 @@ export class PendingStarts {
     return putJson(this.blobs, keyOf(workflowInput.jobId), { workflowInput, recordedAt: new Date().toISOString() } satisfies PendingStart);
   }
 
-  /** The record of a job still being started, if any (an id no fresh job could have is simply not found). */
+  /**
+   * The record of a job still being started, if any (an id no fresh job could have is simply not
+   * found); a record that is there but cannot be read is an error.
+   */
   async read(jobId: string): Promise<PendingStart | undefined> {
     if (!JOB_ID.test(jobId)) return undefined;
-    if (!(await this.blobs.exists(keyOf(jobId)))) return undefined;
-    // Removed between the two calls: its start was acknowledged meanwhile.
-    return getJson<PendingStart>(this.blobs, keyOf(jobId)).catch(() => undefined);
+    try {
+      return await getJson<PendingStart>(this.blobs, keyOf(jobId));
+    } catch (error) {
+      if (!(await this.blobs.exists(keyOf(jobId)))) return undefined;
+      throw error;
+    }
   }
 
   remove(jobId: string): Promise<void> {

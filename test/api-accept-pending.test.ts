@@ -56,16 +56,27 @@ function gatedClient(refused: Set<string> = new Set()) {
   };
 }
 
-const recordOf = (jobId: string) => path.join(h.config.blobDir, '_cairn', 'pending-starts', `${jobId}.json`);
 const document = (content: string) => ({ tenant: 'acme', kind: 'document' as const, format: 'TXT' as const, content });
+
+/**
+ * An API process whose starts the test holds or drops, after Temporal has acknowledged one of them
+ * (only then is a slow start answered early). `first` is that job, to wait for at the end.
+ */
+async function slowProcess() {
+  const gated = gatedClient();
+  const jobs = new IngestJobs(gated.client, h.runtime.blobs, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);
+  const first = await jobs.start(document(`A warm-up note, number ${Math.random()}.`));
+  return { gated, jobs, first };
+}
+
+/** Another API process on the same blob store and Temporal (a replica, or the next one after a stop). */
+const anotherProcess = (client = h.temporal.client) => new IngestJobs(client, h.runtime.blobs, h.config, h.runtime.es);
+
+const recordOf = (jobId: string) => path.join(h.config.blobDir, '_cairn', 'pending-starts', `${jobId}.json`);
 
 describe('acceptance with a slow workflow start', () => {
   it('answers once the start is recorded, reads the job as queued meanwhile, and runs it when Temporal acknowledges', async () => {
-    const gated = gatedClient();
-    const jobs = new IngestJobs(gated.client, h.runtime.blobs, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);
-    // Temporal has answered this process: only then is a slow start answered early.
-    const first = await jobs.start(document('The orchard gate is painted blue.'));
-
+    const { gated, jobs, first } = await slowProcess();
     gated.hold();
     const accepted = await jobs.start(document('The heron nests by the weir every spring.'));
     // Answered while the start is held: the record and the upload are on disk.
@@ -76,7 +87,7 @@ describe('acceptance with a slow workflow start', () => {
     expect(await jobs.progress('acme', accepted.jobId)).toMatchObject({ job_id: accepted.jobId, status: 'queued', source_id: accepted.sourceId });
     expect(await jobs.progress('globex', accepted.jobId)).toBeUndefined();
     // Another API process cannot cancel a job it cannot see started yet: a 409 to try again, not a 404.
-    const other = new IngestJobs(h.temporal.client, h.runtime.blobs, h.config, h.runtime.es);
+    const other = anotherProcess();
     await expect(other.cancel('acme', accepted.jobId)).rejects.toMatchObject({ code: 'conflict' });
     await expect(other.cancel('globex', accepted.jobId)).rejects.toMatchObject({ code: 'not_found' });
     expect(await other.progress('acme', accepted.jobId)).toMatchObject({ status: 'queued' });
@@ -91,18 +102,15 @@ describe('acceptance with a slow workflow start', () => {
   });
 
   it('starts, from its record, a job whose process stopped before Temporal had its start', async () => {
-    const gated = gatedClient();
-    const stopped = new IngestJobs(gated.client, h.runtime.blobs, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);
-    const first = await stopped.start(document('The ferry leaves at nine.'));
-
+    const { gated, jobs, first } = await slowProcess();
     gated.drop();
-    const accepted = await stopped.start(document('The lighthouse keeper retired in 1998.'));
+    const accepted = await jobs.start(document('The lighthouse keeper retired in 1998.'));
     expect(fs.existsSync(recordOf(accepted.jobId))).toBe(true);
     await expect(h.jobs.handle('acme', accepted.jobId).describe()).rejects.toThrow(/not found/i);
 
     // The next API process sweeps: a record younger than the sweep's age is another process's start
     // still under way, and is left alone; an older one is started.
-    const next = new IngestJobs(h.temporal.client, h.runtime.blobs, h.config, h.runtime.es);
+    const next = anotherProcess();
     expect(await next.resumePendingStarts(60_000)).toBe(0);
     expect(await next.resumePendingStarts(0)).toBe(1);
     expect(fs.existsSync(recordOf(accepted.jobId))).toBe(false);
@@ -114,19 +122,16 @@ describe('acceptance with a slow workflow start', () => {
   });
 
   it('never runs a job twice: a start that lands after a sweep started the job is refused', async () => {
-    const gated = gatedClient();
-    const slow = new IngestJobs(gated.client, h.runtime.blobs, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);
-    const first = await slow.start(document('The bakery opens at seven.'));
+    const { gated, jobs, first } = await slowProcess();
     gated.hold();
-    const accepted = await slow.start(document('The harbour master keeps a logbook of every ship.'));
-    const sweeper = new IngestJobs(h.temporal.client, h.runtime.blobs, h.config, h.runtime.es);
-    expect(await sweeper.resumePendingStarts(0)).toBe(1);
+    const accepted = await jobs.start(document('The harbour master keeps a logbook of every ship.'));
+    expect(await anotherProcess().resumePendingStarts(0)).toBe(1);
     expect((await h.waitForJob('acme', accepted.jobId)).status).toBe('completed');
     const { runId } = await h.jobs.handle('acme', accepted.jobId).describe();
 
     // The first process's start reaches the server only now: the job has run, so it is not run again.
     gated.release();
-    await slow.drain();
+    await jobs.drain();
     const after = await h.jobs.handle('acme', accepted.jobId).describe();
     expect(after.runId).toBe(runId);
     expect(after.status.name).toBe('COMPLETED');
@@ -134,23 +139,25 @@ describe('acceptance with a slow workflow start', () => {
     await h.waitForJob('acme', first.jobId);
   });
 
-  it('a job whose start keeps failing holds back no other in the sweep', async () => {
-    const gated = gatedClient();
-    const stopped = new IngestJobs(gated.client, h.runtime.blobs, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);
-    const first = await stopped.start(document('The museum is closed on Mondays.'));
+  it('a job whose record cannot be read or whose start keeps failing holds back no other in the sweep', async () => {
+    const { gated, jobs, first } = await slowProcess();
     gated.drop();
-    const refusedJob = await stopped.start(document('The bridge was built in 1966.'));
-    const other = await stopped.start(document('The market sells fish before dawn.'));
+    const refusedJob = await jobs.start(document('The bridge was built in 1966.'));
+    const other = await jobs.start(document('The market sells fish before dawn.'));
+    const unreadable = recordOf('00000000-0000-4000-8000-0000000000ff');
+    fs.writeFileSync(unreadable, '{"workflowInput": ');
 
-    const refusing = new IngestJobs(gatedClient(new Set([refusedJob.workflowId])).client, h.runtime.blobs, h.config, h.runtime.es);
+    const refusing = anotherProcess(gatedClient(new Set([refusedJob.workflowId])).client);
     expect(await refusing.resumePendingStarts(0)).toBe(1);
     expect(fs.existsSync(recordOf(refusedJob.jobId))).toBe(true);
     expect(fs.existsSync(recordOf(other.jobId))).toBe(false);
     expect((await h.waitForJob('acme', other.jobId)).status).toBe('completed');
     // Still queued, and started by the next sweep that can.
     expect(await refusing.progress('acme', refusedJob.jobId)).toMatchObject({ status: 'queued' });
-    expect(await new IngestJobs(h.temporal.client, h.runtime.blobs, h.config, h.runtime.es).resumePendingStarts(0)).toBe(1);
+    expect(await anotherProcess().resumePendingStarts(0)).toBe(1);
     expect((await h.waitForJob('acme', refusedJob.jobId)).status).toBe('completed');
+    expect(fs.existsSync(unreadable)).toBe(true);
+    fs.rmSync(unreadable);
     await h.waitForJob('acme', first.jobId);
   });
 
@@ -163,7 +170,6 @@ describe('acceptance with a slow workflow start', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(answered).toBe(false);
     gated.release();
-    const job = await starting;
-    await h.waitForJob('acme', job.jobId);
+    await h.waitForJob('acme', (await starting).jobId);
   });
 });
