@@ -266,8 +266,8 @@ export class IngestJobs {
 
   /**
    * The job's start (`start`, already under way) and the flush of the request's upload to stable
-   * storage, settled together: succeeds only once both have: the 2xx still means the content is on disk, and the answer waits for the
-   * slower of the two instead of their sum (the flush is ~3 ms at p50, ~20 ms at p99 beside a busy
+   * storage, settled together: succeeds only once both have. The 2xx still means the content is on
+   * disk, and the answer waits for the slower of the two instead of their sum (the flush is ~3 ms at p50, ~20 ms at p99 beside a busy
    * Elasticsearch). The workflow may read the blob meanwhile: it is visible before it is flushed.
    * A start that fails is the error reported; a flush that fails after a successful start is
    * reported once `undo` has ended the run, since the caller is answered with an error.

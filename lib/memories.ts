@@ -124,8 +124,8 @@ export class MemoryStore {
       next.stems = stemmedText(next.text);
       if (next.text !== memory.text) {
         // What the memory is, names and dates, and its vector must describe the text it now holds.
-        Object.assign(next, await this.rederive(tenant, memory, next.text));
         await this.reembed([next], { fresh: true });
+        Object.assign(next, await this.rederive(tenant, memory, next.text));
       }
     }
     if (update.confidence !== undefined) next.confidence = update.confidence;
@@ -154,16 +154,6 @@ export class MemoryStore {
   }
 
   /**
-   * A conversation turn's neighbours hold its text as their context (matched by search, embedded with
-   * them): when the turn is replaced or deleted, they hold the new text or none, so deleted words are
-   * not found through a neighbour. Neighbours are the turns just before and after it in its source and
-   * job (contexts are built within a job); the turn is the end of the one before's context and the
-   * start of the one after's, and only that half is rewritten. Done before the change itself, so a
-   * failed refresh leaves both as they were (the caller's retry does it all again), and the returned
-   * undo puts the neighbours back when the change then fails; a neighbour changed meanwhile keeps its
-   * own change.
-   */
-  /**
    * An edited text read as ingestion reads a chunk: the configured extractor (long-range) types it and
    * finds the dates it names (relative ones from the session or document date, else when the memory
    * was stored, and a turn's from when it was said) and the entities it mentions, which are resolved
@@ -183,7 +173,8 @@ export class MemoryStore {
     });
     const mentions = memories.flatMap((extracted) => extracted.entities);
     // Entity vectors are written like memories': while the index awaits another model, without one.
-    const vectorsFit = !(await this.embeddingMatch?.mismatchOf('entities', { fresh: true }));
+    // (The edit's reembed has just read both indices' models afresh: the cached answer is current.)
+    const vectorsFit = this.embedder && !(await this.embeddingMatch?.mismatchOf('entities', { fresh: false }));
     const resolver = new EntityResolver({ es: this.es, index: this.indices.entities, embedder: vectorsFit ? this.embedder : undefined });
     const entities = entityRefsOf(mentions, await resolver.resolve(tenant, provenance.source_id, mentions));
     const dates = [...new Set(memories.flatMap((extracted) => extracted.eventDates ?? []))];
@@ -209,6 +200,16 @@ export class MemoryStore {
     docs.forEach((doc, i) => Object.assign(doc, { embedding: vectors[i], embedding_model: this.embedder!.model }));
   }
 
+  /**
+   * A conversation turn's neighbours hold its text as their context (matched by search, embedded with
+   * them): when the turn is replaced or deleted, they hold the new text or none, so deleted words are
+   * not found through a neighbour. Neighbours are the turns just before and after it in its source and
+   * job (contexts are built within a job); the turn is the end of the one before's context and the
+   * start of the one after's, and only that half is rewritten. Done before the change itself, so a
+   * failed refresh leaves both as they were (the caller's retry does it all again), and the returned
+   * undo puts the neighbours back when the change then fails; a neighbour changed meanwhile keeps its
+   * own change.
+   */
   private async refreshNeighbours(tenant: string, memory: StoredMemory, replacement: string | undefined): Promise<() => Promise<void>> {
     const { source_id: sourceId, job_id: jobId, turn_start: start, turn_end: end } = memory.provenance;
     if (!sourceId || !jobId || start === undefined) return async () => undefined;
