@@ -123,8 +123,9 @@ export function createRecordJobActivities(deps: ActivityDeps) {
     const current = outcome.completed ? await claimVersion(input, versionAt, outcome.title) : await recordedVersion(sourceId);
     const mine = Date.parse(versionAt);
     if (!outcome.completed && !(current && Date.parse(current) > mine)) return 0;
+    const newest = current !== undefined && Date.parse(current) === mine;
     const stale: estypes.QueryDslQueryContainer =
-      current !== undefined && Date.parse(current) === mine
+      newest
         ? { bool: { should: [{ range: { 'provenance.version_at': { lt: versionAt } } }, { bool: { must_not: { exists: { field: 'provenance.version_at' } } } }], minimum_should_match: 1 } }
         : { term: { 'provenance.version_at': new Date(mine).toISOString() } };
     const query: estypes.QueryDslQueryContainer = {
@@ -135,7 +136,7 @@ export function createRecordJobActivities(deps: ActivityDeps) {
           { exists: { field: 'updated_at' } },
           // Never this job's own writes when it is the newest (one a worker of an older build wrote
           // has no version_at), nor a conversation's that shares the caller's id (not versioned).
-          ...(outcome.completed && current !== undefined && Date.parse(current) === mine ? [{ term: { 'provenance.job_id': jobId } }] : []),
+          ...(outcome.completed && newest ? [{ term: { 'provenance.job_id': jobId } }] : []),
           { term: { 'provenance.format': 'CONVERSATION' } },
         ],
       },
@@ -144,10 +145,15 @@ export function createRecordJobActivities(deps: ActivityDeps) {
     return deleteMatching(deps.es, deps.indices.memories, query, "an earlier version's memories");
   }
 
+  /** The source's record (for a compare-and-set on it) and the version it records, if any. */
+  async function readVersion(sourceId: string) {
+    const record = await deps.es.get<{ version_at?: string }>({ index: deps.indices.sources, id: sourceId }, { ignore: [404] });
+    return { record, version: record.found ? record._source?.version_at : undefined };
+  }
+
   /** The source's recorded version, if any. */
   async function recordedVersion(sourceId: string): Promise<string | undefined> {
-    const record = await deps.es.get<{ version_at?: string }>({ index: deps.indices.sources, id: sourceId }, { ignore: [404] });
-    return record.found ? record._source?.version_at : undefined;
+    return (await readVersion(sourceId)).version;
   }
 
   /**
@@ -157,8 +163,7 @@ export function createRecordJobActivities(deps: ActivityDeps) {
   async function claimVersion(input: StageInput, versionAt: string, title: string | undefined): Promise<string> {
     const { sourceId, request } = input;
     for (let attempt = 0; ; attempt++) {
-      const record = await deps.es.get<{ version_at?: string }>({ index: deps.indices.sources, id: sourceId }, { ignore: [404] });
-      const recorded = record.found ? record._source?.version_at : undefined;
+      const { record, version: recorded } = await readVersion(sourceId);
       if (recorded && Date.parse(recorded) >= Date.parse(versionAt)) return recorded;
       // recordSource ran first in this job: the record exists.
       if (!record.found) return versionAt;

@@ -18,6 +18,7 @@ import { badInput, notFound, upstreamFailure } from './errors';
  */
 /** At most this many subscriptions per tenant: each one is a delivery per finished job. */
 export const MAX_WEBHOOKS_PER_TENANT = 20;
+const overTheLimit = () => badInput(`a tenant has at most ${MAX_WEBHOOKS_PER_TENANT} webhooks: delete one first`);
 
 export const CreateWebhookRequest = z.object({
   url: z.string().min(1).max(2048),
@@ -89,7 +90,7 @@ export class WebhookStore {
   async create(tenant: string, input: CreateWebhookRequest): Promise<{ record: WebhookView; secret: string }> {
     const url = assertDeliverableUrl(input.url, this.allowPrivate);
     if ((await this.search(tenant)).length >= MAX_WEBHOOKS_PER_TENANT) {
-      throw badInput(`a tenant has at most ${MAX_WEBHOOKS_PER_TENANT} webhooks: delete one first`);
+      throw overTheLimit();
     }
     const record: StoredWebhook = {
       id: `wh_${randomBytes(8).toString('hex')}`,
@@ -104,10 +105,10 @@ export class WebhookStore {
     this.cache.delete(tenant);
     // Creates racing past the count above: the earliest (created_at, then id) keep their places and a
     // later one over the limit takes itself back, so a burst cannot leave the tenant over it.
-    const place = (await this.search(tenant)).sort(byCreation).findIndex((hook) => hook.id === record.id);
+    const place = (await this.search(tenant)).findIndex((hook) => hook.id === record.id);
     if (place >= MAX_WEBHOOKS_PER_TENANT) {
       await this.es.delete({ index: this.index, id: record.id, refresh: 'wait_for' }, { ignore: [404] });
-      throw badInput(`a tenant has at most ${MAX_WEBHOOKS_PER_TENANT} webhooks: delete one first`);
+      throw overTheLimit();
     }
     return { record: view(record), secret: record.secret };
   }
@@ -153,14 +154,13 @@ export class WebhookStore {
     const result = await this.es.search<StoredWebhook>({
       index: this.index,
       query: { bool: { filter: [{ term: { tenant } }] } },
-      sort: [{ created_at: 'asc' }],
+      // Oldest first, ties by id: the order in which creates keep their places (create).
+      sort: [{ created_at: 'asc' }, { id: 'asc' }],
       size: MAX_WEBHOOKS_PER_TENANT * 2,
     });
     return result.hits.hits.map((hit) => hit._source!);
   }
 }
-
-const byCreation = (a: StoredWebhook, b: StoredWebhook) => a.created_at.localeCompare(b.created_at) || a.id.localeCompare(b.id);
 
 function view({ secret: _secret, ...rest }: StoredWebhook): WebhookView {
   return rest;
