@@ -1,6 +1,6 @@
 import express, { type ErrorRequestHandler, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
-import { charsetOf, supported } from '../activities/parsers/text';
+import { charsetOf, supported } from '../lib/charset';
 import { FORMAT_SIZE_LIMITS } from '../lib/domain/ingest';
 import { CairnError, asServiceUnavailable, badInput } from '../lib/errors';
 import type { Logger } from '../lib/logger';

@@ -1,3 +1,4 @@
+import { charsetOf, supported } from '../../lib/charset';
 import { badInput } from '../../lib/errors';
 import { SectionBuilder } from './sections';
 import type { Parser } from './types';
@@ -47,22 +48,10 @@ function byteOrderMark(bytes: Uint8Array): string | undefined {
   return undefined;
 }
 
-export const charsetOf = (contentType: string | undefined) => /;\s*charset\s*=\s*"?([\w.:-]+)"?/i.exec(contentType ?? '')?.[1];
-
 /** <meta charset="…"> or <meta http-equiv="Content-Type" content="…; charset=…"> in the first 1,024 bytes. */
 function metaCharset(bytes: Uint8Array): string | undefined {
   const head = new TextDecoder('latin1').decode(bytes.subarray(0, 1024));
   return /<meta[^>]+charset\s*=\s*["']?([\w.:-]+)/i.exec(head)?.[1];
-}
-
-/** An encoding TextDecoder knows, by the label given; undefined for none or an unknown label. */
-export function supported(label: string | undefined): string | undefined {
-  if (!label) return undefined;
-  try {
-    return new TextDecoder(label).encoding;
-  } catch {
-    return undefined;
-  }
 }
 
 /** A byte no text encoding uses for text: a C0 control other than tab, newlines, form feed and escape. */
