@@ -51,15 +51,30 @@ const KEY_PATTERN = /^cairn_([0-9a-f]{16})_([A-Za-z0-9_-]{20,})$/;
  * honouring the key within this time.
  */
 const CACHE_TTL_MS = 5_000;
+/**
+ * A key in use is read again in the background once its entry is this old, while the entry still
+ * answers: a busy key's requests never wait for Elasticsearch, and each read starts a new TTL (a
+ * revoke still shows within CACHE_TTL_MS, the age of the entry that last honoured it).
+ */
+const REFRESH_AFTER_MS = 3_000;
+
+interface CachedKey {
+  principal: Principal | undefined;
+  readAt: number;
+  refreshing?: boolean;
+}
 
 export class ApiKeyStore implements KeyResolver {
-  private readonly cache = new Map<string, { principal: Principal | undefined; expires: number }>();
+  private readonly cache = new Map<string, CachedKey>();
+  /** Lookups under way, by key hash: requests that miss the cache at once share one read. */
+  private readonly reading = new Map<string, { id: string; read: Promise<Principal | undefined> }>();
   /** Bumped by every revoke: a lookup that started before one does not cache what it read. */
   private revocations = 0;
 
   constructor(
     private readonly es: Client,
     private readonly index: string,
+    private readonly now: () => number = Date.now,
   ) {}
 
   async create(input: { tenant: string; name?: string; permissions: Permission[] }): Promise<{ key: string; record: ApiKeyView }> {
@@ -99,6 +114,8 @@ export class ApiKeyStore implements KeyResolver {
     }
     this.revocations += 1;
     for (const [hash, entry] of this.cache) if (entry.principal?.keyId === id) this.cache.delete(hash);
+    // A read that started before the revoke answers those who asked then; later requests read again.
+    for (const [hash, under] of this.reading) if (under.id === id) this.reading.delete(hash);
     return view(record);
   }
 
@@ -107,17 +124,42 @@ export class ApiKeyStore implements KeyResolver {
     if (!match) return undefined;
     const hash = hashKey(key);
     const cached = this.cache.get(hash);
-    if (cached && cached.expires > Date.now()) return cached.principal;
-    const revocations = this.revocations;
-    const record = await this.get(match[1]!);
-    let principal: Principal | undefined;
-    if (record && !record.revoked_at && timingSafeEqual(Buffer.from(record.key_hash, 'hex'), Buffer.from(hash, 'hex'))) {
-      principal = { tenant: record.tenant, keyId: record.id, permissions: new Set(record.permissions) };
+    const age = cached ? this.now() - cached.readAt : Infinity;
+    if (cached && age < CACHE_TTL_MS) {
+      if (cached.principal && age >= REFRESH_AFTER_MS && !cached.refreshing) {
+        cached.refreshing = true;
+        // A failed refresh leaves the entry to expire as it would have; the next request reads again.
+        this.lookup(hash, match[1]!).catch(() => (cached.refreshing = false));
+      }
+      return cached.principal;
     }
-    if (this.revocations !== revocations) return principal;
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(hash, { principal, expires: Date.now() + CACHE_TTL_MS });
-    return principal;
+    return this.lookup(hash, match[1]!);
+  }
+
+  /** Reads a key's record (one read per key at a time) and caches what it makes of it. */
+  private lookup(hash: string, id: string): Promise<Principal | undefined> {
+    const under = this.reading.get(hash);
+    if (under) return under.read;
+    const read = (async () => {
+      const revocations = this.revocations;
+      const readAt = this.now();
+      const record = await this.get(id);
+      let principal: Principal | undefined;
+      if (record && !record.revoked_at && timingSafeEqual(Buffer.from(record.key_hash, 'hex'), Buffer.from(hash, 'hex'))) {
+        principal = { tenant: record.tenant, keyId: record.id, permissions: new Set(record.permissions) };
+      }
+      if (this.revocations !== revocations) {
+        this.cache.delete(hash);
+        return principal;
+      }
+      if (this.cache.size > 10_000) this.cache.clear();
+      this.cache.set(hash, { principal, readAt });
+      return principal;
+    })().finally(() => {
+      if (this.reading.get(hash)?.read === read) this.reading.delete(hash);
+    });
+    this.reading.set(hash, { id, read });
+    return read;
   }
 
   private async get(id: string): Promise<StoredApiKey | undefined> {

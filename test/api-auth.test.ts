@@ -1,3 +1,4 @@
+import { ApiKeyStore } from '../lib/apikeys';
 import { startHarness, type Harness } from './support/harness';
 
 describe('API keys, permissions and tenant isolation', () => {
@@ -156,6 +157,54 @@ describe('API keys, permissions and tenant isolation', () => {
       const sent = `${method} ${route} ${JSON.stringify(body ?? '').slice(0, 120)}`;
       expect([sent, response.status >= 400 && response.status < 500]).toEqual([sent, true]);
       expect(JSON.stringify(response.body ?? '')).not.toMatch(/\bat .+\.(ts|js):\d+/);
+    }
+  });
+
+  it('resolves a minted key with one read for simultaneous requests, refreshes a key in use ahead of its expiry, and still drops a revoked one', async () => {
+    let clock = 1_000_000;
+    const store = new ApiKeyStore(h.runtime.es, h.runtime.indices.apikeys, () => clock);
+    const otherReplica = new ApiKeyStore(h.runtime.es, h.runtime.indices.apikeys, () => clock);
+    const { key, record } = await store.create({ tenant: 'acme', permissions: ['ingest'] });
+    const reads = jest.spyOn(h.runtime.es, 'get');
+    try {
+      // Ten requests at once with a key not yet cached: one read, all answered.
+      const principals = await Promise.all(Array.from({ length: 10 }, () => store.resolve(key)));
+      expect(principals.map((p) => p?.tenant)).toEqual(Array(10).fill('acme'));
+      expect(reads).toHaveBeenCalledTimes(1);
+
+      // Within the refresh age: served from the cache, no read.
+      clock += 2_000;
+      expect((await store.resolve(key))?.keyId).toBe(record.id);
+      expect(reads).toHaveBeenCalledTimes(1);
+
+      // Past it: still answered from the cache at once, and read again in the background, once.
+      clock += 1_500;
+      const [first, second] = [store.resolve(key), store.resolve(key)];
+      expect((await first)?.tenant).toBe('acme');
+      expect((await second)?.tenant).toBe('acme');
+      expect(reads).toHaveBeenCalledTimes(2);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+
+      // 5.5 s after the first read (beyond its 5 s TTL), the refreshed entry answers without a read.
+      clock += 3_500 - 1_500;
+      expect((await store.resolve(key))?.tenant).toBe('acme');
+      expect(reads).toHaveBeenCalledTimes(2);
+
+      // Revoked on another replica: this one's entry stops honouring the key once it is 5 s old,
+      // refreshes in between notwithstanding.
+      await otherReplica.revoke('acme', record.id);
+      clock += 1_000; // the refreshed entry is now 3 s old: refreshed, and the refresh reads the revoke
+      expect((await store.resolve(key))?.tenant).toBe('acme');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await store.resolve(key)).toBeUndefined();
+
+      // On the replica that revoked it, at once.
+      const fresh = await store.create({ tenant: 'acme', permissions: ['read'] });
+      expect((await otherReplica.resolve(fresh.key))?.tenant).toBe('acme');
+      await otherReplica.revoke('acme', fresh.record.id);
+      expect(await otherReplica.resolve(fresh.key)).toBeUndefined();
+    } finally {
+      reads.mockRestore();
     }
   });
 });
