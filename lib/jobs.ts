@@ -30,6 +30,9 @@ const TEMPORAL_ANSWERING_MS = 10_000;
 
 /** How long a cancel or retry waits for this process to complete a job's start before a 409. */
 const COMPLETING_WAIT_MS = 5_000;
+/** A recorded start that failed is tried again after this, doubling with each failure up to the cap. */
+const FAILED_START_BACKOFF_MS = 10_000;
+const FAILED_START_BACKOFF_CAP_MS = 2 * 60_000;
 
 /** Whether `promise` (one that never rejects) settles within `ms`. */
 async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
@@ -100,6 +103,12 @@ export class IngestJobs {
   private lastAcknowledgedAt = 0;
   /** Fresh jobs answered before their start was acknowledged, since this process started. */
   private acceptedEarly = 0;
+  /**
+   * Recorded starts whose last attempt by this process's sweep failed (unreadable, or refused):
+   * tried again once `nextAt` has passed, with a backoff that doubles, never dropped (each was
+   * answered 2xx).
+   */
+  private readonly failingStarts = new Map<string, { attempts: number; nextAt: number }>();
 
   constructor(
     private readonly temporal: Client,
@@ -210,8 +219,8 @@ export class IngestJobs {
   }
 
   /** For the API's metrics: jobs answered before their start was acknowledged, and starts still completing. */
-  startStats(): { acceptedEarly: number; completing: number } {
-    return { acceptedEarly: this.acceptedEarly, completing: this.inFlight.size };
+  startStats(): { acceptedEarly: number; completing: number; failing: number } {
+    return { acceptedEarly: this.acceptedEarly, completing: this.inFlight.size, failing: this.failingStarts.size };
   }
 
   /**
@@ -219,20 +228,30 @@ export class IngestJobs {
    * not still under way in this process: those of a process that stopped before Temporal
    * acknowledged them, or whose start failed. Run by the API at start-up and then periodically; any
    * number of API processes may sweep the same store, since a second start of a job is refused. One
-   * job's record that cannot be read or started is logged and holds back no other. Returns how many
-   * jobs it started.
+   * job's record that cannot be read or started is logged and holds back no other; it is tried again
+   * after 10 s, then 20 s, 40 s… up to 2 min between attempts (after an outage of Temporal, its
+   * records start within 2 min of its return). Returns how many jobs it started.
    */
-  async resumePendingStarts(olderThanMs = 30_000): Promise<number> {
+  async resumePendingStarts(olderThanMs = 30_000, now = Date.now()): Promise<number> {
     let resumed = 0;
-    for (const jobId of await this.pending.jobIds()) {
+    const jobIds = await this.pending.jobIds();
+    const recorded = new Set(jobIds);
+    for (const jobId of this.failingStarts.keys()) if (!recorded.has(jobId)) this.failingStarts.delete(jobId);
+    for (const jobId of jobIds) {
+      const failing = this.failingStarts.get(jobId);
+      if (failing && failing.nextAt > now) continue;
       try {
         const record = await this.pending.read(jobId);
-        if (!record || Date.now() - Date.parse(record.recordedAt) < olderThanMs) continue;
+        if (!record || now - Date.parse(record.recordedAt) < olderThanMs) continue;
         const { workflowInput } = record;
         if (this.inFlight.has(ingestWorkflowId(workflowInput.request.tenant, jobId))) continue;
         if (await this.completeRecordedStart(jobId, this.startRun(workflowInput, 'REJECT_DUPLICATE'))) resumed += 1;
+        this.failingStarts.delete(jobId);
       } catch (error) {
-        this.log?.error({ err: error, job_id: jobId }, 'could not start an accepted job from its record; the next sweep tries again');
+        const attempts = (failing?.attempts ?? 0) + 1;
+        const backoffMs = Math.min(FAILED_START_BACKOFF_MS * 2 ** (attempts - 1), FAILED_START_BACKOFF_CAP_MS);
+        this.failingStarts.set(jobId, { attempts, nextAt: now + backoffMs });
+        this.log?.error({ err: error, job_id: jobId, attempts, retry_in_s: backoffMs / 1000 }, 'could not start an accepted job from its record; a later sweep tries again');
       }
     }
     return resumed;

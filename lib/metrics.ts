@@ -31,7 +31,7 @@ export class ApiMetrics {
     registers: [this.registry],
   });
 
-  constructor(starts?: () => { acceptedEarly: number; completing: number }) {
+  constructor(starts?: () => { acceptedEarly: number; completing: number; failing: number }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'cairn_api_' });
     if (!starts) return;
     // Read from IngestJobs when scraped (see IngestJobs.start: answering before a slow start).
@@ -50,6 +50,14 @@ export class ApiMetrics {
       registers: [this.registry],
       collect() {
         this.set(starts().completing);
+      },
+    });
+    new Gauge({
+      name: 'cairn_ingest_starts_failing',
+      help: 'Accepted jobs whose recorded start failed at its last attempt by this process; retried with a backoff of up to 2 min',
+      registers: [this.registry],
+      collect() {
+        this.set(starts().failing);
       },
     });
   }

@@ -28,6 +28,7 @@ afterAll(async () => {
 function gatedClient(refused: Set<string> = new Set()) {
   let gate: Promise<void> = Promise.resolve();
   let release = () => undefined as void;
+  let refusals = 0;
   const client = new Client({
     connection: h.temporal.connection,
     namespace: h.config.TEMPORAL_NAMESPACE,
@@ -36,7 +37,10 @@ function gatedClient(refused: Set<string> = new Set()) {
         {
           startWithDetails: async (input, next) => {
             await gate;
-            if (refused.has(input.options.workflowId)) throw new Error('refused by the test');
+            if (refused.has(input.options.workflowId)) {
+              refusals += 1;
+              throw new Error('refused by the test');
+            }
             return next(input);
           },
         },
@@ -45,6 +49,8 @@ function gatedClient(refused: Set<string> = new Set()) {
   });
   return {
     client,
+    /** Starts refused so far. */
+    refusals: () => refusals,
     hold() {
       gate = new Promise((resolve) => (release = resolve));
     },
@@ -139,7 +145,7 @@ describe('acceptance with a slow workflow start', () => {
     await h.waitForJob('acme', first.jobId);
   });
 
-  it('a job whose record cannot be read or whose start keeps failing holds back no other in the sweep', async () => {
+  it('a job whose record cannot be read or whose start keeps failing holds back no other in the sweep, and is tried again with a backoff', async () => {
     const { gated, jobs, first } = await slowProcess();
     gated.drop();
     const refusedJob = await jobs.start(document('The bridge was built in 1966.'));
@@ -147,17 +153,34 @@ describe('acceptance with a slow workflow start', () => {
     const unreadable = recordOf('00000000-0000-4000-8000-0000000000ff');
     fs.writeFileSync(unreadable, '{"workflowInput": ');
 
-    const refusing = anotherProcess(gatedClient(new Set([refusedJob.workflowId])).client);
-    expect(await refusing.resumePendingStarts(0)).toBe(1);
+    const refusingClient = gatedClient(new Set([refusedJob.workflowId]));
+    const refusing = anotherProcess(refusingClient.client);
+    const now = Date.now();
+    expect(await refusing.resumePendingStarts(0, now)).toBe(1);
+    expect(refusingClient.refusals()).toBe(1);
     expect(fs.existsSync(recordOf(refusedJob.jobId))).toBe(true);
     expect(fs.existsSync(recordOf(other.jobId))).toBe(false);
     expect((await h.waitForJob('acme', other.jobId)).status).toBe('completed');
+    // The two that failed are tried again after 10 s, then 20 s more: not at every sweep.
+    expect(refusing.startStats().failing).toBe(2);
+    expect(await new ApiMetrics(() => refusing.startStats()).registry.metrics()).toMatch(/^cairn_ingest_starts_failing 2$/m);
+    expect(await refusing.resumePendingStarts(0, now + 5_000)).toBe(0);
+    expect(refusingClient.refusals()).toBe(1);
+    expect(await refusing.resumePendingStarts(0, now + 11_000)).toBe(0);
+    expect(refusingClient.refusals()).toBe(2);
+    expect(await refusing.resumePendingStarts(0, now + 25_000)).toBe(0);
+    expect(refusingClient.refusals()).toBe(2);
+    expect(await refusing.resumePendingStarts(0, now + 32_000)).toBe(0);
+    expect(refusingClient.refusals()).toBe(3);
     // Still queued, and started by the next sweep that can.
     expect(await refusing.progress('acme', refusedJob.jobId)).toMatchObject({ status: 'queued' });
     expect(await anotherProcess().resumePendingStarts(0)).toBe(1);
     expect((await h.waitForJob('acme', refusedJob.jobId)).status).toBe('completed');
     expect(fs.existsSync(unreadable)).toBe(true);
     fs.rmSync(unreadable);
+    // What is no longer recorded is no longer counted as failing.
+    await refusing.resumePendingStarts(0, now + 60_000);
+    expect(refusing.startStats().failing).toBe(0);
     await h.waitForJob('acme', first.jobId);
   });
 
