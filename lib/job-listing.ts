@@ -6,7 +6,8 @@ import { JobStatus, type JobProgress } from './domain/job';
 import { badInput } from './errors';
 import { parseIngestWorkflowId, sha256 } from './ids';
 import { both, timestampOf } from './job-status';
-import type { IngestJobs, JobMemo } from './jobs';
+import { jobMemo, type IngestJobs, type JobMemo } from './jobs';
+import type { PendingStart } from './pending-starts';
 
 /** How deep offset pagination reaches (as Elasticsearch's own result window). */
 const MAX_OFFSET = 10_000;
@@ -128,6 +129,27 @@ function openPageToken(sealed: string, query: string): Uint8Array {
   return token;
 }
 
+/** A job still being started (answered 2xx, its start not yet acknowledged) as a listing, if it matches the filters. */
+function pendingListing({ workflowInput, recordedAt }: PendingStart, filters: JobFilters): JobListing | undefined {
+  const { request } = workflowInput;
+  if (filters.status && filters.status !== 'queued') return undefined;
+  if (filters.format && filters.format !== request.format) return undefined;
+  if (filters.kind && filters.kind !== request.kind) return undefined;
+  if (filters.document_type && filters.document_type !== request.documentType) return undefined;
+  if (filters.surface && filters.surface !== request.surface) return undefined;
+  const memo = jobMemo(workflowInput);
+  return {
+    job_id: workflowInput.jobId,
+    status: 'queued',
+    kind: request.kind,
+    format: request.format,
+    document_type: request.documentType,
+    ...memo,
+    created_at: workflowInput.createdAt,
+    updated_at: recordedAt,
+  };
+}
+
 /**
  * Lists a tenant's jobs from Temporal visibility (filterable by the Cairn search attributes),
  * completed by the stored summaries of finished jobs: one visibility call and one mget per page.
@@ -140,11 +162,22 @@ export class JobListings {
     private readonly taskQueue?: string,
   ) {}
 
+  /**
+   * The tenant's jobs answered 2xx whose start is still being completed (not in visibility yet) that
+   * match the filters, newest first: they head the first page, as the newest jobs, at most
+   * `pageSize - 1` of them (so a page always reads visibility on).
+   */
+  private async pending(tenant: string, filters: JobFilters, pageSize: number): Promise<JobListing[]> {
+    const records = await this.jobs.pendingStarts(tenant);
+    return records.flatMap((record) => pendingListing(record, filters) ?? []).slice(0, Math.max(0, pageSize - 1));
+  }
+
   async page(tenant: string, filters: JobFilters, pageSize: number, pageToken?: string): Promise<{ jobs: JobListing[]; nextPageToken?: string }> {
     const query = visibilityQuery(tenant, filters, this.taskQueue);
     const token = pageToken ? openPageToken(pageToken, query) : undefined;
+    const pending = token ? [] : await this.pending(tenant, filters, pageSize);
     const response = await this.temporalClient.workflowService
-      .listWorkflowExecutions({ namespace: this.namespace, query, pageSize, nextPageToken: token })
+      .listWorkflowExecutions({ namespace: this.namespace, query, pageSize: pageSize - pending.length, nextPageToken: token })
       .catch((error: Error & { code?: number }) => {
         // A token sealed for this very query that the server still refuses as an argument (e.g. one
         // from before a server reset) is the caller's to drop; anything else is the server's failure.
@@ -188,7 +221,9 @@ export class JobListings {
       job.updated_at = summary.updated_at ?? job.updated_at;
     }
     const next = response.nextPageToken && response.nextPageToken.length > 0 ? sealPageToken(response.nextPageToken, query) : undefined;
-    return { jobs: listings, nextPageToken: next };
+    // A start that landed between the two reads is listed once, from visibility.
+    const listed = new Set(listings.map((job) => job.job_id));
+    return { jobs: [...pending.filter((job) => !listed.has(job.job_id)), ...listings], nextPageToken: next };
   }
 
   /**
@@ -200,8 +235,11 @@ export class JobListings {
     const offset = (page - 1) * pageSize;
     if (offset >= MAX_OFFSET) throw badInput(`pages reach the first ${MAX_OFFSET} jobs: narrow the listing with filters to see older ones`);
     const query = visibilityQuery(tenant, filters, this.taskQueue);
+    // The first page heads with the jobs still being started; later pages read visibility on from
+    // where it left off.
+    const headedBy = offset > 0 ? (await this.pending(tenant, filters, pageSize)).length : 0;
     let token: Uint8Array | undefined;
-    for (let left = offset; left > 0; ) {
+    for (let left = offset - headedBy; left > 0; ) {
       const step = Math.min(left, 1000);
       const skipped = await this.temporalClient.workflowService.listWorkflowExecutions({ namespace: this.namespace, query, pageSize: step, nextPageToken: token });
       left -= step;
@@ -213,8 +251,12 @@ export class JobListings {
     return { jobs: result.jobs, total };
   }
 
+  /** Visibility's count, and the jobs still being started that match (a start landing meanwhile may count twice). */
   async count(tenant: string, filters: JobFilters): Promise<number> {
-    const response = await this.temporalClient.workflowService.countWorkflowExecutions({ namespace: this.namespace, query: visibilityQuery(tenant, filters, this.taskQueue) });
-    return Number(String(response.count ?? 0));
+    const [response, pending] = await both(
+      this.temporalClient.workflowService.countWorkflowExecutions({ namespace: this.namespace, query: visibilityQuery(tenant, filters, this.taskQueue) }),
+      this.jobs.pendingStarts(tenant),
+    );
+    return Number(String(response.count ?? 0)) + pending.filter((record) => pendingListing(record, filters)).length;
   }
 }

@@ -22,7 +22,7 @@ import { contentHash, ingestWorkflowId, newJobId, scopeKey, sha256, sourceId as 
 import { initialProgress } from './domain/initial-progress';
 import { canonicalProgress, JobStatusReader, startInputOf } from './job-status';
 import type { Logger } from './logger';
-import { PendingStarts } from './pending-starts';
+import { PendingStarts, type PendingStart } from './pending-starts';
 import { ingestJobAttributes } from './temporal/search-attributes';
 
 /** A fresh job is answered before its start is acknowledged only if Temporal acknowledged one this recently. */
@@ -78,6 +78,21 @@ export interface JobMemo {
   file_name?: string;
   source_id: string;
   retry_of?: string;
+}
+
+/** What a job's workflow keeps in its memo; a job still being started is listed from the same fields. */
+export function jobMemo(workflowInput: IngestWorkflowInput, retryOf?: string): JobMemo {
+  const { request } = workflowInput;
+  return {
+    surface: request.surface,
+    scope: request.scope,
+    categories: request.categories,
+    source_url: request.sourceUrl,
+    document_id: request.documentId,
+    file_name: request.fileName,
+    source_id: workflowInput.sourceId,
+    retry_of: retryOf,
+  };
 }
 
 /** Whether a source is replaced by what is sent again under the same key (see StageInput.versionAt). */
@@ -369,23 +384,17 @@ export class IngestJobs {
   }
 
   private startOptions(workflowInput: IngestWorkflowInput, retryOf?: string) {
-    const { request } = workflowInput;
-    const memo: JobMemo = {
-      surface: request.surface,
-      scope: request.scope,
-      categories: request.categories,
-      source_url: request.sourceUrl,
-      document_id: request.documentId,
-      file_name: request.fileName,
-      source_id: workflowInput.sourceId,
-      retry_of: retryOf,
-    };
     return {
       taskQueue: this.config.TEMPORAL_TASK_QUEUE,
       args: [workflowInput] as [IngestWorkflowInput],
-      typedSearchAttributes: ingestJobAttributes(request),
-      memo: JSON.parse(JSON.stringify(memo)) as Record<string, unknown>,
+      typedSearchAttributes: ingestJobAttributes(workflowInput.request),
+      memo: JSON.parse(JSON.stringify(jobMemo(workflowInput, retryOf))) as Record<string, unknown>,
     };
+  }
+
+  /** A tenant's jobs answered 2xx whose start is still being completed (startInBackground), newest first. */
+  pendingStarts(tenant: string): Promise<PendingStart[]> {
+    return this.pending.ofTenant(tenant);
   }
 
   handle(tenant: string, jobId: string): WorkflowHandle {

@@ -41,6 +41,17 @@ export class PendingStarts {
     return this.blobs.delete(keyOf(jobId));
   }
 
+  /**
+   * The records of a tenant's jobs still being started (for listings), newest first; one that cannot
+   * be read is left to the sweep, which logs it.
+   */
+  async ofTenant(tenant: string): Promise<PendingStart[]> {
+    const records = await Promise.all((await this.jobIds()).map((jobId) => this.read(jobId).catch(() => undefined)));
+    return records
+      .filter((record): record is PendingStart => record?.workflowInput.request.tenant === tenant)
+      .sort((a, b) => b.workflowInput.createdAt.localeCompare(a.workflowInput.createdAt));
+  }
+
   async jobIds(): Promise<string[]> {
     return (await this.blobs.list(FOLDER))
       .map((key) => key.slice(FOLDER.length + 1).replace(/\.json$/, ''))

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from '@temporalio/client';
+import { JobListings, visibilityQuery } from '../lib/job-listing';
 import { IngestJobs } from '../lib/jobs';
 import { ApiMetrics } from '../lib/metrics';
 import { startHarness, type Harness } from './support/harness';
@@ -108,11 +109,34 @@ describe('acceptance with a slow workflow start', () => {
   });
 
   it('starts, from its record, a job whose process stopped before Temporal had its start', async () => {
+    // Three jobs started as usual, seen by visibility (eventually consistent) before the slow one.
+    const listings = new JobListings(h.temporal.client, h.jobs, h.config.TEMPORAL_NAMESPACE, h.config.TEMPORAL_TASK_QUEUE);
+    const usual = await Promise.all([1, 2, 3].map((n) => h.jobs.start(document(`Usual note number ${n}, ${Math.random()}.`))));
+    for (let tries = 0; (await listings.count('acme', {})) < usual.length && tries < 40; tries++) await new Promise((resolve) => setTimeout(resolve, 250));
     const { gated, jobs, first } = await slowProcess();
+    for (let tries = 0; (await listings.count('acme', {})) < usual.length + 1 && tries < 40; tries++) await new Promise((resolve) => setTimeout(resolve, 250));
     gated.drop();
     const accepted = await jobs.start(document('The lighthouse keeper retired in 1998.'));
     expect(fs.existsSync(recordOf(accepted.jobId))).toBe(true);
     await expect(h.jobs.handle('acme', accepted.jobId).describe()).rejects.toThrow(/not found/i);
+
+    // Listed meanwhile, as the newest job, where its filters match: queued, with what it was sent as.
+    const ids = (listing: { body: { jobs: { job_id: string }[] } }) => listing.body.jobs.map((job) => job.job_id);
+    const listed = await h.api('GET', '/v1/jobs?page_size=3');
+    expect(listed.body.jobs).toHaveLength(3);
+    expect(listed.body.jobs[0]).toMatchObject({ job_id: accepted.jobId, status: 'queued', kind: 'document', format: 'TXT', created_at: accepted.createdAt, source_id: accepted.sourceId });
+    expect(ids(await h.api('GET', '/v1/jobs?status=queued&format=TXT&kind=document'))).toContain(accepted.jobId);
+    expect(ids(await h.api('GET', '/v1/jobs?status=completed'))).not.toContain(accepted.jobId);
+    expect(ids(await h.api('GET', '/v1/jobs?format=PDF'))).not.toContain(accepted.jobId);
+    expect(ids(await h.api('GET', '/v1/jobs?page_size=3', { key: h.keys.globex }))).not.toContain(accepted.jobId);
+    // Numbered pages (Memsolus') count it, and the second page goes on where the first left off.
+    const started = (await listings.page('acme', {}, 10)).jobs.filter((job) => job.job_id !== accepted.jobId).map((job) => job.job_id);
+    const [one, two] = [await listings.pageByNumber('acme', {}, 1, 3), await listings.pageByNumber('acme', {}, 2, 3)];
+    expect(one.jobs.map((job) => job.job_id)).toEqual([accepted.jobId, ...started.slice(0, 2)]);
+    expect(two.jobs.map((job) => job.job_id)).toEqual(started.slice(2, 5));
+    const visible = await h.temporal.client.workflowService.countWorkflowExecutions({ namespace: h.config.TEMPORAL_NAMESPACE, query: visibilityQuery('acme', {}, h.config.TEMPORAL_TASK_QUEUE) });
+    expect(one.total).toBe(Number(visible.count) + 1);
+    expect(await listings.count('acme', { status: 'queued', format: 'TXT' })).toBeGreaterThanOrEqual(1);
 
     // The next API process sweeps: a record younger than the sweep's age is another process's start
     // still under way, and is left alone; an older one is started.
@@ -122,6 +146,8 @@ describe('acceptance with a slow workflow start', () => {
     expect(fs.existsSync(recordOf(accepted.jobId))).toBe(false);
     const done = await h.waitForJob('acme', accepted.jobId);
     expect(done).toMatchObject({ job_id: accepted.jobId, status: 'completed', memories_created: 1, created_at: accepted.createdAt });
+    expect(ids(await h.api('GET', '/v1/jobs?page_size=50')).filter((id) => id === accepted.jobId)).toHaveLength(1);
+    await Promise.all(usual.map((job) => h.waitForJob('acme', job.jobId)));
     const hits = await h.api('POST', '/v1/search', { body: { query: 'lighthouse keeper retired', mode: 'bm25', top_k: 20 } });
     expect(hits.body.results.some((hit: { provenance: { job_id: string } }) => hit.provenance.job_id === accepted.jobId)).toBe(true);
     await h.waitForJob('acme', first.jobId);
