@@ -1,7 +1,7 @@
 import type { estypes } from '@elastic/elasticsearch';
 import { getJson } from '../lib/blob/store';
 import type { Chunk, ParsedDocument } from '../lib/domain/document';
-import { embeddingText, type StoredMemory } from '../lib/domain/memory';
+import { embeddingText, versionOrder, type StoredMemory } from '../lib/domain/memory';
 import { isoDate } from '../lib/domain/dates';
 import { memoryScope, requestProvenance } from '../lib/domain/scope';
 import { memoryId } from '../lib/ids';
@@ -123,7 +123,7 @@ async function keepingWhatWasThere(deps: ActivityDeps, docs: StoredMemory[], ver
   for (const doc of docs) {
     const there = existing.get(doc.id);
     if (there?._source.updated_at) continue;
-    if (versionAt && there && laterVersion(there._source.provenance?.version_at, versionAt)) continue;
+    if (versionAt && there && versionOrder(there._source.provenance?.version_at, versionAt) > 0) continue;
     // A writer with no version (a job from before versions) leaves a version's memory alone.
     if (!versionAt && there?._source.provenance?.version_at) continue;
     const kept = there?._source.created_at ? { ...doc, created_at: there._source.created_at } : doc;
@@ -138,8 +138,6 @@ interface Write {
   /** For a version's write: the memory as read (written over only if unchanged), or absent (created only if still so). */
   expect?: { seqNo: number; primaryTerm: number } | 'absent';
 }
-
-const laterVersion = (stored: string | undefined, mine: string) => stored !== undefined && Date.parse(stored) > Date.parse(mine);
 
 function writeOperation(index: string, id: string, expect: Write['expect']): estypes.BulkOperationContainer {
   if (expect === 'absent') return { create: { _index: index, _id: id } };

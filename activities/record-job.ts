@@ -4,6 +4,7 @@ import type { JobProgress } from '../lib/domain/job';
 import type { ActivityDeps } from './deps';
 import { acceptedAtOf, type StageInput } from './types';
 import { deleteMatching } from '../lib/elasticsearch/client';
+import { versionOrder } from '../lib/domain/memory';
 import { memoryScope } from '../lib/domain/scope';
 import { eventOfJob } from '../lib/domain/webhook-event';
 import { WebhookStore } from '../lib/webhooks';
@@ -70,6 +71,25 @@ export function createRecordJobActivities(deps: ActivityDeps) {
     };
   }
 
+  /**
+   * What the source record says of the content a send carried: written when the source is first
+   * recorded, and again by each version that becomes the source's (claimVersion), which writes what
+   * it lacks as null, since a partial update would keep the earlier version's.
+   */
+  function contentFields(request: StageInput['request'], absent: null | undefined) {
+    const or = <T>(value: T | undefined) => value ?? absent;
+    return {
+      kind: request.kind,
+      format: request.format,
+      document_type: request.documentType,
+      document_date: or(request.documentDate),
+      file_name: or(request.fileName),
+      blob_key: or(request.blobKey),
+      source_url: or(request.sourceUrl),
+      scope: Object.fromEntries(Object.entries(memoryScope(request.tenant, request.scope)).map(([field, value]) => [field, or(value)])),
+    };
+  }
+
   async function recordSource(input: StageInput, summary: { title?: string; contentHash?: string }): Promise<void> {
     const { jobId, sourceId, request } = input;
     const now = new Date().toISOString();
@@ -82,16 +102,9 @@ export function createRecordJobActivities(deps: ActivityDeps) {
       upsert: {
         id: sourceId,
         tenant: request.tenant,
-        kind: request.kind,
-        format: request.format,
-        document_type: request.documentType,
+        ...contentFields(request, undefined),
         document_id: request.documentId,
-        document_date: request.documentDate,
-        source_url: request.sourceUrl,
-        file_name: request.fileName,
         title: summary.title ?? request.title,
-        blob_key: request.blobKey,
-        scope: memoryScope(request.tenant, request.scope),
         metadata: request.metadata,
         metadata_json: request.metadata ? JSON.stringify(request.metadata) : undefined,
         categories: request.categories,
@@ -121,13 +134,13 @@ export function createRecordJobActivities(deps: ActivityDeps) {
     // A version that did not complete claims nothing: it only removes what it wrote once a newer
     // version is the source's (a failed or cancelled newest version keeps what it indexed, as any job).
     const current = outcome.completed ? await claimVersion(input, versionAt, outcome.title) : await recordedVersion(sourceId);
-    const mine = Date.parse(versionAt);
-    if (!outcome.completed && !(current && Date.parse(current) > mine)) return 0;
-    const newest = current !== undefined && Date.parse(current) === mine;
+    const order = versionOrder(current, versionAt);
+    if (!outcome.completed && order <= 0) return 0;
+    const newest = order === 0;
     const stale: estypes.QueryDslQueryContainer =
       newest
         ? { bool: { should: [{ range: { 'provenance.version_at': { lt: versionAt } } }, { bool: { must_not: { exists: { field: 'provenance.version_at' } } } }], minimum_should_match: 1 } }
-        : { term: { 'provenance.version_at': new Date(mine).toISOString() } };
+        : { term: { 'provenance.version_at': new Date(versionAt).toISOString() } };
     const query: estypes.QueryDslQueryContainer = {
       bool: {
         filter: [{ term: { tenant: request.tenant } }, { term: { 'provenance.source_id': sourceId } }, stale],
@@ -164,24 +177,12 @@ export function createRecordJobActivities(deps: ActivityDeps) {
     const { sourceId, request } = input;
     for (let attempt = 0; ; attempt++) {
       const { record, version: recorded } = await readVersion(sourceId);
-      if (recorded && Date.parse(recorded) >= Date.parse(versionAt)) return recorded;
+      if (recorded && versionOrder(recorded, versionAt) >= 0) return recorded;
       // recordSource ran first in this job: the record exists.
       if (!record.found) return versionAt;
       try {
         // What the version was sent as: a re-extraction reads the current version's content.
-        const version = {
-          ...sentWith(input, title),
-          version_at: versionAt,
-          kind: request.kind,
-          // Every scope key, absent ones as null: a partial update merges objects.
-          scope: Object.fromEntries(Object.entries(memoryScope(request.tenant, request.scope)).map(([field, value]) => [field, value ?? null])),
-          format: request.format,
-          document_type: request.documentType,
-          document_date: request.documentDate ?? null,
-          file_name: request.fileName ?? null,
-          blob_key: request.blobKey ?? null,
-          source_url: request.sourceUrl ?? null,
-        };
+        const version = { ...sentWith(input, title), version_at: versionAt, ...contentFields(request, null) };
         await deps.es.update({ index: deps.indices.sources, id: sourceId, doc: version, if_seq_no: record._seq_no, if_primary_term: record._primary_term, refresh: false });
         return versionAt;
       } catch (error) {

@@ -36,6 +36,7 @@ import { createLogger } from '../lib/logger';
 import { createRuntime } from '../lib/runtime';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { connectTemporal, ensureSearchAttributes, type TemporalHandle } from '../lib/temporal/connect';
+import { counterWindow } from './prometheus';
 import { persistenceWindow } from './temporal-metrics';
 
 function option(name: string, fallback: number): number {
@@ -204,7 +205,7 @@ async function main() {
     log(`bench:api — POST /v1/conversations for ${duration}s, ${connections} connections, ${rate > 0 ? `${rate} requests/s offered` : 'closed loop'}, against ${target.label}`);
     let sequence = 0;
     const endWindow = await persistenceWindow(target.temporalMetricsUrl);
-    const earlyBefore = await acceptedBeforeStart(target.url);
+    const acceptedBeforeStart = await counterWindow(`${target.url}/metrics`, 'cairn_ingest_accepted_before_start_total');
     const summary = {
       ...(rate > 0
         ? await openLoop(target, headers, { rate, connections, duration })
@@ -215,7 +216,7 @@ async function main() {
       temporal_persistence: await endWindow(),
       // Of the run's requests, how many were answered once their start was recorded, before Temporal
       // acknowledged it: the API process's own count (one replica's, behind a balancer), null if unread.
-      accepted_before_start: await acceptedBeforeStart(target.url).then((after) => (after === null || earlyBefore === null ? null : after - earlyBefore)),
+      accepted_before_start: await acceptedBeforeStart(),
     };
     log(`acceptance latency p50 ${summary.p50_ms} ms, p90 ${summary.p90_ms} ms, p99 ${summary.p99_ms} ms, max ${summary.max_ms} ms`);
     if (summary.accepted_before_start !== null) {
@@ -233,13 +234,6 @@ async function main() {
   } finally {
     await target.close();
   }
-}
-
-/** The API's count of jobs answered before their start was acknowledged (its /metrics). */
-async function acceptedBeforeStart(url: string): Promise<number | null> {
-  const text = await fetch(`${url}/metrics`).then((response) => (response.ok ? response.text() : ''), () => '');
-  const line = text.split('\n').find((entry) => entry.startsWith('cairn_ingest_accepted_before_start_total '));
-  return line ? Number(line.split(' ')[1]) : null;
 }
 
 interface LoadResult {

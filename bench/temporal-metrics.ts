@@ -1,3 +1,5 @@
+import { scrapeText } from './prometheus';
+
 /**
  * The Temporal server's persistence work over a window, from its Prometheus endpoint (the local dev
  * server exposes one at TEMPORAL_METRICS_PORT). The dev server keeps everything in one SQLite file
@@ -16,23 +18,19 @@ type Sample = Map<string, { calls: number; seconds: number }>;
 const LINE = /^(persistence_requests|persistence_latency_sum)\{([^}]*)\} ([0-9.eE+-]+)$/;
 
 async function scrape(url: string): Promise<Sample | undefined> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(5_000) });
-    if (!response.ok) return undefined;
-    const sample: Sample = new Map();
-    for (const line of (await response.text()).split('\n')) {
-      const match = LINE.exec(line);
-      const operation = match && /operation="([^"]*)"/.exec(match[2]!)?.[1];
-      if (!match || !operation) continue;
-      const entry = sample.get(operation) ?? { calls: 0, seconds: 0 };
-      if (match[1] === 'persistence_requests') entry.calls += Number(match[3]);
-      else entry.seconds += Number(match[3]);
-      sample.set(operation, entry);
-    }
-    return sample;
-  } catch {
-    return undefined;
+  const text = await scrapeText(url);
+  if (text === undefined) return undefined;
+  const sample: Sample = new Map();
+  for (const line of text.split('\n')) {
+    const match = LINE.exec(line);
+    const operation = match && /operation="([^"]*)"/.exec(match[2]!)?.[1];
+    if (!match || !operation) continue;
+    const entry = sample.get(operation) ?? { calls: 0, seconds: 0 };
+    if (match[1] === 'persistence_requests') entry.calls += Number(match[3]);
+    else entry.seconds += Number(match[3]);
+    sample.set(operation, entry);
   }
+  return sample;
 }
 
 /** Starts a window; the returned function ends it (undefined when the endpoint is not reachable). */

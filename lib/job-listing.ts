@@ -164,24 +164,36 @@ export class JobListings {
 
   /**
    * The tenant's jobs answered 2xx whose start is still being completed (not in visibility yet) that
-   * match the filters, newest first: they head the first page, as the newest jobs, at most
-   * `pageSize - 1` of them (so a page always reads visibility on).
+   * match the filters, newest first: they head the listing, as the newest jobs. (A readdir of a
+   * folder that holds only the starts under way: empty while Temporal keeps up.)
    */
-  private async pending(tenant: string, filters: JobFilters, pageSize: number): Promise<JobListing[]> {
-    const records = await this.jobs.pendingStarts(tenant);
-    return records.flatMap((record) => pendingListing(record, filters) ?? []).slice(0, Math.max(0, pageSize - 1));
+  private async pending(tenant: string, filters: JobFilters): Promise<JobListing[]> {
+    return (await this.jobs.pendingStarts(tenant)).flatMap((record) => pendingListing(record, filters) ?? []);
   }
 
+  /**
+   * One page. The first (no token) heads with the jobs still being started, at most `pageSize - 1` of
+   * them so that the page token always continues visibility; in the rare case of more (an outage of
+   * Temporal), the rest are listed once their start lands, and numbered pages (pageByNumber) show them all.
+   */
   async page(tenant: string, filters: JobFilters, pageSize: number, pageToken?: string): Promise<{ jobs: JobListing[]; nextPageToken?: string }> {
     const query = visibilityQuery(tenant, filters, this.taskQueue);
     const token = pageToken ? openPageToken(pageToken, query) : undefined;
-    const pending = token ? [] : await this.pending(tenant, filters, pageSize);
+    const pending = token ? [] : (await this.pending(tenant, filters)).slice(0, pageSize - 1);
+    const visible = await this.visiblePage(tenant, query, pageSize - pending.length, token, pageToken !== undefined);
+    // A start that landed between the two reads is listed once, from visibility.
+    const listed = new Set(visible.jobs.map((job) => job.job_id));
+    return { jobs: [...pending.filter((job) => !listed.has(job.job_id)), ...visible.jobs], nextPageToken: visible.nextPageToken };
+  }
+
+  /** A page of visibility, completed by the finished jobs' stored summaries. */
+  private async visiblePage(tenant: string, query: string, pageSize: number, token: Uint8Array | undefined, callerToken: boolean): Promise<{ jobs: JobListing[]; nextPageToken?: string }> {
     const response = await this.temporalClient.workflowService
-      .listWorkflowExecutions({ namespace: this.namespace, query, pageSize: pageSize - pending.length, nextPageToken: token })
+      .listWorkflowExecutions({ namespace: this.namespace, query, pageSize, nextPageToken: token })
       .catch((error: Error & { code?: number }) => {
         // A token sealed for this very query that the server still refuses as an argument (e.g. one
         // from before a server reset) is the caller's to drop; anything else is the server's failure.
-        if (pageToken && error.code === INVALID_ARGUMENT) throw badInput('page_token is no longer valid: start again without it');
+        if (callerToken && error.code === INVALID_ARGUMENT) throw badInput('page_token is no longer valid: start again without it');
         throw error;
       });
     const listings: JobListing[] = [];
@@ -221,42 +233,45 @@ export class JobListings {
       job.updated_at = summary.updated_at ?? job.updated_at;
     }
     const next = response.nextPageToken && response.nextPageToken.length > 0 ? sealPageToken(response.nextPageToken, query) : undefined;
-    // A start that landed between the two reads is listed once, from visibility.
-    const listed = new Set(listings.map((job) => job.job_id));
-    return { jobs: [...pending.filter((job) => !listed.has(job.job_id)), ...listings], nextPageToken: next };
+    return { jobs: listings, nextPageToken: next };
   }
 
   /**
-   * Offset pagination (Memsolus' page/page_size) over visibility's token pagination: the jobs before
-   * the page are skipped a thousand at a time, reading ids only (not a call per skipped page, nor their
-   * summaries), and no further than the first MAX_OFFSET jobs.
+   * Offset pagination (Memsolus' page/page_size) over visibility's token pagination: the jobs still
+   * being started come first, then visibility's, whose jobs before the page are skipped a thousand at a
+   * time, reading ids only (not a call per skipped page, nor their summaries), and no further than the
+   * first MAX_OFFSET jobs.
    */
   async pageByNumber(tenant: string, filters: JobFilters, page: number, pageSize: number): Promise<{ jobs: JobListing[]; total: number }> {
     const offset = (page - 1) * pageSize;
     if (offset >= MAX_OFFSET) throw badInput(`pages reach the first ${MAX_OFFSET} jobs: narrow the listing with filters to see older ones`);
     const query = visibilityQuery(tenant, filters, this.taskQueue);
-    // The first page heads with the jobs still being started; later pages read visibility on from
-    // where it left off.
-    const headedBy = offset > 0 ? (await this.pending(tenant, filters, pageSize)).length : 0;
+    const pending = await this.pending(tenant, filters);
+    const total = this.visibleCount(query).then((count) => count + pending.length);
+    total.catch(() => undefined);
+    const headed = pending.slice(offset, offset + pageSize);
     let token: Uint8Array | undefined;
-    for (let left = offset - headedBy; left > 0; ) {
+    for (let left = Math.max(0, offset - pending.length); left > 0; ) {
       const step = Math.min(left, 1000);
       const skipped = await this.temporalClient.workflowService.listWorkflowExecutions({ namespace: this.namespace, query, pageSize: step, nextPageToken: token });
       left -= step;
       token = skipped.nextPageToken && skipped.nextPageToken.length > 0 ? skipped.nextPageToken : undefined;
-      if (!token) return { jobs: [], total: await this.count(tenant, filters) };
+      if (!token) return { jobs: [], total: await total };
     }
-    const sealed = token ? sealPageToken(token, query) : undefined;
-    const [result, total] = await both(this.page(tenant, filters, pageSize, sealed), this.count(tenant, filters));
-    return { jobs: result.jobs, total };
+    if (headed.length === pageSize) return { jobs: headed, total: await total };
+    const [visible, count] = await both(this.visiblePage(tenant, query, pageSize - headed.length, token, false), total);
+    const listed = new Set(visible.jobs.map((job) => job.job_id));
+    return { jobs: [...headed.filter((job) => !listed.has(job.job_id)), ...visible.jobs], total: count };
   }
 
   /** Visibility's count, and the jobs still being started that match (a start landing meanwhile may count twice). */
   async count(tenant: string, filters: JobFilters): Promise<number> {
-    const [response, pending] = await both(
-      this.temporalClient.workflowService.countWorkflowExecutions({ namespace: this.namespace, query: visibilityQuery(tenant, filters, this.taskQueue) }),
-      this.jobs.pendingStarts(tenant),
-    );
-    return Number(String(response.count ?? 0)) + pending.filter((record) => pendingListing(record, filters)).length;
+    const [visible, pending] = await both(this.visibleCount(visibilityQuery(tenant, filters, this.taskQueue)), this.pending(tenant, filters));
+    return visible + pending.length;
+  }
+
+  private async visibleCount(query: string): Promise<number> {
+    const response = await this.temporalClient.workflowService.countWorkflowExecutions({ namespace: this.namespace, query });
+    return Number(String(response.count ?? 0));
   }
 }

@@ -254,12 +254,16 @@ export class IngestJobs {
     for (const jobId of this.failingStarts.keys()) if (!recorded.has(jobId)) this.failingStarts.delete(jobId);
     for (const jobId of jobIds) {
       const failing = this.failingStarts.get(jobId);
-      if (failing && failing.nextAt > now) continue;
+      // A second of slack: sweeps come every 10 s, so a retry due then is not put off to the next one.
+      if (failing && failing.nextAt > now + 1_000) continue;
       try {
         const record = await this.pending.read(jobId);
         if (!record || now - Date.parse(record.recordedAt) < olderThanMs) continue;
         const { workflowInput } = record;
-        if (this.inFlight.has(ingestWorkflowId(workflowInput.request.tenant, jobId))) continue;
+        if (this.inFlight.has(ingestWorkflowId(workflowInput.request.tenant, jobId))) {
+          this.failingStarts.delete(jobId);
+          continue;
+        }
         if (await this.completeRecordedStart(jobId, this.startRun(workflowInput, 'REJECT_DUPLICATE'))) resumed += 1;
         this.failingStarts.delete(jobId);
       } catch (error) {

@@ -111,10 +111,14 @@ describe('acceptance with a slow workflow start', () => {
   it('starts, from its record, a job whose process stopped before Temporal had its start', async () => {
     // Three jobs started as usual, seen by visibility (eventually consistent) before the slow one.
     const listings = new JobListings(h.temporal.client, h.jobs, h.config.TEMPORAL_NAMESPACE, h.config.TEMPORAL_TASK_QUEUE);
+    const listedAtLeast = async (count: number) => {
+      for (let tries = 0; (await listings.count('acme', {})) < count && tries < 40; tries++) await new Promise((resolve) => setTimeout(resolve, 250));
+      expect(await listings.count('acme', {})).toBeGreaterThanOrEqual(count);
+    };
+    const before = await listings.count('acme', {});
     const usual = await Promise.all([1, 2, 3].map((n) => h.jobs.start(document(`Usual note number ${n}, ${Math.random()}.`))));
-    for (let tries = 0; (await listings.count('acme', {})) < usual.length && tries < 40; tries++) await new Promise((resolve) => setTimeout(resolve, 250));
     const { gated, jobs, first } = await slowProcess();
-    for (let tries = 0; (await listings.count('acme', {})) < usual.length + 1 && tries < 40; tries++) await new Promise((resolve) => setTimeout(resolve, 250));
+    await listedAtLeast(before + usual.length + 1);
     gated.drop();
     const accepted = await jobs.start(document('The lighthouse keeper retired in 1998.'));
     expect(fs.existsSync(recordOf(accepted.jobId))).toBe(true);
@@ -134,6 +138,8 @@ describe('acceptance with a slow workflow start', () => {
     const [one, two] = [await listings.pageByNumber('acme', {}, 1, 3), await listings.pageByNumber('acme', {}, 2, 3)];
     expect(one.jobs.map((job) => job.job_id)).toEqual([accepted.jobId, ...started.slice(0, 2)]);
     expect(two.jobs.map((job) => job.job_id)).toEqual(started.slice(2, 5));
+    expect((await listings.pageByNumber('acme', {}, 1, 1)).jobs.map((job) => job.job_id)).toEqual([accepted.jobId]);
+    expect((await listings.pageByNumber('acme', {}, 2, 1)).jobs.map((job) => job.job_id)).toEqual(started.slice(0, 1));
     const visible = await h.temporal.client.workflowService.countWorkflowExecutions({ namespace: h.config.TEMPORAL_NAMESPACE, query: visibilityQuery('acme', {}, h.config.TEMPORAL_TASK_QUEUE) });
     expect(one.total).toBe(Number(visible.count) + 1);
     expect(await listings.count('acme', { status: 'queued', format: 'TXT' })).toBeGreaterThanOrEqual(1);

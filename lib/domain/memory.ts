@@ -47,6 +47,18 @@ export const Provenance = z.object({
 });
 export type Provenance = z.infer<typeof Provenance>;
 
+/**
+ * Orders two versions of a source (`version_at`): below 0 when `a` is the earlier, 0 when they are the
+ * same version, above 0 when `a` is the later; no version (written before versions were kept) is the
+ * earliest of all.
+ */
+export function versionOrder(a: string | undefined, b: string | undefined): number {
+  // One that does not read as a date (never written by Cairn) counts as no version.
+  const at = (version: string | undefined) => (version === undefined || Number.isNaN(Date.parse(version)) ? -Infinity : Date.parse(version));
+  const [x, y] = [at(a), at(b)];
+  return x === y ? 0 : x < y ? -1 : 1;
+}
+
 export const EntityRef = z.object({ id: z.string(), name: z.string(), type: z.string() });
 export type EntityRef = z.infer<typeof EntityRef>;
 
