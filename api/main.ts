@@ -36,7 +36,7 @@ async function main() {
     keys: [new StaticKeyResolver(config.staticApiKeys, config.operatorApiKey)],
     log,
     search: searchDepsOf(runtime),
-    extractor: runtime.models.extractors['long-range'],
+    extractors: runtime.models.extractors,
     shuttingDown: () => shuttingDown,
   });
   const server = app.listen(config.PORT, config.HOST, () => log.info({ port: config.PORT }, `API listening on http://${config.HOST}:${config.PORT}`));

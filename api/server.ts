@@ -6,6 +6,7 @@ import { ConversationLedger } from '../lib/conversation-ledger';
 import { indexNames, type IndexNames } from '../lib/elasticsearch/indices';
 import { JobListings } from '../lib/job-listing';
 import type { IngestJobs } from '../lib/jobs';
+import type { IngestMode } from '../lib/domain/ingest';
 import type { Extractor } from '../lib/models/extractor';
 import type { Logger } from '../lib/logger';
 import { MemoryStore } from '../lib/memories';
@@ -47,8 +48,8 @@ export interface ApiDeps {
   indices?: IndexNames;
   /** When set (defaults to the search embedder), an updated memory's text is re-embedded. */
   embedder?: Embedder;
-  /** When set, an updated memory's type, dates and entities are read again from its new text. */
-  extractor?: Extractor;
+  /** When set, an updated memory's type, dates and entities are read again from its new text, in its source's mode. */
+  extractors?: Record<IngestMode, Extractor>;
   apiKeys?: ApiKeyStore;
   /** Set by the process: once true, /readyz answers 503 while in-flight requests finish. */
   shuttingDown?: () => boolean;
@@ -60,7 +61,7 @@ export function createApp(deps: ApiDeps): Express {
   const indices = deps.indices ?? indexNames(deps.jobs.config.ELASTICSEARCH_INDEX_PREFIX);
   const apiKeys = deps.apiKeys ?? new ApiKeyStore(deps.es, indices.apikeys);
   const keys = [...deps.keys, apiKeys];
-  const memories = new MemoryStore(deps.es, indices, deps.embedder ?? deps.search.embedder, deps.search.embeddingMatch, deps.extractor);
+  const memories = new MemoryStore(deps.es, indices, deps.embedder ?? deps.search.embedder, deps.search.embeddingMatch, deps.extractors);
   const listings = new JobListings(deps.jobs.client, deps.jobs, deps.namespace, deps.jobs.config.TEMPORAL_TASK_QUEUE);
   const surface = { keys, log: deps.log };
 

@@ -1,7 +1,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import { z } from 'zod';
 import { clipTurn, embeddingText, type Memory, type StoredMemory } from './domain/memory';
-import { Metadata } from './domain/ingest';
+import { IngestMode, Metadata } from './domain/ingest';
 import type { EmbeddingMatch } from './elasticsearch/embedding-match';
 import type { IndexNames } from './elasticsearch/indices';
 import { badInput, conflict, notFound } from './errors';
@@ -108,8 +108,8 @@ export class MemoryStore {
     private readonly indices: IndexNames,
     private readonly embedder?: Embedder,
     private readonly embeddingMatch?: EmbeddingMatch,
-    /** When set, an edited text's type, dates and entities are read again with it (rederive). */
-    private readonly extractor?: Extractor,
+    /** When set, an edited text's type, dates and entities are read again with them (rederive). */
+    private readonly extractors?: Record<IngestMode, Extractor>,
   ) {}
 
   async get(tenant: string, id: string): Promise<Memory> {
@@ -154,7 +154,8 @@ export class MemoryStore {
   }
 
   /**
-   * An edited text read as ingestion reads a chunk: the configured extractor (long-range) types it and
+   * An edited text read as ingestion reads a chunk: the extractor of the mode its source was last
+   * ingested in (long-range unless the source says otherwise) types it and
    * finds the dates it names (relative ones from the session or document date, else when the memory
    * was stored, and a turn's from when it was said) and the entities it mentions, which are resolved
    * against the tenant's entities as a job's are. Entities and dates the old text named and the new
@@ -162,12 +163,13 @@ export class MemoryStore {
    * text (a model may), the memory keeps its type and confidence and names no entities or dates.
    */
   private async rederive(tenant: string, memory: StoredMemory, text: string): Promise<Partial<Pick<StoredMemory, 'entities' | 'event_dates' | 'type' | 'confidence'>>> {
-    if (!this.extractor) return {};
+    if (!this.extractors) return {};
     const { provenance } = memory;
+    const mode = await this.modeOf(provenance.source_id);
     const chunk = { index: provenance.chunk_index, text, tokens: countTokens(text), speakers: provenance.speakers, timestamp: provenance.timestamp };
-    const { memories } = await this.extractor.extract([chunk], {
+    const { memories } = await this.extractors[mode].extract([chunk], {
       documentType: provenance.document_type,
-      mode: 'long-range',
+      mode,
       referenceDate: provenance.session_date ?? provenance.document_date ?? memory.created_at,
       format: provenance.format,
     });
@@ -180,6 +182,13 @@ export class MemoryStore {
     const dates = [...new Set(memories.flatMap((extracted) => extracted.eventDates ?? []))];
     const [first] = memories;
     return { entities, event_dates: dates.length ? dates : undefined, ...(first ? { type: first.type, confidence: first.confidence } : {}) };
+  }
+
+  /** The extraction mode the source was last ingested in (its record keeps the latest send's). */
+  private async modeOf(sourceId: string): Promise<IngestMode> {
+    const record = await this.es.get<{ mode?: string | null }>({ index: this.indices.sources, id: sourceId, _source_includes: ['mode'] }, { ignore: [404] });
+    const mode = IngestMode.safeParse(record.found ? record._source?.mode : undefined);
+    return mode.success ? mode.data : 'long-range';
   }
 
   /**

@@ -315,6 +315,19 @@ describe('native v1 API', () => {
     expect(rated.body.event_dates).toBeUndefined();
   });
 
+  it('reads an edited memory again in the mode its source was ingested in', async () => {
+    const accepted = await h.api('POST', '/v1/documents', { body: { content: 'I love the black coffee that Ingrid Bergstrom roasts.', document_date: '2024-05-10', mode: 'fast' } });
+    await h.waitForJob('acme', accepted.body.job_id);
+    const [hit] = (await search(h, 'Ingrid black coffee')).filter((result) => result.provenance.job_id === accepted.body.job_id);
+    // The fast mode names no entities in a document (no part-of-speech parse, no speakers)…
+    expect((await h.api('GET', `/v1/memories/${hit!.id}`)).body.entities ?? []).toEqual([]);
+    // …nor in its edited text, where the full mode would find Bob Smith and Rome (the test above).
+    const edited = await h.api('PATCH', `/v1/memories/${hit!.id}`, { body: { content: 'Yesterday Bob Smith moved to Rome.' } });
+    expect(edited.status).toBe(200);
+    expect(edited.body.entities ?? []).toEqual([]);
+    expect(edited.body).toMatchObject({ text: 'Yesterday Bob Smith moved to Rome.', event_dates: ['2024-05-09'] });
+  });
+
   it('keeps an edited memory, and every memory\'s created_at, when the same content is ingested again', async () => {
     const body = { content: 'The orchard keeper grafts apple trees in February.', format: 'TXT', document_id: 'orchard-notes' };
     const first = await h.api('POST', '/v1/documents', { body });

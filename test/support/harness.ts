@@ -91,7 +91,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     keys: [new StaticKeyResolver(config.staticApiKeys, config.operatorApiKey), ...(options.extraKeyResolvers?.(runtime) ?? [])],
     log,
     search: searchDepsOf(runtime),
-    extractor: runtime.models.extractors['long-range'],
+    extractors: runtime.models.extractors,
   });
   const server: Server = await new Promise((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
