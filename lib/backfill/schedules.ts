@@ -71,8 +71,10 @@ export class BackfillSchedules {
     try {
       await this.temporal.schedule.create(options);
     } catch (error) {
-      // The client turns the server's INVALID_ARGUMENT into a TypeError carrying the server's reason.
-      if (error instanceof TypeError) throw badInput(`invalid schedule: ${error.message}`);
+      // The client turns the server's INVALID_ARGUMENT for the spec into a TypeError carrying the
+      // server's reason (ScheduleClient.rethrowGrpcError); any other TypeError is a fault here, not the
+      // caller's bad input.
+      if (error instanceof TypeError && error.stack?.includes('rethrowGrpcError')) throw badInput(`invalid schedule: ${error.message}`);
       throw error;
     }
   }
