@@ -12,6 +12,12 @@ import type { ActivityDeps } from './deps';
 
 type Source = Record<string, unknown>;
 
+/** The version number of a versioned index (`<alias>-v<n>`). */
+const versionOf = (index: string) => {
+  const match = /-v(\d+)$/.exec(index);
+  return match ? Number(match[1]) : undefined;
+};
+
 /**
  * Reindex without Elasticsearch's reindex module (not available here, and no painless either): the
  * backfill walks the current index with PIT + search_after, bulk-writes each batch into the next
@@ -33,7 +39,7 @@ export function createReindexActivities(deps: ActivityDeps) {
   /** The next version's index behind an alias, created if missing (a retry finds it and reuses it). */
   async function nextVersion(name: string, mappings: estypes.MappingTypeMapping): Promise<{ alias: string; source: string; target: string }> {
     const source = await currentIndex(name);
-    const version = Number(/-v(\d+)$/.exec(source)?.[1] ?? '0');
+    const version = versionOf(source) ?? 0;
     const target = versionedIndex(name, version + 1);
     if (!(await deps.es.indices.exists({ index: target }))) {
       const settings = Object.values(await deps.es.indices.getSettings({ index: source }))[0]?.settings?.index;
@@ -186,7 +192,44 @@ export function createReindexActivities(deps: ActivityDeps) {
     return dropped;
   }
 
-  return { prepareReindex, copyMemories, swapMemoriesAlias, catchUpMemories, catchUpEntities, dropDeletedMemories };
+  /**
+   * After a swap, the versions before the one just left (vN-1 and older once vN+1 took over): the
+   * previous version stays, a way back while the new one proves itself, and disk no longer fills
+   * with every version ever built. Only indices no alias points to go. Answers the indices removed.
+   */
+  async function removeOldIndexVersions(plan: ReindexPlan): Promise<string[]> {
+    const removed: string[] = [];
+    for (const move of [plan, ...(plan.entities ? [plan.entities] : [])]) {
+      const kept = versionOf(move.source);
+      const indices = await deps.es.indices.get({ index: `${move.alias}-v*`, expand_wildcards: ['open', 'closed'] }, { ignore: [404] });
+      for (const [index, state] of Object.entries(indices)) {
+        const version = versionOf(index);
+        if (version === undefined || index !== versionedIndex(move.alias, version) || kept === undefined || version >= kept) continue;
+        if (Object.keys(state.aliases ?? {}).length > 0) continue;
+        await deps.es.indices.delete({ index }, { ignore: [404] });
+        removed.push(index);
+      }
+    }
+    return removed;
+  }
+
+  /**
+   * A reindex stopped before its swap (cancelled, or failed): the half-filled next versions go, unless
+   * an alias points to them. A later reindex builds them afresh. Answers the indices removed.
+   */
+  async function dropUnswappedTargets(plan: ReindexPlan): Promise<string[]> {
+    const removed: string[] = [];
+    for (const move of [plan, ...(plan.entities ? [plan.entities] : [])]) {
+      const target = await deps.es.indices.get({ index: move.target }, { ignore: [404] });
+      const state = target[move.target];
+      if (!state || Object.keys(state.aliases ?? {}).length > 0) continue;
+      await deps.es.indices.delete({ index: move.target }, { ignore: [404] });
+      removed.push(move.target);
+    }
+    return removed;
+  }
+
+  return { prepareReindex, copyMemories, swapMemoriesAlias, catchUpMemories, catchUpEntities, dropDeletedMemories, removeOldIndexVersions, dropUnswappedTargets };
 }
 
 export const memoryText = (doc: Source) => embeddingText({ text: String(doc.text ?? ''), context: typeof doc.context === 'string' ? doc.context : undefined });

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
+import { backfillWorkflowId } from '../lib/backfill/ids';
 import type { BackfillProgress } from '../lib/backfill/request';
 import { startHarness, type Harness } from './support/harness';
 import { waitFor } from './support/wait';
@@ -21,6 +22,9 @@ describe('backfills: import, re-extract and reindex', () => {
   const heldRunning = new Promise<void>((resolve) => (heldStarted = resolve));
   let releaseHeld: () => void = () => undefined;
   const held = new Promise<void>((resolve) => (releaseHeld = resolve));
+
+  /** While set, a reindex's copy says it started and waits for its release: a reindex still walking. */
+  let stallCopy: { started: () => void; released: Promise<void> } | undefined;
 
   /** doomed.txt's extraction says which job runs it, then waits for this to be released. */
   let doomedStarted: (jobId: string) => void = () => undefined;
@@ -78,6 +82,13 @@ describe('backfills: import, re-extract and reindex', () => {
       env: { CAIRN_DATA_DIR: dataDir, CAIRN_ALLOW_PRIVATE_URLS: 'true', BATCH_SIZE: '2' },
       wrapActivities: (activities) => ({
         ...activities,
+        copyMemories: async (batch) => {
+          if (stallCopy) {
+            stallCopy.started();
+            await stallCopy.released;
+          }
+          return activities.copyMemories(batch);
+        },
         extractMemories: async (input, parsed, chunked, range) => {
           if (input.request.fileName === 'doomed.txt') {
             doomedStarted(input.jobId);
@@ -289,5 +300,41 @@ describe('backfills: import, re-extract and reindex', () => {
     await h.runtime.es.indices.refresh({ index: `${alias}-v2` });
     const inNew = await h.runtime.es.count({ index: `${alias}-v2`, query: { match: { text: 'vinyl' } } });
     expect(inNew.count).toBeGreaterThan(0);
+  });
+
+  it('removes the versions before the one a reindex left, keeping that one; a reindex stopped before its swap leaves no half-filled index', async () => {
+    const alias = h.runtime.indices.memories;
+    const entities = h.runtime.indices.entities;
+    const exists = async (index: string) => (await h.runtime.es.indices.exists({ index })) as boolean;
+    // The test before moved v1 to v2; this one moves v2 to v3 and removes v1.
+    const result = await runBackfill({ backfill: 'reindex' }, h.operatorKey);
+    expect(result).toMatchObject({ status: 'completed', reindex: { source: `${alias}-v2`, target: `${alias}-v3`, swapped: true } });
+    expect([...(result.reindex?.removed ?? [])].sort()).toEqual([`${alias}-v1`, `${entities}-v1`].sort());
+    expect([await exists(`${alias}-v1`), await exists(`${alias}-v2`), await exists(`${alias}-v3`)]).toEqual([false, true, true]);
+    expect([await exists(`${entities}-v1`), await exists(`${entities}-v2`), await exists(`${entities}-v3`)]).toEqual([false, true, true]);
+
+    // Stopped from Temporal (the API refuses to cancel a reindex) while it walks, before its swap.
+    let started: () => void = () => undefined;
+    const walking = new Promise<void>((resolve) => (started = resolve));
+    let release: () => void = () => undefined;
+    stallCopy = { started, released: new Promise<void>((resolve) => (release = resolve)) };
+    try {
+      const accepted = await h.api('POST', '/v1/backfills', { key: h.operatorKey, body: { backfill: 'reindex' } });
+      expect(accepted.status).toBe(202);
+      await walking;
+      expect([await exists(`${alias}-v4`), await exists(`${entities}-v4`)]).toEqual([true, true]);
+      const handle = h.temporal.client.workflow.getHandle(backfillWorkflowId('default', accepted.body.id));
+      await handle.cancel();
+      release();
+      await expect(handle.result()).rejects.toThrow();
+      const stopped = (await h.api('GET', `/v1/backfills/${accepted.body.id}`, { key: h.operatorKey })).body;
+      expect(stopped).toMatchObject({ status: 'cancelled', reindex: { target: `${alias}-v4`, swapped: false } });
+      expect([...(stopped.reindex?.removed ?? [])].sort()).toEqual([`${alias}-v4`, `${entities}-v4`].sort());
+      expect([await exists(`${alias}-v4`), await exists(`${entities}-v4`)]).toEqual([false, false]);
+      expect(Object.keys(await h.runtime.es.indices.getAlias({ name: alias }))).toEqual([`${alias}-v3`]);
+    } finally {
+      stallCopy = undefined;
+      release();
+    }
   });
 });

@@ -31,6 +31,10 @@ const { openBackfillScan, nextBackfillPage, closeBackfillScan, listImportSources
     startToCloseTimeout: '2 minutes',
     retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
   });
+const { removeOldIndexVersions, dropUnswappedTargets } = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 10 },
+});
 const { reembedMemories, copyMemories, catchUpMemories, copyEntities, catchUpEntities, dropDeletedMemories } = proxyActivities<Activities>({
   startToCloseTimeout: '15 minutes',
   heartbeatTimeout: '2 minutes',
@@ -79,9 +83,11 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     if (isCancellation(error) && stopping()) {
       // Stopped: what it did stays done, and its status says it stopped (a query reads this state).
       progress.status = 'cancelled';
+      await dropUnswapped(reindex, progress);
       finish(progress);
       throw error;
     }
+    await dropUnswapped(reindex, progress);
     progress.status = 'failed';
     const reason = failureReason(error);
     keepError(progress, { item: progress.phase, message: reason.message });
@@ -211,6 +217,21 @@ async function finishReindex(plan: ReindexPlan, runId: string, progress: Backfil
   progress.reindex.caught_up = await catchUpMemories({ ...plan, runId });
   progress.reindex.dropped = await dropDeletedMemories({ ...plan, runId });
   if (entities) entities.caught_up = await catchUpEntities(plan);
+  // Histories recorded before old versions were removed replay without this step.
+  if (patched('remove-old-index-versions')) {
+    // Housekeeping: a failure here leaves disk to reclaim by hand, not the reindex undone.
+    progress.reindex.removed = await removeOldIndexVersions(plan).catch(() => undefined);
+  }
+}
+
+/**
+ * A reindex stopped before its swap leaves no half-filled index behind (see dropUnswappedTargets); one
+ * stopped after it changes nothing. Best effort: the backfill's own outcome is what it reports.
+ */
+async function dropUnswapped(plan: ReindexPlan | undefined, progress: BackfillProgress): Promise<void> {
+  if (!plan || progress.reindex?.swapped || !patched('drop-unswapped-reindex')) return;
+  const dropped = await CancellationScope.nonCancellable(() => dropUnswappedTargets(plan)).catch(() => undefined);
+  if (dropped && progress.reindex) progress.reindex.removed = dropped;
 }
 
 function initialProgress(input: BackfillWorkflowInput, runId: string): BackfillProgress {

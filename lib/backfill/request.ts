@@ -172,6 +172,11 @@ export interface BackfillProgress {
     /** Memories deleted from the old index during the run after they were copied: removed again. */
     dropped?: number;
     entities?: { source: string; target: string; copied?: number; caught_up?: number };
+    /**
+     * Indices this backfill deleted: after a swap, the versions before the one it left (that one stays,
+     * a way back); stopped before its swap, the half-filled next versions.
+     */
+    removed?: string[];
   };
   started_at: string;
   updated_at: string;
