@@ -153,6 +153,18 @@ describe('Tex surface (/compat/tex)', () => {
     await h.waitForJob('acme', second.body.job_id);
   });
 
+  it('numbers the new turns of two writes to one session at once apart', async () => {
+    const write = (turns: { role: string; text: string }[]) => h.api('POST', '/compat/tex/ingestion/memory', { body: { scope: { org_id: 'org_race', session_id: 'race-1' }, turns } });
+    const [a, b] = await Promise.all([
+      write([{ role: 'user', text: 'The boiler needs a service.' }, { role: 'assistant', text: 'I will book one.' }]),
+      write([{ role: 'user', text: 'Also the gutters are full.' }, { role: 'assistant', text: 'Cleaning them too.' }]),
+    ]);
+    const positionOf = async (fragment: string) => (await h.api('GET', `/v1/memories/mem_${fragment}`)).body.provenance.turn_start;
+    const numbered = [...(await Promise.all(a.body.active_fragment_ids.map(positionOf))), ...(await Promise.all(b.body.active_fragment_ids.map(positionOf)))];
+    expect([...numbered].sort()).toEqual([0, 1, 2, 3]);
+    await Promise.all([h.waitForJob('acme', a.body.job_id), h.waitForJob('acme', b.body.job_id)]);
+  });
+
   it('answers validation errors as 422 {detail}', async () => {
     const bad = await h.api('POST', '/compat/tex/ingestion/memory', { body: { scope: { org_id: '' }, turns: [] } });
     expect(bad.status).toBe(422);

@@ -68,7 +68,41 @@ export const TexIngestResponse = z.object({
   usage: z.object({ tokens_in: z.number(), tokens_out: z.number() }),
 });
 
+/**
+ * The turn positions this process has handed out per session, so that two writes to one session at
+ * once never number their new turns alike: each starts after the larger of what Elasticsearch shows
+ * and what was reserved here. Entries are forgotten an hour after their last write, long after those
+ * turns are indexed. (Several API processes still read only Elasticsearch: there, racing writes to one
+ * session may share positions, which only blurs which turns search reads as neighbours.)
+ */
+export class SessionPositions {
+  private readonly reserved = new Map<string, { next: number; at: number }>();
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  /** Reserves `count` positions from `stored` (the session's next per Elasticsearch) on; answers the first. */
+  reserve(sessionSourceId: string, stored: number, count: number): number {
+    const now = this.now();
+    const known = this.reserved.get(sessionSourceId);
+    const first = Math.max(stored, known && now - known.at < POSITIONS_KEPT_MS ? known.next : 0);
+    if (count > 0) {
+      this.reserved.delete(sessionSourceId);
+      this.reserved.set(sessionSourceId, { next: first + count, at: now });
+      // Oldest first (insertion order): the least recently written sessions go.
+      for (const [key, entry] of this.reserved) {
+        if (this.reserved.size <= MAX_SESSIONS_KEPT && now - entry.at < POSITIONS_KEPT_MS) break;
+        this.reserved.delete(key);
+      }
+    }
+    return first;
+  }
+}
+
+const POSITIONS_KEPT_MS = 60 * 60_000;
+const MAX_SESSIONS_KEPT = 10_000;
+
 export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memoriesIndex: string): Router {
+  const positions = new SessionPositions();
   return compatSurface(deps, fastApiErrors, (router) => {
     router.post('/ingestion/memory', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(TexIngestRequest, foldDottedScope(req.body));
@@ -91,7 +125,9 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memo
         storedTurns(es, memoriesIndex, tenant, sourceId, turns.map((turn) => turn.turnId)),
         nextTurnPosition(es, memoriesIndex, tenant, sourceId),
       ]);
-      let position = next;
+      // Reserved in this process: a write racing another of the same session gets the positions after
+      // the other's, which Elasticsearch may not show yet (a passive write indexes them later).
+      let position = positions.reserve(sourceId, next, turns.filter((turn) => !stored.has(turn.turnId)).length);
       // A turn stored before keeps its position (an active write of a turn only the passive tier
       // stored writes its fragment there); a new one takes the next.
       const numbered = turns.map((turn) => {
