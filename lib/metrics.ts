@@ -44,22 +44,20 @@ export class ApiMetrics {
         this.inc(starts().acceptedEarly);
       },
     });
-    new Gauge({
-      name: 'cairn_ingest_starts_completing',
-      help: 'Accepted jobs whose start this process is still completing in the background',
-      registers: [this.registry],
-      collect() {
-        this.set(starts().completing);
-      },
-    });
-    new Gauge({
-      name: 'cairn_ingest_starts_failing',
-      help: 'Accepted jobs whose recorded start failed at its last attempt by this process; retried with a backoff of up to 2 min',
-      registers: [this.registry],
-      collect() {
-        this.set(starts().failing);
-      },
-    });
+    const gauges = {
+      completing: ['cairn_ingest_starts_completing', 'Accepted jobs whose start this process is still completing in the background'],
+      failing: ['cairn_ingest_starts_failing', 'Accepted jobs whose recorded start failed at its last attempt by this process; retried with a backoff of up to 2 min'],
+    } as const;
+    for (const [field, [name, help]] of Object.entries(gauges) as [keyof typeof gauges, (typeof gauges)[keyof typeof gauges]][]) {
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(starts()[field]);
+        },
+      });
+    }
   }
 
   /** Times every request; the label is read once the response is finished and the route is known. */
