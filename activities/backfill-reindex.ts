@@ -12,6 +12,15 @@ import type { ActivityDeps } from './deps';
 
 type Source = Record<string, unknown>;
 
+/** Whether an index's mapping is the strict one a reindex builds, for the same model and schema. */
+function builtAs(actual: estypes.MappingTypeMapping | undefined, wanted: estypes.MappingTypeMapping): boolean {
+  const meta = (mapping: estypes.MappingTypeMapping | undefined) => {
+    const { schema_version, embedding_model, embedding_dims } = (mapping?._meta ?? {}) as Record<string, unknown>;
+    return JSON.stringify([schema_version, embedding_model, embedding_dims]);
+  };
+  return String(actual?.dynamic) === 'strict' && meta(actual) === meta(wanted);
+}
+
 /** The version number of a versioned index (`<alias>-v<n>`). */
 const versionOf = (index: string) => {
   const match = /-v(\d+)$/.exec(index);
@@ -36,12 +45,22 @@ export function createReindexActivities(deps: ActivityDeps) {
     return writable[0];
   }
 
-  /** The next version's index behind an alias, created if missing (a retry finds it and reuses it). */
+  /**
+   * The next version's index behind an alias, created if missing. A retry finds it and reuses it, if
+   * it is what this reindex would build (a strict mapping for the same model): an index of that name
+   * that Elasticsearch made on its own (a copy that landed after a stopped reindex deleted its target)
+   * is deleted and built afresh, unless an alias points to it.
+   */
   async function nextVersion(name: string, mappings: estypes.MappingTypeMapping): Promise<{ alias: string; source: string; target: string }> {
     const source = await currentIndex(name);
     const version = versionOf(source) ?? 0;
     const target = versionedIndex(name, version + 1);
-    if (!(await deps.es.indices.exists({ index: target }))) {
+    const existing = (await deps.es.indices.get({ index: target }, { ignore: [404] }))[target];
+    if (existing && !builtAs(existing.mappings, mappings)) {
+      if (Object.keys(existing.aliases ?? {}).length > 0) throw upstreamFailure(`${target} is behind an alias but is not the index a reindex builds: check it by hand`);
+      await deps.es.indices.delete({ index: target }, { ignore: [404] });
+    }
+    if (!existing || !builtAs(existing.mappings, mappings)) {
       const settings = Object.values(await deps.es.indices.getSettings({ index: source }))[0]?.settings?.index;
       await deps.es.indices
         .create({
@@ -193,18 +212,25 @@ export function createReindexActivities(deps: ActivityDeps) {
   }
 
   /**
-   * After a swap, the versions before the one just left (vN-1 and older once vN+1 took over): the
-   * previous version stays, a way back while the new one proves itself, and disk no longer fills
-   * with every version ever built. Only indices no alias points to go. Answers the indices removed.
+   * The end of a reindex that swapped and caught up: its new versions are marked complete (in their
+   * `_meta`), and the versions before the one it left go (vN-1 and older once vN+1 took over). The
+   * one it left stays, a way back while the new one proves itself; older ones only if that one was
+   * itself completed by its reindex (one that failed after its swap may have left writes in the
+   * version before it, which nothing copied). Only indices no alias points to are deleted, so disk
+   * no longer fills with every version ever built. Answers the indices removed.
    */
   async function removeOldIndexVersions(plan: ReindexPlan): Promise<string[]> {
     const removed: string[] = [];
     for (const move of [plan, ...(plan.entities ? [plan.entities] : [])]) {
+      const mappings = await deps.es.indices.getMapping({ index: [move.target, move.source] }, { ignore: [404] });
+      const meta = (index: string) => (mappings[index]?.mappings?._meta ?? {}) as Record<string, unknown>;
+      await deps.es.indices.putMapping({ index: move.target, _meta: { ...meta(move.target), reindex_completed_at: new Date().toISOString() } });
       const kept = versionOf(move.source);
+      if (kept === undefined || !meta(move.source).reindex_completed_at) continue;
       const indices = await deps.es.indices.get({ index: `${move.alias}-v*`, expand_wildcards: ['open', 'closed'] }, { ignore: [404] });
       for (const [index, state] of Object.entries(indices)) {
         const version = versionOf(index);
-        if (version === undefined || index !== versionedIndex(move.alias, version) || kept === undefined || version >= kept) continue;
+        if (version === undefined || index !== versionedIndex(move.alias, version) || version >= kept) continue;
         if (Object.keys(state.aliases ?? {}).length > 0) continue;
         await deps.es.indices.delete({ index }, { ignore: [404] });
         removed.push(index);

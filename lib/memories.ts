@@ -184,9 +184,14 @@ export class MemoryStore {
     return { entities, event_dates: dates.length ? dates : undefined, ...(first ? { type: first.type, confidence: first.confidence } : {}) };
   }
 
-  /** The extraction mode the source was last ingested in (its record keeps the latest send's). */
+  /**
+   * The extraction mode the source was last ingested in (its record keeps the latest send's); when
+   * the record cannot be read, long-range, as before modes were read: the edit itself goes on.
+   */
   private async modeOf(sourceId: string): Promise<IngestMode> {
-    const record = await this.es.get<{ mode?: string | null }>({ index: this.indices.sources, id: sourceId, _source_includes: ['mode'] }, { ignore: [404] });
+    const record = await this.es
+      .get<{ mode?: string | null }>({ index: this.indices.sources, id: sourceId, _source_includes: ['mode'] }, { ignore: [404] })
+      .catch(() => ({ found: false as const, _source: undefined }));
     const mode = IngestMode.safeParse(record.found ? record._source?.mode : undefined);
     return mode.success ? mode.data : 'long-range';
   }

@@ -87,10 +87,10 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
       finish(progress);
       throw error;
     }
-    await dropUnswapped(reindex, progress);
     progress.status = 'failed';
     const reason = failureReason(error);
     keepError(progress, { item: progress.phase, message: reason.message });
+    await dropUnswapped(reindex, progress);
     finish(progress);
     throw ApplicationFailure.nonRetryable(reason.message, reason.code);
   }

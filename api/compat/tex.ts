@@ -96,6 +96,12 @@ export class SessionPositions {
     }
     return first;
   }
+
+  /** Hands back a reservation (`count` positions from `first`) if no later one followed it. */
+  release(sessionSourceId: string, first: number, count: number): void {
+    const known = this.reserved.get(sessionSourceId);
+    if (count > 0 && known?.next === first + count) known.next = first;
+  }
 }
 
 const POSITIONS_KEPT_MS = 60 * 60_000;
@@ -127,7 +133,12 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memo
       ]);
       // Reserved in this process: a write racing another of the same session gets the positions after
       // the other's, which Elasticsearch may not show yet (a passive write indexes them later).
-      let position = positions.reserve(sourceId, next, turns.filter((turn) => !stored.has(turn.turnId)).length);
+      const reserved = turns.filter((turn) => !stored.has(turn.turnId)).length;
+      let position = positions.reserve(sourceId, next, reserved);
+      // Handed back when this write numbers nothing after all (refused, or joining the same write still
+      // running, which keeps its own numbers), so that ordinary re-sends leave no gaps.
+      const first = position;
+      const handBack = () => positions.release(sourceId, first, reserved);
       // A turn stored before keeps its position (an active write of a turn only the passive tier
       // stored writes its fragment there); a new one takes the next.
       const numbered = turns.map((turn) => {
@@ -157,11 +168,16 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memo
         if (fresh.length === 0) return void res.status(202).json({ job_id: jobId, active_fragment_ids: [], passive_job_id: null, usage: { tokens_in: 0, tokens_out: 0 } });
         // A re-send while the same write is still running joins it (Temporal refuses a second run).
         await jobs.start({ ...request, content: JSON.stringify({ messages: fresh }) }, { jobId, sourceKey }).catch((error) => {
+          handBack();
           if (!(error instanceof CairnError && error.code === 'conflict')) throw error;
         });
         return void res.status(202).json({ job_id: jobId, active_fragment_ids: [], passive_job_id: jobId, usage: { tokens_in: 0, tokens_out: 0 } });
       }
-      const job = await jobs.startActiveWrite(request, { jobId, sourceKey });
+      const job = await jobs.startActiveWrite(request, { jobId, sourceKey }).catch((error) => {
+        handBack();
+        throw error;
+      });
+      if (job.active.newTurns === 0) handBack();
       const passive = body.options.write_passive && job.active.newTurns > 0;
       res.status(202).json({
         job_id: job.jobId,
