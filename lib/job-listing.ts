@@ -150,6 +150,12 @@ function pendingListing({ workflowInput, recordedAt }: PendingStart, filters: Jo
   };
 }
 
+/** Jobs still being started ahead of visibility's; one whose start landed between the two reads is listed once, from visibility. */
+function ahead(pending: JobListing[], visible: JobListing[]): JobListing[] {
+  const listed = new Set(visible.map((job) => job.job_id));
+  return [...pending.filter((job) => !listed.has(job.job_id)), ...visible];
+}
+
 /**
  * Lists a tenant's jobs from Temporal visibility (filterable by the Cairn search attributes),
  * completed by the stored summaries of finished jobs: one visibility call and one mget per page.
@@ -181,9 +187,7 @@ export class JobListings {
     const token = pageToken ? openPageToken(pageToken, query) : undefined;
     const pending = token ? [] : (await this.pending(tenant, filters)).slice(0, pageSize - 1);
     const visible = await this.visiblePage(tenant, query, pageSize - pending.length, token, pageToken !== undefined);
-    // A start that landed between the two reads is listed once, from visibility.
-    const listed = new Set(visible.jobs.map((job) => job.job_id));
-    return { jobs: [...pending.filter((job) => !listed.has(job.job_id)), ...visible.jobs], nextPageToken: visible.nextPageToken };
+    return { jobs: ahead(pending, visible.jobs), nextPageToken: visible.nextPageToken };
   }
 
   /** A page of visibility, completed by the finished jobs' stored summaries. */
@@ -260,8 +264,7 @@ export class JobListings {
     }
     if (headed.length === pageSize) return { jobs: headed, total: await total };
     const [visible, count] = await both(this.visiblePage(tenant, query, pageSize - headed.length, token, false), total);
-    const listed = new Set(visible.jobs.map((job) => job.job_id));
-    return { jobs: [...headed.filter((job) => !listed.has(job.job_id)), ...visible.jobs], total: count };
+    return { jobs: ahead(headed, visible.jobs), total: count };
   }
 
   /** Visibility's count, and the jobs still being started that match (a start landing meanwhile may count twice). */
