@@ -21,6 +21,12 @@ function builtAs(actual: estypes.MappingTypeMapping | undefined, wanted: estypes
   return String(actual?.dynamic) === 'strict' && meta(actual) === meta(wanted);
 }
 
+/** The memories index's move, and the entities index's when it moves alongside. */
+const movesOf = (plan: ReindexPlan) => [plan, ...(plan.entities ? [plan.entities] : [])];
+
+/** Whether any alias points to an index: one that does is never deleted. */
+const aliased = (state: estypes.IndicesIndexState) => Object.keys(state.aliases ?? {}).length > 0;
+
 /** The version number of a versioned index (`<alias>-v<n>`). */
 const versionOf = (index: string) => {
   const match = /-v(\d+)$/.exec(index);
@@ -56,11 +62,12 @@ export function createReindexActivities(deps: ActivityDeps) {
     const version = versionOf(source) ?? 0;
     const target = versionedIndex(name, version + 1);
     const existing = (await deps.es.indices.get({ index: target }, { ignore: [404] }))[target];
-    if (existing && !builtAs(existing.mappings, mappings)) {
-      if (Object.keys(existing.aliases ?? {}).length > 0) throw upstreamFailure(`${target} is behind an alias but is not the index a reindex builds: check it by hand`);
+    const reusable = existing !== undefined && builtAs(existing.mappings, mappings);
+    if (existing && !reusable) {
+      if (aliased(existing)) throw upstreamFailure(`${target} is behind an alias but is not the index a reindex builds: check it by hand`);
       await deps.es.indices.delete({ index: target }, { ignore: [404] });
     }
-    if (!existing || !builtAs(existing.mappings, mappings)) {
+    if (!reusable) {
       const settings = Object.values(await deps.es.indices.getSettings({ index: source }))[0]?.settings?.index;
       await deps.es.indices
         .create({
@@ -109,7 +116,7 @@ export function createReindexActivities(deps: ActivityDeps) {
 
   /** Moves the aliases (reads and writes) of memories and entities to the new indices in one atomic step. Idempotent. */
   async function swapMemoriesAlias(plan: ReindexPlan): Promise<void> {
-    const moves = [plan, ...(plan.entities ? [plan.entities] : [])];
+    const moves = movesOf(plan);
     await deps.es.indices.refresh({ index: moves.map((move) => move.target) });
     const pending: typeof moves = [];
     for (const move of moves) {
@@ -221,7 +228,7 @@ export function createReindexActivities(deps: ActivityDeps) {
    */
   async function removeOldIndexVersions(plan: ReindexPlan): Promise<string[]> {
     const removed: string[] = [];
-    for (const move of [plan, ...(plan.entities ? [plan.entities] : [])]) {
+    for (const move of movesOf(plan)) {
       const mappings = await deps.es.indices.getMapping({ index: [move.target, move.source] }, { ignore: [404] });
       const meta = (index: string) => (mappings[index]?.mappings?._meta ?? {}) as Record<string, unknown>;
       await deps.es.indices.putMapping({ index: move.target, _meta: { ...meta(move.target), reindex_completed_at: new Date().toISOString() } });
@@ -231,7 +238,7 @@ export function createReindexActivities(deps: ActivityDeps) {
       for (const [index, state] of Object.entries(indices)) {
         const version = versionOf(index);
         if (version === undefined || index !== versionedIndex(move.alias, version) || version >= kept) continue;
-        if (Object.keys(state.aliases ?? {}).length > 0) continue;
+        if (aliased(state)) continue;
         await deps.es.indices.delete({ index }, { ignore: [404] });
         removed.push(index);
       }
@@ -245,10 +252,10 @@ export function createReindexActivities(deps: ActivityDeps) {
    */
   async function dropUnswappedTargets(plan: ReindexPlan): Promise<string[]> {
     const removed: string[] = [];
-    for (const move of [plan, ...(plan.entities ? [plan.entities] : [])]) {
+    for (const move of movesOf(plan)) {
       const target = await deps.es.indices.get({ index: move.target }, { ignore: [404] });
       const state = target[move.target];
-      if (!state || Object.keys(state.aliases ?? {}).length > 0) continue;
+      if (!state || aliased(state)) continue;
       await deps.es.indices.delete({ index: move.target }, { ignore: [404] });
       removed.push(move.target);
     }

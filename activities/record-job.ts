@@ -133,7 +133,7 @@ export function createRecordJobActivities(deps: ActivityDeps) {
     if (!versionAt) return 0;
     // A version that did not complete claims nothing: it only removes what it wrote once a newer
     // version is the source's (a failed or cancelled newest version keeps what it indexed, as any job).
-    const current = outcome.completed ? await claimVersion(input, versionAt, outcome.title) : await recordedVersion(sourceId);
+    const current = outcome.completed ? await claimVersion(input, versionAt, outcome.title) : (await readVersion(sourceId)).version;
     const order = versionOrder(current, versionAt);
     if (!outcome.completed && order <= 0) return 0;
     const newest = order === 0;
@@ -162,11 +162,6 @@ export function createRecordJobActivities(deps: ActivityDeps) {
   async function readVersion(sourceId: string) {
     const record = await deps.es.get<{ version_at?: string }>({ index: deps.indices.sources, id: sourceId }, { ignore: [404] });
     return { record, version: record.found ? record._source?.version_at : undefined };
-  }
-
-  /** The source's recorded version, if any. */
-  async function recordedVersion(sourceId: string): Promise<string | undefined> {
-    return (await readVersion(sourceId)).version;
   }
 
   /**

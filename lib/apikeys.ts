@@ -61,7 +61,6 @@ const REFRESH_AFTER_MS = 3_000;
 interface CachedKey {
   principal: Principal | undefined;
   readAt: number;
-  refreshing?: boolean;
 }
 
 export class ApiKeyStore implements KeyResolver {
@@ -126,11 +125,9 @@ export class ApiKeyStore implements KeyResolver {
     const cached = this.cache.get(hash);
     const age = cached ? this.now() - cached.readAt : Infinity;
     if (cached && age < CACHE_TTL_MS) {
-      if (cached.principal && age >= REFRESH_AFTER_MS && !cached.refreshing) {
-        cached.refreshing = true;
-        // A failed refresh leaves the entry to expire as it would have; the next request reads again.
-        this.lookup(hash, match[1]!).catch(() => (cached.refreshing = false));
-      }
+      // Requests past the refresh age join the one read under way (lookup). A failed refresh leaves the
+      // entry to expire as it would have; the next request reads again.
+      if (cached.principal && age >= REFRESH_AFTER_MS) this.lookup(hash, match[1]!).catch(() => undefined);
       return cached.principal;
     }
     return this.lookup(hash, match[1]!);

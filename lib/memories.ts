@@ -192,8 +192,7 @@ export class MemoryStore {
     const record = await this.es
       .get<{ mode?: string | null }>({ index: this.indices.sources, id: sourceId, _source_includes: ['mode'] }, { ignore: [404] })
       .catch(() => ({ found: false as const, _source: undefined }));
-    const mode = IngestMode.safeParse(record.found ? record._source?.mode : undefined);
-    return mode.success ? mode.data : 'long-range';
+    return IngestMode.catch('long-range').parse(record.found ? record._source?.mode : undefined);
   }
 
   /**

@@ -44,20 +44,17 @@ export class ApiMetrics {
         this.inc(starts().acceptedEarly);
       },
     });
-    const gauges = {
-      completing: ['cairn_ingest_starts_completing', 'Accepted jobs whose start this process is still completing in the background'],
-      failing: ['cairn_ingest_starts_failing', 'Accepted jobs whose recorded start failed at its last attempt by this process; retried with a backoff of up to 2 min'],
-    } as const;
-    for (const [field, [name, help]] of Object.entries(gauges) as [keyof typeof gauges, (typeof gauges)[keyof typeof gauges]][]) {
+    const gauge = (name: string, help: string, read: () => number) =>
       new Gauge({
         name,
         help,
         registers: [this.registry],
         collect() {
-          this.set(starts()[field]);
+          this.set(read());
         },
       });
-    }
+    gauge('cairn_ingest_starts_completing', 'Accepted jobs whose start this process is still completing in the background', () => starts().completing);
+    gauge('cairn_ingest_starts_failing', 'Accepted jobs whose recorded start failed at its last attempt by this process; retried with a backoff of up to 2 min', () => starts().failing);
   }
 
   /** Times every request; the label is read once the response is finished and the route is known. */
