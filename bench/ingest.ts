@@ -1,5 +1,5 @@
 /**
- * `npm run bench:ingest -- [--docs 42] [--concurrency 16] [--jobs-in-flight 0] [--json] [--cpu-profile main.cpuprofile]`
+ * `npm run bench:ingest -- [--docs 42] [--warmup-docs 42] [--concurrency 16] [--jobs-in-flight 0] [--json] [--cpu-profile main.cpuprofile]`
  *
  * Ingest throughput through the real path: a generated corpus of every document format goes through
  * the API (POST /v1/documents for text formats, POST /v1/files for PDF and DOCX), one Temporal workflow
@@ -390,6 +390,7 @@ async function main() {
   const docs = option('docs', 42);
   const concurrency = option('concurrency', 16);
   const jobsInFlight = option('jobs-in-flight', 0);
+  const warmDocs = Math.max(1, option('warmup-docs', docs));
   const log = json ? (line: string) => console.error(line) : (line: string) => console.log(line);
 
   const corpus = await Promise.all(Array.from({ length: docs }, (_, i) => makeDocument(i)));
@@ -400,11 +401,18 @@ async function main() {
   try {
     log(`corpus: ${docs} documents (${FORMATS.join(', ')}), ${(corpus.reduce((n, d) => n + d.bytes.length, 0) / 1024).toFixed(0)} KB; ` +
       `BATCH_SIZE=${batchSize} BATCH_CONCURRENCY=${batchConcurrency}, ${concurrency} uploads in flight, ` +
-      `${jobsInFlight > 0 ? `at most ${jobsInFlight} jobs in flight` : 'every job submitted at once'}; target ${process.env.CAIRN_URL ?? 'in-process API + worker'}`);
+      `${jobsInFlight > 0 ? `at most ${jobsInFlight} jobs in flight` : 'every job submitted at once'}, after ${warmDocs} untimed warm-up documents; ` +
+      `target ${process.env.CAIRN_URL ?? 'in-process API + worker'}`);
 
-    // Warm-up (workflow bundle cache, model threads, index mappings): one job, not timed.
-    const warmup = await makeDocument(10_000);
-    await target.wait(await target.submit({ ...warmup, name: `warmup-${Date.now()}` }));
+    // Warm-up, not timed: the workflow bundle cache, model threads and index mappings, and the JIT
+    // compilers of this process and of Elasticsearch. A JVM that has been idle compiles the indexing
+    // and refresh paths again as they heat up (on a node up for 20 minutes, its C2 compiler still took
+    // 1.6–2.6 CPU-s of every 42-document run after a one-document warm-up), so a round of documents the
+    // size of the corpus (other text, other sources) goes first and the timed run measures the steady
+    // state. `--warmup-docs 1` measures a colder start instead.
+    const warmups = await Promise.all(Array.from({ length: warmDocs }, (_, i) => makeDocument(10_000 + i)));
+    const warmIds = await mapBounded(warmups, concurrency, (document) => target.submit({ ...document, name: `warmup-${Date.now()}-${document.name}` }));
+    await Promise.all(warmIds.map((jobId) => target.wait(jobId)));
 
     // The embedder alone on the same chunks, before and after the pipeline (see below).
     const alone = target.embedder ? await embedderAlone(target.embedder, await chunkTexts(corpus, config), batchSize, batchConcurrency) : undefined;
@@ -517,6 +525,7 @@ async function main() {
       console.log(
         JSON.stringify({
           docs,
+          warmup_docs: warmDocs,
           chunks,
           memories,
           entity_resolutions: entities,
