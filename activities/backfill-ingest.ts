@@ -8,7 +8,7 @@ import { badInput } from '../lib/errors';
 import { ingestWorkflowId, sourceId as deriveSourceId } from '../lib/ids';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import type { ActivityDeps } from './deps';
-import { deleteMatching } from '../lib/elasticsearch/client';
+import { deleteMatching, getDocument } from '../lib/elasticsearch/client';
 import { scopeFromWire } from '../lib/domain/scope';
 import type { IngestJobTags } from '../lib/temporal/search-attributes';
 
@@ -83,9 +83,9 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
 
   /** A stored source → a new ingest job over its stored content, or the reason it cannot be re-extracted. */
   async function prepareReextract(tenant: string, sourceId: string, jobId: string): Promise<PreparedIngest> {
-    const found = await deps.es.get<StoredSource>({ index: deps.indices.sources, id: sourceId }).catch(() => undefined);
-    const source = found?._source;
-    if (!source || source.tenant !== tenant) return { skipped: 'the source no longer exists' };
+    // Not there (or not the tenant's) is a skip; Elasticsearch not answering is thrown, for a retry.
+    const source = (await getDocument<StoredSource>(deps.es, { index: deps.indices.sources, id: sourceId }, tenant))?.source;
+    if (!source) return { skipped: 'the source no longer exists' };
     // A source built up by several jobs (appended conversation turns) has no single upload holding all
     // of it: re-extracting the last upload would drop the earlier turns' memories.
     const jobs = await deps.es.search({

@@ -3,7 +3,7 @@ import { dropDerivedArtifacts } from '../lib/blob/store';
 import type { JobProgress } from '../lib/domain/job';
 import type { ActivityDeps } from './deps';
 import { acceptedAtOf, type StageInput } from './types';
-import { deleteMatching } from '../lib/elasticsearch/client';
+import { deleteMatching, getDocument } from '../lib/elasticsearch/client';
 import { versionOrder } from '../lib/domain/memory';
 import { memoryScope } from '../lib/domain/scope';
 import { eventOfJob } from '../lib/domain/webhook-event';
@@ -160,8 +160,8 @@ export function createRecordJobActivities(deps: ActivityDeps) {
 
   /** The source's record (for a compare-and-set on it) and the version it records, if any. */
   async function readVersion(sourceId: string) {
-    const record = await deps.es.get<{ version_at?: string }>({ index: deps.indices.sources, id: sourceId }, { ignore: [404] });
-    return { record, version: record.found ? record._source?.version_at : undefined };
+    const record = await getDocument<{ version_at?: string }>(deps.es, { index: deps.indices.sources, id: sourceId });
+    return { record, version: record?.source.version_at };
   }
 
   /**
@@ -174,11 +174,11 @@ export function createRecordJobActivities(deps: ActivityDeps) {
       const { record, version: recorded } = await readVersion(sourceId);
       if (recorded && versionOrder(recorded, versionAt) >= 0) return recorded;
       // recordSource ran first in this job: the record exists.
-      if (!record.found) return versionAt;
+      if (!record) return versionAt;
       try {
         // What the version was sent as: a re-extraction reads the current version's content.
         const version = { ...sentWith(input, title), version_at: versionAt, ...contentFields(request, null) };
-        await deps.es.update({ index: deps.indices.sources, id: sourceId, doc: version, if_seq_no: record._seq_no, if_primary_term: record._primary_term, refresh: false });
+        await deps.es.update({ index: deps.indices.sources, id: sourceId, doc: version, if_seq_no: record.seqNo, if_primary_term: record.primaryTerm, refresh: false });
         return versionAt;
       } catch (error) {
         if ((error as { meta?: { statusCode?: number } }).meta?.statusCode !== 409 || attempt >= 20) throw error;

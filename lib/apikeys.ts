@@ -1,6 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Client } from '@elastic/elasticsearch';
 import { z } from 'zod';
+import { getDocument } from './elasticsearch/client';
 import { notFound } from './errors';
 
 /** What a key may do: ingest, read jobs/memories/entities, search, write (update/delete), admin (keys). */
@@ -160,8 +161,7 @@ export class ApiKeyStore implements KeyResolver {
   }
 
   private async get(id: string): Promise<StoredApiKey | undefined> {
-    const response = await this.es.get<StoredApiKey>({ index: this.index, id }, { ignore: [404] });
-    return response.found ? response._source : undefined;
+    return (await getDocument<StoredApiKey>(this.es, { index: this.index, id }))?.source;
   }
 }
 

@@ -5,6 +5,7 @@ type SortResults = estypes.SortResults;
 import type { ConversationMessage } from './domain/ingest';
 import { upstreamFailure } from './errors';
 import { isPartlyCompleted } from './domain/job';
+import { getDocument } from './elasticsearch/client';
 import { sha256 } from './ids';
 
 /** A message's identity within its conversation: position + speaker + text, so an edit counts as new. */
@@ -184,11 +185,11 @@ export class ConversationLedger {
     // so the next re-send applies the attributes again, over whatever that job wrote.
     const attributes_hash = options.attributesSettled ? attributesHash(attributes) : 'unsettled';
     for (let attempt = 0; ; attempt++) {
-      const response = await this.es.get<{ job_ids?: string[] }>({ index: this.sourcesIndex, id: sourceId, _source_includes: ['job_ids'] }, { ignore: [404] });
+      const record = await getDocument<{ job_ids?: string[] }>(this.es, { index: this.sourcesIndex, id: sourceId, _source_includes: ['job_ids'] });
       const now = new Date().toISOString();
       const jobs = fields.jobId ? { last_job_id: fields.jobId } : {};
       try {
-        if (!response.found) {
+        if (!record) {
           await this.es.index({
             index: this.sourcesIndex,
             id: sourceId,
@@ -209,13 +210,13 @@ export class ConversationLedger {
             },
           });
         } else {
-          const jobIds = [...new Set([...(response._source?.job_ids ?? []), ...(fields.jobId ? [fields.jobId] : [])])];
+          const jobIds = [...new Set([...(record.source.job_ids ?? []), ...(fields.jobId ? [fields.jobId] : [])])];
           await this.es.update({
             index: this.sourcesIndex,
             id: sourceId,
             doc: { turn_hashes: hashes, turn_jobs: turnJobs, turn_count: hashes.length, attributes_hash, ...jobs, job_ids: jobIds, updated_at: now },
-            if_seq_no: response._seq_no,
-            if_primary_term: response._primary_term,
+            if_seq_no: record.seqNo,
+            if_primary_term: record.primaryTerm,
           });
         }
         return;
@@ -227,15 +228,16 @@ export class ConversationLedger {
 
   /** Stored hashes, each with the job that ingested it ('' when the record predates turn_jobs), and the attributes' hash. */
   private async known(tenant: string, sourceId: string): Promise<{ turns: Map<string, string>; attributes?: string }> {
-    const response = await this.es.get<{ tenant: string; turn_hashes?: string[]; turn_jobs?: string[]; attributes_hash?: string }>(
+    const record = await getDocument<{ tenant: string; turn_hashes?: string[]; turn_jobs?: string[]; attributes_hash?: string }>(
+      this.es,
       { index: this.sourcesIndex, id: sourceId, _source_includes: ['tenant', 'turn_hashes', 'turn_jobs', 'attributes_hash'] },
-      { ignore: [404] },
+      tenant,
     );
-    if (!response.found || response._source?.tenant !== tenant) return { turns: new Map() };
-    const jobs = response._source.turn_jobs ?? [];
+    if (!record) return { turns: new Map() };
+    const jobs = record.source.turn_jobs ?? [];
     return {
-      turns: new Map((response._source.turn_hashes ?? []).map((hash, position) => [hash, jobs[position] ?? ''])),
-      attributes: response._source.attributes_hash,
+      turns: new Map((record.source.turn_hashes ?? []).map((hash, position) => [hash, jobs[position] ?? ''])),
+      attributes: record.source.attributes_hash,
     };
   }
 

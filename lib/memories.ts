@@ -2,6 +2,7 @@ import type { Client } from '@elastic/elasticsearch';
 import { z } from 'zod';
 import { clipTurn, embeddingText, type Memory, type StoredMemory } from './domain/memory';
 import { IngestMode, Metadata } from './domain/ingest';
+import { getDocument } from './elasticsearch/client';
 import type { EmbeddingMatch } from './elasticsearch/embedding-match';
 import type { IndexNames } from './elasticsearch/indices';
 import { badInput, conflict, notFound } from './errors';
@@ -189,10 +190,8 @@ export class MemoryStore {
    * the record cannot be read, long-range, as before modes were read: the edit itself goes on.
    */
   private async modeOf(sourceId: string): Promise<IngestMode> {
-    const record = await this.es
-      .get<{ mode?: string | null }>({ index: this.indices.sources, id: sourceId, _source_includes: ['mode'] }, { ignore: [404] })
-      .catch(() => ({ found: false as const, _source: undefined }));
-    return IngestMode.catch('long-range').parse(record.found ? record._source?.mode : undefined);
+    const record = await getDocument<{ mode?: string | null }>(this.es, { index: this.indices.sources, id: sourceId, _source_includes: ['mode'] }).catch(() => undefined);
+    return IngestMode.catch('long-range').parse(record?.source.mode);
   }
 
   /**
@@ -284,12 +283,9 @@ export class MemoryStore {
   }
 
   async entity(tenant: string, id: string): Promise<StoredEntity> {
-    const response = await this.es.get<StoredEntity & { embedding?: unknown; embedding_model?: unknown }>(
-      { index: this.indices.entities, id, _source_excludes: ['embedding'] },
-      { ignore: [404] },
-    );
-    if (!response.found || response._source?.tenant !== tenant) throw notFound(`entity ${id}`);
-    return response._source;
+    const found = await getDocument<StoredEntity>(this.es, { index: this.indices.entities, id, _source_excludes: ['embedding'] }, tenant);
+    if (!found) throw notFound(`entity ${id}`);
+    return found.source;
   }
 
   async entities(tenant: string, options: { q?: string; type?: string; size: number; from: number }): Promise<{ entities: StoredEntity[]; total: number }> {
@@ -310,9 +306,9 @@ export class MemoryStore {
   }
 
   private async getStored(tenant: string, id: string): Promise<{ memory: StoredMemory; seqNo?: number; primaryTerm?: number }> {
-    const response = await this.es.get<StoredMemory>({ index: this.indices.memories, id }, { ignore: [404] });
-    if (!response.found || response._source?.tenant !== tenant) throw notFound(`memory ${id}`);
-    return { memory: response._source, seqNo: response._seq_no, primaryTerm: response._primary_term };
+    const found = await getDocument<StoredMemory>(this.es, { index: this.indices.memories, id }, tenant);
+    if (!found) throw notFound(`memory ${id}`);
+    return { memory: found.source, seqNo: found.seqNo, primaryTerm: found.primaryTerm };
   }
 }
 

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { assertFetchableUrl, guardedAgent } from './outbound';
 import type { JobProgress } from './domain/job';
 import { WEBHOOK_EVENTS, type WebhookEvent } from './domain/webhook-event';
+import { getDocument } from './elasticsearch/client';
 import { badInput, notFound, upstreamFailure } from './errors';
 
 /**
@@ -131,8 +132,7 @@ export class WebhookStore {
 
   /** The tenant's subscription, read by id (realtime: a deleted one is gone at once), or undefined. */
   async stored(tenant: string, id: string): Promise<StoredWebhook | undefined> {
-    const response = await this.es.get<StoredWebhook>({ index: this.index, id }, { ignore: [404] });
-    return response.found && response._source?.tenant === tenant ? response._source : undefined;
+    return (await getDocument<StoredWebhook>(this.es, { index: this.index, id }, tenant))?.source;
   }
 
   /**

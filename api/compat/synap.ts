@@ -4,6 +4,7 @@ import type { Client as ElasticsearchClient } from '@elastic/elasticsearch';
 import { Iso8601Date } from '../../lib/domain/dates';
 import { DocumentType, IngestMode, Metadata, type IngestRequestInput } from '../../lib/domain/ingest';
 import { isPartlyCompleted, type JobProgress } from '../../lib/domain/job';
+import { getDocument } from '../../lib/elasticsearch/client';
 import type { Memory } from '../../lib/domain/memory';
 import { conflict } from '../../lib/errors';
 import { sourceId as deriveSourceId } from '../../lib/ids';
@@ -135,8 +136,7 @@ export function synapSurface(deps: SurfaceDeps, jobs: IngestJobs, memories: Memo
     if (!body.document_id) return jobs.start(request);
     // The workflow id is derived from the document_id, so Temporal itself refuses a second start
     // (race-free); the source record catches a duplicate after Temporal's retention has passed.
-    const existing = await es.get({ index: sourcesIndex, id: deriveSourceId(tenant, `doc:${body.document_id}`), _source: ['tenant'] }, { ignore: [404] });
-    if (existing.found) throw conflict(`document_id ${body.document_id} was already ingested`);
+    if (await getDocument(es, { index: sourcesIndex, id: deriveSourceId(tenant, `doc:${body.document_id}`), _source: false })) throw conflict(`document_id ${body.document_id} was already ingested`);
     return jobs.start(request, { jobId: asUuid(jobs.derivedJobId(tenant, 'synap-document', body.document_id)), rejectDuplicate: true }).catch((error) => {
       if ((error as { code?: string }).code === 'conflict') throw conflict(`document_id ${body.document_id} was already ingested`);
       throw error;

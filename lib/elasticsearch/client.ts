@@ -21,6 +21,27 @@ export async function isElasticsearchHealthy(client: Client): Promise<boolean> {
 
 export type { Client as ElasticsearchClient };
 
+/** A document read by id, with what a compare-and-set on it needs. */
+export interface StoredDocument<T> {
+  source: T;
+  seqNo?: number;
+  primaryTerm?: number;
+}
+
+/**
+ * A document by id, read in real time (a write not yet refreshed is seen), or undefined when there is
+ * none — or, given `tenant`, when it belongs to another tenant (its `tenant` field), so a caller
+ * answers both alike (404). Any other failure (Elasticsearch unreachable) is thrown, never read as
+ * "not there".
+ */
+export async function getDocument<T>(es: Client, request: estypes.GetRequest, tenant?: string): Promise<StoredDocument<T> | undefined> {
+  const response = await es.get<T>(request, { ignore: [404] });
+  if (!response.found) return undefined;
+  const source = (response._source ?? {}) as T;
+  if (tenant !== undefined && (source as { tenant?: unknown }).tenant !== tenant) return undefined;
+  return { source, seqNo: response._seq_no, primaryTerm: response._primary_term };
+}
+
 /**
  * Why a bulk write failed, as the failure to raise: an item the index refuses for its content (a 400:
  * a value the mapping cannot take) is bad input, which no retry fixes, so the job fails saying so;
