@@ -1,8 +1,11 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { readableDate } from '../lib/domain/dates';
-import { DocumentType, Format, IngestMode, Metadata, type IngestRequestInput } from '../lib/domain/ingest';
+import type { ConversationLedger } from '../lib/conversation-ledger';
+import { sendConversation } from '../lib/conversation-send';
+import { DocumentType, Format, IngestMode, Metadata, type ConversationMessage, type IngestRequestInput } from '../lib/domain/ingest';
 import type { IngestContent, IngestJobs } from '../lib/jobs';
+import type { Logger } from '../lib/logger';
 import { principalOf, requirePermission } from './auth';
 import { acceptBatch, sendBatch } from './batch';
 import { parseWith } from './errors';
@@ -95,6 +98,20 @@ export const AcceptedJob = z.object({
   source_id: z.string(),
   status: z.literal('queued'),
 });
+/**
+ * A conversation sent with its `conversation_id` is ingested or updated: 202 when a job takes new or
+ * edited messages, 200 (no job) when only removals or new attributes applied, or nothing changed.
+ */
+export const AcceptedConversation = z.object({
+  job_id: z.string().nullable(),
+  source_id: z.string(),
+  status: z.enum(['queued', 'updated', 'unchanged']),
+  /** With a conversation_id: messages new or edited since the last send (all of them the first time). */
+  messages_added: z.number().optional(),
+  messages_unchanged: z.number().optional(),
+  /** With a conversation_id: stored memories of edited or removed messages, dropped (their replacements come with the job). */
+  memories_replaced: z.number().optional(),
+});
 /** An upload's answer also names the format it was read as (detected from the bytes). */
 export const AcceptedFile = AcceptedJob.extend({ format: z.string() });
 
@@ -152,14 +169,18 @@ export function conversationIngest(tenant: string, body: z.infer<typeof NativeCo
     scope: toScope(body.scope, body.session_id),
     metadata: body.metadata,
     surface: 'native',
-    content: JSON.stringify({ messages: body.messages.map(({ turn_id, ...message }) => ({ ...message, turnId: turn_id })), sessionDate: body.session_date }),
+    content: JSON.stringify({ messages: conversationMessages(body), sessionDate: body.session_date }),
   };
 }
+
+/** The messages as the parse stage reads them, each with its position. */
+const conversationMessages = (body: z.infer<typeof NativeConversationRequest>): ConversationMessage[] =>
+  body.messages.map(({ turn_id, ...message }, index) => ({ ...message, turnId: turn_id, index }));
 
 const accepted = (job: { jobId: string; sourceId: string; status: 'queued' }) => ({ job_id: job.jobId, source_id: job.sourceId, status: job.status });
 
 /** The native v1 ingest surface: documents, conversations, URLs, file uploads and batches. */
-export function nativeIngestRoutes(jobs: IngestJobs): Router {
+export function nativeIngestRoutes(jobs: IngestJobs, conversations: ConversationLedger, log: Logger): Router {
   const router = Router();
   const ingest = requirePermission('ingest');
 
@@ -170,7 +191,32 @@ export function nativeIngestRoutes(jobs: IngestJobs): Router {
 
   router.post('/v1/conversations', ingest, async (req, res) => {
     const body = parseWith(NativeConversationRequest, req.body);
-    res.status(202).json(accepted(await jobs.start(conversationIngest(principalOf(req).tenant, body))));
+    const request = conversationIngest(principalOf(req).tenant, body);
+    if (!body.conversation_id) return void res.status(202).json(accepted(await jobs.start(request)));
+    // The messages sent are the conversation: a re-send ingests only what is new or edited.
+    const { content: _all, ...fields } = request;
+    const sent = await sendConversation(
+      jobs,
+      conversations,
+      {
+        tenant: request.tenant,
+        conversationId: body.conversation_id,
+        sourceKey: `doc:${body.conversation_id}`,
+        messages: conversationMessages(body),
+        attributes: { containerTags: request.scope?.containerTags, metadata: body.metadata },
+        request: fields,
+        contentOf: (messages) => JSON.stringify({ messages, sessionDate: body.session_date }),
+      },
+      log,
+    );
+    res.status(sent.job ? 202 : 200).json({
+      job_id: sent.job?.jobId ?? null,
+      source_id: sent.sourceId,
+      status: sent.status,
+      messages_added: sent.added,
+      messages_unchanged: sent.unchanged,
+      memories_replaced: sent.replaced,
+    } satisfies z.infer<typeof AcceptedConversation>);
   });
 
   router.post('/v1/urls', ingest, async (req, res) => {

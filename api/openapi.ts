@@ -17,6 +17,7 @@ import { CreateWebhookRequest, CreatedWebhook, WebhookView } from '../lib/webhoo
 import { EntityListQuery } from './memories';
 import {
   AcceptedFile,
+  AcceptedConversation,
   AcceptedJob,
   NativeBatchRequest,
   NativeConversationRequest,
@@ -61,7 +62,7 @@ const OPERATIONS: Operation[] = [
   { method: 'get', path: '/livez', tag: 'health', summary: '200 while the process runs', public: true },
   { method: 'get', path: '/metrics', tag: 'health', summary: 'Prometheus metrics of the API', public: true },
   { method: 'post', path: '/v1/documents', tag: 'native', summary: 'Ingest a text document', permission: 'ingest', body: NativeDocumentRequest, status: 202, response: AcceptedJob, errors: INGEST_ERRORS },
-  { method: 'post', path: '/v1/conversations', tag: 'native', summary: 'Ingest a conversation', permission: 'ingest', body: NativeConversationRequest, status: 202, response: AcceptedJob, errors: INGEST_ERRORS },
+  { method: 'post', path: '/v1/conversations', tag: 'native', summary: 'Ingest a conversation; with its conversation_id, ingest or update it (200 when no job is needed)', permission: 'ingest', body: NativeConversationRequest, status: 202, response: AcceptedConversation, errors: INGEST_ERRORS },
   { method: 'post', path: '/v1/urls', tag: 'native', summary: 'Ingest a URL (fetched by the pipeline, SSRF-guarded)', permission: 'ingest', body: NativeUrlRequest, status: 202, response: AcceptedJob, errors: INGEST_ERRORS },
   { method: 'post', path: '/v1/files', tag: 'native', summary: 'Upload a file (TXT, MARKDOWN, HTML, JSON, CSV, PDF, DOCX); 413 over the format limit, 415 for other types', permission: 'ingest', multipart: NativeFileFields, status: 202, response: AcceptedFile, errors: INGEST_ERRORS },
   { method: 'post', path: '/v1/batch', tag: 'native', summary: 'Ingest up to 100 items ({type: document|conversation|url, …}) → {results, errors}; fail_fast rejects all on one invalid item (400); a batch that accepts nothing answers the status its items share (400 invalid, 409 duplicates, 503 a service down)', permission: 'ingest', body: NativeBatchRequest, status: 202, errors: [409, 413, 415, 503] },

@@ -64,6 +64,7 @@ export function createApp(deps: ApiDeps): Express {
   const memories = new MemoryStore(deps.es, indices, deps.embedder ?? deps.search.embedder, deps.search.embeddingMatch, deps.extractors);
   const listings = new JobListings(deps.jobs.client, deps.jobs, deps.namespace, deps.jobs.config.TEMPORAL_TASK_QUEUE);
   const surface = { keys, log: deps.log };
+  const conversations = new ConversationLedger(deps.es, indices.sources, indices.memories, indices.jobs);
 
   const app = express();
   app.disable('x-powered-by');
@@ -77,7 +78,7 @@ export function createApp(deps: ApiDeps): Express {
   // Each vendor surface under its own prefix, with its own auth and error shapes: a vendor's client
   // works by changing only its base URL.
   app.use('/compat/crosmos', crosmosSurface(surface, deps.jobs));
-  app.use('/compat/supermemory', supermemorySurface(surface, deps.jobs, new ConversationLedger(deps.es, indices.sources, indices.memories, indices.jobs)));
+  app.use('/compat/supermemory', supermemorySurface(surface, deps.jobs, conversations));
   app.use('/compat/tex', texSurface(surface, deps.jobs, deps.es, indices.memories));
   app.use('/compat/memsolus', memsolusSurface(surface, deps.jobs, listings));
   app.use('/compat/synap', synapSurface(surface, deps.jobs, memories, deps.es, indices.sources));
@@ -85,7 +86,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(authenticate(keys));
   app.use(jsonOnly(['/v1/files']));
   app.use(jsonBody());
-  app.use(nativeIngestRoutes(deps.jobs));
+  app.use(nativeIngestRoutes(deps.jobs, conversations, deps.log));
   app.use(jobRoutes(deps.jobs, listings));
   app.use(searchRoutes(deps.search));
   app.use(memoryRoutes(memories));

@@ -341,6 +341,58 @@ describe('native v1 API', () => {
     expect(after).toMatchObject({ text: 'The orchard keeper grafts pear trees in March.', created_at: before.created_at, updated_at: expect.any(String) });
   });
 
+  it('ingests a conversation sent again under its conversation_id as an update: new and edited messages only', async () => {
+    const conversationMemories = async () => {
+      const { hits } = await h.runtime.es.search<{ id: string; text: string; provenance: { job_id: string; turn_start: number } }>({
+        index: h.runtime.indices.memories,
+        query: { bool: { filter: [{ term: { tenant: 'acme' } }, { term: { 'provenance.document_id': 'ferry-chat' } }] } },
+        size: 100,
+      });
+      return hits.hits.map((hit) => hit._source!);
+    };
+    const messages = [
+      { role: 'user', name: 'Rosa', content: 'The ferry to Tangier leaves at nine on Saturday.', turn_id: 'F1' },
+      { role: 'assistant', content: 'Shall I remind you on Friday evening?', turn_id: 'F2' },
+      { role: 'user', name: 'Rosa', content: 'Yes, and pack the blue suitcase.', turn_id: 'F3' },
+    ];
+    const body = { conversation_id: 'ferry-chat', session_date: '2024-06-01', messages };
+    const first = await h.api('POST', '/v1/conversations', { body });
+    expect(first.status).toBe(202);
+    expect(first.body).toMatchObject({ status: 'queued', job_id: expect.any(String), messages_added: 3, messages_unchanged: 0 });
+    expect((await h.waitForJob('acme', first.body.job_id)).status).toBe('completed');
+    const before = await conversationMemories();
+    expect(before.length).toBeGreaterThanOrEqual(3);
+
+    // The same conversation again: nothing to do, no job, nothing stored twice.
+    const same = await h.api('POST', '/v1/conversations', { body });
+    expect(same.status).toBe(200);
+    expect(same.body).toMatchObject({ status: 'unchanged', job_id: null, source_id: first.body.source_id, messages_added: 0, messages_unchanged: 3 });
+
+    // An agent sends the conversation so far on every turn: the first message edited, one more at the end.
+    const edited = [{ ...messages[0]!, content: 'The ferry to Tangier leaves at eleven on Saturday.' }, messages[1]!, messages[2]!, { role: 'user', name: 'Rosa', content: 'Book a taxi to the port too.', turn_id: 'F4' }];
+    const update = await h.api('POST', '/v1/conversations', { body: { ...body, messages: edited } });
+    expect(update.status).toBe(202);
+    expect(update.body).toMatchObject({ status: 'queued', messages_added: 2, messages_unchanged: 2 });
+    expect(update.body.memories_replaced).toBeGreaterThan(0);
+    expect((await h.waitForJob('acme', update.body.job_id)).status).toBe('completed');
+    const after = await conversationMemories();
+    expect(after.some((memory) => memory.text.includes('leaves at nine'))).toBe(false);
+    expect(after.some((memory) => memory.text.includes('leaves at eleven'))).toBe(true);
+    expect(after.some((memory) => memory.text.includes('taxi to the port'))).toBe(true);
+    // The unchanged messages kept their memories (same ids) and were not ingested again.
+    const untouched = (memories: typeof before) => memories.filter((memory) => memory.provenance.turn_start === 1 || memory.provenance.turn_start === 2).map((memory) => memory.id).sort();
+    expect(untouched(after)).toEqual(untouched(before));
+    expect(after.filter((memory) => memory.provenance.job_id === update.body.job_id).every((memory) => [0, 3].includes(memory.provenance.turn_start))).toBe(true);
+    expect((await search(h, 'ferry Tangier leaves at nine')).filter((result) => result.text.includes('leaves at nine'))).toEqual([]);
+
+    // Without a conversation_id a conversation is ingested as sent, every time.
+    const { conversation_id: _id, ...anonymous } = body;
+    const plain = await h.api('POST', '/v1/conversations', { body: anonymous });
+    expect(plain.status).toBe(202);
+    expect(plain.body).toEqual({ job_id: expect.any(String), source_id: expect.any(String), status: 'queued' });
+    expect((await h.waitForJob('acme', plain.body.job_id)).status).toBe('completed');
+  });
+
   it('lists and gets entities only within the tenant', async () => {
     const accepted = await h.api('POST', '/v1/documents', { body: { content: 'Ingrid Bergstrom met Tomas Lindqvist in Stockholm to discuss the Nordic Rail project.' } });
     await h.waitForJob('acme', accepted.body.job_id);

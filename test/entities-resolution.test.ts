@@ -105,17 +105,22 @@ describe('entity resolution: mentions become per-tenant entities with aliases (r
     expect((await h.api('GET', `/v1/entities/${theirs!.id}`)).status).toBe(404);
   });
 
-  it('re-running resolution (a retried activity, a re-sent document) creates no duplicates', async () => {
+  it('re-running resolution (a retried activity) creates no duplicates, and a re-sent conversation changes nothing', async () => {
     expect(injected).toBe(true);
     expect(resolveRuns).toBeGreaterThanOrEqual(4);
     const before = await people();
-    await ingest({
-      conversation_id: 'garden-chat',
-      messages: [
-        { role: 'user', name: 'Mel', content: 'The tomatoes in my garden finally turned red.', turn_id: 'B1' },
-        { role: 'user', name: "Caroline's", content: 'Bring some to the potluck on Friday!', turn_id: 'B2' },
-      ],
+    // The same conversation under its conversation_id again: answered unchanged, with no job.
+    const again = await h.api('POST', '/v1/conversations', {
+      body: {
+        conversation_id: 'garden-chat',
+        messages: [
+          { role: 'user', name: 'Mel', content: 'The tomatoes in my garden finally turned red.', turn_id: 'B1' },
+          { role: 'user', name: "Caroline's", content: 'Bring some to the potluck on Friday!', turn_id: 'B2' },
+        ],
+      },
     });
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ status: 'unchanged', job_id: null });
     const after = await people();
     expect(after).toEqual(before);
     const all = await h.api('GET', '/v1/entities?page_size=100');

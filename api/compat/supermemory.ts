@@ -1,8 +1,8 @@
 import type { Router } from 'express';
 import { z } from 'zod';
-import { ConversationLedger, messageHash } from '../../lib/conversation-ledger';
+import type { ConversationLedger } from '../../lib/conversation-ledger';
+import { sendConversation } from '../../lib/conversation-send';
 import { withinMetadataLimits, type ConversationMessage } from '../../lib/domain/ingest';
-import { sourceId as deriveSourceId } from '../../lib/ids';
 import type { IngestJobs } from '../../lib/jobs';
 import type { Logger } from '../../lib/logger';
 import { principalOf, requirePermission } from '../auth';
@@ -83,54 +83,38 @@ export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: In
     router.post('/v4/conversations', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(SupermemoryConversationRequest, req.body);
       const { tenant } = principalOf(req);
-      const sourceKey = `conversation:${body.conversationId}`;
-      const sourceId = deriveSourceId(tenant, sourceKey);
       const messages = body.messages.map(normalise);
-      const hashes = messages.map((message, i) => messageHash(message, i));
-      const attributes = { containerTags: body.containerTags, metadata: body.metadata };
-      const update = await ledger.plan(tenant, sourceId, hashes, attributes);
-      const toIngest = update.ingest.map((position) => messages[position]!);
-      const counts = { messagesAdded: update.changed.length, messagesUnchanged: messages.length - update.changed.length, memoriesReplaced: update.superseded.length };
-      if (toIngest.length === 0 && !update.stale) {
-        return void res.status(200).json({ id: sourceId, conversationId: body.conversationId, status: 'unchanged', jobId: null, ...counts });
-      }
-      // Messages with no text (an empty string, no parts) give nothing to ingest but still count as sent.
-      const job = toIngest.some((message) => message.content.trim())
-        ? await jobs.start(
-            {
-              tenant,
-              kind: 'conversation',
-              format: 'CONVERSATION',
-              documentType: 'ai-chat-conversation',
-              documentId: body.conversationId,
-              scope: { containerTags: body.containerTags },
-              metadata: body.metadata,
-              surface: 'supermemory',
-              content: JSON.stringify({ messages: toIngest }),
-            },
-            { sourceKey },
-          )
-        : undefined;
-      // After the start, so a failed start leaves the old memories in place for the client's retry;
-      // before answering, so the edited text is no longer searchable once the client hears back.
-      const replaced = (await ledger.dropSuperseded(update.superseded)) + (await ledger.dropFailed(tenant, sourceId, update.failedJobs));
-      // New tags or metadata reach the memories already stored too, not only the new job's.
-      if (update.attributesChanged) await ledger.applyAttributes(tenant, sourceId, attributes);
-      const ingested = new Set(update.ingest);
-      const turnJobs = update.jobOf.map((jobId, position) => (ingested.has(position) ? (job?.jobId ?? '') : jobId));
-      // Last: a lost ledger write only means a later re-send repeats (idempotent) work.
-      await ledger
-        .record(tenant, sourceId, { kind: 'conversation', documentId: body.conversationId, jobId: job?.jobId }, hashes, turnJobs, attributes, {
-          attributesSettled: !(update.attributesChanged && update.jobsOpen),
-        })
-        .catch((error) => deps.log.warn({ err: error, sourceId }, 'could not record conversation turns'));
+      const sent = await sendConversation(
+        jobs,
+        ledger,
+        {
+          tenant,
+          conversationId: body.conversationId,
+          sourceKey: `conversation:${body.conversationId}`,
+          messages,
+          attributes: { containerTags: body.containerTags, metadata: body.metadata },
+          request: {
+            tenant,
+            kind: 'conversation',
+            format: 'CONVERSATION',
+            documentType: 'ai-chat-conversation',
+            documentId: body.conversationId,
+            scope: { containerTags: body.containerTags },
+            metadata: body.metadata,
+            surface: 'supermemory',
+          },
+          contentOf: (toIngest) => JSON.stringify({ messages: toIngest }),
+        },
+        deps.log,
+      );
       res.status(200).json({
-        id: sourceId,
+        id: sent.sourceId,
         conversationId: body.conversationId,
-        status: job ? 'queued' : 'updated',
-        jobId: job?.jobId ?? null,
-        ...counts,
-        memoriesReplaced: replaced,
+        status: sent.status,
+        jobId: sent.job?.jobId ?? null,
+        messagesAdded: sent.added,
+        messagesUnchanged: sent.unchanged,
+        memoriesReplaced: sent.replaced,
       });
     });
   });

@@ -1,0 +1,65 @@
+import { messageHash, type ConversationAttributes, type ConversationLedger } from './conversation-ledger';
+import type { ConversationMessage, IngestRequestInput } from './domain/ingest';
+import { sourceId as deriveSourceId } from './ids';
+import type { IngestJobs, StartedJob } from './jobs';
+import type { Logger } from './logger';
+
+/** A conversation sent under its own id, whose messages *are* the conversation (ingest or update). */
+export interface ConversationSend {
+  tenant: string;
+  /** The caller's id for the conversation, kept on the source record. */
+  conversationId: string;
+  /** What the source is keyed by (the same id sent again is the same source). */
+  sourceKey: string;
+  /** Every message as sent now, each with its position (`index`). */
+  messages: ConversationMessage[];
+  attributes: ConversationAttributes;
+  /** The ingest request of a job over some of the messages, its content excepted. */
+  request: IngestRequestInput;
+  /** The job's content: the messages it ingests, as the parse stage reads a conversation. */
+  contentOf(messages: ConversationMessage[]): string;
+}
+
+export interface ConversationSent {
+  sourceId: string;
+  /** queued: a job ingests new or edited messages; updated: only removals or new attributes, done; unchanged: nothing to do. */
+  status: 'queued' | 'updated' | 'unchanged';
+  job?: StartedJob;
+  /** New or edited messages. */
+  added: number;
+  unchanged: number;
+  /** Stored memories of edited or removed messages (or of failed jobs), dropped; their replacements come with the job. */
+  replaced: number;
+}
+
+/**
+ * Ingests a re-sent conversation against what its source record says is stored (ConversationLedger):
+ * only new or edited messages go to a job, an edited or removed message's memories are dropped, new
+ * attributes reach the stored memories. The order keeps a failure harmless: the job starts before
+ * anything is dropped (a failed start leaves the old memories for the client's retry), the drops come
+ * before the answer (the old text is no longer found once the client hears back), and the record is
+ * written last (a lost write only means a later re-send repeats idempotent work).
+ */
+export async function sendConversation(jobs: IngestJobs, ledger: ConversationLedger, send: ConversationSend, log: Logger): Promise<ConversationSent> {
+  const { tenant, messages, attributes } = send;
+  const sourceId = deriveSourceId(tenant, send.sourceKey);
+  const hashes = messages.map((message, position) => messageHash(message, position));
+  const update = await ledger.plan(tenant, sourceId, hashes, attributes);
+  const toIngest = update.ingest.map((position) => messages[position]!);
+  const counts = { added: update.changed.length, unchanged: messages.length - update.changed.length };
+  if (toIngest.length === 0 && !update.stale) return { sourceId, status: 'unchanged', ...counts, replaced: 0 };
+  // Messages with no text give nothing to ingest but still count as sent.
+  const job = toIngest.some((message) => message.content.trim())
+    ? await jobs.start({ ...send.request, content: send.contentOf(toIngest) }, { sourceKey: send.sourceKey })
+    : undefined;
+  const replaced = (await ledger.dropSuperseded(update.superseded)) + (await ledger.dropFailed(tenant, sourceId, update.failedJobs));
+  if (update.attributesChanged) await ledger.applyAttributes(tenant, sourceId, attributes);
+  const ingested = new Set(update.ingest);
+  const turnJobs = update.jobOf.map((jobId, position) => (ingested.has(position) ? (job?.jobId ?? '') : jobId));
+  await ledger
+    .record(tenant, sourceId, { kind: 'conversation', documentId: send.conversationId, jobId: job?.jobId }, hashes, turnJobs, attributes, {
+      attributesSettled: !(update.attributesChanged && update.jobsOpen),
+    })
+    .catch((error) => log.warn({ err: error, sourceId }, 'could not record conversation turns'));
+  return { sourceId, status: job ? 'queued' : 'updated', job, ...counts, replaced };
+}
