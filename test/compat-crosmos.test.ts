@@ -52,6 +52,10 @@ describe('Crosmos surface (/compat/crosmos)', () => {
     // The same UUID in capitals is the same space (FastAPI parses it to one UUID).
     const again = await send(spaces[0]!.toUpperCase());
     expect(again).toBe(first);
+    // So is its bare 32-digit form (Python's uuid4().hex), braced or urn form: pydantic reads all four.
+    for (const form of [spaces[0]!.replaceAll('-', ''), `{${spaces[0]}}`, `urn:uuid:${spaces[0]}`]) {
+      expect(await send(form)).toBe(first);
+    }
     const hits = (await searchFor(h, 'Bartholomew tortoises')).filter((hit) => hit.text.includes('Bartholomew'));
     // One memory in each space: neither job moved the other's into its own space, and the re-send added none.
     expect(hits.map((hit) => hit.scope.space_id).sort()).toEqual([...spaces].sort());

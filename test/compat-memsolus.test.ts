@@ -65,6 +65,14 @@ describe('Memsolus surface (/compat/memsolus)', () => {
     expect((await h.waitForJob('acme', response.body.id)).status).toBe('completed');
     const found = await h.api('POST', '/v1/search', { body: { query: 'harbourmaster Naxos bell', mode: 'bm25', top_k: 1 } });
     expect(found.body.results[0]).toMatchObject({ provenance: { source_url: 'http://169.254.169.254/never-fetched.txt' }, metadata: { options: ['fast', 2] } });
+    // A form that always sends the field sends it empty beside a file: absent, as for agent_id.
+    const emptyUrl = await h.api('POST', '/compat/memsolus/v1/memories/ingest', {
+      body: ingestForm({ format: 'TXT', workspace_id: WORKSPACE, user_id: 'user-7', source_url: '' }, { name: 'ferry.txt', content: 'The Naxos ferry leaves at dawn.', type: 'text/plain' }),
+    });
+    expect(emptyUrl.status).toBe(202);
+    memsolusJobs.push(emptyUrl.body.id);
+    expect(emptyUrl.body).toMatchObject({ source_url: null });
+    expect((await h.waitForJob('acme', emptyUrl.body.id)).status).toBe('completed');
   });
 
   it('reports a failed URL job as FAILED with its error', async () => {

@@ -5,11 +5,11 @@ import { sha256 } from '../../lib/ids';
 import type { IngestJobs } from '../../lib/jobs';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
-import { compatSurface, fastApiErrors, type SurfaceDeps } from './surface';
+import { compatSurface, fastApiErrors, WireUuid, type SurfaceDeps } from './surface';
 
 /** Crosmos (seed 000): POST /api/v1/conversations, FastAPI-style 422 validation errors. */
 export const CrosmosConversationRequest = z.object({
-  space_id: z.guid().transform((id) => id.toLowerCase()),
+  space_id: WireUuid,
   messages: z
     .array(
       z.object({

@@ -7,18 +7,18 @@ import type { IngestJobs } from '../../lib/jobs';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith, queryInt } from '../errors';
 import { detectFileFormat, FILE_FORMATS, multipartFile } from '../uploads';
-import { compatSurface, nativeErrors, type SurfaceDeps } from './surface';
+import { compatSurface, nativeErrors, WireUuid, type SurfaceDeps } from './surface';
 
 /** Memsolus (seed 003): multipart ingest, paged job listing, job object with its lifecycle. */
 export const MemsolusFormat = z.enum([...FILE_FORMATS, 'URL']);
 
 export const MemsolusIngestFields = z.object({
   format: MemsolusFormat,
-  workspace_id: z.guid().transform((id) => id.toLowerCase()),
+  workspace_id: WireUuid,
   user_id: z.string().min(1).max(255),
   // An empty form field is an absent one.
   agent_id: z.preprocess((value) => (value === '' ? undefined : value), z.string().min(1).max(255).optional()),
-  source_url: z.url({ protocol: /^https?$/ }).max(4096).optional(),
+  source_url: z.preprocess((value) => (value === '' ? undefined : value), z.url({ protocol: /^https?$/ }).max(4096).optional()),
   categories: z.array(z.string().min(1).max(255)).max(20).optional(),
   options: z
     .string()
@@ -78,7 +78,8 @@ function memsolusJob(job: JobProgress | JobListing): MemsolusJob {
     source_url: job.source_url ?? null,
     categories: job.categories ?? null,
     status: STATUS[job.status],
-    error: job.status === 'cancelled' ? 'the job was cancelled' : (errors.map((e) => e.message).join('; ') || null),
+    // "Error message if status is FAILED": a completed job that left some chunks out answers null here.
+    error: job.status === 'cancelled' ? 'the job was cancelled' : job.status === 'failed' ? errors.map((e) => e.message).join('; ') || null : null,
     memories_created: finished ? (job.memories_created ?? 0) : null,
     created_at: job.created_at,
     updated_at: job.updated_at,

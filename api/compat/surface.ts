@@ -1,4 +1,5 @@
 import { Router, type ErrorRequestHandler } from 'express';
+import { z } from 'zod';
 import { CairnError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { authenticate, type KeyResolver } from '../auth';
@@ -81,3 +82,13 @@ export const nativeErrors: ErrorShape = (error) => ({
   status: error.status,
   body: { error: { code: error.code, message: error.message, ...(error.issues ? { details: error.issues } : {}) } },
 });
+
+/**
+ * A UUID as the vendors' Python servers read one (Pydantic): hyphenated, 32 bare hex digits, in braces
+ * or as `urn:uuid:`, any case; kept in the canonical form, lowercase and hyphenated.
+ */
+export const WireUuid = z.preprocess((value) => {
+  if (typeof value !== 'string') return value;
+  const hex = value.trim().toLowerCase().replace(/^urn:uuid:/, '').replace(/^\{(.*)\}$/, '$1').replaceAll('-', '');
+  return /^[0-9a-f]{32}$/.test(hex) ? `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}` : value;
+}, z.guid());
