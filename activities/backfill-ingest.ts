@@ -45,6 +45,8 @@ interface StoredSource {
   accepted_at?: string;
   /** A replaceable source's current version (see StageInput.versionAt). */
   version_at?: string;
+  /** A conversation kept by the ledger (lib/conversation-ledger.ts): one hash per message as last sent. */
+  turn_hashes?: string[];
   created_at?: string;
 }
 
@@ -86,6 +88,9 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
     // Not there (or not the tenant's) is a skip; Elasticsearch not answering is thrown, for a retry.
     const source = (await getDocument<StoredSource>(deps.es, { index: deps.indices.sources, id: sourceId }, tenant))?.source;
     if (!source) return { skipped: 'the source no longer exists' };
+    // A conversation kept by the ledger (sent again under its id) is what its last send said, which no
+    // one upload holds: its first upload may carry text since edited away.
+    if (source.turn_hashes) return { skipped: 'a conversation updated by re-sends (its id): re-send it instead' };
     // A source built up by several jobs (appended conversation turns) has no single upload holding all
     // of it: re-extracting the last upload would drop the earlier turns' memories.
     const jobs = await deps.es.search({

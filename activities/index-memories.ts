@@ -46,7 +46,7 @@ export function createIndexActivity(deps: ActivityDeps) {
       const ordinal = memories.slice(0, i).filter((other) => other.chunkIndex === memory.chunkIndex).length;
       const turnIds = chunk?.turnIds;
       const doc: StoredMemory = {
-        id: memoryId(request.tenant, sourceId, `${memory.chunkIndex}:${ordinal}:${memory.type}`, memory.text),
+        id: memoryId(request.tenant, sourceId, `${positionOf(memory.chunkIndex, chunk?.turnStart)}:${ordinal}:${memory.type}`, memory.text),
         tenant: request.tenant,
         text: memory.text,
         context: memory.context,
@@ -143,4 +143,14 @@ function writeOperation(index: string, id: string, expect: Write['expect']): est
   if (expect === 'absent') return { create: { _index: index, _id: id } };
   if (expect) return { index: { _index: index, _id: id, if_seq_no: expect.seqNo, if_primary_term: expect.primaryTerm } };
   return { index: { _index: index, _id: id } };
+}
+
+/**
+ * Where a memory sits in its source, for its id: the chunk's index, and for a conversation chunk whose
+ * index is not its first turn's position (a re-sent conversation's job takes only its new or edited
+ * messages) that position too, so the same words said at two places ("ok") are two memories. A job
+ * over a whole conversation numbers chunks as its turns (one turn a chunk), keeping the ids it always had.
+ */
+function positionOf(chunkIndex: number, turnStart: number | undefined): string {
+  return turnStart === undefined || turnStart === chunkIndex ? String(chunkIndex) : `${chunkIndex}@${turnStart}`;
 }

@@ -204,6 +204,9 @@ export function nativeIngestRoutes(jobs: IngestJobs, conversations: Conversation
         sourceKey: `doc:${body.conversation_id}`,
         messages: conversationMessages(body),
         attributes: { containerTags: request.scope?.containerTags, metadata: body.metadata },
+        // Tags and metadata are applied to the stored memories in place; anything else a message is
+        // read in (who and where it was said, its session date, the mode) re-ingests them all.
+        context: JSON.stringify([Object.entries({ ...request.scope, containerTags: undefined }).filter(([, value]) => value !== undefined).sort(), body.session_date ?? null, body.mode]),
         request: fields,
         contentOf: (messages) => JSON.stringify({ messages, sessionDate: body.session_date }),
       },

@@ -37,6 +37,8 @@ interface Operation {
   query?: z.ZodType;
   status?: number;
   response?: z.ZodType;
+  /** Other success statuses answered in the same shape, with what each means. */
+  alsoSuccess?: Record<number, string>;
   /** Error statuses beyond those every operation can answer (401, 403, validation, 404 on ids). */
   errors?: number[];
   /** Served without a key (health probes). */
@@ -62,7 +64,7 @@ const OPERATIONS: Operation[] = [
   { method: 'get', path: '/livez', tag: 'health', summary: '200 while the process runs', public: true },
   { method: 'get', path: '/metrics', tag: 'health', summary: 'Prometheus metrics of the API', public: true },
   { method: 'post', path: '/v1/documents', tag: 'native', summary: 'Ingest a text document', permission: 'ingest', body: NativeDocumentRequest, status: 202, response: AcceptedJob, errors: INGEST_ERRORS },
-  { method: 'post', path: '/v1/conversations', tag: 'native', summary: 'Ingest a conversation; with its conversation_id, ingest or update it (200 when no job is needed)', permission: 'ingest', body: NativeConversationRequest, status: 202, response: AcceptedConversation, errors: INGEST_ERRORS },
+  { method: 'post', path: '/v1/conversations', tag: 'native', summary: 'Ingest a conversation; with its conversation_id, ingest or update it (200 when no job is needed)', permission: 'ingest', body: NativeConversationRequest, status: 202, response: AcceptedConversation, alsoSuccess: { 200: 'A conversation sent again under its conversation_id: no job needed (updated or unchanged)' }, errors: INGEST_ERRORS },
   { method: 'post', path: '/v1/urls', tag: 'native', summary: 'Ingest a URL (fetched by the pipeline, SSRF-guarded)', permission: 'ingest', body: NativeUrlRequest, status: 202, response: AcceptedJob, errors: INGEST_ERRORS },
   { method: 'post', path: '/v1/files', tag: 'native', summary: 'Upload a file (TXT, MARKDOWN, HTML, JSON, CSV, PDF, DOCX); 413 over the format limit, 415 for other types', permission: 'ingest', multipart: NativeFileFields, status: 202, response: AcceptedFile, errors: INGEST_ERRORS },
   { method: 'post', path: '/v1/batch', tag: 'native', summary: 'Ingest up to 100 items ({type: document|conversation|url, …}) → {results, errors}; fail_fast rejects all on one invalid item (400); a batch that accepts nothing answers the status its items share (400 invalid, 409 duplicates, 503 a service down)', permission: 'ingest', body: NativeBatchRequest, status: 202, errors: [409, 413, 415, 503] },
@@ -127,6 +129,7 @@ export function openApiDocument(extra: Operation[] = []) {
       ...(op.query ? queryParameters(op.query) : []),
     ];
     const status = String(op.status ?? 200);
+    const body = op.response ? { content: { 'application/json': { schema: schema(op.response, 'output') } } } : {};
     paths[op.path] ??= {};
     paths[op.path]![op.method] = {
       tags: [op.tag],
@@ -139,7 +142,8 @@ export function openApiDocument(extra: Operation[] = []) {
           ? { required: true, content: { 'multipart/form-data': { schema: withFile(schema(op.multipart, 'input')) } } }
           : undefined,
       responses: {
-        [status]: { description: status === '204' ? 'No content' : 'Success', ...(op.response ? { content: { 'application/json': { schema: schema(op.response, 'output') } } } : {}) },
+        [status]: { description: status === '204' ? 'No content' : 'Success', ...body },
+        ...Object.fromEntries(Object.entries(op.alsoSuccess ?? {}).map(([other, description]) => [other, { description, ...body }])),
         ...errorResponses(op),
       },
       ...(op.public ? { security: [] } : {}),

@@ -70,7 +70,7 @@ export class ConversationLedger {
   ) {}
 
   async plan(tenant: string, sourceId: string, hashes: string[], attributes: ConversationAttributes): Promise<ConversationUpdate> {
-    const { turns: recorded, attributes: storedAttributes } = await this.known(tenant, sourceId);
+    const { turns: recorded, attributes: storedAttributes, unrecorded } = await this.known(tenant, sourceId);
     // A message is stored only once the job that took it has succeeded: one whose job failed or was
     // cancelled counts as not sent yet, so the client's re-send ingests it instead of answering unchanged.
     const { failedJobs, jobsOpen } = await this.jobStates(tenant, new Set(recorded.values()));
@@ -79,7 +79,9 @@ export class ConversationLedger {
     const changed = hashes.flatMap((hash, position) => (known.has(hash) ? [] : [position]));
     // Hashes carry their position: a stored hash not sent again is an edited or removed message.
     // Only appended (or no) messages — the common re-send — need no look at the stored memories.
-    const editedOrRemoved = [...known.keys()].some((hash) => !sent.has(hash));
+    // A source stored with no hashes (a conversation sent before it was kept this way) may hold
+    // memories of any of its messages: all are looked at, and replaced.
+    const editedOrRemoved = unrecorded || [...known.keys()].some((hash) => !sent.has(hash));
     const superseded = editedOrRemoved ? await this.memoriesOf(tenant, sourceId, changed, hashes.length) : [];
     const ingest = new Set(changed);
     for (const memory of superseded) {
@@ -227,15 +229,16 @@ export class ConversationLedger {
   }
 
   /** Stored hashes, each with the job that ingested it ('' when the record predates turn_jobs), and the attributes' hash. */
-  private async known(tenant: string, sourceId: string): Promise<{ turns: Map<string, string>; attributes?: string }> {
+  private async known(tenant: string, sourceId: string): Promise<{ turns: Map<string, string>; attributes?: string; unrecorded: boolean }> {
     const record = await getDocument<{ tenant: string; turn_hashes?: string[]; turn_jobs?: string[]; attributes_hash?: string }>(
       this.es,
       { index: this.sourcesIndex, id: sourceId, _source_includes: ['tenant', 'turn_hashes', 'turn_jobs', 'attributes_hash'] },
       tenant,
     );
-    if (!record) return { turns: new Map() };
+    if (!record) return { turns: new Map(), unrecorded: false };
     const jobs = record.source.turn_jobs ?? [];
     return {
+      unrecorded: !record.source.turn_hashes,
       turns: new Map((record.source.turn_hashes ?? []).map((hash, position) => [hash, jobs[position] ?? ''])),
       attributes: record.source.attributes_hash,
     };
@@ -269,8 +272,12 @@ export class ConversationLedger {
     return found;
   }
 
+  /**
+   * The conversation's memories: of its source and drawn from a conversation. A document sent under
+   * the same id (its source key is the same `doc:<id>`) keeps its own memories out of every rewrite.
+   */
   private ofSource(tenant: string, sourceId: string): object[] {
-    return [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }];
+    return [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }, { term: { 'provenance.format': 'CONVERSATION' } }];
   }
 
   /** The memories a query matches, a page at a time (in id order, with their versions for conditional writes). */

@@ -1,6 +1,6 @@
 import { messageHash, type ConversationAttributes, type ConversationLedger } from './conversation-ledger';
 import type { ConversationMessage, IngestRequestInput } from './domain/ingest';
-import { sourceId as deriveSourceId } from './ids';
+import { sha256, sourceId as deriveSourceId } from './ids';
 import type { IngestJobs, StartedJob } from './jobs';
 import type { Logger } from './logger';
 
@@ -14,6 +14,11 @@ export interface ConversationSend {
   /** Every message as sent now, each with its position (`index`). */
   messages: ConversationMessage[];
   attributes: ConversationAttributes;
+  /**
+   * What every message is read in besides its own words (its scope, the session date, the mode): when
+   * it changes, every message counts as edited, so all are ingested again under it.
+   */
+  context?: string;
   /** The ingest request of a job over some of the messages, its content excepted. */
   request: IngestRequestInput;
   /** The job's content: the messages it ingests, as the parse stage reads a conversation. */
@@ -43,7 +48,7 @@ export interface ConversationSent {
 export async function sendConversation(jobs: IngestJobs, ledger: ConversationLedger, send: ConversationSend, log: Logger): Promise<ConversationSent> {
   const { tenant, messages, attributes } = send;
   const sourceId = deriveSourceId(tenant, send.sourceKey);
-  const hashes = messages.map((message, position) => messageHash(message, position));
+  const hashes = messages.map((message, position) => (send.context === undefined ? messageHash(message, position) : sha256(messageHash(message, position), send.context).slice(0, 32)));
   const update = await ledger.plan(tenant, sourceId, hashes, attributes);
   const toIngest = update.ingest.map((position) => messages[position]!);
   const counts = { added: update.changed.length, unchanged: messages.length - update.changed.length };

@@ -385,12 +385,64 @@ describe('native v1 API', () => {
     expect(after.filter((memory) => memory.provenance.job_id === update.body.job_id).every((memory) => [0, 3].includes(memory.provenance.turn_start))).toBe(true);
     expect((await search(h, 'ferry Tangier leaves at nine')).filter((result) => result.text.includes('leaves at nine'))).toEqual([]);
 
+    // Sent again by another user: every message is read again under the new scope, none left under the old.
+    const moved = await h.api('POST', '/v1/conversations', { body: { ...body, messages: edited, scope: { user_id: 'rosa-2' } } });
+    expect(moved.status).toBe(202);
+    expect(moved.body).toMatchObject({ status: 'queued', messages_added: 4, messages_unchanged: 0 });
+    expect((await h.waitForJob('acme', moved.body.job_id)).status).toBe('completed');
+    const { hits: scoped } = await h.runtime.es.search<{ scope: { user_id?: string } }>({
+      index: h.runtime.indices.memories,
+      query: { bool: { filter: [{ term: { tenant: 'acme' } }, { term: { 'provenance.document_id': 'ferry-chat' } }] } },
+      size: 100,
+    });
+    expect(scoped.hits.length).toBe(after.length);
+    expect(scoped.hits.every((hit) => hit._source!.scope.user_id === 'rosa-2')).toBe(true);
+
     // Without a conversation_id a conversation is ingested as sent, every time.
     const { conversation_id: _id, ...anonymous } = body;
     const plain = await h.api('POST', '/v1/conversations', { body: anonymous });
     expect(plain.status).toBe(202);
     expect(plain.body).toEqual({ job_id: expect.any(String), source_id: expect.any(String), status: 'queued' });
     expect((await h.waitForJob('acme', plain.body.job_id)).status).toBe('completed');
+  });
+
+  it('keeps a re-sent conversation apart from a document of the same id, and the same words at two places apart', async () => {
+    const memoriesOf = async (documentId: string) => {
+      const { hits } = await h.runtime.es.search<{ text: string; metadata?: Record<string, unknown>; provenance: { format: string; turn_start?: number } }>({
+        index: h.runtime.indices.memories,
+        query: { bool: { filter: [{ term: { tenant: 'acme' } }, { term: { 'provenance.document_id': documentId } }] } },
+        size: 100,
+      });
+      return hits.hits.map((hit) => hit._source!);
+    };
+    const done = async (response: { status: number; body: { job_id: string } }) => {
+      expect(response.status).toBe(202);
+      expect((await h.waitForJob('acme', response.body.job_id)).status).toBe('completed');
+    };
+    // A document and a conversation under one id share a source: new metadata for the conversation
+    // reaches its memories, not the document's.
+    await done(await h.api('POST', '/v1/documents', { body: { content: 'The lighthouse keeper logs the tides twice a day.', format: 'TXT', document_id: 'shared-id', metadata: { kind: 'doc' } } }));
+    const chat = { conversation_id: 'shared-id', messages: [{ role: 'user', content: 'Did the keeper log the evening tide?' }], metadata: { kind: 'chat' } };
+    await done(await h.api('POST', '/v1/conversations', { body: chat }));
+    const retagged = await h.api('POST', '/v1/conversations', { body: { ...chat, metadata: { kind: 'chat', reviewed: true } } });
+    expect(retagged.body).toMatchObject({ status: 'updated', job_id: null });
+    const shared = await memoriesOf('shared-id');
+    expect(shared.find((memory) => memory.provenance.format === 'TXT')?.metadata).toEqual({ kind: 'doc' });
+    expect(shared.find((memory) => memory.provenance.format === 'CONVERSATION')?.metadata).toEqual({ kind: 'chat', reviewed: true });
+
+    // "ok" said again later: a second memory at its own position, not the first one overwritten.
+    const ok = { role: 'user', name: 'Sam', content: 'ok' };
+    await done(await h.api('POST', '/v1/conversations', { body: { conversation_id: 'ok-chat', messages: [ok] } }));
+    await done(await h.api('POST', '/v1/conversations', { body: { conversation_id: 'ok-chat', messages: [ok, ok] } }));
+    expect((await memoriesOf('ok-chat')).map((memory) => memory.provenance.turn_start).sort()).toEqual([0, 1]);
+
+    // A conversation stored before its messages were recorded (here through a batch, which ingests as
+    // sent): its first update under the id replaces what the edited message said.
+    const batch = await h.api('POST', '/v1/batch', { body: { items: [{ type: 'conversation', conversation_id: 'legacy-chat', messages: [{ role: 'user', content: 'The bakery opens at seven.' }] }] } });
+    expect(batch.status).toBe(202);
+    expect((await h.waitForJob('acme', batch.body.results[0].job_id)).status).toBe('completed');
+    await done(await h.api('POST', '/v1/conversations', { body: { conversation_id: 'legacy-chat', messages: [{ role: 'user', content: 'The bakery opens at eight.' }] } }));
+    expect((await memoriesOf('legacy-chat')).map((memory) => memory.text)).toEqual(['user: The bakery opens at eight.']);
   });
 
   it('lists and gets entities only within the tenant', async () => {

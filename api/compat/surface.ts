@@ -89,6 +89,8 @@ export const nativeErrors: ErrorShape = (error) => ({
  */
 export const WireUuid = z.preprocess((value) => {
   if (typeof value !== 'string') return value;
-  const hex = value.trim().toLowerCase().replace(/^urn:uuid:/, '').replace(/^\{(.*)\}$/, '$1').replaceAll('-', '');
-  return /^[0-9a-f]{32}$/.test(hex) ? `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}` : value;
+  const form = /^(?:urn:uuid:|\{)?([0-9a-fA-F]{8})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{12})\}?$/.exec(value);
+  // Exactly the four forms: hyphens all there or none, braces both or neither (and not with the urn).
+  const exact = form && [32, 36, 38, 45].includes(value.length) && (value.startsWith('{') === value.endsWith('}')) && !(value.startsWith('urn:') && value.endsWith('}'));
+  return exact ? form.slice(1).join('-').toLowerCase() : value;
 }, z.guid());
