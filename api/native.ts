@@ -179,6 +179,47 @@ const conversationMessages = (body: z.infer<typeof NativeConversationRequest>): 
 
 const accepted = (job: { jobId: string; sourceId: string; status: 'queued' }) => ({ job_id: job.jobId, source_id: job.sourceId, status: job.status });
 
+/**
+ * A native conversation: ingested as sent, or, under its `conversation_id`, ingested or updated — the
+ * messages sent are the conversation, and only what is new or edited goes to a job (sendConversation).
+ */
+async function sendNativeConversation(
+  jobs: IngestJobs,
+  conversations: ConversationLedger,
+  log: Logger,
+  tenant: string,
+  body: z.infer<typeof NativeConversationRequest>,
+): Promise<z.infer<typeof AcceptedConversation>> {
+  const request = conversationIngest(tenant, body);
+  if (!body.conversation_id) return accepted(await jobs.start(request));
+  const { content: _all, ...fields } = request;
+  const sent = await sendConversation(
+    jobs,
+    conversations,
+    {
+      tenant,
+      conversationId: body.conversation_id,
+      sourceKey: `doc:${body.conversation_id}`,
+      messages: conversationMessages(body),
+      attributes: { containerTags: request.scope?.containerTags, metadata: body.metadata },
+      // Tags and metadata are applied to the stored memories in place; anything else a message is
+      // read in (who and where it was said, its session date, the mode) re-ingests them all.
+      context: JSON.stringify([Object.entries({ ...request.scope, containerTags: undefined }).filter(([, value]) => value !== undefined).sort(), body.session_date ?? null, body.mode]),
+      request: fields,
+      contentOf: (messages) => JSON.stringify({ messages, sessionDate: body.session_date }),
+    },
+    log,
+  );
+  return {
+    job_id: sent.job?.jobId ?? null,
+    source_id: sent.sourceId,
+    status: sent.status,
+    messages_added: sent.added,
+    messages_unchanged: sent.unchanged,
+    memories_replaced: sent.replaced,
+  };
+}
+
 /** The native v1 ingest surface: documents, conversations, URLs, file uploads and batches. */
 export function nativeIngestRoutes(jobs: IngestJobs, conversations: ConversationLedger, log: Logger): Router {
   const router = Router();
@@ -190,36 +231,8 @@ export function nativeIngestRoutes(jobs: IngestJobs, conversations: Conversation
   });
 
   router.post('/v1/conversations', ingest, async (req, res) => {
-    const body = parseWith(NativeConversationRequest, req.body);
-    const request = conversationIngest(principalOf(req).tenant, body);
-    if (!body.conversation_id) return void res.status(202).json(accepted(await jobs.start(request)));
-    // The messages sent are the conversation: a re-send ingests only what is new or edited.
-    const { content: _all, ...fields } = request;
-    const sent = await sendConversation(
-      jobs,
-      conversations,
-      {
-        tenant: request.tenant,
-        conversationId: body.conversation_id,
-        sourceKey: `doc:${body.conversation_id}`,
-        messages: conversationMessages(body),
-        attributes: { containerTags: request.scope?.containerTags, metadata: body.metadata },
-        // Tags and metadata are applied to the stored memories in place; anything else a message is
-        // read in (who and where it was said, its session date, the mode) re-ingests them all.
-        context: JSON.stringify([Object.entries({ ...request.scope, containerTags: undefined }).filter(([, value]) => value !== undefined).sort(), body.session_date ?? null, body.mode]),
-        request: fields,
-        contentOf: (messages) => JSON.stringify({ messages, sessionDate: body.session_date }),
-      },
-      log,
-    );
-    res.status(sent.job ? 202 : 200).json({
-      job_id: sent.job?.jobId ?? null,
-      source_id: sent.sourceId,
-      status: sent.status,
-      messages_added: sent.added,
-      messages_unchanged: sent.unchanged,
-      memories_replaced: sent.replaced,
-    } satisfies z.infer<typeof AcceptedConversation>);
+    const answer = await sendNativeConversation(jobs, conversations, log, principalOf(req).tenant, parseWith(NativeConversationRequest, req.body));
+    res.status(answer.job_id ? 202 : 200).json(answer);
   });
 
   router.post('/v1/urls', ingest, async (req, res) => {
@@ -255,8 +268,8 @@ export function nativeIngestRoutes(jobs: IngestJobs, conversations: Conversation
     const body = parseWith(NativeBatchRequest, req.body);
     const { tenant } = principalOf(req);
     const result = await acceptBatch(body.items, body.fail_fast, NativeBatchItem, async (item) => {
-      const request = item.type === 'document' ? documentIngest(tenant, item) : item.type === 'url' ? urlIngest(tenant, item) : conversationIngest(tenant, item);
-      return accepted(await jobs.start(request));
+      if (item.type === 'conversation') return sendNativeConversation(jobs, conversations, log, tenant, item);
+      return accepted(await jobs.start(item.type === 'document' ? documentIngest(tenant, item) : urlIngest(tenant, item)));
     });
     if (result.rejected) return void res.status(400).json({ error: { code: 'bad_input', message: 'the batch was rejected: at least one item is invalid (fail_fast)' }, errors: result.errors });
     sendBatch(res, 202, result);

@@ -398,6 +398,11 @@ describe('native v1 API', () => {
     expect(scoped.hits.length).toBe(after.length);
     expect(scoped.hits.every((hit) => hit._source!.scope.user_id === 'rosa-2')).toBe(true);
 
+    // In a batch, the same: nothing new, no job.
+    const batched = await h.api('POST', '/v1/batch', { body: { items: [{ type: 'conversation', ...body, messages: edited, scope: { user_id: 'rosa-2' } }] } });
+    expect(batched.status).toBe(202);
+    expect(batched.body.results).toEqual([expect.objectContaining({ index: 0, status: 'unchanged', job_id: null })]);
+
     // Without a conversation_id a conversation is ingested as sent, every time.
     const { conversation_id: _id, ...anonymous } = body;
     const plain = await h.api('POST', '/v1/conversations', { body: anonymous });
@@ -436,11 +441,18 @@ describe('native v1 API', () => {
     await done(await h.api('POST', '/v1/conversations', { body: { conversation_id: 'ok-chat', messages: [ok, ok] } }));
     expect((await memoriesOf('ok-chat')).map((memory) => memory.provenance.turn_start).sort()).toEqual([0, 1]);
 
-    // A conversation stored before its messages were recorded (here through a batch, which ingests as
-    // sent): its first update under the id replaces what the edited message said.
-    const batch = await h.api('POST', '/v1/batch', { body: { items: [{ type: 'conversation', conversation_id: 'legacy-chat', messages: [{ role: 'user', content: 'The bakery opens at seven.' }] }] } });
-    expect(batch.status).toBe(202);
-    expect((await h.waitForJob('acme', batch.body.results[0].job_id)).status).toBe('completed');
+    // A conversation stored before its messages were recorded (started as /v1/conversations used to
+    // start every one): its first update under the id replaces what the edited message said.
+    const legacy = await h.jobs.start({
+      tenant: 'acme',
+      kind: 'conversation',
+      format: 'CONVERSATION',
+      documentType: 'ai-chat-conversation',
+      documentId: 'legacy-chat',
+      surface: 'native',
+      content: JSON.stringify({ messages: [{ role: 'user', content: 'The bakery opens at seven.' }] }),
+    });
+    expect((await h.waitForJob('acme', legacy.jobId)).status).toBe('completed');
     await done(await h.api('POST', '/v1/conversations', { body: { conversation_id: 'legacy-chat', messages: [{ role: 'user', content: 'The bakery opens at eight.' }] } }));
     expect((await memoriesOf('legacy-chat')).map((memory) => memory.text)).toEqual(['user: The bakery opens at eight.']);
   });
