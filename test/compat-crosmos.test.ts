@@ -90,6 +90,11 @@ describe('Crosmos surface (/compat/crosmos)', () => {
         expect.objectContaining({ loc: ['body', 'messages', 0, 'role'], type: 'string_too_short' }),
       ]),
     );
+    // Only the forms pydantic reads: not half the hyphens, one brace, or spaces around it.
+    for (const spaceId of ['3fa85f64-57174562-b3fc-2c963f66afa6', '{3fa85f64-5717-4562-b3fc-2c963f66afa6', ' 3fa85f64-5717-4562-b3fc-2c963f66afa6']) {
+      const odd = await h.api('POST', '/compat/crosmos/api/v1/conversations', { body: { space_id: spaceId, messages: [{ role: 'user', content: 'x' }] } });
+      expect([spaceId, odd.status, odd.body.detail?.[0]?.loc]).toEqual([spaceId, 422, ['body', 'space_id']]);
+    }
     const missing = await h.api('POST', '/compat/crosmos/api/v1/conversations', { body: { space_id: '3fa85f64-5717-4562-b3fc-2c963f66afa6' } });
     expect(missing.status).toBe(422);
     expect(missing.body.detail[0]).toMatchObject({ loc: ['body', 'messages'], type: 'missing' });
