@@ -95,6 +95,11 @@ describe('Crosmos surface (/compat/crosmos)', () => {
       const odd = await h.api('POST', '/compat/crosmos/api/v1/conversations', { body: { space_id: spaceId, messages: [{ role: 'user', content: 'x' }] } });
       expect([spaceId, odd.status, odd.body.detail?.[0]?.loc]).toEqual([spaceId, 422, ['body', 'space_id']]);
     }
+    // Metadata past its bounds (here 17 levels deep) is refused on its own field.
+    const deep = JSON.parse(`${'{"a":'.repeat(17)}1${'}'.repeat(17)}`);
+    const deepMeta = await h.api('POST', '/compat/crosmos/api/v1/conversations', { body: { space_id: '3fa85f64-5717-4562-b3fc-2c963f66afa6', messages: [{ role: 'user', content: 'x' }], meta: deep } });
+    expect(deepMeta.status).toBe(422);
+    expect(deepMeta.body.detail[0].loc.slice(0, 2)).toEqual(['body', 'meta']);
     const missing = await h.api('POST', '/compat/crosmos/api/v1/conversations', { body: { space_id: '3fa85f64-5717-4562-b3fc-2c963f66afa6' } });
     expect(missing.status).toBe(422);
     expect(missing.body.detail[0]).toMatchObject({ loc: ['body', 'messages'], type: 'missing' });

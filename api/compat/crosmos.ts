@@ -1,6 +1,7 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import { LooseDate } from '../../lib/domain/dates';
+import { Metadata } from '../../lib/domain/ingest';
 import { sha256 } from '../../lib/ids';
 import type { IngestJobs } from '../../lib/jobs';
 import { principalOf, requirePermission } from '../auth';
@@ -22,7 +23,8 @@ export const CrosmosConversationRequest = z.object({
   session_id: z.string().max(255).nullish(),
   // "ISO date string"; read leniently, and refused here (not by a failed job) when it is no date at all.
   session_date: z.string().max(64).pipe(LooseDate).nullish(),
-  meta: z.record(z.string(), z.unknown()).nullish(),
+  // Bounded as all metadata is, and refused here, on its own field, rather than when the job starts.
+  meta: Metadata.nullish(),
 });
 
 export const CrosmosConversationResponse = z.object({

@@ -1,6 +1,7 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import { readableDate } from '../../lib/domain/dates';
+import { Metadata } from '../../lib/domain/ingest';
 import type { Client } from '@elastic/elasticsearch';
 import { fragmentHash, nextTurnPosition, storedTurns } from '../../activities/write-active';
 import { sourceId as deriveSourceId } from '../../lib/ids';
@@ -58,7 +59,7 @@ export const TexIngestRequest = z.object({
     // The seed: "advanced callers can disable one storage tier". Both off would store nothing.
     .refine((options) => options.write_active || options.write_passive, 'at least one of write_active and write_passive must be true')
     .default({ write_active: true, write_passive: true }),
-  metadata: z.record(z.string(), z.unknown()).optional(),
+  metadata: Metadata.optional(),
 });
 
 export const TexIngestResponse = z.object({
