@@ -1,3 +1,4 @@
+import { ApplicationFailure } from '@temporalio/common';
 import { startHarness, type Harness } from './support/harness';
 
 const WORKSPACE = '6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f';
@@ -11,8 +12,24 @@ function ingestForm(fields: Record<string, string | string[]>, file?: { name: st
 
 describe('Memsolus surface (/compat/memsolus)', () => {
   let h: Harness;
+  const refused = new Set<string>();
   beforeAll(async () => {
-    h = await startHarness();
+    h = await startHarness({
+      // Small batches, so a long file has several; and a fault injected into extraction (not a test
+      // double): a file whose options say "fail-batch-1" cannot extract its second batch.
+      env: { BATCH_SIZE: '2' },
+      wrapActivities: (activities) => ({
+        ...activities,
+        extractMemories: async (input, parsed, chunked, range) => {
+          const options = input.request.metadata?.options as { test?: string } | undefined;
+          if (options?.test === 'fail-batch-1' && range.batch === 1 && !refused.has(input.sourceId)) {
+            refused.add(input.sourceId);
+            throw ApplicationFailure.nonRetryable('the extractor refused this batch', 'injected');
+          }
+          return activities.extractMemories(input, parsed, chunked, range);
+        },
+      }),
+    });
   });
   afterAll(async () => h?.close());
   const memsolusJobs: string[] = [];
@@ -73,6 +90,20 @@ describe('Memsolus surface (/compat/memsolus)', () => {
     memsolusJobs.push(emptyUrl.body.id);
     expect(emptyUrl.body).toMatchObject({ source_url: null });
     expect((await h.waitForJob('acme', emptyUrl.body.id)).status).toBe('completed');
+  });
+
+  it('reports a job that completed with a batch left out as COMPLETED, with no error (the seed sets it for FAILED only)', async () => {
+    const paragraph = (topic: string) => `${topic}. ${'The committee reviewed the figures, compared them with last year and agreed on the next steps for the team. '.repeat(14)}`;
+    const content = ['Alpha harbour budget', 'Bravo tram schedule', 'Charlie museum opening', 'Delta ferry contract', 'Echo library hours', 'Foxtrot market permits'].map(paragraph).join('\n\n');
+    const response = await h.api('POST', '/compat/memsolus/v1/memories/ingest', {
+      body: ingestForm({ format: 'TXT', workspace_id: WORKSPACE, user_id: 'user-7', options: '{"test":"fail-batch-1"}' }, { name: 'minutes.txt', content, type: 'text/plain' }),
+    });
+    expect(response.status).toBe(202);
+    memsolusJobs.push(response.body.id);
+    const done = await h.waitForJob('acme', response.body.id);
+    expect(done).toMatchObject({ status: 'completed', errors: [expect.objectContaining({ stage: 'extract' })] });
+    const job = await h.api('GET', `/compat/memsolus/v1/ingest-jobs/${response.body.id}`);
+    expect(job.body).toMatchObject({ status: 'COMPLETED', error: null, memories_created: done.counts.chunks - 2 });
   });
 
   it('reports a failed URL job as FAILED with its error', async () => {
