@@ -50,6 +50,8 @@ describe('Synap surface (/compat/synap)', () => {
     expect(status.body).toMatchObject({ ingestion_id: created.body.ingestion_id, status: 'completed', errors: [] });
     expect(status.body.progress.extraction.status).toBe('completed');
     expect(status.body.progress.storage.status).toBe('completed');
+    // The seed's four stages: extraction, categorization, entity resolution, storage.
+    expect(status.body.progress).toMatchObject({ categorization: status.body.progress.extraction, entity_resolution: expect.objectContaining({ status: 'completed' }) });
     expect(status.body.memories_created).toBeGreaterThan(0);
     // After completion the source record also refuses it.
     expect((await h.api('POST', '/compat/synap/v1/memories', { body: example })).status).toBe(409);

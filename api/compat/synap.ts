@@ -78,10 +78,12 @@ function ingestionStatus(progress: JobProgress): z.infer<typeof SynapIngestionSt
     ingestion_id: progress.job_id,
     status,
     progress: Object.fromEntries(
-      Object.entries(progress.stages).map(([stage, state]) => [
-        STAGE_NAMES[stage] ?? stage,
-        { status: state.state, count: state.count, started_at: state.started_at, finished_at: state.finished_at },
-      ]),
+      Object.entries(progress.stages).flatMap(([stage, state]) => {
+        const entry = { status: state.state, count: state.count, started_at: state.started_at, finished_at: state.finished_at };
+        // The seed names a categorization stage after extraction: the extractor types each memory as
+        // it extracts it, so categorization is that same step, in the same state.
+        return stage === 'extract' ? [[STAGE_NAMES[stage], entry], ['categorization', entry]] : [[STAGE_NAMES[stage] ?? stage, entry]];
+      }),
     ),
     // Stages named as in `progress`, so an error lines up with its stage there.
     errors: [
