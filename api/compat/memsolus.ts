@@ -79,7 +79,7 @@ function memsolusJob(job: JobProgress | JobListing): MemsolusJob {
     categories: job.categories ?? null,
     status: STATUS[job.status],
     // "Error message if status is FAILED": a completed job that left some chunks out answers null here.
-    error: job.status === 'cancelled' ? 'the job was cancelled' : job.status === 'failed' ? errors.map((e) => e.message).join('; ') || null : null,
+    error: job.status === 'cancelled' ? 'the job was cancelled' : job.status === 'failed' ? (errors.map((e) => e.message).join('; ') || null) : null,
     memories_created: finished ? (job.memories_created ?? 0) : null,
     created_at: job.created_at,
     updated_at: job.updated_at,
