@@ -147,9 +147,12 @@ function writeOperation(index: string, id: string, expect: Write['expect']): est
 
 /**
  * Where a memory sits in its source, for its id: the chunk's index, and for a conversation chunk whose
- * index is not its first turn's position (a re-sent conversation's job takes only its new or edited
- * messages) that position too, so the same words said at two places ("ok") are two memories. A job
- * over a whole conversation numbers chunks as its turns (one turn a chunk), keeping the ids it always had.
+ * index is not its first turn's position that position too, so the same words said at two places
+ * ("ok") are two memories. That is a job over some of a conversation's messages (a re-sent
+ * conversation's new or edited ones, a Tex session's later turns), or a whole conversation's chunks
+ * after a message split into several or with several turns a chunk. A whole conversation at one turn
+ * a chunk (the default) numbers its chunks as its turns and keeps the ids it always had; the others'
+ * ids changed once with this (a job retried across the change may store a batch twice).
  */
 function positionOf(chunkIndex: number, turnStart: number | undefined): string {
   return turnStart === undefined || turnStart === chunkIndex ? String(chunkIndex) : `${chunkIndex}@${turnStart}`;

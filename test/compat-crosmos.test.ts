@@ -91,7 +91,7 @@ describe('Crosmos surface (/compat/crosmos)', () => {
       ]),
     );
     // Only the forms pydantic reads: not half the hyphens, one brace, or spaces around it.
-    for (const spaceId of ['3fa85f64-57174562-b3fc-2c963f66afa6', '{3fa85f64-5717-4562-b3fc-2c963f66afa6', ' 3fa85f64-5717-4562-b3fc-2c963f66afa6']) {
+    for (const spaceId of ['3fa85f64-57174562-b3fc-2c963f66afa6', '{3fa85f64-5717-4562-b3fc-2c963f66afa6', ' 3fa85f64-5717-4562-b3fc-2c963f66afa6', '{3fa85f64-5717-4562b3fc2c963f66afa6}']) {
       const odd = await h.api('POST', '/compat/crosmos/api/v1/conversations', { body: { space_id: spaceId, messages: [{ role: 'user', content: 'x' }] } });
       expect([spaceId, odd.status, odd.body.detail?.[0]?.loc]).toEqual([spaceId, 422, ['body', 'space_id']]);
     }

@@ -87,10 +87,10 @@ export const nativeErrors: ErrorShape = (error) => ({
  * A UUID as the vendors' Python servers read one (Pydantic): hyphenated, 32 bare hex digits, in braces
  * or as `urn:uuid:`, any case; kept in the canonical form, lowercase and hyphenated.
  */
+const HYPHENATED = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
+const UUID_FORMS = new RegExp(`^(?:[0-9a-fA-F]{32}|${HYPHENATED}|\\{${HYPHENATED}\\}|urn:uuid:${HYPHENATED})$`);
 export const WireUuid = z.preprocess((value) => {
-  if (typeof value !== 'string') return value;
-  const form = /^(?:urn:uuid:|\{)?([0-9a-fA-F]{8})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{12})\}?$/.exec(value);
-  // Exactly the four forms: hyphens all there or none, braces both or neither (and not with the urn).
-  const exact = form && [32, 36, 38, 45].includes(value.length) && (value.startsWith('{') === value.endsWith('}')) && !(value.startsWith('urn:') && value.endsWith('}'));
-  return exact ? form.slice(1).join('-').toLowerCase() : value;
+  if (typeof value !== 'string' || !UUID_FORMS.test(value)) return value;
+  const hex = value.replace(/^urn:uuid:/, '').replace(/[^0-9a-fA-F]/g, '').toLowerCase();
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }, z.guid());
