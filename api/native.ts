@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { readableDate } from '../lib/domain/dates';
 import type { ConversationLedger } from '../lib/conversation-ledger';
-import { sendConversation } from '../lib/conversation-send';
+import { CONVERSATION, sendConversation } from '../lib/conversation-send';
 import { DocumentType, Format, IngestMode, Metadata, type ConversationMessage, type IngestRequestInput } from '../lib/domain/ingest';
 import type { IngestContent, IngestJobs } from '../lib/jobs';
 import type { Logger } from '../lib/logger';
@@ -157,21 +157,20 @@ export function urlIngest(tenant: string, body: z.infer<typeof NativeUrlRequest>
   };
 }
 
-export function conversationIngest(tenant: string, body: z.infer<typeof NativeConversationRequest>): Ingest {
+/** A native conversation's ingest request, its content (the messages) excepted. */
+function conversationRequest(tenant: string, body: z.infer<typeof NativeConversationRequest>) {
   return {
     tenant,
-    kind: 'conversation',
-    format: 'CONVERSATION',
-    documentType: 'ai-chat-conversation',
-    documentId: body.conversation_id,
     documentDate: body.session_date,
     mode: body.mode,
     scope: toScope(body.scope, body.session_id),
     metadata: body.metadata,
-    surface: 'native',
-    content: JSON.stringify({ messages: conversationMessages(body), sessionDate: body.session_date }),
+    surface: 'native' as const,
   };
 }
+
+/** The job's content: these messages, as the parse stage reads a conversation. */
+const conversationContent = (messages: ConversationMessage[], body: z.infer<typeof NativeConversationRequest>) => JSON.stringify({ messages, sessionDate: body.session_date });
 
 /** The messages as the parse stage reads them, each with its position. */
 const conversationMessages = (body: z.infer<typeof NativeConversationRequest>): ConversationMessage[] =>
@@ -190,9 +189,8 @@ async function sendNativeConversation(
   tenant: string,
   body: z.infer<typeof NativeConversationRequest>,
 ): Promise<z.infer<typeof AcceptedConversation>> {
-  const request = conversationIngest(tenant, body);
-  if (!body.conversation_id) return accepted(await jobs.start(request));
-  const { content: _all, ...fields } = request;
+  const request = conversationRequest(tenant, body);
+  if (!body.conversation_id) return accepted(await jobs.start({ ...CONVERSATION, ...request, content: conversationContent(conversationMessages(body), body) }));
   const sent = await sendConversation(
     jobs,
     conversations,
@@ -205,8 +203,8 @@ async function sendNativeConversation(
       // Tags and metadata are applied to the stored memories in place; anything else a message is
       // read in (who and where it was said, its session date, the mode) re-ingests them all.
       context: JSON.stringify([Object.entries({ ...request.scope, containerTags: undefined }).filter(([, value]) => value !== undefined).sort(), body.session_date ?? null, body.mode]),
-      request: fields,
-      contentOf: (messages) => JSON.stringify({ messages, sessionDate: body.session_date }),
+      request,
+      contentOf: (messages) => conversationContent(messages, body),
     },
     log,
   );

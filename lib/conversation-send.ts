@@ -4,6 +4,9 @@ import { sha256, sourceId as deriveSourceId } from './ids';
 import type { IngestJobs, StartedJob } from './jobs';
 import type { Logger } from './logger';
 
+/** What every conversation's ingest request says of its kind. */
+export const CONVERSATION = { kind: 'conversation', format: 'CONVERSATION', documentType: 'ai-chat-conversation' } as const;
+
 /** A conversation sent under its own id, whose messages *are* the conversation (ingest or update). */
 export interface ConversationSend {
   tenant: string;
@@ -19,8 +22,8 @@ export interface ConversationSend {
    * it changes, every message counts as edited, so all are ingested again under it.
    */
   context?: string;
-  /** The ingest request of a job over some of the messages, its content excepted. */
-  request: IngestRequestInput;
+  /** The ingest request of a job over some of the messages, besides what every conversation's says (CONVERSATION) and its content. */
+  request: Omit<IngestRequestInput, keyof typeof CONVERSATION | 'documentId'>;
   /** The job's content: the messages it ingests, as the parse stage reads a conversation. */
   contentOf(messages: ConversationMessage[]): string;
 }
@@ -55,7 +58,7 @@ export async function sendConversation(jobs: IngestJobs, ledger: ConversationLed
   if (toIngest.length === 0 && !update.stale) return { sourceId, status: 'unchanged', ...counts, replaced: 0 };
   // Messages with no text give nothing to ingest but still count as sent.
   const job = toIngest.some((message) => message.content.trim())
-    ? await jobs.start({ ...send.request, content: send.contentOf(toIngest) }, { sourceKey: send.sourceKey })
+    ? await jobs.start({ ...send.request, ...CONVERSATION, documentId: send.conversationId, content: send.contentOf(toIngest) }, { sourceKey: send.sourceKey })
     : undefined;
   const replaced = (await ledger.dropSuperseded(update.superseded)) + (await ledger.dropFailed(tenant, sourceId, update.failedJobs));
   if (update.attributesChanged) await ledger.applyAttributes(tenant, sourceId, attributes);
