@@ -18,12 +18,16 @@
  * its persistence calls during the load are reported too: the dev server serves them from one SQLite
  * connection, so their summed latency shows how much of the window that queue was busy.
  * `--api-cpu-profile DIR` writes a V8 CPU profile of the API process to DIR when it stops.
+ * The API's own time to each answer's headers (its `Server-Timing` header) is reported beside the
+ * latency seen here (`server_p50_ms`, `server_p99_ms`), with this process's event-loop delay, so a
+ * tail can be placed: in the API, or in the load generator on the same cores.
  * With --json the last stdout line is {"p50_ms", "p99_ms", "rps", …, "temporal_persistence"}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
@@ -219,6 +223,10 @@ async function main() {
       accepted_before_start: await acceptedBeforeStart(),
     };
     log(`acceptance latency p50 ${summary.p50_ms} ms, p90 ${summary.p90_ms} ms, p99 ${summary.p99_ms} ms, max ${summary.max_ms} ms`);
+    if (summary.server_p99_ms != null) {
+      log(`of which in the API process (Server-Timing): p50 ${summary.server_p50_ms} ms, p99 ${summary.server_p99_ms} ms; ` +
+        `this load generator's own event-loop delay p99 ${summary.client_loop_delay_p99_ms} ms`);
+    }
     if (summary.accepted_before_start !== null) {
       log(`answered before Temporal acknowledged the start (ACCEPT_START_WAIT_MS, start recorded durably instead): ${summary.accepted_before_start} of ${summary.requests}`);
     }
@@ -237,6 +245,11 @@ async function main() {
 }
 
 interface LoadResult {
+  /** The API's own time to the answer's headers (Server-Timing), open loop only: null otherwise. */
+  server_p50_ms?: number | null;
+  server_p99_ms?: number | null;
+  /** The load generator's own event-loop delay, p99 (open loop only). */
+  client_loop_delay_p99_ms?: number;
   p50_ms: number;
   p90_ms: number;
   p99_ms: number;
@@ -257,9 +270,13 @@ async function openLoop(target: Target, headers: Record<string, string>, options
   const origin = new URL(target.url);
   const pool = new Pool(origin.origin, { connections: options.connections, pipelining: 1 });
   const latencies: number[] = [];
+  const serverTimes: number[] = [];
   let non2xx = 0;
   let errors = 0;
   const pending: Promise<void>[] = [];
+  // This process's own event-loop delay: a late timer or a late read here is latency the API did not cause.
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   const started = performance.now();
   const end = started + options.duration * 1000;
   let at = started;
@@ -277,6 +294,8 @@ async function openLoop(target: Target, headers: Record<string, string>, options
         .then(async (response) => {
           await response.body.dump();
           latencies.push(performance.now() - scheduled);
+          const server = serverTime(response.headers['server-timing']);
+          if (server !== undefined) serverTimes.push(server);
           if (response.statusCode < 200 || response.statusCode >= 300) non2xx += 1;
         })
         .catch(() => {
@@ -286,10 +305,15 @@ async function openLoop(target: Target, headers: Record<string, string>, options
   }
   await Promise.all(pending);
   const elapsed = (performance.now() - started) / 1000;
+  loopDelay.disable();
   await pool.close();
   const sorted = latencies.sort((a, b) => a - b);
-  const pick = (q: number) => Number((sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0).toFixed(1));
+  const pick = (q: number) => quantile(sorted, q);
+  const server = serverTimes.sort((a, b) => a - b);
   return {
+    server_p50_ms: server.length ? quantile(server, 0.5) : null,
+    server_p99_ms: server.length ? quantile(server, 0.99) : null,
+    client_loop_delay_p99_ms: Number((loopDelay.percentile(99) / 1e6).toFixed(1)),
     p50_ms: pick(0.5),
     p90_ms: pick(0.9),
     p99_ms: pick(0.99),
@@ -300,6 +324,14 @@ async function openLoop(target: Target, headers: Record<string, string>, options
     non_2xx: non2xx,
     errors,
   };
+}
+
+const quantile = (sorted: number[], q: number) => Number((sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0).toFixed(1));
+
+/** The API's own time from its `Server-Timing: app;dur=<ms>` header (lib/metrics.ts), if sent. */
+function serverTime(header: string | string[] | undefined): number | undefined {
+  const match = /(?:^|,)\s*app;dur=([\d.]+)/.exec(Array.isArray(header) ? header.join(',') : (header ?? ''));
+  return match ? Number(match[1]) : undefined;
 }
 
 /** Every connection sends again as soon as it is answered: throughput at saturation. */

@@ -44,6 +44,11 @@ async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boo
   }
 }
 
+/** The name of the first of `promises` to fulfil; rejects (AggregateError) only when all of them reject. */
+function firstFulfilled<K extends string>(promises: Record<K, Promise<unknown>>): Promise<K> {
+  return Promise.any(Object.entries<Promise<unknown>>(promises).map(([name, promise]) => promise.then(() => name as K)));
+}
+
 export interface StartedJob {
   jobId: string;
   sourceId: string;
@@ -186,42 +191,48 @@ export class IngestJobs {
 
   /**
    * A fresh job whose start Temporal has not acknowledged within ACCEPT_START_WAIT_MS: its start is
-   * recorded on stable storage, and once that record and the upload are flushed the caller may be
-   * answered — the job can no longer be lost — while the start completes in the background. The
-   * record goes once the start is acknowledged; should this process stop first, the next sweep
-   * starts the job from it (resumePendingStarts). Acceptance then costs a local flush, not Temporal's
-   * slowest starts (its persistence queues every write behind one connection on the dev server).
+   * recorded on stable storage, and the caller is answered once the upload is flushed and the job
+   * can no longer be lost — its record flushed, or its start acknowledged after all, whichever comes
+   * first (under a busy disk the record's flush often outlasts the start it stands in for). The
+   * start completes in the background; the record goes once the start is acknowledged and the record
+   * has settled. Should this process stop first, the next sweep starts the job from the record
+   * (resumePendingStarts). Acceptance then costs a local flush, not Temporal's slowest starts (its
+   * persistence queues every write behind one connection on the dev server).
    */
   private async startInBackground(workflowInput: IngestWorkflowInput, workflowId: string, acknowledged: Promise<WorkflowHandle>, durable: Promise<void>): Promise<void> {
     const { jobId } = workflowInput;
-    // Both settled before anything is undone: a record removed while still being written would stay.
-    const [recorded, flushed] = await Promise.allSettled([this.pending.record(workflowInput), durable]);
-    const failure = [recorded, flushed].find((outcome) => outcome.status === 'rejected');
+    const recorded = this.pending.record(workflowInput);
+    recorded.catch(() => undefined);
+    const [kept, flushed] = await Promise.allSettled([firstFulfilled({ recorded, started: acknowledged }), durable]);
+    const failure = [kept, flushed].find((outcome) => outcome.status === 'rejected');
     if (failure) {
       // Not answered 2xx, so nothing may run: the start is undone when it lands, and the caller's
-      // error path drops the upload.
+      // error path drops the upload. The record is removed once written: one removed while still
+      // being written would stay.
       void acknowledged
         .then((handle) => handle.terminate('the request could not be stored durably'), () => undefined)
         .catch((undo) => this.log?.warn({ err: undo, job_id: jobId }, 'could not end the run of a job whose request was not stored'));
+      await recorded.catch(() => undefined);
       await this.pending.remove(jobId).catch(() => undefined);
-      throw failure.reason;
+      throw failure.reason instanceof AggregateError ? failure.reason.errors[0] : failure.reason;
     }
-    const settled = this.completeRecordedStart(jobId, acknowledged)
+    const settled = this.completeRecordedStart(jobId, acknowledged, recorded)
       .then(
         () => undefined,
         (error) => this.log?.warn({ err: error, job_id: jobId }, 'the start of an accepted job failed; the next sweep retries it'),
       )
       .finally(() => this.inFlight.delete(workflowId));
     this.inFlight.set(workflowId, settled);
-    this.acceptedEarly += 1;
+    if (kept.status === 'fulfilled' && kept.value === 'recorded') this.acceptedEarly += 1;
   }
 
   /**
    * Once a recorded job's start settles: started, or found started already (by a sweep, or by a start
-   * whose record outlived it), the record goes; any other failure leaves it for the next sweep and is
-   * thrown. Answers whether this start was the one that started the job.
+   * whose record outlived it), the record goes — after its own write has settled, when it is still
+   * being written; any other failure leaves it for the next sweep and is thrown. Answers whether this
+   * start was the one that started the job.
    */
-  private async completeRecordedStart(jobId: string, start: Promise<unknown>): Promise<boolean> {
+  private async completeRecordedStart(jobId: string, start: Promise<unknown>, recorded?: Promise<void>): Promise<boolean> {
     const started = await start.then(
       () => true,
       (error) => {
@@ -229,6 +240,7 @@ export class IngestJobs {
         throw error;
       },
     );
+    await recorded?.catch(() => undefined);
     await this.pending.remove(jobId);
     return started;
   }

@@ -57,10 +57,20 @@ export class ApiMetrics {
     gauge('cairn_ingest_starts_failing', 'Accepted jobs whose recorded start failed at its last attempt by this process; retried with a backoff of up to 2 min', () => starts().failing);
   }
 
-  /** Times every request; the label is read once the response is finished and the route is known. */
+  /**
+   * Times every request; the label is read once the response is finished and the route is known.
+   * The time spent in this process until the answer's headers go out is also sent to the caller as
+   * `Server-Timing: app;dur=<ms>` (the W3C header browsers' devtools and load tools read), so a client
+   * can tell the API's own time from the network's and its own.
+   */
   middleware(): RequestHandler {
     return (req, res, next) => {
       const stop = process.hrtime.bigint();
+      const writeHead = res.writeHead;
+      res.writeHead = function (this: typeof res, ...args: Parameters<typeof res.writeHead>) {
+        if (!this.headersSent) this.setHeader('Server-Timing', `app;dur=${(Number(process.hrtime.bigint() - stop) / 1e6).toFixed(1)}`);
+        return writeHead.apply(this, args);
+      } as typeof res.writeHead;
       res.once('finish', () => {
         const seconds = Number(process.hrtime.bigint() - stop) / 1e9;
         const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';

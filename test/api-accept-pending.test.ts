@@ -216,6 +216,41 @@ describe('acceptance with a slow workflow start', () => {
     await h.waitForJob('acme', first.jobId);
   });
 
+  it('answers as soon as the start is acknowledged when its record is still being written, and leaves no record behind', async () => {
+    // The blob store as a busy disk makes it: a record's write waits until the test lets it finish.
+    let finishRecord = () => undefined as void;
+    const recordHeld = new Promise<void>((resolve) => (finishRecord = resolve));
+    let recordWritten: Promise<void> | undefined;
+    const slowRecords = Object.create(h.runtime.blobs) as typeof h.runtime.blobs;
+    slowRecords.put = (key, data) => {
+      if (!key.startsWith('_cairn/pending-starts/')) return h.runtime.blobs.put(key, data);
+      recordWritten = recordHeld.then(() => h.runtime.blobs.put(key, data));
+      return recordWritten;
+    };
+    const gated = gatedClient();
+    const jobs = new IngestJobs(gated.client, slowRecords, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);
+    const first = await jobs.start(document(`A warm-up note, number ${Math.random()}.`));
+    gated.hold();
+    let answered = false;
+    const starting = jobs.start(document('The ferry crosses the estuary every half hour.')).then((job) => ((answered = true), job));
+    // Past the start's wait: neither the record nor the start is there yet, so no answer.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(answered).toBe(false);
+    // Temporal acknowledges first: the job is safe, so the caller is answered without the record.
+    gated.release();
+    const accepted = await starting;
+    expect(jobs.startStats().acceptedEarly).toBe(0);
+    expect(await h.jobs.handle('acme', accepted.jobId).describe()).toMatchObject({ workflowId: accepted.workflowId });
+    // The record lands afterwards and is removed then, not left for a sweep to find.
+    finishRecord();
+    await recordWritten;
+    await jobs.drain();
+    expect(fs.existsSync(recordOf(accepted.jobId))).toBe(false);
+    expect(await anotherProcess().resumePendingStarts(0)).toBe(0);
+    expect((await h.waitForJob('acme', accepted.jobId)).status).toBe('completed');
+    await h.waitForJob('acme', first.jobId);
+  });
+
   it('waits for the start as before while Temporal has not answered this process', async () => {
     const gated = gatedClient();
     const jobs = new IngestJobs(gated.client, h.runtime.blobs, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);

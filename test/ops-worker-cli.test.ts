@@ -28,9 +28,11 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
     fs.rmSync(folder, { recursive: true, force: true });
   });
 
-  it('serves Prometheus metrics per route pattern, with errors counted, without authentication', async () => {
-    await h.api('GET', '/v1/jobs/00000000-0000-4000-8000-000000000000');
-    await h.api('GET', '/v1/schedules');
+  it('serves Prometheus metrics per route pattern, with errors counted, without authentication, and times every answer', async () => {
+    const missing = await h.api('GET', '/v1/jobs/00000000-0000-4000-8000-000000000000');
+    const schedules = await h.api('GET', '/v1/schedules');
+    // Every answer says how long the API itself took (W3C Server-Timing), errors included.
+    for (const answer of [missing, schedules]) expect(answer.headers.get('server-timing')).toMatch(/^app;dur=\d+\.\d$/);
     const response = await fetch(`${h.baseUrl}/metrics`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/text\/plain/);
