@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Client as ElasticsearchClient } from '@elastic/elasticsearch';
 import { Iso8601Date } from '../../lib/domain/dates';
 import { DocumentType, IngestMode, Metadata, type IngestRequestInput } from '../../lib/domain/ingest';
-import { isPartlyCompleted, type JobProgress } from '../../lib/domain/job';
+import { isPartlyCompleted, type JobProgress, type StageState } from '../../lib/domain/job';
 import { getDocument } from '../../lib/elasticsearch/client';
 import type { Memory } from '../../lib/domain/memory';
 import { conflict } from '../../lib/errors';
@@ -46,12 +46,24 @@ export const SynapBatchCreate = z.object({
 export const SynapIngestionStatus = z.object({
   ingestion_id: z.string(),
   status: z.enum(['queued', 'processing', 'completed', 'failed', 'partial_success']),
-  progress: z.record(z.string(), z.object({ status: z.string(), count: z.number().optional(), started_at: z.string().optional(), finished_at: z.string().optional() })),
+  progress: z.record(z.string(), z.object({ status: z.enum(['queued', 'processing', 'completed', 'failed', 'skipped']), count: z.number().optional(), started_at: z.string().optional(), finished_at: z.string().optional() })),
   errors: z.array(z.object({ stage: z.string(), code: z.string(), message: z.string() })),
   memories_created: z.number(),
   created_at: z.string(),
   updated_at: z.string(),
 });
+
+/**
+ * A stage's state in the words of the ingestion's own status (queued, processing, …), so one
+ * vocabulary reads the whole answer; a stage the job did not need (fetching inline content) is skipped.
+ */
+const STAGE_STATES: Record<StageState, z.infer<typeof SynapIngestionStatus>['progress'][string]['status']> = {
+  pending: 'queued',
+  running: 'processing',
+  completed: 'completed',
+  failed: 'failed',
+  skipped: 'skipped',
+};
 
 /** Synap's names for Cairn's stages. */
 const STAGE_NAMES: Record<string, string> = {
@@ -63,7 +75,7 @@ const STAGE_NAMES: Record<string, string> = {
   index: 'storage',
 };
 
-function ingestionStatus(progress: JobProgress): z.infer<typeof SynapIngestionStatus> {
+export function ingestionStatus(progress: JobProgress): z.infer<typeof SynapIngestionStatus> {
   const status =
     progress.status === 'queued'
       ? 'queued'
@@ -79,7 +91,7 @@ function ingestionStatus(progress: JobProgress): z.infer<typeof SynapIngestionSt
     status,
     progress: Object.fromEntries(
       Object.entries(progress.stages).flatMap(([stage, state]) => {
-        const entry = { status: state.state, count: state.count, started_at: state.started_at, finished_at: state.finished_at };
+        const entry = { status: STAGE_STATES[state.state], count: state.count, started_at: state.started_at, finished_at: state.finished_at };
         // The seed names a categorization stage after extraction: the extractor types each memory as
         // it extracts it, so categorization is that same step, in the same state.
         return stage === 'extract' ? [[STAGE_NAMES[stage], entry], ['categorization', entry]] : [[STAGE_NAMES[stage] ?? stage, entry]];
