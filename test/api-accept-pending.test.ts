@@ -76,6 +76,15 @@ async function slowProcess() {
   return { gated, jobs, first };
 }
 
+/** Starts a job of `text` and checks it is not answered 300 ms on (well past ACCEPT_START_WAIT_MS); `starting` is its answer to come. */
+async function stillUnanswered(jobs: IngestJobs, text: string) {
+  let answered = false;
+  const starting = jobs.start(document(text)).then((job) => ((answered = true), job));
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  expect(answered).toBe(false);
+  return { starting };
+}
+
 /** Another API process on the same blob store and Temporal (a replica, or the next one after a stop). */
 const anotherProcess = (client = h.temporal.client) => new IngestJobs(client, h.runtime.blobs, h.config, h.runtime.es);
 
@@ -231,11 +240,8 @@ describe('acceptance with a slow workflow start', () => {
     const jobs = new IngestJobs(gated.client, slowRecords, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);
     const first = await jobs.start(document(`A warm-up note, number ${Math.random()}.`));
     gated.hold();
-    let answered = false;
-    const starting = jobs.start(document('The ferry crosses the estuary every half hour.')).then((job) => ((answered = true), job));
     // Past the start's wait: neither the record nor the start is there yet, so no answer.
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(answered).toBe(false);
+    const { starting } = await stillUnanswered(jobs, 'The ferry crosses the estuary every half hour.');
     // Temporal acknowledges first: the job is safe, so the caller is answered without the record.
     gated.release();
     const accepted = await starting;
@@ -255,10 +261,7 @@ describe('acceptance with a slow workflow start', () => {
     const gated = gatedClient();
     const jobs = new IngestJobs(gated.client, h.runtime.blobs, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);
     gated.hold();
-    let answered = false;
-    const starting = jobs.start(document('The tram climbs the hill to the castle.')).then((job) => ((answered = true), job));
-    await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(answered).toBe(false);
+    const { starting } = await stillUnanswered(jobs, 'The tram climbs the hill to the castle.');
     gated.release();
     await h.waitForJob('acme', (await starting).jobId);
   });
