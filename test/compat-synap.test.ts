@@ -184,11 +184,11 @@ describe('Synap surface (/compat/synap)', () => {
     const status = await h.api('GET', `/compat/synap/v1/ingestions/${created.body.ingestion_id}`);
     expect(status.body).toMatchObject({ status: 'failed', errors: [{ stage: 'parsing', message: expect.stringMatching(/no text/) }] });
     expect(Object.keys(status.body.progress)).toContain('parsing');
-    // Stage states in the status's own words: the failed stage, the ones never reached still queued.
-    expect(status.body.progress).toMatchObject({ parsing: { status: 'failed' }, chunking: { status: 'queued' }, storage: { status: 'queued' } });
-    // A stage under way reads `processing`, as the whole ingestion does.
+    // Stage states in the status's own words: the failed stage, and the ones it never reached skipped.
+    expect(status.body.progress).toMatchObject({ parsing: { status: 'failed' }, chunking: { status: 'skipped' }, storage: { status: 'skipped' } });
+    // While the ingestion runs, a stage under way reads `processing` as the whole does, and the next ones `queued`.
     const progress = (await h.jobs.progress('acme', created.body.ingestion_id))!;
     const midway = ingestionStatus({ ...progress, status: 'running', errors: [], stages: { ...progress.stages, parse: { ...progress.stages.parse!, state: 'running' } } });
-    expect(midway).toMatchObject({ status: 'processing', progress: { parsing: { status: 'processing' } } });
+    expect(midway).toMatchObject({ status: 'processing', progress: { parsing: { status: 'processing' }, chunking: { status: 'queued' } } });
   });
 });

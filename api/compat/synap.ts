@@ -55,7 +55,8 @@ export const SynapIngestionStatus = z.object({
 
 /**
  * A stage's state in the words of the ingestion's own status (queued, processing, …), so one
- * vocabulary reads the whole answer; a stage the job did not need (fetching inline content) is skipped.
+ * vocabulary reads the whole answer; a stage the job did not need, or never reached before it ended,
+ * is skipped.
  */
 const STAGE_STATES: Record<StageState, z.infer<typeof SynapIngestionStatus>['progress'][string]['status']> = {
   pending: 'queued',
@@ -64,6 +65,8 @@ const STAGE_STATES: Record<StageState, z.infer<typeof SynapIngestionStatus>['pro
   failed: 'failed',
   skipped: 'skipped',
 };
+
+const FINAL = new Set<JobProgress['status']>(['completed', 'failed', 'cancelled']);
 
 /** Synap's names for Cairn's stages. */
 const STAGE_NAMES: Record<string, string> = {
@@ -91,7 +94,9 @@ export function ingestionStatus(progress: JobProgress): z.infer<typeof SynapInge
     status,
     progress: Object.fromEntries(
       Object.entries(progress.stages).flatMap(([stage, state]) => {
-        const entry = { status: STAGE_STATES[state.state], count: state.count, started_at: state.started_at, finished_at: state.finished_at };
+        // A stage the ingestion ended without reaching did not run: skipped, not still queued.
+        const stageState = state.state === 'pending' && FINAL.has(progress.status) ? 'skipped' : state.state;
+        const entry = { status: STAGE_STATES[stageState], count: state.count, started_at: state.started_at, finished_at: state.finished_at };
         // The seed names a categorization stage after extraction: the extractor types each memory as
         // it extracts it, so categorization is that same step, in the same state.
         return stage === 'extract' ? [[STAGE_NAMES[stage], entry], ['categorization', entry]] : [[STAGE_NAMES[stage] ?? stage, entry]];
