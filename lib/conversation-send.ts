@@ -65,7 +65,7 @@ export async function sendConversation(jobs: IngestJobs, ledger: ConversationLed
   const ingested = new Set(update.ingest);
   const turnJobs = update.jobOf.map((jobId, position) => (ingested.has(position) ? (job?.jobId ?? '') : jobId));
   await ledger
-    .record(tenant, sourceId, { kind: 'conversation', documentId: send.conversationId, jobId: job?.jobId }, hashes, turnJobs, attributes, {
+    .record(tenant, sourceId, { kind: CONVERSATION.kind, documentId: send.conversationId, jobId: job?.jobId }, hashes, turnJobs, attributes, {
       attributesSettled: !(update.attributesChanged && update.jobsOpen),
     })
     .catch((error) => log.warn({ err: error, sourceId }, 'could not record conversation turns'));

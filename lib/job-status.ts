@@ -2,15 +2,13 @@ import { QueryRejectedError, ServiceError, WorkflowClient, type Client, type Wor
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import { initialProgress } from './domain/initial-progress';
-import { JobProgress } from './domain/job';
+import { isFinalStatus, JobProgress } from './domain/job';
 import { upstreamFailure } from './errors';
 
 // temporal.api.enums.v1.WorkflowExecutionStatus values (kept here to avoid a direct proto dependency).
 const COMPLETED = 2;
 const CANCELED = 4;
 const CLOSED_NAMES: Record<number, string> = { 2: 'completed', 3: 'failed', 4: 'cancelled', 5: 'terminated', 6: 'continued as new', 7: 'timed out' };
-
-const FINAL: ReadonlySet<JobProgress['status']> = new Set(['completed', 'failed', 'cancelled']);
 
 /** Summaries and query answers reduced to the one wire shape, whichever path answered. */
 export const canonicalProgress = (progress: JobProgress): JobProgress => JobProgress.safeParse(progress).data ?? progress;
@@ -36,7 +34,7 @@ export class JobStatusReader {
   }
 
   isFinal(progress: JobProgress | undefined): progress is JobProgress {
-    return progress !== undefined && FINAL.has(progress.status);
+    return progress !== undefined && isFinalStatus(progress.status);
   }
 
   /** Live progress of an open workflow; for a closed one without a summary, what its history says. */

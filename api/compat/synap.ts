@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Client as ElasticsearchClient } from '@elastic/elasticsearch';
 import { Iso8601Date } from '../../lib/domain/dates';
 import { DocumentType, IngestMode, Metadata, type IngestRequestInput } from '../../lib/domain/ingest';
-import { isPartlyCompleted, type JobProgress, type StageState } from '../../lib/domain/job';
+import { isFinalStatus, isPartlyCompleted, type JobProgress, type StageState } from '../../lib/domain/job';
 import { getDocument } from '../../lib/elasticsearch/client';
 import type { Memory } from '../../lib/domain/memory';
 import { conflict } from '../../lib/errors';
@@ -66,8 +66,6 @@ const STAGE_STATES: Record<StageState, z.infer<typeof SynapIngestionStatus>['pro
   skipped: 'skipped',
 };
 
-const FINAL = new Set<JobProgress['status']>(['completed', 'failed', 'cancelled']);
-
 /** Synap's names for Cairn's stages. */
 const STAGE_NAMES: Record<string, string> = {
   fetch: 'fetch',
@@ -95,7 +93,7 @@ export function ingestionStatus(progress: JobProgress): z.infer<typeof SynapInge
     progress: Object.fromEntries(
       Object.entries(progress.stages).flatMap(([stage, state]) => {
         // A stage the ingestion ended without reaching did not run: skipped, not still queued.
-        const stageState = state.state === 'pending' && FINAL.has(progress.status) ? 'skipped' : state.state;
+        const stageState = state.state === 'pending' && isFinalStatus(progress.status) ? 'skipped' : state.state;
         const entry = { status: STAGE_STATES[stageState], count: state.count, started_at: state.started_at, finished_at: state.finished_at };
         // The seed names a categorization stage after extraction: the extractor types each memory as
         // it extracts it, so categorization is that same step, in the same state.

@@ -8,6 +8,10 @@ export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancel
 export const JobStatus = z.enum(JOB_STATUSES);
 export type JobStatus = z.infer<typeof JobStatus>;
 
+const FINAL_STATUSES: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled']);
+/** Whether a job with this status has ended (nothing more will run). */
+export const isFinalStatus = (status: JobStatus): boolean => FINAL_STATUSES.has(status);
+
 export const StageState = z.enum(['pending', 'running', 'completed', 'failed', 'skipped']);
 export type StageState = z.infer<typeof StageState>;
 
