@@ -21,7 +21,10 @@
  * The API's own time to each answer's headers (its `Server-Timing` header) is reported beside the
  * latency seen here (`server_p50_ms`, `server_p99_ms`), with this process's event-loop delay, so a
  * tail can be placed: in the API, or in the load generator on the same cores.
- * With --json the last stdout line is {"p50_ms", "p99_ms", "rps", …, "temporal_persistence"}.
+ * The disk under the API's blob folder (the local bench's, or CAIRN_BLOB_DIR beside CAIRN_URL) is
+ * probed during the load (bench/disk-probe.ts): a flush alone, and a new file written and flushed as
+ * an upload is, reported as `disk`; an acceptance is never faster than the second.
+ * With --json the last stdout line is {"p50_ms", "p99_ms", "rps", …, "temporal_persistence", "disk"}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -40,6 +43,7 @@ import { createLogger } from '../lib/logger';
 import { createRuntime } from '../lib/runtime';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { connectTemporal, ensureSearchAttributes, type TemporalHandle } from '../lib/temporal/connect';
+import { startDiskProbe, type DiskProbeResult } from './disk-probe';
 import { counterWindow } from './prometheus';
 import { persistenceWindow } from './temporal-metrics';
 
@@ -61,6 +65,8 @@ interface Target {
   url: string;
   key: string;
   label: string;
+  /** The API's blob folder, when on this machine: the disk it flushes uploads to is probed during the load. */
+  blobDir?: string;
   /** The Temporal server's Prometheus endpoint, when known: its persistence work is reported. */
   temporalMetricsUrl?: string;
   /** Stops the API and the worker, then deletes the run's jobs, so the shared server is left as it was. */
@@ -163,6 +169,7 @@ async function localTarget(): Promise<Target> {
     url: api.url,
     key,
     label: withWorker ? 'API process + worker process' : 'API process, no worker (acceptance only)',
+    blobDir: config.blobDir,
     temporalMetricsUrl: config.localTemporal ? `http://127.0.0.1:${config.TEMPORAL_METRICS_PORT}/metrics` : undefined,
     close: async () => {
       await stopChild(api.process);
@@ -196,7 +203,7 @@ async function main() {
   // connections firing back to back, which only measures queueing at saturation. 0 = closed loop.
   const rate = option('rate', 50);
   const target: Target = process.env.CAIRN_URL
-    ? { url: process.env.CAIRN_URL.replace(/\/$/, ''), key: process.env.CAIRN_API_KEY ?? '', label: process.env.CAIRN_URL, close: async () => undefined }
+    ? { url: process.env.CAIRN_URL.replace(/\/$/, ''), key: process.env.CAIRN_API_KEY ?? '', label: process.env.CAIRN_URL, blobDir: process.env.CAIRN_BLOB_DIR, close: async () => undefined }
     : await localTarget();
   target.temporalMetricsUrl ??= process.env.TEMPORAL_METRICS_URL;
   try {
@@ -210,6 +217,7 @@ async function main() {
     let sequence = 0;
     const endWindow = await persistenceWindow(target.temporalMetricsUrl);
     const acceptedBeforeStart = await counterWindow(`${target.url}/metrics`, 'cairn_ingest_accepted_before_start_total');
+    const endDiskProbe = target.blobDir ? await startDiskProbe(target.blobDir) : undefined;
     const summary = {
       ...(rate > 0
         ? await openLoop(target, headers, { rate, connections, duration })
@@ -218,6 +226,8 @@ async function main() {
       connections,
       offered_rps: rate > 0 ? rate : null,
       temporal_persistence: await endWindow(),
+      // The disk under the API's blob folder, probed during the load: no durable answer beats its flush.
+      disk: endDiskProbe ? await endDiskProbe() : null,
       // Of the run's requests, how many were answered once their start was recorded, before Temporal
       // acknowledged it: the API process's own count (one replica's, behind a balancer), null if unread.
       accepted_before_start: await acceptedBeforeStart(),
@@ -231,6 +241,11 @@ async function main() {
       log(`answered before Temporal acknowledged the start (ACCEPT_START_WAIT_MS, start recorded durably instead): ${summary.accepted_before_start} of ${summary.requests}`);
     }
     log(`throughput ${summary.rps} requests/s (${summary.requests} accepted in ${duration}s, ${summary.non_2xx} non-2xx, ${summary.errors} errors)`);
+    if (summary.disk) {
+      const disk: DiskProbeResult = summary.disk;
+      log(`the disk under the blob folder during the load (${disk.probes} probes): a flush p50 ${disk.flush_p50_ms} ms, p99 ${disk.flush_p99_ms} ms, ` +
+        `max ${disk.flush_max_ms} ms; a new file and folder written and flushed as an upload is, p50 ${disk.create_p50_ms} ms, p99 ${disk.create_p99_ms} ms, max ${disk.create_max_ms} ms`);
+    }
     const work = summary.temporal_persistence;
     if (work) {
       const top = Object.entries(work.by_operation).slice(0, 4).map(([operation, { calls, mean_ms }]) => `${operation} ${calls}× ${mean_ms} ms`);
