@@ -23,7 +23,7 @@
  * tail can be placed: in the API, or in the load generator on the same cores.
  * The disk under the API's blob folder (the local bench's, or CAIRN_BLOB_DIR beside CAIRN_URL) is
  * probed during the load (bench/disk-probe.ts): a flush alone, and a new file written and flushed as
- * an upload is, reported as `disk`; an acceptance is never faster than the second.
+ * an upload is, reported as `disk`: an acceptance waits for the like of the second.
  * With --json the last stdout line is {"p50_ms", "p99_ms", "rps", …, "temporal_persistence", "disk"}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -43,8 +43,9 @@ import { createLogger } from '../lib/logger';
 import { createRuntime } from '../lib/runtime';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { connectTemporal, ensureSearchAttributes, type TemporalHandle } from '../lib/temporal/connect';
-import { startDiskProbe, type DiskProbeResult } from './disk-probe';
+import { startDiskProbe } from './disk-probe';
 import { counterWindow } from './prometheus';
+import { quantile } from './stats';
 import { persistenceWindow } from './temporal-metrics';
 
 function option(name: string, fallback: number): number {
@@ -241,8 +242,8 @@ async function main() {
       log(`answered before Temporal acknowledged the start (ACCEPT_START_WAIT_MS, start recorded durably instead): ${summary.accepted_before_start} of ${summary.requests}`);
     }
     log(`throughput ${summary.rps} requests/s (${summary.requests} accepted in ${duration}s, ${summary.non_2xx} non-2xx, ${summary.errors} errors)`);
-    if (summary.disk) {
-      const disk: DiskProbeResult = summary.disk;
+    const { disk } = summary;
+    if (disk) {
       log(`the disk under the blob folder during the load (${disk.probes} probes): a flush p50 ${disk.flush_p50_ms} ms, p99 ${disk.flush_p99_ms} ms, ` +
         `max ${disk.flush_max_ms} ms; a new file and folder written and flushed as an upload is, p50 ${disk.create_p50_ms} ms, p99 ${disk.create_p99_ms} ms, max ${disk.create_max_ms} ms`);
     }
@@ -341,7 +342,6 @@ async function openLoop(target: Target, headers: Record<string, string>, options
   };
 }
 
-const quantile = (sorted: number[], q: number) => Number((sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0).toFixed(1));
 
 /** The API's own time from its `Server-Timing: app;dur=<ms>` header (lib/metrics.ts), if sent. */
 function serverTime(header: string | string[] | undefined): number | undefined {

@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { quantile } from './stats';
 
 /** What a durable write cost on the disk during a window: quantiles in ms of each kind of probe. */
 export interface DiskProbeResult {
@@ -64,18 +65,16 @@ export async function startDiskProbe(dir: string, everyMs = 100): Promise<() => 
       await file.close();
       await fs.rm(root, { recursive: true, force: true });
     });
-    const q = (values: number[], quantile: number) => {
-      const sorted = [...values].sort((a, b) => a - b);
-      return Number((sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(quantile * sorted.length) - 1))] ?? 0).toFixed(1));
-    };
+    flushes.sort((a, b) => a - b);
+    creates.sort((a, b) => a - b);
     return {
       probes: flushes.length,
-      flush_p50_ms: q(flushes, 0.5),
-      flush_p99_ms: q(flushes, 0.99),
-      flush_max_ms: q(flushes, 1),
-      create_p50_ms: q(creates, 0.5),
-      create_p99_ms: q(creates, 0.99),
-      create_max_ms: q(creates, 1),
+      flush_p50_ms: quantile(flushes, 0.5),
+      flush_p99_ms: quantile(flushes, 0.99),
+      flush_max_ms: quantile(flushes, 1),
+      create_p50_ms: quantile(creates, 0.5),
+      create_p99_ms: quantile(creates, 0.99),
+      create_max_ms: quantile(creates, 1),
     };
   };
 }
