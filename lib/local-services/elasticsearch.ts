@@ -174,13 +174,7 @@ export async function startElasticsearch(options: LocalElasticsearchOptions): Pr
     ES_JAVA_HOME: javaHome(),
     ES_PATH_CONF: configDir,
     ES_TMPDIR: tmpDir,
-    // Only the JVM's quick compiler (C1). The optimising one (C2) was the node's largest CPU cost
-    // here: over a bench:ingest run in the first minutes after a start, its compiler thread took
-    // 9.7 CPU-s against 6.3 for all of Elasticsearch's own threads, on the same two cores as the
-    // embedding model. The node is small and its work mostly I/O, so C2's faster code saved little:
-    // with C1 alone, the node's CPU in the bench's timed run was 2.5–3.2 s against 3.3–7.6 s, and
-    // it starts sooner. ES_JAVA_OPTS comes after, so `-XX:TieredStopAtLevel=4` there restores C2.
-    ES_JAVA_OPTS: `-Xms${options.heap} -Xmx${options.heap} -XX:TieredStopAtLevel=1 ${process.env.ES_JAVA_OPTS ?? ''}`.trim(),
+    ES_JAVA_OPTS: `-Xms${options.heap} -Xmx${options.heap} ${process.env.ES_JAVA_OPTS ?? ''}`.trim(),
   };
   const consoleLog = path.join(options.dataDir, 'elasticsearch.log');
   const binary = path.join(home, 'bin', 'elasticsearch');
