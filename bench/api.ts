@@ -24,7 +24,9 @@
  * The disk under the API's blob folder (the local bench's, or CAIRN_BLOB_DIR beside CAIRN_URL) is
  * probed during the load (bench/disk-probe.ts): a flush alone, and a new file written and flushed as
  * an upload is, reported as `disk`: an acceptance waits for the like of the second.
- * With --json the last stdout line is {"p50_ms", "p99_ms", "rps", …, "temporal_persistence", "disk"}.
+ * The API's own timing of each step its acceptances waited on (the upload written and flushed, the
+ * start acknowledged, a slow start's record: its /metrics) is reported as `accept_steps`.
+ * With --json the last stdout line is {"p50_ms", "p99_ms", "rps", …, "temporal_persistence", "accept_steps", "disk"}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -44,7 +46,7 @@ import { createRuntime } from '../lib/runtime';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { connectTemporal, ensureSearchAttributes, type TemporalHandle } from '../lib/temporal/connect';
 import { startDiskProbe } from './disk-probe';
-import { counterWindow } from './prometheus';
+import { counterWindow, seriesWindow } from './prometheus';
 import { quantile } from './stats';
 import { persistenceWindow } from './temporal-metrics';
 
@@ -218,6 +220,7 @@ async function main() {
     let sequence = 0;
     const endWindow = await persistenceWindow(target.temporalMetricsUrl);
     const acceptedBeforeStart = await counterWindow(`${target.url}/metrics`, 'cairn_ingest_accepted_before_start_total');
+    const endAcceptSteps = await acceptStepsWindow(`${target.url}/metrics`);
     const endDiskProbe = target.blobDir ? await startDiskProbe(target.blobDir) : undefined;
     const summary = {
       ...(rate > 0
@@ -227,6 +230,8 @@ async function main() {
       connections,
       offered_rps: rate > 0 ? rate : null,
       temporal_persistence: await endWindow(),
+      // The API's own timing of each step its acceptances waited on (cairn_ingest_accept_step_seconds).
+      accept_steps: await endAcceptSteps(),
       // The disk under the API's blob folder, probed during the load: no durable answer beats its flush.
       disk: endDiskProbe ? await endDiskProbe() : null,
       // Of the run's requests, how many were answered once their start was recorded, before Temporal
@@ -242,6 +247,10 @@ async function main() {
       log(`answered before Temporal acknowledged the start (ACCEPT_START_WAIT_MS, start recorded durably instead): ${summary.accepted_before_start} of ${summary.requests}`);
     }
     log(`throughput ${summary.rps} requests/s (${summary.requests} accepted in ${duration}s, ${summary.non_2xx} non-2xx, ${summary.errors} errors)`);
+    if (summary.accept_steps) {
+      const steps = Object.entries(summary.accept_steps).map(([step, { count, mean_ms, over_50ms }]) => `${step} ${count}× mean ${mean_ms} ms, ${over_50ms} over 50 ms`);
+      log(`the steps the API's acceptances waited on (its /metrics): ${steps.join('; ')}`);
+    }
     const { disk } = summary;
     if (disk) {
       log(`the disk under the blob folder during the load (${disk.probes} probes): a flush p50 ${disk.flush_p50_ms} ms, p99 ${disk.flush_p99_ms} ms, ` +
@@ -342,6 +351,32 @@ async function openLoop(target: Target, headers: Record<string, string>, options
   };
 }
 
+
+const ACCEPT_STEPS = ['upload_write', 'upload_flush', 'start', 'start_record'] as const;
+
+/**
+ * A window over the API's timing of each step an acceptance waits on (lib/jobs.ts, AcceptStep): per
+ * step, how many were timed, their mean and how many took over 50 ms (from the histogram's 0.05
+ * bucket), or null when the API's /metrics cannot be read.
+ */
+async function acceptStepsWindow(url: string) {
+  const series = (step: string) => {
+    const name = 'cairn_ingest_accept_step_seconds';
+    return { sum: `${name}_sum{step="${step}"}`, count: `${name}_count{step="${step}"}`, fast: `${name}_bucket{le="0.05",step="${step}"}` };
+  };
+  const end = await seriesWindow(url, ACCEPT_STEPS.flatMap((step) => Object.values(series(step))), { absentIsZero: true });
+  return async () => {
+    const grown = await end();
+    if (!grown) return null;
+    return Object.fromEntries(
+      ACCEPT_STEPS.map((step) => {
+        const { sum, count, fast } = series(step);
+        const n = grown[count]!;
+        return [step, { count: n, mean_ms: n ? Number(((grown[sum]! / n) * 1000).toFixed(1)) : null, over_50ms: n - grown[fast]! }];
+      }),
+    );
+  };
+}
 
 /** The API's own time from its `Server-Timing: app;dur=<ms>` header (lib/metrics.ts), if sent. */
 function serverTime(header: string | string[] | undefined): number | undefined {

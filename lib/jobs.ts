@@ -106,6 +106,14 @@ function replaceableSource(request: IngestRequest, sourceKey: string, callerSour
 }
 
 /**
+ * The steps an accepted job waits on, each timed on its own (`IngestJobs.onAcceptStep`): a fresh
+ * job's upload written (visible to readers) and then flushed to stable storage, the workflow start
+ * until Temporal acknowledged it, and, for a fresh job whose start outlasted ACCEPT_START_WAIT_MS, the
+ * start's record written and flushed. Whether a slow acceptance waited on the disk or on Temporal.
+ */
+export type AcceptStep = 'upload_write' | 'upload_flush' | 'start' | 'start_record';
+
+/**
  * Starts and steers ingest jobs: the content is written to the blob store and the workflow is
  * started, and only once the content is flushed to stable storage and the start acknowledged — or,
  * for a fresh job whose start is slow, recorded on stable storage (startInBackground) — does the
@@ -129,6 +137,8 @@ export class IngestJobs {
    * answered 2xx).
    */
   private readonly failingStarts = new Map<string, { attempts: number; nextAt: number }>();
+  /** Told how long each step of an acceptance took, in seconds, once it has succeeded (the API's metrics). */
+  onAcceptStep?: (step: AcceptStep, seconds: number) => void;
 
   constructor(
     private readonly temporal: Client,
@@ -202,6 +212,7 @@ export class IngestJobs {
   private async startInBackground(workflowInput: IngestWorkflowInput, workflowId: string, acknowledged: Promise<WorkflowHandle>, durable: Promise<void>): Promise<void> {
     const { jobId } = workflowInput;
     const recorded = this.pending.record(workflowInput);
+    this.timeStep('start_record', performance.now(), recorded);
     recorded.catch(() => undefined);
     const [kept, flushed] = await Promise.allSettled([firstFulfilled({ recorded, started: acknowledged }), durable]);
     const failure = [kept, flushed].find((outcome) => outcome.status === 'rejected');
@@ -354,7 +365,10 @@ export class IngestJobs {
       } else {
         // A fresh id: the flush runs beside the start (whileFlushing). A re-send after a lost answer is
         // a new job, so a run whose content a power cut took fails alone, never answered 2xx.
+        const writing = performance.now();
         ({ durable } = await this.blobs.write(key, content));
+        this.timeStep('upload_write', writing);
+        this.timeStep('upload_flush', performance.now(), durable);
       }
       request.blobKey = key;
     }
@@ -390,13 +404,22 @@ export class IngestJobs {
 
   /** Starts a job's ingest workflow; an acknowledged start tells this process Temporal is answering. */
   private async startRun(workflowInput: IngestWorkflowInput, workflowIdReusePolicy: WorkflowIdReusePolicy | undefined, retryOf?: string): Promise<WorkflowHandle> {
+    const starting = performance.now();
     const handle = await this.temporal.workflow.start('ingestWorkflow', {
       ...this.startOptions(workflowInput, retryOf),
       workflowId: ingestWorkflowId(workflowInput.request.tenant, workflowInput.jobId),
       workflowIdReusePolicy,
     });
     this.lastAcknowledgedAt = Date.now();
+    this.timeStep('start', starting);
     return handle;
+  }
+
+  /** Reports how long `step` took, from `since` until now, or until `done` succeeds. */
+  private timeStep(step: AcceptStep, since: number, done?: Promise<unknown>): void {
+    const report = () => this.onAcceptStep?.(step, (performance.now() - since) / 1000);
+    if (done) done.then(report, () => undefined);
+    else report();
   }
 
   private startOptions(workflowInput: IngestWorkflowInput, retryOf?: string) {

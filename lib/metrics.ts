@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AcceptStep } from './jobs';
 
 /**
  * The API's Prometheus metrics: request rate, latency and errors per route. Routes are labelled by
@@ -30,6 +31,19 @@ export class ApiMetrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   });
+
+  private readonly acceptSteps = new Histogram({
+    name: 'cairn_ingest_accept_step_seconds',
+    help: "Time of each step an accepted ingest waits on: a fresh job's upload written (upload_write) and flushed (upload_flush), the workflow start until Temporal acknowledged it (start), and a slow start's record (start_record)",
+    labelNames: ['step'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  /** Records one step of an acceptance (IngestJobs.onAcceptStep). */
+  acceptStep(step: AcceptStep, seconds: number): void {
+    this.acceptSteps.observe({ step }, seconds);
+  }
 
   constructor(starts?: () => { acceptedEarly: number; completing: number; failing: number }) {
     collectDefaultMetrics({ register: this.registry, prefix: 'cairn_api_' });

@@ -45,6 +45,26 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
     for (const route of ['/healthz', '/readyz', '/livez']) expect((await fetch(`${h.baseUrl}${route}`)).status).toBe(200);
   });
 
+  it('times the steps an accepted ingest waits on: the upload written and flushed, the start acknowledged', async () => {
+    const steps = async () => {
+      const text = await (await fetch(`${h.baseUrl}/metrics`)).text();
+      const count = (step: string) => Number(new RegExp(`cairn_ingest_accept_step_seconds_count\\{step="${step}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+      return { write: count('upload_write'), flush: count('upload_flush'), start: count('start'), text };
+    };
+    const before = await steps();
+    const accepted = await h.api('POST', '/v1/documents', { body: { content: 'The ferry to Madeira leaves at nine.' } });
+    expect(accepted.status).toBe(202);
+    // The upload is flushed before the answer; the start may be acknowledged after it (ACCEPT_START_WAIT_MS).
+    const after = await waitFor('the start timed', async () => {
+      const now = await steps();
+      return now.start > before.start ? now : undefined;
+    }, { timeoutMs: 20_000 });
+    expect(after.write).toBe(before.write + 1);
+    expect(after.flush).toBe(before.flush + 1);
+    expect(after.text).toMatch(/cairn_ingest_accept_step_seconds_bucket\{le="2\.5",step="upload_flush"\} [1-9]/);
+    await h.waitForJob('acme', accepted.body.job_id);
+  });
+
   it('runs the worker process with JSON logs carrying workflow and job ids, Prometheus metrics, and a clean stop on SIGTERM', async () => {
     const queue = `${h.config.TEMPORAL_TASK_QUEUE}-process`;
     const metricsPort = 20000 + Math.floor(Math.random() * 20000);
