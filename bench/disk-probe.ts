@@ -1,5 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { syncFolder } from '../lib/blob/store';
 import { quantile } from './stats';
 
 /** What a durable write cost on the disk during a window: quantiles in ms of each kind of probe. */
@@ -77,13 +78,4 @@ export async function startDiskProbe(dir: string, everyMs = 100): Promise<() => 
       create_max_ms: quantile(creates, 1),
     };
   };
-}
-
-async function syncFolder(folder: string): Promise<void> {
-  const handle = await fs.open(folder, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

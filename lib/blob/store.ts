@@ -137,7 +137,8 @@ export class LocalBlobStore implements BlobStore {
   }
 }
 
-async function syncFolder(folder: string): Promise<void> {
+/** Flushes a folder's entries (files created, renamed or removed in it) to stable storage. */
+export async function syncFolder(folder: string): Promise<void> {
   const handle = await fs.open(folder, 'r');
   try {
     await handle.sync();
