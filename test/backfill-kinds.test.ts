@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { backfillWorkflowId } from '../lib/backfill/ids';
 import type { BackfillProgress } from '../lib/backfill/request';
 import { startHarness, type Harness } from './support/harness';
-import { waitFor } from './support/wait';
+import { waitFor, within } from './support/wait';
 
 /** Import from a folder, re-extract what was imported, and reindex into a new index version. */
 describe('backfills: import, re-extract and reindex', () => {
@@ -41,6 +41,14 @@ describe('backfills: import, re-extract and reindex', () => {
       if (polled.body.status !== 'running' || Date.now() > deadline) return polled.body;
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
+  }
+
+  /** A backfill's progress as the API reads it, with the jobs of the tenant's workflows still open. */
+  async function progressOf(id: string) {
+    const open = await h.temporal.client.workflow.list({ query: 'ExecutionStatus = "Running"' });
+    const running: string[] = [];
+    for await (const execution of open) if (running.push(`${execution.workflowId} (${execution.type})`) >= 20) break;
+    return { backfill: (await h.api('GET', `/v1/backfills/${id}`)).body, running };
   }
 
   async function memoriesOf(tenant: string) {
@@ -228,7 +236,7 @@ describe('backfills: import, re-extract and reindex', () => {
   it('a cancelled backfill says so, stops between items, and the ingest job it was running finishes', async () => {
     const started = await h.api('POST', '/v1/backfills', { body: { backfill: 'import', folder: 'stoppable', concurrency: 1 } });
     expect(started.status).toBe(202);
-    await heldRunning;
+    await within(heldRunning, "held.txt's extraction to start", () => progressOf(started.body.id));
     expect((await h.api('POST', `/v1/backfills/${started.body.id}/cancel`)).status).toBe(202);
     // The item in flight finishes first (its job is not cancelled), then the backfill stops.
     releaseHeld();
@@ -246,7 +254,7 @@ describe('backfills: import, re-extract and reindex', () => {
   it('a job of a backfill cancelled by its user is a failed item: the backfill goes on with the rest', async () => {
     const started = await h.api('POST', '/v1/backfills', { body: { backfill: 'import', folder: 'one-cancelled', concurrency: 1 } });
     expect(started.status).toBe(202);
-    const jobId = await doomedRunning;
+    const jobId = await within(doomedRunning, "doomed.txt's extraction to start", () => progressOf(started.body.id));
     expect((await h.api('POST', `/v1/jobs/${jobId}/cancel`)).status).toBe(202);
     releaseDoomed();
     const progress = await waitFor('the backfill to finish', async () => {
