@@ -69,8 +69,7 @@ export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', true);
-  const metrics = new ApiMetrics(() => deps.jobs.startStats());
-  deps.jobs.onAcceptStep = (step, seconds) => metrics.acceptStep(step, seconds);
+  const metrics = new ApiMetrics(deps.jobs);
   app.use(metrics.middleware());
   app.get('/metrics', metrics.handler());
   app.use(healthRoutes({ es: deps.es, temporal: deps.temporal, namespace: deps.namespace, shuttingDown: deps.shuttingDown, embeddingMatch: deps.search.embeddingMatch }));

@@ -351,7 +351,6 @@ async function openLoop(target: Target, headers: Record<string, string>, options
   };
 }
 
-
 const ACCEPT_STEPS = ['upload_write', 'upload_flush', 'start', 'start_record'] as const;
 
 /**

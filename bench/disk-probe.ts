@@ -32,7 +32,8 @@ export async function startDiskProbe(dir: string, everyMs = 100): Promise<() => 
   const root = await fs.mkdtemp(path.join(dir, 'disk-probe-'));
   const file = await fs.open(path.join(root, 'allocated'), 'w+');
   // Written (not only reserved) and flushed first, so an overwrite changes no metadata.
-  for (let at = 0; at < FILE_BYTES; at += 1 << 20) await file.write(Buffer.alloc(1 << 20), 0, 1 << 20, at);
+  const zeros = Buffer.alloc(1 << 20);
+  for (let at = 0; at < FILE_BYTES; at += zeros.length) await file.write(zeros, 0, zeros.length, at);
   await file.sync();
   const flushes: number[] = [];
   const creates: number[] = [];

@@ -137,7 +137,7 @@ export class IngestJobs {
    * answered 2xx).
    */
   private readonly failingStarts = new Map<string, { attempts: number; nextAt: number }>();
-  /** Told how long each step of an acceptance took, in seconds, once it has succeeded (the API's metrics). */
+  /** Told how long each step of an acceptance took, in seconds, once it has succeeded (set by ApiMetrics). */
   onAcceptStep?: (step: AcceptStep, seconds: number) => void;
 
   constructor(
@@ -415,9 +415,11 @@ export class IngestJobs {
     return handle;
   }
 
-  /** Reports how long `step` took, from `since` until now, or until `done` succeeds. */
+  /** Reports how long `step` took, from `since` until now, or until `done` succeeds; nothing when no one listens. */
   private timeStep(step: AcceptStep, since: number, done?: Promise<unknown>): void {
-    const report = () => this.onAcceptStep?.(step, (performance.now() - since) / 1000);
+    const listener = this.onAcceptStep;
+    if (!listener) return;
+    const report = () => listener(step, (performance.now() - since) / 1000);
     if (done) done.then(report, () => undefined);
     else report();
   }

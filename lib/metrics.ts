@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AcceptStep } from './jobs';
+import type { IngestJobs } from './jobs';
 
 /**
  * The API's Prometheus metrics: request rate, latency and errors per route. Routes are labelled by
@@ -40,14 +40,12 @@ export class ApiMetrics {
     registers: [this.registry],
   });
 
-  /** Records one step of an acceptance (IngestJobs.onAcceptStep). */
-  acceptStep(step: AcceptStep, seconds: number): void {
-    this.acceptSteps.observe({ step }, seconds);
-  }
-
-  constructor(starts?: () => { acceptedEarly: number; completing: number; failing: number }) {
+  /** With the ingest jobs: their start counts are read when scraped, and each acceptance step is timed. */
+  constructor(jobs?: Pick<IngestJobs, 'startStats' | 'onAcceptStep'>) {
     collectDefaultMetrics({ register: this.registry, prefix: 'cairn_api_' });
-    if (!starts) return;
+    if (!jobs) return;
+    jobs.onAcceptStep = (step, seconds) => this.acceptSteps.observe({ step }, seconds);
+    const starts = () => jobs.startStats();
     // Read from IngestJobs when scraped (see IngestJobs.start: answering before a slow start).
     new Counter({
       name: 'cairn_ingest_accepted_before_start_total',

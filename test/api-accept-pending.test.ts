@@ -97,7 +97,7 @@ describe('acceptance with a slow workflow start', () => {
     const accepted = await jobs.start(document('The heron nests by the weir every spring.'));
     // Answered while the start is held: the record and the upload are on disk.
     expect(fs.existsSync(recordOf(accepted.jobId))).toBe(true);
-    const metrics = await new ApiMetrics(() => jobs.startStats()).registry.metrics();
+    const metrics = await new ApiMetrics(jobs).registry.metrics();
     expect(metrics).toMatch(/^cairn_ingest_accepted_before_start_total 1$/m);
     expect(metrics).toMatch(/^cairn_ingest_starts_completing 1$/m);
     expect(await jobs.progress('acme', accepted.jobId)).toMatchObject({ job_id: accepted.jobId, status: 'queued', source_id: accepted.sourceId });
@@ -204,7 +204,7 @@ describe('acceptance with a slow workflow start', () => {
     expect((await h.waitForJob('acme', other.jobId)).status).toBe('completed');
     // The two that failed are tried again after 10 s, then 20 s more: not at every sweep.
     expect(refusing.startStats().failing).toBe(2);
-    expect(await new ApiMetrics(() => refusing.startStats()).registry.metrics()).toMatch(/^cairn_ingest_starts_failing 2$/m);
+    expect(await new ApiMetrics(refusing).registry.metrics()).toMatch(/^cairn_ingest_starts_failing 2$/m);
     expect(await refusing.resumePendingStarts(0, now + 5_000)).toBe(0);
     expect(refusingClient.refusals()).toBe(1);
     expect(await refusing.resumePendingStarts(0, now + 11_000)).toBe(0);

@@ -43,9 +43,9 @@ describe('backfills: import, re-extract and reindex', () => {
     }
   }
 
-  /** A backfill's progress as the API reads it, with the jobs of the tenant's workflows still open. */
+  /** A backfill's progress as the API reads it, with the workflows still open on this suite's task queue. */
   async function progressOf(id: string) {
-    const open = await h.temporal.client.workflow.list({ query: 'ExecutionStatus = "Running"' });
+    const open = await h.temporal.client.workflow.list({ query: `ExecutionStatus = "Running" AND TaskQueue = "${h.config.TEMPORAL_TASK_QUEUE}"` });
     const running: string[] = [];
     for await (const execution of open) if (running.push(`${execution.workflowId} (${execution.type})`) >= 20) break;
     return { backfill: (await h.api('GET', `/v1/backfills/${id}`)).body, running };
