@@ -1,5 +1,5 @@
 /**
- * `npm run bench:api -- [--duration 10] [--connections 8] [--rate 50] [--worker-nice 19] [--no-worker] [--json] [--api-cpu-profile DIR]`
+ * `npm run bench:api -- [--duration 10] [--connections 8] [--rate 50] [--worker-nice 19] [--no-worker] [--disk-baseline 10] [--json] [--api-cpu-profile DIR]`
  *
  * Acceptance latency of conversation ingests: POST /v1/conversations, timed to the 202 — auth,
  * validation, the blob write and flush, and the workflow start (Temporal's durable acknowledgement),
@@ -23,10 +23,12 @@
  * tail can be placed: in the API, or in the load generator on the same cores.
  * The disk under the API's blob folder (the local bench's, or CAIRN_BLOB_DIR beside CAIRN_URL) is
  * probed during the load (bench/disk-probe.ts): a flush alone, and a new file written and flushed as
- * an upload is, reported as `disk`: an acceptance waits for the like of the second.
+ * an upload is, reported as `disk`: an acceptance waits for the like of the second. The same probe runs
+ * for `--disk-baseline S` seconds (default 10, 0 to skip) before the warm-up, with nothing of the run's
+ * load going, reported as `disk_idle`: what the disk's flush costs here on its own.
  * The API's own timing of each step its acceptances waited on (the upload written and flushed, the
  * start acknowledged, a slow start's record: its /metrics) is reported as `accept_steps`.
- * With --json the last stdout line is {"p50_ms", "p99_ms", "rps", …, "temporal_persistence", "accept_steps", "disk"}.
+ * With --json the last stdout line is {"p50_ms", "p99_ms", "rps", …, "temporal_persistence", "accept_steps", "disk", "disk_idle"}.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -45,7 +47,7 @@ import { createLogger } from '../lib/logger';
 import { createRuntime } from '../lib/runtime';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { connectTemporal, ensureSearchAttributes, type TemporalHandle } from '../lib/temporal/connect';
-import { startDiskProbe } from './disk-probe';
+import { startDiskProbe, type DiskProbeResult } from './disk-probe';
 import { counterWindow, seriesWindow } from './prometheus';
 import { quantile } from './stats';
 import { persistenceWindow } from './temporal-metrics';
@@ -211,6 +213,17 @@ async function main() {
   target.temporalMetricsUrl ??= process.env.TEMPORAL_METRICS_URL;
   try {
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${target.key}` };
+    // The disk with no load of this run: the floor under any answer given once the request is flushed.
+    const baselineSeconds = option('disk-baseline', 10);
+    let diskIdle: DiskProbeResult | null = null;
+    if (target.blobDir && baselineSeconds > 0) {
+      // Denser than during the load (20 ms of rest, not 100): nothing else is running, and a stall of
+      // the disk's own (seen here on an idle machine, 100 ms to over a second) is seldom enough that
+      // ~100 probes would miss it.
+      const endIdleProbe = await startDiskProbe(target.blobDir, 20);
+      await new Promise((resolve) => setTimeout(resolve, baselineSeconds * 1000));
+      diskIdle = await endIdleProbe();
+    }
     // Warm-up: the Temporal client's connection, the blob folder, JIT.
     for (let i = 0; i < WARMUP_REQUESTS; i++) {
       const response = await fetch(`${target.url}/v1/conversations`, { method: 'POST', headers, body: conversation(-1 - i) });
@@ -234,6 +247,7 @@ async function main() {
       accept_steps: await endAcceptSteps(),
       // The disk under the API's blob folder, probed during the load: no durable answer beats its flush.
       disk: endDiskProbe ? await endDiskProbe() : null,
+      disk_idle: diskIdle,
       // Of the run's requests, how many were answered once their start was recorded, before Temporal
       // acknowledged it: the API process's own count (one replica's, behind a balancer), null if unread.
       accepted_before_start: await acceptedBeforeStart(),
@@ -251,11 +265,8 @@ async function main() {
       const steps = Object.entries(summary.accept_steps).map(([step, { count, mean_ms, over_50ms }]) => `${step} ${count}× mean ${mean_ms} ms, ${over_50ms} over 50 ms`);
       log(`the steps the API's acceptances waited on (its /metrics): ${steps.join('; ')}`);
     }
-    const { disk } = summary;
-    if (disk) {
-      log(`the disk under the blob folder during the load (${disk.probes} probes): a flush p50 ${disk.flush_p50_ms} ms, p99 ${disk.flush_p99_ms} ms, ` +
-        `max ${disk.flush_max_ms} ms; a new file and folder written and flushed as an upload is, p50 ${disk.create_p50_ms} ms, p99 ${disk.create_p99_ms} ms, max ${disk.create_max_ms} ms`);
-    }
+    if (summary.disk) log(describeDisk('during the load', summary.disk));
+    if (diskIdle) log(describeDisk(`with no load, ${baselineSeconds} s before it`, diskIdle));
     const work = summary.temporal_persistence;
     if (work) {
       const top = Object.entries(work.by_operation).slice(0, 4).map(([operation, { calls, mean_ms }]) => `${operation} ${calls}× ${mean_ms} ms`);
@@ -267,6 +278,11 @@ async function main() {
   } finally {
     await target.close();
   }
+}
+
+function describeDisk(when: string, disk: DiskProbeResult): string {
+  return `the disk under the blob folder ${when} (${disk.probes} probes): a flush p50 ${disk.flush_p50_ms} ms, p99 ${disk.flush_p99_ms} ms, ` +
+    `max ${disk.flush_max_ms} ms; a new file and folder written and flushed as an upload is, p50 ${disk.create_p50_ms} ms, p99 ${disk.create_p99_ms} ms, max ${disk.create_max_ms} ms`;
 }
 
 interface LoadResult {
