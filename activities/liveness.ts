@@ -9,8 +9,14 @@ import { CancelledFailure, Context, heartbeat } from '@temporalio/activity';
  */
 const QUIET_MS = 5_000;
 
-/** A heartbeat for one activity run that stays silent for its first few seconds. */
+/**
+ * A heartbeat for one activity run that stays silent for its first few seconds. A local activity
+ * (a small job's stage) never heartbeats: the workflow task it runs in is what keeps it alive (the
+ * SDK extends that task while the activity runs), and the server has no record of it, so each
+ * heartbeat would only be refused ("Activity heartbeat failed … UnknownActivity" in the worker's log).
+ */
 export function livenessHeartbeat(quietMs = QUIET_MS): (details?: unknown) => void {
+  if (Context.current().info.isLocal) return () => undefined;
   const started = Date.now();
   return (details) => {
     if (Date.now() - started >= quietMs) heartbeat(details);

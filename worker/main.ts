@@ -4,12 +4,13 @@ import { createRuntime } from '../lib/runtime';
 import { connectTemporal, ensureSearchAttributes } from '../lib/temporal/connect';
 import { Runtime } from '@temporalio/worker';
 import { createWorker } from './create-worker';
-import { runtimeOptions } from './telemetry';
+import { quietRoutineWorkflowTaskWarnings, runtimeOptions } from './telemetry';
 
 async function main() {
   const config = loadConfigOrExit();
   const log = createLogger(config.LOG_LEVEL, 'cairn-worker');
   // Before any native connection exists: the runtime's logger and Prometheus exporter are process-wide.
+  quietRoutineWorkflowTaskWarnings();
   Runtime.install(runtimeOptions(log, config.CAIRN_WORKER_METRICS_ADDRESS || undefined));
   const runtime = await createRuntime(config, log);
   const temporal = await connectTemporal(config);

@@ -1,4 +1,4 @@
-import { DefaultLogger, type ActivityInterceptorsFactory, type LogLevel, type RuntimeOptions } from '@temporalio/worker';
+import { DefaultLogger, makeTelemetryFilterString, type ActivityInterceptorsFactory, type LogLevel, type RuntimeOptions } from '@temporalio/worker';
 import { parseIngestWorkflowId } from '../lib/ids';
 import type { Logger } from '../lib/logger';
 
@@ -10,8 +10,24 @@ import type { Logger } from '../lib/logger';
 export function runtimeOptions(log: Logger, metricsAddress?: string): RuntimeOptions {
   return {
     logger: temporalLogger(log),
-    telemetryOptions: metricsAddress ? { metrics: { prometheus: { bindAddress: metricsAddress, countersTotalSuffix: true, unitSuffix: true } } } : {},
+    telemetryOptions: {
+      // The SDK core's own warnings (a failed poll, a slow workflow task) reach the same logger as
+      // JSON lines with the rest, not stderr in another format.
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN', other: 'WARN' }), forward: {} },
+      ...(metricsAddress ? { metrics: { prometheus: { bindAddress: metricsAddress, countersTotalSuffix: true, unitSuffix: true } } } : {}),
+    },
   };
+}
+
+/**
+ * The SDK core warns of every workflow task that took over 5 s (TMPRL1104). A small job's stages run
+ * as local activities inside its workflow task, which the SDK extends every 8 s (80% of the task's
+ * 10 s timeout) while they run: under a burst of jobs on a busy worker that is routine, and each would
+ * warn. Raised to the task timeout, so the warning means a task that outran it; an operator's own
+ * TEMPORAL_WORKFLOW_TASK_DURATION_WARN_SECONDS is kept. Set before the first workflow task (read once).
+ */
+export function quietRoutineWorkflowTaskWarnings(env: NodeJS.ProcessEnv = process.env): void {
+  env.TEMPORAL_WORKFLOW_TASK_DURATION_WARN_SECONDS ??= '10';
 }
 
 const PINO_LEVEL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
