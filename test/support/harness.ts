@@ -16,6 +16,7 @@ import { deleteTaskQueueWorkflows } from '../../lib/temporal/cleanup';
 import { connectTemporal, ensureSearchAttributes, type TemporalHandle } from '../../lib/temporal/connect';
 import type { JobProgress } from '../../lib/domain/job';
 import { createWorker } from '../../worker/create-worker';
+import { quietRoutineWorkflowTaskWarnings } from '../../worker/telemetry';
 import type { Activities } from '../../activities/registry';
 
 export interface Harness {
@@ -50,6 +51,7 @@ let temporalRuntimeInstalled = false;
 
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   if (!temporalRuntimeInstalled) {
+    quietRoutineWorkflowTaskWarnings();
     TemporalRuntime.install({ logger: new DefaultLogger('WARN') });
     temporalRuntimeInstalled = true;
   }
