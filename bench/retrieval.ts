@@ -1,12 +1,13 @@
 /**
- * `npm run bench:retrieval -- <locomo-file.json …> [--json] [--top-k 20]`
+ * `npm run bench:retrieval -- <locomo-file.json …> [--json] [--misses]`
  *
  * Retrieval recall on LoCoMo through the real path: every session is ingested with its date through
  * POST /v1/conversations (turns carry name = speaker and turn_id = dia_id), runs the ingest workflow on
  * Temporal and lands in Elasticsearch; then every question with evidence (categories 1–4) is asked
  * through POST /v1/search in each mode. recall@k = share of a question's evidence turns found among the
  * top-k results' provenance.turn_ids, averaged over questions. With --json the last stdout line is
- * {"bm25": {"overall": {"1": r, …}, "1": {…}, …}, "knn": {…}, "hybrid": {…}}.
+ * {"bm25": {"overall": {"1": r, …}, "1": {…}, …}, "knn": {…}, "hybrid": {…}}. Each search asks for the top 20.
+ * `--misses` prints each question hybrid search misses at k=10, with its evidence and what ranked instead.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -92,7 +93,7 @@ async function main() {
   const misses = args.includes('--misses');
   const files = args.filter((arg) => !arg.startsWith('--'));
   if (files.length === 0) {
-    console.error('usage: npm run bench:retrieval -- <locomo-file.json …> [--json]');
+    console.error('usage: npm run bench:retrieval -- <locomo-file.json …> [--json] [--misses]');
     process.exit(2);
   }
   const log = json ? (line: string) => console.error(line) : (line: string) => console.log(line);

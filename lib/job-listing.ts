@@ -250,7 +250,7 @@ export class JobListings {
    */
   async pageByNumber(tenant: string, filters: JobFilters, page: number, pageSize: number): Promise<{ jobs: JobListing[]; total: number }> {
     const offset = (page - 1) * pageSize;
-    if (offset >= MAX_OFFSET) throw badInput(`pages reach the first ${MAX_OFFSET} jobs: narrow the listing with filters to see older ones`);
+    if (offset >= MAX_OFFSET) throw badInput(`numbered pages reach the first ${MAX_OFFSET} jobs; GET /v1/jobs lists older ones, a page token at a time`);
     const query = visibilityQuery(tenant, filters, this.taskQueue);
     const pending = await this.pending(tenant, filters);
     const total = this.visibleCount(query).then((count) => count + pending.length);
