@@ -115,6 +115,10 @@ export function createRecordJobActivities(deps: ActivityDeps) {
         created_at: now,
         updated_at: now,
       },
+      // Jobs of one source finishing together update one record: Elasticsearch reads and rewrites it,
+      // refusing a write that another landed in between. The change is a merge of this job's fields,
+      // so it is simply applied again to the newer record, not failed back to the workflow.
+      retry_on_conflict: 10,
       // Sources are read by id (realtime), never searched right after a job: no need to wait for a refresh.
       refresh: false,
     });

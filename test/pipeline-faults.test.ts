@@ -35,6 +35,8 @@ function attemptsOf(events: HistoryEvent[], activityType: string): number[] {
 describe('pipeline: faults, retries and payload sizes', () => {
   let h: Harness;
   const flakyFailures = new Map<string, number>();
+  /** Jobs whose source record is written at one instant: each waits here until all of them have come. */
+  const together = { expected: 0, arrived: 0, release: () => undefined as void, released: Promise.resolve() };
 
   beforeAll(async () => {
     h = await startHarness({
@@ -42,6 +44,11 @@ describe('pipeline: faults, retries and payload sizes', () => {
       env: { BATCH_SIZE: '2', BATCH_CONCURRENCY: '2' },
       wrapActivities: (activities: Activities) => ({
         ...activities,
+        recordSource: async (...args: Parameters<Activities['recordSource']>) => {
+          if (args[0].request.metadata?.together === true && ++together.arrived === together.expected) together.release();
+          if (args[0].request.metadata?.together === true) await together.released;
+          return activities.recordSource(...args);
+        },
         // Fails after writing, twice: the worst case for duplicates (the write happened, the ack did not).
         indexMemories: async (...args: Parameters<Activities['indexMemories']>) => {
           const result = await activities.indexMemories(...args);
@@ -168,5 +175,22 @@ describe('pipeline: faults, retries and payload sizes', () => {
     const sizes = events!.map((event) => temporal.api.history.v1.HistoryEvent.encode(event).finish().length);
     expect(Math.max(...sizes)).toBeLessThan(4 * 1024);
     expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThan(64 * 1024);
+  });
+
+  it('jobs of one source that finish together all record it, none failing on another\'s write', async () => {
+    // The same text sent six times is one source (its content's hash): six jobs write its record at once.
+    together.expected = 6;
+    together.released = new Promise<void>((resolve) => (together.release = resolve));
+    const content = 'The lighthouse keeper logs the ferry times every evening.';
+    const started = await Promise.all(Array.from({ length: 6 }, () => h.jobs.start({ tenant: 'acme', kind: 'document', format: 'TXT', content, metadata: { together: true } })));
+    expect(new Set(started.map((job) => job.sourceId)).size).toBe(1);
+    for (const job of started) {
+      expect((await h.waitForJob('acme', job.jobId, 90_000)).status).toBe('completed');
+      const { events } = await h.jobs.handle('acme', job.jobId).fetchHistory();
+      // One attempt each: a write refused because another landed first is applied again by Elasticsearch.
+      expect(attemptsOf(events!, 'recordSource')).toEqual([1]);
+    }
+    const record = await h.runtime.es.get<{ last_job_id: string }>({ index: h.runtime.indices.sources, id: started[0]!.sourceId });
+    expect(started.map((job) => job.jobId)).toContain(record._source!.last_job_id);
   });
 });
