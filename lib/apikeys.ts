@@ -110,7 +110,8 @@ export class ApiKeyStore implements KeyResolver {
     if (!record || record.tenant !== tenant) throw notFound(`API key ${id}`);
     if (!record.revoked_at) {
       record.revoked_at = new Date().toISOString();
-      await this.es.update({ index: this.index, id, doc: { revoked_at: record.revoked_at }, refresh: 'wait_for' });
+      // Two revokes of one key at once both write it: the later is applied again, not a 500.
+      await this.es.update({ index: this.index, id, doc: { revoked_at: record.revoked_at }, retry_on_conflict: 3, refresh: 'wait_for' });
     }
     this.revocations += 1;
     for (const [hash, entry] of this.cache) if (entry.principal?.keyId === id) this.cache.delete(hash);
