@@ -102,6 +102,9 @@ export function mergeText(existing: string, incoming: string, strategy: MergeStr
   return merged;
 }
 
+/** How many times an edit is applied to a memory other edits keep changing before it answers 409. */
+const UPDATE_ATTEMPTS = 5;
+
 /** Memories and entities by id, always within one tenant: another tenant's id answers not found. */
 export class MemoryStore {
   constructor(
@@ -117,7 +120,22 @@ export class MemoryStore {
     return publicMemory((await this.getStored(tenant, id)).memory);
   }
 
+  /**
+   * Edits read the memory, compute the new one and write it only if nothing changed it meanwhile.
+   * Edits of one memory at once (two appends) each apply to what the other left: one that finds the
+   * memory changed reads it again and applies its own change to the newer text, a few times before it
+   * answers 409. A memory deleted meanwhile answers 404.
+   */
   async update(tenant: string, id: string, update: MemoryUpdate): Promise<Memory> {
+    for (let attempt = 1; ; attempt++) {
+      const written = await this.updateOnce(tenant, id, update);
+      if (written) return written;
+      if (attempt >= UPDATE_ATTEMPTS) throw conflict(`memory ${id} kept changing while it was being updated; retry`);
+    }
+  }
+
+  /** One read-change-write of an edit: undefined when the memory changed before the write. */
+  private async updateOnce(tenant: string, id: string, update: MemoryUpdate): Promise<Memory | undefined> {
     const { memory, seqNo, primaryTerm } = await this.getStored(tenant, id);
     const next: StoredMemory = { ...memory, updated_at: new Date().toISOString() };
     if (update.content !== undefined) {
@@ -137,7 +155,7 @@ export class MemoryStore {
     } catch (error) {
       await undo?.().catch(() => undefined);
       const status = (error as { statusCode?: number }).statusCode;
-      if (status === 409) throw conflict(`memory ${id} changed while it was being updated; retry`);
+      if (status === 409) return undefined;
       // The merged document refused by the mapping (e.g. merged metadata nested too deep): the update's fault.
       if (status === 400) throw badInput(`the updated memory cannot be stored: ${(error as { message?: string }).message ?? 'refused by Elasticsearch'}`.slice(0, 500));
       throw error;

@@ -285,6 +285,25 @@ describe('native v1 API', () => {
     expect((await h.api('GET', `/v1/memories/${id}`)).status).toBe(404);
   });
 
+  it('edits of one memory at the same time each apply to what the others left: none is lost, none refused', async () => {
+    const accepted = await h.api('POST', '/v1/documents', { body: { content: 'The choir rehearses on Tuesdays.' } });
+    await h.waitForJob('acme', accepted.body.job_id);
+    const [hit] = (await search(h, 'choir rehearses Tuesdays')).filter((result) => result.provenance.job_id === accepted.body.job_id);
+    const lines = ['Alto parts are new.', 'Bring water.', 'Doors open at six.', 'The hall is cold.'];
+    const answers = await Promise.all(lines.map((content) => h.api('PATCH', `/v1/memories/${hit!.id}`, { body: { content, merge_strategy: 'append' } })));
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 200, 200]);
+    const text = (await h.api('GET', `/v1/memories/${hit!.id}`)).body.text as string;
+    for (const line of ['The choir rehearses on Tuesdays.', ...lines]) expect(text).toContain(line);
+    // A memory deleted while an edit of it runs: the edit answers 404, not a conflict to retry.
+    const [deleted, edited] = await Promise.all([
+      h.api('DELETE', `/v1/memories/${hit!.id}`),
+      h.api('PATCH', `/v1/memories/${hit!.id}`, { body: { content: 'Late line.', merge_strategy: 'append' } }),
+    ]);
+    expect(deleted.status).toBe(204);
+    expect([200, 404]).toContain(edited.status);
+    expect((await h.api('GET', `/v1/memories/${hit!.id}`)).status).toBe(404);
+  });
+
   it('reads an edited memory\'s type, dates and entities again from its new text', async () => {
     const accepted = await h.api('POST', '/v1/documents', { body: { content: 'I love the green tea that Ingrid Bergstrom brews.', document_date: '2024-05-10' } });
     await h.waitForJob('acme', accepted.body.job_id);
