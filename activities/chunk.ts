@@ -1,8 +1,9 @@
-import { blobKeys, getJson, putJson } from '../lib/blob/store';
+import { blobKeys, getJson } from '../lib/blob/store';
 import { chunkConversation } from '../lib/chunking/chunk-conversation';
 import { chunkSections } from '../lib/chunking/chunk-text';
 import type { Chunk, ParsedDocument } from '../lib/domain/document';
 import { badInput } from '../lib/errors';
+import { writeChunks } from './chunk-pages';
 import type { ActivityDeps } from './deps';
 import { livenessHeartbeat } from './liveness';
 import type { ChunkResult, ParseResult, StageInput } from './types';
@@ -21,8 +22,7 @@ export function createChunkActivity(deps: ActivityDeps) {
           onProgress: (count) => heartbeat({ chunks: count }),
         });
     if (chunks.length === 0) throw badInput('the content produced no chunks of text');
-    const chunksKey = blobKeys.chunks(request.tenant, jobId);
-    await putJson(deps.blobs, chunksKey, chunks);
-    return { chunksKey, chunks: chunks.length, tokens: chunks.reduce((sum, chunk) => sum + chunk.tokens, 0) };
+    const stored = await writeChunks(deps.blobs, blobKeys.chunks(request.tenant, jobId), chunks);
+    return { ...stored, chunks: chunks.length, tokens: chunks.reduce((sum, chunk) => sum + chunk.tokens, 0) };
   };
 }

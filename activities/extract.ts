@@ -2,6 +2,7 @@ import { blobKeys, getJson, putJson } from '../lib/blob/store';
 import type { Chunk, ParsedDocument } from '../lib/domain/document';
 import { clipTurn, embeddingText } from '../lib/domain/memory';
 import { prefetchEmbeddings } from '../lib/models/embedding-prefetch';
+import { readChunks } from './chunk-pages';
 import type { ActivityDeps } from './deps';
 import { livenessHeartbeat } from './liveness';
 import { acceptedAtOf, type BatchRange, type ChunkResult, type ExtractResult, type ParseResult, type StageInput } from './types';
@@ -16,8 +17,10 @@ export function createExtractActivity(deps: ActivityDeps) {
   ): Promise<ExtractResult> {
     const { jobId, request } = input;
     const heartbeat = livenessHeartbeat();
-    const allChunks = await getJson<Chunk[]>(deps.blobs, chunked.chunksKey);
-    const chunks = allChunks.slice(range.start, range.end);
+    // The batch's chunks, and the one on either side: a conversation turn's neighbours are its context.
+    const window = await readChunks(deps.blobs, chunked, range.start - 1, range.end + 1);
+    const offset = Math.max(0, range.start - 1);
+    const chunks = window.slice(range.start - offset, range.end - offset);
     // The session date travels in the parse result; only older runs' results lack it and read the blob
     // (the whole parsed document, parsed again per batch, for one field).
     const sessionDate =
@@ -33,7 +36,7 @@ export function createExtractActivity(deps: ActivityDeps) {
       format: request.format,
     });
     if (request.format === 'CONVERSATION') {
-      for (const memory of memories) memory.context ??= neighbourTurns(allChunks, memory.chunkIndex);
+      for (const memory of memories) memory.context ??= neighbourTurns(window, memory.chunkIndex - offset);
     }
     // The embedding model starts on these texts now, while entities are resolved; indexing takes the
     // vectors. Not while the index waits for a reindex to another model: no wasted model calls.

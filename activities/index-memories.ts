@@ -1,6 +1,6 @@
 import type { estypes } from '@elastic/elasticsearch';
 import { getJson } from '../lib/blob/store';
-import type { Chunk, ParsedDocument } from '../lib/domain/document';
+import type { ParsedDocument } from '../lib/domain/document';
 import { embeddingText, versionOrder, type StoredMemory } from '../lib/domain/memory';
 import { isoDate } from '../lib/domain/dates';
 import { memoryScope, requestProvenance } from '../lib/domain/scope';
@@ -8,6 +8,7 @@ import { memoryId } from '../lib/ids';
 import { stemmedText } from '../lib/search/analysis';
 import { bulkFailure } from '../lib/elasticsearch/client';
 import { embedPrefetched } from '../lib/models/embedding-prefetch';
+import { readChunks } from './chunk-pages';
 import type { ActivityDeps } from './deps';
 import { livenessHeartbeat, stopIfCancelled } from './liveness';
 import type { ResolvedMemory } from './resolve-entities';
@@ -25,7 +26,7 @@ export function createIndexActivity(deps: ActivityDeps) {
     const heartbeat = livenessHeartbeat();
     const memories = await getJson<ResolvedMemory[]>(deps.blobs, resolved.resolvedKey);
     if (memories.length === 0) return { indexed: 0, memoryIds: [] };
-    const chunks = await getJson<Chunk[]>(deps.blobs, chunked.chunksKey);
+    const chunks = new Map((await readChunks(deps.blobs, chunked, range.start, range.end)).map((chunk) => [chunk.index, chunk]));
     // The session date travels in the parse result; older runs' results lack it and read the blob.
     const sessionDate =
       parsed.sessionDate ?? (request.format === 'CONVERSATION' ? (await getJson<ParsedDocument>(deps.blobs, parsed.parsedKey)).sessionDate : undefined);
@@ -41,7 +42,7 @@ export function createIndexActivity(deps: ActivityDeps) {
     heartbeat(range);
 
     const docs: StoredMemory[] = memories.map((memory, i) => {
-      const chunk = chunks[memory.chunkIndex];
+      const chunk = chunks.get(memory.chunkIndex);
       // Position = chunk + ordinal within the chunk, so re-running the batch rewrites the same ids.
       const ordinal = memories.slice(0, i).filter((other) => other.chunkIndex === memory.chunkIndex).length;
       const turnIds = chunk?.turnIds;

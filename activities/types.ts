@@ -44,7 +44,9 @@ export interface ParseResult {
 }
 
 export interface ChunkResult {
+  /** Where the chunks are: in pages of `pageSize` beside this key (chunk-pages.ts), or, for runs before pages, this one file. */
   chunksKey: string;
+  pageSize?: number;
   chunks: number;
   tokens: number;
 }

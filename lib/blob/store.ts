@@ -163,7 +163,7 @@ export const blobKeys = {
  * only while it runs. Its input (`raw`, `fetched`, a Tex write's `passive-turns.json`) is kept: a retry
  * and a re-extract backfill start again from it.
  */
-export const isDerivedArtifact = (key: string) => /\/(parsed|chunks|memories-\d+|resolved-\d+)\.json$/.test(key);
+export const isDerivedArtifact = (key: string) => /\/(parsed|chunks|chunks-\d+|memories-\d+|resolved-\d+)\.json$/.test(key);
 
 /** Deletes a finished job's derived artifacts (idempotent: a retried call finds fewer or none). */
 export async function dropDerivedArtifacts(store: BlobStore, tenant: string, jobId: string): Promise<number> {
