@@ -12,10 +12,18 @@ export const CHUNK_PAGE = 256;
 /** The key of one page: `chunks.json` → `chunks-<page>.json`. */
 const pageKey = (chunksKey: string, page: number) => chunksKey.replace(/\.json$/, `-${page}.json`);
 
-/** Writes the chunks as pages under `chunksKey`; answers what readers need to find them. */
+/**
+ * Writes the chunks as pages beside `chunksKey`; answers what readers need to find them. The whole
+ * list is also written once at `chunksKey` itself, as workers before pages read it: during a rolling
+ * upgrade such a worker may run a later stage of a job this one chunked, and would otherwise find no
+ * chunks and leave the batch out. (One write per job; drop it once no worker before pages is left.)
+ */
 export async function writeChunks(blobs: BlobStore, chunksKey: string, chunks: Chunk[], pageSize = CHUNK_PAGE): Promise<Pick<ChunkResult, 'chunksKey' | 'pageSize'>> {
   const pages = Array.from({ length: Math.ceil(chunks.length / pageSize) }, (_, page) => page);
-  await Promise.all(pages.map((page) => putJson(blobs, pageKey(chunksKey, page), chunks.slice(page * pageSize, (page + 1) * pageSize))));
+  await Promise.all([
+    putJson(blobs, chunksKey, chunks),
+    ...pages.map((page) => putJson(blobs, pageKey(chunksKey, page), chunks.slice(page * pageSize, (page + 1) * pageSize))),
+  ]);
   return { chunksKey, pageSize };
 }
 
