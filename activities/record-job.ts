@@ -3,7 +3,7 @@ import { dropDerivedArtifacts } from '../lib/blob/store';
 import type { JobProgress } from '../lib/domain/job';
 import type { ActivityDeps } from './deps';
 import { acceptedAtOf, type StageInput } from './types';
-import { deleteMatching, getDocument } from '../lib/elasticsearch/client';
+import { deleteMatching, getDocument, retryOnVersionConflict } from '../lib/elasticsearch/client';
 import { versionOrder } from '../lib/domain/memory';
 import { memoryScope } from '../lib/domain/scope';
 import { eventOfJob } from '../lib/domain/webhook-event';
@@ -174,20 +174,16 @@ export function createRecordJobActivities(deps: ActivityDeps) {
    */
   async function claimVersion(input: StageInput, versionAt: string, title: string | undefined): Promise<string> {
     const { sourceId, request } = input;
-    for (let attempt = 0; ; attempt++) {
+    return retryOnVersionConflict(21, async () => {
       const { record, version: recorded } = await readVersion(sourceId);
       if (recorded && versionOrder(recorded, versionAt) >= 0) return recorded;
       // recordSource ran first in this job: the record exists.
       if (!record) return versionAt;
-      try {
-        // What the version was sent as: a re-extraction reads the current version's content.
-        const version = { ...sentWith(input, title), version_at: versionAt, ...contentFields(request, null) };
-        await deps.es.update({ index: deps.indices.sources, id: sourceId, doc: version, if_seq_no: record.seqNo, if_primary_term: record.primaryTerm, refresh: false });
-        return versionAt;
-      } catch (error) {
-        if ((error as { meta?: { statusCode?: number } }).meta?.statusCode !== 409 || attempt >= 20) throw error;
-      }
-    }
+      // What the version was sent as: a re-extraction reads the current version's content.
+      const version = { ...sentWith(input, title), version_at: versionAt, ...contentFields(request, null) };
+      await deps.es.update({ index: deps.indices.sources, id: sourceId, doc: version, if_seq_no: record.seqNo, if_primary_term: record.primaryTerm, refresh: false });
+      return versionAt;
+    });
   }
 
   return { recordJobSummary, recordSource, retireEarlierVersions };

@@ -5,7 +5,7 @@ type SortResults = estypes.SortResults;
 import type { ConversationMessage } from './domain/ingest';
 import { upstreamFailure } from './errors';
 import { isPartlyCompleted } from './domain/job';
-import { getDocument } from './elasticsearch/client';
+import { getDocument, retryOnVersionConflict } from './elasticsearch/client';
 import { sha256 } from './ids';
 
 /** A message's identity within its conversation: position + speaker + text, so an edit counts as new. */
@@ -186,46 +186,42 @@ export class ConversationLedger {
     // Unsettled (new attributes while an earlier job still runs with the old ones): no hash is kept,
     // so the next re-send applies the attributes again, over whatever that job wrote.
     const attributes_hash = options.attributesSettled ? attributesHash(attributes) : 'unsettled';
-    for (let attempt = 0; ; attempt++) {
+    // Six tries: another send of the conversation may write the record in between.
+    await retryOnVersionConflict(6, async () => {
       const record = await getDocument<{ job_ids?: string[] }>(this.es, { index: this.sourcesIndex, id: sourceId, _source_includes: ['job_ids'] });
       const now = new Date().toISOString();
       const jobs = fields.jobId ? { last_job_id: fields.jobId } : {};
-      try {
-        if (!record) {
-          await this.es.index({
-            index: this.sourcesIndex,
+      if (!record) {
+        await this.es.index({
+          index: this.sourcesIndex,
+          id: sourceId,
+          op_type: 'create',
+          document: {
             id: sourceId,
-            op_type: 'create',
-            document: {
-              id: sourceId,
-              tenant,
-              kind: fields.kind,
-              document_id: fields.documentId,
-              turn_hashes: hashes,
-              turn_jobs: turnJobs,
-              turn_count: hashes.length,
-              attributes_hash,
-              ...jobs,
-              job_ids: fields.jobId ? [fields.jobId] : [],
-              created_at: now,
-              updated_at: now,
-            },
-          });
-        } else {
-          const jobIds = [...new Set([...(record.source.job_ids ?? []), ...(fields.jobId ? [fields.jobId] : [])])];
-          await this.es.update({
-            index: this.sourcesIndex,
-            id: sourceId,
-            doc: { turn_hashes: hashes, turn_jobs: turnJobs, turn_count: hashes.length, attributes_hash, ...jobs, job_ids: jobIds, updated_at: now },
-            if_seq_no: record.seqNo,
-            if_primary_term: record.primaryTerm,
-          });
-        }
-        return;
-      } catch (error) {
-        if ((error as { statusCode?: number }).statusCode !== 409 || attempt >= 5) throw error;
+            tenant,
+            kind: fields.kind,
+            document_id: fields.documentId,
+            turn_hashes: hashes,
+            turn_jobs: turnJobs,
+            turn_count: hashes.length,
+            attributes_hash,
+            ...jobs,
+            job_ids: fields.jobId ? [fields.jobId] : [],
+            created_at: now,
+            updated_at: now,
+          },
+        });
+      } else {
+        const jobIds = [...new Set([...(record.source.job_ids ?? []), ...(fields.jobId ? [fields.jobId] : [])])];
+        await this.es.update({
+          index: this.sourcesIndex,
+          id: sourceId,
+          doc: { turn_hashes: hashes, turn_jobs: turnJobs, turn_count: hashes.length, attributes_hash, ...jobs, job_ids: jobIds, updated_at: now },
+          if_seq_no: record.seqNo,
+          if_primary_term: record.primaryTerm,
+        });
       }
-    }
+    });
   }
 
   /** Stored hashes, each with the job that ingested it ('' when the record predates turn_jobs), and the attributes' hash. */

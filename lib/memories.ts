@@ -2,7 +2,7 @@ import type { Client } from '@elastic/elasticsearch';
 import { z } from 'zod';
 import { clipTurn, embeddingText, type Memory, type StoredMemory } from './domain/memory';
 import { IngestMode, Metadata } from './domain/ingest';
-import { getDocument } from './elasticsearch/client';
+import { getDocument, isVersionConflict, retryOnVersionConflict } from './elasticsearch/client';
 import type { EmbeddingMatch } from './elasticsearch/embedding-match';
 import type { IndexNames } from './elasticsearch/indices';
 import { badInput, conflict, notFound } from './errors';
@@ -127,15 +127,16 @@ export class MemoryStore {
    * answers 409. A memory deleted meanwhile answers 404.
    */
   async update(tenant: string, id: string, update: MemoryUpdate): Promise<Memory> {
-    for (let attempt = 1; ; attempt++) {
-      const written = await this.updateOnce(tenant, id, update);
-      if (written) return written;
-      if (attempt >= UPDATE_ATTEMPTS) throw conflict(`memory ${id} kept changing while it was being updated; retry`);
+    try {
+      return await retryOnVersionConflict(UPDATE_ATTEMPTS, () => this.updateOnce(tenant, id, update));
+    } catch (error) {
+      if (isVersionConflict(error)) throw conflict(`memory ${id} kept changing while it was being updated; retry`);
+      throw error;
     }
   }
 
-  /** One read-change-write of an edit: undefined when the memory changed before the write. */
-  private async updateOnce(tenant: string, id: string, update: MemoryUpdate): Promise<Memory | undefined> {
+  /** One read-change-write of an edit; the write fails with a version conflict when the memory changed meanwhile. */
+  private async updateOnce(tenant: string, id: string, update: MemoryUpdate): Promise<Memory> {
     const { memory, seqNo, primaryTerm } = await this.getStored(tenant, id);
     const next: StoredMemory = { ...memory, updated_at: new Date().toISOString() };
     if (update.content !== undefined) {
@@ -154,8 +155,8 @@ export class MemoryStore {
       await this.es.index({ index: this.indices.memories, id, document: next, if_seq_no: seqNo, if_primary_term: primaryTerm, refresh: 'wait_for' });
     } catch (error) {
       await undo?.().catch(() => undefined);
+      if (isVersionConflict(error)) throw error;
       const status = (error as { statusCode?: number }).statusCode;
-      if (status === 409) return undefined;
       // The merged document refused by the mapping (e.g. merged metadata nested too deep): the update's fault.
       if (status === 400) throw badInput(`the updated memory cannot be stored: ${(error as { message?: string }).message ?? 'refused by Elasticsearch'}`.slice(0, 500));
       throw error;

@@ -21,6 +21,27 @@ export async function isElasticsearchHealthy(client: Client): Promise<boolean> {
 
 export type { Client as ElasticsearchClient };
 
+/** Elasticsearch refused a conditional write (`if_seq_no`, `op_type: create`): another write landed first. */
+export function isVersionConflict(error: unknown): boolean {
+  const refused = error as { statusCode?: number; meta?: { statusCode?: number } } | undefined;
+  return (refused?.meta?.statusCode ?? refused?.statusCode) === 409;
+}
+
+/**
+ * A compare-and-set without scripts (this cluster has none): `attempt` reads a document, derives the
+ * new one and writes it on the condition that nothing changed it since. When something did (409), it
+ * runs again on what is there now, at most `attempts` times in all; then the conflict is thrown.
+ */
+export async function retryOnVersionConflict<T>(attempts: number, attempt: () => Promise<T>): Promise<T> {
+  for (let tried = 1; ; tried++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (!isVersionConflict(error) || tried >= attempts) throw error;
+    }
+  }
+}
+
 /** A document read by id, with what a compare-and-set on it needs. */
 export interface StoredDocument<T> {
   source: T;
