@@ -165,6 +165,23 @@ describe('Tex surface (/compat/tex)', () => {
     await Promise.all([h.waitForJob('acme', a.body.job_id), h.waitForJob('acme', b.body.job_id)]);
   });
 
+  it('answers once the active fragments are written, before the passive enrichment runs', async () => {
+    // One short turn: its passive stages are small enough to run as local activities, inside a
+    // workflow task. The answer must not wait for them.
+    const response = await h.api('POST', '/compat/tex/ingestion/memory', {
+      body: { scope: { org_id: 'org_fast', session_id: 'fast-1' }, turns: [{ role: 'user', text: 'My train leaves at 7:40 from Oriente.' }] },
+    });
+    expect(response.status).toBe(202);
+    expect((await h.waitForJob('acme', response.body.job_id)).status).toBe('completed');
+    const events = (await h.jobs.handle('acme', response.body.job_id).fetchHistory()).events ?? [];
+    // The answer leaves with the completion of the workflow task that completed the update: that task
+    // must have run no passive stage (a local stage's marker lands with the task it ran in).
+    const answered = events.findIndex((event) => event.workflowExecutionUpdateCompletedEventAttributes);
+    const firstPassiveStage = events.findIndex((event) => event.markerRecordedEventAttributes?.markerName === 'core_local_activity');
+    expect(answered).toBeGreaterThan(0);
+    expect(events.slice(answered, firstPassiveStage).some((event) => event.workflowTaskStartedEventAttributes)).toBe(true);
+  });
+
   it('answers validation errors as 422 {detail}', async () => {
     const bad = await h.api('POST', '/compat/tex/ingestion/memory', { body: { scope: { org_id: '' }, turns: [] } });
     expect(bad.status).toBe(422);

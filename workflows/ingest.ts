@@ -11,6 +11,7 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  sleep,
   startChild,
   upsertSearchAttributes,
   workflowInfo,
@@ -170,6 +171,7 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
   const current = (input.revision ?? 0) >= 2; // see INGEST_REVISION
   const settles = (input.revision ?? 0) >= 4;
   const versioned = (input.revision ?? 0) >= 5 && input.versionAt !== undefined;
+  const answersActiveFirst = (input.revision ?? 0) >= 6;
   // Before revision 2 every job marked itself running at once; since, only a job that hands a stage
   // to the task queue does (just before it does).
   let markedRunning = false;
@@ -220,6 +222,10 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
         return progress;
       }
       input.request.blobKey = active.passiveBlobKey;
+      // The update's answer leaves with the completion of the workflow task that produced it, and a
+      // task that goes on into local stages completes only once they have run: a one-turn write's
+      // caller would wait for its own enrichment. A timer ends this task first (revision 6).
+      if (answersActiveFirst) await sleep(1);
     }
 
     const fetched = await stage(progress, 'fetch', () => (input.request.blobKey ? handOverUpload(input) : queued.fetchSource(input)), (r) => ({ count: r.bytes }));

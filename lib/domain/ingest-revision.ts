@@ -17,5 +17,8 @@
  * 5: a completed job of a replaceable source (versionAt set: a document under the caller's id, a URL)
  *    retires the memories of the source's other versions: an older version's, or its own when a newer
  *    version completed first (retireEarlierVersions, after recordSource).
+ * 6: a Tex write answers its caller as soon as its active fragments are written: the workflow task
+ *    that completes the writeActive update ends (a 1 ms timer) before the passive stages start, which
+ *    as local activities would otherwise hold that task, and the answer, until they had run.
  */
-export const INGEST_REVISION = 5;
+export const INGEST_REVISION = 6;
