@@ -1,9 +1,8 @@
 import fs from 'node:fs';
-import type { Worker } from '@temporalio/worker';
 import { BackfillRuns } from '../lib/backfill/runs';
 import type { BackfillProgress } from '../lib/backfill/request';
 import type { Embedder } from '../lib/models/embedder';
-import { createWorker } from '../worker/create-worker';
+import { createWorker, type CairnWorker } from '../worker/create-worker';
 import { startHarness, type Harness } from './support/harness';
 
 /**
@@ -69,7 +68,7 @@ describe('re-embed backfill: every memory of the tenant re-embedded exactly once
   const backfillQueue = () => `${h.config.TEMPORAL_TASK_QUEUE}-backfill`;
   const bundle = () => ({ code: fs.readFileSync(process.env.CAIRN_TEST_WORKFLOW_BUNDLE!, 'utf8') });
 
-  async function startBackfillWorker(): Promise<{ worker: Worker; running: Promise<void>; close: () => Promise<void> }> {
+  async function startBackfillWorker(): Promise<{ worker: CairnWorker; running: Promise<void>; close: () => Promise<void> }> {
     const runtime = { ...h.runtime, models: { ...h.runtime.models, embedder } };
     const { worker, connection } = await createWorker({ runtime, taskQueue: backfillQueue(), workflowBundle: bundle() });
     const running = worker.run();

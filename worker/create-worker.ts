@@ -1,7 +1,8 @@
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkflowBundle, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkerOptions, type WorkflowBundle, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type Activities } from '../activities/registry';
 import { embeddingSpec } from '../lib/models/providers';
 import type { Runtime } from '../lib/runtime';
+import { waitedOnTaskQueue } from '../lib/temporal/task-queues';
 import { activityTelemetry } from './telemetry';
 
 // Resolves to workflows/index.ts from source (tsx, Jest) and to dist/workflows/index.js when built.
@@ -30,7 +31,30 @@ const quietBundlerLogger = {
   error: (message: string) => console.error(message),
 };
 
-export async function createWorker({ runtime, taskQueue, workflowBundle, connection, wrapActivities }: CreateWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
+/**
+ * Cairn's worker: the job queue's (workflows and every stage) and the waited-on queue's (activities a
+ * caller is waiting on, lib/temporal/task-queues.ts), with their own slots, run and stopped together.
+ */
+export class CairnWorker {
+  constructor(private readonly workers: Worker[]) {}
+
+  /** Runs until shut down (SIGINT/SIGTERM drain in-flight activities first); one stopping stops the other. */
+  async run(): Promise<void> {
+    const runs = await Promise.allSettled(this.workers.map((worker) => worker.run().finally(() => this.shutdown())));
+    const failed = runs.find((run): run is PromiseRejectedResult => run.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  shutdown(): void {
+    for (const worker of this.workers) if (worker.getState() === 'RUNNING') worker.shutdown();
+  }
+
+  getState(): ReturnType<Worker['getState']> {
+    return this.workers[0]!.getState();
+  }
+}
+
+export async function createWorker({ runtime, taskQueue, workflowBundle, connection, wrapActivities }: CreateWorkerOptions): Promise<{ worker: CairnWorker; connection: NativeConnection }> {
   const { config } = runtime;
   const nativeConnection = connection ?? (await NativeConnection.connect({ address: config.temporalAddress }));
   const activities = createActivities({
@@ -43,16 +67,28 @@ export async function createWorker({ runtime, taskQueue, workflowBundle, connect
     extractors: runtime.models.extractors,
     log: runtime.log,
   });
-  const worker = await Worker.create({
+  const queue = taskQueue ?? config.TEMPORAL_TASK_QUEUE;
+  const wrapped = wrapActivities ? wrapActivities(activities) : activities;
+  const common: Pick<WorkerOptions, 'connection' | 'namespace' | 'interceptors' | 'shutdownGraceTime'> = {
     connection: nativeConnection,
     namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: taskQueue ?? config.TEMPORAL_TASK_QUEUE,
-    ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: {} }),
-    activities: wrapActivities ? wrapActivities(activities) : activities,
-    maxConcurrentActivityTaskExecutions: 16,
     interceptors: { activity: [activityTelemetry(runtime.log)] },
     // On SIGTERM, in-flight activities get this long to finish and report before they are cancelled.
     shutdownGraceTime: '30 seconds',
+  };
+  const jobs = await Worker.create({
+    ...common,
+    taskQueue: queue,
+    ...(workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH, bundlerOptions: {} }),
+    activities: wrapped,
+    maxConcurrentActivityTaskExecutions: 16,
   });
-  return { worker, connection: nativeConnection };
+  // Short writes whose caller waits for the answer: never queued behind the job queue's stages.
+  const waitedOn = await Worker.create({
+    ...common,
+    taskQueue: waitedOnTaskQueue(queue),
+    activities: { writeActiveFragments: wrapped.writeActiveFragments },
+    maxConcurrentActivityTaskExecutions: 16,
+  });
+  return { worker: new CairnWorker([jobs, waitedOn]), connection: nativeConnection };
 }

@@ -38,11 +38,17 @@ const PINO_LEVEL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'
   ERROR: 'error',
 };
 
+/**
+ * The SDK's notices that are expected here: the waited-on queue's worker runs activities only, and the
+ * SDK warns of that at every start. Logged at debug.
+ */
+export const expectedSdkNotice = (message: string) => message === 'No workflows registered, not polling for workflow tasks';
+
 /** The SDK's workflow and activity logs already carry workflowId, runId and activityType in their meta. */
 export function temporalLogger(log: Logger): DefaultLogger {
   const level = (log.level === 'silent' ? 'ERROR' : log.level === 'fatal' ? 'ERROR' : log.level.toUpperCase()) as LogLevel;
   return new DefaultLogger(level, (entry) => {
-    log[PINO_LEVEL[entry.level]]({ ...entry.meta, source: 'temporal' }, entry.message);
+    log[expectedSdkNotice(entry.message) ? 'debug' : PINO_LEVEL[entry.level]]({ ...entry.meta, source: 'temporal' }, entry.message);
   });
 }
 

@@ -23,6 +23,7 @@ import type { BatchRange, ExtractResult, ResolveResult, StageInput } from '../ac
 import type { JobProgress, Stage, StageProgress } from '../lib/domain/job';
 import { initialProgress, STAGE_ORDER } from '../lib/domain/initial-progress';
 import { JobKindAttribute, StatusAttribute, TenantAttribute } from '../lib/temporal/search-attributes';
+import { waitedOnTaskQueue } from '../lib/temporal/task-queues';
 import { eventOfJob } from '../lib/domain/webhook-event';
 import { webhookDeliveryWorkflow } from './webhooks';
 
@@ -160,10 +161,11 @@ const handOverUpload = proxyLocalActivities<Activities>({
 }).fetchSource;
 
 // The caller of an active write waits for it: a few quick attempts, then the update fails visibly.
-const { writeActiveFragments } = proxyActivities<Activities>({
+const ACTIVE_WRITE_OPTIONS = {
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '500 milliseconds', backoffCoefficient: 2, maximumInterval: '5 seconds', maximumAttempts: 5 },
-});
+} as const;
+const { writeActiveFragments } = proxyActivities<Activities>(ACTIVE_WRITE_OPTIONS);
 
 export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobProgress> {
   const progress = initialProgress(input, new Date().toISOString());
@@ -194,8 +196,12 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
 
   // Tex's active tier: the update sent with the start writes the turns as searchable fragments and
   // answers with their ids; the passive pipeline below then enriches only the turns that were new.
+  // Since revision 6 on the queue of waited-on activities, not behind the job queue's backlog.
+  const writeFragments = answersActiveFirst
+    ? proxyActivities<Activities>({ ...ACTIVE_WRITE_OPTIONS, taskQueue: waitedOnTaskQueue(workflowInfo().taskQueue) }).writeActiveFragments
+    : writeActiveFragments;
   let activeWrite: Promise<ActiveWriteResult> | undefined;
-  const writeActive = () => (activeWrite ??= onQueue(writeActiveFragments)(input));
+  const writeActive = () => (activeWrite ??= onQueue(writeFragments)(input));
   let activeAnswered = false;
   setHandler(activeWriteUpdate, async () => {
     const result = await writeActive();

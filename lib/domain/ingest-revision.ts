@@ -17,8 +17,10 @@
  * 5: a completed job of a replaceable source (versionAt set: a document under the caller's id, a URL)
  *    retires the memories of the source's other versions: an older version's, or its own when a newer
  *    version completed first (retireEarlierVersions, after recordSource).
- * 6: a Tex write answers its caller as soon as its active fragments are written: the workflow task
- *    that completes the writeActive update ends (a 1 ms timer) before the passive stages start, which
- *    as local activities would otherwise hold that task, and the answer, until they had run.
+ * 6: a Tex write answers its caller as soon as its active fragments are written: the write runs on
+ *    the queue of waited-on activities (lib/temporal/task-queues.ts), not behind the job queue's
+ *    backlog, and the workflow task that completes the writeActive update ends (a 1 ms timer) before
+ *    the passive stages start, which as local activities would otherwise hold that task, and the
+ *    answer, until they had run.
  */
 export const INGEST_REVISION = 6;

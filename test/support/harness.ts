@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { DefaultLogger, Runtime as TemporalRuntime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime as TemporalRuntime } from '@temporalio/worker';
 import { StaticKeyResolver, type KeyResolver } from '../../api/auth';
 import { createApp } from '../../api/server';
 import { loadConfig, type Config } from '../../lib/config';
@@ -15,8 +15,8 @@ import { createRuntime, searchDepsOf, type Runtime } from '../../lib/runtime';
 import { deleteTaskQueueWorkflows } from '../../lib/temporal/cleanup';
 import { connectTemporal, ensureSearchAttributes, type TemporalHandle } from '../../lib/temporal/connect';
 import type { JobProgress } from '../../lib/domain/job';
-import { createWorker } from '../../worker/create-worker';
-import { quietRoutineWorkflowTaskWarnings } from '../../worker/telemetry';
+import { createWorker, type CairnWorker } from '../../worker/create-worker';
+import { expectedSdkNotice, quietRoutineWorkflowTaskWarnings } from '../../worker/telemetry';
 import type { Activities } from '../../activities/registry';
 
 export interface Harness {
@@ -24,7 +24,7 @@ export interface Harness {
   runtime: Runtime;
   temporal: TemporalHandle;
   jobs: IngestJobs;
-  worker: Worker;
+  worker: CairnWorker;
   baseUrl: string;
   /** API keys of this harness: tenant → key. */
   keys: Record<string, string>;
@@ -52,7 +52,11 @@ let temporalRuntimeInstalled = false;
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   if (!temporalRuntimeInstalled) {
     quietRoutineWorkflowTaskWarnings();
-    TemporalRuntime.install({ logger: new DefaultLogger('WARN') });
+    TemporalRuntime.install({
+      logger: new DefaultLogger('WARN', ({ level, message, meta }) => {
+        if (!expectedSdkNotice(message)) console.warn(`[${level}] ${message}`, meta ?? '');
+      }),
+    });
     temporalRuntimeInstalled = true;
   }
   const id = randomBytes(4).toString('hex');
