@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { startHarness, type Harness } from './support/harness';
-import { waitFor } from './support/wait';
+import { waitFor, within } from './support/wait';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -114,7 +114,16 @@ describe('crashes: killed API and worker processes lose no accepted ingest and s
     expect(unanswered).toBeGreaterThan(0);
     expect(refused).toEqual([]);
 
-    const progresses = await Promise.all(accepted.map(({ jobId }) => h.waitForJob('acme', jobId, 240_000)));
+    // A job that does not finish is named with what its workflow and its start record say.
+    const explain = async (jobId: string) => {
+      const described = await h.jobs.handle('acme', jobId).describe().then(
+        ({ status, taskQueue, raw }) => ({ status: status.name, taskQueue, pendingActivities: raw.pendingActivities?.map((activity) => `${activity.activityType?.name} attempt ${activity.attempt}: ${activity.lastFailure?.message ?? ''}`) }),
+        (error: Error) => ({ error: error.message }),
+      );
+      const record = (await h.jobs.pendingStarts('acme')).find((pending) => pending.workflowInput.jobId === jobId);
+      return { jobId, described, startRecord: record ?? null };
+    };
+    const progresses = await Promise.all(accepted.map(({ jobId }) => within(h.waitForJob('acme', jobId, 300_000), `job ${jobId}`, () => explain(jobId), 240_000)));
     expect(progresses.filter((progress) => progress.status !== 'completed').map(({ job_id, status, errors }) => ({ job_id, status, errors }))).toEqual([]);
 
     await h.runtime.es.indices.refresh({ index: `${h.config.ELASTICSEARCH_INDEX_PREFIX}-*` });
