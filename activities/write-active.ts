@@ -117,7 +117,7 @@ export function createWriteActiveActivity(deps: ActivityDeps) {
     // The caller waits for an active write, so under another model's index it is not held back: the
     // fragments are stored without vectors (BM25 finds them at once) and the reindex embeds them.
     const vectorsFit = deps.embedder && !(await deps.embeddingMatch.mismatchOf('memories', { fresh: true }));
-    const vectors = vectorsFit ? await deps.embedder!.embed(texts) : undefined;
+    const vectors = vectorsFit ? await deps.embedder!.embed(texts, { urgent: true }) : undefined;
     const now = new Date().toISOString();
     const docs: StoredMemory[] = fresh.map(({ turn, hash, position }, i) => ({
       id: `mem_${hash}`,

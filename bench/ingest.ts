@@ -340,11 +340,11 @@ async function indexWork(es: Client, prefix: string): Promise<Record<string, Rec
 function countEmbeddings(embedder: Embedder): { texts: number; distinct: Set<string>; calls: number; stop(): void } {
   const embed = embedder.embed;
   const counts = { texts: 0, distinct: new Set<string>(), calls: 0, stop: () => void (embedder.embed = embed) };
-  embedder.embed = (texts) => {
+  embedder.embed = (texts, options) => {
     counts.calls += 1;
     counts.texts += texts.length;
     for (const text of texts) counts.distinct.add(text);
-    return embed.call(embedder, texts);
+    return embed.call(embedder, texts, options);
   };
   return counts;
 }

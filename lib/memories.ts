@@ -227,7 +227,7 @@ export class MemoryStore {
       }
       return;
     }
-    const vectors = await this.embedder.embed(docs.map(embeddingText));
+    const vectors = await this.embedder.embed(docs.map(embeddingText), { urgent: true });
     docs.forEach((doc, i) => Object.assign(doc, { embedding: vectors[i], embedding_model: this.embedder!.model }));
   }
 

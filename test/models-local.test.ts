@@ -52,6 +52,22 @@ describe('local embedding model (all-MiniLM-L6-v2, offline, in-process)', () => 
     }
   });
 
+  it('runs an urgent request before queued background work, with the same vectors', async () => {
+    // Two backlogs of 400 texts (two rounds of 25 micro-batches each), then one urgent text.
+    const backlog = (name: string) => Array.from({ length: 400 }, (_, i) => `${name} note ${i} about the harbour budget and the ferry timetable in Porto`);
+    let firstDone = false;
+    const first = embedder.embed(backlog('first')).then((vectors) => ((firstDone = true), vectors));
+    const second = embedder.embed(backlog('second'));
+    const [urgent] = await embedder.embed(['I love dogs'], { urgent: true });
+    // It ran after at most the micro-batches already running, not after the first backlog's round
+    // (nor the second's, which a request in turn would have waited for too).
+    expect(firstDone).toBe(false);
+    const [calm] = await embedder.embed(['I love dogs']);
+    expect(cosine(urgent!, calm!)).toBeCloseTo(1, 5);
+    expect(await first).toHaveLength(400);
+    expect(await second).toHaveLength(400);
+  });
+
   it('fails what a dead inference thread was running, and starts afresh on the next call', async () => {
     // A thread that goes away with work handed to it: told to exit just before its next batch arrives.
     const threads = (embedder as unknown as { threads: { worker: { postMessage(message: unknown): void } }[] }).threads;

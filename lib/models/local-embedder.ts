@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { Embedder } from './embedder';
+import type { EmbedOptions, Embedder } from './embedder';
 import { LOCAL_MODEL, installLocalModel } from './install';
 
 /**
@@ -151,11 +151,14 @@ export class LocalEmbedder implements Embedder {
     return this.starting;
   }
 
-  async embed(texts: string[]): Promise<number[][]> {
+  async embed(texts: string[], options: EmbedOptions = {}): Promise<number[][]> {
     if (texts.length === 0) return [];
     await this.start();
     return new Promise((resolve, reject) => {
-      this.queue.push({ texts, vectors: new Array(texts.length), remaining: texts.length, resolve, reject });
+      const request: Request = { texts, vectors: new Array(texts.length), remaining: texts.length, resolve, reject };
+      // Ahead of the round being worked through: the next thread that frees up takes it.
+      if (options.urgent) this.round.unshift(...this.microBatches(texts.map((_, index) => ({ request, index }))));
+      else this.queue.push(request);
       this.dispatch();
     });
   }
@@ -187,6 +190,10 @@ export class LocalEmbedder implements Embedder {
       request.texts.forEach((_, index) => items.push({ request, index }));
     }
     items.sort((a, b) => a.request.texts[a.index]!.length - b.request.texts[b.index]!.length);
+    return this.microBatches(items);
+  }
+
+  private microBatches(items: Item[]): Item[][] {
     const size = this.options.batchSize ?? 16;
     return Array.from({ length: Math.ceil(items.length / size) }, (_, i) => items.slice(i * size, (i + 1) * size));
   }

@@ -146,7 +146,7 @@ const ROLES = new Set(['user', 'assistant', 'system', 'tool']);
 
 async function knn(deps: SearchDeps, query: string, filter: estypes.QueryDslQueryContainer[], k: number): Promise<Hit[]> {
   if (!deps.embedder) throw badInput('vector search needs an embedding model, and none is configured');
-  const [vector] = await deps.embedder.embed([query]);
+  const [vector] = await deps.embedder.embed([query], { urgent: true });
   return run(deps, {
     size: k,
     // The filter sits inside the kNN clause: HNSW then searches only the allowed memories
