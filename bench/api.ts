@@ -160,6 +160,8 @@ async function localTarget(): Promise<Target> {
     TEMPORAL_TASK_QUEUE: `cairn-bench-${id}`,
     CAIRN_BLOB_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-bench-blobs-')),
     CAIRN_API_KEYS: `${key}=bench`,
+    // No Prometheus endpoint for the throw-away worker: a running `npm run dev` holds the default port.
+    CAIRN_WORKER_METRICS_ADDRESS: '',
   };
   const config = loadConfig(env);
   await ensureLocalServices(config, (line) => log(`[services] ${line}`));

@@ -46,6 +46,9 @@ describe('crashes: killed API and worker processes lose no accepted ingest and s
       ELASTICSEARCH_INDEX_PREFIX: h.config.ELASTICSEARCH_INDEX_PREFIX,
       CAIRN_BLOB_DIR: h.config.blobDir,
       CAIRN_API_KEYS: `${h.keys.acme}=acme`,
+      // No Prometheus endpoint: another worker (a running `npm run dev`) may hold the default port,
+      // and a worker that cannot bind it does not start.
+      CAIRN_WORKER_METRICS_ADDRESS: '',
     };
     // Node itself with tsx's loader (not the tsx command, which runs Node as its child): the process
     // killed is the one serving.
