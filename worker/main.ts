@@ -12,7 +12,14 @@ async function main() {
   const log = createLogger(config.LOG_LEVEL, 'cairn-worker');
   // Before any native connection exists: the runtime's logger and Prometheus exporter are process-wide.
   quietRoutineWorkflowTaskWarnings();
-  Runtime.install(runtimeOptions(log, config.CAIRN_WORKER_METRICS_ADDRESS || undefined));
+  const metricsAddress = config.CAIRN_WORKER_METRICS_ADDRESS || undefined;
+  try {
+    Runtime.install(runtimeOptions(log, metricsAddress));
+  } catch (error) {
+    // Most often another worker on this host holds the port.
+    if (!metricsAddress) throw error;
+    throw new Error(`the worker could not serve its metrics on ${metricsAddress} (CAIRN_WORKER_METRICS_ADDRESS): ${error instanceof Error ? error.message : String(error)}; set another address, or an empty one to serve none`);
+  }
   const runtime = await createRuntime(config, log);
   const temporal = await connectTemporal(config);
   await ensureSearchAttributes(temporal, config.TEMPORAL_NAMESPACE);
