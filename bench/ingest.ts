@@ -28,6 +28,7 @@ import type { Client } from '@elastic/elasticsearch';
 import { PARSERS, detectFormat } from '../activities/parsers';
 import { chunkSections } from '../lib/chunking/chunk-text';
 import { loadConfig, type Config } from '../lib/config';
+import { mapBounded } from '../lib/map-bounded';
 import type { JobProgress } from '../lib/domain/job';
 import { STAGES } from '../lib/domain/job';
 import { createLogger } from '../lib/logger';
@@ -230,20 +231,6 @@ async function submitOverHttp(call: Call, document: CorpusDocument): Promise<str
   }
   if (response.status !== 202) throw new Error(`ingest of ${document.name} answered ${response.status}: ${JSON.stringify(response.body)}`);
   return response.body.job_id as string;
-}
-
-async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const index = next++;
-        results[index] = await fn(items[index]!);
-      }
-    }),
-  );
-  return results;
 }
 
 /** The chunks the pipeline makes of the corpus, made here the same way, for the embedder-alone run. */

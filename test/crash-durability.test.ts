@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import type { JobProgress } from '../lib/domain/job';
+import { mapBounded } from '../lib/map-bounded';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { startHarness, type Harness } from './support/harness';
 import { waitFor, within } from './support/wait';
@@ -129,14 +129,7 @@ describe('crashes: killed API and worker processes lose no accepted ingest and s
       return { jobId, described, startRecord: record ?? null, lastLines };
     };
     // Sixteen waits at a time: each is a long poll on the harness's one connection to Temporal.
-    const progresses: JobProgress[] = [];
-    const waiting = [...accepted];
-    await Promise.all(Array.from({ length: 16 }, async () => {
-      for (let next = waiting.shift(); next; next = waiting.shift()) {
-        const { jobId } = next;
-        progresses.push(await within(h.waitForJob('acme', jobId, 300_000), `job ${jobId}`, () => explain(jobId), 240_000));
-      }
-    }));
+    const progresses = await mapBounded(accepted, 16, ({ jobId }) => within(h.waitForJob('acme', jobId, 300_000), `job ${jobId}`, () => explain(jobId), 240_000));
     expect(progresses.filter((progress) => progress.status !== 'completed').map(({ job_id, status, errors }) => ({ job_id, status, errors }))).toEqual([]);
 
     await h.runtime.es.indices.refresh({ index: `${h.config.ELASTICSEARCH_INDEX_PREFIX}-*` });

@@ -21,7 +21,8 @@ import type { BatchOutcome } from '../activities/backfill-reembed';
 import { MAX_KEPT_ERRORS } from '../lib/backfill/limits';
 import type { BackfillCarried, BackfillProgress, BackfillWorkflowInput, ReindexPlan, ScanState } from '../lib/backfill/request';
 import { ingestJobAttributes } from '../lib/temporal/search-attributes';
-import { failureReason, ingestWorkflow, mapBounded } from './ingest';
+import { mapBounded } from '../lib/map-bounded';
+import { failureReason, ingestWorkflow } from './ingest';
 
 export const backfillProgressQuery = defineQuery<BackfillProgress>('backfillProgress');
 
