@@ -12,6 +12,7 @@ import type { Workflow, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { ActiveWriteResult } from '../activities/write-active';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import { blobKeys, type BlobStore } from './blob/store';
+import { acceptanceTime } from './clock';
 import type { Config } from './config';
 import { assertWithinFormatLimit, IngestRequest, type IngestRequestInput } from './domain/ingest';
 import { INGEST_REVISION } from './domain/ingest-revision';
@@ -385,7 +386,7 @@ export class IngestJobs {
         : request.sourceUrl && content === undefined
           ? `url:${scope}${request.sourceUrl}`
           : `hash:${contentHash(content ?? '', scope)}`);
-    const createdAt = new Date().toISOString();
+    const createdAt = acceptanceTime();
     const workflowInput: IngestWorkflowInput = {
       jobId,
       sourceId: deriveSourceId(request.tenant, sourceKey),
@@ -545,7 +546,7 @@ export class IngestJobs {
     const retried: IngestWorkflowInput = {
       ...original,
       jobId: retryId,
-      createdAt: new Date().toISOString(),
+      createdAt: acceptanceTime(),
       // Relative dates count from the first acceptance, as the job retried would have.
       acceptedAt: original.acceptedAt ?? original.createdAt,
       activeWrite: false,

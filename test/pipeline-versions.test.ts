@@ -83,6 +83,26 @@ describe('pipeline: a new version of a document replaces the old one', () => {
     expect((await memoriesOf(b.source_id)).length).toBeGreaterThan(0);
   });
 
+  it('two versions accepted in the same millisecond are still two versions: the later one replaces the earlier', async () => {
+    // The wall clock held still across both acceptances, as two sends in one millisecond see it (only
+    // Date is faked, and only for these two requests: timers run as ever).
+    const timers = ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'requestAnimationFrame', 'cancelAnimationFrame', 'requestIdleCallback', 'cancelIdleCallback', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] as const;
+    jest.useFakeTimers({ doNotFake: [...timers], now: Date.parse('2026-11-22T09:00:00.000Z') });
+    let v1: { job_id: string; source_id: string };
+    let v2: { job_id: string; source_id: string };
+    try {
+      v1 = await ingest({ document_id: 'pier-guide', content: 'The pier kiosk sells maps of the bay.' });
+      v2 = await ingest({ document_id: 'pier-guide', content: 'The pier kiosk now sells tide tables only.' });
+    } finally {
+      jest.useRealTimers();
+    }
+    await Promise.all([h.waitForJob('acme', v1.job_id), h.waitForJob('acme', v2.job_id)]);
+    const after = await memoriesOf(v2.source_id);
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.every((memory) => memory.provenance.job_id === v2.job_id)).toBe(true);
+    expect(after.some((memory) => /maps of the bay/.test(memory.text))).toBe(false);
+  });
+
   it('an older version that completes after a newer one writes nothing over it and leaves nothing behind', async () => {
     // The first version fails, the second completes, then the first is retried: it runs last, as the
     // older version, and must neither overwrite the newer memories nor leave its own.
