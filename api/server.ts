@@ -32,6 +32,7 @@ import { openApiRoutes } from './openapi';
 import { searchRoutes } from './search';
 import { webhookRoutes } from './webhooks';
 import { WebhookStore } from '../lib/webhooks';
+import { Sequences } from '../lib/sequences';
 import type { SearchDeps } from '../lib/search/execute';
 
 export interface ApiDeps {
@@ -79,7 +80,7 @@ export function createApp(deps: ApiDeps): Express {
   // works by changing only its base URL.
   app.use('/compat/crosmos', crosmosSurface(surface, deps.jobs));
   app.use('/compat/supermemory', supermemorySurface(surface, deps.jobs, conversations));
-  app.use('/compat/tex', texSurface(surface, deps.jobs, deps.es, indices.memories));
+  app.use('/compat/tex', texSurface(surface, deps.jobs, deps.es, indices.memories, new Sequences(deps.es, indices.sequences)));
   app.use('/compat/memsolus', memsolusSurface(surface, deps.jobs, listings));
   app.use('/compat/synap', synapSurface(surface, deps.jobs, memories, deps.es, indices.sources));
 

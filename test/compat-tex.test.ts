@@ -165,6 +165,31 @@ describe('Tex surface (/compat/tex)', () => {
     await Promise.all([h.waitForJob('acme', a.body.job_id), h.waitForJob('acme', b.body.job_id)]);
   });
 
+  it('numbers the new turns of writes to one session through two API processes apart, and after a restart', async () => {
+    // Each API has its own in-process state, as a second replica or a restarted process does.
+    const [one, two] = [await h.anotherApi(), await h.anotherApi()];
+    const write = (api: Harness['api'], n: number, options?: object) =>
+      api('POST', '/compat/tex/ingestion/memory', {
+        body: {
+          scope: { org_id: 'org_replicas', session_id: 'replicas-1' },
+          turns: [{ role: 'user', text: `Replica note ${n}: the van is parked on level ${n}.` }, { role: 'assistant', text: `Level ${n}, noted.` }],
+          ...(options ? { options } : {}),
+        },
+      });
+    const written = await Promise.all([1, 2, 3, 4, 5, 6].map((n) => write(n % 2 ? one : two, n)));
+    expect(written.map((response) => response.status)).toEqual(Array(6).fill(202));
+    const positionOf = async (fragment: string) => (await h.api('GET', `/v1/memories/mem_${fragment}`)).body.provenance.turn_start;
+    const numbered = await Promise.all(written.flatMap((response) => response.body.active_fragment_ids.map(positionOf)));
+    expect([...numbered].sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    // A passive-only write takes 12 and 13, which nothing shows until its enrichment is indexed; a third
+    // API (a restart) writing at once numbers on after it.
+    const passive = await write(one, 7, { write_active: false, write_passive: true });
+    expect(passive.status).toBe(202);
+    const later = await write(await h.anotherApi(), 8);
+    expect(await Promise.all(later.body.active_fragment_ids.map(positionOf))).toEqual([14, 15]);
+    await Promise.all([...written, passive, later].map((response) => h.waitForJob('acme', response.body.job_id)));
+  });
+
   it('answers once the active fragments are written, before the passive enrichment runs', async () => {
     // One short turn: its passive stages are small enough to run as local activities, inside a
     // workflow task. The answer must not wait for them.

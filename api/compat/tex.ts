@@ -7,6 +7,7 @@ import { fragmentHash, nextTurnPosition, storedTurns } from '../../activities/wr
 import { sourceId as deriveSourceId } from '../../lib/ids';
 import { CairnError } from '../../lib/errors';
 import type { IngestJobs } from '../../lib/jobs';
+import type { Sequences } from '../../lib/sequences';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
 import { compatSurface, fastApiErrors, type SurfaceDeps } from './surface';
@@ -69,47 +70,7 @@ export const TexIngestResponse = z.object({
   usage: z.object({ tokens_in: z.number(), tokens_out: z.number() }),
 });
 
-/**
- * The turn positions this process has handed out per session, so that two writes to one session at
- * once never number their new turns alike: each starts after the larger of what Elasticsearch shows
- * and what was reserved here. Entries are forgotten an hour after their last write, long after those
- * turns are indexed. (Several API processes still read only Elasticsearch: there, racing writes to one
- * session may share positions, which only blurs which turns search reads as neighbours.)
- */
-export class SessionPositions {
-  private readonly reserved = new Map<string, { next: number; at: number }>();
-
-  constructor(private readonly now: () => number = Date.now) {}
-
-  /** Reserves `count` positions from `stored` (the session's next per Elasticsearch) on; answers the first. */
-  reserve(sessionSourceId: string, stored: number, count: number): number {
-    const now = this.now();
-    const known = this.reserved.get(sessionSourceId);
-    const first = Math.max(stored, known && now - known.at < POSITIONS_KEPT_MS ? known.next : 0);
-    if (count > 0) {
-      this.reserved.delete(sessionSourceId);
-      this.reserved.set(sessionSourceId, { next: first + count, at: now });
-      // Oldest first (insertion order): the least recently written sessions go.
-      for (const [key, entry] of this.reserved) {
-        if (this.reserved.size <= MAX_SESSIONS_KEPT && now - entry.at < POSITIONS_KEPT_MS) break;
-        this.reserved.delete(key);
-      }
-    }
-    return first;
-  }
-
-  /** Hands back a reservation (`count` positions from `first`) if no later one followed it. */
-  release(sessionSourceId: string, first: number, count: number): void {
-    const known = this.reserved.get(sessionSourceId);
-    if (count > 0 && known?.next === first + count) known.next = first;
-  }
-}
-
-const POSITIONS_KEPT_MS = 60 * 60_000;
-const MAX_SESSIONS_KEPT = 10_000;
-
-export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memoriesIndex: string): Router {
-  const positions = new SessionPositions();
+export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memoriesIndex: string, sequences: Sequences): Router {
   return compatSurface(deps, fastApiErrors, (router) => {
     router.post('/ingestion/memory', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(TexIngestRequest, foldDottedScope(req.body));
@@ -132,14 +93,19 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memo
         storedTurns(es, memoriesIndex, tenant, sourceId, turns.map((turn) => turn.turnId)),
         nextTurnPosition(es, memoriesIndex, tenant, sourceId),
       ]);
-      // Reserved in this process: a write racing another of the same session gets the positions after
-      // the other's, which Elasticsearch may not show yet (a passive write indexes them later).
+      // Claimed from the session's counter, shared by every API process: a write racing another of the
+      // same session (through this process or another) gets the positions after the other's, which the
+      // memories may not show yet (a passive write indexes them later). What the memories show is the
+      // floor, for sessions numbered before they had a counter.
       const reserved = turns.filter((turn) => !stored.has(turn.turnId)).length;
-      let position = positions.reserve(sourceId, next, reserved);
+      const positionsKey = `turns:${sourceId}`;
+      let position = reserved > 0 ? await sequences.claim(tenant, positionsKey, next, reserved) : next;
       // Handed back when this write numbers nothing after all (refused, or joining the same write still
       // running, which keeps its own numbers), so that ordinary re-sends leave no gaps.
       const first = position;
-      const handBack = () => positions.release(sourceId, first, reserved);
+      // A hand-back that fails only leaves a gap in the numbers: logged, never failing the write.
+      const handBack = () =>
+        sequences.release(tenant, positionsKey, first, reserved).catch((error) => deps.log.warn({ err: error, sourceId }, 'could not hand back the positions of a Tex write'));
       // A turn stored before keeps its position (an active write of a turn only the passive tier
       // stored writes its fragment there); a new one takes the next.
       const numbered = turns.map((turn) => {
@@ -168,17 +134,17 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memo
         const fresh = numbered.filter((turn) => !stored.has(turn.turnId));
         if (fresh.length === 0) return void res.status(202).json({ job_id: jobId, active_fragment_ids: [], passive_job_id: null, usage: { tokens_in: 0, tokens_out: 0 } });
         // A re-send while the same write is still running joins it (Temporal refuses a second run).
-        await jobs.start({ ...request, content: JSON.stringify({ messages: fresh }) }, { jobId, sourceKey }).catch((error) => {
-          handBack();
+        await jobs.start({ ...request, content: JSON.stringify({ messages: fresh }) }, { jobId, sourceKey }).catch(async (error) => {
+          await handBack();
           if (!(error instanceof CairnError && error.code === 'conflict')) throw error;
         });
         return void res.status(202).json({ job_id: jobId, active_fragment_ids: [], passive_job_id: jobId, usage: { tokens_in: 0, tokens_out: 0 } });
       }
-      const job = await jobs.startActiveWrite(request, { jobId, sourceKey }).catch((error) => {
-        handBack();
+      const job = await jobs.startActiveWrite(request, { jobId, sourceKey }).catch(async (error) => {
+        await handBack();
         throw error;
       });
-      if (job.active.newTurns === 0) handBack();
+      if (job.active.newTurns === 0) await handBack();
       const passive = body.options.write_passive && job.active.newTurns > 0;
       res.status(202).json({
         job_id: job.jobId,

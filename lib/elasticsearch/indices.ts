@@ -5,6 +5,7 @@ import {
   entitiesMapping,
   jobsMapping,
   memoriesMapping,
+  sequencesMapping,
   sourcesMapping,
   webhooksMapping,
   type EmbeddingSpec,
@@ -19,6 +20,7 @@ export interface IndexNames {
   jobs: string;
   apikeys: string;
   webhooks: string;
+  sequences: string;
 }
 
 export function indexNames(prefix: string): IndexNames {
@@ -29,6 +31,7 @@ export function indexNames(prefix: string): IndexNames {
     jobs: `${prefix}-jobs`,
     apikeys: `${prefix}-apikeys`,
     webhooks: `${prefix}-webhooks`,
+    sequences: `${prefix}-sequences`,
   };
 }
 
@@ -56,6 +59,7 @@ export async function ensureIndices(client: Client, prefix: string, embedding: E
     jobs: jobsMapping,
     apikeys: apiKeysMapping,
     webhooks: webhooksMapping,
+    sequences: sequencesMapping,
   };
   for (const name of Object.keys(mappings) as IndexName[]) {
     const alias = names[name];

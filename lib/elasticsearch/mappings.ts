@@ -12,6 +12,7 @@ export const INDEX_VERSIONS = {
   jobs: 1,
   apikeys: 1,
   webhooks: 1,
+  sequences: 1,
 } as const;
 export type IndexName = keyof typeof INDEX_VERSIONS;
 
@@ -224,5 +225,19 @@ export const webhooksMapping: estypes.MappingTypeMapping = {
     description: { type: 'keyword', index: false },
     secret: { type: 'keyword', index: false },
     created_at: date,
+  },
+};
+
+/**
+ * Counters shared by every API process (lib/sequences.ts): the next number of a key, such as the next
+ * turn position of a Tex session. Read and written by id only.
+ */
+export const sequencesMapping: estypes.MappingTypeMapping = {
+  dynamic: 'strict',
+  _meta: { schema_version: INDEX_VERSIONS.sequences },
+  properties: {
+    tenant: keyword,
+    next: { type: 'long', index: false },
+    updated_at: { type: 'date', index: false },
   },
 };

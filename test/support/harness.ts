@@ -31,6 +31,8 @@ export interface Harness {
   /** The operator key (CAIRN_API_KEY). */
   operatorKey: string;
   api(method: string, path: string, options?: { key?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
+  /** Another API over the same runtime, jobs and services, as a second API process would be: its own app and in-process state. */
+  anotherApi(): Promise<Harness['api']>;
   waitForJob(tenant: string, jobId: string, timeoutMs?: number): Promise<JobProgress>;
   close(): Promise<void>;
 }
@@ -89,21 +91,47 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   });
   const running = worker.run();
   const jobs = new IngestJobs(temporal.client, runtime.blobs, config, runtime.es);
-  const app = createApp({
-    es: runtime.es,
-    temporal: temporal.connection,
-    namespace: config.TEMPORAL_NAMESPACE,
-    jobs,
-    keys: [new StaticKeyResolver(config.staticApiKeys, config.operatorApiKey), ...(options.extraKeyResolvers?.(runtime) ?? [])],
-    log,
-    search: searchDepsOf(runtime),
-    extractors: runtime.models.extractors,
-  });
-  const server: Server = await new Promise((resolve) => {
-    const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
-  });
-  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  /** An API over this harness's runtime and jobs: its own app, so its own in-process state, as another API process has. */
+  const newApp = () =>
+    createApp({
+      es: runtime.es,
+      temporal: temporal.connection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      jobs,
+      keys: [new StaticKeyResolver(config.staticApiKeys, config.operatorApiKey), ...(options.extraKeyResolvers?.(runtime) ?? [])],
+      log,
+      search: searchDepsOf(runtime),
+      extractors: runtime.models.extractors,
+    });
+  const servers: Server[] = [];
+  const serve = async (app: ReturnType<typeof createApp>) => {
+    const server: Server = await new Promise((resolve) => {
+      const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
+    });
+    servers.push(server);
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
   const defaultKey = keys[tenants[0]!]!;
+  const client = (base: string): Harness['api'] => async (method, route, { key = defaultKey, body, headers = {} } = {}) => {
+    const init: RequestInit = { method, headers: { ...headers } };
+    if (key) (init.headers as Record<string, string>).authorization = `Bearer ${key}`;
+    if (body instanceof FormData) init.body = body;
+    else if (typeof body === 'string') init.body = body;
+    else if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
+    }
+    const response = await fetch(`${base}${route}`, init);
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON; keep the text
+    }
+    return { status: response.status, body: parsed, headers: response.headers };
+  };
+  const baseUrl = await serve(newApp());
 
   const harness: Harness = {
     config,
@@ -114,25 +142,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     baseUrl,
     operatorKey: config.operatorApiKey!,
     keys,
-    async api(method, route, { key = defaultKey, body, headers = {} } = {}) {
-      const init: RequestInit = { method, headers: { ...headers } };
-      if (key) (init.headers as Record<string, string>).authorization = `Bearer ${key}`;
-      if (body instanceof FormData) init.body = body;
-      else if (typeof body === 'string') init.body = body;
-      else if (body !== undefined) {
-        init.body = JSON.stringify(body);
-        (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
-      }
-      const response = await fetch(`${baseUrl}${route}`, init);
-      const text = await response.text();
-      let parsed: unknown = text;
-      try {
-        parsed = text ? JSON.parse(text) : undefined;
-      } catch {
-        // not JSON; keep the text
-      }
-      return { status: response.status, body: parsed, headers: response.headers };
-    },
+    api: client(baseUrl),
+    anotherApi: async () => client(await serve(newApp())),
     async waitForJob(tenant, jobId, timeoutMs = 60_000) {
       const handle = jobs.handle(tenant, jobId);
       await Promise.race([
@@ -142,7 +153,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       return (await jobs.progress(tenant, jobId))!;
     },
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
       worker.shutdown();
       await running;
       await connection.close();
