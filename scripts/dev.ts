@@ -23,12 +23,33 @@ function localApiKey(dataDir: string): string {
   return key;
 }
 
-function startNode(name: string, entry: string, env: NodeJS.ProcessEnv): ChildProcess {
+function startNode(name: string, entry: string, env: NodeJS.ProcessEnv, onLine?: (line: string) => void): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   for (const stream of [child.stdout!, child.stderr!]) {
-    readline.createInterface({ input: stream }).on('line', (line) => console.log(`[${name}] ${line}`));
+    readline.createInterface({ input: stream }).on('line', (line) => {
+      console.log(`[${name}] ${line}`);
+      onLine?.(line);
+    });
   }
   return child;
+}
+
+/** Whether a JSON log line carries this message. */
+function logsMessage(line: string, message: string): boolean {
+  try {
+    return (JSON.parse(line) as { msg?: unknown }).msg === message;
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves once the API answers its readiness probe (it checks Temporal and Elasticsearch too). */
+async function apiReady(port: number, stopped: () => boolean): Promise<void> {
+  while (!stopped()) {
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((response) => response.ok, () => false);
+    if (ready) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
 }
 
 async function main() {
@@ -44,7 +65,10 @@ async function main() {
     ELASTICSEARCH_URL: config.elasticsearchUrl,
     CAIRN_DATA_DIR: config.CAIRN_DATA_DIR,
   };
-  const worker = startNode('worker', 'worker/main.ts', env);
+  const starting = performance.now();
+  let workerStarted: () => void = () => undefined;
+  const workerReady = new Promise<void>((resolve) => (workerStarted = resolve));
+  const worker = startNode('worker', 'worker/main.ts', env, (line) => logsMessage(line, 'worker started') && workerStarted());
   // On one machine the API, Temporal and Elasticsearch answer first; ingestion takes what CPU they leave.
   if (worker.pid !== undefined && config.CAIRN_WORKER_NICE > 0) lowerCpuPriority(worker.pid, config.CAIRN_WORKER_NICE);
   const children = [worker, startNode('api', 'api/main.ts', env)];
@@ -56,6 +80,11 @@ async function main() {
   log('Ctrl-C stops everything.');
 
   let stopping = false;
+  // The API answers as soon as it listens; the worker takes a few seconds more (it bundles the
+  // workflows), and jobs accepted before then wait for it. Said once both are up.
+  void Promise.all([apiReady(config.PORT, () => stopping), workerReady]).then(() => {
+    if (!stopping) log(`Ready in ${((performance.now() - starting) / 1000).toFixed(1)} s: the API answers and the worker polls ${config.TEMPORAL_TASK_QUEUE}.`);
+  });
   const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;
