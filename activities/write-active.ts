@@ -40,51 +40,45 @@ export const fragmentHash = (tenant: string, scope: TurnScope, role: string, tex
   sha256('tex-turn', tenant, scope.orgId, scope.userId, scope.sessionId, role, text, timestamp ?? '');
 
 /**
- * Which of these turns are stored already, by an active write (its fragment `mem_<hash>`) or by a
- * passive run (a memory of the source whose provenance names the turn), each with the position it
- * was stored at when its memories say (a fragment's store it; it is kept when the turn comes again).
+ * What a session has stored: which of these turns (by an active write, its fragment `mem_<hash>`, or
+ * by a passive run, a memory of the source whose provenance names the turn), each with the position it
+ * was stored at when its memories say (a fragment's store it; it is kept when the turn comes again);
+ * and the position its next turn takes, one past the last it stored, so the turns of successive writes
+ * are numbered on from each other (neighbouring turns are found by position) rather than each write
+ * starting again at 0. One real-time read and one search.
  */
-export async function storedTurns(es: Client, memoriesIndex: string, tenant: string, sourceId: string, hashes: string[]): Promise<Map<string, number | undefined>> {
-  if (hashes.length === 0) return new Map();
-  const [fragments, passive] = await Promise.all([
-    storedFragments(es, memoriesIndex, tenant, hashes),
+export async function sessionTurns(es: Client, memoriesIndex: string, tenant: string, sourceId: string, hashes: string[]): Promise<{ stored: Map<string, number | undefined>; next: number }> {
+  const [fragments, memories] = await Promise.all([
+    hashes.length ? storedFragments(es, memoriesIndex, tenant, hashes) : new Set<string>(),
     es.search({
       index: memoriesIndex,
       size: 0,
-      query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }, { terms: { 'provenance.turn_ids': hashes } }] } },
+      query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }] } },
       aggs: {
-        turns: {
-          terms: { field: 'provenance.turn_ids', include: hashes, size: hashes.length },
-          aggs: { one: { top_hits: { size: 1, _source: ['provenance.turn_start', 'provenance.turn_ids'] } } },
+        last: { max: { field: 'provenance.turn_end' } },
+        named: {
+          filter: { terms: { 'provenance.turn_ids': hashes } },
+          aggs: {
+            turns: {
+              terms: { field: 'provenance.turn_ids', include: hashes, size: Math.max(1, hashes.length) },
+              aggs: { one: { top_hits: { size: 1, _source: ['provenance.turn_start', 'provenance.turn_ids'] } } },
+            },
+          },
         },
       },
     }),
   ]);
   const stored = new Map<string, number | undefined>([...fragments].map((hash) => [hash, undefined]));
   type Bucket = { key: string; one?: { hits?: { hits?: { _source?: { provenance?: { turn_start?: number; turn_ids?: string[] } } }[] } } };
-  for (const bucket of (passive.aggregations?.turns as { buckets?: Bucket[] } | undefined)?.buckets ?? []) {
+  const named = memories.aggregations?.named as { turns?: { buckets?: Bucket[] } } | undefined;
+  for (const bucket of named?.turns?.buckets ?? []) {
     // A memory of several turns starts at its first: this turn is as far on as it is in the list.
     const provenance = bucket.one?.hits?.hits?.[0]?._source?.provenance;
     const offset = provenance?.turn_ids?.indexOf(bucket.key) ?? -1;
     stored.set(bucket.key, provenance?.turn_start !== undefined && offset >= 0 ? provenance.turn_start + offset : undefined);
   }
-  return stored;
-}
-
-/**
- * The position the session's next turn takes: one past the last it has stored, so the turns of
- * successive writes to a session are numbered on from each other (neighbouring turns are found by
- * position) rather than each write starting again at 0.
- */
-export async function nextTurnPosition(es: Client, memoriesIndex: string, tenant: string, sourceId: string): Promise<number> {
-  const response = await es.search({
-    index: memoriesIndex,
-    size: 0,
-    query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }] } },
-    aggs: { last: { max: { field: 'provenance.turn_end' } } },
-  });
-  const last = (response.aggregations?.last as { value?: number | null } | undefined)?.value;
-  return last === null || last === undefined ? 0 : last + 1;
+  const last = (memories.aggregations?.last as { value?: number | null } | undefined)?.value;
+  return { stored, next: last === null || last === undefined ? 0 : last + 1 };
 }
 
 /** Which of these turns have their active fragment (`mem_<hash>`) stored in the tenant. */

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { readableDate } from '../../lib/domain/dates';
 import { Metadata } from '../../lib/domain/ingest';
 import type { Client } from '@elastic/elasticsearch';
-import { fragmentHash, nextTurnPosition, storedTurns } from '../../activities/write-active';
+import { fragmentHash, sessionTurns } from '../../activities/write-active';
 import { sourceId as deriveSourceId } from '../../lib/ids';
 import { CairnError } from '../../lib/errors';
 import type { IngestJobs } from '../../lib/jobs';
@@ -89,10 +89,7 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memo
       // Turns not stored yet are numbered on from the session's last: a session's writes are one
       // conversation, whose neighbouring turns search relates by position.
       const sourceId = deriveSourceId(tenant, sourceKey);
-      const [stored, next] = await Promise.all([
-        storedTurns(es, memoriesIndex, tenant, sourceId, turns.map((turn) => turn.turnId)),
-        nextTurnPosition(es, memoriesIndex, tenant, sourceId),
-      ]);
+      const { stored, next } = await sessionTurns(es, memoriesIndex, tenant, sourceId, turns.map((turn) => turn.turnId));
       // Claimed from the session's counter, shared by every API process: a write racing another of the
       // same session (through this process or another) gets the positions after the other's, which the
       // memories may not show yet (a passive write indexes them later). What the memories show is the
