@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { blobKeys } from '../lib/blob/store';
+import { acceptanceTime } from '../lib/clock';
 import { formatOfFile, importRoot, resolveImportPath } from '../lib/backfill/import-sources';
 import { INGEST_REVISION } from '../lib/domain/ingest-revision';
 import { FORMAT_SIZE_LIMITS, IngestRequest, type DocumentType } from '../lib/domain/ingest';
@@ -57,7 +58,7 @@ interface StoredSource {
 export function createBackfillIngestActivities(deps: ActivityDeps) {
   /** `versionAt`: the version re-extracted, or `'new'` for an import (a new version of its file or URL, as of now). */
   function child(request: IngestRequest, jobId: string, sourceId: string, acceptedAt?: string, versionAt?: string | 'new'): ChildIngest {
-    const createdAt = new Date().toISOString();
+    const createdAt = acceptanceTime();
     return {
       workflowId: ingestWorkflowId(request.tenant, jobId),
       input: {

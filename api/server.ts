@@ -66,6 +66,7 @@ export function createApp(deps: ApiDeps): Express {
   const listings = new JobListings(deps.jobs.client, deps.jobs, deps.namespace, deps.jobs.config.TEMPORAL_TASK_QUEUE);
   const surface = { keys, log: deps.log };
   const conversations = new ConversationLedger(deps.es, indices.sources, indices.memories, indices.jobs);
+  const sequences = new Sequences(deps.es, indices.sequences);
 
   const app = express();
   app.disable('x-powered-by');
@@ -80,7 +81,7 @@ export function createApp(deps: ApiDeps): Express {
   // works by changing only its base URL.
   app.use('/compat/crosmos', crosmosSurface(surface, deps.jobs));
   app.use('/compat/supermemory', supermemorySurface(surface, deps.jobs, conversations));
-  app.use('/compat/tex', texSurface(surface, deps.jobs, deps.es, indices.memories, new Sequences(deps.es, indices.sequences)));
+  app.use('/compat/tex', texSurface(surface, deps.jobs, deps.es, indices.memories, sequences));
   app.use('/compat/memsolus', memsolusSurface(surface, deps.jobs, listings));
   app.use('/compat/synap', synapSurface(surface, deps.jobs, memories, deps.es, indices.sources));
 

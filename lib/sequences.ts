@@ -1,5 +1,6 @@
 import type { Client } from '@elastic/elasticsearch';
-import { getDocument, isVersionConflict, retryOnVersionConflict } from './elasticsearch/client';
+import { getDocument, isVersionConflict, retryOnVersionConflict, type StoredDocument } from './elasticsearch/client';
+import { upstreamFailure } from './errors';
 
 interface SequenceDoc {
   tenant: string;
@@ -15,7 +16,7 @@ const CLAIM_ATTEMPTS = 25;
  * session): one counter document per key in the sequences index, claimed by compare-and-set — read,
  * then written only if no other claim landed in between (this cluster has no scripts to increment in
  * place). A claim survives the process that made it, so a restarted or second API never hands the
- * same numbers out again.
+ * same numbers out again. A key's document stays (one small document per Tex session).
  */
 export class Sequences {
   constructor(
@@ -34,6 +35,10 @@ export class Sequences {
       const first = Math.max(floor, stored?.source.next ?? 0);
       if (count > 0) await this.write(tenant, key, first + count, stored);
       return first;
+    }).catch((error) => {
+      // Every attempt lost to another claim: busy, not broken (503, try again), never a 500.
+      if (isVersionConflict(error)) throw upstreamFailure(`${key}: ${CLAIM_ATTEMPTS} claims in a row lost to others at once`);
+      throw error;
     });
   }
 
@@ -50,10 +55,15 @@ export class Sequences {
     });
   }
 
-  private async write(tenant: string, key: string, next: number, stored: Awaited<ReturnType<typeof getDocument<SequenceDoc>>>): Promise<void> {
+  private async write(tenant: string, key: string, next: number, stored: StoredDocument<SequenceDoc> | undefined): Promise<void> {
     const document: SequenceDoc = { tenant, next, updated_at: new Date().toISOString() };
     // Read by id in real time only: no refresh to wait for.
-    if (stored) await this.es.index({ index: this.index, id: key, document, if_seq_no: stored.seqNo, if_primary_term: stored.primaryTerm, refresh: false });
-    else await this.es.create({ index: this.index, id: key, document, refresh: false });
+    if (!stored) {
+      await this.es.create({ index: this.index, id: key, document, refresh: false });
+      return;
+    }
+    // Without its sequence number the write would be unconditional, and could undo another claim.
+    if (stored.seqNo === undefined || stored.primaryTerm === undefined) throw upstreamFailure(`${key}: Elasticsearch answered no sequence number`);
+    await this.es.index({ index: this.index, id: key, document, if_seq_no: stored.seqNo, if_primary_term: stored.primaryTerm, refresh: false });
   }
 }

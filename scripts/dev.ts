@@ -7,9 +7,10 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
-import { loadConfigOrExit } from '../lib/config';
+import { loadConfigOrExit, type Config } from '../lib/config';
 import { ensureLocalServices } from '../lib/local-services';
 import { lowerCpuPriority, stopProcessGroup } from '../lib/local-services/process';
+import { connectTemporal } from '../lib/temporal/connect';
 
 const root = path.resolve(__dirname, '..');
 
@@ -23,23 +24,30 @@ function localApiKey(dataDir: string): string {
   return key;
 }
 
-function startNode(name: string, entry: string, env: NodeJS.ProcessEnv, onLine?: (line: string) => void): ChildProcess {
+function startNode(name: string, entry: string, env: NodeJS.ProcessEnv): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   for (const stream of [child.stdout!, child.stderr!]) {
-    readline.createInterface({ input: stream }).on('line', (line) => {
-      console.log(`[${name}] ${line}`);
-      onLine?.(line);
-    });
+    readline.createInterface({ input: stream }).on('line', (line) => console.log(`[${name}] ${line}`));
   }
   return child;
 }
 
-/** Whether a JSON log line carries this message. */
-function logsMessage(line: string, message: string): boolean {
+/**
+ * Resolves once the worker process `pid` polls the task queue (a poller's default identity is
+ * `<pid>@<host>`; pollers of a worker stopped a moment ago are still listed for a while).
+ */
+async function workerPolling(config: Config, pid: number, stopped: () => boolean): Promise<void> {
+  const temporal = await connectTemporal(config);
   try {
-    return (JSON.parse(line) as { msg?: unknown }).msg === message;
-  } catch {
-    return false;
+    while (!stopped()) {
+      const queue = await temporal.client.workflowService
+        .describeTaskQueue({ namespace: config.TEMPORAL_NAMESPACE, taskQueue: { name: config.TEMPORAL_TASK_QUEUE }, taskQueueType: 1 })
+        .catch(() => undefined);
+      if (queue?.pollers?.some((poller) => poller.identity?.startsWith(`${pid}@`))) return;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  } finally {
+    await temporal.connection.close();
   }
 }
 
@@ -65,10 +73,7 @@ async function main() {
     ELASTICSEARCH_URL: config.elasticsearchUrl,
     CAIRN_DATA_DIR: config.CAIRN_DATA_DIR,
   };
-  const starting = performance.now();
-  let workerStarted: () => void = () => undefined;
-  const workerReady = new Promise<void>((resolve) => (workerStarted = resolve));
-  const worker = startNode('worker', 'worker/main.ts', env, (line) => logsMessage(line, 'worker started') && workerStarted());
+  const worker = startNode('worker', 'worker/main.ts', env);
   // On one machine the API, Temporal and Elasticsearch answer first; ingestion takes what CPU they leave.
   if (worker.pid !== undefined && config.CAIRN_WORKER_NICE > 0) lowerCpuPriority(worker.pid, config.CAIRN_WORKER_NICE);
   const children = [worker, startNode('api', 'api/main.ts', env)];
@@ -82,9 +87,11 @@ async function main() {
   let stopping = false;
   // The API answers as soon as it listens; the worker takes a few seconds more (it bundles the
   // workflows), and jobs accepted before then wait for it. Said once both are up.
-  void Promise.all([apiReady(config.PORT, () => stopping), workerReady]).then(() => {
-    if (!stopping) log(`Ready in ${((performance.now() - starting) / 1000).toFixed(1)} s: the API answers and the worker polls ${config.TEMPORAL_TASK_QUEUE}.`);
-  });
+  const stopped = () => stopping;
+  void Promise.all([apiReady(config.PORT, stopped), workerPolling(config, worker.pid!, stopped)]).then(
+    () => !stopping && log(`Ready in ${(performance.now() / 1000).toFixed(1)} s: the API answers and the worker polls ${config.TEMPORAL_TASK_QUEUE}.`),
+    (error) => log(`could not tell whether the worker is polling: ${error instanceof Error ? error.message : error}`),
+  );
   const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;

@@ -84,10 +84,10 @@ describe('pipeline: a new version of a document replaces the old one', () => {
   });
 
   it('two versions accepted in the same millisecond are still two versions: the later one replaces the earlier', async () => {
-    // The wall clock held still across both acceptances, as two sends in one millisecond see it (only
-    // Date is faked, and only for these two requests: timers run as ever).
+    // The wall clock held still at now across both acceptances, as two sends in one millisecond see it:
+    // Date is faked for these two requests only, and timers are left real.
     const timers = ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'requestAnimationFrame', 'cancelAnimationFrame', 'requestIdleCallback', 'cancelIdleCallback', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] as const;
-    jest.useFakeTimers({ doNotFake: [...timers], now: Date.parse('2026-11-22T09:00:00.000Z') });
+    jest.useFakeTimers({ doNotFake: [...timers] });
     let v1: { job_id: string; source_id: string };
     let v2: { job_id: string; source_id: string };
     try {

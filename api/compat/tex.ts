@@ -97,8 +97,10 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memo
       const reserved = turns.filter((turn) => !stored.has(turn.turnId)).length;
       const positionsKey = `turns:${sourceId}`;
       let position = reserved > 0 ? await sequences.claim(tenant, positionsKey, next, reserved) : next;
-      // Handed back when this write numbers nothing after all (refused, or joining the same write still
-      // running, which keeps its own numbers), so that ordinary re-sends leave no gaps.
+      // Handed back when this write surely numbers nothing (joining the same write still running, which
+      // keeps its own numbers), so that ordinary re-sends leave no gaps. After any other failure the
+      // start may still have landed (a deadline passed on the way back): the numbers stay taken, as a
+      // gap is harmless and a shared position is not.
       const first = position;
       // A hand-back that fails only leaves a gap in the numbers: logged, never failing the write.
       const handBack = () =>
@@ -132,15 +134,12 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memo
         if (fresh.length === 0) return void res.status(202).json({ job_id: jobId, active_fragment_ids: [], passive_job_id: null, usage: { tokens_in: 0, tokens_out: 0 } });
         // A re-send while the same write is still running joins it (Temporal refuses a second run).
         await jobs.start({ ...request, content: JSON.stringify({ messages: fresh }) }, { jobId, sourceKey }).catch(async (error) => {
-          await handBack();
           if (!(error instanceof CairnError && error.code === 'conflict')) throw error;
+          await handBack();
         });
         return void res.status(202).json({ job_id: jobId, active_fragment_ids: [], passive_job_id: jobId, usage: { tokens_in: 0, tokens_out: 0 } });
       }
-      const job = await jobs.startActiveWrite(request, { jobId, sourceKey }).catch(async (error) => {
-        await handBack();
-        throw error;
-      });
+      const job = await jobs.startActiveWrite(request, { jobId, sourceKey });
       if (job.active.newTurns === 0) await handBack();
       const passive = body.options.write_passive && job.active.newTurns > 0;
       res.status(202).json({
