@@ -151,6 +151,19 @@ describe('crashes: killed API, worker, Temporal and Elasticsearch processes lose
   }
 
   /**
+   * Five seconds into the load, a service is killed with SIGKILL (every process of its group), and
+   * started again on its data once `down` has passed.
+   */
+  async function killAndRestart(service: ManagedProcess, down: () => Promise<unknown>, restart: () => Promise<ManagedProcess>): Promise<ManagedProcess> {
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    const exited = new Promise((resolve) => service.child.once('exit', resolve));
+    process.kill(-service.child.pid!, 'SIGKILL');
+    await exited;
+    await down();
+    return restart();
+  }
+
+  /**
    * Every accepted conversation completed, and its token is in exactly its two memories; the
    * memories index holds two per job run, also among jobs whose answer was never sent.
    */
@@ -234,12 +247,7 @@ describe('crashes: killed API, worker, Temporal and Elasticsearch processes lose
       // Down for about 5 s, then the same server on the same database: a start acknowledged before the
       // kill is in it (SQLite in WAL mode survives a process crash); the requests meanwhile wait for it.
       const { accepted, refused, unanswered } = await loadWhile(base, async () => {
-        await new Promise((resolve) => setTimeout(resolve, 5_000));
-        const exited = new Promise((resolve) => temporal.child.once('exit', resolve));
-        temporal.child.kill('SIGKILL');
-        await exited;
-        await new Promise((resolve) => setTimeout(resolve, 5_000));
-        temporal = await startTemporal(options);
+        temporal = await killAndRestart(temporal, () => new Promise((resolve) => setTimeout(resolve, 5_000)), () => startTemporal(options));
         await new Promise((resolve) => setTimeout(resolve, 6_000));
       });
       expect(accepted.length).toBeGreaterThan(80);
@@ -273,12 +281,8 @@ describe('crashes: killed API, worker, Temporal and Elasticsearch processes lose
       // Killed with every process of it, and started again on its data once it is gone. An ingest
       // needs only Temporal and the upload to be accepted; the jobs' stages wait for the node.
       const { accepted, refused, unanswered } = await loadWhile(base, async () => {
-        await new Promise((resolve) => setTimeout(resolve, 5_000));
-        const exited = new Promise((resolve) => elasticsearch.child.once('exit', resolve));
-        process.kill(-elasticsearch.child.pid!, 'SIGKILL');
-        await exited;
-        await waitFor('the killed node to let go of its port', async () => ((await isElasticsearchUp(options.url)) ? undefined : true));
-        elasticsearch = await startElasticsearch(options);
+        const portFree = () => waitFor('the killed node to let go of its port', async () => ((await isElasticsearchUp(options.url)) ? undefined : true));
+        elasticsearch = await killAndRestart(elasticsearch, portFree, () => startElasticsearch(options));
         await new Promise((resolve) => setTimeout(resolve, 4_000));
       });
       expect(accepted.length).toBeGreaterThan(80);
