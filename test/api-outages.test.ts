@@ -123,6 +123,8 @@ describe('outages: a service that is down is a 503 to retry, in the surface’s 
         api.call('GET', '/v1/jobs/no-such-job'),
         api.call('POST', '/compat/synap/v1/memories', { content: 'hello there', document_id: `d-${Date.now()}` }),
         api.call('POST', '/compat/supermemory/v4/conversations', { conversationId: `c-${Date.now()}`, messages: [conversation] }),
+        // A Tex write reads what its session stored, and claims its positions, first.
+        api.call('POST', '/compat/tex/ingestion/memory', { scope: { org_id: 'org_outage', session_id: 's1' }, turns: [{ role: 'user', text: 'The ferry leaves at nine.' }] }),
       ]);
       for (const answer of answers) {
         expect(answer.status).toBe(503);
