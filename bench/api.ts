@@ -46,7 +46,7 @@ import { lowerCpuPriority } from '../lib/local-services/process';
 import { createLogger } from '../lib/logger';
 import { createRuntime } from '../lib/runtime';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
-import { connectTemporal, ensureSearchAttributes, type TemporalHandle } from '../lib/temporal/connect';
+import { connectTemporal, ensureSearchAttributes, isPolled, type TemporalHandle } from '../lib/temporal/connect';
 import { startDiskProbe, type DiskProbeResult } from './disk-probe';
 import { counterWindow, seriesWindow } from './prometheus';
 import { quantile } from './stats';
@@ -99,10 +99,7 @@ async function startWorker(env: NodeJS.ProcessEnv, temporal: TemporalHandle, con
     worker.once('exit', (code) => reject(new Error(`the worker exited with code ${code}`)));
     // LOG_LEVEL=warn hides "worker started": a poller on the task queue is the readiness signal.
     const poll = setInterval(async () => {
-      const queue = await temporal.client.workflowService
-        .describeTaskQueue({ namespace: config.TEMPORAL_NAMESPACE, taskQueue: { name: config.TEMPORAL_TASK_QUEUE }, taskQueueType: 1 })
-        .catch(() => undefined);
-      if ((queue?.pollers?.length ?? 0) > 0) {
+      if (await isPolled(temporal, config.TEMPORAL_NAMESPACE, config.TEMPORAL_TASK_QUEUE)) {
         clearInterval(poll);
         clearTimeout(timer);
         resolve();

@@ -10,7 +10,7 @@ import readline from 'node:readline';
 import { loadConfigOrExit, type Config } from '../lib/config';
 import { ensureLocalServices } from '../lib/local-services';
 import { lowerCpuPriority, stopProcessGroup } from '../lib/local-services/process';
-import { connectTemporal } from '../lib/temporal/connect';
+import { connectTemporal, isPolled } from '../lib/temporal/connect';
 
 const root = path.resolve(__dirname, '..');
 
@@ -32,18 +32,12 @@ function startNode(name: string, entry: string, env: NodeJS.ProcessEnv): ChildPr
   return child;
 }
 
-/**
- * Resolves once the worker process `pid` polls the task queue (a poller's default identity is
- * `<pid>@<host>`; pollers of a worker stopped a moment ago are still listed for a while).
- */
+/** Resolves once the worker process `pid` itself polls the task queue. */
 async function workerPolling(config: Config, pid: number, stopped: () => boolean): Promise<void> {
   const temporal = await connectTemporal(config);
   try {
     while (!stopped()) {
-      const queue = await temporal.client.workflowService
-        .describeTaskQueue({ namespace: config.TEMPORAL_NAMESPACE, taskQueue: { name: config.TEMPORAL_TASK_QUEUE }, taskQueueType: 1 })
-        .catch(() => undefined);
-      if (queue?.pollers?.some((poller) => poller.identity?.startsWith(`${pid}@`))) return;
+      if (await isPolled(temporal, config.TEMPORAL_NAMESPACE, config.TEMPORAL_TASK_QUEUE, `${pid}@`)) return;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   } finally {

@@ -84,15 +84,7 @@ describe('crashes: killed API, worker, Temporal and Elasticsearch processes lose
       for (const child of running.values()) child.kill('SIGKILL');
       running.clear();
     };
-    /** This API's requests, as the harness's `api` makes them. */
-    const api: Harness['api'] = async (method, route, { key, body } = {}) => {
-      const response = await fetch(`${base}${route}`, {
-        method,
-        headers: { authorization: `Bearer ${key ?? h.keys.acme}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: response.status, body: await response.json().catch(() => undefined), headers: response.headers };
-    };
+    const api = h.apiAt(base);
     /** A job's status as a client reads it from this API, once it has finished. */
     const finished = (jobId: string) =>
       waitFor(`job ${jobId} to finish`, async () => {

@@ -411,7 +411,6 @@ export function batchRanges(total: number, size: number): BatchRange[] {
   return ranges;
 }
 
-
 const isDefined = <T>(value: T | undefined): value is T => value !== undefined;
 
 /** An activity failure its own activity marked non-retryable (the input's fault), not one that ran out of retries. */

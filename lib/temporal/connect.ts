@@ -24,6 +24,18 @@ export async function isTemporalReady(handle: TemporalHandle, namespace: string)
 }
 
 /**
+ * Whether a worker polls `taskQueue` for workflow tasks: any worker, or the one whose identity starts
+ * with `identityPrefix` (a worker's default identity is `<pid>@<host>`; a worker stopped a moment ago
+ * is still listed for a while). A server that does not answer counts as not polled.
+ */
+export async function isPolled(handle: TemporalHandle, namespace: string, taskQueue: string, identityPrefix = ''): Promise<boolean> {
+  const queue = await handle.client.workflowService
+    .describeTaskQueue({ namespace, taskQueue: { name: taskQueue }, taskQueueType: 1 })
+    .catch(() => undefined);
+  return queue?.pollers?.some((poller) => (poller.identity ?? '').startsWith(identityPrefix)) ?? false;
+}
+
+/**
  * Registers Cairn's search attributes on servers we did not start ourselves (the local dev server
  * gets them as start-up flags). Idempotent: only missing keys are added.
  */

@@ -33,6 +33,8 @@ export interface Harness {
   api(method: string, path: string, options?: { key?: string | null; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
   /** Another API over the same runtime, jobs and services, as a second API process would be: its own app and in-process state. */
   anotherApi(): Promise<Harness['api']>;
+  /** The same requests as `api`, to an API at another address (a process a test started). */
+  apiAt(baseUrl: string): Harness['api'];
   waitForJob(tenant: string, jobId: string, timeoutMs?: number): Promise<JobProgress>;
   close(): Promise<void>;
 }
@@ -144,6 +146,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     keys,
     api: client(baseUrl),
     anotherApi: async () => client(await serve(newApp())),
+    apiAt: client,
     async waitForJob(tenant, jobId, timeoutMs = 60_000) {
       const handle = jobs.handle(tenant, jobId);
       await Promise.race([
