@@ -7,6 +7,7 @@ import type { StoredMemory } from '../lib/domain/memory';
 import { badInput } from '../lib/errors';
 import { sha256 } from '../lib/ids';
 import { bulkFailure } from '../lib/elasticsearch/client';
+import { SharedRefresh } from '../lib/elasticsearch/refresh';
 import type { ActivityDeps } from './deps';
 import { memoryScope, requestProvenance } from '../lib/domain/scope';
 import type { StageInput } from './types';
@@ -89,9 +90,11 @@ async function storedFragments(es: Client, memoriesIndex: string, tenant: string
 
 /**
  * Tex's "active" tier: every turn becomes an episode memory at once, searchable when this returns
- * (refresh=wait_for), before the slower passive extraction runs in the rest of the workflow.
+ * (a refresh shared with the other active writes of this worker, not the next scheduled one: see
+ * SharedRefresh), before the slower passive extraction runs in the rest of the workflow.
  */
 export function createWriteActiveActivity(deps: ActivityDeps) {
+  const memoriesRefresh = new SharedRefresh(deps.es, deps.indices.memories);
   return async function writeActiveFragments({ jobId, sourceId, request }: StageInput): Promise<ActiveWriteResult> {
     if (!request.blobKey) throw badInput('an active write needs the turns in the blob store');
     const conversation = Conversation.parse(await getJson(deps.blobs, request.blobKey));
@@ -139,10 +142,10 @@ export function createWriteActiveActivity(deps: ActivityDeps) {
       ...(vectors && deps.embedder ? { embedding: vectors[i], embedding_model: deps.embedder.model } : {}),
     }));
     const response = await deps.es.bulk({
-      refresh: 'wait_for',
       operations: docs.flatMap((doc) => [{ index: { _index: deps.indices.memories, _id: doc.id } }, doc]),
     });
     if (response.errors) throw bulkFailure(response, 'active fragments');
+    await memoriesRefresh.refresh();
 
     const passiveBlobKey = `${request.tenant}/jobs/${jobId}/passive-turns.json`;
     await putJson(deps.blobs, passiveBlobKey, { ...conversation, messages: fresh.map(({ turn, position }) => ({ ...turn, index: position })) });

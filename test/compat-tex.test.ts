@@ -205,6 +205,32 @@ describe('Tex surface (/compat/tex)', () => {
     const firstPassiveStage = events.findIndex((event) => event.markerRecordedEventAttributes?.markerName === 'core_local_activity');
     expect(answered).toBeGreaterThan(0);
     expect(events.slice(answered, firstPassiveStage).some((event) => event.workflowTaskStartedEventAttributes)).toBe(true);
+    // That task ended by scheduling the passive hand-over (its events and the answer's are of the one
+    // task's completion), not with a timer: the server fires a timer no sooner than a second after it
+    // is set.
+    expect(events.some((event) => event.timerStartedEventAttributes)).toBe(false);
+    const handOver = events.findIndex((event) => event.activityTaskScheduledEventAttributes?.activityType?.name === 'fetchSource');
+    expect(handOver).toBeGreaterThan(0);
+    expect(handOver).toBeLessThan(firstPassiveStage);
+    const between = events.slice(Math.min(handOver, answered), Math.max(handOver, answered));
+    expect(between.some((event) => event.workflowTaskStartedEventAttributes)).toBe(false);
+  });
+
+  it("makes the active fragments searchable itself, without waiting for the index's scheduled refresh", async () => {
+    // With scheduled refreshes off, a write that waited for the next one (refresh=wait_for) would never
+    // be answered; the active write refreshes the index itself.
+    const index = h.runtime.indices.memories;
+    await h.runtime.es.indices.putSettings({ index, settings: { index: { refresh_interval: '-1' } } });
+    try {
+      const response = await h.api('POST', '/compat/tex/ingestion/memory', {
+        body: { scope: { org_id: 'org_refresh', session_id: 'refresh-1' }, turns: [{ role: 'user', text: 'The spare key is under the blue flowerpot.' }], options: { write_passive: false } },
+      });
+      expect(response.status).toBe(202);
+      const found = await h.api('POST', '/v1/search', { body: { query: 'spare key flowerpot', mode: 'bm25', filters: { session_id: 'refresh-1' } } });
+      expect(found.body.results.map((r: { id: string }) => r.id)).toEqual([`mem_${response.body.active_fragment_ids[0]}`]);
+    } finally {
+      await h.runtime.es.indices.putSettings({ index, settings: { index: { refresh_interval: '1s' } } });
+    }
   });
 
   it('answers validation errors as 422 {detail}', async () => {

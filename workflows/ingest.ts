@@ -175,6 +175,7 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
   const settles = (input.revision ?? 0) >= 4;
   const versioned = (input.revision ?? 0) >= 5 && input.versionAt !== undefined;
   const answersActiveFirst = (input.revision ?? 0) >= 6;
+  const handsPassiveOver = input.activeWrite === true && (input.revision ?? 0) >= 7;
   // Before revision 2 every job marked itself running at once; since, only a job that hands a stage
   // to the task queue does (just before it does).
   let markedRunning = false;
@@ -231,11 +232,15 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
       input.request.blobKey = active.passiveBlobKey;
       // The update's answer leaves with the completion of the workflow task that produced it, and a
       // task that goes on into local stages completes only once they have run: a one-turn write's
-      // caller would wait for its own enrichment. A timer ends this task first (revision 6).
-      if (answersActiveFirst) await sleep(1);
+      // caller would wait for its own enrichment. So this task ends first: in revision 6 with a 1 ms
+      // timer, which the server fires no sooner than a second later (history.timerProcessorMaxTimeShift);
+      // since revision 7 by handing the passive turns over as a regular activity, whose scheduling
+      // ends the task at once.
+      if (answersActiveFirst && !handsPassiveOver) await sleep(1);
     }
 
-    const fetched = await stage(progress, 'fetch', () => (input.request.blobKey ? handOverUpload(input) : queued.fetchSource(input)), (r) => ({ count: r.bytes }));
+    const fetch = () => (!input.request.blobKey || handsPassiveOver ? queued.fetchSource(input) : handOverUpload(input));
+    const fetched = await stage(progress, 'fetch', fetch, (r) => ({ count: r.bytes }));
     progress.counts.bytes = fetched.bytes;
     const localFirstStages = fetched.bytes <= SMALL_UPLOAD_BYTES && (current || patched('local-first-stages'));
     const parse = tryLocally(localFirstStages && onceLocally.parseSource, queued.parseSource);

@@ -22,5 +22,7 @@
  *    backlog, and the workflow task that completes the writeActive update ends (a 1 ms timer) before
  *    the passive stages start, which as local activities would otherwise hold that task, and the
  *    answer, until they had run.
+ * 7: that task ends by handing the passive turns over as a regular activity instead of the timer, which
+ *    the server fires no sooner than a second after it is set: a Tex write's enrichment starts at once.
  */
-export const INGEST_REVISION = 6;
+export const INGEST_REVISION = 7;
