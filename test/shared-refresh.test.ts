@@ -5,7 +5,7 @@ import { SharedRefresh } from '../lib/elasticsearch/refresh';
 
 /** SharedRefresh against the real node: what each caller wrote is searchable, with refreshes shared. */
 describe('SharedRefresh', () => {
-  const es = createElasticsearchClient(loadConfig().ELASTICSEARCH_URL);
+  const es = createElasticsearchClient(loadConfig().elasticsearchUrl);
   const index = `cairn-test-refresh-${randomBytes(4).toString('hex')}`;
   beforeAll(async () => {
     // No scheduled refreshes: only the ones asked for make anything searchable, and each is counted.
