@@ -9,7 +9,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { loadConfigOrExit, type Config } from '../lib/config';
 import { ensureLocalServices } from '../lib/local-services';
-import { lowerCpuPriority, stopProcessGroup } from '../lib/local-services/process';
+import { lowerCpuPriority, stopProcessGroup, waitFor } from '../lib/local-services/process';
 import { connectTemporal, isPolled } from '../lib/temporal/connect';
 
 const root = path.resolve(__dirname, '..');
@@ -32,25 +32,21 @@ function startNode(name: string, entry: string, env: NodeJS.ProcessEnv): ChildPr
   return child;
 }
 
-/** Resolves once the worker process `pid` itself polls the task queue. */
-async function workerPolling(config: Config, pid: number, stopped: () => boolean): Promise<void> {
+/**
+ * Resolves once the API answers its readiness probe (it checks Temporal and Elasticsearch too) and the
+ * worker process itself polls the task queue (a worker stopped a moment ago is still listed a while),
+ * or once `stopped()`.
+ */
+async function bothReady(config: Config, worker: ChildProcess, api: ChildProcess, stopped: () => boolean): Promise<void> {
   const temporal = await connectTemporal(config);
+  const within = { timeoutMs: 5 * 60_000, intervalMs: 250, onTimeout: () => 'Its output above says why.' };
   try {
-    while (!stopped()) {
-      if (await isPolled(temporal, config.TEMPORAL_NAMESPACE, config.TEMPORAL_TASK_QUEUE, `${pid}@`)) return;
-      await new Promise((resolve) => setTimeout(resolve, 250));
-    }
+    await Promise.all([
+      waitFor('the API', async () => stopped() || (await fetch(`http://127.0.0.1:${config.PORT}/readyz`)).ok, within, api),
+      waitFor('the worker', async () => stopped() || isPolled(temporal, config.TEMPORAL_NAMESPACE, config.TEMPORAL_TASK_QUEUE, `${worker.pid}@`), within, worker),
+    ]);
   } finally {
     await temporal.connection.close();
-  }
-}
-
-/** Resolves once the API answers its readiness probe (it checks Temporal and Elasticsearch too). */
-async function apiReady(port: number, stopped: () => boolean): Promise<void> {
-  while (!stopped()) {
-    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((response) => response.ok, () => false);
-    if (ready) return;
-    await new Promise((resolve) => setTimeout(resolve, 250));
   }
 }
 
@@ -70,7 +66,8 @@ async function main() {
   const worker = startNode('worker', 'worker/main.ts', env);
   // On one machine the API, Temporal and Elasticsearch answer first; ingestion takes what CPU they leave.
   if (worker.pid !== undefined && config.CAIRN_WORKER_NICE > 0) lowerCpuPriority(worker.pid, config.CAIRN_WORKER_NICE);
-  const children = [worker, startNode('api', 'api/main.ts', env)];
+  const api = startNode('api', 'api/main.ts', env);
+  const children = [worker, api];
 
   log(`API              http://127.0.0.1:${config.PORT}   (GET /healthz)`);
   log(`Temporal         ${config.temporalAddress}   Web UI http://127.0.0.1:${config.TEMPORAL_UI_PORT}`);
@@ -81,10 +78,9 @@ async function main() {
   let stopping = false;
   // The API answers as soon as it listens; the worker takes a few seconds more (it bundles the
   // workflows), and jobs accepted before then wait for it. Said once both are up.
-  const stopped = () => stopping;
-  void Promise.all([apiReady(config.PORT, stopped), workerPolling(config, worker.pid!, stopped)]).then(
+  void bothReady(config, worker, api, () => stopping).then(
     () => !stopping && log(`Ready in ${(performance.now() / 1000).toFixed(1)} s: the API answers and the worker polls ${config.TEMPORAL_TASK_QUEUE}.`),
-    (error) => log(`could not tell whether the worker is polling: ${error instanceof Error ? error.message : error}`),
+    (error) => !stopping && log(`not ready: ${error instanceof Error ? error.message : error}`),
   );
   const stopAll = async (code: number) => {
     if (stopping) return;
