@@ -39,7 +39,15 @@ async function main() {
     extractors: runtime.models.extractors,
     shuttingDown: () => shuttingDown,
   });
-  const server = app.listen(config.PORT, config.HOST, () => log.info({ port: config.PORT }, `API listening on http://${config.HOST}:${config.PORT}`));
+  // Express hands the listen callback a failure to bind (a port in use, say) as its argument.
+  const server = app.listen(config.PORT, config.HOST, (error?: NodeJS.ErrnoException) => {
+    if (!error) {
+      log.info({ port: config.PORT }, `API listening on http://${config.HOST}:${config.PORT}`);
+      return;
+    }
+    log.fatal({ err: error }, `API cannot listen on ${config.HOST}:${config.PORT}: ${error.code === 'EADDRINUSE' ? 'the port is in use' : error.message}`);
+    process.exit(1);
+  });
   const shutdown = () => {
     log.info('API shutting down');
     // Requests still arriving on open connections see /readyz fail, so a balancer stops sending more.

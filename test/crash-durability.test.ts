@@ -50,10 +50,10 @@ describe('crashes: killed API, worker, Temporal and Elasticsearch processes lose
    * An API and a worker as processes of their own, on a task queue of their own (the harness's
    * in-process worker must not run these jobs), against `temporalAddress` or the shared server.
    */
-  function cairnProcesses(name: string, { temporalAddress, elasticsearchUrl }: { temporalAddress?: string; elasticsearchUrl?: string } = {}) {
+  async function cairnProcesses(name: string, { temporalAddress, elasticsearchUrl }: { temporalAddress?: string; elasticsearchUrl?: string } = {}) {
     const queue = `${h.config.TEMPORAL_TASK_QUEUE}-${name}`;
     queues.push({ queue, temporalAddress });
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     const env = {
       ...process.env,
@@ -79,7 +79,13 @@ describe('crashes: killed API, worker, Temporal and Elasticsearch processes lose
       running.set(kind, child);
       started.add(child);
     };
-    const ready = () => waitFor('the API to be ready', async () => ((await fetch(`${base}/readyz`)).status === 200 ? true : undefined), { timeoutMs: 90_000, ignoreErrors: true });
+    // An API that exited (it could not bind its port, say) fails the wait at once, with what it printed.
+    const ready = () =>
+      waitFor('the API to be ready', async () => {
+        const api = running.get('api');
+        if (api && (api.exitCode !== null || api.signalCode !== null)) throw new Error(`the API exited (${api.exitCode ?? api.signalCode}) before it was ready:\n${output.trim().split('\n').slice(-10).join('\n')}`);
+        return (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined;
+      }, { timeoutMs: 90_000 });
     const stop = () => {
       for (const child of running.values()) child.kill('SIGKILL');
       running.clear();
@@ -183,7 +189,7 @@ describe('crashes: killed API, worker, Temporal and Elasticsearch processes lose
   }
 
   it('every conversation answered 202 completes with its two memories, through three API and three worker kills', async () => {
-    const { base, start, ready, stop } = cairnProcesses('crash');
+    const { base, start, ready, stop } = await cairnProcesses('crash');
     start('worker');
     start('api');
     await ready();
@@ -232,7 +238,7 @@ describe('crashes: killed API, worker, Temporal and Elasticsearch processes lose
     };
     let temporal: ManagedProcess = await startTemporal(options);
     try {
-      const { base, finished, start, ready, stop } = cairnProcesses('temporal-crash', { temporalAddress: `127.0.0.1:${options.port}` });
+      const { base, finished, start, ready, stop } = await cairnProcesses('temporal-crash', { temporalAddress: `127.0.0.1:${options.port}` });
       start('worker');
       start('api');
       await ready();
@@ -266,7 +272,7 @@ describe('crashes: killed API, worker, Temporal and Elasticsearch processes lose
     let elasticsearch: ManagedProcess = await startElasticsearch(options);
     const es = createElasticsearchClient(options.url);
     try {
-      const { base, api, finished, start, ready, stop } = cairnProcesses('elasticsearch-crash', { elasticsearchUrl: options.url });
+      const { base, api, finished, start, ready, stop } = await cairnProcesses('elasticsearch-crash', { elasticsearchUrl: options.url });
       start('worker');
       start('api');
       await ready();

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { BackfillRuns } from '../lib/backfill/runs';
 import { IngestJobs } from '../lib/jobs';
+import { freePort } from '../lib/local-services/temporal';
 import { startHarness, type Harness } from './support/harness';
 import { waitFor } from './support/wait';
 
@@ -67,7 +68,7 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
 
   it('runs the worker process with JSON logs carrying workflow and job ids, Prometheus metrics, and a clean stop on SIGTERM', async () => {
     const queue = `${h.config.TEMPORAL_TASK_QUEUE}-process`;
-    const metricsPort = 20000 + Math.floor(Math.random() * 20000);
+    const metricsPort = await freePort();
     const worker: ChildProcess = spawn(TSX, ['worker/main.ts'], {
       cwd: ROOT,
       env: {
@@ -116,7 +117,7 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
   });
 
   it('stops the API on SIGTERM without dropping a request that is still arriving, then refuses new ones', async () => {
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = await freePort();
     const api = spawn(TSX, ['api/main.ts'], {
       cwd: ROOT,
       env: {

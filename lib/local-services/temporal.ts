@@ -22,13 +22,39 @@ export interface LocalTemporalOptions {
   log?: (line: string) => void;
 }
 
-/** A port nobody listens on now: for a child process to bind, or to stand for a service that is down. */
+/**
+ * A port nobody listens on now, for a child process to bind (also again after it is killed), or to
+ * stand for a service that is down. It is drawn from below the kernel's ephemeral range: a port from
+ * that range may meanwhile become the local end of some outgoing connection, and a server then
+ * cannot bind it (EADDRINUSE), as a port the kernel hands out for `listen(0)` would.
+ */
 export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  const [ephemeralLow] = ephemeralPortRange();
+  const low = 10_000;
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const port = low + Math.floor(Math.random() * (ephemeralLow - low));
+    if (await canListen(port)) return port;
+  }
+  throw new Error(`no free port found in ${low}-${ephemeralLow - 1}`);
+}
+
+/** Linux's ephemeral port range (net.ipv4.ip_local_port_range); its default elsewhere. */
+function ephemeralPortRange(): [number, number] {
+  try {
+    const [low, high] = fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (low > 11_000 && high >= low) return [low, high];
+  } catch {
+    // not Linux
+  }
+  return [32_768, 60_999];
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 export function isPortOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
