@@ -24,9 +24,9 @@ export interface LocalTemporalOptions {
 
 /**
  * A port nobody listens on now, for a child process to bind (also again after it is killed), or to
- * stand for a service that is down. It is drawn from below the kernel's ephemeral range: a port from
- * that range may meanwhile become the local end of some outgoing connection, and a server then
- * cannot bind it (EADDRINUSE), as a port the kernel hands out for `listen(0)` would.
+ * stand for a service that is down. It is drawn from below the kernel's ephemeral range, where
+ * `listen(0)` would pick one: any port in that range may meanwhile become the local end of an
+ * outgoing connection, and a server can then not bind it (EADDRINUSE).
  */
 export async function freePort(): Promise<number> {
   const [ephemeralLow] = ephemeralPortRange();
