@@ -6,7 +6,7 @@ import type { Client } from '@elastic/elasticsearch';
 import { createElasticsearchClient } from '../lib/elasticsearch/client';
 import { isElasticsearchUp, startElasticsearch } from '../lib/local-services/elasticsearch';
 import { freePort, startTemporal } from '../lib/local-services/temporal';
-import type { ManagedProcess } from '../lib/local-services/process';
+import { waitFor as waitUntil, type ManagedProcess } from '../lib/local-services/process';
 import { mapBounded } from '../lib/map-bounded';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { startHarness, type Harness } from './support/harness';
@@ -79,13 +79,13 @@ describe('crashes: killed API, worker, Temporal and Elasticsearch processes lose
       running.set(kind, child);
       started.add(child);
     };
-    // An API that exited (it could not bind its port, say) fails the wait at once, with what it printed.
+    // An API that exits (it could not bind its port, say) fails the wait at once, with what it printed.
     const ready = () =>
-      waitFor('the API to be ready', async () => {
-        const api = running.get('api');
-        if (api && (api.exitCode !== null || api.signalCode !== null)) throw new Error(`the API exited (${api.exitCode ?? api.signalCode}) before it was ready:\n${output.trim().split('\n').slice(-10).join('\n')}`);
-        return (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined;
-      }, { timeoutMs: 90_000 });
+      waitUntil('the API', async () => (await fetch(`${base}/readyz`)).status === 200, {
+        timeoutMs: 90_000,
+        intervalMs: 300,
+        onTimeout: () => `Its last lines:\n${output.trim().split('\n').slice(-10).join('\n')}`,
+      }, running.get('api'));
     const stop = () => {
       for (const child of running.values()) child.kill('SIGKILL');
       running.clear();

@@ -96,8 +96,10 @@ export async function waitFor(
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child && child.exitCode !== null) {
-      throw new Error(`${what} exited with code ${child.exitCode} before it was ready. ${onTimeout()}`);
+    // Ended by a signal (killed, or out of memory), a process has no exit code: only a signal code.
+    if (child && (child.exitCode !== null || child.signalCode !== null)) {
+      const how = child.exitCode !== null ? `with code ${child.exitCode}` : `on ${child.signalCode}`;
+      throw new Error(`${what} exited ${how} before it was ready. ${onTimeout()}`);
     }
     if (await check().catch(() => false)) return;
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
