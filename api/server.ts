@@ -30,9 +30,11 @@ import { memoryRoutes } from './memories';
 import { nativeIngestRoutes } from './native';
 import { openApiRoutes } from './openapi';
 import { searchRoutes } from './search';
+import { sourceRoutes } from './sources';
 import { webhookRoutes } from './webhooks';
 import { WebhookStore } from '../lib/webhooks';
 import { Sequences } from '../lib/sequences';
+import { SourceStore } from '../lib/sources';
 import type { SearchDeps } from '../lib/search/execute';
 
 export interface ApiDeps {
@@ -92,6 +94,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(jobRoutes(deps.jobs, listings));
   app.use(searchRoutes(deps.search));
   app.use(memoryRoutes(memories));
+  app.use(sourceRoutes(new SourceStore(deps.es, indices, deps.jobs, listings)));
   app.use(adminRoutes(apiKeys));
   app.use(webhookRoutes(new WebhookStore(deps.es, indices.webhooks, deps.jobs.config.CAIRN_ALLOW_PRIVATE_URLS)));
   app.use(scheduleRoutes(new BackfillSchedules(deps.jobs.client, deps.jobs.config.TEMPORAL_TASK_QUEUE)));

@@ -9,6 +9,9 @@ import { both, timestampOf } from './job-status';
 import { jobMemo, type IngestJobs, type JobMemo } from './jobs';
 import type { PendingStart } from './pending-starts';
 
+/** How many of a tenant's open jobs openJobsOf looks through for one source's. */
+const OPEN_SCAN = 10_000;
+
 /** How deep offset pagination reaches (as Elasticsearch's own result window). */
 const MAX_OFFSET = 10_000;
 
@@ -190,6 +193,29 @@ export class JobListings {
     const pending = token ? [] : (await this.pending(tenant, filters)).slice(0, pageSize - 1);
     const visible = await this.visiblePage(tenant, query, pageSize - pending.length, token, pageToken !== undefined);
     return { jobs: ahead(pending, visible.jobs), nextPageToken: visible.nextPageToken };
+  }
+
+  /**
+   * The tenant's jobs of one source that are queued or running, still being started included. Open
+   * jobs are few (a worker's concurrency's worth, plus a backlog), so the tenant's are read a thousand
+   * at a time and matched on the source their memo names; at most OPEN_SCAN of them are looked at.
+   */
+  async openJobsOf(tenant: string, sourceId: string): Promise<string[]> {
+    const found = (await this.jobs.pendingStarts(tenant)).filter(({ workflowInput }) => workflowInput.sourceId === sourceId).map(({ workflowInput }) => workflowInput.jobId);
+    const query = `${visibilityQuery(tenant, {}, this.taskQueue)} AND ExecutionStatus = "Running"`;
+    let token: Uint8Array | undefined;
+    for (let scanned = 0; scanned < OPEN_SCAN; ) {
+      const response = await this.temporalClient.workflowService.listWorkflowExecutions({ namespace: this.namespace, query, pageSize: 1000, nextPageToken: token });
+      for (const execution of response.executions ?? []) {
+        scanned += 1;
+        const ids = parseIngestWorkflowId(execution.execution?.workflowId ?? '');
+        const memo = decodeFields(execution.memo?.fields) as Partial<JobMemo>;
+        if (ids && ids.tenant === tenant && memo.source_id === sourceId) found.push(ids.jobId);
+      }
+      token = response.nextPageToken && response.nextPageToken.length > 0 ? response.nextPageToken : undefined;
+      if (!token) break;
+    }
+    return [...new Set(found)];
   }
 
   /** A page of visibility, completed by the finished jobs' stored summaries. */

@@ -23,6 +23,7 @@ import { contentHash, ingestWorkflowId, newJobId, scopeKey, sha256, sourceId as 
 import { initialProgress } from './domain/initial-progress';
 import { canonicalProgress, JobStatusReader, startInputOf } from './job-status';
 import type { Logger } from './logger';
+import { mapBounded } from './map-bounded';
 import { PendingStarts, type PendingStart } from './pending-starts';
 import { ingestJobAttributes } from './temporal/search-attributes';
 
@@ -437,6 +438,17 @@ export class IngestJobs {
   /** A tenant's jobs answered 2xx whose start is still being completed (startInBackground), newest first. */
   pendingStarts(tenant: string): Promise<PendingStart[]> {
     return this.pending.ofTenant(tenant);
+  }
+
+  /**
+   * Removes what the jobs stored in the blob store — the upload or fetched page, the artifacts — once
+   * their source is deleted: a retry or a re-extraction of them then has nothing to read.
+   */
+  async dropContent(tenant: string, jobIds: string[]): Promise<void> {
+    await mapBounded(jobIds, 8, async (jobId) => {
+      const keys = await this.blobs.list(blobKeys.folder(tenant, jobId));
+      await Promise.all(keys.map((key) => this.blobs.delete(key)));
+    });
   }
 
   handle(tenant: string, jobId: string): WorkflowHandle {

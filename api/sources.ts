@@ -1,0 +1,53 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { SourceStore } from '../lib/sources';
+import { principalOf, requirePermission } from './auth';
+import { parseWith } from './errors';
+
+const idParam = (value: unknown) => parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not an id'), value);
+
+/** A source as GET answers it (the OpenAPI document's shape; lib/sources.ts builds it). */
+export const SourceResponse = z.object({
+  id: z.string(),
+  kind: z.string().optional(),
+  format: z.string().optional(),
+  document_type: z.string().optional(),
+  document_id: z.string().optional(),
+  document_date: z.string().optional(),
+  source_url: z.string().optional(),
+  file_name: z.string().optional(),
+  title: z.string().optional(),
+  categories: z.array(z.string()).optional(),
+  mode: z.string().optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  scope: z.record(z.string(), z.unknown()).optional(),
+  turn_count: z.number().int().optional(),
+  version_at: z.string().optional(),
+  last_job_id: z.string().optional(),
+  memory_count: z.number().int(),
+  created_at: z.string().optional(),
+  updated_at: z.string().optional(),
+});
+
+export const SourceDeletionResponse = z.object({
+  source_id: z.string(),
+  memories_deleted: z.number().int(),
+  entities_deleted: z.number().int(),
+  entities_updated: z.number().int(),
+  jobs_cleared: z.number().int(),
+});
+
+/** A source (what was sent: its memories' provenance.source_id) read, or deleted with all derived from it. */
+export function sourceRoutes(sources: SourceStore): Router {
+  const router = Router();
+
+  router.get('/v1/sources/:id', requirePermission('read'), async (req, res) => {
+    res.json(await sources.get(principalOf(req).tenant, idParam(req.params.id)));
+  });
+
+  router.delete('/v1/sources/:id', requirePermission('write'), async (req, res) => {
+    res.json(await sources.delete(principalOf(req).tenant, idParam(req.params.id)));
+  });
+
+  return router;
+}

@@ -1,0 +1,126 @@
+import { startHarness, type Harness } from './support/harness';
+import { waitFor } from './support/wait';
+
+interface Entity {
+  id: string;
+  name: string;
+  source_ids?: string[];
+}
+
+async function bm25(h: Harness, query: string): Promise<{ id: string; provenance: { source_id: string } }[]> {
+  const response = await h.api('POST', '/v1/search', { body: { query, mode: 'bm25', top_k: 50 } });
+  expect(response.status).toBe(200);
+  return response.body.results;
+}
+
+async function entitiesNaming(h: Harness, sourceId: string): Promise<Entity[]> {
+  const listed = await h.api('GET', '/v1/entities?page_size=100');
+  expect(listed.status).toBe(200);
+  return (listed.body.entities as Entity[]).filter((entity) => entity.source_ids?.includes(sourceId));
+}
+
+describe('sources: read, and deleted with everything derived from them', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness({
+      // A fault injected into the fetch stage (not a test double of Temporal or Elasticsearch): a
+      // "slow" send waits there, so a delete meets it still running.
+      wrapActivities: (activities) => ({
+        ...activities,
+        fetchSource: async (input) => {
+          if (input.request.metadata?.test === 'slow') await new Promise((resolve) => setTimeout(resolve, 4000));
+          return activities.fetchSource(input);
+        },
+      }),
+    });
+  });
+  afterAll(async () => h?.close());
+
+  it('gets a source and deletes its memories, its mentions in entities and its stored content, within the tenant', async () => {
+    const first = await h.api('POST', '/v1/documents', {
+      body: { content: 'Ingrid Bergstrom met Tomas Lindqvist in Stockholm to plan the tramway survey.', document_id: 'survey-notes', metadata: { team: 'rail' } },
+    });
+    const other = await h.api('POST', '/v1/documents', { body: { content: 'Ingrid Bergstrom flew from Stockholm to Oslo for the ferry timetable.' } });
+    expect(first.status).toBe(202);
+    await h.waitForJob('acme', first.body.job_id);
+    await h.waitForJob('acme', other.body.job_id);
+    const sourceId = first.body.source_id as string;
+
+    const got = await h.api('GET', `/v1/sources/${sourceId}`);
+    expect(got.status).toBe(200);
+    expect(got.body).toMatchObject({ id: sourceId, format: 'TXT', document_id: 'survey-notes', metadata: { team: 'rail' }, last_job_id: first.body.job_id });
+    expect(got.body.memory_count).toBeGreaterThan(0);
+    expect(got.body.tenant).toBeUndefined();
+    expect((await h.api('GET', `/v1/sources/${sourceId}`, { key: h.keys.globex })).status).toBe(404);
+
+    const memories = (await bm25(h, 'tramway survey')).filter((hit) => hit.provenance.source_id === sourceId);
+    expect(memories.length).toBe(got.body.memory_count);
+    const named = await entitiesNaming(h, sourceId);
+    const shared = named.filter((entity) => entity.source_ids!.length > 1);
+    const own = named.filter((entity) => entity.source_ids!.length === 1);
+    // Ingrid Bergstrom and Stockholm are the other document's too; Tomas Lindqvist is this one's alone.
+    expect(shared.length).toBeGreaterThan(0);
+    expect(own.length).toBeGreaterThan(0);
+    expect((await h.runtime.blobs.list(`acme/jobs/${first.body.job_id}`)).length).toBeGreaterThan(0);
+
+    // Another tenant's key cannot delete it: the same 404 as for an id that does not exist.
+    expect((await h.api('DELETE', `/v1/sources/${sourceId}`, { key: h.keys.globex })).status).toBe(404);
+    expect((await h.api('GET', `/v1/sources/${sourceId}`)).status).toBe(200);
+
+    const deleted = await h.api('DELETE', `/v1/sources/${sourceId}`);
+    expect(deleted.status).toBe(200);
+    expect(deleted.body).toEqual({
+      source_id: sourceId,
+      memories_deleted: memories.length,
+      entities_deleted: own.length,
+      entities_updated: shared.length,
+      jobs_cleared: 1,
+    });
+    expect((await h.api('GET', `/v1/sources/${sourceId}`)).status).toBe(404);
+    expect((await h.api('DELETE', `/v1/sources/${sourceId}`)).status).toBe(404);
+    for (const memory of memories) expect((await h.api('GET', `/v1/memories/${memory.id}`)).status).toBe(404);
+    expect((await bm25(h, 'tramway survey')).filter((hit) => hit.provenance.source_id === sourceId)).toEqual([]);
+    for (const entity of own) expect((await h.api('GET', `/v1/entities/${entity.id}`)).status).toBe(404);
+    for (const entity of shared) {
+      const kept = await h.api('GET', `/v1/entities/${entity.id}`);
+      expect(kept.status).toBe(200);
+      expect(kept.body.source_ids).toEqual(entity.source_ids!.filter((id) => id !== sourceId));
+    }
+    expect(await h.runtime.blobs.list(`acme/jobs/${first.body.job_id}`)).toEqual([]);
+    // The other document is untouched.
+    expect((await bm25(h, 'ferry timetable')).some((hit) => hit.provenance.source_id === other.body.source_id)).toBe(true);
+
+    // Sent again, the document is a source again, from scratch.
+    const again = await h.api('POST', '/v1/documents', { body: { content: 'Ingrid Bergstrom met Tomas Lindqvist in Stockholm to plan the tramway survey.', document_id: 'survey-notes' } });
+    expect(again.body.source_id).toBe(sourceId);
+    expect((await h.waitForJob('acme', again.body.job_id)).status).toBe('completed');
+    expect((await h.api('GET', `/v1/sources/${sourceId}`)).body.memory_count).toBe(memories.length);
+  });
+
+  it('refuses (409) while a job of the source is queued or running, and deletes every version once it has ended', async () => {
+    const v1 = await h.api('POST', '/v1/documents', { body: { content: 'The orchard rota: pruning in March, grafting in April.', document_id: 'orchard' } });
+    expect((await h.waitForJob('acme', v1.body.job_id)).status).toBe('completed');
+    const v2 = await h.api('POST', '/v1/documents', { body: { content: 'The orchard rota: pruning in February.', document_id: 'orchard', metadata: { test: 'slow' } } });
+    const sourceId = v1.body.source_id as string;
+    expect(v2.body.source_id).toBe(sourceId);
+    // Once visibility lists the second version's job, a delete meets it.
+    await waitFor('the second version listed', async () =>
+      ((await h.api('GET', '/v1/jobs?page_size=50')).body.jobs as { job_id: string }[]).find((job) => job.job_id === v2.body.job_id), { timeoutMs: 10_000 });
+
+    const refused = await h.api('DELETE', `/v1/sources/${sourceId}`);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toContain(v2.body.job_id);
+    expect((await h.api('GET', `/v1/sources/${sourceId}`)).body.memory_count).toBeGreaterThan(0);
+
+    expect((await h.api('POST', `/v1/jobs/${v2.body.job_id}/cancel`)).status).toBe(202);
+    expect((await h.waitForJob('acme', v2.body.job_id)).status).toBe('cancelled');
+    const deleted = await h.api('DELETE', `/v1/sources/${sourceId}`);
+    expect(deleted.status).toBe(200);
+    expect(deleted.body.memories_deleted).toBeGreaterThan(0);
+    // Both jobs' stored content goes: the first version's, and the cancelled second's upload.
+    expect(deleted.body.jobs_cleared).toBe(2);
+    expect(await h.runtime.blobs.list(`acme/jobs/${v1.body.job_id}`)).toEqual([]);
+    expect(await h.runtime.blobs.list(`acme/jobs/${v2.body.job_id}`)).toEqual([]);
+    expect((await bm25(h, 'orchard rota')).filter((hit) => hit.provenance.source_id === sourceId)).toEqual([]);
+  });
+});
