@@ -13,7 +13,7 @@ import { Memory } from '../lib/domain/memory';
 import { NoteBody } from './schedules';
 import { BackfillRequest, ScheduleRequest } from '../lib/backfill/request';
 import { NativeSearchRequest } from './search';
-import { SourceDeletionResponse, SourceResponse } from './sources';
+import { SourceDeletionResponse, SourceListQuery, SourceResponse } from './sources';
 import { CreateWebhookRequest, CreatedWebhook, WebhookView } from '../lib/webhooks';
 import { EntityListQuery } from './memories';
 import {
@@ -77,6 +77,7 @@ const OPERATIONS: Operation[] = [
   { method: 'get', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Get a memory', permission: 'read', response: MemoryResponse, errors: [503] },
   { method: 'patch', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Update a memory (replace | append | smart-merge); re-embedded when the text changes', permission: 'write', body: MemoryUpdate, response: MemoryResponse, errors: [503] },
   { method: 'delete', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Delete a memory', permission: 'write', status: 204 },
+  { method: 'get', path: '/v1/sources', tag: 'memories', summary: 'List sources, newest first, each with its memory count (filter by kind, format, document_type, document_id)', permission: 'read', query: SourceListQuery, errors: [503] },
   { method: 'get', path: `/v1/sources/${ID}`, tag: 'memories', summary: "Get a source (a memory's provenance.source_id): what was sent, its newest version, how many memories it has", permission: 'read', response: SourceResponse, errors: [503] },
   { method: 'delete', path: `/v1/sources/${ID}`, tag: 'memories', summary: 'Delete a source with its memories, its mentions in entities (an entity no other source names goes) and its stored content; 409 while a job of it is queued or running', permission: 'write', response: SourceDeletionResponse, errors: [409, 503] },
   { method: 'get', path: '/v1/entities', tag: 'memories', summary: 'List entities', permission: 'read', query: EntityListQuery },

@@ -2,9 +2,27 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { SourceStore } from '../lib/sources';
 import { principalOf, requirePermission } from './auth';
-import { parseWith } from './errors';
+import { parseWith, queryInt } from './errors';
+import { DocumentType, Format, SourceKind } from '../lib/domain/ingest';
 
 const idParam = (value: unknown) => parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not an id'), value);
+
+/** Pages reach the first 10,000 sources (Elasticsearch's result window); narrow with the filters past that. */
+const SOURCE_WINDOW = 10_000;
+
+export const SourceListQuery = z
+  .object({
+    kind: SourceKind.optional(),
+    format: Format.optional(),
+    document_type: DocumentType.optional(),
+    document_id: z.string().min(1).max(512).optional(),
+    page: queryInt(1, 1000, 1),
+    page_size: queryInt(1, 100, 20),
+  })
+  .refine((query) => query.page * query.page_size <= SOURCE_WINDOW, {
+    message: `page × page_size may reach the first ${SOURCE_WINDOW} sources; narrow the list with its filters`,
+    path: ['page'],
+  });
 
 /** A source as GET answers it (the OpenAPI document's shape; lib/sources.ts builds it). */
 export const SourceResponse = z.object({
@@ -40,6 +58,12 @@ export const SourceDeletionResponse = z.object({
 /** A source (what was sent: its memories' provenance.source_id) read, or deleted with all derived from it. */
 export function sourceRoutes(sources: SourceStore): Router {
   const router = Router();
+
+  router.get('/v1/sources', requirePermission('read'), async (req, res) => {
+    const { page, page_size: pageSize, ...filters } = parseWith(SourceListQuery, req.query);
+    const { sources: listed, total } = await sources.list(principalOf(req).tenant, filters, { from: (page - 1) * pageSize, size: pageSize });
+    res.json({ sources: listed, page, page_size: pageSize, total });
+  });
 
   router.get('/v1/sources/:id', requirePermission('read'), async (req, res) => {
     res.json(await sources.get(principalOf(req).tenant, idParam(req.params.id)));

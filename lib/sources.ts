@@ -57,6 +57,14 @@ export interface PublicSource {
   updated_at?: string;
 }
 
+/** What a listing of sources may be narrowed to. */
+export interface SourceFilters {
+  kind?: string;
+  format?: string;
+  document_type?: string;
+  document_id?: string;
+}
+
 /** What `DELETE /v1/sources/:id` removed. */
 export interface SourceDeletion {
   source_id: string;
@@ -93,6 +101,27 @@ export class SourceStore {
     return publicSource(stored.source, await this.memoryCount(tenant, id));
   }
 
+  /** A page of the tenant's sources, newest first, with each one's memory count (one aggregation for the page). */
+  async list(tenant: string, filters: SourceFilters, page: { from: number; size: number }): Promise<{ sources: PublicSource[]; total: number }> {
+    const filter: estypes.QueryDslQueryContainer[] = [{ term: { tenant } }];
+    for (const field of ['kind', 'format', 'document_type', 'document_id'] as const) {
+      if (filters[field]) filter.push({ term: { [field]: filters[field] } });
+    }
+    const found = await this.es.search<StoredSource>({
+      index: this.indices.sources,
+      query: { bool: { filter } },
+      // Newest first by when the source was first sent (its record is written later, by its job).
+      sort: [{ accepted_at: { order: 'desc', unmapped_type: 'date' } }, { created_at: { order: 'desc', unmapped_type: 'date' } }, { id: 'asc' }],
+      from: page.from,
+      size: page.size,
+      track_total_hits: true,
+    });
+    const hits = found.hits.hits.flatMap((hit) => (hit._source ? [hit._source] : []));
+    const counts = await this.memoryCounts(tenant, hits.map((source) => source.id));
+    const total = typeof found.hits.total === 'number' ? found.hits.total : (found.hits.total?.value ?? hits.length);
+    return { sources: hits.map((source) => publicSource(source, counts.get(source.id) ?? 0)), total };
+  }
+
   /**
    * Refused (409) while a job of the source is queued or running, as that job would write memories
    * again once the delete had answered: the caller cancels it (POST /v1/jobs/:id/cancel) or waits.
@@ -125,6 +154,18 @@ export class SourceStore {
       query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': id } }] } },
     });
     return count;
+  }
+
+  private async memoryCounts(tenant: string, ids: string[]): Promise<Map<string, number>> {
+    if (ids.length === 0) return new Map();
+    const response = await this.es.search<unknown, { sources: estypes.AggregationsStringTermsAggregate }>({
+      index: this.indices.memories,
+      size: 0,
+      query: { bool: { filter: [{ term: { tenant } }, { terms: { 'provenance.source_id': ids } }] } },
+      aggs: { sources: { terms: { field: 'provenance.source_id', size: ids.length } } },
+    });
+    const buckets = response.aggregations?.sources.buckets;
+    return new Map(Array.isArray(buckets) ? buckets.map((bucket) => [String(bucket.key), bucket.doc_count]) : []);
   }
 
   /**

@@ -52,6 +52,18 @@ describe('sources: read, and deleted with everything derived from them', () => {
     expect(got.body.memory_count).toBeGreaterThan(0);
     expect(got.body.tenant).toBeUndefined();
     expect((await h.api('GET', `/v1/sources/${sourceId}`, { key: h.keys.globex })).status).toBe(404);
+    // Listed (a search: within the index's refresh of a second), newest first, and found by the
+    // caller's own document id; not by another tenant.
+    const listed = await waitFor('both sources listed', async () => {
+      const response = await h.api('GET', '/v1/sources?page_size=10');
+      expect(response.status).toBe(200);
+      return response.body.total === 2 ? response.body : undefined;
+    });
+    expect(listed.sources.map((source: { id: string }) => source.id)).toEqual([other.body.source_id, sourceId]);
+    const byDocumentId = await h.api('GET', '/v1/sources?document_id=survey-notes');
+    expect(byDocumentId.body).toMatchObject({ total: 1, sources: [got.body] });
+    expect((await h.api('GET', '/v1/sources', { key: h.keys.globex })).body.total).toBe(0);
+    expect((await h.api('GET', '/v1/sources?page=1000&page_size=100')).status).toBe(400);
 
     const memories = (await bm25(h, 'tramway survey')).filter((hit) => hit.provenance.source_id === sourceId);
     expect(memories.length).toBe(got.body.memory_count);
@@ -78,6 +90,7 @@ describe('sources: read, and deleted with everything derived from them', () => {
     });
     expect((await h.api('GET', `/v1/sources/${sourceId}`)).status).toBe(404);
     expect((await h.api('DELETE', `/v1/sources/${sourceId}`)).status).toBe(404);
+    expect((await h.api('GET', '/v1/sources?document_id=survey-notes')).body.total).toBe(0);
     for (const memory of memories) expect((await h.api('GET', `/v1/memories/${memory.id}`)).status).toBe(404);
     expect((await bm25(h, 'tramway survey')).filter((hit) => hit.provenance.source_id === sourceId)).toEqual([]);
     for (const entity of own) expect((await h.api('GET', `/v1/entities/${entity.id}`)).status).toBe(404);
