@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import { MemoryUpdate, type MemoryStore } from '../lib/memories';
+import { SearchFilters } from '../lib/search/plan';
 import { principalOf, requirePermission } from './auth';
 import { parseWith, queryInt } from './errors';
 
@@ -21,9 +22,23 @@ export const EntityListQuery = z
 
 const idParam = (value: unknown) => parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not an id'), value);
 
-/** Memories (get, update with a merge strategy, delete) and entities (get, list), within the caller's tenant. */
+/** A listing of memories: search's filters, without a query, newest first. */
+export const MemoryListRequest = z
+  .object({
+    filters: SearchFilters.default({}),
+    page_size: z.number().int().min(1).max(100).default(20),
+    page_token: z.string().min(1).max(2048).optional(),
+  })
+  .strict();
+
+/** Memories (list, get, update with a merge strategy, delete) and entities (get, list), within the caller's tenant. */
 export function memoryRoutes(memories: MemoryStore): Router {
   const router = Router();
+
+  router.post('/v1/memories/list', requirePermission('read'), async (req, res) => {
+    const request = parseWith(MemoryListRequest, req.body);
+    res.json(await memories.list(principalOf(req).tenant, request.filters, request.page_size, request.page_token));
+  });
 
   router.get('/v1/memories/:id', requirePermission('read'), async (req, res) => {
     res.json(await memories.get(principalOf(req).tenant, idParam(req.params.id)));

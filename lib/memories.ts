@@ -1,4 +1,4 @@
-import type { Client } from '@elastic/elasticsearch';
+import type { Client, estypes } from '@elastic/elasticsearch';
 import { z } from 'zod';
 import { clipTurn, embeddingText, type Memory, type StoredMemory } from './domain/memory';
 import { IngestMode, Metadata } from './domain/ingest';
@@ -8,6 +8,8 @@ import type { IndexNames } from './elasticsearch/indices';
 import { badInput, conflict, notFound } from './errors';
 import type { Embedder } from './models/embedder';
 import { stemmedText } from './search/analysis';
+import { filterClauses } from './search/filters';
+import type { SearchFilters } from './search/plan';
 import { countTokens } from './chunking/tokens';
 import { EntityResolver, entityRefsOf } from './entities/resolver';
 import type { Extractor } from './models/extractor';
@@ -115,6 +117,28 @@ export class MemoryStore {
     /** When set, an edited text's type, dates and entities are read again with them (rederive). */
     private readonly extractors?: Record<IngestMode, Extractor>,
   ) {}
+
+  /**
+   * The memories the filters match (those of search), newest first, a page at a time: a page token
+   * continues after the last memory of the page before (search_after on when it was stored and its
+   * id), so paging reaches every memory, however many, and stays in place as new ones arrive.
+   */
+  async list(tenant: string, filters: SearchFilters, pageSize: number, pageToken?: string): Promise<{ memories: Memory[]; next_page_token: string | null }> {
+    const response = await this.es.search<StoredMemory>({
+      index: this.indices.memories,
+      query: { bool: { filter: filterClauses(tenant, filters) } },
+      sort: [{ created_at: { order: 'desc', unmapped_type: 'date' } }, { id: 'asc' }],
+      size: pageSize,
+      search_after: pageToken === undefined ? undefined : openMemoryPageToken(pageToken),
+      _source: { excludes: ['embedding', 'stems', 'context', 'context_stems'] },
+    });
+    const hits = response.hits.hits;
+    const last = hits[hits.length - 1];
+    return {
+      memories: hits.flatMap((hit) => (hit._source ? [publicMemory(hit._source)] : [])),
+      next_page_token: hits.length === pageSize && last?.sort ? Buffer.from(JSON.stringify(last.sort)).toString('base64url') : null,
+    };
+  }
 
   async get(tenant: string, id: string): Promise<Memory> {
     return publicMemory((await this.getStored(tenant, id)).memory);
@@ -336,6 +360,17 @@ export class MemoryStore {
  * A memory as the API shows it: without its vector, stems and neighbouring-turn context (internal to
  * search, and another memory's words).
  */
+/** A page token of list(): the sort values of a page's last memory (epoch milliseconds, id); anything else is a 400. */
+function openMemoryPageToken(token: string): estypes.SortResults {
+  try {
+    const values = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown;
+    if (Array.isArray(values) && values.length === 2 && Number.isSafeInteger(values[0]) && typeof values[1] === 'string') return values as estypes.SortResults;
+  } catch {
+    // Not JSON: refused below.
+  }
+  throw badInput('page_token is not one this listing gave: start again without it');
+}
+
 export function publicMemory({ embedding: _embedding, embedding_model: _model, stems: _stems, context: _context, context_stems: _contextStems, ...memory }: StoredMemory): Memory {
   return memory;
 }

@@ -19,7 +19,7 @@ async function entitiesNaming(h: Harness, sourceId: string): Promise<Entity[]> {
   return (listed.body.entities as Entity[]).filter((entity) => entity.source_ids?.includes(sourceId));
 }
 
-describe('sources: read, and deleted with everything derived from them', () => {
+describe('sources read, listed and deleted with everything derived from them; memories listed', () => {
   let h: Harness;
   beforeAll(async () => {
     h = await startHarness({
@@ -108,6 +108,35 @@ describe('sources: read, and deleted with everything derived from them', () => {
     expect(again.body.source_id).toBe(sourceId);
     expect((await h.waitForJob('acme', again.body.job_id)).status).toBe('completed');
     expect((await h.api('GET', `/v1/sources/${sourceId}`)).body.memory_count).toBe(memories.length);
+  });
+
+  it('lists memories matching filters, newest first, a page token at a time, within the tenant', async () => {
+    const texts = ['Kestrel notes one: the ridge path floods in spring.', 'Kestrel notes two: the bothy key is under the cairn.', 'Kestrel notes three: bring a head torch.'];
+    const jobs = [];
+    // One after another, so each is stored after the one before.
+    for (const content of texts) {
+      const accepted = await h.api('POST', '/v1/documents', { body: { content, scope: { user_id: 'walker-1' } } });
+      jobs.push(accepted.body.job_id);
+      await h.waitForJob('acme', accepted.body.job_id);
+    }
+    const elsewhere = await h.api('POST', '/v1/documents', { body: { content: 'Kestrel notes of someone else.', scope: { user_id: 'walker-2' } } });
+    await h.waitForJob('acme', elsewhere.body.job_id);
+
+    const list = (body: object, key?: string) => h.api('POST', '/v1/memories/list', { key, body });
+    const first = await list({ filters: { user_id: 'walker-1' }, page_size: 2 });
+    expect(first.status).toBe(200);
+    expect(first.body.memories).toHaveLength(2);
+    expect(first.body.next_page_token).toEqual(expect.any(String));
+    const second = await list({ filters: { user_id: 'walker-1' }, page_size: 2, page_token: first.body.next_page_token });
+    expect(second.body.memories).toHaveLength(1);
+    expect(second.body.next_page_token).toBeNull();
+    const listed = [...first.body.memories, ...second.body.memories] as { text: string; scope: { user_id: string }; provenance: { job_id: string }; embedding?: unknown }[];
+    expect(listed.map((memory) => memory.provenance.job_id)).toEqual([...jobs].reverse());
+    expect(listed.every((memory) => memory.scope.user_id === 'walker-1' && memory.embedding === undefined)).toBe(true);
+
+    expect((await list({ filters: { user_id: 'walker-1' } }, h.keys.globex)).body.memories).toEqual([]);
+    expect((await list({ filters: { user_id: 'walker-1' }, page_token: 'not-a-token' })).status).toBe(400);
+    expect((await list({ filters: { user_id: 'walker-1' }, page_size: 101 })).status).toBe(400);
   });
 
   it('refuses (409) while a job of the source is queued or running, and deletes every version once it has ended', async () => {
