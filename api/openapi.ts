@@ -13,7 +13,7 @@ import { Memory } from '../lib/domain/memory';
 import { NoteBody } from './schedules';
 import { BackfillRequest, ScheduleRequest } from '../lib/backfill/request';
 import { NativeSearchRequest } from './search';
-import { SourceDeletionResponse, SourceListQuery, SourceResponse } from './sources';
+import { SourceDeletionResponse, SourceListQuery, SourceResponse, SourcesDeleteRequest, SourcesDeletionResponse } from './sources';
 import { CreateWebhookRequest, CreatedWebhook, WebhookView } from '../lib/webhooks';
 import { EntityListQuery, MemoryListRequest } from './memories';
 import {
@@ -82,6 +82,7 @@ const OPERATIONS: Operation[] = [
   { method: 'get', path: '/v1/sources', tag: 'memories', summary: 'List sources, newest first, each with its memory count (filter by kind, format, document_type, document_id)', permission: 'read', query: SourceListQuery, errors: [503] },
   { method: 'get', path: `/v1/sources/${ID}`, tag: 'memories', summary: "Get a source (a memory's provenance.source_id): what was sent, its newest version, how many memories it has", permission: 'read', response: SourceResponse, errors: [503] },
   { method: 'delete', path: `/v1/sources/${ID}`, tag: 'memories', summary: 'Delete a source with its memories, its mentions in entities (an entity no other source names goes) and its stored content; 409 while a job of it is queued or running', permission: 'write', response: SourceDeletionResponse, errors: [409, 503] },
+  { method: 'post', path: '/v1/sources/delete', tag: 'memories', summary: 'Delete every source the filters match (a user, agent or session: by scope, or by ids), as DELETE /v1/sources/{id} does, up to 500 a call (remaining says how many still match); a source with a job still open is left and named in refused', permission: 'write', body: SourcesDeleteRequest, response: SourcesDeletionResponse, errors: [409, 503] },
   { method: 'get', path: '/v1/entities', tag: 'memories', summary: 'List entities', permission: 'read', query: EntityListQuery },
   { method: 'get', path: `/v1/entities/${ID}`, tag: 'memories', summary: 'Get an entity', permission: 'read' },
   { method: 'post', path: '/v1/admin/keys', tag: 'admin', summary: 'Create an API key (the key is returned once)', permission: 'admin', body: CreateKeyRequest, status: 201 },

@@ -24,6 +24,40 @@ export const SourceListQuery = z
     path: ['page'],
   });
 
+const scopeId = z.string().min(1).max(255);
+
+/** `POST /v1/sources/delete`: which sources go, by scope (as their memories carry it), ids or document ids. */
+export const SourcesDeleteRequest = z
+  .object({
+    filters: z
+      .object({
+        space_id: scopeId.optional(),
+        org_id: scopeId.optional(),
+        user_id: scopeId.optional(),
+        customer_id: scopeId.optional(),
+        agent_id: scopeId.optional(),
+        session_id: scopeId.optional(),
+        container_tags: z.array(scopeId).min(1).max(100).optional(),
+        source_ids: z.array(scopeId).min(1).max(100).optional(),
+        document_ids: z.array(z.string().min(1).max(512)).min(1).max(100).optional(),
+      })
+      .strict()
+      .refine((filters) => Object.values(filters).some((value) => value !== undefined), {
+        message: 'name at least one filter: a delete never matches every source of the tenant by default',
+      }),
+  })
+  .strict();
+
+export const SourcesDeletionResponse = z.object({
+  sources_deleted: z.number().int(),
+  memories_deleted: z.number().int(),
+  entities_deleted: z.number().int(),
+  entities_updated: z.number().int(),
+  jobs_cleared: z.number().int(),
+  refused: z.array(z.object({ source_id: z.string(), open_job_ids: z.array(z.string()) })),
+  remaining: z.number().int(),
+});
+
 /** A source as GET answers it (the OpenAPI document's shape; lib/sources.ts builds it). */
 export const SourceResponse = z.object({
   id: z.string(),
@@ -63,6 +97,11 @@ export function sourceRoutes(sources: SourceStore): Router {
     const { page, page_size: pageSize, ...filters } = parseWith(SourceListQuery, req.query);
     const { sources: listed, total } = await sources.list(principalOf(req).tenant, filters, { from: (page - 1) * pageSize, size: pageSize });
     res.json({ sources: listed, page, page_size: pageSize, total });
+  });
+
+  router.post('/v1/sources/delete', requirePermission('write'), async (req, res) => {
+    const { filters } = parseWith(SourcesDeleteRequest, req.body);
+    res.json(await sources.deleteMatching(principalOf(req).tenant, filters));
   });
 
   router.get('/v1/sources/:id', requirePermission('read'), async (req, res) => {

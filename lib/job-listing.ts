@@ -196,12 +196,17 @@ export class JobListings {
   }
 
   /**
-   * The tenant's jobs of one source that are queued or running, still being started included. Open
-   * jobs are few (a worker's concurrency's worth, plus a backlog), so the tenant's are read a thousand
-   * at a time and matched on the source their memo names; at most OPEN_SCAN of them are looked at.
+   * The tenant's jobs of these sources that are queued or running, still being started included, by
+   * source. Open jobs are few (a worker's concurrency's worth, plus a backlog), so the tenant's are read
+   * a thousand at a time and matched on the source their memo names; at most OPEN_SCAN are looked at.
    */
-  async openJobsOf(tenant: string, sourceId: string): Promise<string[]> {
-    const found = (await this.jobs.pendingStarts(tenant)).filter(({ workflowInput }) => workflowInput.sourceId === sourceId).map(({ workflowInput }) => workflowInput.jobId);
+  async openJobsOf(tenant: string, sourceIds: Set<string>): Promise<Map<string, string[]>> {
+    const found = new Map<string, Set<string>>();
+    const add = (sourceId: string | undefined, jobId: string) => {
+      if (sourceId === undefined || !sourceIds.has(sourceId)) return;
+      found.set(sourceId, (found.get(sourceId) ?? new Set()).add(jobId));
+    };
+    for (const { workflowInput } of await this.jobs.pendingStarts(tenant)) add(workflowInput.sourceId, workflowInput.jobId);
     const query = `${visibilityQuery(tenant, {}, this.taskQueue)} AND ExecutionStatus = "Running"`;
     let token: Uint8Array | undefined;
     for (let scanned = 0; scanned < OPEN_SCAN; ) {
@@ -209,13 +214,12 @@ export class JobListings {
       for (const execution of response.executions ?? []) {
         scanned += 1;
         const ids = parseIngestWorkflowId(execution.execution?.workflowId ?? '');
-        const memo = decodeFields(execution.memo?.fields) as Partial<JobMemo>;
-        if (ids && ids.tenant === tenant && memo.source_id === sourceId) found.push(ids.jobId);
+        if (ids?.tenant === tenant) add((decodeFields(execution.memo?.fields) as Partial<JobMemo>).source_id, ids.jobId);
       }
       token = response.nextPageToken && response.nextPageToken.length > 0 ? response.nextPageToken : undefined;
       if (!token) break;
     }
-    return [...new Set(found)];
+    return new Map([...found].map(([sourceId, jobIds]) => [sourceId, [...jobIds]]));
   }
 
   /** A page of visibility, completed by the finished jobs' stored summaries. */

@@ -65,16 +65,46 @@ export interface SourceFilters {
   document_id?: string;
 }
 
-/** What `DELETE /v1/sources/:id` removed. */
-export interface SourceDeletion {
-  source_id: string;
+/** What a bulk delete matches sources by: their scope (as their memories carry it), ids or document ids; at least one. */
+export interface SourceScopeFilters {
+  space_id?: string;
+  org_id?: string;
+  user_id?: string;
+  customer_id?: string;
+  agent_id?: string;
+  session_id?: string;
+  container_tags?: string[];
+  source_ids?: string[];
+  document_ids?: string[];
+}
+
+const SCOPE_FIELDS = ['space_id', 'org_id', 'user_id', 'customer_id', 'agent_id', 'session_id'] as const;
+
+/** The most sources one bulk delete removes; `remaining` tells the caller to send it again. */
+export const BULK = 500;
+
+interface Removed {
   memories_deleted: number;
-  /** Entities that only this source mentioned. */
+  /** Entities that only these sources mentioned. */
   entities_deleted: number;
-  /** Entities other sources mention too: they stay, no longer naming this source. */
+  /** Entities other sources mention too: they stay, no longer naming these. */
   entities_updated: number;
   /** Jobs whose stored content (upload, fetched page, artifacts) was removed. */
   jobs_cleared: number;
+}
+
+/** What `POST /v1/sources/delete` removed, and what it left. */
+export interface SourcesDeletion extends Removed {
+  sources_deleted: number;
+  /** Sources left as they are: a job of theirs is still queued or running. */
+  refused: { source_id: string; open_job_ids: string[] }[];
+  /** Sources the filters still match (the refused ones, and any past BULK): send the request again. */
+  remaining: number;
+}
+
+/** What `DELETE /v1/sources/:id` removed. */
+export interface SourceDeletion extends Removed {
+  source_id: string;
 }
 
 /** Elasticsearch's result window: the most ids one search hands back. */
@@ -127,21 +157,97 @@ export class SourceStore {
    * again once the delete had answered: the caller cancels it (POST /v1/jobs/:id/cancel) or waits.
    */
   async delete(tenant: string, id: string): Promise<SourceDeletion> {
-    const [stored, open] = await Promise.all([this.read(tenant, id), this.listings.openJobsOf(tenant, id)]);
-    if (open.length > 0) {
-      throw conflict(`source ${id} has a job still queued or running (${open.slice(0, 3).join(', ')}): cancel it (POST /v1/jobs/{id}/cancel) or wait for it to end, then delete the source`);
+    const [stored, open] = await Promise.all([this.read(tenant, id), this.listings.openJobsOf(tenant, new Set([id]))]);
+    const running = open.get(id);
+    if (running) {
+      throw conflict(`source ${id} has a job still queued or running (${running.slice(0, 3).join(', ')}): cancel it (POST /v1/jobs/{id}/cancel) or wait for it to end, then delete the source`);
     }
     if (!stored) throw notFound(`source ${id}`);
-    const jobIds = await this.jobIdsOf(tenant, id, stored.source);
+    return { source_id: id, ...(await this.remove(tenant, [stored.source])) };
+  }
 
-    const ofSource: estypes.QueryDslQueryContainer = { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': id } }] } };
-    const memoriesDeleted = await deleteMatching(this.es, this.indices.memories, ofSource, "the source's memories");
+  /**
+   * Every source the filters match — those whose memories match them, and those whose record does
+   * (a source none of whose jobs stored a memory) — deleted as delete() deletes one, up to BULK at a
+   * time: `remaining` says how many still match (call again), and a source with a job still open is
+   * left, named in `refused`.
+   */
+  async deleteMatching(tenant: string, filters: SourceScopeFilters): Promise<SourcesDeletion> {
+    const matching = await this.matchingIds(tenant, filters);
+    const batch = matching.slice(0, BULK);
+    const [records, open] = await Promise.all([this.readMany(tenant, batch), this.listings.openJobsOf(tenant, new Set(batch))]);
+    const deletable = batch.filter((id) => !open.has(id)).map((id) => records.get(id) ?? ({ id, tenant } as StoredSource));
+    const removed = await this.remove(tenant, deletable);
+    return {
+      sources_deleted: deletable.length,
+      ...removed,
+      refused: [...open].map(([sourceId, jobIds]) => ({ source_id: sourceId, open_job_ids: jobIds })),
+      remaining: matching.length - deletable.length,
+    };
+  }
+
+  /**
+   * Deletes what was derived from the sources, their records last: memories, mentions in entities,
+   * stored content. (A source without a record, found through its memories, has those alone.)
+   */
+  private async remove(tenant: string, sources: StoredSource[]): Promise<Removed> {
+    if (sources.length === 0) return { memories_deleted: 0, entities_deleted: 0, entities_updated: 0, jobs_cleared: 0 };
+    const ids = sources.map((source) => source.id);
+    const jobIds = await this.jobIdsOf(tenant, sources);
+    const memoriesDeleted = await deleteMatching(this.es, this.indices.memories, this.memoriesOf(tenant, ids), "the sources' memories");
     // deleteMatching leaves a memory changed since it was read (an edit landing now) to its writer.
-    if ((await this.memoryCount(tenant, id)) > 0) throw conflict(`memories of source ${id} changed while it was being deleted; send the DELETE again`);
-    const entities = await this.forgetInEntities(tenant, id);
+    if ((await this.es.count({ index: this.indices.memories, query: this.memoriesOf(tenant, ids) })).count > 0) {
+      throw conflict(`memories of ${ids.length === 1 ? `source ${ids[0]}` : 'these sources'} changed while being deleted; send the request again`);
+    }
+    const entities = await this.forgetInEntities(tenant, ids);
     await this.jobs.dropContent(tenant, jobIds);
-    await this.es.delete({ index: this.indices.sources, id, refresh: 'wait_for' }, { ignore: [404] });
-    return { source_id: id, memories_deleted: memoriesDeleted, entities_deleted: entities.deleted, entities_updated: entities.updated, jobs_cleared: jobIds.length };
+    const response = await this.es.bulk({ refresh: 'wait_for', operations: ids.map((id) => ({ delete: { _index: this.indices.sources, _id: id } })) });
+    const failed = response.items.find((item) => item.delete?.error && item.delete.status !== 404);
+    if (failed) throw upstreamFailure(`Elasticsearch could not delete a source record: ${failed.delete!.error!.reason ?? failed.delete!.status}`);
+    return { memories_deleted: memoriesDeleted, entities_deleted: entities.deleted, entities_updated: entities.updated, jobs_cleared: jobIds.length };
+  }
+
+  private memoriesOf(tenant: string, ids: string[]): estypes.QueryDslQueryContainer {
+    return { bool: { filter: [{ term: { tenant } }, { terms: { 'provenance.source_id': ids } }] } };
+  }
+
+  /** The ids of the sources the filters match: through their memories' scope, and their records'. */
+  private async matchingIds(tenant: string, filters: SourceScopeFilters): Promise<string[]> {
+    const clauses = (prefix: string, sourceIdField: string, documentIdField: string): estypes.QueryDslQueryContainer[] => {
+      const filter: estypes.QueryDslQueryContainer[] = [{ term: { tenant } }];
+      for (const field of SCOPE_FIELDS) if (filters[field] !== undefined) filter.push({ term: { [`${prefix}${field}`]: filters[field] } });
+      if (filters.container_tags?.length) filter.push({ terms: { [`${prefix}container_tags`]: filters.container_tags } });
+      if (filters.source_ids?.length) filter.push({ terms: { [sourceIdField]: filters.source_ids } });
+      if (filters.document_ids?.length) filter.push({ terms: { [documentIdField]: filters.document_ids } });
+      return filter;
+    };
+    const [viaMemories, viaRecords] = await Promise.all([
+      this.es.search<unknown, { sources: estypes.AggregationsStringTermsAggregate }>({
+        index: this.indices.memories,
+        size: 0,
+        query: { bool: { filter: clauses('scope.', 'provenance.source_id', 'provenance.document_id') } },
+        aggs: { sources: { terms: { field: 'provenance.source_id', size: WINDOW } } },
+      }),
+      this.es.search<{ id: string }>({
+        index: this.indices.sources,
+        size: WINDOW,
+        _source: ['id'],
+        query: { bool: { filter: clauses('scope.', 'id', 'document_id') } },
+      }),
+    ]);
+    const buckets = viaMemories.aggregations?.sources.buckets;
+    return [
+      ...new Set([
+        ...(Array.isArray(buckets) ? buckets.map((bucket) => String(bucket.key)) : []),
+        ...viaRecords.hits.hits.flatMap((hit) => (hit._source?.id ? [hit._source.id] : [])),
+      ]),
+    ].sort();
+  }
+
+  private async readMany(tenant: string, ids: string[]): Promise<Map<string, StoredSource>> {
+    if (ids.length === 0) return new Map();
+    const { docs } = await this.es.mget<StoredSource>({ index: this.indices.sources, ids });
+    return new Map(docs.flatMap((doc) => ('found' in doc && doc.found && doc._source?.tenant === tenant ? [[doc._id, doc._source] as const] : [])));
   }
 
   private read(tenant: string, id: string): Promise<StoredDocument<StoredSource> | undefined> {
@@ -169,30 +275,29 @@ export class SourceStore {
   }
 
   /**
-   * Every job that stored content for the source: those its record names, those that wrote its
-   * memories, and those whose summaries name it (a job that failed before writing any memory).
+   * Every job that stored content for the sources: those their records name, those that wrote their
+   * memories, and those whose summaries name them (a job that failed before writing any memory).
    */
-  private async jobIdsOf(tenant: string, id: string, source: StoredSource): Promise<string[]> {
+  private async jobIdsOf(tenant: string, sources: StoredSource[]): Promise<string[]> {
+    const ids = sources.map((source) => source.id);
     const [memories, summaries] = await Promise.all([
       this.es.search<unknown, { jobs: estypes.AggregationsStringTermsAggregate }>({
         index: this.indices.memories,
         size: 0,
-        query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': id } }] } },
+        query: this.memoriesOf(tenant, ids),
         aggs: { jobs: { terms: { field: 'provenance.job_id', size: WINDOW } } },
       }),
       this.es.search<{ job_id: string }>({
         index: this.indices.jobs,
         size: WINDOW,
         _source: ['job_id'],
-        query: { bool: { filter: [{ term: { tenant } }, { term: { source_id: id } }] } },
+        query: { bool: { filter: [{ term: { tenant } }, { terms: { source_id: ids } }] } },
       }),
     ]);
     const buckets = memories.aggregations?.jobs.buckets;
     return [
       ...new Set([
-        ...(source.job_ids ?? []),
-        ...(source.turn_jobs ?? []),
-        ...(source.last_job_id ? [source.last_job_id] : []),
+        ...sources.flatMap((source) => [...(source.job_ids ?? []), ...(source.turn_jobs ?? []), ...(source.last_job_id ? [source.last_job_id] : [])]),
         ...(Array.isArray(buckets) ? buckets.map((bucket) => String(bucket.key)) : []),
         ...summaries.hits.hits.flatMap((hit) => (hit._source?.job_id ? [hit._source.job_id] : [])),
       ]),
@@ -200,11 +305,12 @@ export class SourceStore {
   }
 
   /**
-   * Each entity that names the source loses it; one left naming no source is deleted. Conditional on
-   * the version read (an entity a job updates meanwhile is read again on the next pass), a page at a
-   * time, until none names the source.
+   * Each entity that names one of the sources loses them; one left naming no source is deleted.
+   * Conditional on the version read (an entity a job updates meanwhile is read again on the next
+   * pass), a page at a time, until none names them.
    */
-  private async forgetInEntities(tenant: string, id: string): Promise<{ deleted: number; updated: number }> {
+  private async forgetInEntities(tenant: string, ids: string[]): Promise<{ deleted: number; updated: number }> {
+    const gone = new Set(ids);
     const counts = { deleted: 0, updated: 0 };
     for (let pass = 0; ; pass++) {
       const { hits } = await this.es.search<{ source_ids?: string[] }>({
@@ -212,12 +318,12 @@ export class SourceStore {
         size: 1000,
         _source: ['source_ids'],
         seq_no_primary_term: true,
-        query: { bool: { filter: [{ term: { tenant } }, { term: { source_ids: id } }] } },
+        query: { bool: { filter: [{ term: { tenant } }, { terms: { source_ids: ids } }] } },
       });
       if (hits.hits.length === 0) return counts;
-      if (pass >= 20) throw upstreamFailure(`the entities of source ${id} kept changing while it was being deleted`);
+      if (pass >= 20) throw upstreamFailure('entities kept changing while their sources were being deleted');
       const operations = hits.hits.flatMap((hit): estypes.BulkRequest['operations'] & object => {
-        const remaining = (hit._source?.source_ids ?? []).filter((sourceId) => sourceId !== id);
+        const remaining = (hit._source?.source_ids ?? []).filter((sourceId) => !gone.has(sourceId));
         const version = { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term };
         return remaining.length === 0 ? [{ delete: version }] : [{ update: version }, { doc: { source_ids: remaining } }];
       });
@@ -225,7 +331,7 @@ export class SourceStore {
       for (const item of response.items) {
         const [action, result] = Object.entries(item)[0]!;
         if (result.status === 409 || result.status === 404) continue;
-        if (result.error) throw upstreamFailure(`Elasticsearch could not update the entities of source ${id}: ${result.error.reason ?? result.status}`);
+        if (result.error) throw upstreamFailure(`Elasticsearch could not update an entity of deleted sources: ${result.error.reason ?? result.status}`);
         counts[action === 'delete' ? 'deleted' : 'updated'] += 1;
       }
     }

@@ -139,6 +139,34 @@ describe('sources read, listed and deleted with everything derived from them; me
     expect((await list({ filters: { user_id: 'walker-1' }, page_size: 101 })).status).toBe(400);
   });
 
+  it("deletes every source of a user at once, a conversation sent under its id among them, and no one else's", async () => {
+    const note = await h.api('POST', '/v1/documents', { body: { content: 'Wren keeps her climbing rope in the blue locker.', scope: { user_id: 'wren' } } });
+    const chat = await h.api('POST', '/v1/conversations', {
+      body: { conversation_id: 'wren-chat', scope: { user_id: 'wren' }, messages: [{ role: 'user', content: 'Wren says the crag at Stanage is her favourite.' }] },
+    });
+    const someoneElse = await h.api('POST', '/v1/documents', { body: { content: 'Finch keeps his climbing rope in the red locker.', scope: { user_id: 'finch' } } });
+    for (const accepted of [note, chat, someoneElse]) expect((await h.waitForJob('acme', accepted.body.job_id)).status).toBe('completed');
+
+    expect((await h.api('POST', '/v1/sources/delete', { body: { filters: {} } })).status).toBe(400);
+    // Another tenant's key matches nothing of it.
+    expect((await h.api('POST', '/v1/sources/delete', { key: h.keys.globex, body: { filters: { user_id: 'wren' } } })).body).toMatchObject({ sources_deleted: 0, remaining: 0 });
+
+    const deleted = await h.api('POST', '/v1/sources/delete', { body: { filters: { user_id: 'wren' } } });
+    expect(deleted.status).toBe(200);
+    expect(deleted.body).toMatchObject({ sources_deleted: 2, jobs_cleared: 2, refused: [], remaining: 0 });
+    expect(deleted.body.memories_deleted).toBeGreaterThanOrEqual(2);
+    for (const id of [note.body.source_id, chat.body.source_id]) expect((await h.api('GET', `/v1/sources/${id}`)).status).toBe(404);
+    expect((await h.api('POST', '/v1/memories/list', { body: { filters: { user_id: 'wren' } } })).body.memories).toEqual([]);
+    expect((await h.api('POST', '/v1/memories/list', { body: { filters: { user_id: 'finch' } } })).body.memories).toHaveLength(1);
+    expect((await h.api('GET', `/v1/sources/${someoneElse.body.source_id}`)).status).toBe(200);
+    // The conversation's ledger went with its record: sent again, it is ingested whole.
+    const resent = await h.api('POST', '/v1/conversations', {
+      body: { conversation_id: 'wren-chat', scope: { user_id: 'wren' }, messages: [{ role: 'user', content: 'Wren says the crag at Stanage is her favourite.' }] },
+    });
+    expect(resent.status).toBe(202);
+    expect((await h.waitForJob('acme', resent.body.job_id)).memories_created).toBe(1);
+  });
+
   it('refuses (409) while a job of the source is queued or running, and deletes every version once it has ended', async () => {
     const v1 = await h.api('POST', '/v1/documents', { body: { content: 'The orchard rota: pruning in March, grafting in April.', document_id: 'orchard' } });
     expect((await h.waitForJob('acme', v1.body.job_id)).status).toBe('completed');
@@ -153,6 +181,9 @@ describe('sources read, listed and deleted with everything derived from them; me
     expect(refused.status).toBe(409);
     expect(refused.body.error.message).toContain(v2.body.job_id);
     expect((await h.api('GET', `/v1/sources/${sourceId}`)).body.memory_count).toBeGreaterThan(0);
+    // A bulk delete leaves it too, and says why.
+    const bulk = await h.api('POST', '/v1/sources/delete', { body: { filters: { document_ids: ['orchard'] } } });
+    expect(bulk.body).toMatchObject({ sources_deleted: 0, memories_deleted: 0, refused: [{ source_id: sourceId, open_job_ids: [v2.body.job_id] }], remaining: 1 });
 
     expect((await h.api('POST', `/v1/jobs/${v2.body.job_id}/cancel`)).status).toBe(202);
     expect((await h.waitForJob('acme', v2.body.job_id)).status).toBe('cancelled');
