@@ -20,7 +20,8 @@ export const EntityListQuery = z
     path: ['page'],
   });
 
-const idParam = (value: unknown) => parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not an id'), value);
+/** A path id as Cairn mints them (letters, digits, `_`, `-`); anything else is a 400. */
+export const idParam = (value: unknown) => parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not an id'), value);
 
 /** A listing of memories: search's filters, without a query, newest first. */
 export const MemoryListRequest = z

@@ -3,9 +3,9 @@ import { z } from 'zod';
 import type { SourceStore } from '../lib/sources';
 import { principalOf, requirePermission } from './auth';
 import { parseWith, queryInt } from './errors';
+import { idParam } from './memories';
+import { SearchFilters } from '../lib/search/plan';
 import { DocumentType, Format, SourceKind } from '../lib/domain/ingest';
-
-const idParam = (value: unknown) => parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not an id'), value);
 
 /** Pages reach the first 10,000 sources (Elasticsearch's result window); narrow with the filters past that. */
 const SOURCE_WINDOW = 10_000;
@@ -24,27 +24,22 @@ export const SourceListQuery = z
     path: ['page'],
   });
 
-const scopeId = z.string().min(1).max(255);
-
-/** `POST /v1/sources/delete`: which sources go, by scope (as their memories carry it), ids or document ids. */
+/** `POST /v1/sources/delete`: which sources go, by scope (as their memories carry it), ids or document ids — search's filters of those names. */
 export const SourcesDeleteRequest = z
   .object({
-    filters: z
-      .object({
-        space_id: scopeId.optional(),
-        org_id: scopeId.optional(),
-        user_id: scopeId.optional(),
-        customer_id: scopeId.optional(),
-        agent_id: scopeId.optional(),
-        session_id: scopeId.optional(),
-        container_tags: z.array(scopeId).min(1).max(100).optional(),
-        source_ids: z.array(scopeId).min(1).max(100).optional(),
-        document_ids: z.array(z.string().min(1).max(512)).min(1).max(100).optional(),
-      })
-      .strict()
-      .refine((filters) => Object.values(filters).some((value) => value !== undefined), {
-        message: 'name at least one filter: a delete never matches every source of the tenant by default',
-      }),
+    filters: SearchFilters.pick({
+      space_id: true,
+      org_id: true,
+      user_id: true,
+      customer_id: true,
+      agent_id: true,
+      session_id: true,
+      container_tags: true,
+      source_ids: true,
+      document_ids: true,
+    }).refine((filters) => Object.values(filters).some((value) => value !== undefined && !(Array.isArray(value) && value.length === 0)), {
+      message: 'name at least one filter: a delete never matches every source of the tenant by default',
+    }),
   })
   .strict();
 
@@ -101,7 +96,7 @@ export function sourceRoutes(sources: SourceStore): Router {
 
   router.post('/v1/sources/delete', requirePermission('write'), async (req, res) => {
     const { filters } = parseWith(SourcesDeleteRequest, req.body);
-    res.json(await sources.deleteMatching(principalOf(req).tenant, filters));
+    res.json(await sources.deleteAll(principalOf(req).tenant, filters));
   });
 
   router.get('/v1/sources/:id', requirePermission('read'), async (req, res) => {

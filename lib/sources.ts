@@ -2,6 +2,7 @@ import type { Client, estypes } from '@elastic/elasticsearch';
 import type { IndexNames } from './elasticsearch/indices';
 import { deleteMatching, getDocument, type StoredDocument } from './elasticsearch/client';
 import { conflict, notFound, upstreamFailure } from './errors';
+import { SCOPE_FIELDS } from './search/filters';
 import type { JobListings } from './job-listing';
 import type { IngestJobs } from './jobs';
 
@@ -77,8 +78,6 @@ export interface SourceScopeFilters {
   source_ids?: string[];
   document_ids?: string[];
 }
-
-const SCOPE_FIELDS = ['space_id', 'org_id', 'user_id', 'customer_id', 'agent_id', 'session_id'] as const;
 
 /** The most sources one bulk delete removes; `remaining` tells the caller to send it again. */
 export const BULK = 500;
@@ -172,7 +171,7 @@ export class SourceStore {
    * time: `remaining` says how many still match (call again), and a source with a job still open is
    * left, named in `refused`.
    */
-  async deleteMatching(tenant: string, filters: SourceScopeFilters): Promise<SourcesDeletion> {
+  async deleteAll(tenant: string, filters: SourceScopeFilters): Promise<SourcesDeletion> {
     const matching = await this.matchingIds(tenant, filters);
     const batch = matching.slice(0, BULK);
     const [records, open] = await Promise.all([this.readMany(tenant, batch), this.listings.openJobsOf(tenant, new Set(batch))]);
@@ -255,11 +254,7 @@ export class SourceStore {
   }
 
   private async memoryCount(tenant: string, id: string): Promise<number> {
-    const { count } = await this.es.count({
-      index: this.indices.memories,
-      query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': id } }] } },
-    });
-    return count;
+    return (await this.es.count({ index: this.indices.memories, query: this.memoriesOf(tenant, [id]) })).count;
   }
 
   private async memoryCounts(tenant: string, ids: string[]): Promise<Map<string, number>> {
@@ -267,7 +262,7 @@ export class SourceStore {
     const response = await this.es.search<unknown, { sources: estypes.AggregationsStringTermsAggregate }>({
       index: this.indices.memories,
       size: 0,
-      query: { bool: { filter: [{ term: { tenant } }, { terms: { 'provenance.source_id': ids } }] } },
+      query: this.memoriesOf(tenant, ids),
       aggs: { sources: { terms: { field: 'provenance.source_id', size: ids.length } } },
     });
     const buckets = response.aggregations?.sources.buckets;

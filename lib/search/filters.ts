@@ -1,7 +1,8 @@
 import type { estypes } from '@elastic/elasticsearch';
 import type { SearchFilters } from './plan';
 
-const SCOPE_FIELDS = ['space_id', 'org_id', 'user_id', 'customer_id', 'agent_id', 'session_id'] as const;
+/** The scope fields a filter names one value of (container tags take several). */
+export const SCOPE_FIELDS = ['space_id', 'org_id', 'user_id', 'customer_id', 'agent_id', 'session_id'] as const;
 
 /**
  * Filters → Elasticsearch filter clauses. The tenant clause is always first and never optional: it
