@@ -43,12 +43,16 @@ export const SourcesDeleteRequest = z
   })
   .strict();
 
-export const SourcesDeletionResponse = z.object({
-  sources_deleted: z.number().int(),
+/** What a delete removed (lib/sources.ts: Removed). */
+const Removed = z.object({
   memories_deleted: z.number().int(),
   entities_deleted: z.number().int(),
   entities_updated: z.number().int(),
   jobs_cleared: z.number().int(),
+});
+
+export const SourcesDeletionResponse = Removed.extend({
+  sources_deleted: z.number().int(),
   refused: z.array(z.object({ source_id: z.string(), open_job_ids: z.array(z.string()) })),
   remaining: z.number().int(),
 });
@@ -76,13 +80,7 @@ export const SourceResponse = z.object({
   updated_at: z.string().optional(),
 });
 
-export const SourceDeletionResponse = z.object({
-  source_id: z.string(),
-  memories_deleted: z.number().int(),
-  entities_deleted: z.number().int(),
-  entities_updated: z.number().int(),
-  jobs_cleared: z.number().int(),
-});
+export const SourceDeletionResponse = Removed.extend({ source_id: z.string() });
 
 /** A source (what was sent: its memories' provenance.source_id) read, or deleted with all derived from it. */
 export function sourceRoutes(sources: SourceStore): Router {
