@@ -9,7 +9,7 @@ import { both, timestampOf } from './job-status';
 import { jobMemo, type IngestJobs, type JobMemo } from './jobs';
 import type { PendingStart } from './pending-starts';
 
-/** How many of a tenant's open jobs openJobsOf looks through for one source's. */
+/** How many of a tenant's open jobs openJobsOf looks through for those of the sources it is asked about. */
 const OPEN_SCAN = 10_000;
 
 /** How deep offset pagination reaches (as Elasticsearch's own result window). */

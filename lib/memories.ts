@@ -356,21 +356,21 @@ export class MemoryStore {
 }
 
 /** A memory as the API shows it: the embedding stays in the index. */
-/**
- * A memory as the API shows it: without its vector, stems and neighbouring-turn context (internal to
- * search, and another memory's words).
- */
 /** A page token of list(): the sort values of a page's last memory (epoch milliseconds, id); anything else is a 400. */
 function openMemoryPageToken(token: string): estypes.SortResults {
   try {
     const values = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(values) && values.length === 2 && Number.isSafeInteger(values[0]) && typeof values[1] === 'string') return values as estypes.SortResults;
+    if (Array.isArray(values) && values.length === 2 && typeof values[0] === 'number' && typeof values[1] === 'string') return values as estypes.SortResults;
   } catch {
     // Not JSON: refused below.
   }
   throw badInput('page_token is not one this listing gave: start again without it');
 }
 
+/**
+ * A memory as the API shows it: without its vector, stems and neighbouring-turn context (internal to
+ * search, and another memory's words).
+ */
 export function publicMemory({ embedding: _embedding, embedding_model: _model, stems: _stems, context: _context, context_stems: _contextStems, ...memory }: StoredMemory): Memory {
   return memory;
 }
