@@ -355,7 +355,6 @@ export class MemoryStore {
   }
 }
 
-/** A memory as the API shows it: the embedding stays in the index. */
 /** A page token of list(): the sort values of a page's last memory (epoch milliseconds, id); anything else is a 400. */
 function openMemoryPageToken(token: string): estypes.SortResults {
   try {
