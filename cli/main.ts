@@ -5,7 +5,7 @@ import { BACKFILL_KINDS } from '../lib/backfill/request';
 import { ApiError, CairnClient } from './client';
 import { ingestTargets, runIngest } from './ingest';
 
-/** `cairn`: ingest, follow jobs, search and run backfills against a Cairn API. */
+/** `cairn`: ingest, follow jobs, search, delete sources, forget users and run backfills against a Cairn API. */
 const program = new Command()
   .name('cairn')
   .description('Command line for a Cairn memory service (talks to its HTTP API)')
@@ -127,6 +127,65 @@ schedules
   .action(async (id: string) => {
     await client().request('DELETE', `/v1/schedules/${encodeURIComponent(id)}`);
     console.log(`schedule ${id} deleted`);
+  });
+
+const sources = program.command('source').description('what was sent (a memory\'s provenance.source_id), shown or deleted with all derived from it');
+sources
+  .command('show')
+  .argument('<id>')
+  .action(async (id: string) => {
+    const source = await client().request('GET', `/v1/sources/${encodeURIComponent(id)}`);
+    if (asJson()) return print(source);
+    console.log(`${source.id}  ${source.kind ?? ''} ${source.format ?? ''}  ${source.memory_count} memories${source.document_id ? `  document_id ${source.document_id}` : ''}${source.title ? `  "${source.title}"` : ''}`);
+  });
+sources
+  .command('delete')
+  .argument('<id>')
+  .action(async (id: string) => {
+    const deleted = await client().request('DELETE', `/v1/sources/${encodeURIComponent(id)}`);
+    if (asJson()) return print(deleted);
+    console.log(`source ${id} deleted: ${deleted.memories_deleted} memories, ${deleted.entities_deleted} entities (${deleted.entities_updated} others no longer name it)`);
+  });
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+program
+  .command('forget')
+  .description('delete every source of a user, agent or session (or by document or source id) with all derived from it')
+  .option('--user-id <id>')
+  .option('--agent-id <id>')
+  .option('--session-id <id>')
+  .option('--org-id <id>')
+  .option('--customer-id <id>')
+  .option('--space-id <id>')
+  .option('--container-tag <tag>', 'repeatable', collect)
+  .option('--document-id <id>', 'repeatable', collect)
+  .option('--source-id <id>', 'repeatable', collect)
+  .action(async (options: Record<string, string | string[] | undefined>) => {
+    const filters = {
+      user_id: options.userId,
+      agent_id: options.agentId,
+      session_id: options.sessionId,
+      org_id: options.orgId,
+      customer_id: options.customerId,
+      space_id: options.spaceId,
+      container_tags: options.containerTag,
+      document_ids: options.documentId,
+      source_ids: options.sourceId,
+    };
+    if (Object.values(filters).every((value) => value === undefined)) throw new Error('name whom to forget: --user-id, --agent-id, --session-id, … (see --help)');
+    // The API deletes up to 500 sources a call and says how many still match: called until only
+    // sources with a job still running remain (those are reported, not waited for).
+    const total = { sources_deleted: 0, memories_deleted: 0, entities_deleted: 0, entities_updated: 0, jobs_cleared: 0 };
+    let answer;
+    do {
+      answer = await client().request('POST', '/v1/sources/delete', { filters });
+      for (const key of Object.keys(total) as (keyof typeof total)[]) total[key] += answer[key];
+    } while (answer.sources_deleted > 0 && answer.remaining > answer.refused.length);
+    const result = { ...total, refused: answer.refused, remaining: answer.remaining };
+    if (asJson()) return print(result);
+    console.log(`deleted ${total.sources_deleted} sources, ${total.memories_deleted} memories, ${total.entities_deleted} entities`);
+    for (const refused of answer.refused) console.log(`  left ${refused.source_id}: job ${refused.open_job_ids.join(', ')} still running (cancel it or wait, then run forget again)`);
+    if (answer.refused.length > 0) process.exitCode = 1;
   });
 
 program.parseAsync().catch((error) => {

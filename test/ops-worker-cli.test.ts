@@ -196,6 +196,16 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
     });
     expect(importRun).toMatchObject({ kind: 'import', total: 2 });
 
+    // A source shown and deleted; another forgotten by its id.
+    const [first, second] = await Promise.all(outcomes.map(async (outcome) => (await h.api('GET', `/v1/jobs/${outcome.jobId}`)).body as { source_id: string }));
+    expect(JSON.parse((await cli('--json', 'source', 'show', first!.source_id)).stdout)).toMatchObject({ id: first!.source_id, memory_count: expect.any(Number) });
+    expect(JSON.parse((await cli('--json', 'source', 'delete', first!.source_id)).stdout).memories_deleted).toBeGreaterThan(0);
+    await expect(cli('source', 'show', first!.source_id)).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/404/) });
+    await expect(cli('forget')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/name whom to forget/) });
+    const forgotten = JSON.parse((await cli('--json', 'forget', '--source-id', second!.source_id)).stdout);
+    expect(forgotten).toMatchObject({ sources_deleted: 1, refused: [], remaining: 0 });
+    expect((await h.api('GET', `/v1/sources/${second!.source_id}`)).status).toBe(404);
+
     // An API refusal is a clear message and a non-zero exit, not a stack trace.
     await expect(cli('job', 'no-such-job')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/404/) });
     await expect(cli('--key', 'wrong', 'search', 'x')).rejects.toMatchObject({ stderr: expect.stringMatching(/401/) });
