@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { MemoryUpdate, type MemoryStore } from '../lib/memories';
 import { SearchFilters } from '../lib/search/plan';
 import { principalOf, requirePermission } from './auth';
-import { parseWith, queryInt } from './errors';
+import { idParam, parseWith, queryInt } from './errors';
 
 /** Pages reach the first 10,000 entities (Elasticsearch's result window); narrow with q or type past that. */
 const ENTITY_WINDOW = 10_000;
@@ -19,9 +19,6 @@ export const EntityListQuery = z
     message: `page × page_size may reach the first ${ENTITY_WINDOW} entities; narrow the list with q or type`,
     path: ['page'],
   });
-
-/** A path id as Cairn mints them (letters, digits, `_`, `-`); anything else is a 400. */
-export const idParam = (value: unknown) => parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not an id'), value);
 
 /** A listing of memories: search's filters, without a query, newest first. */
 export const MemoryListRequest = z

@@ -2,8 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { SourceStore } from '../lib/sources';
 import { principalOf, requirePermission } from './auth';
-import { parseWith, queryInt } from './errors';
-import { idParam } from './memories';
+import { idParam, parseWith, queryInt } from './errors';
 import { SearchFilters } from '../lib/search/plan';
 import { DocumentType, Format, SourceKind } from '../lib/domain/ingest';
 

@@ -11,7 +11,7 @@ import {
 import type { Workflow, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { ActiveWriteResult } from '../activities/write-active';
 import type { IngestWorkflowInput } from '../workflows/ingest';
-import { blobKeys, type BlobStore } from './blob/store';
+import { blobKeys, dropJobBlobs, type BlobStore } from './blob/store';
 import { acceptanceTime } from './clock';
 import type { Config } from './config';
 import { assertWithinFormatLimit, IngestRequest, type IngestRequestInput } from './domain/ingest';
@@ -445,10 +445,7 @@ export class IngestJobs {
    * their source is deleted: a retry or a re-extraction of them then has nothing to read.
    */
   async dropContent(tenant: string, jobIds: string[]): Promise<void> {
-    await mapBounded(jobIds, 8, async (jobId) => {
-      const keys = await this.blobs.list(blobKeys.folder(tenant, jobId));
-      await Promise.all(keys.map((key) => this.blobs.delete(key)));
-    });
+    await mapBounded(jobIds, 8, (jobId) => dropJobBlobs(this.blobs, tenant, jobId));
   }
 
   handle(tenant: string, jobId: string): WorkflowHandle {

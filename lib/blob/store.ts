@@ -165,9 +165,15 @@ export const blobKeys = {
  */
 export const isDerivedArtifact = (key: string) => /\/(parsed|chunks|chunks-\d+|memories-\d+|resolved-\d+)\.json$/.test(key);
 
-/** Deletes a finished job's derived artifacts (idempotent: a retried call finds fewer or none). */
-export async function dropDerivedArtifacts(store: BlobStore, tenant: string, jobId: string): Promise<number> {
-  const derived = (await store.list(blobKeys.folder(tenant, jobId))).filter(isDerivedArtifact);
-  await Promise.all(derived.map((key) => store.delete(key)));
-  return derived.length;
+/**
+ * Deletes a job's blobs, those `which` keeps (all by default: its source is deleted); idempotent, a
+ * retried call finds fewer or none. Answers how many it deleted.
+ */
+export async function dropJobBlobs(store: BlobStore, tenant: string, jobId: string, which: (key: string) => boolean = () => true): Promise<number> {
+  const keys = (await store.list(blobKeys.folder(tenant, jobId))).filter(which);
+  await Promise.all(keys.map((key) => store.delete(key)));
+  return keys.length;
 }
+
+/** Deletes a finished job's derived artifacts (idempotent: a retried call finds fewer or none). */
+export const dropDerivedArtifacts = (store: BlobStore, tenant: string, jobId: string): Promise<number> => dropJobBlobs(store, tenant, jobId, isDerivedArtifact);
