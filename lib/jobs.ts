@@ -507,6 +507,19 @@ export class IngestJobs {
     }
   }
 
+  /**
+   * The state of the latest run Temporal keeps under a job id (RUNNING, COMPLETED, FAILED, …), or
+   * undefined when it keeps none (never started, or past the namespace's retention).
+   */
+  async runStatus(tenant: string, jobId: string): Promise<WorkflowExecutionDescription['status']['name'] | undefined> {
+    try {
+      return (await this.handle(tenant, jobId).describe()).status.name;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
   async progressOrThrow(tenant: string, jobId: string): Promise<JobProgress> {
     const progress = await this.progress(tenant, jobId);
     if (!progress) throw notFound(`job ${jobId}`);

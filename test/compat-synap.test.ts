@@ -61,6 +61,32 @@ describe('Synap surface (/compat/synap)', () => {
     expect((await h.api('GET', `/compat/synap/v1/ingestions/${created.body.ingestion_id}`, { key: h.keys.globex })).status).toBe(404);
   });
 
+  it('takes a document_id again once its source is deleted: one of two concurrent creates wins, and it is taken again after', async () => {
+    const send = (content: string) => h.api('POST', '/compat/synap/v1/memories', { body: { content, document_id: 'handbook-3', user_id: 'u-9' } });
+    const searchFor = async (query: string) =>
+      (await h.api('POST', '/v1/search', { body: { query, mode: 'bm25', filters: { document_ids: ['handbook-3'] } } })).body.results.map((r: { text: string }) => r.text).join(' ');
+    const first = await send('The Tromsø office closes at four on Fridays.');
+    expect(first.status).toBe(201);
+    const { source_id: sourceId } = (await h.waitForJob('acme', first.body.ingestion_id)) as { source_id: string };
+    expect((await send('The Tromsø office closes at five on Fridays.')).status).toBe(409);
+
+    const ingestions: string[] = [first.body.ingestion_id];
+    for (const hour of ['five', 'six']) {
+      expect((await h.api('DELETE', `/v1/sources/${sourceId}`)).status).toBe(200);
+      const [a, b] = await Promise.all([send(`The Tromsø office closes at ${hour} on Fridays.`), send(`The Tromsø office closes at ${hour} on Fridays.`)]);
+      expect([a.status, b.status].sort()).toEqual([201, 409]);
+      const created = a.status === 201 ? a : b;
+      expect(ingestions).not.toContain(created.body.ingestion_id);
+      ingestions.push(created.body.ingestion_id);
+      expect(await h.waitForJob('acme', created.body.ingestion_id)).toMatchObject({ status: 'completed', source_id: sourceId });
+      expect(await searchFor('Tromsø office closes Fridays')).toContain(hour);
+      expect((await send('The Tromsø office never closes.')).status).toBe(409);
+    }
+    expect(await searchFor('Tromsø office closes Fridays')).not.toMatch(/\bfour\b|\bfive\b/);
+    // Each ingestion keeps its own status.
+    for (const id of ingestions) expect((await h.api('GET', `/compat/synap/v1/ingestions/${id}`)).body.status).toBe('completed');
+  });
+
   it('gets, updates and deletes a memory by mem_<hex> id within the tenant', async () => {
     const created = await h.api('POST', '/compat/synap/v1/memories', { body: { content: 'Priya leads the Atlas migration.', user_id: 'u-1', customer_id: 'c-1' } });
     await h.waitForJob('acme', created.body.ingestion_id);

@@ -131,6 +131,12 @@ function synapMemory(memory: Memory) {
   };
 }
 
+/**
+ * How many times one document_id can be created again after its source was deleted, while Temporal
+ * still keeps the earlier runs (its retention): each time walks one more run of its job-id chain.
+ */
+const MAX_DOCUMENT_GENERATIONS = 50;
+
 const memoryIdParam = (value: unknown) => parseWith(z.object({ id: z.string().regex(/^mem_[0-9a-f]{16,64}$/, 'a memory id looks like mem_<hex>') }), { id: value }).id;
 
 export function synapSurface(deps: SurfaceDeps, jobs: IngestJobs, memories: MemoryStore, es: ElasticsearchClient, sourcesIndex: string): Router {
@@ -151,13 +157,38 @@ export function synapSurface(deps: SurfaceDeps, jobs: IngestJobs, memories: Memo
       content: body.content,
     };
     if (!body.document_id) return jobs.start(request);
+    const taken = () => conflict(`document_id ${body.document_id} was already ingested`);
+    const sourceId = deriveSourceId(tenant, `doc:${body.document_id}`);
+    const sourceExists = async () => Boolean(await getDocument(es, { index: sourcesIndex, id: sourceId, _source: false }));
     // The workflow id is derived from the document_id, so Temporal itself refuses a second start
     // (race-free); the source record catches a duplicate after Temporal's retention has passed.
-    if (await getDocument(es, { index: sourcesIndex, id: deriveSourceId(tenant, `doc:${body.document_id}`), _source: false })) throw conflict(`document_id ${body.document_id} was already ingested`);
-    return jobs.start(request, { jobId: asUuid(jobs.derivedJobId(tenant, 'synap-document', body.document_id)), rejectDuplicate: true }).catch((error) => {
-      if ((error as { code?: string }).code === 'conflict') throw conflict(`document_id ${body.document_id} was already ingested`);
+    if (await sourceExists()) throw taken();
+    const jobId = await documentJobId(tenant, body.document_id, sourceExists);
+    if (!jobId) throw taken();
+    return jobs.start(request, { jobId, rejectDuplicate: true }).catch((error) => {
+      if ((error as { code?: string }).code === 'conflict') throw taken();
       throw error;
     });
+  }
+
+  /**
+   * The job id a document_id's next ingestion starts under: the first of its chain (each derived from
+   * the one before) that Temporal keeps no completed run of. A completed ingestion recorded its source
+   * before it completed, so a record missing now was deleted (DELETE /v1/sources): the document_id is
+   * free again, under the next id. Concurrent creates walk the same chain to the same id, where
+   * Temporal lets one start. Undefined while the source exists (checked after each completed run is
+   * seen: it may have completed since the caller's check), or past MAX_DOCUMENT_GENERATIONS.
+   */
+  async function documentJobId(tenant: string, documentId: string, sourceExists: () => Promise<boolean>): Promise<string | undefined> {
+    let jobId = asUuid(jobs.derivedJobId(tenant, 'synap-document', documentId));
+    for (let generation = 0; generation < MAX_DOCUMENT_GENERATIONS; generation += 1) {
+      // None: never started, or past retention. Running: the start refuses it (409). Failed or
+      // cancelled: the start runs it again (a failed ingestion may be re-sent).
+      if ((await jobs.runStatus(tenant, jobId)) !== 'COMPLETED') return jobId;
+      if (await sourceExists()) return undefined;
+      jobId = asUuid(jobs.derivedJobId(tenant, 'synap-document', documentId, 'after', jobId));
+    }
+    return undefined;
   }
 
   return compatSurface(deps, nativeErrors, (router) => {
