@@ -308,19 +308,24 @@ export class SourceStore {
     const gone = new Set(ids);
     const counts = { deleted: 0, updated: 0 };
     for (let pass = 0; ; pass++) {
-      const { hits } = await this.es.search<{ source_ids?: string[] }>({
+      const { hits } = await this.es.search<{ source_ids?: string[]; mention_count?: number }>({
         index: this.indices.entities,
         size: 1000,
-        _source: ['source_ids'],
+        _source: ['source_ids', 'mention_count'],
         seq_no_primary_term: true,
         query: { bool: { filter: [{ term: { tenant } }, { terms: { source_ids: ids } }] } },
       });
       if (hits.hits.length === 0) return counts;
       if (pass >= 20) throw upstreamFailure('entities kept changing while their sources were being deleted');
       const operations = hits.hits.flatMap((hit): estypes.BulkRequest['operations'] & object => {
-        const remaining = (hit._source?.source_ids ?? []).filter((sourceId) => !gone.has(sourceId));
+        const sourceIds = hit._source?.source_ids ?? [];
+        const remaining = sourceIds.filter((sourceId) => !gone.has(sourceId));
         const version = { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term };
-        return remaining.length === 0 ? [{ delete: version }] : [{ update: version }, { doc: { source_ids: remaining } }];
+        if (remaining.length === 0) return [{ delete: version }];
+        // mention_count counts distinct sources, each once, so each source gone is one fewer (the
+        // kept ids are the latest 100: never fewer than those).
+        const mentionCount = Math.max(remaining.length, (hit._source?.mention_count ?? sourceIds.length) - (sourceIds.length - remaining.length));
+        return [{ update: version }, { doc: { source_ids: remaining, mention_count: mentionCount } }];
       });
       const response = await this.es.bulk({ refresh: 'wait_for', operations });
       for (const item of response.items) {

@@ -5,6 +5,7 @@ interface Entity {
   id: string;
   name: string;
   source_ids?: string[];
+  mention_count?: number;
 }
 
 async function bm25(h: Harness, query: string): Promise<{ id: string; provenance: { source_id: string } }[]> {
@@ -98,6 +99,7 @@ describe('sources read, listed and deleted with everything derived from them; me
       const kept = await h.api('GET', `/v1/entities/${entity.id}`);
       expect(kept.status).toBe(200);
       expect(kept.body.source_ids).toEqual(entity.source_ids!.filter((id) => id !== sourceId));
+      expect(kept.body.mention_count).toBe(entity.mention_count! - 1);
     }
     expect(await h.runtime.blobs.list(`acme/jobs/${first.body.job_id}`)).toEqual([]);
     // The other document is untouched.
