@@ -17,8 +17,8 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown): z.inf
   return result.data;
 }
 
-/** A path id as Cairn mints them (letters, digits, `_`, `-`); anything else is a 400. */
-export const idParam = (value: unknown) => parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not an id'), value);
+/** A path id as Cairn mints them (letters, digits, `_`, `-`); anything else is a 400 saying it is `not <what>`. */
+export const idParam = (value: unknown, what = 'an id') => parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, `not ${what}`), value);
 
 /**
  * A whole-number query parameter, written in decimal digits: `0x10`, `1e3` or ` 7` are refused, and a

@@ -3,14 +3,14 @@ import { z } from 'zod';
 import { JobFilters, type JobListings } from '../lib/job-listing';
 import type { IngestJobs } from '../lib/jobs';
 import { principalOf, requirePermission } from './auth';
-import { parseWith, queryInt } from './errors';
+import { idParam, parseWith, queryInt } from './errors';
 
 export const JobListQuery = JobFilters.extend({
   page_size: queryInt(1, 100, 20),
   page_token: z.string().max(4096).optional(),
 });
 
-const jobIdParam = (value: unknown) => parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not a job id'), value);
+const jobIdParam = (value: unknown) => idParam(value, 'a job id');
 
 /** Job status, listing, cancel and retry; every call is confined to the caller's tenant. */
 export function jobRoutes(jobs: IngestJobs, listings: JobListings): Router {

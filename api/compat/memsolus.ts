@@ -5,7 +5,7 @@ import { badInput, notFound } from '../../lib/errors';
 import type { JobListing, JobListings } from '../../lib/job-listing';
 import type { IngestJobs } from '../../lib/jobs';
 import { principalOf, requirePermission } from '../auth';
-import { parseWith, queryInt } from '../errors';
+import { idParam, parseWith, queryInt } from '../errors';
 import { detectFileFormat, FILE_FORMATS, multipartFile } from '../uploads';
 import { compatSurface, nativeErrors, WireUuid, type SurfaceDeps } from './surface';
 
@@ -156,7 +156,7 @@ export function memsolusSurface(deps: SurfaceDeps, jobs: IngestJobs, listings: J
     });
 
     router.get('/v1/ingest-jobs/:id', requirePermission('read'), async (req, res) => {
-      const id = parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not a job id'), req.params.id);
+      const id = idParam(req.params.id, 'a job id');
       const job = await jobs.progressOrThrow(principalOf(req).tenant, id);
       // As in the listing: a job another surface started is not a Memsolus ingest job.
       if (job.surface !== 'memsolus') throw notFound(`ingest job ${id}`);

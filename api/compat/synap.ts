@@ -12,7 +12,7 @@ import type { IngestContent, IngestJobs } from '../../lib/jobs';
 import { MemoryUpdate, type MemoryStore } from '../../lib/memories';
 import { principalOf, requirePermission } from '../auth';
 import { acceptBatch, sendBatch } from '../batch';
-import { parseWith } from '../errors';
+import { idParam, parseWith } from '../errors';
 import { asUuid } from './crosmos';
 import { compatSurface, nativeErrors, type SurfaceDeps } from './surface';
 
@@ -212,7 +212,7 @@ export function synapSurface(deps: SurfaceDeps, jobs: IngestJobs, memories: Memo
     });
 
     router.get('/v1/ingestions/:id', requirePermission('read'), async (req, res) => {
-      const id = parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not an ingestion id'), req.params.id);
+      const id = idParam(req.params.id, 'an ingestion id');
       res.json(ingestionStatus(await jobs.progressOrThrow(principalOf(req).tenant, id)));
     });
 
