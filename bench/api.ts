@@ -41,7 +41,7 @@ import { Pool } from 'undici';
 import { loadConfig, type Config } from '../lib/config';
 import { deleteIndices } from '../lib/elasticsearch/indices';
 import { ensureLocalServices } from '../lib/local-services';
-import { freePort } from '../lib/local-services/temporal';
+import { freePort } from '../lib/local-services/ports';
 import { lowerCpuPriority } from '../lib/local-services/process';
 import { createLogger } from '../lib/logger';
 import { createRuntime } from '../lib/runtime';

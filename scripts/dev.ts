@@ -9,7 +9,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import { loadConfigOrExit, type Config } from '../lib/config';
 import { ensureLocalServices } from '../lib/local-services';
-import { lowerCpuPriority, stopProcessGroup, waitFor } from '../lib/local-services/process';
+import { lowerCpuPriority, stopProcessGroup, waitUntilReady } from '../lib/local-services/process';
 import { connectTemporal, isPolled } from '../lib/temporal/connect';
 
 const root = path.resolve(__dirname, '..');
@@ -42,8 +42,8 @@ async function bothReady(config: Config, worker: ChildProcess, api: ChildProcess
   const within = { timeoutMs: 5 * 60_000, intervalMs: 250, onTimeout: () => 'Its output above says why.' };
   try {
     await Promise.all([
-      waitFor('the API', async () => stopped() || (await fetch(`http://127.0.0.1:${config.PORT}/readyz`)).ok, within, api),
-      waitFor('the worker', async () => stopped() || isPolled(temporal, config.TEMPORAL_NAMESPACE, config.TEMPORAL_TASK_QUEUE, `${worker.pid}@`), within, worker),
+      waitUntilReady('the API', async () => stopped() || (await fetch(`http://127.0.0.1:${config.PORT}/readyz`)).ok, within, api),
+      waitUntilReady('the worker', async () => stopped() || isPolled(temporal, config.TEMPORAL_NAMESPACE, config.TEMPORAL_TASK_QUEUE, `${worker.pid}@`), within, worker),
     ]);
   } finally {
     await temporal.connection.close();

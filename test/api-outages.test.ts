@@ -15,7 +15,7 @@ import { EmbeddingMatch } from '../lib/elasticsearch/embedding-match';
 import { IngestJobs } from '../lib/jobs';
 import { createLogger } from '../lib/logger';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
-import { freePort } from '../lib/local-services/temporal';
+import { freePort } from '../lib/local-services/ports';
 
 
 /**

@@ -5,8 +5,9 @@ import path from 'node:path';
 import type { Client } from '@elastic/elasticsearch';
 import { createElasticsearchClient } from '../lib/elasticsearch/client';
 import { isElasticsearchUp, startElasticsearch } from '../lib/local-services/elasticsearch';
-import { freePort, startTemporal } from '../lib/local-services/temporal';
-import { waitFor as waitUntil, type ManagedProcess } from '../lib/local-services/process';
+import { freePort } from '../lib/local-services/ports';
+import { startTemporal } from '../lib/local-services/temporal';
+import { waitUntilReady, type ManagedProcess } from '../lib/local-services/process';
 import { mapBounded } from '../lib/map-bounded';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { startHarness, type Harness } from './support/harness';
@@ -81,7 +82,7 @@ describe('crashes: killed API, worker, Temporal and Elasticsearch processes lose
     };
     // An API that exits (it could not bind its port, say) fails the wait at once, with what it printed.
     const ready = () =>
-      waitUntil('the API', async () => (await fetch(`${base}/readyz`)).status === 200, {
+      waitUntilReady('the API', async () => (await fetch(`${base}/readyz`)).status === 200, {
         timeoutMs: 90_000,
         intervalMs: 300,
         onTimeout: () => `Its last lines:\n${output.trim().split('\n').slice(-10).join('\n')}`,

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import net from 'node:net';
-import { freePort } from '../lib/local-services/temporal';
+import { freePort } from '../lib/local-services/ports';
 
 const listen = (port: number) =>
   new Promise<net.Server>((resolve, reject) => {

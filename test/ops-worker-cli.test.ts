@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { BackfillRuns } from '../lib/backfill/runs';
 import { IngestJobs } from '../lib/jobs';
-import { freePort } from '../lib/local-services/temporal';
+import { freePort } from '../lib/local-services/ports';
 import { startHarness, type Harness } from './support/harness';
 import { waitFor } from './support/wait';
 

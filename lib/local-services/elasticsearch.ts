@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { runCapture, runVisible, startLogged, tailFile, waitFor, type ManagedProcess } from './process';
+import { runCapture, runVisible, startLogged, tailFile, waitUntilReady, type ManagedProcess } from './process';
 
 /**
  * A single local Elasticsearch node from the integ-test distribution on Maven Central.
@@ -186,7 +186,7 @@ export async function startElasticsearch(options: LocalElasticsearchOptions): Pr
 
   log(`Starting Elasticsearch ${ELASTICSEARCH_VERSION} on ${options.url} (heap ${options.heap}, data in ${dataDir})…`);
   try {
-    await waitFor(
+    await waitUntilReady(
       'Elasticsearch',
       () => isElasticsearchUp(options.url),
       {

@@ -1,7 +1,8 @@
 import type { Config } from '../config';
 import { isElasticsearchUp, startElasticsearch } from './elasticsearch';
 import type { ManagedProcess } from './process';
-import { isPortOpen, startTemporal } from './temporal';
+import { isPortOpen } from './ports';
+import { startTemporal } from './temporal';
 
 export interface LocalServices {
   /** Processes this call started; services that were already running are reused and not listed. */

@@ -88,7 +88,8 @@ export function runCapture(command: string, args: string[], options: SpawnOption
   });
 }
 
-export async function waitFor(
+/** Polls `check` until it holds, failing with `onTimeout`'s explanation after `timeoutMs`, or at once if `child` (the process being waited for) exits first. */
+export async function waitUntilReady(
   what: string,
   check: () => Promise<boolean>,
   { timeoutMs, intervalMs = 500, onTimeout }: { timeoutMs: number; intervalMs?: number; onTimeout: () => string },
