@@ -92,12 +92,11 @@ describe('outages: a service that is down is a 503 to retry, in the surface’s 
         expect(answer.retryAfter).toBe('5');
       }
       expect(document.body.error).toMatchObject({ code: 'upstream_failure', message: expect.stringMatching(/Temporal is unavailable/) });
-      // The refused document's upload (a fresh job's is `<tenant>/jobs/<id>/raw`) was written, and is
-      // not left behind: its job's folder is there, empty. Synap's create asks Temporal which job id
-      // its document_id is free under before it writes anything, so nothing else is stored either.
-      const entries = fs.readdirSync(api.blobDir, { recursive: true, withFileTypes: true });
-      expect(entries.filter((entry) => entry.isFile()).map((entry) => entry.name)).toEqual([]);
-      expect(entries.some((entry) => entry.isDirectory() && /^[0-9a-f-]{36}$/.test(entry.name))).toBe(true);
+      // The refused document's upload is not left behind (a fresh job's upload is `<tenant>/jobs/<id>/raw`;
+      // those under caller-derived ids, which a re-send may find started after all, stay).
+      const files = fs.readdirSync(api.blobDir, { recursive: true, withFileTypes: true }).filter((entry) => entry.isFile());
+      expect(files.map((entry) => entry.name)).not.toContain('raw');
+      expect(files.length).toBeGreaterThan(0);
       expect(synap.body.error.code).toBe('upstream_failure');
       expect(crosmos.body.detail).toMatch(/Temporal is unavailable/);
       expect(supermemory.body).toMatchObject({ error: expect.any(String) });

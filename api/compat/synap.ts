@@ -160,15 +160,25 @@ export function synapSurface(deps: SurfaceDeps, jobs: IngestJobs, memories: Memo
     const taken = () => conflict(`document_id ${body.document_id} was already ingested`);
     const sourceId = deriveSourceId(tenant, `doc:${body.document_id}`);
     const sourceExists = async () => Boolean(await getDocument(es, { index: sourcesIndex, id: sourceId, _source: false }));
+    const startUnder = (jobId: string) =>
+      jobs.start(request, { jobId, rejectDuplicate: true }).catch((error) => {
+        if ((error as { code?: string }).code === 'conflict') throw taken();
+        throw error;
+      });
     // The workflow id is derived from the document_id, so Temporal itself refuses a second start
     // (race-free); the source record catches a duplicate after Temporal's retention has passed.
     if (await sourceExists()) throw taken();
-    const jobId = await documentJobId(tenant, body.document_id, sourceExists);
-    if (!jobId) throw taken();
-    return jobs.start(request, { jobId, rejectDuplicate: true }).catch((error) => {
-      if ((error as { code?: string }).code === 'conflict') throw taken();
-      throw error;
-    });
+    const first = asUuid(jobs.derivedJobId(tenant, 'synap-document', body.document_id));
+    try {
+      return await startUnder(first);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'conflict') throw error;
+    }
+    // Refused: a run under the first id did not fail. Only when its source was deleted since is the
+    // document_id free, under a later id of its chain (looked up here, not on every create).
+    const next = await documentJobId(tenant, body.document_id, sourceExists);
+    if (!next || next === first) throw taken();
+    return startUnder(next);
   }
 
   /**
