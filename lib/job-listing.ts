@@ -9,7 +9,7 @@ import { both, timestampOf } from './job-status';
 import { jobMemo, type IngestJobs, type JobMemo } from './jobs';
 import type { PendingStart } from './pending-starts';
 
-/** How many of a tenant's open jobs openJobsOf looks through for those of the sources it is asked about. */
+/** How many of a tenant's open jobs openJobsOf looks through for those it is asked about. */
 const OPEN_SCAN = 10_000;
 
 /** How deep offset pagination reaches (as Elasticsearch's own result window). */
@@ -196,17 +196,18 @@ export class JobListings {
   }
 
   /**
-   * The tenant's jobs of these sources that are queued or running, still being started included, by
-   * source. Open jobs are few (a worker's concurrency's worth, plus a backlog), so the tenant's are read
-   * a thousand at a time and matched on the source their memo names; at most OPEN_SCAN are looked at.
+   * The tenant's jobs that are queued or running, still being started included, whose memo `matches`
+   * (the source they write, the scope and document id they were sent with), by source. Open jobs are
+   * few (a worker's concurrency's worth, plus a backlog), so the tenant's are read a thousand at a time
+   * and matched here; at most OPEN_SCAN are looked at.
    */
-  async openJobsOf(tenant: string, sourceIds: Set<string>): Promise<Map<string, string[]>> {
+  async openJobsOf(tenant: string, matches: (memo: Partial<JobMemo>) => boolean): Promise<Map<string, string[]>> {
     const found = new Map<string, Set<string>>();
-    const add = (sourceId: string | undefined, jobId: string) => {
-      if (sourceId === undefined || !sourceIds.has(sourceId)) return;
-      found.set(sourceId, (found.get(sourceId) ?? new Set()).add(jobId));
+    const add = (memo: Partial<JobMemo>, jobId: string) => {
+      if (memo.source_id === undefined || !matches(memo)) return;
+      found.set(memo.source_id, (found.get(memo.source_id) ?? new Set()).add(jobId));
     };
-    for (const { workflowInput } of await this.jobs.pendingStarts(tenant)) add(workflowInput.sourceId, workflowInput.jobId);
+    for (const { workflowInput } of await this.jobs.pendingStarts(tenant)) add(jobMemo(workflowInput), workflowInput.jobId);
     const query = `${visibilityQuery(tenant, {}, this.taskQueue)} AND ExecutionStatus = "Running"`;
     let token: Uint8Array | undefined;
     for (let scanned = 0; scanned < OPEN_SCAN; ) {
@@ -214,7 +215,7 @@ export class JobListings {
       for (const execution of response.executions ?? []) {
         scanned += 1;
         const ids = parseIngestWorkflowId(execution.execution?.workflowId ?? '');
-        if (ids?.tenant === tenant) add((decodeFields(execution.memo?.fields) as Partial<JobMemo>).source_id, ids.jobId);
+        if (ids?.tenant === tenant) add(decodeFields(execution.memo?.fields) as Partial<JobMemo>, ids.jobId);
       }
       token = response.nextPageToken && response.nextPageToken.length > 0 ? response.nextPageToken : undefined;
       if (!token) break;

@@ -1,10 +1,11 @@
 import type { Client, estypes } from '@elastic/elasticsearch';
+import { scopeToWire } from './domain/scope';
 import type { IndexNames } from './elasticsearch/indices';
 import { deleteMatching, getDocument, type StoredDocument } from './elasticsearch/client';
 import { conflict, notFound, upstreamFailure } from './errors';
 import { SCOPE_FIELDS } from './search/filters';
 import type { JobListings } from './job-listing';
-import type { IngestJobs } from './jobs';
+import type { IngestJobs, JobMemo } from './jobs';
 
 /** A source record as stored (lib/elasticsearch/mappings.ts: sourcesMapping), the fields read here. */
 interface StoredSource {
@@ -156,7 +157,7 @@ export class SourceStore {
    * again once the delete had answered: the caller cancels it (POST /v1/jobs/:id/cancel) or waits.
    */
   async delete(tenant: string, id: string): Promise<SourceDeletion> {
-    const [stored, open] = await Promise.all([this.read(tenant, id), this.listings.openJobsOf(tenant, new Set([id]))]);
+    const [stored, open] = await Promise.all([this.read(tenant, id), this.listings.openJobsOf(tenant, (memo) => memo.source_id === id)]);
     const running = open.get(id);
     if (running) {
       throw conflict(`source ${id} has a job still queued or running (${running.slice(0, 3).join(', ')}): cancel it (POST /v1/jobs/{id}/cancel) or wait for it to end, then delete the source`);
@@ -168,20 +169,23 @@ export class SourceStore {
   /**
    * Every source the filters match — those whose memories match them, and those whose record does
    * (a source none of whose jobs stored a memory) — deleted as delete() deletes one, up to BULK at a
-   * time: `remaining` says how many still match (call again), and a source with a job still open is
-   * left, named in `refused`.
+   * time: `remaining` says how many still match (call again). A source with a job still open is left,
+   * named in `refused`: a matched one's, and a source a job sent with a matching scope or document id
+   * is writing (nothing of it is stored yet to match, and it would be stored after the answer).
    */
   async deleteAll(tenant: string, filters: SourceScopeFilters): Promise<SourcesDeletion> {
     const matching = await this.matchingIds(tenant, filters);
-    const batch = matching.slice(0, BULK);
-    const [records, open] = await Promise.all([this.readMany(tenant, batch), this.listings.openJobsOf(tenant, new Set(batch))]);
-    const deletable = batch.filter((id) => !open.has(id)).map((id) => records.get(id) ?? ({ id, tenant } as StoredSource));
+    const matched = new Set(matching);
+    const open = await this.listings.openJobsOf(tenant, (memo) => (memo.source_id !== undefined && matched.has(memo.source_id)) || sentWith(memo, filters));
+    const batch = matching.filter((id) => !open.has(id)).slice(0, BULK);
+    const records = await this.readMany(tenant, batch);
+    const deletable = batch.map((id) => records.get(id) ?? ({ id, tenant } as StoredSource));
     const removed = await this.remove(tenant, deletable);
     return {
       sources_deleted: deletable.length,
       ...removed,
       refused: [...open].map(([sourceId, jobIds]) => ({ source_id: sourceId, open_job_ids: jobIds })),
-      remaining: matching.length - deletable.length,
+      remaining: new Set([...matching, ...open.keys()]).size - deletable.length,
     };
   }
 
@@ -362,4 +366,17 @@ function publicSource(source: StoredSource, memoryCount: number): PublicSource {
     created_at: source.created_at,
     updated_at: source.updated_at,
   };
+}
+
+/**
+ * Whether a job was sent with what the filters name, as its memories and record will carry it: every
+ * filter given matches (a container tag: any of them), as matchingIds' clauses do.
+ */
+function sentWith(memo: Partial<JobMemo>, filters: SourceScopeFilters): boolean {
+  const scope = scopeToWire(memo.scope ?? {});
+  if (SCOPE_FIELDS.some((field) => filters[field] !== undefined && scope[field] !== filters[field])) return false;
+  if (filters.container_tags?.length && !filters.container_tags.some((tag) => scope.container_tags?.includes(tag))) return false;
+  if (filters.source_ids?.length && !(memo.source_id !== undefined && filters.source_ids.includes(memo.source_id))) return false;
+  if (filters.document_ids?.length && !(memo.document_id !== undefined && filters.document_ids.includes(memo.document_id))) return false;
+  return true;
 }

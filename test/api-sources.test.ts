@@ -198,4 +198,33 @@ describe('sources read, listed and deleted with everything derived from them; me
     expect(await h.runtime.blobs.list(`acme/jobs/${v2.body.job_id}`)).toEqual([]);
     expect((await bm25(h, 'orchard rota')).filter((hit) => hit.provenance.source_id === sourceId)).toEqual([]);
   });
+
+  it("leaves, and names, a user's source whose only job is still running: nothing of it is stored yet to match, and would be after the answer", async () => {
+    const slow = await h.api('POST', '/v1/documents', {
+      body: { content: 'Heron rows across Loch Awe every Sunday at dawn.', document_id: 'heron-log', scope: { user_id: 'heron' }, metadata: { test: 'slow' } },
+    });
+    expect(slow.status).toBe(202);
+    const sourceId = slow.body.source_id as string;
+    await waitFor('the job listed', async () =>
+      ((await h.api('GET', '/v1/jobs?page_size=50')).body.jobs as { job_id: string }[]).find((job) => job.job_id === slow.body.job_id), { timeoutMs: 10_000 });
+
+    const leftAlone = { sources_deleted: 0, memories_deleted: 0, entities_deleted: 0, entities_updated: 0, jobs_cleared: 0 };
+    const refused = { ...leftAlone, refused: [{ source_id: sourceId, open_job_ids: [slow.body.job_id] }], remaining: 1 };
+    for (const filters of [{ user_id: 'heron' }, { document_ids: ['heron-log'] }, { user_id: 'heron', source_ids: [sourceId] }]) {
+      const answer = await h.api('POST', '/v1/sources/delete', { body: { filters } });
+      expect(answer.status).toBe(200);
+      expect(answer.body).toEqual(refused);
+    }
+    // Filters it was not sent with, or another tenant's key, do not name it.
+    const unmatched = { ...leftAlone, refused: [], remaining: 0 };
+    expect((await h.api('POST', '/v1/sources/delete', { body: { filters: { user_id: 'heron', agent_id: 'ferry-bot' } } })).body).toEqual(unmatched);
+    expect((await h.api('POST', '/v1/sources/delete', { key: h.keys.globex, body: { filters: { user_id: 'heron' } } })).body).toEqual(unmatched);
+
+    expect((await h.waitForJob('acme', slow.body.job_id)).status).toBe('completed');
+    expect((await h.api('POST', '/v1/memories/list', { body: { filters: { user_id: 'heron' } } })).body.memories).toHaveLength(1);
+    const deleted = await h.api('POST', '/v1/sources/delete', { body: { filters: { user_id: 'heron' } } });
+    expect(deleted.body).toMatchObject({ sources_deleted: 1, memories_deleted: 1, jobs_cleared: 1, refused: [], remaining: 0 });
+    expect((await h.api('POST', '/v1/memories/list', { body: { filters: { user_id: 'heron' } } })).body.memories).toEqual([]);
+    expect((await h.api('GET', `/v1/sources/${sourceId}`)).status).toBe(404);
+  });
 });
