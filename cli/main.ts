@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { BACKFILL_KINDS } from '../lib/backfill/request';
 import { ApiError, CairnClient } from './client';
@@ -160,7 +160,8 @@ program
   .option('--container-tag <tag>', 'repeatable', collect)
   .option('--document-id <id>', 'repeatable', collect)
   .option('--source-id <id>', 'repeatable', collect)
-  .action(async (options: Record<string, string | string[] | undefined>) => {
+  .option('--wait <seconds>', 'wait up to this long for the jobs still running on matching sources to end, then delete those too', seconds)
+  .action(async (options: Record<string, string | string[] | undefined> & { wait?: number }) => {
     const filters = {
       user_id: options.userId,
       agent_id: options.agentId,
@@ -173,20 +174,56 @@ program
       source_ids: options.sourceId,
     };
     if (Object.values(filters).every((value) => value === undefined)) throw new Error('name whom to forget: --user-id, --agent-id, --session-id, … (see --help)');
+    const api = client();
+    const deadline = Date.now() + (options.wait ?? 0) * 1000;
     // The API deletes up to 500 sources a call and says how many still match: called until only
-    // sources with a job still running remain (those are reported, not waited for).
+    // sources with a job still running remain. Those are reported, or with --wait waited for (each
+    // job polled until it has ended) and then deleted in turn.
     const total = { sources_deleted: 0, memories_deleted: 0, entities_deleted: 0, entities_updated: 0, jobs_cleared: 0 };
     let answer;
-    do {
-      answer = await client().request('POST', '/v1/sources/delete', { filters });
-      for (const key of Object.keys(total) as (keyof typeof total)[]) total[key] += answer[key];
-    } while (answer.sources_deleted > 0 && answer.remaining > answer.refused.length);
+    for (;;) {
+      do {
+        answer = await api.request('POST', '/v1/sources/delete', { filters });
+        for (const key of Object.keys(total) as (keyof typeof total)[]) total[key] += answer[key];
+      } while (answer.sources_deleted > 0 && answer.remaining > answer.refused.length);
+      const running: string[] = answer.refused.flatMap((refused: { open_job_ids: string[] }) => refused.open_job_ids);
+      if (running.length === 0 || Date.now() >= deadline) break;
+      if (!asJson()) console.error(`waiting for ${running.length} running job${running.length === 1 ? '' : 's'}…`);
+      if (!(await jobsEnded(api, running, deadline))) break;
+    }
     const result = { ...total, refused: answer.refused, remaining: answer.remaining };
     if (asJson()) return print(result);
     console.log(`deleted ${total.sources_deleted} sources, ${total.memories_deleted} memories, ${total.entities_deleted} entities`);
     for (const refused of answer.refused) console.log(`  left ${refused.source_id}: job ${refused.open_job_ids.join(', ')} still running (cancel it or wait, then run forget again)`);
     if (answer.refused.length > 0) process.exitCode = 1;
   });
+
+function seconds(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed < 0) throw new InvalidArgumentError('a number of seconds');
+  return parsed;
+}
+
+/** Polls the jobs until none is queued or running, or the deadline passes (then false). */
+async function jobsEnded(api: CairnClient, jobIds: string[], deadline: number): Promise<boolean> {
+  let open = jobIds;
+  while (open.length > 0) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    // A job no longer found (its tenant's history cleared) has ended too.
+    const statuses = await Promise.all(
+      open.map((id) => api.request('GET', `/v1/jobs/${encodeURIComponent(id)}`).then(
+        (job) => job.status as string,
+        (error: unknown) => {
+          if (error instanceof ApiError && error.status === 404) return 'gone';
+          throw error;
+        },
+      )),
+    );
+    open = open.filter((_, i) => statuses[i] === 'queued' || statuses[i] === 'running');
+  }
+  return true;
+}
 
 program.parseAsync().catch((error) => {
   console.error(error instanceof ApiError || error instanceof Error ? error.message : error);

@@ -19,7 +19,17 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
   let folder: string;
 
   beforeAll(async () => {
-    h = await startHarness();
+    h = await startHarness({
+      // A fault injected into the fetch stage (not a test double of Temporal or Elasticsearch): a
+      // "slow" send waits there, so `forget` meets it still running.
+      wrapActivities: (activities) => ({
+        ...activities,
+        fetchSource: async (input) => {
+          if (input.request.metadata?.test === 'slow') await new Promise((resolve) => setTimeout(resolve, 8000));
+          return activities.fetchSource(input);
+        },
+      }),
+    });
     folder = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-cli-'));
     fs.writeFileSync(path.join(folder, 'harbour.txt'), 'The harbour master of Porto retired in 2021 after thirty years.');
     fs.writeFileSync(path.join(folder, 'garden.md'), '# Garden\n\nLena grows tomatoes and basil on her balcony in Berlin.');
@@ -205,6 +215,16 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
     const forgotten = JSON.parse((await cli('--json', 'forget', '--source-id', second!.source_id)).stdout);
     expect(forgotten).toMatchObject({ sources_deleted: 1, refused: [], remaining: 0 });
     expect((await h.api('GET', `/v1/sources/${second!.source_id}`)).status).toBe(404);
+    // A user's source whose job is still running: left and named (exit 1), or with --wait waited for, then deleted.
+    const slow = await h.api('POST', '/v1/documents', { body: { content: 'Otter counts the boats in Mallaig harbour.', scope: { user_id: 'otter' }, metadata: { test: 'slow' } } });
+    await waitFor('the slow job listed', async () =>
+      ((await h.api('GET', '/v1/jobs?page_size=50')).body.jobs as { job_id: string }[]).find((job) => job.job_id === slow.body.job_id), { timeoutMs: 10_000 });
+    await expect(cli('forget', '--user-id', 'otter')).rejects.toMatchObject({ code: 1, stdout: expect.stringContaining(`left ${slow.body.source_id}: job ${slow.body.job_id} still running`) });
+    await expect(cli('forget', '--user-id', 'otter', '--wait', 'soon')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/--wait <seconds>.*a number of seconds/) });
+    const waited = await cli('--json', 'forget', '--user-id', 'otter', '--wait', '60');
+    expect(JSON.parse(waited.stdout)).toMatchObject({ sources_deleted: 1, memories_deleted: 1, refused: [], remaining: 0 });
+    expect((await h.api('GET', `/v1/jobs/${slow.body.job_id}`)).body.status).toBe('completed');
+    expect((await h.api('POST', '/v1/memories/list', { body: { filters: { user_id: 'otter' } } })).body.memories).toEqual([]);
 
     // An API refusal is a clear message and a non-zero exit, not a stack trace.
     await expect(cli('job', 'no-such-job')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/404/) });
