@@ -2,6 +2,7 @@ import type { Client, estypes } from '@elastic/elasticsearch';
 import { scopeToWire } from './domain/scope';
 import type { IndexNames } from './elasticsearch/indices';
 import { deleteMatching, getDocument, type StoredDocument } from './elasticsearch/client';
+import { KEPT_SOURCES } from './entities/entity';
 import { conflict, notFound, upstreamFailure } from './errors';
 import { SCOPE_FIELDS } from './search/filters';
 import type { JobListings } from './job-listing';
@@ -306,7 +307,9 @@ export class SourceStore {
   /**
    * Each entity that names one of the sources loses them; one left naming no source is deleted.
    * Conditional on the version read (an entity a job updates meanwhile is read again on the next
-   * pass), a page at a time, until none names them.
+   * pass), a page at a time, until none names them. An entity names only its latest KEPT_SOURCES
+   * sources: one that had more is recounted from the memories that still name it (this source's
+   * are gone by now), so it is kept while older sources' memories name it, and counted right.
    */
   private async forgetInEntities(tenant: string, ids: string[]): Promise<{ deleted: number; updated: number }> {
     const gone = new Set(ids);
@@ -321,14 +324,21 @@ export class SourceStore {
       });
       if (hits.hits.length === 0) return counts;
       if (pass >= 20) throw upstreamFailure('entities kept changing while their sources were being deleted');
+      const truncated = hits.hits.filter((hit) => (hit._source?.mention_count ?? 0) > (hit._source?.source_ids?.length ?? 0)).map((hit) => hit._id!);
+      const named = await this.sourcesNaming(tenant, truncated);
       const operations = hits.hits.flatMap((hit): estypes.BulkRequest['operations'] & object => {
         const sourceIds = hit._source?.source_ids ?? [];
-        const remaining = sourceIds.filter((sourceId) => !gone.has(sourceId));
-        const version = { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term };
-        if (remaining.length === 0) return [{ delete: version }];
+        let remaining = sourceIds.filter((sourceId) => !gone.has(sourceId));
         // mention_count counts distinct sources, each once, so each source gone is one fewer (the
         // kept ids are the latest 100: never fewer than those).
-        const mentionCount = Math.max(remaining.length, (hit._source?.mention_count ?? sourceIds.length) - (sourceIds.length - remaining.length));
+        let mentionCount = Math.max(remaining.length, (hit._source?.mention_count ?? sourceIds.length) - (sourceIds.length - remaining.length));
+        const older = named.get(hit._id!);
+        if (older) {
+          remaining = [...new Set([...older.latest.filter((sourceId) => !remaining.includes(sourceId)).reverse(), ...remaining])].slice(-KEPT_SOURCES);
+          mentionCount = Math.max(remaining.length, older.count);
+        }
+        const version = { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term };
+        if (remaining.length === 0) return [{ delete: version }];
         return [{ update: version }, { doc: { source_ids: remaining, mention_count: mentionCount } }];
       });
       const response = await this.es.bulk({ refresh: 'wait_for', operations });
@@ -339,6 +349,32 @@ export class SourceStore {
         counts[action === 'delete' ? 'deleted' : 'updated'] += 1;
       }
     }
+  }
+
+  /** For each entity, the sources whose memories name it: the latest KEPT_SOURCES, newest first, and how many in all. */
+  private async sourcesNaming(tenant: string, entityIds: string[]): Promise<Map<string, { latest: string[]; count: number }>> {
+    if (entityIds.length === 0) return new Map();
+    type Bucket = { key: string; sources: { buckets: { key: string }[] }; count: { value: number } };
+    const response = await this.es.search<unknown, { entities: { buckets: Bucket[] } }>({
+      index: this.indices.memories,
+      size: 0,
+      query: { bool: { filter: [{ term: { tenant } }, { terms: { 'entities.id': entityIds } }] } },
+      aggs: {
+        entities: {
+          terms: { field: 'entities.id', include: entityIds, size: entityIds.length },
+          aggs: {
+            sources: { terms: { field: 'provenance.source_id', size: KEPT_SOURCES, order: { latest: 'desc' } }, aggs: { latest: { max: { field: 'created_at' } } } },
+            // Exact up to the threshold (Elasticsearch's most): beyond it, an estimate within a few per cent.
+            count: { cardinality: { field: 'provenance.source_id', precision_threshold: 40_000 } },
+          },
+        },
+      },
+    });
+    const found = new Map<string, { latest: string[]; count: number }>(entityIds.map((id) => [id, { latest: [], count: 0 }]));
+    for (const bucket of response.aggregations?.entities.buckets ?? []) {
+      found.set(String(bucket.key), { latest: bucket.sources.buckets.map((source) => String(source.key)), count: bucket.count.value });
+    }
+    return found;
   }
 }
 

@@ -33,7 +33,8 @@ export interface NormalisedMention extends Mention {
   vector?: number[];
 }
 
-const KEPT_SOURCES = 100;
+/** An entity names its latest sources only; `mention_count` counts them all. */
+export const KEPT_SOURCES = 100;
 
 /** A new entity for a surface form nothing existing fits. */
 export function newEntity(
