@@ -197,13 +197,13 @@ export class SourceStore {
   private async remove(tenant: string, sources: StoredSource[]): Promise<Removed> {
     if (sources.length === 0) return { memories_deleted: 0, entities_deleted: 0, entities_updated: 0, jobs_cleared: 0 };
     const ids = sources.map((source) => source.id);
-    const jobIds = await this.jobIdsOf(tenant, sources);
+    const [jobIds, mentioned] = await Promise.all([this.jobIdsOf(tenant, sources), this.entitiesNamedBy(tenant, ids)]);
     const memoriesDeleted = await deleteMatching(this.es, this.indices.memories, this.memoriesOf(tenant, ids), "the sources' memories");
     // deleteMatching leaves a memory changed since it was read (an edit landing now) to its writer.
     if ((await this.es.count({ index: this.indices.memories, query: this.memoriesOf(tenant, ids) })).count > 0) {
       throw conflict(`memories of ${ids.length === 1 ? `source ${ids[0]}` : 'these sources'} changed while being deleted; send the request again`);
     }
-    const entities = await this.forgetInEntities(tenant, ids);
+    const entities = await this.forgetInEntities(tenant, ids, mentioned);
     await this.jobs.dropContent(tenant, jobIds);
     const response = await this.es.bulk({ refresh: 'wait_for', operations: ids.map((id) => ({ delete: { _index: this.indices.sources, _id: id } })) });
     const failed = response.items.find((item) => item.delete?.error && item.delete.status !== 404);
@@ -304,49 +304,76 @@ export class SourceStore {
     ].filter(Boolean);
   }
 
+  /** The entities the sources' memories name. */
+  private async entitiesNamedBy(tenant: string, ids: string[]): Promise<string[]> {
+    const response = await this.es.search<unknown, { entities: estypes.AggregationsStringTermsAggregate }>({
+      index: this.indices.memories,
+      size: 0,
+      query: this.memoriesOf(tenant, ids),
+      aggs: { entities: { terms: { field: 'entities.id', size: WINDOW } } },
+    });
+    const buckets = response.aggregations?.entities.buckets;
+    return Array.isArray(buckets) ? buckets.map((bucket) => String(bucket.key)) : [];
+  }
+
   /**
    * Each entity that names one of the sources loses them; one left naming no source is deleted.
    * Conditional on the version read (an entity a job updates meanwhile is read again on the next
-   * pass), a page at a time, until none names them. An entity names only its latest KEPT_SOURCES
-   * sources: one that had more is recounted from the memories that still name it (this source's
-   * are gone by now), so it is kept while older sources' memories name it, and counted right.
+   * pass), a page at a time, until none is left to change. An entity names only its latest
+   * KEPT_SOURCES sources: one that had more — among those the sources' memories named (`mentioned`),
+   * so a source older than the ids kept counts too — is recounted from the memories that still name
+   * it (the sources' own are gone by now), so it is kept while older sources' memories name it.
    */
-  private async forgetInEntities(tenant: string, ids: string[]): Promise<{ deleted: number; updated: number }> {
+  private async forgetInEntities(tenant: string, ids: string[], mentioned: string[]): Promise<{ deleted: number; updated: number }> {
     const gone = new Set(ids);
     const counts = { deleted: 0, updated: 0 };
+    const settled: string[] = [];
     for (let pass = 0; ; pass++) {
       const { hits } = await this.es.search<{ source_ids?: string[]; mention_count?: number }>({
         index: this.indices.entities,
         size: 1000,
         _source: ['source_ids', 'mention_count'],
         seq_no_primary_term: true,
-        query: { bool: { filter: [{ term: { tenant } }, { terms: { source_ids: ids } }] } },
+        query: {
+          bool: {
+            filter: [{ term: { tenant } }],
+            should: [{ terms: { source_ids: ids } }, { ids: { values: mentioned } }],
+            minimum_should_match: 1,
+            must_not: [{ ids: { values: settled } }],
+          },
+        },
       });
       if (hits.hits.length === 0) return counts;
-      if (pass >= 20) throw upstreamFailure('entities kept changing while their sources were being deleted');
-      const truncated = hits.hits.filter((hit) => (hit._source?.mention_count ?? 0) > (hit._source?.source_ids?.length ?? 0)).map((hit) => hit._id!);
-      const named = await this.sourcesNaming(tenant, truncated);
+      // A page of 1,000 a pass, plus room for entities a job changes meanwhile (read again).
+      if (pass >= 20 + Math.ceil(mentioned.length / 1000)) throw upstreamFailure('entities kept changing while their sources were being deleted');
+      const truncated = (hit: (typeof hits.hits)[number]) => (hit._source?.mention_count ?? 0) > (hit._source?.source_ids?.length ?? 0);
+      const recounted = await this.sourcesNaming(tenant, hits.hits.filter(truncated).map((hit) => hit._id!));
       const operations = hits.hits.flatMap((hit): estypes.BulkRequest['operations'] & object => {
         const sourceIds = hit._source?.source_ids ?? [];
         let remaining = sourceIds.filter((sourceId) => !gone.has(sourceId));
-        // mention_count counts distinct sources, each once, so each source gone is one fewer (the
-        // kept ids are the latest 100: never fewer than those).
-        let mentionCount = Math.max(remaining.length, (hit._source?.mention_count ?? sourceIds.length) - (sourceIds.length - remaining.length));
-        const older = named.get(hit._id!);
+        // mention_count counts distinct sources, each once, so each source gone is one fewer.
+        let mentionCount = (hit._source?.mention_count ?? sourceIds.length) - (sourceIds.length - remaining.length);
+        const older = recounted.get(hit._id!);
         if (older) {
           remaining = [...new Set([...older.latest.filter((sourceId) => !remaining.includes(sourceId)).reverse(), ...remaining])].slice(-KEPT_SOURCES);
-          mentionCount = Math.max(remaining.length, older.count);
+          mentionCount = older.count;
+        } else if (remaining.length === sourceIds.length) {
+          // Named by a memory of the sources, but naming none of them and holding all its sources: as it was.
+          settled.push(hit._id!);
+          return [];
         }
         const version = { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term };
         if (remaining.length === 0) return [{ delete: version }];
-        return [{ update: version }, { doc: { source_ids: remaining, mention_count: mentionCount } }];
+        return [{ update: version }, { doc: { source_ids: remaining, mention_count: Math.max(remaining.length, mentionCount) } }];
       });
+      if (operations.length === 0) continue;
       const response = await this.es.bulk({ refresh: 'wait_for', operations });
       for (const item of response.items) {
         const [action, result] = Object.entries(item)[0]!;
         if (result.status === 409 || result.status === 404) continue;
         if (result.error) throw upstreamFailure(`Elasticsearch could not update an entity of deleted sources: ${result.error.reason ?? result.status}`);
         counts[action === 'delete' ? 'deleted' : 'updated'] += 1;
+        settled.push(result._id!);
       }
     }
   }

@@ -229,27 +229,29 @@ describe('sources read, listed and deleted with everything derived from them; me
     expect((await h.api('GET', `/v1/sources/${sourceId}`)).status).toBe(404);
   });
 
-  it('keeps an entity that older sources, past the ids it names, still mention, and counts them', async () => {
+  it('recounts an entity with more sources than the ids it names: an older source deleted counts off, and it stays while older memories name it', async () => {
     const sent: string[] = [];
-    for (const content of ['Margaret Okafor repaired the lighthouse lens in 2019.', 'Margaret Okafor painted the lighthouse gallery red.', 'Margaret Okafor logged the storm from the lighthouse.']) {
+    const texts = ['Margaret Okafor repaired the lighthouse lens in 2019.', 'Margaret Okafor painted the lighthouse gallery red.', 'Margaret Okafor logged the storm from the lighthouse.', 'Margaret Okafor trained the new lighthouse keeper.'];
+    for (const content of texts) {
       const accepted = await h.api('POST', '/v1/documents', { body: { content } });
       expect((await h.waitForJob('acme', accepted.body.job_id)).status).toBe('completed');
       sent.push(accepted.body.source_id);
     }
     const id = entityId('acme', 'margaret okafor');
-    expect((await h.api('GET', `/v1/entities/${id}`)).body).toMatchObject({ source_ids: sent, mention_count: 3 });
+    const entity = async () => (await h.api('GET', `/v1/entities/${id}`)).body;
+    expect(await entity()).toMatchObject({ source_ids: sent, mention_count: 4 });
     // An entity names its latest 100 sources and counts them all. Rather than send 101 documents, the
-    // entity is put as a limit of two would leave it: its latest two sources named, all three counted.
-    await h.runtime.es.update({ index: h.runtime.indices.entities, id, doc: { source_ids: sent.slice(1), mention_count: 3 }, refresh: 'wait_for' });
+    // entity is put as a limit of two would leave it: its latest two sources named, all four counted.
+    await h.runtime.es.update({ index: h.runtime.indices.entities, id, doc: { source_ids: sent.slice(2), mention_count: 4 }, refresh: 'wait_for' });
 
-    const deleted = await h.api('POST', '/v1/sources/delete', { body: { filters: { source_ids: sent.slice(1) } } });
-    expect(deleted.body).toMatchObject({ sources_deleted: 2, refused: [], remaining: 0 });
-    // The first document's memory still names the entity: it stays, naming that source, counted once.
-    const kept = await h.api('GET', `/v1/entities/${id}`);
-    expect(kept.status).toBe(200);
-    expect(kept.body).toMatchObject({ source_ids: [sent[0]], mention_count: 1 });
+    // The oldest source, which the entity no longer names, is found through its memory and counted off.
+    expect((await h.api('DELETE', `/v1/sources/${sent[0]}`)).body).toMatchObject({ entities_deleted: 0, entities_updated: 1 });
+    expect(await entity()).toMatchObject({ source_ids: sent.slice(1), mention_count: 3 });
+    // Its latest sources gone, the second document's memory still names it: it stays, counted once.
+    expect((await h.api('POST', '/v1/sources/delete', { body: { filters: { source_ids: sent.slice(2) } } })).body).toMatchObject({ sources_deleted: 2, remaining: 0 });
+    expect(await entity()).toMatchObject({ source_ids: [sent[1]], mention_count: 1 });
 
-    expect((await h.api('DELETE', `/v1/sources/${sent[0]}`)).body.entities_deleted).toBeGreaterThanOrEqual(1);
+    expect((await h.api('DELETE', `/v1/sources/${sent[1]}`)).body.entities_deleted).toBeGreaterThanOrEqual(1);
     expect((await h.api('GET', `/v1/entities/${id}`)).status).toBe(404);
   });
 });
