@@ -1,4 +1,5 @@
 import { entityId } from '../lib/ids';
+import { slowFetch } from './support/faults';
 import { startHarness, type Harness } from './support/harness';
 import { waitFor } from './support/wait';
 
@@ -24,17 +25,8 @@ async function entitiesNaming(h: Harness, sourceId: string): Promise<Entity[]> {
 describe('sources read, listed and deleted with everything derived from them; memories listed', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness({
-      // A fault injected into the fetch stage (not a test double of Temporal or Elasticsearch): a
-      // "slow" send waits there, so a delete meets it still running.
-      wrapActivities: (activities) => ({
-        ...activities,
-        fetchSource: async (input) => {
-          if (input.request.metadata?.test === 'slow') await new Promise((resolve) => setTimeout(resolve, 4000));
-          return activities.fetchSource(input);
-        },
-      }),
-    });
+    // A "slow" send waits in its fetch stage, so a delete meets it still running.
+    h = await startHarness({ wrapActivities: slowFetch(4000) });
   });
   afterAll(async () => h?.close());
 

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { BackfillRuns } from '../lib/backfill/runs';
 import { IngestJobs } from '../lib/jobs';
 import { freePort } from '../lib/local-services/ports';
+import { slowFetch } from './support/faults';
 import { startHarness, type Harness } from './support/harness';
 import { waitFor } from './support/wait';
 
@@ -19,17 +20,8 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
   let folder: string;
 
   beforeAll(async () => {
-    h = await startHarness({
-      // A fault injected into the fetch stage (not a test double of Temporal or Elasticsearch): a
-      // "slow" send waits there, so `forget` meets it still running.
-      wrapActivities: (activities) => ({
-        ...activities,
-        fetchSource: async (input) => {
-          if (input.request.metadata?.test === 'slow') await new Promise((resolve) => setTimeout(resolve, 8000));
-          return activities.fetchSource(input);
-        },
-      }),
-    });
+    // A "slow" send waits in its fetch stage, so `forget` meets it still running.
+    h = await startHarness({ wrapActivities: slowFetch(8000) });
     folder = fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-cli-'));
     fs.writeFileSync(path.join(folder, 'harbour.txt'), 'The harbour master of Porto retired in 2021 after thirty years.');
     fs.writeFileSync(path.join(folder, 'garden.md'), '# Garden\n\nLena grows tomatoes and basil on her balcony in Berlin.');
