@@ -8,6 +8,9 @@ interface SequenceDoc {
   updated_at: string;
 }
 
+/** The key of a Tex session's turn positions: deleting the session's source resets it (lib/sources.ts). */
+export const turnPositionsKey = (sourceId: string) => `turns:${sourceId}`;
+
 /** Claims racing for one key, each tried again on what the others wrote: plenty for writes that race by the handful. */
 const CLAIM_ATTEMPTS = 25;
 
@@ -16,7 +19,8 @@ const CLAIM_ATTEMPTS = 25;
  * session): one counter document per key in the sequences index, claimed by compare-and-set — read,
  * then written only if no other claim landed in between (this cluster has no scripts to increment in
  * place). A claim survives the process that made it, so a restarted or second API never hands the
- * same numbers out again. A key's document stays (one small document per Tex session).
+ * same numbers out again. A key's document stays (one small document per Tex session) until its
+ * source is deleted.
  */
 export class Sequences {
   constructor(

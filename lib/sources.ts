@@ -5,6 +5,7 @@ import { deleteMatching, getDocument, type StoredDocument } from './elasticsearc
 import { KEPT_SOURCES } from './entities/entity';
 import { conflict, notFound, upstreamFailure } from './errors';
 import { SCOPE_FIELDS } from './search/filters';
+import { turnPositionsKey } from './sequences';
 import type { JobListings } from './job-listing';
 import type { IngestJobs, JobMemo } from './jobs';
 
@@ -205,7 +206,11 @@ export class SourceStore {
     }
     const entities = await this.forgetInEntities(tenant, ids, mentioned);
     await this.jobs.dropContent(tenant, jobIds);
-    const response = await this.es.bulk({ refresh: 'wait_for', operations: ids.map((id) => ({ delete: { _index: this.indices.sources, _id: id } })) });
+    // With its record goes a Tex session's turn counter: sent again, the session is numbered from 0.
+    const response = await this.es.bulk({
+      refresh: 'wait_for',
+      operations: ids.flatMap((id) => [{ delete: { _index: this.indices.sequences, _id: turnPositionsKey(id) } }, { delete: { _index: this.indices.sources, _id: id } }]),
+    });
     const failed = response.items.find((item) => item.delete?.error && item.delete.status !== 404);
     if (failed) throw upstreamFailure(`Elasticsearch could not delete a source record: ${failed.delete!.error!.reason ?? failed.delete!.status}`);
     return { memories_deleted: memoriesDeleted, entities_deleted: entities.deleted, entities_updated: entities.updated, jobs_cleared: jobIds.length };

@@ -151,6 +151,13 @@ describe('Tex surface (/compat/tex)', () => {
     // The repeated turn keeps its place; the new one comes after the session's last.
     expect(await Promise.all(second.body.active_fragment_ids.map(positionOf))).toEqual([1, 2]);
     await h.waitForJob('acme', second.body.job_id);
+
+    // Its source deleted, the session is new: written again, it is numbered from 0.
+    const sourceId = (await h.api('GET', `/v1/memories/mem_${first.body.active_fragment_ids[0]}`)).body.provenance.source_id;
+    expect((await h.api('DELETE', `/v1/sources/${sourceId}`)).status).toBe(200);
+    const afresh = await write([{ role: 'user', text: 'The standup is back at nine.' }]);
+    expect(await Promise.all(afresh.body.active_fragment_ids.map(positionOf))).toEqual([0]);
+    await h.waitForJob('acme', afresh.body.job_id);
   });
 
   it('numbers the new turns of two writes to one session at once apart', async () => {

@@ -7,7 +7,7 @@ import { fragmentHash, sessionTurns } from '../../activities/write-active';
 import { sourceId as deriveSourceId } from '../../lib/ids';
 import { CairnError } from '../../lib/errors';
 import type { IngestJobs } from '../../lib/jobs';
-import type { Sequences } from '../../lib/sequences';
+import { turnPositionsKey, type Sequences } from '../../lib/sequences';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
 import { compatSurface, fastApiErrors, type SurfaceDeps } from './surface';
@@ -95,7 +95,7 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memo
       // memories may not show yet (a passive write indexes them later). What the memories show is the
       // floor, for sessions numbered before they had a counter.
       const reserved = turns.filter((turn) => !stored.has(turn.turnId)).length;
-      const positionsKey = `turns:${sourceId}`;
+      const positionsKey = turnPositionsKey(sourceId);
       let position = reserved > 0 ? await sequences.claim(tenant, positionsKey, next, reserved) : next;
       // Handed back when this write surely numbers nothing (joining the same write still running, which
       // keeps its own numbers), so that ordinary re-sends leave no gaps. After any other failure the
