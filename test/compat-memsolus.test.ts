@@ -1,4 +1,4 @@
-import { ApplicationFailure } from '@temporalio/common';
+import { refuseSecondBatchOnce } from './support/faults';
 import { startHarness, type Harness } from './support/harness';
 
 const WORKSPACE = '6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f';
@@ -12,23 +12,12 @@ function ingestForm(fields: Record<string, string | string[]>, file?: { name: st
 
 describe('Memsolus surface (/compat/memsolus)', () => {
   let h: Harness;
-  const refused = new Set<string>();
   beforeAll(async () => {
     h = await startHarness({
       // Small batches, so a long file has several; and a fault injected into extraction (not a test
       // double): a file whose options say "fail-batch-1" cannot extract its second batch.
       env: { BATCH_SIZE: '2' },
-      wrapActivities: (activities) => ({
-        ...activities,
-        extractMemories: async (input, parsed, chunked, range) => {
-          const options = input.request.metadata?.options as { test?: string } | undefined;
-          if (options?.test === 'fail-batch-1' && range.batch === 1 && !refused.has(input.sourceId)) {
-            refused.add(input.sourceId);
-            throw ApplicationFailure.nonRetryable('the extractor refused this batch', 'injected');
-          }
-          return activities.extractMemories(input, parsed, chunked, range);
-        },
-      }),
+      wrapActivities: refuseSecondBatchOnce((request) => (request.metadata?.options as { test?: string } | undefined)?.test === 'fail-batch-1'),
     });
   });
   afterAll(async () => h?.close());

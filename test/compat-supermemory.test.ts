@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { refuseSecondBatchOnce } from './support/faults';
 import { startHarness, type Harness } from './support/harness';
 
 async function memoriesOf(h: Harness, tenant: string, conversationId: string) {
@@ -13,6 +14,7 @@ async function memoriesOf(h: Harness, tenant: string, conversationId: string) {
 describe('supermemory surface (/compat/supermemory)', () => {
   let h: Harness;
   const failedOnce = new Set<string>();
+  const refuseBatch = refuseSecondBatchOnce((request) => request.metadata?.test === 'refuse-batch-once');
   beforeAll(async () => {
     h = await startHarness({
       // Faults injected into the pipeline (not test doubles): a conversation whose metadata says
@@ -20,14 +22,7 @@ describe('supermemory surface (/compat/supermemory)', () => {
       // extraction batch refused in its first job (small batches, so a long conversation has several).
       env: { BATCH_SIZE: '2' },
       wrapActivities: (activities) => ({
-        ...activities,
-        extractMemories: async (input, parsed, chunked, range) => {
-          if (input.request.metadata?.test === 'refuse-batch-once' && range.batch === 1 && !failedOnce.has(`extract:${input.sourceId}`)) {
-            failedOnce.add(`extract:${input.sourceId}`);
-            throw ApplicationFailure.nonRetryable('the extractor refused this batch', 'injected');
-          }
-          return activities.extractMemories(input, parsed, chunked, range);
-        },
+        ...refuseBatch(activities),
         parseSource: async (input, fetched) => {
           if (input.request.metadata?.test === 'fail-once' && !failedOnce.has(input.sourceId)) {
             failedOnce.add(input.sourceId);

@@ -1,27 +1,17 @@
-import { ApplicationFailure } from '@temporalio/common';
 import { nothingAcceptedStatus } from '../api/batch';
 import { ingestionStatus } from '../api/compat/synap';
+import { refuseSecondBatchOnce } from './support/faults';
 import { startHarness, type Harness } from './support/harness';
 
 describe('Synap surface (/compat/synap)', () => {
   let h: Harness;
-  const refused = new Set<string>();
   beforeAll(async () => {
     h = await startHarness({
       // Small batches, so a long document has several; and a fault injected into extraction (not a
       // test double): a document whose metadata says "fail-batch-1" cannot extract its second batch.
       env: { BATCH_SIZE: '2' },
-      wrapActivities: (activities) => ({
-        ...activities,
-        extractMemories: async (input, parsed, chunked, range) => {
-          // Once per source: a retry of the job extracts everything.
-          if (input.request.metadata?.test === 'fail-batch-1' && range.batch === 1 && !refused.has(input.sourceId)) {
-            refused.add(input.sourceId);
-            throw ApplicationFailure.nonRetryable('the extractor refused this batch', 'injected');
-          }
-          return activities.extractMemories(input, parsed, chunked, range);
-        },
-      }),
+      // Once per source: a retry of the job extracts everything.
+      wrapActivities: refuseSecondBatchOnce((request) => request.metadata?.test === 'fail-batch-1'),
     });
   });
   afterAll(async () => h?.close());
