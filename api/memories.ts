@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { MemoryUpdate, type MemoryStore } from '../lib/memories';
+import { MemoryUpdate, SCOPE_VALUE_FIELDS, type MemoryStore } from '../lib/memories';
 import { SearchFilters } from '../lib/search/plan';
 import { principalOf, requirePermission } from './auth';
 import { idParam, parseWith, queryInt } from './errors';
@@ -29,6 +29,30 @@ export const MemoryListRequest = z
   })
   .strict();
 
+/** The values a scope field takes (the tenant's users, agents, sessions…) on the memories search's filters match. */
+export const ScopeListRequest = z
+  .object({
+    field: z.enum(SCOPE_VALUE_FIELDS),
+    filters: SearchFilters.default({}),
+    page_size: z.number().int().min(1).max(100).default(20),
+    page_token: z.string().min(1).max(2048).optional(),
+  })
+  .strict();
+
+export const ScopeListResponse = z.object({
+  field: z.enum(SCOPE_VALUE_FIELDS),
+  values: z.array(
+    z.object({
+      value: z.string(),
+      memory_count: z.number().int(),
+      source_count: z.number().int(),
+      first_memory_at: z.string().nullable(),
+      last_memory_at: z.string().nullable(),
+    }),
+  ),
+  next_page_token: z.string().nullable(),
+});
+
 /** Memories (list, get, update with a merge strategy, delete) and entities (get, list), within the caller's tenant. */
 export function memoryRoutes(memories: MemoryStore): Router {
   const router = Router();
@@ -36,6 +60,12 @@ export function memoryRoutes(memories: MemoryStore): Router {
   router.post('/v1/memories/list', requirePermission('read'), async (req, res) => {
     const request = parseWith(MemoryListRequest, req.body);
     res.json(await memories.list(principalOf(req).tenant, request.filters, request.page_size, request.page_token));
+  });
+
+  router.post('/v1/scopes/list', requirePermission('read'), async (req, res) => {
+    const request = parseWith(ScopeListRequest, req.body);
+    const page = await memories.scopeValues(principalOf(req).tenant, request.field, request.filters, request.page_size, request.page_token);
+    res.json({ field: request.field, ...page });
   });
 
   router.get('/v1/memories/:id', requirePermission('read'), async (req, res) => {

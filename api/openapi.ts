@@ -15,7 +15,7 @@ import { BackfillRequest, ScheduleRequest } from '../lib/backfill/request';
 import { NativeSearchRequest } from './search';
 import { SourceDeletionResponse, SourceListQuery, SourceResponse, SourcesDeleteRequest, SourcesDeletionResponse } from './sources';
 import { CreateWebhookRequest, CreatedWebhook, WebhookView } from '../lib/webhooks';
-import { EntityListQuery, MemoryListRequest } from './memories';
+import { EntityListQuery, MemoryListRequest, ScopeListRequest, ScopeListResponse } from './memories';
 import {
   AcceptedFile,
   AcceptedConversation,
@@ -76,6 +76,7 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: `/v1/jobs/${ID}/retry`, tag: 'jobs', summary: 'Retry a failed, cancelled or partly completed job as a new job (409 when that job was already retried)', permission: 'ingest', status: 202, errors: [409] },
   { method: 'post', path: '/v1/search', tag: 'search', summary: 'Search memories: hybrid (BM25 + kNN, RRF), bm25 or knn, with scope filters', permission: 'search', body: NativeSearchRequest, response: SearchResponse, errors: [503] },
   { method: 'post', path: '/v1/memories/list', tag: 'memories', summary: "List memories matching search's filters (scope, types, sources, entities, dates, metadata), newest first; next_page_token continues", permission: 'read', body: MemoryListRequest, response: MemoryListResponse, errors: [503] },
+  { method: 'post', path: '/v1/scopes/list', tag: 'memories', summary: "List the values a scope field takes (the tenant's users, agents, sessions, …) on the memories search's filters match, each with its memory and source counts and first and last memory times, in value order; next_page_token continues", permission: 'read', body: ScopeListRequest, response: ScopeListResponse, errors: [503] },
   { method: 'get', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Get a memory', permission: 'read', response: MemoryResponse, errors: [503] },
   { method: 'patch', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Update a memory (replace | append | smart-merge); re-embedded when the text changes', permission: 'write', body: MemoryUpdate, response: MemoryResponse, errors: [503] },
   { method: 'delete', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Delete a memory', permission: 'write', status: 204 },

@@ -8,7 +8,7 @@ import type { IndexNames } from './elasticsearch/indices';
 import { badInput, conflict, notFound } from './errors';
 import type { Embedder } from './models/embedder';
 import { stemmedText } from './search/analysis';
-import { filterClauses } from './search/filters';
+import { SCOPE_FIELDS, filterClauses } from './search/filters';
 import type { SearchFilters } from './search/plan';
 import { countTokens } from './chunking/tokens';
 import { EntityResolver, entityRefsOf } from './entities/resolver';
@@ -137,6 +137,42 @@ export class MemoryStore {
     return {
       memories: hits.flatMap((hit) => (hit._source ? [publicMemory(hit._source)] : [])),
       next_page_token: hits.length === pageSize && last?.sort ? Buffer.from(JSON.stringify(last.sort)).toString('base64url') : null,
+    };
+  }
+
+  /**
+   * The values one scope field takes on the memories the filters match — the tenant's users, agents,
+   * sessions… — with how many memories and sources each has and when its first and last memory were
+   * stored, in value order a page at a time (a composite aggregation: paging reaches every value).
+   */
+  async scopeValues(tenant: string, field: ScopeField, filters: SearchFilters, pageSize: number, pageToken?: string): Promise<{ values: ScopeValue[]; next_page_token: string | null }> {
+    type Bucket = { key: { value: string }; doc_count: number; sources: { value: number }; first: { value_as_string?: string }; last: { value_as_string?: string } };
+    const response = await this.es.search<unknown, { values: { buckets: Bucket[]; after_key?: { value: string } } }>({
+      index: this.indices.memories,
+      size: 0,
+      query: { bool: { filter: filterClauses(tenant, filters) } },
+      aggs: {
+        values: {
+          composite: { size: pageSize, sources: [{ value: { terms: { field: `scope.${field}` } } }], after: pageToken === undefined ? undefined : { value: openScopePageToken(pageToken) } },
+          aggs: {
+            // Exact up to 3,000 sources a value; beyond that an estimate within a few per cent.
+            sources: { cardinality: { field: 'provenance.source_id', precision_threshold: 3000 } },
+            first: { min: { field: 'created_at' } },
+            last: { max: { field: 'created_at' } },
+          },
+        },
+      },
+    });
+    const { buckets, after_key: after } = response.aggregations!.values;
+    return {
+      values: buckets.map((bucket) => ({
+        value: bucket.key.value,
+        memory_count: bucket.doc_count,
+        source_count: bucket.sources.value,
+        first_memory_at: bucket.first.value_as_string ?? null,
+        last_memory_at: bucket.last.value_as_string ?? null,
+      })),
+      next_page_token: buckets.length === pageSize && after ? Buffer.from(JSON.stringify(after.value)).toString('base64url') : null,
     };
   }
 
@@ -353,6 +389,29 @@ export class MemoryStore {
     if (!found) throw notFound(`memory ${id}`);
     return { memory: found.source, seqNo: found.seqNo, primaryTerm: found.primaryTerm };
   }
+}
+
+/** The scope fields scopeValues() groups by: one value each, and container tags (a memory counts under each of its tags). */
+export const SCOPE_VALUE_FIELDS = [...SCOPE_FIELDS, 'container_tags'] as const;
+export type ScopeField = (typeof SCOPE_VALUE_FIELDS)[number];
+
+export interface ScopeValue {
+  value: string;
+  memory_count: number;
+  source_count: number;
+  first_memory_at: string | null;
+  last_memory_at: string | null;
+}
+
+/** A page token of scopeValues(): the last value of the page before; anything else is a 400. */
+function openScopePageToken(token: string): string {
+  try {
+    const value = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown;
+    if (typeof value === 'string') return value;
+  } catch {
+    // Not JSON: refused below.
+  }
+  throw badInput('page_token is not one this listing gave: start again without it');
 }
 
 /** A page token of list(): the sort values of a page's last memory (epoch milliseconds, id); anything else is a 400. */

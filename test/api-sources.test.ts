@@ -134,6 +134,39 @@ describe('sources read, listed and deleted with everything derived from them; me
     expect((await list({ filters: { user_id: 'walker-1' }, page_size: 101 })).status).toBe(400);
   });
 
+  it("lists the values a scope field takes — a space's users — with their counts, a page at a time, within the tenant", async () => {
+    const send = async (content: string, userId: string, key?: string) => {
+      const accepted = await h.api('POST', '/v1/documents', { key, body: { content, scope: { space_id: 'atlas-space', user_id: userId } } });
+      expect(accepted.status).toBe(202);
+      return accepted.body.job_id as string;
+    };
+    const jobs = [
+      await send('Ada catalogues the atlas plates on Mondays.', 'ada'),
+      await send('Ada restores the torn coastline map.', 'ada'),
+      await send('Bo frames the star charts for the hall.', 'bo'),
+    ];
+    for (const job of jobs) await h.waitForJob('acme', job);
+    await h.waitForJob('globex', await send('Cy borrows the atlas for a week.', 'cy', h.keys.globex));
+
+    const list = (body: object, key?: string) => h.api('POST', '/v1/scopes/list', { key, body });
+    const first = await list({ field: 'user_id', filters: { space_id: 'atlas-space' }, page_size: 1 });
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ field: 'user_id', values: [{ value: 'ada', memory_count: 2, source_count: 2 }], next_page_token: expect.any(String) });
+    const [ada] = first.body.values as { first_memory_at: string; last_memory_at: string }[];
+    expect(Date.parse(ada!.first_memory_at)).toBeLessThan(Date.parse(ada!.last_memory_at));
+    const second = await list({ field: 'user_id', filters: { space_id: 'atlas-space' }, page_size: 1, page_token: first.body.next_page_token });
+    expect(second.body.values).toMatchObject([{ value: 'bo', memory_count: 1, source_count: 1 }]);
+    const third = await list({ field: 'user_id', filters: { space_id: 'atlas-space' }, page_size: 1, page_token: second.body.next_page_token });
+    expect(third.body).toEqual({ field: 'user_id', values: [], next_page_token: null });
+    // The spaces, and the space's users as another tenant sees them.
+    expect((await list({ field: 'space_id', filters: { user_id: 'bo' } })).body.values).toMatchObject([{ value: 'atlas-space', memory_count: 1 }]);
+    expect((await list({ field: 'user_id', filters: { space_id: 'atlas-space' } }, h.keys.globex)).body.values).toMatchObject([{ value: 'cy', memory_count: 1 }]);
+
+    expect((await list({ field: 'tenant' })).status).toBe(400);
+    expect((await list({ field: 'user_id', page_token: 'not-a-token' })).status).toBe(400);
+    expect((await list({ field: 'user_id', page_size: 101 })).status).toBe(400);
+  });
+
   it("deletes every source of a user at once, a conversation sent under its id among them, and no one else's", async () => {
     const note = await h.api('POST', '/v1/documents', { body: { content: 'Wren keeps her climbing rope in the blue locker.', scope: { user_id: 'wren' } } });
     const chat = await h.api('POST', '/v1/conversations', {
