@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { MemoryUpdate, SCOPE_VALUE_FIELDS, type MemoryStore } from '../lib/memories';
+import { MemoryUpdate, type MemoryStore } from '../lib/memories';
+import { SCOPE_VALUE_FIELDS } from '../lib/search/filters';
 import { SearchFilters } from '../lib/search/plan';
 import { principalOf, requirePermission } from './auth';
 import { idParam, parseWith, queryInt } from './errors';

@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { BACKFILL_KINDS } from '../lib/backfill/request';
+import { SCOPE_VALUE_FIELDS } from '../lib/search/filters';
 import { ApiError, CairnClient } from './client';
 import { ingestTargets, runIngest } from './ingest';
 
@@ -148,31 +149,59 @@ sources
   });
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
-program
-  .command('forget')
-  .description('delete every source of a user, agent or session (or by document or source id) with all derived from it')
-  .option('--user-id <id>')
-  .option('--agent-id <id>')
-  .option('--session-id <id>')
-  .option('--org-id <id>')
-  .option('--customer-id <id>')
-  .option('--space-id <id>')
-  .option('--container-tag <tag>', 'repeatable', collect)
+
+/** The scope options `forget` and `scopes` take: each a filter of the same name. */
+function withScopeOptions(command: Command): Command {
+  return command
+    .option('--user-id <id>')
+    .option('--agent-id <id>')
+    .option('--session-id <id>')
+    .option('--org-id <id>')
+    .option('--customer-id <id>')
+    .option('--space-id <id>')
+    .option('--container-tag <tag>', 'repeatable', collect);
+}
+
+function scopeFilters(options: Record<string, unknown>) {
+  return {
+    user_id: options.userId as string | undefined,
+    agent_id: options.agentId as string | undefined,
+    session_id: options.sessionId as string | undefined,
+    org_id: options.orgId as string | undefined,
+    customer_id: options.customerId as string | undefined,
+    space_id: options.spaceId as string | undefined,
+    container_tags: options.containerTag as string[] | undefined,
+  };
+}
+
+withScopeOptions(
+  program
+    .command('scopes')
+    .description("list the values a scope field takes, with memory and source counts: the tenant's users, a user's sessions (scopes session_id --user-id <id>), …")
+    .addArgument(new Command().createArgument('<field>', 'scope field').choices([...SCOPE_VALUE_FIELDS])),
+)
+  .option('--limit <n>', 'at most this many values', (value) => Number.parseInt(value, 10), 1000)
+  .action(async (field: string, options: Record<string, unknown> & { limit: number }) => {
+    const api = client();
+    const values: { value: string; memory_count: number; source_count: number; last_memory_at: string | null }[] = [];
+    let pageToken: string | undefined;
+    do {
+      const page = await api.request('POST', '/v1/scopes/list', { field, filters: scopeFilters(options), page_size: Math.min(100, options.limit - values.length), page_token: pageToken });
+      values.push(...page.values);
+      pageToken = page.next_page_token ?? undefined;
+    } while (pageToken && values.length < options.limit);
+    if (asJson()) return print(values);
+    for (const entry of values) console.log(`${entry.value}  ${entry.memory_count} memories from ${entry.source_count} sources, last ${entry.last_memory_at ?? '-'}`);
+  });
+
+withScopeOptions(
+  program.command('forget').description('delete every source of a user, agent or session (or by document or source id) with all derived from it'),
+)
   .option('--document-id <id>', 'repeatable', collect)
   .option('--source-id <id>', 'repeatable', collect)
   .option('--wait <seconds>', 'wait up to this long for the jobs still running on matching sources to end, then delete those too', seconds)
-  .action(async (options: Record<string, string | string[] | undefined> & { wait?: number }) => {
-    const filters = {
-      user_id: options.userId,
-      agent_id: options.agentId,
-      session_id: options.sessionId,
-      org_id: options.orgId,
-      customer_id: options.customerId,
-      space_id: options.spaceId,
-      container_tags: options.containerTag,
-      document_ids: options.documentId,
-      source_ids: options.sourceId,
-    };
+  .action(async (options: Record<string, unknown> & { wait?: number }) => {
+    const filters = { ...scopeFilters(options), document_ids: options.documentId as string[] | undefined, source_ids: options.sourceId as string[] | undefined };
     if (Object.values(filters).every((value) => value === undefined)) throw new Error('name whom to forget: --user-id, --agent-id, --session-id, … (see --help)');
     const api = client();
     const deadline = Date.now() + (options.wait ?? 0) * 1000;

@@ -8,7 +8,7 @@ import type { IndexNames } from './elasticsearch/indices';
 import { badInput, conflict, notFound } from './errors';
 import type { Embedder } from './models/embedder';
 import { stemmedText } from './search/analysis';
-import { SCOPE_FIELDS, filterClauses } from './search/filters';
+import { filterClauses, type ScopeField } from './search/filters';
 import type { SearchFilters } from './search/plan';
 import { countTokens } from './chunking/tokens';
 import { EntityResolver, entityRefsOf } from './entities/resolver';
@@ -390,10 +390,6 @@ export class MemoryStore {
     return { memory: found.source, seqNo: found.seqNo, primaryTerm: found.primaryTerm };
   }
 }
-
-/** The scope fields scopeValues() groups by: one value each, and container tags (a memory counts under each of its tags). */
-export const SCOPE_VALUE_FIELDS = [...SCOPE_FIELDS, 'container_tags'] as const;
-export type ScopeField = (typeof SCOPE_VALUE_FIELDS)[number];
 
 export interface ScopeValue {
   value: string;

@@ -207,6 +207,12 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
     const forgotten = JSON.parse((await cli('--json', 'forget', '--source-id', second!.source_id)).stdout);
     expect(forgotten).toMatchObject({ sources_deleted: 1, refused: [], remaining: 0 });
     expect((await h.api('GET', `/v1/sources/${second!.source_id}`)).status).toBe(404);
+    // A space's users, with their counts.
+    const scoped = await h.api('POST', '/v1/documents', { body: { content: 'Heron maps the tide pools of the bay.', scope: { space_id: 'cli-space', user_id: 'heron-cli' } } });
+    await h.waitForJob('acme', scoped.body.job_id);
+    expect(JSON.parse((await cli('--json', 'scopes', 'user_id', '--space-id', 'cli-space')).stdout)).toMatchObject([{ value: 'heron-cli', memory_count: 1, source_count: 1 }]);
+    expect((await cli('scopes', 'user_id', '--space-id', 'cli-space')).stdout).toMatch(/^heron-cli {2}1 memories from 1 sources, last \d{4}-/);
+    await expect(cli('scopes', 'tenant')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/Allowed choices are .*user_id/) });
     // A user's source whose job is still running: left and named (exit 1), or with --wait waited for, then deleted.
     const slow = await h.api('POST', '/v1/documents', { body: { content: 'Otter counts the boats in Mallaig harbour.', scope: { user_id: 'otter' }, metadata: { test: 'slow' } } });
     await waitFor('the slow job listed', async () =>

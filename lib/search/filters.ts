@@ -4,6 +4,10 @@ import type { SearchFilters } from './plan';
 /** The scope fields a filter names one value of (container tags take several). */
 export const SCOPE_FIELDS = ['space_id', 'org_id', 'user_id', 'customer_id', 'agent_id', 'session_id'] as const;
 
+/** The scope fields a listing of values groups by (POST /v1/scopes/list): those, and container tags (a memory counts under each of its tags). */
+export const SCOPE_VALUE_FIELDS = [...SCOPE_FIELDS, 'container_tags'] as const;
+export type ScopeField = (typeof SCOPE_VALUE_FIELDS)[number];
+
 /**
  * Filters → Elasticsearch filter clauses. The tenant clause is always first and never optional: it
  * comes from the authenticated key, not from the request body.
