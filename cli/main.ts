@@ -180,7 +180,7 @@ withScopeOptions(
     .description("list the values a scope field takes, with memory and source counts: the tenant's users, a user's sessions (scopes session_id --user-id <id>), …")
     .addArgument(new Command().createArgument('<field>', 'scope field').choices([...SCOPE_VALUE_FIELDS])),
 )
-  .option('--limit <n>', 'at most this many values', (value) => Number.parseInt(value, 10), 1000)
+  .option('--limit <n>', 'at most this many values', count, 1000)
   .action(async (field: string, options: Record<string, unknown> & { limit: number }) => {
     const api = client();
     const values: { value: string; memory_count: number; source_count: number; last_memory_at: string | null }[] = [];
@@ -226,6 +226,12 @@ withScopeOptions(
     for (const refused of answer.refused) console.log(`  left ${refused.source_id}: job ${refused.open_job_ids.join(', ')} still running (cancel it or wait, then run forget again)`);
     if (answer.refused.length > 0) process.exitCode = 1;
   });
+
+function count(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1) throw new InvalidArgumentError('a whole number, 1 or more');
+  return parsed;
+}
 
 function seconds(value: string): number {
   const parsed = Number(value);
