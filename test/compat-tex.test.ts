@@ -152,7 +152,9 @@ describe('Tex surface (/compat/tex)', () => {
     expect(await Promise.all(second.body.active_fragment_ids.map(positionOf))).toEqual([1, 2]);
     await h.waitForJob('acme', second.body.job_id);
 
-    // Its source deleted, the session is new: written again, it is numbered from 0.
+    // Its source deleted (once both writes' passive jobs have ended: a delete refuses while one runs),
+    // the session is new: written again, it is numbered from 0.
+    await h.waitForJob('acme', first.body.job_id);
     const sourceId = (await h.api('GET', `/v1/memories/mem_${first.body.active_fragment_ids[0]}`)).body.provenance.source_id;
     expect((await h.api('DELETE', `/v1/sources/${sourceId}`)).status).toBe(200);
     const afresh = await write([{ role: 'user', text: 'The standup is back at nine.' }]);
