@@ -198,7 +198,7 @@ export class SourceStore {
   private async remove(tenant: string, sources: StoredSource[]): Promise<Removed> {
     if (sources.length === 0) return { memories_deleted: 0, entities_deleted: 0, entities_updated: 0, jobs_cleared: 0 };
     const ids = sources.map((source) => source.id);
-    const [jobIds, mentioned] = await Promise.all([this.jobIdsOf(tenant, sources), this.entitiesNamedBy(tenant, ids)]);
+    const { jobIds, mentioned } = await this.derivedFrom(tenant, sources);
     const memoriesDeleted = await deleteMatching(this.es, this.indices.memories, this.memoriesOf(tenant, ids), "the sources' memories");
     // deleteMatching leaves a memory changed since it was read (an edit landing now) to its writer.
     if ((await this.es.count({ index: this.indices.memories, query: this.memoriesOf(tenant, ids) })).count > 0) {
@@ -280,17 +280,18 @@ export class SourceStore {
   }
 
   /**
-   * Every job that stored content for the sources: those their records name, those that wrote their
-   * memories, and those whose summaries name them (a job that failed before writing any memory).
+   * What the sources left behind, read before it is deleted: every job that stored content for them
+   * — those their records name, those that wrote their memories, and those whose summaries name them
+   * (a job that failed before writing any memory) — and the entities their memories name.
    */
-  private async jobIdsOf(tenant: string, sources: StoredSource[]): Promise<string[]> {
+  private async derivedFrom(tenant: string, sources: StoredSource[]): Promise<{ jobIds: string[]; mentioned: string[] }> {
     const ids = sources.map((source) => source.id);
     const [memories, summaries] = await Promise.all([
-      this.es.search<unknown, { jobs: estypes.AggregationsStringTermsAggregate }>({
+      this.es.search<unknown, { jobs: estypes.AggregationsStringTermsAggregate; entities: estypes.AggregationsStringTermsAggregate }>({
         index: this.indices.memories,
         size: 0,
         query: this.memoriesOf(tenant, ids),
-        aggs: { jobs: { terms: { field: 'provenance.job_id', size: WINDOW } } },
+        aggs: { jobs: { terms: { field: 'provenance.job_id', size: WINDOW } }, entities: { terms: { field: 'entities.id', size: WINDOW } } },
       }),
       this.es.search<{ job_id: string }>({
         index: this.indices.jobs,
@@ -299,26 +300,16 @@ export class SourceStore {
         query: { bool: { filter: [{ term: { tenant } }, { terms: { source_id: ids } }] } },
       }),
     ]);
-    const buckets = memories.aggregations?.jobs.buckets;
-    return [
+    const keys = (aggregate: estypes.AggregationsStringTermsAggregate | undefined) =>
+      Array.isArray(aggregate?.buckets) ? aggregate.buckets.map((bucket) => String(bucket.key)) : [];
+    const jobIds = [
       ...new Set([
         ...sources.flatMap((source) => [...(source.job_ids ?? []), ...(source.turn_jobs ?? []), ...(source.last_job_id ? [source.last_job_id] : [])]),
-        ...(Array.isArray(buckets) ? buckets.map((bucket) => String(bucket.key)) : []),
+        ...keys(memories.aggregations?.jobs),
         ...summaries.hits.hits.flatMap((hit) => (hit._source?.job_id ? [hit._source.job_id] : [])),
       ]),
     ].filter(Boolean);
-  }
-
-  /** The entities the sources' memories name. */
-  private async entitiesNamedBy(tenant: string, ids: string[]): Promise<string[]> {
-    const response = await this.es.search<unknown, { entities: estypes.AggregationsStringTermsAggregate }>({
-      index: this.indices.memories,
-      size: 0,
-      query: this.memoriesOf(tenant, ids),
-      aggs: { entities: { terms: { field: 'entities.id', size: WINDOW } } },
-    });
-    const buckets = response.aggregations?.entities.buckets;
-    return Array.isArray(buckets) ? buckets.map((bucket) => String(bucket.key)) : [];
+    return { jobIds, mentioned: keys(memories.aggregations?.entities) };
   }
 
   /**
