@@ -129,14 +129,14 @@ export class MemoryStore {
       query: { bool: { filter: filterClauses(tenant, filters) } },
       sort: [{ created_at: { order: 'desc', unmapped_type: 'date' } }, { id: 'asc' }],
       size: pageSize,
-      search_after: pageToken === undefined ? undefined : openMemoryPageToken(pageToken),
+      search_after: pageToken === undefined ? undefined : openPageToken(pageToken, isMemorySort),
       _source: { excludes: ['embedding', 'stems', 'context', 'context_stems'] },
     });
     const hits = response.hits.hits;
     const last = hits[hits.length - 1];
     return {
       memories: hits.flatMap((hit) => (hit._source ? [publicMemory(hit._source)] : [])),
-      next_page_token: hits.length === pageSize && last?.sort ? Buffer.from(JSON.stringify(last.sort)).toString('base64url') : null,
+      next_page_token: hits.length === pageSize && last?.sort ? pageTokenOf(last.sort) : null,
     };
   }
 
@@ -153,7 +153,7 @@ export class MemoryStore {
       query: { bool: { filter: filterClauses(tenant, filters) } },
       aggs: {
         values: {
-          composite: { size: pageSize, sources: [{ value: { terms: { field: `scope.${field}` } } }], after: pageToken === undefined ? undefined : { value: openScopePageToken(pageToken) } },
+          composite: { size: pageSize, sources: [{ value: { terms: { field: `scope.${field}` } } }], after: pageToken === undefined ? undefined : { value: openPageToken(pageToken, isString) } },
           aggs: {
             // Exact up to 3,000 sources a value; beyond that an estimate within a few per cent.
             sources: { cardinality: { field: 'provenance.source_id', precision_threshold: 3000 } },
@@ -172,7 +172,7 @@ export class MemoryStore {
         first_memory_at: bucket.first.value_as_string ?? null,
         last_memory_at: bucket.last.value_as_string ?? null,
       })),
-      next_page_token: buckets.length === pageSize && after ? Buffer.from(JSON.stringify(after.value)).toString('base64url') : null,
+      next_page_token: buckets.length === pageSize && after ? pageTokenOf(after.value) : null,
     };
   }
 
@@ -399,27 +399,27 @@ export interface ScopeValue {
   last_memory_at: string | null;
 }
 
-/** A page token of scopeValues(): the last value of the page before; anything else is a 400. */
-function openScopePageToken(token: string): string {
+/** Where a page of a listing ended, as its page token. */
+const pageTokenOf = (position: unknown) => Buffer.from(JSON.stringify(position)).toString('base64url');
+
+/**
+ * A page token as the listings hand them out (base64url JSON of where the page ended), if `valid`
+ * accepts what it holds: scopeValues()'s is the page's last value, list()'s the sort values of its
+ * last memory (epoch milliseconds, id). Anything else is a 400.
+ */
+function openPageToken<T>(token: string, valid: (value: unknown) => value is T): T {
   try {
     const value = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown;
-    if (typeof value === 'string') return value;
+    if (valid(value)) return value;
   } catch {
     // Not JSON: refused below.
   }
   throw badInput('page_token is not one this listing gave: start again without it');
 }
 
-/** A page token of list(): the sort values of a page's last memory (epoch milliseconds, id); anything else is a 400. */
-function openMemoryPageToken(token: string): estypes.SortResults {
-  try {
-    const values = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(values) && values.length === 2 && typeof values[0] === 'number' && typeof values[1] === 'string') return values as estypes.SortResults;
-  } catch {
-    // Not JSON: refused below.
-  }
-  throw badInput('page_token is not one this listing gave: start again without it');
-}
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isMemorySort = (value: unknown): value is estypes.SortResults =>
+  Array.isArray(value) && value.length === 2 && typeof value[0] === 'number' && typeof value[1] === 'string';
 
 /**
  * A memory as the API shows it: without its vector, stems and neighbouring-turn context (internal to
