@@ -1,10 +1,24 @@
-import { loadConfigOrExit } from '../lib/config';
+import { AcceptJournal, JournalInUseError } from '../lib/accept-journal';
+import { loadConfigOrExit, type Config } from '../lib/config';
+import type { Logger } from '../lib/logger';
 import { createLogger } from '../lib/logger';
 import { IngestJobs } from '../lib/jobs';
 import { createRuntime, searchDepsOf } from '../lib/runtime';
 import { connectTemporal, ensureSearchAttributes } from '../lib/temporal/connect';
 import { StaticKeyResolver } from './auth';
 import { createApp } from './server';
+
+/** The acceptance journal, unless turned off or held by another API process (which is then said). */
+async function openJournal(config: Config, log: Logger): Promise<AcceptJournal | undefined> {
+  if (!config.ACCEPT_JOURNAL) return undefined;
+  try {
+    return await AcceptJournal.open(config.journalDir, log);
+  } catch (error) {
+    if (!(error instanceof JournalInUseError)) throw error;
+    log.warn(`${error.message}: this process accepts jobs without a journal (set ACCEPT_JOURNAL_DIR to give it its own)`);
+    return undefined;
+  }
+}
 
 async function main() {
   const config = loadConfigOrExit();
@@ -14,7 +28,8 @@ async function main() {
   await ensureSearchAttributes(temporal, config.TEMPORAL_NAMESPACE);
   if (config.staticApiKeys.size === 0) log.warn('No API keys configured: set CAIRN_API_KEY or CAIRN_API_KEYS; every request will answer 401.');
   let shuttingDown = false;
-  const jobs = new IngestJobs(temporal.client, runtime.blobs, config, runtime.es, log);
+  const journal = await openJournal(config, log);
+  const jobs = new IngestJobs(temporal.client, runtime.blobs, config, runtime.es, log, journal);
   // Jobs answered 2xx whose start a stopped API process did not see acknowledged, or whose start
   // failed (IngestJobs.start): every 10 s from now, those recorded over 30 s ago are started.
   // One sweep at a time: with Temporal down, each start waits out the client's retries.
@@ -55,6 +70,7 @@ async function main() {
     server.close(async () => {
       clearInterval(sweeps);
       await Promise.all([sweeping, jobs.drain()]);
+      await journal?.close();
       await temporal.connection.close();
       await runtime.close();
       process.exit(0);

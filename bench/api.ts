@@ -156,6 +156,7 @@ async function localTarget(): Promise<Target> {
     ELASTICSEARCH_INDEX_PREFIX: `cairn-bench-${id}`,
     TEMPORAL_TASK_QUEUE: `cairn-bench-${id}`,
     CAIRN_BLOB_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-bench-blobs-')),
+    ACCEPT_JOURNAL_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-bench-journal-')),
     CAIRN_API_KEYS: `${key}=bench`,
     // No Prometheus endpoint for the throw-away worker: a running `npm run dev` holds the default port.
     CAIRN_WORKER_METRICS_ADDRESS: '',
@@ -186,6 +187,7 @@ async function localTarget(): Promise<Target> {
       await deleteIndices(runtime.es, config.ELASTICSEARCH_INDEX_PREFIX);
       await runtime.close();
       fs.rmSync(config.blobDir, { recursive: true, force: true });
+      fs.rmSync(config.journalDir, { recursive: true, force: true });
     },
   };
 }
@@ -366,7 +368,7 @@ async function openLoop(target: Target, headers: Record<string, string>, options
   };
 }
 
-const ACCEPT_STEPS = ['upload_write', 'upload_flush', 'start', 'start_record'] as const;
+const ACCEPT_STEPS = ['upload_write', 'upload_flush', 'start', 'start_record', 'journal'] as const;
 
 /**
  * A window over the API's timing of each step an acceptance waits on (lib/jobs.ts, AcceptStep): per

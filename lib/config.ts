@@ -86,6 +86,13 @@ const EnvSchema = z.object({
    * background (a stopped process's records are started by the next sweep). 0 always waits.
    */
   ACCEPT_START_WAIT_MS: z.coerce.number().int().min(0).default(20),
+  /**
+   * The API's acceptance journal (lib/accept-journal.ts): a fresh job is answered once its entry is
+   * flushed there, its upload and start completed in the background. The folder is one API process's
+   * own, on a disk that outlives it: give each replica its own.
+   */
+  ACCEPT_JOURNAL: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
+  ACCEPT_JOURNAL_DIR: optionalString,
   /** Chunks per extract/embed/index activity, and how many such batches run at once. */
   BATCH_SIZE: positiveInt.default(32),
   BATCH_CONCURRENCY: positiveInt.default(4),
@@ -106,6 +113,8 @@ export interface Config extends Env {
   elasticsearchUrl: string;
   localElasticsearch: boolean;
   blobDir: string;
+  /** The API's acceptance journal folder (ACCEPT_JOURNAL_DIR, or one under CAIRN_DATA_DIR). */
+  journalDir: string;
   /** Static keys from CAIRN_API_KEY / CAIRN_API_KEYS: key → tenant. */
   staticApiKeys: Map<string, string>;
   /** CAIRN_API_KEY, the operator key: administers keys of every tenant. CAIRN_API_KEYS' keys are each their tenant's own. */
@@ -154,6 +163,7 @@ export function loadConfig(source: NodeJS.ProcessEnv = process.env): Config {
     elasticsearchUrl: env.ELASTICSEARCH_URL ?? `http://127.0.0.1:${env.ELASTICSEARCH_PORT}`,
     localElasticsearch: !env.ELASTICSEARCH_URL,
     blobDir: env.CAIRN_BLOB_DIR ?? path.join(env.CAIRN_DATA_DIR, 'blobs'),
+    journalDir: env.ACCEPT_JOURNAL_DIR ?? path.join(env.CAIRN_DATA_DIR, 'accept-journal'),
     staticApiKeys: parseApiKeys(env),
     operatorApiKey: env.CAIRN_API_KEY || undefined,
   };

@@ -11,6 +11,7 @@ import {
 import type { Workflow, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { ActiveWriteResult } from '../activities/write-active';
 import type { IngestWorkflowInput } from '../workflows/ingest';
+import { JOURNAL_MAX_CONTENT_BYTES, type AcceptJournal } from './accept-journal';
 import { blobKeys, dropJobBlobs, type BlobStore } from './blob/store';
 import { acceptanceTime } from './clock';
 import type { Config } from './config';
@@ -111,9 +112,10 @@ function replaceableSource(request: IngestRequest, sourceKey: string, callerSour
  * The steps an accepted job waits on, each timed on its own (`IngestJobs.onAcceptStep`): a fresh
  * job's upload written (visible to readers) and then flushed to stable storage, the workflow start
  * until Temporal acknowledged it, and, for a fresh job whose start outlasted ACCEPT_START_WAIT_MS, the
- * start's record written and flushed. Whether a slow acceptance waited on the disk or on Temporal.
+ * start's record written and flushed; or, for a journaled job, only its entry appended and flushed.
+ * Whether a slow acceptance waited on the disk or on Temporal.
  */
-export type AcceptStep = 'upload_write' | 'upload_flush' | 'start' | 'start_record';
+export type AcceptStep = 'upload_write' | 'upload_flush' | 'start' | 'start_record' | 'journal';
 
 /**
  * Starts and steers ingest jobs: the content is written to the blob store and the workflow is
@@ -148,10 +150,12 @@ export class IngestJobs {
     readonly config: Config,
     private readonly es?: ElasticsearchClient,
     private readonly log?: Logger,
+    /** This process's acceptance journal (api/main.ts); without one, every job is accepted as below. */
+    private readonly journal?: AcceptJournal,
   ) {
     this.jobsIndex = indexNames(config.ELASTICSEARCH_INDEX_PREFIX).jobs;
     this.status = new JobStatusReader(temporal);
-    this.pending = new PendingStarts(blobs);
+    this.pending = new PendingStarts(blobs, journal);
   }
 
   get client(): Client {
@@ -167,6 +171,10 @@ export class IngestJobs {
   }
 
   async start(input: IngestRequestInput & IngestContent, options: StartOptions = {}): Promise<StartedJob> {
+    if (this.journals(input, options)) {
+      const journaled = await this.startJournaled(input, options);
+      if (journaled) return journaled;
+    }
     const { workflowInput, workflowId, durable } = await this.prepare(input, options);
     const blobKey = workflowInput.request.blobKey;
     const started: StartedJob = { jobId: workflowInput.jobId, sourceId: workflowInput.sourceId, workflowId, status: 'queued', createdAt: workflowInput.createdAt };
@@ -199,6 +207,52 @@ export class IngestJobs {
       throw error;
     }
     return started;
+  }
+
+  /**
+   * Whether a job is accepted through the journal: a fresh job (a caller-derived id can be joined by
+   * a re-send, which must find its run), with an upload small enough to journal, while Temporal is
+   * answering (with the server down, the caller is told so, 503, not handed a job that waits for it).
+   */
+  private journals(input: IngestContent, options: StartOptions): boolean {
+    if (!this.journal?.usable || options.jobId || options.retryOf) return false;
+    if (Date.now() - this.lastAcknowledgedAt > TEMPORAL_ANSWERING_MS) return false;
+    const { content } = input;
+    return content === undefined || (typeof content === 'string' ? Buffer.byteLength(content) : content.byteLength) <= JOURNAL_MAX_CONTENT_BYTES;
+  }
+
+  /**
+   * A fresh job answered once its entry — workflow input and upload — is on stable storage in the
+   * journal (AcceptJournal); its upload is written to the blob store and its workflow started in the
+   * background, and the entry released once both are done. One that fails there stays in the journal
+   * for the sweep (resumePendingStarts), never dropped. Undefined when the journal could not take the
+   * entry (it then stops taking any): the job is accepted the usual way, nothing having been answered.
+   */
+  private async startJournaled(input: IngestRequestInput & IngestContent, options: StartOptions): Promise<StartedJob | undefined> {
+    const { workflowInput, workflowId, upload } = await this.prepare(input, options, true);
+    const journaling = performance.now();
+    try {
+      await this.journal!.append({ workflowInput, recordedAt: new Date().toISOString(), content: upload?.content });
+    } catch {
+      return undefined;
+    }
+    this.timeStep('journal', journaling);
+    const { jobId } = workflowInput;
+    const settled = this.completeJournaledStart(workflowInput, upload)
+      .then(
+        () => undefined,
+        (error) => this.log?.warn({ err: error, job_id: jobId }, 'the start of a journaled job failed; the next sweep retries it'),
+      )
+      .finally(() => this.inFlight.delete(workflowId));
+    this.inFlight.set(workflowId, settled);
+    this.acceptedEarly += 1;
+    return { jobId, sourceId: workflowInput.sourceId, workflowId, status: 'queued', createdAt: workflowInput.createdAt };
+  }
+
+  /** Writes a journaled job's upload, flushed, then starts it; the entry goes once both are done. */
+  private async completeJournaledStart(workflowInput: IngestWorkflowInput, upload?: { key: string; content: Buffer }): Promise<void> {
+    if (upload) await this.blobs.put(upload.key, upload.content);
+    await this.completeRecordedStart(workflowInput.jobId, this.startRun(workflowInput, 'REJECT_DUPLICATE'));
   }
 
   /**
@@ -289,6 +343,8 @@ export class IngestJobs {
           this.failingStarts.delete(jobId);
           continue;
         }
+        // A journaled job's upload may not have reached the blob store (or its flush, a power cut).
+        if (record.content && workflowInput.request.blobKey) await this.blobs.put(workflowInput.request.blobKey, record.content);
         if (await this.completeRecordedStart(jobId, this.startRun(workflowInput, 'REJECT_DUPLICATE'))) resumed += 1;
         this.failingStarts.delete(jobId);
       } catch (error) {
@@ -345,7 +401,8 @@ export class IngestJobs {
     return started.value;
   }
 
-  private async prepare(input: IngestRequestInput & IngestContent, options: StartOptions) {
+  /** With `journaled`, the upload is not written: it is handed back, to be journaled (startJournaled). */
+  private async prepare(input: IngestRequestInput & IngestContent, options: StartOptions, journaled = false) {
     const { content, ...fields } = input;
     const parsed = IngestRequest.safeParse(fields);
     if (!parsed.success) throw badInput(`invalid ingest request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
@@ -356,11 +413,14 @@ export class IngestJobs {
       assertWithinFormatLimit(request.format, typeof content === 'string' ? Buffer.byteLength(content) : content.byteLength);
     }
     let durable = Promise.resolve();
+    let upload: { key: string; content: Buffer } | undefined;
     if (content !== undefined) {
       // A caller-derived job id can be sent twice: each request gets its own blob, so a refused or
       // joined duplicate never overwrites the content a running job reads.
       const key = options.jobId ? `${blobKeys.upload(request.tenant, jobId)}-${randomBytes(6).toString('hex')}` : blobKeys.upload(request.tenant, jobId);
-      if (options.jobId) {
+      if (journaled) {
+        upload = { key, content: typeof content === 'string' ? Buffer.from(content) : Buffer.from(content.buffer, content.byteOffset, content.byteLength) };
+      } else if (options.jobId) {
         // Flushed before the start: a caller that re-sends after a lost answer is told its job exists
         // (409) or joins it, so a run under a derived id must never exist without durable content.
         await this.blobs.put(key, content);
@@ -401,7 +461,7 @@ export class IngestJobs {
       // on whether it adds turns or restates them, and supermemory's keeps its own ledger.)
       versionAt: replaceableSource(request, sourceKey, options.sourceKey) ? createdAt : undefined,
     };
-    return { workflowInput, workflowId: ingestWorkflowId(request.tenant, jobId), durable };
+    return { workflowInput, workflowId: ingestWorkflowId(request.tenant, jobId), durable, upload };
   }
 
   /** Starts a job's ingest workflow; an acknowledged start tells this process Temporal is answering. */

@@ -34,7 +34,7 @@ export class ApiMetrics {
 
   private readonly acceptSteps = new Histogram({
     name: 'cairn_ingest_accept_step_seconds',
-    help: "Time of each step an accepted ingest waits on: a fresh job's upload written (upload_write) and flushed (upload_flush), the workflow start until Temporal acknowledged it (start), and a slow start's record (start_record)",
+    help: "Time of each step an accepted ingest waits on: a fresh job's upload written (upload_write) and flushed (upload_flush), the workflow start until Temporal acknowledged it (start), a slow start's record (start_record), and a journaled job's entry appended and flushed (journal)",
     labelNames: ['step'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],

@@ -1,4 +1,5 @@
 import type { IngestWorkflowInput } from '../workflows/ingest';
+import type { AcceptJournal } from './accept-journal';
 import { getJson, putJson, type BlobStore } from './blob/store';
 
 /**
@@ -9,14 +10,23 @@ import { getJson, putJson, type BlobStore } from './blob/store';
 export interface PendingStart {
   workflowInput: IngestWorkflowInput;
   recordedAt: string;
+  /** A journaled job's upload, not yet known to be in the blob store (AcceptJournal). */
+  content?: Buffer;
 }
 
 /** Outside every tenant's `<tenant>/jobs/…` folder; fresh job ids are random UUIDs, unique across tenants. */
 const FOLDER = '_cairn/pending-starts';
 const JOB_ID = /^[0-9a-f-]{36}$/;
 
+/**
+ * The jobs answered 2xx whose start is not yet acknowledged: those in this process's acceptance
+ * journal, and those recorded in the blob store (by any API process sharing it).
+ */
 export class PendingStarts {
-  constructor(private readonly blobs: BlobStore) {}
+  constructor(
+    private readonly blobs: BlobStore,
+    private readonly journal?: AcceptJournal,
+  ) {}
 
   /** Flushed to stable storage when this resolves. */
   record(workflowInput: IngestWorkflowInput): Promise<void> {
@@ -28,6 +38,8 @@ export class PendingStarts {
    * found); a record that is there but cannot be read is an error.
    */
   async read(jobId: string): Promise<PendingStart | undefined> {
+    const journaled = this.journal?.get(jobId);
+    if (journaled) return journaled;
     if (!JOB_ID.test(jobId)) return undefined;
     try {
       return await getJson<PendingStart>(this.blobs, keyOf(jobId));
@@ -37,8 +49,9 @@ export class PendingStarts {
     }
   }
 
-  remove(jobId: string): Promise<void> {
-    return this.blobs.delete(keyOf(jobId));
+  async remove(jobId: string): Promise<void> {
+    if (this.journal?.get(jobId)) this.journal.release(jobId);
+    else await this.blobs.delete(keyOf(jobId));
   }
 
   /**
@@ -53,9 +66,8 @@ export class PendingStarts {
   }
 
   async jobIds(): Promise<string[]> {
-    return (await this.blobs.list(FOLDER))
-      .map((key) => key.slice(FOLDER.length + 1).replace(/\.json$/, ''))
-      .filter((jobId) => JOB_ID.test(jobId));
+    const recorded = (await this.blobs.list(FOLDER)).map((key) => key.slice(FOLDER.length + 1).replace(/\.json$/, '')).filter((jobId) => JOB_ID.test(jobId));
+    return [...(this.journal?.list() ?? []).map((start) => start.workflowInput.jobId), ...recorded];
   }
 }
 

@@ -1,9 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client } from '@temporalio/client';
 import { JobListings, visibilityQuery } from '../lib/job-listing';
 import { IngestJobs } from '../lib/jobs';
 import { ApiMetrics } from '../lib/metrics';
+import { gatedClient } from './support/gated-client';
 import { startHarness, type Harness } from './support/harness';
 
 /**
@@ -22,47 +22,6 @@ afterAll(async () => {
   await h?.close();
 });
 
-/**
- * A client whose starts wait for `release()`, or never reach the server once `drop()` is called; a
- * start of a workflow id in `refused` fails, as a server refusing it would.
- */
-function gatedClient(refused: Set<string> = new Set()) {
-  let gate: Promise<void> = Promise.resolve();
-  let release = () => undefined as void;
-  let refusals = 0;
-  const client = new Client({
-    connection: h.temporal.connection,
-    namespace: h.config.TEMPORAL_NAMESPACE,
-    interceptors: {
-      workflow: [
-        {
-          startWithDetails: async (input, next) => {
-            await gate;
-            if (refused.has(input.options.workflowId)) {
-              refusals += 1;
-              throw new Error('refused by the test');
-            }
-            return next(input);
-          },
-        },
-      ],
-    },
-  });
-  return {
-    client,
-    /** Starts refused so far. */
-    refusals: () => refusals,
-    hold() {
-      gate = new Promise((resolve) => (release = resolve));
-    },
-    release: () => release(),
-    /** Like a process that stops before the server has the start: it never arrives. */
-    drop() {
-      gate = new Promise(() => undefined);
-    },
-  };
-}
-
 const document = (content: string) => ({ tenant: 'acme', kind: 'document' as const, format: 'TXT' as const, content });
 
 /**
@@ -70,7 +29,7 @@ const document = (content: string) => ({ tenant: 'acme', kind: 'document' as con
  * (only then is a slow start answered early). `first` is that job, to wait for at the end.
  */
 async function slowProcess() {
-  const gated = gatedClient();
+  const gated = gatedClient(h);
   const jobs = new IngestJobs(gated.client, h.runtime.blobs, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);
   const first = await jobs.start(document(`A warm-up note, number ${Math.random()}.`));
   return { gated, jobs, first };
@@ -194,7 +153,7 @@ describe('acceptance with a slow workflow start', () => {
     const unreadable = recordOf('00000000-0000-4000-8000-0000000000ff');
     fs.writeFileSync(unreadable, '{"workflowInput": ');
 
-    const refusingClient = gatedClient(new Set([refusedJob.workflowId]));
+    const refusingClient = gatedClient(h, new Set([refusedJob.workflowId]));
     const refusing = anotherProcess(refusingClient.client);
     const now = Date.now();
     expect(await refusing.resumePendingStarts(0, now)).toBe(1);
@@ -236,7 +195,7 @@ describe('acceptance with a slow workflow start', () => {
       recordWritten = recordHeld.then(() => h.runtime.blobs.put(key, data));
       return recordWritten;
     };
-    const gated = gatedClient();
+    const gated = gatedClient(h);
     const jobs = new IngestJobs(gated.client, slowRecords, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);
     const first = await jobs.start(document(`A warm-up note, number ${Math.random()}.`));
     gated.hold();
@@ -258,7 +217,7 @@ describe('acceptance with a slow workflow start', () => {
   });
 
   it('waits for the start as before while Temporal has not answered this process', async () => {
-    const gated = gatedClient();
+    const gated = gatedClient(h);
     const jobs = new IngestJobs(gated.client, h.runtime.blobs, { ...h.config, ACCEPT_START_WAIT_MS: 20 }, h.runtime.es);
     gated.hold();
     const { starting } = await stillUnanswered(jobs, 'The tram climbs the hill to the castle.');
