@@ -2,8 +2,10 @@
  * `npm run bench:api -- [--duration 10] [--connections 8] [--rate 50] [--worker-nice 19] [--no-worker] [--disk-baseline 10] [--json] [--api-cpu-profile DIR]`
  *
  * Acceptance latency of conversation ingests: POST /v1/conversations, timed to the 202 — auth,
- * validation, the blob write and flush, and the workflow start (Temporal's durable acknowledgement),
- * or past ACCEPT_START_WAIT_MS the start's durable record instead (lib/jobs.ts, startInBackground).
+ * validation, and the append and flush of the job to the API's acceptance journal (lib/accept-journal.ts;
+ * its upload and workflow start complete in the background); with ACCEPT_JOURNAL=false, the blob
+ * write and flush and the workflow start (Temporal's durable acknowledgement), or past
+ * ACCEPT_START_WAIT_MS the start's durable record instead (lib/jobs.ts, startInBackground).
  * With `--rate N` (default 50) the load is open: requests arrive as a Poisson process of N per second
  * — independent agents, not a metronome — over at most `--connections` keep-alive connections, and
  * each latency runs from the request's scheduled arrival, so time spent waiting for a free connection
@@ -259,7 +261,7 @@ async function main() {
         `this load generator's own event-loop delay p99 ${summary.client_loop_delay_p99_ms} ms`);
     }
     if (summary.accepted_before_start !== null) {
-      log(`answered before Temporal acknowledged the start (ACCEPT_START_WAIT_MS, start recorded durably instead): ${summary.accepted_before_start} of ${summary.requests}`);
+      log(`answered before Temporal acknowledged the start (from the acceptance journal, or past ACCEPT_START_WAIT_MS from the start's record): ${summary.accepted_before_start} of ${summary.requests}`);
     }
     log(`throughput ${summary.rps} requests/s (${summary.requests} accepted in ${duration}s, ${summary.non_2xx} non-2xx, ${summary.errors} errors)`);
     if (summary.accept_steps) {

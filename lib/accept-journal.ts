@@ -75,7 +75,7 @@ export class AcceptJournal {
   /** Opens the journal in `dir` (created if need be), reading back the entries a stopped process left. */
   static async open(dir: string, log?: Logger): Promise<AcceptJournal> {
     fs.mkdirSync(dir, { recursive: true });
-    takeLock(dir);
+    await takeLock(dir, log);
     const existing = fs
       .readdirSync(dir)
       .map((name) => SEGMENT_FILE.exec(name)?.[1])
@@ -215,8 +215,13 @@ export class AcceptJournal {
 const segmentName = (segment: number) => `segment-${String(segment).padStart(12, '0')}.log`;
 const lockFile = (dir: string) => path.join(dir, 'lock');
 
-/** Takes the journal's folder for this process: refused while another live process holds it. */
-function takeLock(dir: string): void {
+/**
+ * Takes the journal's folder for this process: refused while another live process holds it. A lock
+ * from another host (a container recreated after a crash has a new hostname) is taken once it has
+ * not been refreshed for LOCK_STALE_MS, which is waited for here: a cleanly stopped process removes
+ * its lock, so only a crash makes the next one wait.
+ */
+async function takeLock(dir: string, log?: Logger): Promise<void> {
   const file = lockFile(dir);
   const holder = `${JSON.stringify({ pid: process.pid, host: os.hostname() })}\n`;
   try {
@@ -225,16 +230,24 @@ function takeLock(dir: string): void {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
-  const stat = fs.statSync(file);
   let held: { pid?: number; host?: string } = {};
   try {
     held = JSON.parse(fs.readFileSync(file, 'utf8')) as typeof held;
   } catch {
     // A lock cut short by a crash holds nothing.
   }
-  const sameHost = held.host === os.hostname();
-  const alive = sameHost ? held.pid !== undefined && held.pid !== process.pid && processAlive(held.pid) : Date.now() - stat.mtimeMs < LOCK_STALE_MS;
-  if (alive) throw new JournalInUseError(`the acceptance journal in ${dir} is in use by process ${held.pid} on ${held.host}`);
+  const inUse = new JournalInUseError(`the acceptance journal in ${dir} is in use by process ${held.pid} on ${held.host}`);
+  if (held.host === os.hostname()) {
+    if (held.pid !== undefined && held.pid !== process.pid && processAlive(held.pid)) throw inUse;
+  } else if (held.host !== undefined) {
+    const refreshedAt = () => fs.statSync(file).mtimeMs;
+    if (Date.now() - refreshedAt() < LOCK_STALE_MS) log?.warn({ dir, holder: held }, 'the acceptance journal is locked by a process on another host; waiting to see whether it is still alive');
+    const giveUpAt = Date.now() + LOCK_STALE_MS + LOCK_REFRESH_MS;
+    while (Date.now() - refreshedAt() < LOCK_STALE_MS) {
+      if (Date.now() > giveUpAt) throw inUse;
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+  }
   fs.writeFileSync(file, holder);
 }
 

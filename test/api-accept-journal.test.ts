@@ -136,7 +136,7 @@ describe('the acceptance journal', () => {
     await last.close();
   });
 
-  it('is one process’s own: a second is refused the folder while the first holds it', async () => {
+  it('is one process’s own: a second is refused the folder while the first holds it, and a dead holder’s lock is taken over', async () => {
     const folder = journalFolder();
     const journal = await AcceptJournal.open(folder);
     fs.writeFileSync(path.join(folder, 'lock'), `${JSON.stringify({ pid: process.ppid, host: os.hostname() })}\n`);
@@ -144,6 +144,11 @@ describe('the acceptance journal', () => {
     await journal.close();
     // A lock left by a process that is gone is taken over.
     fs.writeFileSync(path.join(folder, 'lock'), `${JSON.stringify({ pid: 2 ** 22 + 1, host: os.hostname() })}\n`);
+    await (await AcceptJournal.open(folder)).close();
+    // So is one from another host (a container recreated after a crash) not refreshed for a minute.
+    fs.writeFileSync(path.join(folder, 'lock'), `${JSON.stringify({ pid: 1, host: 'cairn-api-crashed' })}\n`);
+    const minutesAgo = new Date(Date.now() - 120_000);
+    fs.utimesSync(path.join(folder, 'lock'), minutesAgo, minutesAgo);
     await (await AcceptJournal.open(folder)).close();
   });
 });
