@@ -29,8 +29,9 @@ const SLICE = 1 << 20;
 const zeros = Buffer.alloc(SLICE);
 const fileOf = (segment) => path.join(dir, 'segment-' + String(segment).padStart(12, '0') + '.log');
 
-let current = { segment: firstSegment, fd: -1, offset: 0 };
-let spare = { segment: firstSegment + 1, fd: -1, filled: 0, flushed: false };
+// Nothing is written before the first segment is prepared: nextSegment() below makes it the current one.
+let current = { segment: firstSegment - 1, fd: -1, offset: 0 };
+let spare = { segment: firstSegment, fd: -1, filled: 0, flushed: false };
 let queue = [];
 let scheduled = false;
 let broken;

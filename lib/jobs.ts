@@ -122,8 +122,10 @@ export type AcceptStep = 'upload_write' | 'upload_flush' | 'start' | 'start_reco
  * started, and only once the content is flushed to stable storage and the start acknowledged — or,
  * for a fresh job whose start is slow, recorded on stable storage (startInBackground) — does the
  * caller answer 2xx, so anything accepted is durable. (A fresh job overlaps the flush and the start;
- * a job under a caller-derived id, which a re-send can join, flushes first: see prepare.) Status comes
- * from the summary a finished job keeps in Elasticsearch, or from an open workflow's query.
+ * a job under a caller-derived id, which a re-send can join, flushes first: see prepare.) With the
+ * API's acceptance journal, a fresh job is answered once it is flushed there instead, and both
+ * complete in the background (startJournaled). Status comes from the summary a finished job keeps in
+ * Elasticsearch, or from an open workflow's query.
  */
 export class IngestJobs {
   private readonly jobsIndex: string;
@@ -318,9 +320,9 @@ export class IngestJobs {
   }
 
   /**
-   * Starts the jobs whose start was recorded (startInBackground) at least `olderThanMs` ago and is
-   * not still under way in this process: those of a process that stopped before Temporal
-   * acknowledged them, or whose start failed. Run by the API at start-up and then periodically; any
+   * Starts the jobs whose start was recorded (startInBackground) or journaled (startJournaled, its
+   * upload written first) at least `olderThanMs` ago and is not still under way in this process:
+   * those of a process that stopped before Temporal acknowledged them, or whose start failed. Run by the API at start-up and then periodically; any
    * number of API processes may sweep the same store, since a second start of a job is refused. One
    * job's record that cannot be read or started is logged and holds back no other; it is tried again
    * after 10 s, then 20 s, 40 s… up to 2 min between attempts (after an outage of Temporal, its
