@@ -20,7 +20,7 @@ export const NativeScope = z.object({
   customer_id: z.string().min(1).max(255).optional(),
   agent_id: z.string().min(1).max(255).optional(),
   session_id: z.string().min(1).max(255).optional(),
-});
+}).strict();
 
 const common = {
   document_type: DocumentType.default('document'),
@@ -42,14 +42,14 @@ export const NativeDocumentRequest = z.object({
   content: z.string().min(1),
   format: Format.exclude(['CONVERSATION', 'URL', 'PDF', 'DOCX']).default('TXT'),
   ...common,
-});
+}).strict();
 
 export const NativeUrlRequest = z.object({
   url: z.url({ protocol: /^https?$/ }).max(4096),
   /** How to parse what the URL answers; detected from its content type when omitted. */
   format: Format.exclude(['CONVERSATION', 'URL']).optional(),
   ...common,
-});
+}).strict();
 
 export const NativeFileFields = z.object({
   /** Checked against the file's bytes by detectFileFormat, so any string is taken here. */
@@ -79,7 +79,7 @@ export const NativeConversationRequest = z.object({
   mode: IngestMode.default('long-range'),
   scope: NativeScope.default({}),
   metadata: Metadata.optional(),
-});
+}).strict();
 
 export const NativeBatchItem = z.discriminatedUnion('type', [
   NativeDocumentRequest.extend({ type: z.literal('document') }),

@@ -81,6 +81,11 @@ describe('native v1 API', () => {
     const bigText = await h.api('POST', '/v1/documents', { body: { content: 'x'.repeat(5 * 1024 * 1024 + 10), format: 'TXT' } });
     expect(bigText.status).toBe(413);
     expect(bigText.body.error).toMatchObject({ code: 'payload_too_large', message: expect.stringMatching(/over the 5242880 byte limit/) });
+    // A scope field sent beside `scope` instead of in it would leave the memories unscoped: a 400 naming it, not dropped.
+    const misplaced = await h.api('POST', '/v1/conversations', { body: { messages: [{ role: 'user', content: 'I live in Lisbon.' }], user_id: 'nina' } });
+    expect(misplaced.status).toBe(400);
+    expect(misplaced.body.error.message).toMatch(/user_id/);
+    expect((await h.api('POST', '/v1/documents', { body: { content: 'Hello.', scope: { userid: 'nina' } } })).status).toBe(400);
   });
 
   it('validates URL ingests before starting anything', async () => {
