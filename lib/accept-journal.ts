@@ -266,11 +266,16 @@ function u32(value: number): Buffer {
   return buffer;
 }
 
-/** A record: magic, body length, the body's CRC-32, then the body — its JSON's length, the JSON, the upload's bytes. */
+/**
+ * A record: magic, body length, the body's CRC-32, then the body — its JSON's length, the JSON, the
+ * upload's bytes — put together in one copy (the CRC runs over the parts in turn).
+ */
 function encode(record: JournalRecord, content?: Uint8Array): Buffer {
   const json = Buffer.from(JSON.stringify(record));
-  const body = Buffer.concat([u32(json.length), json, ...(content ? [content] : [])]);
-  return Buffer.concat([u32(MAGIC), u32(body.length), u32(crc32(body)), body]);
+  const body = [u32(json.length), json, ...(content ? [content] : [])];
+  const length = body.reduce((sum, part) => sum + part.byteLength, 0);
+  const crc = body.reduce((running, part) => crc32(part, running), 0);
+  return Buffer.concat([u32(MAGIC), u32(length), u32(crc), ...body]);
 }
 
 /** The whole records of a segment, in order; reading stops at preallocated zeros or a torn write. */

@@ -49,7 +49,7 @@ export class ApiMetrics {
     // Read from IngestJobs when scraped (see IngestJobs.start: answering before a slow start).
     new Counter({
       name: 'cairn_ingest_accepted_before_start_total',
-      help: 'Fresh ingest jobs answered once their start was recorded, before Temporal acknowledged it (ACCEPT_START_WAIT_MS)',
+      help: 'Fresh ingest jobs answered before Temporal acknowledged their start: from the acceptance journal, or from the start\'s record past ACCEPT_START_WAIT_MS',
       registers: [this.registry],
       collect() {
         this.reset();
