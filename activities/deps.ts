@@ -1,6 +1,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import type { BlobStore } from '../lib/blob/store';
 import type { Config } from '../lib/config';
+import type { CpuTurns } from '../lib/cpu-turns';
 import type { EmbeddingMatch } from '../lib/elasticsearch/embedding-match';
 import type { IndexNames } from '../lib/elasticsearch/indices';
 import type { Logger } from '../lib/logger';
@@ -19,5 +20,7 @@ export interface ActivityDeps {
   embeddingMatch: EmbeddingMatch;
   /** Extractors by mode: `fast` and `long-range` may differ. */
   extractors: { fast: Extractor; 'long-range': Extractor };
+  /** The worker's CPU-bound stage work (parsing, local extraction), in the order it asked. */
+  cpuTurns: CpuTurns;
   log: Logger;
 }

@@ -27,14 +27,17 @@ export function createExtractActivity(deps: ActivityDeps) {
       parsed.sessionDate ?? (request.format === 'CONVERSATION' ? (await getJson<ParsedDocument>(deps.blobs, parsed.parsedKey)).sessionDate : undefined);
     heartbeat(range);
     const extractor = deps.extractors[request.mode];
-    const { memories, usage } = await extractor.extract(chunks, {
-      documentType: request.documentType,
-      mode: request.mode,
-      // Without a session or document date, relative dates count from when the job was accepted (not
-      // from whenever extraction runs or runs again).
-      referenceDate: sessionDate ?? request.documentDate ?? acceptedAtOf(input),
-      format: request.format,
-    });
+    const extract = () =>
+      extractor.extract(chunks, {
+        documentType: request.documentType,
+        mode: request.mode,
+        // Without a session or document date, relative dates count from when the job was accepted (not
+        // from whenever extraction runs or runs again).
+        referenceDate: sessionDate ?? request.documentDate ?? acceptedAtOf(input),
+        format: request.format,
+      });
+    // Local extraction takes its turn on the worker's CPU (lib/cpu-turns.ts); a remote model's calls overlap.
+    const { memories, usage } = await (extractor.cpuBound ? deps.cpuTurns.run(extract, () => heartbeat(range)) : extract());
     if (request.format === 'CONVERSATION') {
       for (const memory of memories) memory.context ??= neighbourTurns(window, memory.chunkIndex - offset);
     }

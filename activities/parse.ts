@@ -19,13 +19,16 @@ export function createParseActivity(deps: ActivityDeps) {
     if (request.format !== 'URL') assertWithinFormatLimit(request.format, bytes.length);
     assertWithinFormatLimit(format, bytes.length);
     heartbeat();
-    const document = await parserFor(format)(bytes, {
-      format,
-      declaredContentType: contentType,
-      fileName: request.fileName,
-      sourceUrl: request.sourceUrl,
-      onProgress: (done) => heartbeat({ done }),
-    }).catch((error: unknown) => {
+    const parse = () =>
+      parserFor(format)(bytes, {
+        format,
+        declaredContentType: contentType,
+        fileName: request.fileName,
+        sourceUrl: request.sourceUrl,
+        onProgress: (done) => heartbeat({ done }),
+      });
+    // Parsing takes its turn on the worker's CPU (lib/cpu-turns.ts).
+    const document = await deps.cpuTurns.run(parse, () => heartbeat()).catch((error: unknown) => {
       // Parsers work on the bytes alone: whatever they throw (a stack overflow on pathological
       // nesting, a string too long to build) would throw again on every retry. The job fails saying so.
       // A system error (EMFILE, ENOMEM loading a parser) is the worker's, and worth a retry.

@@ -16,7 +16,7 @@
  * embedding model was during the run (idle there = time the pipeline made it wait), how many texts it
  * embedded (a text embedded twice would show), the requests made to Elasticsearch and the work it did
  * on the bench's own indices (indexing, refreshes, merges), the local Temporal server's CPU, and
- * `window_ms` to line the run up with outside CPU samplers. From the CPU seconds it prints the
+ * `window_ms` to line the run up with outside CPU samplers, and `first_job_s`, when the burst's first job was done. From the CPU seconds it prints the
  * cpu-bound ceiling: the best overhead_ratio the run's CPU cost allows on this machine's cores.
  * BATCH_SIZE and BATCH_CONCURRENCY (env) tune the fan-out. With --json the last stdout line is one
  * JSON object.
@@ -458,7 +458,9 @@ async function main() {
       STAGES.map((stage) => [stage, round(progresses.reduce((n, progress) => n + (progress.stages[stage]?.duration_ms ?? 0), 0) / progresses.length, 1)]),
     );
     const pipeline = { docs_per_s: round(docs / seconds), chunks_per_s: round(chunks / seconds) };
-    log(`pipeline: ${docs} docs, ${chunks} chunks, ${memories} memories, ${entities} entity resolutions in ${seconds.toFixed(2)} s → ${pipeline.docs_per_s} docs/s, ${pipeline.chunks_per_s} chunks/s`);
+    // When the first job of the burst was done: how long the first caller waited while the rest queued.
+    const firstJobS = round(Math.min(...progresses.map((progress) => Date.parse(progress.finished_at ?? '') - startedAt)) / 1000);
+    log(`pipeline: ${docs} docs, ${chunks} chunks, ${memories} memories, ${entities} entity resolutions in ${seconds.toFixed(2)} s → ${pipeline.docs_per_s} docs/s, ${pipeline.chunks_per_s} chunks/s; first job done after ${firstJobS} s`);
     log(`cpu during the run: this process ${cairnCpuSeconds} s, Elasticsearch ${esCpuSeconds ?? 'n/a'} s (shared node), Temporal ${temporalCpuSeconds ?? 'n/a'} s; ` +
       `machine load ${load[0]} → ${load[1]} on ${os.availableParallelism()} cores`);
     if (esRequests) log(`Elasticsearch requests: ${Object.entries(esRequests).map(([endpoint, count]) => `${endpoint} ${count}`).join(', ')}`);
@@ -523,6 +525,7 @@ async function main() {
           entity_resolutions: entities,
           seconds: round(seconds),
           ...pipeline,
+          first_job_s: firstJobS,
           embedder: target.embedder?.model ?? null,
           embedder_chunks_per_s: embedderChunksPerS,
           overhead_ratio: overheadRatio,

@@ -1,5 +1,6 @@
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkerOptions, type WorkflowBundle, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type Activities } from '../activities/registry';
+import { CpuTurns } from '../lib/cpu-turns';
 import { embeddingSpec } from '../lib/models/providers';
 import type { Runtime } from '../lib/runtime';
 import { waitedOnTaskQueue } from '../lib/temporal/task-queues';
@@ -65,6 +66,7 @@ export async function createWorker({ runtime, taskQueue, workflowBundle, connect
     embedder: runtime.models.embedder,
     embeddingMatch: runtime.embeddingMatch.for(embeddingSpec(runtime.models.embedder)),
     extractors: runtime.models.extractors,
+    cpuTurns: new CpuTurns(),
     log: runtime.log,
   });
   const queue = taskQueue ?? config.TEMPORAL_TASK_QUEUE;

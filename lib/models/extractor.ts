@@ -36,5 +36,7 @@ export interface ExtractionUsage {
 /** Turns chunks into typed memories. Implementations: rule/NLP (local default) and OpenAI structured outputs. */
 export interface Extractor {
   readonly name: string;
+  /** Whether extraction is work on this process's CPU (local NLP), not a call to a remote model. */
+  readonly cpuBound?: boolean;
   extract(chunks: Chunk[], context: ExtractionContext): Promise<{ memories: ExtractedMemory[]; usage: ExtractionUsage }>;
 }

@@ -17,6 +17,7 @@ import type { ExtractedEntity, ExtractedMemory, ExtractionContext, Extractor } f
  */
 export class NlpExtractor implements Extractor {
   readonly name: string;
+  readonly cpuBound = true;
 
   constructor(private readonly depth: 'fast' | 'full') {
     this.name = `nlp-${depth}`;
