@@ -16,10 +16,10 @@
  * embedding model was during the run (idle there = time the pipeline made it wait), how many texts it
  * embedded (a text embedded twice would show), the requests made to Elasticsearch and the work it did
  * on the bench's own indices (indexing, refreshes, merges), the local Temporal server's CPU, and
- * `window_ms` to line the run up with outside CPU samplers, and `first_job_s`, when the burst's first job was done. From the CPU seconds it prints the
- * cpu-bound ceiling: the best overhead_ratio the run's CPU cost allows on this machine's cores.
- * BATCH_SIZE and BATCH_CONCURRENCY (env) tune the fan-out. With --json the last stdout line is one
- * JSON object.
+ * `window_ms` to line the run up with outside CPU samplers; `first_job_s` is when the first job of the
+ * burst was done. From the CPU seconds it prints the cpu-bound ceiling: the best overhead_ratio the
+ * run's CPU cost allows on this machine's cores. BATCH_SIZE and BATCH_CONCURRENCY (env) tune the
+ * fan-out. With --json the last stdout line is one JSON object.
  */
 import fs from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -459,8 +459,9 @@ async function main() {
     );
     const pipeline = { docs_per_s: round(docs / seconds), chunks_per_s: round(chunks / seconds) };
     // When the first job of the burst was done: how long the first caller waited while the rest queued.
-    const firstJobS = round(Math.min(...progresses.map((progress) => Date.parse(progress.finished_at ?? '') - startedAt)) / 1000);
-    log(`pipeline: ${docs} docs, ${chunks} chunks, ${memories} memories, ${entities} entity resolutions in ${seconds.toFixed(2)} s → ${pipeline.docs_per_s} docs/s, ${pipeline.chunks_per_s} chunks/s; first job done after ${firstJobS} s`);
+    const finishedAt = progresses.map((progress) => Date.parse(progress.finished_at ?? '')).filter(Number.isFinite);
+    const firstJobS = finishedAt.length ? round((Math.min(...finishedAt) - startedAt) / 1000) : null;
+    log(`pipeline: ${docs} docs, ${chunks} chunks, ${memories} memories, ${entities} entity resolutions in ${seconds.toFixed(2)} s → ${pipeline.docs_per_s} docs/s, ${pipeline.chunks_per_s} chunks/s; first job done after ${firstJobS ?? 'n/a'} s`);
     log(`cpu during the run: this process ${cairnCpuSeconds} s, Elasticsearch ${esCpuSeconds ?? 'n/a'} s (shared node), Temporal ${temporalCpuSeconds ?? 'n/a'} s; ` +
       `machine load ${load[0]} → ${load[1]} on ${os.availableParallelism()} cores`);
     if (esRequests) log(`Elasticsearch requests: ${Object.entries(esRequests).map(([endpoint, count]) => `${endpoint} ${count}`).join(', ')}`);
