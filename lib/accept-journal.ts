@@ -133,7 +133,16 @@ export class AcceptJournal {
 
   async close(): Promise<void> {
     clearInterval(this.lockRefresh);
-    const closed = new Promise<void>((resolve) => this.writer.once('message', () => resolve()));
+    // Its 'closed', not whatever it says first: a 'written' for an earlier batch may still be on the
+    // way, and ending the thread on that would drop the writes queued behind it (releases among them).
+    const closed = new Promise<void>((resolve) => {
+      const onMessage = (message: { type: string }) => {
+        if (message.type !== 'closed') return;
+        this.writer.off('message', onMessage);
+        resolve();
+      };
+      this.writer.on('message', onMessage);
+    });
     this.writer.postMessage({ type: 'close' });
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
     await this.writer.terminate();
