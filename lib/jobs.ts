@@ -104,6 +104,8 @@ export function jobMemo(workflowInput: IngestWorkflowInput, retryOf?: string): J
 }
 
 /** Whether a source is replaced by what is sent again under the same key (see StageInput.versionAt). */
+const byteLengthOf = (content: Uint8Array | string) => (typeof content === 'string' ? Buffer.byteLength(content) : content.byteLength);
+
 function replaceableSource(request: IngestRequest, sourceKey: string, callerSourceKey?: string): boolean {
   return !callerSourceKey && request.format !== 'CONVERSATION' && (sourceKey.startsWith('doc:') || sourceKey.startsWith('url:'));
 }
@@ -173,6 +175,9 @@ export class IngestJobs {
   }
 
   async start(input: IngestRequestInput & IngestContent, options: StartOptions = {}): Promise<StartedJob> {
+    // Text is encoded once, here: the journal's size check, the format limit and the upload then all
+    // read the same bytes (each measured or encoded a string of its own before).
+    if (typeof input.content === 'string' && this.journal?.usable) input = { ...input, content: Buffer.from(input.content) };
     if (this.journals(input, options)) {
       const journaled = await this.startJournaled(input, options);
       if (journaled) return journaled;
@@ -219,8 +224,7 @@ export class IngestJobs {
   private journals(input: IngestContent, options: StartOptions): boolean {
     if (!this.journal?.usable || options.jobId || options.retryOf) return false;
     if (Date.now() - this.lastAcknowledgedAt > TEMPORAL_ANSWERING_MS) return false;
-    const { content } = input;
-    return content === undefined || (typeof content === 'string' ? Buffer.byteLength(content) : content.byteLength) <= JOURNAL_MAX_CONTENT_BYTES;
+    return input.content === undefined || byteLengthOf(input.content) <= JOURNAL_MAX_CONTENT_BYTES;
   }
 
   /**
@@ -412,7 +416,7 @@ export class IngestJobs {
     const jobId = options.jobId ?? newJobId();
     if (content !== undefined && request.format !== 'URL') {
       // Refused now, not accepted and failed in the parse stage: the job would only say so later.
-      assertWithinFormatLimit(request.format, typeof content === 'string' ? Buffer.byteLength(content) : content.byteLength);
+      assertWithinFormatLimit(request.format, byteLengthOf(content));
     }
     let durable = Promise.resolve();
     let upload: { key: string; content: Buffer } | undefined;
