@@ -2,7 +2,7 @@ import { heartbeat } from '@temporalio/activity';
 import type { estypes } from '@elastic/elasticsearch';
 import type { ReindexPlan } from '../lib/backfill/request';
 import { embeddingText } from '../lib/domain/memory';
-import { versionedIndex } from '../lib/elasticsearch/indices';
+import { ALWAYS_REFRESHED_INTERVAL, versionedIndex } from '../lib/elasticsearch/indices';
 import { entitiesMapping, memoriesMapping } from '../lib/elasticsearch/mappings';
 import type { Embedder } from '../lib/models/embedder';
 import { embeddingSpec } from '../lib/models/providers';
@@ -72,7 +72,12 @@ export function createReindexActivities(deps: ActivityDeps) {
       await deps.es.indices
         .create({
           index: target,
-          settings: { number_of_shards: settings?.number_of_shards ?? 1, number_of_replicas: settings?.number_of_replicas ?? 0 },
+          settings: {
+            number_of_shards: settings?.number_of_shards ?? 1,
+            number_of_replicas: settings?.number_of_replicas ?? 0,
+            // Memories and entities are searched while written (ALWAYS_REFRESHED); an interval set by hand is kept.
+            refresh_interval: settings?.refresh_interval ?? ALWAYS_REFRESHED_INTERVAL,
+          },
           mappings: { ...mappings, dynamic: 'strict' },
         })
         .catch((error) => {

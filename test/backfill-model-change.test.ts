@@ -230,6 +230,9 @@ describe('embedding model change: start despite the mismatch, reindex to the new
     expect(Object.keys(await after.runtime.es.indices.getAlias({ name: entitiesAlias() }))).toEqual([`${entitiesAlias()}-v2`]);
     expect(await storedEmbedding(after.runtime.es, memoriesAlias())).toEqual(OPENAI);
     expect(await storedEmbedding(after.runtime.es, entitiesAlias())).toEqual(OPENAI);
+    // Still refreshed every second, as they are searched while written.
+    const settings = await after.runtime.es.indices.getSettings({ index: `${memoriesAlias()},${entitiesAlias()}`, name: 'index.refresh_interval' });
+    expect(Object.values(settings).map((index) => index.settings?.index?.refresh_interval)).toEqual(['1s', '1s']);
 
     // The held-back job completes on its own after the swap.
     const job = await after.waitForJob('acme', pendingJob, 90_000);

@@ -1,4 +1,6 @@
 import { countTokens } from '../lib/chunking/tokens';
+import { ensureIndices } from '../lib/elasticsearch/indices';
+import { embeddingSpec } from '../lib/models/providers';
 import { startHarness, type Harness } from './support/harness';
 
 describe('foundation: a text becomes searchable memories through a real workflow', () => {
@@ -69,5 +71,22 @@ describe('foundation: a text becomes searchable memories through a real workflow
     expect(response.body.error.message).toMatch(/content/);
     const malformed = await h.api('POST', '/v1/documents', { body: '{not json', headers: { 'content-type': 'application/json' } });
     expect(malformed.status).toBe(400);
+  });
+
+  it('refreshes the indices searched while written every second, and lets the others go search-idle', async () => {
+    const es = h.runtime.es;
+    const interval = async (alias: string) =>
+      Object.values(await es.indices.getSettings({ index: alias, name: 'index.refresh_interval' }))[0]?.settings?.index?.refresh_interval;
+    const { memories, entities, jobs, sources, sequences } = h.runtime.indices;
+    expect([await interval(memories), await interval(entities)]).toEqual(['1s', '1s']);
+    expect([await interval(jobs), await interval(sources), await interval(sequences)]).toEqual([undefined, undefined, undefined]);
+
+    // An index created before (every index had an explicit 1 s) goes back to the default at start-up;
+    // an interval set by hand is kept.
+    await es.indices.putSettings({ index: jobs, settings: { index: { refresh_interval: '1s' } } });
+    await es.indices.putSettings({ index: sources, settings: { index: { refresh_interval: '30s' } } });
+    await ensureIndices(es, h.config.ELASTICSEARCH_INDEX_PREFIX, embeddingSpec(h.runtime.models.embedder));
+    expect([await interval(jobs), await interval(sources), await interval(memories)]).toEqual([undefined, '30s', '1s']);
+    await es.indices.putSettings({ index: sources, settings: { 'index.refresh_interval': null } });
   });
 });

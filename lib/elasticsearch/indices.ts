@@ -41,8 +41,20 @@ const SETTINGS: estypes.IndicesIndexSettings = {
   // One node locally; production clusters override replicas through index templates.
   number_of_shards: 1,
   number_of_replicas: 0,
-  refresh_interval: '1s',
 };
+
+/**
+ * Indices searched while they are written refresh every second whether or not anyone searched lately:
+ * recall right after an ingest, and every job's entity lookups, must not pay for a shard that went
+ * search-idle. The others take Elasticsearch's default, the same second but skipped while nobody has
+ * searched the index for 30 s: they are written without waiting (job summaries, source records,
+ * sequences) and read by id in real time, and searched only by listings and deletes, which then wait
+ * for the refresh they need. Those refreshes were a third of the node's refresh work during ingestion.
+ */
+export const ALWAYS_REFRESHED: readonly IndexName[] = ['memories', 'entities'];
+export const ALWAYS_REFRESHED_INTERVAL = '1s';
+const settingsOf = (name: IndexName): estypes.IndicesIndexSettings =>
+  ALWAYS_REFRESHED.includes(name) ? { ...SETTINGS, refresh_interval: ALWAYS_REFRESHED_INTERVAL } : SETTINGS;
 
 /**
  * Creates every index and alias that does not exist yet. Safe to call from every process at start-up:
@@ -65,11 +77,12 @@ export async function ensureIndices(client: Client, prefix: string, embedding: E
     const alias = names[name];
     if (await client.indices.existsAlias({ name: alias })) {
       await addNewFields(client, alias, mappings[name]);
+      if (!ALWAYS_REFRESHED.includes(name)) await dropExplicitRefresh(client, alias);
       continue;
     }
     const index = versionedIndex(alias, INDEX_VERSIONS[name]);
     try {
-      await client.indices.create({ index, settings: SETTINGS, mappings: mappings[name], aliases: { [alias]: { is_write_index: true } } });
+      await client.indices.create({ index, settings: settingsOf(name), mappings: mappings[name], aliases: { [alias]: { is_write_index: true } } });
     } catch (error) {
       if (!isAlreadyExists(error)) throw error;
       if (!(await client.indices.existsAlias({ name: alias }))) await client.indices.putAlias({ index, name: alias });
@@ -87,6 +100,17 @@ export async function ensureIndices(client: Client, prefix: string, embedding: E
 async function addNewFields(client: Client, alias: string, mapping: estypes.MappingTypeMapping): Promise<void> {
   const { embedding: _vector, ...properties } = mapping.properties ?? {};
   await client.indices.putMapping({ index: alias, properties });
+}
+
+/**
+ * Indices created before ALWAYS_REFRESHED all had an explicit 1 s; the others go back to the default.
+ * Any other interval was set by hand, and is kept.
+ */
+async function dropExplicitRefresh(client: Client, alias: string): Promise<void> {
+  const settings = Object.values(await client.indices.getSettings({ index: alias, name: 'index.refresh_interval' }))[0]?.settings;
+  if (settings?.index?.refresh_interval !== ALWAYS_REFRESHED_INTERVAL) return;
+  // null puts the setting back to its default.
+  await client.indices.putSettings({ index: alias, settings: { 'index.refresh_interval': null } });
 }
 
 /** The model and dims an index's mapping records for its vectors; undefined for indices without `_meta`. */
