@@ -13,6 +13,9 @@ export class CpuTurns {
   private last: Promise<void> = Promise.resolve();
   private waiting = 0;
 
+  /** `observer` hears how many pieces wait after each change, and how long each waited for its turn. */
+  constructor(private readonly observer?: CpuTurnsObserver) {}
+
   /**
    * Runs `work` once every piece that asked before it has ended. `whileWaiting` is called every
    * `everyMs` until then: a long activity waiting for its turn still heartbeats.
@@ -22,12 +25,16 @@ export class CpuTurns {
     let release!: () => void;
     this.last = new Promise((resolve) => (release = resolve));
     this.waiting += 1;
+    this.observer?.waiting(this.waiting);
+    const asked = performance.now();
     const ticking = whileWaiting ? setInterval(whileWaiting, everyMs) : undefined;
     try {
       await before;
     } finally {
       clearInterval(ticking);
       this.waiting -= 1;
+      this.observer?.waiting(this.waiting);
+      this.observer?.waited(performance.now() - asked);
     }
     try {
       return await work();
@@ -40,4 +47,9 @@ export class CpuTurns {
   get queued(): number {
     return this.waiting;
   }
+}
+
+export interface CpuTurnsObserver {
+  waiting(pieces: number): void;
+  waited(ms: number): void;
 }

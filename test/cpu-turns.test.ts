@@ -55,4 +55,18 @@ describe('CpuTurns', () => {
     // No beats while it ran its own 60 ms: the interval was cleared when its turn came.
     expect(beats).toBe(beatsAtStart);
   });
+
+  it('tells its observer how many pieces wait and how long each waited', async () => {
+    const counts: number[] = [];
+    const waits: number[] = [];
+    const turns = new CpuTurns({ waiting: (pieces) => counts.push(pieces), waited: (ms) => waits.push(ms) });
+    const slow = () => new Promise<void>((resolve) => setTimeout(resolve, 30));
+    await Promise.all([turns.run(slow), turns.run(slow), turns.run(slow)]);
+    // All three asked at once; each left the queue in turn.
+    expect(counts).toEqual([1, 2, 3, 2, 1, 0]);
+    expect(waits).toHaveLength(3);
+    expect(waits[0]).toBeLessThan(25);
+    expect(waits[1]).toBeGreaterThanOrEqual(25);
+    expect(waits[2]).toBeGreaterThanOrEqual(55);
+  });
 });

@@ -110,6 +110,9 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
       expect(metrics).toMatch(/cairn_activity_duration_ms_bucket\{.*activityType="indexMemories"/);
       expect(metrics).toMatch(/cairn_activity_duration_ms_bucket\{.*activityType="reembedMemories"/);
       expect(metrics).toMatch(/cairn_memories_indexed\w*\{[^}]*\} [1-9]/);
+      // Parsing and local extraction took their turns on the CPU: each turn's wait is timed, and none waits now.
+      expect(metrics).toMatch(/cairn_cpu_turn_wait_ms_count(\{[^}]*\})? [1-9]/);
+      expect(metrics).toMatch(/cairn_cpu_turns_waiting(\{[^}]*\})? 0\n/);
       expect(metrics).toMatch(/temporal_activity_execution_latency/);
     } finally {
       worker.kill('SIGTERM');

@@ -1,10 +1,10 @@
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkerOptions, type WorkflowBundle, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection, Runtime as TemporalRuntime, Worker, bundleWorkflowCode, type WorkerOptions, type WorkflowBundle, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type Activities } from '../activities/registry';
 import { CpuTurns } from '../lib/cpu-turns';
 import { embeddingSpec } from '../lib/models/providers';
 import type { Runtime } from '../lib/runtime';
 import { waitedOnTaskQueue } from '../lib/temporal/task-queues';
-import { activityTelemetry } from './telemetry';
+import { activityTelemetry, cpuTurnsTelemetry } from './telemetry';
 
 // Resolves to workflows/index.ts from source (tsx, Jest) and to dist/workflows/index.js when built.
 export const WORKFLOWS_PATH = require.resolve('../workflows');
@@ -66,7 +66,7 @@ export async function createWorker({ runtime, taskQueue, workflowBundle, connect
     embedder: runtime.models.embedder,
     embeddingMatch: runtime.embeddingMatch.for(embeddingSpec(runtime.models.embedder)),
     extractors: runtime.models.extractors,
-    cpuTurns: new CpuTurns(),
+    cpuTurns: new CpuTurns(cpuTurnsTelemetry(TemporalRuntime.instance().metricMeter)),
     log: runtime.log,
   });
   const queue = taskQueue ?? config.TEMPORAL_TASK_QUEUE;

@@ -1,4 +1,6 @@
 import { DefaultLogger, makeTelemetryFilterString, type ActivityInterceptorsFactory, type LogLevel, type RuntimeOptions } from '@temporalio/worker';
+import type { MetricMeter } from '@temporalio/common';
+import type { CpuTurnsObserver } from '../lib/cpu-turns';
 import { parseIngestWorkflowId } from '../lib/ids';
 import type { Logger } from '../lib/logger';
 
@@ -50,6 +52,17 @@ export function temporalLogger(log: Logger): DefaultLogger {
   return new DefaultLogger(level, (entry) => {
     log[expectedSdkNotice(entry.message) ? 'debug' : PINO_LEVEL[entry.level]]({ ...entry.meta, source: 'temporal' }, entry.message);
   });
+}
+
+/**
+ * CPU turns (lib/cpu-turns.ts) on the worker's metrics: how many parse and extract pieces wait for the
+ * worker's CPU now, and how long each waited. A wait that keeps growing means this worker takes more
+ * CPU-bound work than it has cores for: another worker, or fewer concurrent activities, would help.
+ */
+export function cpuTurnsTelemetry(meter: MetricMeter): CpuTurnsObserver {
+  const waiting = meter.createGauge('cairn_cpu_turns_waiting', 'int', 'pieces', 'Parse and local extraction pieces waiting for their turn on the worker CPU');
+  const waited = meter.createHistogram('cairn_cpu_turn_wait', 'float', 'ms', 'Time a parse or local extraction piece waited for its turn on the worker CPU');
+  return { waiting: (pieces) => waiting.set(pieces), waited: (ms) => waited.record(ms) };
 }
 
 /** Times every activity (a pipeline stage or backfill batch), counts memories indexed, logs with ids. */
