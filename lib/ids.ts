@@ -1,4 +1,5 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { v7 as uuidV7, validate as isUuid, version as uuidVersion } from 'uuid';
 
 /**
  * Ids derive from tenant + source + position/content, so a retried activity, a replayed workflow or a
@@ -37,7 +38,14 @@ export const memoryId = (tenant: string, source: string, position: string | numb
 
 export const entityId = (tenant: string, normalisedName: string) => `ent_${sha256('entity', tenant, normalisedName).slice(0, 32)}`;
 
-export const newJobId = () => randomUUID();
+/** Job ids are UUIDv7: random, with the time they were minted in their first 48 bits (jobIdMintedAt). */
+export const newJobId = () => uuidV7();
+
+/** When a job id was minted (ms since the epoch), if it is a UUIDv7; undefined for any other id. */
+export function jobIdMintedAt(jobId: string): number | undefined {
+  if (!isUuid(jobId) || uuidVersion(jobId) !== 7) return undefined;
+  return parseInt(jobId.slice(0, 8) + jobId.slice(9, 13), 16);
+}
 
 /** Workflow ids embed the tenant, so one tenant can never address another tenant's job. */
 export const ingestWorkflowId = (tenant: string, jobId: string) => `ingest/${tenant}/${jobId}`;

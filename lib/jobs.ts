@@ -13,6 +13,7 @@ import type { ActiveWriteResult } from '../activities/write-active';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import { JOURNAL_MAX_CONTENT_BYTES, type AcceptJournal } from './accept-journal';
 import { blobKeys, dropJobBlobs, type BlobStore } from './blob/store';
+import { awaitFreshStart } from './fresh-start';
 import { acceptanceTime } from './clock';
 import type { Config } from './config';
 import { assertWithinFormatLimit, IngestRequest, type IngestRequestInput } from './domain/ingest';
@@ -539,10 +540,13 @@ export class IngestJobs {
       if (isNotFound(error) && !summaryFailure) {
         // No record now: had there been one at the first read, its start was acknowledged before it
         // was removed, so the workflow is there by now.
-        return this.status.live(ingestWorkflowId(tenant, jobId)).catch((again) => {
-          if (isNotFound(again)) return undefined;
-          throw upstreamFailure(`job status is unavailable: ${(again as Error).message}`);
-        });
+        const live = () =>
+          this.status.live(ingestWorkflowId(tenant, jobId)).catch((again) => {
+            if (isNotFound(again)) return undefined;
+            throw upstreamFailure(`job status is unavailable: ${(again as Error).message}`);
+          });
+        // Accepted by another API process a moment ago, its start may not have landed yet.
+        return (await live()) ?? awaitFreshStart(jobId, live);
       }
       const cause = isNotFound(error) ? summaryFailure : error;
       throw upstreamFailure(`job status is unavailable: ${(cause as Error).message}`);
@@ -569,6 +573,8 @@ export class IngestJobs {
       const completing = this.inFlight.get(handle.workflowId);
       if (completing && (await settlesWithin(completing, COMPLETING_WAIT_MS))) return this.describe(tenant, jobId);
       if (await this.pendingProgress(tenant, jobId)) throw conflict(`job ${jobId} is still being started; try again in a moment`);
+      const started = await awaitFreshStart(jobId, () => handle.describe().catch((again) => (isNotFound(again) ? undefined : Promise.reject(again))));
+      if (started) return { handle, description: started };
       throw notFound(`job ${jobId}`);
     }
   }

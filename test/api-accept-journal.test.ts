@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { AcceptJournal, JournalInUseError } from '../lib/accept-journal';
 import { blobKeys } from '../lib/blob/store';
+import { FRESH_START_WAIT_MS } from '../lib/fresh-start';
+import { newJobId } from '../lib/ids';
 import { IngestJobs } from '../lib/jobs';
 import { ApiMetrics } from '../lib/metrics';
 import { gatedClient } from './support/gated-client';
@@ -68,6 +70,39 @@ describe('the acceptance journal', () => {
     expect(fs.readFileSync(uploadOf(accepted.jobId), 'utf8')).toBe('The curlew winters on the estuary mud.');
     expect(await h.waitForJob('acme', accepted.jobId)).toMatchObject({ status: 'completed', memories_created: 1 });
     expect(await jobs.resumePendingStarts(0)).toBe(0);
+    await h.waitForJob('acme', first.jobId);
+    await journal.close();
+  });
+
+  it('is waited for, not answered 404, by another API process asked for it before its start has landed', async () => {
+    const { gated, journal, jobs, first } = await journaledProcess();
+    gated.hold();
+    const accepted = await jobs.start(document('The ferry to the island leaves at nine.'));
+    // h.jobs is another process's view: no journal entry, no record, only Temporal and Elasticsearch.
+    const elsewhere = h.jobs.progress('acme', accepted.jobId);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    gated.release();
+    expect(await elsewhere).toMatchObject({ job_id: accepted.jobId, tenant: 'acme' });
+    await jobs.drain();
+
+    // Another tenant's fresh id, and a fresh id nobody accepted, are still not found once two seconds
+    // from their minting have passed; an id that is not fresh is not waited for.
+    const timed = async (read: Promise<unknown>) => {
+      const started = Date.now();
+      return { found: await read, ms: Date.now() - started };
+    };
+    const unknown = newJobId();
+    const [otherTenant, madeUp, old] = await Promise.all([
+      timed(h.jobs.progress('globex', accepted.jobId)),
+      timed(h.jobs.progress('acme', unknown)),
+      timed(h.jobs.progress('acme', '0190a6f0-0000-7000-8000-000000000000')),
+    ]);
+    expect(otherTenant.found).toBeUndefined();
+    expect(madeUp).toMatchObject({ found: undefined });
+    expect(madeUp.ms).toBeGreaterThanOrEqual(FRESH_START_WAIT_MS - 300);
+    expect(old).toMatchObject({ found: undefined });
+    expect(old.ms).toBeLessThan(FRESH_START_WAIT_MS / 2);
+    await h.waitForJob('acme', accepted.jobId);
     await h.waitForJob('acme', first.jobId);
     await journal.close();
   });
