@@ -269,22 +269,22 @@ function processAlive(pid: number): boolean {
   }
 }
 
-function u32(value: number): Buffer {
-  const buffer = Buffer.alloc(4);
-  buffer.writeUInt32LE(value >>> 0);
-  return buffer;
-}
-
 /**
  * A record: magic, body length, the body's CRC-32, then the body — its JSON's length, the JSON, the
- * upload's bytes — put together in one copy (the CRC runs over the parts in turn).
+ * upload's bytes — written into one buffer (the upload copied once), the CRC over the body in place.
  */
 function encode(record: JournalRecord, content?: Uint8Array): Buffer {
-  const json = Buffer.from(JSON.stringify(record));
-  const body = [u32(json.length), json, ...(content ? [content] : [])];
-  const length = body.reduce((sum, part) => sum + part.byteLength, 0);
-  const crc = body.reduce((running, part) => crc32(part, running), 0);
-  return Buffer.concat([u32(MAGIC), u32(length), u32(crc), ...body]);
+  const json = JSON.stringify(record);
+  const jsonLength = Buffer.byteLength(json);
+  const length = 4 + jsonLength + (content?.byteLength ?? 0);
+  const out = Buffer.allocUnsafe(HEADER_BYTES + length);
+  out.writeUInt32LE(MAGIC, 0);
+  out.writeUInt32LE(length, 4);
+  out.writeUInt32LE(jsonLength, HEADER_BYTES);
+  out.write(json, HEADER_BYTES + 4, 'utf8');
+  if (content) out.set(content, HEADER_BYTES + 4 + jsonLength);
+  out.writeUInt32LE(crc32(out.subarray(HEADER_BYTES)), 8);
+  return out;
 }
 
 /** The whole records of a segment, in order; reading stops at preallocated zeros or a torn write. */
