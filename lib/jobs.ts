@@ -3,9 +3,7 @@ import type { Client as ElasticsearchClient } from '@elastic/elasticsearch';
 import {
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
   type Client,
-  type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
 import type { Workflow, WorkflowIdReusePolicy } from '@temporalio/common';
@@ -13,45 +11,28 @@ import type { ActiveWriteResult } from '../activities/write-active';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import { JOURNAL_MAX_CONTENT_BYTES, type AcceptJournal } from './accept-journal';
 import { blobKeys, dropJobBlobs, type BlobStore } from './blob/store';
-import { awaitFreshStart } from './fresh-start';
 import { acceptanceTime } from './clock';
 import type { Config } from './config';
 import { assertWithinFormatLimit, IngestRequest, type IngestRequestInput } from './domain/ingest';
 import { INGEST_REVISION } from './domain/ingest-revision';
 import { isPartlyCompleted, type JobProgress } from './domain/job';
 import { indexNames } from './elasticsearch/indices';
-import { badInput, conflict, notFound, upstreamFailure } from './errors';
+import { badInput, conflict } from './errors';
 import { contentHash, ingestWorkflowId, newJobId, scopeKey, sha256, sourceId as deriveSourceId } from './ids';
-import { initialProgress } from './domain/initial-progress';
-import { canonicalProgress, JobStatusReader, startInputOf } from './job-status';
+import { startInputOf } from './job-status';
 import type { Logger } from './logger';
 import { mapBounded } from './map-bounded';
+import { JobLookup } from './job-lookup';
 import { PendingStarts, type PendingStart } from './pending-starts';
+import { firstFulfilled, settlesWithin } from './promises';
 import { ingestJobAttributes } from './temporal/search-attributes';
 
 /** A fresh job is answered before its start is acknowledged only if Temporal acknowledged one this recently. */
 const TEMPORAL_ANSWERING_MS = 10_000;
 
-/** How long a cancel or retry waits for this process to complete a job's start before a 409. */
-const COMPLETING_WAIT_MS = 5_000;
 /** A recorded start that failed is tried again after this, doubling with each failure up to the cap. */
 const FAILED_START_BACKOFF_MS = 10_000;
 const FAILED_START_BACKOFF_CAP_MS = 2 * 60_000;
-
-/** Whether `promise` (one that never rejects) settles within `ms`. */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([promise.then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(resolve, ms, false)))]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The name of the first of `promises` to fulfil; rejects (AggregateError) only when all of them reject. */
-function firstFulfilled<K extends string>(promises: Record<K, Promise<unknown>>): Promise<K> {
-  return Promise.any(Object.entries<Promise<unknown>>(promises).map(([name, promise]) => promise.then(() => name as K)));
-}
 
 export interface StartedJob {
   jobId: string;
@@ -127,13 +108,12 @@ export type AcceptStep = 'upload_write' | 'upload_flush' | 'start' | 'start_reco
  * caller answer 2xx, so anything accepted is durable. (A fresh job overlaps the flush and the start;
  * a job under a caller-derived id, which a re-send can join, flushes first: see prepare.) With the
  * API's acceptance journal, a fresh job is answered once it is flushed there instead, and both
- * complete in the background (startJournaled). Status comes from the summary a finished job keeps in
- * Elasticsearch, or from an open workflow's query.
+ * complete in the background (startJournaled). Jobs are found and read through JobLookup
+ * (job-lookup.ts).
  */
 export class IngestJobs {
-  private readonly jobsIndex: string;
-  private readonly status: JobStatusReader;
   private readonly pending: PendingStarts;
+  private readonly lookup: JobLookup;
   /** Starts completing after their caller was answered (startInBackground), by workflow id. */
   private readonly inFlight = new Map<string, Promise<void>>();
   /** When Temporal last acknowledged a start from this process (epoch ms). */
@@ -153,14 +133,14 @@ export class IngestJobs {
     private readonly temporal: Client,
     private readonly blobs: BlobStore,
     readonly config: Config,
-    private readonly es?: ElasticsearchClient,
+    es?: ElasticsearchClient,
     private readonly log?: Logger,
     /** This process's acceptance journal (api/main.ts); without one, every job is accepted as below. */
     private readonly journal?: AcceptJournal,
   ) {
-    this.jobsIndex = indexNames(config.ELASTICSEARCH_INDEX_PREFIX).jobs;
-    this.status = new JobStatusReader(temporal);
     this.pending = new PendingStarts(blobs, journal);
+    const jobsIndex = indexNames(config.ELASTICSEARCH_INDEX_PREFIX).jobs;
+    this.lookup = new JobLookup(temporal, this.pending, (workflowId) => this.inFlight.get(workflowId), es && { es, index: jobsIndex });
   }
 
   get client(): Client {
@@ -516,106 +496,31 @@ export class IngestJobs {
   }
 
   handle(tenant: string, jobId: string): WorkflowHandle {
-    return this.temporal.workflow.getHandle(ingestWorkflowId(tenant, jobId));
+    return this.lookup.handle(tenant, jobId);
   }
 
-  /**
-   * A job's progress: a finished job from its stored summary (no workflow query: see JobStatusReader),
-   * an open one from its workflow's query; undefined when neither Temporal nor the summaries know it.
-   */
-  async progress(tenant: string, jobId: string): Promise<JobProgress | undefined> {
-    // With Elasticsearch down, a job Temporal still knows is answered from its workflow.
-    let summaryFailure: unknown;
-    const summary = await this.storedSummary(tenant, jobId).catch((error) => {
-      summaryFailure = error;
-      return undefined;
-    });
-    if (this.status.isFinal(summary)) return summary;
-    try {
-      return await this.status.live(ingestWorkflowId(tenant, jobId));
-    } catch (error) {
-      if (summary) return summary;
-      const pending = await this.pendingProgress(tenant, jobId);
-      if (pending) return pending;
-      if (isNotFound(error) && !summaryFailure) {
-        // No record now: had there been one at the first read, its start was acknowledged before it
-        // was removed, so the workflow is there by now.
-        const live = () =>
-          this.status.live(ingestWorkflowId(tenant, jobId)).catch((again) => {
-            if (isNotFound(again)) return undefined;
-            throw upstreamFailure(`job status is unavailable: ${(again as Error).message}`);
-          });
-        // Accepted by another API process a moment ago, its start may not have landed yet.
-        return (await live()) ?? awaitFreshStart(jobId, live);
-      }
-      const cause = isNotFound(error) ? summaryFailure : error;
-      throw upstreamFailure(`job status is unavailable: ${(cause as Error).message}`);
-    }
+  /** See JobLookup.progress. */
+  progress(tenant: string, jobId: string): Promise<JobProgress | undefined> {
+    return this.lookup.progress(tenant, jobId);
   }
 
-  /** A job answered 2xx whose start is still being completed (startInBackground) reads as queued. */
-  private async pendingProgress(tenant: string, jobId: string): Promise<JobProgress | undefined> {
-    const record = await this.pending.read(jobId).catch(() => undefined);
-    if (record?.workflowInput.request.tenant !== tenant) return undefined;
-    return initialProgress(record.workflowInput, record.recordedAt);
+  progressOrThrow(tenant: string, jobId: string): Promise<JobProgress> {
+    return this.lookup.progressOrThrow(tenant, jobId);
   }
 
-  /**
-   * A job's workflow description; a job whose start is still being completed is waited for when this
-   * process is completing it, and is a 409 to try again otherwise.
-   */
-  private async describe(tenant: string, jobId: string): Promise<{ handle: WorkflowHandle; description: WorkflowExecutionDescription }> {
-    const handle = this.handle(tenant, jobId);
-    try {
-      return { handle, description: await handle.describe() };
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-      const completing = this.inFlight.get(handle.workflowId);
-      if (completing && (await settlesWithin(completing, COMPLETING_WAIT_MS))) return this.describe(tenant, jobId);
-      if (await this.pendingProgress(tenant, jobId)) throw conflict(`job ${jobId} is still being started; try again in a moment`);
-      const started = await awaitFreshStart(jobId, () => handle.describe().catch((again) => (isNotFound(again) ? undefined : Promise.reject(again))));
-      if (started) return { handle, description: started };
-      throw notFound(`job ${jobId}`);
-    }
-  }
-
-  /**
-   * The state of the latest run Temporal keeps under a job id (RUNNING, COMPLETED, FAILED, …), or
-   * undefined when it keeps none (never started, or past the namespace's retention).
-   */
-  async runStatus(tenant: string, jobId: string): Promise<WorkflowExecutionDescription['status']['name'] | undefined> {
-    try {
-      return (await this.handle(tenant, jobId).describe()).status.name;
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
-  }
-
-  async progressOrThrow(tenant: string, jobId: string): Promise<JobProgress> {
-    const progress = await this.progress(tenant, jobId);
-    if (!progress) throw notFound(`job ${jobId}`);
-    return progress;
+  /** See JobLookup.runStatus. */
+  runStatus(tenant: string, jobId: string): ReturnType<JobLookup['runStatus']> {
+    return this.lookup.runStatus(tenant, jobId);
   }
 
   /** Compact summaries of finished jobs, by id; one round trip for a whole page of a listing. */
-  async storedSummaries(tenant: string, jobIds: string[]): Promise<Map<string, JobProgress>> {
-    const found = new Map<string, JobProgress>();
-    if (!this.es || jobIds.length === 0) return found;
-    const response = await this.es.mget<JobProgress>({ index: this.jobsIndex, ids: jobIds.map((id) => `${tenant}:${id}`) });
-    for (const doc of response.docs) {
-      if ('found' in doc && doc.found && doc._source?.tenant === tenant) found.set(doc._source.job_id, canonicalProgress(doc._source));
-    }
-    return found;
-  }
-
-  private async storedSummary(tenant: string, jobId: string): Promise<JobProgress | undefined> {
-    return (await this.storedSummaries(tenant, [jobId])).get(jobId);
+  storedSummaries(tenant: string, jobIds: string[]): Promise<Map<string, JobProgress>> {
+    return this.lookup.storedSummaries(tenant, jobIds);
   }
 
   /** Requests cancellation of a queued or running job; the workflow records it as cancelled. */
   async cancel(tenant: string, jobId: string): Promise<void> {
-    const { handle, description } = await this.describe(tenant, jobId);
+    const { handle, description } = await this.lookup.describe(tenant, jobId);
     if (description.status.name !== 'RUNNING') throw conflict(`job ${jobId} is ${description.status.name.toLowerCase()}, not running`);
     await handle.cancel();
   }
@@ -626,9 +531,9 @@ export class IngestJobs {
    * rewriting the same memory ids.
    */
   async retry(tenant: string, jobId: string): Promise<StartedJob> {
-    const { handle, description } = await this.describe(tenant, jobId);
+    const { handle, description } = await this.lookup.describe(tenant, jobId);
     const closedBadly = ['FAILED', 'CANCELLED', 'TIMED_OUT', 'TERMINATED'].includes(description.status.name);
-    const partial = description.status.name === 'COMPLETED' && isPartlyCompleted(await this.storedSummary(tenant, jobId));
+    const partial = description.status.name === 'COMPLETED' && isPartlyCompleted(await this.lookup.storedSummary(tenant, jobId));
     if (!closedBadly && !partial) {
       throw conflict(`only a failed, cancelled or partly completed job can be retried; job ${jobId} is ${description.status.name.toLowerCase()}`);
     }
@@ -654,10 +559,4 @@ export class IngestJobs {
       });
     return { jobId: retried.jobId, sourceId: retried.sourceId, workflowId, status: 'queued', createdAt: retried.createdAt };
   }
-}
-
-export function isNotFound(error: unknown): boolean {
-  if (error instanceof WorkflowNotFoundError) return true;
-  const name = (error as { name?: string })?.name;
-  return name === 'WorkflowNotFoundError' || name === 'NotFound' || /not found/i.test((error as Error)?.message ?? '');
 }
