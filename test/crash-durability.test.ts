@@ -190,7 +190,7 @@ describe('crashes: killed API, worker, Temporal and Elasticsearch processes lose
   }
 
   it('every conversation answered 202 completes with its two memories, through three API and three worker kills', async () => {
-    const { base, start, ready, stop } = await cairnProcesses('crash');
+    const { base, finished, start, ready, stop } = await cairnProcesses('crash');
     start('worker');
     start('api');
     await ready();
@@ -221,7 +221,12 @@ describe('crashes: killed API, worker, Temporal and Elasticsearch processes lose
       const lastLines = output.trim().split('\n').slice(-5);
       return { jobId, described, startRecord: record ?? null, lastLines };
     };
-    await expectEachStoredOnce(accepted, (jobId) => within(h.waitForJob('acme', jobId, 300_000), `job ${jobId}`, () => explain(jobId), 240_000));
+    // Read as a client reads it, from the API: the test's own view (h.jobs) has no acceptance journal, so
+    // a job whose API was killed between its journal entry and its start would read there as unknown
+    // until the restarted API's sweep starts it (30 s on), where the API reads it as queued. CI saw the
+    // test's view answer one accepted job as unknown once; the cause was not reproduced (0 unstarted
+    // jobs after the load in 3 runs here).
+    await expectEachStoredOnce(accepted, (jobId) => within(finished(jobId), `job ${jobId}`, () => explain(jobId), 240_000));
     expect(output).not.toMatch(/"level":(50|60)/);
     stop();
   }, 420_000);
