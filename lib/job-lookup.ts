@@ -90,7 +90,7 @@ export class JobLookup {
       const completing = this.completing(handle.workflowId);
       if (completing && (await settlesWithin(completing, COMPLETING_WAIT_MS))) return this.describe(tenant, jobId);
       if (await this.pendingProgress(tenant, jobId)) throw conflict(`job ${jobId} is still being started; try again in a moment`);
-      const started = await awaitFreshStart(jobId, () => handle.describe().catch((again) => (isNotFound(again) ? undefined : Promise.reject(again))));
+      const started = await awaitFreshStart(jobId, () => describedIfKnown(handle));
       if (started) return { handle, description: started };
       throw notFound(`job ${jobId}`);
     }
@@ -101,12 +101,7 @@ export class JobLookup {
    * undefined when it keeps none (never started, or past the namespace's retention).
    */
   async runStatus(tenant: string, jobId: string): Promise<WorkflowExecutionDescription['status']['name'] | undefined> {
-    try {
-      return (await this.handle(tenant, jobId).describe()).status.name;
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
+    return (await describedIfKnown(this.handle(tenant, jobId)))?.status.name;
   }
 
   async progressOrThrow(tenant: string, jobId: string): Promise<JobProgress> {
@@ -130,6 +125,10 @@ export class JobLookup {
     return (await this.storedSummaries(tenant, [jobId])).get(jobId);
   }
 }
+
+/** The workflow's description, or undefined when Temporal does not know it. */
+const describedIfKnown = (handle: WorkflowHandle): Promise<WorkflowExecutionDescription | undefined> =>
+  handle.describe().catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error)));
 
 export function isNotFound(error: unknown): boolean {
   if (error instanceof WorkflowNotFoundError) return true;
