@@ -52,6 +52,8 @@ const EnvSchema = z.object({
     .string()
     .regex(/^\d+[mg]$/, 'must look like 512m or 1g')
     .default('512m'),
+  /** The local node's JIT: `quick` (C1 only) or `full` (C1, then C2); see lib/local-services/elasticsearch.ts. */
+  ELASTICSEARCH_JIT: z.enum(['quick', 'full']).default('quick'),
   ELASTICSEARCH_INDEX_PREFIX: z
     .string()
     .regex(/^[a-z0-9][a-z0-9_-]*$/, 'must be lowercase letters, digits, - or _')

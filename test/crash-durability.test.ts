@@ -274,10 +274,13 @@ describe('crashes: killed API, worker, Temporal and Elasticsearch processes lose
     // Reachable by the user Elasticsearch runs as when the test runs as root (its data then stays here).
     fs.chmodSync(dataDir, 0o755);
     const port = await freePort();
-    const options = { url: `http://127.0.0.1:${port}`, port, cacheDir: h.config.CAIRN_CACHE_DIR, dataDir, heap: '384m', log: () => undefined };
+    const options = { url: `http://127.0.0.1:${port}`, port, cacheDir: h.config.CAIRN_CACHE_DIR, dataDir, heap: '384m', jit: 'quick' as const, log: () => undefined };
     let elasticsearch: ManagedProcess = await startElasticsearch(options);
     const es = createElasticsearchClient(options.url);
     try {
+      // The local node's default JIT (ELASTICSEARCH_JIT=quick) reaches its JVM: C1 only.
+      const { nodes } = await es.nodes.info({ metric: 'jvm' });
+      expect(Object.values(nodes)[0]!.jvm?.input_arguments).toContain('-XX:TieredStopAtLevel=1');
       const { base, api, finished, start, ready, stop } = await cairnProcesses('elasticsearch-crash', { elasticsearchUrl: options.url });
       start('worker');
       start('api');

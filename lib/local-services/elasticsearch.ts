@@ -14,12 +14,28 @@ const ARTIFACT = `org.elasticsearch.distribution.integ-test-zip:elasticsearch:${
 /** Elasticsearch refuses to run as root; when we are root it runs as this system user. */
 const SERVICE_USER = 'cairn-es';
 
+/**
+ * The local node runs the JVM's quick compiler only (C1) by default: a development node on a laptop
+ * serves small indices, where the optimising compiler's (C2) work to make Lucene's hot code faster
+ * costs more CPU than it saves, and keeps costing it. C2 compiled the indexing, refresh and merge
+ * paths again and again while Cairn ingested (still 1.1–2 CPU-s in every 42-document run of
+ * bench:ingest on a node 35 minutes old, 2–7 CPU-s on a fresh one), on the cores the embedding model
+ * needs. With C1 alone, the node's CPU for the same run fell to 1.6–1.8 CPU-s (its own work 1.5,
+ * compiling 0.2), and LoCoMo searches were as fast (hybrid p50 32 ms against 35–40). `full` (the
+ * JVM's default) is for a node that holds a large index for a long time.
+ */
+const JIT_OPTIONS: Record<LocalElasticsearchOptions['jit'], string[]> = {
+  quick: ['-XX:TieredStopAtLevel=1'],
+  full: [],
+};
+
 export interface LocalElasticsearchOptions {
   url: string;
   port: number;
   cacheDir: string;
   dataDir: string;
   heap: string;
+  jit: 'quick' | 'full';
   log?: (line: string) => void;
 }
 
@@ -174,7 +190,8 @@ export async function startElasticsearch(options: LocalElasticsearchOptions): Pr
     ES_JAVA_HOME: javaHome(),
     ES_PATH_CONF: configDir,
     ES_TMPDIR: tmpDir,
-    ES_JAVA_OPTS: `-Xms${options.heap} -Xmx${options.heap} ${process.env.ES_JAVA_OPTS ?? ''}`.trim(),
+    // The user's ES_JAVA_OPTS come last: the JVM takes the last of repeated options.
+    ES_JAVA_OPTS: [`-Xms${options.heap}`, `-Xmx${options.heap}`, ...JIT_OPTIONS[options.jit], process.env.ES_JAVA_OPTS ?? ''].join(' ').trim(),
   };
   const consoleLog = path.join(options.dataDir, 'elasticsearch.log');
   const binary = path.join(home, 'bin', 'elasticsearch');
@@ -184,7 +201,7 @@ export async function startElasticsearch(options: LocalElasticsearchOptions): Pr
     : startLogged('elasticsearch', binary, settings, consoleLog, { env, cwd });
   if (asRoot) fs.chmodSync(consoleLog, 0o644);
 
-  log(`Starting Elasticsearch ${ELASTICSEARCH_VERSION} on ${options.url} (heap ${options.heap}, data in ${dataDir})…`);
+  log(`Starting Elasticsearch ${ELASTICSEARCH_VERSION} on ${options.url} (heap ${options.heap}, ${options.jit} JIT, data in ${dataDir})…`);
   try {
     await waitUntilReady(
       'Elasticsearch',

@@ -32,6 +32,7 @@ export async function ensureLocalServices(config: Config, log: (line: string) =>
           cacheDir: config.CAIRN_CACHE_DIR,
           dataDir: config.CAIRN_DATA_DIR,
           heap: config.ELASTICSEARCH_HEAP,
+          jit: config.ELASTICSEARCH_JIT,
           log,
         }),
       ),
