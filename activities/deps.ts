@@ -3,7 +3,9 @@ import type { BlobStore } from '../lib/blob/store';
 import type { Config } from '../lib/config';
 import type { CpuTurns } from '../lib/cpu-turns';
 import type { EmbeddingMatch } from '../lib/elasticsearch/embedding-match';
+import type { PromptRefresh } from '../lib/elasticsearch/refresh';
 import type { IndexNames } from '../lib/elasticsearch/indices';
+import type { ActivitiesInFlight } from '../lib/activities-in-flight';
 import type { Logger } from '../lib/logger';
 import type { Embedder } from '../lib/models/embedder';
 import type { Extractor } from '../lib/models/extractor';
@@ -22,5 +24,9 @@ export interface ActivityDeps {
   extractors: { fast: Extractor; 'long-range': Extractor };
   /** The worker's CPU-bound stage work (parsing, local extraction), in the order it asked. */
   cpuTurns: CpuTurns;
+  /** How many activities this process is running (every registered activity is counted). */
+  activitiesInFlight: ActivitiesInFlight;
+  /** The pipeline's `wait_for` writes, refreshed at once when every activity here is waiting for a refresh. */
+  promptRefresh: PromptRefresh;
   log: Logger;
 }

@@ -27,6 +27,21 @@ export function createExtractActivity(deps: ActivityDeps) {
       parsed.sessionDate ?? (request.format === 'CONVERSATION' ? (await getJson<ParsedDocument>(deps.blobs, parsed.parsedKey)).sessionDate : undefined);
     heartbeat(range);
     const extractor = deps.extractors[request.mode];
+    const contextOf = (chunkIndex: number) => (request.format === 'CONVERSATION' ? neighbourTurns(window, chunkIndex - offset) : undefined);
+    // The embedding model starts on what indexing will embed as soon as it is known, and works while
+    // the job waits and extracts and resolves entities; indexing takes the vectors. An extractor that
+    // keeps each chunk's text tells it before it runs: a local extraction waits for its CPU turn behind
+    // other jobs' parsing and extraction, and the model would idle meanwhile. Not while the index waits
+    // for a reindex to another model: no wasted model calls.
+    const prefetch = async (texts: string[]) => {
+      if (deps.embedder && texts.length > 0 && !(await deps.embeddingMatch.mismatchOf('memories', { fresh: false }))) {
+        prefetchEmbeddings(deps.embedder, texts);
+      }
+    };
+    if (extractor.keepsChunkText) {
+      const texts = chunks.filter((chunk) => chunk.text.trim().length > 0).map((chunk) => embeddingText({ text: chunk.text, context: contextOf(chunk.index) }));
+      await prefetch(texts);
+    }
     const extract = () =>
       extractor.extract(chunks, {
         documentType: request.documentType,
@@ -39,13 +54,10 @@ export function createExtractActivity(deps: ActivityDeps) {
     // Local extraction takes its turn on the worker's CPU (lib/cpu-turns.ts); a remote model's calls overlap.
     const { memories, usage } = await (extractor.cpuBound ? deps.cpuTurns.run(extract, () => heartbeat(range)) : extract());
     if (request.format === 'CONVERSATION') {
-      for (const memory of memories) memory.context ??= neighbourTurns(window, memory.chunkIndex - offset);
+      for (const memory of memories) memory.context ??= contextOf(memory.chunkIndex);
     }
-    // The embedding model starts on these texts now, while entities are resolved; indexing takes the
-    // vectors. Not while the index waits for a reindex to another model: no wasted model calls.
-    if (deps.embedder && memories.length > 0 && !(await deps.embeddingMatch.mismatchOf('memories', { fresh: false }))) {
-      prefetchEmbeddings(deps.embedder, memories.map(embeddingText));
-    }
+    // Texts already prefetched above are not embedded again.
+    await prefetch(memories.map(embeddingText));
     const memoriesKey = blobKeys.extracted(request.tenant, jobId, range.batch);
     await putJson(deps.blobs, memoriesKey, memories);
     return { memoriesKey, memories: memories.length, tokensIn: usage.tokensIn, tokensOut: usage.tokensOut };

@@ -91,11 +91,13 @@ export function createIndexActivity(deps: ActivityDeps) {
     stopIfCancelled();
     // Every memory of the batch already there and edited: nothing to write (an empty bulk is refused).
     if (writes.length === 0) return { indexed: docs.length, memoryIds: docs.map((doc) => doc.id) };
-    const response = await deps.es.bulk({
-      // Searchable when the activity returns: the job is only "completed" once recall can see it.
-      refresh: 'wait_for',
-      operations: writes.flatMap(({ doc, expect }) => [writeOperation(deps.indices.memories, doc.id, expect), doc]),
-    });
+    // Searchable when the activity returns: the job is only "completed" once recall can see it.
+    const response = await deps.promptRefresh.write(deps.indices.memories, () =>
+      deps.es.bulk({
+        refresh: 'wait_for',
+        operations: writes.flatMap(({ doc, expect }) => [writeOperation(deps.indices.memories, doc.id, expect), doc]),
+      }),
+    );
     // A version's write that lost a race (another version wrote the memory since it was read) is a
     // conflict: the retried batch reads again and decides again.
     if (response.errors) throw bulkFailure(response, 'memories');

@@ -11,10 +11,13 @@ import { createResolveEntitiesActivity } from './resolve-entities';
 import { createWebhookActivities } from './webhooks';
 import { createWriteActiveActivity } from './write-active';
 
-/** Every activity the worker registers, bound to its services. Bad input becomes a non-retryable failure. */
+/**
+ * Every activity the worker registers, bound to its services. Bad input becomes a non-retryable
+ * failure. Each is counted in `deps.activitiesInFlight` while it runs.
+ */
 export function createActivities(deps: ActivityDeps) {
   const { recordJobSummary, recordSource, retireEarlierVersions } = createRecordJobActivities(deps);
-  return {
+  const activities = {
     fetchSource: activityBoundary(createFetchActivity(deps)),
     parseSource: activityBoundary(createParseActivity(deps)),
     chunkDocument: activityBoundary(createChunkActivity(deps)),
@@ -28,6 +31,7 @@ export function createActivities(deps: ActivityDeps) {
     deliverJobEvent: activityBoundary(createWebhookActivities(deps).deliverJobEvent),
     ...createBackfillActivities(deps),
   };
+  return Object.fromEntries(Object.entries(activities).map(([name, activity]) => [name, deps.activitiesInFlight.counting(activity)])) as typeof activities;
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { loadConfig } from '../lib/config';
+import { ActivitiesInFlight } from '../lib/activities-in-flight';
 import { createElasticsearchClient } from '../lib/elasticsearch/client';
-import { SharedRefresh } from '../lib/elasticsearch/refresh';
+import { PromptRefresh, SharedRefresh } from '../lib/elasticsearch/refresh';
 
 /** SharedRefresh against the real node: what each caller wrote is searchable, with refreshes shared. */
 describe('SharedRefresh', () => {
@@ -54,4 +55,30 @@ describe('SharedRefresh', () => {
     await expect(missing.refresh()).rejects.toThrow(/index_not_found/);
     await expect(missing.refresh()).rejects.toThrow(/index_not_found/);
   });
+
+  it('PromptRefresh: refreshes at once while every activity at work waits for a refresh, not while another still works', async () => {
+    // This index has no scheduled refreshes: a `wait_for` write returns only once something refreshes it.
+    const activities = new ActivitiesInFlight();
+    const prompt = new PromptRefresh(es, () => activities.size);
+    const writing = (id: string) => activities.counting(() => prompt.write(index, () => es.index({ index, id, document: { id }, refresh: 'wait_for' })));
+
+    // An ingest on an idle worker; then the last two jobs of a burst, ending together.
+    await writing('alone')();
+    await Promise.all([writing('last-1')(), writing('last-2')()]);
+    expect(await Promise.all(['alone', 'last-1', 'last-2'].map(searchable))).toEqual([true, true, true]);
+
+    // A write while another activity is still at work (its write would share the refresh): it waits.
+    let finish!: () => void;
+    const working = activities.counting(() => new Promise<void>((resolve) => (finish = resolve)))();
+    let returned = false;
+    const pending = writing('company')().then(() => (returned = true));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect({ returned, running: activities.size }).toEqual({ returned: false, running: 2 });
+    // That activity ends: the write, now alone, is refreshed.
+    finish();
+    await working;
+    await pending;
+    expect(await searchable('company')).toBe(true);
+    expect(activities.size).toBe(0);
+  }, 15_000);
 });

@@ -1,6 +1,8 @@
 import { NativeConnection, Runtime as TemporalRuntime, Worker, bundleWorkflowCode, type WorkerOptions, type WorkflowBundle, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type Activities } from '../activities/registry';
+import { ActivitiesInFlight } from '../lib/activities-in-flight';
 import { CpuTurns } from '../lib/cpu-turns';
+import { PromptRefresh } from '../lib/elasticsearch/refresh';
 import { embeddingSpec } from '../lib/models/providers';
 import type { Runtime } from '../lib/runtime';
 import { waitedOnTaskQueue } from '../lib/temporal/task-queues';
@@ -58,6 +60,7 @@ export class CairnWorker {
 export async function createWorker({ runtime, taskQueue, workflowBundle, connection, wrapActivities }: CreateWorkerOptions): Promise<{ worker: CairnWorker; connection: NativeConnection }> {
   const { config } = runtime;
   const nativeConnection = connection ?? (await NativeConnection.connect({ address: config.temporalAddress }));
+  const activitiesInFlight = new ActivitiesInFlight();
   const activities = createActivities({
     config,
     es: runtime.es,
@@ -67,6 +70,8 @@ export async function createWorker({ runtime, taskQueue, workflowBundle, connect
     embeddingMatch: runtime.embeddingMatch.for(embeddingSpec(runtime.models.embedder)),
     extractors: runtime.models.extractors,
     cpuTurns: new CpuTurns(cpuTurnsTelemetry(TemporalRuntime.instance().metricMeter)),
+    activitiesInFlight,
+    promptRefresh: new PromptRefresh(runtime.es, () => activitiesInFlight.size),
     log: runtime.log,
   });
   const queue = taskQueue ?? config.TEMPORAL_TASK_QUEUE;

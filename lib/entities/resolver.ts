@@ -2,6 +2,7 @@ import type { Client, estypes } from '@elastic/elasticsearch';
 import type { EntityRef } from '../domain/memory';
 import { upstreamFailure } from '../errors';
 import { entityId } from '../ids';
+import type { PromptRefresh } from '../elasticsearch/refresh';
 import type { Embedder } from '../models/embedder';
 import { chooseEntity, cosine, matchesNameQuery, nameQuery, settledByAlias, type Candidate } from './candidates';
 import { newEntity, type EntityDoc, type Mention, type NormalisedMention } from './entity';
@@ -16,6 +17,8 @@ export interface EntityResolverDeps {
   /** The entities alias. */
   index: string;
   embedder?: Embedder;
+  /** Refreshes the entities index at once when the writing job is at work alone (else the write waits for the scheduled refresh). */
+  promptRefresh?: PromptRefresh;
 }
 
 /**
@@ -51,7 +54,7 @@ export class EntityResolver {
   private readonly writer: EntityWriter;
 
   constructor(private readonly deps: EntityResolverDeps) {
-    this.writer = new EntityWriter(deps.es, deps.index);
+    this.writer = new EntityWriter(deps.es, deps.index, deps.promptRefresh);
   }
 
   /** Resolves every mention; answers the entity for each normalised name. */

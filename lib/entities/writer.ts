@@ -1,4 +1,5 @@
 import type { Client } from '@elastic/elasticsearch';
+import type { PromptRefresh } from '../elasticsearch/refresh';
 import { upstreamFailure } from '../errors';
 import { mergedEntity, type EntityDoc, type NormalisedMention } from './entity';
 
@@ -87,16 +88,20 @@ export class EntityWriter {
   constructor(
     private readonly es: Client,
     private readonly index: string,
+    private readonly promptRefresh?: PromptRefresh,
   ) {}
 
   /** Resolves once every changed entity is written and searchable. */
   write(changes: EntityChange[]): Promise<void> {
     const changed = changes.filter((change) => change.changed);
     if (changed.length === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      this.queue.push({ changes: changed, settle: (error) => (error ? reject(error) : resolve()) });
-      void this.drain();
-    });
+    const written = () =>
+      new Promise<void>((resolve, reject) => {
+        this.queue.push({ changes: changed, settle: (error) => (error ? reject(error) : resolve()) });
+        void this.drain();
+      });
+    // Queued behind the write in flight or in it, the caller waits for a refresh either way.
+    return this.promptRefresh ? this.promptRefresh.waitingOn(written) : written();
   }
 
   private async drain(): Promise<void> {
@@ -124,16 +129,19 @@ export class EntityWriter {
       // Searchable when the write returns: other jobs' name lookups (searches) and entity listings must
       // see the batch. Waiting for the next scheduled refresh rather than forcing one: a forced refresh
       // per write made a tiny segment (and vector graph) per batch for Elasticsearch to merge again.
-      const response = await this.es.bulk({
-        index: this.index,
-        refresh: 'wait_for',
-        operations: pending.flatMap((combined) => [
-          combined.base
-            ? { index: { _id: combined.id, if_seq_no: combined.base.version.seqNo, if_primary_term: combined.base.version.primaryTerm } }
-            : { create: { _id: combined.id } },
-          combined.doc,
-        ]),
-      });
+      // Unless no other job is at work here to share it (PromptRefresh).
+      const bulk = () =>
+        this.es.bulk({
+          index: this.index,
+          refresh: 'wait_for',
+          operations: pending.flatMap((combined) => [
+            combined.base
+              ? { index: { _id: combined.id, if_seq_no: combined.base.version.seqNo, if_primary_term: combined.base.version.primaryTerm } }
+              : { create: { _id: combined.id } },
+            combined.doc,
+          ]),
+        });
+      const response = await (this.promptRefresh ? this.promptRefresh.refreshing(this.index, bulk) : bulk());
       const conflicted: Combined[] = [];
       response.items.forEach((item, i) => {
         const result = (item.index ?? item.create)!;

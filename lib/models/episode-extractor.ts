@@ -6,6 +6,7 @@ import type { Extractor } from './extractor';
  */
 export class EpisodeExtractor implements Extractor {
   readonly name = 'episode';
+  readonly keepsChunkText = true;
 
   async extract(chunks: Parameters<Extractor['extract']>[0]) {
     return {

@@ -38,5 +38,10 @@ export interface Extractor {
   readonly name: string;
   /** Whether extraction is work on this process's CPU (local NLP), not a call to a remote model. */
   readonly cpuBound?: boolean;
+  /**
+   * Whether each memory it makes of a chunk has the chunk's exact text, and no context of its own: then
+   * what indexing will embed is known before extraction runs, and the model can start on it at once.
+   */
+  readonly keepsChunkText?: boolean;
   extract(chunks: Chunk[], context: ExtractionContext): Promise<{ memories: ExtractedMemory[]; usage: ExtractionUsage }>;
 }

@@ -18,6 +18,7 @@ import type { ExtractedEntity, ExtractedMemory, ExtractionContext, Extractor } f
 export class NlpExtractor implements Extractor {
   readonly name: string;
   readonly cpuBound = true;
+  readonly keepsChunkText = true;
 
   constructor(private readonly depth: 'fast' | 'full') {
     this.name = `nlp-${depth}`;
