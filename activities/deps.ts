@@ -1,11 +1,11 @@
 import type { Client } from '@elastic/elasticsearch';
+import type { ActivitiesInFlight } from '../lib/activities-in-flight';
 import type { BlobStore } from '../lib/blob/store';
 import type { Config } from '../lib/config';
 import type { CpuTurns } from '../lib/cpu-turns';
 import type { EmbeddingMatch } from '../lib/elasticsearch/embedding-match';
-import type { PromptRefresh } from '../lib/elasticsearch/refresh';
 import type { IndexNames } from '../lib/elasticsearch/indices';
-import type { ActivitiesInFlight } from '../lib/activities-in-flight';
+import type { PromptRefresh } from '../lib/elasticsearch/refresh';
 import type { Logger } from '../lib/logger';
 import type { Embedder } from '../lib/models/embedder';
 import type { Extractor } from '../lib/models/extractor';

@@ -17,7 +17,7 @@ export interface EntityResolverDeps {
   /** The entities alias. */
   index: string;
   embedder?: Embedder;
-  /** Refreshes the entities index at once when the writing job is at work alone (else the write waits for the scheduled refresh). */
+  /** Refreshes the entities index at once when every activity in the worker is waiting for a refresh (else writes wait for the scheduled one). */
   promptRefresh?: PromptRefresh;
 }
 

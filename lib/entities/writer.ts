@@ -129,7 +129,7 @@ export class EntityWriter {
       // Searchable when the write returns: other jobs' name lookups (searches) and entity listings must
       // see the batch. Waiting for the next scheduled refresh rather than forcing one: a forced refresh
       // per write made a tiny segment (and vector graph) per batch for Elasticsearch to merge again.
-      // Unless no other job is at work here to share it (PromptRefresh).
+      // Unless nothing else at work in this process would share it (PromptRefresh).
       const bulk = () =>
         this.es.bulk({
           index: this.index,
