@@ -48,6 +48,19 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
   const tenantEntities = async (tenant: string) =>
     (await h.runtime.es.search<EntityDoc>({ index: h.runtime.indices.entities, size: 100, query: { term: { tenant } } })).hits.hits.map((hit) => hit._source!);
 
+  it('embeds new names ahead of the memories queued for the model: a job is not held behind other jobs’ texts', async () => {
+    const model = h.runtime.models.embedder!;
+    let backlogDone = false;
+    const backlog = model
+      .embed(Array.from({ length: 256 }, (_, i) => `Background memory number ${i} about the harbour, the market and the late ferry.`))
+      .then(() => (backlogDone = true));
+    const direct = new EntityResolver({ es: h.runtime.es, index: h.runtime.indices.entities, embedder: model });
+    const refs = await direct.resolve('t-urgent', 'src-u', [{ name: 'Quintessa Marlowe', type: 'person' }, { name: 'Vila Nova de Milfontes', type: 'place' }]);
+    expect(backlogDone).toBe(false);
+    expect((await entity(refs.get('quintessa marlowe'))).embedding).toHaveLength(model.dims);
+    await backlog;
+  });
+
   it('resolves the mentions of one batch together: "Mel" joins the "Melanie" created beside it', async () => {
     const refs = await resolver.resolve('t-batch', 'src-1', [
       { name: 'Mel', type: 'person' },

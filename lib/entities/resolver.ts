@@ -67,7 +67,9 @@ export class EntityResolver {
     const unknown = ordered.filter((mention) => !stored.has(ownId(mention)));
     const byName = await this.searchEach(unknown.map((mention) => ({ size: 50, query: nameQuery(tenant, mention.normalised), seq_no_primary_term: true })));
     const open = this.deps.embedder ? unknown.filter((mention, i) => !settledByAlias(byName[i]!.map(({ doc }) => ({ doc })), mention)) : [];
-    const vectors = open.length ? await this.deps.embedder!.embed(open.map((mention) => mention.name)) : [];
+    // A few short names the job cannot go on without: ahead of the memories queued for the model
+    // (other jobs', and this job's own, handed over before extraction), which could take minutes.
+    const vectors = open.length ? await this.deps.embedder!.embed(open.map((mention) => mention.name), { urgent: true }) : [];
     open.forEach((mention, i) => (mention.vector = vectors[i]));
     const bySimilarity = await this.searchEach(open.map((mention) => ({
       size: 10,
