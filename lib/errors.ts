@@ -84,6 +84,9 @@ export function asServiceUnavailable(error: unknown): CairnError | undefined {
   if (named?.name === 'ResponseError' && [429, 502, 503, 504].includes(named.meta?.statusCode ?? 0)) {
     return upstreamFailure(`Elasticsearch is unavailable (${named.meta!.statusCode})`);
   }
+  // The namespace the process is configured for (TEMPORAL_NAMESPACE) is not on the server: every job
+  // read and start fails alike until it is created or the setting fixed.
+  if (named?.name === 'NamespaceNotFoundError') return upstreamFailure(`Temporal is unavailable: ${named.message} (TEMPORAL_NAMESPACE)`);
   // Temporal's ServiceError carries the gRPC status on itself or on its cause.
   const code = typeof named?.code === 'number' ? named.code : typeof named?.cause?.code === 'number' ? named.cause.code : undefined;
   if (code !== undefined && GRPC_UNAVAILABLE.has(code) && /ServiceError|Error/.test(named?.name ?? '')) {

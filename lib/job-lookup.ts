@@ -130,8 +130,15 @@ export class JobLookup {
 const describedIfKnown = (handle: WorkflowHandle): Promise<WorkflowExecutionDescription | undefined> =>
   handle.describe().catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error)));
 
+/**
+ * Whether Temporal answered that the job's workflow does not exist: by type (or by name, across copies
+ * of the SDK such as Jest's sandbox), or a message about a workflow the client left untranslated. Not
+ * any "not found": "Namespace not found" is a misconfigured or missing namespace, an outage to report
+ * (asServiceUnavailable), not a job to answer 404 for.
+ */
 export function isNotFound(error: unknown): boolean {
   if (error instanceof WorkflowNotFoundError) return true;
-  const name = (error as { name?: string })?.name;
-  return name === 'WorkflowNotFoundError' || name === 'NotFound' || /not found/i.test((error as Error)?.message ?? '');
+  const { name, message } = (error ?? {}) as { name?: string; message?: string };
+  if (name === 'WorkflowNotFoundError') return true;
+  return name !== 'NamespaceNotFoundError' && /\bworkflow\b.*\bnot found\b/i.test(message ?? '');
 }

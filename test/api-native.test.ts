@@ -1,5 +1,7 @@
+import { randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { toErrorResponse } from '../api/errors';
 import { IngestJobs } from '../lib/jobs';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { startHarness, type Harness } from './support/harness';
@@ -170,6 +172,17 @@ describe('native v1 API', () => {
     expect((await search(h, 'heron weir')).some((hit) => hit.provenance.job_id === retried.body.job_id)).toBe(true);
     // A completed job is not retried.
     expect((await h.api('POST', `/v1/jobs/${retried.body.job_id}/retry`)).status).toBe(409);
+  });
+
+  it('a Temporal namespace that does not exist is an outage (503 naming it), not an unknown job (404)', async () => {
+    const elsewhere = new IngestJobs(new Client({ connection: h.temporal.connection, namespace: 'cairn-no-such-namespace' }), h.runtime.blobs, h.config, h.runtime.es);
+    const jobId = randomUUID();
+    for (const read of [() => elsewhere.progress('acme', jobId), () => elsewhere.cancel('acme', jobId)]) {
+      const failure = await read().then(() => undefined, (error: unknown) => error);
+      expect(toErrorResponse(failure)).toMatchObject({ status: 503, body: { error: { message: expect.stringMatching(/namespace/i) } } });
+    }
+    // The same read against the configured namespace: an unknown job.
+    expect(await h.jobs.progress('acme', jobId)).toBeUndefined();
   });
 
   it('answers a finished job from its summary, with no workflow query, in the same shape as an open job\'s query', async () => {
