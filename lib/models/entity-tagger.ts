@@ -21,8 +21,26 @@ interface Rule {
   notIf?: unknown;
 }
 
+/** One token of a parsed match pattern (the fields the first-term check reads). */
+interface Reg {
+  word?: string;
+  tag?: string;
+  fastOr?: Set<string>;
+  pos?: string;
+  use?: string;
+  fuzzy?: boolean;
+  id?: string;
+  optional?: boolean;
+  negative?: boolean;
+  anything?: boolean;
+  choices?: unknown;
+  start?: boolean;
+  end?: boolean;
+}
+
 /** A rule as buildNet leaves it: what the words of a sentence must include for it to be tried. */
 interface NetRule extends Rule {
+  regs: Reg[];
   needs: string[];
   wants: string[];
   minWant: number;
@@ -36,6 +54,13 @@ interface Net {
 
 interface Term {
   index: [number, number];
+  text: string;
+  normal: string;
+  machine?: string | null;
+  root?: string;
+  implicit?: string;
+  alias?: string[];
+  tags: Set<string>;
 }
 
 interface Found {
@@ -72,6 +97,8 @@ interface Tagger {
   /** Rules by match pattern: compromise tries a pattern once per part, under whichever hook finds it first. */
   patternOf: Map<NetRule, number>;
   patterns: number;
+  /** For rules whose first token must match the match's first term: that test (see firstTermTest). */
+  firstTerm: Map<NetRule, (term: Term) => boolean>;
   world: World;
 }
 
@@ -95,7 +122,12 @@ function build(): Tagger {
     if (!ids.has(rule.match)) ids.set(rule.match, ids.size);
     patternOf.set(rule, ids.get(rule.match)!);
   }
-  return { hooks: nlp.hooks().filter((hook) => !NOT_RECOMPUTED.has(hook)), net, rank, patternOf, patterns: ids.size, world };
+  const firstTerm = new Map<NetRule, (term: Term) => boolean>();
+  for (const rule of [...Object.values(net.hooks).flat(), ...net.always]) {
+    const test = firstTermTest(rule);
+    if (test) firstTerm.set(rule, test);
+  }
+  return { hooks: nlp.hooks().filter((hook) => !NOT_RECOMPUTED.has(hook)), net, rank, patternOf, patterns: ids.size, firstTerm, world };
 }
 
 /** The text tokenized and tagged far enough for people(), places() and organizations(). */
@@ -117,7 +149,7 @@ export function tagNames(text: string): Doc {
  * hooks against every part (half of the sweep's time on short comma-separated parts). Rules are tried,
  * and their results applied, in the same order as compromise's.
  */
-function matchRules(parts: Term[][], { net, rank, patternOf, patterns, world }: Tagger): Found[] {
+function matchRules(parts: Term[][], { net, rank, patternOf, patterns, firstTerm, world }: Tagger): Found[] {
   const caches = world.methods.one.cacheDoc(parts);
   const found: Found[] = [];
   const triedIn = new Int32Array(patterns).fill(-1);
@@ -136,13 +168,47 @@ function matchRules(parts: Term[][], { net, rank, patternOf, patterns, world }: 
     // Rules with no hook are always tried (compromise does not trim them by needs or ifNo either).
     for (const rule of net.always) if (part.length >= rule.minWords) rules.push(rule);
     for (const rule of rules) {
-      for (const pointer of world.methods.one.match([part], rule).ptrs) {
+      // compromise tries a match from every term, copying the rest of the part for each; a rule whose
+      // first token needs a certain word or tag starts at the first term that has it, or not at all.
+      const test = firstTerm.get(rule);
+      const from = test ? part.findIndex(test) : 0;
+      if (from < 0) continue;
+      for (const pointer of world.methods.one.match([from === 0 ? part : part.slice(from)], rule).ptrs) {
         pointer[0] = n;
+        pointer[1]! += from;
+        pointer[2]! += from;
         found.push({ ...rule, pointer });
       }
     }
   });
   return found;
+}
+
+/**
+ * When a match of the rule can only start at a term its first token matches, that token's test, as
+ * compromise's term match (doesMatch) makes it for a plain word, tag or (a|b) token; otherwise none.
+ * Left out: optional, negative, wildcard and multi-word tokens (a match may start elsewhere or span
+ * terms), tokens anchored at the end, and rules with a start anchor anywhere (whose test reads the
+ * term's position in the whole part, which a match on the part's tail would shift).
+ */
+function firstTermTest({ regs }: NetRule): ((term: Term) => boolean) | undefined {
+  const first = regs[0];
+  if (!first || first.optional || first.negative || first.anything || first.choices !== undefined || first.end || first.id !== undefined) return undefined;
+  if (JSON.stringify(regs).includes('"start":true')) return undefined;
+  if (first.word !== undefined) {
+    if (first.use !== undefined || first.fuzzy) return undefined;
+    const word = first.word;
+    return (term) => term.machine === word || term.alias?.includes(word) === true || term.text === word || term.normal === word;
+  }
+  if (first.tag !== undefined) {
+    const tag = first.tag;
+    return (term) => term.tags.has(tag);
+  }
+  if (first.fastOr !== undefined) {
+    const { fastOr, pos } = first;
+    return (term) => (!pos || term.tags.has(pos)) && (fastOr.has((term.root || term.implicit || term.machine || term.normal)!) || fastOr.has(term.text));
+  }
+  return undefined;
 }
 
 /** compromise's trim-down: every need present, no ifNo present, enough of the wants present. */
