@@ -27,6 +27,9 @@ const SAMPLE = [
   'Uber-fast unique id generation, for Node.js and the browser.',
   'Barack Obama, the former president, spoke with Queen Elizabeth in London on Tuesday.',
   'We stayed at the Hilton on Fifth Avenue, next to St. Patrick\'s Cathedral, before flying to Tokyo.',
+  // Contractions (a matched term may hide the next one) in front of names.
+  "We've met Mr. O'Brien in Dublin, haven't we? I'd say John's been to Bank of America twice.",
+  "They're moving to San Diego in June; she'll join Lockheed Martin and he's staying with Dr. Ruiz.",
 ];
 
 describe('entity tagger (compromise trimmed to what names need)', () => {

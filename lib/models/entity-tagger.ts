@@ -34,6 +34,9 @@ interface Reg {
   negative?: boolean;
   anything?: boolean;
   choices?: unknown;
+  greedy?: boolean;
+  regex?: RegExp;
+  switch?: string;
   start?: boolean;
   end?: boolean;
 }
@@ -89,16 +92,24 @@ const NAME_RULES =
 /** The tokenizer's own steps (nlp.tokenize runs them) and the two this tagger leaves out or runs itself. */
 const NOT_RECOMPUTED = new Set(['alias', 'normal', 'machine', 'contractions', 'postTagger', 'chunks']);
 
+type TermTest = (term: Term) => boolean;
+
+/** A rule as the sweep tries it: its pattern's number, and the tests of its leading tokens (see leadingTests). */
+interface Candidate {
+  rule: NetRule;
+  /** compromise tries a pattern once per part, under whichever hook finds it first. */
+  pattern: number;
+  leading?: TermTest[];
+}
+
 interface Tagger {
   hooks: string[];
-  net: Net;
+  /** Each hook's rules, by hook key. */
+  net: Map<string, Candidate[]>;
+  always: Candidate[];
   /** Hook keys in the net's order, which is the order compromise tries (and applies) rules in. */
   rank: Map<string, number>;
-  /** Rules by match pattern: compromise tries a pattern once per part, under whichever hook finds it first. */
-  patternOf: Map<NetRule, number>;
   patterns: number;
-  /** For rules whose first token must match the match's first term: that test (see firstTermTest). */
-  firstTerm: Map<NetRule, (term: Term) => boolean>;
   world: World;
 }
 
@@ -115,19 +126,26 @@ function build(): Tagger {
   rules.forEach((rule, i) => parsed[i] && (rule.notIf = undefined));
   const net = nlp.buildNet(rules as never) as unknown as Net;
   rules.forEach((rule, i) => parsed[i] && (rule.notIf = parsed[i]));
-  const rank = new Map(Object.keys(net.hooks).map((key, i) => [key, i]));
   const ids = new Map<string, number>();
-  const patternOf = new Map<NetRule, number>();
-  for (const rule of Object.values(net.hooks).flat()) {
-    if (!ids.has(rule.match)) ids.set(rule.match, ids.size);
-    patternOf.set(rule, ids.get(rule.match)!);
-  }
-  const firstTerm = new Map<NetRule, (term: Term) => boolean>();
-  for (const rule of [...Object.values(net.hooks).flat(), ...net.always]) {
-    const test = firstTermTest(rule);
-    if (test) firstTerm.set(rule, test);
-  }
-  return { hooks: nlp.hooks().filter((hook) => !NOT_RECOMPUTED.has(hook)), net, rank, patternOf, patterns: ids.size, firstTerm, world };
+  const candidates = new Map<NetRule, Candidate>();
+  const candidate = (rule: NetRule): Candidate => {
+    let made = candidates.get(rule);
+    if (!made) {
+      if (!ids.has(rule.match)) ids.set(rule.match, ids.size);
+      made = { rule, pattern: ids.get(rule.match)!, leading: leadingTests(rule) };
+      candidates.set(rule, made);
+    }
+    return made;
+  };
+  const hooks = new Map(Object.entries(net.hooks).map(([key, rules]) => [key, rules.map(candidate)]));
+  return {
+    hooks: nlp.hooks().filter((hook) => !NOT_RECOMPUTED.has(hook)),
+    net: hooks,
+    always: net.always.map(candidate),
+    rank: new Map([...hooks.keys()].map((key, i) => [key, i])),
+    patterns: ids.size,
+    world,
+  };
 }
 
 /** The text tokenized and tagged far enough for people(), places() and organizations(). */
@@ -144,34 +162,33 @@ export function tagNames(text: string): Doc {
 }
 
 /**
- * compromise's bulk match (src/1-one/sweep/methods/sweep), with one change: the rules worth trying on
- * a part are looked up from the part's own words and tags, not by testing each of the net's ~550
- * hooks against every part (half of the sweep's time on short comma-separated parts). Rules are tried,
- * and their results applied, in the same order as compromise's.
+ * compromise's bulk match (src/1-one/sweep/methods/sweep), with two changes. The rules worth trying
+ * on a part are looked up from the part's own words and tags, not by testing each of the net's ~550
+ * hooks against every part (half of the sweep's time on short comma-separated parts). And a rule
+ * whose leading tokens each need one term (a word, a tag, an (a|b)) is matched from the first term
+ * where they all hold, or not at all: compromise tries every rule from every term, copying the rest
+ * of the part each time, and 95% of the rules tried find nothing. Rules are tried, and their results
+ * applied, in the same order as compromise's.
  */
-function matchRules(parts: Term[][], { net, rank, patternOf, patterns, firstTerm, world }: Tagger): Found[] {
+function matchRules(parts: Term[][], { net, always, rank, patterns, world }: Tagger): Found[] {
   const caches = world.methods.one.cacheDoc(parts);
   const found: Found[] = [];
   const triedIn = new Int32Array(patterns).fill(-1);
   parts.forEach((part, n) => {
     const have = caches[n]!;
     const keys = [...have].filter((key) => rank.has(key)).sort((a, b) => rank.get(a)! - rank.get(b)!);
-    const rules: NetRule[] = [];
+    const todo: Candidate[] = [];
     for (const key of keys) {
-      for (const rule of net.hooks[key]!) {
-        const pattern = patternOf.get(rule)!;
-        if (triedIn[pattern] === n) continue;
-        triedIn[pattern] = n;
-        if (fits(rule, have) && part.length >= rule.minWords) rules.push(rule);
+      for (const candidate of net.get(key)!) {
+        if (triedIn[candidate.pattern] === n) continue;
+        triedIn[candidate.pattern] = n;
+        if (part.length >= candidate.rule.minWords && fits(candidate.rule, have)) todo.push(candidate);
       }
     }
     // Rules with no hook are always tried (compromise does not trim them by needs or ifNo either).
-    for (const rule of net.always) if (part.length >= rule.minWords) rules.push(rule);
-    for (const rule of rules) {
-      // compromise tries a match from every term, copying the rest of the part for each; a rule whose
-      // first token needs a certain word or tag starts at the first term that has it, or not at all.
-      const test = firstTerm.get(rule);
-      const from = test ? part.findIndex(test) : 0;
+    for (const candidate of always) if (part.length >= candidate.rule.minWords) todo.push(candidate);
+    for (const { rule, leading } of todo) {
+      const from = leading ? firstStart(part, leading) : 0;
       if (from < 0) continue;
       for (const pointer of world.methods.one.match([from === 0 ? part : part.slice(from)], rule).ptrs) {
         pointer[0] = n;
@@ -185,27 +202,59 @@ function matchRules(parts: Term[][], { net, rank, patternOf, patterns, firstTerm
 }
 
 /**
- * When a match of the rule can only start at a term its first token matches, that token's test, as
- * compromise's term match (doesMatch) makes it for a plain word, tag or (a|b) token; otherwise none.
- * Left out: optional, negative, wildcard and multi-word tokens (a match may start elsewhere or span
- * terms), tokens anchored at the end, and rules with a start anchor anywhere (whose test reads the
- * term's position in the whole part, which a match on the part's tail would shift).
+ * The first term from which the leading tests hold on consecutive terms; -1 if none. A term that
+ * begins a contraction ("we've": we, have) ends the check there as passed: compromise's match may
+ * step over the contraction's hidden term after it.
  */
-function firstTermTest({ regs }: NetRule): ((term: Term) => boolean) | undefined {
-  const first = regs[0];
-  if (!first || first.optional || first.negative || first.anything || first.choices !== undefined || first.end || first.id !== undefined) return undefined;
-  if (JSON.stringify(regs).includes('"start":true')) return undefined;
-  if (first.word !== undefined) {
-    if (first.use !== undefined || first.fuzzy) return undefined;
-    const word = first.word;
+function firstStart(part: Term[], leading: TermTest[]): number {
+  search: for (let start = 0; start < part.length; start++) {
+    for (let k = 0; k < leading.length; k++) {
+      const term = part[start + k];
+      if (!term || !leading[k]!(term)) continue search;
+      if (term.implicit) break;
+    }
+    return start;
+  }
+  return -1;
+}
+
+/**
+ * When a match of the rule can only start where its first tokens match consecutive terms, those
+ * tokens' tests, as compromise's term match (doesMatch) makes them for a plain word, tag or (a|b)
+ * token; otherwise none. The run of tests stops at the first token that may match no term or
+ * several (optional, negative, wildcard, greedy, multi-word), or that tests anything else. Rules
+ * with a start anchor anywhere have none (their test reads the term's position in the whole part,
+ * which a match on the part's tail would shift), nor do rules whose first token is anchored at the
+ * end.
+ */
+function leadingTests({ regs }: NetRule): TermTest[] | undefined {
+  if (regs[0]?.end || JSON.stringify(regs).includes('"start":true')) return undefined;
+  const tests: TermTest[] = [];
+  for (const reg of regs) {
+    const test = termTest(reg);
+    if (!test) break;
+    tests.push(test);
+  }
+  return tests.length > 0 ? tests : undefined;
+}
+
+/** A token that matches exactly one term, by a word, a tag or an (a|b): its test; otherwise none. */
+function termTest(reg: Reg): TermTest | undefined {
+  if (reg.optional || reg.negative || reg.anything || reg.greedy || reg.choices !== undefined || reg.id !== undefined || reg.regex !== undefined || reg.switch !== undefined) {
+    return undefined;
+  }
+  if (reg.word !== undefined) {
+    if (reg.use !== undefined || reg.fuzzy || reg.pos !== undefined) return undefined;
+    const word = reg.word;
     return (term) => term.machine === word || term.alias?.includes(word) === true || term.text === word || term.normal === word;
   }
-  if (first.tag !== undefined) {
-    const tag = first.tag;
+  if (reg.tag !== undefined) {
+    if (reg.pos !== undefined) return undefined;
+    const tag = reg.tag;
     return (term) => term.tags.has(tag);
   }
-  if (first.fastOr !== undefined) {
-    const { fastOr, pos } = first;
+  if (reg.fastOr !== undefined) {
+    const { fastOr, pos } = reg;
     return (term) => (!pos || term.tags.has(pos)) && (fastOr.has((term.root || term.implicit || term.machine || term.normal)!) || fastOr.has(term.text));
   }
   return undefined;
