@@ -186,5 +186,17 @@ export function createRecordJobActivities(deps: ActivityDeps) {
     });
   }
 
-  return { recordJobSummary, recordSource, retireEarlierVersions };
+  /**
+   * A completed job's bookkeeping in one activity (since revision 8): the source record, the retiring
+   * of a replaceable source's other versions, then the summary. Each step is idempotent, so a retry
+   * runs them all again. One local activity instead of three saves two workflow activations and
+   * markers per job (about 5 ms of CPU each across the worker, its workflow thread and the server).
+   */
+  async function completeJob(input: StageInput, progress: JobProgress, summary: { title?: string }): Promise<JobAnnouncement | undefined> {
+    await recordSource(input, summary);
+    await retireEarlierVersions(input, { completed: true, title: summary.title });
+    return recordJobSummary(progress);
+  }
+
+  return { recordJobSummary, recordSource, retireEarlierVersions, completeJob };
 }

@@ -16,7 +16,7 @@ import { createWriteActiveActivity } from './write-active';
  * failure. Each is counted in `deps.activitiesInFlight` while it runs.
  */
 export function createActivities(deps: ActivityDeps) {
-  const { recordJobSummary, recordSource, retireEarlierVersions } = createRecordJobActivities(deps);
+  const { recordJobSummary, recordSource, retireEarlierVersions, completeJob } = createRecordJobActivities(deps);
   const activities = {
     fetchSource: activityBoundary(createFetchActivity(deps)),
     parseSource: activityBoundary(createParseActivity(deps)),
@@ -27,6 +27,7 @@ export function createActivities(deps: ActivityDeps) {
     recordJobSummary: activityBoundary(recordJobSummary),
     recordSource: activityBoundary(recordSource),
     retireEarlierVersions: activityBoundary(retireEarlierVersions),
+    completeJob: activityBoundary(completeJob),
     writeActiveFragments: activityBoundary(createWriteActiveActivity(deps)),
     deliverJobEvent: activityBoundary(createWebhookActivities(deps).deliverJobEvent),
     ...createBackfillActivities(deps),

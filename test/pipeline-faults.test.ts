@@ -44,10 +44,11 @@ describe('pipeline: faults, retries and payload sizes', () => {
       env: { BATCH_SIZE: '2', BATCH_CONCURRENCY: '2' },
       wrapActivities: (activities: Activities) => ({
         ...activities,
-        recordSource: async (...args: Parameters<Activities['recordSource']>) => {
+        // A completed job's bookkeeping (its source record first) waits for the others of the source.
+        completeJob: async (...args: Parameters<Activities['completeJob']>) => {
           if (args[0].request.metadata?.together === true && ++together.arrived === together.expected) together.release();
           if (args[0].request.metadata?.together === true) await together.released;
-          return activities.recordSource(...args);
+          return activities.completeJob(...args);
         },
         // Fails after writing, twice: the worst case for duplicates (the write happened, the ack did not).
         indexMemories: async (...args: Parameters<Activities['indexMemories']>) => {
@@ -188,7 +189,7 @@ describe('pipeline: faults, retries and payload sizes', () => {
       expect((await h.waitForJob('acme', job.jobId, 90_000)).status).toBe('completed');
       const { events } = await h.jobs.handle('acme', job.jobId).fetchHistory();
       // One attempt each: a write refused because another landed first is applied again by Elasticsearch.
-      expect(attemptsOf(events!, 'recordSource')).toEqual([1]);
+      expect(attemptsOf(events!, 'completeJob')).toEqual([1]);
     }
     const record = await h.runtime.es.get<{ last_job_id: string }>({ index: h.runtime.indices.sources, id: started[0]!.sourceId });
     expect(started.map((job) => job.jobId)).toContain(record._source!.last_job_id);

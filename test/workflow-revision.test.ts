@@ -89,4 +89,39 @@ describe('ingest workflow revisions', () => {
     expect(patchIds(events)).toEqual(['local-first-stages', 'local-small-stages']);
     expect(upserts(events)).toEqual(['CairnStatus=running', 'TemporalChangeVersion', 'TemporalChangeVersion', 'CairnStatus=completed']);
   });
+
+  it('a completed job records its source, retires other versions and writes its summary in one activity since revision 8', async () => {
+    const accepted = await h.api('POST', '/v1/documents', { body: { content: 'Marta took the ferry to Madeira.', format: 'TXT', document_id: 'rev8-notes' } });
+    expect((await h.waitForJob('acme', accepted.body.job_id)).status).toBe('completed');
+    const current = await historyOf('acme', accepted.body.job_id);
+    expect(localActivities(current).slice(-1)).toEqual(['completeJob']);
+    expect(localActivities(current)).not.toContain('recordSource');
+    expect(localActivities(current)).not.toContain('recordJobSummary');
+
+    // The same request started at revision 7 replays (and runs) the three activities it recorded.
+    const input = defaultPayloadConverter.fromPayload<IngestWorkflowInput>(current[0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!);
+    const jobId = newJobId();
+    const handle = await h.temporal.client.workflow.start('ingestWorkflow', {
+      taskQueue: h.config.TEMPORAL_TASK_QUEUE,
+      workflowId: ingestWorkflowId('acme', jobId),
+      args: [{ ...input, jobId, revision: 7 } satisfies IngestWorkflowInput],
+    });
+    expect(await handle.result()).toMatchObject({ status: 'completed', memories_created: 1 });
+    const older = (await handle.fetchHistory()).events ?? [];
+    expect(localActivities(older).slice(-3)).toEqual(['recordSource', 'retireEarlierVersions', 'recordJobSummary']);
+    // Both wrote the source record and their summaries.
+    const source = await h.runtime.es.get<{ job_ids: string[] }>({ index: h.runtime.indices.sources, id: input.sourceId });
+    expect(source._source!.job_ids).toContain(accepted.body.job_id);
+    for (const id of [accepted.body.job_id, jobId]) {
+      const summary = await h.runtime.es.get<{ status: string }>({ index: h.runtime.indices.jobs, id: `acme:${id}` });
+      expect(summary._source!.status).toBe('completed');
+    }
+  });
 });
+
+/** The local activities a history ran, in order. */
+const localActivities = (events: HistoryEvent[]) =>
+  events
+    .filter((event) => event.markerRecordedEventAttributes?.markerName === 'core_local_activity')
+    .map((event) => JSON.parse(Buffer.from(event.markerRecordedEventAttributes!.details!.data!.payloads![0]!.data!).toString('utf8')) as { activity_type: string })
+    .map((marker) => marker.activity_type);

@@ -19,6 +19,7 @@ import {
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/registry';
 import type { ActiveWriteResult } from '../activities/write-active';
+import type { JobAnnouncement } from '../activities/record-job';
 import type { BatchRange, ExtractResult, ResolveResult, StageInput } from '../activities/types';
 import type { JobProgress, Stage, StageProgress } from '../lib/domain/job';
 import { initialProgress, STAGE_ORDER } from '../lib/domain/initial-progress';
@@ -151,7 +152,8 @@ const bookkeeping = proxyLocalActivities<Activities>({
 const { recordSource, recordJobSummary } = bookkeeping;
 // A new version's cleanup: a search and conditional deletes, usually of one document's few memories;
 // a large document's may take longer than bookkeeping (the SDK keeps the workflow task alive meanwhile).
-const { retireEarlierVersions } = proxyLocalActivities<Activities>({
+// Since revision 8 a completed job's bookkeeping, that cleanup included, is one activity (completeJob).
+const { retireEarlierVersions, completeJob } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '10 minutes',
   localRetryThreshold: '10 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
@@ -176,6 +178,7 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
   const versioned = (input.revision ?? 0) >= 5 && input.versionAt !== undefined;
   const answersActiveFirst = (input.revision ?? 0) >= 6;
   const handsPassiveOver = input.activeWrite === true && (input.revision ?? 0) >= 7;
+  const completesInOne = (input.revision ?? 0) >= 8;
   // Before revision 2 every job marked itself running at once; since, only a job that hands a stage
   // to the task queue does (just before it does).
   let markedRunning = false;
@@ -214,6 +217,8 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
   });
 
   let indexedSoFar = 0;
+  // Set once completeJob has recorded the completed job (revision 8), with who to tell of it.
+  let recorded: { announcement: JobAnnouncement | undefined } | undefined;
   try {
     progress.status = 'running';
     if (!current) {
@@ -298,6 +303,14 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
 
     progress.memories_created = sum(indexed, (r) => r.indexed);
     progress.counts.memories = progress.memories_created;
+    if (completesInOne) {
+      progress.status = 'completed';
+      ended(progress);
+      // Its memories are all indexed: a cancellation arriving now would only race the summary it
+      // writes, so the job completes.
+      recorded = { announcement: await CancellationScope.nonCancellable(() => completeJob(input, progress, { title: parsed.title })) };
+      return progress;
+    }
     await recordSource(input, { title: parsed.title });
     // Since revision 5: a new version of a replaceable source replaces the earlier ones' memories.
     if (versioned) await retireEarlierVersions(input, { completed: true, title: parsed.title });
@@ -322,6 +335,9 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     await finish(progress);
     // Failing the execution makes the job show as Failed in the Temporal UI, with the same reason.
     throw ApplicationFailure.nonRetryable(reason.message, reason.code);
+  } finally {
+    // Outside the try: as with finish(), a failure to announce does not rewrite the summary as failed.
+    if (recorded?.announcement?.webhooks.length) await announce(progress, recorded.announcement.webhooks);
   }
   await finish(progress);
   return progress;
@@ -330,10 +346,15 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     upsertSearchAttributes([{ key: StatusAttribute, value: status }]);
   }
 
-  async function finish(state: JobProgress) {
+  /** Stamps the job's end and shows its status in visibility. */
+  function ended(state: JobProgress) {
     state.finished_at = new Date().toISOString();
     state.updated_at = state.finished_at;
     markStatus(state.status);
+  }
+
+  async function finish(state: JobProgress) {
+    ended(state);
     const announcement = await recordJobSummary(state);
     // Histories recorded before webhooks have no announcement, so they replay without this step.
     if (announcement?.webhooks.length) await announce(state, announcement.webhooks);

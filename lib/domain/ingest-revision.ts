@@ -24,5 +24,8 @@
  *    answer, until they had run.
  * 7: that task ends by handing the passive turns over as a regular activity instead of the timer, which
  *    the server fires no sooner than a second after it is set: a Tex write's enrichment starts at once.
+ * 8: a completed job records its source, retires a replaceable source's other versions and writes its
+ *    summary in one local activity (completeJob) instead of three, each with its own activation and
+ *    marker; a job that fails or is cancelled still writes its summary alone.
  */
-export const INGEST_REVISION = 7;
+export const INGEST_REVISION = 8;
