@@ -100,6 +100,10 @@ interface Candidate {
   /** compromise tries a pattern once per part, under whichever hook finds it first. */
   pattern: number;
   leading?: TermTest[];
+  /** The rule's needs, ifNo and wants as key numbers (see Tagger.keyIds), for fits(). */
+  needs: Int32Array;
+  ifNo: Int32Array;
+  wants: Int32Array;
 }
 
 interface Tagger {
@@ -110,6 +114,8 @@ interface Tagger {
   /** Hook keys in the net's order, which is the order compromise tries (and applies) rules in. */
   rank: Map<string, number>;
   patterns: number;
+  /** A number for every word or tag a rule's needs, wants or ifNo name. */
+  keyIds: Map<string, number>;
   world: World;
 }
 
@@ -127,12 +133,21 @@ function build(): Tagger {
   const net = nlp.buildNet(rules as never) as unknown as Net;
   rules.forEach((rule, i) => parsed[i] && (rule.notIf = parsed[i]));
   const ids = new Map<string, number>();
+  const keyIds = new Map<string, number>();
+  const keysOf = (keys: string[]) => Int32Array.from(keys, (key) => keyIds.get(key) ?? keyIds.set(key, keyIds.size).get(key)!);
   const candidates = new Map<NetRule, Candidate>();
   const candidate = (rule: NetRule): Candidate => {
     let made = candidates.get(rule);
     if (!made) {
       if (!ids.has(rule.match)) ids.set(rule.match, ids.size);
-      made = { rule, pattern: ids.get(rule.match)!, leading: leadingTests(rule) };
+      made = {
+        rule,
+        pattern: ids.get(rule.match)!,
+        leading: leadingTests(rule),
+        needs: keysOf(rule.needs),
+        ifNo: keysOf(Array.isArray(rule.ifNo) ? rule.ifNo : []),
+        wants: keysOf(rule.wants),
+      };
       candidates.set(rule, made);
     }
     return made;
@@ -144,6 +159,7 @@ function build(): Tagger {
     always: net.always.map(candidate),
     rank: new Map([...hooks.keys()].map((key, i) => [key, i])),
     patterns: ids.size,
+    keyIds,
     world,
   };
 }
@@ -170,21 +186,32 @@ export function tagNames(text: string): Doc {
  * of the part each time, and 95% of the rules tried find nothing. Rules are tried, and their results
  * applied, in the same order as compromise's.
  */
-function matchRules(parts: Term[][], { net, always, rank, patterns, world }: Tagger): Found[] {
+function matchRules(parts: Term[][], { net, always, rank, patterns, keyIds, world }: Tagger): Found[] {
   const caches = world.methods.one.cacheDoc(parts);
   const found: Found[] = [];
   const triedIn = new Int32Array(patterns).fill(-1);
+  // Which of the rules' keys the part has (its words and tags), by key number: set, then cleared, per part.
+  const present = new Uint8Array(keyIds.size);
   parts.forEach((part, n) => {
-    const have = caches[n]!;
-    const keys = [...have].filter((key) => rank.has(key)).sort((a, b) => rank.get(a)! - rank.get(b)!);
+    const have: number[] = [];
+    const keys: string[] = [];
+    for (const key of caches[n]!) {
+      const id = keyIds.get(key);
+      if (id === undefined) continue;
+      present[id] = 1;
+      have.push(id);
+      if (rank.has(key)) keys.push(key);
+    }
+    keys.sort((a, b) => rank.get(a)! - rank.get(b)!);
     const todo: Candidate[] = [];
     for (const key of keys) {
       for (const candidate of net.get(key)!) {
         if (triedIn[candidate.pattern] === n) continue;
         triedIn[candidate.pattern] = n;
-        if (part.length >= candidate.rule.minWords && fits(candidate.rule, have)) todo.push(candidate);
+        if (part.length >= candidate.rule.minWords && fits(candidate, present)) todo.push(candidate);
       }
     }
+    for (const id of have) present[id] = 0;
     // Rules with no hook are always tried (compromise does not trim them by needs or ifNo either).
     for (const candidate of always) if (part.length >= candidate.rule.minWords) todo.push(candidate);
     for (const { rule, leading } of todo) {
@@ -261,11 +288,11 @@ function termTest(reg: Reg): TermTest | undefined {
 }
 
 /** compromise's trim-down: every need present, no ifNo present, enough of the wants present. */
-function fits(rule: NetRule, have: Set<string>): boolean {
-  for (const need of rule.needs) if (!have.has(need)) return false;
-  if (Array.isArray(rule.ifNo)) for (const no of rule.ifNo) if (have.has(no)) return false;
-  if (rule.wants.length === 0) return true;
+function fits({ needs, ifNo, wants, rule }: Candidate, present: Uint8Array): boolean {
+  for (let i = 0; i < needs.length; i++) if (present[needs[i]!] === 0) return false;
+  for (let i = 0; i < ifNo.length; i++) if (present[ifNo[i]!] === 1) return false;
+  if (wants.length === 0) return true;
   let wanted = 0;
-  for (const want of rule.wants) if (have.has(want)) wanted++;
+  for (let i = 0; i < wants.length; i++) wanted += present[wants[i]!]!;
   return wanted >= rule.minWant;
 }
