@@ -33,4 +33,19 @@ describe('dates: read the same on every server, relative to when and where a tur
     const tokyo = await extractor.extract([turn('Caroline: Yesterday I went hiking.')], { ...context, referenceDate: '2022-01-20T08:00+09:00' });
     expect(tokyo.memories[0]!.eventDates).toEqual(['2022-01-19']);
   });
+
+  it('puts a month named without a year in the past, or in the future when the sentence is about the future', async () => {
+    const extractor = new NlpExtractor('full');
+    const datesOf = async (text: string) =>
+      (await extractor.extract([{ index: 0, text, tokens: 10 }], { referenceDate: '2026-11-23T12:00:00Z' })).memories[0]!.eventDates;
+    // chrono alone picks the nearest: March 2027 is nearer to 23 November 2026 than March 2026.
+    expect(await datesOf('We met in March.')).toEqual(['2026-03-01']);
+    expect(await datesOf('I went to Porto on May 5 and loved it.')).toEqual(['2026-05-05']);
+    expect(await datesOf('We will visit Porto in June.')).toEqual(['2027-06-01']);
+    // Each date by its own sentence.
+    expect(await datesOf("In June we moved. We'll fly to Faro in March!")).toEqual(['2026-06-01', '2027-03-01']);
+    // A stated year, or a day relative to the reference, is left as chrono reads it.
+    expect(await datesOf('The launch will move to March 3, 2025.')).toEqual(['2025-03-03']);
+    expect(await datesOf('Yesterday I went hiking.')).toEqual(['2026-11-22']);
+  });
 });
