@@ -11,6 +11,7 @@ import { stemmedText } from './search/analysis';
 import { filterClauses, type ScopeField } from './search/filters';
 import type { SearchFilters } from './search/plan';
 import { countTokens } from './chunking/tokens';
+import { sentences } from './text/sentences';
 import { EntityResolver, entityRefsOf } from './entities/resolver';
 import type { Extractor } from './models/extractor';
 
@@ -43,11 +44,6 @@ export interface StoredEntity {
   last_seen_at?: string;
 }
 
-const sentences = (text: string) =>
-  text
-    .split(/(?<=[.!?])\s+|\n+/)
-    .map((sentence) => sentence.trim())
-    .filter(Boolean);
 const words = (text: string) => new Set(text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []);
 
 function overlap(a: Set<string>, b: Set<string>): number {

@@ -37,7 +37,7 @@ describe('dates: read the same on every server, relative to when and where a tur
   it('puts a month named without a year in the past, or in the future when the sentence is about the future', async () => {
     const extractor = new NlpExtractor('full');
     const datesOf = async (text: string) =>
-      (await extractor.extract([{ index: 0, text, tokens: 10 }], { referenceDate: '2026-11-23T12:00:00Z' })).memories[0]!.eventDates;
+      (await extractor.extract([{ index: 0, text, tokens: 10 }], { documentType: 'document', mode: 'long-range', format: 'TXT', referenceDate: '2026-11-23T12:00:00Z' })).memories[0]!.eventDates;
     // chrono alone picks the nearest: March 2027 is nearer to 23 November 2026 than March 2026.
     expect(await datesOf('We met in March.')).toEqual(['2026-03-01']);
     expect(await datesOf('I went to Porto on May 5 and loved it.')).toEqual(['2026-05-05']);

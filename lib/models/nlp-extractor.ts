@@ -4,6 +4,7 @@ import type { Chunk } from '../domain/document';
 import type { MemoryType } from '../domain/memory';
 import { countTokens } from '../chunking/tokens';
 import { badInput } from '../errors';
+import { sentenceSpans } from '../text/sentences';
 import { tagNames } from './entity-tagger';
 import type { ExtractedEntity, ExtractedMemory, ExtractionContext, Extractor } from './extractor';
 
@@ -59,7 +60,7 @@ export class NlpExtractor implements Extractor {
     // the zone it was said in.
     const at = referenceOf(chunk.timestamp) ?? reference ?? { instant: new Date(), timezone: 0 };
     const dates = chrono.parse(body, at, { forwardDate: false });
-    const eventDates = [...new Set(dates.map((date) => dayOf(date.start, yearShift(date, body, at))).filter(isDefined))];
+    const eventDates = [...new Set(dates.map((date) => eventDay(date, body, at)).filter(isDefined))];
     const entities = dedupeEntities([
       ...(chunk.speakers ?? []).filter((name) => !GENERIC_ROLES.has(name.toLowerCase())).map((name) => ({ name, type: 'person' })),
       ...(this.depth === 'full' ? namedEntities(body) : []),
@@ -97,38 +98,36 @@ function referenceOf(value: string | undefined): Reference | undefined {
   return instant ? { instant, timezone: statedOffsetMinutes(value) ?? 0 } : undefined;
 }
 
-/** The calendar day of a parsed date, in the reference's zone (not the day of its UTC instant), `shift` years on. */
-function dayOf(component: chrono.ParsedComponents, shift = 0): string | undefined {
-  const [parsedYear, month, day] = [component.get('year'), component.get('month'), component.get('day')];
-  if (parsedYear === null || month === null || day === null) return undefined;
-  // 29 February moved to a year without one stays where chrono put it.
-  const year = shift !== 0 && month === 2 && day === 29 && !isLeapYear(parsedYear + shift) ? parsedYear : parsedYear + shift;
+/** The calendar day of parsed date components, in the reference's zone (not the day of its UTC instant). */
+function dayOf(component: chrono.ParsedComponents, year = component.get('year')): string | undefined {
+  const [month, day] = [component.get('month'), component.get('day')];
+  if (year === null || month === null || day === null) return undefined;
   return `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
 }
-
-const isLeapYear = (year: number) => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
 
 /** Words that put a sentence in the future: "we will meet in March", "the trip next May". */
 const FUTURE = /\b(will|shall|going to|gonna|plan(s|ned|ning)? to|intend(s)? to|next|upcoming|soon|won't)\b|\w'll\b/i;
 
 /**
- * A month named without a year ("in March", "on May 5") gets, from chrono, the year that puts it
- * nearest the reference: said on 23 November 2026, "We met in March" would be March 2027. What is
- * remembered mostly happened: such a date is the latest one on or before the reference, unless its
- * sentence speaks of the future, then the first one after. Answers the years to move chrono's date by.
+ * The day a date in the text names. A month named without a year ("in March", "on May 5") gets, from
+ * chrono, the year that puts it nearest the reference: said on 23 November 2026, "We met in March"
+ * would be March 2027. What is remembered mostly happened: such a date is the latest one on or before
+ * the reference, unless its sentence speaks of the future, then the first one after. (29 February
+ * stays where chrono put it when the other year has none.)
  */
-function yearShift(result: chrono.ParsedResult, text: string, at: Reference): number {
+function eventDay(result: chrono.ParsedResult, text: string, reference: Reference): string | undefined {
   const { start } = result;
-  if (start.isCertain('year') || !start.isCertain('month')) return 0;
   const parsed = dayOf(start);
-  if (!parsed) return 0;
-  const local = new Date(at.instant.getTime() + at.timezone * 60_000).toISOString().slice(0, 10);
-  const sentenceStart = Math.max(text.lastIndexOf('.', result.index), text.lastIndexOf('!', result.index), text.lastIndexOf('?', result.index), text.lastIndexOf('\n', result.index)) + 1;
-  const ends = ['.', '!', '?', '\n'].map((mark) => text.indexOf(mark, result.index + result.text.length)).filter((at) => at >= 0);
-  const sentence = text.slice(sentenceStart, ends.length ? Math.min(...ends) : text.length);
-  if (FUTURE.test(sentence)) return parsed < local ? 1 : 0;
-  return parsed > local ? -1 : 0;
+  const year = start.get('year');
+  if (!parsed || year === null || start.isCertain('year') || !start.isCertain('month')) return parsed;
+  const today = new Date(reference.instant.getTime() + reference.timezone * 60_000).toISOString().slice(0, 10);
+  const sentence = sentenceSpans(text).find(({ end }) => end >= result.index + result.text.length) ?? { start: 0, end: text.length };
+  const shift = FUTURE.test(text.slice(sentence.start, sentence.end)) ? (parsed < today ? 1 : 0) : parsed > today ? -1 : 0;
+  if (shift === 0 || (start.get('month') === 2 && start.get('day') === 29 && !isLeapYear(year + shift))) return parsed;
+  return dayOf(start, year + shift);
 }
+
+const isLeapYear = (year: number) => (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
 
 const isDefined = <T>(value: T | undefined): value is T => value !== undefined;
 
