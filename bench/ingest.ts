@@ -485,7 +485,7 @@ async function main() {
       if (esRequests) log(`Elasticsearch requests: ${Object.entries(esRequests).map(([endpoint, count]) => `${endpoint} ${count}`).join(', ')}`);
       if (modelBusy !== undefined) log(`embedding model busy ${Math.round(modelBusy * 100)}% of the run (idle time there is time the pipeline made it wait)`);
       if (embeddings) log(`embedding model calls during the run: ${embeddings.calls}, ${embeddings.texts} texts (${embeddings.distinct.size} distinct)`);
-      if (esWork) log(`Elasticsearch work on the bench's indices (incl. warm-up): ${Object.entries(esWork).map(([index, work]) => `${index} ${JSON.stringify(work)}`).join('; ')}`);
+      if (esWork) log(`Elasticsearch work on the bench's indices (incl. warm-up and earlier rounds): ${Object.entries(esWork).map(([index, work]) => `${index} ${JSON.stringify(work)}`).join('; ')}`);
       log(`mean per-job stage time (ms): ${STAGES.map((stage) => `${stage} ${stageMs[stage]}`).join(', ')}`);
       let activityMs: Record<string, { queued_ms: number; running_ms: number }> | undefined;
       if (target.history) {

@@ -217,8 +217,8 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
   });
 
   let indexedSoFar = 0;
-  // Set once completeJob has recorded the completed job (revision 8), with who to tell of it.
-  let recorded: { announcement: JobAnnouncement | undefined } | undefined;
+  // Who to tell of the completed job, as completeJob answers (revision 8).
+  let announcement: JobAnnouncement | undefined;
   try {
     progress.status = 'running';
     if (!current) {
@@ -308,13 +308,13 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
       ended(progress);
       // Its memories are all indexed: a cancellation arriving now would only race the summary it
       // writes, so the job completes.
-      recorded = { announcement: await CancellationScope.nonCancellable(() => completeJob(input, progress, { title: parsed.title })) };
-      return progress;
+      announcement = await CancellationScope.nonCancellable(() => completeJob(input, progress, { title: parsed.title }));
+    } else {
+      await recordSource(input, { title: parsed.title });
+      // Since revision 5: a new version of a replaceable source replaces the earlier ones' memories.
+      if (versioned) await retireEarlierVersions(input, { completed: true, title: parsed.title });
+      progress.status = 'completed';
     }
-    await recordSource(input, { title: parsed.title });
-    // Since revision 5: a new version of a replaceable source replaces the earlier ones' memories.
-    if (versioned) await retireEarlierVersions(input, { completed: true, title: parsed.title });
-    progress.status = 'completed';
   } catch (error) {
     if (isCancellation(error)) {
       progress.status = 'cancelled';
@@ -335,11 +335,10 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     await finish(progress);
     // Failing the execution makes the job show as Failed in the Temporal UI, with the same reason.
     throw ApplicationFailure.nonRetryable(reason.message, reason.code);
-  } finally {
-    // Outside the try: as with finish(), a failure to announce does not rewrite the summary as failed.
-    if (recorded?.announcement?.webhooks.length) await announce(progress, recorded.announcement.webhooks);
   }
-  await finish(progress);
+  // Outside the try, as in finish(): a failure to announce does not rewrite the summary as failed.
+  if (completesInOne) await tell(progress, announcement);
+  else await finish(progress);
   return progress;
 
   function markStatus(status: JobProgress['status']) {
@@ -355,10 +354,13 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
 
   async function finish(state: JobProgress) {
     ended(state);
-    const announcement = await recordJobSummary(state);
-    // Histories recorded before webhooks have no announcement, so they replay without this step.
-    if (announcement?.webhooks.length) await announce(state, announcement.webhooks);
+    await tell(state, await recordJobSummary(state));
   }
+}
+
+/** Announces the job's end to the webhooks its summary's writer named (histories before webhooks have none, and replay without this step). */
+async function tell(job: JobProgress, announcement: JobAnnouncement | undefined): Promise<void> {
+  if (announcement?.webhooks.length) await announce(job, announcement.webhooks);
 }
 
 /**
