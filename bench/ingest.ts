@@ -79,7 +79,10 @@ interface CorpusDocument {
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
-  return at > 0 ? Number(process.argv[at + 1]) : fallback;
+  if (at < 0) return fallback;
+  const value = Number(process.argv[at + 1]);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} takes a whole number, not ${process.argv[at + 1] ?? 'nothing'}`);
+  return value;
 }
 
 // A seeded generator of plausible notes: the same corpus on every run, different text in every
