@@ -52,13 +52,28 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
     const model = h.runtime.models.embedder!;
     let backlogDone = false;
     const backlog = model
-      .embed(Array.from({ length: 256 }, (_, i) => `Background memory number ${i} about the harbour, the market and the late ferry.`))
+      .embed(Array.from({ length: 512 }, (_, i) => `Background memory number ${i} about the harbour, the market and the late ferry.`))
       .then(() => (backlogDone = true));
-    const direct = new EntityResolver({ es: h.runtime.es, index: h.runtime.indices.entities, embedder: model });
+    // More queued behind it: names that waited their turn would come after all of the first backlog (a
+    // thread that frees up near its end could otherwise take them before its last batch is done).
+    const more = model.embed(Array.from({ length: 256 }, (_, i) => `Another memory, number ${i}, about the tram line and the old bakery.`));
+    // Whether the names' vectors came back before the backlog's. (When resolve() returns is no measure:
+    // its write waits for the index's refresh, up to a second, longer than the backlog may take.)
+    let namesBeforeBacklog: boolean | undefined;
+    const watched: Embedder = {
+      model: model.model,
+      dims: model.dims,
+      embed: async (texts, options) => {
+        const vectors = await model.embed(texts, options);
+        namesBeforeBacklog ??= !backlogDone;
+        return vectors;
+      },
+    };
+    const direct = new EntityResolver({ es: h.runtime.es, index: h.runtime.indices.entities, embedder: watched });
     const refs = await direct.resolve('t-urgent', 'src-u', [{ name: 'Quintessa Marlowe', type: 'person' }, { name: 'Vila Nova de Milfontes', type: 'place' }]);
-    expect(backlogDone).toBe(false);
+    expect(namesBeforeBacklog).toBe(true);
     expect((await entity(refs.get('quintessa marlowe'))).embedding).toHaveLength(model.dims);
-    await backlog;
+    await Promise.all([backlog, more]);
   });
 
   it('resolves the mentions of one batch together: "Mel" joins the "Melanie" created beside it', async () => {
