@@ -68,6 +68,33 @@ describe('local embedding model (all-MiniLM-L6-v2, offline, in-process)', () => 
     expect(await second).toHaveLength(400);
   });
 
+  it('bounds a micro-batch by its padded size: chunk-sized texts run one at a time, short names share runs', async () => {
+    await embedder.start();
+    const threads = (embedder as unknown as { threads: { worker: { postMessage(message: { texts?: string[] }): void } }[] }).threads;
+    const runs: string[][] = [];
+    const restore = threads.map(({ worker }) => {
+      const post = worker.postMessage.bind(worker);
+      worker.postMessage = (message) => {
+        if (message.texts) runs.push(message.texts);
+        post(message);
+      };
+      return () => (worker.postMessage = post);
+    });
+    try {
+      const chunks = Array.from({ length: 6 }, (_, i) => `Chunk ${i}: ${'the ferry to the island left late again. '.repeat(18)}`);
+      const names = Array.from({ length: 40 }, (_, i) => `Name ${i}`);
+      const [chunkVectors, nameVectors] = await Promise.all([embedder.embed(chunks), embedder.embed(names)]);
+      expect(chunkVectors).toHaveLength(6);
+      expect(nameVectors).toHaveLength(40);
+      // ~760 characters each: two would pad past the budget (about 300 tokens).
+      for (const run of runs.filter((texts) => texts.some((text) => text.startsWith('Chunk')))) expect(run).toHaveLength(1);
+      // The names still go 32 at a time (then the last 8): not one run each.
+      expect(runs.filter((texts) => texts.every((text) => text.startsWith('Name'))).map((texts) => texts.length)).toEqual([32, 8]);
+    } finally {
+      restore.forEach((undo) => undo());
+    }
+  });
+
   it('fails what a dead inference thread was running, and starts afresh on the next call', async () => {
     // A thread that goes away with work handed to it: told to exit just before its next batch arrives.
     const threads = (embedder as unknown as { threads: { worker: { postMessage(message: unknown): void } }[] }).threads;
