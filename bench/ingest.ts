@@ -18,8 +18,10 @@
  * on the bench's own indices (indexing, refreshes, merges), the local Temporal server's CPU, and
  * `window_ms` to line the run up with outside CPU samplers; `first_job_s` is when the first job of the
  * burst was done. From the CPU seconds it prints the cpu-bound ceiling: the best overhead_ratio the
- * run's CPU cost allows on this machine's cores. BATCH_SIZE and BATCH_CONCURRENCY (env) tune the
- * fan-out. `--repeat N` times N rounds (the same documents again under new ids, each round between two
+ * run's CPU cost allows on this machine's cores; and, where Linux tells a thread's CPU time, the
+ * model's own CPU against all the rest (`model_cpu_s`, `outside_model_cpu_s`: what orchestration costs,
+ * whatever the model's speed) and how much of the rest overhead_ratio 0.8 would leave. BATCH_SIZE and
+ * BATCH_CONCURRENCY (env) tune the fan-out. `--repeat N` times N rounds (the same documents again under new ids, each round between two
  * embedder-alone runs) and reports every round's ratio and their median: on a shared 2-core machine one
  * round's ratio moves by ±0.04 from run to run. With --json the last stdout line is one JSON object
  * (with --repeat, the median round's, plus `overhead_ratio_runs`).
@@ -346,6 +348,10 @@ function countEmbeddings(embedder: Embedder): { texts: number; distinct: Set<str
 const modelBusyMs = (embedder: Embedder | undefined): number | undefined =>
   embedder && 'busyMs' in embedder && typeof embedder.busyMs === 'number' ? embedder.busyMs : undefined;
 
+/** CPU milliseconds of the local model's inference threads so far (Linux), when the embedder tells. */
+const modelCpuMs = (embedder: Embedder | undefined): number | undefined =>
+  embedder && 'cpuMs' in embedder && typeof embedder.cpuMs === 'number' ? embedder.cpuMs : undefined;
+
 /** `--cpu-profile <file>`: a V8 CPU profile of the main thread (API, worker, activities) over the timed run only. */
 async function startMainThreadProfile(file: string | undefined): Promise<() => Promise<void>> {
   if (!file) return async () => undefined;
@@ -434,6 +440,7 @@ async function main() {
       const profileAt = process.argv.indexOf('--cpu-profile');
       const stopProfile = await startMainThreadProfile(profileAt > 0 ? process.argv[profileAt + 1] : undefined);
       const busyBefore = modelBusyMs(target.embedder);
+      const modelCpuBefore = modelCpuMs(target.embedder);
       const cpuBefore = process.cpuUsage();
       const started = performance.now();
       const startedAt = Date.now();
@@ -458,6 +465,7 @@ async function main() {
       const cpu = process.cpuUsage(cpuBefore);
       const cairnCpuSeconds = round((cpu.user + cpu.system) / 1e6);
       const busyAfter = modelBusyMs(target.embedder);
+      const modelCpuAfter = modelCpuMs(target.embedder);
       const modelBusy = busyBefore !== undefined && busyAfter !== undefined ? round((busyAfter - busyBefore) / 1000 / seconds, 3) : undefined;
       await stopProfile();
       const esCpuAfter = target.es ? await elasticsearchCpuSeconds(target.es) : undefined;
@@ -538,6 +546,16 @@ async function main() {
       if (cpuBoundCeiling !== null) {
         log(`cpu-bound ceiling of overhead_ratio at this run's CPU cost (${round(cpuSeen)} CPU-s on ${os.availableParallelism()} cores): ${cpuBoundCeiling}`);
       }
+      // The model's own CPU (its threads) against everything else the run cost: the orchestration's
+      // price in CPU-s, which a faster or slower model does not change (the ratio moves with both).
+      const modelCpuSeconds = modelCpuBefore !== undefined && modelCpuAfter !== undefined ? round((modelCpuAfter - modelCpuBefore) / 1000) : null;
+      const outsideModelCpuSeconds = modelCpuSeconds !== null && target.es ? round(cpuSeen - modelCpuSeconds) : null;
+      if (outsideModelCpuSeconds !== null) {
+        // At this model cost, overhead_ratio 0.8 leaves (embedder-alone seconds ÷ 0.8) × cores CPU-s for the whole run.
+        const budget = embedderSeconds !== null ? round((embedderSeconds * os.availableParallelism()) / 0.8 - modelCpuSeconds!) : null;
+        log(`cpu outside the model: ${outsideModelCpuSeconds} CPU-s (${round((outsideModelCpuSeconds * 1000) / chunks, 1)} ms a chunk); the model's threads ${modelCpuSeconds} CPU-s` +
+          (budget !== null ? `; overhead_ratio 0.8 at this model cost would leave ${budget} CPU-s outside it` : ''));
+      }
       rounds.push(
           {
             docs,
@@ -557,6 +575,8 @@ async function main() {
             es_cpu_s: esCpuSeconds,
             temporal_cpu_s: temporalCpuSeconds,
             cpu_bound_ceiling: cpuBoundCeiling,
+            model_cpu_s: modelCpuSeconds,
+            outside_model_cpu_s: outsideModelCpuSeconds,
             es_requests: esRequests,
             es_index_work: esWork,
             model_busy_fraction: modelBusy,

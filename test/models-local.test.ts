@@ -95,6 +95,20 @@ describe('local embedding model (all-MiniLM-L6-v2, offline, in-process)', () => 
     }
   });
 
+  // Linux tells a thread its CPU time (/proc/thread-self); elsewhere cpuMs is undefined.
+  (process.platform === 'linux' ? it : it.skip)("tells its inference threads' CPU time, which grows with the work they do", async () => {
+    await embedder.embed(['warm']);
+    const before = embedder.cpuMs!;
+    expect(before).toBeGreaterThan(0);
+    const started = process.cpuUsage();
+    await embedder.embed(Array.from({ length: 24 }, (_, i) => `Chunk ${i}: ${'the ferry to the island left late again. '.repeat(15)}`));
+    const processMs = (({ user, system }) => (user + system) / 1000)(process.cpuUsage(started));
+    const grew = embedder.cpuMs! - before;
+    // The model's part of the process's CPU over the same work: most of it, never more.
+    expect(grew).toBeGreaterThan(processMs * 0.5);
+    expect(grew).toBeLessThanOrEqual(processMs * 1.05);
+  });
+
   it('fails what a dead inference thread was running, and starts afresh on the next call', async () => {
     // A thread that goes away with work handed to it: told to exit just before its next batch arrives.
     const threads = (embedder as unknown as { threads: { worker: { postMessage(message: unknown): void } }[] }).threads;

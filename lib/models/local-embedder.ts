@@ -73,13 +73,23 @@ async function embedBatch(texts) {
   return out;
 }
 
+// This thread's CPU time so far (tokenizing, the model, pooling: a one-thread session runs on the
+// caller's thread), where Linux tells it; the embedder sums it for benchmarks.
+function cpuNs() {
+  try {
+    return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+  } catch {
+    return undefined;
+  }
+}
+
 parentPort.on('message', async ({ id, texts, exit }) => {
   // Exiting from in here happens between model runs. Worker.terminate() from outside, landing inside
   // a run, makes onnxruntime-node's native code throw where nothing catches it: the process aborts.
   if (exit) process.exit(0);
   try {
     const vectors = await embedBatch(texts);
-    parentPort.postMessage({ id, vectors }, [vectors.buffer]);
+    parentPort.postMessage({ id, vectors, cpuNs: cpuNs() }, [vectors.buffer]);
   } catch (error) {
     parentPort.postMessage({ id, error: String((error && error.stack) || error) });
   }
@@ -125,6 +135,8 @@ interface InferenceThread {
   worker: Worker;
   /** The micro-batch it is running, if any. */
   batch?: Item[];
+  /** Its CPU time when it last finished a micro-batch, in nanoseconds (Linux only). */
+  cpuNs?: number;
   exited: Promise<void>;
 }
 
@@ -155,6 +167,8 @@ export class LocalEmbedder implements Embedder {
   private generation = 0;
   /** Milliseconds during which at least one inference thread was embedding (tokenizing, running the model, pooling). */
   busyMs = 0;
+  /** CPU time of the threads this embedder no longer has, in nanoseconds. */
+  private retiredCpuNs = 0;
 
   constructor(private readonly options: LocalEmbedderOptions) {}
 
@@ -177,6 +191,15 @@ export class LocalEmbedder implements Embedder {
       else this.queue.push(request);
       this.dispatch();
     });
+  }
+
+  /**
+   * CPU milliseconds the inference threads have used, as of their last finished micro-batch (Linux;
+   * undefined elsewhere): beside the process's CPU, it tells the model's share from everything else.
+   */
+  get cpuMs(): number | undefined {
+    const total = this.threads.reduce((sum, { cpuNs }) => sum + (cpuNs ?? 0), this.retiredCpuNs);
+    return total > 0 ? total / 1e6 : undefined;
   }
 
   async close(): Promise<void> {
@@ -267,8 +290,9 @@ export class LocalEmbedder implements Embedder {
 
   private inferenceThread(worker: Worker): InferenceThread {
     const thread: InferenceThread = { worker, exited: new Promise<void>((resolve) => worker.once('exit', () => resolve())) };
-    worker.on('message', (message: { id?: number; vectors?: Float32Array; error?: string }) => {
+    worker.on('message', (message: { id?: number; vectors?: Float32Array; error?: string; cpuNs?: number }) => {
       if (message.id === undefined) return;
+      if (message.cpuNs !== undefined) thread.cpuNs = message.cpuNs;
       this.finished(message.id, message.vectors, message.error === undefined ? undefined : new Error(`embedding failed: ${message.error}`));
     });
     worker.on('error', (error) => this.lost(thread, error));
@@ -316,6 +340,7 @@ export class LocalEmbedder implements Embedder {
   private lost(thread: InferenceThread, error: Error): void {
     if (!this.threads.includes(thread)) return;
     this.threads = this.threads.filter((other) => other !== thread);
+    this.retiredCpuNs += thread.cpuNs ?? 0;
     for (const [id, running] of this.running) if (running === thread) this.finished(id, undefined, error);
     if (this.threads.length === 0) {
       void this.stop(error);
@@ -336,6 +361,7 @@ export class LocalEmbedder implements Embedder {
   private async stop(error: Error): Promise<void> {
     const threads = this.threads;
     this.threads = [];
+    this.retiredCpuNs += threads.reduce((sum, { cpuNs }) => sum + (cpuNs ?? 0), 0);
     this.starting = undefined;
     this.generation += 1;
     const requests = new Set<Request>(this.queue);
