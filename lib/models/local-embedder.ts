@@ -109,7 +109,9 @@ ready.then(() => parentPort.postMessage({ ready: true }), (error) => parentPort.
  * on 2 cores, the 400 bench chunks (~720 characters, ~150 tokens each), 4 times each: 16 texts a run
  * took 22.6–26.6 CPU-s, 8 took 19.5–22.8, 2 took 17.6–20.7, one 18.0–20.5. Padding explains only 8%
  * of it (66.2k padded tokens against 61.1k). So a chunk runs alone or with one or two others of its
- * length, while short texts (entity names) still share a run, up to MICRO_BATCH_TEXTS.
+ * length, while short texts (entity names) still share a run, up to MICRO_BATCH_TEXTS. An urgent text
+ * (a search's query) now waits for runs of one or two chunks: beside that backlog, a query's vector
+ * took p50 24 ms, p90 39 ms against 238 and 622 ms with runs of 16.
  */
 const ROUND_TEXTS = 128;
 const MICRO_BATCH_TEXTS = 32;
