@@ -21,9 +21,9 @@
  * run's CPU cost allows on this machine's cores; and, where Linux tells a thread's CPU time, the
  * model's own CPU against all the rest (`model_cpu_s`, `outside_model_cpu_s`: what orchestration costs,
  * whatever the model's speed) and how much of the rest overhead_ratio 0.8 would leave. BATCH_SIZE and
- * BATCH_CONCURRENCY (env) tune the fan-out. `--repeat N` times N rounds (the same documents again under new ids, each round between two
- * embedder-alone runs) and reports every round's ratio and their median: on a shared 2-core machine one
- * round's ratio moves by ±0.04 from run to run. With --json the last stdout line is one JSON object
+ * BATCH_CONCURRENCY (env) tune the fan-out. `--repeat N` times N rounds (the same documents again
+ * under new ids, each round between two embedder-alone runs) and reports every round's ratio and their
+ * median: on a shared 2-core machine one round's ratio moves by ±0.04 from run to run. With --json the last stdout line is one JSON object
  * (with --repeat, the median round's, plus `overhead_ratio_runs`).
  */
 import fs from 'node:fs';
