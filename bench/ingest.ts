@@ -23,8 +23,9 @@
  * whatever the model's speed) and how much of the rest overhead_ratio 0.8 would leave. BATCH_SIZE and
  * BATCH_CONCURRENCY (env) tune the fan-out. `--repeat N` times N rounds (the same documents again
  * under new ids, each round between two embedder-alone runs) and reports every round's ratio and their
- * median: on a shared 2-core machine one round's ratio moves by ±0.04 from run to run. With --json the last stdout line is one JSON object
- * (with --repeat, the median round's, plus `overhead_ratio_runs`).
+ * median: on a shared 2-core machine one round's ratio moves by ±0.04 from run to run. With --json
+ * the last stdout line is one JSON object (with --repeat, the median round's, plus
+ * `overhead_ratio_runs`).
  */
 import fs from 'node:fs';
 import { Session } from 'node:inspector/promises';
