@@ -345,13 +345,14 @@ function countEmbeddings(embedder: Embedder): { texts: number; distinct: Set<str
   return counts;
 }
 
-/** The local model's busy time so far (milliseconds), when the embedder reports it. */
-const modelBusyMs = (embedder: Embedder | undefined): number | undefined =>
-  embedder && 'busyMs' in embedder && typeof embedder.busyMs === 'number' ? embedder.busyMs : undefined;
-
-/** CPU milliseconds of the local model's inference threads so far (Linux), when the embedder tells. */
-const modelCpuMs = (embedder: Embedder | undefined): number | undefined =>
-  embedder && 'cpuMs' in embedder && typeof embedder.cpuMs === 'number' ? embedder.cpuMs : undefined;
+/**
+ * A figure the local embedder keeps, when the embedder has it: `busyMs` (time at least one inference
+ * thread was embedding) or `cpuMs` (its inference threads' CPU time, Linux).
+ */
+const modelMs = (embedder: Embedder | undefined, figure: 'busyMs' | 'cpuMs'): number | undefined => {
+  const value = embedder && figure in embedder ? (embedder as unknown as Record<string, unknown>)[figure] : undefined;
+  return typeof value === 'number' ? value : undefined;
+};
 
 /** `--cpu-profile <file>`: a V8 CPU profile of the main thread (API, worker, activities) over the timed run only. */
 async function startMainThreadProfile(file: string | undefined): Promise<() => Promise<void>> {
@@ -440,8 +441,8 @@ async function main() {
       const temporalCpuBefore = process.env.CAIRN_URL ? undefined : localTemporalCpuSeconds(config);
       const profileAt = process.argv.indexOf('--cpu-profile');
       const stopProfile = await startMainThreadProfile(profileAt > 0 ? process.argv[profileAt + 1] : undefined);
-      const busyBefore = modelBusyMs(target.embedder);
-      const modelCpuBefore = modelCpuMs(target.embedder);
+      const busyBefore = modelMs(target.embedder, 'busyMs');
+      const modelCpuBefore = modelMs(target.embedder, 'cpuMs');
       const cpuBefore = process.cpuUsage();
       const started = performance.now();
       const startedAt = Date.now();
@@ -465,8 +466,8 @@ async function main() {
       // All threads of this process: API, worker, workflow thread, embedding thread.
       const cpu = process.cpuUsage(cpuBefore);
       const cairnCpuSeconds = round((cpu.user + cpu.system) / 1e6);
-      const busyAfter = modelBusyMs(target.embedder);
-      const modelCpuAfter = modelCpuMs(target.embedder);
+      const busyAfter = modelMs(target.embedder, 'busyMs');
+      const modelCpuAfter = modelMs(target.embedder, 'cpuMs');
       const modelBusy = busyBefore !== undefined && busyAfter !== undefined ? round((busyAfter - busyBefore) / 1000 / seconds, 3) : undefined;
       await stopProfile();
       const esCpuAfter = target.es ? await elasticsearchCpuSeconds(target.es) : undefined;
