@@ -1,5 +1,6 @@
 import nlp from 'compromise';
 import { tagNames } from '../lib/models/entity-tagger';
+import { sentencesThatMayName } from '../lib/models/name-sentences';
 
 /** What the extractor reads from a tagged text: people, places and organisations. */
 const names = (doc: ReturnType<typeof nlp>) => ({
@@ -57,5 +58,36 @@ describe('entity tagger (compromise trimmed to what names need)', () => {
   it('leaves compromise usable as before (its own tagger is not changed)', () => {
     tagNames('Melanie visited Sintra.');
     expect(names(nlp('Melanie visited Sintra with Bob Smith.')).people).toEqual(['Melanie', 'Bob Smith.']);
+  });
+});
+
+// Sentences the filter drops and keeps side by side: chat small talk, names only in lower case, in
+// accented or multi-word form, after a capitalised word the lexicon knows, or by their neighbours.
+const MIXED = [
+  "That sounds great! I love painting too. Yesterday i met caroline at the park, and it was lovely.",
+  'According to the notes, the budget went well. Near the market there is a small bakery. joão prefers porto.',
+  'Thanks! We went to see the beatles tribute last night. Then we had dinner at the steakhouse.',
+  'It was fun. Me & my friends met at 221 baker street. The weather was nice in March.',
+  'I will. Will you come too? The party is on Friday. Rock n roll all night!',
+  "Honestly it's been a long week. The GitHub outage hit us. We moved the release to Monday.",
+  'Hey! How are you? My sister May and dr ruiz are visiting from the US next week.',
+  // Names made by an ampersand, an "n" or a number with lower-case words around them.
+  'That was fun. We need a good dance floor with enough bounce for me & my students.',
+  'ok. we went to the rock n roll hall, then to smith n sons. what a day.',
+  'yes. we met at motel 6 and stayed at 221 baker street. it rained.',
+  'sure. | api | n replicas behind a load balancer |',
+];
+
+describe('sentences that may hold a name (what the tagger is given)', () => {
+  it.each([...SAMPLE, ...MIXED])('leaves the names compromise finds in the whole text: %s', (text) => {
+    expect(names(tagNames(sentencesThatMayName(text)))).toEqual(names(nlp(text)));
+  });
+
+  it('drops the sentences that cannot hold one', () => {
+    expect(sentencesThatMayName(MIXED[0]!)).toBe('Yesterday i met caroline at the park, and it was lovely.');
+    expect(sentencesThatMayName(MIXED[1]!)).toBe('joão prefers porto.');
+    expect(sentencesThatMayName('That sounds great! I love painting too.')).toBe('');
+    // A text whose every sentence may hold one is passed through as it is.
+    expect(sentencesThatMayName(SAMPLE[0]!)).toBe(SAMPLE[0]);
   });
 });

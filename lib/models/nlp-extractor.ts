@@ -6,13 +6,15 @@ import { countTokens } from '../chunking/tokens';
 import { badInput } from '../errors';
 import { sentenceSpans } from '../text/sentences';
 import { tagNames } from './entity-tagger';
+import { sentencesThatMayName } from './name-sentences';
 import type { ExtractedEntity, ExtractedMemory, ExtractionContext, Extractor } from './extractor';
 
 /**
  * The local default extractor: no model call, only well-kept NLP libraries. compromise finds people,
- * places and organisations (with its tagger trimmed to what names need: entity-tagger.ts); chrono-node resolves dates relative to the session or document date
- * ("yesterday" in a session of 8 May 2023 is 2023-05-07). Each chunk stays one memory with its exact
- * text — a paraphrase would lose recall — typed by what the text expresses.
+ * places and organisations, in the sentences that may hold one (name-sentences.ts), with its tagger
+ * trimmed to what names need (entity-tagger.ts); chrono-node resolves dates relative to the session
+ * or document date ("yesterday" in a session of 8 May 2023 is 2023-05-07). Each chunk stays one
+ * memory with its exact text — a paraphrase would lose recall — typed by what the text expresses.
  *
  * `fast` skips the part-of-speech parse (entities then come from speakers only); `long-range` runs it.
  */
@@ -144,7 +146,7 @@ function stripSpeakers(chunk: Chunk): string {
 }
 
 function namedEntities(text: string): ExtractedEntity[] {
-  const doc = tagNames(text);
+  const doc = tagNames(sentencesThatMayName(text));
   const clean = (names: string[]) => names.map((name) => name.replace(/[.,!?;:'"]+$/g, '').trim()).filter((name) => name.length > 1);
   return [
     ...clean(doc.people().out('array') as string[]).map((name) => ({ name, type: 'person' })),
