@@ -37,11 +37,30 @@ export function tokenize(text: string): string[] {
     .filter(Boolean);
 }
 
+/**
+ * Stems already worked out. A text's words are mostly words seen before (LoCoMo's 788 turns: 18,376
+ * words, 1,890 distinct), and the stemmer was most of this file's time: 400 bench:ingest chunks are
+ * stemmed in ~20 ms instead of ~90. Emptied when full, so a stream of new words cannot grow it
+ * without bound.
+ */
+const stems = new Map<string, string>();
+const STEMS_KEPT = 50_000;
+
+function stemOf(token: string): string {
+  let stemmed = stems.get(token);
+  if (stemmed === undefined) {
+    stemmed = /^\p{L}+$/u.test(token) ? stem(token) : token;
+    if (stems.size >= STEMS_KEPT) stems.clear();
+    stems.set(token, stemmed);
+  }
+  return stemmed;
+}
+
 /** Topic words of a text, stemmed: stop words dropped, order kept (duplicates too, for term frequency). */
 export function stemmedTerms(text: string): string[] {
   return tokenize(text)
     .filter((token) => !STOP_WORDS.has(token))
-    .map((token) => (/^\p{L}+$/u.test(token) ? stem(token) : token));
+    .map(stemOf);
 }
 
 /** The indexed form of a text: its stemmed topic words joined by spaces (undefined when none remain). */
