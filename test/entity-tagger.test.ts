@@ -76,6 +76,7 @@ const MIXED = [
   'ok. we went to the rock n roll hall, then to smith n sons. what a day.',
   'yes. we met at motel 6 and stayed at 221 baker street. it rained.',
   'sure. | api | n replicas behind a load balancer |',
+  'It was hot. we flew to são paulo, then to new york. nice.',
 ];
 
 describe('sentences that may hold a name (what the tagger is given)', () => {

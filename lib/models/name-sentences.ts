@@ -12,8 +12,9 @@ import nlp from 'compromise';
  * - a capitalised word the lexicon does not know ("Zorblax", "GitHub"), or one in capitals ("US");
  * - an ampersand or an "n" between words ("me & my", "Johnson & Johnson", "smith n sons").
  * A capitalised word the lexicon knows as something else ("The", "Near", "March", "I") is not a
- * reason. On the texts compared (test/entity-tagger.test.ts, and ~2,600 chats, notes and READMEs
- * while building this) the names found are the same as from the whole text.
+ * reason. On the texts compared (test/entity-tagger.test.ts, and ~5,500 while building this: LoCoMo's
+ * chats, the ingest bench's notes, READMEs and API docs, also lower- and upper-cased) the names
+ * found are the same as from the whole text.
  */
 interface World {
   model: {
@@ -70,14 +71,14 @@ export function sentencesThatMayName(text: string): string {
 function mayHoldName(sentence: string, { world, words, phrases }: Clues): boolean {
   if (sentence.includes('&')) return true;
   const known = (piece: string) => world.model.one.lexicon[piece.toLowerCase()] !== undefined || world.model.one.lexicon[plainLower(piece)] !== undefined;
-  const lowerSentence = sentence.toLowerCase();
+  const sentences = [sentence.toLowerCase(), plainLower(sentence)];
   for (const [word] of sentence.matchAll(WORD)) {
     const lower = word.toLowerCase();
     if (lower !== word && (CAPITALS.test(word) || word.split(PIECES).some((piece) => piece !== piece.toLowerCase() && !known(piece)))) return true;
     const plain = plainLower(word);
     for (const piece of new Set([lower, plain, ...lower.split(PIECES), ...plain.split(PIECES)])) {
       if (words.has(piece)) return true;
-      if (phrases.get(piece)?.some((phrase) => lowerSentence.includes(phrase))) return true;
+      if (phrases.get(piece)?.some((phrase) => sentences.some((lower) => lower.includes(phrase)))) return true;
     }
   }
   return false;
