@@ -49,6 +49,7 @@ import { createLogger } from '../lib/logger';
 import { createRuntime } from '../lib/runtime';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { connectTemporal, ensureSearchAttributes, isPolled, type TemporalHandle } from '../lib/temporal/connect';
+import { WORKER_NODE_FLAGS } from '../worker/node-flags';
 import { startDiskProbe, type DiskProbeResult } from './disk-probe';
 import { counterWindow, seriesWindow } from './prometheus';
 import { quantile } from './stats';
@@ -89,7 +90,7 @@ interface Target {
  * worker closing about as many workflows.
  */
 async function startWorker(env: NodeJS.ProcessEnv, temporal: TemporalHandle, config: Config): Promise<ChildProcess> {
-  const workerCommand = [process.execPath, require.resolve('tsx/cli'), path.resolve(__dirname, '../worker/main.ts')];
+  const workerCommand = [process.execPath, ...WORKER_NODE_FLAGS, '--import', 'tsx', path.resolve(__dirname, '../worker/main.ts')];
   const worker = spawn(workerCommand[0]!, workerCommand.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   lowerCpuPriority(worker.pid!, option('worker-nice', 19));
   // In a session of its own, the worker does not get the terminal's Ctrl-C: stop it with the bench.

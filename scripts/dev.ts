@@ -11,6 +11,7 @@ import { loadConfigOrExit, type Config } from '../lib/config';
 import { ensureLocalServices } from '../lib/local-services';
 import { lowerCpuPriority, stopProcessGroup, waitUntilReady } from '../lib/local-services/process';
 import { connectTemporal, isPolled } from '../lib/temporal/connect';
+import { WORKER_NODE_FLAGS } from '../worker/node-flags';
 
 const root = path.resolve(__dirname, '..');
 
@@ -23,14 +24,6 @@ function localApiKey(dataDir: string): string {
   fs.writeFileSync(file, `${key}\n`, { mode: 0o600 });
   return key;
 }
-
-/**
- * The worker's young generation: 64 MB semi-spaces, not V8's 16. It allocates ~600 MB for every 400
- * chunks it ingests, mostly short-lived (tagging, chunking, request bodies); four times fewer
- * scavenges halve its garbage collection pauses for ~150 MB of peak RSS. The same flag is in
- * package.json (start:worker, the benches) and docker-compose.yml.
- */
-const WORKER_NODE_FLAGS = ['--max-semi-space-size=64'];
 
 function startNode(name: string, entry: string, env: NodeJS.ProcessEnv, nodeFlags: string[] = []): ChildProcess {
   const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', entry], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
