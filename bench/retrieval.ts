@@ -11,6 +11,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { STAGES, type JobProgress } from '../lib/domain/job';
 import { SEARCH_MODES, type SearchMode } from '../lib/search/plan';
 import { startHarness, type Harness } from '../test/support/harness';
 
@@ -59,7 +60,8 @@ function loadSamples(file: string): Sample[] {
 /** Images are part of what was said: the dataset's captions stand in for them. */
 const turnContent = (turn: Turn) => (turn.blip_caption ? `${turn.text} [shares a photo of ${turn.blip_caption}]` : turn.text);
 
-async function ingest(h: Harness, sample: Sample): Promise<number> {
+/** One sample's sessions ingested as conversations, all at once: the wall time and each job's progress. */
+async function ingest(h: Harness, sample: Sample): Promise<{ ms: number; progresses: JobProgress[] }> {
   const started = performance.now();
   const jobs = await Promise.all(
     sample.sessions.map(async (session) => {
@@ -77,11 +79,13 @@ async function ingest(h: Harness, sample: Sample): Promise<number> {
       return response.body.job_id as string;
     }),
   );
+  const progresses: JobProgress[] = [];
   for (const jobId of jobs) {
     const progress = await h.waitForJob(TENANT, jobId, 600_000);
     if (progress.status !== 'completed') throw new Error(`job ${jobId} ended ${progress.status}: ${JSON.stringify(progress.errors ?? progress)}`);
+    progresses.push(progress);
   }
-  return performance.now() - started;
+  return { ms: performance.now() - started, progresses };
 }
 
 type Sums = Record<string, { n: number } & Record<number, number>>;
@@ -102,11 +106,17 @@ async function main() {
   const sums: Record<SearchMode, Sums> = { hybrid: {}, bm25: {}, knn: {} };
   const latencies: Record<SearchMode, number[]> = { hybrid: [], bm25: [], knn: [] };
   let ingestMs = 0;
+  let ingestCpuMs = 0;
   let turns = 0;
+  const progresses: JobProgress[] = [];
   try {
     for (const sample of samples) {
-      const ms = await ingest(h, sample);
+      const cpuBefore = process.cpuUsage();
+      const { ms, progresses: sampleProgresses } = await ingest(h, sample);
+      const cpu = process.cpuUsage(cpuBefore);
+      ingestCpuMs += (cpu.user + cpu.system) / 1000;
       ingestMs += ms;
+      progresses.push(...sampleProgresses);
       const count = sample.sessions.reduce((n, s) => n + s.turns.length, 0);
       turns += count;
       log(`ingested ${sample.id}: ${sample.sessions.length} sessions, ${count} turns in ${(ms / 1000).toFixed(1)} s`);
@@ -144,7 +154,11 @@ async function main() {
       ),
     ]),
   );
-  log(`\nIngest: ${turns} turns in ${(ingestMs / 1000).toFixed(1)} s (${((turns * 1000) / ingestMs).toFixed(1)} turns/s)`);
+  // Stage times are wall times of jobs that ran side by side; this process's CPU includes the model's.
+  const stageMs = Object.fromEntries(STAGES.map((stage) => [stage, tenth(progresses.reduce((n, progress) => n + (progress.stages[stage]?.duration_ms ?? 0), 0) / progresses.length)]));
+  const ingestReport = { turns, seconds: tenth(ingestMs / 1000), turns_per_s: tenth((turns * 1000) / ingestMs), cpu_s: tenth(ingestCpuMs / 1000), jobs: progresses.length, stage_ms_mean: stageMs };
+  log(`\nIngest: ${turns} turns in ${ingestReport.seconds} s (${ingestReport.turns_per_s} turns/s), this process ${ingestReport.cpu_s} CPU-s (the model's included)`);
+  log(`mean per-job stage time over ${progresses.length} session jobs (ms): ${STAGES.map((stage) => `${stage} ${stageMs[stage]}`).join(', ')}`);
   log(`\n${'category'.padEnd(22)}${'n'.padStart(5)}  ${SEARCH_MODES.map((mode) => `${mode} R@1/5/10/20`.padEnd(28)).join('')}`);
   for (const key of ['overall', ...CATEGORIES]) {
     const n = sums.hybrid[key]?.n ?? 0;
@@ -157,7 +171,7 @@ async function main() {
     const sorted = [...latencies[mode]].sort((a, b) => a - b);
     log(`${mode} search latency p50 ${sorted[Math.floor(sorted.length / 2)]?.toFixed(0)} ms, p95 ${sorted[Math.floor(sorted.length * 0.95)]?.toFixed(0)} ms`);
   }
-  if (json) console.log(JSON.stringify(report));
+  if (json) console.log(JSON.stringify({ ...report, ingest: ingestReport }));
 }
 
 function reportMiss(sample: Sample, question: Question, evidence: Set<string>, results: { text: string; provenance: { turn_ids?: string[] } }[], log: (line: string) => void) {
@@ -175,6 +189,7 @@ function reportMiss(sample: Sample, question: Question, evidence: Set<string>, r
 }
 
 const round = (x: number) => Math.round(x * 10000) / 10000;
+const tenth = (x: number) => Math.round(x * 10) / 10;
 
 main().then(
   () => process.exit(0),
