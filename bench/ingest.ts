@@ -42,6 +42,7 @@ import type { Embedder } from '../lib/models/embedder';
 import { createModelProviders } from '../lib/models/providers';
 import { makeDocx, makePdf } from '../test/fixtures/documents';
 import { startHarness, type Harness } from '../test/support/harness';
+import { meanStageMs } from './stats';
 import type { temporal } from '@temporalio/proto';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -485,9 +486,7 @@ async function main() {
       const chunks = progresses.reduce((n, progress) => n + progress.counts.chunks, 0);
       const memories = progresses.reduce((n, progress) => n + progress.memories_created, 0);
       const entities = progresses.reduce((n, progress) => n + progress.counts.entities, 0);
-      const stageMs = Object.fromEntries(
-        STAGES.map((stage) => [stage, round(progresses.reduce((n, progress) => n + (progress.stages[stage]?.duration_ms ?? 0), 0) / progresses.length, 1)]),
-      );
+      const stageMs = meanStageMs(progresses);
       const pipeline = { docs_per_s: round(docs / seconds), chunks_per_s: round(chunks / seconds) };
       // When the first job of the burst was done: how long the first caller waited while the rest queued.
       const finishedAt = progresses.map((progress) => Date.parse(progress.finished_at ?? '')).filter(Number.isFinite);

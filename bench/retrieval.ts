@@ -14,6 +14,7 @@ import path from 'node:path';
 import { STAGES, type JobProgress } from '../lib/domain/job';
 import { SEARCH_MODES, type SearchMode } from '../lib/search/plan';
 import { startHarness, type Harness } from '../test/support/harness';
+import { meanStageMs } from './stats';
 
 const TENANT = 'bench';
 const KS = [1, 5, 10, 20] as const;
@@ -155,7 +156,7 @@ async function main() {
     ]),
   );
   // Stage times are wall times of jobs that ran side by side; this process's CPU includes the model's.
-  const stageMs = Object.fromEntries(STAGES.map((stage) => [stage, tenth(progresses.reduce((n, progress) => n + (progress.stages[stage]?.duration_ms ?? 0), 0) / progresses.length)]));
+  const stageMs = meanStageMs(progresses);
   const ingestReport = { turns, seconds: tenth(ingestMs / 1000), turns_per_s: tenth((turns * 1000) / ingestMs), cpu_s: tenth(ingestCpuMs / 1000), jobs: progresses.length, stage_ms_mean: stageMs };
   log(`\nIngest: ${turns} turns in ${ingestReport.seconds} s (${ingestReport.turns_per_s} turns/s), this process ${ingestReport.cpu_s} CPU-s (the model's included)`);
   log(`mean per-job stage time over ${progresses.length} session jobs (ms): ${STAGES.map((stage) => `${stage} ${stageMs[stage]}`).join(', ')}`);
