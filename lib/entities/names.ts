@@ -1,12 +1,12 @@
+import { withoutAccents } from '../text/accents';
+
 /**
  * How entity names compare. Names are compared in a normalised form (accents, possessives, punctuation
  * and case dropped), so "Caroline's" and "caroline" are one name before any lookup happens.
  */
 
 export function normaliseEntityName(name: string): string {
-  return name
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
+  return withoutAccents(name)
     .replace(/['’]s\b/g, '')
     .replace(/[^\p{L}\p{N}]+/gu, ' ')
     .trim()

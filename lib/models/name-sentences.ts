@@ -1,4 +1,5 @@
 import nlp from 'compromise';
+import { withoutAccents } from '../text/accents';
 
 /**
  * Which sentences of a text could hold a name, so the entity tagger reads only those. Most sentences
@@ -40,7 +41,7 @@ const CAPITALS = /^\p{Lu}{2,}$/u;
 let clues: Clues | undefined;
 
 /** Lower case without accents, as compromise's normal form reads "João" (joao). */
-const plainLower = (word: string) => word.toLowerCase().normalize('NFD').replace(/\p{M}/gu, '');
+const plainLower = (word: string) => withoutAccents(word.toLowerCase());
 
 function build(): Clues {
   const world = nlp.world() as World;

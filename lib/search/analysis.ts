@@ -1,4 +1,5 @@
 import stem from 'wink-porter2-stemmer';
+import { withoutAccents } from '../text/accents';
 
 /**
  * Client-side text analysis. The Elasticsearch Cairn targets may run without the analysis-common module
@@ -27,9 +28,7 @@ const STOP_WORDS = new Set(
 
 /** Lower-cased word tokens: letters and digits, with possessive 's and inner apostrophes dropped. */
 export function tokenize(text: string): string[] {
-  return text
-    .normalize('NFKD')
-    .replace(/[\u0300-\u036f]/g, '')
+  return withoutAccents(text)
     .toLowerCase()
     .replace(/['’]s\b/g, '')
     .replace(/['’]/g, '')
