@@ -20,7 +20,9 @@
  * burst was done. From the CPU seconds it prints the cpu-bound ceiling: the best overhead_ratio the
  * run's CPU cost allows on this machine's cores; and, where Linux tells a thread's CPU time, the
  * model's own CPU against all the rest (`model_cpu_s`, `outside_model_cpu_s`: what orchestration costs,
- * whatever the model's speed) and how much of the rest overhead_ratio 0.8 would leave. BATCH_SIZE and
+ * whatever the model's speed), this process's share of the rest split between its main thread and its
+ * other threads (`main_thread_cpu_s`, `other_threads_cpu_s`), and how much of the rest overhead_ratio
+ * 0.8 would leave. BATCH_SIZE and
  * BATCH_CONCURRENCY (env) tune the fan-out. `--repeat N` times N rounds (the same documents again
  * under new ids, each round between two embedder-alone runs) and reports every round's ratio and their
  * median: on a shared 2-core machine one round's ratio moves by ±0.04 from run to run. With --json
@@ -303,6 +305,19 @@ function localTemporalCpuSeconds(config: Config): number | undefined {
 }
 
 /**
+ * CPU seconds the main thread has spent (Linux: /proc/thread-self/schedstat; undefined elsewhere). In
+ * process the main thread runs the API and every activity; the process's other threads are the
+ * model's, Temporal's workflow thread and its core's, V8's compiler and GC helpers and libuv's pool.
+ */
+function mainThreadCpuSeconds(): number | undefined {
+  try {
+    return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e9;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * What Elasticsearch spent on this bench's own indices (so other clients of a shared node do not
  * count): milliseconds indexing, refreshing, merging, flushing, searching and reading by id.
  */
@@ -445,6 +460,7 @@ async function main() {
       const busyBefore = modelMs(target.embedder, 'busyMs');
       const modelCpuBefore = modelMs(target.embedder, 'cpuMs');
       const cpuBefore = process.cpuUsage();
+      const mainCpuBefore = mainThreadCpuSeconds();
       const started = performance.now();
       const startedAt = Date.now();
       let jobIds: string[];
@@ -467,6 +483,8 @@ async function main() {
       // All threads of this process: API, worker, workflow thread, embedding thread.
       const cpu = process.cpuUsage(cpuBefore);
       const cairnCpuSeconds = round((cpu.user + cpu.system) / 1e6);
+      const mainCpuAfter = mainThreadCpuSeconds();
+      const mainThreadCpu = mainCpuBefore !== undefined && mainCpuAfter !== undefined ? round(mainCpuAfter - mainCpuBefore) : null;
       const busyAfter = modelMs(target.embedder, 'busyMs');
       const modelCpuAfter = modelMs(target.embedder, 'cpuMs');
       const modelBusy = busyBefore !== undefined && busyAfter !== undefined ? round((busyAfter - busyBefore) / 1000 / seconds, 3) : undefined;
@@ -551,11 +569,17 @@ async function main() {
       // price in CPU-s, which a faster or slower model does not change (the ratio moves with both).
       const modelCpuSeconds = modelCpuBefore !== undefined && modelCpuAfter !== undefined ? round((modelCpuAfter - modelCpuBefore) / 1000) : null;
       const outsideModelCpuSeconds = modelCpuSeconds !== null && target.es ? round(cpuSeen - modelCpuSeconds) : null;
+      // This process's share of it: the main thread (API, activities) and the rest of its threads.
+      const otherThreadsCpu = mainThreadCpu !== null && modelCpuSeconds !== null ? round(cairnCpuSeconds - modelCpuSeconds - mainThreadCpu) : null;
       if (outsideModelCpuSeconds !== null) {
         // At this model cost, overhead_ratio 0.8 leaves (embedder-alone seconds ÷ 0.8) × cores CPU-s for the whole run.
         const budget = embedderSeconds !== null ? round((embedderSeconds * os.availableParallelism()) / 0.8 - modelCpuSeconds!) : null;
         log(`cpu outside the model: ${outsideModelCpuSeconds} CPU-s (${round((outsideModelCpuSeconds * 1000) / chunks, 1)} ms a chunk); the model's threads ${modelCpuSeconds} CPU-s` +
           (budget !== null ? `; overhead_ratio 0.8 at this model cost would leave ${budget} CPU-s outside it` : ''));
+        if (otherThreadsCpu !== null) {
+          log(`  of which: this process's main thread (API, activities) ${mainThreadCpu} CPU-s, its other threads (Temporal's workflow thread and core, ` +
+            `V8's compiler and GC helpers, libuv) ${otherThreadsCpu}, Elasticsearch ${esCpuSeconds ?? 'n/a'}, Temporal's server ${temporalCpuSeconds ?? 'n/a'}`);
+        }
       }
       rounds.push(
           {
@@ -578,6 +602,8 @@ async function main() {
             cpu_bound_ceiling: cpuBoundCeiling,
             model_cpu_s: modelCpuSeconds,
             outside_model_cpu_s: outsideModelCpuSeconds,
+            main_thread_cpu_s: mainThreadCpu,
+            other_threads_cpu_s: otherThreadsCpu,
             es_requests: esRequests,
             es_index_work: esWork,
             model_busy_fraction: modelBusy,
