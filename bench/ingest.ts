@@ -20,14 +20,13 @@
  * burst was done. From the CPU seconds it prints the cpu-bound ceiling: the best overhead_ratio the
  * run's CPU cost allows on this machine's cores; and, where Linux tells a thread's CPU time, the
  * model's own CPU against all the rest (`model_cpu_s`, `outside_model_cpu_s`: what orchestration costs,
- * whatever the model's speed), this process's share of the rest split between its main thread and its
- * other threads (`main_thread_cpu_s`, `other_threads_cpu_s`), and how much of the rest overhead_ratio
- * 0.8 would leave. BATCH_SIZE and
- * BATCH_CONCURRENCY (env) tune the fan-out. `--repeat N` times N rounds (the same documents again
- * under new ids, each round between two embedder-alone runs) and reports every round's ratio and their
- * median: on a shared 2-core machine one round's ratio moves by ±0.04 from run to run. With --json
- * the last stdout line is one JSON object (with --repeat, the median round's, plus
- * `overhead_ratio_runs`).
+ * whatever the model's speed), in process this process's share of the rest split between its main
+ * thread and its other threads (`main_thread_cpu_s`, `other_threads_cpu_s`), and how much of the rest
+ * overhead_ratio 0.8 would leave. BATCH_SIZE and BATCH_CONCURRENCY (env) tune the fan-out. `--repeat N`
+ * times N rounds (the same documents again under new ids, each round between two embedder-alone runs)
+ * and reports every round's ratio and their median: on a shared 2-core machine one round's ratio moves
+ * by ±0.04 from run to run. With --json the last stdout line is one JSON object (with --repeat, the
+ * median round's, plus `overhead_ratio_runs`).
  */
 import fs from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -460,7 +459,8 @@ async function main() {
       const busyBefore = modelMs(target.embedder, 'busyMs');
       const modelCpuBefore = modelMs(target.embedder, 'cpuMs');
       const cpuBefore = process.cpuUsage();
-      const mainCpuBefore = mainThreadCpuSeconds();
+      // In process only: against a running API (CAIRN_URL) the main thread here is the load generator's.
+      const mainCpuBefore = process.env.CAIRN_URL ? undefined : mainThreadCpuSeconds();
       const started = performance.now();
       const startedAt = Date.now();
       let jobIds: string[];
@@ -483,7 +483,7 @@ async function main() {
       // All threads of this process: API, worker, workflow thread, embedding thread.
       const cpu = process.cpuUsage(cpuBefore);
       const cairnCpuSeconds = round((cpu.user + cpu.system) / 1e6);
-      const mainCpuAfter = mainThreadCpuSeconds();
+      const mainCpuAfter = mainCpuBefore === undefined ? undefined : mainThreadCpuSeconds();
       const mainThreadCpu = mainCpuBefore !== undefined && mainCpuAfter !== undefined ? round(mainCpuAfter - mainCpuBefore) : null;
       const busyAfter = modelMs(target.embedder, 'busyMs');
       const modelCpuAfter = modelMs(target.embedder, 'cpuMs');
