@@ -18,13 +18,15 @@
  * on the bench's own indices (indexing, refreshes, merges), the local Temporal server's CPU, and
  * `window_ms` to line the run up with outside CPU samplers; `first_job_s` is when the first job of the
  * burst was done. From the CPU seconds it prints the cpu-bound ceiling: the best overhead_ratio the
- * run's CPU cost allows on this machine's cores; and, where Linux tells a thread's CPU time, the
- * model's own CPU against all the rest (`model_cpu_s`, `outside_model_cpu_s`: what orchestration costs,
- * whatever the model's speed), in process this process's share of the rest split between its main
- * thread and its other threads (`main_thread_cpu_s`, `other_threads_cpu_s`), and how much of the rest
- * overhead_ratio 0.8 would leave. BATCH_SIZE and BATCH_CONCURRENCY (env) tune the fan-out. `--repeat N`
- * times N rounds (the same documents again under new ids, each round between two embedder-alone runs)
- * and reports every round's ratio and their median: on a shared 2-core machine one round's ratio moves
+ * run's CPU cost allows on this machine's cores (and, `cpu_bound_ceiling_process_only`, what this
+ * process's CPU alone allows, as with Elasticsearch and Temporal on other machines); and, where Linux
+ * tells a thread's CPU time, the model's own CPU against all the rest (`model_cpu_s`,
+ * `outside_model_cpu_s`: what orchestration costs, whatever the model's speed), in process this
+ * process's share of the rest split between its main thread and its other threads
+ * (`main_thread_cpu_s`, `other_threads_cpu_s`), and how much of the rest overhead_ratio 0.8 would
+ * leave. BATCH_SIZE and BATCH_CONCURRENCY (env) tune the fan-out. `--repeat N` times N rounds (the
+ * same documents again under new ids, each round between two embedder-alone runs) and reports every
+ * round's ratio and their median: on a shared 2-core machine one round's ratio moves
  * by ±0.04 from run to run. With --json the last stdout line is one JSON object (with --repeat, the
  * median round's, plus `overhead_ratio_runs`).
  */
@@ -562,8 +564,12 @@ async function main() {
       // ÷ (CPU seconds of this process, Elasticsearch and Temporal). Past that, only less CPU work helps.
       const cpuSeen = cairnCpuSeconds + (esCpuSeconds ?? 0) + (temporalCpuSeconds ?? 0);
       const cpuBoundCeiling = embedderSeconds !== null && target.es ? round((embedderSeconds * os.availableParallelism()) / cpuSeen, 3) : null;
+      // The same with only this process's CPU on these cores, as when Elasticsearch and Temporal run on
+      // other machines (in process only: against CAIRN_URL this process is the load generator).
+      const processOnlyCeiling = cpuBoundCeiling !== null && !process.env.CAIRN_URL ? round((embedderSeconds! * os.availableParallelism()) / cairnCpuSeconds, 3) : null;
       if (cpuBoundCeiling !== null) {
-        log(`cpu-bound ceiling of overhead_ratio at this run's CPU cost (${round(cpuSeen)} CPU-s on ${os.availableParallelism()} cores): ${cpuBoundCeiling}`);
+        log(`cpu-bound ceiling of overhead_ratio at this run's CPU cost (${round(cpuSeen)} CPU-s on ${os.availableParallelism()} cores): ${cpuBoundCeiling}` +
+          (processOnlyCeiling !== null ? `; ${processOnlyCeiling} counting this process alone (Elasticsearch and Temporal on other machines)` : ''));
       }
       // The model's own CPU (its threads) against everything else the run cost: the orchestration's
       // price in CPU-s, which a faster or slower model does not change (the ratio moves with both).
@@ -600,6 +606,7 @@ async function main() {
             es_cpu_s: esCpuSeconds,
             temporal_cpu_s: temporalCpuSeconds,
             cpu_bound_ceiling: cpuBoundCeiling,
+            cpu_bound_ceiling_process_only: processOnlyCeiling,
             model_cpu_s: modelCpuSeconds,
             outside_model_cpu_s: outsideModelCpuSeconds,
             main_thread_cpu_s: mainThreadCpu,
