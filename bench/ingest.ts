@@ -45,7 +45,7 @@ import type { Embedder } from '../lib/models/embedder';
 import { createModelProviders } from '../lib/models/providers';
 import { makeDocx, makePdf } from '../test/fixtures/documents';
 import { startHarness, type Harness } from '../test/support/harness';
-import { meanStageMs } from './stats';
+import { meanStageMs, round } from './stats';
 import type { temporal } from '@temporalio/proto';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -400,8 +400,6 @@ async function embedderAlone(embedder: Embedder, texts: string[], batchSize: num
     },
   };
 }
-
-const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 
 /** One timed round's figures (the --json line's fields). */
 type Round = Record<string, unknown> & { overhead_ratio: number | null };

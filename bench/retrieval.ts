@@ -14,7 +14,7 @@ import path from 'node:path';
 import { STAGES, type JobProgress } from '../lib/domain/job';
 import { SEARCH_MODES, type SearchMode } from '../lib/search/plan';
 import { startHarness, type Harness } from '../test/support/harness';
-import { meanStageMs } from './stats';
+import { meanStageMs, round } from './stats';
 
 const TENANT = 'bench';
 const KS = [1, 5, 10, 20] as const;
@@ -151,13 +151,13 @@ async function main() {
     SEARCH_MODES.map((mode) => [
       mode,
       Object.fromEntries(
-        ['overall', ...CATEGORIES].filter((key) => sums[mode][key]).map((key) => [key, Object.fromEntries(KS.map((k) => [String(k), round(sums[mode][key]![k]! / sums[mode][key]!.n)]))]),
+        ['overall', ...CATEGORIES].filter((key) => sums[mode][key]).map((key) => [key, Object.fromEntries(KS.map((k) => [String(k), round(sums[mode][key]![k]! / sums[mode][key]!.n, 4)]))]),
       ),
     ]),
   );
   // Stage times are wall times of jobs that ran side by side; this process's CPU includes the model's.
   const stageMs = meanStageMs(progresses);
-  const ingestReport = { turns, seconds: tenth(ingestMs / 1000), turns_per_s: tenth((turns * 1000) / ingestMs), cpu_s: tenth(ingestCpuMs / 1000), jobs: progresses.length, stage_ms_mean: stageMs };
+  const ingestReport = { turns, seconds: round(ingestMs / 1000, 1), turns_per_s: round((turns * 1000) / ingestMs, 1), cpu_s: round(ingestCpuMs / 1000, 1), jobs: progresses.length, stage_ms_mean: stageMs };
   log(`\nIngest: ${turns} turns in ${ingestReport.seconds} s (${ingestReport.turns_per_s} turns/s), this process ${ingestReport.cpu_s} CPU-s (the model's included)`);
   log(`mean per-job stage time over ${progresses.length} session jobs (ms): ${STAGES.map((stage) => `${stage} ${stageMs[stage]}`).join(', ')}`);
   log(`\n${'category'.padEnd(22)}${'n'.padStart(5)}  ${SEARCH_MODES.map((mode) => `${mode} R@1/5/10/20`.padEnd(28)).join('')}`);
@@ -189,8 +189,6 @@ function reportMiss(sample: Sample, question: Question, evidence: Set<string>, r
   for (const result of top.slice(0, 3)) log(`  got  ${result.provenance.turn_ids?.join(',')}: ${result.text.slice(0, 120).replace(/\n/g, ' ')}`);
 }
 
-const round = (x: number) => Math.round(x * 10000) / 10000;
-const tenth = (x: number) => Math.round(x * 10) / 10;
 
 main().then(
   () => process.exit(0),

@@ -1,4 +1,5 @@
 import { scrapeText } from './prometheus';
+import { round } from './stats';
 
 /**
  * The Temporal server's persistence work over a window, from its Prometheus endpoint (the local dev
@@ -46,7 +47,6 @@ export async function persistenceWindow(url: string | undefined): Promise<() => 
       })
       .filter((entry) => entry.calls > 0)
       .sort((a, b) => b.seconds - a.seconds);
-    const round = (value: number, digits: number) => Math.round(value * 10 ** digits) / 10 ** digits;
     return {
       calls: operations.reduce((sum, entry) => sum + entry.calls, 0),
       latency_s: round(operations.reduce((sum, entry) => sum + entry.seconds, 0), 2),
