@@ -72,14 +72,17 @@ export function sentencesThatMayName(text: string): string {
 function mayHoldName(sentence: string, { world, words, phrases }: Clues): boolean {
   if (sentence.includes('&')) return true;
   const known = (piece: string) => world.model.one.lexicon[piece.toLowerCase()] !== undefined || world.model.one.lexicon[plainLower(piece)] !== undefined;
-  const sentences = [sentence.toLowerCase(), plainLower(sentence)];
+  // The sentence lower-cased, with and without accents, for multi-word entries: made only when a word
+  // begins one (most sentences have none).
+  let haystacks: string[] | undefined;
+  const contains = (phrase: string) => (haystacks ??= [sentence.toLowerCase(), plainLower(sentence)]).some((text) => text.includes(phrase));
   for (const [word] of sentence.matchAll(WORD)) {
     const lower = word.toLowerCase();
     if (lower !== word && (CAPITALS.test(word) || word.split(PIECES).some((piece) => piece !== piece.toLowerCase() && !known(piece)))) return true;
     const plain = plainLower(word);
     for (const piece of new Set([lower, plain, ...lower.split(PIECES), ...plain.split(PIECES)])) {
       if (words.has(piece)) return true;
-      if (phrases.get(piece)?.some((phrase) => sentences.some((lower) => lower.includes(phrase)))) return true;
+      if (phrases.get(piece)?.some(contains)) return true;
     }
   }
   return false;
