@@ -6,7 +6,8 @@ import { JobStatus, type JobProgress } from './domain/job';
 import { badInput } from './errors';
 import { parseIngestWorkflowId, sha256 } from './ids';
 import { both, timestampOf } from './job-status';
-import { jobMemo, type IngestJobs, type JobMemo } from './jobs';
+import { jobMemo, type JobMemo } from './job-request';
+import type { IngestJobs } from './jobs';
 import type { PendingStart } from './pending-starts';
 
 /** How many of a tenant's open jobs openJobsOf looks through for those it is asked about. */

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Client as ElasticsearchClient } from '@elastic/elasticsearch';
 import {
   WithStartWorkflowOperation,
@@ -10,29 +9,27 @@ import type { Workflow, WorkflowIdReusePolicy } from '@temporalio/common';
 import type { ActiveWriteResult } from '../activities/write-active';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import { JOURNAL_MAX_CONTENT_BYTES, type AcceptJournal } from './accept-journal';
-import { blobKeys, dropJobBlobs, type BlobStore } from './blob/store';
+import { dropJobBlobs, type BlobStore } from './blob/store';
 import { acceptanceTime } from './clock';
 import type { Config } from './config';
-import { assertWithinFormatLimit, IngestRequest, type IngestRequestInput } from './domain/ingest';
+import type { IngestRequestInput } from './domain/ingest';
 import { INGEST_REVISION } from './domain/ingest-revision';
 import { isPartlyCompleted, type JobProgress } from './domain/job';
 import { indexNames } from './elasticsearch/indices';
-import { badInput, conflict } from './errors';
-import { contentHash, ingestWorkflowId, newJobId, scopeKey, sha256, sourceId as deriveSourceId } from './ids';
+import { conflict } from './errors';
+import { ingestWorkflowId, sha256 } from './ids';
+import { byteLengthOf, jobMemo, prepareJob, type IngestContent, type PreparedJob, type StartOptions } from './job-request';
 import { startInputOf } from './job-status';
 import type { Logger } from './logger';
 import { mapBounded } from './map-bounded';
 import { JobLookup } from './job-lookup';
 import { PendingStarts, type PendingStart } from './pending-starts';
 import { firstFulfilled, settlesWithin } from './promises';
+import { StartSweep } from './start-sweep';
 import { ingestJobAttributes } from './temporal/search-attributes';
 
 /** A fresh job is answered before its start is acknowledged only if Temporal acknowledged one this recently. */
 const TEMPORAL_ANSWERING_MS = 10_000;
-
-/** A recorded start that failed is tried again after this, doubling with each failure up to the cap. */
-const FAILED_START_BACKOFF_MS = 10_000;
-const FAILED_START_BACKOFF_CAP_MS = 2 * 60_000;
 
 export interface StartedJob {
   jobId: string;
@@ -41,55 +38,6 @@ export interface StartedJob {
   status: 'queued';
   /** When the job was accepted: its created_at wherever it is read back. */
   createdAt: string;
-}
-
-export interface IngestContent {
-  /** Raw bytes or text of the source; conversations are their normalised JSON. */
-  content?: Uint8Array | string;
-}
-
-export interface StartOptions {
-  /** A caller-derived job id (e.g. from a Synap document_id); random otherwise. */
-  jobId?: string;
-  sourceKey?: string;
-  /** Refuse (409) when a job with this id exists and did not fail: Synap's duplicate document_id. */
-  rejectDuplicate?: boolean;
-  /** Which job this one retries, kept in the memo for listings. */
-  retryOf?: string;
-}
-
-/** What listings show without a query per job: kept in the workflow memo at start. */
-export interface JobMemo {
-  surface: string;
-  scope: IngestRequest['scope'];
-  categories?: string[];
-  source_url?: string;
-  document_id?: string;
-  file_name?: string;
-  source_id: string;
-  retry_of?: string;
-}
-
-/** What a job's workflow keeps in its memo; a job still being started is listed from the same fields. */
-export function jobMemo(workflowInput: IngestWorkflowInput, retryOf?: string): JobMemo {
-  const { request } = workflowInput;
-  return {
-    surface: request.surface,
-    scope: request.scope,
-    categories: request.categories,
-    source_url: request.sourceUrl,
-    document_id: request.documentId,
-    file_name: request.fileName,
-    source_id: workflowInput.sourceId,
-    retry_of: retryOf,
-  };
-}
-
-/** Whether a source is replaced by what is sent again under the same key (see StageInput.versionAt). */
-const byteLengthOf = (content: Uint8Array | string) => (typeof content === 'string' ? Buffer.byteLength(content) : content.byteLength);
-
-function replaceableSource(request: IngestRequest, sourceKey: string, callerSourceKey?: string): boolean {
-  return !callerSourceKey && request.format !== 'CONVERSATION' && (sourceKey.startsWith('doc:') || sourceKey.startsWith('url:'));
 }
 
 /**
@@ -106,9 +54,9 @@ export type AcceptStep = 'upload_write' | 'upload_flush' | 'start' | 'start_reco
  * started, and only once the content is flushed to stable storage and the start acknowledged — or,
  * for a fresh job whose start is slow, recorded on stable storage (startInBackground) — does the
  * caller answer 2xx, so anything accepted is durable. (A fresh job overlaps the flush and the start;
- * a job under a caller-derived id, which a re-send can join, flushes first: see prepare.) With the
- * API's acceptance journal, a fresh job is answered once it is flushed there instead, and both
- * complete in the background (startJournaled). Jobs are found and read through JobLookup
+ * a job under a caller-derived id, which a re-send can join, flushes first: see prepareJob in
+ * job-request.ts.) With the API's acceptance journal, a fresh job is answered once it is flushed there
+ * instead, and both complete in the background (startJournaled). Jobs are found and read through JobLookup
  * (job-lookup.ts).
  */
 export class IngestJobs {
@@ -120,12 +68,7 @@ export class IngestJobs {
   private lastAcknowledgedAt = 0;
   /** Fresh jobs answered before their start was acknowledged, since this process started. */
   private acceptedEarly = 0;
-  /**
-   * Recorded starts whose last attempt by this process's sweep failed (unreadable, or refused):
-   * tried again once `nextAt` has passed, with a backoff that doubles, never dropped (each was
-   * answered 2xx).
-   */
-  private readonly failingStarts = new Map<string, { attempts: number; nextAt: number }>();
+  private readonly sweep: StartSweep;
   /** Told how long each step of an acceptance took, in seconds, once it has succeeded (set by ApiMetrics). */
   onAcceptStep?: (step: AcceptStep, seconds: number) => void;
 
@@ -141,6 +84,13 @@ export class IngestJobs {
     this.pending = new PendingStarts(blobs, journal);
     const jobsIndex = indexNames(config.ELASTICSEARCH_INDEX_PREFIX).jobs;
     this.lookup = new JobLookup(temporal, this.pending, (workflowId) => this.inFlight.get(workflowId), es && { es, index: jobsIndex });
+    this.sweep = new StartSweep({
+      pending: this.pending,
+      blobs,
+      startingHere: (workflowId) => this.inFlight.has(workflowId),
+      start: (workflowInput) => this.startRun(workflowInput, 'REJECT_DUPLICATE'),
+      log,
+    });
   }
 
   get client(): Client {
@@ -170,7 +120,7 @@ export class IngestJobs {
       // A fresh id is started once: a start that lands after a sweep started the job (and it may
       // have finished or been cancelled since) must not run it again.
       const starting = this.startRun(workflowInput, options.rejectDuplicate ? 'ALLOW_DUPLICATE_FAILED_ONLY' : options.jobId ? undefined : 'REJECT_DUPLICATE', options.retryOf);
-      // Only a fresh job id overlaps the flush (prepare): nobody else can have joined its run.
+      // Only a fresh job id overlaps the flush (prepareJob): nobody else can have joined its run.
       const acknowledged = this.whileFlushing(durable, starting, (handle) => handle.terminate('the content of the request could not be stored durably'));
       // Awaited below, or handed to startInBackground; meanwhile a failure is not an unhandled rejection.
       acknowledged.catch(() => undefined);
@@ -239,7 +189,7 @@ export class IngestJobs {
   /** Writes a journaled job's upload, flushed, then starts it; the entry goes once both are done. */
   private async completeJournaledStart(workflowInput: IngestWorkflowInput, upload?: { key: string; content: Buffer }): Promise<void> {
     if (upload) await this.blobs.put(upload.key, upload.content);
-    await this.completeRecordedStart(workflowInput.jobId, this.startRun(workflowInput, 'REJECT_DUPLICATE'));
+    await this.pending.settle(workflowInput.jobId, this.startRun(workflowInput, 'REJECT_DUPLICATE'));
   }
 
   /**
@@ -270,7 +220,7 @@ export class IngestJobs {
       await this.pending.remove(jobId).catch(() => undefined);
       throw failure.reason instanceof AggregateError ? failure.reason.errors[0] : failure.reason;
     }
-    const settled = this.completeRecordedStart(jobId, acknowledged, recorded)
+    const settled = this.pending.settle(jobId, acknowledged, recorded)
       .then(
         () => undefined,
         (error) => this.log?.warn({ err: error, job_id: jobId }, 'the start of an accepted job failed; the next sweep retries it'),
@@ -280,68 +230,18 @@ export class IngestJobs {
     if (kept.status === 'fulfilled' && kept.value === 'recorded') this.acceptedEarly += 1;
   }
 
-  /**
-   * Once a recorded job's start settles: started, or found started already (by a sweep, or by a start
-   * whose record outlived it), the record goes — after its own write has settled, when it is still
-   * being written; any other failure leaves it for the next sweep and is thrown. Answers whether this
-   * start was the one that started the job.
-   */
-  private async completeRecordedStart(jobId: string, start: Promise<unknown>, recorded?: Promise<void>): Promise<boolean> {
-    const started = await start.then(
-      () => true,
-      (error) => {
-        if (error instanceof WorkflowExecutionAlreadyStartedError) return false;
-        throw error;
-      },
-    );
-    await recorded?.catch(() => undefined);
-    await this.pending.remove(jobId);
-    return started;
-  }
-
   /** For the API's metrics: jobs answered before their start was acknowledged, and starts still completing. */
   startStats(): { acceptedEarly: number; completing: number; failing: number } {
-    return { acceptedEarly: this.acceptedEarly, completing: this.inFlight.size, failing: this.failingStarts.size };
+    return { acceptedEarly: this.acceptedEarly, completing: this.inFlight.size, failing: this.sweep.failingCount };
   }
 
   /**
-   * Starts the jobs whose start was recorded (startInBackground) or journaled (startJournaled, its
-   * upload written first) at least `olderThanMs` ago and is not still under way in this process:
-   * those of a process that stopped before Temporal acknowledged them, or whose start failed. Run by the API at start-up and then periodically; any
-   * number of API processes may sweep the same store, since a second start of a job is refused. One
-   * job's record that cannot be read or started is logged and holds back no other; it is tried again
-   * after 10 s, then 20 s, 40 s… up to 2 min between attempts (after an outage of Temporal, its
-   * records start within 2 min of its return). Returns how many jobs it started.
+   * Starts the jobs answered 2xx whose start was recorded or journaled at least `olderThanMs` ago and
+   * never acknowledged (StartSweep). Run by the API at start-up and then periodically. Returns how
+   * many jobs it started.
    */
-  async resumePendingStarts(olderThanMs = 30_000, now = Date.now()): Promise<number> {
-    let resumed = 0;
-    const jobIds = await this.pending.jobIds();
-    const recorded = new Set(jobIds);
-    for (const jobId of this.failingStarts.keys()) if (!recorded.has(jobId)) this.failingStarts.delete(jobId);
-    for (const jobId of jobIds) {
-      const failing = this.failingStarts.get(jobId);
-      // A second of slack: sweeps come every 10 s, so a retry due then is not put off to the next one.
-      if (failing && failing.nextAt > now + 1_000) continue;
-      try {
-        const record = await this.pending.read(jobId);
-        if (!record || now - Date.parse(record.recordedAt) < olderThanMs) continue;
-        const { workflowInput } = record;
-        if (this.inFlight.has(ingestWorkflowId(workflowInput.request.tenant, jobId))) {
-          this.failingStarts.delete(jobId);
-          continue;
-        }
-        // A journaled job's upload may not have reached the blob store (or its flush, a power cut).
-        if (record.content && workflowInput.request.blobKey) await this.blobs.put(workflowInput.request.blobKey, record.content);
-        if (await this.completeRecordedStart(jobId, this.startRun(workflowInput, 'REJECT_DUPLICATE'))) resumed += 1;
-        this.failingStarts.delete(jobId);
-      } catch (error) {
-        const attempts = (failing?.attempts ?? 0) + 1;
-        const backoffMs = Math.min(FAILED_START_BACKOFF_MS * 2 ** (attempts - 1), FAILED_START_BACKOFF_CAP_MS);
-        this.failingStarts.set(jobId, { attempts, nextAt: now + backoffMs });
-        this.log?.error({ err: error, job_id: jobId, attempts, retry_in_s: backoffMs / 1000 }, 'could not start an accepted job from its record; a later sweep tries again');
-      }
-    }
-    return resumed;
+  resumePendingStarts(olderThanMs = 30_000, now = Date.now()): Promise<number> {
+    return this.sweep.run(olderThanMs, now);
   }
 
   /** Waits for the starts still completing in the background (a stopping API calls this last). */
@@ -362,7 +262,7 @@ export class IngestJobs {
       workflowId,
       workflowIdConflictPolicy: 'USE_EXISTING',
     });
-    // The job id is derived (options.jobId): the upload was flushed before this start (prepare).
+    // The job id is derived (options.jobId): the upload was flushed before this start (prepareJob).
     await durable;
     const active = await this.temporal.workflow.executeUpdateWithStart<Workflow, ActiveWriteResult, []>('writeActive', {
       startWorkflowOperation: operation,
@@ -388,67 +288,13 @@ export class IngestJobs {
     return started.value;
   }
 
-  /** With `journaled`, the upload is not written: it is handed back, to be journaled (startJournaled). */
-  private async prepare(input: IngestRequestInput & IngestContent, options: StartOptions, journaled = false) {
-    const { content, ...fields } = input;
-    const parsed = IngestRequest.safeParse(fields);
-    if (!parsed.success) throw badInput(`invalid ingest request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
-    const request = parsed.data;
-    const jobId = options.jobId ?? newJobId();
-    if (content !== undefined && request.format !== 'URL') {
-      // Refused now, not accepted and failed in the parse stage: the job would only say so later.
-      assertWithinFormatLimit(request.format, byteLengthOf(content));
-    }
-    let durable = Promise.resolve();
-    let upload: { key: string; content: Buffer } | undefined;
-    if (content !== undefined) {
-      // A caller-derived job id can be sent twice: each request gets its own blob, so a refused or
-      // joined duplicate never overwrites the content a running job reads.
-      const key = options.jobId ? `${blobKeys.upload(request.tenant, jobId)}-${randomBytes(6).toString('hex')}` : blobKeys.upload(request.tenant, jobId);
-      if (journaled) {
-        upload = { key, content: typeof content === 'string' ? Buffer.from(content) : Buffer.from(content.buffer, content.byteOffset, content.byteLength) };
-      } else if (options.jobId) {
-        // Flushed before the start: a caller that re-sends after a lost answer is told its job exists
-        // (409) or joins it, so a run under a derived id must never exist without durable content.
-        await this.blobs.put(key, content);
-      } else {
-        // A fresh id: the flush runs beside the start (whileFlushing). A re-send after a lost answer is
-        // a new job, so a run whose content a power cut took fails alone, never answered 2xx.
-        const writing = performance.now();
-        ({ durable } = await this.blobs.write(key, content));
-        this.timeStep('upload_write', writing);
-        this.timeStep('upload_flush', performance.now(), durable);
-      }
-      request.blobKey = key;
-    }
-    if (!request.blobKey && !request.sourceUrl) throw badInput('either content or a source URL is required');
-    // A source is the caller's document id when given (unique in the tenant), else what was sent (the
-    // URL when only a URL was, else the content's hash — a file kept with the URL it came from is its
-    // content) where it was sent: the same text from two users or spaces is two sources, so
-    // neither job rewrites the other's memories into its own scope.
-    const scope = scopeKey(request.scope);
-    const sourceKey =
-      options.sourceKey ??
-      (request.documentId
-        ? `doc:${request.documentId}`
-        : request.sourceUrl && content === undefined
-          ? `url:${scope}${request.sourceUrl}`
-          : `hash:${contentHash(content ?? '', scope)}`);
-    const createdAt = acceptanceTime();
-    const workflowInput: IngestWorkflowInput = {
-      jobId,
-      sourceId: deriveSourceId(request.tenant, sourceKey),
-      request,
-      batchSize: this.config.BATCH_SIZE,
-      batchConcurrency: this.config.BATCH_CONCURRENCY,
-      createdAt,
-      revision: INGEST_REVISION,
-      // A document sent again under its id, a URL ingested again: a new version of the same source,
-      // whose memories replace the earlier version's. (A conversation re-sent is not: surfaces differ
-      // on whether it adds turns or restates them, and supermemory's keeps its own ledger.)
-      versionAt: replaceableSource(request, sourceKey, options.sourceKey) ? createdAt : undefined,
+  /** See prepareJob; with `journaled`, the upload is handed back unwritten (startJournaled). */
+  private prepare(input: IngestRequestInput & IngestContent, options: StartOptions, journaled = false): Promise<PreparedJob> {
+    const timeUpload = (writing: number, durable: Promise<void>) => {
+      this.timeStep('upload_write', writing);
+      this.timeStep('upload_flush', performance.now(), durable);
     };
-    return { workflowInput, workflowId: ingestWorkflowId(request.tenant, jobId), durable, upload };
+    return prepareJob(input, options, { config: this.config, blobs: this.blobs, timeUpload }, journaled);
   }
 
   /** Starts a job's ingest workflow; an acknowledged start tells this process Temporal is answering. */

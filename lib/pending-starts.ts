@@ -1,3 +1,4 @@
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import type { AcceptJournal } from './accept-journal';
 import { getJson, putJson, type BlobStore } from './blob/store';
@@ -5,7 +6,7 @@ import { getJson, putJson, type BlobStore } from './blob/store';
 /**
  * A fresh job answered 2xx before Temporal acknowledged its start (IngestJobs.start): everything it
  * takes to start it again, on stable storage until the start is acknowledged. A process that stops
- * in between leaves the record, and the next sweep (`IngestJobs.resumePendingStarts`) starts the job.
+ * in between leaves the record, and the next sweep (StartSweep, start-sweep.ts) starts the job.
  */
 export interface PendingStart {
   workflowInput: IngestWorkflowInput;
@@ -47,6 +48,25 @@ export class PendingStarts {
       if (!(await this.blobs.exists(keyOf(jobId)))) return undefined;
       throw error;
     }
+  }
+
+  /**
+   * Once a recorded job's start settles: started, or found started already (by a sweep, or by a start
+   * whose record outlived it), the record goes — after its own write has settled, when it is still
+   * being written; any other failure leaves it for the next sweep and is thrown. Answers whether this
+   * start was the one that started the job.
+   */
+  async settle(jobId: string, start: Promise<unknown>, recorded?: Promise<void>): Promise<boolean> {
+    const started = await start.then(
+      () => true,
+      (error) => {
+        if (error instanceof WorkflowExecutionAlreadyStartedError) return false;
+        throw error;
+      },
+    );
+    await recorded?.catch(() => undefined);
+    await this.remove(jobId);
+    return started;
   }
 
   async remove(jobId: string): Promise<void> {

@@ -7,7 +7,8 @@ import { conflict, notFound, upstreamFailure } from './errors';
 import { SCOPE_FIELDS } from './search/filters';
 import { turnPositionsKey } from './sequences';
 import type { JobListings } from './job-listing';
-import type { IngestJobs, JobMemo } from './jobs';
+import type { JobMemo } from './job-request';
+import type { IngestJobs } from './jobs';
 
 /** A source record as stored (lib/elasticsearch/mappings.ts: sourcesMapping), the fields read here. */
 interface StoredSource {
