@@ -8,6 +8,7 @@ import { parseIngestWorkflowId, sha256 } from './ids';
 import { both, timestampOf } from './job-status';
 import { jobMemo, type JobMemo } from './job-request';
 import type { IngestJobs } from './jobs';
+import { mapBounded } from './map-bounded';
 import type { PendingStart } from './pending-starts';
 
 /** How many of a tenant's open jobs openJobsOf looks through for those it is asked about. */
@@ -200,7 +201,8 @@ export class JobListings {
    * The tenant's jobs that are queued or running, still being started included, whose memo `matches`
    * (the source they write, the scope and document id they were sent with), by source. Open jobs are
    * few (a worker's concurrency's worth, plus a backlog), so the tenant's are read a thousand at a time
-   * and matched here; at most OPEN_SCAN are looked at.
+   * and matched here; at most OPEN_SCAN are looked at. Jobs this process started lately are added by
+   * their own state, as visibility lists a run only once its visibility task has run (RecentStarts).
    */
   async openJobsOf(tenant: string, matches: (memo: Partial<JobMemo>) => boolean): Promise<Map<string, string[]>> {
     const found = new Map<string, Set<string>>();
@@ -221,6 +223,11 @@ export class JobListings {
       token = response.nextPageToken && response.nextPageToken.length > 0 ? response.nextPageToken : undefined;
       if (!token) break;
     }
+    // Started here moments ago, perhaps not in visibility yet: each one asked of Temporal by id.
+    const unlisted = this.jobs.recentStarts(tenant).filter((input) => matches(jobMemo(input)) && !found.get(input.sourceId)?.has(input.jobId));
+    await mapBounded(unlisted, 8, async (input) => {
+      if ((await this.jobs.runStatus(tenant, input.jobId)) === 'RUNNING') add(jobMemo(input), input.jobId);
+    });
     return new Map([...found].map(([sourceId, jobIds]) => [sourceId, [...jobIds]]));
   }
 

@@ -25,6 +25,7 @@ import { mapBounded } from './map-bounded';
 import { JobLookup } from './job-lookup';
 import { PendingStarts, type PendingStart } from './pending-starts';
 import { firstFulfilled, settlesWithin } from './promises';
+import { RecentStarts } from './recent-starts';
 import { StartSweep } from './start-sweep';
 import { ingestJobAttributes } from './temporal/search-attributes';
 
@@ -69,6 +70,7 @@ export class IngestJobs {
   /** Fresh jobs answered before their start was acknowledged, since this process started. */
   private acceptedEarly = 0;
   private readonly sweep: StartSweep;
+  private readonly recent = new RecentStarts();
   /** Told how long each step of an acceptance took, in seconds, once it has succeeded (set by ApiMetrics). */
   onAcceptStep?: (step: AcceptStep, seconds: number) => void;
 
@@ -306,6 +308,7 @@ export class IngestJobs {
       workflowIdReusePolicy,
     });
     this.lastAcknowledgedAt = Date.now();
+    this.recent.add(workflowInput, this.lastAcknowledgedAt);
     this.timeStep('start', starting);
     return handle;
   }
@@ -331,6 +334,11 @@ export class IngestJobs {
   /** A tenant's jobs answered 2xx whose start is still being completed (startInBackground), newest first. */
   pendingStarts(tenant: string): Promise<PendingStart[]> {
     return this.pending.ofTenant(tenant);
+  }
+
+  /** A tenant's jobs this process started lately, which visibility may not list yet (RecentStarts). */
+  recentStarts(tenant: string): IngestWorkflowInput[] {
+    return this.recent.ofTenant(tenant);
   }
 
   /**

@@ -1,4 +1,7 @@
 import { entityId } from '../lib/ids';
+import { JobListings } from '../lib/job-listing';
+import type { JobMemo } from '../lib/job-request';
+import { IngestJobs } from '../lib/jobs';
 import { slowFetch } from './support/faults';
 import { startHarness, type Harness } from './support/harness';
 import { waitFor } from './support/wait';
@@ -223,6 +226,27 @@ describe('sources read, listed and deleted with everything derived from them; me
     expect(await h.runtime.blobs.list(`acme/jobs/${v1.body.job_id}`)).toEqual([]);
     expect(await h.runtime.blobs.list(`acme/jobs/${v2.body.job_id}`)).toEqual([]);
     expect((await bm25(h, 'orchard rota')).filter((hit) => hit.provenance.source_id === sourceId)).toEqual([]);
+  });
+
+  it('counts a job this process started moments ago as open before visibility lists it, and not once it has ended', async () => {
+    // Visibility lists a run once its visibility task has run: on the dev server mostly at once, now and
+    // then tens of milliseconds or seconds later. A delete in that gap must still meet the job, or the
+    // job writes the source again after the delete answered. The gap is held open here by listing a
+    // task queue no run is on: what visibility says then is nothing.
+    const lagging = new JobListings(h.temporal.client, h.jobs, h.config.TEMPORAL_NAMESPACE, 'a-queue-no-run-is-on');
+    const slow = await h.api('POST', '/v1/documents', { body: { content: 'Kestrels nest on the quarry face.', document_id: 'kestrels', metadata: { test: 'slow' } } });
+    expect(slow.status).toBe(202);
+    const ofSource = (memo: Partial<JobMemo>) => memo.source_id === slow.body.source_id;
+    expect(await lagging.openJobsOf('acme', ofSource)).toEqual(new Map([[slow.body.source_id, [slow.body.job_id]]]));
+    // Only this process's starts are known so: another API process's wait for visibility.
+    const elsewhere = new JobListings(h.temporal.client, new IngestJobs(h.temporal.client, h.runtime.blobs, h.config), h.config.TEMPORAL_NAMESPACE, 'a-queue-no-run-is-on');
+    expect(await elsewhere.openJobsOf('acme', ofSource)).toEqual(new Map());
+
+    expect((await h.api('POST', `/v1/jobs/${slow.body.job_id}/cancel`)).status).toBe(202);
+    expect((await h.waitForJob('acme', slow.body.job_id)).status).toBe('cancelled');
+    // Ended: no longer open, though still among the recent starts.
+    expect(await lagging.openJobsOf('acme', ofSource)).toEqual(new Map());
+    expect((await h.api('DELETE', `/v1/sources/${slow.body.source_id}`)).status).toBe(200);
   });
 
   it("leaves, and names, a user's source whose only job is still running: nothing of it is stored yet to match, and would be after the answer", async () => {
