@@ -24,7 +24,7 @@ export const JobFilters = z.object({
   kind: SourceKind.optional(),
   document_type: DocumentType.optional(),
   /** The API surface that took the job: native, crosmos, supermemory, tex, memsolus, synap, backfill. */
-  surface: z.string().min(1).max(64).optional(),
+  surface: z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'a surface name: lower-case letters, digits, _ and - (e.g. native, synap)').optional(),
 });
 export type JobFilters = z.infer<typeof JobFilters>;
 
@@ -83,7 +83,8 @@ const STATUS_CLAUSES: Record<JobProgress['status'], string> = {
   queued: `(ExecutionStatus = "Running" AND CairnStatus != "running")`,
 };
 
-const quote = (value: string) => `"${value.replace(/["\\]/g, '')}"`;
+/** A string literal of a visibility query: quotes, backslashes and control characters (a NUL ends SQLite's parse) dropped. */
+const quote = (value: string) => `"${value.replace(/["\\\u0000-\u001f\u007f]/g, '')}"`;
 
 /**
  * The task queue scopes a listing to this deployment: several Cairn deployments (or test runs) can

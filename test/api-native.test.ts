@@ -144,6 +144,10 @@ describe('native v1 API', () => {
     const other = await h.api('GET', '/v1/jobs?page_size=100', { key: h.keys.globex });
     expect(other.body.jobs.some((entry: { job_id: string }) => entry.job_id === accepted.body.job_id)).toBe(false);
     expect((await h.api('GET', '/v1/jobs?status=bogus')).status).toBe(400);
+    // A surface is a name, not text for the visibility query: a NUL there once ended Temporal's SQL (503).
+    const nul = await h.api('GET', '/v1/jobs?surface=%00');
+    expect(nul.status).toBe(400);
+    expect(nul.body.error.message).toContain('surface');
   });
 
   it('cancels a running job and retries a failed one', async () => {
