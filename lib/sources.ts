@@ -342,7 +342,8 @@ export class SourceStore {
       });
       if (hits.hits.length === 0) return counts;
       // A page of 1,000 a pass, plus room for entities a job changes meanwhile (read again).
-      if (pass >= 20 + Math.ceil(mentioned.length / 1000)) throw upstreamFailure('entities kept changing while their sources were being deleted');
+      // Changed under every pass (another delete of the same sources, a job writing them): the caller's to send again.
+      if (pass >= 20 + Math.ceil(mentioned.length / 1000)) throw conflict('entities of these sources kept changing while being deleted (another request or job is writing them); send the request again');
       const truncated = (hit: (typeof hits.hits)[number]) => (hit._source?.mention_count ?? 0) > (hit._source?.source_ids?.length ?? 0);
       const recounted = await this.sourcesNaming(tenant, hits.hits.filter(truncated).map((hit) => hit._id!));
       const operations = hits.hits.flatMap((hit): estypes.BulkRequest['operations'] & object => {
@@ -359,19 +360,33 @@ export class SourceStore {
           settled.push(hit._id!);
           return [];
         }
+        const storedCount = hit._source?.mention_count ?? sourceIds.length;
+        if (remaining.length > 0 && sameIds(remaining, sourceIds) && Math.max(remaining.length, mentionCount) === storedCount) {
+          // Recounted to what it already says (another delete of these sources got there first).
+          settled.push(hit._id!);
+          return [];
+        }
         const version = { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term };
         if (remaining.length === 0) return [{ delete: version }];
         return [{ update: version }, { doc: { source_ids: remaining, mention_count: Math.max(remaining.length, mentionCount) } }];
       });
       if (operations.length === 0) continue;
       const response = await this.es.bulk({ refresh: 'wait_for', operations });
+      let lost = false;
       for (const item of response.items) {
         const [action, result] = Object.entries(item)[0]!;
-        if (result.status === 409 || result.status === 404) continue;
+        if (result.status === 409 || result.status === 404) {
+          lost = true;
+          continue;
+        }
         if (result.error) throw upstreamFailure(`Elasticsearch could not update an entity of deleted sources: ${result.error.reason ?? result.status}`);
         counts[action === 'delete' ? 'deleted' : 'updated'] += 1;
         settled.push(result._id!);
       }
+      // Another writer changed them (another delete of the same sources, a job): the next pass must
+      // search what it wrote. Until the next scheduled refresh the search would answer the same
+      // versions again, and every pass would lose the same way (concurrent deletes ran out of passes: 503).
+      if (lost) await this.es.indices.refresh({ index: this.indices.entities });
     }
   }
 
@@ -440,3 +455,5 @@ function sentWith(memo: Partial<JobMemo>, filters: SourceScopeFilters): boolean 
   if (filters.document_ids?.length && !(memo.document_id !== undefined && filters.document_ids.includes(memo.document_id))) return false;
   return true;
 }
+
+const sameIds = (a: string[], b: string[]) => a.length === b.length && a.every((id, i) => id === b[i]);

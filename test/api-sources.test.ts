@@ -1,3 +1,4 @@
+import { ALWAYS_REFRESHED_INTERVAL } from '../lib/elasticsearch/indices';
 import { entityId } from '../lib/ids';
 import { JobListings } from '../lib/job-listing';
 import type { JobMemo } from '../lib/job-request';
@@ -196,6 +197,36 @@ describe('sources read, listed and deleted with everything derived from them; me
     });
     expect(resent.status).toBe(202);
     expect((await h.waitForJob('acme', resent.body.job_id)).memories_created).toBe(1);
+  });
+
+  it("deletes a source whose entities another writer changed moments before, not yet searchable (another delete of it, a job)", async () => {
+    const sent = await h.api('POST', '/v1/documents', { body: { content: 'Solveig Aas moored at Trondheim beside the Nidaros ferry.', document_id: 'harbour-log' } });
+    expect((await h.waitForJob('acme', sent.body.job_id)).status).toBe('completed');
+    const sourceId = sent.body.source_id as string;
+    const named = await entitiesNaming(h, sourceId);
+    expect(named.length).toBeGreaterThan(0);
+    // Each entity written again as it is (a new version) with the index's refreshes paused: a search
+    // still answers the versions before, as it does between another writer's change and the next
+    // refresh. Refreshes resume half a second into the delete (its writes wait for one).
+    const { es, indices } = h.runtime;
+    const refreshEvery = (interval: string) => es.indices.putSettings({ index: indices.entities, settings: { 'index.refresh_interval': interval } });
+    await refreshEvery('-1');
+    let deleted;
+    try {
+      for (const { id } of named) {
+        const stored = await es.get({ index: indices.entities, id });
+        await es.index({ index: indices.entities, id, document: stored._source, refresh: false });
+      }
+      const deleting = h.api('DELETE', `/v1/sources/${sourceId}`);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await refreshEvery(ALWAYS_REFRESHED_INTERVAL);
+      deleted = await deleting;
+    } finally {
+      await refreshEvery(ALWAYS_REFRESHED_INTERVAL);
+    }
+    expect(deleted.status).toBe(200);
+    expect(deleted.body.entities_deleted + deleted.body.entities_updated).toBe(named.length);
+    expect(await entitiesNaming(h, sourceId)).toEqual([]);
   });
 
   it('refuses (409) while a job of the source is queued or running, and deletes every version once it has ended', async () => {
