@@ -41,7 +41,7 @@ export function adminRoutes(keys: ApiKeyStore): Router {
   });
 
   router.delete('/v1/admin/keys/:id', admin, async (req, res) => {
-    const id = parseWith(z.string().regex(/^[0-9a-f]{16}$/, 'not a key id'), req.params.id);
+    const id = parseWith(z.string().regex(/^[0-9a-f]{16}$/, 'not a key id'), req.params.id, 'id (path)');
     res.json(await keys.revoke(tenantOf(req, parseWith(TenantQuery, req.query).tenant), id));
   });
 

@@ -6,11 +6,11 @@ import { CairnError, asServiceUnavailable, badInput } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 
 /** Parses a request part with a zod schema; failures become a 400 that names every bad field. */
-export function parseWith<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+export function parseWith<T extends z.ZodType>(schema: T, value: unknown, whole = '(body)'): z.infer<T> {
   const result = schema.safeParse(value);
   if (!result.success) {
     throw badInput(
-      result.error.issues.map((issue) => `${issue.path.join('.') || '(body)'}: ${issue.message}`).join('; '),
+      result.error.issues.map((issue) => `${issue.path.join('.') || whole}: ${issue.message}`).join('; '),
       result.error.issues.map((issue) => ({ path: issue.path, message: issue.message, code: issue.code })),
     );
   }
@@ -18,7 +18,7 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown): z.inf
 }
 
 /** A path id as Cairn mints them (letters, digits, `_`, `-`); anything else is a 400 saying it is `not <what>`. */
-export const idParam = (value: unknown, what = 'an id') => parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, `not ${what}`), value);
+export const idParam = (value: unknown, what = 'an id') => parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, `not ${what}`), value, 'id (path)');
 
 /**
  * A whole-number query parameter, written in decimal digits: `0x10`, `1e3` or ` 7` are refused, and a

@@ -4,7 +4,7 @@ import { CreateWebhookRequest, type WebhookStore } from '../lib/webhooks';
 import { principalOf, requirePermission } from './auth';
 import { parseWith } from './errors';
 
-const webhookIdParam = (value: unknown) => parseWith(z.string().regex(/^wh_[0-9a-f]{16}$/, 'not a webhook id'), value);
+const webhookIdParam = (value: unknown) => parseWith(z.string().regex(/^wh_[0-9a-f]{16}$/, 'not a webhook id'), value, 'id (path)');
 
 /**
  * Webhook subscriptions of the caller's tenant (admin permission): create (the signing secret is

@@ -74,7 +74,9 @@ describe('webhooks: job events delivered to subscribed URLs', () => {
 
     expect((await h.api('POST', '/v1/webhooks', { body: { url: 'ftp://example.com/hook' } })).status).toBe(400);
     expect((await h.api('POST', '/v1/webhooks', { body: { url: `${receiver.url}/x`, events: ['job.started'] } })).status).toBe(400);
-    expect((await h.api('GET', '/v1/webhooks/not-an-id')).status).toBe(400);
+    const notAnId = await h.api('GET', '/v1/webhooks/not-an-id');
+    expect(notAnId.status).toBe(400);
+    expect(notAnId.body.error.message).toBe('id (path): not a webhook id');
 
     expect((await h.api('DELETE', `/v1/webhooks/${created.body.id}`)).status).toBe(204);
     expect((await h.api('GET', `/v1/webhooks/${created.body.id}`)).status).toBe(404);
