@@ -5,7 +5,7 @@ import { CpuTurns } from '../lib/cpu-turns';
 import { PromptRefresh } from '../lib/elasticsearch/refresh';
 import { embeddingSpec } from '../lib/models/providers';
 import type { Runtime } from '../lib/runtime';
-import { waitedOnTaskQueue } from '../lib/temporal/task-queues';
+import { waitedOnTaskQueue, webhookTaskQueue } from '../lib/temporal/task-queues';
 import { activityTelemetry, cpuTurnsTelemetry } from './telemetry';
 
 // Resolves to workflows/index.ts from source (tsx, Jest) and to dist/workflows/index.js when built.
@@ -35,13 +35,14 @@ const quietBundlerLogger = {
 };
 
 /**
- * Cairn's worker: the job queue's (workflows and every stage) and the waited-on queue's (activities a
- * caller is waiting on, lib/temporal/task-queues.ts), with their own slots, run and stopped together.
+ * Cairn's worker: the job queue's (workflows and every stage), the waited-on queue's (activities a
+ * caller is waiting on) and the webhook queue's (deliveries), each with its own slots
+ * (lib/temporal/task-queues.ts), run and stopped together.
  */
 export class CairnWorker {
   constructor(private readonly workers: Worker[]) {}
 
-  /** Runs until shut down (SIGINT/SIGTERM drain in-flight activities first); one stopping stops the other. */
+  /** Runs until shut down (SIGINT/SIGTERM drain in-flight activities first); one stopping stops the others. */
   async run(): Promise<void> {
     const runs = await Promise.allSettled(this.workers.map((worker) => worker.run().finally(() => this.shutdown())));
     const failed = runs.find((run): run is PromiseRejectedResult => run.status === 'rejected');
@@ -97,5 +98,12 @@ export async function createWorker({ runtime, taskQueue, workflowBundle, connect
     activities: { writeActiveFragments: wrapped.writeActiveFragments },
     maxConcurrentActivityTaskExecutions: 16,
   });
-  return { worker: new CairnWorker([jobs, waitedOn]), connection: nativeConnection };
+  // Webhook deliveries, retried for days against receivers that are down: never in the job queue's slots.
+  const webhooks = await Worker.create({
+    ...common,
+    taskQueue: webhookTaskQueue(queue),
+    activities: { deliverJobEvent: wrapped.deliverJobEvent },
+    maxConcurrentActivityTaskExecutions: 16,
+  });
+  return { worker: new CairnWorker([jobs, waitedOn, webhooks]), connection: nativeConnection };
 }

@@ -3,7 +3,7 @@ import { createLogger } from '../lib/logger';
 import { createRuntime } from '../lib/runtime';
 import { connectTemporal, ensureSearchAttributes } from '../lib/temporal/connect';
 import { Runtime } from '@temporalio/worker';
-import { waitedOnTaskQueue } from '../lib/temporal/task-queues';
+import { waitedOnTaskQueue, webhookTaskQueue } from '../lib/temporal/task-queues';
 import { createWorker } from './create-worker';
 import { quietRoutineWorkflowTaskWarnings, runtimeOptions } from './telemetry';
 
@@ -25,8 +25,8 @@ async function main() {
   await ensureSearchAttributes(temporal, config.TEMPORAL_NAMESPACE);
   await temporal.connection.close();
   const { worker, connection } = await createWorker({ runtime });
-  log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, waitedOnTaskQueue: waitedOnTaskQueue(config.TEMPORAL_TASK_QUEUE), temporal: config.temporalAddress, metrics: config.CAIRN_WORKER_METRICS_ADDRESS || 'off' }, 'worker started');
-  // Runs both task queues' workers; SIGINT/SIGTERM drain in-flight activities first (the SDK installs the handlers).
+  log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, waitedOnTaskQueue: waitedOnTaskQueue(config.TEMPORAL_TASK_QUEUE), webhookTaskQueue: webhookTaskQueue(config.TEMPORAL_TASK_QUEUE), temporal: config.temporalAddress, metrics: config.CAIRN_WORKER_METRICS_ADDRESS || 'off' }, 'worker started');
+  // Runs the three task queues' workers; SIGINT/SIGTERM drain in-flight activities first (the SDK installs the handlers).
   await worker.run();
   await connection.close();
   await runtime.close();

@@ -5,3 +5,11 @@
  * import from workflow code.
  */
 export const waitedOnTaskQueue = (jobTaskQueue: string) => `${jobTaskQueue}-waited-on`;
+
+/**
+ * The task queue of webhook deliveries, beside the job queue: a receiver that is down is retried for
+ * days, and a flood of such retries (many subscriptions, many jobs) held every slot of the job queue,
+ * where each ingest's regular stages then waited behind thousands of deliveries. Every worker polls it
+ * with slots of its own. Safe to import from workflow code.
+ */
+export const webhookTaskQueue = (jobTaskQueue: string) => `${jobTaskQueue}-webhooks`;
