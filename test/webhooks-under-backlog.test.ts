@@ -1,4 +1,4 @@
-import type { Activities } from '../activities/registry';
+import { holdActivity } from './support/faults';
 import { startHarness, type Harness } from './support/harness';
 import { waitFor, within } from './support/wait';
 
@@ -8,26 +8,14 @@ import { waitFor, within } from './support/wait';
  */
 describe('ingestion behind a backlog of webhook deliveries', () => {
   let h: Harness;
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let holding = 0;
+  const deliveries = holdActivity('deliverJobEvent');
 
   beforeAll(async () => {
-    h = await startHarness({
-      // One chunk per batch: a document of several chunks runs its stages as regular activities.
-      env: { CAIRN_ALLOW_PRIVATE_URLS: 'true', BATCH_SIZE: '1', CHUNK_TOKENS: '40', CHUNK_OVERLAP_TOKENS: '0' },
-      wrapActivities: (activities): Activities => ({
-        ...activities,
-        async deliverJobEvent(...args) {
-          holding += 1;
-          await released;
-          return activities.deliverJobEvent(...args);
-        },
-      }),
-    });
+    // One chunk per batch: a document of several chunks runs its stages as regular activities.
+    h = await startHarness({ env: { CAIRN_ALLOW_PRIVATE_URLS: 'true', BATCH_SIZE: '1', CHUNK_TOKENS: '40', CHUNK_OVERLAP_TOKENS: '0' }, wrapActivities: deliveries.wrap });
   });
   afterAll(async () => {
-    release();
+    deliveries.release();
     await h?.close();
   });
 
@@ -37,15 +25,15 @@ describe('ingestion behind a backlog of webhook deliveries', () => {
     }
     const first = await h.api('POST', '/v1/documents', { body: { content: 'The lighthouse keeper logged a calm night.' } });
     expect((await h.waitForJob('acme', first.body.job_id)).status).toBe('completed');
-    await waitFor('sixteen deliveries hanging', async () => (holding >= 16 ? true : undefined));
+    await waitFor('sixteen deliveries hanging', async () => (deliveries.holding() >= 16 ? true : undefined));
 
     const content = Array.from({ length: 6 }, (_, i) => `Section ${i}: the survey of the Douro valley vineyards found ${i + 3} terraces needing repair before the harvest.`).join('\n\n');
     const document = await h.api('POST', '/v1/documents', { body: { content, format: 'TXT' } });
     expect(document.status).toBe(202);
-    const done = await within(h.waitForJob('acme', document.body.job_id, 60_000), 'the job behind hanging deliveries', async () => ({ holding }), 45_000);
+    const done = await within(h.waitForJob('acme', document.body.job_id, 60_000), 'the job behind hanging deliveries', async () => ({ holding: deliveries.holding() }), 45_000);
     expect(done.status).toBe('completed');
     expect(done.counts.chunks).toBeGreaterThan(1);
 
-    release();
+    deliveries.release();
   });
 });

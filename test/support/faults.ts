@@ -37,3 +37,23 @@ export function refuseSecondBatchOnce(marked: (request: IngestRequest) => boolea
     },
   });
 }
+
+/**
+ * Every call of one activity waits until `release()`, counted in `holding`: a backlog made to order
+ * (slots held by work that does not finish), to show what must not queue behind it.
+ */
+export function holdActivity(name: keyof Activities): { wrap: Fault; holding: () => number; release: () => void } {
+  let held = 0;
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  const wrap: Fault = (activities) => {
+    const activity = activities[name] as (...args: unknown[]) => Promise<unknown>;
+    const holding = async (...args: unknown[]) => {
+      held += 1;
+      await released;
+      return activity(...args);
+    };
+    return { ...activities, [name]: holding };
+  };
+  return { wrap, holding: () => held, release };
+}
