@@ -108,6 +108,15 @@ describe('pipeline: faults, retries and payload sizes', () => {
     expect(summary._source!.status).toBe('failed');
   });
 
+  it('markup nested past any page (200,000 levels) fails the job at once saying so, not after a minute of parsing and retries', async () => {
+    const content = `<html><body>${'<div>'.repeat(200_000)}Deep inside.${'</div>'.repeat(200_000)}</body></html>`;
+    const started = await h.jobs.start({ tenant: 'acme', kind: 'document', format: 'HTML', content });
+    const progress = await h.waitForJob('acme', started.jobId);
+    expect(progress.status).toBe('failed');
+    expect(progress.errors).toEqual([{ stage: 'parse', code: 'bad_input', message: 'the HTML page is nested over 10,000 elements deep' }]);
+    expect(progress.stages.parse.duration_ms).toBeLessThan(10_000);
+  });
+
   it('content with no letters, digits or emoji (control characters, markdown rules) fails instead of storing junk', async () => {
     const jobs = await Promise.all([
       h.jobs.start({ tenant: 'acme', kind: 'document', format: 'TXT', content: '\u0001\u0002\u200b\ufeff \u0003' }),

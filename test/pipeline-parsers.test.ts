@@ -68,8 +68,11 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
 
   it('bounds what a small upload can expand to: deep nesting, repeated headers, a DOCX that unpacks to hundreds of MB', async () => {
     // Nested far past any real layout: read without Readability, not refused.
-    const html = `<html><body>${'<div>'.repeat(5000)}<p>Deep inside, the keeper wrote notes.</p>${'</div>'.repeat(5000)}</body></html>`;
-    expect((await PARSERS.HTML(bytes(html), { format: 'HTML' })).text).toContain('the keeper wrote notes');
+    const html = (depth: number) => `<html><body>${'<div>'.repeat(depth)}<p>Deep inside, the keeper wrote notes.</p>${'</div>'.repeat(depth)}</body></html>`;
+    expect((await PARSERS.HTML(bytes(html(5000)), { format: 'HTML' })).text).toContain('the keeper wrote notes');
+    // Read without recursion (9,000 levels overflowed the call stack); past 10,000 refused before a tree is built.
+    expect((await PARSERS.HTML(bytes(html(9990)), { format: 'HTML' })).text).toContain('the keeper wrote notes');
+    expect((await refusal(() => PARSERS.HTML(bytes(html(200_000)), { format: 'HTML' }))).message).toBe('the HTML page is nested over 10,000 elements deep');
     expect((await refusal(() => PARSERS.JSON(bytes(`${'{"a":'.repeat(20_000)}"x"${'}'.repeat(20_000)}`), { format: 'JSON' }))).message).toMatch(/nested over 64 levels/);
     const header = Array.from({ length: 2000 }, (_, i) => `column_${i}_${'x'.repeat(40)}`).join(',');
     const rows = Array.from({ length: 600 }, () => Array.from({ length: 2000 }, () => 'v').join(',')).join('\n');

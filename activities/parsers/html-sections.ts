@@ -40,14 +40,22 @@ export function htmlToSections(root: DomNode, builder = new SectionBuilder()): {
     paragraphs = [];
   };
 
-  const walk = (node: DomNode) => {
+  // Depth-first with a stack of its own, not recursion: a page nested thousands of elements deep
+  // overflowed the call stack. A block element ends its line again once its children are read.
+  const stack: { node: DomNode; closesBlock?: boolean }[] = [{ node: root }];
+  while (stack.length > 0) {
+    const { node, closesBlock } = stack.pop()!;
+    if (closesBlock) {
+      endLine();
+      continue;
+    }
     if (node.nodeType === 3) {
       line += node.textContent ?? '';
-      return;
+      continue;
     }
-    if (node.nodeType !== 1 && node.nodeType !== 9 && node.nodeType !== 11) return;
+    if (node.nodeType !== 1 && node.nodeType !== 9 && node.nodeType !== 11) continue;
     const name = node.nodeName.toUpperCase();
-    if (SKIPPED.has(name) || isHidden(node)) return;
+    if (SKIPPED.has(name) || isHidden(node)) continue;
     if (HEADINGS.has(name)) {
       flush();
       const level = Number(name[1]);
@@ -57,22 +65,20 @@ export function htmlToSections(root: DomNode, builder = new SectionBuilder()): {
         path[level - 1] = text;
         firstHeading ??= text;
       }
-      return;
+      continue;
     }
     const block = BLOCKS.has(name);
     if (block) endLine();
     if (name === 'PRE') {
       line += node.textContent ?? '';
       endLine();
-      return;
+      continue;
     }
     if (CELLS.has(name) && line.trim()) line += ' | ';
+    if (block) stack.push({ node, closesBlock: true });
     const children = node.childNodes;
-    for (let i = 0; i < children.length; i++) walk(children[i]!);
-    if (block) endLine();
-  };
-
-  walk(root);
+    for (let i = children.length - 1; i >= 0; i--) stack.push({ node: children[i]! });
+  }
   flush();
   return { builder, firstHeading };
 }
