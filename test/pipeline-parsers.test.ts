@@ -96,6 +96,16 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
     const styles = zlib.deflateRawSync(Buffer.alloc(50_000_000, 0x20));
     expect((await refusal(() => PARSERS.DOCX(zipOf([{ name: 'word/styles.xml', data: styles, size: 100 }, { name: 'word/document.xml', data: zlib.deflateRawSync('<w:document/>'), size: 13 }]), { format: 'DOCX' }))).message).toMatch(/word\/styles\.xml unpacks to more than its recorded 100 bytes/);
     expect((await refusal(() => PARSERS.DOCX(zipOf([{ name: 'word/styles.xml', data: styles, size: 500_000_000 }]), { format: 'DOCX' }))).message).toMatch(/unpacks to 500 MB, over the 300 MB limit/);
+    // Tables nested 3,000 deep: a plain refusal, not the converter's stack overflow.
+    const part = (name: string, xml: string) => ({ name, data: zlib.deflateRawSync(xml), size: Buffer.byteLength(xml) });
+    const W = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"';
+    const nested = `<w:document ${W}><w:body>${'<w:tbl><w:tr><w:tc>'.repeat(3000)}<w:p><w:r><w:t>deep</w:t></w:r></w:p>${'</w:tc></w:tr></w:tbl>'.repeat(3000)}</w:body></w:document>`;
+    const deepDocx = zipOf([
+      part('[Content_Types].xml', '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"><Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/><Override PartName="/word/document.xml" ContentType="application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/></Types>'),
+      part('_rels/.rels', '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" Target="word/document.xml"/></Relationships>'),
+      part('word/document.xml', nested),
+    ]);
+    expect((await refusal(() => PARSERS.DOCX(deepDocx, { format: 'DOCX' }))).message).toBe('the DOCX file could not be read: its content is nested too deeply');
   });
 
   it('reads pathological markup in linear time: comments before a page, long headings, brackets', async () => {

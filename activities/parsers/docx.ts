@@ -87,6 +87,8 @@ export const parseDocx: Parser = async (bytes) => {
     // say little to a caller: its XML is broken, said plainly, with the first line of the detail.
     const detail = String((error as Error)?.message ?? error);
     if (/xmldom|parse error/i.test(detail)) throw badInput('the DOCX file could not be read: its XML is malformed');
+    // Tables in tables, content controls in content controls, thousands deep: no document is made so.
+    if (error instanceof RangeError && /call stack/i.test(detail)) throw badInput('the DOCX file could not be read: its content is nested too deeply');
     throw badInput(`the DOCX file could not be read: ${detail.split('\n')[0]!.slice(0, 200)}`);
   }
   const { builder, firstHeading } = htmlToSections(fragmentBody(html));
