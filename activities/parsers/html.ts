@@ -15,15 +15,17 @@ const MAX_READABLE_DEPTH = 256;
 const MAX_NESTING = 10_000;
 
 /**
- * Refuses markup nested over MAX_NESTING elements deep, measured by a streaming pass that builds
- * no tree (void elements and implied end tags closed as a browser would) and stops at the limit.
+ * How deep the markup nests, by a streaming pass that builds no tree (void elements and implied end
+ * tags closed as a browser would), stopping once past MAX_NESTING: refused then.
  */
-function assertNesting(html: string): void {
+function nestingOf(html: string): number {
   let depth = 0;
+  let deepest = 0;
   const tooDeep = new Error('nested too deeply');
   const parser = new StreamingParser({
     onopentag() {
-      if (++depth > MAX_NESTING) throw tooDeep;
+      deepest = Math.max(deepest, ++depth);
+      if (depth > MAX_NESTING) throw tooDeep;
     },
     onclosetag() {
       depth--;
@@ -34,19 +36,6 @@ function assertNesting(html: string): void {
   } catch (error) {
     if (error === tooDeep) throw badInput(`the HTML page is nested over ${MAX_NESTING.toLocaleString('en')} elements deep`);
     throw error;
-  }
-}
-
-/** The deepest element nesting under `root`, walked without recursion. */
-function nestingOf(root: { children: ArrayLike<unknown> } | null): number {
-  if (!root) return 0;
-  let deepest = 0;
-  const stack: [{ children: ArrayLike<unknown> }, number][] = [[root, 1]];
-  while (stack.length > 0) {
-    const [element, depth] = stack.pop()!;
-    if (depth > deepest) deepest = depth;
-    if (deepest > MAX_READABLE_DEPTH) return deepest;
-    for (const child of Array.from(element.children)) stack.push([child as { children: ArrayLike<unknown> }, depth + 1]);
   }
   return deepest;
 }
@@ -67,7 +56,7 @@ function parsePage(html: string): ReturnType<typeof parseHTML>['document'] {
  */
 export const parseHtml: Parser = async (bytes, context) => {
   const html = decodeText(bytes, 'The HTML content', { contentType: context.declaredContentType, html: true });
-  assertNesting(html);
+  const nesting = nestingOf(html);
   const document = parsePage(html);
   pruneFurniture(document);
   const pageTitle = document.querySelector('title')?.textContent?.trim() || undefined;
@@ -75,7 +64,7 @@ export const parseHtml: Parser = async (bytes, context) => {
   // Its scoring is superlinear in nesting (2,000 nested divs: 38 s; 5,000: a stack overflow), so a
   // page nested past any real layout's depth goes straight to the fallback.
   const article =
-    nestingOf(document.documentElement) > MAX_READABLE_DEPTH
+    nesting > MAX_READABLE_DEPTH
       ? null
       : new Readability(document as unknown as ConstructorParameters<typeof Readability>[0], { charThreshold: 200 }).parse();
   const wholePage = () => {
