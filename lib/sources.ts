@@ -360,12 +360,6 @@ export class SourceStore {
           settled.push(hit._id!);
           return [];
         }
-        const storedCount = hit._source?.mention_count ?? sourceIds.length;
-        if (remaining.length > 0 && sameIds(remaining, sourceIds) && Math.max(remaining.length, mentionCount) === storedCount) {
-          // Recounted to what it already says (another delete of these sources got there first).
-          settled.push(hit._id!);
-          return [];
-        }
         const version = { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term };
         if (remaining.length === 0) return [{ delete: version }];
         return [{ update: version }, { doc: { source_ids: remaining, mention_count: Math.max(remaining.length, mentionCount) } }];
@@ -455,5 +449,3 @@ function sentWith(memo: Partial<JobMemo>, filters: SourceScopeFilters): boolean 
   if (filters.document_ids?.length && !(memo.document_id !== undefined && filters.document_ids.includes(memo.document_id))) return false;
   return true;
 }
-
-const sameIds = (a: string[], b: string[]) => a.length === b.length && a.every((id, i) => id === b[i]);
