@@ -189,7 +189,6 @@ function reportMiss(sample: Sample, question: Question, evidence: Set<string>, r
   for (const result of top.slice(0, 3)) log(`  got  ${result.provenance.turn_ids?.join(',')}: ${result.text.slice(0, 120).replace(/\n/g, ' ')}`);
 }
 
-
 main().then(
   () => process.exit(0),
   (error) => {
