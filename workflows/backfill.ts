@@ -22,7 +22,8 @@ import { MAX_KEPT_ERRORS } from '../lib/backfill/limits';
 import type { BackfillCarried, BackfillProgress, BackfillWorkflowInput, ReindexPlan, ScanState } from '../lib/backfill/request';
 import { ingestJobAttributes } from '../lib/temporal/search-attributes';
 import { mapBounded } from '../lib/map-bounded';
-import { failureReason, ingestWorkflow } from './ingest';
+import { ingestWorkflow } from './ingest';
+import { failureReason } from './ingest/failures';
 
 export const backfillProgressQuery = defineQuery<BackfillProgress>('backfillProgress');
 

@@ -4,7 +4,7 @@ import type { DeliveryOutcome } from '../activities/webhooks';
 import type { JobProgress } from '../lib/domain/job';
 import type { WebhookEvent } from '../lib/domain/webhook-event';
 import { webhookTaskQueue } from '../lib/temporal/task-queues';
-import { failureReason } from './ingest';
+import { failureReason } from './ingest/failures';
 
 export interface WebhookDeliveryInput {
   tenant: string;
