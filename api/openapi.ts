@@ -13,7 +13,8 @@ import { Memory } from '../lib/domain/memory';
 import { NoteBody } from './schedules';
 import { BackfillRequest, ScheduleRequest } from '../lib/backfill/request';
 import { NativeSearchRequest } from './search';
-import { SourceDeletionResponse, SourceListQuery, SourceResponse, SourcesDeleteRequest, SourcesDeletionResponse } from './sources';
+import { SourceListQuery, SourcesDeleteRequest } from './sources';
+import { SourceDeletionResponse, SourceResponse, SourcesDeletionResponse } from '../lib/domain/source';
 import { CreateWebhookRequest, CreatedWebhook, WebhookView } from '../lib/webhooks';
 import { EntityListQuery, MemoryListRequest, ScopeListRequest, ScopeListResponse } from './memories';
 import {

@@ -42,45 +42,6 @@ export const SourcesDeleteRequest = z
   })
   .strict();
 
-/** What a delete removed (lib/sources.ts: Removed). */
-const Removed = z.object({
-  memories_deleted: z.number().int(),
-  entities_deleted: z.number().int(),
-  entities_updated: z.number().int(),
-  jobs_cleared: z.number().int(),
-});
-
-export const SourcesDeletionResponse = Removed.extend({
-  sources_deleted: z.number().int(),
-  refused: z.array(z.object({ source_id: z.string(), open_job_ids: z.array(z.string()) })),
-  remaining: z.number().int(),
-});
-
-/** A source as GET answers it (the OpenAPI document's shape; lib/sources.ts builds it). */
-export const SourceResponse = z.object({
-  id: z.string(),
-  kind: z.string().optional(),
-  format: z.string().optional(),
-  document_type: z.string().optional(),
-  document_id: z.string().optional(),
-  document_date: z.string().optional(),
-  source_url: z.string().optional(),
-  file_name: z.string().optional(),
-  title: z.string().optional(),
-  categories: z.array(z.string()).optional(),
-  mode: z.string().optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
-  scope: z.record(z.string(), z.unknown()).optional(),
-  turn_count: z.number().int().optional(),
-  version_at: z.string().optional(),
-  last_job_id: z.string().optional(),
-  memory_count: z.number().int(),
-  created_at: z.string().optional(),
-  updated_at: z.string().optional(),
-});
-
-export const SourceDeletionResponse = Removed.extend({ source_id: z.string() });
-
 /** A source (what was sent: its memories' provenance.source_id) read, or deleted with all derived from it. */
 export function sourceRoutes(sources: SourceStore): Router {
   const router = Router();

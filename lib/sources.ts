@@ -1,8 +1,9 @@
 import type { Client, estypes } from '@elastic/elasticsearch';
 import { scopeToWire } from './domain/scope';
+import type { PublicSource, Removed, SourceDeletion, SourcesDeletion } from './domain/source';
 import type { IndexNames } from './elasticsearch/indices';
 import { deleteMatching, getDocument, type StoredDocument } from './elasticsearch/client';
-import { KEPT_SOURCES } from './entities/entity';
+import { forgetSourcesInEntities } from './entities/forget-sources';
 import { conflict, notFound, upstreamFailure } from './errors';
 import { SCOPE_FIELDS } from './search/filters';
 import { turnPositionsKey } from './sequences';
@@ -36,32 +37,6 @@ interface StoredSource {
   updated_at?: string;
 }
 
-/** What `GET /v1/sources/:id` answers: what was sent and when, without the internal bookkeeping. */
-export interface PublicSource {
-  id: string;
-  kind?: string;
-  format?: string;
-  document_type?: string;
-  document_id?: string;
-  document_date?: string;
-  source_url?: string;
-  file_name?: string;
-  title?: string;
-  categories?: string[];
-  mode?: string;
-  metadata?: Record<string, unknown>;
-  scope?: Record<string, unknown>;
-  /** A conversation's turns stored so far. */
-  turn_count?: number;
-  /** The newest completed version of a document sent again under its id (or a URL ingested again). */
-  version_at?: string;
-  last_job_id?: string;
-  /** The memories the source has now (edited ones included). */
-  memory_count: number;
-  created_at?: string;
-  updated_at?: string;
-}
-
 /** What a listing of sources may be narrowed to. */
 export interface SourceFilters {
   kind?: string;
@@ -85,30 +60,6 @@ export interface SourceScopeFilters {
 
 /** The most sources one bulk delete removes; `remaining` tells the caller to send it again. */
 export const BULK = 500;
-
-interface Removed {
-  memories_deleted: number;
-  /** Entities that only these sources mentioned. */
-  entities_deleted: number;
-  /** Entities other sources mention too: they stay, no longer naming these. */
-  entities_updated: number;
-  /** Jobs whose stored content (upload, fetched page, artifacts) was removed. */
-  jobs_cleared: number;
-}
-
-/** What `POST /v1/sources/delete` removed, and what it left. */
-export interface SourcesDeletion extends Removed {
-  sources_deleted: number;
-  /** Sources left as they are: a job of theirs is still queued or running. */
-  refused: { source_id: string; open_job_ids: string[] }[];
-  /** Sources the filters still match (the refused ones, and any past BULK): send the request again. */
-  remaining: number;
-}
-
-/** What `DELETE /v1/sources/:id` removed. */
-export interface SourceDeletion extends Removed {
-  source_id: string;
-}
 
 /** Elasticsearch's result window: the most ids one search hands back. */
 const WINDOW = 10_000;
@@ -205,7 +156,7 @@ export class SourceStore {
     if ((await this.es.count({ index: this.indices.memories, query: this.memoriesOf(tenant, ids) })).count > 0) {
       throw conflict(`memories of ${ids.length === 1 ? `source ${ids[0]}` : 'these sources'} changed while being deleted; send the request again`);
     }
-    const entities = await this.forgetInEntities(tenant, ids, mentioned);
+    const entities = await forgetSourcesInEntities(this.es, this.indices, tenant, ids, mentioned);
     await this.jobs.dropContent(tenant, jobIds);
     // With its record goes a Tex session's turn counter: sent again, the session is numbered from 0.
     const response = await this.es.bulk({
@@ -311,103 +262,6 @@ export class SourceStore {
       ]),
     ].filter(Boolean);
     return { jobIds, mentioned: keys(memories.aggregations?.entities) };
-  }
-
-  /**
-   * Each entity that names one of the sources loses them; one left naming no source is deleted.
-   * Conditional on the version read (an entity a job updates meanwhile is read again on the next
-   * pass), a page at a time, until none is left to change. An entity names only its latest
-   * KEPT_SOURCES sources: one that had more — among those the sources' memories named (`mentioned`),
-   * so a source older than the ids kept counts too — is recounted from the memories that still name
-   * it (the sources' own are gone by now), so it is kept while older sources' memories name it.
-   */
-  private async forgetInEntities(tenant: string, ids: string[], mentioned: string[]): Promise<{ deleted: number; updated: number }> {
-    const gone = new Set(ids);
-    const counts = { deleted: 0, updated: 0 };
-    const settled: string[] = [];
-    for (let pass = 0; ; pass++) {
-      const { hits } = await this.es.search<{ source_ids?: string[]; mention_count?: number }>({
-        index: this.indices.entities,
-        size: 1000,
-        _source: ['source_ids', 'mention_count'],
-        seq_no_primary_term: true,
-        query: {
-          bool: {
-            filter: [{ term: { tenant } }],
-            should: [{ terms: { source_ids: ids } }, { ids: { values: mentioned } }],
-            minimum_should_match: 1,
-            must_not: [{ ids: { values: settled } }],
-          },
-        },
-      });
-      if (hits.hits.length === 0) return counts;
-      // A page of 1,000 a pass, plus room for entities a job changes meanwhile (read again).
-      // Changed under every pass (another delete of the same sources, a job writing them): the caller's to send again.
-      if (pass >= 20 + Math.ceil(mentioned.length / 1000)) throw conflict('entities of these sources kept changing while being deleted (another request or job is writing them); send the request again');
-      const truncated = (hit: (typeof hits.hits)[number]) => (hit._source?.mention_count ?? 0) > (hit._source?.source_ids?.length ?? 0);
-      const recounted = await this.sourcesNaming(tenant, hits.hits.filter(truncated).map((hit) => hit._id!));
-      const operations = hits.hits.flatMap((hit): estypes.BulkRequest['operations'] & object => {
-        const sourceIds = hit._source?.source_ids ?? [];
-        let remaining = sourceIds.filter((sourceId) => !gone.has(sourceId));
-        // mention_count counts distinct sources, each once, so each source gone is one fewer.
-        let mentionCount = (hit._source?.mention_count ?? sourceIds.length) - (sourceIds.length - remaining.length);
-        const older = recounted.get(hit._id!);
-        if (older) {
-          remaining = [...new Set([...older.latest.filter((sourceId) => !remaining.includes(sourceId)).reverse(), ...remaining])].slice(-KEPT_SOURCES);
-          mentionCount = older.count;
-        } else if (remaining.length === sourceIds.length) {
-          // Named by a memory of the sources, but naming none of them and holding all its sources: as it was.
-          settled.push(hit._id!);
-          return [];
-        }
-        const version = { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term };
-        if (remaining.length === 0) return [{ delete: version }];
-        return [{ update: version }, { doc: { source_ids: remaining, mention_count: Math.max(remaining.length, mentionCount) } }];
-      });
-      if (operations.length === 0) continue;
-      const response = await this.es.bulk({ refresh: 'wait_for', operations });
-      let lost = false;
-      for (const item of response.items) {
-        const [action, result] = Object.entries(item)[0]!;
-        if (result.status === 409 || result.status === 404) {
-          lost = true;
-          continue;
-        }
-        if (result.error) throw upstreamFailure(`Elasticsearch could not update an entity of deleted sources: ${result.error.reason ?? result.status}`);
-        counts[action === 'delete' ? 'deleted' : 'updated'] += 1;
-        settled.push(result._id!);
-      }
-      // Another writer changed them (another delete of the same sources, a job): the next pass must
-      // search what it wrote. Until the next scheduled refresh the search would answer the same
-      // versions again, and every pass would lose the same way (concurrent deletes ran out of passes: 503).
-      if (lost) await this.es.indices.refresh({ index: this.indices.entities });
-    }
-  }
-
-  /** For each entity, the sources whose memories name it: the latest KEPT_SOURCES, newest first, and how many in all. */
-  private async sourcesNaming(tenant: string, entityIds: string[]): Promise<Map<string, { latest: string[]; count: number }>> {
-    if (entityIds.length === 0) return new Map();
-    type Bucket = { key: string; sources: { buckets: { key: string }[] }; count: { value: number } };
-    const response = await this.es.search<unknown, { entities: { buckets: Bucket[] } }>({
-      index: this.indices.memories,
-      size: 0,
-      query: { bool: { filter: [{ term: { tenant } }, { terms: { 'entities.id': entityIds } }] } },
-      aggs: {
-        entities: {
-          terms: { field: 'entities.id', include: entityIds, size: entityIds.length },
-          aggs: {
-            sources: { terms: { field: 'provenance.source_id', size: KEPT_SOURCES, order: { latest: 'desc' } }, aggs: { latest: { max: { field: 'created_at' } } } },
-            // Exact up to the threshold (Elasticsearch's most): beyond it, an estimate within a few per cent.
-            count: { cardinality: { field: 'provenance.source_id', precision_threshold: 40_000 } },
-          },
-        },
-      },
-    });
-    const found = new Map<string, { latest: string[]; count: number }>(entityIds.map((id) => [id, { latest: [], count: 0 }]));
-    for (const bucket of response.aggregations?.entities.buckets ?? []) {
-      found.set(String(bucket.key), { latest: bucket.sources.buckets.map((source) => String(source.key)), count: bucket.count.value });
-    }
-    return found;
   }
 }
 
