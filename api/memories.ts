@@ -1,25 +1,10 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { MemoryUpdate, type MemoryStore } from '../lib/memories';
+import { MemoryUpdate, ScopeValue, type MemoryStore } from '../lib/memories';
 import { SCOPE_VALUE_FIELDS } from '../lib/search/filters';
 import { SearchFilters } from '../lib/search/plan';
 import { principalOf, requirePermission } from './auth';
 import { idParam, parseWith, queryInt } from './errors';
-
-/** Pages reach the first 10,000 entities (Elasticsearch's result window); narrow with q or type past that. */
-const ENTITY_WINDOW = 10_000;
-
-export const EntityListQuery = z
-  .object({
-    q: z.string().min(1).max(512).optional(),
-    type: z.string().min(1).max(64).optional(),
-    page: queryInt(1, 1000, 1),
-    page_size: queryInt(1, 100, 20),
-  })
-  .refine((query) => query.page * query.page_size <= ENTITY_WINDOW, {
-    message: `page × page_size may reach the first ${ENTITY_WINDOW} entities; narrow the list with q or type`,
-    path: ['page'],
-  });
 
 /** A listing of memories: search's filters, without a query, newest first. */
 export const MemoryListRequest = z
@@ -42,19 +27,11 @@ export const ScopeListRequest = z
 
 export const ScopeListResponse = z.object({
   field: z.enum(SCOPE_VALUE_FIELDS),
-  values: z.array(
-    z.object({
-      value: z.string(),
-      memory_count: z.number().int(),
-      source_count: z.number().int(),
-      first_memory_at: z.string().nullable(),
-      last_memory_at: z.string().nullable(),
-    }),
-  ),
+  values: z.array(ScopeValue),
   next_page_token: z.string().nullable(),
 });
 
-/** Memories (list, get, update with a merge strategy, delete) and entities (get, list), within the caller's tenant. */
+/** Memories (list, get, update with a merge strategy, delete) and the values of their scopes, within the caller's tenant. */
 export function memoryRoutes(memories: MemoryStore): Router {
   const router = Router();
 
@@ -81,21 +58,6 @@ export function memoryRoutes(memories: MemoryStore): Router {
   router.delete('/v1/memories/:id', requirePermission('write'), async (req, res) => {
     await memories.delete(principalOf(req).tenant, idParam(req.params.id));
     res.status(204).end();
-  });
-
-  router.get('/v1/entities', requirePermission('read'), async (req, res) => {
-    const query = parseWith(EntityListQuery, req.query);
-    const { entities, total } = await memories.entities(principalOf(req).tenant, {
-      q: query.q,
-      type: query.type,
-      size: query.page_size,
-      from: (query.page - 1) * query.page_size,
-    });
-    res.json({ entities, page: query.page, page_size: query.page_size, total });
-  });
-
-  router.get('/v1/entities/:id', requirePermission('read'), async (req, res) => {
-    res.json(await memories.entity(principalOf(req).tenant, idParam(req.params.id)));
   });
 
   return router;

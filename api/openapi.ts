@@ -16,7 +16,9 @@ import { NativeSearchRequest } from './search';
 import { SourceListQuery, SourcesDeleteRequest } from './sources';
 import { SourceDeletionResponse, SourceResponse, SourcesDeletionResponse } from '../lib/domain/source';
 import { CreateWebhookRequest, CreatedWebhook, WebhookView } from '../lib/webhooks';
-import { EntityListQuery, MemoryListRequest, ScopeListRequest, ScopeListResponse } from './memories';
+import { EntityListQuery } from './entities';
+import { Entity } from '../lib/entities/entity';
+import { MemoryListRequest, ScopeListRequest, ScopeListResponse } from './memories';
 import {
   AcceptedFile,
   AcceptedConversation,
@@ -53,6 +55,7 @@ const INGEST_ERRORS = [413, 415, 503];
 const ID = '{id}';
 /** A memory as GET answers it: the stored document without its vector, stems and neighbours' context. */
 const MemoryResponse = Memory;
+const EntityListResponse = z.object({ entities: z.array(Entity), page: z.number().int(), page_size: z.number().int(), total: z.number().int() });
 const MemoryListResponse = z.object({ memories: z.array(Memory), next_page_token: z.string().nullable() });
 const SearchResponse = z.object({
   results: z.array(Memory.omit({ tenant: true }).extend({ score: z.number(), ranks: z.record(z.string(), z.number()) })),
@@ -85,8 +88,8 @@ const OPERATIONS: Operation[] = [
   { method: 'get', path: `/v1/sources/${ID}`, tag: 'memories', summary: "Get a source (a memory's provenance.source_id): what was sent, its newest version, how many memories it has", permission: 'read', response: SourceResponse, errors: [503] },
   { method: 'delete', path: `/v1/sources/${ID}`, tag: 'memories', summary: 'Delete a source with its memories, its mentions in entities (an entity no other source names goes) and its stored content; 409 while a job of it is queued or running', permission: 'write', response: SourceDeletionResponse, errors: [409, 503] },
   { method: 'post', path: '/v1/sources/delete', tag: 'memories', summary: 'Delete every source the filters match (a user, agent or session: by scope, or by ids), as DELETE /v1/sources/{id} does, up to 500 a call (remaining says how many still match); a source with a job still open is left and named in refused', permission: 'write', body: SourcesDeleteRequest, response: SourcesDeletionResponse, errors: [409, 503] },
-  { method: 'get', path: '/v1/entities', tag: 'memories', summary: 'List entities', permission: 'read', query: EntityListQuery },
-  { method: 'get', path: `/v1/entities/${ID}`, tag: 'memories', summary: 'Get an entity', permission: 'read' },
+  { method: 'get', path: '/v1/entities', tag: 'memories', summary: 'List entities, most mentioned first (q: by name or alias; type)', permission: 'read', query: EntityListQuery, response: EntityListResponse, errors: [503] },
+  { method: 'get', path: `/v1/entities/${ID}`, tag: 'memories', summary: 'Get an entity', permission: 'read', response: Entity, errors: [503] },
   { method: 'post', path: '/v1/admin/keys', tag: 'admin', summary: 'Create an API key (the key is returned once)', permission: 'admin', body: CreateKeyRequest, status: 201 },
   { method: 'get', path: '/v1/admin/keys', tag: 'admin', summary: "List the tenant's API keys (the operator key may name another tenant)", permission: 'admin', query: TenantQuery },
   { method: 'delete', path: `/v1/admin/keys/${ID}`, tag: 'admin', summary: 'Revoke an API key (the operator key may name another tenant)', permission: 'admin', query: TenantQuery },

@@ -11,13 +11,9 @@ import { stemmedText } from './search/analysis';
 import { filterClauses, type ScopeField } from './search/filters';
 import type { SearchFilters } from './search/plan';
 import { countTokens } from './chunking/tokens';
-import { sentences } from './text/sentences';
 import { EntityResolver, entityRefsOf } from './entities/resolver';
+import { mergeText, MergeStrategy } from './memory-merge';
 import type { Extractor } from './models/extractor';
-
-export const MERGE_STRATEGIES = ['replace', 'append', 'smart-merge'] as const;
-export const MergeStrategy = z.enum(MERGE_STRATEGIES);
-export type MergeStrategy = z.infer<typeof MergeStrategy>;
 
 export const MemoryUpdate = z
   .object({
@@ -31,74 +27,6 @@ export const MemoryUpdate = z
     message: 'nothing to update: give content, confidence or metadata',
   });
 export type MemoryUpdate = z.infer<typeof MemoryUpdate>;
-
-export interface StoredEntity {
-  id: string;
-  tenant: string;
-  name: string;
-  type: string;
-  aliases?: string[];
-  mention_count?: number;
-  source_ids?: string[];
-  first_seen_at?: string;
-  last_seen_at?: string;
-}
-
-const words = (text: string) => new Set(text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []);
-
-function overlap(a: Set<string>, b: Set<string>): number {
-  if (a.size === 0 || b.size === 0) return 0;
-  let shared = 0;
-  for (const word of a) if (b.has(word)) shared++;
-  return shared / Math.min(a.size, b.size);
-}
-
-/**
- * Smart merge without a model: sentence by sentence, a new sentence that restates an old one (most of
- * the shorter one's words shared) replaces it — the newer version wins a conflict — and sentences
- * that say something new are added. Exact repeats collapse to one.
- */
-export function smartMerge(existing: string, incoming: string): string {
-  const fresh = sentences(incoming);
-  const freshWords = fresh.map(words);
-  // Only new sentences sharing a word with an old one can restate it: each old sentence is compared
-  // with those, found through a word index, not with every new sentence.
-  const byWord = new Map<string, number[]>();
-  freshWords.forEach((set, i) =>
-    set.forEach((word) => {
-      const list = byWord.get(word);
-      if (list) list.push(i);
-      else byWord.set(word, [i]);
-    }),
-  );
-  const kept = sentences(existing).filter((sentence) => {
-    const own = words(sentence);
-    const candidates = new Set([...own].flatMap((word) => byWord.get(word) ?? []));
-    return ![...candidates].some((i) => overlap(own, freshWords[i]!) >= 0.6);
-  });
-  return [...new Set([...kept, ...fresh])].join(' ');
-}
-
-/** The longest a memory's text may grow by updates: one memory is a statement, not a document. */
-export const MAX_MEMORY_CHARS = 100_000;
-
-/** Smart merge compares sentences pairwise: it takes memories up to this size (append or replace take any). */
-export const MAX_SMART_MERGE_CHARS = 20_000;
-
-export function mergeText(existing: string, incoming: string, strategy: MergeStrategy): string {
-  let merged: string;
-  if (strategy === 'replace') merged = incoming;
-  // Appending what the text's last line already is is a repeat (a retried append), not more text.
-  else if (strategy === 'append') merged = existing.split('\n').pop()!.trim() === incoming.trim() ? existing : `${existing}\n${incoming}`;
-  else {
-    if (existing.length + incoming.length > MAX_SMART_MERGE_CHARS) {
-      throw badInput(`smart-merge takes a memory and content of up to ${MAX_SMART_MERGE_CHARS} characters together; use append or replace`);
-    }
-    merged = smartMerge(existing, incoming);
-  }
-  if (merged.length > MAX_MEMORY_CHARS) throw badInput(`the memory would hold ${merged.length} characters, over the ${MAX_MEMORY_CHARS} one memory may hold`);
-  return merged;
-}
 
 /** How many times an edit is applied to a memory other edits keep changing before it answers 409. */
 const UPDATE_ATTEMPTS = 5;
@@ -357,29 +285,6 @@ export class MemoryStore {
     };
   }
 
-  async entity(tenant: string, id: string): Promise<StoredEntity> {
-    const found = await getDocument<StoredEntity>(this.es, { index: this.indices.entities, id, _source_excludes: ['embedding'] }, tenant);
-    if (!found) throw notFound(`entity ${id}`);
-    return found.source;
-  }
-
-  async entities(tenant: string, options: { q?: string; type?: string; size: number; from: number }): Promise<{ entities: StoredEntity[]; total: number }> {
-    const filter: object[] = [{ term: { tenant } }];
-    if (options.type) filter.push({ term: { type: options.type } });
-    const must = options.q ? [{ multi_match: { query: options.q, fields: ['name^2', 'aliases'] } }] : [];
-    const response = await this.es.search<StoredEntity>({
-      index: this.indices.entities,
-      query: { bool: { filter, must } },
-      sort: options.q ? undefined : [{ mention_count: { order: 'desc', unmapped_type: 'integer' } }, { id: 'asc' }],
-      from: options.from,
-      size: options.size,
-      _source: { excludes: ['embedding'] },
-      track_total_hits: true,
-    });
-    const total = typeof response.hits.total === 'number' ? response.hits.total : (response.hits.total?.value ?? 0);
-    return { entities: response.hits.hits.map((hit) => hit._source!), total };
-  }
-
   private async getStored(tenant: string, id: string): Promise<{ memory: StoredMemory; seqNo?: number; primaryTerm?: number }> {
     const found = await getDocument<StoredMemory>(this.es, { index: this.indices.memories, id }, tenant);
     if (!found) throw notFound(`memory ${id}`);
@@ -387,13 +292,15 @@ export class MemoryStore {
   }
 }
 
-export interface ScopeValue {
-  value: string;
-  memory_count: number;
-  source_count: number;
-  first_memory_at: string | null;
-  last_memory_at: string | null;
-}
+/** One value of a scope field (a user, a session…) with what its memories hold: `POST /v1/scopes/list`. */
+export const ScopeValue = z.object({
+  value: z.string(),
+  memory_count: z.number().int(),
+  source_count: z.number().int(),
+  first_memory_at: z.string().nullable(),
+  last_memory_at: z.string().nullable(),
+});
+export type ScopeValue = z.infer<typeof ScopeValue>;
 
 /** Where a page of a listing ended, as its page token. */
 const pageTokenOf = (position: unknown) => Buffer.from(JSON.stringify(position)).toString('base64url');

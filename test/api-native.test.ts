@@ -3,6 +3,7 @@ import { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { toErrorResponse } from '../api/errors';
 import { IngestJobs } from '../lib/jobs';
+import { Entity } from '../lib/entities/entity';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { startHarness, type Harness } from './support/harness';
 import { waitFor } from './support/wait';
@@ -508,6 +509,9 @@ describe('native v1 API', () => {
     const got = await h.api('GET', `/v1/entities/${entity.id}`);
     expect(got.status).toBe(200);
     expect(got.body).toMatchObject({ id: entity.id, tenant: 'acme' });
+    // Exactly the fields the OpenAPI document describes: no vector, nothing undocumented.
+    expect(Entity.strict().safeParse(got.body).error).toBeUndefined();
+    expect(got.body.embedding).toBeUndefined();
     expect((await h.api('GET', `/v1/entities/${entity.id}`, { key: h.keys.globex })).status).toBe(404);
     expect((await h.api('GET', '/v1/entities', { key: h.keys.globex })).body.total).toBe(0);
   });

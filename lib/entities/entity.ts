@@ -1,26 +1,31 @@
+import { z } from 'zod';
 import { entityId } from '../ids';
 import { isFullerName } from './names';
 
-/** An entity as stored in the entities index (one per tenant and real-world thing). */
-export interface EntityDoc {
-  id: string;
-  tenant: string;
-  name: string;
-  normalized_name: string;
-  type: string;
-  aliases: string[];
-  normalized_aliases: string[];
+/** An entity as the API shows it: as stored in the entities index, without its name's vector. */
+export const Entity = z.object({
+  id: z.string(),
+  tenant: z.string(),
+  name: z.string(),
+  normalized_name: z.string(),
+  type: z.string(),
+  aliases: z.array(z.string()),
+  normalized_aliases: z.array(z.string()),
   /** Ids a surface form would have had on its own, recorded when it was merged into this entity. */
-  merged_from?: string[];
+  merged_from: z.array(z.string()).optional(),
   /** Distinct sources that mentioned the entity. */
-  mention_count: number;
+  mention_count: z.number().int(),
   /** The most recent sources that mentioned it (bounded; mention_count keeps counting). */
-  source_ids: string[];
-  first_seen_at: string;
-  last_seen_at: string;
-  embedding?: number[];
-  embedding_model?: string;
-}
+  source_ids: z.array(z.string()),
+  first_seen_at: z.string(),
+  last_seen_at: z.string(),
+  /** The model of the name's vector, when it has one. */
+  embedding_model: z.string().optional(),
+});
+export type Entity = z.infer<typeof Entity>;
+
+/** An entity as stored in the entities index (one per tenant and real-world thing). */
+export type EntityDoc = Entity & { embedding?: number[] };
 
 export interface Mention {
   name: string;
