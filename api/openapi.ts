@@ -170,6 +170,28 @@ export function openApiDocument(extra: Operation[] = []) {
   };
 }
 
+/**
+ * The schema the document gives a route's success answer, for a concrete path (`/v1/jobs/abc`) and
+ * status: what the tests hold every answer they receive to. A literal path wins over a template
+ * (`/compat/synap/v1/memories/batch` over `…/{id}`).
+ */
+export function documentedAnswer(method: string, path: string, status: number): z.ZodType | undefined {
+  const route = path.split('?')[0]!;
+  const matches = OPERATIONS.filter((op) => op.method === method.toLowerCase() && templateMatches(op.path, route)).sort(
+    (a, b) => Number(a.path.includes(ID)) - Number(b.path.includes(ID)),
+  );
+  const op = matches[0];
+  if (!op || (status !== (op.status ?? 200) && !(status in (op.alsoSuccess ?? {})))) return undefined;
+  return op.response;
+}
+
+const templateMatches = (template: string, route: string): boolean => {
+  const [literal, ...rest] = template.split(ID);
+  if (rest.length === 0) return template === route;
+  const suffix = rest.join(ID);
+  return route.startsWith(literal!) && route.endsWith(suffix) && route.length > literal!.length + suffix.length && !route.slice(literal!.length, route.length - suffix.length).includes('/');
+};
+
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   401: 'Missing or invalid API key',
   403: 'The key lacks the permission',

@@ -254,16 +254,20 @@ describe('native v1 API', () => {
   });
 
   it('answers a job Temporal no longer knows from the stored summary', async () => {
+    // A real job's summary, filed under an id Temporal never ran (as after its history was deleted).
+    const accepted = await h.api('POST', '/v1/documents', { body: { content: 'Ines keeps the spare keys in the blue drawer.' } });
+    await h.waitForJob('acme', accepted.body.job_id);
+    const written = await h.runtime.es.get<Record<string, unknown>>({ index: h.runtime.indices.jobs, id: `acme:${accepted.body.job_id}` });
     const jobId = '00000000-0000-4000-8000-00000000abcd';
     await h.runtime.es.index({
       index: h.runtime.indices.jobs,
       id: `acme:${jobId}`,
-      document: { job_id: jobId, tenant: 'acme', status: 'completed', stage: 'index', kind: 'document', format: 'TXT', memories_created: 3, errors: [], created_at: '2026-01-01T00:00:00Z', updated_at: '2026-01-01T00:01:00Z' },
+      document: { ...written._source, job_id: jobId },
       refresh: 'wait_for',
     });
     const answer = await h.api('GET', `/v1/jobs/${jobId}`);
     expect(answer.status).toBe(200);
-    expect(answer.body).toMatchObject({ job_id: jobId, status: 'completed', memories_created: 3 });
+    expect(answer.body).toMatchObject({ job_id: jobId, status: 'completed', memories_created: 1, source_id: accepted.body.source_id });
     expect((await h.api('GET', `/v1/jobs/${jobId}`, { key: h.keys.globex })).status).toBe(404);
     expect((await h.api('GET', '/v1/jobs/00000000-0000-4000-8000-000000000000')).status).toBe(404);
   });

@@ -28,9 +28,9 @@ export const CrosmosConversationRequest = z.object({
 });
 
 export const CrosmosConversationResponse = z.object({
-  job_id: z.uuid(),
+  job_id: z.guid(),
   status: z.string().default('pending'),
-  source_id: z.uuid(),
+  source_id: z.guid(),
 });
 
 /** Crosmos ids are UUIDs: Cairn's 128-bit source hash is written in UUID form. */

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { DefaultLogger, Runtime as TemporalRuntime } from '@temporalio/worker';
 import { StaticKeyResolver, type KeyResolver } from '../../api/auth';
 import { createApp } from '../../api/server';
+import { documentedAnswer } from '../../api/openapi';
 import { loadConfig, type Config } from '../../lib/config';
 import { deleteIndices } from '../../lib/elasticsearch/indices';
 import { IngestJobs } from '../../lib/jobs';
@@ -130,6 +131,12 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       parsed = text ? JSON.parse(text) : undefined;
     } catch {
       // not JSON; keep the text
+    }
+    // Every answer a test receives is held to the schema the OpenAPI document publishes for it.
+    const documented = documentedAnswer(method, route, response.status);
+    const conforms = documented?.safeParse(parsed);
+    if (conforms && !conforms.success) {
+      throw new Error(`${method} ${route} answered ${response.status} outside its documented schema: ${JSON.stringify(conforms.error.issues).slice(0, 2000)}`);
     }
     return { status: response.status, body: parsed, headers: response.headers };
   };
