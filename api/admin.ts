@@ -1,6 +1,6 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import { Permissions, type ApiKeyStore } from '../lib/apikeys';
+import { ApiKeyView, Permissions, type ApiKeyStore } from '../lib/apikeys';
 import { TENANT_NAME } from '../lib/config';
 import { forbidden } from '../lib/errors';
 import { isOperatorKey, principalOf, requirePermission } from './auth';
@@ -14,6 +14,10 @@ export const CreateKeyRequest = z.object({
 });
 
 export const TenantQuery = z.object({ tenant: CreateKeyRequest.shape.tenant });
+
+/** A new key: the clear key is in this answer only. */
+export const CreatedKey = ApiKeyView.extend({ key: z.string() });
+export const KeyList = z.object({ keys: z.array(ApiKeyView) });
 
 /**
  * The tenant whose keys a call administers: the caller's, or with `?tenant=` (operator key only)

@@ -1,9 +1,14 @@
 import { Router } from 'express';
+import { z } from 'zod';
 import type { BackfillRuns } from '../lib/backfill/runs';
-import { BackfillRequest } from '../lib/backfill/request';
+import { BackfillKind, BackfillProgress, BackfillRequest } from '../lib/backfill/request';
 import { principalOf, requirePermission } from './auth';
 import { parseWith } from './errors';
 import { assertMayRun } from './schedules';
+
+export const StartedBackfill = z.object({ id: z.string(), backfill: BackfillKind, status: z.literal('running') });
+export const BackfillView = BackfillProgress.extend({ id: z.string() });
+export const CancellingBackfill = z.object({ id: z.string(), status: z.literal('cancelling') });
 
 /** On-demand backfills: start one now, then poll its progress (the workflow's query). */
 export function backfillRoutes(runs: BackfillRuns): Router {

@@ -1,13 +1,11 @@
 import type { Response } from 'express';
 import { withStatus } from './errors';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { CairnError, httpStatusOf } from '../lib/errors';
 
-export interface BatchError {
-  index: number;
-  code: string;
-  message: string;
-}
+/** An item a batch did not accept, by its position in the request. */
+export const BatchError = z.object({ index: z.number().int(), code: z.string(), message: z.string() });
+export type BatchError = z.infer<typeof BatchError>;
 
 const describe = (issues: z.core.$ZodIssue[]) => issues.map((issue) => `${issue.path.join('.') || '(item)'}: ${issue.message}`).join('; ');
 

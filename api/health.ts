@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { Router, type Response } from 'express';
 import type { Client as ElasticsearchClient } from '@elastic/elasticsearch';
 import type { Connection } from '@temporalio/client';
@@ -32,6 +33,20 @@ async function embeddingState(match: EmbeddingMatch | undefined): Promise<string
     return 'unknown';
   }
 }
+
+/** What `/healthz` and `/readyz` answer (200, or 503 with the same shape). */
+export const HealthAnswer = z.object({
+  status: z.enum(['ok', 'unavailable', 'shutting_down']),
+  checks: z
+    .object({
+      elasticsearch: z.enum(['ok', 'unreachable']),
+      temporal: z.enum(['ok', 'unreachable']),
+      /** Whether the memories index's vectors were made by the configured embedding model. */
+      embedding: z.string().optional(),
+    })
+    .optional(),
+});
+export const Liveness = z.object({ status: z.literal('ok') });
 
 /**
  * `/healthz` answers 200 only when Temporal and Elasticsearch are both reachable; `/readyz` also

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { JobFilters, type JobListings } from '../lib/job-listing';
+import { JobFilters, JobListing, type JobListings } from '../lib/job-listing';
+import { AcceptedJob } from './native';
 import type { IngestJobs } from '../lib/jobs';
 import { principalOf, requirePermission } from './auth';
 import { idParam, parseWith, queryInt } from './errors';
@@ -9,6 +10,10 @@ export const JobListQuery = JobFilters.extend({
   page_size: queryInt(1, 100, 20),
   page_token: z.string().max(4096).optional(),
 });
+
+export const JobListResponse = z.object({ jobs: z.array(JobListing), next_page_token: z.string().nullable() });
+export const CancellingJob = z.object({ job_id: z.string(), status: z.literal('cancelling') });
+export const RetriedJob = AcceptedJob.extend({ retry_of: z.string() });
 
 const jobIdParam = (value: unknown) => idParam(value, 'a job id');
 

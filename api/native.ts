@@ -8,7 +8,7 @@ import type { IngestJobs } from '../lib/jobs';
 import type { IngestContent } from '../lib/job-request';
 import type { Logger } from '../lib/logger';
 import { principalOf, requirePermission } from './auth';
-import { acceptBatch, sendBatch } from './batch';
+import { acceptBatch, BatchError, sendBatch } from './batch';
 import { parseWith } from './errors';
 import { detectFileFormat, jsonField, multipartFile } from './uploads';
 import { scopeFromWire } from '../lib/domain/scope';
@@ -115,6 +115,8 @@ export const AcceptedConversation = z.object({
 });
 /** An upload's answer also names the format it was read as (detected from the bytes). */
 export const AcceptedFile = AcceptedJob.extend({ format: z.string() });
+/** Each accepted item as its own endpoint answers it, by its position; the others in errors. */
+export const NativeBatchResponse = z.object({ results: z.array(AcceptedConversation.extend({ index: z.number().int() })), errors: z.array(BatchError) });
 
 export const toScope = (scope: z.infer<typeof NativeScope>, sessionId?: string) => scopeFromWire(scope, sessionId);
 

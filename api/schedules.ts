@@ -1,6 +1,6 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import type { BackfillSchedules } from '../lib/backfill/schedules';
+import { ScheduleView, type BackfillSchedules } from '../lib/backfill/schedules';
 import { ScheduleRequest, type BackfillKind } from '../lib/backfill/request';
 import { CairnError } from '../lib/errors';
 import { isOperatorKey, principalOf, requirePermission } from './auth';
@@ -8,6 +8,9 @@ import { parseWith } from './errors';
 
 export const NoteBody = z.object({ note: z.string().max(500).optional() });
 const Note = NoteBody.default({});
+
+export const ScheduleList = z.object({ schedules: z.array(ScheduleView) });
+export const TriggeredSchedule = z.object({ id: z.string(), triggered: z.literal(true) });
 
 /**
  * A reindex copies every tenant's memories to a new index version and swaps the deployment's aliases:

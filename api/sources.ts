@@ -5,6 +5,7 @@ import { principalOf, requirePermission } from './auth';
 import { idParam, parseWith, queryInt } from './errors';
 import { SearchFilters } from '../lib/search/plan';
 import { DocumentType, Format, SourceKind } from '../lib/domain/ingest';
+import { SourceResponse } from '../lib/domain/source';
 
 /** Pages reach the first 10,000 sources (Elasticsearch's result window); narrow with the filters past that. */
 const SOURCE_WINDOW = 10_000;
@@ -22,6 +23,8 @@ export const SourceListQuery = z
     message: `page × page_size may reach the first ${SOURCE_WINDOW} sources; narrow the list with its filters`,
     path: ['page'],
   });
+
+export const SourceListResponse = z.object({ sources: z.array(SourceResponse), page: z.number().int(), page_size: z.number().int(), total: z.number().int() });
 
 /** `POST /v1/sources/delete`: which sources go, by scope (as their memories carry it), ids or document ids — search's filters of those names. */
 export const SourcesDeleteRequest = z

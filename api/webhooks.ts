@@ -1,8 +1,10 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { CreateWebhookRequest, type WebhookStore } from '../lib/webhooks';
+import { CreateWebhookRequest, WebhookView, type WebhookStore } from '../lib/webhooks';
 import { principalOf, requirePermission } from './auth';
 import { parseWith } from './errors';
+
+export const WebhookList = z.object({ webhooks: z.array(WebhookView) });
 
 const webhookIdParam = (value: unknown) => parseWith(z.string().regex(/^wh_[0-9a-f]{16}$/, 'not a webhook id'), value, 'id (path)');
 

@@ -32,18 +32,20 @@ export const hashKey = (key: string) => createHash('sha256').update(key).digest(
  */
 export const Permissions = z.array(z.enum(PERMISSIONS)).min(1);
 
-export interface StoredApiKey {
-  id: string;
-  tenant: string;
-  key_hash: string;
-  prefix: string;
-  name?: string;
-  permissions: Permission[];
-  created_at: string;
-  revoked_at?: string | null;
-}
+/** A key as the API shows it: never the key itself (shown once, at creation) nor its hash. */
+export const ApiKeyView = z.object({
+  id: z.string(),
+  tenant: z.string(),
+  /** The key's first characters (`cairn_<id>`), to recognise it by. */
+  prefix: z.string(),
+  name: z.string().optional(),
+  permissions: z.array(z.enum(PERMISSIONS)),
+  created_at: z.string(),
+  revoked_at: z.string().nullable().optional(),
+});
+export type ApiKeyView = z.infer<typeof ApiKeyView>;
 
-export type ApiKeyView = Omit<StoredApiKey, 'key_hash'>;
+export type StoredApiKey = ApiKeyView & { key_hash: string };
 
 const KEY_PATTERN = /^cairn_([0-9a-f]{16})_([A-Za-z0-9_-]{20,})$/;
 /**

@@ -2,7 +2,7 @@ import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { z } from 'zod';
 import { DocumentType, Format, SourceKind } from './domain/ingest';
-import { JobStatus, type JobProgress } from './domain/job';
+import { JobError, JobStatus, type JobProgress } from './domain/job';
 import { badInput } from './errors';
 import { parseIngestWorkflowId, sha256 } from './ids';
 import { both, timestampOf } from './job-status';
@@ -28,26 +28,28 @@ export const JobFilters = z.object({
 });
 export type JobFilters = z.infer<typeof JobFilters>;
 
-export interface JobListing {
-  job_id: string;
-  status: JobProgress['status'];
-  kind?: string;
-  format?: string;
-  document_type?: string;
-  surface?: string;
-  source_id?: string;
-  document_id?: string;
-  source_url?: string;
-  file_name?: string;
-  scope?: Record<string, unknown>;
-  categories?: string[];
-  retry_of?: string;
-  memories_created?: number;
-  errors?: JobProgress['errors'];
-  created_at: string;
-  updated_at: string;
-  finished_at?: string;
-}
+/** A job as a listing shows it: what visibility and the job's memo hold, without its stage-by-stage progress. */
+export const JobListing = z.object({
+  job_id: z.string(),
+  status: JobStatus,
+  kind: z.string().optional(),
+  format: z.string().optional(),
+  document_type: z.string().optional(),
+  surface: z.string().optional(),
+  source_id: z.string().optional(),
+  document_id: z.string().optional(),
+  source_url: z.string().optional(),
+  file_name: z.string().optional(),
+  scope: z.record(z.string(), z.unknown()).optional(),
+  categories: z.array(z.string()).optional(),
+  retry_of: z.string().optional(),
+  memories_created: z.number().optional(),
+  errors: z.array(JobError).optional(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  finished_at: z.string().optional(),
+});
+export type JobListing = z.infer<typeof JobListing>;
 
 // temporal.api.enums.v1.WorkflowExecutionStatus values (kept here to avoid a direct proto dependency).
 const Status = {

@@ -538,6 +538,15 @@ describe('native v1 API', () => {
     expect(Object.keys(uploaded.body).sort()).toEqual(Object.keys(files['202'].content['application/json'].schema.properties).sort());
     expect(Object.keys(spec.body.paths['/compat/synap/v1/memories/{id}'])).toEqual(expect.arrayContaining(['get', 'patch', 'put', 'delete']));
     expect(spec.body.paths['/healthz'].get.security).toEqual([]);
+    // Every success that answers a body documents it (a client generated from the document can read it).
+    const undocumented = Object.entries(spec.body.paths as Record<string, Record<string, { responses: Record<string, { content?: unknown }> }>>).flatMap(([path, operations]) =>
+      Object.entries(operations).flatMap(([method, operation]) =>
+        Object.entries(operation.responses)
+          .filter(([status, response]) => status.startsWith('2') && status !== '204' && !response.content && path !== '/metrics')
+          .map(([status]) => `${method.toUpperCase()} ${path} ${status}`),
+      ),
+    );
+    expect(undocumented).toEqual([]);
     // A real search answer has the documented fields (and each result those of a memory).
     const searchSchema = spec.body.paths['/v1/search'].post.responses['200'].content['application/json'].schema;
     await h.waitForJob('acme', uploaded.body.job_id);

@@ -51,6 +51,7 @@ export const MemsolusJob = z.object({
   updated_at: z.string(),
 });
 export type MemsolusJob = z.infer<typeof MemsolusJob>;
+export const MemsolusJobList = z.object({ data: z.array(MemsolusJob), page: z.number().int(), page_size: z.number().int(), total: z.number().int() });
 
 export const MemsolusListQuery = z.object({
   page: queryInt(1, 10_000, 1),

@@ -5,14 +5,14 @@ import { Iso8601Date } from '../../lib/domain/dates';
 import { DocumentType, IngestMode, Metadata, type IngestRequestInput } from '../../lib/domain/ingest';
 import { isFinalStatus, isPartlyCompleted, type JobProgress, type StageState } from '../../lib/domain/job';
 import { getDocument } from '../../lib/elasticsearch/client';
-import type { Memory } from '../../lib/domain/memory';
+import { EntityRef, MemoryType, type Memory } from '../../lib/domain/memory';
 import { conflict } from '../../lib/errors';
 import { sourceId as deriveSourceId } from '../../lib/ids';
 import type { IngestJobs } from '../../lib/jobs';
 import type { IngestContent } from '../../lib/job-request';
 import { MemoryUpdate, type MemoryStore } from '../../lib/memories';
 import { principalOf, requirePermission } from '../auth';
-import { acceptBatch, sendBatch } from '../batch';
+import { acceptBatch, BatchError, sendBatch } from '../batch';
 import { idParam, parseWith } from '../errors';
 import { asUuid } from './crosmos';
 import { compatSurface, nativeErrors, type SurfaceDeps } from './surface';
@@ -112,7 +112,24 @@ export function ingestionStatus(progress: JobProgress): z.infer<typeof SynapInge
   };
 }
 
-function synapMemory(memory: Memory) {
+/** A memory as Synap's Get Memory answers it. */
+export const SynapMemory = z.object({
+  id: z.string(),
+  type: MemoryType,
+  content: z.string(),
+  confidence: z.number(),
+  entities: z.array(EntityRef),
+  scope: z.object({ user_id: z.string().nullable(), customer_id: z.string().nullable(), client_id: z.string() }),
+  source: z.object({ ingestion_id: z.string(), document_type: z.string(), document_created_at: z.string().nullable(), document_id: z.string().nullable() }),
+  metadata: z.record(z.string(), z.unknown()),
+  created_at: z.string(),
+  updated_at: z.string().nullable(),
+});
+/** Create Memory's answer (201), and each accepted document's in a batch. */
+export const SynapQueued = z.object({ ingestion_id: z.string(), status: z.literal('queued') });
+export const SynapBatchResponse = z.object({ results: z.array(SynapQueued.extend({ index: z.number().int() })), errors: z.array(BatchError) });
+
+function synapMemory(memory: Memory): z.infer<typeof SynapMemory> {
   return {
     id: memory.id,
     type: memory.type,

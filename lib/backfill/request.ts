@@ -139,49 +139,53 @@ export interface ReindexPlan {
 }
 
 export const BACKFILL_STATUSES = ['running', 'completed', 'failed', 'cancelled'] as const;
-export type BackfillStatus = (typeof BACKFILL_STATUSES)[number];
+export const BackfillStatus = z.enum(BACKFILL_STATUSES);
+export type BackfillStatus = z.infer<typeof BackfillStatus>;
 
-export interface BackfillError {
-  item: string;
-  message: string;
-}
+export const BackfillError = z.object({ item: z.string(), message: z.string() });
+export type BackfillError = z.infer<typeof BackfillError>;
 
-/** What the `backfillProgress` query answers, across continue-as-new runs. */
-export interface BackfillProgress {
-  run_id: string;
-  kind: BackfillKind;
-  tenant: string;
-  status: BackfillStatus;
-  phase: 'scanning' | 'processing' | 'swapping' | 'finishing' | 'done';
-  total: number;
+/** What the `backfillProgress` query answers, across continue-as-new runs (and `GET /v1/backfills/:id`). */
+export const BackfillProgress = z.object({
+  run_id: z.string(),
+  kind: BackfillKind,
+  tenant: z.string(),
+  status: BackfillStatus,
+  phase: z.enum(['scanning', 'processing', 'swapping', 'finishing', 'done']),
+  total: z.number().int(),
   /** Items handed to a batch so far, and of those: done, already done in this run, skipped, failed. */
-  scanned: number;
-  processed: number;
-  skipped: number;
-  failed: number;
-  pages: number;
+  scanned: z.number().int(),
+  processed: z.number().int(),
+  skipped: z.number().int(),
+  failed: z.number().int(),
+  pages: z.number().int(),
   /** Workflow runs so far: 1 + the number of continue-as-new hand-overs. */
-  runs: number;
-  errors: BackfillError[];
-  reindex?: {
-    source: string;
-    target: string;
-    swapped: boolean;
-    /** Memories written to the old index during the run, copied after the swap. */
-    caught_up?: number;
-    /** Memories deleted from the old index during the run after they were copied: removed again. */
-    dropped?: number;
-    entities?: { source: string; target: string; copied?: number; caught_up?: number };
-    /**
-     * Indices this backfill deleted: after a swap, the versions before the one it left (that one stays,
-     * a way back); stopped before its swap, the half-filled next versions.
-     */
-    removed?: string[];
-  };
-  started_at: string;
-  updated_at: string;
-  finished_at?: string;
-}
+  runs: z.number().int(),
+  errors: z.array(BackfillError),
+  reindex: z
+    .object({
+      source: z.string(),
+      target: z.string(),
+      swapped: z.boolean(),
+      /** Memories written to the old index during the run, copied after the swap. */
+      caught_up: z.number().int().optional(),
+      /** Memories deleted from the old index during the run after they were copied: removed again. */
+      dropped: z.number().int().optional(),
+      entities: z
+        .object({ source: z.string(), target: z.string(), copied: z.number().int().optional(), caught_up: z.number().int().optional() })
+        .optional(),
+      /**
+       * Indices this backfill deleted: after a swap, the versions before the one it left (that one stays,
+       * a way back); stopped before its swap, the half-filled next versions.
+       */
+      removed: z.array(z.string()).optional(),
+    })
+    .optional(),
+  started_at: z.string(),
+  updated_at: z.string(),
+  finished_at: z.string().optional(),
+});
+export type BackfillProgress = z.infer<typeof BackfillProgress>;
 
 export interface BackfillCarried {
   runId: string;

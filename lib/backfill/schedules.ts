@@ -7,6 +7,7 @@ import {
   type ScheduleOptions,
   type ScheduleSummary,
 } from '@temporalio/client';
+import { z } from 'zod';
 import { badInput, notFound } from '../errors';
 import { JobKindAttribute, TenantAttribute } from '../temporal/search-attributes';
 import { backfillScheduleId, backfillWorkflowId, newScheduleId, publicIdOf, PUBLIC_ID } from './ids';
@@ -14,18 +15,19 @@ import { BackfillRequest, toWorkflowInput, type ScheduleRequest } from './reques
 import { BACKFILL_WORKFLOW } from './runs';
 
 /** A schedule as the API shows it. */
-export interface ScheduleView {
-  id: string;
-  backfill: string;
-  every?: string;
-  cron?: string;
-  paused: boolean;
-  note?: string;
-  request: BackfillRequest;
-  next_run_at?: string;
-  recent_runs: { backfill_id?: string; workflow_id: string; scheduled_at: string; started_at: string }[];
-  created_at?: string;
-}
+export const ScheduleView = z.object({
+  id: z.string(),
+  backfill: z.string(),
+  every: z.string().optional(),
+  cron: z.string().optional(),
+  paused: z.boolean(),
+  note: z.string().optional(),
+  request: BackfillRequest,
+  next_run_at: z.string().optional(),
+  recent_runs: z.array(z.object({ backfill_id: z.string().optional(), workflow_id: z.string(), scheduled_at: z.string(), started_at: z.string() })),
+  created_at: z.string().optional(),
+});
+export type ScheduleView = z.infer<typeof ScheduleView>;
 
 /**
  * Backfills on Temporal Schedules: real schedules, visible with their runs in the Temporal UI. The
