@@ -8,6 +8,8 @@ import { DefaultLogger, Runtime as TemporalRuntime } from '@temporalio/worker';
 import { StaticKeyResolver, type KeyResolver } from '../../api/auth';
 import { createApp } from '../../api/server';
 import { documentedAnswer } from '../../api/openapi';
+import { undocumentedFields } from './undocumented-fields';
+import { z } from 'zod';
 import { loadConfig, type Config } from '../../lib/config';
 import { deleteIndices } from '../../lib/elasticsearch/indices';
 import { IngestJobs } from '../../lib/jobs';
@@ -138,6 +140,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     if (conforms && !conforms.success) {
       throw new Error(`${method} ${route} answered ${response.status} outside its documented schema: ${JSON.stringify(conforms.error.issues).slice(0, 2000)}`);
     }
+    const extra = documented ? undocumentedFields(z.toJSONSchema(documented, { io: 'output', unrepresentable: 'any' }) as object, parsed) : [];
+    if (extra.length > 0) throw new Error(`${method} ${route} answered ${response.status} with fields its documented schema does not name: ${extra.slice(0, 20).join(', ')}`);
     return { status: response.status, body: parsed, headers: response.headers };
   };
   const baseUrl = await serve(newApp());
