@@ -5,6 +5,7 @@ import { badInput, CairnError } from '../lib/errors';
 import type { ActivityDeps } from './deps';
 import { livenessHeartbeat } from './liveness';
 import { detectFormat, parserFor } from './parsers';
+import { isStackOverflow } from './parsers/types';
 import type { FetchResult, ParseResult, StageInput } from './types';
 
 /** Raw bytes → text with structure (or conversation turns), written to the blob store. */
@@ -33,7 +34,7 @@ export function createParseActivity(deps: ActivityDeps) {
       // nesting, a string too long to build) would throw again on every retry. The job fails saying so.
       // A system error (EMFILE, ENOMEM loading a parser) is the worker's, and worth a retry.
       if (error instanceof CairnError || /^E[A-Z]+$/.test(String((error as { code?: unknown })?.code))) throw error;
-      if (error instanceof RangeError && /call stack/i.test(error.message)) throw badInput(`the ${format} content is nested too deeply to read`);
+      if (isStackOverflow(error)) throw badInput(`the ${format} content is nested too deeply to read`);
       throw badInput(`the ${format} content could not be parsed: ${(error as Error)?.message ?? String(error)}`);
     });
     if (!document.text.trim()) throw badInput('no text could be extracted from the content');

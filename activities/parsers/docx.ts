@@ -2,7 +2,7 @@ import zlib from 'node:zlib';
 import mammoth from 'mammoth';
 import { badInput } from '../../lib/errors';
 import { fragmentBody, htmlToSections } from './html-sections';
-import type { Parser } from './types';
+import { isStackOverflow, type Parser } from './types';
 
 /** The largest word/document.xml read: about 50 million characters of text in the worst markup-to-text ratio seen. */
 const MAX_DOCUMENT_XML_BYTES = 200_000_000;
@@ -88,7 +88,7 @@ export const parseDocx: Parser = async (bytes) => {
     const detail = String((error as Error)?.message ?? error);
     if (/xmldom|parse error/i.test(detail)) throw badInput('the DOCX file could not be read: its XML is malformed');
     // Tables in tables, content controls in content controls, thousands deep: no document is made so.
-    if (error instanceof RangeError && /call stack/i.test(detail)) throw badInput('the DOCX file could not be read: its content is nested too deeply');
+    if (isStackOverflow(error)) throw badInput('the DOCX file could not be read: its content is nested too deeply');
     throw badInput(`the DOCX file could not be read: ${detail.split('\n')[0]!.slice(0, 200)}`);
   }
   const { builder, firstHeading } = htmlToSections(fragmentBody(html));

@@ -10,3 +10,6 @@ export interface ParseContext {
 }
 
 export type Parser = (bytes: Uint8Array, context: ParseContext) => Promise<ParsedDocument>;
+
+/** A parser that recursed past V8's stack on pathologically nested input: that input's fault, not a retry's. */
+export const isStackOverflow = (error: unknown): boolean => error instanceof RangeError && /call stack/i.test(error.message);
