@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { MemoryUpdate } from '../lib/memories';
 import { HealthAnswer, Liveness } from './health';
+import { BatchError } from './batch';
 import { CreatedKey, CreateKeyRequest, KeyList, TenantQuery } from './admin';
 import { ApiKeyView } from '../lib/apikeys';
 import { CrosmosConversationRequest, CrosmosConversationResponse } from './compat/crosmos';
@@ -53,6 +54,8 @@ interface Operation {
   errors?: number[];
   /** Served without a key (health probes). */
   public?: boolean;
+  /** The body of its errors, where it is not its surface's usual one (batches name their items' errors). */
+  errorBody?: z.ZodType;
 }
 
 /** Statuses an ingest can answer besides validation: over the format limit, wrong type, a service down. */
@@ -70,6 +73,15 @@ const SearchResponse = z.object({
   warnings: z.array(z.string()).optional(),
   took_ms: z.number(),
 });
+const NativeError = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
+
+/**
+ * A batch's errors: the whole batch refused (fail_fast) names each invalid item beside the error; a
+ * batch that accepted nothing answers its usual shape, every item in `errors`, with the status they share.
+ */
+const batchErrors = (accepted: z.ZodType) =>
+  z.union([NativeError.extend({ results: z.array(accepted).max(0).optional(), errors: z.array(BatchError) }), z.object({ results: z.array(accepted).max(0), errors: z.array(BatchError) })]);
+
 const OPERATIONS: Operation[] = [
   { method: 'get', path: '/healthz', tag: 'health', summary: '200 when Temporal and Elasticsearch answer, else 503', public: true, errors: [503], response: HealthAnswer },
   { method: 'get', path: '/readyz', tag: 'health', summary: '200 when ready to take requests; 503 while starting or shutting down', public: true, errors: [503], response: HealthAnswer },
@@ -79,7 +91,7 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: '/v1/conversations', tag: 'native', summary: 'Ingest a conversation; with its conversation_id, ingest or update it (200 when no job is needed)', permission: 'ingest', body: NativeConversationRequest, status: 202, response: AcceptedConversation, alsoSuccess: { 200: 'A conversation sent again under its conversation_id: no job needed (updated or unchanged)' }, errors: INGEST_ERRORS },
   { method: 'post', path: '/v1/urls', tag: 'native', summary: 'Ingest a URL (fetched by the pipeline, SSRF-guarded)', permission: 'ingest', body: NativeUrlRequest, status: 202, response: AcceptedJob, errors: INGEST_ERRORS },
   { method: 'post', path: '/v1/files', tag: 'native', summary: 'Upload a file (TXT, MARKDOWN, HTML, JSON, CSV, PDF, DOCX); 413 over the format limit, 415 for other types', permission: 'ingest', multipart: NativeFileFields, status: 202, response: AcceptedFile, errors: INGEST_ERRORS },
-  { method: 'post', path: '/v1/batch', tag: 'native', summary: 'Ingest up to 100 items ({type: document|conversation|url, …}) → {results, errors}; fail_fast rejects all on one invalid item (400); a batch that accepts nothing answers the status its items share (400 invalid, 409 duplicates, 503 a service down)', permission: 'ingest', body: NativeBatchRequest, status: 202, errors: [409, 413, 415, 503], response: NativeBatchResponse },
+  { method: 'post', path: '/v1/batch', tag: 'native', summary: 'Ingest up to 100 items ({type: document|conversation|url, …}) → {results, errors}; fail_fast rejects all on one invalid item (400); a batch that accepts nothing answers the status its items share (400 invalid, 409 duplicates, 503 a service down)', permission: 'ingest', body: NativeBatchRequest, status: 202, errors: [409, 413, 415, 503], response: NativeBatchResponse, errorBody: batchErrors(AcceptedConversation) },
   { method: 'get', path: '/v1/jobs', tag: 'jobs', summary: 'List jobs (Temporal visibility, filter by status/format/kind/document_type)', permission: 'read', query: JobListQuery, response: JobListResponse },
   { method: 'get', path: `/v1/jobs/${ID}`, tag: 'jobs', summary: 'Job progress: status, stage, per-stage state, counts, errors', permission: 'read', response: JobProgress },
   { method: 'post', path: `/v1/jobs/${ID}/cancel`, tag: 'jobs', summary: 'Cancel a running job (409 when it is not running)', permission: 'ingest', status: 202, errors: [409], response: CancellingJob },
@@ -120,7 +132,7 @@ const OPERATIONS: Operation[] = [
   { method: 'get', path: '/compat/memsolus/v1/ingest-jobs', tag: 'memsolus', summary: 'Memsolus: list ingest jobs', permission: 'read', query: MemsolusListQuery, response: MemsolusJobList },
   { method: 'get', path: `/compat/memsolus/v1/ingest-jobs/${ID}`, tag: 'memsolus', summary: 'Memsolus: get an ingest job', permission: 'read', response: MemsolusJob },
   { method: 'post', path: '/compat/synap/v1/memories', tag: 'synap', summary: 'Synap: create memory (409 on a duplicate document_id)', permission: 'ingest', body: SynapCreateMemory, status: 201, errors: [409, 413, 415, 503], response: SynapQueued },
-  { method: 'post', path: '/compat/synap/v1/memories/batch', tag: 'synap', summary: 'Synap: batch create memories → {results, errors}; fail_fast rejects all on one invalid document (400); a batch that accepts nothing answers the status its documents share (400 invalid, 409 duplicates, 503 a service down)', permission: 'ingest', body: SynapBatchCreate, status: 201, errors: [409, 413, 415, 503], response: SynapBatchResponse },
+  { method: 'post', path: '/compat/synap/v1/memories/batch', tag: 'synap', summary: 'Synap: batch create memories → {results, errors}; fail_fast rejects all on one invalid document (400); a batch that accepts nothing answers the status its documents share (400 invalid, 409 duplicates, 503 a service down)', permission: 'ingest', body: SynapBatchCreate, status: 201, errors: [409, 413, 415, 503], response: SynapBatchResponse, errorBody: batchErrors(SynapQueued) },
   { method: 'get', path: `/compat/synap/v1/ingestions/${ID}`, tag: 'synap', summary: 'Synap: ingestion status', permission: 'read', response: SynapIngestionStatus },
   { method: 'get', path: `/compat/synap/v1/memories/${ID}`, tag: 'synap', summary: 'Synap: get memory', permission: 'read', response: SynapMemory },
   { method: 'patch', path: `/compat/synap/v1/memories/${ID}`, tag: 'synap', summary: 'Synap: update memory (merge_strategy)', permission: 'write', body: MemoryUpdate, response: SynapMemory },
@@ -177,18 +189,23 @@ export function openApiDocument(extra: Operation[] = []) {
 }
 
 /**
- * The schema the document gives a route's success answer, for a concrete path (`/v1/jobs/abc`) and
- * status: what the tests hold every answer they receive to. A literal path wins over a template
- * (`/compat/synap/v1/memories/batch` over `…/{id}`).
+ * What the document says a route answers with a status, for a concrete path (`/v1/jobs/abc`): what
+ * the tests hold every answer they receive to. `documented` is false for a status the route's entry
+ * does not list; `schema` is the body's, when it has one. Undefined for a path the document has no
+ * entry for. A literal path wins over a template (`/compat/synap/v1/memories/batch` over `…/{id}`).
  */
-export function documentedAnswer(method: string, path: string, status: number): z.ZodType | undefined {
+export function documentedAnswer(method: string, path: string, status: number): { documented: boolean; schema?: z.ZodType } | undefined {
   const route = path.split('?')[0]!;
-  const matches = OPERATIONS.filter((op) => op.method === method.toLowerCase() && templateMatches(op.path, route)).sort(
+  const op = OPERATIONS.filter((candidate) => candidate.method === method.toLowerCase() && templateMatches(candidate.path, route)).sort(
     (a, b) => Number(a.path.includes(ID)) - Number(b.path.includes(ID)),
-  );
-  const op = matches[0];
-  if (!op || (status !== (op.status ?? 200) && !(status in (op.alsoSuccess ?? {})))) return undefined;
-  return op.response;
+  )[0];
+  if (!op) return undefined;
+  if (status === (op.status ?? 200) || status in (op.alsoSuccess ?? {})) return { documented: true, schema: op.response };
+  const { validation, validationBody, body } = errorShapes(op);
+  const errors = errorStatuses(op);
+  if (status === validation && errors.validation) return { documented: true, schema: validationBody };
+  if (errors.others.includes(status)) return { documented: true, schema: op.public ? undefined : body };
+  return { documented: false };
 }
 
 const templateMatches = (template: string, route: string): boolean => {
@@ -208,30 +225,36 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   503: 'Temporal or Elasticsearch is unavailable (or the process is shutting down): retry later',
 };
 
-const NativeError = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
 const FastApiValidation = z.object({ detail: z.array(z.object({ loc: z.array(z.union([z.string(), z.number()])), msg: z.string(), type: z.string() })) });
 const FastApiError = z.object({ detail: z.string() });
 const SupermemoryError = z.object({ error: z.string(), details: z.string() });
 
 /** Each surface's error shapes: validation (status and body) and every other error's body. */
-function errorShapes(tag: string): { validation: number; validationBody: z.ZodType; body: z.ZodType } {
+function errorShapes({ tag, errorBody }: Operation): { validation: number; validationBody: z.ZodType; body: z.ZodType } {
   if (tag === 'crosmos' || tag === 'tex') return { validation: 422, validationBody: FastApiValidation, body: FastApiError };
   if (tag === 'supermemory') return { validation: 400, validationBody: SupermemoryError, body: SupermemoryError };
-  return { validation: 400, validationBody: NativeError, body: NativeError };
+  return { validation: 400, validationBody: errorBody ?? NativeError, body: errorBody ?? NativeError };
 }
 
+
 function errorResponses(op: Operation): Record<string, unknown> {
-  const shapes = errorShapes(op.tag);
+  const shapes = errorShapes(op);
   const json = (type: z.ZodType) => ({ 'application/json': { schema: schema(type, 'output') } });
   const responses: Record<string, unknown> = {};
-  if (op.body || op.multipart || op.query || op.path.includes(ID)) {
+  const statuses = errorStatuses(op);
+  if (statuses.validation) {
     responses[String(shapes.validation)] = { description: shapes.validation === 422 ? 'Validation error (FastAPI shape)' : 'Invalid input, naming every bad field', content: json(shapes.validationBody) };
   }
-  // Every authenticated call can meet a service that is down (keys, jobs and memories live there).
-  const statuses = [...new Set([...(op.public ? [] : [401, 403, 503]), ...(op.path.includes(ID) ? [404] : []), ...(op.errors ?? [])])];
   // Health probes answer their own report, described by the summary.
-  for (const status of statuses) responses[String(status)] = { description: ERROR_DESCRIPTIONS[status] ?? 'Error', ...(op.public ? {} : { content: json(shapes.body) }) };
+  for (const status of statuses.others) responses[String(status)] = { description: ERROR_DESCRIPTIONS[status] ?? 'Error', ...(op.public ? {} : { content: json(shapes.body) }) };
   return responses;
+}
+
+/** The error statuses an operation documents: validation when it takes input, and the others. */
+function errorStatuses(op: Operation): { validation: boolean; others: number[] } {
+  // Every authenticated call can meet a service that is down (keys, jobs and memories live there).
+  const others = [...new Set([...(op.public ? [] : [401, 403, 503]), ...(op.path.includes(ID) ? [404] : []), ...(op.errors ?? [])])];
+  return { validation: Boolean(op.body || op.multipart || op.query || op.path.includes(ID)), others };
 }
 
 function withFile(json: Record<string, unknown>) {

@@ -134,13 +134,15 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     } catch {
       // not JSON; keep the text
     }
-    // Every answer a test receives is held to the schema the OpenAPI document publishes for it.
+    // Every answer a test receives is held to what the OpenAPI document publishes for it: its status
+    // listed, its body in the schema, with no field the schema does not name.
     const documented = documentedAnswer(method, route, response.status);
-    const conforms = documented?.safeParse(parsed);
+    if (documented && !documented.documented) throw new Error(`${method} ${route} answered ${response.status}, a status its OpenAPI entry does not list: ${text.slice(0, 500)}`);
+    const conforms = documented?.schema?.safeParse(parsed);
     if (conforms && !conforms.success) {
       throw new Error(`${method} ${route} answered ${response.status} outside its documented schema: ${JSON.stringify(conforms.error.issues).slice(0, 2000)}`);
     }
-    const extra = documented ? undocumentedFields(z.toJSONSchema(documented, { io: 'output', unrepresentable: 'any' }) as object, parsed) : [];
+    const extra = documented?.schema ? undocumentedFields(z.toJSONSchema(documented.schema, { io: 'output', unrepresentable: 'any' }) as object, parsed) : [];
     if (extra.length > 0) throw new Error(`${method} ${route} answered ${response.status} with fields its documented schema does not name: ${extra.slice(0, 20).join(', ')}`);
     return { status: response.status, body: parsed, headers: response.headers };
   };
