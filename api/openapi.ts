@@ -76,11 +76,15 @@ const SearchResponse = z.object({
 const NativeError = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
 
 /**
- * A batch's errors: the whole batch refused (fail_fast) names each invalid item beside the error; a
- * batch that accepted nothing answers its usual shape, every item in `errors`, with the status they share.
+ * A batch's errors: the usual error (a body that is no batch at all), which names each invalid item
+ * beside it when the whole batch is refused (fail_fast); a batch that accepted nothing answers its
+ * usual shape, every item in `errors`, with the status they share.
  */
 const batchErrors = (accepted: z.ZodType) =>
-  z.union([NativeError.extend({ results: z.array(accepted).max(0).optional(), errors: z.array(BatchError) }), z.object({ results: z.array(accepted).max(0), errors: z.array(BatchError) })]);
+  z.union([
+    NativeError.extend({ results: z.array(accepted).max(0).optional(), errors: z.array(BatchError).optional() }),
+    z.object({ results: z.array(accepted).max(0), errors: z.array(BatchError) }),
+  ]);
 
 const OPERATIONS: Operation[] = [
   { method: 'get', path: '/healthz', tag: 'health', summary: '200 when Temporal and Elasticsearch answer, else 503', public: true, errors: [503], response: HealthAnswer },
