@@ -547,6 +547,8 @@ describe('native v1 API', () => {
       ),
     );
     expect(undocumented).toEqual([]);
+    // A native JSON route's refusal of a body that is not JSON is documented too (the harness holds the status to the entry).
+    expect((await h.api('POST', '/v1/search', { body: 'query=tea', headers: { 'content-type': 'text/plain' } })).status).toBe(415);
     // A real search answer has the documented fields (and each result those of a memory).
     const searchSchema = spec.body.paths['/v1/search'].post.responses['200'].content['application/json'].schema;
     await h.waitForJob('acme', uploaded.body.job_id);
