@@ -257,9 +257,10 @@ function errorResponses(op: Operation): Record<string, unknown> {
 /** The error statuses an operation documents: validation when it takes input, and the others. */
 function errorStatuses(op: Operation): { validation: boolean; others: number[] } {
   // Every authenticated call can meet a service that is down (keys, jobs and memories live there).
-  // A native JSON body is refused whole before its route sees it: not JSON (415), over the largest
-  // body any route takes, a 16 MB conversation (413).
-  const nativeJson = op.body && op.path.startsWith('/v1/') ? [413, 415] : [];
+  // A JSON body is refused whole before its route sees it over the largest body its surface takes
+  // (413), and on the native surface when it is not JSON at all (415; vendors' own parsers answer
+  // their validation error).
+  const nativeJson = op.body ? (op.path.startsWith('/v1/') ? [413, 415] : [413]) : [];
   const others = [...new Set([...(op.public ? [] : [401, 403, 503]), ...(op.path.includes(ID) ? [404] : []), ...nativeJson, ...(op.errors ?? [])])];
   return { validation: Boolean(op.body || op.multipart || op.query || op.path.includes(ID)), others };
 }

@@ -547,6 +547,11 @@ describe('native v1 API', () => {
       ),
     );
     expect(undocumented).toEqual([]);
+    // Every JSON body has a size limit, on every surface: its 413 is documented.
+    const bodies = Object.entries(spec.body.paths as Record<string, Record<string, { requestBody?: { content: Record<string, unknown> }; responses: Record<string, unknown> }>>).flatMap(([path, operations]) =>
+      Object.entries(operations).filter(([, operation]) => operation.requestBody?.content['application/json']).map(([method, operation]) => ({ route: `${method} ${path}`, statuses: Object.keys(operation.responses) })),
+    );
+    expect(bodies.filter(({ statuses }) => !statuses.includes('413')).map(({ route }) => route)).toEqual([]);
     // A native JSON route's refusal of a body that is not JSON is documented too (the harness holds the status to the entry).
     expect((await h.api('POST', '/v1/search', { body: 'query=tea', headers: { 'content-type': 'text/plain' } })).status).toBe(415);
     // A real search answer has the documented fields (and each result those of a memory).
