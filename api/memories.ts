@@ -4,7 +4,7 @@ import { MemoryUpdate, ScopeValue, type MemoryStore } from '../lib/memories';
 import { SCOPE_VALUE_FIELDS } from '../lib/search/filters';
 import { SearchFilters } from '../lib/search/plan';
 import { principalOf, requirePermission } from './auth';
-import { idParam, parseWith, queryInt } from './errors';
+import { idParam, parseWith } from './errors';
 
 /** A listing of memories: search's filters, without a query, newest first. */
 export const MemoryListRequest = z

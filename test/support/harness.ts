@@ -56,6 +56,14 @@ export interface HarnessOptions {
  */
 let temporalRuntimeInstalled = false;
 
+/** A schema as the OpenAPI document publishes it (JSON Schema), made once per schema. */
+const published = new WeakMap<z.ZodType, object>();
+function publishedSchema(schema: z.ZodType): object {
+  let json = published.get(schema);
+  if (!json) published.set(schema, (json = z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }) as object));
+  return json;
+}
+
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   if (!temporalRuntimeInstalled) {
     quietRoutineWorkflowTaskWarnings();
@@ -142,7 +150,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     if (conforms && !conforms.success) {
       throw new Error(`${method} ${route} answered ${response.status} outside its documented schema: ${JSON.stringify(conforms.error.issues).slice(0, 2000)}`);
     }
-    const extra = documented?.schema ? undocumentedFields(z.toJSONSchema(documented.schema, { io: 'output', unrepresentable: 'any' }) as object, parsed) : [];
+    const extra = documented?.schema ? undocumentedFields(publishedSchema(documented.schema), parsed) : [];
     if (extra.length > 0) throw new Error(`${method} ${route} answered ${response.status} with fields its documented schema does not name: ${extra.slice(0, 20).join(', ')}`);
     return { status: response.status, body: parsed, headers: response.headers };
   };

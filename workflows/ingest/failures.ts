@@ -9,7 +9,10 @@ export function failureReason(error: unknown): { code: string; message: string }
   return { code: 'error', message: String(cause) };
 }
 
-/** An activity failure its own activity marked non-retryable (the input's fault), not one that ran out of retries. */
+/**
+ * An activity failure its own activity marked non-retryable (the input's fault), not one that ran out
+ * of retries. A regular activity's failure arrives wrapped in an ActivityFailure, a local one's as is.
+ */
 export function refusedForGood(error: unknown): boolean {
   const failure = error instanceof ActivityFailure ? error.cause : error;
   return failure instanceof ApplicationFailure && failure.nonRetryable === true;
