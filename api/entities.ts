@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
+import { Entity } from '../lib/entities/entity';
 import type { EntityStore } from '../lib/entities/store';
 import { principalOf, requirePermission } from './auth';
 import { idParam, parseWith, queryInt } from './errors';
@@ -19,6 +20,8 @@ export const EntityListQuery = z
     path: ['page'],
   });
 
+export const EntityListResponse = z.object({ entities: z.array(Entity), page: z.number().int(), page_size: z.number().int(), total: z.number().int() });
+
 /** Entities (the people, places, organisations… memories name), read within the caller's tenant. */
 export function entityRoutes(entities: EntityStore): Router {
   const router = Router();
@@ -31,7 +34,7 @@ export function entityRoutes(entities: EntityStore): Router {
       size: query.page_size,
       from: (query.page - 1) * query.page_size,
     });
-    res.json({ entities: page, page: query.page, page_size: query.page_size, total });
+    res.json({ entities: page, page: query.page, page_size: query.page_size, total } satisfies z.infer<typeof EntityListResponse>);
   });
 
   router.get('/v1/entities/:id', requirePermission('read'), async (req, res) => {

@@ -25,7 +25,7 @@ export function jobRoutes(jobs: IngestJobs, listings: JobListings): Router {
     const query = parseWith(JobListQuery, req.query);
     const { page_size, page_token, ...filters } = query;
     const page = await listings.page(principalOf(req).tenant, filters, page_size, page_token);
-    res.json({ jobs: page.jobs, next_page_token: page.nextPageToken ?? null });
+    res.json({ jobs: page.jobs, next_page_token: page.nextPageToken ?? null } satisfies z.infer<typeof JobListResponse>);
   });
 
   router.get('/v1/jobs/:id', requirePermission('read'), async (req, res) => {

@@ -22,7 +22,7 @@ import { SourceListQuery, SourceListResponse, SourcesDeleteRequest } from './sou
 import { SourceDeletionResponse, SourceResponse, SourcesDeletionResponse } from '../lib/domain/source';
 import { CreateWebhookRequest, CreatedWebhook, WebhookView } from '../lib/webhooks';
 import { WebhookList } from './webhooks';
-import { EntityListQuery } from './entities';
+import { EntityListQuery, EntityListResponse } from './entities';
 import { Entity } from '../lib/entities/entity';
 import { MemoryListRequest, ScopeListRequest, ScopeListResponse } from './memories';
 import {
@@ -58,13 +58,12 @@ interface Operation {
   errorBody?: z.ZodType;
 }
 
-/** Statuses an ingest can answer besides validation: over the format limit, wrong type, a service down. */
-const INGEST_ERRORS = [413, 415, 503];
+/** Statuses an ingest can answer besides validation and a service down: over the format limit, wrong type. */
+const INGEST_ERRORS = [413, 415];
 
 const ID = '{id}';
 /** A memory as GET answers it: the stored document without its vector, stems and neighbours' context. */
 const MemoryResponse = Memory;
-const EntityListResponse = z.object({ entities: z.array(Entity), page: z.number().int(), page_size: z.number().int(), total: z.number().int() });
 const MemoryListResponse = z.object({ memories: z.array(Memory), next_page_token: z.string().nullable() });
 const SearchResponse = z.object({
   results: z.array(Memory.omit({ tenant: true }).extend({ score: z.number(), ranks: z.record(z.string(), z.number()) })),
@@ -95,23 +94,23 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: '/v1/conversations', tag: 'native', summary: 'Ingest a conversation; with its conversation_id, ingest or update it (200 when no job is needed)', permission: 'ingest', body: NativeConversationRequest, status: 202, response: AcceptedConversation, alsoSuccess: { 200: 'A conversation sent again under its conversation_id: no job needed (updated or unchanged)' }, errors: INGEST_ERRORS },
   { method: 'post', path: '/v1/urls', tag: 'native', summary: 'Ingest a URL (fetched by the pipeline, SSRF-guarded)', permission: 'ingest', body: NativeUrlRequest, status: 202, response: AcceptedJob, errors: INGEST_ERRORS },
   { method: 'post', path: '/v1/files', tag: 'native', summary: 'Upload a file (TXT, MARKDOWN, HTML, JSON, CSV, PDF, DOCX); 413 over the format limit, 415 for other types', permission: 'ingest', multipart: NativeFileFields, status: 202, response: AcceptedFile, errors: INGEST_ERRORS },
-  { method: 'post', path: '/v1/batch', tag: 'native', summary: 'Ingest up to 100 items ({type: document|conversation|url, …}) → {results, errors}; fail_fast rejects all on one invalid item (400); a batch that accepts nothing answers the status its items share (400 invalid, 409 duplicates, 503 a service down)', permission: 'ingest', body: NativeBatchRequest, status: 202, errors: [409, 503], response: NativeBatchResponse, errorBody: batchErrors(AcceptedConversation) },
+  { method: 'post', path: '/v1/batch', tag: 'native', summary: 'Ingest up to 100 items ({type: document|conversation|url, …}) → {results, errors}; fail_fast rejects all on one invalid item (400); a batch that accepts nothing answers the status its items share (400 invalid, 409 duplicates, 503 a service down)', permission: 'ingest', body: NativeBatchRequest, status: 202, errors: [409], response: NativeBatchResponse, errorBody: batchErrors(AcceptedConversation) },
   { method: 'get', path: '/v1/jobs', tag: 'jobs', summary: 'List jobs (Temporal visibility, filter by status/format/kind/document_type)', permission: 'read', query: JobListQuery, response: JobListResponse },
   { method: 'get', path: `/v1/jobs/${ID}`, tag: 'jobs', summary: 'Job progress: status, stage, per-stage state, counts, errors', permission: 'read', response: JobProgress },
   { method: 'post', path: `/v1/jobs/${ID}/cancel`, tag: 'jobs', summary: 'Cancel a running job (409 when it is not running)', permission: 'ingest', status: 202, errors: [409], response: CancellingJob },
   { method: 'post', path: `/v1/jobs/${ID}/retry`, tag: 'jobs', summary: 'Retry a failed, cancelled or partly completed job as a new job (409 when that job was already retried)', permission: 'ingest', status: 202, errors: [409], response: RetriedJob },
-  { method: 'post', path: '/v1/search', tag: 'search', summary: 'Search memories: hybrid (BM25 + kNN, RRF), bm25 or knn, with scope filters', permission: 'search', body: NativeSearchRequest, response: SearchResponse, errors: [503] },
-  { method: 'post', path: '/v1/memories/list', tag: 'memories', summary: "List memories matching search's filters (scope, types, sources, entities, dates, metadata), newest first; next_page_token continues", permission: 'read', body: MemoryListRequest, response: MemoryListResponse, errors: [503] },
-  { method: 'post', path: '/v1/scopes/list', tag: 'memories', summary: "List the values a scope field takes (the tenant's users, agents, sessions, …) on the memories search's filters match, each with its memory and source counts and first and last memory times, in value order; next_page_token continues", permission: 'read', body: ScopeListRequest, response: ScopeListResponse, errors: [503] },
-  { method: 'get', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Get a memory', permission: 'read', response: MemoryResponse, errors: [503] },
-  { method: 'patch', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Update a memory (replace | append | smart-merge); re-embedded when the text changes', permission: 'write', body: MemoryUpdate, response: MemoryResponse, errors: [503] },
+  { method: 'post', path: '/v1/search', tag: 'search', summary: 'Search memories: hybrid (BM25 + kNN, RRF), bm25 or knn, with scope filters', permission: 'search', body: NativeSearchRequest, response: SearchResponse },
+  { method: 'post', path: '/v1/memories/list', tag: 'memories', summary: "List memories matching search's filters (scope, types, sources, entities, dates, metadata), newest first; next_page_token continues", permission: 'read', body: MemoryListRequest, response: MemoryListResponse },
+  { method: 'post', path: '/v1/scopes/list', tag: 'memories', summary: "List the values a scope field takes (the tenant's users, agents, sessions, …) on the memories search's filters match, each with its memory and source counts and first and last memory times, in value order; next_page_token continues", permission: 'read', body: ScopeListRequest, response: ScopeListResponse },
+  { method: 'get', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Get a memory', permission: 'read', response: MemoryResponse },
+  { method: 'patch', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Update a memory (replace | append | smart-merge); re-embedded when the text changes', permission: 'write', body: MemoryUpdate, response: MemoryResponse },
   { method: 'delete', path: `/v1/memories/${ID}`, tag: 'memories', summary: 'Delete a memory', permission: 'write', status: 204 },
-  { method: 'get', path: '/v1/sources', tag: 'memories', summary: 'List sources, newest first, each with its memory count (filter by kind, format, document_type, document_id)', permission: 'read', query: SourceListQuery, errors: [503], response: SourceListResponse },
-  { method: 'get', path: `/v1/sources/${ID}`, tag: 'memories', summary: "Get a source (a memory's provenance.source_id): what was sent, its newest version, how many memories it has", permission: 'read', response: SourceResponse, errors: [503] },
-  { method: 'delete', path: `/v1/sources/${ID}`, tag: 'memories', summary: 'Delete a source with its memories, its mentions in entities (an entity no other source names goes) and its stored content; 409 while a job of it is queued or running', permission: 'write', response: SourceDeletionResponse, errors: [409, 503] },
-  { method: 'post', path: '/v1/sources/delete', tag: 'memories', summary: 'Delete every source the filters match (a user, agent or session: by scope, or by ids), as DELETE /v1/sources/{id} does, up to 500 a call (remaining says how many still match); a source with a job still open is left and named in refused', permission: 'write', body: SourcesDeleteRequest, response: SourcesDeletionResponse, errors: [409, 503] },
-  { method: 'get', path: '/v1/entities', tag: 'memories', summary: 'List entities, most mentioned first (q: by name or alias; type)', permission: 'read', query: EntityListQuery, response: EntityListResponse, errors: [503] },
-  { method: 'get', path: `/v1/entities/${ID}`, tag: 'memories', summary: 'Get an entity', permission: 'read', response: Entity, errors: [503] },
+  { method: 'get', path: '/v1/sources', tag: 'memories', summary: 'List sources, newest first, each with its memory count (filter by kind, format, document_type, document_id)', permission: 'read', query: SourceListQuery, response: SourceListResponse },
+  { method: 'get', path: `/v1/sources/${ID}`, tag: 'memories', summary: "Get a source (a memory's provenance.source_id): what was sent, its newest version, how many memories it has", permission: 'read', response: SourceResponse },
+  { method: 'delete', path: `/v1/sources/${ID}`, tag: 'memories', summary: 'Delete a source with its memories, its mentions in entities (an entity no other source names goes) and its stored content; 409 while a job of it is queued or running', permission: 'write', response: SourceDeletionResponse, errors: [409] },
+  { method: 'post', path: '/v1/sources/delete', tag: 'memories', summary: 'Delete every source the filters match (a user, agent or session: by scope, or by ids), as DELETE /v1/sources/{id} does, up to 500 a call (remaining says how many still match); a source with a job still open is left and named in refused', permission: 'write', body: SourcesDeleteRequest, response: SourcesDeletionResponse, errors: [409] },
+  { method: 'get', path: '/v1/entities', tag: 'memories', summary: 'List entities, most mentioned first (q: by name or alias; type)', permission: 'read', query: EntityListQuery, response: EntityListResponse },
+  { method: 'get', path: `/v1/entities/${ID}`, tag: 'memories', summary: 'Get an entity', permission: 'read', response: Entity },
   { method: 'post', path: '/v1/admin/keys', tag: 'admin', summary: 'Create an API key (the key is returned once)', permission: 'admin', body: CreateKeyRequest, status: 201, response: CreatedKey },
   { method: 'get', path: '/v1/admin/keys', tag: 'admin', summary: "List the tenant's API keys (the operator key may name another tenant)", permission: 'admin', query: TenantQuery, response: KeyList },
   { method: 'delete', path: `/v1/admin/keys/${ID}`, tag: 'admin', summary: 'Revoke an API key (the operator key may name another tenant)', permission: 'admin', query: TenantQuery, response: ApiKeyView },
@@ -129,14 +128,14 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: `/v1/schedules/${ID}/unpause`, tag: 'backfills', summary: 'Unpause a schedule', permission: 'write', body: NoteBody, response: ScheduleView },
   { method: 'post', path: `/v1/schedules/${ID}/trigger`, tag: 'backfills', summary: 'Run a scheduled backfill now', permission: 'write', status: 202, response: TriggeredSchedule },
   { method: 'delete', path: `/v1/schedules/${ID}`, tag: 'backfills', summary: 'Delete a schedule', permission: 'write', status: 204 },
-  { method: 'post', path: '/compat/crosmos/api/v1/conversations', tag: 'crosmos', summary: 'Crosmos: ingest a conversation', permission: 'ingest', body: CrosmosConversationRequest, status: 202, response: CrosmosConversationResponse, errors: [503] },
-  { method: 'post', path: '/compat/supermemory/v4/conversations', tag: 'supermemory', summary: 'supermemory: ingest or update a conversation', permission: 'ingest', body: SupermemoryConversationRequest, status: 200, response: SupermemoryConversationResponse, errors: [503] },
-  { method: 'post', path: '/compat/tex/ingestion/memory', tag: 'tex', summary: 'Tex: write turns (active fragments searchable on return, passive enrichment after)', permission: 'ingest', body: TexIngestRequest, status: 202, response: TexIngestResponse, errors: [503] },
+  { method: 'post', path: '/compat/crosmos/api/v1/conversations', tag: 'crosmos', summary: 'Crosmos: ingest a conversation', permission: 'ingest', body: CrosmosConversationRequest, status: 202, response: CrosmosConversationResponse },
+  { method: 'post', path: '/compat/supermemory/v4/conversations', tag: 'supermemory', summary: 'supermemory: ingest or update a conversation', permission: 'ingest', body: SupermemoryConversationRequest, status: 200, response: SupermemoryConversationResponse },
+  { method: 'post', path: '/compat/tex/ingestion/memory', tag: 'tex', summary: 'Tex: write turns (active fragments searchable on return, passive enrichment after)', permission: 'ingest', body: TexIngestRequest, status: 202, response: TexIngestResponse },
   { method: 'post', path: '/compat/memsolus/v1/memories/ingest', tag: 'memsolus', summary: 'Memsolus: create an ingest job (file or source_url)', permission: 'ingest', multipart: MemsolusIngestFields, status: 202, response: MemsolusJob, errors: INGEST_ERRORS },
   { method: 'get', path: '/compat/memsolus/v1/ingest-jobs', tag: 'memsolus', summary: 'Memsolus: list ingest jobs', permission: 'read', query: MemsolusListQuery, response: MemsolusJobList },
   { method: 'get', path: `/compat/memsolus/v1/ingest-jobs/${ID}`, tag: 'memsolus', summary: 'Memsolus: get an ingest job', permission: 'read', response: MemsolusJob },
-  { method: 'post', path: '/compat/synap/v1/memories', tag: 'synap', summary: 'Synap: create memory (409 on a duplicate document_id)', permission: 'ingest', body: SynapCreateMemory, status: 201, errors: [409, 415, 503], response: SynapQueued },
-  { method: 'post', path: '/compat/synap/v1/memories/batch', tag: 'synap', summary: 'Synap: batch create memories → {results, errors}; fail_fast rejects all on one invalid document (400); a batch that accepts nothing answers the status its documents share (400 invalid, 409 duplicates, 503 a service down)', permission: 'ingest', body: SynapBatchCreate, status: 201, errors: [409, 415, 503], response: SynapBatchResponse, errorBody: batchErrors(SynapQueued) },
+  { method: 'post', path: '/compat/synap/v1/memories', tag: 'synap', summary: 'Synap: create memory (409 on a duplicate document_id)', permission: 'ingest', body: SynapCreateMemory, status: 201, errors: [409, 415], response: SynapQueued },
+  { method: 'post', path: '/compat/synap/v1/memories/batch', tag: 'synap', summary: 'Synap: batch create memories → {results, errors}; fail_fast rejects all on one invalid document (400); a batch that accepts nothing answers the status its documents share (400 invalid, 409 duplicates, 503 a service down)', permission: 'ingest', body: SynapBatchCreate, status: 201, errors: [409, 415], response: SynapBatchResponse, errorBody: batchErrors(SynapQueued) },
   { method: 'get', path: `/compat/synap/v1/ingestions/${ID}`, tag: 'synap', summary: 'Synap: ingestion status', permission: 'read', response: SynapIngestionStatus },
   { method: 'get', path: `/compat/synap/v1/memories/${ID}`, tag: 'synap', summary: 'Synap: get memory', permission: 'read', response: SynapMemory },
   { method: 'patch', path: `/compat/synap/v1/memories/${ID}`, tag: 'synap', summary: 'Synap: update memory (merge_strategy)', permission: 'write', body: MemoryUpdate, response: SynapMemory },
@@ -259,8 +258,8 @@ function errorStatuses(op: Operation): { validation: boolean; others: number[] }
   // A JSON body is refused whole before its route sees it over the largest body its surface takes
   // (413), and on the native surface when it is not JSON at all (415; vendors' own parsers answer
   // their validation error).
-  const nativeJson = op.body ? (op.path.startsWith('/v1/') ? [413, 415] : [413]) : [];
-  const others = [...new Set([...(op.public ? [] : [401, 403, 503]), ...(op.path.includes(ID) ? [404] : []), ...nativeJson, ...(op.errors ?? [])])];
+  const jsonBody = op.body ? (op.path.startsWith('/v1/') ? [413, 415] : [413]) : [];
+  const others = [...new Set([...(op.public ? [] : [401, 403, 503]), ...(op.path.includes(ID) ? [404] : []), ...jsonBody, ...(op.errors ?? [])])];
   return { validation: Boolean(op.body || op.multipart || op.query || op.path.includes(ID)), others };
 }
 

@@ -52,7 +52,7 @@ export function sourceRoutes(sources: SourceStore): Router {
   router.get('/v1/sources', requirePermission('read'), async (req, res) => {
     const { page, page_size: pageSize, ...filters } = parseWith(SourceListQuery, req.query);
     const { sources: listed, total } = await sources.list(principalOf(req).tenant, filters, { from: (page - 1) * pageSize, size: pageSize });
-    res.json({ sources: listed, page, page_size: pageSize, total });
+    res.json({ sources: listed, page, page_size: pageSize, total } satisfies z.infer<typeof SourceListResponse>);
   });
 
   router.post('/v1/sources/delete', requirePermission('write'), async (req, res) => {

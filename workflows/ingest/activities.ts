@@ -8,6 +8,11 @@ import { refusedForGood } from './failures';
 
 // Retry policies fit each stage's failure modes. Bad input is raised non-retryable by the activities,
 // so these only ever retry transient faults: network, Elasticsearch down, model rate limits.
+
+/** Until the service is back, however long: no attempt limit (an accepted job is never dropped). */
+const UNTIL_BACK = { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' } as const;
+/** Entity resolution and indexing: Elasticsearch writes, heartbeating, retried until the cluster is back. */
+const WRITES = { startToCloseTimeout: '5 minutes', heartbeatTimeout: '2 minutes', retry: UNTIL_BACK } as const;
 export const { fetchSource } = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '30 seconds',
@@ -20,11 +25,7 @@ export const { parseSource, chunkDocument } = proxyActivities<Activities>({
 });
 // Extraction retries until the model answers: a provider outage or rate limit holds the job, it does
 // not fail it (content the model refuses is bad input, raised non-retryable by the extractor).
-export const { extractMemories } = proxyActivities<Activities>({
-  startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+export const { extractMemories } = proxyActivities<Activities>({ startToCloseTimeout: '10 minutes', heartbeatTimeout: '2 minutes', retry: UNTIL_BACK });
 // Small inputs chunk and extract as local activities: the same work and retry policy, run by the
 // worker that runs the workflow, without a task-queue round trip and two more workflow tasks each —
 // server work that cost a small job more than chunking it. Large inputs stay regular activities,
@@ -39,7 +40,7 @@ export const chunkSmall = proxyLocalActivities<Activities>({
 export const extractSmall = proxyLocalActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   localRetryThreshold: '10 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 20 },
+  retry: { ...UNTIL_BACK, maximumAttempts: 20 },
 }).extractMemories;
 // Since revision 4: a few quick local tries, then the regular activity (localFirst), which waits out
 // an outage without limit — a local activity retried for hours would grow the history with every try.
@@ -51,23 +52,13 @@ export const extractSmallFirst = proxyLocalActivities<Activities>({
 // Writes to Elasticsearch retry until the cluster is back: an accepted job is never dropped. A job
 // held here (e.g. waiting for a reindex to a new embedding model) shows the reason as its pending
 // activity's last failure; small jobs reach these only after their local try failed (localFirst).
-export const { resolveEntities, indexMemories } = proxyActivities<Activities>({
-  startToCloseTimeout: '5 minutes',
-  heartbeatTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
+export const { resolveEntities, indexMemories } = proxyActivities<Activities>(WRITES);
 // Since revision 4 a cancelled job waits for its extraction and writes to stop (or finish) before it
 // records what it indexed: nothing is written after it says "cancelled".
-export const settling = proxyActivities<Activities>({
-  startToCloseTimeout: '5 minutes',
-  heartbeatTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-});
+export const settling = proxyActivities<Activities>({ ...WRITES, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED });
 export const extractSettling = proxyActivities<Activities>({
+  ...WRITES,
   startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '2 minutes',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
 }).extractMemories;
 // A small job's parse, entity resolution and index try once as local activities — no task-queue round
@@ -108,7 +99,7 @@ async function localFirst<A extends unknown[], R>(local: (...args: A) => Promise
 const bookkeeping = proxyLocalActivities<Activities>({
   startToCloseTimeout: '1 minute',
   localRetryThreshold: '10 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  retry: UNTIL_BACK,
 });
 export const { recordSource, recordJobSummary } = bookkeeping;
 // A new version's cleanup: a search and conditional deletes, usually of one document's few memories;
@@ -117,7 +108,7 @@ export const { recordSource, recordJobSummary } = bookkeeping;
 export const { retireEarlierVersions, completeJob } = proxyLocalActivities<Activities>({
   startToCloseTimeout: '10 minutes',
   localRetryThreshold: '10 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+  retry: UNTIL_BACK,
 });
 export const handOverUpload = proxyLocalActivities<Activities>({
   startToCloseTimeout: '1 minute',
