@@ -1,101 +1,8 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { EmbedOptions, Embedder } from './embedder';
+import { INFERENCE_THREAD_SOURCE } from './inference-thread';
 import { LOCAL_MODEL, installLocalModel } from './install';
-
-/**
- * all-MiniLM-L6-v2 in-process through onnxruntime-node, on worker threads: inference is CPU-heavy and
- * must not stall the event loop that serves HTTP and Temporal heartbeats. The threads' code is plain
- * JavaScript evaluated by Node itself, so it loads the native addon in the main realm even when the
- * caller runs inside Jest's sandbox (whose typed arrays would fail onnxruntime's instanceof checks).
- * Output: mean-pooled, L2-normalised 384-d vectors, as sentence-transformers computes them.
- *
- * Parallelism is across batches, not inside one: each thread holds its own single-threaded session
- * and runs whole micro-batches. One session with two intra-op threads splits every matrix product in
- * halves and waits for the slower half, so on cores shared with Elasticsearch, Temporal and the
- * pipeline's own parsing, any other burst of work stalls the whole model. Independent sessions lose
- * only the thread that was preempted. Measured on 2 cores, 400 bench-sized texts: alone 77 against 82
- * chunks/s (one two-thread session), beside two bursty processes worth one core 37 against 30.
- * Each session holds its own copy of the weights (~90 MB).
- */
-const THREAD_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const path = require('node:path');
-const ort = require(workerData.ortPath);
-const { Tokenizer } = require(workerData.tokenizersPath);
-
-const ready = (async () => {
-  const json = (f) => JSON.parse(fs.readFileSync(path.join(workerData.modelDir, f), 'utf8'));
-  const tokenizer = new Tokenizer(json('tokenizer.json'), json('tokenizer_config.json'));
-  const session = await ort.InferenceSession.create(path.join(workerData.modelDir, 'onnx', 'model.onnx'), {
-    graphOptimizationLevel: 'all',
-    intraOpNumThreads: 1,
-    interOpNumThreads: 1,
-  });
-  return { tokenizer, session, sep: tokenizer.token_to_id('[SEP]') };
-})();
-
-async function embedBatch(texts) {
-  const { tokenizer, session, sep } = await ready;
-  const max = workerData.maxTokens;
-  const encoded = texts.map((text) => {
-    const ids = tokenizer.encode(text).ids;
-    return ids.length <= max ? ids : [...ids.slice(0, max - 1), sep];
-  });
-  const B = encoded.length;
-  const S = Math.max(...encoded.map((ids) => ids.length));
-  const ids = new BigInt64Array(B * S);
-  const mask = new BigInt64Array(B * S);
-  encoded.forEach((row, b) => row.forEach((id, j) => { ids[b * S + j] = BigInt(id); mask[b * S + j] = 1n; }));
-  const dims = [B, S];
-  const result = await session.run({
-    input_ids: new ort.Tensor('int64', ids, dims),
-    attention_mask: new ort.Tensor('int64', mask, dims),
-    token_type_ids: new ort.Tensor('int64', new BigInt64Array(B * S), dims),
-  });
-  const hidden = result.last_hidden_state.data;
-  const D = workerData.dims;
-  // One flat Float32Array per batch, transferred (not copied) back to the caller.
-  const out = new Float32Array(B * D);
-  const v = new Float64Array(D);
-  encoded.forEach((row, b) => {
-    v.fill(0);
-    for (let j = 0; j < row.length; j++) {
-      const base = (b * S + j) * D;
-      for (let d = 0; d < D; d++) v[d] += hidden[base + d];
-    }
-    let norm = 0;
-    for (let d = 0; d < D; d++) norm += v[d] * v[d];
-    norm = Math.sqrt(norm) || 1;
-    for (let d = 0; d < D; d++) out[b * D + d] = v[d] / norm;
-  });
-  return out;
-}
-
-// This thread's CPU time so far (tokenizing, the model, pooling: a one-thread session runs on the
-// caller's thread), where Linux tells it; the embedder sums it for benchmarks.
-function cpuNs() {
-  try {
-    return Number(fs.readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
-  } catch {
-    return undefined;
-  }
-}
-
-parentPort.on('message', async ({ id, texts, exit }) => {
-  // Exiting from in here happens between model runs. Worker.terminate() from outside, landing inside
-  // a run, makes onnxruntime-node's native code throw where nothing catches it: the process aborts.
-  if (exit) process.exit(0);
-  try {
-    const vectors = await embedBatch(texts);
-    parentPort.postMessage({ id, vectors, cpuNs: cpuNs() }, [vectors.buffer]);
-  } catch (error) {
-    parentPort.postMessage({ id, error: String((error && error.stack) || error) });
-  }
-});
-ready.then(() => parentPort.postMessage({ ready: true }), (error) => parentPort.postMessage({ ready: false, error: String(error) }));
-`;
 
 /**
  * Requests that arrive while the model is busy are coalesced: up to ROUND_TEXTS texts from several
@@ -153,6 +60,20 @@ export interface LocalEmbedderOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * all-MiniLM-L6-v2 in-process through onnxruntime-node, on worker threads: inference is CPU-heavy and
+ * must not stall the event loop that serves HTTP and Temporal heartbeats (the threads' code is
+ * inference-thread.ts). Output: mean-pooled, L2-normalised 384-d vectors, as sentence-transformers
+ * computes them.
+ *
+ * Parallelism is across batches, not inside one: each thread holds its own single-threaded session
+ * and runs whole micro-batches. One session with two intra-op threads splits every matrix product in
+ * halves and waits for the slower half, so on cores shared with Elasticsearch, Temporal and the
+ * pipeline's own parsing, any other burst of work stalls the whole model. Independent sessions lose
+ * only the thread that was preempted. Measured on 2 cores, 400 bench-sized texts: alone 77 against 82
+ * chunks/s (one two-thread session), beside two bursty processes worth one core 37 against 30.
+ * Each session holds its own copy of the weights (~90 MB).
+ */
 export class LocalEmbedder implements Embedder {
   readonly model = LOCAL_MODEL.name;
   readonly dims = LOCAL_MODEL.dims;
@@ -303,7 +224,7 @@ export class LocalEmbedder implements Embedder {
   }
 
   private async spawnThread(modelDir: string): Promise<Worker> {
-    const worker = new Worker(THREAD_SOURCE, {
+    const worker = new Worker(INFERENCE_THREAD_SOURCE, {
       eval: true,
       workerData: {
         modelDir,
