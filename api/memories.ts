@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { MemoryUpdate, ScopeValue, type MemoryStore } from '../lib/memories';
+import { MemoryUpdate, type MemoryStore } from '../lib/memories';
+import { ScopeValue, type MemoryListings } from '../lib/memory-listings';
 import { SCOPE_VALUE_FIELDS } from '../lib/search/filters';
 import { SearchFilters } from '../lib/search/plan';
 import { principalOf, requirePermission } from './auth';
@@ -32,17 +33,17 @@ export const ScopeListResponse = z.object({
 });
 
 /** Memories (list, get, update with a merge strategy, delete) and the values of their scopes, within the caller's tenant. */
-export function memoryRoutes(memories: MemoryStore): Router {
+export function memoryRoutes(memories: MemoryStore, listings: MemoryListings): Router {
   const router = Router();
 
   router.post('/v1/memories/list', requirePermission('read'), async (req, res) => {
     const request = parseWith(MemoryListRequest, req.body);
-    res.json(await memories.list(principalOf(req).tenant, request.filters, request.page_size, request.page_token));
+    res.json(await listings.list(principalOf(req).tenant, request.filters, request.page_size, request.page_token));
   });
 
   router.post('/v1/scopes/list', requirePermission('read'), async (req, res) => {
     const request = parseWith(ScopeListRequest, req.body);
-    const page = await memories.scopeValues(principalOf(req).tenant, request.field, request.filters, request.page_size, request.page_token);
+    const page = await listings.scopeValues(principalOf(req).tenant, request.field, request.filters, request.page_size, request.page_token);
     res.json({ field: request.field, ...page });
   });
 

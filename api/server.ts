@@ -10,6 +10,7 @@ import type { IngestMode } from '../lib/domain/ingest';
 import type { Extractor } from '../lib/models/extractor';
 import type { Logger } from '../lib/logger';
 import { MemoryStore } from '../lib/memories';
+import { MemoryListings } from '../lib/memory-listings';
 import { EntityStore } from '../lib/entities/store';
 import type { Embedder } from '../lib/models/embedder';
 import { adminRoutes } from './admin';
@@ -95,7 +96,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(nativeIngestRoutes(deps.jobs, conversations, deps.log));
   app.use(jobRoutes(deps.jobs, listings));
   app.use(searchRoutes(deps.search));
-  app.use(memoryRoutes(memories));
+  app.use(memoryRoutes(memories, new MemoryListings(deps.es, indices)));
   app.use(entityRoutes(new EntityStore(deps.es, indices)));
   app.use(sourceRoutes(new SourceStore(deps.es, indices, deps.jobs, listings)));
   app.use(adminRoutes(apiKeys));

@@ -104,3 +104,11 @@ export const clipTurn = (text: string, maxChars = 400) => (text.length > maxChar
 export function embeddingText(memory: { text: string; context?: string | null }): string {
   return memory.context ? `${memory.text}\n${memory.context}` : memory.text;
 }
+
+/**
+ * A memory as the API shows it: without its vector, stems and neighbouring-turn context (internal to
+ * search, and another memory's words).
+ */
+export function publicMemory({ embedding: _embedding, embedding_model: _model, stems: _stems, context: _context, context_stems: _contextStems, ...memory }: StoredMemory): Memory {
+  return memory;
+}

@@ -1,0 +1,109 @@
+import type { Client, estypes } from '@elastic/elasticsearch';
+import { z } from 'zod';
+import { publicMemory, type Memory, type StoredMemory } from './domain/memory';
+import type { IndexNames } from './elasticsearch/indices';
+import { badInput } from './errors';
+import { filterClauses, type ScopeField } from './search/filters';
+import type { SearchFilters } from './search/plan';
+
+/**
+ * A tenant's memories read a page at a time: the memories search's filters match, and the values
+ * their scope fields take. Page tokens hand back where a page ended, so paging reaches everything
+ * however much there is.
+ */
+export class MemoryListings {
+  constructor(
+    private readonly es: Client,
+    private readonly indices: IndexNames,
+  ) {}
+
+  /**
+   * The memories the filters match (those of search), newest first, a page at a time: a page token
+   * continues after the last memory of the page before (search_after on when it was stored and its
+   * id), so paging reaches every memory, however many, and stays in place as new ones arrive.
+   */
+  async list(tenant: string, filters: SearchFilters, pageSize: number, pageToken?: string): Promise<{ memories: Memory[]; next_page_token: string | null }> {
+    const response = await this.es.search<StoredMemory>({
+      index: this.indices.memories,
+      query: { bool: { filter: filterClauses(tenant, filters) } },
+      sort: [{ created_at: { order: 'desc', unmapped_type: 'date' } }, { id: 'asc' }],
+      size: pageSize,
+      search_after: pageToken === undefined ? undefined : openPageToken(pageToken, isMemorySort),
+      _source: { excludes: ['embedding', 'stems', 'context', 'context_stems'] },
+    });
+    const hits = response.hits.hits;
+    const last = hits[hits.length - 1];
+    return {
+      memories: hits.flatMap((hit) => (hit._source ? [publicMemory(hit._source)] : [])),
+      next_page_token: hits.length === pageSize && last?.sort ? pageTokenOf(last.sort) : null,
+    };
+  }
+
+  /**
+   * The values one scope field takes on the memories the filters match — the tenant's users, agents,
+   * sessions… — with how many memories and sources each has and when its first and last memory were
+   * stored, in value order a page at a time (a composite aggregation: paging reaches every value).
+   */
+  async scopeValues(tenant: string, field: ScopeField, filters: SearchFilters, pageSize: number, pageToken?: string): Promise<{ values: ScopeValue[]; next_page_token: string | null }> {
+    type Bucket = { key: { value: string }; doc_count: number; sources: { value: number }; first: { value_as_string?: string }; last: { value_as_string?: string } };
+    const response = await this.es.search<unknown, { values: { buckets: Bucket[]; after_key?: { value: string } } }>({
+      index: this.indices.memories,
+      size: 0,
+      query: { bool: { filter: filterClauses(tenant, filters) } },
+      aggs: {
+        values: {
+          composite: { size: pageSize, sources: [{ value: { terms: { field: `scope.${field}` } } }], after: pageToken === undefined ? undefined : { value: openPageToken(pageToken, isString) } },
+          aggs: {
+            // Exact up to 3,000 sources a value; beyond that an estimate within a few per cent.
+            sources: { cardinality: { field: 'provenance.source_id', precision_threshold: 3000 } },
+            first: { min: { field: 'created_at' } },
+            last: { max: { field: 'created_at' } },
+          },
+        },
+      },
+    });
+    const { buckets, after_key: after } = response.aggregations!.values;
+    return {
+      values: buckets.map((bucket) => ({
+        value: bucket.key.value,
+        memory_count: bucket.doc_count,
+        source_count: bucket.sources.value,
+        first_memory_at: bucket.first.value_as_string ?? null,
+        last_memory_at: bucket.last.value_as_string ?? null,
+      })),
+      next_page_token: buckets.length === pageSize && after ? pageTokenOf(after.value) : null,
+    };
+  }
+}
+
+/** One value of a scope field (a user, a session…) with what its memories hold: `POST /v1/scopes/list`. */
+export const ScopeValue = z.object({
+  value: z.string(),
+  memory_count: z.number().int(),
+  source_count: z.number().int(),
+  first_memory_at: z.string().nullable(),
+  last_memory_at: z.string().nullable(),
+});
+export type ScopeValue = z.infer<typeof ScopeValue>;
+
+/** Where a page of a listing ended, as its page token. */
+const pageTokenOf = (position: unknown) => Buffer.from(JSON.stringify(position)).toString('base64url');
+
+/**
+ * A page token as the listings hand them out (base64url JSON of where the page ended), if `valid`
+ * accepts what it holds: scopeValues()'s is the page's last value, list()'s the sort values of its
+ * last memory (epoch milliseconds, id). Anything else is a 400.
+ */
+function openPageToken<T>(token: string, valid: (value: unknown) => value is T): T {
+  try {
+    const value = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown;
+    if (valid(value)) return value;
+  } catch {
+    // Not JSON: refused below.
+  }
+  throw badInput('page_token is not one this listing gave: start again without it');
+}
+
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isMemorySort = (value: unknown): value is estypes.SortResults =>
+  Array.isArray(value) && value.length === 2 && typeof value[0] === 'number' && typeof value[1] === 'string';
