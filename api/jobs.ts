@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { JobFilters, JobListing, type JobListings } from '../lib/job-listing';
+import { JobListing, type JobListings } from '../lib/job-listing';
+import { JobFilters } from '../lib/temporal/visibility-query';
 import { AcceptedJob } from './native';
 import type { IngestJobs } from '../lib/jobs';
 import { principalOf, requirePermission } from './auth';

@@ -1,32 +1,20 @@
 import type { Client } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
 import { z } from 'zod';
-import { DocumentType, Format, SourceKind } from './domain/ingest';
-import { JobError, JobStatus, type JobProgress } from './domain/job';
+import { JobError, JobStatus } from './domain/job';
 import { badInput } from './errors';
-import { parseIngestWorkflowId, sha256 } from './ids';
+import { parseIngestWorkflowId } from './ids';
 import { both, timestampOf } from './job-status';
 import { jobMemo, type JobMemo } from './job-request';
 import type { IngestJobs } from './jobs';
 import { mapBounded } from './map-bounded';
 import type { PendingStart } from './pending-starts';
+import { decodeFields, JobFilters, openPageToken, sealPageToken, statusOf, visibilityQuery } from './temporal/visibility-query';
 
 /** How many of a tenant's open jobs openJobsOf looks through for those it is asked about. */
 const OPEN_SCAN = 10_000;
 
 /** How deep offset pagination reaches (as Elasticsearch's own result window). */
 const MAX_OFFSET = 10_000;
-
-/** Filters a listing accepts; each maps to one Cairn search attribute in Temporal visibility. */
-export const JobFilters = z.object({
-  status: JobStatus.optional(),
-  format: Format.optional(),
-  kind: SourceKind.optional(),
-  document_type: DocumentType.optional(),
-  /** The API surface that took the job: native, crosmos, supermemory, tex, memsolus, synap, backfill. */
-  surface: z.string().regex(/^[a-z][a-z0-9_-]{0,63}$/, 'a surface name: lower-case letters, digits, _ and - (e.g. native, synap)').optional(),
-});
-export type JobFilters = z.infer<typeof JobFilters>;
 
 /** A job as a listing shows it: what visibility and the job's memo hold, without its stage-by-stage progress. */
 export const JobListing = z.object({
@@ -51,91 +39,8 @@ export const JobListing = z.object({
 });
 export type JobListing = z.infer<typeof JobListing>;
 
-// temporal.api.enums.v1.WorkflowExecutionStatus values (kept here to avoid a direct proto dependency).
-const Status = {
-  WORKFLOW_EXECUTION_STATUS_COMPLETED: 2,
-  WORKFLOW_EXECUTION_STATUS_FAILED: 3,
-  WORKFLOW_EXECUTION_STATUS_CANCELED: 4,
-  WORKFLOW_EXECUTION_STATUS_TERMINATED: 5,
-  WORKFLOW_EXECUTION_STATUS_TIMED_OUT: 7,
-} as const;
-
-/** Visibility's execution status is the truth for closed runs; the CairnStatus attribute for open ones. */
-function statusOf(executionStatus: number | null | undefined, attribute: string | undefined): JobProgress['status'] {
-  switch (executionStatus) {
-    case Status.WORKFLOW_EXECUTION_STATUS_COMPLETED:
-      return 'completed';
-    case Status.WORKFLOW_EXECUTION_STATUS_CANCELED:
-      return 'cancelled';
-    case Status.WORKFLOW_EXECUTION_STATUS_FAILED:
-    case Status.WORKFLOW_EXECUTION_STATUS_TERMINATED:
-    case Status.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
-      return 'failed';
-    default:
-      return attribute === 'running' ? 'running' : 'queued';
-  }
-}
-
-/** Each status as statusOf reads it: closed runs by their execution status (a run terminated from outside never wrote its own), open ones by CairnStatus. */
-const STATUS_CLAUSES: Record<JobProgress['status'], string> = {
-  completed: `ExecutionStatus = "Completed"`,
-  cancelled: `ExecutionStatus = "Canceled"`,
-  failed: `ExecutionStatus IN ("Failed", "Terminated", "TimedOut")`,
-  running: `(ExecutionStatus = "Running" AND CairnStatus = "running")`,
-  queued: `(ExecutionStatus = "Running" AND CairnStatus != "running")`,
-};
-
-/** A string literal of a visibility query: quotes, backslashes and control characters (a NUL ends SQLite's parse) dropped. */
-const quote = (value: string) => `"${value.replace(/["\\\u0000-\u001f\u007f]/g, '')}"`;
-
-/**
- * The task queue scopes a listing to this deployment: several Cairn deployments (or test runs) can
- * share a Temporal namespace, each with its own indices and queue.
- */
-export function visibilityQuery(tenant: string, filters: JobFilters, taskQueue?: string): string {
-  const clauses = [`CairnTenant = ${quote(tenant)}`, `CairnJobKind = "ingest"`];
-  if (taskQueue) clauses.push(`TaskQueue = ${quote(taskQueue)}`);
-  if (filters.status) clauses.push(STATUS_CLAUSES[filters.status]);
-  if (filters.format) clauses.push(`CairnFormat = ${quote(filters.format)}`);
-  if (filters.kind) clauses.push(`CairnSourceKind = ${quote(filters.kind)}`);
-  if (filters.document_type) clauses.push(`CairnDocumentType = ${quote(filters.document_type)}`);
-  if (filters.surface) clauses.push(`CairnSurface = ${quote(filters.surface)}`);
-  return clauses.join(' AND ');
-}
-
-function decodeFields(fields: Record<string, Parameters<typeof defaultPayloadConverter.fromPayload>[0]> | null | undefined): Record<string, unknown> {
-  const decoded: Record<string, unknown> = {};
-  for (const [key, payload] of Object.entries(fields ?? {})) {
-    try {
-      decoded[key] = defaultPayloadConverter.fromPayload(payload);
-    } catch {
-      // An attribute written by another tool in an unknown encoding is skipped, not fatal.
-    }
-  }
-  return decoded;
-}
-
 // gRPC's INVALID_ARGUMENT status code.
 const INVALID_ARGUMENT = 3;
-
-/**
- * Page tokens are Temporal's, sealed with a check of the query they continue: a token that was cut,
- * mistyped or issued for another query (another tenant's or other filters) is refused at once with
- * 400, never handed to the server, which would retry it as an unknown error before failing. (A check,
- * not a secret: the tenant is in the query, so a token can only ever continue the caller's own listing.)
- */
-const tokenCheck = (token: Uint8Array, query: string) => sha256('page-token', query, Buffer.from(token).toString('base64')).slice(0, 16);
-
-export function sealPageToken(token: Uint8Array, query: string): string {
-  return `${Buffer.from(token).toString('base64url')}.${tokenCheck(token, query)}`;
-}
-
-function openPageToken(sealed: string, query: string): Uint8Array {
-  const [body, check, ...rest] = sealed.split('.');
-  const token = Buffer.from(body ?? '', 'base64url');
-  if (rest.length > 0 || token.length === 0 || check !== tokenCheck(token, query)) throw badInput('page_token is not valid for this listing: start again without it');
-  return token;
-}
 
 /** A job still being started (answered 2xx, its start not yet acknowledged) as a listing, if it matches the filters. */
 function pendingListing({ workflowInput, recordedAt }: PendingStart, filters: JobFilters): JobListing | undefined {

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { JobListings, visibilityQuery } from '../lib/job-listing';
+import { JobListings } from '../lib/job-listing';
+import { visibilityQuery } from '../lib/temporal/visibility-query';
 import { IngestJobs } from '../lib/jobs';
 import { ApiMetrics } from '../lib/metrics';
 import { gatedClient } from './support/gated-client';
