@@ -74,6 +74,7 @@ export function visibilityQuery(tenant: string, filters: JobFilters, taskQueue?:
   return clauses.join(' AND ');
 }
 
+/** A run's memo or search attributes, as visibility hands them back (payloads), read as values. */
 export function decodeFields(fields: Record<string, Parameters<typeof defaultPayloadConverter.fromPayload>[0]> | null | undefined): Record<string, unknown> {
   const decoded: Record<string, unknown> = {};
   for (const [key, payload] of Object.entries(fields ?? {})) {
