@@ -333,6 +333,11 @@ describe('backfills: import, re-extract and reindex', () => {
       expect([await exists(`${alias}-v4`), await exists(`${entities}-v4`)]).toEqual([true, true]);
       const handle = h.temporal.client.workflow.getHandle(backfillWorkflowId('default', accepted.body.id));
       await handle.cancel();
+      // The batch in flight finishes before the reindex stops and drops what it filled: stopped
+      // under the batch, the batch's writes would create the dropped version again.
+      const waited = await Promise.race([handle.result().then(() => 'ended', () => 'ended'), new Promise((resolve) => setTimeout(() => resolve('waiting'), 2_000))]);
+      expect(waited).toBe('waiting');
+      release();
       await expect(handle.result()).rejects.toThrow();
       const stopped = (await h.api('GET', `/v1/backfills/${accepted.body.id}`, { key: h.operatorKey })).body;
       expect(stopped).toMatchObject({ status: 'cancelled', reindex: { target: `${alias}-v4`, swapped: false } });
@@ -343,10 +348,10 @@ describe('backfills: import, re-extract and reindex', () => {
       stallCopy = undefined;
       release();
     }
-    // The held copy, let go after the drop, may write into v4 all the same, and Elasticsearch then makes
-    // the index on its own (a dynamic mapping). The next reindex does not reuse such an index: it builds
-    // v4 afresh, strict, and swaps onto it.
+    // The held copy had ended before the drop: nothing writes v4 again (Elasticsearch would make the
+    // index on its own, with a dynamic mapping). The next reindex builds v4 afresh, strict, and swaps onto it.
     await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(await exists(`${alias}-v4`)).toBe(false);
     const next = await runBackfill({ backfill: 'reindex' }, h.operatorKey);
     expect(next).toMatchObject({ status: 'completed', reindex: { source: `${alias}-v3`, target: `${alias}-v4`, swapped: true } });
     const built = await h.runtime.es.indices.getMapping({ index: `${alias}-v4` });

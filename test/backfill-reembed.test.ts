@@ -188,6 +188,41 @@ describe('re-embed backfill: every memory of the tenant re-embedded exactly once
     }
   });
 
+  it('a cancelled re-embed stops between batches: the batch in flight finishes, is counted, and then it says cancelled', async () => {
+    const seeded = Array.from({ length: 6 }, (_, i) => memoryDoc('initech', i));
+    const response = await h.runtime.es.bulk({
+      refresh: 'wait_for',
+      operations: seeded.flatMap((doc) => [{ index: { _index: h.runtime.indices.memories, _id: doc.id } }, doc]),
+    });
+    expect(response.errors).toBe(false);
+    const worker = await startBackfillWorker();
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const holding = embedder.holdAfter(embedder.embedded + 1, released);
+    try {
+      const runs = new BackfillRuns(h.temporal.client, backfillQueue());
+      const started = await runs.start('initech', { backfill: 'reembed', batch_size: 2, concurrency: 1, page_size: 50, pages_per_run: 20 });
+      await Promise.race([holding, new Promise((_, reject) => setTimeout(() => reject(new Error('no batch reached the embedder')), 60_000))]);
+      await runs.cancel('initech', started.id);
+      // The first batch is still inside the embedder: the backfill waits for it.
+      await new Promise((resolve) => setTimeout(resolve, 2_000));
+      expect((await runs.progress('initech', started.id)).status).toBe('running');
+      release();
+      await expect(runs.result('initech', started.id)).rejects.toThrow();
+      expect(await runs.progress('initech', started.id)).toMatchObject({ status: 'cancelled', processed: 2 });
+      // That batch's two memories have the new model's vectors; the other four were left as they were.
+      await h.runtime.es.indices.refresh({ index: h.runtime.indices.memories });
+      const renewed = await h.runtime.es.count({
+        index: h.runtime.indices.memories,
+        query: { bool: { filter: [{ term: { tenant: 'initech' } }, { term: { embedding_model: embedder.model } }] } },
+      });
+      expect(renewed.count).toBe(2);
+    } finally {
+      release();
+      await worker.close();
+    }
+  });
+
   it('refuses an in-place re-embed that would mix two models\' vectors, with the reason', async () => {
     // Test double for a worker configured with another model: only its name and size are read.
     const otherModel: Embedder = {

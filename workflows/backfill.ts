@@ -133,15 +133,21 @@ async function processPage(input: BackfillWorkflowInput, runId: string, items: s
   progress.scanned += items.length;
   if (input.kind === 'reembed' || input.kind === 'reindex') {
     const batches = chunk(items, input.batchSize);
+    // Since the patch, a cancelled re-embed or reindex lets the batches in flight finish, as items do
+    // below: a batch cancelled under it went on writing after the backfill said `cancelled` — for a
+    // reindex, into the next version it had just dropped, which the write then created again.
+    const finishesBatches = patched('finish-batches-on-cancel');
+    const runBatch = (ids: string[]): Promise<BatchOutcome> =>
+      input.kind === 'reembed'
+        ? reembedMemories({ runId, ids })
+        : copyMemories({ runId, ids, index: reindex!.source, target: reindex!.target });
     await mapBounded(batches, input.concurrency, async (ids) => {
-      const outcome: BatchOutcome =
-        input.kind === 'reembed'
-          ? await reembedMemories({ runId, ids })
-          : await copyMemories({ runId, ids, index: reindex!.source, target: reindex!.target });
+      if (finishesBatches && stopping()) throw new CancelledFailure('the backfill was cancelled');
+      const outcome = finishesBatches ? await CancellationScope.nonCancellable(() => runBatch(ids)) : await runBatch(ids);
       progress.processed += outcome.processed;
       progress.skipped += outcome.skipped;
       touch(progress);
-    });
+    }, { settle: finishesBatches });
     return;
   }
   // Re-extract and import: each item becomes an ordinary ingest job, run as a child workflow. Since the
