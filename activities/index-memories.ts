@@ -86,11 +86,14 @@ export function createIndexActivity(deps: ActivityDeps) {
     });
 
     if (vectors) await deps.embeddingMatch.assertVectorsFit('memories');
-    const writes = await keepingWhatWasThere(deps, docs, versionAt);
+    const { writes, deleted } = await keepingWhatWasThere(deps, docs, versionAt);
+    // What the batch holds: its memories, but for those deleted through the API.
+    const held = deleted.size ? docs.filter((doc) => !deleted.has(doc.id)) : docs;
+    const result: IndexResult = { indexed: held.length, memoryIds: held.map((doc) => doc.id) };
     // A job cancelled meanwhile writes nothing more (it counts what it wrote once its writes stop).
     stopIfCancelled();
-    // Every memory of the batch already there and edited: nothing to write (an empty bulk is refused).
-    if (writes.length === 0) return { indexed: docs.length, memoryIds: docs.map((doc) => doc.id) };
+    // Every memory of the batch already there and edited, or deleted: nothing to write (an empty bulk is refused).
+    if (writes.length === 0) return result;
     // Searchable when the activity returns: the job is only "completed" once recall can see it.
     const response = await deps.promptRefresh.write(deps.indices.memories, () =>
       deps.es.bulk({
@@ -101,29 +104,35 @@ export function createIndexActivity(deps: ActivityDeps) {
     // A version's write that lost a race (another version wrote the memory since it was read) is a
     // conflict: the retried batch reads again and decides again.
     if (response.errors) throw bulkFailure(response, 'memories');
-    return { indexed: docs.length, memoryIds: docs.map((doc) => doc.id) };
+    return result;
   };
 }
 
 /**
  * What a memory already there keeps when its content is ingested again (a re-send, a retry, a
  * re-extraction write the same ids): its `created_at`, and — once edited through the API
- * (`updated_at` set) — the whole edit, which is not written over. A version of a replaceable source
+ * (`updated_at` set) — the whole edit, which is not written over; a memory deleted through the API
+ * (its tombstone, lib/memories.ts) is not written again. A version of a replaceable source
  * (`versionAt`) leaves alone a memory a newer version wrote, and writes only over what it read
  * (`expect`: the memory's sequence number then, or that it was absent), so that holds in a race too.
  */
-async function keepingWhatWasThere(deps: ActivityDeps, docs: StoredMemory[], versionAt?: string): Promise<Write[]> {
-  if (docs.length === 0) return [];
+async function keepingWhatWasThere(deps: ActivityDeps, docs: StoredMemory[], versionAt?: string): Promise<{ writes: Write[]; deleted: Set<string> }> {
+  if (docs.length === 0) return { writes: [], deleted: new Set() };
   type Stored = { created_at?: string; updated_at?: string | null; provenance?: { version_at?: string } };
+  // The memories and their tombstones in one read: the first half answers for the memories.
   const { docs: found } = await deps.es.mget<Stored>({
-    index: deps.indices.memories,
-    ids: docs.map((doc) => doc.id),
-    _source: ['created_at', 'updated_at', 'provenance.version_at'],
+    docs: [
+      ...docs.map((doc) => ({ _index: deps.indices.memories, _id: doc.id, _source: ['created_at', 'updated_at', 'provenance.version_at'] })),
+      ...docs.map((doc) => ({ _index: deps.indices.tombstones, _id: doc.id, _source: false })),
+    ],
   });
+  const isFound = (hit: (typeof found)[number]) => 'found' in hit && hit.found;
+  const deleted = new Set(found.slice(docs.length).filter(isFound).map((hit) => hit._id));
   const existing = new Map<string, { _source: Stored; _seq_no?: number; _primary_term?: number }>();
-  for (const hit of found) if ('found' in hit && hit.found && hit._source) existing.set(hit._id, { ...hit, _source: hit._source });
+  for (const hit of found.slice(0, docs.length)) if ('found' in hit && hit.found && hit._source) existing.set(hit._id, { ...hit, _source: hit._source });
   const writes: Write[] = [];
   for (const doc of docs) {
+    if (deleted.has(doc.id)) continue;
     const there = existing.get(doc.id);
     if (there?._source.updated_at) continue;
     if (versionAt && there && versionOrder(there._source.provenance?.version_at, versionAt) > 0) continue;
@@ -133,7 +142,7 @@ async function keepingWhatWasThere(deps: ActivityDeps, docs: StoredMemory[], ver
     const expect = !versionAt ? undefined : there ? { seqNo: there._seq_no!, primaryTerm: there._primary_term! } : 'absent';
     writes.push({ doc: kept, expect });
   }
-  return writes;
+  return { writes, deleted };
 }
 
 interface Write {

@@ -88,13 +88,25 @@ export class MemoryStore {
     return publicMemory(next);
   }
 
+  /**
+   * Deletes a memory for good. A tombstone under its id, written first, keeps the same content
+   * ingested again (a re-send, a retried job, a re-extraction: they write the same ids) from writing
+   * it back (activities/index-memories.ts); a delete that fails takes its tombstone away again.
+   */
   async delete(tenant: string, id: string): Promise<void> {
     const { memory } = await this.getStored(tenant, id);
-    const undo = await this.refreshNeighbours(tenant, memory, undefined);
-    await this.es.delete({ index: this.indices.memories, id, refresh: 'wait_for' }, { ignore: [404] }).catch(async (error) => {
+    const tombstone = { tenant, source_id: memory.provenance.source_id, deleted_at: new Date().toISOString() };
+    await this.es.index({ index: this.indices.tombstones, id, document: tombstone });
+    const revive = () => this.es.delete({ index: this.indices.tombstones, id }, { ignore: [404] }).catch(() => undefined);
+    let undo: () => Promise<void> = async () => undefined;
+    try {
+      undo = await this.refreshNeighbours(tenant, memory, undefined);
+      await this.es.delete({ index: this.indices.memories, id, refresh: 'wait_for' }, { ignore: [404] });
+    } catch (error) {
       await undo().catch(() => undefined);
+      await revive();
       throw error;
-    });
+    }
   }
 
   /**

@@ -67,7 +67,7 @@ const WINDOW = 10_000;
 /**
  * Sources — what was sent (a document, a file, a URL, a conversation) — read and deleted with all that
  * was derived from them, within the caller's tenant. Deleting a source removes its memories (edited
- * ones too), its mention from every entity (an entity no other source mentions goes), the content its
+ * ones too, and the tombstones of those deleted one by one), its mention from every entity (an entity no other source mentions goes), the content its
  * jobs stored in the blob store, and last its record: a request that fails half-way leaves the record,
  * and the same DELETE again finishes the work. The jobs' summaries stay, as the history of what ran.
  */
@@ -156,6 +156,9 @@ export class SourceStore {
     if ((await this.es.count({ index: this.indices.memories, query: this.memoriesOf(tenant, ids) })).count > 0) {
       throw conflict(`memories of ${ids.length === 1 ? `source ${ids[0]}` : 'these sources'} changed while being deleted; send the request again`);
     }
+    // The tombstones of memories deleted one by one go too: the same content sent again is a new source.
+    await this.es.indices.refresh({ index: this.indices.tombstones });
+    await deleteMatching(this.es, this.indices.tombstones, { bool: { filter: [{ term: { tenant } }, { terms: { source_id: ids } }] } }, "the sources' deleted memories");
     const entities = await forgetSourcesInEntities(this.es, this.indices, tenant, ids, mentioned);
     await this.jobs.dropContent(tenant, jobIds);
     // With its record goes a Tex session's turn counter: sent again, the session is numbered from 0.

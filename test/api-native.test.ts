@@ -387,6 +387,26 @@ describe('native v1 API', () => {
     expect(after).toMatchObject({ text: 'The orchard keeper grafts pear trees in March.', created_at: before.created_at, updated_at: expect.any(String) });
   });
 
+  it('keeps a deleted memory deleted when the same content is ingested again, until its source is deleted', async () => {
+    const body = { content: 'The beekeeper moves the hives to the heather moor in August.', format: 'TXT', document_id: 'hive-notes' };
+    const first = await h.api('POST', '/v1/documents', { body });
+    expect((await h.waitForJob('acme', first.body.job_id)).memories_created).toBe(1);
+    const [hit] = (await search(h, 'beekeeper hives heather')).filter((result) => result.provenance.job_id === first.body.job_id);
+    expect((await h.api('DELETE', `/v1/memories/${hit!.id}`)).status).toBe(204);
+
+    // Sent again: the same memory id, which the deletion keeps out.
+    const again = await h.api('POST', '/v1/documents', { body });
+    expect(await h.waitForJob('acme', again.body.job_id)).toMatchObject({ status: 'completed', memories_created: 0 });
+    expect((await h.api('GET', `/v1/memories/${hit!.id}`)).status).toBe(404);
+    expect((await search(h, 'beekeeper hives heather')).some((result) => result.id === hit!.id)).toBe(false);
+
+    // A deleted source takes its tombstones with it: sent once more, it is new again.
+    expect((await h.api('DELETE', `/v1/sources/${first.body.source_id}`)).status).toBe(200);
+    const fresh = await h.api('POST', '/v1/documents', { body });
+    expect(await h.waitForJob('acme', fresh.body.job_id)).toMatchObject({ status: 'completed', memories_created: 1 });
+    expect((await h.api('GET', `/v1/memories/${hit!.id}`)).status).toBe(200);
+  });
+
   it('ingests a conversation sent again under its conversation_id as an update: new and edited messages only', async () => {
     const conversationMemories = async () => {
       const { hits } = await h.runtime.es.search<{ id: string; text: string; provenance: { job_id: string; turn_start: number } }>({

@@ -7,6 +7,7 @@ import {
   memoriesMapping,
   sequencesMapping,
   sourcesMapping,
+  tombstonesMapping,
   webhooksMapping,
   type EmbeddingSpec,
   type IndexName,
@@ -21,6 +22,7 @@ export interface IndexNames {
   apikeys: string;
   webhooks: string;
   sequences: string;
+  tombstones: string;
 }
 
 export function indexNames(prefix: string): IndexNames {
@@ -32,6 +34,7 @@ export function indexNames(prefix: string): IndexNames {
     apikeys: `${prefix}-apikeys`,
     webhooks: `${prefix}-webhooks`,
     sequences: `${prefix}-sequences`,
+    tombstones: `${prefix}-tombstones`,
   };
 }
 
@@ -72,6 +75,7 @@ export async function ensureIndices(client: Client, prefix: string, embedding: E
     apikeys: apiKeysMapping,
     webhooks: webhooksMapping,
     sequences: sequencesMapping,
+    tombstones: tombstonesMapping,
   };
   for (const name of Object.keys(mappings) as IndexName[]) {
     const alias = names[name];

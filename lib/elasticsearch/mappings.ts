@@ -13,6 +13,7 @@ export const INDEX_VERSIONS = {
   apikeys: 1,
   webhooks: 1,
   sequences: 1,
+  tombstones: 1,
 } as const;
 export type IndexName = keyof typeof INDEX_VERSIONS;
 
@@ -239,5 +240,20 @@ export const sequencesMapping: estypes.MappingTypeMapping = {
     tenant: keyword,
     next: { type: 'long', index: false },
     updated_at: { type: 'date', index: false },
+  },
+};
+
+/**
+ * Memories deleted through the API, by id (lib/memories.ts): the same content ingested again (a
+ * re-send, a retried job, a re-extraction) writes the same ids, and must not bring them back. Read by
+ * id only; a source's go with it.
+ */
+export const tombstonesMapping: estypes.MappingTypeMapping = {
+  dynamic: 'strict',
+  _meta: { schema_version: INDEX_VERSIONS.tombstones },
+  properties: {
+    tenant: keyword,
+    source_id: keyword,
+    deleted_at: { type: 'date', index: false },
   },
 };
