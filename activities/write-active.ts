@@ -7,6 +7,7 @@ import type { StoredMemory } from '../lib/domain/memory';
 import { badInput } from '../lib/errors';
 import { sha256 } from '../lib/ids';
 import { bulkFailure } from '../lib/elasticsearch/client';
+import type { IndexNames } from '../lib/elasticsearch/indices';
 import { SharedRefresh } from '../lib/elasticsearch/refresh';
 import type { ActivityDeps } from './deps';
 import { memoryScope, requestProvenance } from '../lib/domain/scope';
@@ -48,11 +49,11 @@ export const fragmentHash = (tenant: string, scope: TurnScope, role: string, tex
  * are numbered on from each other (neighbouring turns are found by position) rather than each write
  * starting again at 0. One real-time read and one search.
  */
-export async function sessionTurns(es: Client, memoriesIndex: string, tenant: string, sourceId: string, hashes: string[]): Promise<{ stored: Map<string, number | undefined>; next: number }> {
+export async function sessionTurns(es: Client, indices: Pick<IndexNames, 'memories' | 'tombstones'>, tenant: string, sourceId: string, hashes: string[]): Promise<{ stored: Map<string, number | undefined>; next: number }> {
   const [fragments, memories] = await Promise.all([
-    hashes.length ? storedFragments(es, memoriesIndex, tenant, hashes) : new Set<string>(),
+    hashes.length ? storedFragments(es, indices, tenant, hashes) : new Set<string>(),
     es.search({
-      index: memoriesIndex,
+      index: indices.memories,
       size: 0,
       query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }] } },
       aggs: {
@@ -82,9 +83,13 @@ export async function sessionTurns(es: Client, memoriesIndex: string, tenant: st
   return { stored, next: last === null || last === undefined ? 0 : last + 1 };
 }
 
-/** Which of these turns have their active fragment (`mem_<hash>`) stored in the tenant. */
-async function storedFragments(es: Client, memoriesIndex: string, tenant: string, hashes: string[]): Promise<Set<string>> {
-  const { docs } = await es.mget<StoredMemory>({ index: memoriesIndex, ids: hashes.map((hash) => `mem_${hash}`), _source: ['tenant'] });
+/** Which of these turns have their active fragment (`mem_<hash>`) stored in the tenant, or had it deleted. */
+async function storedFragments(es: Client, indices: Pick<IndexNames, 'memories' | 'tombstones'>, tenant: string, hashes: string[]): Promise<Set<string>> {
+  const ids = hashes.map((hash) => `mem_${hash}`);
+  // A fragment deleted through the API (its tombstone, lib/memories.ts) counts as stored: sent again, it is not written back.
+  const { docs } = await es.mget<{ tenant?: string }>({
+    docs: [indices.memories, indices.tombstones].flatMap((index) => ids.map((id) => ({ _index: index, _id: id, _source: ['tenant'] }))),
+  });
   return new Set(docs.flatMap((doc) => ('found' in doc && doc.found && doc._source?.tenant === tenant ? [doc._id.slice('mem_'.length)] : [])));
 }
 
@@ -101,7 +106,7 @@ export function createWriteActiveActivity(deps: ActivityDeps) {
     const turns = conversation.messages.map((turn, i) => ({ turn, hash: turn.turnId ?? fragmentHash(request.tenant, request.scope, turn.role, turn.content, turn.timestamp), position: turn.index ?? i }));
     const fragmentIds = turns.map(({ hash }) => hash);
 
-    const stored = await storedFragments(deps.es, deps.indices.memories, request.tenant, fragmentIds);
+    const stored = await storedFragments(deps.es, deps.indices, request.tenant, fragmentIds);
     const seen = new Set<string>();
     const fresh = turns.filter(({ hash }) => {
       if (stored.has(hash) || seen.has(hash)) return false;

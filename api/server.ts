@@ -86,7 +86,7 @@ export function createApp(deps: ApiDeps): Express {
   // works by changing only its base URL.
   app.use('/compat/crosmos', crosmosSurface(surface, deps.jobs));
   app.use('/compat/supermemory', supermemorySurface(surface, deps.jobs, conversations));
-  app.use('/compat/tex', texSurface(surface, deps.jobs, deps.es, indices.memories, sequences));
+  app.use('/compat/tex', texSurface(surface, deps.jobs, deps.es, indices, sequences));
   app.use('/compat/memsolus', memsolusSurface(surface, deps.jobs, listings));
   app.use('/compat/synap', synapSurface(surface, deps.jobs, memories, deps.es, indices.sources));
 

@@ -56,6 +56,13 @@ describe('Tex surface (/compat/tex)', () => {
     expect(count).toBe(3);
     expect((await h.waitForJob('acme', next.body.job_id)).status).toBe('completed');
 
+    // A fragment deleted through the API is not written back when its turn is sent again.
+    const peanuts = `mem_${next.body.active_fragment_ids[1]}`;
+    expect((await h.api('DELETE', `/v1/memories/${peanuts}`)).status).toBe(204);
+    const resent = await h.api('POST', '/compat/tex/ingestion/memory', { body: { ...seed, turns: [seed.turns[0], { role: 'user', text: 'Also no peanuts, please.', timestamp: '2026-05-08T14:01:00Z' }] } });
+    expect(resent.body).toMatchObject({ passive_job_id: null, usage: { tokens_in: 0 } });
+    expect((await h.api('GET', `/v1/memories/${peanuts}`)).status).toBe(404);
+
     // Other tenants neither see the fragments nor the job.
     expect((await h.api('GET', `/v1/memories/mem_${response.body.active_fragment_ids[0]}`, { key: h.keys.globex })).status).toBe(404);
     expect((await h.api('GET', `/v1/jobs/${response.body.job_id}`, { key: h.keys.globex })).status).toBe(404);

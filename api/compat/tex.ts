@@ -5,6 +5,7 @@ import { Metadata } from '../../lib/domain/ingest';
 import type { Client } from '@elastic/elasticsearch';
 import { fragmentHash, sessionTurns } from '../../activities/write-active';
 import { sourceId as deriveSourceId } from '../../lib/ids';
+import type { IndexNames } from '../../lib/elasticsearch/indices';
 import { CairnError } from '../../lib/errors';
 import type { IngestJobs } from '../../lib/jobs';
 import { turnPositionsKey, type Sequences } from '../../lib/sequences';
@@ -70,7 +71,7 @@ export const TexIngestResponse = z.object({
   usage: z.object({ tokens_in: z.number(), tokens_out: z.number() }),
 });
 
-export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memoriesIndex: string, sequences: Sequences): Router {
+export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, indices: Pick<IndexNames, 'memories' | 'tombstones'>, sequences: Sequences): Router {
   return compatSurface(deps, fastApiErrors, (router) => {
     router.post('/ingestion/memory', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(TexIngestRequest, foldDottedScope(req.body));
@@ -89,7 +90,7 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, memo
       // Turns not stored yet are numbered on from the session's last: a session's writes are one
       // conversation, whose neighbouring turns search relates by position.
       const sourceId = deriveSourceId(tenant, sourceKey);
-      const { stored, next } = await sessionTurns(es, memoriesIndex, tenant, sourceId, turns.map((turn) => turn.turnId));
+      const { stored, next } = await sessionTurns(es, indices, tenant, sourceId, turns.map((turn) => turn.turnId));
       // Claimed from the session's counter, shared by every API process: a write racing another of the
       // same session (through this process or another) gets the positions after the other's, which the
       // memories may not show yet (a passive write indexes them later). What the memories show is the
