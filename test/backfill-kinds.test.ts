@@ -172,6 +172,9 @@ describe('backfills: import, re-extract and reindex', () => {
   });
 
   it('re-extracts every source from its stored content, replacing the memories of the old jobs', async () => {
+    // One memory deleted through the API first: a re-extraction does not bring it back.
+    const deleted = (await memoriesOf('acme')).find((m) => m.provenance.file_name === 'lisbon.txt')!;
+    expect((await h.api('DELETE', `/v1/memories/${deleted.id}`)).status).toBe(204);
     const before = await memoriesOf('acme');
     const oldJobs = new Set(before.map((m) => m.provenance.job_id));
     const result = await runBackfill({ backfill: 'reextract' });
@@ -179,6 +182,7 @@ describe('backfills: import, re-extract and reindex', () => {
     const after = await memoriesOf('acme');
     // Same extractor, same content: the same memories, now written by the re-extraction's jobs.
     expect(after.map((m) => m.id).sort()).toEqual(before.map((m) => m.id).sort());
+    expect(after.some((m) => m.id === deleted.id)).toBe(false);
     for (const memory of after) expect(oldJobs.has(memory.provenance.job_id)).toBe(false);
   });
 
