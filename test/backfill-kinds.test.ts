@@ -152,6 +152,8 @@ describe('backfills: import, re-extract and reindex', () => {
       const result = await runBackfill({ backfill: 'import', urls: [`${base}/sailing`, `${base}/chess`, `${base}/missing`] }, h.keys.globex);
       expect(result).toMatchObject({ status: 'completed', total: 3, processed: 2, failed: 1 });
       expect(result.errors.map((e) => e.item)).toEqual([`url:${base}/missing`]);
+      // The job's own reason, not its child workflow's wrapper.
+      expect(result.errors[0]!.message).toMatch(/404/);
       const texts = (await memoriesOf('globex')).map((m) => m.text).join(' ');
       expect(texts).toMatch(/Tagus/);
       expect(texts).toMatch(/Oslo/);

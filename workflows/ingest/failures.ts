@@ -1,9 +1,12 @@
-import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure } from '@temporalio/workflow';
 
-/** What a workflow says when a stage failed: the activity's own failure type and message, unwrapped. */
+/**
+ * What a workflow says when a stage or a child job failed: the activity's or the job's own failure
+ * type and message, unwrapped (not "Child Workflow execution failed").
+ */
 export function failureReason(error: unknown): { code: string; message: string } {
   let cause: unknown = error;
-  while (cause instanceof ActivityFailure && cause.cause) cause = cause.cause;
+  while ((cause instanceof ActivityFailure || cause instanceof ChildWorkflowFailure) && cause.cause) cause = cause.cause;
   if (cause instanceof ApplicationFailure) return { code: cause.type ?? 'error', message: cause.message };
   if (cause instanceof Error) return { code: cause.name, message: cause.message };
   return { code: 'error', message: String(cause) };
