@@ -98,10 +98,11 @@ program
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
     bar?.stop();
+    // A backfill that did not complete, or completed with items that failed, exits 1, as an ingest with a failed job does.
+    if (progress.status !== 'completed' || progress.failed > 0) process.exitCode = 1;
     if (asJson()) return print(progress);
     console.log(`backfill ${started.id} ${progress.status}: ${progress.processed} processed, ${progress.skipped} skipped, ${progress.failed} failed`);
     for (const error of progress.errors ?? []) console.log(`  ${error.item}: ${error.message}`);
-    if (progress.status !== 'completed') process.exitCode = 1;
   });
 
 const schedules = program.command('schedule').description('backfills on a Temporal Schedule');
@@ -191,6 +192,7 @@ withScopeOptions(
       pageToken = page.next_page_token ?? undefined;
     } while (pageToken && values.length < options.limit);
     if (asJson()) return print(values);
+    if (values.length === 0) console.log(`no ${field} values${Object.values(scopeFilters(options)).some((value) => value !== undefined) ? ' match these filters' : ''}`);
     for (const entry of values) console.log(`${entry.value}  ${entry.memory_count} memories from ${entry.source_count} sources, last ${entry.last_memory_at ?? '-'}`);
   });
 

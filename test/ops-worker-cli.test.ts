@@ -200,6 +200,11 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
       return progress.body.status === 'running' ? undefined : progress.body;
     });
     expect(importRun).toMatchObject({ kind: 'import', total: 2 });
+    // Waited for, an import whose items failed says why and exits 1, as an ingest with a failed job does.
+    await expect(cli('backfill', 'import', '--import-url', 'https://example.invalid/c')).rejects.toMatchObject({
+      code: 1,
+      stdout: expect.stringMatching(/completed: 0 processed, 0 skipped, 1 failed\n {2}url:https:\/\/example\.invalid\/c: \S/),
+    });
 
     // A source shown and deleted; another forgotten by its id.
     const [first, second] = await Promise.all(outcomes.map(async (outcome) => (await h.api('GET', `/v1/jobs/${outcome.jobId}`)).body as { source_id: string }));
@@ -215,6 +220,7 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
     await h.waitForJob('acme', scoped.body.job_id);
     expect(JSON.parse((await cli('--json', 'scopes', 'user_id', '--space-id', 'cli-space')).stdout)).toMatchObject([{ value: 'heron-cli', memory_count: 1, source_count: 1 }]);
     expect((await cli('scopes', 'user_id', '--space-id', 'cli-space')).stdout).toMatch(/^heron-cli {2}1 memories from 1 sources, last \d{4}-/);
+    expect((await cli('scopes', 'user_id', '--space-id', 'no-such-space')).stdout).toBe('no user_id values match these filters\n');
     await expect(cli('scopes', 'tenant')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/Allowed choices are .*user_id/) });
     // A user's source whose job is still running: left and named (exit 1), or with --wait waited for, then deleted.
     const slow = await h.api('POST', '/v1/documents', { body: { content: 'Otter counts the boats in Mallaig harbour.', scope: { user_id: 'otter' }, metadata: { test: 'slow' } } });
