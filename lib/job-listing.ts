@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { z } from 'zod';
 import { JobError, JobStatus } from './domain/job';
+import { wireScopeOf } from './domain/scope';
 import { badInput } from './errors';
 import { parseIngestWorkflowId } from './ids';
 import { both, timestampOf } from './job-status';
@@ -58,6 +59,7 @@ function pendingListing({ workflowInput, recordedAt }: PendingStart, filters: Jo
     format: request.format,
     document_type: request.documentType,
     ...memo,
+    scope: memo.scope && wireScopeOf(memo.scope),
     created_at: workflowInput.createdAt,
     updated_at: recordedAt,
   };
@@ -169,7 +171,7 @@ export class JobListings {
         document_id: memo.document_id,
         source_url: memo.source_url,
         file_name: memo.file_name,
-        scope: memo.scope as Record<string, unknown> | undefined,
+        scope: memo.scope && wireScopeOf(memo.scope as Record<string, unknown>),
         categories: memo.categories,
         retry_of: memo.retry_of,
         created_at: created,

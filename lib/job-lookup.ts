@@ -74,7 +74,7 @@ export class JobLookup {
   private async pendingProgress(tenant: string, jobId: string): Promise<JobProgress | undefined> {
     const record = await this.pending.read(jobId).catch(() => undefined);
     if (record?.workflowInput.request.tenant !== tenant) return undefined;
-    return initialProgress(record.workflowInput, record.recordedAt);
+    return canonicalProgress(initialProgress(record.workflowInput, record.recordedAt));
   }
 
   /**

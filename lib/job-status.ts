@@ -3,6 +3,7 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import { initialProgress } from './domain/initial-progress';
 import { isFinalStatus, JobProgress } from './domain/job';
+import { wireScopeOf } from './domain/scope';
 import { upstreamFailure } from './errors';
 
 // temporal.api.enums.v1.WorkflowExecutionStatus values (kept here to avoid a direct proto dependency).
@@ -11,7 +12,10 @@ const CANCELED = 4;
 const CLOSED_NAMES: Record<number, string> = { 2: 'completed', 3: 'failed', 4: 'cancelled', 5: 'terminated', 6: 'continued as new', 7: 'timed out' };
 
 /** Summaries and query answers reduced to the one wire shape, whichever path answered. */
-export const canonicalProgress = (progress: JobProgress): JobProgress => JobProgress.safeParse(progress).data ?? progress;
+export const canonicalProgress = (progress: JobProgress): JobProgress => {
+  const parsed = JobProgress.safeParse(progress).data ?? progress;
+  return { ...parsed, scope: wireScopeOf(parsed.scope) };
+};
 
 /**
  * Where a job's status comes from. A finished job wrote its summary before its workflow closed, so

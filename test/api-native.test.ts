@@ -118,8 +118,10 @@ describe('native v1 API', () => {
   });
 
   it('lists jobs from Temporal visibility, filtered and confined to the tenant', async () => {
-    const accepted = await h.api('POST', '/v1/documents', { body: { content: 'Listing check about kestrels.', format: 'MARKDOWN' } });
+    const accepted = await h.api('POST', '/v1/documents', { body: { content: 'Listing check about kestrels.', format: 'MARKDOWN', scope: { user_id: 'kestrel-watcher', session_id: 'dawn' } } });
     await h.waitForJob('acme', accepted.body.job_id);
+    // The job's scope as the API writes it everywhere: snake_case, only what was sent.
+    expect((await h.api('GET', `/v1/jobs/${accepted.body.job_id}`)).body.scope).toEqual({ user_id: 'kestrel-watcher', session_id: 'dawn' });
     let listed: { job_id: string; status: string; format: string }[] = [];
     for (let attempt = 0; attempt < 20; attempt++) {
       const response = await h.api('GET', '/v1/jobs?status=completed&format=MARKDOWN&page_size=50');
@@ -129,7 +131,7 @@ describe('native v1 API', () => {
       await new Promise((resolve) => setTimeout(resolve, 250)); // visibility is eventually consistent
     }
     const job = listed.find((entry) => entry.job_id === accepted.body.job_id);
-    expect(job).toMatchObject({ status: 'completed', format: 'MARKDOWN', surface: 'native', memories_created: expect.any(Number) });
+    expect(job).toMatchObject({ status: 'completed', format: 'MARKDOWN', surface: 'native', memories_created: expect.any(Number), scope: { user_id: 'kestrel-watcher', session_id: 'dawn' } });
     expect(listed.every((entry) => entry.status === 'completed' && entry.format === 'MARKDOWN')).toBe(true);
     const paged = await h.api('GET', '/v1/jobs?page_size=1');
     expect(paged.body.jobs).toHaveLength(1);

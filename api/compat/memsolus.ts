@@ -67,15 +67,15 @@ const STATUS: Record<JobProgress['status'], MemsolusJob['status']> = {
 };
 
 function memsolusJob(job: JobProgress | JobListing): MemsolusJob {
-  const scope = (job.scope ?? {}) as { spaceId?: string; space_id?: string; userId?: string; user_id?: string; agentId?: string; agent_id?: string };
+  const scope = (job.scope ?? {}) as { space_id?: string; user_id?: string; agent_id?: string };
   const errors = job.errors ?? [];
   const finished = job.status === 'completed' || job.status === 'failed' || job.status === 'cancelled';
   return {
     id: job.job_id,
     format: (MemsolusFormat.safeParse(job.format).data ?? 'TXT') as MemsolusJob['format'],
-    workspace_id: scope.spaceId ?? scope.space_id ?? '',
-    user_id: scope.userId ?? scope.user_id ?? '',
-    agent_id: scope.agentId ?? scope.agent_id ?? null,
+    workspace_id: scope.space_id ?? '',
+    user_id: scope.user_id ?? '',
+    agent_id: scope.agent_id ?? null,
     source_url: job.source_url ?? null,
     categories: job.categories ?? null,
     status: STATUS[job.status],

@@ -31,6 +31,20 @@ export function scopeFromWire(scope: Partial<WireScope>, sessionId?: string): Sc
   };
 }
 
+/**
+ * A job's scope as the API shows it (its status, summary and listing): snake_case, as everywhere on
+ * the wire. Jobs record the ingest request's own (camelCase); either form is read, and only the
+ * fields set are kept.
+ */
+export function wireScopeOf(scope: Record<string, unknown> | undefined): Partial<WireScope> {
+  const recorded = (scope ?? {}) as Scope & Partial<WireScope>;
+  const wire = scopeToWire({ ...scopeFromWire(recorded), ...definedOnly(recorded) });
+  return definedOnly(wire);
+}
+
+const definedOnly = <T extends object>(value: T): Partial<T> =>
+  Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as Partial<T>;
+
 /** The scope stored on a memory: the tenant always, plus whatever the request carried. */
 export const memoryScope = (tenant: string, scope: Scope): MemoryScope => ({ tenant, ...scopeToWire(scope) });
 
