@@ -174,8 +174,9 @@ export class JobListings {
         scope: memo.scope && wireScopeOf(memo.scope as Record<string, unknown>),
         categories: memo.categories,
         retry_of: memo.retry_of,
-        created_at: created,
-        updated_at: closed ?? created,
+        // When it was accepted, as its status says (jobs started before the memo kept it: their start).
+        created_at: memo.created_at ?? created,
+        updated_at: closed ?? memo.created_at ?? created,
         finished_at: closed,
       });
     }

@@ -33,6 +33,8 @@ export interface JobMemo {
   file_name?: string;
   source_id: string;
   retry_of?: string;
+  /** When the job was accepted (its created_at wherever it is read; visibility's start time is later). */
+  created_at?: string;
 }
 
 /** What a job's workflow keeps in its memo; a job still being started is listed from the same fields. */
@@ -47,6 +49,7 @@ export function jobMemo(workflowInput: IngestWorkflowInput, retryOf?: string): J
     file_name: request.fileName,
     source_id: workflowInput.sourceId,
     retry_of: retryOf,
+    created_at: workflowInput.createdAt,
   };
 }
 

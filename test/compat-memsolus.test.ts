@@ -51,6 +51,9 @@ describe('Memsolus surface (/compat/memsolus)', () => {
     expect(job.status).toBe(200);
     expect(job.body).toMatchObject({ id: response.body.id, status: 'COMPLETED', workspace_id: WORKSPACE, user_id: 'user-7', categories: ['travel', 'notes'], error: null });
     expect(job.body.created_at).toBe(response.body.created_at);
+    // The listing says the same (visibility's own start time is a few milliseconds later).
+    const listed = await h.api('GET', '/compat/memsolus/v1/ingest-jobs?page_size=100');
+    expect(listed.body.data.find((entry: { id: string }) => entry.id === response.body.id)?.created_at).toBe(response.body.created_at);
     expect(job.body.memories_created).toBeGreaterThan(0);
     const found = await h.api('POST', '/v1/search', { body: { query: 'ferry Hydra Piraeus', mode: 'bm25', filters: { categories: ['travel'] } } });
     expect(found.body.results.length).toBeGreaterThan(0);

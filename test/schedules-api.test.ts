@@ -53,6 +53,8 @@ describe('backfill schedules through the API are real Temporal Schedules, per te
     expect(listed.body.schedules.map((s: { id: string }) => s.id)).toContain(id);
     // A listing says when each was created, as a single schedule's answer does.
     expect(Date.parse(listed.body.schedules.find((s: { id: string }) => s.id === id).created_at)).toBeGreaterThan(Date.now() - 120_000);
+    expect(listed.body.schedules.find((s: { id: string }) => s.id === id).created_at).toBe(response.body.created_at);
+    expect((await h.api('GET', `/v1/schedules/${id}`)).body.created_at).toBe(response.body.created_at);
 
     const deleted = await h.api('DELETE', `/v1/schedules/${id}`);
     expect(deleted.status).toBe(204);

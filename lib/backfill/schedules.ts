@@ -150,6 +150,7 @@ function toView(id: string, tenant: string, schedule: ScheduleSummary | Schedule
       scheduled_at: action.scheduledAt.toISOString(),
       started_at: action.takenAt.toISOString(),
     })),
-    created_at: description.info?.createdAt?.toISOString() ?? memo.created_at,
+    // The memo's, which a listing's summaries carry too (schedules made before it kept one: Temporal's).
+    created_at: memo.created_at ?? description.info?.createdAt?.toISOString(),
   };
 }
