@@ -30,6 +30,10 @@ describe('Crosmos surface (/compat/crosmos)', () => {
       source_id: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/),
     });
     expect((await h.waitForJob('acme', response.body.job_id)).status).toBe('completed');
+    // The native source routes take the UUID this surface answers with.
+    const source = await h.api('GET', `/v1/sources/${response.body.source_id}`);
+    expect(source.status).toBe(200);
+    expect(source.body.id).toBe(`src_${response.body.source_id.replaceAll('-', '')}`);
     const hits = await searchFor(h, 'cavaquinho Porto');
     expect(hits.length).toBeGreaterThan(0);
     expect(hits[0]!.scope.space_id).toBe(spaceId);
