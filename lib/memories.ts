@@ -97,14 +97,14 @@ export class MemoryStore {
     const { memory } = await this.getStored(tenant, id);
     const tombstone = { tenant, source_id: memory.provenance.source_id, deleted_at: new Date().toISOString() };
     await this.es.index({ index: this.indices.tombstones, id, document: tombstone });
-    const revive = () => this.es.delete({ index: this.indices.tombstones, id }, { ignore: [404] }).catch(() => undefined);
+    const dropTombstone = () => this.es.delete({ index: this.indices.tombstones, id }, { ignore: [404] }).catch(() => undefined);
     let undo: () => Promise<void> = async () => undefined;
     try {
       undo = await this.refreshNeighbours(tenant, memory, undefined);
       await this.es.delete({ index: this.indices.memories, id, refresh: 'wait_for' }, { ignore: [404] });
     } catch (error) {
       await undo().catch(() => undefined);
-      await revive();
+      await dropTombstone();
       throw error;
     }
   }
