@@ -177,7 +177,7 @@ export class ConversationLedger {
   async record(
     tenant: string,
     sourceId: string,
-    fields: { kind: string; documentId: string; jobId?: string },
+    fields: { kind: string; format: string; documentType: string; documentId: string; scope: Record<string, unknown>; jobId?: string; acceptedAt: string },
     hashes: string[],
     turnJobs: string[],
     attributes: ConversationAttributes,
@@ -188,9 +188,13 @@ export class ConversationLedger {
     const attributes_hash = options.attributesSettled ? attributesHash(attributes) : 'unsettled';
     // Six tries: another send of the conversation may write the record in between.
     await retryOnVersionConflict(6, async () => {
-      const record = await getDocument<{ job_ids?: string[] }>(this.es, { index: this.sourcesIndex, id: sourceId, _source_includes: ['job_ids'] });
+      const record = await getDocument<{ job_ids?: string[]; accepted_at?: string }>(this.es, { index: this.sourcesIndex, id: sourceId, _source_includes: ['job_ids', 'accepted_at'] });
       const now = new Date().toISOString();
       const jobs = fields.jobId ? { last_job_id: fields.jobId } : {};
+      // What a listing of sources filters and sorts by, as any source's record has it: the latest send's
+      // classification and scope, and when the conversation was first sent (records written before
+      // these fields get them at their next send).
+      const described = { kind: fields.kind, format: fields.format, document_type: fields.documentType, document_id: fields.documentId, scope: fields.scope };
       if (!record) {
         await this.es.index({
           index: this.sourcesIndex,
@@ -199,8 +203,8 @@ export class ConversationLedger {
           document: {
             id: sourceId,
             tenant,
-            kind: fields.kind,
-            document_id: fields.documentId,
+            ...described,
+            accepted_at: fields.acceptedAt,
             turn_hashes: hashes,
             turn_jobs: turnJobs,
             turn_count: hashes.length,
@@ -216,7 +220,17 @@ export class ConversationLedger {
         await this.es.update({
           index: this.sourcesIndex,
           id: sourceId,
-          doc: { turn_hashes: hashes, turn_jobs: turnJobs, turn_count: hashes.length, attributes_hash, ...jobs, job_ids: jobIds, updated_at: now },
+          doc: {
+            ...described,
+            ...(record.source.accepted_at ? {} : { accepted_at: fields.acceptedAt }),
+            turn_hashes: hashes,
+            turn_jobs: turnJobs,
+            turn_count: hashes.length,
+            attributes_hash,
+            ...jobs,
+            job_ids: jobIds,
+            updated_at: now,
+          },
           if_seq_no: record.seqNo,
           if_primary_term: record.primaryTerm,
         });

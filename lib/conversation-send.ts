@@ -1,5 +1,6 @@
 import { messageHash, type ConversationAttributes, type ConversationLedger } from './conversation-ledger';
 import type { ConversationMessage, IngestRequestInput } from './domain/ingest';
+import { memoryScope } from './domain/scope';
 import { sha256, sourceId as deriveSourceId } from './ids';
 import type { IngestJobs, StartedJob } from './jobs';
 import type { Logger } from './logger';
@@ -65,9 +66,15 @@ export async function sendConversation(jobs: IngestJobs, ledger: ConversationLed
   const ingested = new Set(update.ingest);
   const turnJobs = update.jobOf.map((jobId, position) => (ingested.has(position) ? (job?.jobId ?? '') : jobId));
   await ledger
-    .record(tenant, sourceId, { kind: CONVERSATION.kind, documentId: send.conversationId, jobId: job?.jobId }, hashes, turnJobs, attributes, {
+    .record(tenant, sourceId, { ...conversationFields(send), jobId: job?.jobId, acceptedAt: job?.createdAt ?? new Date().toISOString() }, hashes, turnJobs, attributes, {
       attributesSettled: !(update.attributesChanged && update.jobsOpen),
     })
     .catch((error) => log.warn({ err: error, sourceId }, 'could not record conversation turns'));
   return { sourceId, status: job ? 'queued' : 'updated', job, ...counts, replaced };
+}
+
+/** What the conversation's source record says of it, besides its turns. */
+function conversationFields(send: ConversationSend) {
+  const { kind, format, documentType } = CONVERSATION;
+  return { kind, format, documentType, documentId: send.conversationId, scope: memoryScope(send.tenant, send.request.scope ?? {}) };
 }

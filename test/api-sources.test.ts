@@ -109,6 +109,28 @@ describe('sources read, listed and deleted with everything derived from them; me
     expect((await h.api('GET', `/v1/sources/${sourceId}`)).body.memory_count).toBe(memories.length);
   });
 
+  it('describes a conversation kept under its id as any source: listed by format and document type, newest first, with its scope', async () => {
+    const key = h.keys.globex;
+    const note = await h.api('POST', '/v1/documents', { key, body: { content: 'Lark keeps the tide tables in the boathouse.' } });
+    await h.waitForJob('globex', note.body.job_id);
+    const chat = await h.api('POST', '/v1/conversations', {
+      key,
+      body: { conversation_id: 'lark-chat', scope: { user_id: 'lark' }, messages: [{ role: 'user', content: 'Lark rows to the lighthouse at dawn.' }] },
+    });
+    await h.waitForJob('globex', chat.body.job_id);
+    const described = { id: chat.body.source_id, kind: 'conversation', format: 'CONVERSATION', document_type: 'ai-chat-conversation', document_id: 'lark-chat', scope: { user_id: 'lark' } };
+    expect((await h.api('GET', `/v1/sources/${chat.body.source_id}`, { key })).body).toMatchObject(described);
+    const listed = await waitFor('both sources listed', async () => {
+      const response = await h.api('GET', '/v1/sources?page_size=10', { key });
+      return response.body.total === 2 ? response.body : undefined;
+    });
+    // Sent last, listed first.
+    expect(listed.sources.map((source: { id: string }) => source.id)).toEqual([chat.body.source_id, note.body.source_id]);
+    for (const filter of ['format=CONVERSATION', 'document_type=ai-chat-conversation']) {
+      expect((await h.api('GET', `/v1/sources?${filter}`, { key })).body).toMatchObject({ total: 1, sources: [described] });
+    }
+  });
+
   it('lists memories matching filters, newest first, a page token at a time, within the tenant', async () => {
     const texts = ['Kestrel notes one: the ridge path floods in spring.', 'Kestrel notes two: the bothy key is under the cairn.', 'Kestrel notes three: bring a head torch.'];
     const jobs = [];
