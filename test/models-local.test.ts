@@ -147,6 +147,29 @@ describe('local NLP extractor', () => {
     expect(usage.tokensIn).toBeGreaterThan(0);
   });
 
+  it('names an entity without the markup, separators or possessive around it in the text', async () => {
+    const document = { documentType: 'document' as const, mode: 'long-range' as const, format: 'MARKDOWN', referenceDate: '2023-06-09' };
+    const names = async (text: string) => (await new NlpExtractor('full').extract([{ index: 0, text, tokens: 20 }], document)).memories.flatMap((m) => m.entities);
+    expect(await names("# Caroline's plans\n\nCaroline wants to visit Melanie's sister.")).toEqual([
+      { name: 'Caroline', type: 'person' },
+      { name: 'Melanie', type: 'person' },
+    ]);
+    expect(await names('name | city\nCaroline | Boston\nMelanie | Denver')).toEqual(expect.arrayContaining([
+      { name: 'Caroline', type: 'person' },
+      { name: 'Melanie', type: 'person' },
+      { name: 'Boston', type: 'place' },
+    ]));
+  });
+
+  it('does not read a span of time as a date: "for 4 years" is not four years from now', async () => {
+    const { memories } = await new NlpExtractor('full').extract(
+      [chunk(0, "Caroline: I've known these friends for 4 years."), chunk(1, 'Caroline: I will travel for 3 weeks in May.')],
+      context,
+    );
+    expect(memories[0]!.eventDates).toBeUndefined();
+    expect(memories[1]!.eventDates).toEqual(['2024-05-01']);
+  });
+
   it('fast mode skips the part-of-speech parse: only speakers become entities', async () => {
     const { memories } = await new NlpExtractor('fast').extract([chunk(0, 'Caroline: I met Melanie in Boston.')], context);
     expect(memories[0]!.entities).toEqual([{ name: 'Caroline', type: 'person' }]);

@@ -61,7 +61,7 @@ export class NlpExtractor implements Extractor {
     // "Yesterday" in a turn is the day before the turn was said, when the turn says when that was, in
     // the zone it was said in.
     const at = referenceOf(chunk.timestamp) ?? reference ?? { instant: new Date(), timezone: 0 };
-    const dates = chrono.parse(body, at, { forwardDate: false });
+    const dates = chrono.parse(body, at, { forwardDate: false }).filter((date) => !DURATION.test(date.text));
     const eventDates = [...new Set(dates.map((date) => eventDay(date, body, at)).filter(isDefined))];
     const entities = dedupeEntities([
       ...(chunk.speakers ?? []).filter((name) => !GENERIC_ROLES.has(name.toLowerCase())).map((name) => ({ name, type: 'person' })),
@@ -107,6 +107,12 @@ function dayOf(component: chrono.ParsedComponents, year = component.get('year'))
   return `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
 }
 
+/**
+ * A span of time, not a date: chrono reads "I've known them for 4 years" (and "for a week") as four
+ * years (a week) from the reference, which would file a past friendship under a day in the future.
+ */
+const DURATION = /^for\b/i;
+
 /** Words that put a sentence in the future: "we will meet in March", "the trip next May". */
 const FUTURE = /\b(will|shall|going to|gonna|plan(s|ned|ning)? to|intend(s)? to|next|upcoming|soon|won't)\b|\w'll\b/i;
 
@@ -147,12 +153,22 @@ function stripSpeakers(chunk: Chunk): string {
 
 function namedEntities(text: string): ExtractedEntity[] {
   const doc = tagNames(sentencesThatMayName(text));
-  const clean = (names: string[]) => names.map((name) => name.replace(/[.,!?;:'"]+$/g, '').trim()).filter((name) => name.length > 1);
+  const clean = (names: string[], possessive: boolean) => names.map((name) => nameOf(name, possessive)).filter((name) => name.length > 1);
   return [
-    ...clean(doc.people().out('array') as string[]).map((name) => ({ name, type: 'person' })),
-    ...clean(doc.places().out('array') as string[]).map((name) => ({ name, type: 'place' })),
-    ...clean(doc.organizations().out('array') as string[]).map((name) => ({ name, type: 'organization' })),
+    ...clean(doc.people().out('array') as string[], true).map((name) => ({ name, type: 'person' })),
+    ...clean(doc.places().out('array') as string[], true).map((name) => ({ name, type: 'place' })),
+    ...clean(doc.organizations().out('array') as string[], false).map((name) => ({ name, type: 'organization' })),
   ];
+}
+
+/**
+ * A name as the tagger found it, without what surrounds it in the text: a heading's "#", a table's
+ * "|", punctuation, and for a person or place the possessive ("Caroline's plans" names Caroline; an
+ * organisation may carry one in its name).
+ */
+function nameOf(found: string, possessive: boolean): string {
+  const name = found.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '');
+  return possessive ? name.replace(/['’]s$/iu, '') : name;
 }
 
 function dedupeEntities(entities: ExtractedEntity[]): ExtractedEntity[] {
