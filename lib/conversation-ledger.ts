@@ -263,7 +263,9 @@ export class ConversationLedger {
     covers.push({ range: { 'provenance.turn_end': { gte: length } } });
     const found: SupersededMemory[] = [];
     const pages = this.pages<{ provenance?: { turn_start?: number; turn_end?: number } }>(
-      { bool: { filter: this.ofSource(tenant, sourceId), should: covers, minimum_should_match: 1 } },
+      // A memory edited through the API (updated_at set) is never dropped: its edit stands, as a
+      // replaced version's does, and a re-read that writes its id again leaves it as edited.
+      { bool: { filter: this.ofSource(tenant, sourceId), should: covers, minimum_should_match: 1, must_not: [{ exists: { field: 'updated_at' } }] } },
       ['provenance.turn_start', 'provenance.turn_end'],
     );
     for await (const hits of pages) {

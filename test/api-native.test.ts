@@ -12,7 +12,7 @@ import { waitFor } from './support/wait';
 async function search(h: Harness, query: string, key?: string) {
   const response = await h.api('POST', '/v1/search', { key, body: { query, mode: 'bm25', top_k: 20 } });
   expect(response.status).toBe(200);
-  return response.body.results as { id: string; text: string; provenance: { job_id: string } }[];
+  return response.body.results as { id: string; text: string; provenance: { job_id: string; source_id: string } }[];
 }
 
 function upload(name: string, content: string | Buffer, type: string, fields: Record<string, string> = {}) {
@@ -407,6 +407,24 @@ describe('native v1 API', () => {
     const fresh = await h.api('POST', '/v1/documents', { body });
     expect(await h.waitForJob('acme', fresh.body.job_id)).toMatchObject({ status: 'completed', memories_created: 1 });
     expect((await h.api('GET', `/v1/memories/${hit!.id}`)).status).toBe(200);
+  });
+
+  it('keeps a memory edited through the API when its conversation is read again under a new session date', async () => {
+    const messages = [
+      { role: 'user', name: 'Tove', content: 'We married in Bergen six years ago.' },
+      { role: 'user', name: 'Tove', content: 'The wedding cake was lemon.' },
+    ];
+    const first = await h.api('POST', '/v1/conversations', { body: { conversation_id: 'tove-chat', session_date: '2023-06-01', messages } });
+    await h.waitForJob('acme', first.body.job_id);
+    const [cake] = (await search(h, 'wedding cake lemon')).filter((result) => result.provenance.source_id === first.body.source_id);
+    expect((await h.api('PATCH', `/v1/memories/${cake!.id}`, { body: { content: 'Tove: The wedding cake was lemon and elderflower.' } })).status).toBe(200);
+    const edited = (await h.api('GET', `/v1/memories/${cake!.id}`)).body;
+
+    // Another session date reads every message again: the edit stays as it was.
+    const again = await h.api('POST', '/v1/conversations', { body: { conversation_id: 'tove-chat', session_date: '2023-06-09', messages } });
+    expect(again.body).toMatchObject({ status: 'queued', messages_added: 2 });
+    expect((await h.waitForJob('acme', again.body.job_id)).status).toBe('completed');
+    expect((await h.api('GET', `/v1/memories/${cake!.id}`)).body).toMatchObject({ text: edited.text, updated_at: edited.updated_at, created_at: edited.created_at });
   });
 
   it('ingests a conversation sent again under its conversation_id as an update: new and edited messages only', async () => {
