@@ -49,7 +49,13 @@ export const fragmentHash = (tenant: string, scope: TurnScope, role: string, tex
  * are numbered on from each other (neighbouring turns are found by position) rather than each write
  * starting again at 0. One real-time read and one search.
  */
-export async function sessionTurns(es: Client, indices: Pick<IndexNames, 'memories' | 'tombstones'>, tenant: string, sourceId: string, hashes: string[]): Promise<{ stored: Map<string, number | undefined>; next: number }> {
+export async function sessionTurns(
+  es: Client,
+  indices: Pick<IndexNames, 'memories' | 'tombstones'>,
+  tenant: string,
+  sourceId: string,
+  hashes: string[],
+): Promise<{ stored: Map<string, number | undefined>; fragments: Set<string>; next: number }> {
   const [fragments, memories] = await Promise.all([
     hashes.length ? storedFragments(es, indices, tenant, hashes) : new Set<string>(),
     es.search({
@@ -80,7 +86,7 @@ export async function sessionTurns(es: Client, indices: Pick<IndexNames, 'memori
     stored.set(bucket.key, provenance?.turn_start !== undefined && offset >= 0 ? provenance.turn_start + offset : undefined);
   }
   const last = (memories.aggregations?.last as { value?: number | null } | undefined)?.value;
-  return { stored, next: last === null || last === undefined ? 0 : last + 1 };
+  return { stored, fragments, next: last === null || last === undefined ? 0 : last + 1 };
 }
 
 /** Which of these turns have their active fragment (`mem_<hash>`) stored in the tenant, or had it deleted. */

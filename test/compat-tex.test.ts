@@ -43,6 +43,8 @@ describe('Tex surface (/compat/tex)', () => {
     const again = await h.api('POST', '/compat/tex/ingestion/memory', { body: seed });
     expect(again.status).toBe(202);
     expect(again.body).toMatchObject({ job_id: response.body.job_id, active_fragment_ids: response.body.active_fragment_ids, passive_job_id: null, usage: { tokens_in: 0, tokens_out: 0 } });
+    // The job the first write started still says what it did: the re-send ran nothing under its id.
+    expect((await h.api('GET', `/v1/jobs/${response.body.job_id}`)).body).toMatchObject({ status: 'completed', memories_created: done.memories_created, created_at: done.created_at });
 
     // One new turn alongside a repeated one: only the new one is billed and written.
     const next = await h.api('POST', '/compat/tex/ingestion/memory', {

@@ -90,7 +90,16 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, indi
       // Turns not stored yet are numbered on from the session's last: a session's writes are one
       // conversation, whose neighbouring turns search relates by position.
       const sourceId = deriveSourceId(tenant, sourceKey);
-      const { stored, next } = await sessionTurns(es, indices, tenant, sourceId, turns.map((turn) => turn.turnId));
+      const { stored, fragments, next } = await sessionTurns(es, indices, tenant, sourceId, turns.map((turn) => turn.turnId));
+      // "Stable id for this write": the same turns under the same scope are the same job.
+      const jobId = jobs.derivedJobId(tenant, 'tex-write', body.scope.org_id, body.scope.user_id ?? '', sessionId, ...turns.map((turn) => turn.turnId));
+      // "Re-sending the same turn is a no-op": a write whose every turn has its active fragment already
+      // answers at once. Starting it would join the run while it is open, but once that run has ended
+      // it would start another under the same job id, which found nothing new and wrote the job's
+      // summary over the first run's (memories_created 0, every stage skipped).
+      if (body.options.write_active && turns.every((turn) => fragments.has(turn.turnId))) {
+        return void res.status(202).json({ job_id: jobId, active_fragment_ids: turns.map((turn) => turn.turnId), passive_job_id: null, usage: { tokens_in: 0, tokens_out: 0 } });
+      }
       // Claimed from the session's counter, shared by every API process: a write racing another of the
       // same session (through this process or another) gets the positions after the other's, which the
       // memories may not show yet (a passive write indexes them later). What the memories show is the
@@ -113,8 +122,6 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, indi
         const at = stored.get(turn.turnId);
         return at === undefined ? turn : { ...turn, index: at };
       });
-      // "Stable id for this write": the same turns under the same scope are the same job.
-      const jobId = jobs.derivedJobId(tenant, 'tex-write', body.scope.org_id, body.scope.user_id ?? '', sessionId, ...turns.map((turn) => turn.turnId));
       const request = {
         tenant,
         kind: 'conversation' as const,
