@@ -116,6 +116,11 @@ describe('Crosmos surface (/compat/crosmos)', () => {
     });
     expect(badDate.status).toBe(422);
     expect(badDate.body.detail).toEqual([expect.objectContaining({ loc: ['body', 'session_date'], msg: expect.stringMatching(/not a date/) })]);
+    // A day the month does not have is refused too, not rolled over into the next month.
+    const notOnTheCalendar = await h.api('POST', '/compat/crosmos/api/v1/conversations', {
+      body: { space_id: '3fa85f64-5717-4562-b3fc-2c963f66afa6', messages: [{ role: 'user', content: 'x' }], session_date: '2024-02-30' },
+    });
+    expect([notOnTheCalendar.status, notOnTheCalendar.body.detail?.[0]?.loc]).toEqual([422, ['body', 'session_date']]);
     const malformed = await h.api('POST', '/compat/crosmos/api/v1/conversations', { body: '{"space_id":', headers: { 'content-type': 'application/json' } });
     expect(malformed.status).toBe(422);
     expect(malformed.body.detail).toEqual(expect.any(Array));

@@ -26,6 +26,8 @@ function readLooseDate(value: string | undefined): Date | undefined {
   // ISO 8601 without an offset is UTC here (Date.parse would read a timestamp in the server's zone).
   const iso = ISO_8601.exec(text);
   if (iso) {
+    // 2024-02-30 would roll over into 1 March: refused, as Iso8601Date refuses it.
+    if (!onTheCalendar(text)) return undefined;
     const [, day, time, zone] = iso;
     const parsed = Date.parse(time ? `${day}T${time}${zone ? normalisedOffset(zone) : 'Z'}` : `${day}T00:00:00Z`);
     return Number.isNaN(parsed) ? undefined : new Date(parsed);
