@@ -186,6 +186,8 @@ export class JobListings {
       if (!summary) continue;
       job.memories_created = summary.memories_created;
       job.errors = summary.errors;
+      // When the job itself says it ended, as its status does (visibility's close time is a little later).
+      job.finished_at = summary.finished_at ?? job.finished_at;
       job.updated_at = summary.updated_at ?? job.updated_at;
     }
     const next = response.nextPageToken && response.nextPageToken.length > 0 ? sealPageToken(response.nextPageToken, query) : undefined;

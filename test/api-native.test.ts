@@ -132,6 +132,9 @@ describe('native v1 API', () => {
     }
     const job = listed.find((entry) => entry.job_id === accepted.body.job_id);
     expect(job).toMatchObject({ status: 'completed', format: 'MARKDOWN', surface: 'native', memories_created: expect.any(Number), scope: { user_id: 'kestrel-watcher', session_id: 'dawn' } });
+    // The same times as the job's own status.
+    const status = (await h.api('GET', `/v1/jobs/${accepted.body.job_id}`)).body;
+    expect(job).toMatchObject({ created_at: status.created_at, finished_at: status.finished_at, updated_at: status.updated_at });
     expect(listed.every((entry) => entry.status === 'completed' && entry.format === 'MARKDOWN')).toBe(true);
     const paged = await h.api('GET', '/v1/jobs?page_size=1');
     expect(paged.body.jobs).toHaveLength(1);
