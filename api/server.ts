@@ -70,7 +70,7 @@ export function createApp(deps: ApiDeps): Express {
   const memories = new MemoryStore(deps.es, indices, deps.embedder ?? deps.search.embedder, deps.search.embeddingMatch, deps.extractors);
   const listings = new JobListings(deps.jobs.client, deps.jobs, deps.namespace, deps.jobs.config.TEMPORAL_TASK_QUEUE);
   const surface = { keys, log: deps.log };
-  const conversations = new ConversationLedger(deps.es, indices.sources, indices.memories, indices.jobs);
+  const conversations = new ConversationLedger(deps.es, indices.sources, indices.memories, indices.jobs, memories);
   const sequences = new Sequences(deps.es, indices.sequences);
 
   const app = express();

@@ -7,6 +7,8 @@ import { upstreamFailure } from './errors';
 import { isPartlyCompleted } from './domain/job';
 import { getDocument, retryOnVersionConflict } from './elasticsearch/client';
 import { sha256 } from './ids';
+import { turnText } from './chunking/chunk-conversation';
+import type { MemoryStore } from './memories';
 
 /** A message's identity within its conversation: position + speaker + text, so an edit counts as new. */
 export const messageHash = (message: ConversationMessage, position: number) =>
@@ -67,7 +69,25 @@ export class ConversationLedger {
     private readonly sourcesIndex: string,
     private readonly memoriesIndex: string,
     private readonly jobsIndex: string,
+    /** Where neighbouring turns' contexts are rewritten (MemoryStore); without it they are left as they were. */
+    private readonly contexts?: Pick<MemoryStore, 'replaceInNeighbours'>,
   ) {}
+
+  /**
+   * A turn is matched and embedded with its neighbours' words (their `context`): the old words of an
+   * edited or removed message leave its neighbours' contexts, and an edited message's new text takes
+   * their place — else search would still find a neighbour by what the message no longer says. Done
+   * before the superseded memories are dropped, while they can still be read.
+   */
+  async refreshContexts(tenant: string, superseded: SupersededMemory[], messages: ConversationMessage[]): Promise<void> {
+    const turns = superseded.filter((memory) => memory.turnStart === memory.turnEnd);
+    if (!this.contexts || turns.length === 0) return;
+    const replacements = new Map(turns.flatMap((memory) => {
+      const message = messages[memory.turnStart];
+      return message ? [[memory.turnStart, turnText(message)] as const] : [];
+    }));
+    await this.contexts.replaceInNeighbours(tenant, turns.map((memory) => memory.id), replacements);
+  }
 
   async plan(tenant: string, sourceId: string, hashes: string[], attributes: ConversationAttributes): Promise<ConversationUpdate> {
     const { turns: recorded, attributes: storedAttributes, unrecorded } = await this.known(tenant, sourceId);

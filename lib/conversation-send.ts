@@ -45,8 +45,9 @@ export interface ConversationSent {
  * Ingests a re-sent conversation against what its source record says is stored (ConversationLedger):
  * only new or edited messages go to a job, an edited or removed message's memories are dropped, new
  * attributes reach the stored memories. The order keeps a failure harmless: the job starts before
- * anything is dropped (a failed start leaves the old memories for the client's retry), the drops come
- * before the answer (the old text is no longer found once the client hears back), and the record is
+ * anything is dropped (a failed start leaves the old memories for the client's retry), the drops (and
+ * the neighbouring turns' contexts rewritten without the old words) come before the answer (the old
+ * text is no longer found once the client hears back), and the record is
  * written last (a lost write only means a later re-send repeats idempotent work).
  */
 export async function sendConversation(jobs: IngestJobs, ledger: ConversationLedger, send: ConversationSend, log: Logger): Promise<ConversationSent> {
@@ -61,6 +62,7 @@ export async function sendConversation(jobs: IngestJobs, ledger: ConversationLed
   const job = toIngest.some((message) => message.content.trim())
     ? await jobs.start({ ...send.request, ...CONVERSATION, documentId: send.conversationId, content: send.contentOf(toIngest) }, { sourceKey: send.sourceKey })
     : undefined;
+  await ledger.refreshContexts(tenant, update.superseded, messages);
   const replaced = (await ledger.dropSuperseded(update.superseded)) + (await ledger.dropFailed(tenant, sourceId, update.failedJobs));
   if (update.attributesChanged) await ledger.applyAttributes(tenant, sourceId, attributes);
   const ingested = new Set(update.ingest);

@@ -118,6 +118,27 @@ export class MemoryStore {
   }
 
   /**
+   * Turns of a conversation update that were edited or removed (the conversation ledger's superseded
+   * memories, each of one turn): their old words leave the contexts their neighbouring turns hold, and
+   * an edited turn's new text (`replacements`, by turn position) takes their place, as when a turn is
+   * edited or deleted here. A turn whose text did not change (a re-read under a new session date)
+   * changes nothing.
+   */
+  async replaceInNeighbours(tenant: string, ids: string[], replacements: Map<number, string>): Promise<void> {
+    if (ids.length === 0) return;
+    const { docs } = await this.es.mget<StoredMemory>({ index: this.indices.memories, ids, _source_excludes: ['embedding'] });
+    for (const doc of docs) {
+      if (!('found' in doc) || !doc.found || doc._source?.tenant !== tenant) continue;
+      const memory = doc._source;
+      const start = memory.provenance.turn_start;
+      if (start === undefined || (memory.provenance.turn_end ?? start) !== start) continue;
+      const replacement = replacements.get(start);
+      if (replacement !== undefined && clipTurn(replacement) === clipTurn(memory.text)) continue;
+      await this.refreshNeighbours(tenant, memory, replacement);
+    }
+  }
+
+  /**
    * An edited text read as ingestion reads a chunk: the extractor of the mode its source was last
    * ingested in (long-range unless the source says otherwise) types it and
    * finds the dates it names (relative ones from the session or document date, else when the memory

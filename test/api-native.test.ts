@@ -473,6 +473,13 @@ describe('native v1 API', () => {
     expect(untouched(after)).toEqual(untouched(before));
     expect(after.filter((memory) => memory.provenance.job_id === update.body.job_id).every((memory) => [0, 3].includes(memory.provenance.turn_start))).toBe(true);
     expect((await search(h, 'ferry Tangier leaves at nine')).filter((result) => result.text.includes('leaves at nine'))).toEqual([]);
+    // The reply next to the edited message holds its new words as context, not the old ones, so the
+    // old words no longer find it either.
+    const reply = after.find((memory) => memory.provenance.turn_start === 1)!;
+    const { _source: replied } = await h.runtime.es.get<{ context?: string }>({ index: h.runtime.indices.memories, id: reply.id });
+    expect(replied!.context).toContain('leaves at eleven');
+    expect(replied!.context).not.toContain('leaves at nine');
+    expect((await search(h, 'nine')).map((result) => result.id)).not.toContain(reply.id);
 
     // Sent again by another user: every message is read again under the new scope, none left under the old.
     const moved = await h.api('POST', '/v1/conversations', { body: { ...body, messages: edited, scope: { user_id: 'rosa-2' } } });
