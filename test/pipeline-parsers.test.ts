@@ -153,6 +153,13 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
     expect(parsed.sections[1]).toMatchObject({ heading: 'Morning', text: 'The ferry left at six.' });
   });
 
+  it("keeps an HTML article's heading path, h1 › h2 › h3, as Markdown's (Readability makes every h1 an h2)", async () => {
+    const para = (text: string) => `<p>${text} ${'The studio opens its doors to new students every week of the season. '.repeat(3)}</p>`;
+    const page = `<html><head><title>Studio news</title></head><body><nav><a href="/">Home</a></nav><article><h1>Pottery class</h1>${para('Caroline signed up for the Tuesday class.')}<h2>Materials</h2>${para('Clay and glazes are included in the fee.')}<h3>Glazes</h3>${para('Blue glazes are popular.')}</article></body></html>`;
+    const parsed = await PARSERS.HTML(bytes(page), { format: 'HTML' });
+    expect(parsed.sections.map((section) => section.heading)).toEqual(['Pottery class', 'Pottery class › Materials', 'Pottery class › Materials › Glazes']);
+  });
+
   it('reads HTML that is no whole page: bare text, fragments; a lone script is no text', async () => {
     expect((await PARSERS.HTML(bytes('plain words here'), { format: 'HTML' })).text).toBe('plain words here');
     expect((await PARSERS.HTML(bytes('<p>One</p><p>Two</p>'), { format: 'HTML' })).text).toBe('One\n\nTwo');

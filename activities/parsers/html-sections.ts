@@ -18,6 +18,9 @@ interface DomNode {
   getAttribute?(name: string): string | null;
 }
 
+/** The attribute a heading's level is kept in through Readability (html.ts: markHeadingLevels). */
+export const HEADING_LEVEL = 'data-cairn-level';
+
 /**
  * Walks an HTML tree into sections: each heading starts a section carrying the heading path, block
  * elements become paragraphs (blank-line separated, which the chunker splits on), table cells are
@@ -58,7 +61,7 @@ export function htmlToSections(root: DomNode, builder = new SectionBuilder()): {
     if (SKIPPED.has(name) || isHidden(node)) continue;
     if (HEADINGS.has(name)) {
       flush();
-      const level = Number(name[1]);
+      const level = Number(node.getAttribute?.(HEADING_LEVEL) ?? name[1]) || Number(name[1]);
       const text = (node.textContent ?? '').replace(/\s+/g, ' ').trim();
       if (text) {
         path.length = level - 1;

@@ -2,7 +2,7 @@ import { Readability } from '@mozilla/readability';
 import { Parser as StreamingParser } from 'htmlparser2';
 import { parseHTML } from 'linkedom';
 import { badInput } from '../../lib/errors';
-import { fragmentBody, htmlToSections, pruneFurniture } from './html-sections';
+import { fragmentBody, HEADING_LEVEL, htmlToSections, pruneFurniture } from './html-sections';
 import { decodeText } from './text';
 import type { Parser } from './types';
 
@@ -60,6 +60,7 @@ export const parseHtml: Parser = async (bytes, context) => {
   const document = parsePage(html);
   pruneFurniture(document);
   const pageTitle = document.querySelector('title')?.textContent?.trim() || undefined;
+  markHeadingLevels(document);
   // Readability edits the tree it reads: the fallback (a page too short for an article) re-parses.
   // Its scoring is superlinear in nesting (2,000 nested divs: 38 s; 5,000: a stack overflow), so a
   // page nested past any real layout's depth goes straight to the fallback.
@@ -77,3 +78,13 @@ export const parseHtml: Parser = async (bytes, context) => {
   if (builder.isEmpty) throw badInput('the HTML page contains no readable text');
   return builder.build({ format: 'HTML', detectedType: 'text/html', title: article?.title?.trim() || pageTitle || firstHeading });
 };
+
+/**
+ * Readability turns every <h1> of the article into an <h2>, which would make a page's title heading
+ * and its sections siblings: each heading keeps its level in an attribute, which the section walk reads.
+ */
+function markHeadingLevels(document: { querySelectorAll(selector: string): ArrayLike<unknown> }): void {
+  for (const heading of Array.from(document.querySelectorAll('h1,h2,h3,h4,h5,h6')) as { nodeName: string; setAttribute(name: string, value: string): void }[]) {
+    heading.setAttribute(HEADING_LEVEL, heading.nodeName.slice(1));
+  }
+}
