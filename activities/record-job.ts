@@ -112,7 +112,8 @@ export function createRecordJobActivities(deps: ActivityDeps) {
         accepted_at: acceptedAtOf(input),
         last_job_id: jobId,
         job_ids: [jobId],
-        created_at: now,
+        // When it was first sent, as a conversation's record (written when it is accepted) says too.
+        created_at: acceptedAtOf(input) ?? now,
         updated_at: now,
       },
       // Jobs of one source finishing together update one record: Elasticsearch reads and rewrites it,

@@ -48,6 +48,8 @@ describe('sources read, listed and deleted with everything derived from them; me
     expect(got.status).toBe(200);
     expect(got.body).toMatchObject({ id: sourceId, format: 'TXT', document_id: 'survey-notes', metadata: { team: 'rail' }, last_job_id: first.body.job_id });
     expect(got.body.memory_count).toBeGreaterThan(0);
+    // Created when it was sent: the time its first job was accepted.
+    expect(got.body.created_at).toBe((await h.api('GET', `/v1/jobs/${first.body.job_id}`)).body.created_at);
     expect(got.body.tenant).toBeUndefined();
     expect((await h.api('GET', `/v1/sources/${sourceId}`, { key: h.keys.globex })).status).toBe(404);
     // Listed (a search: within the index's refresh of a second), newest first, and found by the
