@@ -126,6 +126,7 @@ export class MemoryStore {
    */
   async replaceInNeighbours(tenant: string, ids: string[], replacements: Map<number, string>): Promise<void> {
     if (ids.length === 0) return;
+    const replaced = new Set(ids);
     const { docs } = await this.es.mget<StoredMemory>({ index: this.indices.memories, ids, _source_excludes: ['embedding'] });
     for (const doc of docs) {
       if (!('found' in doc) || !doc.found || doc._source?.tenant !== tenant) continue;
@@ -134,7 +135,9 @@ export class MemoryStore {
       if (start === undefined || (memory.provenance.turn_end ?? start) !== start) continue;
       const replacement = replacements.get(start);
       if (replacement !== undefined && clipTurn(replacement) === clipTurn(memory.text)) continue;
-      await this.refreshNeighbours(tenant, memory, replacement);
+      // Neighbours that are themselves being replaced are left alone: they are dropped next, and only
+      // if unchanged since they were found (a rewrite here would keep them).
+      await this.refreshNeighbours(tenant, memory, replacement, replaced);
     }
   }
 
@@ -206,7 +209,7 @@ export class MemoryStore {
    * undo puts the neighbours back when the change then fails; a neighbour changed meanwhile keeps its
    * own change.
    */
-  private async refreshNeighbours(tenant: string, memory: StoredMemory, replacement: string | undefined): Promise<() => Promise<void>> {
+  private async refreshNeighbours(tenant: string, memory: StoredMemory, replacement: string | undefined, leave?: Set<string>): Promise<() => Promise<void>> {
     const { source_id: sourceId, job_id: jobId, turn_start: start, turn_end: end } = memory.provenance;
     if (!sourceId || !jobId || start === undefined) return async () => undefined;
     const last = end ?? start;
@@ -228,7 +231,7 @@ export class MemoryStore {
     const changed: { id: string; seqNo?: number; primaryTerm?: number; doc: StoredMemory }[] = [];
     for (const hit of hits.hits) {
       const neighbour = hit._source!;
-      if (!neighbour.context || hit._id === memory.id) continue;
+      if (!neighbour.context || hit._id === memory.id || leave?.has(hit._id!)) continue;
       const after = neighbour.provenance.turn_start === last + 1;
       // After the turn: its context begins with the turn ("turn\nnext"); before it: ends with it.
       // The turn is a whole part of it: followed (after) or preceded (before) by the line break that

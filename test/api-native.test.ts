@@ -412,6 +412,19 @@ describe('native v1 API', () => {
     expect((await h.api('GET', `/v1/memories/${hit!.id}`)).status).toBe(200);
   });
 
+  it('replaces every memory of a conversation sent again with no message in common', async () => {
+    const sent = async (messages: { role: string; content: string }[]) => {
+      const answer = await h.api('POST', '/v1/conversations', { body: { conversation_id: 'kiln-chat', messages } });
+      await h.waitForJob('acme', answer.body.job_id);
+      return answer.body;
+    };
+    const first = await sent([{ role: 'user', content: 'The kiln reaches its heat by noon.' }, { role: 'assistant', content: 'Noted about the kiln.' }]);
+    const again = await sent([{ role: 'user', content: 'The otters came back to the river.' }]);
+    expect(again).toMatchObject({ messages_added: 1, messages_unchanged: 0, memories_replaced: 2 });
+    const { memories } = (await h.api('POST', '/v1/memories/list', { body: { filters: { source_ids: [first.source_id] } } })).body;
+    expect(memories.map((memory: { text: string }) => memory.text)).toEqual(['user: The otters came back to the river.']);
+  });
+
   it('keeps a memory edited through the API when its conversation is read again under a new session date', async () => {
     const messages = [
       { role: 'user', name: 'Tove', content: 'We married in Bergen six years ago.' },
