@@ -13,12 +13,17 @@ export const ScheduleList = z.object({ schedules: z.array(ScheduleView) });
 export const TriggeredSchedule = z.object({ id: z.string(), triggered: z.literal(true) });
 
 /**
- * A reindex copies every tenant's memories to a new index version and swaps the deployment's aliases:
- * the operator's action (CAIRN_API_KEY), not any tenant's, whatever permissions its key holds.
+ * What a backfill asks beyond `write`: a reindex copies every tenant's memories to a new index version
+ * and swaps the deployment's aliases — the operator's action (CAIRN_API_KEY), not any tenant's,
+ * whatever permissions its key holds; an import also needs `ingest`.
  */
 export function assertMayRun(req: Request, kind: BackfillKind | string): void {
   if (kind === 'reindex' && !isOperatorKey(principalOf(req))) {
     throw new CairnError('forbidden', 'a reindex moves every tenant\'s memories: only the operator key (CAIRN_API_KEY) may run or schedule one');
+  }
+  // An import's items are ingest jobs: starting one is ingesting, whatever else the backfill is.
+  if (kind === 'import' && !principalOf(req).permissions.has('ingest')) {
+    throw new CairnError('forbidden', 'an import ingests what it fetches or reads: it needs the ingest permission as well as write');
   }
 }
 

@@ -48,6 +48,10 @@ describe('API keys, permissions and tenant isolation', () => {
     expect((await h.api('POST', '/compat/synap/v1/memories', { key, body: { content: 'nope' } })).status).toBe(403);
     expect((await h.api('DELETE', '/v1/memories/mem_00000000000000000000000000000000', { key })).status).toBe(403);
     expect((await h.api('POST', '/v1/admin/keys', { key, body: {} })).status).toBe(403);
+    // An import is ingest as well as write.
+    const writer = (await h.api('POST', '/v1/admin/keys', { body: { permissions: ['write'] } })).body.key;
+    expect((await h.api('POST', '/v1/backfills', { key: writer, body: { backfill: 'import', urls: ['https://example.invalid/a'] } })).status).toBe(403);
+    expect((await h.api('POST', '/v1/schedules', { key: writer, body: { backfill: 'import', folder: 'notes', every: '24h' } })).status).toBe(403);
     // Search is its own permission: read alone does not search, search alone does.
     expect((await h.api('POST', '/v1/search', { key, body: { query: 'anything' } })).status).toBe(403);
     const searcher = (await h.api('POST', '/v1/admin/keys', { body: { permissions: ['search'] } })).body.key;
