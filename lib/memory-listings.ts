@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { publicMemory, type Memory, type StoredMemory } from './domain/memory';
 import type { IndexNames } from './elasticsearch/indices';
 import { badInput } from './errors';
+import { sha256 } from './ids';
 import { filterClauses, type ScopeField } from './search/filters';
 import type { SearchFilters } from './search/plan';
 
@@ -28,14 +29,14 @@ export class MemoryListings {
       query: { bool: { filter: filterClauses(tenant, filters) } },
       sort: [{ created_at: { order: 'desc', unmapped_type: 'date' } }, { id: 'asc' }],
       size: pageSize,
-      search_after: pageToken === undefined ? undefined : openPageToken(pageToken, isMemorySort),
+      search_after: pageToken === undefined ? undefined : openPageToken(pageToken, isMemorySort, listingOf(tenant, 'memories', filters)),
       _source: { excludes: ['embedding', 'stems', 'context', 'context_stems'] },
     });
     const hits = response.hits.hits;
     const last = hits[hits.length - 1];
     return {
       memories: hits.flatMap((hit) => (hit._source ? [publicMemory(hit._source)] : [])),
-      next_page_token: hits.length === pageSize && last?.sort ? pageTokenOf(last.sort) : null,
+      next_page_token: hits.length === pageSize && last?.sort ? pageTokenOf(last.sort, listingOf(tenant, 'memories', filters)) : null,
     };
   }
 
@@ -52,7 +53,7 @@ export class MemoryListings {
       query: { bool: { filter: filterClauses(tenant, filters) } },
       aggs: {
         values: {
-          composite: { size: pageSize, sources: [{ value: { terms: { field: `scope.${field}` } } }], after: pageToken === undefined ? undefined : { value: openPageToken(pageToken, isString) } },
+          composite: { size: pageSize, sources: [{ value: { terms: { field: `scope.${field}` } } }], after: pageToken === undefined ? undefined : { value: openPageToken(pageToken, isString, listingOf(tenant, field, filters)) } },
           aggs: {
             // Exact up to 3,000 sources a value; beyond that an estimate within a few per cent.
             sources: { cardinality: { field: 'provenance.source_id', precision_threshold: 3000 } },
@@ -71,7 +72,7 @@ export class MemoryListings {
         first_memory_at: bucket.first.value_as_string ?? null,
         last_memory_at: bucket.last.value_as_string ?? null,
       })),
-      next_page_token: buckets.length === pageSize && after ? pageTokenOf(after.value) : null,
+      next_page_token: buckets.length === pageSize && after ? pageTokenOf(after.value, listingOf(tenant, field, filters)) : null,
     };
   }
 }
@@ -86,20 +87,34 @@ export const ScopeValue = z.object({
 });
 export type ScopeValue = z.infer<typeof ScopeValue>;
 
-/** Where a page of a listing ended, as its page token. */
-const pageTokenOf = (position: unknown) => Buffer.from(JSON.stringify(position)).toString('base64url');
+/** Which listing a page token continues: the tenant's, of what (memories or a scope field), under which filters. */
+const listingOf = (tenant: string, of: string, filters: SearchFilters) => sha256('memory-page-token', tenant, of, JSON.stringify(filters));
 
 /**
- * A page token as the listings hand them out (base64url JSON of where the page ended), if `valid`
- * accepts what it holds: scopeValues()'s is the page's last value, list()'s the sort values of its
- * last memory (epoch milliseconds, id). Anything else is a 400.
+ * Where a page of a listing ended, as its page token: base64url JSON of the position, sealed with a
+ * check of the listing it continues (as job listings' are), so that a token cut, forged or taken to
+ * another listing (other filters, another field, another tenant's) is refused rather than followed.
+ * A check, not a secret: the tenant's filter applies whatever the token says.
  */
-function openPageToken<T>(token: string, valid: (value: unknown) => value is T): T {
-  try {
-    const value = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as unknown;
-    if (valid(value)) return value;
-  } catch {
-    // Not JSON: refused below.
+const pageTokenOf = (position: unknown, listing: string) => {
+  const body = Buffer.from(JSON.stringify(position)).toString('base64url');
+  return `${body}.${sha256(listing, body).slice(0, 16)}`;
+};
+
+/**
+ * A page token as the listings hand them out, if it was sealed for this listing and `valid` accepts
+ * what it holds: scopeValues()'s is the page's last value, list()'s the sort values of its last
+ * memory (epoch milliseconds, id). Anything else is a 400.
+ */
+function openPageToken<T>(token: string, valid: (value: unknown) => value is T, listing: string): T {
+  const [body, check, ...rest] = token.split('.');
+  if (body && rest.length === 0 && check === sha256(listing, body).slice(0, 16)) {
+    try {
+      const value = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as unknown;
+      if (valid(value)) return value;
+    } catch {
+      // Not JSON: refused below.
+    }
   }
   throw badInput('page_token is not one this listing gave: start again without it');
 }

@@ -159,6 +159,12 @@ describe('sources read, listed and deleted with everything derived from them; me
 
     expect((await list({ filters: { user_id: 'walker-1' } }, h.keys.globex)).body.memories).toEqual([]);
     expect((await list({ filters: { user_id: 'walker-1' }, page_token: 'not-a-token' })).status).toBe(400);
+    // A token continues only the listing that gave it: not under other filters, not another tenant's,
+    // not one forged from a position.
+    expect((await list({ filters: { user_id: 'walker-2' }, page_size: 2, page_token: first.body.next_page_token })).status).toBe(400);
+    expect((await list({ filters: { user_id: 'walker-1' }, page_size: 2, page_token: first.body.next_page_token }, h.keys.globex)).status).toBe(400);
+    const forged = Buffer.from(JSON.stringify([Date.now(), 'mem_zzz'])).toString('base64url');
+    expect((await list({ filters: { user_id: 'walker-1' }, page_token: forged })).status).toBe(400);
     expect((await list({ filters: { user_id: 'walker-1' }, page_size: 101 })).status).toBe(400);
   });
 
@@ -192,6 +198,7 @@ describe('sources read, listed and deleted with everything derived from them; me
 
     expect((await list({ field: 'tenant' })).status).toBe(400);
     expect((await list({ field: 'user_id', page_token: 'not-a-token' })).status).toBe(400);
+    expect((await list({ field: 'session_id', filters: { space_id: 'atlas-space' }, page_size: 1, page_token: first.body.next_page_token })).status).toBe(400);
     expect((await list({ field: 'user_id', page_size: 101 })).status).toBe(400);
   });
 
