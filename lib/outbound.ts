@@ -64,3 +64,19 @@ export function assertFetchableUrl(raw: string, allowPrivate: boolean): URL {
   }
   return url;
 }
+
+/**
+ * A URL kept for later (a webhook) whose host resolves to an address the guard refuses is refused when
+ * it is given, not only at each use: `http://vm:9/` naming this machine is as much loopback as
+ * `http://127.0.0.1:9/`. A host that does not resolve (yet) is let through: each use checks again.
+ */
+export async function assertResolvesPublic(url: URL, allowPrivate: boolean, resolve: LookupAll = (host) => dns.promises.lookup(host, { all: true })): Promise<void> {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (allowPrivate || ipaddr.isValid(host)) return;
+  const addresses = await resolve(host).catch(() => []);
+  const refused = addresses.find((entry) => !isPublicAddress(entry.address));
+  if (refused) throw badInput(`refused ${url.origin}: ${host} resolves to ${refused.address}; loopback, private, link-local and metadata addresses are not allowed`);
+}
+
+/** Every address a host name resolves to (dns.promises.lookup with `all`). */
+export type LookupAll = (host: string) => Promise<dns.LookupAddress[]>;

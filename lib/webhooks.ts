@@ -2,7 +2,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import type { Client } from '@elastic/elasticsearch';
 import { request } from 'undici';
 import { z } from 'zod';
-import { assertFetchableUrl, guardedAgent } from './outbound';
+import { assertFetchableUrl, assertResolvesPublic, guardedAgent, type LookupAll } from './outbound';
 import type { JobProgress } from './domain/job';
 import { WEBHOOK_EVENTS, type WebhookEvent } from './domain/webhook-event';
 import { getDocument } from './elasticsearch/client';
@@ -86,10 +86,13 @@ export class WebhookStore {
     private readonly index: string,
     private readonly allowPrivate: boolean,
     private readonly cacheMs = 5_000,
+    /** How host names are resolved when a webhook is created (the system resolver unless a test names another). */
+    private readonly resolve?: LookupAll,
   ) {}
 
   async create(tenant: string, input: CreateWebhookRequest): Promise<{ record: WebhookView; secret: string }> {
     const url = assertDeliverableUrl(input.url, this.allowPrivate);
+    await assertResolvesPublic(new URL(url), this.allowPrivate, this.resolve);
     if ((await this.search(tenant)).length >= MAX_WEBHOOKS_PER_TENANT) {
       throw overTheLimit();
     }

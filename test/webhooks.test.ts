@@ -97,6 +97,17 @@ describe('webhooks: job events delivered to subscribed URLs', () => {
     for (const url of ['http://169.254.169.254/latest/meta-data', 'http://127.0.0.1:9200/', 'http://10.0.0.8/hook', 'http://localhost/hook']) {
       await expect(guarded.create('acme', { url, events: ['job.completed'] })).rejects.toMatchObject({ code: 'bad_input' });
     }
+    // A host name that resolves to a private address is refused when the webhook is created too. Test
+    // double for DNS (no public name here resolves to a private address): a resolver answering as a
+    // rebinding or internal name would; a name that does not resolve yet is let through.
+    const resolver = async (host: string) => (host === 'hooks.example.com' ? [{ address: '10.1.2.3', family: 4 }] : Promise.reject(new Error('ENOTFOUND')));
+    const resolving = new WebhookStore(h.runtime.es, h.runtime.indices.webhooks, false, 5_000, resolver);
+    await expect(resolving.create('acme', { url: 'https://hooks.example.com/cairn', events: ['job.completed'] })).rejects.toMatchObject({
+      code: 'bad_input',
+      message: expect.stringMatching(/resolves to 10\.1\.2\.3/),
+    });
+    const pending = await resolving.create('dns-check', { url: 'https://not-yet.example.com/cairn', events: ['job.completed'] });
+    await resolving.delete('dns-check', pending.record.id);
   });
 
   it('POSTs a signed job.completed event, retries a receiver that failed with the same event id, and tells no other tenant', async () => {
