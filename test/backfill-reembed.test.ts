@@ -259,5 +259,10 @@ describe('re-embed backfill: every memory of the tenant re-embedded exactly once
     expect(importWithoutSources.body.error.message).toMatch(/urls|folder/);
     const escaping = await h.api('POST', '/v1/backfills', { body: { backfill: 'import', folder: '../../etc' } });
     expect(escaping.status).toBe(400);
+    // A field it does not know is refused, naming it, not ignored.
+    for (const [route, body] of [['/v1/backfills', { backfill: 'reextract', source_ids: ['src_1'] }], ['/v1/schedules', { backfill: 'reembed', every: '24h', tenant: 'other' }]] as const) {
+      const refused = await h.api('POST', route, { body });
+      expect([route, refused.status, refused.body.error.message]).toEqual([route, 400, expect.stringMatching(/source_ids|tenant/)]);
+    }
   });
 });

@@ -30,7 +30,10 @@ const BackfillFields = z.object({
     .refine((value) => !/[\u0000-\u001f]/.test(value), 'must not contain control characters')
     .optional(),
   document_type: DocumentType.optional(),
-});
+})
+  // A field it does not know is refused (400 naming it), as native ingest bodies are: a misspelt
+  // "batchsize" or a "source_ids" it cannot honour would otherwise run a backfill other than the one asked.
+  .strict();
 
 function checkSources(value: { backfill: BackfillKind; urls?: string[]; folder?: string }, ctx: z.RefinementCtx) {
   const hasSources = Boolean(value.urls?.length || value.folder);
