@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
+import { sourceIdOf } from '../lib/ids';
 import type { SourceStore } from '../lib/sources';
 import { principalOf, requirePermission } from './auth';
 import { idParam, parseWith, queryInt } from './errors';
@@ -61,20 +62,12 @@ export function sourceRoutes(sources: SourceStore): Router {
   });
 
   router.get('/v1/sources/:id', requirePermission('read'), async (req, res) => {
-    res.json(await sources.get(principalOf(req).tenant, sourceIdParam(req.params.id)));
+    res.json(await sources.get(principalOf(req).tenant, sourceIdOf(idParam(req.params.id))));
   });
 
   router.delete('/v1/sources/:id', requirePermission('write'), async (req, res) => {
-    res.json(await sources.delete(principalOf(req).tenant, sourceIdParam(req.params.id)));
+    res.json(await sources.delete(principalOf(req).tenant, sourceIdOf(idParam(req.params.id))));
   });
 
   return router;
-}
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** A source id, or the UUID form the Crosmos surface answers with (compat/crosmos.ts: asUuid), which names the same source. */
-function sourceIdParam(raw: unknown): string {
-  const id = idParam(raw);
-  return UUID.test(id) ? `src_${id.replaceAll('-', '').toLowerCase()}` : id;
 }

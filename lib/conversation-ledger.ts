@@ -3,12 +3,13 @@ import type { Client, estypes } from '@elastic/elasticsearch';
 type SearchHit<T> = estypes.SearchHit<T>;
 type SortResults = estypes.SortResults;
 import type { ConversationMessage } from './domain/ingest';
+import { clipTurn, type StoredMemory } from './domain/memory';
 import { upstreamFailure } from './errors';
 import { isPartlyCompleted } from './domain/job';
 import { getDocument, retryOnVersionConflict } from './elasticsearch/client';
 import { sha256 } from './ids';
 import { turnText } from './chunking/chunk-conversation';
-import type { MemoryStore } from './memories';
+import type { MemoryStore, TurnMemory } from './memories';
 
 /** A message's identity within its conversation: position + speaker + text, so an edit counts as new. */
 export const messageHash = (message: ConversationMessage, position: number) =>
@@ -22,6 +23,8 @@ export interface SupersededMemory {
   primaryTerm: number;
   turnStart: number;
   turnEnd: number;
+  /** Its words and where it sits, for its neighbours' contexts (refreshContexts). */
+  memory: TurnMemory;
 }
 
 /** What a re-sent conversation changes against what is stored. */
@@ -80,13 +83,14 @@ export class ConversationLedger {
    * before the superseded memories are dropped, while they can still be read.
    */
   async refreshContexts(tenant: string, superseded: SupersededMemory[], messages: ConversationMessage[]): Promise<void> {
-    const turns = superseded.filter((memory) => memory.turnStart === memory.turnEnd);
-    if (!this.contexts || turns.length === 0) return;
-    const replacements = new Map(turns.flatMap((memory) => {
-      const message = messages[memory.turnStart];
-      return message ? [[memory.turnStart, turnText(message)] as const] : [];
-    }));
-    await this.contexts.replaceInNeighbours(tenant, turns.map((memory) => memory.id), replacements);
+    if (!this.contexts) return;
+    // A turn of its own whose words changed: re-read under a new session date, the same words change nothing.
+    const turns = superseded.flatMap(({ memory, turnStart, turnEnd }) => {
+      const message = messages[turnStart];
+      const replacement = message ? turnText(message) : undefined;
+      return turnStart === turnEnd && (replacement === undefined || clipTurn(replacement) !== clipTurn(memory.text)) ? [{ memory, replacement }] : [];
+    });
+    if (turns.length > 0) await this.contexts.replaceInNeighbours(tenant, turns);
   }
 
   async plan(tenant: string, sourceId: string, hashes: string[], attributes: ConversationAttributes): Promise<ConversationUpdate> {
@@ -282,11 +286,11 @@ export class ConversationLedger {
     }));
     covers.push({ range: { 'provenance.turn_end': { gte: length } } });
     const found: SupersededMemory[] = [];
-    const pages = this.pages<{ provenance?: { turn_start?: number; turn_end?: number } }>(
+    const pages = this.pages<Partial<Pick<StoredMemory, 'text'>> & { provenance?: Partial<TurnMemory['provenance']> }>(
       // A memory edited through the API (updated_at set) is never dropped: its edit stands, as a
       // replaced version's does, and a re-read that writes its id again leaves it as edited.
       { bool: { filter: this.ofSource(tenant, sourceId), should: covers, minimum_should_match: 1, must_not: [{ exists: { field: 'updated_at' } }] } },
-      ['provenance.turn_start', 'provenance.turn_end'],
+      ['text', 'provenance.source_id', 'provenance.job_id', 'provenance.turn_start', 'provenance.turn_end'],
     );
     for await (const hits of pages) {
       for (const hit of hits) {
@@ -298,6 +302,11 @@ export class ConversationLedger {
           primaryTerm: hit._primary_term!,
           turnStart: provenance.turn_start ?? 0,
           turnEnd: provenance.turn_end ?? provenance.turn_start ?? 0,
+          memory: {
+            id: hit._id!,
+            text: hit._source?.text ?? '',
+            provenance: { source_id: provenance.source_id ?? sourceId, job_id: provenance.job_id ?? '', turn_start: provenance.turn_start, turn_end: provenance.turn_end },
+          },
         });
       }
     }

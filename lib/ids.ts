@@ -54,3 +54,14 @@ export function parseIngestWorkflowId(workflowId: string): { tenant: string; job
   const match = /^ingest\/(.+)\/([^/]+)$/.exec(workflowId);
   return match ? { tenant: match[1]!, jobId: match[2]! } : undefined;
 }
+
+/** Ids in UUID form, as Crosmos and Synap answer with them: a 128-bit id's hex (`src_…`, a job id) as a UUID. */
+export const asUuid = (id: string) => {
+  const hex = id.replace(/^[a-z]+_/, '').padEnd(32, '0').slice(0, 32);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+};
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A source id, also given in the UUID form asUuid wrote it in (the Crosmos surface's `source_id`). */
+export const sourceIdOf = (id: string) => (UUID.test(id) ? `src_${id.replaceAll('-', '').toLowerCase()}` : id);

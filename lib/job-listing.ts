@@ -9,7 +9,8 @@ import { jobMemo, type JobMemo } from './job-request';
 import type { IngestJobs } from './jobs';
 import { mapBounded } from './map-bounded';
 import type { PendingStart } from './pending-starts';
-import { decodeFields, JobFilters, openPageToken, sealPageToken, statusOf, visibilityQuery } from './temporal/visibility-query';
+import { openPageToken, sealPageToken } from './page-tokens';
+import { decodeFields, JobFilters, statusOf, visibilityQuery } from './temporal/visibility-query';
 
 /** How many of a tenant's open jobs openJobsOf looks through for those it is asked about. */
 const OPEN_SCAN = 10_000;

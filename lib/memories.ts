@@ -1,6 +1,6 @@
 import type { Client } from '@elastic/elasticsearch';
 import { z } from 'zod';
-import { clipTurn, embeddingText, publicMemory, type Memory, type StoredMemory } from './domain/memory';
+import { clipTurn, embeddingText, publicMemory, type Memory, type Provenance, type StoredMemory } from './domain/memory';
 import { IngestMode, Metadata } from './domain/ingest';
 import { getDocument, isVersionConflict, retryOnVersionConflict } from './elasticsearch/client';
 import type { EmbeddingMatch } from './elasticsearch/embedding-match';
@@ -33,6 +33,9 @@ export type MemoryUpdate = z.infer<typeof MemoryUpdate>;
  * took 1–2 s; 35–65 ms this way).
  */
 const EDIT_REFRESH = true;
+
+/** What rewriting a turn's neighbours reads of the turn's memory: its words and where it sits. */
+export type TurnMemory = Pick<StoredMemory, 'id' | 'text'> & { provenance: Pick<Provenance, 'source_id' | 'job_id' | 'turn_start' | 'turn_end'> };
 
 /** How many times an edit is applied to a memory other edits keep changing before it answers 409. */
 const UPDATE_ATTEMPTS = 5;
@@ -119,26 +122,15 @@ export class MemoryStore {
 
   /**
    * Turns of a conversation update that were edited or removed (the conversation ledger's superseded
-   * memories, each of one turn): their old words leave the contexts their neighbouring turns hold, and
-   * an edited turn's new text (`replacements`, by turn position) takes their place, as when a turn is
-   * edited or deleted here. A turn whose text did not change (a re-read under a new session date)
-   * changes nothing.
+   * memories of one turn, each with the text that turn now has, none when it was removed): their old
+   * words leave the contexts their neighbouring turns hold, and the new text takes their place, as when
+   * a turn is edited or deleted here.
    */
-  async replaceInNeighbours(tenant: string, ids: string[], replacements: Map<number, string>): Promise<void> {
-    if (ids.length === 0) return;
-    const replaced = new Set(ids);
-    const { docs } = await this.es.mget<StoredMemory>({ index: this.indices.memories, ids, _source_excludes: ['embedding'] });
-    for (const doc of docs) {
-      if (!('found' in doc) || !doc.found || doc._source?.tenant !== tenant) continue;
-      const memory = doc._source;
-      const start = memory.provenance.turn_start;
-      if (start === undefined || (memory.provenance.turn_end ?? start) !== start) continue;
-      const replacement = replacements.get(start);
-      if (replacement !== undefined && clipTurn(replacement) === clipTurn(memory.text)) continue;
-      // Neighbours that are themselves being replaced are left alone: they are dropped next, and only
-      // if unchanged since they were found (a rewrite here would keep them).
-      await this.refreshNeighbours(tenant, memory, replacement, replaced);
-    }
+  async replaceInNeighbours(tenant: string, turns: { memory: TurnMemory; replacement?: string }[]): Promise<void> {
+    // Neighbours that are themselves being replaced are left alone: they are dropped next, and only if
+    // unchanged since they were found (a rewrite here would keep them).
+    const replaced = new Set(turns.map(({ memory }) => memory.id));
+    for (const { memory, replacement } of turns) await this.refreshNeighbours(tenant, memory, replacement, replaced);
   }
 
   /**
@@ -209,7 +201,7 @@ export class MemoryStore {
    * undo puts the neighbours back when the change then fails; a neighbour changed meanwhile keeps its
    * own change.
    */
-  private async refreshNeighbours(tenant: string, memory: StoredMemory, replacement: string | undefined, leave?: Set<string>): Promise<() => Promise<void>> {
+  private async refreshNeighbours(tenant: string, memory: TurnMemory, replacement: string | undefined, leave?: Set<string>): Promise<() => Promise<void>> {
     const { source_id: sourceId, job_id: jobId, turn_start: start, turn_end: end } = memory.provenance;
     if (!sourceId || !jobId || start === undefined) return async () => undefined;
     const last = end ?? start;

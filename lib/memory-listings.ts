@@ -4,6 +4,7 @@ import { publicMemory, type Memory, type StoredMemory } from './domain/memory';
 import type { IndexNames } from './elasticsearch/indices';
 import { badInput } from './errors';
 import { sha256 } from './ids';
+import { openPageToken, sealPageToken } from './page-tokens';
 import { filterClauses, type ScopeField } from './search/filters';
 import type { SearchFilters } from './search/plan';
 
@@ -29,7 +30,7 @@ export class MemoryListings {
       query: { bool: { filter: filterClauses(tenant, filters) } },
       sort: [{ created_at: { order: 'desc', unmapped_type: 'date' } }, { id: 'asc' }],
       size: pageSize,
-      search_after: pageToken === undefined ? undefined : openPageToken(pageToken, isMemorySort, listingOf(tenant, 'memories', filters)),
+      search_after: pageToken === undefined ? undefined : openPosition(pageToken, isMemorySort, listingOf(tenant, 'memories', filters)),
       _source: { excludes: ['embedding', 'stems', 'context', 'context_stems'] },
     });
     const hits = response.hits.hits;
@@ -53,7 +54,7 @@ export class MemoryListings {
       query: { bool: { filter: filterClauses(tenant, filters) } },
       aggs: {
         values: {
-          composite: { size: pageSize, sources: [{ value: { terms: { field: `scope.${field}` } } }], after: pageToken === undefined ? undefined : { value: openPageToken(pageToken, isString, listingOf(tenant, field, filters)) } },
+          composite: { size: pageSize, sources: [{ value: { terms: { field: `scope.${field}` } } }], after: pageToken === undefined ? undefined : { value: openPosition(pageToken, isString, listingOf(tenant, field, filters)) } },
           aggs: {
             // Exact up to 3,000 sources a value; beyond that an estimate within a few per cent.
             sources: { cardinality: { field: 'provenance.source_id', precision_threshold: 3000 } },
@@ -90,33 +91,23 @@ export type ScopeValue = z.infer<typeof ScopeValue>;
 /** Which listing a page token continues: the tenant's, of what (memories or a scope field), under which filters. */
 const listingOf = (tenant: string, of: string, filters: SearchFilters) => sha256('memory-page-token', tenant, of, JSON.stringify(filters));
 
-/**
- * Where a page of a listing ended, as its page token: base64url JSON of the position, sealed with a
- * check of the listing it continues (as job listings' are), so that a token cut, forged or taken to
- * another listing (other filters, another field, another tenant's) is refused rather than followed.
- * A check, not a secret: the tenant's filter applies whatever the token says.
- */
-const pageTokenOf = (position: unknown, listing: string) => {
-  const body = Buffer.from(JSON.stringify(position)).toString('base64url');
-  return `${body}.${sha256(listing, body).slice(0, 16)}`;
-};
+/** Where a page of a listing ended, as its page token (lib/page-tokens.ts). */
+const pageTokenOf = (position: unknown, listing: string) => sealPageToken(Buffer.from(JSON.stringify(position)), listing);
 
 /**
- * A page token as the listings hand them out, if it was sealed for this listing and `valid` accepts
- * what it holds: scopeValues()'s is the page's last value, list()'s the sort values of its last
- * memory (epoch milliseconds, id). Anything else is a 400.
+ * The position a page token sealed for this listing holds, if `valid` accepts it: scopeValues()'s is
+ * the page's last value, list()'s the sort values of its last memory (epoch milliseconds, id).
+ * Anything else is a 400.
  */
-function openPageToken<T>(token: string, valid: (value: unknown) => value is T, listing: string): T {
-  const [body, check, ...rest] = token.split('.');
-  if (body && rest.length === 0 && check === sha256(listing, body).slice(0, 16)) {
-    try {
-      const value = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as unknown;
-      if (valid(value)) return value;
-    } catch {
-      // Not JSON: refused below.
-    }
+function openPosition<T>(token: string, valid: (value: unknown) => value is T, listing: string): T {
+  const refusal = 'page_token is not one this listing gave: start again without it';
+  try {
+    const value = JSON.parse(openPageToken(token, listing, refusal).toString('utf8')) as unknown;
+    if (valid(value)) return value;
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) throw error;
   }
-  throw badInput('page_token is not one this listing gave: start again without it');
+  throw badInput(refusal);
 }
 
 const isString = (value: unknown): value is string => typeof value === 'string';

@@ -136,31 +136,33 @@ async function processPage(input: BackfillWorkflowInput, runId: string, items: s
     // Since the patch, a cancelled re-embed or reindex lets the batches in flight finish, as items do
     // below: a batch cancelled under it went on writing after the backfill said `cancelled` — for a
     // reindex, into the next version it had just dropped, which the write then created again.
-    const finishesBatches = patched('finish-batches-on-cancel');
-    const runBatch = (ids: string[]): Promise<BatchOutcome> =>
-      input.kind === 'reembed'
-        ? reembedMemories({ runId, ids })
-        : copyMemories({ runId, ids, index: reindex!.source, target: reindex!.target });
-    await mapBounded(batches, input.concurrency, async (ids) => {
-      if (finishesBatches && stopping()) throw new CancelledFailure('the backfill was cancelled');
-      const outcome = finishesBatches ? await CancellationScope.nonCancellable(() => runBatch(ids)) : await runBatch(ids);
+    await runToEnd(patched('finish-batches-on-cancel'), batches, input.concurrency, async (ids) => {
+      const outcome: BatchOutcome =
+        input.kind === 'reembed'
+          ? await reembedMemories({ runId, ids })
+          : await copyMemories({ runId, ids, index: reindex!.source, target: reindex!.target });
       progress.processed += outcome.processed;
       progress.skipped += outcome.skipped;
       touch(progress);
-    }, { settle: finishesBatches });
+    });
     return;
   }
   // Re-extract and import: each item becomes an ordinary ingest job, run as a child workflow. Since the
   // patch, a cancelled backfill lets the items in flight finish, cleanup included (a re-extraction's
   // superseded memories dropped), and stops before the next.
-  const finishesItems = patched('finish-items-on-cancel');
-  await mapBounded(items, input.concurrency, async (item) => {
-    if (finishesItems) {
-      if (stopping()) throw new CancelledFailure('the backfill was cancelled');
-      return CancellationScope.nonCancellable(() => processItem(input, item, progress));
-    }
-    return processItem(input, item, progress);
-  }, { settle: finishesItems });
+  await runToEnd(patched('finish-items-on-cancel'), items, input.concurrency, (item) => processItem(input, item, progress));
+}
+
+/**
+ * Runs `work` over items with bounded concurrency; with `finishes` (a patch's decision), once the
+ * backfill is stopping no item starts and those in flight run to their end (mapBounded's settle).
+ */
+function runToEnd<T>(finishes: boolean, items: T[], concurrency: number, work: (item: T) => Promise<void>): Promise<void[]> {
+  return mapBounded(items, concurrency, (item) => {
+    if (!finishes) return work(item);
+    if (stopping()) throw new CancelledFailure('the backfill was cancelled');
+    return CancellationScope.nonCancellable(() => work(item));
+  }, { settle: finishes });
 }
 
 async function processItem(input: BackfillWorkflowInput, item: string, progress: BackfillProgress) {

@@ -2,7 +2,7 @@ import type { Router } from 'express';
 import { z } from 'zod';
 import { LooseDate } from '../../lib/domain/dates';
 import { Metadata } from '../../lib/domain/ingest';
-import { sha256 } from '../../lib/ids';
+import { asUuid, sha256 } from '../../lib/ids';
 import type { IngestJobs } from '../../lib/jobs';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
@@ -32,12 +32,6 @@ export const CrosmosConversationResponse = z.object({
   status: z.string().default('pending'),
   source_id: z.guid(),
 });
-
-/** Crosmos ids are UUIDs: Cairn's 128-bit source hash is written in UUID form. */
-export const asUuid = (id: string) => {
-  const hex = id.replace(/^[a-z]+_/, '').padEnd(32, '0').slice(0, 32);
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-};
 
 export function crosmosSurface(deps: SurfaceDeps, jobs: IngestJobs): Router {
   return compatSurface(deps, fastApiErrors, (router) => {

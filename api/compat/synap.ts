@@ -7,14 +7,13 @@ import { isFinalStatus, isPartlyCompleted, type JobProgress, type StageState } f
 import { getDocument } from '../../lib/elasticsearch/client';
 import { EntityRef, MemoryType, type Memory } from '../../lib/domain/memory';
 import { conflict } from '../../lib/errors';
-import { sourceId as deriveSourceId } from '../../lib/ids';
+import { asUuid, sourceId as deriveSourceId } from '../../lib/ids';
 import type { IngestJobs } from '../../lib/jobs';
 import type { IngestContent } from '../../lib/job-request';
 import { MemoryUpdate, type MemoryStore } from '../../lib/memories';
 import { principalOf, requirePermission } from '../auth';
 import { acceptBatch, BatchError, sendBatch } from '../batch';
 import { idParam, parseWith } from '../errors';
-import { asUuid } from './crosmos';
 import { compatSurface, nativeErrors, type SurfaceDeps } from './surface';
 
 /**

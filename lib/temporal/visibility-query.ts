@@ -2,13 +2,10 @@ import { defaultPayloadConverter } from '@temporalio/common';
 import { z } from 'zod';
 import { DocumentType, Format, SourceKind } from '../domain/ingest';
 import { JobStatus, type JobProgress } from '../domain/job';
-import { badInput } from '../errors';
-import { sha256 } from '../ids';
 
 /*
  * How a listing of jobs speaks to Temporal visibility: its filters as a visibility query over the
- * Cairn search attributes, a run's status and fields read back, and the server's page tokens sealed
- * to the query they continue.
+ * Cairn search attributes, and a run's status and fields read back.
  */
 
 /** Filters a listing accepts; each maps to one Cairn search attribute in Temporal visibility. */
@@ -85,23 +82,4 @@ export function decodeFields(fields: Record<string, Parameters<typeof defaultPay
     }
   }
   return decoded;
-}
-
-/**
- * Page tokens are Temporal's, sealed with a check of the query they continue: a token that was cut,
- * mistyped or issued for another query (another tenant's or other filters) is refused at once with
- * 400, never handed to the server, which would retry it as an unknown error before failing. (A check,
- * not a secret: the tenant is in the query, so a token can only ever continue the caller's own listing.)
- */
-const tokenCheck = (token: Uint8Array, query: string) => sha256('page-token', query, Buffer.from(token).toString('base64')).slice(0, 16);
-
-export function sealPageToken(token: Uint8Array, query: string): string {
-  return `${Buffer.from(token).toString('base64url')}.${tokenCheck(token, query)}`;
-}
-
-export function openPageToken(sealed: string, query: string): Uint8Array {
-  const [body, check, ...rest] = sealed.split('.');
-  const token = Buffer.from(body ?? '', 'base64url');
-  if (rest.length > 0 || token.length === 0 || check !== tokenCheck(token, query)) throw badInput('page_token is not valid for this listing: start again without it');
-  return token;
 }
