@@ -8,7 +8,8 @@ import { ApiKeyView } from '../lib/apikeys';
 import { CrosmosConversationRequest, CrosmosConversationResponse } from './compat/crosmos';
 import { MemsolusIngestFields, MemsolusJob, MemsolusJobList, MemsolusListQuery } from './compat/memsolus';
 import { SupermemoryConversationRequest, SupermemoryConversationResponse } from './compat/supermemory';
-import { SynapBatchCreate, SynapBatchResponse, SynapCreateMemory, SynapIngestionStatus, SynapMemory, SynapQueued } from './compat/synap';
+import { SynapBatchCreate, SynapBatchResponse, SynapCreateMemory, SynapIngestionStatus, SynapMemory, SynapMemoryUpdate, SynapQueued } from './compat/synap';
+import { SynapSdkBatchResponse, SynapSdkDeleted, SynapSdkMemory, SynapSdkQueued, SynapSdkStatus, SynapSdkUploadFields, SynapWhoami } from './compat/synap-sdk';
 import { TexIngestRequest, TexIngestResponse } from './compat/tex';
 import { CancellingJob, JobListQuery, JobListResponse, RetriedJob } from './jobs';
 import { JobProgress } from '../lib/domain/job';
@@ -72,6 +73,8 @@ const SearchResponse = z.object({
   warnings: z.array(z.string()).optional(),
   took_ms: z.number(),
 });
+const FastApiValidation = z.object({ detail: z.array(z.object({ loc: z.array(z.union([z.string(), z.number()])), msg: z.string(), type: z.string() })) });
+const FastApiError = z.object({ detail: z.string() });
 const NativeError = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) });
 
 /**
@@ -138,9 +141,17 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: '/compat/synap/v1/memories/batch', tag: 'synap', summary: 'Synap: batch create memories → {results, errors}; fail_fast rejects all on one invalid document (400); a batch that accepts nothing answers the status its documents share (400 invalid, 409 duplicates, 503 a service down)', permission: 'ingest', body: SynapBatchCreate, status: 201, errors: [409, 415], response: SynapBatchResponse, errorBody: batchErrors(SynapQueued) },
   { method: 'get', path: `/compat/synap/v1/ingestions/${ID}`, tag: 'synap', summary: 'Synap: ingestion status', permission: 'read', response: SynapIngestionStatus },
   { method: 'get', path: `/compat/synap/v1/memories/${ID}`, tag: 'synap', summary: 'Synap: get memory', permission: 'read', response: SynapMemory },
-  { method: 'patch', path: `/compat/synap/v1/memories/${ID}`, tag: 'synap', summary: 'Synap: update memory (merge_strategy)', permission: 'write', body: MemoryUpdate, response: SynapMemory },
-  { method: 'put', path: `/compat/synap/v1/memories/${ID}`, tag: 'synap', summary: 'Synap: update memory (merge_strategy), as PATCH', permission: 'write', body: MemoryUpdate, response: SynapMemory },
+  { method: 'patch', path: `/compat/synap/v1/memories/${ID}`, tag: 'synap', summary: 'Synap: update memory (merge_strategy)', permission: 'write', body: SynapMemoryUpdate, response: SynapMemory },
+  { method: 'put', path: `/compat/synap/v1/memories/${ID}`, tag: 'synap', summary: 'Synap: update memory (merge_strategy), as PATCH', permission: 'write', body: SynapMemoryUpdate, response: SynapMemory },
   { method: 'delete', path: `/compat/synap/v1/memories/${ID}`, tag: 'synap', summary: 'Synap: delete memory', permission: 'write', status: 204 },
+  { method: 'get', path: '/compat/synap/api/v1/auth/whoami', tag: 'synap-sdk', summary: "Synap's Python SDK: who the key is (client_id: the tenant)", response: SynapWhoami },
+  { method: 'post', path: '/compat/synap/api/v1/memories/create', tag: 'synap-sdk', summary: "Synap's Python SDK: create memory (`document` or `content`; 409 on a duplicate document_id)", permission: 'ingest', body: SynapCreateMemory, errors: [409, 415], response: SynapSdkQueued },
+  { method: 'post', path: '/compat/synap/api/v1/memories/batch', tag: 'synap-sdk', summary: "Synap's Python SDK: batch create → {batch_id, total, succeeded, failed, results, errors}; fail_fast rejects all on one invalid document (400); a batch that accepts nothing answers the status its documents share", permission: 'ingest', body: SynapBatchCreate, errors: [400, 409, 415], response: SynapSdkBatchResponse, errorBody: z.union([FastApiError, SynapSdkBatchResponse.partial().extend({ detail: z.string() })]) },
+  { method: 'post', path: '/compat/synap/api/v1/memories/upload', tag: 'synap-sdk', summary: "Synap's Python SDK: create memory from a file (`file`) or `text`", permission: 'ingest', multipart: SynapSdkUploadFields, errors: INGEST_ERRORS, response: SynapSdkQueued },
+  { method: 'get', path: `/compat/synap/api/v1/memories/status/${ID}`, tag: 'synap-sdk', summary: "Synap's Python SDK: ingestion status, with document_id, queued_at, started_at, completed_at, memory_ids (UUIDs, up to 1,000) and error_message", permission: 'read', response: SynapSdkStatus },
+  { method: 'get', path: `/compat/synap/api/v1/memories/${ID}`, tag: 'synap-sdk', summary: "Synap's Python SDK: get memory (id as a UUID or mem_<hex>)", permission: 'read', response: SynapSdkMemory },
+  { method: 'patch', path: `/compat/synap/api/v1/memories/${ID}`, tag: 'synap-sdk', summary: "Synap's Python SDK: update memory (`document` or `content`, merge_strategy)", permission: 'write', body: SynapMemoryUpdate, response: SynapSdkMemory },
+  { method: 'delete', path: `/compat/synap/api/v1/memories/${ID}`, tag: 'synap-sdk', summary: "Synap's Python SDK: delete memory → {memory_id, deleted_at}", permission: 'write', response: SynapSdkDeleted },
 ];
 
 const schema = (type: z.ZodType, io: 'input' | 'output') => {
@@ -228,13 +239,12 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   503: 'Temporal or Elasticsearch is unavailable (or the process is shutting down): retry later',
 };
 
-const FastApiValidation = z.object({ detail: z.array(z.object({ loc: z.array(z.union([z.string(), z.number()])), msg: z.string(), type: z.string() })) });
-const FastApiError = z.object({ detail: z.string() });
 const SupermemoryError = z.object({ error: z.string(), details: z.string() });
 
 /** Each surface's error shapes: validation (status and body) and every other error's body. */
 function errorShapes({ tag, errorBody }: Operation): { validation: number; validationBody: z.ZodType; body: z.ZodType } {
   if (tag === 'crosmos' || tag === 'tex') return { validation: 422, validationBody: FastApiValidation, body: FastApiError };
+  if (tag === 'synap-sdk') return { validation: 422, validationBody: FastApiValidation, body: errorBody ?? FastApiError };
   if (tag === 'supermemory') return { validation: 400, validationBody: SupermemoryError, body: SupermemoryError };
   return { validation: 400, validationBody: errorBody ?? NativeError, body: errorBody ?? NativeError };
 }

@@ -24,6 +24,7 @@ import { crosmosSurface } from './compat/crosmos';
 import { memsolusSurface } from './compat/memsolus';
 import { supermemorySurface } from './compat/supermemory';
 import { synapSurface } from './compat/synap';
+import { synapSdkSurface } from './compat/synap-sdk';
 import { texSurface } from './compat/tex';
 import { errorHandler, jsonBody, jsonOnly, notFoundRoute } from './errors';
 import { healthRoutes } from './health';
@@ -69,6 +70,7 @@ export function createApp(deps: ApiDeps): Express {
   const keys = [...deps.keys, apiKeys];
   const memories = new MemoryStore(deps.es, indices, deps.embedder ?? deps.search.embedder, deps.search.embeddingMatch, deps.extractors);
   const listings = new JobListings(deps.jobs.client, deps.jobs, deps.namespace, deps.jobs.config.TEMPORAL_TASK_QUEUE);
+  const memoryListings = new MemoryListings(deps.es, indices);
   const surface = { keys, log: deps.log };
   const conversations = new ConversationLedger(deps.es, indices.sources, indices.memories, indices.jobs, memories);
   const sequences = new Sequences(deps.es, indices.sequences);
@@ -88,6 +90,8 @@ export function createApp(deps: ApiDeps): Express {
   app.use('/compat/supermemory', supermemorySurface(surface, deps.jobs, conversations));
   app.use('/compat/tex', texSurface(surface, deps.jobs, deps.es, indices, sequences));
   app.use('/compat/memsolus', memsolusSurface(surface, deps.jobs, listings));
+  // The Python SDK's paths (/api/v1/…) before the seed's routes, whose surface answers 404 for the rest.
+  app.use('/compat/synap/api', synapSdkSurface(surface, deps.jobs, memories, memoryListings, deps.es, indices.sources));
   app.use('/compat/synap', synapSurface(surface, deps.jobs, memories, deps.es, indices.sources));
 
   app.use(authenticate(keys));
@@ -96,7 +100,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(nativeIngestRoutes(deps.jobs, conversations, deps.log));
   app.use(jobRoutes(deps.jobs, listings));
   app.use(searchRoutes(deps.search));
-  app.use(memoryRoutes(memories, new MemoryListings(deps.es, indices)));
+  app.use(memoryRoutes(memories, memoryListings));
   app.use(entityRoutes(new EntityStore(deps.es, indices)));
   app.use(sourceRoutes(new SourceStore(deps.es, indices, deps.jobs, listings)));
   app.use(adminRoutes(apiKeys));

@@ -42,6 +42,22 @@ export class MemoryListings {
   }
 
   /**
+   * The ids of the memories a job wrote that still name it, in the order of the content they came
+   * from, up to `limit` (Synap's ingestion status lists them).
+   */
+  async idsOfJob(tenant: string, jobId: string, limit: number): Promise<string[]> {
+    const response = await this.es.search({
+      index: this.indices.memories,
+      query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.job_id': jobId } }] } },
+      sort: [{ 'provenance.chunk_index': { order: 'asc', unmapped_type: 'long' } }, { id: 'asc' }],
+      size: limit,
+      _source: false,
+      track_total_hits: false,
+    });
+    return response.hits.hits.flatMap((hit) => (hit._id ? [hit._id] : []));
+  }
+
+  /**
    * The values one scope field takes on the memories the filters match — the tenant's users, agents,
    * sessions… — with how many memories and sources each has and when its first and last memory were
    * stored, in value order a page at a time (a composite aggregation: paging reaches every value).

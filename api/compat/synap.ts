@@ -2,7 +2,7 @@ import type { Router } from 'express';
 import { z } from 'zod';
 import type { Client as ElasticsearchClient } from '@elastic/elasticsearch';
 import { Iso8601Date } from '../../lib/domain/dates';
-import { DocumentType, IngestMode, Metadata, type IngestRequestInput } from '../../lib/domain/ingest';
+import { DocumentType, IngestMode, Metadata, type Format, type IngestRequestInput } from '../../lib/domain/ingest';
 import { isFinalStatus, isPartlyCompleted, type JobProgress, type StageState } from '../../lib/domain/job';
 import { getDocument } from '../../lib/elasticsearch/client';
 import { EntityRef, MemoryType, type Memory } from '../../lib/domain/memory';
@@ -11,6 +11,7 @@ import { asUuid, sourceId as deriveSourceId } from '../../lib/ids';
 import type { IngestJobs } from '../../lib/jobs';
 import type { IngestContent } from '../../lib/job-request';
 import { MemoryUpdate, type MemoryStore } from '../../lib/memories';
+import { MergeStrategy } from '../../lib/memory-merge';
 import { principalOf, requirePermission } from '../auth';
 import { acceptBatch, BatchError, sendBatch } from '../batch';
 import { idParam, parseWith } from '../errors';
@@ -25,17 +26,42 @@ import { compatSurface, nativeErrors, type SurfaceDeps } from './surface';
  *   PATCH  /v1/memories/:id         update (merge_strategy); PUT is accepted too
  *   DELETE /v1/memories/:id         delete → 204
  */
-export const SynapCreateMemory = z.object({
-  /** Up to the TXT limit (5 MB): over it, 413 when the ingestion is started. */
-  content: z.string().min(1),
-  document_type: DocumentType.default('document'),
-  document_id: z.string().min(1).max(512).optional(),
-  document_created_at: Iso8601Date.optional(),
-  user_id: z.string().min(1).max(255).optional(),
-  customer_id: z.string().min(1).max(255).optional(),
-  mode: IngestMode.default('long-range'),
-  metadata: Metadata.optional(),
-});
+/** An optional field the Python SDK sends as null when unset (pydantic's model_dump): null reads as absent. */
+const unset = <T extends z.ZodType>(schema: T) => schema.nullish().transform((value) => value ?? undefined);
+
+export const SynapCreateMemory = z
+  .object({
+    /** Up to the TXT limit (5 MB): over it, 413 when the ingestion is started. */
+    content: unset(z.string().min(1)),
+    /** The Python SDK's name for the content: text, or an object (ingested as JSON). Give one of the two. */
+    document: unset(z.union([z.string().min(1), z.record(z.string(), z.unknown())])),
+    document_type: unset(DocumentType).transform((value) => value ?? 'document'),
+    document_id: unset(z.string().min(1).max(512)),
+    document_created_at: unset(Iso8601Date),
+    user_id: unset(z.string().min(1).max(255)),
+    customer_id: unset(z.string().min(1).max(255)),
+    /**
+     * The Python SDK's scope ladder ({customer, team, user}), for accounts with a level between
+     * customer and user. Cairn's scope has no such level: one sent is refused, as the vendor refuses
+     * it on an account without one, rather than read more widely than asked.
+     */
+    scope: z.unknown().optional(),
+    mode: unset(IngestMode).transform((value) => value ?? 'long-range'),
+    metadata: unset(Metadata),
+  })
+  .superRefine((body, context) => {
+    if ((body.content === undefined) === (body.document === undefined)) {
+      context.addIssue({ code: 'custom', path: ['content'], message: 'give the content as content or as document (one of the two)' });
+    }
+    if (body.scope !== undefined && body.scope !== null) {
+      context.addIssue({ code: 'custom', path: ['scope'], message: 'Cairn has no scope levels between customer and user: leave scope out and send user_id and customer_id' });
+    }
+  })
+  .transform(({ document, scope: _scope, ...body }) => ({
+    ...body,
+    content: body.content ?? (typeof document === 'string' ? document : JSON.stringify(document)),
+    format: typeof document === 'object' ? ('JSON' as const) : ('TXT' as const),
+  }));
 
 export const SynapBatchCreate = z.object({
   // No limit in the seed ("the primary endpoint for bootstrap ingestion"): bounded by the JSON body limit and this count.
@@ -111,6 +137,28 @@ export function ingestionStatus(progress: JobProgress): z.infer<typeof SynapInge
   };
 }
 
+/**
+ * Update Memory's body: the seed's fields, with `document` (the Python SDK's name for the content) taken
+ * as `content`. A memory keeps its source's document type: one sent is refused, not dropped.
+ */
+export const SynapMemoryUpdate = z
+  .object({
+    content: unset(z.string().min(1).max(100_000)),
+    document: unset(z.string().min(1).max(100_000)),
+    merge_strategy: unset(MergeStrategy),
+    confidence: unset(z.number().min(0).max(1)),
+    metadata: unset(Metadata),
+    document_type: z.unknown().optional(),
+  })
+  .superRefine((body, context) => {
+    if (body.content !== undefined && body.document !== undefined) context.addIssue({ code: 'custom', path: ['document'], message: 'give the new content as content or as document, not both' });
+    if (body.document_type !== undefined && body.document_type !== null) context.addIssue({ code: 'custom', path: ['document_type'], message: 'a memory keeps the document type of the document it came from' });
+  })
+  .transform(({ document, document_type: _type, ...update }) => ({ ...update, content: update.content ?? document }));
+
+/** An update's body as MemoryStore.update takes it (400 when it changes nothing). */
+export const synapUpdateOf = (body: unknown) => parseWith(MemoryUpdate, parseWith(SynapMemoryUpdate, body));
+
 /** A memory as Synap's Get Memory answers it. */
 export const SynapMemory = z.object({
   id: z.string(),
@@ -128,7 +176,7 @@ export const SynapMemory = z.object({
 export const SynapQueued = z.object({ ingestion_id: z.string(), status: z.literal('queued') });
 export const SynapBatchResponse = z.object({ results: z.array(SynapQueued.extend({ index: z.number().int() })), errors: z.array(BatchError) });
 
-function synapMemory(memory: Memory): z.infer<typeof SynapMemory> {
+export function synapMemory(memory: Memory): z.infer<typeof SynapMemory> {
   return {
     id: memory.id,
     type: memory.type,
@@ -156,13 +204,26 @@ const MAX_DOCUMENT_GENERATIONS = 50;
 
 const memoryIdParam = (value: unknown) => parseWith(z.object({ id: z.string().regex(/^mem_[0-9a-f]{16,64}$/, 'a memory id looks like mem_<hex>') }), { id: value }).id;
 
-export function synapSurface(deps: SurfaceDeps, jobs: IngestJobs, memories: MemoryStore, es: ElasticsearchClient, sourcesIndex: string): Router {
-  /** One document → one ingestion; a document_id is accepted once per tenant (409 after). */
-  async function create(tenant: string, body: z.infer<typeof SynapCreateMemory>) {
+/** What a Synap ingestion is made of: the document's fields, and its content when it is not `content` (an upload). */
+type SynapFields = z.infer<typeof SynapCreateMemory>;
+export type SynapDocument = Pick<SynapFields, 'document_type' | 'mode'> & Partial<Omit<SynapFields, 'document_type' | 'mode'>>;
+export interface SynapUpload {
+  content: Buffer;
+  format: Format;
+  fileName?: string;
+  declaredContentType?: string;
+}
+
+/**
+ * Synap's create, shared by the seed's routes and the Python SDK's (synap-sdk.ts): one document → one
+ * ingestion; a document_id is accepted once per tenant (409 after).
+ */
+export function synapIngestions(jobs: IngestJobs, es: ElasticsearchClient, sourcesIndex: string) {
+  async function create(tenant: string, body: SynapDocument, upload?: SynapUpload) {
     const request: IngestRequestInput & IngestContent = {
       tenant,
-      kind: 'document',
-      format: 'TXT',
+      kind: upload ? 'file' : 'document',
+      format: upload?.format ?? body.format ?? 'TXT',
       documentType: body.document_type,
       documentId: body.document_id,
       // "Defaults to the current time if not provided."
@@ -171,7 +232,9 @@ export function synapSurface(deps: SurfaceDeps, jobs: IngestJobs, memories: Memo
       scope: { userId: body.user_id, customerId: body.customer_id },
       metadata: body.metadata,
       surface: 'synap',
-      content: body.content,
+      fileName: upload?.fileName,
+      declaredContentType: upload?.declaredContentType,
+      content: upload?.content ?? body.content,
     };
     if (!body.document_id) return jobs.start(request);
     const taken = () => conflict(`document_id ${body.document_id} was already ingested`);
@@ -218,6 +281,11 @@ export function synapSurface(deps: SurfaceDeps, jobs: IngestJobs, memories: Memo
     return undefined;
   }
 
+  return { create };
+}
+
+export function synapSurface(deps: SurfaceDeps, jobs: IngestJobs, memories: MemoryStore, es: ElasticsearchClient, sourcesIndex: string): Router {
+  const { create } = synapIngestions(jobs, es, sourcesIndex);
   return compatSurface(deps, nativeErrors, (router) => {
     router.post('/v1/memories', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(SynapCreateMemory, req.body);
@@ -249,7 +317,7 @@ export function synapSurface(deps: SurfaceDeps, jobs: IngestJobs, memories: Memo
 
     const update = async (req: import('express').Request, res: import('express').Response) => {
       const id = memoryIdParam(req.params.id);
-      const body = parseWith(MemoryUpdate, req.body);
+      const body = synapUpdateOf(req.body);
       res.json(synapMemory(await memories.update(principalOf(req).tenant, id, body)));
     };
     router.patch('/v1/memories/:id', requirePermission('write'), update);

@@ -128,7 +128,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
   const client = (base: string): Harness['api'] => async (method, route, { key = defaultKey, body, headers = {} } = {}) => {
     const init: RequestInit = { method, headers: { ...headers } };
     if (key) (init.headers as Record<string, string>).authorization = `Bearer ${key}`;
-    if (body instanceof FormData) init.body = body;
+    if (body instanceof FormData || body instanceof URLSearchParams) init.body = body;
     else if (typeof body === 'string') init.body = body;
     else if (body !== undefined) {
       init.body = JSON.stringify(body);
