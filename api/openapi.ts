@@ -11,6 +11,7 @@ import { SupermemoryConversationRequest, SupermemoryConversationResponse } from 
 import { SynapBatchCreate, SynapBatchResponse, SynapCreateMemory, SynapIngestionStatus, SynapMemory, SynapMemoryUpdate, SynapQueued } from './compat/synap';
 import { SynapSdkBatchResponse, SynapSdkDeleted, SynapSdkMemory, SynapSdkQueued, SynapSdkStatus, SynapSdkUploadFields, SynapWhoami } from './compat/synap-sdk';
 import { TexIngestRequest, TexIngestResponse } from './compat/tex';
+import { TexTokenExchange, TexTokens, TexVerified } from './compat/tex-auth';
 import { CancellingJob, JobListQuery, JobListResponse, RetriedJob } from './jobs';
 import { JobProgress } from '../lib/domain/job';
 import { Memory } from '../lib/domain/memory';
@@ -133,6 +134,8 @@ const OPERATIONS: Operation[] = [
   { method: 'delete', path: `/v1/schedules/${ID}`, tag: 'backfills', summary: 'Delete a schedule', permission: 'write', status: 204 },
   { method: 'post', path: '/compat/crosmos/api/v1/conversations', tag: 'crosmos', summary: 'Crosmos: ingest a conversation', permission: 'ingest', body: CrosmosConversationRequest, status: 202, response: CrosmosConversationResponse },
   { method: 'post', path: '/compat/supermemory/v4/conversations', tag: 'supermemory', summary: 'supermemory: ingest or update a conversation', permission: 'ingest', body: SupermemoryConversationRequest, status: 200, response: SupermemoryConversationResponse },
+  { method: 'post', path: '/compat/tex/auth/token-exchange', tag: 'tex', summary: "Tex's SDK sign-in: an API key (and optionally a user_id, session_id) → an access token carrying those claims, sent as `Bearer` like the key (no Authorization header on this call)", public: true, body: TexTokenExchange, errors: [401], response: TexTokens },
+  { method: 'get', path: '/compat/tex/auth/verify', tag: 'tex', summary: 'Who an access token (or a key) acts as: {valid, tenant: {org_id, user_id, session_id}}', response: TexVerified },
   { method: 'post', path: '/compat/tex/ingestion/memory', tag: 'tex', summary: 'Tex: write turns (active fragments searchable on return, passive enrichment after)', permission: 'ingest', body: TexIngestRequest, status: 202, response: TexIngestResponse },
   { method: 'post', path: '/compat/memsolus/v1/memories/ingest', tag: 'memsolus', summary: 'Memsolus: create an ingest job (file or source_url)', permission: 'ingest', multipart: MemsolusIngestFields, status: 202, response: MemsolusJob, errors: INGEST_ERRORS },
   { method: 'get', path: '/compat/memsolus/v1/ingest-jobs', tag: 'memsolus', summary: 'Memsolus: list ingest jobs', permission: 'read', query: MemsolusListQuery, response: MemsolusJobList },

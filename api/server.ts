@@ -25,6 +25,7 @@ import { memsolusSurface } from './compat/memsolus';
 import { supermemorySurface } from './compat/supermemory';
 import { synapSurface } from './compat/synap';
 import { synapSdkSurface } from './compat/synap-sdk';
+import { texAuth } from './compat/tex-auth';
 import { texSurface } from './compat/tex';
 import { errorHandler, jsonBody, jsonOnly, notFoundRoute } from './errors';
 import { healthRoutes } from './health';
@@ -88,7 +89,7 @@ export function createApp(deps: ApiDeps): Express {
   // works by changing only its base URL.
   app.use('/compat/crosmos', crosmosSurface(surface, deps.jobs));
   app.use('/compat/supermemory', supermemorySurface(surface, deps.jobs, conversations));
-  app.use('/compat/tex', texSurface(surface, deps.jobs, deps.es, indices, sequences));
+  app.use('/compat/tex', texAuth(surface.keys), texSurface(surface, deps.jobs, deps.es, indices, sequences));
   app.use('/compat/memsolus', memsolusSurface(surface, deps.jobs, listings));
   // The Python SDK's paths (/api/v1/…) before the seed's routes, whose surface answers 404 for the rest.
   app.use('/compat/synap/api', synapSdkSurface(surface, deps.jobs, memories, memoryListings, deps.es, indices.sources));

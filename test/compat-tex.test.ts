@@ -256,4 +256,43 @@ describe('Tex surface (/compat/tex)', () => {
     expect(bad.status).toBe(422);
     expect(bad.body.detail).toEqual(expect.arrayContaining([expect.objectContaining({ loc: ['body', 'scope', 'org_id'] }), expect.objectContaining({ loc: ['body', 'turns'] })]));
   });
+  it("signs in as Tex's SDK does: an API key exchanged for a token whose user and session the writes default to", async () => {
+    // Tex(api_key=…, user_id=…): POST /auth/token-exchange with no Authorization header.
+    const exchanged = await h.api('POST', '/compat/tex/auth/token-exchange', { key: '', body: { api_key: h.keys.acme, user_id: 'user_77', session_id: 'chat-sdk' } });
+    expect(exchanged.status).toBe(200);
+    expect(exchanged.body.token_type).toBe('bearer');
+    const token = exchanged.body.access_token as string;
+    // JWT-shaped, so the SDK reads its claims.
+    expect(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString())).toEqual({ org_id: 'acme', user_id: 'user_77', session_id: 'chat-sdk' });
+    const verified = await h.api('GET', '/compat/tex/auth/verify', { key: token });
+    expect(verified.body).toEqual({ valid: true, tenant: { org_id: 'acme', user_id: 'user_77', session_id: 'chat-sdk' } });
+    // Without a user, the token acts as the key's own identity, as Tex's synthetic user.
+    const own = await h.api('POST', '/compat/tex/auth/token-exchange', { key: '', body: { api_key: h.keys.acme } });
+    const ownTenant = (await h.api('GET', '/compat/tex/auth/verify', { key: own.body.access_token })).body.tenant;
+    expect(ownTenant).toEqual({ org_id: 'acme', user_id: expect.stringMatching(/^key:/) });
+    expect((await h.api('GET', '/compat/tex/auth/verify')).body.tenant).toEqual(ownTenant);
+
+    // A write with the token and no user or session in its scope takes the token's.
+    const write = await h.api('POST', '/compat/tex/ingestion/memory', {
+      key: token,
+      body: { scope: { org_id: 'acme' }, turns: [{ role: 'user', text: 'My badge number is 4471.', timestamp: '2026-05-09T09:00:00Z' }] },
+    });
+    expect(write.status).toBe(202);
+    const fragment = await h.api('GET', `/v1/memories/mem_${write.body.active_fragment_ids[0]}`);
+    expect(fragment.body.scope).toMatchObject({ org_id: 'acme', user_id: 'user_77', session_id: 'chat-sdk' });
+    await h.waitForJob('acme', write.body.job_id);
+    // The token is worth its key, in its tenant only.
+    expect((await h.api('GET', `/v1/memories/mem_${write.body.active_fragment_ids[0]}`, { key: h.keys.globex })).status).toBe(404);
+
+    const wrongKey = await h.api('POST', '/compat/tex/auth/token-exchange', { key: '', body: { api_key: 'cairn_not_a_key' } });
+    expect(wrongKey.status).toBe(401);
+    expect(wrongKey.body).toEqual({ detail: 'Invalid API key' });
+    expect((await h.api('POST', '/compat/tex/auth/token-exchange', { key: '', body: {} })).status).toBe(422);
+    const forged = `${token.split('.').slice(0, 2).join('.')}.${Buffer.from('cairn_not_a_key').toString('base64url')}`;
+    expect((await h.api('POST', '/compat/tex/ingestion/memory', { key: forged, body: seed })).status).toBe(401);
+    // The SDK's hierarchical scope id has no place in Cairn's scope: a 422 that says so.
+    const ladder = await h.api('POST', '/compat/tex/ingestion/memory', { key: token, body: { ...seed, scope: 'team:eng', session_id: 'chat-1' } });
+    expect(ladder.status).toBe(422);
+    expect(ladder.body.detail[0]).toMatchObject({ loc: ['body', 'scope'], msg: expect.stringMatching(/"team:eng" is not supported/) });
+  });
 });

@@ -50,11 +50,15 @@ const foldDottedScope = (body: unknown) => {
 };
 
 export const TexIngestRequest = z.object({
-  scope: z.object({
-    org_id: z.string().min(1).max(255),
-    user_id: z.string().min(1).max(255).optional(),
-    session_id: z.string().min(1).max(255).optional(),
-  }),
+  scope: z.object(
+    {
+      org_id: z.string().min(1).max(255),
+      user_id: z.string().min(1).max(255).optional(),
+      session_id: z.string().min(1).max(255).optional(),
+    },
+    // Tex's SDK sends a hierarchical scope id ("team:eng") as a string, which Cairn's scope has no place for.
+    { error: (issue) => (typeof issue.input === 'string' ? `a scope id such as "team:eng" is not supported: send the scope as {org_id, user_id, session_id}` : undefined) },
+  ),
   turns: z.array(TexTurn).min(1).max(1000),
   options: z
     .object({ write_active: z.boolean().default(true), write_passive: z.boolean().default(true) })
@@ -76,6 +80,8 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, indi
     router.post('/ingestion/memory', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(TexIngestRequest, foldDottedScope(req.body));
       const { tenant } = principalOf(req);
+      // A write made with an access token (tex-auth.ts) defaults to the token's user and session, as Tex's do.
+      if (req.texClaims) body.scope = { ...body.scope, user_id: body.scope.user_id ?? req.texClaims.user_id, session_id: body.scope.session_id ?? req.texClaims.session_id };
       const sessionId = body.scope.session_id ?? 'default-session';
       const scope = { orgId: body.scope.org_id, userId: body.scope.user_id, sessionId };
       const turns = body.turns.map((turn) => ({

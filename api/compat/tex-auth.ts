@@ -1,0 +1,109 @@
+import { Router } from 'express';
+import { z } from 'zod';
+import type { KeyResolver, Principal } from '../../lib/apikeys';
+import { jsonBody } from '../errors';
+
+/**
+ * How Tex's SDK (tex-sdk) signs in: `Tex(api_key=…)` exchanges its key for an access token
+ * (`POST /auth/token-exchange`, no Authorization header), optionally for a user it names, then asks
+ * who the token acts as (`GET /auth/verify`) to fill the scope it writes under (org, user, session).
+ *
+ * Cairn's token is JWT-shaped so the SDK can read its claims (org_id: the key's tenant; user_id: the
+ * user named at the exchange, else the key's own identity, as Tex mints a token for the key's synthetic
+ * user; session_id when named), and its third part is the key itself: the token is a bearer credential
+ * worth exactly the key (the tenant's data, the key's permissions), so it is kept as secret as the key.
+ * Nothing is stored, nothing expires: revoking the key revokes every token made from it. The claims only
+ * pick defaults inside the key's tenant (a write names any user of it in its body anyway), so they are
+ * not signed.
+ */
+export const TexTokenExchange = z.object({
+  api_key: z.string().min(1).max(512),
+  user_id: z.string().min(1).max(255).optional(),
+  session_id: z.string().min(1).max(255).optional(),
+});
+export const TexTokens = z.object({ access_token: z.string(), token_type: z.literal('bearer') });
+export const TexVerified = z.object({
+  valid: z.literal(true),
+  tenant: z.object({ org_id: z.string(), user_id: z.string(), session_id: z.string().optional() }),
+});
+
+export interface TexClaims {
+  org_id: string;
+  user_id: string;
+  session_id?: string;
+}
+
+declare module 'express-serve-static-core' {
+  interface Request {
+    /** The claims of the Tex access token the request was made with, when it was made with one. */
+    texClaims?: TexClaims;
+  }
+}
+
+const base64url = (text: string) => Buffer.from(text).toString('base64url');
+const HEADER = base64url(JSON.stringify({ alg: 'none', typ: 'JWT' }));
+
+/** The identity a key acts as when no user is named: the key's own, as Tex's synthetic user. */
+const keyUser = (principal: Principal) => `key:${principal.keyId}`;
+
+function tokenFor(apiKey: string, claims: TexClaims): string {
+  return `${HEADER}.${base64url(JSON.stringify(claims))}.${base64url(apiKey)}`;
+}
+
+/** A Tex access token's key and claims; undefined for anything else (an API key sent as is). */
+function openToken(token: string): { apiKey: string; claims: TexClaims } | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3 || parts[0] !== HEADER) return undefined;
+  try {
+    const claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')) as TexClaims;
+    const apiKey = Buffer.from(parts[2]!, 'base64url').toString('utf8');
+    if (typeof claims?.org_id !== 'string' || typeof claims.user_id !== 'string' || !apiKey) return undefined;
+    return { apiKey, claims };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Tex's sign-in routes, and a token presented as `Authorization: Bearer <token>` read as the key it
+ * was made from (its claims kept on the request), ahead of the surface's own authentication.
+ */
+export function texAuth(keys: KeyResolver[]): Router {
+  const router = Router();
+  router.post('/auth/token-exchange', jsonBody(), async (req, res) => {
+    const body = TexTokenExchange.safeParse(req.body);
+    if (!body.success) {
+      return void res.status(422).json({ detail: body.error.issues.map((issue) => ({ loc: ['body', ...issue.path], msg: issue.message, type: 'value_error' })) });
+    }
+    const principal = await resolve(keys, body.data.api_key);
+    if (!principal) return void res.status(401).json({ detail: 'Invalid API key' });
+    const claims: TexClaims = { org_id: principal.tenant, user_id: body.data.user_id ?? keyUser(principal), ...(body.data.session_id ? { session_id: body.data.session_id } : {}) };
+    res.json({ access_token: tokenFor(body.data.api_key, claims), token_type: 'bearer' });
+  });
+
+  router.use((req, _res, next) => {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
+    const opened = match && openToken(match[1]!);
+    if (opened) {
+      req.headers.authorization = `Bearer ${opened.apiKey}`;
+      req.texClaims = opened.claims;
+    }
+    next();
+  });
+
+  router.get('/auth/verify', async (req, res) => {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
+    const principal = match ? await resolve(keys, match[1]!) : undefined;
+    if (!principal) return void res.status(401).json({ detail: match ? 'Invalid API key' : 'Missing "Authorization: Bearer <key>" header' });
+    res.json({ valid: true, tenant: req.texClaims ?? { org_id: principal.tenant, user_id: keyUser(principal) } });
+  });
+  return router;
+}
+
+async function resolve(keys: KeyResolver[], key: string): Promise<Principal | undefined> {
+  for (const resolver of keys) {
+    const principal = await resolver.resolve(key);
+    if (principal) return principal;
+  }
+  return undefined;
+}
