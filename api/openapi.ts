@@ -5,7 +5,7 @@ import { HealthAnswer, Liveness } from './health';
 import { BatchError } from './batch';
 import { CreatedKey, CreateKeyRequest, KeyList, TenantQuery } from './admin';
 import { ApiKeyView } from '../lib/apikeys';
-import { CrosmosConversationRequest, CrosmosConversationResponse } from './compat/crosmos';
+import { CrosmosConversationRequest, CrosmosConversationResponse, CrosmosJob } from './compat/crosmos';
 import { MemsolusIngestFields, MemsolusJob, MemsolusJobList, MemsolusListQuery } from './compat/memsolus';
 import { SupermemoryConversationRequest, SupermemoryConversationResponse } from './compat/supermemory';
 import { SynapBatchCreate, SynapBatchResponse, SynapCreateMemory, SynapIngestionStatus, SynapMemory, SynapMemoryUpdate, SynapQueued } from './compat/synap';
@@ -133,6 +133,7 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: `/v1/schedules/${ID}/trigger`, tag: 'backfills', summary: 'Run a scheduled backfill now', permission: 'write', status: 202, response: TriggeredSchedule },
   { method: 'delete', path: `/v1/schedules/${ID}`, tag: 'backfills', summary: 'Delete a schedule', permission: 'write', status: 204 },
   { method: 'post', path: '/compat/crosmos/api/v1/conversations', tag: 'crosmos', summary: 'Crosmos: ingest a conversation', permission: 'ingest', body: CrosmosConversationRequest, status: 202, response: CrosmosConversationResponse },
+  { method: 'get', path: `/compat/crosmos/api/v1/jobs/${ID}`, tag: 'crosmos', summary: "Crosmos: a job's status, as the Crosmos SDK's jobs.get_status() reads it (pending | processing | completed | partial | failed | cancelled, result counts once it ended)", permission: 'read', response: CrosmosJob },
   { method: 'post', path: '/compat/supermemory/v4/conversations', tag: 'supermemory', summary: 'supermemory: ingest or update a conversation', permission: 'ingest', body: SupermemoryConversationRequest, status: 200, response: SupermemoryConversationResponse },
   { method: 'post', path: '/compat/tex/auth/token-exchange', tag: 'tex', summary: "Tex's SDK sign-in: an API key (and optionally a user_id, session_id) → an access token carrying those claims, sent as `Bearer` like the key (no Authorization header on this call)", public: true, body: TexTokenExchange, errors: [401], response: TexTokens },
   { method: 'get', path: '/compat/tex/auth/verify', tag: 'tex', summary: 'Who an access token (or a key) acts as: {valid, tenant: {org_id, user_id, session_id}}', response: TexVerified },

@@ -30,6 +30,13 @@ describe('Crosmos surface (/compat/crosmos)', () => {
       source_id: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/),
     });
     expect((await h.waitForJob('acme', response.body.job_id)).status).toBe('completed');
+    // The Crosmos SDK's jobs.get_status(): GET /api/v1/jobs/{job_id}.
+    const job = await h.api('GET', `/compat/crosmos/api/v1/jobs/${response.body.job_id}`);
+    expect(job.status).toBe(200);
+    expect(job.body).toMatchObject({ job_id: response.body.job_id, status: 'completed', source_ids: [response.body.source_id], error_message: null, completed_at: expect.any(String) });
+    expect(job.body.result).toMatchObject({ memory_count: expect.any(Number), source_ids: [response.body.source_id], failed_source_ids: [] });
+    expect(job.body.result.memory_count).toBeGreaterThan(0);
+    expect((await h.api('GET', `/compat/crosmos/api/v1/jobs/${response.body.job_id}`, { key: h.keys.globex })).status).toBe(404);
     // The native source routes take the UUID this surface answers with.
     const source = await h.api('GET', `/v1/sources/${response.body.source_id}`);
     expect(source.status).toBe(200);

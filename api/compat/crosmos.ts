@@ -4,8 +4,9 @@ import { LooseDate } from '../../lib/domain/dates';
 import { Metadata } from '../../lib/domain/ingest';
 import { asUuid, sha256 } from '../../lib/ids';
 import type { IngestJobs } from '../../lib/jobs';
+import { isFinalStatus, isPartlyCompleted, type JobProgress } from '../../lib/domain/job';
 import { principalOf, requirePermission } from '../auth';
-import { parseWith } from '../errors';
+import { idParam, parseWith } from '../errors';
 import { compatSurface, fastApiErrors, WireUuid, type SurfaceDeps } from './surface';
 
 /** Crosmos (seed 000): POST /api/v1/conversations, FastAPI-style 422 validation errors. */
@@ -33,6 +34,60 @@ export const CrosmosConversationResponse = z.object({
   source_id: z.guid(),
 });
 
+/**
+ * A job as the Crosmos SDK's `jobs.get_status()` reads it (`GET /api/v1/jobs/{job_id}`; the seed's
+ * 202 says `pending` and names no route to follow it, the SDK does). Crosmos counts graph edges and
+ * model tokens; Cairn stores no edges and counts no tokens for its local models, so both read 0.
+ */
+export const CrosmosJob = z.object({
+  job_id: z.string(),
+  status: z.enum(['pending', 'processing', 'completed', 'partial', 'failed', 'cancelled']),
+  created_at: z.string(),
+  started_at: z.string().nullable(),
+  completed_at: z.string().nullable(),
+  error_message: z.string().nullable(),
+  source_ids: z.array(z.string()),
+  result: z
+    .object({
+      memory_count: z.number().int(),
+      entity_count: z.number().int(),
+      edge_count: z.number().int(),
+      tokens_used: z.number().int(),
+      source_ids: z.array(z.string()),
+      failed_source_ids: z.array(z.string()),
+      error_message: z.string().nullable(),
+    })
+    .nullable(),
+});
+
+function crosmosJob(progress: JobProgress): z.infer<typeof CrosmosJob> {
+  const status = progress.status === 'queued' ? 'pending' : progress.status === 'running' ? 'processing' : isPartlyCompleted(progress) ? 'partial' : progress.status;
+  const sourceId = asUuid(progress.source_id);
+  const errorMessage = progress.errors.length > 0 ? progress.errors.map((error) => `${error.stage}: ${error.message}`).join('; ') : null;
+  const started = Object.values(progress.stages).flatMap((stage) => (stage.started_at ? [stage.started_at] : [])).sort()[0];
+  const final = isFinalStatus(progress.status);
+  return {
+    job_id: progress.job_id,
+    status,
+    created_at: progress.created_at,
+    started_at: started ?? null,
+    completed_at: final ? (progress.finished_at ?? progress.updated_at) : null,
+    error_message: errorMessage,
+    source_ids: [sourceId],
+    result: final
+      ? {
+          memory_count: progress.memories_created,
+          entity_count: progress.counts.entities,
+          edge_count: 0,
+          tokens_used: 0,
+          source_ids: progress.status === 'completed' ? [sourceId] : [],
+          failed_source_ids: progress.status === 'completed' ? [] : [sourceId],
+          error_message: errorMessage,
+        }
+      : null,
+  };
+}
+
 export function crosmosSurface(deps: SurfaceDeps, jobs: IngestJobs): Router {
   return compatSurface(deps, fastApiErrors, (router) => {
     router.post('/api/v1/conversations', requirePermission('ingest'), async (req, res) => {
@@ -53,6 +108,10 @@ export function crosmosSurface(deps: SurfaceDeps, jobs: IngestJobs): Router {
         content,
       });
       res.status(202).json({ job_id: job.jobId, status: 'pending', source_id: asUuid(job.sourceId) });
+    });
+
+    router.get('/api/v1/jobs/:id', requirePermission('read'), async (req, res) => {
+      res.json(crosmosJob(await jobs.progressOrThrow(principalOf(req).tenant, idParam(req.params.id, 'a job id'))));
     });
   });
 }
