@@ -245,4 +245,18 @@ describe('supermemory surface with several turns per chunk', () => {
     expect(after.every((memory) => memory.provenance.job_id === update.body.jobId)).toBe(true);
     expect(new Set(after.map((memory) => memory.text)).size).toBe(after.length);
   });
+  it('names an image sent inline as a data: URL by its type and size, not its base64, and still sees it change', async () => {
+    const png = (fill: number) => `data:image/png;base64,${Buffer.alloc(30_000, fill).toString('base64')}`;
+    const photo = (fill: number) => [{ role: 'user', content: [{ type: 'text', text: 'What is in this photo of my cat Miso?' }, { type: 'image_url', imageUrl: { url: png(fill) } }] }];
+    const sent = await h.api('POST', '/compat/supermemory/v4/conversations', { body: { conversationId: 'conv-miso', messages: photo(1) } });
+    expect((await h.waitForJob('acme', sent.body.jobId)).status).toBe('completed');
+    const texts = (await memoriesOf(h, 'acme', 'conv-miso')).map((memory) => memory.text).join('\n');
+    expect(texts).toContain('[image: image/png, 29 KB, inline]');
+    expect(texts).not.toContain('base64');
+    expect(texts.length).toBeLessThan(1_000);
+    // Another image under the same words is an edit of the message.
+    const changed = await h.api('POST', '/compat/supermemory/v4/conversations', { body: { conversationId: 'conv-miso', messages: photo(2) } });
+    expect(changed.body).toMatchObject({ status: 'queued', messagesAdded: 1, messagesUnchanged: 0 });
+    await h.waitForJob('acme', changed.body.jobId);
+  });
 });

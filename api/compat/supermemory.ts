@@ -64,8 +64,21 @@ function normalise(message: z.infer<typeof SupermemoryMessage>, index: number): 
   const text = parts.flatMap((part) => (part.type === 'text' ? [part.text] : [])).join('\n');
   const imageUrls = parts.flatMap((part) => (part.type === 'image_url' ? [part.imageUrl.url] : []));
   const toolCalls = (message.tool_calls ?? []).map(describeToolCall);
-  const content = [text, ...imageUrls.map((url) => `[image: ${url}]`), ...toolCalls].filter(Boolean).join('\n');
+  const content = [text, ...imageUrls.map(describeImage), ...toolCalls].filter(Boolean).join('\n');
   return { role: message.role, content, name: message.name, index, imageUrls: imageUrls.length ? imageUrls : undefined };
+}
+
+/**
+ * An image as the turn's text names it: its URL, or, for the image itself inlined as a `data:` URL
+ * (what the AI SDK middleware sends for uploaded images), its type and size — base64 is no words to
+ * search, and would be most of the memory. The whole URL still counts in the message's identity.
+ */
+export function describeImage(url: string): string {
+  const inline = /^data:([^;,]*)((?:;[^;,]*)*),/i.exec(url);
+  if (!inline) return `[image: ${url.length > 2_000 ? `${url.slice(0, 2_000)}…` : url}]`;
+  const payload = url.length - inline[0].length;
+  const bytes = /;base64/i.test(inline[2] ?? '') ? Math.floor((payload * 3) / 4) : payload;
+  return `[image: ${inline[1] || 'data'}, ${bytes < 1024 ? `${bytes} bytes` : `${Math.round(bytes / 1024)} KB`}, inline]`;
 }
 
 /** An OpenAI-style call as `[tool call: name(arguments)]`; any other shape as its JSON. Capped at 2,000 characters. */
