@@ -173,4 +173,11 @@ describe('Memsolus surface (/compat/memsolus)', () => {
     expect(badWorkspace.status).toBe(400);
     expect(badWorkspace.body.error.message).toMatch(/workspace_id/);
   });
+  it("takes the key in x-api-key, as the vendor's own API client sends it", async () => {
+    const listed = await h.api('GET', '/compat/memsolus/v1/ingest-jobs', { key: '', headers: { 'x-api-key': h.keys.acme } });
+    expect(listed.status).toBe(200);
+    expect((await h.api('GET', '/compat/memsolus/v1/ingest-jobs', { key: '', headers: { 'x-api-key': 'cairn_not_a_key' } })).status).toBe(401);
+    // Only on this surface.
+    expect((await h.api('GET', '/v1/jobs', { key: '', headers: { 'x-api-key': h.keys.acme } })).status).toBe(401);
+  });
 });

@@ -163,5 +163,5 @@ export function memsolusSurface(deps: SurfaceDeps, jobs: IngestJobs, listings: J
       if (job.surface !== 'memsolus') throw notFound(`ingest job ${id}`);
       res.json(memsolusJob(job));
     });
-  });
+  }, { keyHeader: 'x-api-key' });
 }

@@ -25,8 +25,17 @@ export interface SurfaceDeps {
  * One vendor surface: its own authentication, routes, 404 and error shape, so a vendor's client sees
  * the errors it was written for. Routes only translate; the work is IngestJobs' and MemoryStore's.
  */
-export function compatSurface(deps: SurfaceDeps, shape: ErrorShape, mount: (router: Router) => void): Router {
+export function compatSurface(deps: SurfaceDeps, shape: ErrorShape, mount: (router: Router) => void, options: { keyHeader?: string } = {}): Router {
   const router = Router();
+  // A vendor whose clients send the key in a header of its own (Memsolus: x-api-key), read as the Bearer key.
+  const { keyHeader } = options;
+  if (keyHeader) {
+    router.use((req, _res, next) => {
+      const key = req.get(keyHeader);
+      if (key && !req.get('authorization')) req.headers.authorization = `Bearer ${key}`;
+      next();
+    });
+  }
   router.use(authenticate(deps.keys));
   router.use(jsonBody());
   mount(router);
