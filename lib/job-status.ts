@@ -24,8 +24,16 @@ export const canonicalProgress = (progress: JobProgress): JobProgress => {
  * refused by the server for closed ones; a closed run without a summary (terminated from outside)
  * answers from its result or its input.
  */
+/** How many open jobs' last answered progress a process keeps (a few KB each). */
+const LAST_ANSWERS = 2_000;
+
 export class JobStatusReader {
   private readonly openOnly: WorkflowClient;
+  /**
+   * The last progress each open job's query answered here, oldest first: a poll whose query runs past
+   * the budget (the worker busy in one long task) answers it, not counts back at zero.
+   */
+  private readonly lastAnswers = new Map<string, JobProgress>();
 
   constructor(temporal: Client) {
     this.openOnly = new WorkflowClient({
@@ -45,9 +53,14 @@ export class JobStatusReader {
   async live(workflowId: string): Promise<JobProgress> {
     const handle = this.openOnly.getHandle(workflowId);
     try {
-      return canonicalProgress(await this.openOnly.withDeadline(Date.now() + QUERY_BUDGET_MS, () => handle.query<JobProgress>('status')));
+      const progress = canonicalProgress(await this.openOnly.withDeadline(Date.now() + QUERY_BUDGET_MS, () => handle.query<JobProgress>('status')));
+      this.remember(workflowId, progress);
+      return progress;
     } catch (error) {
-      if (error instanceof QueryRejectedError) return this.closed(handle, Number(error.status));
+      if (error instanceof QueryRejectedError) {
+        this.lastAnswers.delete(workflowId);
+        return this.closed(handle, Number(error.status));
+      }
       // Past the budget, or any other failure of the query itself while the workflow is open (seen
       // once in a full test run: a query buffered behind a workflow task failed with a generic
       // gRPC error): answer from the input. Not found is its own error and still answers 404; with
@@ -62,12 +75,21 @@ export class JobStatusReader {
    * activities inside one task, so a query waits for the job. Past the budget the poll answers from
    * the workflow's input instead of hanging: `running` once a worker has taken the job's first task,
    * `queued` while none has (no worker polling, or all busy), so an outage does not look like
-   * progress. Stage details come with the next poll.
+   * progress — unless a query answered this process before: then that answer, so a poll never sees
+   * the job's counts go back. Stage details come with the next poll.
    */
   private async busy(handle: WorkflowHandle): Promise<JobProgress> {
+    const known = this.lastAnswers.get(handle.workflowId);
+    if (known) return known;
     const [input, description] = await both(startInputOf(handle), handle.describe());
     const now = new Date().toISOString();
     return canonicalProgress({ ...initialProgress(input, now), status: taken(description.raw) ? 'running' : 'queued', updated_at: now });
+  }
+
+  private remember(workflowId: string, progress: JobProgress): void {
+    this.lastAnswers.delete(workflowId);
+    this.lastAnswers.set(workflowId, progress);
+    if (this.lastAnswers.size > LAST_ANSWERS) this.lastAnswers.delete(this.lastAnswers.keys().next().value!);
   }
 
   private async closed(handle: WorkflowHandle, status: number): Promise<JobProgress> {

@@ -53,4 +53,32 @@ describe('cancelling a job while it indexes', () => {
     // The stored summary says the same.
     expect((await h.api('GET', `/v1/jobs/${started.jobId}`)).body).toMatchObject({ status: 'cancelled', memories_created: searchable });
   });
+  it("shows the index stage's progress batch by batch, while it runs", async () => {
+    const text = ['Fay Lin teaches violin in Porto.', 'Gus Moor sails to Madeira each June.', 'Hana Sato grows bonsai in Kyoto.', 'Ivo Petrov runs a bakery in Sofia.'].join('\n\n');
+    const started = await h.jobs.start({ tenant: 'acme', kind: 'document', format: 'TXT', content: text });
+    const during = await waitFor('a batch indexed, the stage still running', async () => {
+      const progress = (await h.api('GET', `/v1/jobs/${started.jobId}`)).body;
+      return progress.stage === 'index' && progress.status === 'running' && progress.stages.index.count > 0 ? progress : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 100 });
+    expect(during.counts.memories).toBe(during.stages.index.count);
+    expect(during.counts.memories).toBeLessThan(during.counts.chunks);
+    expect(during.stages.extract.count).toBeGreaterThanOrEqual(during.counts.chunks);
+    const done = await h.waitForJob('acme', started.jobId);
+    expect(done).toMatchObject({ status: 'completed', memories_created: done.counts.chunks, counts: { memories: done.counts.chunks } });
+  });
+  // Last in this file: it stops the worker.
+  it("answers a poll the workflow cannot answer in time with the job's last known progress, not counts back at zero", async () => {
+    const text = ['Jun Park restores pianos in Busan.', 'Kira Vance climbs in Patagonia.', 'Lior Ben paints murals in Haifa.', 'Mila Novak keeps bees in Ljubljana.'].join('\n\n');
+    const started = await h.jobs.start({ tenant: 'acme', kind: 'document', format: 'TXT', content: text });
+    const known = await waitFor('a batch indexed', async () => {
+      const progress = (await h.api('GET', `/v1/jobs/${started.jobId}`)).body;
+      return progress.stage === 'index' && progress.stages.index.count > 0 ? progress : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 100 });
+    // With no worker, the workflow answers no query: the poll runs past its budget.
+    h.worker.shutdown();
+    const polled = await h.api('GET', `/v1/jobs/${started.jobId}`);
+    expect(polled.status).toBe(200);
+    expect(polled.body).toMatchObject({ status: 'running', stage: 'index', counts: { chunks: known.counts.chunks } });
+    expect(polled.body.stages.index.count).toBeGreaterThanOrEqual(known.stages.index.count);
+  });
 });

@@ -47,7 +47,7 @@ import {
 } from './ingest/activities';
 import { tell } from './ingest/announce';
 import { failureReason, refusedForGood } from './ingest/failures';
-import { batchRanges, isDefined, stage, sum } from './ingest/stages';
+import { batchRanges, isDefined, stage, sum, tally } from './ingest/stages';
 
 export interface IngestWorkflowInput extends StageInput {
   /** Chunks per extract/index batch and how many batches run at once (bounded fan-out). */
@@ -159,11 +159,12 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     // job; a provider that is down is waited for (the retry policy above has no attempt limit).
     const partial = (input.revision ?? 0) >= 3 && batches.length > 1;
     const leftOut: { range: BatchRange; error: unknown }[] = [];
+    const tallied = (result: ExtractResult) => (tally(progress, 'extract', result.memories), result);
     const extractedOrNot = await stage(progress, 'extract', async () => {
       const results = await mapBounded(batches, input.batchConcurrency, async (range) => {
-        if (!partial) return extract(input, parsed, chunked, range);
+        if (!partial) return tallied(await extract(input, parsed, chunked, range));
         try {
-          return await extract(input, parsed, chunked, range);
+          return tallied(await extract(input, parsed, chunked, range));
         } catch (error) {
           if (!refusedForGood(error)) throw error;
           leftOut.push({ range, error });
@@ -181,7 +182,11 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     const quick = oneSmallBatch && localFirstStages;
     const resolve = tryLocally(quick && locally.resolveEntities, queued.resolveEntities);
     const resolved = await stage(progress, 'resolve-entities', () =>
-      mapBounded(kept, input.batchConcurrency, ({ range, extracted }) => resolve(input, extracted, range), { settle: settles }),
+      mapBounded(kept, input.batchConcurrency, async ({ range, extracted }) => {
+        const result = await resolve(input, extracted, range);
+        tally(progress, 'resolve-entities', result.entities);
+        return result;
+      }, { settle: settles }),
     (results) => ({ count: sum(results, (r: ResolveResult) => r.entities) }));
     progress.counts.entities = sum(resolved, (r) => r.entities);
     const index = tryLocally(quick && locally.indexMemories, queued.indexMemories);
@@ -190,6 +195,8 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
       mapBounded(kept, input.batchConcurrency, async ({ range }, i) => {
         const result = await index(input, parsed, chunked, resolved[i]!, range);
         indexedSoFar += result.indexed;
+        tally(progress, 'index', result.indexed);
+        progress.counts.memories = indexedSoFar;
         return result;
       }, { settle: settles }),
     (results) => ({ count: sum(results, (r) => r.indexed) }));

@@ -178,7 +178,8 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     },
     async close() {
       await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
-      worker.shutdown();
+      // A test may have stopped the worker itself.
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
       await connection.close();
       // The run's jobs would otherwise stay in a reused local server's database until retention.

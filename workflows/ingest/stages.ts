@@ -36,6 +36,17 @@ export async function stage<T>(
   }
 }
 
+/**
+ * Adds a finished batch's count to a running stage's, so progress moves batch by batch through a
+ * long stage (a large document's index stage is most of its run) rather than only when it ends.
+ */
+export function tally(progress: JobProgress, name: Stage, count: number): void {
+  const state = progress.stages[name];
+  if (state?.state !== 'running') return;
+  state.count = (state.count ?? 0) + count;
+  progress.updated_at = new Date().toISOString();
+}
+
 /** A job's chunks in extract/index batches of `size`. */
 export function batchRanges(total: number, size: number): BatchRange[] {
   const ranges: BatchRange[] = [];
