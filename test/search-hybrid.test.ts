@@ -60,6 +60,27 @@ describe('hybrid search: POST /v1/search over real Elasticsearch with the local 
     expect(hybrid.body.results[0].ranks).toEqual({ bm25: 1, knn: 1 });
   });
 
+  it('keeps first the memory both methods rank first: turns borrowing from their neighbours do not displace it', async () => {
+    await ingest({
+      session_id: 'easter',
+      scope: { user_id: 'u-rh' },
+      messages: [
+        { role: 'user', name: 'Ann', content: 'Did you see the bread bowl soup at the Easter market?' },
+        { role: 'user', name: 'Bob', content: 'Yes, the soup in a bread bowl was served every Easter there.' },
+        { role: 'user', name: 'Ann', content: 'What was the soup called again?' },
+        { role: 'user', name: 'Bob', content: 'I forget, something sour and Polish.' },
+      ],
+    });
+    const document = await h.api('POST', '/v1/documents', { body: { content: 'Żurek is served in a bread bowl every Easter.', format: 'TXT', scope: { user_id: 'u-rh' } } });
+    await h.waitForJob('acme', document.body.job_id);
+    const query = { query: 'Żurek is served in a bread bowl every Easter.', top_k: 4, filters: { user_id: 'u-rh' } };
+    for (const mode of ['bm25', 'knn']) expect((await search({ ...query, mode })).body.results[0].text).toMatch(/^Żurek/);
+    const hybrid = (await search(query)).body.results;
+    expect(hybrid[0]).toMatchObject({ text: expect.stringMatching(/^Żurek/), ranks: { bm25: 1, knn: 1 } });
+    // The turns still lend each other their share below it.
+    expect(hybrid.length).toBe(4);
+  });
+
   it('never returns another tenant’s memories, in any mode', async () => {
     for (const mode of ['hybrid', 'bm25', 'knn']) {
       const response = await search({ query: 'love dogs and puppies', mode, top_k: 20 });

@@ -31,7 +31,10 @@ export function fuseRankings(rankings: Ranking[], plan: SearchPlan, documents: M
     });
   }
   const entries = [...fused.values()];
-  if (plan.neighbours) boostNeighbours(entries, plan.neighbours, documents);
+  if (plan.neighbours) {
+    boostNeighbours(entries, plan.neighbours, documents);
+    keepAgreedFirst(entries, single ? rankings.slice(0, 1) : rankings);
+  }
   return entries.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id));
 }
 
@@ -57,6 +60,19 @@ function boostNeighbours(entries: Fused[], weights: NeighbourWeights, documents:
     const fromNext = next ? weights.next * base.get(next.id)! : 0;
     entry.score += Math.max(fromPrevious, fromNext);
   }
+}
+
+/**
+ * The memory every method ranked first stays first: when BM25 and kNN agree on the best match (the
+ * quote of a stored memory, a document that says just what was asked), no score borrowed from
+ * neighbouring turns displaces it — a document chunk has none to borrow.
+ */
+function keepAgreedFirst(entries: Fused[], rankings: Ranking[]) {
+  const first = rankings[0]?.ids[0];
+  if (!first || rankings.some((ranking) => ranking.ids[0] !== first)) return;
+  const agreed = entries.find((entry) => entry.id === first)!;
+  const best = Math.max(...entries.map((entry) => entry.score));
+  if (agreed.score < best) agreed.score = best * (1 + 1e-9);
 }
 
 /** A turn that ends by asking ("…What gave you the idea?"), an attached photo's caption aside. */
