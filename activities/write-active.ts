@@ -89,14 +89,19 @@ export async function sessionTurns(
   return { stored, fragments, next: last === null || last === undefined ? 0 : last + 1 };
 }
 
-/** Which of these turns have their active fragment (`mem_<hash>`) stored in the tenant, or had it deleted. */
-async function storedFragments(es: Client, indices: Pick<IndexNames, 'memories' | 'tombstones'>, tenant: string, hashes: string[]): Promise<Set<string>> {
+/**
+ * Which of these turns have their active fragment (`mem_<hash>`) stored in the tenant, or had it
+ * deleted; with `ownJob`, the fragments that job wrote are left out (they are its own write's).
+ */
+async function storedFragments(es: Client, indices: Pick<IndexNames, 'memories' | 'tombstones'>, tenant: string, hashes: string[], ownJob?: string): Promise<Set<string>> {
   const ids = hashes.map((hash) => `mem_${hash}`);
   // A fragment deleted through the API (its tombstone, lib/memories.ts) counts as stored: sent again, it is not written back.
-  const { docs } = await es.mget<{ tenant?: string }>({
-    docs: [indices.memories, indices.tombstones].flatMap((index) => ids.map((id) => ({ _index: index, _id: id, _source: ['tenant'] }))),
+  const { docs } = await es.mget<{ tenant?: string; provenance?: { job_id?: string } }>({
+    docs: [indices.memories, indices.tombstones].flatMap((index) => ids.map((id) => ({ _index: index, _id: id, _source: ['tenant', 'provenance.job_id'] }))),
   });
-  return new Set(docs.flatMap((doc) => ('found' in doc && doc.found && doc._source?.tenant === tenant ? [doc._id.slice('mem_'.length)] : [])));
+  const stored = (doc: (typeof docs)[number]) =>
+    'found' in doc && doc.found && doc._source?.tenant === tenant && !(ownJob && doc._source.provenance?.job_id === ownJob);
+  return new Set(docs.flatMap((doc) => (stored(doc) ? [doc._id.slice('mem_'.length)] : [])));
 }
 
 /**
@@ -112,7 +117,10 @@ export function createWriteActiveActivity(deps: ActivityDeps) {
     const turns = conversation.messages.map((turn, i) => ({ turn, hash: turn.turnId ?? fragmentHash(request.tenant, request.scope, turn.role, turn.content, turn.timestamp), position: turn.index ?? i }));
     const fragmentIds = turns.map(({ hash }) => hash);
 
-    const stored = await storedFragments(deps.es, deps.indices, request.tenant, fragmentIds);
+    // Fragments this job wrote are its own: an attempt retried after the first one's write (a worker
+    // or Temporal gone before its completion was recorded) still hands them to the passive stages,
+    // rather than finding them stored and leaving the write without its enrichment for good.
+    const stored = await storedFragments(deps.es, deps.indices, request.tenant, fragmentIds, jobId);
     const seen = new Set<string>();
     const fresh = turns.filter(({ hash }) => {
       if (stored.has(hash) || seen.has(hash)) return false;
