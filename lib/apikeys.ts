@@ -3,6 +3,7 @@ import type { Client } from '@elastic/elasticsearch';
 import { z } from 'zod';
 import { getDocument } from './elasticsearch/client';
 import { notFound } from './errors';
+import { settlesWithin } from './promises';
 
 /** What a key may do: ingest, read jobs/memories/entities, search, write (update/delete), admin (keys). */
 export const PERMISSIONS = ['ingest', 'read', 'search', 'write', 'admin'] as const;
@@ -60,6 +61,14 @@ const CACHE_TTL_MS = 5_000;
  * revoke still shows within CACHE_TTL_MS, the age of the entry that last honoured it).
  */
 const REFRESH_AFTER_MS = 3_000;
+/**
+ * With Elasticsearch down (a read that fails, or has not answered within STALE_ANSWER_MS), a key this
+ * process honoured in the last hour is honoured as it last read: ingests are still accepted with
+ * Elasticsearch down, whichever key sends them (the jobs wait for it). A key revoked through another
+ * replica during that hour, and not read here since, is honoured until Elasticsearch answers again.
+ */
+const STALE_IF_DOWN_MS = 60 * 60_000;
+const STALE_ANSWER_MS = 2_000;
 
 interface CachedKey {
   principal: Principal | undefined;
@@ -134,7 +143,12 @@ export class ApiKeyStore implements KeyResolver {
       if (cached.principal && age >= REFRESH_AFTER_MS) this.lookup(hash, match[1]!).catch(() => undefined);
       return cached.principal;
     }
-    return this.lookup(hash, match[1]!);
+    if (!cached?.principal || age >= STALE_IF_DOWN_MS) return this.lookup(hash, match[1]!);
+    const stale = cached.principal;
+    const read = this.lookup(hash, match[1]!);
+    const answered = read.then(() => true, () => false);
+    if (!(await settlesWithin(answered, STALE_ANSWER_MS)) || !(await answered)) return stale;
+    return read;
   }
 
   /** Reads a key's record (one read per key at a time) and caches what it makes of it. */

@@ -1,4 +1,6 @@
+import net from 'node:net';
 import { ApiKeyStore } from '../lib/apikeys';
+import { createElasticsearchClient } from '../lib/elasticsearch/client';
 import { startHarness, type Harness } from './support/harness';
 
 describe('API keys, permissions and tenant isolation', () => {
@@ -161,6 +163,43 @@ describe('API keys, permissions and tenant isolation', () => {
       const sent = `${method} ${route} ${JSON.stringify(body ?? '').slice(0, 120)}`;
       expect([sent, response.status >= 400 && response.status < 500]).toEqual([sent, true]);
       expect(JSON.stringify(response.body ?? '')).not.toMatch(/\bat .+\.(ts|js):\d+/);
+    }
+  });
+
+  it('honours a minted key it read in the last hour while Elasticsearch is down, so ingests are still accepted', async () => {
+    // Elasticsearch reached through a proxy this test closes: an outage for this store only.
+    const sockets = new Set<net.Socket>();
+    const proxy = net.createServer((client) => {
+      const upstream = net.connect(Number(new URL(h.config.elasticsearchUrl).port), new URL(h.config.elasticsearchUrl).hostname);
+      for (const socket of [client, upstream]) {
+        sockets.add(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => sockets.delete(socket));
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const es = createElasticsearchClient(`http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`);
+    let clock = 5_000_000;
+    const store = new ApiKeyStore(es, h.runtime.indices.apikeys, () => clock);
+    try {
+      const { key } = await new ApiKeyStore(h.runtime.es, h.runtime.indices.apikeys).create({ tenant: 'acme', permissions: ['ingest'] });
+      expect((await store.resolve(key))?.tenant).toBe('acme');
+      const closed = new Promise((resolve) => proxy.close(resolve));
+      sockets.forEach((socket) => socket.destroy());
+      await closed;
+      // Past the cache's 5 s: the read fails, and the key is honoured as it last read.
+      clock += 60_000;
+      expect((await store.resolve(key))?.tenant).toBe('acme');
+      // A key never read here is not: its read fails as the outage it is.
+      const { key: unseen } = await new ApiKeyStore(h.runtime.es, h.runtime.indices.apikeys).create({ tenant: 'acme', permissions: ['ingest'] });
+      await expect(store.resolve(unseen)).rejects.toThrow();
+      // Nor is one last read over an hour ago.
+      clock += 60 * 60_000;
+      await expect(store.resolve(key)).rejects.toThrow();
+    } finally {
+      proxy.close();
+      await es.close();
     }
   });
 
