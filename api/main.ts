@@ -3,6 +3,7 @@ import { loadConfigOrExit, type Config } from '../lib/config';
 import type { Logger } from '../lib/logger';
 import { createLogger } from '../lib/logger';
 import { IngestJobs } from '../lib/jobs';
+import { waitForServices } from '../lib/startup';
 import { createRuntime, searchDepsOf } from '../lib/runtime';
 import { connectTemporal, ensureSearchAttributes } from '../lib/temporal/connect';
 import { StaticKeyResolver } from './auth';
@@ -23,6 +24,7 @@ async function openJournal(config: Config, log: Logger): Promise<AcceptJournal |
 async function main() {
   const config = loadConfigOrExit();
   const log = createLogger(config.LOG_LEVEL, 'cairn-api');
+  await waitForServices(config, log);
   const runtime = await createRuntime(config, log);
   const temporal = await connectTemporal(config);
   await ensureSearchAttributes(temporal, config.TEMPORAL_NAMESPACE);

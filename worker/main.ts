@@ -1,5 +1,6 @@
 import { loadConfigOrExit } from '../lib/config';
 import { createLogger } from '../lib/logger';
+import { waitForServices } from '../lib/startup';
 import { createRuntime } from '../lib/runtime';
 import { connectTemporal, ensureSearchAttributes } from '../lib/temporal/connect';
 import { Runtime } from '@temporalio/worker';
@@ -20,6 +21,7 @@ async function main() {
     if (!metricsAddress) throw error;
     throw new Error(`the worker could not serve its metrics on ${metricsAddress} (CAIRN_WORKER_METRICS_ADDRESS): ${error instanceof Error ? error.message : String(error)}; set another address, or an empty one to serve none`);
   }
+  await waitForServices(config, log);
   const runtime = await createRuntime(config, log);
   const temporal = await connectTemporal(config);
   await ensureSearchAttributes(temporal, config.TEMPORAL_NAMESPACE);
