@@ -38,20 +38,27 @@ export class StaticKeyResolver implements KeyResolver {
   }
 }
 
+/** The credential of an `Authorization: Bearer <key>` header, if the request has one. */
+export const bearerToken = (req: { get(name: string): string | undefined }) => /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '')?.[1];
+
+/** Who a key is, asking each resolver in turn; undefined for a key none knows. */
+export async function resolveKey(resolvers: KeyResolver[], key: string): Promise<Principal | undefined> {
+  for (const resolver of resolvers) {
+    const principal = await resolver.resolve(key);
+    if (principal) return principal;
+  }
+  return undefined;
+}
+
 export function authenticate(resolvers: KeyResolver[]): RequestHandler {
   return async (req, _res, next) => {
     try {
-      const header = req.get('authorization') ?? '';
-      const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      if (!match) throw unauthorized('Missing "Authorization: Bearer <key>" header');
-      for (const resolver of resolvers) {
-        const principal = await resolver.resolve(match[1]!);
-        if (principal) {
-          req.principal = principal;
-          return next();
-        }
-      }
-      throw unauthorized('Invalid API key');
+      const key = bearerToken(req);
+      if (!key) throw unauthorized('Missing "Authorization: Bearer <key>" header');
+      const principal = await resolveKey(resolvers, key);
+      if (!principal) throw unauthorized('Invalid API key');
+      req.principal = principal;
+      next();
     } catch (error) {
       next(error);
     }

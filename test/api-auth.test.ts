@@ -1,7 +1,7 @@
-import net from 'node:net';
 import { ApiKeyStore } from '../lib/apikeys';
 import { createElasticsearchClient } from '../lib/elasticsearch/client';
 import { startHarness, type Harness } from './support/harness';
+import { tcpProxy } from './support/tcp-proxy';
 
 describe('API keys, permissions and tenant isolation', () => {
   let h: Harness;
@@ -168,26 +168,14 @@ describe('API keys, permissions and tenant isolation', () => {
 
   it('honours a minted key it read in the last hour while Elasticsearch is down, so ingests are still accepted', async () => {
     // Elasticsearch reached through a proxy this test closes: an outage for this store only.
-    const sockets = new Set<net.Socket>();
-    const proxy = net.createServer((client) => {
-      const upstream = net.connect(Number(new URL(h.config.elasticsearchUrl).port), new URL(h.config.elasticsearchUrl).hostname);
-      for (const socket of [client, upstream]) {
-        sockets.add(socket);
-        socket.on('error', () => undefined);
-        socket.on('close', () => sockets.delete(socket));
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    const es = createElasticsearchClient(`http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`);
+    const proxy = await tcpProxy(h.config.elasticsearchUrl);
+    const es = createElasticsearchClient(proxy.url);
     let clock = 5_000_000;
     const store = new ApiKeyStore(es, h.runtime.indices.apikeys, () => clock);
     try {
       const { key } = await new ApiKeyStore(h.runtime.es, h.runtime.indices.apikeys).create({ tenant: 'acme', permissions: ['ingest'] });
       expect((await store.resolve(key))?.tenant).toBe('acme');
-      const closed = new Promise((resolve) => proxy.close(resolve));
-      sockets.forEach((socket) => socket.destroy());
-      await closed;
+      await proxy.close();
       // Past the cache's 5 s: the read fails, and the key is honoured as it last read.
       clock += 60_000;
       expect((await store.resolve(key))?.tenant).toBe('acme');
@@ -198,7 +186,7 @@ describe('API keys, permissions and tenant isolation', () => {
       clock += 60 * 60_000;
       await expect(store.resolve(key)).rejects.toThrow();
     } finally {
-      proxy.close();
+      await proxy.close();
       await es.close();
     }
   });

@@ -1,8 +1,8 @@
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { freePort } from '../lib/local-services/ports';
 import { waitFor } from './support/wait';
 
 /** The pids below `pid` (Linux: ps). */
@@ -16,15 +16,6 @@ function descendants(pid: number): number[] {
   visit(pid);
   return below;
 }
-
-/** A port nothing listens on now. */
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 
 const alive = (pid: number) => {
   try {

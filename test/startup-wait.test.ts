@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../lib/local-services/ports';
 import { startHarness, type Harness } from './support/harness';
+import { tcpProxy } from './support/tcp-proxy';
 import { waitFor } from './support/wait';
 
 /**
@@ -15,15 +15,13 @@ import { waitFor } from './support/wait';
 describe('an API started during an outage', () => {
   let h: Harness;
   let api: ChildProcess | undefined;
-  let proxy: net.Server | undefined;
-  const sockets = new Set<net.Socket>();
+  let proxy: Awaited<ReturnType<typeof tcpProxy>> | undefined;
   beforeAll(async () => {
     h = await startHarness();
   });
   afterAll(async () => {
     api?.kill('SIGKILL');
-    sockets.forEach((socket) => socket.destroy());
-    proxy?.close();
+    await proxy?.close();
     await h?.close();
   });
 
@@ -54,17 +52,7 @@ describe('an API started during an outage', () => {
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     expect(exited).toBeUndefined();
 
-    const upstream = new URL(h.config.elasticsearchUrl);
-    proxy = net.createServer((client) => {
-      const server = net.connect(Number(upstream.port), upstream.hostname);
-      for (const socket of [client, server]) {
-        sockets.add(socket);
-        socket.on('error', () => undefined);
-        socket.on('close', () => sockets.delete(socket));
-      }
-      client.pipe(server).pipe(client);
-    });
-    await new Promise<void>((resolve) => proxy!.listen(esPort, '127.0.0.1', resolve));
+    proxy = await tcpProxy(h.config.elasticsearchUrl, esPort);
     await waitFor('the API to be ready', async () => ((await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined), {
       timeoutMs: 90_000,
       intervalMs: 300,

@@ -4,7 +4,7 @@ import { LooseDate } from '../../lib/domain/dates';
 import { Metadata } from '../../lib/domain/ingest';
 import { asUuid, sha256 } from '../../lib/ids';
 import type { IngestJobs } from '../../lib/jobs';
-import { isFinalStatus, isPartlyCompleted, type JobProgress } from '../../lib/domain/job';
+import { errorLine, isFinalStatus, isPartlyCompleted, jobTimes, type JobProgress } from '../../lib/domain/job';
 import { principalOf, requirePermission } from '../auth';
 import { idParam, parseWith } from '../errors';
 import { compatSurface, fastApiErrors, WireUuid, type SurfaceDeps } from './surface';
@@ -63,15 +63,13 @@ export const CrosmosJob = z.object({
 function crosmosJob(progress: JobProgress): z.infer<typeof CrosmosJob> {
   const status = progress.status === 'queued' ? 'pending' : progress.status === 'running' ? 'processing' : isPartlyCompleted(progress) ? 'partial' : progress.status;
   const sourceId = asUuid(progress.source_id);
-  const errorMessage = progress.errors.length > 0 ? progress.errors.map((error) => `${error.stage}: ${error.message}`).join('; ') : null;
-  const started = Object.values(progress.stages).flatMap((stage) => (stage.started_at ? [stage.started_at] : [])).sort()[0];
+  const errorMessage = errorLine(progress.errors);
   const final = isFinalStatus(progress.status);
   return {
     job_id: progress.job_id,
     status,
     created_at: progress.created_at,
-    started_at: started ?? null,
-    completed_at: final ? (progress.finished_at ?? progress.updated_at) : null,
+    ...jobTimes(progress),
     error_message: errorMessage,
     source_ids: [sourceId],
     result: final

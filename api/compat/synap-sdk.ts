@@ -3,7 +3,7 @@ import express, { type RequestHandler, type Router } from 'express';
 import { z } from 'zod';
 import type { Client as ElasticsearchClient } from '@elastic/elasticsearch';
 import { DocumentType, FORMAT_SIZE_LIMITS, IngestMode, Metadata } from '../../lib/domain/ingest';
-import { isFinalStatus, type JobProgress } from '../../lib/domain/job';
+import { errorLine, isFinalStatus, jobTimes, type JobProgress } from '../../lib/domain/job';
 import type { Memory } from '../../lib/domain/memory';
 import { asUuid } from '../../lib/ids';
 import { badInput } from '../../lib/errors';
@@ -15,7 +15,8 @@ import { acceptBatch, BatchError, nothingAcceptedStatus } from '../batch';
 import { idParam, parseWith, withStatus } from '../errors';
 import { detectFileFormat, jsonField, multipartFile } from '../uploads';
 import { compatSurface, fastApiErrors, type SurfaceDeps } from './surface';
-import { ingestionStatus, SynapBatchCreate, SynapCreateMemory, SynapIngestionStatus, SynapMemory, synapIngestions, synapMemory, synapUpdateOf } from './synap';
+import { ingestionStatus, SynapBatchCreate, SynapCreateMemory, SynapIngestionStatus, SynapMemory, synapMemory, synapUpdateOf } from './synap';
+import { synapIngestions } from './synap-ingestions';
 
 /**
  * Synap as its Python SDK (maximem-synap 0.6) speaks it, mounted at /compat/synap/api so that
@@ -99,17 +100,13 @@ function queued(job: StartedJob, documentId: string | undefined): z.infer<typeof
 
 function sdkStatus(progress: JobProgress, memoryIds: string[]): z.infer<typeof SynapSdkStatus> {
   const status = ingestionStatus(progress);
-  const started = Object.values(progress.stages)
-    .flatMap((stage) => (stage.started_at ? [stage.started_at] : []))
-    .sort()[0];
   return {
     ...status,
     document_id: progress.document_id ?? progress.source_id,
     queued_at: progress.created_at,
-    started_at: started ?? null,
-    completed_at: isFinalStatus(progress.status) ? (progress.finished_at ?? progress.updated_at) : null,
+    ...jobTimes(progress),
     memory_ids: memoryIds.map(asUuid),
-    error_message: status.errors.length > 0 ? status.errors.map((error) => `${error.stage}: ${error.message}`).join('; ') : null,
+    error_message: errorLine(status.errors),
   };
 }
 

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
 import type { KeyResolver, Principal } from '../../lib/apikeys';
+import { bearerToken, resolveKey } from '../auth';
 import { jsonBody } from '../errors';
 
 /**
@@ -75,15 +76,15 @@ export function texAuth(keys: KeyResolver[]): Router {
     if (!body.success) {
       return void res.status(422).json({ detail: body.error.issues.map((issue) => ({ loc: ['body', ...issue.path], msg: issue.message, type: 'value_error' })) });
     }
-    const principal = await resolve(keys, body.data.api_key);
+    const principal = await resolveKey(keys, body.data.api_key);
     if (!principal) return void res.status(401).json({ detail: 'Invalid API key' });
     const claims: TexClaims = { org_id: principal.tenant, user_id: body.data.user_id ?? keyUser(principal), ...(body.data.session_id ? { session_id: body.data.session_id } : {}) };
     res.json({ access_token: tokenFor(body.data.api_key, claims), token_type: 'bearer' });
   });
 
   router.use((req, _res, next) => {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
-    const opened = match && openToken(match[1]!);
+    const token = bearerToken(req);
+    const opened = token && openToken(token);
     if (opened) {
       req.headers.authorization = `Bearer ${opened.apiKey}`;
       req.texClaims = opened.claims;
@@ -92,18 +93,10 @@ export function texAuth(keys: KeyResolver[]): Router {
   });
 
   router.get('/auth/verify', async (req, res) => {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
-    const principal = match ? await resolve(keys, match[1]!) : undefined;
-    if (!principal) return void res.status(401).json({ detail: match ? 'Invalid API key' : 'Missing "Authorization: Bearer <key>" header' });
+    const key = bearerToken(req);
+    const principal = key ? await resolveKey(keys, key) : undefined;
+    if (!principal) return void res.status(401).json({ detail: key ? 'Invalid API key' : 'Missing "Authorization: Bearer <key>" header' });
     res.json({ valid: true, tenant: req.texClaims ?? { org_id: principal.tenant, user_id: keyUser(principal) } });
   });
   return router;
-}
-
-async function resolve(keys: KeyResolver[], key: string): Promise<Principal | undefined> {
-  for (const resolver of keys) {
-    const principal = await resolver.resolve(key);
-    if (principal) return principal;
-  }
-  return undefined;
 }

@@ -63,3 +63,12 @@ export type JobProgress = z.infer<typeof JobProgress>;
 /** Completed with part of the content left out (ingest revision 3): its errors name what. */
 export const isPartlyCompleted = (progress: { status?: string; errors?: unknown[] } | undefined) =>
   progress?.status === 'completed' && (progress.errors?.length ?? 0) > 0;
+
+/** When a job's first stage started and, once it has ended, when it ended (null until then). */
+export function jobTimes(progress: Pick<JobProgress, 'stages' | 'status' | 'finished_at' | 'updated_at'>): { started_at: string | null; completed_at: string | null } {
+  const started = Object.values(progress.stages).flatMap((stage) => (stage?.started_at ? [stage.started_at] : [])).sort()[0];
+  return { started_at: started ?? null, completed_at: isFinalStatus(progress.status) ? (progress.finished_at ?? progress.updated_at) : null };
+}
+
+/** A job's errors in one line ("stage: message; …"), null when it has none. */
+export const errorLine = (errors: { stage: string; message: string }[]) => (errors.length > 0 ? errors.map((error) => `${error.stage}: ${error.message}`).join('; ') : null);
