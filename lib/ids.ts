@@ -61,7 +61,10 @@ export const asUuid = (id: string) => {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 };
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const UUID = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
+
+/** An id given in the UUID form asUuid wrote it in, back as `<prefix>_<hex>`; any other id as it is. */
+export const fromUuid = (prefix: string, id: string) => (UUID.test(id) ? `${prefix}_${id.replaceAll('-', '').toLowerCase()}` : id);
 
 /** A source id, also given in the UUID form asUuid wrote it in (the Crosmos surface's `source_id`). */
-export const sourceIdOf = (id: string) => (UUID.test(id) ? `src_${id.replaceAll('-', '').toLowerCase()}` : id);
+export const sourceIdOf = (id: string) => fromUuid('src', id);

@@ -109,7 +109,6 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     return result;
   });
 
-  let indexedSoFar = 0;
   // Who to tell of the completed job, as completeJob answers (revision 8).
   let announcement: JobAnnouncement | undefined;
   try {
@@ -194,9 +193,8 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     const indexed = await stage(progress, 'index', () =>
       mapBounded(kept, input.batchConcurrency, async ({ range }, i) => {
         const result = await index(input, parsed, chunked, resolved[i]!, range);
-        indexedSoFar += result.indexed;
         tally(progress, 'index', result.indexed);
-        progress.counts.memories = indexedSoFar;
+        progress.counts.memories += result.indexed;
         return result;
       }, { settle: settles }),
     (results) => ({ count: sum(results, (r) => r.indexed) }));
@@ -220,7 +218,7 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
       progress.status = 'cancelled';
       // Its writes have stopped (settle): what it indexed stays searchable, and is counted as such —
       // unless a newer version of the source completed meanwhile, which makes them stale: they go.
-      if (settles) progress.memories_created = progress.counts.memories = indexedSoFar;
+      if (settles) progress.memories_created = progress.counts.memories;
       await CancellationScope.nonCancellable(async () => {
         if (versioned && (await retireEarlierVersions(input, { completed: false })) > 0) progress.memories_created = progress.counts.memories = 0;
         await finish(progress);

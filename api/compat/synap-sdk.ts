@@ -5,7 +5,7 @@ import type { Client as ElasticsearchClient } from '@elastic/elasticsearch';
 import { DocumentType, FORMAT_SIZE_LIMITS, IngestMode, Metadata } from '../../lib/domain/ingest';
 import { errorLine, isFinalStatus, jobTimes, type JobProgress } from '../../lib/domain/job';
 import type { Memory } from '../../lib/domain/memory';
-import { asUuid } from '../../lib/ids';
+import { asUuid, fromUuid } from '../../lib/ids';
 import { badInput } from '../../lib/errors';
 import type { IngestJobs, StartedJob } from '../../lib/jobs';
 import type { MemoryStore } from '../../lib/memories';
@@ -15,7 +15,7 @@ import { acceptBatch, BatchError, nothingAcceptedStatus } from '../batch';
 import { idParam, parseWith, withStatus } from '../errors';
 import { detectFileFormat, jsonField, multipartFile } from '../uploads';
 import { compatSurface, fastApiErrors, type SurfaceDeps } from './surface';
-import { ingestionStatus, SynapBatchCreate, SynapCreateMemory, SynapIngestionStatus, SynapMemory, synapMemory, synapUpdateOf } from './synap';
+import { ingestionStatus, SynapBatchCreate, SynapCreateMemory, SynapIngestionStatus, SCOPE_LADDER_REFUSED, SynapMemory, synapMemory, synapUpdateOf } from './synap';
 import { synapIngestions } from './synap-ingestions';
 
 /**
@@ -66,7 +66,7 @@ export const SynapSdkUploadFields = z.object({
   metadata: Metadata.optional(),
   /** Refused when given, as create's (see SynapCreateMemory). */
   scope: z.unknown().optional(),
-}).refine((fields) => fields.scope === undefined || fields.scope === null, { path: ['scope'], message: 'Cairn has no scope levels between customer and user: leave scope out and send user_id and customer_id' });
+}).refine((fields) => fields.scope === undefined || fields.scope === null, { path: ['scope'], message: SCOPE_LADDER_REFUSED });
 
 /**
  * The upload's body: multipart with a `file` part, or, for `text` alone, a plain form (what httpx sends
@@ -82,9 +82,7 @@ const MAX_STATUS_MEMORY_IDS = 1000;
 
 /** A memory id as the SDK sends it: the UUID form of mem_<32 hex>, or mem_<hex> itself. */
 function memoryIdOf(value: unknown): string {
-  const id = idParam(value, 'a memory id');
-  const uuid = /^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$/i;
-  if (uuid.test(id)) return `mem_${id.replaceAll('-', '').toLowerCase()}`;
+  const id = fromUuid('mem', idParam(value, 'a memory id'));
   return parseWith(z.object({ id: z.string().regex(/^mem_[0-9a-f]{16,64}$/, 'a memory id is a UUID or looks like mem_<hex>') }), { id }).id;
 }
 

@@ -26,6 +26,9 @@ import { compatSurface, nativeErrors, type SurfaceDeps } from './surface';
 /** An optional field the Python SDK sends as null when unset (pydantic's model_dump): null reads as absent. */
 const unset = <T extends z.ZodType>(schema: T) => schema.nullish().transform((value) => value ?? undefined);
 
+/** Why a scope ladder (the Python SDK's {customer, team, user}) is refused, wherever one is sent. */
+export const SCOPE_LADDER_REFUSED = 'Cairn has no scope levels between customer and user: leave scope out and send user_id and customer_id';
+
 export const SynapCreateMemory = z
   .object({
     /** Up to the TXT limit (5 MB): over it, 413 when the ingestion is started. */
@@ -51,7 +54,7 @@ export const SynapCreateMemory = z
       context.addIssue({ code: 'custom', path: ['content'], message: 'give the content as content or as document (one of the two)' });
     }
     if (body.scope !== undefined && body.scope !== null) {
-      context.addIssue({ code: 'custom', path: ['scope'], message: 'Cairn has no scope levels between customer and user: leave scope out and send user_id and customer_id' });
+      context.addIssue({ code: 'custom', path: ['scope'], message: SCOPE_LADDER_REFUSED });
     }
   })
   .transform(({ document, scope: _scope, ...body }) => ({
