@@ -5,11 +5,19 @@ import { sendConversation } from '../../lib/conversation-send';
 import { withinMetadataLimits, type ConversationMessage } from '../../lib/domain/ingest';
 import type { IngestJobs } from '../../lib/jobs';
 import type { Logger } from '../../lib/logger';
+import type { MemoryListings } from '../../lib/memory-listings';
+import type { SearchDeps } from '../../lib/search/execute';
+import type { SourceStore } from '../../lib/sources';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
 import { compatSurface, type ErrorShape, type SurfaceDeps } from './surface';
+import { supermemoryDocumentRoutes } from './supermemory-documents';
+import { supermemoryRecallRoutes } from './supermemory-recall';
 
-/** supermemory (seed 001): POST /v4/conversations, ingest *or update* by conversationId. */
+/**
+ * supermemory (seed 001): POST /v4/conversations, ingest *or update* by conversationId; and, beyond the
+ * seed, what its SDKs call most: documents (supermemory-documents.ts) and recall (supermemory-recall.ts).
+ */
 const TextPart = z.object({ type: z.literal('text'), text: z.string() });
 const ImagePart = z.object({ type: z.literal('image_url'), imageUrl: z.object({ url: z.url() }) });
 
@@ -91,8 +99,17 @@ function describeToolCall(call: unknown): string {
   return `[tool call: ${body.length > 2000 ? `${body.slice(0, 2000)}…` : body}]`;
 }
 
-export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: IngestJobs, ledger: ConversationLedger): Router {
+/** What supermemory's documents and recall read beside jobs: sources, search and memory listings. */
+export interface SupermemoryStores {
+  sources: SourceStore;
+  search: SearchDeps;
+  listings: MemoryListings;
+}
+
+export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: IngestJobs, ledger: ConversationLedger, stores: SupermemoryStores): Router {
   return compatSurface(deps, supermemoryErrors, (router) => {
+    supermemoryDocumentRoutes(router, jobs, stores.sources);
+    supermemoryRecallRoutes(router, stores.search, stores.listings);
     router.post('/v4/conversations', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(SupermemoryConversationRequest, req.body);
       const { tenant } = principalOf(req);

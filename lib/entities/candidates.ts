@@ -41,18 +41,6 @@ export function matchesNameQuery(doc: EntityDoc, normalised: string): boolean {
   return first.length >= MIN_PREFIX && names.some((name) => name.startsWith(first));
 }
 
-export function cosine(a: number[], b: number[]): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return na && nb ? dot / Math.sqrt(na * nb) : 0;
-}
-
 /**
  * The one existing entity a new surface form belongs to, if exactly one fits: an entity that already
  * has the form as an alias wins; otherwise one whose name is compatible ("Mel" → "Melanie") or embeds

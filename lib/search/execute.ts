@@ -2,7 +2,7 @@ import type { Client, estypes } from '@elastic/elasticsearch';
 import { describeMismatch, type EmbeddingMatch } from '../elasticsearch/embedding-match';
 import type { Memory } from '../domain/memory';
 import { badInput, upstreamFailure } from '../errors';
-import type { Embedder } from '../models/embedder';
+import { cosine, type Embedder } from '../models/embedder';
 import { filterClauses } from './filters';
 import { fuseRankings, type Ranking } from './fusion';
 import { stemmedText } from './analysis';
@@ -23,12 +23,16 @@ export interface SearchRequest {
   query: string;
   plan: SearchPlan;
   filters?: SearchFilters;
+  /** Also give each result its cosine similarity to the query (`similarity`), where vectors compare. */
+  similarity?: boolean;
 }
 
 export type SearchResult = Memory & {
   score: number;
   /** 1-based rank of the memory in each method that found it. */
   ranks: Partial<Record<SearchMethod, number>>;
+  /** Cosine similarity of the query and the memory, when asked for and the index's vectors compare. */
+  similarity?: number;
 };
 
 export interface SearchOutcome {
@@ -50,8 +54,10 @@ export async function searchMemories(deps: SearchDeps, request: SearchRequest): 
   if (!query) throw badInput('query must not be empty');
   const filter = filterClauses(request.tenant, request.filters);
   const { plan, warnings } = await withComparableVectors(deps, request.plan);
+  // Embedded while BM25 searches; kNN and the similarities wait for it.
+  const vector = plan.methods.includes('knn') ? queryVector(deps, query) : undefined;
   const hitsByMethod = await Promise.all(
-    plan.methods.map((method) => (method === 'bm25' ? bm25(deps, query, plan.bm25, filter, plan.candidates) : knn(deps, query, filter, plan.candidates))),
+    plan.methods.map((method) => (method === 'bm25' ? bm25(deps, query, plan.bm25, filter, plan.candidates) : knn(deps, vector!, filter, plan.candidates))),
   );
   const documents = new Map<string, Memory>();
   const rankings: Ranking[] = hitsByMethod.map((hits, i) => {
@@ -59,8 +65,29 @@ export async function searchMemories(deps: SearchDeps, request: SearchRequest): 
     return { method: plan.methods[i]!, ids: hits.map((hit) => hit._id!), scores: hits.map((hit) => hit._score ?? 0) };
   });
   const fused = distinct(fuseRankings(rankings, plan, documents), documents);
-  const results = fused.slice(0, plan.limit).map(({ id, score, ranks }) => ({ ...documents.get(id)!, score, ranks }));
+  const results: SearchResult[] = fused.slice(0, plan.limit).map(({ id, score, ranks }) => ({ ...documents.get(id)!, score, ranks }));
+  if (request.similarity && vector) {
+    const knnHits = hitsByMethod[plan.methods.indexOf('knn')]!;
+    await addSimilarities(deps, results, await vector, knnHits);
+  }
   return { results, methods: plan.methods, warnings };
+}
+
+/**
+ * Each result's cosine similarity to the query: from kNN's score where kNN found it (Elasticsearch
+ * scores cosine as (1 + cos) / 2), else from its stored vector (a memory BM25 alone brought in).
+ */
+async function addSimilarities(deps: SearchDeps, results: SearchResult[], vector: number[], knnHits: Hit[]): Promise<void> {
+  const scored = new Map(knnHits.map((hit) => [hit._id!, 2 * (hit._score ?? 0) - 1]));
+  const missing = results.filter((result) => !scored.has(result.id)).map((result) => result.id);
+  if (missing.length) {
+    const { docs } = await deps.es.mget<{ embedding?: number[] }>({ index: deps.index, ids: missing, _source_includes: ['embedding'] });
+    for (const doc of docs) {
+      const embedding = 'found' in doc && doc.found ? doc._source?.embedding : undefined;
+      if (embedding) scored.set(doc._id, cosine(vector, embedding));
+    }
+  }
+  for (const result of results) result.similarity = Math.max(0, Math.min(1, scored.get(result.id) ?? 0));
 }
 
 /**
@@ -144,14 +171,19 @@ function namedSpeakers(query: string): string[] {
 // Role names stand in for speakers in unnamed chats; "the user" in a query names no one in particular.
 const ROLES = new Set(['user', 'assistant', 'system', 'tool']);
 
-async function knn(deps: SearchDeps, query: string, filter: estypes.QueryDslQueryContainer[], k: number): Promise<Hit[]> {
+async function queryVector(deps: SearchDeps, query: string): Promise<number[]> {
   if (!deps.embedder) throw badInput('vector search needs an embedding model, and none is configured');
   const [vector] = await deps.embedder.embed([query], { urgent: true });
+  return vector!;
+}
+
+async function knn(deps: SearchDeps, queryVector: Promise<number[]>, filter: estypes.QueryDslQueryContainer[], k: number): Promise<Hit[]> {
+  const vector = await queryVector;
   return run(deps, {
     size: k,
     // The filter sits inside the kNN clause: HNSW then searches only the allowed memories
     // (pre-filtering), instead of finding k neighbours and dropping the other tenants' afterwards.
-    knn: { field: 'embedding', query_vector: vector!, k, num_candidates: Math.min(10_000, Math.max(100, k * 4)), filter },
+    knn: { field: 'embedding', query_vector: vector, k, num_candidates: Math.min(10_000, Math.max(100, k * 4)), filter },
   });
 }
 

@@ -1,0 +1,146 @@
+import type { Router } from 'express';
+import { z } from 'zod';
+import { isFinalStatus, type JobProgress } from '../../lib/domain/job';
+import { withinMetadataLimits } from '../../lib/domain/ingest';
+import { CairnError } from '../../lib/errors';
+import type { IngestJobs } from '../../lib/jobs';
+import type { SourceStore } from '../../lib/sources';
+import { principalOf, requirePermission } from '../auth';
+import { idParam, parseWith } from '../errors';
+
+/**
+ * supermemory's documents (`client.add`, `client.documents.get|delete` of its SDKs): outside the seed,
+ * which covers only conversations, but the call its users make first. Shapes from the `supermemory`
+ * npm SDK's types (4.25). A document's id is the id of the job that ingests it: each add is one.
+ */
+const Tag = z.string().min(1).max(255);
+
+export const SupermemoryAddRequest = z.object({
+  /** Text, or a URL to fetch ("a URL to a website, a PDF, …": its type is read from what it answers). */
+  content: z.string().min(1),
+  containerTag: Tag.optional(),
+  /** Deprecated by supermemory in favour of containerTag; both are taken. */
+  containerTags: z.array(Tag).max(100).optional(),
+  /** The caller's own id: adding it again replaces the document's earlier version (a new version of one source). */
+  customId: z.string().min(1).max(255).optional(),
+  /** Kept as the document's title. */
+  filepath: z.string().min(1).max(1000).optional(),
+  metadata: z
+    .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]))
+    .superRefine(withinMetadataLimits)
+    .optional(),
+  /** Accepted and not used: Cairn's extraction takes no guidance (yet). */
+  entityContext: z.string().max(1500).optional(),
+  taskType: z.enum(['memory', 'superrag']).optional(),
+});
+
+export const SupermemoryAddResponse = z.object({ id: z.string(), status: z.literal('queued') });
+
+const DOCUMENT_STATUSES = ['unknown', 'queued', 'extracting', 'chunking', 'embedding', 'indexing', 'done', 'failed'] as const;
+
+export const SupermemoryDocument = z.object({
+  id: z.string(),
+  connectionId: z.null(),
+  content: z.null(),
+  createdAt: z.string(),
+  customId: z.string().nullable(),
+  filepath: z.string().nullable(),
+  metadata: z.record(z.string(), z.unknown()).nullable(),
+  ogImage: z.null(),
+  raw: z.null(),
+  source: z.string().nullable(),
+  spatialPoint: z.null(),
+  status: z.enum(DOCUMENT_STATUSES),
+  summary: z.null(),
+  taskType: z.literal('memory'),
+  title: z.string().nullable(),
+  type: z.enum(['text', 'pdf', 'webpage']),
+  updatedAt: z.string(),
+  containerTags: z.array(z.string()),
+  url: z.string().nullable(),
+});
+
+/** A single line that is an http(s) URL is fetched; anything else is the document's text. */
+const isUrl = (content: string) => /^https?:\/\/\S+$/i.test(content.trim());
+
+/** Where a job stands, in supermemory's words for a document's processing. */
+function documentStatus(progress: JobProgress): (typeof DOCUMENT_STATUSES)[number] {
+  if (progress.status === 'completed') return 'done';
+  if (progress.status === 'failed' || progress.status === 'cancelled') return 'failed';
+  switch (progress.stage) {
+    case null:
+      return 'queued';
+    case 'fetch':
+    case 'parse':
+      return 'extracting';
+    case 'chunk':
+      return 'chunking';
+    case 'extract':
+    case 'resolve-entities':
+      return 'embedding';
+    case 'index':
+      return 'indexing';
+  }
+}
+
+export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sources: SourceStore): void {
+  router.post('/v3/documents', requirePermission('ingest'), async (req, res) => {
+    const body = parseWith(SupermemoryAddRequest, req.body);
+    const { tenant } = principalOf(req);
+    const containerTags = [...new Set([...(body.containerTag ? [body.containerTag] : []), ...(body.containerTags ?? [])])];
+    const common = {
+      tenant,
+      documentId: body.customId,
+      title: body.filepath,
+      scope: { containerTags: containerTags.length ? containerTags : undefined },
+      metadata: body.metadata,
+      surface: 'supermemory',
+    };
+    const job = isUrl(body.content)
+      ? await jobs.start({ ...common, kind: 'url', format: 'URL', sourceUrl: body.content.trim() })
+      : await jobs.start({ ...common, kind: 'document', format: 'TXT', content: body.content });
+    res.json({ id: job.jobId, status: 'queued' });
+  });
+
+  router.get('/v3/documents/:id', requirePermission('read'), async (req, res) => {
+    const { tenant } = principalOf(req);
+    const progress = await jobs.progressOrThrow(tenant, idParam(req.params.id, 'a document id'));
+    // The source record (metadata, title) is written by the job as it ends; until then, what the job knows.
+    const source = progress.status === 'completed' ? await sources.get(tenant, progress.source_id).catch(() => undefined) : undefined;
+    const tags = progress.scope.container_tags;
+    res.json({
+      id: progress.job_id,
+      connectionId: null,
+      content: null,
+      createdAt: progress.created_at,
+      customId: progress.document_id ?? null,
+      filepath: source?.title ?? null,
+      metadata: source?.metadata ?? null,
+      ogImage: null,
+      raw: null,
+      source: progress.surface,
+      spatialPoint: null,
+      status: documentStatus(progress),
+      summary: null,
+      taskType: 'memory',
+      title: source?.title ?? null,
+      type: progress.kind === 'url' ? 'webpage' : progress.format === 'PDF' ? 'pdf' : 'text',
+      updatedAt: progress.updated_at,
+      containerTags: Array.isArray(tags) ? tags.map(String) : [],
+      url: progress.source_url ?? null,
+    });
+  });
+
+  // The document's source goes with its memories (DELETE /v1/sources/:id); 409 while its job runs.
+  router.delete('/v3/documents/:id', requirePermission('write'), async (req, res) => {
+    const { tenant } = principalOf(req);
+    const progress = await jobs.progressOrThrow(tenant, idParam(req.params.id, 'a document id'));
+    try {
+      await sources.delete(tenant, progress.source_id);
+    } catch (error) {
+      // A job that stored nothing (failed before indexing), or a document deleted already: nothing left to delete.
+      if (!(error instanceof CairnError && error.code === 'not_found' && isFinalStatus(progress.status))) throw error;
+    }
+    res.status(204).end();
+  });
+}
