@@ -308,7 +308,8 @@ describe('sources read, listed and deleted with everything derived from them; me
     expect((await h.waitForJob('acme', slow.body.job_id)).status).toBe('cancelled');
     // Ended: no longer open, though still among the recent starts.
     expect(await lagging.openJobsOf('acme', ofSource)).toEqual(new Map());
-    expect((await h.api('DELETE', `/v1/sources/${slow.body.source_id}`)).status).toBe(200);
+    // Not refused as open (409): deleted (200), or 404 when the cancel landed before anything of the source was stored.
+    expect([200, 404]).toContain((await h.api('DELETE', `/v1/sources/${slow.body.source_id}`)).status);
   });
 
   it("leaves, and names, a user's source whose only job is still running: nothing of it is stored yet to match, and would be after the answer", async () => {
