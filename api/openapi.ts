@@ -5,7 +5,7 @@ import { HealthAnswer, Liveness } from './health';
 import { BatchError } from './batch';
 import { CreatedKey, CreateKeyRequest, KeyList, TenantQuery } from './admin';
 import { ApiKeyView } from '../lib/apikeys';
-import { CrosmosConversationRequest, CrosmosConversationResponse, CrosmosJob } from './compat/crosmos';
+import { CrosmosConversationRequest, CrosmosConversationResponse, CrosmosJob, CrosmosSearch, CrosmosSearchRequest } from './compat/crosmos';
 import { MemsolusIngestFields, MemsolusJob, MemsolusJobList, MemsolusListQuery } from './compat/memsolus';
 import { SupermemoryConversationRequest, SupermemoryConversationResponse } from './compat/supermemory';
 import { SupermemoryAddRequest, SupermemoryAddResponse, SupermemoryDocument } from './compat/supermemory-documents';
@@ -136,6 +136,7 @@ const OPERATIONS: Operation[] = [
   { method: 'delete', path: `/v1/schedules/${ID}`, tag: 'backfills', summary: 'Delete a schedule', permission: 'write', status: 204 },
   { method: 'post', path: '/compat/crosmos/api/v1/conversations', tag: 'crosmos', summary: 'Crosmos: ingest a conversation', permission: 'ingest', body: CrosmosConversationRequest, status: 202, response: CrosmosConversationResponse },
   { method: 'get', path: `/compat/crosmos/api/v1/jobs/${ID}`, tag: 'crosmos', summary: "Crosmos: a job's status, as the Crosmos SDK's jobs.get_status() reads it (pending | processing | completed | partial | failed | cancelled, result counts once it ended)", permission: 'read', response: CrosmosJob },
+  { method: 'post', path: '/compat/crosmos/api/v1/search', tag: 'crosmos', summary: "Crosmos (SDK `search.hybrid`): hybrid search within a space → {query, candidates: [{memory_id, content, memory_type, score (cosine 0..1), created_at, event_time, owner_name, source}]}", permission: 'search', body: CrosmosSearchRequest, response: CrosmosSearch },
   { method: 'post', path: '/compat/supermemory/v4/conversations', tag: 'supermemory', summary: 'supermemory: ingest or update a conversation', permission: 'ingest', body: SupermemoryConversationRequest, status: 200, response: SupermemoryConversationResponse },
   { method: 'post', path: '/compat/supermemory/v3/documents', tag: 'supermemory', summary: 'supermemory (SDK `add`): ingest text, or a URL to fetch; the id is its job\'s; a customId added again is a new version of the same document', permission: 'ingest', body: SupermemoryAddRequest, status: 200, errors: INGEST_ERRORS, response: SupermemoryAddResponse },
   { method: 'get', path: `/compat/supermemory/v3/documents/${ID}`, tag: 'supermemory', summary: 'supermemory (SDK `documents.get`): a document and its processing status (queued | extracting | chunking | embedding | indexing | done | failed)', permission: 'read', response: SupermemoryDocument },

@@ -75,6 +75,42 @@ describe('Crosmos surface (/compat/crosmos)', () => {
     expect(nonRfc.status).toBe(202);
   });
 
+  it("searches a space as the Crosmos SDK's search.hybrid() asks, finding nothing of another space or tenant", async () => {
+    const space = 'c0ffee00-1d3c-4c55-9d0e-6f0a2a9b1c01';
+    const other = 'c0ffee00-1d3c-4c55-9d0e-6f0a2a9b1c02';
+    for (const [spaceId, content] of [
+      [space, 'Wilhelmina restores antique clocks in her workshop in Utrecht.'],
+      [other, 'Wilhelmina restores antique clocks for the museum in Ghent.'],
+    ] as const) {
+      const sent = await h.api('POST', '/compat/crosmos/api/v1/conversations', { body: { space_id: spaceId, session_date: '2026-03-02', messages: [{ role: 'user', content }] } });
+      await h.waitForJob('acme', sent.body.job_id);
+    }
+    // The body the SDK sends: every parameter it was given, here the usual ones.
+    const search = (body: Record<string, unknown>, key?: string) => h.api('POST', '/compat/crosmos/api/v1/search', { key, body: { query: 'who repairs old clocks?', limit: 5, rerank: true, ...body } });
+    const found = await search({ space_id: space.toUpperCase(), include_source: true });
+    expect(found.status).toBe(200);
+    expect(found.body.query).toBe('who repairs old clocks?');
+    expect(found.body.candidates.length).toBeGreaterThan(0);
+    expect(found.body.candidates[0]).toMatchObject({
+      memory_id: expect.stringMatching(/^mem_/),
+      content: expect.stringMatching(/Utrecht/),
+      memory_type: expect.any(String),
+      event_time: expect.stringMatching(/^2026-03-02/),
+      owner_name: 'user',
+      source: expect.stringMatching(/^[0-9a-f-]{36}$/),
+    });
+    for (const candidate of found.body.candidates) {
+      expect(candidate.content).not.toMatch(/Ghent/);
+      expect(candidate.score).toBeGreaterThan(0);
+      expect(candidate.score).toBeLessThanOrEqual(1);
+    }
+    expect((await search({ space_id: space })).body.candidates[0].source).toBeNull();
+    expect((await search({ space_id: space }, h.keys.globex)).body.candidates).toEqual([]);
+    const missing = await search({ space_id: 'not-a-uuid' });
+    expect(missing.status).toBe(422);
+    expect(missing.body.detail[0].loc).toEqual(['body', 'space_id']);
+  });
+
   it('accepts a conversation over 5 MB (the seed allows 500 messages of 100,000 characters), up to the 16 MB conversation limit', async () => {
     const message = (i: number) => ({ role: i % 2 ? 'assistant' : 'user', content: `Turn ${i}: ${'lorem ipsum dolor '.repeat(5_500)}`.slice(0, 100_000) });
     const large = await h.api('POST', '/compat/crosmos/api/v1/conversations', {

@@ -5,6 +5,8 @@ import { Metadata } from '../../lib/domain/ingest';
 import { asUuid, sha256 } from '../../lib/ids';
 import type { IngestJobs } from '../../lib/jobs';
 import { errorLine, isFinalStatus, isPartlyCompleted, jobTimes, type JobProgress } from '../../lib/domain/job';
+import { searchMemories, type SearchDeps, type SearchResult } from '../../lib/search/execute';
+import { planFor } from '../../lib/search/plan';
 import { principalOf, requirePermission } from '../auth';
 import { idParam, parseWith } from '../errors';
 import { compatSurface, fastApiErrors, WireUuid, type SurfaceDeps } from './surface';
@@ -86,7 +88,56 @@ function crosmosJob(progress: JobProgress): z.infer<typeof CrosmosJob> {
   };
 }
 
-export function crosmosSurface(deps: SurfaceDeps, jobs: IngestJobs): Router {
+/**
+ * The Crosmos SDK's `search.hybrid()` (`POST /api/v1/search`, outside the seed): Cairn's hybrid search
+ * within the space. `score` is the query's cosine similarity to the memory; `diversify`, `graph`,
+ * `rerank`, `recency_bias` and `recall_id` are accepted and not used.
+ */
+export const CrosmosSearchRequest = z.object({
+  query: z.string().trim().min(1).max(10_000),
+  space_id: WireUuid,
+  limit: z.number().int().min(1).max(100).default(10),
+  include_source: z.boolean().optional(),
+  diversify: z.boolean().optional(),
+  graph: z.boolean().optional(),
+  rerank: z.boolean().optional(),
+  recency_bias: z.number().nullish(),
+  recall_id: z.string().max(255).optional(),
+});
+
+export const CrosmosSearch = z.object({
+  query: z.string(),
+  candidates: z.array(
+    z.object({
+      memory_id: z.string(),
+      content: z.string(),
+      memory_type: z.string(),
+      score: z.number(),
+      created_at: z.string(),
+      /** When what it says happened: a date found in it, else its conversation's session date. */
+      event_time: z.string().nullable(),
+      /** Who said it (a conversation turn's speaker). */
+      owner_name: z.string().nullable(),
+      /** With include_source: the id of the source it came from. */
+      source: z.string().nullable(),
+    }),
+  ),
+});
+
+function crosmosCandidate(result: SearchResult, includeSource: boolean): z.infer<typeof CrosmosSearch>['candidates'][number] {
+  return {
+    memory_id: result.id,
+    content: result.text,
+    memory_type: result.type,
+    score: result.similarity ?? result.score,
+    created_at: result.created_at,
+    event_time: result.event_dates?.[0] ?? result.provenance.session_date ?? null,
+    owner_name: result.provenance.speakers?.[0] ?? null,
+    source: includeSource ? asUuid(result.provenance.source_id) : null,
+  };
+}
+
+export function crosmosSurface(deps: SurfaceDeps, jobs: IngestJobs, search: SearchDeps): Router {
   return compatSurface(deps, fastApiErrors, (router) => {
     router.post('/api/v1/conversations', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(CrosmosConversationRequest, req.body);
@@ -106,6 +157,13 @@ export function crosmosSurface(deps: SurfaceDeps, jobs: IngestJobs): Router {
         content,
       });
       res.status(202).json({ job_id: job.jobId, status: 'pending', source_id: asUuid(job.sourceId) });
+    });
+
+    router.post('/api/v1/search', requirePermission('search'), async (req, res) => {
+      const body = parseWith(CrosmosSearchRequest, req.body);
+      const { tenant } = principalOf(req);
+      const outcome = await searchMemories(search, { tenant, query: body.query, plan: planFor('hybrid', body.limit), filters: { space_id: body.space_id }, similarity: true });
+      res.json({ query: body.query, candidates: outcome.results.map((result) => crosmosCandidate(result, body.include_source ?? false)) });
     });
 
     router.get('/api/v1/jobs/:id', requirePermission('read'), async (req, res) => {
