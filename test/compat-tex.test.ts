@@ -295,4 +295,36 @@ describe('Tex surface (/compat/tex)', () => {
     expect(ladder.status).toBe(422);
     expect(ladder.body.detail[0]).toMatchObject({ loc: ['body', 'scope'], msg: expect.stringMatching(/"team:eng" is not supported/) });
   });
+
+  it("recalls as Tex's SDK recall() asks: the user's turns from every session, with their fragment ids, scores and times, and no one else's", async () => {
+    const write = async (scope: Record<string, string>, text: string, timestamp: string) => {
+      const answer = await h.api('POST', '/compat/tex/ingestion/memory', { body: { scope, turns: [{ role: 'user', text, timestamp }] } });
+      expect(answer.status).toBe(202);
+      await h.waitForJob('acme', answer.body.job_id);
+      return answer.body.active_fragment_ids[0] as string;
+    };
+    const mine = await write({ org_id: 'org_r', user_id: 'rosa', session_id: 's-1' }, 'I keep my passport in the red folder.', '2026-06-01T08:00:00Z');
+    await write({ org_id: 'org_r', user_id: 'rosa', session_id: 's-2' }, 'My flight to Lima leaves on Friday.', '2026-06-02T08:00:00Z');
+    await write({ org_id: 'org_r', user_id: 'tomas', session_id: 's-1' }, 'I keep my passport in the green drawer.', '2026-06-01T09:00:00Z');
+
+    // The body the SDK sends: its tenant scope (with this session), the mode and include_timeline, top_k when given.
+    const recall = (body: Record<string, unknown>, key?: string) =>
+      h.api('POST', '/compat/tex/recall', { key, body: { q: 'where is my passport?', scope: { org_id: 'org_r', user_id: 'rosa', session_id: 's-2' }, mode: 'active', include_timeline: false, ...body } });
+    const recalled = await recall({ top_k: 5 });
+    expect(recalled.status).toBe(200);
+    expect(recalled.body).toMatchObject({ timeline: null, mode: 'active', probable_answer: null, probable_answer_reason: 'not_enabled', usage: { tokens_in: expect.any(Number), tokens_out: 0 } });
+    const turns = recalled.body.hits.turns;
+    // Found from another session of the same user, under the id the write answered with.
+    expect(turns[0]).toMatchObject({ id: mine, text: expect.stringMatching(/red folder/), kind: 'turn', timestamp: '2026-06-01T08:00:00.000Z', timestamp_ms: Date.parse('2026-06-01T08:00:00Z'), time_uncertain: false });
+    expect(turns[0].score).toBeGreaterThan(0);
+    expect(recalled.body.confidence).toBe(turns[0].score);
+    const texts = [...turns, ...recalled.body.hits.observations].map((hit: { text: string }) => hit.text).join(' ');
+    expect(texts).not.toMatch(/green drawer/);
+    // min_score drops the hits below it.
+    const strict = await recall({ min_score: turns[0].score });
+    expect(strict.body.hits.turns.every((hit: { score: number }) => hit.score >= turns[0].score)).toBe(true);
+    expect((await recall({}, h.keys.globex)).body.hits.turns).toEqual([]);
+    const ladder = await recall({ scope: 'team:eng', session_id: 's-2' });
+    expect(ladder.status).toBe(422);
+  });
 });

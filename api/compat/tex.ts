@@ -11,6 +11,9 @@ import type { IngestJobs } from '../../lib/jobs';
 import { turnPositionsKey, type Sequences } from '../../lib/sequences';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
+import type { SearchDeps } from '../../lib/search/execute';
+import { texRecallRoutes } from './tex-recall';
+import { TexScope } from './tex-scope';
 import { compatSurface, fastApiErrors, type SurfaceDeps } from './surface';
 
 /** Metacognition Tex (seed 002): POST /ingestion/memory with active and passive tiers. */
@@ -50,15 +53,7 @@ const foldDottedScope = (body: unknown) => {
 };
 
 export const TexIngestRequest = z.object({
-  scope: z.object(
-    {
-      org_id: z.string().min(1).max(255),
-      user_id: z.string().min(1).max(255).optional(),
-      session_id: z.string().min(1).max(255).optional(),
-    },
-    // Tex's SDK sends a hierarchical scope id ("team:eng") as a string, which Cairn's scope has no place for.
-    { error: (issue) => (typeof issue.input === 'string' ? `a scope id such as "team:eng" is not supported: send the scope as {org_id, user_id, session_id}` : undefined) },
-  ),
+  scope: TexScope,
   turns: z.array(TexTurn).min(1).max(1000),
   options: z
     .object({ write_active: z.boolean().default(true), write_passive: z.boolean().default(true) })
@@ -75,8 +70,9 @@ export const TexIngestResponse = z.object({
   usage: z.object({ tokens_in: z.number(), tokens_out: z.number() }),
 });
 
-export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, indices: Pick<IndexNames, 'memories' | 'tombstones'>, sequences: Sequences): Router {
+export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, indices: Pick<IndexNames, 'memories' | 'tombstones'>, sequences: Sequences, search: SearchDeps): Router {
   return compatSurface(deps, fastApiErrors, (router) => {
+    texRecallRoutes(router, search);
     router.post('/ingestion/memory', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(TexIngestRequest, foldDottedScope(req.body));
       const { tenant } = principalOf(req);
