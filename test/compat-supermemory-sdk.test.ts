@@ -68,6 +68,16 @@ describe("supermemory's SDK against /compat/supermemory", () => {
     expect(new Set(either.results.map((result) => (result.metadata as { source?: string }).source))).toEqual(new Set(['email', 'crm']));
     await expect(acme.search.memories({ q: 'seats', filters: { AND: [{ key: 'source', value: 'crm', negate: true }] } })).rejects.toMatchObject({ status: 400 });
 
+    // search.documents(): the same memories grouped by the document they came from.
+    const documents = await acme.search.documents({ q: 'seats on flights', containerTags: ['user-priya', 'user-marco'], limit: 5 });
+    expect(new Set(documents.results.map((result) => result.documentId))).toEqual(new Set([priya.id, marco.id]));
+    const priyaDocument = documents.results.find((result) => result.documentId === priya.id)!;
+    expect(priyaDocument).toMatchObject({ metadata: { source: 'crm', tier: 2 }, type: 'text' });
+    expect(priyaDocument.chunks.some((chunk) => /window seats/.test(chunk.content))).toBe(true);
+    expect(priyaDocument.score).toBe(Math.max(...priyaDocument.chunks.map((chunk) => chunk.score)));
+    const within = await acme.search.execute({ q: 'seats on flights', docId: marco.id });
+    expect(within.results.map((result) => result.documentId)).toEqual([marco.id]);
+
     const profile = await acme.profile({ containerTag: 'user-priya', q: 'food allergy' });
     const everything = [...profile.profile.static, ...profile.profile.dynamic, ...(profile.searchResults?.results ?? []).map((result) => (result as { memory: string }).memory)];
     expect(everything.some((text) => /peanuts/.test(text))).toBe(true);
@@ -91,6 +101,8 @@ describe("supermemory's SDK against /compat/supermemory", () => {
     const chunks = await h.api('POST', '/compat/supermemory/v4/search', { body: { q: 'green tea', searchMode: 'documents' } });
     expect(chunks.body.results[0]).toMatchObject({ chunk: expect.stringMatching(/green tea/) });
     expect(chunks.body.results[0].memory).toBeUndefined();
+    const grouped = await h.api('POST', '/compat/supermemory/v3/search', { body: { q: 'green tea', containerTag: 'team-lisbon', chunkThreshold: 0 } });
+    expect(grouped.body.results).toEqual([expect.objectContaining({ documentId: added.body.id, chunks: [expect.objectContaining({ content: expect.stringMatching(/green tea/), isRelevant: true })] })]);
 
     const empty = await h.api('POST', '/compat/supermemory/v3/documents', { body: { content: '' } });
     expect(empty.status).toBe(400);

@@ -2,6 +2,7 @@ import type { Router } from 'express';
 import { z } from 'zod';
 import type { MemoryType } from '../../lib/domain/memory';
 import { badInput } from '../../lib/errors';
+import type { IngestJobs } from '../../lib/jobs';
 import type { MemoryListings } from '../../lib/memory-listings';
 import { searchMemories, type SearchDeps, type SearchResult } from '../../lib/search/execute';
 import { planFor, type SearchFilters } from '../../lib/search/plan';
@@ -9,8 +10,8 @@ import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
 
 /**
- * supermemory's recall (`client.search.memories` → /v4/search; `client.profile` and the
- * @supermemory/tools middleware → /v4/profile): outside the seed, whose tags name them, in the shapes
+ * supermemory's recall (`client.search` and `search.memories` → /v4/search; `search.documents` and
+ * `search.execute` → /v3/search; `client.profile` and the @supermemory/tools middleware → /v4/profile): outside the seed, whose tags name them, in the shapes
  * of the `supermemory` npm SDK's types (4.25). Both run Cairn's hybrid search.
  */
 const Tag = z.string().min(1).max(255);
@@ -55,6 +56,47 @@ export const SupermemoryProfileRequest = z.object({
   /** What the @supermemory/tools middleware sends (["static", "dynamic"]); both are always answered. */
   include: z.array(z.string()).optional(),
 });
+
+export const SupermemoryDocumentSearchRequest = z.object({
+  q: z.string().trim().min(1).max(10_000),
+  containerTag: Tag.optional(),
+  containerTags: z.array(Tag).max(100).optional(),
+  /** A document (the id `POST /v3/documents` answered) to search within. */
+  docId: z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not a document id').optional(),
+  limit: z.number().int().min(1).max(100).default(10),
+  /** Chunks at least this similar to the query are marked relevant; the others are left out. */
+  chunkThreshold: z.number().min(0).max(1).optional(),
+  filters: Expression.optional(),
+  // Accepted and not used.
+  documentThreshold: z.number().optional(),
+  includeFullDocs: z.boolean().optional(),
+  includeSummary: z.boolean().optional(),
+  onlyMatchingChunks: z.boolean().optional(),
+  rerank: z.boolean().optional(),
+  rewriteQuery: z.boolean().optional(),
+  categoriesFilter: z.array(z.string()).optional(),
+});
+
+export const SupermemoryDocumentSearchResponse = z.object({
+  results: z.array(
+    z.object({
+      documentId: z.string(),
+      chunks: z.array(z.object({ content: z.string(), isRelevant: z.boolean(), score: z.number() })),
+      /** The best chunk's similarity. */
+      score: z.number(),
+      title: z.string().nullable(),
+      type: z.string().nullable(),
+      metadata: z.record(z.string(), z.unknown()).nullable(),
+      createdAt: z.string(),
+      updatedAt: z.string(),
+    }),
+  ),
+  timing: z.number(),
+  total: z.number(),
+});
+
+/** How many memories a document search ranks for each document it answers with. */
+const CHUNKS_PER_DOCUMENT = 5;
 
 export const SupermemorySearchResult = z.object({
   id: z.string(),
@@ -115,7 +157,7 @@ export function metadataFilter(expression: Expression | undefined): SearchFilter
   return { [conditions[0]!.key]: conditions.map(value) };
 }
 
-export function supermemoryRecallRoutes(router: Router, search: SearchDeps, listings: MemoryListings): void {
+export function supermemoryRecallRoutes(router: Router, jobs: IngestJobs, search: SearchDeps, listings: MemoryListings): void {
   async function recall(tenant: string, request: { q: string; containerTag?: string; limit: number; threshold?: number; filters?: Expression }, as: 'memory' | 'chunk') {
     const started = performance.now();
     const filters: SearchFilters = { container_tags: request.containerTag ? [request.containerTag] : undefined, metadata: metadataFilter(request.filters) };
@@ -133,6 +175,39 @@ export function supermemoryRecallRoutes(router: Router, search: SearchDeps, list
   router.post('/v4/search', requirePermission('search'), async (req, res) => {
     const body = parseWith(SupermemorySearchRequest, req.body);
     res.json(await recall(principalOf(req).tenant, body, body.searchMode === 'documents' ? 'chunk' : 'memory'));
+  });
+
+  // search.documents() and search.execute(): the best memories, grouped by the document (job) they came from.
+  router.post('/v3/search', requirePermission('search'), async (req, res) => {
+    const body = parseWith(SupermemoryDocumentSearchRequest, req.body);
+    const { tenant } = principalOf(req);
+    const started = performance.now();
+    const tags = [...(body.containerTag ? [body.containerTag] : []), ...(body.containerTags ?? [])];
+    const source = body.docId ? (await jobs.progressOrThrow(tenant, body.docId)).source_id : undefined;
+    const filters: SearchFilters = { container_tags: tags.length ? tags : undefined, source_ids: source ? [source] : undefined, metadata: metadataFilter(body.filters) };
+    const limit = Math.min(200, body.limit * CHUNKS_PER_DOCUMENT);
+    const outcome = await searchMemories(search, { tenant, query: body.q, plan: planFor('hybrid', limit), filters, similarity: true });
+    const documents = new Map<string, SearchResult[]>();
+    for (const result of outcome.results) {
+      if (body.docId && result.provenance.job_id !== body.docId) continue;
+      if (body.chunkThreshold !== undefined && (result.similarity ?? 0) < body.chunkThreshold) continue;
+      documents.set(result.provenance.job_id, [...(documents.get(result.provenance.job_id) ?? []), result]);
+    }
+    const results = [...documents.entries()].slice(0, body.limit).map(([documentId, memories]) => {
+      const first = memories[0]!;
+      const chunks = memories.map((memory) => ({ content: memory.text, isRelevant: true, score: memory.similarity ?? 0 }));
+      return {
+        documentId,
+        chunks,
+        score: Math.max(...chunks.map((chunk) => chunk.score)),
+        title: first.provenance.file_name ?? null,
+        type: first.provenance.source_url ? 'webpage' : first.provenance.format === 'PDF' ? 'pdf' : first.provenance.format === 'CONVERSATION' ? 'conversation' : 'text',
+        metadata: first.metadata ?? null,
+        createdAt: first.created_at,
+        updatedAt: first.updated_at ?? first.created_at,
+      };
+    });
+    res.json({ results, timing: Math.round(performance.now() - started), total: results.length });
   });
 
   router.post('/v4/profile', requirePermission('search'), async (req, res) => {

@@ -109,7 +109,7 @@ export interface SupermemoryStores {
 export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: IngestJobs, ledger: ConversationLedger, stores: SupermemoryStores): Router {
   return compatSurface(deps, supermemoryErrors, (router) => {
     supermemoryDocumentRoutes(router, jobs, stores.sources);
-    supermemoryRecallRoutes(router, stores.search, stores.listings);
+    supermemoryRecallRoutes(router, jobs, stores.search, stores.listings);
     router.post('/v4/conversations', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(SupermemoryConversationRequest, req.body);
       const { tenant } = principalOf(req);
