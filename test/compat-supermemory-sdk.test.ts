@@ -1,4 +1,4 @@
-import Supermemory from 'supermemory';
+import Supermemory, { toFile } from 'supermemory';
 import { startHarness, type Harness } from './support/harness';
 
 /**
@@ -110,6 +110,25 @@ describe("supermemory's SDK against /compat/supermemory", () => {
     const nested = await h.api('POST', '/compat/supermemory/v4/search', { body: { q: 'tea', filters: { AND: [{ OR: [{ key: 'a', value: 'b' }] }] } } });
     expect(nested.status).toBe(400);
     expect(nested.body.details).toMatch(/nested AND\/OR is not supported/);
+  });
+
+  it('takes files as documents.uploadFile() sends them, refusing kinds Cairn does not read', async () => {
+    const uploaded = await acme.documents.uploadFile({
+      file: await toFile(Buffer.from('# House notes\n\nThe boiler service is due every March; the engineer is Halvard.'), 'house.md'),
+      containerTags: JSON.stringify(['house', 'maintenance']),
+      metadata: JSON.stringify({ room: 'basement' }),
+      filepath: '/notes/house.md',
+    });
+    expect(uploaded).toEqual({ id: expect.any(String), status: 'queued' });
+    expect(await untilEnded(uploaded.id)).toMatchObject({ status: 'done', containerTags: ['house', 'maintenance'], metadata: { room: 'basement' }, filepath: '/notes/house.md', title: 'House notes' });
+    const found = await acme.search.memories({ q: 'when is the boiler serviced?', containerTag: 'maintenance' });
+    expect(found.results[0]!.memory).toMatch(/boiler service/);
+    // One tag as a plain string, as the SDK's docs allow.
+    const single = await acme.documents.uploadFile({ file: await toFile(Buffer.from('Garden shed key: under the blue pot.'), 'shed.txt'), containerTags: 'garden' });
+    expect((await untilEnded(single.id)).containerTags).toEqual(['garden']);
+    await expect(acme.documents.uploadFile({ file: await toFile(Buffer.from('GIF89a'), 'cat.gif'), fileType: 'image', mimeType: 'image/gif' })).rejects.toMatchObject({ status: 415 });
+    const viaHarness = await h.api('POST', '/compat/supermemory/v3/documents/file', { body: { containerTag: 'x' } });
+    expect(viaHarness.status).toBe(415);
   });
 
   it('ends a refused URL failed, keeps documents to their tenant, and deletes a document with its memories', async () => {

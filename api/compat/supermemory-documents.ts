@@ -2,11 +2,12 @@ import type { Router } from 'express';
 import { z } from 'zod';
 import { isFinalStatus, type JobProgress } from '../../lib/domain/job';
 import { withinMetadataLimits } from '../../lib/domain/ingest';
-import { CairnError } from '../../lib/errors';
+import { badInput, CairnError, unsupportedMediaType } from '../../lib/errors';
 import type { IngestJobs } from '../../lib/jobs';
 import type { SourceStore } from '../../lib/sources';
 import { principalOf, requirePermission } from '../auth';
 import { idParam, parseWith } from '../errors';
+import { detectFileFormat, FILE_FORMATS, jsonField, multipartFile } from '../uploads';
 
 /**
  * supermemory's documents (`client.add`, `client.documents.get|delete` of its SDKs): outside the seed,
@@ -23,7 +24,7 @@ export const SupermemoryAddRequest = z.object({
   containerTags: z.array(Tag).max(100).optional(),
   /** The caller's own id: adding it again replaces the document's earlier version (a new version of one source). */
   customId: z.string().min(1).max(255).optional(),
-  /** Kept as the document's title. */
+  /** Kept as the document's file name (read back as `filepath`). */
   filepath: z.string().min(1).max(1000).optional(),
   metadata: z
     .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.array(z.string())]))
@@ -35,6 +36,32 @@ export const SupermemoryAddRequest = z.object({
 });
 
 export const SupermemoryAddResponse = z.object({ id: z.string(), status: z.literal('queued') });
+
+/** `documents.uploadFile()`'s form fields (multipart strings; containerTags and metadata as JSON). */
+export const SupermemoryUploadFields = z.object({
+  containerTag: Tag.optional(),
+  /** A JSON array of tags, or one tag. */
+  containerTags: z.union([Tag, z.array(Tag).max(100)]).optional(),
+  filepath: z.string().min(1).max(1000).optional(),
+  /** `text` or `pdf` (the others name kinds Cairn does not read: images, video, connectors). */
+  fileType: z.string().max(50).optional(),
+  metadata: SupermemoryAddRequest.shape.metadata,
+  mimeType: z.string().max(255).optional(),
+  taskType: z.enum(['memory', 'superrag']).optional(),
+  useAdvancedProcessing: z.string().optional(),
+});
+
+/** supermemory's fileType as Cairn's format: pdf is PDF, text is read from the file's name or type. */
+function declaredFormat(fileType: string | undefined): string | undefined {
+  if (fileType === undefined || fileType === 'text') return undefined;
+  if (fileType === 'pdf') return 'PDF';
+  throw unsupportedMediaType(`fileType ${fileType} is not supported: Cairn reads text and pdf files (${FILE_FORMATS.join(', ')})`);
+}
+
+/** A JSON-array field sent as one plain string (supermemory's containerTags): that string, as a list of one. */
+function tagsField(value: unknown): unknown {
+  return typeof value === 'string' && !value.trimStart().startsWith('[') ? value : jsonField(value, 'containerTags');
+}
 
 const DOCUMENT_STATUSES = ['unknown', 'queued', 'extracting', 'chunking', 'embedding', 'indexing', 'done', 'failed'] as const;
 
@@ -91,7 +118,7 @@ export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sour
     const common = {
       tenant,
       documentId: body.customId,
-      title: body.filepath,
+      fileName: body.filepath,
       scope: { containerTags: containerTags.length ? containerTags : undefined },
       metadata: body.metadata,
       surface: 'supermemory',
@@ -102,10 +129,33 @@ export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sour
     res.json({ id: job.jobId, status: 'queued' });
   });
 
+  router.post('/v3/documents/file', requirePermission('ingest'), multipartFile('file'), async (req, res) => {
+    const fields = parseWith(SupermemoryUploadFields, { ...req.body, containerTags: tagsField(req.body?.containerTags), metadata: jsonField(req.body?.metadata, 'metadata') });
+    const file = req.file;
+    if (!file) throw badInput('send the file in the "file" part');
+    // An explicit mimeType stands in for the part's own (the SDK sends one when asked).
+    const format = detectFileFormat({ ...file, mimetype: fields.mimeType ?? file.mimetype }, declaredFormat(fields.fileType));
+    const tags = typeof fields.containerTags === 'string' ? [fields.containerTags] : (fields.containerTags ?? []);
+    const containerTags = [...new Set([...(fields.containerTag ? [fields.containerTag] : []), ...tags])];
+    const job = await jobs.start({
+      tenant: principalOf(req).tenant,
+      kind: 'file',
+      format,
+      documentType: format === 'PDF' ? 'pdf' : 'document',
+      scope: { containerTags: containerTags.length ? containerTags : undefined },
+      metadata: fields.metadata,
+      surface: 'supermemory',
+      fileName: fields.filepath ?? file.originalname,
+      declaredContentType: file.mimetype,
+      content: file.buffer,
+    });
+    res.json({ id: job.jobId, status: 'queued' });
+  });
+
   router.get('/v3/documents/:id', requirePermission('read'), async (req, res) => {
     const { tenant } = principalOf(req);
     const progress = await jobs.progressOrThrow(tenant, idParam(req.params.id, 'a document id'));
-    // The source record (metadata, title) is written by the job as it ends; until then, what the job knows.
+    // The source record (metadata, title, file name) is written by the job as it ends; until then, what the job knows.
     const source = progress.status === 'completed' ? await sources.get(tenant, progress.source_id).catch(() => undefined) : undefined;
     const tags = progress.scope.container_tags;
     res.json({
@@ -114,7 +164,7 @@ export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sour
       content: null,
       createdAt: progress.created_at,
       customId: progress.document_id ?? null,
-      filepath: source?.title ?? null,
+      filepath: source?.file_name ?? null,
       metadata: source?.metadata ?? null,
       ogImage: null,
       raw: null,
