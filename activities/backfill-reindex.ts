@@ -1,4 +1,5 @@
-import { heartbeat } from '@temporalio/activity';
+import { Context, heartbeat } from '@temporalio/activity';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import type { estypes } from '@elastic/elasticsearch';
 import type { ReindexPlan } from '../lib/backfill/request';
 import { embeddingText } from '../lib/domain/memory';
@@ -6,7 +7,7 @@ import { ALWAYS_REFRESHED_INTERVAL, versionedIndex } from '../lib/elasticsearch/
 import { entitiesMapping, memoriesMapping } from '../lib/elasticsearch/mappings';
 import type { Embedder } from '../lib/models/embedder';
 import { embeddingSpec } from '../lib/models/providers';
-import { upstreamFailure } from '../lib/errors';
+import { conflict, upstreamFailure } from '../lib/errors';
 import { assertBulkOk, withRun, type BatchOutcome, type MemoryBatch } from './backfill-reembed';
 import type { ActivityDeps } from './deps';
 
@@ -23,6 +24,13 @@ function builtAs(actual: estypes.MappingTypeMapping | undefined, wanted: estypes
 
 /** The memories index's move, and the entities index's when it moves alongside. */
 const movesOf = (plan: ReindexPlan) => [plan, ...(plan.entities ? [plan.entities] : [])];
+
+/** Not found, as the activity's client says it (over the worker's connection it may be the bare gRPC status). */
+const isNotFound = (error: unknown) =>
+  error instanceof WorkflowNotFoundError || (error as { name?: string }).name === 'WorkflowNotFoundError' || (error as { code?: number }).code === 5 || (error as { cause?: { code?: number } }).cause?.code === 5;
+
+/** The backfill that built a next version (its workflow id), when one recorded itself. */
+const ownerOf = (mapping: estypes.MappingTypeMapping | undefined) => ((mapping?._meta ?? {}) as { reindex_owner?: string }).reindex_owner;
 
 /** Whether any alias points to an index: one that does is never deleted. */
 const aliased = (state: estypes.IndicesIndexState) => Object.keys(state.aliases ?? {}).length > 0;
@@ -57,12 +65,15 @@ export function createReindexActivities(deps: ActivityDeps) {
    * that Elasticsearch made on its own (a copy that landed after a stopped reindex deleted its target)
    * is deleted and built afresh, unless an alias points to it.
    */
-  async function nextVersion(name: string, mappings: estypes.MappingTypeMapping): Promise<{ alias: string; source: string; target: string }> {
+  async function nextVersion(name: string, mappings: estypes.MappingTypeMapping, owner: string): Promise<{ alias: string; source: string; target: string }> {
     const source = await currentIndex(name);
     const version = versionOf(source) ?? 0;
     const target = versionedIndex(name, version + 1);
     const existing = (await deps.es.indices.get({ index: target }, { ignore: [404] }))[target];
-    const reusable = existing !== undefined && builtAs(existing.mappings, mappings);
+    const builder = ownerOf(existing?.mappings);
+    await refuseIfBuiltByAnother(builder, owner, target);
+    // Another reindex's that ended without removing it (terminated): built afresh for this one.
+    const reusable = existing !== undefined && builtAs(existing.mappings, mappings) && (builder === undefined || builder === owner);
     if (existing && !reusable) {
       if (aliased(existing)) throw upstreamFailure(`${target} is behind an alias but is not the index a reindex builds: check it by hand`);
       await deps.es.indices.delete({ index: target }, { ignore: [404] });
@@ -78,20 +89,44 @@ export function createReindexActivities(deps: ActivityDeps) {
             // Memories and entities are searched while written (ALWAYS_REFRESHED); an interval set by hand is kept.
             refresh_interval: settings?.refresh_interval ?? ALWAYS_REFRESHED_INTERVAL,
           },
-          mappings: { ...mappings, dynamic: 'strict' },
+          mappings: { ...mappings, dynamic: 'strict', _meta: { ...mappings._meta, reindex_owner: owner } },
         })
         .catch((error) => {
           if ((error as { body?: { error?: { type?: string } } }).body?.error?.type !== 'resource_already_exists_exception') throw error;
         });
+      // Created at the same moment by another reindex (index creation is atomic: one of them made it).
+      const made = (await deps.es.indices.getMapping({ index: target }))[target]?.mappings;
+      await refuseIfBuiltByAnother(ownerOf(made), owner, target);
     }
     return { alias: name, source, target };
   }
 
-  /** Creates the next versions of the memories and entities indices, their `_meta` naming the worker's model. */
+  /**
+   * One reindex at a time: two would copy into the same next version and swap the same aliases, the
+   * slower one copying old memories over edits made after the faster one's swap (and deleted ones back).
+   * The API refuses a second on-demand reindex, but a schedule starts its runs under ids of their own:
+   * so the next version records the backfill building it, and another one still running refuses this.
+   */
+  async function refuseIfBuiltByAnother(builder: string | undefined, owner: string, target: string): Promise<void> {
+    if (builder === undefined || builder === owner) return;
+    const running = await Context.current()
+      .client.workflow.getHandle(builder)
+      .describe()
+      .then((description) => description.status.name === 'RUNNING')
+      .catch((error) => {
+        if (isNotFound(error)) return false;
+        throw upstreamFailure(`could not tell whether the reindex building ${target} (${builder}) still runs: ${(error as Error).message}`);
+      });
+    if (running) throw conflict(`another reindex (${builder}) is building ${target}: one reindex runs at a time, so this one stopped before changing anything`);
+  }
+
+  /** Creates the next versions of the memories and entities indices, their `_meta` naming the worker's model and this backfill. */
   async function prepareReindex(startedAt: string): Promise<ReindexPlan> {
     const embedding = embeddingSpec(deps.embedder);
-    const memories = await nextVersion(alias(), memoriesMapping(embedding));
-    const entities = await nextVersion(deps.indices.entities, entitiesMapping(embedding));
+    // The backfill's workflow id: the same across its runs (continue-as-new) and its activity's retries.
+    const owner = Context.current().info.workflowExecution?.workflowId ?? 'outside-a-workflow';
+    const memories = await nextVersion(alias(), memoriesMapping(embedding), owner);
+    const entities = await nextVersion(deps.indices.entities, entitiesMapping(embedding), owner);
     return { ...memories, startedAt, entities };
   }
 

@@ -133,7 +133,7 @@ const OPERATIONS: Operation[] = [
   { method: 'get', path: `/v1/schedules/${ID}`, tag: 'backfills', summary: 'A schedule with its next and recent runs', permission: 'read', response: ScheduleView },
   { method: 'post', path: `/v1/schedules/${ID}/pause`, tag: 'backfills', summary: 'Pause a schedule', permission: 'write', body: NoteBody, response: ScheduleView },
   { method: 'post', path: `/v1/schedules/${ID}/unpause`, tag: 'backfills', summary: 'Unpause a schedule', permission: 'write', body: NoteBody, response: ScheduleView },
-  { method: 'post', path: `/v1/schedules/${ID}/trigger`, tag: 'backfills', summary: 'Run a scheduled backfill now', permission: 'write', status: 202, response: TriggeredSchedule },
+  { method: 'post', path: `/v1/schedules/${ID}/trigger`, tag: 'backfills', summary: 'Run a scheduled backfill now; 409 while a run of it is still going (which the trigger would skip), or, for a reindex, while any reindex runs', permission: 'write', status: 202, errors: [409], response: TriggeredSchedule },
   { method: 'delete', path: `/v1/schedules/${ID}`, tag: 'backfills', summary: 'Delete a schedule', permission: 'write', status: 204 },
   { method: 'post', path: '/compat/crosmos/api/v1/conversations', tag: 'crosmos', summary: 'Crosmos: ingest a conversation', permission: 'ingest', body: CrosmosConversationRequest, status: 202, response: CrosmosConversationResponse },
   { method: 'get', path: `/compat/crosmos/api/v1/jobs/${ID}`, tag: 'crosmos', summary: "Crosmos: a job's status, as the Crosmos SDK's jobs.get_status() reads it (pending | processing | completed | partial | failed | cancelled, result counts once it ended)", permission: 'read', response: CrosmosJob },

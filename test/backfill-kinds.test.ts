@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { backfillWorkflowId } from '../lib/backfill/ids';
-import type { BackfillProgress } from '../lib/backfill/request';
+import { BackfillRequest, toWorkflowInput, type BackfillProgress } from '../lib/backfill/request';
+import { JobKindAttribute, TenantAttribute } from '../lib/temporal/search-attributes';
 import { startHarness, type Harness } from './support/harness';
 import { waitFor, within } from './support/wait';
 
@@ -363,5 +364,59 @@ describe('backfills: import, re-extract and reindex', () => {
     const built = await h.runtime.es.indices.getMapping({ index: `${alias}-v4` });
     expect(built[`${alias}-v4`]?.mappings.dynamic).toBe('strict');
     expect((await h.runtime.es.count({ index: alias })).count).toBe((await h.runtime.es.count({ index: `${alias}-v3` })).count);
+  });
+
+  it("runs one reindex at a time: one a schedule starts while another walks stops before changing anything", async () => {
+    const alias = h.runtime.indices.memories;
+    const before = (await h.runtime.es.count({ index: alias })).count;
+    let firstId = '';
+    let started: () => void = () => undefined;
+    const walking = new Promise<void>((resolve) => (started = resolve));
+    let release: () => void = () => undefined;
+    stallCopy = { started, released: new Promise<void>((resolve) => (release = resolve)) };
+    try {
+      const first = await h.api('POST', '/v1/backfills', { key: h.operatorKey, body: { backfill: 'reindex' } });
+      expect(first.status).toBe(202);
+      firstId = first.body.id;
+      await walking;
+      const firstWorkflow = backfillWorkflowId('default', first.body.id);
+      // The API refuses a second one, on demand or by a reindex schedule's trigger.
+      expect((await h.api('POST', '/v1/backfills', { key: h.operatorKey, body: { backfill: 'reindex' } })).status).toBe(409);
+      const schedule = await h.api('POST', '/v1/schedules', { key: h.operatorKey, body: { backfill: 'reindex', every: '365d', paused: true } });
+      expect(schedule.status).toBe(201);
+      const trigger = await h.api('POST', `/v1/schedules/${schedule.body.id}/trigger`, { key: h.operatorKey });
+      expect([trigger.status, trigger.body.error?.message]).toEqual([409, expect.stringMatching(/reindex is already running/)]);
+      await h.api('DELETE', `/v1/schedules/${schedule.body.id}`, { key: h.operatorKey });
+
+      // A schedule's run comes at its time, asking no one: started here as Temporal starts it.
+      const scheduledRun = `${schedule.body.id}-2026-11-24T03:00:00Z`;
+      const run = await h.temporal.client.workflow.start('backfillWorkflow', {
+        taskQueue: h.config.TEMPORAL_TASK_QUEUE,
+        workflowId: backfillWorkflowId('default', scheduledRun),
+        args: [toWorkflowInput('default', BackfillRequest.parse({ backfill: 'reindex' }))],
+        typedSearchAttributes: [
+          { key: TenantAttribute, value: 'default' },
+          { key: JobKindAttribute, value: 'backfill:reindex' },
+        ],
+      });
+      await expect(run.result()).rejects.toThrow();
+      const refused = (await h.api('GET', `/v1/backfills/${scheduledRun}`, { key: h.operatorKey })).body;
+      expect(refused.status).toBe('failed');
+      expect(JSON.stringify(refused.errors)).toMatch(/another reindex \(backfill\/default\/bf_[0-9a-f]+\) is building .*-v\d+: one reindex runs at a time/);
+      // What the first one builds is still its own, and still there.
+      const target = (await h.api('GET', `/v1/backfills/${first.body.id}`, { key: h.operatorKey })).body.reindex.target as string;
+      const mapping = await h.runtime.es.indices.getMapping({ index: target });
+      expect(mapping[target]?.mappings._meta?.reindex_owner).toBe(firstWorkflow);
+    } finally {
+      stallCopy = undefined;
+      release();
+    }
+    // The first one, released, completes as if alone.
+    const completed = await waitFor('the first reindex to end', async () => {
+      const progress = (await h.api('GET', `/v1/backfills/${firstId}`, { key: h.operatorKey })).body;
+      return progress.status === 'running' ? undefined : progress;
+    });
+    expect(completed).toMatchObject({ status: 'completed', processed: before, reindex: { swapped: true } });
+    expect((await h.runtime.es.count({ index: alias })).count).toBe(before);
   });
 });

@@ -21,8 +21,18 @@ describe('backfill schedules through the API are real Temporal Schedules, per te
     return ids;
   };
 
+  /** While set, a backfill's scan waits for it: a scheduled run still going. */
+  let holdScan: Promise<void> | undefined;
   beforeAll(async () => {
-    h = await startHarness();
+    h = await startHarness({
+      wrapActivities: (activities) => ({
+        ...activities,
+        openBackfillScan: async (...args: Parameters<typeof activities.openBackfillScan>) => {
+          await holdScan;
+          return activities.openBackfillScan(...args);
+        },
+      }),
+    });
   });
   afterAll(async () => {
     for (const id of created) await h.temporal.client.schedule.getHandle(backfillScheduleId('acme', id)).delete().catch(() => undefined);
@@ -139,5 +149,37 @@ describe('backfill schedules through the API are real Temporal Schedules, per te
     }
     expect((await h.api('POST', '/v1/schedules/not-a-schedule/pause')).status).toBe(404);
     expect((await h.api('GET', '/v1/schedules', { key: null })).status).toBe(401);
+    // Only the format's problem, not a bound the value was never read against.
+    const seconds = await h.api('POST', '/v1/schedules', { body: { backfill: 'reembed', every: '30s' } });
+    expect(seconds.body.error.message).toMatch(/30m, 24h or 7d/);
+    expect(seconds.body.error.message).not.toMatch(/a year/);
+    // A cron Temporal takes that names no real day would never run: refused, and not left behind.
+    const before = (await temporalIds()).length;
+    const never = await h.api('POST', '/v1/schedules', { body: { backfill: 'reembed', cron: '0 3 31 2 *' } });
+    expect(never.status).toBe(400);
+    expect(never.body.error.message).toMatch(/never comes round/);
+    expect((await temporalIds()).length).toBe(before);
+  });
+
+  it('shows no next run while paused, and refuses a trigger while its last run still goes, which Temporal would skip in silence', async () => {
+    const response = await h.api('POST', '/v1/schedules', { body: { backfill: 'reembed', every: '1h', paused: true } });
+    const id = response.body.id as string;
+    created.push(id);
+    expect(response.body.next_run_at).toBeUndefined();
+    expect((await h.api('POST', `/v1/schedules/${id}/unpause`)).body.next_run_at).toEqual(expect.any(String));
+    expect((await h.api('POST', `/v1/schedules/${id}/pause`)).body.next_run_at).toBeUndefined();
+
+    let release: () => void = () => undefined;
+    holdScan = new Promise<void>((resolve) => (release = resolve));
+    try {
+      expect((await h.api('POST', `/v1/schedules/${id}/trigger`)).status).toBe(202);
+      const running = await eventually(() => h.api('GET', `/v1/schedules/${id}`), (r) => r.body.recent_runs?.length > 0);
+      const again = await h.api('POST', `/v1/schedules/${id}/trigger`);
+      expect(again.status).toBe(409);
+      expect(again.body.error.message).toContain(running.body.recent_runs[0].backfill_id);
+    } finally {
+      holdScan = undefined;
+      release();
+    }
   });
 });

@@ -55,7 +55,7 @@ const Interval = z
   .regex(/^\d+(m|h|d)$/, 'must look like 30m, 24h or 7d')
   .refine((value) => Number.parseInt(value, 10) > 0, 'must be positive')
   // A year at most: longer is a schedule that never comes round (Temporal has no next run to show).
-  .refine((value) => Number.parseInt(value, 10) * MINUTES_PER_UNIT[value.at(-1) as keyof typeof MINUTES_PER_UNIT] <= 525_600, 'must be at most a year (365d)');
+  .refine((value) => !(value.at(-1)! in MINUTES_PER_UNIT) || Number.parseInt(value, 10) * MINUTES_PER_UNIT[value.at(-1) as keyof typeof MINUTES_PER_UNIT] <= 525_600, 'must be at most a year (365d)');
 
 export const ScheduleRequest = BackfillFields.extend({
   every: Interval.optional(),

@@ -13,6 +13,18 @@ export interface StartedBackfill {
   workflowId: string;
 }
 
+/**
+ * 409 while a reindex runs (on demand or a schedule's): the quick answer. The reindex itself refuses to
+ * build what another is building (activities/backfill-reindex.ts), which visibility's lag cannot race.
+ */
+export async function refuseWhileReindexing(temporal: Client, taskQueue: string): Promise<void> {
+  const { count } = await temporal.workflowService.countWorkflowExecutions({
+    namespace: temporal.options.namespace,
+    query: `TaskQueue = "${taskQueue.replace(/["\\]/g, '')}" AND CairnJobKind = "backfill:reindex" AND ExecutionStatus = "Running"`,
+  });
+  if (Number(count ?? 0) > 0) throw conflict('a reindex is already running: wait for it to finish');
+}
+
 /** Starts backfills on demand and reads their progress from the running workflow. */
 export class BackfillRuns {
   constructor(
@@ -22,13 +34,7 @@ export class BackfillRuns {
 
   async start(tenant: string, request: BackfillRequest): Promise<StartedBackfill> {
     // Two reindexes at once would both copy into the next index version and swap the same aliases.
-    if (request.backfill === 'reindex') {
-      const { count } = await this.temporal.workflowService.countWorkflowExecutions({
-        namespace: this.temporal.options.namespace,
-        query: `TaskQueue = "${this.taskQueue.replace(/["\\]/g, '')}" AND CairnJobKind = "backfill:reindex" AND ExecutionStatus = "Running"`,
-      });
-      if (Number(count ?? 0) > 0) throw conflict('a reindex is already running: wait for it to finish');
-    }
+    if (request.backfill === 'reindex') await refuseWhileReindexing(this.temporal, this.taskQueue);
     // A reindex has one id per deployment: Temporal itself refuses a second one while one runs, where
     // the count above could race (and visibility lags).
     const id = request.backfill === 'reindex' ? `bf_${createHash('sha256').update(`reindex\n${this.taskQueue}`).digest('hex').slice(0, 16)}` : newBackfillId();

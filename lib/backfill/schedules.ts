@@ -8,11 +8,11 @@ import {
   type ScheduleSummary,
 } from '@temporalio/client';
 import { z } from 'zod';
-import { badInput, notFound } from '../errors';
+import { badInput, conflict, notFound } from '../errors';
 import { JobKindAttribute, TenantAttribute } from '../temporal/search-attributes';
 import { backfillScheduleId, backfillWorkflowId, newScheduleId, publicIdOf, PUBLIC_ID } from './ids';
 import { BackfillRequest, toWorkflowInput, type ScheduleRequest } from './request';
-import { BACKFILL_WORKFLOW } from './runs';
+import { BACKFILL_WORKFLOW, refuseWhileReindexing } from './runs';
 
 /** A schedule as the API shows it. */
 export const ScheduleView = z.object({
@@ -65,7 +65,13 @@ export class BackfillSchedules {
       memo: { request: backfill, every, cron, created_at: new Date().toISOString() },
       typedSearchAttributes: [{ key: TenantAttribute, value: tenant }],
     });
-    return this.get(tenant, id);
+    const description = await this.describe(tenant, id);
+    // A cron Temporal takes but that names no real time ("0 3 31 2 *", 31 February) would never run.
+    if (description.info.nextActionTimes.length === 0) {
+      await this.delete(tenant, id);
+      throw badInput(`invalid schedule: ${cron ?? every} never comes round (no next run)`);
+    }
+    return toView(id, tenant, description);
   }
 
   /** Temporal judges the cron expression (its dialect): one it refuses is the caller's bad input. */
@@ -105,8 +111,16 @@ export class BackfillSchedules {
     return this.get(tenant, id);
   }
 
-  /** Runs the backfill now, whatever the schedule's timing or pause state says. */
+  /**
+   * Runs the backfill now, whatever the schedule's timing or pause state says. Refused (409) while a run
+   * of it is still going, which the trigger would otherwise skip in silence (the schedule's overlap
+   * policy), and for a reindex while any reindex runs.
+   */
   async trigger(tenant: string, id: string): Promise<void> {
+    const description = await this.describe(tenant, id);
+    const running = description.info.runningActions[0];
+    if (running) throw conflict(`a run of schedule ${id} is still running (${publicIdOf(running.workflow.workflowId, 'backfill', tenant) ?? running.workflow.workflowId}): wait for it to end`);
+    if ((description.memo as { request?: BackfillRequest } | undefined)?.request?.backfill === 'reindex') await refuseWhileReindexing(this.temporal, this.taskQueue);
     await this.call(tenant, id, (handle) => handle.trigger(ScheduleOverlapPolicy.SKIP));
   }
 
@@ -143,7 +157,8 @@ function toView(id: string, tenant: string, schedule: ScheduleSummary | Schedule
     paused: schedule.state.paused,
     note: schedule.state.note,
     request,
-    next_run_at: schedule.info.nextActionTimes[0]?.toISOString(),
+    // A paused schedule has no next run, whatever time its spec would name next.
+    next_run_at: schedule.state.paused ? undefined : schedule.info.nextActionTimes[0]?.toISOString(),
     recent_runs: schedule.info.recentActions.map((action) => ({
       workflow_id: action.action.workflow.workflowId,
       backfill_id: publicIdOf(action.action.workflow.workflowId, 'backfill', tenant),
