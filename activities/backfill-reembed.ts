@@ -24,6 +24,9 @@ const KEPT_RUNS = 10;
 export interface MarkedMemory {
   id: string;
   source: Record<string, unknown> & { text: string; context?: string; backfill_runs?: string[]; embedding_model?: string };
+  /** The version read, so the write lands only on it (an edit since brought its own vector). */
+  seqNo: number;
+  primaryTerm: number;
 }
 
 export function withRun(runs: string[] | undefined, runId: string): string[] {
@@ -38,7 +41,7 @@ export async function pendingMemories(es: Client, index: string, batch: MemoryBa
   for (const doc of docs) {
     if (!('found' in doc) || !doc.found || !doc._source) continue;
     if (doc._source.backfill_runs?.includes(batch.runId)) continue;
-    pending.push({ id: doc._id, source: doc._source });
+    pending.push({ id: doc._id, source: doc._source, seqNo: doc._seq_no!, primaryTerm: doc._primary_term! });
   }
   return { pending, skipped: batch.ids.length - pending.length };
 }
@@ -59,9 +62,11 @@ export function createReembedActivity(deps: ActivityDeps) {
     if (pending.length === 0) return { processed: 0, skipped };
     const vectors = await embedder.embed(pending.map((memory) => embeddingText(memory.source)));
     heartbeat({ embedded: vectors.length });
+    // Each write only onto the version whose text was embedded: a memory edited meanwhile (the edit
+    // embedded its new text) is left as the edit wrote it, not given the old text's vector back.
     const response = await deps.es.bulk({
       operations: pending.flatMap((memory, i) => [
-        { update: { _index: index, _id: memory.id } },
+        { update: { _index: index, _id: memory.id, if_seq_no: memory.seqNo, if_primary_term: memory.primaryTerm } },
         {
           doc: {
             embedding: vectors[i],
@@ -71,7 +76,9 @@ export function createReembedActivity(deps: ActivityDeps) {
         },
       ]),
     });
-    assertBulkOk(response, 're-embedded memories');
-    return { processed: pending.length, skipped };
+    const others = response.items.filter((item) => item.update?.status !== 409);
+    const changed = response.items.length - others.length;
+    assertBulkOk({ errors: others.some((item) => item.update?.error), items: others }, 're-embedded memories');
+    return { processed: pending.length - changed, skipped: skipped + changed };
   };
 }

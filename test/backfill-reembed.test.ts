@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { BackfillRuns } from '../lib/backfill/runs';
 import type { BackfillProgress } from '../lib/backfill/request';
-import type { Embedder } from '../lib/models/embedder';
+import { cosine, type Embedder } from '../lib/models/embedder';
 import { createWorker, type CairnWorker } from '../worker/create-worker';
 import { startHarness, type Harness } from './support/harness';
 
@@ -186,6 +186,35 @@ describe('re-embed backfill: every memory of the tenant re-embedded exactly once
     } finally {
       await second.close();
     }
+  });
+
+  it('leaves a memory edited while its batch was being embedded with the edit\'s vector, not the old text\'s', async () => {
+    const raced = { ...memoryDoc('globex', 900), id: 'mem_globex_raced', text: 'globex memory: the greenhouse grows tulips and orchids.' };
+    await h.runtime.es.index({ index: h.runtime.indices.memories, id: raced.id, document: raced, refresh: 'wait_for' });
+    const worker = await startBackfillWorker();
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const holding = embedder.holdAfter(embedder.embedded + 1, released);
+    try {
+      const runs = new BackfillRuns(h.temporal.client, backfillQueue());
+      const started = await runs.start('globex', { backfill: 'reembed', batch_size: 50, concurrency: 1, page_size: 500, pages_per_run: 20 });
+      // The batch (every globex memory, the raced one among them) has been read and is being embedded.
+      await Promise.race([holding, new Promise((_, reject) => setTimeout(() => reject(new Error('no batch reached the embedder')), 60_000))]);
+      const newText = 'the submarine fleet docks at Portsmouth every winter';
+      const edited = await h.api('PATCH', `/v1/memories/${raced.id}`, { key: h.keys.globex, body: { content: newText, merge_strategy: 'replace' } });
+      expect(edited.status).toBe(200);
+      release();
+      const result = await runs.result('globex', started.id);
+      expect(result).toMatchObject({ status: 'completed', processed: GLOBEX_MEMORIES, skipped: 1 });
+    } finally {
+      release();
+      await worker.close();
+    }
+    const { _source } = await h.runtime.es.get<{ text: string; embedding: number[] }>({ index: h.runtime.indices.memories, id: raced.id });
+    const [oldVector, newVector] = await h.runtime.models.embedder!.embed([raced.text, _source!.text]);
+    expect(_source!.text).toMatch(/submarine/);
+    expect(cosine(_source!.embedding, newVector!)).toBeGreaterThan(0.99);
+    expect(cosine(_source!.embedding, oldVector!)).toBeLessThan(0.9);
   });
 
   it('a cancelled re-embed stops between batches: the batch in flight finishes, is counted, and then it says cancelled', async () => {
