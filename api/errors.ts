@@ -2,7 +2,7 @@ import express, { type ErrorRequestHandler, type RequestHandler, type Response }
 import { z } from 'zod';
 import { charsetOf, supported } from '../lib/charset';
 import { FORMAT_SIZE_LIMITS } from '../lib/domain/ingest';
-import { CairnError, asServiceUnavailable, badInput } from '../lib/errors';
+import { CairnError, asServiceUnavailable, asTooLargeForTemporal, badInput } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 
 /** Parses a request part with a zod schema; failures become a 400 that names every bad field. */
@@ -112,7 +112,7 @@ export function withStatus(res: Response, status: number): Response {
 }
 
 export function toErrorResponse(error: unknown): { status: number; body: { error: { code: string; message: string; details?: unknown } } } {
-  error = asServiceUnavailable(error) ?? error;
+  error = asTooLargeForTemporal(error) ?? asServiceUnavailable(error) ?? error;
   if (error instanceof CairnError) {
     return { status: error.httpStatus, body: { error: { code: error.code, message: error.message, details: error.details } } };
   }

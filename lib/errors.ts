@@ -73,6 +73,19 @@ const GRPC_UNAVAILABLE = new Set([1 /* CANCELLED */, 4 /* DEADLINE_EXCEEDED */, 
 const ES_UNREACHABLE = new Set(['ConnectionError', 'TimeoutError', 'NoLivingConnectionsError']);
 
 /**
+ * Temporal refusing a request for its size (a payload over its blob limit, a message over gRPC's):
+ * the request is too large, not the service down. Undefined for anything else.
+ */
+export function asTooLargeForTemporal(error: unknown): CairnError | undefined {
+  if (error instanceof CairnError) return undefined;
+  const message = String((error as { message?: unknown })?.message ?? '') + ' ' + String((error as { cause?: { message?: unknown } })?.cause?.message ?? '');
+  if (/Blob data size exceeds limit|larger than max|message length too large/i.test(message)) {
+    return payloadTooLarge(`the request is too large for Temporal to carry (its size limits): ${message.trim().slice(0, 300)}`);
+  }
+  return undefined;
+}
+
+/**
  * What an outage of Temporal or Elasticsearch looks like from a request: the service could not be
  * reached, timed out, or answered that it is overloaded or unavailable. Such a request is answered
  * 503 (retry later), never 500. Undefined for anything else.

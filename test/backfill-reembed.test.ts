@@ -228,6 +228,7 @@ describe('re-embed backfill: every memory of the tenant re-embedded exactly once
     let release!: () => void;
     const released = new Promise<void>((resolve) => (release = resolve));
     const holding = embedder.holdAfter(embedder.embedded + 1, released);
+    let cancelledId = '';
     try {
       const runs = new BackfillRuns(h.temporal.client, backfillQueue());
       const started = await runs.start('initech', { backfill: 'reembed', batch_size: 2, concurrency: 1, page_size: 50, pages_per_run: 20 });
@@ -239,6 +240,7 @@ describe('re-embed backfill: every memory of the tenant re-embedded exactly once
       release();
       await expect(runs.result('initech', started.id)).rejects.toThrow();
       expect(await runs.progress('initech', started.id)).toMatchObject({ status: 'cancelled', processed: 2 });
+      cancelledId = started.id;
       // That batch's two memories have the new model's vectors; the other four were left as they were.
       await h.runtime.es.indices.refresh({ index: h.runtime.indices.memories });
       const renewed = await h.runtime.es.count({
@@ -250,6 +252,11 @@ describe('re-embed backfill: every memory of the tenant re-embedded exactly once
       release();
       await worker.close();
     }
+    // With no worker on its queue a cancelled backfill's progress (workflow state) cannot be read: a
+    // 503 saying why, at once, not a 500 or a long wait.
+    const asked = Date.now();
+    await expect(new BackfillRuns(h.temporal.client, backfillQueue()).progress('initech', cancelledId)).rejects.toMatchObject({ code: 'upstream_failure', message: expect.stringMatching(/worker/) });
+    expect(Date.now() - asked).toBeLessThan(10_000);
   });
 
   it('refuses an in-place re-embed that would mix two models\' vectors, with the reason', async () => {
@@ -264,19 +271,22 @@ describe('re-embed backfill: every memory of the tenant re-embedded exactly once
     const runtime = { ...h.runtime, models: { ...h.runtime.models, embedder: otherModel } };
     const { worker, connection } = await createWorker({ runtime, taskQueue: `${backfillQueue()}-other`, workflowBundle: bundle() });
     const running = worker.run();
+    const runs = new BackfillRuns(h.temporal.client, `${backfillQueue()}-other`);
+    let id: string;
     try {
-      const runs = new BackfillRuns(h.temporal.client, `${backfillQueue()}-other`);
       const started = await runs.start('acme', { backfill: 'reembed', batch_size: 50, concurrency: 1, page_size: 500, pages_per_run: 20 });
+      id = started.id;
       await expect(runs.result('acme', started.id)).rejects.toThrow();
-      const progress = await runs.progress('acme', started.id);
-      expect(progress.status).toBe('failed');
-      expect(progress.errors[0]?.message).toMatch(/reindex/);
-      expect(progress.processed).toBe(0);
     } finally {
       worker.shutdown();
       await running;
       await connection.close();
     }
+    // Read with no worker left on its queue: a failed backfill's progress travels with its failure.
+    const progress = await runs.progress('acme', id);
+    expect(progress.status).toBe('failed');
+    expect(progress.errors[0]?.message).toMatch(/reindex/);
+    expect(progress.processed).toBe(0);
   });
 
   it('rejects a malformed backfill request with a 400 naming the field', async () => {
@@ -288,6 +298,15 @@ describe('re-embed backfill: every memory of the tenant re-embedded exactly once
     expect(importWithoutSources.body.error.message).toMatch(/urls|folder/);
     const escaping = await h.api('POST', '/v1/backfills', { body: { backfill: 'import', folder: '../../etc' } });
     expect(escaping.status).toBe(400);
+    // URLs travel in the workflow's input, which Temporal bounds: too many long ones are a 400 that
+    // says so (it was a 500, and a schedule's a 503 blaming Temporal), and one URL is as long as /v1/urls takes.
+    const longUrls = Array.from({ length: 70 }, (_, i) => `https://example.com/${i}/${'a'.repeat(4000)}`);
+    for (const route of ['/v1/backfills', '/v1/schedules']) {
+      const tooMany = await h.api('POST', route, { body: { backfill: 'import', urls: longUrls, ...(route === '/v1/schedules' ? { every: '24h' } : {}) } });
+      expect([route, tooMany.status, tooMany.body.error.message]).toEqual([route, 400, expect.stringMatching(/at most 256 KB of URLs/)]);
+    }
+    const tooLong = await h.api('POST', '/v1/backfills', { body: { backfill: 'import', urls: [`https://example.com/${'a'.repeat(5000)}`] } });
+    expect(tooLong.status).toBe(400);
     // A field it does not know is refused, naming it, not ignored.
     for (const [route, body] of [['/v1/backfills', { backfill: 'reextract', source_ids: ['src_1'] }], ['/v1/schedules', { backfill: 'reembed', every: '24h', tenant: 'other' }]] as const) {
       const refused = await h.api('POST', route, { body });

@@ -94,7 +94,8 @@ export async function backfillWorkflow(input: BackfillWorkflowInput): Promise<Ba
     keepError(progress, { item: progress.phase, message: reason.message });
     await dropUnswapped(reindex, progress);
     finish(progress);
-    throw ApplicationFailure.nonRetryable(reason.message, reason.code);
+    // The progress goes with the failure, so it is read without a worker (no query needed).
+    throw ApplicationFailure.create({ message: reason.message, type: reason.code, nonRetryable: true, details: [progress] });
   }
   finish(progress);
   return progress;

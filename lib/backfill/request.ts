@@ -9,6 +9,9 @@ export const BACKFILL_KINDS = ['reembed', 'reextract', 'reindex', 'import'] as c
 export const BackfillKind = z.enum(BACKFILL_KINDS);
 export type BackfillKind = z.infer<typeof BackfillKind>;
 
+/** The URLs one import may carry, in characters (about 64 URLs of the longest kind, or 1,000 of 256). */
+const MAX_IMPORT_URL_CHARS = 256 * 1024;
+
 const BackfillFields = z.object({
   backfill: BackfillKind,
   /** Memories (or sources) per activity, and how many such activities run at once. */
@@ -19,7 +22,13 @@ const BackfillFields = z.object({
   /** Pages per workflow run before continue-as-new keeps the history small. */
   pages_per_run: z.number().int().min(1).max(200).default(20),
   /** import: public http(s) URLs to ingest (the fetch stage still refuses private addresses). */
-  urls: z.array(z.url({ protocol: /^https?$/ })).min(1).max(1000).optional(),
+  urls: z
+    .array(z.url({ protocol: /^https?$/ }).max(4096))
+    .min(1)
+    .max(1000)
+    // They travel in the backfill's workflow input, which Temporal bounds (2 MB a payload).
+    .refine((urls) => urls.reduce((sum, url) => sum + url.length, 0) <= MAX_IMPORT_URL_CHARS, `at most ${MAX_IMPORT_URL_CHARS / 1024} KB of URLs in one import: split it into several`)
+    .optional(),
   /** import: a folder relative to the worker's import root for this tenant (<data dir>/imports/<tenant>). */
   folder: z
     .string()

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { conflict, notFound, upstreamFailure } from '../errors';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { CairnError, conflict, notFound, upstreamFailure } from '../errors';
 import { JobKindAttribute, TenantAttribute } from '../temporal/search-attributes';
 import { backfillWorkflowId, newBackfillId, PUBLIC_ID } from './ids';
-import { toWorkflowInput, type BackfillProgress, type BackfillRequest } from './request';
+import { BackfillProgress, toWorkflowInput, type BackfillRequest } from './request';
 
 export const BACKFILL_WORKFLOW = 'backfillWorkflow';
 export const BACKFILL_PROGRESS_QUERY = 'backfillProgress';
@@ -11,6 +11,34 @@ export const BACKFILL_PROGRESS_QUERY = 'backfillProgress';
 export interface StartedBackfill {
   id: string;
   workflowId: string;
+}
+
+/** How long a progress read waits for a worker to answer its query. */
+const QUERY_BUDGET_MS = 5_000;
+
+/** The workflow's progress query, or a failure saying no worker answered within `ms`. */
+async function queryWithin(handle: WorkflowHandle, ms: number): Promise<BackfillProgress> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`no worker answered its progress query within ${ms / 1000} s: is one running (npm run dev, or npm run start:worker)?`), { name: 'QueryTimeout' })), ms);
+  });
+  try {
+    return await Promise.race([handle.query<BackfillProgress>(BACKFILL_PROGRESS_QUERY), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The progress a failed backfill put in its failure's details (backfills since this change do). */
+function progressIn(error: unknown): BackfillProgress | undefined {
+  let cause: unknown = error;
+  for (let depth = 0; cause && depth < 5; depth++) {
+    const details = (cause as { details?: unknown[] }).details;
+    const parsed = BackfillProgress.safeParse(details?.[0]);
+    if (parsed.success) return parsed.data;
+    cause = (cause as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 /**
@@ -64,7 +92,15 @@ export class BackfillRuns {
     try {
       const { status } = await handle.describe();
       if (status.name === 'COMPLETED') return await handle.result();
-      const progress = await handle.query<BackfillProgress>(BACKFILL_PROGRESS_QUERY);
+      // A failed one carries its last progress in its failure (since it did): no worker needed either.
+      if (status.name === 'FAILED') {
+        const carried = await handle.result().then(
+          () => undefined,
+          (error) => progressIn(error),
+        );
+        if (carried) return carried;
+      }
+      const progress = await queryWithin(handle, QUERY_BUDGET_MS);
       // Ended from outside (terminated, timed out): its last state still says running.
       if (['TERMINATED', 'TIMED_OUT'].includes(status.name) && progress.status === 'running') {
         return { ...progress, status: 'failed', errors: [...progress.errors, { item: progress.phase, message: `the backfill was ${status.name.toLowerCase().replace('_', ' ')}` }] };
@@ -97,8 +133,13 @@ export class BackfillRuns {
 
   private explained(error: unknown, id: string): unknown {
     if (error instanceof WorkflowNotFoundError || (error as { name?: string }).name === 'WorkflowNotFoundError') return notFound(`backfill ${id}`);
-    // A query needs a worker on the task queue; the server says so at once rather than wait.
-    if (/no poller seen/i.test(String((error as Error)?.message))) return upstreamFailure('no worker is polling for backfills: start one (npm run worker) and ask again');
+    if (error instanceof CairnError) return error;
+    // A query needs a worker to answer it: none polling, none answering in time, or the workflow's task
+    // failing on the worker (its error is in the Temporal UI). Each is a 503 saying which.
+    const message = [error, (error as { cause?: unknown })?.cause].map((e) => String((e as Error | undefined)?.message ?? '')).join(' ');
+    if (/no poller seen/i.test(message)) return upstreamFailure(`no worker is polling for backfills, so backfill ${id}'s progress cannot be read: start one (npm run dev, or npm run start:worker) and ask again`);
+    if (/Workflow Task in failed state/i.test(message)) return upstreamFailure(`backfill ${id}'s workflow task is failing on the worker, so its progress cannot be read now (the Temporal UI shows why): ${message.trim().slice(0, 300)}`);
+    if (/query/i.test(message) || (error as { name?: string })?.name === 'QueryTimeout') return upstreamFailure(`backfill ${id}'s progress could not be read from its workflow: ${message.trim().slice(0, 300)}`);
     return error;
   }
 
