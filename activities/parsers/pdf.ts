@@ -20,6 +20,18 @@ function loadPdfjs(): Promise<void> {
   return (pdfjsLoaded ??= definePDFJSModule(async () => require(bundle)));
 }
 
+/**
+ * The most pages read, and the longest a read may take. pdf.js finds each page by walking the page
+ * tree, fetching every kid before it: a tree of one flat list makes a PDF of n pages cost n² (10,000
+ * one-line pages, 1.6 MB, took 15–28 s; 30,000 took 5 minutes; 120,000 fitted in 19 MB). Real PDFs'
+ * trees are balanced, and few have more pages than this.
+ */
+const MAX_PDF_PAGES = 10_000;
+const MAX_PDF_READ_MS = 120_000;
+
+/** Lets timers and sockets run: pdf.js answers its own messages as promises, which never give way to them. */
+const giveWay = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 /** PDF: one section per page (pdf.js via unpdf), so chunks keep their page; heartbeats page by page. */
 export const parsePdf: Parser = async (bytes, context) => {
   await loadPdfjs();
@@ -33,9 +45,17 @@ export const parsePdf: Parser = async (bytes, context) => {
     throw badInput(`the PDF could not be read: ${(error as Error).message}`);
   }
   try {
+    if (pdf.numPages > MAX_PDF_PAGES) throw badInput(`the PDF has ${pdf.numPages.toLocaleString('en')} pages, over the ${MAX_PDF_PAGES.toLocaleString('en')} one may have: split it`);
     const builder = new SectionBuilder();
     const info = await pdf.getMetadata().catch(() => undefined);
+    const started = performance.now();
     for (let number = 1; number <= pdf.numPages; number++) {
+      // Between pages the worker's other work runs (heartbeats, other jobs' I/O), and a read that
+      // takes too long stops: a parse holds the worker's CPU turn (lib/cpu-turns.ts) for all tenants.
+      await giveWay();
+      if (performance.now() - started > MAX_PDF_READ_MS) {
+        throw badInput(`the PDF took over ${MAX_PDF_READ_MS / 60_000} minutes to read (page ${number} of ${pdf.numPages}): its page tree makes each page slow to find; split it or save it again`);
+      }
       const page = await pdf.getPage(number);
       const content = await page.getTextContent();
       const text = (content.items as TextItem[]).map((item) => (item.str ?? '') + (item.hasEOL ? '\n' : '')).join('');
