@@ -89,6 +89,11 @@ const EnvSchema = z.object({
    */
   ACCEPT_START_WAIT_MS: z.coerce.number().int().min(0).default(20),
   /**
+   * The longest acceptance waits for that acknowledgement when it must (Temporal not answering lately,
+   * a caller-derived id) before answering 503 (ms): a stalled Temporal is not a request that hangs.
+   */
+  ACCEPT_START_DEADLINE_MS: z.coerce.number().int().min(100).default(20_000),
+  /**
    * The API's acceptance journal (lib/accept-journal.ts): a fresh job is answered once its entry is
    * flushed there, its upload and start completed in the background. The folder is one API process's
    * own, on a disk that outlives it: give each replica its own.

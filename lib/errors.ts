@@ -110,8 +110,9 @@ export function asServiceUnavailable(error: unknown): CairnError | undefined {
 
 /** Activities throw this so Temporal stops retrying bad input and the job fails with the reason. */
 export function toActivityFailure(error: unknown): unknown {
-  if (error instanceof CairnError && !error.retryable) {
-    return ApplicationFailure.nonRetryable(error.message, error.code);
+  if (error instanceof CairnError) {
+    // Its code as the failure's type (a retryable one was typed by its class name, "CairnError").
+    return error.retryable ? ApplicationFailure.retryable(error.message, error.code) : ApplicationFailure.nonRetryable(error.message, error.code);
   }
   return error;
 }

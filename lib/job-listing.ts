@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { JobError, JobStatus } from './domain/job';
 import { wireScopeOf } from './domain/scope';
 import { badInput } from './errors';
-import { parseIngestWorkflowId } from './ids';
+import { ingestWorkflowId, parseIngestWorkflowId } from './ids';
 import { both, timestampOf } from './job-status';
 import { jobMemo, type JobMemo } from './job-request';
 import type { IngestJobs } from './jobs';
@@ -43,6 +43,9 @@ export type JobListing = z.infer<typeof JobListing>;
 
 // gRPC's INVALID_ARGUMENT status code.
 const INVALID_ARGUMENT = 3;
+/** How long a visibility call may take before it counts as Temporal not answering. */
+const VISIBILITY_DEADLINE_MS = 10_000;
+
 
 /** A job still being started (answered 2xx, its start not yet acknowledged) as a listing, if it matches the filters. */
 function pendingListing({ workflowInput, recordedAt }: PendingStart, filters: JobFilters): JobListing | undefined {
@@ -125,7 +128,7 @@ export class JobListings {
     const query = `${visibilityQuery(tenant, {}, this.taskQueue)} AND ExecutionStatus = "Running"`;
     let token: Uint8Array | undefined;
     for (let scanned = 0; scanned < OPEN_SCAN; ) {
-      const response = await this.temporalClient.workflowService.listWorkflowExecutions({ namespace: this.namespace, query, pageSize: 1000, nextPageToken: token });
+      const response = await this.visibility(() => this.temporalClient.workflowService.listWorkflowExecutions({ namespace: this.namespace, query, pageSize: 1000, nextPageToken: token }));
       for (const execution of response.executions ?? []) {
         scanned += 1;
         const ids = parseIngestWorkflowId(execution.execution?.workflowId ?? '');
@@ -144,8 +147,7 @@ export class JobListings {
 
   /** A page of visibility, completed by the finished jobs' stored summaries. */
   private async visiblePage(tenant: string, query: string, pageSize: number, token: Uint8Array | undefined, callerToken: boolean): Promise<{ jobs: JobListing[]; nextPageToken?: string }> {
-    const response = await this.temporalClient.workflowService
-      .listWorkflowExecutions({ namespace: this.namespace, query, pageSize, nextPageToken: token })
+    const response = await this.visibility(() => this.temporalClient.workflowService.listWorkflowExecutions({ namespace: this.namespace, query, pageSize, nextPageToken: token }))
       .catch((error: Error & { code?: number }) => {
         // A token sealed for this very query that the server still refuses as an argument (e.g. one
         // from before a server reset) is the caller's to drop; anything else is the server's failure.
@@ -153,9 +155,20 @@ export class JobListings {
         throw error;
       });
     const listings: JobListing[] = [];
-    for (const execution of response.executions ?? []) {
+    const executions = (response.executions ?? []).filter((execution) => parseIngestWorkflowId(execution.execution?.workflowId ?? '')?.tenant === tenant);
+    const earlierRuns = await this.latestRunsOnly(
+      tenant,
+      executions.map((execution) => ({
+        jobId: parseIngestWorkflowId(execution.execution!.workflowId!)!.jobId,
+        runId: execution.execution?.runId ?? undefined,
+        // Marked at its start (IngestJobs.startOptions): only such ids can have had several runs.
+        reused: (decodeFields(execution.memo?.fields) as { reused_id?: boolean }).reused_id === true,
+      })),
+    );
+    for (const [i, execution] of executions.entries()) {
+      if (earlierRuns.has(i)) continue;
       const ids = parseIngestWorkflowId(execution.execution?.workflowId ?? '');
-      if (!ids || ids.tenant !== tenant) continue;
+      if (!ids) continue;
       const attributes = decodeFields(execution.searchAttributes?.indexedFields);
       const memo = decodeFields(execution.memo?.fields) as Partial<JobMemo>;
       const first = (value: unknown) => (Array.isArray(value) ? value[0] : value) as string | undefined;
@@ -212,7 +225,7 @@ export class JobListings {
     let token: Uint8Array | undefined;
     for (let left = Math.max(0, offset - pending.length); left > 0; ) {
       const step = Math.min(left, 1000);
-      const skipped = await this.temporalClient.workflowService.listWorkflowExecutions({ namespace: this.namespace, query, pageSize: step, nextPageToken: token });
+      const skipped = await this.visibility(() => this.temporalClient.workflowService.listWorkflowExecutions({ namespace: this.namespace, query, pageSize: step, nextPageToken: token }));
       left -= step;
       token = skipped.nextPageToken && skipped.nextPageToken.length > 0 ? skipped.nextPageToken : undefined;
       if (!token) return { jobs: [], total: await total };
@@ -229,7 +242,34 @@ export class JobListings {
   }
 
   private async visibleCount(query: string): Promise<number> {
-    const response = await this.temporalClient.workflowService.countWorkflowExecutions({ namespace: this.namespace, query });
+    const response = await this.visibility(() => this.temporalClient.workflowService.countWorkflowExecutions({ namespace: this.namespace, query }));
     return Number(String(response.count ?? 0));
+  }
+
+  /**
+   * A visibility call with a deadline: a stalled server (frozen, overloaded) is a 503 after it
+   * (DEADLINE_EXCEEDED is an outage: lib/errors.ts), not a request that hangs as long as it does.
+   */
+  private visibility<T>(call: () => Promise<T>): Promise<T> {
+    return this.temporalClient.connection.withDeadline(Date.now() + VISIBILITY_DEADLINE_MS, call);
+  }
+
+  /**
+   * Visibility lists every run of a workflow id; a job under a caller-derived id (a Tex write, a Synap
+   * document) that was sent again after a failed run has several. Only its latest run is the job (the
+   * one GET /v1/jobs/:id answers for): the others are left out, asked of Temporal by id for the jobs
+   * whose memo says their id can be reused.
+   */
+  private async latestRunsOnly(tenant: string, rows: { jobId: string; runId?: string; reused: boolean }[]): Promise<Set<number>> {
+    const dropped = new Set<number>();
+    const latest = new Map<string, Promise<string | undefined>>();
+    await mapBounded([...rows.entries()], 8, async ([i, row]) => {
+      if (!row.reused || !row.runId) return;
+      let run = latest.get(row.jobId);
+      if (!run) latest.set(row.jobId, (run = this.temporalClient.workflow.getHandle(ingestWorkflowId(tenant, row.jobId)).describe().then((d) => d.runId, () => undefined)));
+      const current = await run;
+      if (current && current !== row.runId) dropped.add(i);
+    });
+    return dropped;
   }
 }

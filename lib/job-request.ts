@@ -35,6 +35,8 @@ export interface JobMemo {
   retry_of?: string;
   /** When the job was accepted (its created_at wherever it is read; visibility's start time is later). */
   created_at?: string;
+  /** Set at the start of a job whose id a later send may run again (a caller-derived id): it may have several runs. */
+  reused_id?: boolean;
 }
 
 /** What a job's workflow keeps in its memo; a job still being started is listed from the same fields. */

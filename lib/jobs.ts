@@ -1,7 +1,9 @@
 import type { Client as ElasticsearchClient } from '@elastic/elasticsearch';
 import {
+  ActivityFailure,
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
+  WorkflowUpdateFailedError,
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
@@ -16,7 +18,7 @@ import type { IngestRequestInput } from './domain/ingest';
 import { INGEST_REVISION } from './domain/ingest-revision';
 import { isPartlyCompleted, type JobProgress } from './domain/job';
 import { indexNames } from './elasticsearch/indices';
-import { conflict } from './errors';
+import { CairnError, conflict, upstreamFailure, type ErrorCode } from './errors';
 import { ingestWorkflowId, sha256 } from './ids';
 import { byteLengthOf, jobMemo, prepareJob, type IngestContent, type PreparedJob, type StartOptions } from './job-request';
 import { startInputOf } from './job-status';
@@ -31,6 +33,22 @@ import { ingestJobAttributes } from './temporal/search-attributes';
 
 /** A fresh job is answered before its start is acknowledged only if Temporal acknowledged one this recently. */
 const TEMPORAL_ANSWERING_MS = 10_000;
+/** The longest a Tex active write (its start, and the fragments embedded and indexed) may take before a 503. */
+const ACTIVE_WRITE_DEADLINE_MS = 30_000;
+
+/**
+ * An active write whose update failed, as the caller is told: its activity's own failure — a model or
+ * Elasticsearch still failing after the update's retries is a 503 to retry, bad input a 400 — not the
+ * update's wrapper, which answered 500.
+ */
+function activeWriteFailure(error: unknown): unknown {
+  if (!(error instanceof WorkflowUpdateFailedError)) return error;
+  let cause: unknown = error.cause;
+  while (cause instanceof ActivityFailure && cause.cause) cause = cause.cause;
+  const failure = cause as { message?: string; type?: string; nonRetryable?: boolean } | undefined;
+  const message = `the active write failed: ${failure?.message ?? error.message}`;
+  return failure?.nonRetryable && failure.type && failure.type !== 'upstream_failure' ? new CairnError(failure.type as ErrorCode, message) : upstreamFailure(message);
+}
 
 export interface StartedJob {
   jobId: string;
@@ -130,7 +148,7 @@ export class IngestJobs {
       // Only while Temporal is answering: with the server down, the caller is told so (503), not
       // handed a job that waits for it.
       const waitMs = this.config.ACCEPT_START_WAIT_MS;
-      if (options.jobId || waitMs === 0 || Date.now() - this.lastAcknowledgedAt > TEMPORAL_ANSWERING_MS) await acknowledged;
+      if (options.jobId || waitMs === 0 || Date.now() - this.lastAcknowledgedAt > TEMPORAL_ANSWERING_MS) await this.acknowledgedInTime(acknowledged, !options.jobId);
       else if (await settlesWithin(starting.catch(() => undefined), waitMs)) await acknowledged;
       else await this.startInBackground(workflowInput, workflowId, acknowledged, durable);
     } catch (error) {
@@ -147,6 +165,31 @@ export class IngestJobs {
       throw error;
     }
     return started;
+  }
+
+  /**
+   * The start's acknowledgement, or after ACCEPT_START_DEADLINE_MS a 503: a Temporal that takes connections
+   * but does not answer (stalled, frozen) held the request as long as it did, and the job then ran once
+   * it answered, after the caller had given up (and, retrying, sent it again). A fresh job's run that
+   * lands after the 503 is ended at once (its upload is dropped by the caller's error path); a
+   * caller-derived id's is left to be joined by the caller's retry, as any start that failed.
+   */
+  private async acknowledgedInTime(acknowledged: Promise<WorkflowHandle>, fresh: boolean): Promise<WorkflowHandle> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadlineMs = this.config.ACCEPT_START_DEADLINE_MS;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), deadlineMs)));
+    try {
+      const outcome = await Promise.race([acknowledged, late]);
+      if (outcome !== 'late') return outcome;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (fresh) {
+      void acknowledged
+        .then((handle) => handle.terminate('not accepted: the API answered 503, as Temporal had not acknowledged the start in time'), () => undefined)
+        .catch((error) => this.log?.warn({ err: error }, 'could not end the run of a job whose start was answered 503'));
+    }
+    throw upstreamFailure(`Temporal is unavailable: it did not acknowledge the job's start within ${deadlineMs / 1000} s (down, stalled or overloaded), so the job was not accepted; retry later`);
   }
 
   /**
@@ -260,16 +303,29 @@ export class IngestJobs {
     const { workflowInput, workflowId, durable } = await this.prepare(input, options);
     workflowInput.activeWrite = true;
     const operation = new WithStartWorkflowOperation('ingestWorkflow', {
-      ...this.startOptions(workflowInput),
+      ...this.startOptions(workflowInput, undefined, true),
       workflowId,
       workflowIdConflictPolicy: 'USE_EXISTING',
     });
     // The job id is derived (options.jobId): the upload was flushed before this start (prepareJob).
     await durable;
-    const active = await this.temporal.workflow.executeUpdateWithStart<Workflow, ActiveWriteResult, []>('writeActive', {
+    const writing = this.temporal.workflow.executeUpdateWithStart<Workflow, ActiveWriteResult, []>('writeActive', {
       startWorkflowOperation: operation,
     });
-    return { jobId: workflowInput.jobId, sourceId: workflowInput.sourceId, workflowId, status: 'queued', createdAt: workflowInput.createdAt, active };
+    writing.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    // A write that lands after the 503 is joined by the caller's retry (the same id, per-turn idempotent).
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(upstreamFailure(`Temporal is unavailable: it did not answer the write within ${ACTIVE_WRITE_DEADLINE_MS / 1000} s (down, stalled or overloaded); retry it: the same write joins its run`)), ACTIVE_WRITE_DEADLINE_MS);
+    });
+    try {
+      const active = await Promise.race([writing, late]);
+      return { jobId: workflowInput.jobId, sourceId: workflowInput.sourceId, workflowId, status: 'queued', createdAt: workflowInput.createdAt, active };
+    } catch (error) {
+      throw activeWriteFailure(error);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
@@ -303,7 +359,8 @@ export class IngestJobs {
   private async startRun(workflowInput: IngestWorkflowInput, workflowIdReusePolicy: WorkflowIdReusePolicy | undefined, retryOf?: string): Promise<WorkflowHandle> {
     const starting = performance.now();
     const handle = await this.temporal.workflow.start('ingestWorkflow', {
-      ...this.startOptions(workflowInput, retryOf),
+      // Any policy but REJECT_DUPLICATE lets a later send run the id again (listings then keep its latest run).
+      ...this.startOptions(workflowInput, retryOf, workflowIdReusePolicy !== 'REJECT_DUPLICATE'),
       workflowId: ingestWorkflowId(workflowInput.request.tenant, workflowInput.jobId),
       workflowIdReusePolicy,
     });
@@ -322,12 +379,12 @@ export class IngestJobs {
     else report();
   }
 
-  private startOptions(workflowInput: IngestWorkflowInput, retryOf?: string) {
+  private startOptions(workflowInput: IngestWorkflowInput, retryOf?: string, reusedId = false) {
     return {
       taskQueue: this.config.TEMPORAL_TASK_QUEUE,
       args: [workflowInput] as [IngestWorkflowInput],
       typedSearchAttributes: ingestJobAttributes(workflowInput.request),
-      memo: JSON.parse(JSON.stringify(jobMemo(workflowInput, retryOf))) as Record<string, unknown>,
+      memo: JSON.parse(JSON.stringify({ ...jobMemo(workflowInput, retryOf), ...(reusedId ? { reused_id: true } : {}) })) as Record<string, unknown>,
     };
   }
 

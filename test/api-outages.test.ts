@@ -16,6 +16,8 @@ import { IngestJobs } from '../lib/jobs';
 import { createLogger } from '../lib/logger';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { freePort } from '../lib/local-services/ports';
+import { tcpProxy } from './support/tcp-proxy';
+import { waitFor } from './support/wait';
 
 
 /**
@@ -23,10 +25,13 @@ import { freePort } from '../lib/local-services/ports';
  * local one: requests that need the missing service answer 503 with Retry-After in their surface's
  * shape, never a 500; those that do not need it go on working.
  */
-async function apiWith(down: 'temporal' | 'elasticsearch' | 'nothing', blobStore: (folder: string) => BlobStore = (folder) => new LocalBlobStore(folder)) {
+async function apiWith(down: 'temporal' | 'elasticsearch' | 'nothing' | 'temporal-stalled', blobStore: (folder: string) => BlobStore = (folder) => new LocalBlobStore(folder)) {
   const id = randomBytes(4).toString('hex');
   // A port nothing listens on: the service is down.
   const port = await freePort();
+  // Temporal through a proxy the test can freeze: a server that takes connections and says nothing.
+  const local = loadConfig({ ...process.env, NODE_ENV: 'test' });
+  const stall = down === 'temporal-stalled' ? await tcpProxy(`http://${local.temporalAddress}`) : undefined;
   const config = loadConfig({
     ...process.env,
     NODE_ENV: 'test',
@@ -34,9 +39,13 @@ async function apiWith(down: 'temporal' | 'elasticsearch' | 'nothing', blobStore
     TEMPORAL_TASK_QUEUE: `cairn-test-${id}`,
     CAIRN_BLOB_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'cairn-blobs-')),
     CAIRN_API_KEYS: `key_${id}=acme`,
+    ACCEPT_START_DEADLINE_MS: '2000',
     ...(down === 'temporal' ? { TEMPORAL_ADDRESS: `127.0.0.1:${port}` } : down === 'elasticsearch' ? { ELASTICSEARCH_URL: `http://127.0.0.1:${port}` } : {}),
+    ...(stall ? { TEMPORAL_ADDRESS: new URL(stall.url).host } : {}),
   });
   const connection = down === 'temporal' ? Connection.lazy({ address: config.temporalAddress }) : await Connection.connect({ address: config.temporalAddress });
+  // The test's own view of Temporal, never through the proxy.
+  const direct = stall ? await Connection.connect({ address: local.temporalAddress }) : connection;
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
   const es = createElasticsearchClient(config.elasticsearchUrl);
   const indices = indexNames(config.ELASTICSEARCH_INDEX_PREFIX);
@@ -55,16 +64,23 @@ async function apiWith(down: 'temporal' | 'elasticsearch' | 'nothing', blobStore
     });
     return { status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json().catch(() => undefined)) as any };
   };
+  const directClient = new Client({ connection: direct, namespace: config.TEMPORAL_NAMESPACE });
   return {
     call,
-    client,
+    client: directClient,
+    stall,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
     blobDir: config.blobDir,
     async close() {
+      stall?.thaw();
       await new Promise((resolve) => server.close(resolve));
-      if (down !== 'temporal') await deleteTaskQueueWorkflows(client, config.TEMPORAL_TASK_QUEUE);
+      if (down !== 'temporal') await deleteTaskQueueWorkflows(directClient, config.TEMPORAL_TASK_QUEUE);
       if (down !== 'elasticsearch') await deleteIndices(es, config.ELASTICSEARCH_INDEX_PREFIX);
       await connection.close();
+      if (stall) {
+        await direct.close();
+        await stall.close();
+      }
       await es.close();
       fs.rmSync(config.blobDir, { recursive: true, force: true });
     },
@@ -100,6 +116,34 @@ describe('outages: a service that is down is a 503 to retry, in the surface’s 
       expect(synap.body.error.code).toBe('upstream_failure');
       expect(crosmos.body.detail).toMatch(/Temporal is unavailable/);
       expect(supermemory.body).toMatchObject({ error: expect.any(String) });
+    } finally {
+      await api.close();
+    }
+  }, 90_000);
+
+  it('Temporal stalled (taking connections, answering nothing): an ingest is a 503 after its deadline, not a request that hangs, and its start, landing later, does not run', async () => {
+    const api = await apiWith('temporal-stalled');
+    try {
+      api.stall!.freeze();
+      const asked = Date.now();
+      const [document, listing] = await Promise.all([
+        api.call('POST', '/v1/documents', { content: 'The stalled server never saw the mill reopen.' }),
+        api.call('GET', '/v1/jobs'),
+      ]);
+      expect(document.status).toBe(503);
+      expect(document.body.error.message).toMatch(/Temporal is unavailable: it did not acknowledge the job's start within 2 s/);
+      // Visibility reads have their own deadline (10 s).
+      expect(listing.status).toBe(503);
+      expect(Date.now() - asked).toBeLessThan(20_000);
+      // Temporal answers again: the start it was holding lands, and is ended at once (never run: no
+      // worker polls this queue, so it could only be ended by the API that refused it).
+      api.stall!.thaw();
+      const ended = await waitFor('the late start to be ended', async () => {
+        const runs: string[] = [];
+        for await (const run of api.client.workflow.list({ query: `TaskQueue = '${api.taskQueue}'` })) runs.push(run.status.name);
+        return runs.length > 0 && runs.every((status) => status === 'TERMINATED') ? runs : undefined;
+      }, { timeoutMs: 30_000 });
+      expect(ended).toEqual(['TERMINATED']);
     } finally {
       await api.close();
     }

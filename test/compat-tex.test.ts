@@ -1,9 +1,21 @@
+import { upstreamFailure } from '../lib/errors';
 import { startHarness, type Harness } from './support/harness';
 
 describe('Tex surface (/compat/tex)', () => {
   let h: Harness;
+  /** While set, the embedding model (or Elasticsearch) keeps failing Tex's active writes, as a provider that is down does. */
+  let modelDown = false;
   beforeAll(async () => {
-    h = await startHarness();
+    h = await startHarness({
+      // A fault injected into the active write (not a test double).
+      wrapActivities: (activities) => ({
+        ...activities,
+        writeActiveFragments: async (...args: Parameters<typeof activities.writeActiveFragments>) => {
+          if (modelDown) throw upstreamFailure('the embedding model is unavailable (injected)');
+          return activities.writeActiveFragments(...args);
+        },
+      }),
+    });
   });
   afterAll(async () => h?.close());
 
@@ -250,6 +262,27 @@ describe('Tex surface (/compat/tex)', () => {
       await h.runtime.es.indices.putSettings({ index, settings: { index: { refresh_interval: '1s' } } });
     }
   });
+
+  it('answers a write its model or store keeps failing with a 503 to retry, saying why (it was a 500); the retry is the one job listed', async () => {
+    const write = { ...seed, scope: { org_id: 'org_down', user_id: 'u1', session_id: 's1' } };
+    modelDown = true;
+    let failing;
+    try {
+      failing = await h.api('POST', '/compat/tex/ingestion/memory', { body: write });
+    } finally {
+      modelDown = false;
+    }
+    expect(failing.status).toBe(503);
+    expect(failing.body.detail).toMatch(/the active write failed: the embedding model is unavailable \(injected\)/);
+    const retried = await h.api('POST', '/compat/tex/ingestion/memory', { body: write });
+    expect(retried.status).toBe(202);
+    await h.waitForJob('acme', retried.body.job_id);
+    // The failed run and the retry share the job id: the listing shows the job once, as it is now.
+    const listed = (await h.api('GET', '/v1/jobs?surface=tex&page_size=100')).body.jobs.filter((job: { job_id: string }) => job.job_id === retried.body.job_id);
+    expect(listed).toEqual([expect.objectContaining({ status: 'completed' })]);
+    const failed = (await h.api('GET', '/v1/jobs?status=failed&page_size=100')).body.jobs.map((job: { job_id: string }) => job.job_id);
+    expect(failed).not.toContain(retried.body.job_id);
+  }, 60_000);
 
   it('answers validation errors as 422 {detail}', async () => {
     const bad = await h.api('POST', '/compat/tex/ingestion/memory', { body: { scope: { org_id: '' }, turns: [] } });
