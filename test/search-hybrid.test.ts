@@ -1,5 +1,9 @@
 import { storedEmbedding } from '../lib/elasticsearch/indices';
 import { startHarness, type Harness } from './support/harness';
+import type { Embedder } from '../lib/models/embedder';
+import { searchDepsOf } from '../lib/runtime';
+import { searchMemories } from '../lib/search/execute';
+import { planFor } from '../lib/search/plan';
 
 describe('hybrid search: POST /v1/search over real Elasticsearch with the local embedding model', () => {
   let h: Harness;
@@ -49,6 +53,22 @@ describe('hybrid search: POST /v1/search over real Elasticsearch with the local 
     expect(top.embedding).toBeUndefined();
     expect(top.context).toBeUndefined();
   });
+
+  it('answers with BM25 alone, saying why, when the embedding model fails or does not answer in time', async () => {
+    // Test doubles for a remote embedding provider that is down, and one that never answers.
+    const failing: Embedder = { model: 'all-MiniLM-L6-v2', dims: 384, embed: () => Promise.reject(new Error('OpenAI answered 500 five times')) };
+    const hanging: Embedder = { model: 'all-MiniLM-L6-v2', dims: 384, embed: () => new Promise<number[][]>(() => undefined) };
+    for (const [embedder, reason] of [[failing, /OpenAI answered 500 five times/], [hanging, /no answer within 5 s/]] as const) {
+      for (const mode of ['hybrid', 'knn'] as const) {
+        const asked = Date.now();
+        const outcome = await searchMemories({ ...searchDepsOf(h.runtime), embedder }, { tenant: 'acme', query: 'Lisbon flights', plan: planFor(mode, 5), filters: { space_id: 'travel' } });
+        expect(Date.now() - asked).toBeLessThan(8_000);
+        expect(outcome.methods).toEqual(['bm25']);
+        expect(outcome.warnings).toEqual([expect.stringMatching(reason)]);
+        expect(outcome.results[0]!.provenance.turn_ids).toEqual(['D1:3']);
+      }
+    }
+  }, 60_000);
 
   it('finds exact words with bm25, and hybrid fuses both rankings', async () => {
     const bm25 = await search({ query: 'Lisbon flights', mode: 'bm25', filters: { space_id: 'travel' } });

@@ -53,12 +53,24 @@ export async function searchMemories(deps: SearchDeps, request: SearchRequest): 
   const query = request.query.trim();
   if (!query) throw badInput('query must not be empty');
   const filter = filterClauses(request.tenant, request.filters);
-  const { plan, warnings } = await withComparableVectors(deps, request.plan);
+  const comparable = await withComparableVectors(deps, request.plan);
+  const warnings = comparable.warnings;
+  let plan = comparable.plan;
   // Embedded while BM25 searches; kNN and the similarities wait for it.
-  const vector = plan.methods.includes('knn') ? queryVector(deps, query) : undefined;
-  const hitsByMethod = await Promise.all(
-    plan.methods.map((method) => (method === 'bm25' ? bm25(deps, query, plan.bm25, filter, plan.candidates) : knn(deps, vector!, filter, plan.candidates))),
-  );
+  const embedding = plan.methods.includes('knn') ? queryVector(deps, query) : undefined;
+  const vector = embedding?.then((outcome) => ('vector' in outcome ? outcome.vector : undefined));
+  const searched = plan.methods.map((method) => (method === 'bm25' ? bm25(deps, query, plan.bm25, filter, plan.candidates) : knn(deps, vector!, filter, plan.candidates)));
+  // The embedding model not answering (down, slow, failing) leaves BM25 to answer alone, saying so,
+  // as a model change does: a search is not held for as long as the model's own retries take.
+  const failed = embedding && (await embedding);
+  if (failed && 'failure' in failed) {
+    const bm25Only = withoutKnn(plan);
+    if (bm25Only.methods.includes('bm25') && !plan.methods.includes('bm25')) searched.push(bm25(deps, query, plan.bm25, filter, plan.candidates));
+    searched.splice(plan.methods.indexOf('knn'), 1)[0]!.catch(() => undefined);
+    plan = bm25Only;
+    warnings.push(`kNN skipped, answered with BM25 only: the embedding model did not embed the query (${failed.failure})`);
+  }
+  const hitsByMethod = await Promise.all(searched);
   const documents = new Map<string, Memory>();
   const rankings: Ranking[] = hitsByMethod.map((hits, i) => {
     for (const hit of hits) if (hit._source) documents.set(hit._id!, hit._source);
@@ -66,9 +78,10 @@ export async function searchMemories(deps: SearchDeps, request: SearchRequest): 
   });
   const fused = distinct(fuseRankings(rankings, plan, documents), documents);
   const results: SearchResult[] = fused.slice(0, plan.limit).map(({ id, score, ranks }) => ({ ...documents.get(id)!, score, ranks }));
-  if (request.similarity && vector) {
+  const queryVectorFound = plan.methods.includes('knn') ? await vector : undefined;
+  if (request.similarity && queryVectorFound) {
     const knnHits = hitsByMethod[plan.methods.indexOf('knn')]!;
-    await addSimilarities(deps, results, await vector, knnHits);
+    await addSimilarities(deps, results, queryVectorFound, knnHits);
   }
   return { results, methods: plan.methods, warnings };
 }
@@ -126,11 +139,10 @@ async function withComparableVectors(deps: SearchDeps, plan: SearchPlan): Promis
   if (!plan.methods.includes('knn') || !deps.embeddingMatch) return { plan, warnings: [] };
   const mismatch = await deps.embeddingMatch.mismatchOf('memories');
   if (!mismatch) return { plan, warnings: [] };
-  const methods = plan.methods.filter((method) => method !== 'knn');
   const warning =
     `kNN skipped, answered with BM25 only: ${describeMismatch(mismatch)}. ` +
     'Vector search returns once a reindex backfill has re-embedded the memories.';
-  return { plan: methods.length ? { ...plan, methods } : { ...plan, methods: ['bm25'], fusion: 'none' }, warnings: [warning] };
+  return { plan: withoutKnn(plan), warnings: [warning] };
 }
 
 type Hit = estypes.SearchHit<Memory>;
@@ -171,14 +183,34 @@ function namedSpeakers(query: string): string[] {
 // Role names stand in for speakers in unnamed chats; "the user" in a query names no one in particular.
 const ROLES = new Set(['user', 'assistant', 'system', 'tool']);
 
-async function queryVector(deps: SearchDeps, query: string): Promise<number[]> {
+/** How long a search waits for its query's embedding before answering without kNN. */
+const QUERY_EMBED_BUDGET_MS = 5_000;
+
+/** The query's vector, or why there is none within QUERY_EMBED_BUDGET_MS (no model configured is the caller's 400). */
+async function queryVector(deps: SearchDeps, query: string): Promise<{ vector: number[] } | { failure: string }> {
   if (!deps.embedder) throw badInput('vector search needs an embedding model, and none is configured');
-  const [vector] = await deps.embedder.embed([query], { urgent: true });
-  return vector!;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<{ failure: string }>((resolve) => (timer = setTimeout(() => resolve({ failure: `no answer within ${QUERY_EMBED_BUDGET_MS / 1000} s` }), QUERY_EMBED_BUDGET_MS)));
+  const embedded = deps.embedder.embed([query], { urgent: true }).then(
+    ([vector]) => ({ vector: vector! }),
+    (error) => ({ failure: String((error as Error)?.message ?? error).slice(0, 300) }),
+  );
+  try {
+    return await Promise.race([embedded, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
-async function knn(deps: SearchDeps, queryVector: Promise<number[]>, filter: estypes.QueryDslQueryContainer[], k: number): Promise<Hit[]> {
+/** A plan without kNN: BM25 alone, in its own order when nothing is left to fuse. */
+function withoutKnn(plan: SearchPlan): SearchPlan {
+  const methods = plan.methods.filter((method) => method !== 'knn');
+  return methods.length ? { ...plan, methods } : { ...plan, methods: ['bm25'], fusion: 'none' };
+}
+
+async function knn(deps: SearchDeps, queryVector: Promise<number[] | undefined>, filter: estypes.QueryDslQueryContainer[], k: number): Promise<Hit[]> {
   const vector = await queryVector;
+  if (!vector) return [];
   return run(deps, {
     size: k,
     // The filter sits inside the kNN clause: HNSW then searches only the allowed memories
