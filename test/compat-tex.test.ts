@@ -323,6 +323,13 @@ describe('Tex surface (/compat/tex)', () => {
     expect((await h.api('POST', '/compat/tex/auth/token-exchange', { key: '', body: {} })).status).toBe(422);
     const forged = `${token.split('.').slice(0, 2).join('.')}.${Buffer.from('cairn_not_a_key').toString('base64url')}`;
     expect((await h.api('POST', '/compat/tex/ingestion/memory', { key: forged, body: seed })).status).toBe(401);
+    // Claims rewritten to name another org: the key's tenant is still who the token acts for.
+    const [header, , key] = token.split('.');
+    const reclaimed = `${header}.${Buffer.from(JSON.stringify({ org_id: 'globex', user_id: 'bob' })).toString('base64url')}.${key}`;
+    expect((await h.api('GET', '/compat/tex/auth/verify', { key: reclaimed })).body.tenant).toEqual({ org_id: 'acme', user_id: 'bob' });
+    // A body that is no JSON is answered in Tex's shape, as every other error of this surface.
+    const garbled = await fetch(`${h.baseUrl}/compat/tex/auth/token-exchange`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"api_key":' });
+    expect([garbled.status, await garbled.json()]).toEqual([422, { detail: [{ loc: ['body'], msg: 'Request body is not valid JSON', type: 'value_error' }] }]);
     // The SDK's hierarchical scope id has no place in Cairn's scope: a 422 that says so.
     const ladder = await h.api('POST', '/compat/tex/ingestion/memory', { key: token, body: { ...seed, scope: 'team:eng', session_id: 'chat-1' } });
     expect(ladder.status).toBe(422);

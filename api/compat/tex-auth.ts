@@ -1,8 +1,9 @@
-import { Router } from 'express';
+import { Router, type ErrorRequestHandler } from 'express';
 import { z } from 'zod';
 import type { KeyResolver, Principal } from '../../lib/apikeys';
 import { bearerToken, resolveKey } from '../auth';
-import { jsonBody } from '../errors';
+import { jsonBody, toErrorResponse, withStatus } from '../errors';
+import { fastApiErrors } from './surface';
 
 /**
  * How Tex's SDK (tex-sdk) signs in: `Tex(api_key=…)` exchanges its key for an access token
@@ -96,7 +97,15 @@ export function texAuth(keys: KeyResolver[]): Router {
     const key = bearerToken(req);
     const principal = key ? await resolveKey(keys, key) : undefined;
     if (!principal) return void res.status(401).json({ detail: key ? 'Invalid API key' : 'Missing "Authorization: Bearer <key>" header' });
-    res.json({ valid: true, tenant: req.texClaims ?? { org_id: principal.tenant, user_id: keyUser(principal) } });
+    // The org is the key's tenant whatever the token's unsigned claims say (they only choose defaults within it).
+    res.json({ valid: true, tenant: req.texClaims ? { ...req.texClaims, org_id: principal.tenant } : { org_id: principal.tenant, user_id: keyUser(principal) } });
   });
+  // Errors before the surface's routes (a body that is no JSON) in Tex's shape too, not the native API's.
+  const texErrors: ErrorRequestHandler = (error, _req, res, _next) => {
+    const { status, body } = toErrorResponse(error);
+    const shaped = fastApiErrors({ status, code: body.error.code, message: body.error.message });
+    withStatus(res, shaped.status).json(shaped.body);
+  };
+  router.use(texErrors);
   return router;
 }
