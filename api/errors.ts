@@ -50,8 +50,28 @@ export const jsonBody = () =>
       if (nestedDeeperThan(bytes, MAX_JSON_DEPTH)) {
         throw Object.assign(new Error(`Request body is nested over ${MAX_JSON_DEPTH} levels`), { status: 400, expose: true, type: 'entity.verify.failed' });
       }
+      // Parsed objects built from it (zod's records) take "__proto__" as the prototype, not a key: the
+      // field vanished without a word, and a metadata filter on it matched everything. Refused instead.
+      if (namesProto(bytes)) {
+        throw Object.assign(new Error('Request body uses "__proto__" as a key, which is not allowed'), { status: 400, expose: true, type: 'entity.verify.failed' });
+      }
     },
   });
+
+/** Whether the JSON has a key "__proto__", however escaped (read again only when it might). */
+function namesProto(json: Buffer): boolean {
+  if (!json.includes('__') && !json.includes('\\u')) return false;
+  let found = false;
+  try {
+    JSON.parse(json.toString('utf8'), (key, value) => {
+      if (key === '__proto__') found = true;
+      return value;
+    });
+  } catch {
+    // Not JSON: the parser says so next.
+  }
+  return found;
+}
 
 /** Whether JSON text opens more than `limit` objects or arrays inside one another (one pass, strings skipped). */
 export function nestedDeeperThan(json: Uint8Array, limit: number): boolean {

@@ -91,9 +91,17 @@ export function multipartFile(field = 'file'): RequestHandler {
 export function jsonField(value: unknown, name: string): unknown {
   if (value === undefined || value === '') return undefined;
   if (typeof value !== 'string') return value;
+  let proto = false;
+  let parsed: unknown;
   try {
-    return JSON.parse(value);
+    parsed = JSON.parse(value, (key, inner) => {
+      if (key === '__proto__') proto = true;
+      return inner;
+    });
   } catch {
     throw badInput(`${name}: must be a JSON string`);
   }
+  // As in JSON bodies (api/errors.ts jsonBody): a "__proto__" key would vanish when the field is read.
+  if (proto) throw badInput(`${name}: "__proto__" is not allowed as a key`);
+  return parsed;
 }

@@ -157,12 +157,16 @@ describe('API keys, permissions and tenant isolation', () => {
       // Page numbers in hexadecimal or given twice.
       ['GET', '/compat/memsolus/v1/ingest-jobs?page=0x10', undefined],
       ['GET', '/v1/jobs?page_size=1&page_size=2', undefined],
+      // "__proto__" as a key, plainly or escaped: it vanished, and a filter on it matched everything.
+      ['POST', '/v1/documents', '{"content":"x","metadata":{"__proto__":{"polluted":"yes"}}}'],
+      ['POST', '/v1/memories/list', '{"filters":{"metadata":{"\\u005f_proto__":"x"}}}'],
     ];
     for (const [method, route, body] of bodies) {
       const response = await h.api(method, route, { body, headers: typeof body === 'string' ? { 'content-type': 'application/json' } : {} });
       const sent = `${method} ${route} ${JSON.stringify(body ?? '').slice(0, 120)}`;
       expect([sent, response.status >= 400 && response.status < 500]).toEqual([sent, true]);
       expect(JSON.stringify(response.body ?? '')).not.toMatch(/\bat .+\.(ts|js):\d+/);
+      if (typeof body === 'string' && body.includes('proto')) expect([sent, response.body.error.message]).toEqual([sent, 'Request body uses "__proto__" as a key, which is not allowed']);
     }
   });
 
