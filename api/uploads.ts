@@ -48,12 +48,12 @@ export interface UploadedFile {
  * must carry their signature, so a renamed file is refused here rather than failing in the pipeline.
  */
 export function detectFileFormat(file: UploadedFile, declared?: string): FileFormat {
-  let format: FileFormat | undefined;
-  if (declared) {
-    const upper = declared.toUpperCase();
-    if (!(FILE_FORMATS as readonly string[]).includes(upper)) throw unsupportedMediaType(`the ${declared} format is not supported; use one of ${FILE_FORMATS.join(', ')}`);
-    format = upper as FileFormat;
-  }
+  // The bytes of a binary format say what it is, whatever was declared (a PDF sent as format=TXT was
+  // parsed as the PDF it is, but answered, and its memories recorded, as TXT). Text formats are
+  // readings of the same bytes: there the declared one is the caller's choice.
+  const upper = declared?.toUpperCase();
+  if (upper && !(FILE_FORMATS as readonly string[]).includes(upper)) throw unsupportedMediaType(`the ${declared} format is not supported; use one of ${FILE_FORMATS.join(', ')}`);
+  let format: FileFormat | undefined = binaryFormatOf(file.buffer) ?? (upper as FileFormat | undefined);
   const extension = /\.([A-Za-z0-9]+)$/.exec(file.originalname ?? '')?.[1]?.toLowerCase();
   const mime = (file.mimetype ?? '').split(';')[0]!.trim().toLowerCase();
   format ??= (extension && BY_EXTENSION[extension]) || (GENERIC_MIME.has(mime) ? undefined : BY_MIME[mime]);
@@ -63,6 +63,13 @@ export function detectFileFormat(file: UploadedFile, declared?: string): FileFor
   if (format === 'PDF' && file.buffer.subarray(0, 5).toString('latin1') !== '%PDF-') throw unsupportedMediaType('the file is declared PDF but is not a PDF');
   if (format === 'DOCX' && file.buffer.subarray(0, 2).toString('latin1') !== 'PK') throw unsupportedMediaType('the file is declared DOCX but is not a DOCX (zip) document');
   return format;
+}
+
+/** PDF or DOCX by their signatures (`%PDF-`, a ZIP's `PK\x03\x04`); undefined for anything else. */
+function binaryFormatOf(bytes: Buffer): FileFormat | undefined {
+  if (bytes.subarray(0, 5).toString('latin1') === '%PDF-') return 'PDF';
+  if (bytes.subarray(0, 4).equals(Buffer.from([0x50, 0x4b, 0x03, 0x04]))) return 'DOCX';
+  return undefined;
 }
 
 /**

@@ -5,6 +5,7 @@ import { toErrorResponse } from '../api/errors';
 import { IngestJobs } from '../lib/jobs';
 import { Entity } from '../lib/entities/entity';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
+import { makePdf } from './fixtures/documents';
 import { startHarness, type Harness } from './support/harness';
 import { waitFor } from './support/wait';
 
@@ -74,6 +75,10 @@ describe('native v1 API', () => {
     expect(fakePdf.status).toBe(415);
     const big = await h.api('POST', '/v1/files', { body: upload('big.txt', 'x'.repeat(5 * 1024 * 1024 + 10), 'text/plain') });
     expect(big.status).toBe(413);
+    // A PDF declared TXT is answered, and recorded, as the PDF its bytes say it is.
+    const pdf = await h.api('POST', '/v1/files', { body: upload('minutes.txt', Buffer.from(await makePdf([['The harbour board met on Tuesday.']])), 'text/plain', { format: 'TXT' }) });
+    expect([pdf.status, pdf.body.format]).toEqual([202, 'PDF']);
+    expect((await h.waitForJob('acme', pdf.body.job_id)).format).toBe('PDF');
     const notMultipart = await h.api('POST', '/v1/files', { body: { content: 'hi' } });
     expect(notMultipart.status).toBe(415);
     // A JSON route sent another type: 415 naming it, not a 400 about unread fields.
