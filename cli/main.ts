@@ -32,12 +32,13 @@ program
     const targets = await ingestTargets(sources, options);
     if (targets.length === 0) throw new Error('nothing to ingest: no supported files found');
     const outcomes = await runIngest(client(), targets, { wait: options.wait, quiet: asJson() });
+    // Set before printing in either form: --json exits 1 on a failure too.
+    if (outcomes.some((outcome) => outcome.status === 'failed' || outcome.status === 'rejected')) process.exitCode = 1;
     if (asJson()) return print(outcomes);
     for (const outcome of outcomes) {
       const detail = outcome.error ? ` — ${outcome.error}` : outcome.memories !== undefined ? ` — ${outcome.memories} memories` : '';
       console.log(`${outcome.status.padEnd(9)} ${outcome.jobId ?? '-'.padEnd(36)} ${outcome.label}${detail}`);
     }
-    if (outcomes.some((outcome) => outcome.status === 'failed' || outcome.status === 'rejected')) process.exitCode = 1;
   });
 
 program
@@ -223,10 +224,10 @@ withScopeOptions(
       if (!(await jobsEnded(api, running, deadline))) break;
     }
     const result = { ...total, refused: answer.refused, remaining: answer.remaining };
+    if (answer.refused.length > 0) process.exitCode = 1;
     if (asJson()) return print(result);
     console.log(`deleted ${total.sources_deleted} sources, ${total.memories_deleted} memories, ${total.entities_deleted} entities`);
     for (const refused of answer.refused) console.log(`  left ${refused.source_id}: job ${refused.open_job_ids.join(', ')} still running (cancel it or wait, then run forget again)`);
-    if (answer.refused.length > 0) process.exitCode = 1;
   });
 
 function count(value: string): number {

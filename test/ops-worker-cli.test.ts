@@ -227,11 +227,18 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
     await waitFor('the slow job listed', async () =>
       ((await h.api('GET', '/v1/jobs?page_size=50')).body.jobs as { job_id: string }[]).find((job) => job.job_id === slow.body.job_id), { timeoutMs: 10_000 });
     await expect(cli('forget', '--user-id', 'otter')).rejects.toMatchObject({ code: 1, stdout: expect.stringContaining(`left ${slow.body.source_id}: job ${slow.body.job_id} still running`) });
+    // The same exit with --json, which printed and exited 0.
+    await expect(cli('--json', 'forget', '--user-id', 'otter')).rejects.toMatchObject({ code: 1, stdout: expect.stringContaining(`"open_job_ids": [\n        "${slow.body.job_id}"`) });
     await expect(cli('forget', '--user-id', 'otter', '--wait', 'soon')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/--wait <seconds>.*a number of seconds/) });
     const waited = await cli('--json', 'forget', '--user-id', 'otter', '--wait', '60');
     expect(JSON.parse(waited.stdout)).toMatchObject({ sources_deleted: 1, memories_deleted: 1, refused: [], remaining: 0 });
     expect((await h.api('GET', `/v1/jobs/${slow.body.job_id}`)).body.status).toBe('completed');
     expect((await h.api('POST', '/v1/memories/list', { body: { filters: { user_id: 'otter' } } })).body.memories).toEqual([]);
+
+    // A file the API refuses is exit 1, with --json too.
+    const broken = path.join(folder, 'broken.json');
+    fs.writeFileSync(broken, '{"not": json');
+    await expect(cli('--json', 'ingest', broken)).rejects.toMatchObject({ code: 1, stdout: expect.stringMatching(/"status": "(failed|rejected)"/) });
 
     // An API refusal is a clear message and a non-zero exit, not a stack trace.
     await expect(cli('job', 'no-such-job')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/404/) });
