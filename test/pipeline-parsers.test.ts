@@ -178,6 +178,10 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
     expect(parsed.sections[0]).toMatchObject({ text: 'title: "Harbour log"\ndate: 2024-05-01\ntags: [ferries]' });
     expect(parsed.sections[0]!.heading).toBeUndefined();
     expect(parsed.sections[1]).toMatchObject({ heading: 'Morning', text: 'The ferry left at six.' });
+    // A file of headings alone (a title, an outline) is read as its headings, not refused as empty.
+    expect((await PARSERS.MARKDOWN(bytes('# Hello world\n'), { format: 'MARKDOWN' })).text).toBe('Hello world');
+    expect((await PARSERS.MARKDOWN(bytes('# Trip\n## Packing\n## Ferries\n'), { format: 'MARKDOWN' })).text).toBe('Trip\nPacking\nFerries');
+    expect((await refusal(() => PARSERS.MARKDOWN(bytes('\n   \n'), { format: 'MARKDOWN' }))).message).toBe('the markdown document contains no text');
   });
 
   it("keeps an HTML article's heading path, h1 › h2 › h3, as Markdown's (Readability makes every h1 an h2)", async () => {

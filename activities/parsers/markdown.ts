@@ -41,6 +41,7 @@ export const parseMarkdown: Parser = async (bytes, context) => {
   }
   let body: string[] = [];
   let inFence = false;
+  const headings: string[] = [];
 
   const flush = () => {
     builder.add(body.join('\n'), { heading: headingPath(path) || undefined });
@@ -58,6 +59,7 @@ export const parseMarkdown: Parser = async (bytes, context) => {
       const text = stripInline((heading ? heading.text : line.trim()).slice(0, MAX_HEADING_CHARS));
       path.length = level - 1;
       path[level - 1] = text;
+      headings.push(text);
       title ??= level === 1 ? text : undefined;
       if (underline) lines[i + 1] = '';
       return;
@@ -65,6 +67,8 @@ export const parseMarkdown: Parser = async (bytes, context) => {
     body.push(line);
   });
   flush();
+  // Only headings ("# Groceries", an outline): they are its text.
+  if (builder.isEmpty && headings.some(Boolean)) builder.add(headings.filter(Boolean).join('\n'));
   if (builder.isEmpty) throw badInput('the markdown document contains no text');
   const document = builder.build({ format: 'MARKDOWN', detectedType: 'text/markdown', title });
   // Holes in the path (an h3 under an h1) leave empty slots; the builder already skipped them.
