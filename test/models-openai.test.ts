@@ -90,8 +90,10 @@ describe('OpenAI providers (against a local test double)', () => {
       format: 'CONVERSATION',
       referenceDate: '2023-05-08',
     });
+    // One chunk sent: a memory naming another chunk can only be this one's.
     expect(memories).toEqual([
       { text: 'Caroline went to a support group on 2023-05-07.', type: 'temporal_event', confidence: 0.9, entities: [{ name: 'Caroline', type: 'person' }], eventDates: ['2023-05-07'], chunkIndex: 0 },
+      { text: 'Belongs to no chunk we sent.', type: 'fact', confidence: 1, entities: [], eventDates: [], chunkIndex: 0 },
     ]);
     expect(usage.tokensIn).toBeGreaterThan(20);
     expect(usage.tokensOut).toBeGreaterThan(10);
@@ -113,6 +115,17 @@ describe('OpenAI providers (against a local test double)', () => {
     expect(await extractor.extract([{ index: 0, text: 'hello', tokens: 1 }], context).catch((e) => e)).toMatchObject({ code: 'bad_input', message: expect.stringMatching(/does not match the schema/) });
     double.chatContent = () => '{"memories": [{"chunk_index": 0, "text": "cut';
     expect(await extractor.extract([{ index: 0, text: 'hello', tokens: 1 }], context).catch((e) => e)).toMatchObject({ code: 'bad_input', message: expect.stringMatching(/not JSON/) });
+    // Of several chunks sent, memories naming others are left out; none naming a chunk sent is the
+    // batch's failure, saying so (the job completed with no memories and no error).
+    const two = [{ index: 3, text: 'hello', tokens: 1 }, { index: 4, text: 'there', tokens: 1 }];
+    const memory = (chunk: number) => ({ chunk_index: chunk, text: `about chunk ${chunk}`, type: 'fact', confidence: 1, entities: [], event_dates: [] });
+    double.chatContent = () => JSON.stringify({ memories: [memory(4), memory(1003)] });
+    expect((await extractor.extract(two, context)).memories.map((m) => m.chunkIndex)).toEqual([4]);
+    double.chatContent = () => JSON.stringify({ memories: [memory(1003), memory(1004)] });
+    expect(await extractor.extract(two, context).catch((e) => e)).toMatchObject({ code: 'bad_input', message: expect.stringMatching(/name chunks that were not sent \(1003, 1004; sent 3, 4/) });
+    // No choice at all is the server's failure this once: retryable, not the content's fault.
+    double.chatContent = () => undefined;
+    expect(await extractor.extract(two, context).catch((e) => e)).toMatchObject({ code: 'upstream_failure', message: expect.stringMatching(/no choices/) });
   });
 
   it('is chosen when OPENAI_API_KEY is set, honouring OPENAI_BASE_URL', async () => {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Chunk } from '../domain/document';
 import { MemoryType } from '../domain/memory';
 import { countTokens } from '../chunking/tokens';
-import { badInput, CairnError } from '../errors';
+import { badInput, CairnError, upstreamFailure } from '../errors';
 import type { ExtractedMemory, ExtractionContext, Extractor } from './extractor';
 import { openAIFailure } from './openai-client';
 
@@ -70,6 +70,8 @@ export class OpenAIExtractor implements Extractor {
         ],
         response_format: { type: 'json_schema', json_schema: { name: 'memories', strict: true, schema: OUTPUT_SCHEMA } },
       });
+      // No choice at all is the server failing this once (a retry asks again), not this content's answer.
+      if (!completion.choices?.length) throw upstreamFailure('OpenAI extraction: the server answered with no choices');
       const message = completion.choices[0]?.message;
       content = message?.content;
       finishReason = completion.choices[0]?.finish_reason;
@@ -81,8 +83,17 @@ export class OpenAIExtractor implements Extractor {
     }
     const output = parseOutput(content, finishReason);
     const known = new Set(chunks.map((chunk) => chunk.index));
-    const memories: ExtractedMemory[] = output.memories
-      .filter((memory) => memory.text.trim() && known.has(memory.chunk_index))
+    const said = output.memories.filter((memory) => memory.text.trim());
+    // A memory must name the chunk it came from (its provenance). With one chunk sent there is only
+    // one it can be; a model naming none of the chunks sent misread the task: the batch is left out,
+    // saying so, rather than completing with its memories silently dropped.
+    const only = chunks.length === 1 ? chunks[0]!.index : undefined;
+    const placed = said.map((memory) => (known.has(memory.chunk_index) || only === undefined ? memory : { ...memory, chunk_index: only }));
+    const kept = placed.filter((memory) => known.has(memory.chunk_index));
+    if (said.length > 0 && kept.length === 0) {
+      throw badInput(`OpenAI extraction: the answer's memories name chunks that were not sent (${[...new Set(said.map((memory) => memory.chunk_index))].slice(0, 5).join(', ')}; sent ${[...known].slice(0, 5).join(', ')}…)`);
+    }
+    const memories: ExtractedMemory[] = kept
       .map((memory) => ({
         text: memory.text.trim(),
         type: memory.type,

@@ -17,11 +17,10 @@ export interface RecordedRequest {
 export interface OpenAITestDouble {
   baseUrl: string;
   requests: RecordedRequest[];
-  /** The next `count` requests answer `status` (with Retry-After: 0 for 429). */
-  /** The next `count` requests answer `status`, with OpenAI's error `code` when given. */
+  /** The next `count` requests answer `status` (with Retry-After: 0 for 429), with OpenAI's error `code` when given. */
   failNext(status: number, count?: number, code?: string): void;
-  /** What chat completions answer with as message content (a JSON string for structured outputs). */
-  chatContent: (body: any) => string;
+  /** What chat completions answer with as message content (a JSON string for structured outputs); undefined answers no choice at all. */
+  chatContent: (body: any) => string | undefined;
   close(): Promise<void>;
 }
 
@@ -63,7 +62,7 @@ export async function startOpenAITestDouble(dims = 8): Promise<OpenAITestDouble>
           object: 'chat.completion',
           created: 0,
           model: body.model,
-          choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: double.chatContent!(body), refusal: null } }],
+          choices: ((content) => (content === undefined ? [] : [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content, refusal: null } }]))(double.chatContent!(body)),
           usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
         });
       }
