@@ -96,8 +96,19 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
       expect((await jobs.progress('acme', job.jobId))?.status).toBe('completed');
       const backfill = await new BackfillRuns(h.temporal.client, queue).start('acme', { backfill: 'reembed', batch_size: 50, concurrency: 1, page_size: 500, pages_per_run: 20 });
       expect((await new BackfillRuns(h.temporal.client, queue).result('acme', backfill.id)).status).toBe('completed');
+      // A URL refused as private: the caller's input, logged as such, with its reason and no stack.
+      const refused = await jobs.start({ tenant: 'acme', kind: 'url', format: 'URL', sourceUrl: 'http://127.0.0.1:9/private', surface: 'native' });
+      await h.waitForJob('acme', refused.jobId);
 
       const lines = output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
+      const refusal = lines.find((line) => line.jobId === refused.jobId && line.activityType === 'fetchSource');
+      expect(refusal).toMatchObject({ level: 30, msg: 'activity refused its input', refused: { code: 'bad_input', message: expect.stringMatching(/refused to fetch/) } });
+      expect(JSON.stringify(refusal)).not.toMatch(/stack/);
+      // The SDK's own report of the failed workflow carries the failure's message (it was "error": {}).
+      const sdkFailure = await waitFor('the SDK to log the failed workflow', async () =>
+        output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line)).find((line) => line.source === 'temporal' && line.workflowId === refused.workflowId && /failed/i.test(line.msg)),
+      { timeoutMs: 10_000 });
+      expect(sdkFailure.err?.message).toMatch(/refused to fetch/);
       const indexLog = lines.find((line) => line.activityType === 'indexMemories' && line.msg === 'activity completed');
       expect(indexLog).toMatchObject({ workflowId: job.workflowId, jobId: job.jobId, service: 'cairn-worker' });
       expect(typeof indexLog.durationMs).toBe('number');

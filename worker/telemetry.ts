@@ -1,3 +1,4 @@
+import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger, makeTelemetryFilterString, type ActivityInterceptorsFactory, type LogLevel, type RuntimeOptions } from '@temporalio/worker';
 import type { MetricMeter } from '@temporalio/common';
 import type { CpuTurnsObserver } from '../lib/cpu-turns';
@@ -50,7 +51,12 @@ export const expectedSdkNotice = (message: string) => message === 'No workflows 
 export function temporalLogger(log: Logger): DefaultLogger {
   const level = (log.level === 'silent' ? 'ERROR' : log.level === 'fatal' ? 'ERROR' : log.level.toUpperCase()) as LogLevel;
   return new DefaultLogger(level, (entry) => {
-    log[expectedSdkNotice(entry.message) ? 'debug' : PINO_LEVEL[entry.level]]({ ...entry.meta, source: 'temporal' }, entry.message);
+    // The SDK passes failures as `error` (or `failure`); pino serialises an Error only under `err`: the
+    // message and stack were logged as {}.
+    const { error, failure, ...meta } = (entry.meta ?? {}) as Record<string, unknown>;
+    const err = error instanceof Error ? error : failure instanceof Error ? failure : undefined;
+    const rest = { ...meta, ...(err ? { err } : { ...(error === undefined ? {} : { error }), ...(failure === undefined ? {} : { failure }) }) };
+    log[expectedSdkNotice(entry.message) ? 'debug' : PINO_LEVEL[entry.level]]({ ...rest, source: 'temporal' }, entry.message);
   });
 }
 
@@ -64,6 +70,9 @@ export function cpuTurnsTelemetry(meter: MetricMeter): CpuTurnsObserver {
   const waited = meter.createHistogram('cairn_cpu_turn_wait', 'float', 'ms', 'Time a parse or local extraction piece waited for its turn on the worker CPU');
   return { waiting: (pieces) => waiting.set(pieces), waited: (ms) => waited.record(ms) };
 }
+
+/** Failure types that are the input's fault (lib/errors.ts codes), not the system's. */
+const REFUSALS = new Set(['bad_input', 'payload_too_large', 'unsupported_media_type', 'not_found', 'conflict', 'forbidden']);
 
 /** Times every activity (a pipeline stage or backfill batch), counts memories indexed, logs with ids. */
 export function activityTelemetry(log: Logger): ActivityInterceptorsFactory {
@@ -96,7 +105,13 @@ export function activityTelemetry(log: Logger): ActivityInterceptorsFactory {
           } catch (error) {
             const ms = Date.now() - started;
             durations.record(ms, { outcome: 'failed' });
-            activityLog.warn({ durationMs: ms, err: error }, 'activity failed');
+            // Input refused for good (a private URL, a file that is no PDF) is the caller's, expected:
+            // its reason at info, without a stack. Anything else may be ours: a warning with it.
+            if (error instanceof ApplicationFailure && error.nonRetryable && REFUSALS.has(error.type ?? '')) {
+              activityLog.info({ durationMs: ms, refused: { code: error.type, message: error.message } }, 'activity refused its input');
+            } else {
+              activityLog.warn({ durationMs: ms, err: error }, 'activity failed');
+            }
             throw error;
           }
         },
