@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { blobKeys } from '../lib/blob/store';
 import { acceptanceTime } from '../lib/clock';
-import { formatOfFile, importRoot, resolveImportPath } from '../lib/backfill/import-sources';
+import { formatOfFile, importRoot, realImportPath, resolveImportPath, signatureProblem } from '../lib/backfill/import-sources';
 import { INGEST_REVISION } from '../lib/domain/ingest-revision';
 import { FORMAT_SIZE_LIMITS, IngestRequest, type DocumentType } from '../lib/domain/ingest';
 import { badInput } from '../lib/errors';
@@ -167,12 +167,18 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
     const relative = item.slice(5);
     const format = formatOfFile(relative);
     if (!format) return { skipped: `${relative}: not a supported file type` };
-    const file = resolveImportPath(importRoot(deps.config.CAIRN_DATA_DIR, tenant), relative);
-    const stat = await fs.stat(file).catch(() => undefined);
+    const root = importRoot(deps.config.CAIRN_DATA_DIR, tenant);
+    const stat = await fs.stat(resolveImportPath(root, relative)).catch(() => undefined);
     if (!stat?.isFile()) return { skipped: `${relative}: the file is gone` };
+    // A link is followed only inside the tenant's import root: one to another tenant's files is not theirs to import.
+    const file = await realImportPath(root, relative);
+    if (!file) return { skipped: `${relative}: a link leading outside the import folder` };
     if (stat.size > FORMAT_SIZE_LIMITS[format]) return { skipped: `${relative}: ${stat.size} bytes is over the ${format} limit of ${FORMAT_SIZE_LIMITS[format]}` };
+    const bytes = await fs.readFile(file);
+    const wrong = signatureProblem(format, bytes);
+    if (wrong) return { skipped: `${relative}: ${wrong}` };
     const blobKey = blobKeys.upload(tenant, jobId);
-    await deps.blobs.put(blobKey, await fs.readFile(file));
+    await deps.blobs.put(blobKey, bytes);
     const request = IngestRequest.parse({
       tenant,
       kind: 'file',

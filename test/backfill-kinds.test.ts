@@ -172,6 +172,31 @@ describe('backfills: import, re-extract and reindex', () => {
     // globex's import root is its own folder: acme's notes are not there.
     const foreign = await runBackfill({ backfill: 'import', folder: 'notes' }, h.keys.globex);
     expect(foreign.status).toBe('failed');
+    // Nor do links reach them: a folder linked from outside is refused; in a folder, a file linked
+    // from outside, and one named .pdf that is no PDF, are skipped saying why; a link within is read.
+    const globexRoot = path.join(dataDir, 'imports', 'globex', 'private');
+    fs.mkdirSync(globexRoot, { recursive: true });
+    fs.writeFileSync(path.join(globexRoot, 'plan.md'), '# Globex plan\n\nAcquire the harbour.');
+    const acmeRoot = path.join(dataDir, 'imports', 'acme');
+    fs.symlinkSync(globexRoot, path.join(acmeRoot, 'linked'));
+    const mixed = path.join(acmeRoot, 'mixed');
+    fs.mkdirSync(mixed);
+    fs.symlinkSync(path.join(globexRoot, 'plan.md'), path.join(mixed, 'stolen.md'));
+    fs.symlinkSync(path.join(acmeRoot, 'notes', 'lisbon.txt'), path.join(mixed, 'lisbon-again.txt'));
+    fs.writeFileSync(path.join(mixed, 'fake.pdf'), 'not a pdf');
+    const linked = await runBackfill({ backfill: 'import', folder: 'linked' });
+    expect([linked.status, linked.errors.map((e) => e.message).join(' ')]).toEqual(['failed', expect.stringMatching(/link leading outside/)]);
+    const imported = await runBackfill({ backfill: 'import', folder: 'mixed' });
+    expect(imported).toMatchObject({ status: 'completed', total: 3, processed: 1, skipped: 2 });
+    expect(imported.errors.map((e) => e.message).sort()).toEqual([
+      'skipped: mixed/fake.pdf: it is named as a PDF but is not one',
+      'skipped: mixed/stolen.md: a link leading outside the import folder',
+    ]);
+    const afterMixed = await memoriesOf('acme');
+    expect(JSON.stringify(afterMixed)).not.toMatch(/Acquire the harbour/);
+    // The tests after this one count acme's sources: the linked copy goes again.
+    const copy = afterMixed.find((memory) => memory.provenance.file_name === 'lisbon-again.txt')!;
+    expect((await h.api('DELETE', `/v1/sources/${copy.provenance.source_id}`)).status).toBe(200);
   });
 
   it('re-extracts every source from its stored content, replacing the memories of the old jobs', async () => {
