@@ -11,6 +11,8 @@ import { settlesWithin } from './promises';
 
 /** How long a cancel or retry waits for this process to complete a job's start before a 409. */
 const COMPLETING_WAIT_MS = 5_000;
+/** How long a job status waits for its stored summary before answering from the workflow. */
+const SUMMARY_READ_TIMEOUT_MS = 5_000;
 
 /**
  * Finds a job and reads its state, wherever it is: a finished job's summary in Elasticsearch, an open
@@ -49,7 +51,9 @@ export class JobLookup {
     });
     if (this.status.isFinal(summary)) return summary;
     try {
-      return await this.status.live(ingestWorkflowId(tenant, jobId));
+      // Had the summary been readable, a job that ended would have been answered from it: an ended
+      // job is then not to be made up from its input (its record exists, unread).
+      return await this.status.live(ingestWorkflowId(tenant, jobId), summaryFailure);
     } catch (error) {
       if (summary) return summary;
       const pending = await this.pendingProgress(tenant, jobId);
@@ -121,8 +125,14 @@ export class JobLookup {
     return found;
   }
 
+  /**
+   * A finished job's summary. Read with a short timeout: with Elasticsearch stalled, an open job is
+   * then answered from its workflow at once, not after the client's 30 s.
+   */
   async storedSummary(tenant: string, jobId: string): Promise<JobProgress | undefined> {
-    return (await this.storedSummaries(tenant, [jobId])).get(jobId);
+    if (!this.summaries) return undefined;
+    const response = await this.summaries.es.get<JobProgress>({ index: this.summaries.index, id: `${tenant}:${jobId}` }, { ignore: [404], requestTimeout: SUMMARY_READ_TIMEOUT_MS, maxRetries: 0 });
+    return response.found && response._source?.tenant === tenant ? canonicalProgress(response._source) : undefined;
   }
 }
 

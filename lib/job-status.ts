@@ -50,7 +50,7 @@ export class JobStatusReader {
   }
 
   /** Live progress of an open workflow; for a closed one without a summary, what its history says. */
-  async live(workflowId: string): Promise<JobProgress> {
+  async live(workflowId: string, summaryUnread?: unknown): Promise<JobProgress> {
     const handle = this.openOnly.getHandle(workflowId);
     try {
       const progress = canonicalProgress(await this.openOnly.withDeadline(Date.now() + QUERY_BUDGET_MS, () => handle.query<JobProgress>('status')));
@@ -59,6 +59,11 @@ export class JobStatusReader {
     } catch (error) {
       if (error instanceof QueryRejectedError) {
         this.lastAnswers.delete(workflowId);
+        // Ended, with its record unread (Elasticsearch not answering): the record says what happened,
+        // not the input, which would say it ended before recording anything.
+        if (summaryUnread && Number(error.status) !== COMPLETED) {
+          throw upstreamFailure(`the job has ended, and its record cannot be read now: ${(summaryUnread as Error)?.message ?? summaryUnread}`);
+        }
         return this.closed(handle, Number(error.status));
       }
       // Past the budget, or any other failure of the query itself while the workflow is open (seen

@@ -157,6 +157,11 @@ describe('outages: a service that is down is a 503 to retry, in the surface’s 
       expect(accepted.status).toBe(202);
       // Its status comes from its workflow while the summaries cannot be read.
       expect((await api.call('GET', `/v1/jobs/${accepted.body.job_id}`)).body).toMatchObject({ job_id: accepted.body.job_id, status: 'queued' });
+      // Once it has ended, its record is what says how: unreadable now, so a 503, not an outcome
+      // made up from its input ("ended before it recorded its outcome").
+      await api.client.workflow.getHandle(`ingest/acme/${accepted.body.job_id}`).terminate('the test ends it');
+      const ended = await api.call('GET', `/v1/jobs/${accepted.body.job_id}`);
+      expect([ended.status, ended.body.error?.message]).toEqual([503, expect.stringMatching(/has ended, and its record cannot be read now/)]);
 
       const answers = await Promise.all([
         api.call('GET', '/v1/memories/mem_0123456789abcdef'),
