@@ -55,7 +55,7 @@ export class JobStatusReader {
     try {
       const progress = canonicalProgress(await this.openOnly.withDeadline(Date.now() + QUERY_BUDGET_MS, () => handle.query<JobProgress>('status')));
       this.remember(workflowId, progress);
-      return progress;
+      return await withRetrying(handle, progress);
     } catch (error) {
       if (error instanceof QueryRejectedError) {
         this.lastAnswers.delete(workflowId);
@@ -137,6 +137,30 @@ const WORKFLOW_TASK_STARTED = 2;
  */
 function taken(raw: { workflowExecutionInfo?: { historyLength?: unknown } | null; pendingWorkflowTask?: { state?: unknown } | null }): boolean {
   return Number(raw.workflowExecutionInfo?.historyLength ?? 0) > 2 || Number(raw.pendingWorkflowTask?.state) === WORKFLOW_TASK_STARTED;
+}
+
+/** A job whose progress has not moved for this long is asked why (withRetrying). */
+const STILL_FOR_MS = 10_000;
+
+/**
+ * The progress, and, for a job that has not moved for STILL_FOR_MS, the activities Temporal is retrying
+ * with their last failure: a provider that is down or a model change awaiting its reindex held jobs at
+ * `running` with no word of why, outside the worker's logs and the Temporal UI.
+ */
+async function withRetrying(handle: WorkflowHandle, progress: JobProgress): Promise<JobProgress> {
+  if (isFinalStatus(progress.status) || Date.now() - Date.parse(progress.updated_at) < STILL_FOR_MS) return progress;
+  const description = await handle.describe().catch(() => undefined);
+  const pending = (description?.raw.pendingActivities ?? []).filter((activity) => Number(activity.attempt ?? 0) > 1 && activity.lastFailure?.message);
+  if (pending.length === 0) return progress;
+  return {
+    ...progress,
+    retrying: pending.map((activity) => ({
+      activity: activity.activityType?.name ?? 'activity',
+      attempt: Number(activity.attempt),
+      last_failure: String(activity.lastFailure!.message).slice(0, 1000),
+      next_attempt_at: timestampOf(activity.nextAttemptScheduleTime as never),
+    })),
+  };
 }
 
 /** How long a status poll waits for the workflow's own answer. */

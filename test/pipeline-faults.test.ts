@@ -4,6 +4,7 @@ import { upstreamFailure } from '../lib/errors';
 import { makePdf, textFixture } from './fixtures/documents';
 import { bulkFailure } from '../lib/elasticsearch/client';
 import { startHarness, type Harness } from './support/harness';
+import { waitFor } from './support/wait';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -35,6 +36,8 @@ function attemptsOf(events: HistoryEvent[], activityType: string): number[] {
 describe('pipeline: faults, retries and payload sizes', () => {
   let h: Harness;
   const flakyFailures = new Map<string, number>();
+  /** While set, a "held" document's entity resolution fails as a model that is down does. */
+  let modelDown = false;
   /** Jobs whose source record is written at one instant: each waits here until all of them have come. */
   const together = { expected: 0, arrived: 0, release: () => undefined as void, released: Promise.resolve() };
 
@@ -49,6 +52,10 @@ describe('pipeline: faults, retries and payload sizes', () => {
           if (args[0].request.metadata?.together === true && ++together.arrived === together.expected) together.release();
           if (args[0].request.metadata?.together === true) await together.released;
           return activities.completeJob(...args);
+        },
+        resolveEntities: async (...args: Parameters<Activities['resolveEntities']>) => {
+          if (modelDown && args[0].request.documentId === 'held') throw upstreamFailure('the embedding model is down (injected)');
+          return activities.resolveEntities(...args);
         },
         // Fails after writing, twice: the worst case for duplicates (the write happened, the ack did not).
         indexMemories: async (...args: Parameters<Activities['indexMemories']>) => {
@@ -81,6 +88,26 @@ describe('pipeline: faults, retries and payload sizes', () => {
     expect(count).toBe(progress.counts.chunks);
     expect(progress.memories_created).toBe(progress.counts.chunks);
   });
+
+  it('a job held by a failing stage says which and why in its status, and stops saying so once it moves', async () => {
+    modelDown = true;
+    try {
+      const started = await h.api('POST', '/v1/documents', { body: { content: 'Petra restores stained glass in Antwerp.', document_id: 'held' } });
+      const held = await waitFor('the status to say why the job waits', async () => {
+        const status = (await h.api('GET', `/v1/jobs/${started.body.job_id}`)).body;
+        return status.retrying?.length ? status : undefined;
+      }, { timeoutMs: 45_000, intervalMs: 1_000 });
+      expect(held).toMatchObject({ status: 'running', stage: 'resolve-entities' });
+      expect(held.retrying).toEqual([{ activity: 'resolveEntities', attempt: expect.any(Number), last_failure: 'the embedding model is down (injected)', next_attempt_at: expect.any(String) }]);
+      expect(held.retrying[0].attempt).toBeGreaterThan(1);
+      modelDown = false;
+      const done = await h.waitForJob('acme', started.body.job_id);
+      expect(done.status).toBe('completed');
+      expect((await h.api('GET', `/v1/jobs/${started.body.job_id}`)).body.retrying).toBeUndefined();
+    } finally {
+      modelDown = false;
+    }
+  }, 90_000);
 
   it('a bulk item Elasticsearch refuses for its content is bad input (no retry); other refusals are transient', async () => {
     // A real refusal: a metadata term over the flattened field's 32,766 bytes.

@@ -57,6 +57,14 @@ export const JobProgress = z.object({
   created_at: z.string(),
   updated_at: z.string(),
   finished_at: z.string().optional(),
+  /**
+   * A job that has not moved for a while: the stages Temporal is retrying, with their last failure
+   * (a model or Elasticsearch down, a model change awaiting its reindex). Read from the workflow's
+   * pending activities, never stored.
+   */
+  retrying: z
+    .array(z.object({ activity: z.string(), attempt: z.number().int(), last_failure: z.string(), next_attempt_at: z.string().optional() }))
+    .optional(),
 });
 export type JobProgress = z.infer<typeof JobProgress>;
 
