@@ -26,7 +26,7 @@ import type { Logger } from './logger';
 import { mapBounded } from './map-bounded';
 import { JobLookup } from './job-lookup';
 import { PendingStarts, type PendingStart } from './pending-starts';
-import { firstFulfilled, settlesWithin } from './promises';
+import { firstFulfilled, settlesWithin, within } from './promises';
 import { RecentStarts } from './recent-starts';
 import { StartSweep } from './start-sweep';
 import { ingestJobAttributes } from './temporal/search-attributes';
@@ -174,22 +174,16 @@ export class IngestJobs {
    * lands after the 503 is ended at once (its upload is dropped by the caller's error path); a
    * caller-derived id's is left to be joined by the caller's retry, as any start that failed.
    */
-  private async acknowledgedInTime(acknowledged: Promise<WorkflowHandle>, fresh: boolean): Promise<WorkflowHandle> {
-    let timer: NodeJS.Timeout | undefined;
+  private acknowledgedInTime(acknowledged: Promise<WorkflowHandle>, fresh: boolean): Promise<WorkflowHandle> {
     const deadlineMs = this.config.ACCEPT_START_DEADLINE_MS;
-    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), deadlineMs)));
-    try {
-      const outcome = await Promise.race([acknowledged, late]);
-      if (outcome !== 'late') return outcome;
-    } finally {
-      clearTimeout(timer);
-    }
-    if (fresh) {
-      void acknowledged
-        .then((handle) => handle.terminate('not accepted: the API answered 503, as Temporal had not acknowledged the start in time'), () => undefined)
-        .catch((error) => this.log?.warn({ err: error }, 'could not end the run of a job whose start was answered 503'));
-    }
-    throw upstreamFailure(`Temporal is unavailable: it did not acknowledge the job's start within ${deadlineMs / 1000} s (down, stalled or overloaded), so the job was not accepted; retry later`);
+    return within(acknowledged, deadlineMs, () => {
+      if (fresh) {
+        void acknowledged
+          .then((handle) => handle.terminate('not accepted: the API answered 503, as Temporal had not acknowledged the start in time'), () => undefined)
+          .catch((error) => this.log?.warn({ err: error }, 'could not end the run of a job whose start was answered 503'));
+      }
+      throw upstreamFailure(`Temporal is unavailable: it did not acknowledge the job's start within ${deadlineMs / 1000} s (down, stalled or overloaded), so the job was not accepted; retry later`);
+    });
   }
 
   /**
@@ -312,20 +306,13 @@ export class IngestJobs {
     const writing = this.temporal.workflow.executeUpdateWithStart<Workflow, ActiveWriteResult, []>('writeActive', {
       startWorkflowOperation: operation,
     });
-    writing.catch(() => undefined);
-    let timer: NodeJS.Timeout | undefined;
     // A write that lands after the 503 is joined by the caller's retry (the same id, per-turn idempotent).
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(upstreamFailure(`Temporal is unavailable: it did not answer the write within ${ACTIVE_WRITE_DEADLINE_MS / 1000} s (down, stalled or overloaded); retry it: the same write joins its run`)), ACTIVE_WRITE_DEADLINE_MS);
-    });
-    try {
-      const active = await Promise.race([writing, late]);
-      return { jobId: workflowInput.jobId, sourceId: workflowInput.sourceId, workflowId, status: 'queued', createdAt: workflowInput.createdAt, active };
-    } catch (error) {
+    const active = await within(writing, ACTIVE_WRITE_DEADLINE_MS, () => {
+      throw upstreamFailure(`Temporal is unavailable: it did not answer the write within ${ACTIVE_WRITE_DEADLINE_MS / 1000} s (down, stalled or overloaded); retry it: the same write joins its run`);
+    }).catch((error) => {
       throw activeWriteFailure(error);
-    } finally {
-      clearTimeout(timer);
-    }
+    });
+    return { jobId: workflowInput.jobId, sourceId: workflowInput.sourceId, workflowId, status: 'queued', createdAt: workflowInput.createdAt, active };
   }
 
   /**

@@ -146,7 +146,7 @@ export function metadataFilter(expression: Expression | undefined): SearchFilter
   if ('AND' in expression) {
     const filter: NonNullable<SearchFilters['metadata']> = {};
     for (const condition of leaves(expression.AND)) {
-      if (condition.key in filter) throw badInput(`filters: ${condition.key} is given twice under AND`);
+      if (Object.hasOwn(filter, condition.key)) throw badInput(`filters: ${condition.key} is given twice under AND`);
       filter[condition.key] = value(condition);
     }
     return filter;
@@ -190,7 +190,8 @@ export function supermemoryRecallRoutes(router: Router, jobs: IngestJobs, search
     const documents = new Map<string, SearchResult[]>();
     for (const result of outcome.results) {
       if (body.docId && result.provenance.job_id !== body.docId) continue;
-      if (body.chunkThreshold !== undefined && (result.similarity ?? 0) < body.chunkThreshold) continue;
+      // Without comparable vectors (BM25 alone answered) there is no similarity to hold to a threshold.
+      if (body.chunkThreshold !== undefined && outcome.methods.includes('knn') && (result.similarity ?? 0) < body.chunkThreshold) continue;
       documents.set(result.provenance.job_id, [...(documents.get(result.provenance.job_id) ?? []), result]);
     }
     const results = [...documents.entries()].slice(0, body.limit).map(([documentId, memories]) => {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { CairnError, conflict, notFound, upstreamFailure } from '../errors';
 import { JobKindAttribute, TenantAttribute } from '../temporal/search-attributes';
+import { within } from '../promises';
 import { backfillWorkflowId, newBackfillId, PUBLIC_ID } from './ids';
 import { BackfillProgress, toWorkflowInput, type BackfillRequest } from './request';
 
@@ -17,16 +18,10 @@ export interface StartedBackfill {
 const QUERY_BUDGET_MS = 5_000;
 
 /** The workflow's progress query, or a failure saying no worker answered within `ms`. */
-async function queryWithin(handle: WorkflowHandle, ms: number): Promise<BackfillProgress> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error(`no worker answered its progress query within ${ms / 1000} s: is one running (npm run dev, or npm run start:worker)?`), { name: 'QueryTimeout' })), ms);
+function queryWithin(handle: WorkflowHandle, ms: number): Promise<BackfillProgress> {
+  return within(handle.query<BackfillProgress>(BACKFILL_PROGRESS_QUERY), ms, () => {
+    throw Object.assign(new Error(`no worker answered its progress query within ${ms / 1000} s: is one running (npm run dev, or npm run start:worker)?`), { name: 'QueryTimeout' });
   });
-  try {
-    return await Promise.race([handle.query<BackfillProgress>(BACKFILL_PROGRESS_QUERY), late]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** The progress a failed backfill put in its failure's details (backfills since this change do). */

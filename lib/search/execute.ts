@@ -3,6 +3,7 @@ import { describeMismatch, type EmbeddingMatch } from '../elasticsearch/embeddin
 import type { Memory } from '../domain/memory';
 import { badInput, upstreamFailure } from '../errors';
 import { cosine, type Embedder } from '../models/embedder';
+import { within } from '../promises';
 import { filterClauses } from './filters';
 import { fuseRankings, type Ranking } from './fusion';
 import { stemmedText } from './analysis';
@@ -56,17 +57,20 @@ export async function searchMemories(deps: SearchDeps, request: SearchRequest): 
   const comparable = await withComparableVectors(deps, request.plan);
   const warnings = comparable.warnings;
   let plan = comparable.plan;
+  if (plan.methods.includes('knn') && !deps.embedder) throw badInput('vector search needs an embedding model, and none is configured');
   // Embedded while BM25 searches; kNN and the similarities wait for it.
-  const embedding = plan.methods.includes('knn') ? queryVector(deps, query) : undefined;
+  const embedding = plan.methods.includes('knn') ? queryVector(deps.embedder!, query) : undefined;
   const vector = embedding?.then((outcome) => ('vector' in outcome ? outcome.vector : undefined));
   const searched = plan.methods.map((method) => (method === 'bm25' ? bm25(deps, query, plan.bm25, filter, plan.candidates) : knn(deps, vector!, filter, plan.candidates)));
+  // Awaited together below, after the embedding: one failing meanwhile is not an unhandled rejection.
+  for (const search of searched) search.catch(() => undefined);
   // The embedding model not answering (down, slow, failing) leaves BM25 to answer alone, saying so,
   // as a model change does: a search is not held for as long as the model's own retries take.
   const failed = embedding && (await embedding);
   if (failed && 'failure' in failed) {
     const bm25Only = withoutKnn(plan);
     if (bm25Only.methods.includes('bm25') && !plan.methods.includes('bm25')) searched.push(bm25(deps, query, plan.bm25, filter, plan.candidates));
-    searched.splice(plan.methods.indexOf('knn'), 1)[0]!.catch(() => undefined);
+    searched.splice(plan.methods.indexOf('knn'), 1);
     plan = bm25Only;
     warnings.push(`kNN skipped, answered with BM25 only: the embedding model did not embed the query (${failed.failure})`);
   }
@@ -186,20 +190,15 @@ const ROLES = new Set(['user', 'assistant', 'system', 'tool']);
 /** How long a search waits for its query's embedding before answering without kNN. */
 const QUERY_EMBED_BUDGET_MS = 5_000;
 
-/** The query's vector, or why there is none within QUERY_EMBED_BUDGET_MS (no model configured is the caller's 400). */
-async function queryVector(deps: SearchDeps, query: string): Promise<{ vector: number[] } | { failure: string }> {
-  if (!deps.embedder) throw badInput('vector search needs an embedding model, and none is configured');
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<{ failure: string }>((resolve) => (timer = setTimeout(() => resolve({ failure: `no answer within ${QUERY_EMBED_BUDGET_MS / 1000} s` }), QUERY_EMBED_BUDGET_MS)));
-  const embedded = deps.embedder.embed([query], { urgent: true }).then(
-    ([vector]) => ({ vector: vector! }),
-    (error) => ({ failure: String((error as Error)?.message ?? error).slice(0, 300) }),
-  );
-  try {
-    return await Promise.race([embedded, late]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** The query's vector, or why there is none within QUERY_EMBED_BUDGET_MS; never a rejection. */
+function queryVector(embedder: Embedder, query: string): Promise<{ vector: number[] } | { failure: string }> {
+  const embedded = Promise.resolve()
+    .then(() => embedder.embed([query], { urgent: true }))
+    .then(
+      ([vector]): { vector: number[] } | { failure: string } => ({ vector: vector! }),
+      (error) => ({ failure: String((error as Error)?.message ?? error).slice(0, 300) }),
+    );
+  return within(embedded, QUERY_EMBED_BUDGET_MS, () => ({ failure: `no answer within ${QUERY_EMBED_BUDGET_MS / 1000} s` }));
 }
 
 /** A plan without kNN: BM25 alone, in its own order when nothing is left to fuse. */
