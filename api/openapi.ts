@@ -225,10 +225,7 @@ export function openApiDocument(extra: Operation[] = []) {
  * entry for. A literal path wins over a template (`/compat/synap/v1/memories/batch` over `…/{id}`).
  */
 export function documentedAnswer(method: string, path: string, status: number): { documented: boolean; schema?: z.ZodType } | undefined {
-  const route = path.split('?')[0]!;
-  const op = OPERATIONS.filter((candidate) => candidate.method === method.toLowerCase() && templateMatches(candidate.path, route)).sort(
-    (a, b) => Number(a.path.includes(ID)) - Number(b.path.includes(ID)),
-  )[0];
+  const op = operationOf(method, path);
   if (!op) return undefined;
   if (status === (op.status ?? 200) || status in (op.alsoSuccess ?? {})) return { documented: true, schema: op.response };
   const { validation, validationBody, body } = errorShapes(op);
@@ -236,6 +233,22 @@ export function documentedAnswer(method: string, path: string, status: number): 
   if (status === validation && errors.validation) return { documented: true, schema: validationBody };
   if (errors.others.includes(status)) return { documented: true, schema: op.public ? undefined : body };
   return { documented: false };
+}
+
+/** The documented operation a request is for (a literal path over a template), if any. */
+function operationOf(method: string, path: string): Operation | undefined {
+  const route = path.split('?')[0]!;
+  return OPERATIONS.filter((candidate) => candidate.method === method.toLowerCase() && templateMatches(candidate.path, route)).sort(
+    (a, b) => Number(a.path.includes(ID)) - Number(b.path.includes(ID)),
+  )[0];
+}
+
+/**
+ * A request's route as Express names it (`/v1/jobs/:id`), for one answered before routing (a bad key, a
+ * body that is no JSON): the metrics then count it under its route, not "unmatched".
+ */
+export function documentedRoute(method: string, path: string): string | undefined {
+  return operationOf(method, path)?.path.replaceAll(ID, ':id');
 }
 
 const templateMatches = (template: string, route: string): boolean => {

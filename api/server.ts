@@ -33,7 +33,7 @@ import { jobRoutes } from './jobs';
 import { memoryRoutes } from './memories';
 import { entityRoutes } from './entities';
 import { nativeIngestRoutes } from './native';
-import { openApiRoutes } from './openapi';
+import { documentedRoute, openApiRoutes } from './openapi';
 import { searchRoutes } from './search';
 import { sourceRoutes } from './sources';
 import { webhookRoutes } from './webhooks';
@@ -80,7 +80,7 @@ export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', true);
-  const metrics = new ApiMetrics(deps.jobs);
+  const metrics = new ApiMetrics(deps.jobs, documentedRoute);
   app.use(metrics.middleware());
   app.get('/metrics', metrics.handler());
   app.use(healthRoutes({ es: deps.es, temporal: deps.temporal, namespace: deps.namespace, shuttingDown: deps.shuttingDown, embeddingMatch: deps.search.embeddingMatch }));

@@ -40,8 +40,14 @@ export class ApiMetrics {
     registers: [this.registry],
   });
 
-  /** With the ingest jobs: their start counts are read when scraped, and each acceptance step is timed. */
-  constructor(jobs?: Pick<IngestJobs, 'startStats' | 'onAcceptStep'>) {
+  /**
+   * With the ingest jobs: their start counts are read when scraped, and each acceptance step is timed.
+   * `routeOf` names the route of a request answered before routing (api/openapi.ts documentedRoute).
+   */
+  constructor(
+    jobs?: Pick<IngestJobs, 'startStats' | 'onAcceptStep'>,
+    private readonly routeOf?: (method: string, path: string) => string | undefined,
+  ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'cairn_api_' });
     if (!jobs) return;
     jobs.onAcceptStep = (step, seconds) => this.acceptSteps.observe({ step }, seconds);
@@ -85,7 +91,8 @@ export class ApiMetrics {
       } as typeof res.writeHead;
       res.once('finish', () => {
         const seconds = Number(process.hrtime.bigint() - stop) / 1e9;
-        const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : 'unmatched';
+        // Answered before routing (a bad key, a body that is no JSON): its documented route, else "unmatched".
+        const route = req.route?.path ? `${req.baseUrl}${String(req.route.path)}` : (this.routeOf?.(req.method, req.originalUrl) ?? 'unmatched');
         const labels = { method: req.method, route };
         this.requests.inc({ ...labels, status: String(res.statusCode) });
         this.latency.observe(labels, seconds);

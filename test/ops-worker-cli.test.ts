@@ -34,6 +34,9 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
   it('serves Prometheus metrics per route pattern, with errors counted, without authentication, and times every answer', async () => {
     const missing = await h.api('GET', '/v1/jobs/00000000-0000-4000-8000-000000000000');
     const schedules = await h.api('GET', '/v1/schedules');
+    // Answered before routing: a bad key, a body that is no JSON. Counted under their routes, not "unmatched".
+    expect((await fetch(`${h.baseUrl}/v1/jobs/abc123`, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
+    expect((await fetch(`${h.baseUrl}/v1/documents`, { method: 'POST', headers: { authorization: `Bearer ${h.keys.acme}`, 'content-type': 'application/json' }, body: '{"content":' })).status).toBe(400);
     // Every answer says how long the API itself took (W3C Server-Timing), errors included.
     for (const answer of [missing, schedules]) expect(answer.headers.get('server-timing')).toMatch(/^app;dur=\d+\.\d$/);
     const response = await fetch(`${h.baseUrl}/metrics`);
@@ -42,7 +45,9 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
     const text = await response.text();
     expect(text).toMatch(/cairn_http_requests_total\{method="GET",route="\/v1\/jobs\/:id",status="404"\} 1/);
     expect(text).toMatch(/cairn_http_requests_total\{method="GET",route="\/v1\/schedules",status="200"\} 1/);
-    expect(text).toMatch(/cairn_http_request_errors_total\{method="GET",route="\/v1\/jobs\/:id",class="4xx"\} 1/);
+    expect(text).toMatch(/cairn_http_request_errors_total\{method="GET",route="\/v1\/jobs\/:id",class="4xx"\} 2/);
+    expect(text).toMatch(/cairn_http_requests_total\{method="GET",route="\/v1\/jobs\/:id",status="401"\} 1/);
+    expect(text).toMatch(/cairn_http_requests_total\{method="POST",route="\/v1\/documents",status="400"\} 1/);
     expect(text).toMatch(/cairn_http_request_duration_seconds_bucket\{le="0\.1",method="GET",route="\/v1\/schedules"\}/);
     expect(text).toMatch(/cairn_api_process_cpu_seconds_total/);
     for (const route of ['/healthz', '/readyz', '/livez']) expect((await fetch(`${h.baseUrl}${route}`)).status).toBe(200);
