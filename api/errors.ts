@@ -6,19 +6,20 @@ import { CairnError, asServiceUnavailable, asTooLargeForTemporal, badInput } fro
 import type { Logger } from '../lib/logger';
 
 /** Parses a request part with a zod schema; failures become a 400 that names every bad field. */
-export function parseWith<T extends z.ZodType>(schema: T, value: unknown, whole = '(body)'): z.infer<T> {
+export function parseWith<T extends z.ZodType>(schema: T, value: unknown, whole = '(body)', pathParam?: string): z.infer<T> {
   const result = schema.safeParse(value);
   if (!result.success) {
     throw badInput(
       result.error.issues.map((issue) => `${issue.path.join('.') || whole}: ${issue.message}`).join('; '),
-      result.error.issues.map((issue) => ({ path: issue.path, message: issue.message, code: issue.code })),
+      // A path parameter's issues say so (FastAPI surfaces answer loc: ["path", "<name>"], not ["body"]).
+      result.error.issues.map((issue) => ({ path: pathParam ? [pathParam] : issue.path, message: issue.message, code: issue.code, ...(pathParam ? { in: 'path' } : {}) })),
     );
   }
   return result.data;
 }
 
 /** A path id as Cairn mints them (letters, digits, `_`, `-`); anything else is a 400 saying it is `not <what>`. */
-export const idParam = (value: unknown, what = 'an id') => parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, `not ${what}`), value, 'id (path)');
+export const idParam = (value: unknown, what = 'an id') => parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, `not ${what}`), value, 'id (path)', 'id');
 
 /**
  * A whole-number query parameter, written in decimal digits: `0x10`, `1e3` or ` 7` are refused, and a

@@ -137,6 +137,9 @@ describe('Crosmos surface (/compat/crosmos)', () => {
         expect.objectContaining({ loc: ['body', 'messages', 0, 'role'], type: 'string_too_short' }),
       ]),
     );
+    // A job id that cannot be one is named where it was: in the path.
+    const badId = await h.api('GET', `/compat/crosmos/api/v1/jobs/${'x'.repeat(200)}`);
+    expect([badId.status, badId.body.detail[0].loc]).toEqual([422, ['path', 'id']]);
     // Only the forms pydantic reads: not half the hyphens, one brace, or spaces around it.
     for (const spaceId of ['3fa85f64-57174562-b3fc-2c963f66afa6', '{3fa85f64-5717-4562-b3fc-2c963f66afa6', ' 3fa85f64-5717-4562-b3fc-2c963f66afa6', '{3fa85f64-5717-4562b3fc2c963f66afa6}']) {
       const odd = await h.api('POST', '/compat/crosmos/api/v1/conversations', { body: { space_id: spaceId, messages: [{ role: 'user', content: 'x' }] } });

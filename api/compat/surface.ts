@@ -10,7 +10,7 @@ export interface SurfaceError {
   code: string;
   message: string;
   /** zod issues when the error is a validation failure ({path, message, code}). */
-  issues?: { path: (string | number)[]; message: string; code: string }[];
+  issues?: { path: (string | number)[]; message: string; code: string; /** Where the value was: the body unless said. */ in?: 'path' }[];
 }
 
 /** How a vendor writes its errors: the status it uses and the body it sends. */
@@ -60,7 +60,7 @@ export const fastApiErrors: ErrorShape = (error) => {
       status: 422,
       body: {
         detail: issues.map((issue) => ({
-          loc: ['body', ...issue.path],
+          loc: [issue.in ?? 'body', ...issue.path],
           msg: issue.message,
           type: fastApiType(issue),
         })),
