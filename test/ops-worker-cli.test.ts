@@ -10,6 +10,8 @@ import { freePort } from '../lib/local-services/ports';
 import { slowFetch } from './support/faults';
 import { startHarness, type Harness } from './support/harness';
 import { waitFor } from './support/wait';
+import pino from 'pino';
+import { temporalLogger } from '../worker/telemetry';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '..');
@@ -186,6 +188,27 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
     } finally {
       if (api.exitCode === null) api.kill('SIGKILL');
     }
+  });
+
+  it("logs the SDK core's retry reports once a minute per kind, saying how many it left out, and every other line", () => {
+    const lines: { msg: string; similar_left_out?: number }[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    let clock = 0;
+    const logger = temporalLogger(log, () => clock);
+    // An outage: each poller reports each retry.
+    for (let i = 1; i <= 30; i++) logger.warn(`gRPC call poll_activity_task_queue retried ${i} times`, { sdkComponent: 'core' });
+    logger.warn('gRPC call poll_workflow_task_queue retried 1 times', { sdkComponent: 'core' });
+    logger.warn('Workflow failed', { sdkComponent: 'workflow' });
+    logger.warn('Workflow failed', { sdkComponent: 'workflow' });
+    clock = 61_000;
+    logger.warn('gRPC call poll_activity_task_queue retried 31 times', { sdkComponent: 'core' });
+    expect(lines.map((line) => [line.msg, line.similar_left_out])).toEqual([
+      ['gRPC call poll_activity_task_queue retried 1 times', undefined],
+      ['gRPC call poll_workflow_task_queue retried 1 times', undefined],
+      ['Workflow failed', undefined],
+      ['Workflow failed', undefined],
+      ['gRPC call poll_activity_task_queue retried 31 times', 29],
+    ]);
   });
 
   it('the CLI ingests a folder with progress, shows a job, searches and runs a backfill through the API', async () => {

@@ -48,16 +48,43 @@ const PINO_LEVEL: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'
 export const expectedSdkNotice = (message: string) => message === 'No workflows registered, not polling for workflow tasks';
 
 /** The SDK's workflow and activity logs already carry workflowId, runId and activityType in their meta. */
-export function temporalLogger(log: Logger): DefaultLogger {
+export function temporalLogger(log: Logger, now: () => number = Date.now): DefaultLogger {
   const level = (log.level === 'silent' ? 'ERROR' : log.level === 'fatal' ? 'ERROR' : log.level.toUpperCase()) as LogLevel;
+  const repeats = new RepeatedLines(now);
   return new DefaultLogger(level, (entry) => {
+    // During a Temporal outage each of the worker's pollers reports every retry ("gRPC call
+    // poll_activity_task_queue retried 7 times"): some 600 lines in 6 minutes. One line of each kind a
+    // minute, saying how many were left out, keeps the outage visible without burying everything else.
+    const suppressed = RETRY_REPORT.test(entry.message) ? repeats.admit(entry.message.replace(/\d+/g, 'N')) : 0;
+    if (suppressed === undefined) return;
     // The SDK passes failures as `error` (or `failure`); pino serialises an Error only under `err`: the
     // message and stack were logged as {}.
     const { error, failure, ...meta } = (entry.meta ?? {}) as Record<string, unknown>;
     const err = error instanceof Error ? error : failure instanceof Error ? failure : undefined;
     const rest = { ...meta, ...(err ? { err } : { ...(error === undefined ? {} : { error }), ...(failure === undefined ? {} : { failure }) }) };
-    log[expectedSdkNotice(entry.message) ? 'debug' : PINO_LEVEL[entry.level]]({ ...rest, source: 'temporal' }, entry.message);
+    log[expectedSdkNotice(entry.message) ? 'debug' : PINO_LEVEL[entry.level]]({ ...rest, ...(suppressed ? { similar_left_out: suppressed } : {}), source: 'temporal' }, entry.message);
   });
+}
+
+/** The SDK core's report of a call it is retrying. */
+const RETRY_REPORT = /retried \d+ times/;
+
+/** One line of a kind per window: admit answers how many of the kind were left out since, or undefined to leave this one out. */
+class RepeatedLines {
+  private readonly seen = new Map<string, { at: number; left: number }>();
+  constructor(private readonly now: () => number, private readonly windowMs = 60_000) {}
+
+  admit(kind: string): number | undefined {
+    const at = this.now();
+    const last = this.seen.get(kind);
+    if (last && at - last.at < this.windowMs) {
+      last.left += 1;
+      return undefined;
+    }
+    this.seen.set(kind, { at, left: 0 });
+    if (this.seen.size > 1000) this.seen.delete(this.seen.keys().next().value!);
+    return last?.left ?? 0;
+  }
 }
 
 /**
