@@ -132,6 +132,11 @@ export function withStatus(res: Response, status: number): Response {
   return res.status(status);
 }
 
+/** The error code a status stands for (lib/errors.ts), for errors raised outside Cairn's own (body-parser's). */
+function httpCodeOf(status: number): string {
+  return ({ 413: 'payload_too_large', 415: 'unsupported_media_type' } as Record<number, string>)[status] ?? 'bad_input';
+}
+
 export function toErrorResponse(error: unknown): { status: number; body: { error: { code: string; message: string; details?: unknown } } } {
   error = asTooLargeForTemporal(error) ?? asServiceUnavailable(error) ?? error;
   if (error instanceof CairnError) {
@@ -148,8 +153,13 @@ export function toErrorResponse(error: unknown): { status: number; body: { error
     // The router could not percent-decode a path parameter (`/v1/jobs/%ff`).
     return { status: 400, body: { error: { code: 'bad_input', message: 'The path is not validly percent-encoded' } } };
   }
+  // A body in an encoding or charset this API cannot read is the media type's problem (415), whatever
+  // status the parser chose for an encoding it has never heard of.
+  if (bodyParserError?.type === 'encoding.unsupported' || bodyParserError?.type === 'charset.unsupported') {
+    return { status: 415, body: { error: { code: 'unsupported_media_type', message: bodyParserError.message ?? 'Unsupported body encoding' } } };
+  }
   if (bodyParserError?.expose && bodyParserError.status && bodyParserError.status < 500) {
-    return { status: bodyParserError.status, body: { error: { code: 'bad_input', message: bodyParserError.message ?? 'Bad request' } } };
+    return { status: bodyParserError.status, body: { error: { code: httpCodeOf(bodyParserError.status), message: bodyParserError.message ?? 'Bad request' } } };
   }
   return { status: 500, body: { error: { code: 'internal', message: 'Internal error' } } };
 }

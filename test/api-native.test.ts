@@ -75,6 +75,11 @@ describe('native v1 API', () => {
     expect(fakePdf.status).toBe(415);
     const big = await h.api('POST', '/v1/files', { body: upload('big.txt', 'x'.repeat(5 * 1024 * 1024 + 10), 'text/plain') });
     expect(big.status).toBe(413);
+    // A body in an encoding or charset the API cannot read: 415 as such.
+    for (const headers of [{ 'content-type': 'application/json', 'content-encoding': 'compress' }, { 'content-type': 'application/json; charset=klingon' }]) {
+      const unreadable = await h.api('POST', '/v1/documents', { body: '{"content":"hello"}', headers });
+      expect([JSON.stringify(headers), unreadable.status, unreadable.body.error.code]).toEqual([JSON.stringify(headers), 415, 'unsupported_media_type']);
+    }
     // A PDF declared TXT is answered, and recorded, as the PDF its bytes say it is.
     const pdf = await h.api('POST', '/v1/files', { body: upload('minutes.txt', Buffer.from(await makePdf([['The harbour board met on Tuesday.']])), 'text/plain', { format: 'TXT' }) });
     expect([pdf.status, pdf.body.format]).toEqual([202, 'PDF']);
