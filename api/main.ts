@@ -66,18 +66,26 @@ async function main() {
     process.exit(1);
   });
   const shutdown = () => {
-    log.info('API shutting down');
-    // Requests still arriving on open connections see /readyz fail, so a balancer stops sending more.
+    log.info({ graceMs: config.SHUTDOWN_GRACE_MS }, 'API shutting down');
+    // First a grace period still listening, /readyz answering 503, so a balancer stops sending here
+    // before connections are refused (closing at once reset requests already on their way); then no
+    // new connections, in-flight requests finish, accepted jobs' starts complete.
     shuttingDown = true;
-    server.close(async () => {
-      clearInterval(sweeps);
-      await Promise.all([sweeping, jobs.drain()]);
-      await journal?.close();
-      await temporal.connection.close();
-      await runtime.close();
-      process.exit(0);
-    });
-    setTimeout(() => process.exit(0), 10_000).unref();
+    setTimeout(() => {
+      server.close(async () => {
+        clearInterval(sweeps);
+        await Promise.all([sweeping, jobs.drain()]);
+        await journal?.close();
+        await temporal.connection.close();
+        await runtime.close();
+        process.exit(0);
+      });
+      // Stopped before everything had finished: not a clean exit.
+      setTimeout(() => {
+        log.warn('API stopped before its requests and starts had finished');
+        process.exit(1);
+      }, 10_000).unref();
+    }, config.SHUTDOWN_GRACE_MS).unref();
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);

@@ -13,7 +13,14 @@ const optionalUrl = z
   .string()
   .trim()
   .transform((value) => (value === '' ? undefined : value))
-  .pipe(z.url().optional())
+  .pipe(z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional())
+  .optional();
+/** host:port, as Temporal's clients take it: no scheme (a URL here retried forever as an "outage"). */
+const optionalHostPort = z
+  .string()
+  .trim()
+  .transform((value) => (value === '' ? undefined : value))
+  .pipe(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/, 'must be host:port (no scheme), e.g. temporal.internal:7233').optional())
   .optional();
 const optionalString = z
   .string()
@@ -38,7 +45,7 @@ const EnvSchema = z.object({
   CAIRN_CACHE_DIR: z.string().default(defaultCacheDir()),
   CAIRN_BLOB_DIR: optionalString,
 
-  TEMPORAL_ADDRESS: optionalString,
+  TEMPORAL_ADDRESS: optionalHostPort,
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('cairn-ingest'),
   TEMPORAL_PORT: port.default(7233),
@@ -93,6 +100,11 @@ const EnvSchema = z.object({
    * a caller-derived id) before answering 503 (ms): a stalled Temporal is not a request that hangs.
    */
   ACCEPT_START_DEADLINE_MS: z.coerce.number().int().min(100).default(20_000),
+  /**
+   * On SIGTERM the API keeps listening this long with /readyz answering 503, so a load balancer stops
+   * sending it requests, before it closes its port and finishes what is in flight (ms).
+   */
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).max(120_000).default(2_000),
   /**
    * The API's acceptance journal (lib/accept-journal.ts): a fresh job is answered once its entry is
    * flushed there, its upload and start completed in the background. The folder is one API process's

@@ -76,7 +76,7 @@ describe('native v1 API', () => {
     const big = await h.api('POST', '/v1/files', { body: upload('big.txt', 'x'.repeat(5 * 1024 * 1024 + 10), 'text/plain') });
     expect(big.status).toBe(413);
     // A body in an encoding or charset the API cannot read: 415 as such.
-    for (const headers of [{ 'content-type': 'application/json', 'content-encoding': 'compress' }, { 'content-type': 'application/json; charset=klingon' }]) {
+    for (const headers of [{ 'content-type': 'application/json', 'content-encoding': 'compress' }, { 'content-type': 'application/json; charset=klingon' }] as Record<string, string>[]) {
       const unreadable = await h.api('POST', '/v1/documents', { body: '{"content":"hello"}', headers });
       expect([JSON.stringify(headers), unreadable.status, unreadable.body.error.code]).toEqual([JSON.stringify(headers), 415, 'unsupported_media_type']);
     }

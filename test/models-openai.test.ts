@@ -136,4 +136,18 @@ describe('OpenAI providers (against a local test double)', () => {
     expect(providers.extractors['long-range'].name).toBe('openai-long-range/gpt-4o-mini');
     await providers.close();
   });
+
+  it('refuses a provider set to openai without OPENAI_API_KEY, rather than running the local model under it', async () => {
+    const { OPENAI_API_KEY: _key, ...env } = process.env;
+    for (const variable of ['EMBEDDING_PROVIDER', 'EXTRACTION_PROVIDER']) {
+      const config = loadConfig({ ...env, [variable]: 'openai' });
+      await expect(createModelProviders(config, createLogger('silent', 'test'))).rejects.toThrow(`${variable}=openai needs OPENAI_API_KEY`);
+    }
+  });
+
+  it('refuses a Temporal address with a scheme, and an Elasticsearch URL that is not http(s), naming them', () => {
+    expect(() => loadConfig({ ...process.env, TEMPORAL_ADDRESS: 'http://127.0.0.1:7233' })).toThrow(/TEMPORAL_ADDRESS: must be host:port/);
+    expect(() => loadConfig({ ...process.env, ELASTICSEARCH_URL: 'htp:/127.0.0.1:9200' })).toThrow(/ELASTICSEARCH_URL: must be an http/);
+    expect(loadConfig({ ...process.env, TEMPORAL_ADDRESS: 'temporal.internal:7233' }).temporalAddress).toBe('temporal.internal:7233');
+  });
 });

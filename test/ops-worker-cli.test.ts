@@ -178,6 +178,10 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
           setTimeout(() => request.end(body.slice(20)), 500);
         }, 500);
       });
+      // During its grace period (SHUTDOWN_GRACE_MS, 2 s) it still answers, readiness failing, so a
+      // balancer stops sending before connections are refused.
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(503);
       const accepted = await answer;
       expect(accepted.status).toBe(202);
       const jobId = JSON.parse(accepted.body).job_id as string;

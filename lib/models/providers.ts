@@ -30,7 +30,8 @@ export async function createModelProviders(config: Config, log: Logger): Promise
   const openai = config.OPENAI_API_KEY ? createOpenAIClient(config) : undefined;
   let embedder: Embedder;
   let local: LocalEmbedder | undefined;
-  if (openai && useOpenAI(config.EMBEDDING_PROVIDER, config, 'EMBEDDING_PROVIDER')) {
+  // Asked first: a provider set to openai without a key is refused, not quietly run locally.
+  if (useOpenAI(config.EMBEDDING_PROVIDER, config, 'EMBEDDING_PROVIDER') && openai) {
     embedder = new OpenAIEmbedder(openai, config.OPENAI_EMBEDDING_MODEL, config.OPENAI_EMBEDDING_DIMS);
   } else {
     local = new LocalEmbedder({ cacheDir: config.CAIRN_CACHE_DIR, threads: config.EMBEDDING_THREADS, log: (line) => log.info(line) });
@@ -38,7 +39,7 @@ export async function createModelProviders(config: Config, log: Logger): Promise
     embedder = local;
   }
   const extractors =
-    openai && useOpenAI(config.EXTRACTION_PROVIDER, config, 'EXTRACTION_PROVIDER')
+    useOpenAI(config.EXTRACTION_PROVIDER, config, 'EXTRACTION_PROVIDER') && openai
       ? { fast: new OpenAIExtractor(openai, config.OPENAI_EXTRACTION_MODEL, 'fast'), 'long-range': new OpenAIExtractor(openai, config.OPENAI_EXTRACTION_MODEL, 'long-range') }
       : { fast: new NlpExtractor('fast'), 'long-range': new NlpExtractor('full') };
   log.info({ embedder: embedder.model, dims: embedder.dims, extractor: extractors['long-range'].name }, 'model providers ready');
