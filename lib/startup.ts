@@ -30,7 +30,8 @@ async function untilAnswers(what: string, attempt: () => Promise<void>, log: Log
     try {
       return await attempt();
     } catch (error) {
-      log.warn({ err: error }, `${what} does not answer (${error instanceof Error ? error.message : String(error)}); trying again in ${wait / 1000} s`);
+      // The reason, not the error object: Elasticsearch's errors carry the whole client connection (headers, pool).
+      log.warn({ reason: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }, `${what} does not answer (${error instanceof Error ? error.message : String(error)}); trying again in ${wait / 1000} s`);
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
