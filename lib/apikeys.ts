@@ -3,7 +3,7 @@ import type { Client } from '@elastic/elasticsearch';
 import { z } from 'zod';
 import { getDocument } from './elasticsearch/client';
 import { notFound } from './errors';
-import { settlesWithin } from './promises';
+import { within } from './promises';
 
 /** What a key may do: ingest, read jobs/memories/entities, search, write (update/delete), admin (keys). */
 export const PERMISSIONS = ['ingest', 'read', 'search', 'write', 'admin'] as const;
@@ -145,10 +145,7 @@ export class ApiKeyStore implements KeyResolver {
     }
     if (!cached?.principal || age >= STALE_IF_DOWN_MS) return this.lookup(hash, match[1]!);
     const stale = cached.principal;
-    const read = this.lookup(hash, match[1]!);
-    const answered = read.then(() => true, () => false);
-    if (!(await settlesWithin(answered, STALE_ANSWER_MS)) || !(await answered)) return stale;
-    return read;
+    return within(this.lookup(hash, match[1]!), STALE_ANSWER_MS, () => stale).catch(() => stale);
   }
 
   /** Reads a key's record (one read per key at a time) and caches what it makes of it. */

@@ -58,23 +58,20 @@ export async function searchMemories(deps: SearchDeps, request: SearchRequest): 
   const warnings = comparable.warnings;
   let plan = comparable.plan;
   if (plan.methods.includes('knn') && !deps.embedder) throw badInput('vector search needs an embedding model, and none is configured');
-  // Embedded while BM25 searches; kNN and the similarities wait for it.
-  const embedding = plan.methods.includes('knn') ? queryVector(deps.embedder!, query) : undefined;
-  const vector = embedding?.then((outcome) => ('vector' in outcome ? outcome.vector : undefined));
-  const searched = plan.methods.map((method) => (method === 'bm25' ? bm25(deps, query, plan.bm25, filter, plan.candidates) : knn(deps, vector!, filter, plan.candidates)));
-  // Awaited together below, after the embedding: one failing meanwhile is not an unhandled rejection.
-  for (const search of searched) search.catch(() => undefined);
+  // BM25 searches while the query is embedded (awaited after it: a failure meanwhile is handled).
+  const lexical = plan.methods.includes('bm25') ? bm25(deps, query, plan.bm25, filter, plan.candidates) : undefined;
+  lexical?.catch(() => undefined);
+  const embedded = plan.methods.includes('knn') ? await queryVector(deps.embedder!, query) : undefined;
   // The embedding model not answering (down, slow, failing) leaves BM25 to answer alone, saying so,
   // as a model change does: a search is not held for as long as the model's own retries take.
-  const failed = embedding && (await embedding);
-  if (failed && 'failure' in failed) {
-    const bm25Only = withoutKnn(plan);
-    if (bm25Only.methods.includes('bm25') && !plan.methods.includes('bm25')) searched.push(bm25(deps, query, plan.bm25, filter, plan.candidates));
-    searched.splice(plan.methods.indexOf('knn'), 1);
-    plan = bm25Only;
-    warnings.push(`kNN skipped, answered with BM25 only: the embedding model did not embed the query (${failed.failure})`);
+  if (embedded && 'failure' in embedded) {
+    plan = withoutKnn(plan);
+    warnings.push(`kNN skipped, answered with BM25 only: the embedding model did not embed the query (${embedded.failure})`);
   }
-  const hitsByMethod = await Promise.all(searched);
+  const vector = embedded && 'vector' in embedded ? embedded.vector : undefined;
+  const hitsByMethod = await Promise.all(
+    plan.methods.map((method) => (method === 'bm25' ? (lexical ?? bm25(deps, query, plan.bm25, filter, plan.candidates)) : knn(deps, vector!, filter, plan.candidates))),
+  );
   const documents = new Map<string, Memory>();
   const rankings: Ranking[] = hitsByMethod.map((hits, i) => {
     for (const hit of hits) if (hit._source) documents.set(hit._id!, hit._source);
@@ -82,11 +79,7 @@ export async function searchMemories(deps: SearchDeps, request: SearchRequest): 
   });
   const fused = distinct(fuseRankings(rankings, plan, documents), documents);
   const results: SearchResult[] = fused.slice(0, plan.limit).map(({ id, score, ranks }) => ({ ...documents.get(id)!, score, ranks }));
-  const queryVectorFound = plan.methods.includes('knn') ? await vector : undefined;
-  if (request.similarity && queryVectorFound) {
-    const knnHits = hitsByMethod[plan.methods.indexOf('knn')]!;
-    await addSimilarities(deps, results, queryVectorFound, knnHits);
-  }
+  if (request.similarity && vector) await addSimilarities(deps, results, vector, hitsByMethod[plan.methods.indexOf('knn')]!);
   return { results, methods: plan.methods, warnings };
 }
 
@@ -207,9 +200,7 @@ function withoutKnn(plan: SearchPlan): SearchPlan {
   return methods.length ? { ...plan, methods } : { ...plan, methods: ['bm25'], fusion: 'none' };
 }
 
-async function knn(deps: SearchDeps, queryVector: Promise<number[] | undefined>, filter: estypes.QueryDslQueryContainer[], k: number): Promise<Hit[]> {
-  const vector = await queryVector;
-  if (!vector) return [];
+async function knn(deps: SearchDeps, vector: number[], filter: estypes.QueryDslQueryContainer[], k: number): Promise<Hit[]> {
   return run(deps, {
     size: k,
     // The filter sits inside the kNN clause: HNSW then searches only the allowed memories
