@@ -25,7 +25,7 @@ async function main() {
   const config = loadConfigOrExit();
   const log = createLogger(config.LOG_LEVEL, 'cairn-api');
   await waitForServices(config, log);
-  const runtime = await createRuntime(config, log);
+  const runtime = await createRuntime(config, log, 'api');
   const temporal = await connectTemporal(config);
   await ensureSearchAttributes(temporal, config.TEMPORAL_NAMESPACE);
   if (config.staticApiKeys.size === 0) log.warn('No API keys configured: set CAIRN_API_KEY or CAIRN_API_KEYS; every request will answer 401.');

@@ -1,7 +1,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import { LocalBlobStore, type BlobStore } from './blob/store';
 import type { Config } from './config';
-import { createElasticsearchClient } from './elasticsearch/client';
+import { createElasticsearchClient, forApiRequests } from './elasticsearch/client';
 import { EmbeddingMatch, REINDEX_REMEDY, describeMismatch, type EmbeddingMismatch } from './elasticsearch/embedding-match';
 import { ensureIndices, type IndexNames } from './elasticsearch/indices';
 import type { Logger } from './logger';
@@ -26,11 +26,16 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-export async function createRuntime(config: Config, log: Logger): Promise<Runtime> {
-  const es = createElasticsearchClient(config.elasticsearchUrl);
+/**
+ * `api`: what the API process asks of Elasticsearch after start-up is given REQUEST_TIMEOUT_MS.api
+ * (a caller waits on it); the worker, and a process running both, keep the longer worker timeout.
+ */
+export async function createRuntime(config: Config, log: Logger, role: 'api' | 'worker' = 'worker'): Promise<Runtime> {
+  const connected = createElasticsearchClient(config.elasticsearchUrl);
   const models = await createModelProviders(config, log);
   const configured = embeddingSpec(models.embedder);
-  const indices = await ensureIndices(es, config.ELASTICSEARCH_INDEX_PREFIX, configured);
+  const indices = await ensureIndices(connected, config.ELASTICSEARCH_INDEX_PREFIX, configured);
+  const es = role === 'api' ? forApiRequests(connected) : connected;
   const embeddingMatch = new EmbeddingMatch(es, indices, configured);
   warnOfMismatches(log, await embeddingMatch.mismatches());
   const blobs = new LocalBlobStore(config.blobDir);
@@ -47,7 +52,7 @@ export async function createRuntime(config: Config, log: Logger): Promise<Runtim
     log,
     close: async () => {
       await models.close();
-      await es.close();
+      await connected.close();
     },
   };
 }

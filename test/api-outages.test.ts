@@ -9,13 +9,14 @@ import { StaticKeyResolver } from '../api/auth';
 import { createApp } from '../api/server';
 import { LocalBlobStore, type BlobStore } from '../lib/blob/store';
 import { loadConfig } from '../lib/config';
-import { createElasticsearchClient } from '../lib/elasticsearch/client';
+import { createElasticsearchClient, forApiRequests, REQUEST_TIMEOUT_MS } from '../lib/elasticsearch/client';
 import { deleteIndices, indexNames } from '../lib/elasticsearch/indices';
 import { EmbeddingMatch } from '../lib/elasticsearch/embedding-match';
 import { IngestJobs } from '../lib/jobs';
 import { createLogger } from '../lib/logger';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { freePort } from '../lib/local-services/ports';
+import { closeTemporalLater } from './support/harness';
 import { tcpProxy } from './support/tcp-proxy';
 import { waitFor } from './support/wait';
 
@@ -25,13 +26,14 @@ import { waitFor } from './support/wait';
  * local one: requests that need the missing service answer 503 with Retry-After in their surface's
  * shape, never a 500; those that do not need it go on working.
  */
-async function apiWith(down: 'temporal' | 'elasticsearch' | 'nothing' | 'temporal-stalled', blobStore: (folder: string) => BlobStore = (folder) => new LocalBlobStore(folder)) {
+async function apiWith(down: 'temporal' | 'elasticsearch' | 'nothing' | 'temporal-stalled' | 'elasticsearch-stalled', blobStore: (folder: string) => BlobStore = (folder) => new LocalBlobStore(folder)) {
   const id = randomBytes(4).toString('hex');
   // A port nothing listens on: the service is down.
   const port = await freePort();
-  // Temporal through a proxy the test can freeze: a server that takes connections and says nothing.
+  // Temporal or Elasticsearch through a proxy the test can freeze: a server that takes connections and says nothing.
   const local = loadConfig({ ...process.env, NODE_ENV: 'test' });
-  const stall = down === 'temporal-stalled' ? await tcpProxy(`http://${local.temporalAddress}`) : undefined;
+  const stall =
+    down === 'temporal-stalled' ? await tcpProxy(`http://${local.temporalAddress}`) : down === 'elasticsearch-stalled' ? await tcpProxy(local.elasticsearchUrl) : undefined;
   const config = loadConfig({
     ...process.env,
     NODE_ENV: 'test',
@@ -41,13 +43,15 @@ async function apiWith(down: 'temporal' | 'elasticsearch' | 'nothing' | 'tempora
     CAIRN_API_KEYS: `key_${id}=acme`,
     ACCEPT_START_DEADLINE_MS: '2000',
     ...(down === 'temporal' ? { TEMPORAL_ADDRESS: `127.0.0.1:${port}` } : down === 'elasticsearch' ? { ELASTICSEARCH_URL: `http://127.0.0.1:${port}` } : {}),
-    ...(stall ? { TEMPORAL_ADDRESS: new URL(stall.url).host } : {}),
+    ...(stall && down === 'temporal-stalled' ? { TEMPORAL_ADDRESS: new URL(stall.url).host } : {}),
+    ...(stall && down === 'elasticsearch-stalled' ? { ELASTICSEARCH_URL: stall.url } : {}),
   });
   const connection = down === 'temporal' ? Connection.lazy({ address: config.temporalAddress }) : await Connection.connect({ address: config.temporalAddress });
   // The test's own view of Temporal, never through the proxy.
-  const direct = stall ? await Connection.connect({ address: local.temporalAddress }) : connection;
+  const direct = down === 'temporal-stalled' ? await Connection.connect({ address: local.temporalAddress }) : connection;
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const es = createElasticsearchClient(config.elasticsearchUrl);
+  // The API process's client (api/main.ts: createRuntime(…, 'api')), whose requests have the API's deadline.
+  const es = forApiRequests(createElasticsearchClient(config.elasticsearchUrl));
   const indices = indexNames(config.ELASTICSEARCH_INDEX_PREFIX);
   const jobs = new IngestJobs(client, blobStore(config.blobDir), config, es);
   const search = { es, index: indices.memories, embeddingMatch: new EmbeddingMatch(es, indices, { model: 'none', dims: 384 }) };
@@ -76,11 +80,10 @@ async function apiWith(down: 'temporal' | 'elasticsearch' | 'nothing' | 'tempora
       await new Promise((resolve) => server.close(resolve));
       if (down !== 'temporal') await deleteTaskQueueWorkflows(directClient, config.TEMPORAL_TASK_QUEUE);
       if (down !== 'elasticsearch') await deleteIndices(es, config.ELASTICSEARCH_INDEX_PREFIX);
-      await connection.close();
-      if (stall) {
-        await direct.close();
-        await stall.close();
-      }
+      // The calls the API's deadlines gave up on may still be retrying inside the SDK.
+      closeTemporalLater(connection);
+      if (down === 'temporal-stalled') await direct.close();
+      await stall?.close();
       await es.close();
       fs.rmSync(config.blobDir, { recursive: true, force: true });
     },
@@ -179,6 +182,28 @@ describe('outages: a service that is down is a 503 to retry, in the surface’s 
         expect(answer.status).toBe(503);
         expect(answer.retryAfter).toBe('5');
       }
+    } finally {
+      await api.close();
+    }
+  }, 90_000);
+
+  it('Elasticsearch stalled (taking connections, answering nothing): reads answer 503 after the API’s request timeout, not 30 s or more', async () => {
+    const api = await apiWith('elasticsearch-stalled');
+    try {
+      api.stall!.freeze();
+      const asked = Date.now();
+      const answers = await Promise.all([
+        api.call('POST', '/v1/search', { query: 'harbour crane', mode: 'bm25' }),
+        api.call('GET', '/v1/memories/mem_0123456789abcdef'),
+        api.call('GET', '/v1/entities'),
+        api.call('GET', '/v1/sources'),
+      ]);
+      const waited = Date.now() - asked;
+      expect(answers.map((answer) => [answer.status, answer.retryAfter])).toEqual(answers.map(() => [503, '5']));
+      expect(answers[0]!.body.error.message).toMatch(/Elasticsearch .*timed out/i);
+      // Each waited the API's timeout (10 s) once: not the worker's 30 s, nor a retry of it.
+      expect(waited).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS.api - 500);
+      expect(waited).toBeLessThan(REQUEST_TIMEOUT_MS.worker - 5_000);
     } finally {
       await api.close();
     }

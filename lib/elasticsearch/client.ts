@@ -1,10 +1,19 @@
 import { Client, type estypes } from '@elastic/elasticsearch';
 import { badInput, upstreamFailure, type CairnError } from '../errors';
 
+/**
+ * How long one request may take before it is given up (a TimeoutError: 503 to an API caller, a retry
+ * to an activity). The worker's bulk writes of large batches and the start-up's index creation get
+ * 30 s. The API answers a caller, who does better with a 503 and Retry-After after 10 s than a request
+ * held for 30 by a node that takes connections and answers nothing (a long GC pause, a frozen host);
+ * everything the API asks of Elasticsearch (a search, a page of a listing, one memory's edit) is small.
+ */
+export const REQUEST_TIMEOUT_MS = { worker: 30_000, api: 10_000 } as const;
+
 export function createElasticsearchClient(url: string): Client {
   return new Client({
     node: url,
-    requestTimeout: 30_000,
+    requestTimeout: REQUEST_TIMEOUT_MS.worker,
     // Retries here cover a dropped connection; activity retries cover longer outages.
     maxRetries: 2,
   });
@@ -17,6 +26,11 @@ export async function isElasticsearchHealthy(client: Client): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/** The API's view of `es`: the same connections, each request given REQUEST_TIMEOUT_MS.api. */
+export function forApiRequests(es: Client): Client {
+  return es.child({ requestTimeout: REQUEST_TIMEOUT_MS.api });
 }
 
 export type { Client as ElasticsearchClient };

@@ -64,6 +64,16 @@ function publishedSchema(schema: z.ZodType): object {
   return json;
 }
 
+/**
+ * Closes a Temporal connection a minute from now, not now: Connection.close() leaves the SDK's gRPC
+ * retry timers running, and a retry of a call that failed during the teardown (or one a test's deadline
+ * gave up on, still retrying against a Temporal that is down) then throws "Channel has been shut down"
+ * from its timer, failing the suite after its tests passed. Unref'd: it keeps no process alive.
+ */
+export function closeTemporalLater(connection: { close(): Promise<void> }): void {
+  setTimeout(() => void connection.close().catch(() => undefined), 60_000).unref();
+}
+
 export async function startHarness(options: HarnessOptions = {}): Promise<Harness> {
   if (!temporalRuntimeInstalled) {
     quietRoutineWorkflowTaskWarnings();
@@ -184,11 +194,7 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
       await connection.close();
       // The run's jobs would otherwise stay in a reused local server's database until retention.
       await deleteTaskQueueWorkflows(temporal.client, config.TEMPORAL_TASK_QUEUE);
-      // Closed a minute later, not now: Connection.close() leaves the SDK's gRPC retry timers running,
-      // and a retry of a call that failed during the teardown then throws "Channel has been shut down"
-      // from its timer, failing the suite after its tests passed (seen once in a full run). Unref'd: it
-      // keeps no process alive.
-      setTimeout(() => void temporal.connection.close().catch(() => undefined), 60_000).unref();
+      closeTemporalLater(temporal.connection);
       await deleteIndices(runtime.es, config.ELASTICSEARCH_INDEX_PREFIX);
       await runtime.close();
       fs.rmSync(config.blobDir, { recursive: true, force: true });

@@ -14,9 +14,10 @@ export async function tcpProxy(target: string, port = 0): Promise<{ url: string;
       sockets.add(socket);
       socket.on('error', () => undefined);
       socket.on('close', () => sockets.delete(socket));
-      if (frozen) socket.pause();
     }
     client.pipe(service).pipe(client);
+    // After pipe(), which sets both flowing: a connection made while frozen passes nothing on either.
+    if (frozen) [client, service].forEach((socket) => socket.pause());
   });
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
