@@ -97,6 +97,12 @@ export function asServiceUnavailable(error: unknown): CairnError | undefined {
   if (named?.name === 'ResponseError' && [429, 502, 503, 504].includes(named.meta?.statusCode ?? 0)) {
     return upstreamFailure(`Elasticsearch is unavailable (${named.meta!.statusCode})`);
   }
+  // An index deleted from under a running Cairn (by an operator, a restore): no request can be
+  // answered from it until a process starts and creates it again.
+  const body = (error as { meta?: { body?: { error?: { type?: string; index?: string } } } })?.meta?.body;
+  if (named?.name === 'ResponseError' && body?.error?.type === 'index_not_found_exception') {
+    return upstreamFailure(`Elasticsearch has no index ${body.error.index ?? '(unnamed)'} (deleted while Cairn runs?): restart the API and worker to create it`);
+  }
   // The namespace the process is configured for (TEMPORAL_NAMESPACE) is not on the server: every job
   // read and start fails alike until it is created or the setting fixed.
   if (named?.name === 'NamespaceNotFoundError') return upstreamFailure(`Temporal is unavailable: ${named.message} (TEMPORAL_NAMESPACE)`);

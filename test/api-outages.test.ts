@@ -209,6 +209,18 @@ describe('outages: a service that is down is a 503 to retry, in the surface’s 
     }
   }, 90_000);
 
+  it('an index deleted from under a running API: reads answer 503 naming it, not 500', async () => {
+    // This API's indices were never created: as if deleted while it runs.
+    const api = await apiWith('nothing');
+    try {
+      const answers = await Promise.all([api.call('GET', '/v1/entities'), api.call('GET', '/v1/sources'), api.call('POST', '/v1/search', { query: 'tide tables', mode: 'bm25' })]);
+      expect(answers.map((answer) => answer.status)).toEqual([503, 503, 503]);
+      expect(answers[0]!.body.error.message).toMatch(/Elasticsearch has no index cairn-test-\w+-entities.*restart the API and worker/);
+    } finally {
+      await api.close();
+    }
+  }, 60_000);
+
   it('an upload the disk fails to flush is an error, not a 202, and the job it started is ended', async () => {
     // The blob is written and readable, but flushing it to stable storage fails (an I/O error): a fresh
     // job's workflow was started meanwhile, and no 2xx may be given for content that is not durable.
