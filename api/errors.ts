@@ -1,6 +1,7 @@
 import express, { type ErrorRequestHandler, type RequestHandler, type Response } from 'express';
 import { z } from 'zod';
-import { charsetOf, supported } from '../lib/charset';
+import { isUtf8 } from 'node:buffer';
+import { charsetOf, decodeAs, supported } from '../lib/charset';
 import { FORMAT_SIZE_LIMITS } from '../lib/domain/ingest';
 import { CairnError, asServiceUnavailable, asTooLargeForTemporal, badInput } from '../lib/errors';
 import type { Logger } from '../lib/logger';
@@ -47,7 +48,16 @@ export const jsonBody = () =>
     verify: (req, _res, body) => {
       // The scan reads UTF-8 (and ASCII) bytes; a body in another charset body-parser accepts is read as text first.
       const encoding = supported(charsetOf(req.headers['content-type']));
-      const bytes = encoding && encoding !== 'utf-8' ? Buffer.from(new TextDecoder(encoding).decode(body)) : body;
+      // body-parser would read invalid UTF-8 with U+FFFD in place of each bad byte (a Latin-1 body's
+      // accented letters lost, answered 202): refused instead, naming the way to send it.
+      if ((!encoding || encoding === 'utf-8') && !isUtf8(body)) {
+        throw Object.assign(new Error('Request body is not valid UTF-8: JSON is sent in UTF-8 (or in UTF-16 or UTF-32, declared as the charset in Content-Type)'), {
+          status: 400,
+          expose: true,
+          type: 'entity.verify.failed',
+        });
+      }
+      const bytes = encoding && encoding !== 'utf-8' ? Buffer.from(decodeAs(encoding, body)) : body;
       if (nestedDeeperThan(bytes, MAX_JSON_DEPTH)) {
         throw Object.assign(new Error(`Request body is nested over ${MAX_JSON_DEPTH} levels`), { status: 400, expose: true, type: 'entity.verify.failed' });
       }

@@ -77,7 +77,9 @@ function binaryFormatOf(bytes: Buffer): FileFormat | undefined {
  * is detectable); the per-format limit is applied once the format is known.
  */
 export function multipartFile(field = 'file'): RequestHandler {
-  const upload = multer({ storage: multer.memoryStorage(), limits: { fileSize: MAX_UPLOAD_BYTES + 1, files: 1, fields: 50, fieldSize: 64 * 1024 } }).single(field);
+  // A file name sent as UTF-8 without RFC 5987's filename*= (what browsers, curl and requests send) is
+  // UTF-8: multer's default, latin1, stored "Zürich.txt" as "ZÃ¼rich.txt".
+  const upload = multer({ storage: multer.memoryStorage(), defParamCharset: 'utf8', limits: { fileSize: MAX_UPLOAD_BYTES + 1, files: 1, fields: 50, fieldSize: 64 * 1024 } }).single(field);
   return (req, res, next) => {
     const type = req.headers['content-type'] ?? '';
     if (!/^multipart\/form-data/i.test(type)) {

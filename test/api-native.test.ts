@@ -1,3 +1,4 @@
+import iconv from 'iconv-lite';
 import { randomUUID } from 'node:crypto';
 import { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
@@ -66,6 +67,21 @@ describe('native v1 API', () => {
     const body = Buffer.from(JSON.stringify({ content: '我们家的孩子在学校学习汉字。'.repeat(20) }), 'utf16le');
     const response = await fetch(`${h.baseUrl}/v1/documents`, { method: 'POST', headers: { authorization: `Bearer ${h.keys.acme}`, 'content-type': 'application/json; charset=utf-16le' }, body });
     expect(response.status).toBe(202);
+  });
+
+  it('reads text in other encodings: a JSON body that is not UTF-8 is refused, not read with its letters lost; an undeclared Cyrillic file is read as such, a non-ASCII file name is kept', async () => {
+    const latin1 = Buffer.from(JSON.stringify({ content: 'Le café de René ouvre à sept heures.' }), 'latin1');
+    const post = (type: string) => fetch(`${h.baseUrl}/v1/documents`, { method: 'POST', headers: { authorization: `Bearer ${h.keys.acme}`, 'content-type': type }, body: latin1 });
+    const refused = await post('application/json');
+    expect([refused.status, ((await refused.json()) as any).error.message]).toEqual([400, expect.stringMatching(/not valid UTF-8: JSON is sent in UTF-8/)]);
+    // An upload's part charset does not reach Cairn (multer drops it): the bytes say windows-1251.
+    const text = 'Анна переехала в Казань в марте и работает учительницей музыки в местной школе.';
+    const accepted = await h.api('POST', '/v1/files', { body: upload('Zürich – 東京 notes.txt', iconv.encode(text, 'windows-1251'), 'text/plain') });
+    expect(accepted.status).toBe(202);
+    const job = await h.waitForJob('acme', accepted.body.job_id);
+    expect(job.status).toBe('completed');
+    expect((await h.api('GET', `/v1/sources/${job.source_id}`)).body.file_name).toBe('Zürich – 東京 notes.txt');
+    expect((await search(h, 'Казань')).map((hit) => hit.text)).toContain(text);
   });
 
   it('refuses unsupported types with 415 and files over the format limit with 413', async () => {

@@ -1,3 +1,4 @@
+import iconv from 'iconv-lite';
 import zlib from 'node:zlib';
 import { PARSERS, detectFormat } from '../activities/parsers';
 import { CairnError } from '../lib/errors';
@@ -164,6 +165,34 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
     expect((await PARSERS.CSV(Buffer.from(`name,note\nRené,${sentence}\n`, 'latin1'), { format: 'CSV', declaredContentType: 'text/csv; charset=ISO-8859-1' })).text).toContain('name: René');
     const page = Buffer.from(`<html><head><meta charset="iso-8859-1"><title>t</title></head><body><p>${sentence}</p></body></html>`, 'latin1');
     expect((await PARSERS.HTML(page, { format: 'HTML' })).text).toContain(sentence);
+  });
+
+  it('reads Windows-1252 punctuation as punctuation, and undeclared legacy encodings and BOM-less UTF-16 as the text they hold', async () => {
+    // Node's TextDecoder reads windows-1252 as Latin-1 (0x93 → U+0093, a control character).
+    const quoted = '“Smart” quotes – dashes — and € signs… in ‘windows-1252’.';
+    const cp1252 = iconv.encode(quoted, 'windows-1252');
+    expect((await PARSERS.TXT(cp1252, { format: 'TXT' })).text).toBe(quoted);
+    expect((await PARSERS.TXT(cp1252, { format: 'TXT', declaredContentType: 'text/plain; charset=windows-1252' })).text).toBe(quoted);
+    const page = Buffer.concat([Buffer.from('<html><head><meta charset="windows-1252"><title>t</title></head><body><p>'), cp1252, Buffer.from('</p></body></html>')]);
+    expect((await PARSERS.HTML(page, { format: 'HTML' })).text).toContain(quoted);
+    // An upload's part declares no charset Cairn can read (multer drops it): the bytes tell.
+    const legacy: [string, string][] = [
+      ['windows-1251', 'Анна переехала в Казань в марте и работает учительницей музыки в местной школе.'],
+      ['koi8-r', 'Борис купил новый велосипед и каждое утро ездит на нём на работу через парк.'],
+      ['shift_jis', '田中さんは毎朝六時に起きて、公園を散歩してから会社に行きます。週末は山に登ります。'],
+      ['gb18030', '李明上个月搬到了上海，现在在一家医院当医生。他每个周末都去图书馆看书。'],
+      ['euc-kr', '김민수 씨는 지난달 부산으로 이사했고 지금은 병원에서 간호사로 일하고 있습니다.'],
+    ];
+    for (const [encoding, text] of legacy) expect([encoding, (await PARSERS.TXT(iconv.encode(text, encoding), { format: 'TXT' })).text]).toEqual([encoding, text]);
+    const csv = iconv.encode('名前,メモ\n田中,毎朝六時に起きて公園を散歩します\n鈴木,週末は山に登ります\n', 'shift_jis');
+    expect((await PARSERS.CSV(csv, { format: 'CSV' })).text).toContain('名前: 田中');
+    const sentence = 'UTF-16 without its byte-order mark is still René’s text.';
+    expect((await PARSERS.TXT(Buffer.from(sentence, 'utf16le'), { format: 'TXT' })).text).toBe(sentence);
+    expect((await PARSERS.TXT(iconv.encode(sentence, 'utf-16be'), { format: 'TXT' })).text).toBe(sentence);
+    // 16-bit binary samples are not taken for UTF-16 text.
+    const samples = Buffer.alloc(4096);
+    for (let i = 0; i < samples.length; i += 2) samples[i] = (i * 7) % 32;
+    expect((await refusal(() => PARSERS.TXT(samples, { format: 'TXT' }))).message).toMatch(/is not text/);
   });
 
   it('does not mistake text for a binary it merely begins like, nor for a PDF it mentions', () => {

@@ -1,6 +1,6 @@
 import type { Format } from '../../lib/domain/ingest';
 import { unsupportedMediaType } from '../../lib/errors';
-import { isControlByte } from './text';
+import { isControlByte } from '../../lib/charset';
 
 export type DocumentFormat = Exclude<Format, 'URL'>;
 

@@ -1,4 +1,4 @@
-import { charsetOf, supported } from '../../lib/charset';
+import { bomlessUtf16, charsetOf, decodeAs, detectLegacyEncoding, isControlByte, supported } from '../../lib/charset';
 import { badInput } from '../../lib/errors';
 import { SectionBuilder } from './sections';
 import type { Parser } from './types';
@@ -6,23 +6,30 @@ import type { Parser } from './types';
 /**
  * Bytes → text, in the encoding they are in: a byte-order mark (UTF-8, UTF-16 LE/BE) first, then a
  * charset the sender declared (a Content-Type parameter, or an HTML page's own <meta>), then UTF-8
- * when the bytes are valid UTF-8, else Windows-1252 (the superset of Latin-1 most legacy text is in).
+ * when the bytes are valid UTF-8. Otherwise: UTF-16 without its mark (told by its NULs), a legacy
+ * encoding the bytes' statistics make clear (windows-1251, Shift_JIS, GB18030, EUC-KR, …), UTF-8
+ * with a stray byte or two, else Windows-1252 (the superset of Latin-1 most legacy text is in).
  * Bytes that are no text at all (control bytes, NULs) are refused by name.
  */
 export function decodeText(bytes: Uint8Array, what: string, options: { contentType?: string; html?: boolean } = {}): string {
-  const encoding = byteOrderMark(bytes) ?? supported(charsetOf(options.contentType)) ?? (options.html ? supported(metaCharset(bytes)) : undefined);
+  let encoding =
+    byteOrderMark(bytes) ?? supported(charsetOf(options.contentType)) ?? (options.html ? supported(metaCharset(bytes)) : undefined) ?? bomlessUtf16(bytes);
   let text: string;
   if (encoding) {
-    text = new TextDecoder(encoding).decode(bytes);
+    text = decodeAs(encoding, bytes);
   } else {
     text = new TextDecoder('utf-8').decode(bytes);
     // A U+FFFD written in the text (EF BF BD) is valid UTF-8, not a sign of another encoding.
     if (text.includes('\uFFFD') && !isValidUtf8(bytes)) {
       if (controlBytes(bytes) > Math.max(8, bytes.length * 0.01)) throw badInput(`${what} is not text (neither UTF-8, UTF-16 nor a single-byte encoding)`);
-      // UTF-8 with a stray byte or two keeps its UTF-8 (those bytes become U+FFFD); text with no valid
-      // multi-byte sequence at all is a single-byte encoding.
-      const multibyte = (text.match(/[^\u0000-\u007F\uFFFD]/g) ?? []).length;
-      if (multibyte === 0) text = new TextDecoder('windows-1252').decode(bytes);
+      // UTF-8 with a stray byte or two keeps its UTF-8 (those bytes become U+FFFD); otherwise the bytes
+      // are in another encoding, as their statistics tell, or single-byte text when they do not.
+      const strays = (text.match(/\uFFFD/g) ?? []).length;
+      const multibyte = /[^\u0000-\u007F\uFFFD]/.test(text);
+      if (!multibyte || strays > Math.max(8, text.length * 0.01)) {
+        encoding = detectLegacyEncoding(bytes) ?? (multibyte ? undefined : 'windows-1252');
+        if (encoding) text = decodeAs(encoding, bytes);
+      }
     }
   }
   text = text.replace(/^\uFEFF/, '');
@@ -54,8 +61,6 @@ function metaCharset(bytes: Uint8Array): string | undefined {
   return /<meta[^>]+charset\s*=\s*["']?([\w.:-]+)/i.exec(head)?.[1];
 }
 
-/** A byte no text encoding uses for text: a C0 control other than tab, newlines, form feed and escape. */
-export const isControlByte = (byte: number) => byte < 0x20 && byte !== 0x09 && byte !== 0x0a && byte !== 0x0c && byte !== 0x0d && byte !== 0x1b;
 
 function controlBytes(bytes: Uint8Array): number {
   let count = 0;
