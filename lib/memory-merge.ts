@@ -9,7 +9,10 @@ export const MERGE_STRATEGIES = ['replace', 'append', 'smart-merge'] as const;
 export const MergeStrategy = z.enum(MERGE_STRATEGIES);
 export type MergeStrategy = z.infer<typeof MergeStrategy>;
 
-const words = (text: string) => new Set(text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? []);
+// Words as Unicode segments them (ICU): Chinese, Japanese and Thai, written without spaces, by
+// dictionary; a Devanagari word whole with its vowel signs (combining marks a letter class splits at).
+const WORDS = new Intl.Segmenter(undefined, { granularity: 'word' });
+const words = (text: string) => new Set([...WORDS.segment(text.toLowerCase())].filter((part) => part.isWordLike).map((part) => part.segment));
 
 function overlap(a: Set<string>, b: Set<string>): number {
   if (a.size === 0 || b.size === 0) return 0;
@@ -41,7 +44,8 @@ export function smartMerge(existing: string, incoming: string): string {
     const candidates = new Set([...own].flatMap((word) => byWord.get(word) ?? []));
     return ![...candidates].some((i) => overlap(own, freshWords[i]!) >= 0.6);
   });
-  return [...new Set([...kept, ...fresh])].join(' ');
+  // Chinese and Japanese sentences follow one another with no space between them.
+  return [...new Set([...kept, ...fresh])].reduce((text, sentence) => (!text ? sentence : /[。！？｡]$/.test(text) ? text + sentence : `${text} ${sentence}`), '');
 }
 
 /** The longest a memory's text may grow by updates: one memory is a statement, not a document. */

@@ -95,6 +95,25 @@ describe('chunking: token-bounded, structure-aware, with exact provenance offset
     }
   });
 
+  it('ends sentences at the full stops of Chinese, Japanese and Hindi, so a long paragraph is cut between sentences, not mid-word', () => {
+    const samples = [
+      '李明上个月搬到了上海，现在在一家医院当医生。他每个周末都去图书馆看书，也喜欢在公园里跑步。',
+      '田中さんは毎朝六時に起きて、公園を散歩してから会社に行きます。「週末は山に登ります。」',
+      'मेरी बहन दिल्ली के एक बड़े अस्पताल में डॉक्टर है। वह हर रविवार को अपने परिवार से मिलने आती है।',
+    ];
+    for (const sentences of samples) {
+      const text = sentences.repeat(12);
+      const chunks = chunkSections([{ text, charStart: 0 }], { maxTokens: 96, overlapTokens: 0 });
+      expect(chunks.length).toBeGreaterThan(1);
+      for (const chunk of chunks) {
+        expect(chunk.tokens).toBeLessThanOrEqual(96);
+        // Every chunk is whole sentences: it ends at a full stop (or a closing quote after one).
+        expect(chunk.text.trim()).toMatch(/[。।」]$/);
+        expect(text.slice(chunk.charStart, chunk.charEnd)).toBe(chunk.text);
+      }
+    }
+  });
+
   it('tokenizes a megabyte with no break in it (tiktoken alone panics on it) and counts ordinary prose exactly', () => {
     for (const text of [' '.repeat(1_000_000), 'x'.repeat(400_000), 'a' + '\u00a0'.repeat(100_000) + 'b']) {
       const spans = tokenSpans(text, 256);

@@ -1,5 +1,6 @@
 import type { Chunk, Section } from '../domain/document';
 import { countTokens, tokenSpans, type Span } from './tokens';
+import { FULL_STOP } from '../text/sentences';
 
 export interface ChunkOptions {
   maxTokens: number;
@@ -15,8 +16,9 @@ interface Piece extends Span {
   paragraph?: number;
 }
 
-// Sentence ends: ., ! or ? (optionally closed by quotes/brackets) followed by whitespace.
-const SENTENCE_END = /(?<=[.!?…]["'”’)\]]?)\s+(?=\S)/g;
+// Sentence ends: ., ! or ? (optionally closed by quotes/brackets) followed by whitespace, or a full
+// stop of a script that needs no space after it (Chinese, Japanese, Devanagari, Arabic: FULL_STOP).
+const SENTENCE_END = new RegExp(`(?<=[.!?…]["'”’)\\]]?)\\s+(?=\\S)|(?<=${FULL_STOP})\\s*(?=\\S)`, 'g');
 const PARAGRAPH_BREAK = /\n\s*\n/g;
 
 /**

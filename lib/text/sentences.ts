@@ -1,5 +1,15 @@
-/** Where a sentence ends: after . ! or ? and the space that follows, or at a line break (a chat turn, a list item). */
-const SENTENCE_BREAK = /(?<=[.!?])\s+|\n+/g;
+/**
+ * The full stops of scripts that need no space after them to end a sentence: Chinese and Japanese
+ * 。！？｡ (no space follows), Devanagari's danda । ॥, Arabic's ؟ and Urdu's ۔. Closing quotes and
+ * brackets after one stay with its sentence.
+ */
+export const FULL_STOP = '[。！？｡।॥؟۔][」』）〕”’"\')\\]]*(?![」』）〕”’"\')\\]])';
+
+/**
+ * Where a sentence ends: after . ! or ? and the space that follows, after a full stop of the scripts
+ * above (and any space), or at a line break (a chat turn, a list item).
+ */
+const SENTENCE_BREAK = new RegExp(`(?<=[.!?])\\s+|(?<=${FULL_STOP})\\s*|\\n+`, 'g');
 
 /** The character ranges of a text's sentences, in order (ranges hold no surrounding break). */
 export function sentenceSpans(text: string): { start: number; end: number }[] {
