@@ -2,7 +2,7 @@ import iconv from 'iconv-lite';
 import zlib from 'node:zlib';
 import { PARSERS, detectFormat } from '../activities/parsers';
 import { CairnError } from '../lib/errors';
-import { makeDocx, makePdf } from './fixtures/documents';
+import { makeCjkPdf, makeDocx, makePdf } from './fixtures/documents';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
@@ -43,6 +43,11 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
     const started = Date.now();
     expect((await refusal(() => PARSERS.PDF(flatPdf(10_001), { format: 'PDF' }))).message).toBe('the PDF has 10,001 pages, over the 10,000 one may have: split it');
     expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('reads a Chinese PDF set through a predefined CMap (no ToUnicode map), with pdf.js’s character maps', async () => {
+    const parsed = await PARSERS.PDF(Buffer.from(await makeCjkPdf(['我的妹妹住在上海，她喜欢吃小笼包。', '李明在医院工作。'])), { format: 'PDF' });
+    expect(parsed.text).toBe('我的妹妹住在上海，她喜欢吃小笼包。\n李明在医院工作。');
   });
 
   it('refuses a corrupt PDF with a readable reason', async () => {

@@ -12,6 +12,14 @@ interface TextItem {
 let pdfjsLoaded: Promise<void> | undefined;
 
 /**
+ * pdf.js's character maps and standard font data, which unpdf's bundle leaves out: without the maps, a
+ * page set in a CJK font through a predefined CMap (UniGB-UCS2-H and its like, common in Chinese,
+ * Japanese and Korean PDFs) reads as no text at all. From pdfjs-dist of the pdf.js version unpdf
+ * bundles (5.6.205; pinned together in package.json).
+ */
+const PDFJS_DATA = path.dirname(require.resolve('pdfjs-dist/package.json'));
+
+/**
  * unpdf loads its pdf.js build with a dynamic import(), which Jest's VM cannot run without a flag;
  * requiring the same ESM bundle works in Node ≥ 20.19 and under Jest alike.
  */
@@ -38,7 +46,7 @@ export const parsePdf: Parser = async (bytes, context) => {
   let pdf: Awaited<ReturnType<typeof getDocumentProxy>>;
   try {
     // pdf.js takes ownership of (and detaches) the buffer it is given: hand it a copy.
-    pdf = await getDocumentProxy(new Uint8Array(bytes), { verbosity: 0 } as never);
+    pdf = await getDocumentProxy(new Uint8Array(bytes), { verbosity: 0, cMapUrl: `${PDFJS_DATA}/cmaps/`, cMapPacked: true, standardFontDataUrl: `${PDFJS_DATA}/standard_fonts/` } as never);
   } catch (error) {
     const name = (error as Error).name;
     if (name === 'PasswordException') throw badInput('the PDF is password-protected');
