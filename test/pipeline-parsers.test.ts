@@ -1,6 +1,7 @@
 import iconv from 'iconv-lite';
 import zlib from 'node:zlib';
 import { PARSERS, detectFormat } from '../activities/parsers';
+import { clipTurn } from '../lib/domain/memory';
 import { CairnError } from '../lib/errors';
 import { makeCjkPdf, makeDocx, makePdf } from './fixtures/documents';
 
@@ -198,6 +199,16 @@ describe('parsers: the real type comes from the bytes, bad input is refused by n
     const samples = Buffer.alloc(4096);
     for (let i = 0; i < samples.length; i += 2) samples[i] = (i * 7) % 32;
     expect((await refusal(() => PARSERS.TXT(samples, { format: 'TXT' }))).message).toMatch(/is not text/);
+  });
+
+  it('cuts long headings and titles between characters, never inside an emoji', async () => {
+    const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+    const markdown = await PARSERS.MARKDOWN(bytes(`# ${'a'.repeat(499)}😀 and more\n\nbody`), { format: 'MARKDOWN' });
+    expect(markdown.sections[0]!.heading).toBe('a'.repeat(499));
+    const json = await PARSERS.JSON(bytes(JSON.stringify({ title: `${'t'.repeat(1023)}𝓐 rest`, body: 'The ferry leaves at nine.' })), { format: 'JSON' });
+    expect(json.title).toBe('t'.repeat(1023));
+    expect(clipTurn(`${'w'.repeat(399)}👍🏽 done`)).toBe(`${'w'.repeat(399)}…`);
+    for (const text of [markdown.sections[0]!.heading!, json.title!, clipTurn('👍'.repeat(300))]) expect(text).not.toMatch(lone);
   });
 
   it('does not mistake text for a binary it merely begins like, nor for a PDF it mentions', () => {

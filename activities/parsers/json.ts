@@ -2,6 +2,7 @@ import { badInput } from '../../lib/errors';
 import { SectionBuilder } from './sections';
 import { decodeText } from './text';
 import type { Parser } from './types';
+import { clipChars } from '../../lib/text/clip';
 
 /**
  * JSON: an array of records becomes one `row` section per record; an object becomes one section per
@@ -61,7 +62,7 @@ function flatten(value: unknown, path = '', depth = 0): string[] {
 function stringField(value: object, keys: string[]): string | undefined {
   for (const key of keys) {
     const field = (value as Record<string, unknown>)[key];
-    if (typeof field === 'string' && field.trim()) return field.trim().slice(0, 1024);
+    if (typeof field === 'string' && field.trim()) return clipChars(field.trim(), 1024);
   }
   return undefined;
 }

@@ -2,6 +2,7 @@ import { badInput } from '../../lib/errors';
 import { SectionBuilder, headingPath } from './sections';
 import { decodeText } from './text';
 import type { Parser } from './types';
+import { clipChars } from '../../lib/text/clip';
 
 const ATX_OPENING = /^ {0,3}(#{1,6})[ \t]+(?=\S)/;
 /** Headings longer than this are cut before their inline markup is stripped (a heading is a title, not a body). */
@@ -56,7 +57,7 @@ export const parseMarkdown: Parser = async (bytes, context) => {
     if (heading || underline) {
       flush();
       const level = heading ? heading.level : underline === '=' ? 1 : 2;
-      const text = stripInline((heading ? heading.text : line.trim()).slice(0, MAX_HEADING_CHARS));
+      const text = stripInline(clipChars(heading ? heading.text : line.trim(), MAX_HEADING_CHARS));
       path.length = level - 1;
       path[level - 1] = text;
       headings.push(text);

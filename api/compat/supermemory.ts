@@ -13,6 +13,7 @@ import { parseWith } from '../errors';
 import { compatSurface, type ErrorShape, type SurfaceDeps } from './surface';
 import { supermemoryDocumentRoutes } from './supermemory-documents';
 import { supermemoryRecallRoutes } from './supermemory-recall';
+import { clipChars } from '../../lib/text/clip';
 
 /**
  * supermemory (seed 001): POST /v4/conversations, ingest *or update* by conversationId; and, beyond the
@@ -83,7 +84,7 @@ function normalise(message: z.infer<typeof SupermemoryMessage>, index: number): 
  */
 export function describeImage(url: string): string {
   const inline = /^data:([^;,]*)((?:;[^;,]*)*),/i.exec(url);
-  if (!inline) return `[image: ${url.length > 2_000 ? `${url.slice(0, 2_000)}…` : url}]`;
+  if (!inline) return `[image: ${url.length > 2_000 ? `${clipChars(url, 2_000)}…` : url}]`;
   const payload = url.length - inline[0].length;
   const bytes = /;base64/i.test(inline[2] ?? '') ? Math.floor((payload * 3) / 4) : payload;
   return `[image: ${inline[1] || 'data'}, ${bytes < 1024 ? `${bytes} bytes` : `${Math.round(bytes / 1024)} KB`}, inline]`;
@@ -96,7 +97,7 @@ function describeToolCall(call: unknown): string {
     fn && typeof fn.name === 'string'
       ? `${fn.name}(${typeof fn.arguments === 'string' ? fn.arguments : JSON.stringify(fn.arguments ?? '')})`
       : JSON.stringify(call);
-  return `[tool call: ${body.length > 2000 ? `${body.slice(0, 2000)}…` : body}]`;
+  return `[tool call: ${body.length > 2000 ? `${clipChars(body, 2000)}…` : body}]`;
 }
 
 /** What supermemory's documents and recall read beside jobs: sources, search and memory listings. */

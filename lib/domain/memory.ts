@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DocumentType, Metadata } from './ingest';
+import { clipChars } from '../text/clip';
 
 export const MEMORY_TYPES = ['fact', 'preference', 'episode', 'emotion', 'temporal_event'] as const;
 export const MemoryType = z.enum(MEMORY_TYPES);
@@ -99,7 +100,7 @@ export interface StoredMemory extends Memory {
  * vector (ingest, edit, re-embed, reindex) embeds this, so vectors stay comparable.
  */
 /** A neighbouring turn as a memory's context holds it: clipped, so a long turn does not drown the memory. */
-export const clipTurn = (text: string, maxChars = 400) => (text.length > maxChars ? `${text.slice(0, maxChars)}…` : text);
+export const clipTurn = (text: string, maxChars = 400) => (text.length > maxChars ? `${clipChars(text, maxChars)}…` : text);
 
 export function embeddingText(memory: { text: string; context?: string | null }): string {
   return memory.context ? `${memory.text}\n${memory.context}` : memory.text;
