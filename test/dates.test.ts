@@ -48,4 +48,15 @@ describe('dates: read the same on every server, relative to when and where a tur
     expect(await datesOf('The launch will move to March 3, 2025.')).toEqual(['2025-03-03']);
     expect(await datesOf('Yesterday I went hiking.')).toEqual(['2026-11-22']);
   });
+
+  it('reads a dotted numeric date day first (03.04.2024 is 3 April), as it is written where dots are used', async () => {
+    const extractor = new NlpExtractor('full');
+    const datesOf = async (text: string) =>
+      (await extractor.extract([{ index: 0, text, tokens: 10 }], { documentType: 'document', mode: 'long-range', format: 'TXT', referenceDate: '2026-11-23T12:00:00Z' })).memories[0]!.eventDates;
+    expect(await datesOf('Anna zog am 03.04.2024 nach Berlin.')).toEqual(['2024-04-03']);
+    expect(await datesOf('Мы встретились 12.05.2023 в Москве.')).toEqual(['2023-05-12']);
+    expect(await datesOf('The contract was signed on 24.12.2024.')).toEqual(['2024-12-24']);
+    // Slashes stay as chrono's English reads them, month first.
+    expect(await datesOf('The contract was signed on 03/04/2024.')).toEqual(['2024-03-04']);
+  });
 });

@@ -61,7 +61,7 @@ export class NlpExtractor implements Extractor {
     // "Yesterday" in a turn is the day before the turn was said, when the turn says when that was, in
     // the zone it was said in.
     const at = referenceOf(chunk.timestamp) ?? reference ?? { instant: new Date(), timezone: 0 };
-    const dates = chrono.parse(body, at, { forwardDate: false }).filter((date) => !DURATION.test(date.text));
+    const dates = DATES.parse(body, at, { forwardDate: false }).filter((date) => !DURATION.test(date.text));
     const eventDates = [...new Set(dates.map((date) => eventDay(date, body, at)).filter(isDefined))];
     const entities = dedupeEntities([
       ...(chunk.speakers ?? []).filter((name) => !GENERIC_ROLES.has(name.toLowerCase())).map((name) => ({ name, type: 'person' })),
@@ -101,6 +101,27 @@ function referenceOf(value: string | undefined): Reference | undefined {
 }
 
 /** The calendar day of parsed date components, in the reference's zone (not the day of its UTC instant). */
+/**
+ * chrono's English, except that a dotted numeric date (03.04.2024) is day first: written so in
+ * Germany, Russia, Scandinavia and most places that use dots; chrono's English reads it month first
+ * (4 March), as an American's 03/04/2024. One whose first number is over 12 chrono already reads
+ * day first.
+ */
+const DATES = chrono.casual.clone();
+DATES.refiners.push({
+  refine: (_context, results) => {
+    for (const result of results) {
+      const dotted = /^(\d{1,2})\.(\d{1,2})\.\d{2,4}$/.exec(result.text);
+      const [day, month] = [result.start.get('day'), result.start.get('month')];
+      if (dotted && Number(dotted[1]) === month && Number(dotted[2]) === day && day !== month && day! <= 12) {
+        result.start.assign('day', month!);
+        result.start.assign('month', day!);
+      }
+    }
+    return results;
+  },
+});
+
 function dayOf(component: chrono.ParsedComponents, year = component.get('year')): string | undefined {
   const [month, day] = [component.get('month'), component.get('day')];
   if (year === null || month === null || day === null) return undefined;
