@@ -8,6 +8,7 @@ import { entitiesMapping, memoriesMapping } from '../lib/elasticsearch/mappings'
 import type { Embedder } from '../lib/models/embedder';
 import { embeddingSpec } from '../lib/models/providers';
 import { conflict, upstreamFailure } from '../lib/errors';
+import { stemmedText } from '../lib/search/analysis';
 import { assertBulkOk, withRun, type BatchOutcome, type MemoryBatch } from './backfill-reembed';
 import type { ActivityDeps } from './deps';
 
@@ -147,7 +148,7 @@ export function createReindexActivities(deps: ActivityDeps) {
     const response = await deps.es.bulk({
       operations: toCopy.flatMap((doc, i) => [
         { index: { _index: batch.target, _id: doc._id } },
-        { ...bodies[i], backfill_runs: withRun(doc._source!.backfill_runs as string[] | undefined, batch.runId) },
+        { ...bodies[i], ...currentStems(doc._source!), backfill_runs: withRun(doc._source!.backfill_runs as string[] | undefined, batch.runId) },
       ]),
     });
     assertBulkOk(response, 'copied memories');
@@ -180,6 +181,7 @@ export function createReindexActivities(deps: ActivityDeps) {
    */
   async function catchUpMemories(plan: ReindexPlan & { runId: string }): Promise<number> {
     return catchUp({ source: plan.source, target: plan.target, stampFields: ['created_at', 'updated_at'], text: memoryText }, plan, (hit) => ({
+      ...currentStems(hit),
       backfill_runs: withRun(hit.backfill_runs as string[] | undefined, plan.runId),
     }));
   }
@@ -304,6 +306,16 @@ export function createReindexActivities(deps: ActivityDeps) {
 
   return { prepareReindex, copyMemories, swapMemoriesAlias, catchUpMemories, catchUpEntities, dropDeletedMemories, removeOldIndexVersions, dropUnswappedTargets };
 }
+
+/**
+ * A memory's stems as today's analysis makes them: a memory stored before an analysis change (words
+ * with combining marks, apostrophes or invisible characters: lib/search/analysis.ts) is found by new
+ * queries again once a reindex has copied it.
+ */
+const currentStems = (doc: Source) => ({
+  stems: stemmedText(String(doc.text ?? '')),
+  context_stems: stemmedText(typeof doc.context === 'string' ? doc.context : undefined),
+});
 
 export const memoryText = (doc: Source) => embeddingText({ text: String(doc.text ?? ''), context: typeof doc.context === 'string' ? doc.context : undefined });
 /** An entity's vector stands for its name; the current (fullest) name, as merges may have changed it. */

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { backfillWorkflowId } from '../lib/backfill/ids';
 import { BackfillRequest, toWorkflowInput, type BackfillProgress } from '../lib/backfill/request';
+import { stemmedText } from '../lib/search/analysis';
 import { JobKindAttribute, TenantAttribute } from '../lib/temporal/search-attributes';
 import { startHarness, type Harness } from './support/harness';
 import { waitFor, within } from './support/wait';
@@ -320,6 +321,10 @@ describe('backfills: import, re-extract and reindex', () => {
     // A tenant's key, even with admin, may not move every tenant's memories: the operator's may.
     expect((await h.api('POST', '/v1/backfills', { body: { backfill: 'reindex' } })).status).toBe(403);
     expect((await h.api('POST', '/v1/schedules', { body: { backfill: 'reindex', every: '1m' } })).status).toBe(403);
+    // A memory stored by an older text analysis: its stems are not what its words give today.
+    const espresso = await h.runtime.es.search<{ text: string }>({ index: alias, query: { match: { text: 'espresso' } }, size: 1 });
+    const staleId = espresso.hits.hits[0]!._id!;
+    await h.runtime.es.update({ index: alias, id: staleId, doc: { stems: 'stale stems' }, refresh: true });
     const result = await runBackfill({ backfill: 'reindex', page_size: 1, batch_size: 1, pages_per_run: 2 }, h.operatorKey);
     expect(result).toMatchObject({ status: 'completed', processed: before.count, total: before.count });
     expect(result.runs).toBeGreaterThan(1);
@@ -332,6 +337,8 @@ describe('backfills: import, re-extract and reindex', () => {
     expect(found.status).toBe(200);
     expect(found.body.results.length).toBeGreaterThan(0);
     expect(JSON.stringify(found.body.results[0])).toMatch(/espresso/);
+    const restemmed = (await h.runtime.es.get<{ text: string; stems?: string }>({ index: alias, id: staleId }))._source!;
+    expect(restemmed.stems).toBe(stemmedText(restemmed.text));
 
     // New writes land in the new version through the alias.
     const job = await h.api('POST', '/v1/documents', { body: { content: 'Pedro collects vinyl records.', format: 'TXT' } });

@@ -1,5 +1,5 @@
 import type { Activities } from '../activities/registry';
-import { namesCompatible, normaliseEntityName } from '../lib/entities/names';
+import { namesCompatible, normaliseEntityName, shareWord } from '../lib/entities/names';
 import { upstreamFailure } from '../lib/errors';
 import { startHarness, type Harness } from './support/harness';
 
@@ -7,6 +7,17 @@ describe('entity names', () => {
   it('normalises possessives, accents and case', () => {
     expect(normaliseEntityName("Melanie's")).toBe('melanie');
     expect(normaliseEntityName('  Zoë  Ångström ')).toBe('zoe angstrom');
+  });
+
+  it('keeps Indic vowel signs as letters of the name, and drops Arabic and Hebrew vowel points', () => {
+    expect(normaliseEntityName('सीता')).not.toBe(normaliseEntityName('सेतु'));
+    expect(normaliseEntityName('राजा')).not.toBe(normaliseEntityName('रोजी'));
+    // Sharing a word lets names that embed alike merge: "राम" (Ram) and "राजा" (Raja) share none.
+    expect(shareWord(normaliseEntityName('राम'), normaliseEntityName('राजा'))).toBe(false);
+    expect(normaliseEntityName('मुंबई')).toBe('मुंबई'.normalize('NFKD'));
+    expect(normaliseEntityName('مُحَمَّد')).toBe(normaliseEntityName('محمد'));
+    expect(normaliseEntityName('יְרוּשָׁלַיִם')).toBe(normaliseEntityName('ירושלים'));
+    expect(normaliseEntityName('Zo\u00ade')).toBe('zoe');
   });
 
   it('treats shortened and partial names as compatible, different people as not', () => {

@@ -1,4 +1,5 @@
-import { stemmedText } from '../lib/search/analysis';
+import { stemmedText, tokenize } from '../lib/search/analysis';
+import { MAX_QUERY_TERMS, withinClauseBudget } from '../lib/search/clause-budget';
 import { executeSearch } from '../lib/search/execute';
 import { RECIPES, type SearchPlan } from '../lib/search/plan';
 import { dateWindowsOf } from '../lib/search/query-dates';
@@ -10,6 +11,53 @@ describe('client-side analysis', () => {
     expect(stemmedText('We hiked up the mountain')).toBe('hike mountain');
     expect(stemmedText("Melanie's adoption agencies")).toBe(stemmedText('melanie adopted agency'));
     expect(stemmedText('What did you do?')).toBeUndefined();
+  });
+
+  const stemsOf = (text: string) => stemmedText(text)?.split(' ') ?? [];
+
+  it('also indexes the word after an elided article and the word before a suffix, but leaves English contractions glued', () => {
+    expect(stemsOf("Ma sœur travaille à l'hôpital d'Orléans depuis l'année dernière.")).toEqual(
+      expect.arrayContaining([...stemsOf('hôpital'), ...stemsOf('Orléans'), ...stemsOf('année')]),
+    );
+    expect(stemsOf("Mio fratello vive nell'Italia e ama l'opera.")).toEqual(expect.arrayContaining([...stemsOf('Italia'), ...stemsOf('opera')]));
+    expect(stemsOf("İstanbul'da yaşıyorum. Ankara’ya gittim.")).toEqual(expect.arrayContaining([...stemsOf('istanbul'), ...stemsOf('Ankara')]));
+    // The glued form stays, so what was indexed before still meets the query, and 1-letter fragments are no words.
+    expect(tokenize("l'hôpital")).toEqual(['lhopital', 'hopital']);
+    expect(tokenize("don't won’t we'll I'm they've she'd Caroline's")).toEqual(['dont', 'wont', 'well', 'im', 'theyve', 'shed', 'caroline']);
+    expect(stemmedText("I don't like it")).toBe(stemmedText('I dont like it'));
+  });
+
+  it('keeps combining marks inside their word: Indic vowel signs are letters, Arabic and Hebrew vowel points are optional', () => {
+    expect(tokenize('मेरे पास एक किताब है।')).toEqual(['मेरे', 'पास', 'एक', 'किताब', 'है'].map((word) => word.normalize('NFKD')));
+    // "book", "cat", "tea" and "train" share letters, never a word.
+    const [book, cat, tea, train] = ['किताब', 'मुझे बिल्ली बहुत पसंद है।', 'तुम कल सुबह चाय पीने आओगे?', 'ट्रेन'].map(stemsOf);
+    for (const other of [cat, tea, train]) expect(other!.filter((word) => book!.includes(word))).toEqual([]);
+    expect(stemmedText('ذَهَبَ مُحَمَّدٌ إِلَى المَدْرَسَةِ.')).toBe(stemmedText('ذهب محمد إلى المدرسة.'));
+    expect(stemsOf('ذَهَبَ مُحَمَّدٌ إِلَى المَدْرَسَةِ.')).toEqual(expect.arrayContaining(stemsOf('محمد')));
+    expect(stemmedText('בִּירוּשָׁלַיִם')).toBe(stemmedText('בירושלים'));
+    expect(stemmedText('Ça résumé naïve São Paulo')).toBe(stemmedText('ca resume naive sao paulo'));
+  });
+
+  it('reads a word with a soft hyphen, zero-width space or joiner, word joiner or BOM inside as the word', () => {
+    for (const [hidden, word] of [
+      ['Donau\u00addampf\u00adschiff', 'Donaudampfschiff'],
+      ['pass\u200bword', 'password'],
+      ['lib\u200drary', 'library'],
+      ['Keizers\u2060gracht', 'Keizersgracht'],
+      ['invo\ufeffice', 'invoice'],
+      ['Bundes\u00adkanzlerin', 'Bundeskanzlerin'],
+    ]) {
+      expect(stemsOf(hidden!)).toEqual(expect.arrayContaining(stemsOf(word!)));
+    }
+  });
+
+  it('sends a query of more distinct terms than Elasticsearch allows clauses as its first distinct terms', () => {
+    const ideographs = Array.from({ length: 3000 }, (_, i) => String.fromCodePoint(0x4e00 + i)).join('');
+    const capped = withinClauseBudget(ideographs + ideographs).split(' ');
+    expect(capped).toHaveLength(MAX_QUERY_TERMS);
+    expect(capped.slice(0, 2)).toEqual(['一', '丁']);
+    const english = 'what did Caroline say about the painting she did for the gallery?';
+    expect(withinClauseBudget(english)).toBe(english);
   });
 });
 
@@ -129,5 +177,46 @@ describe('retrieval quality over real Elasticsearch: stems, speakers, session da
     });
     expect(response.status).toBe(400);
     expect(response.body.error.message).toMatch(/whenever we met.*not a date/);
+  });
+
+  // Last, as the ranking tests above compare close scores, which more documents' words would shift. One
+  // document each, so no memory borrows another's words as neighbouring context.
+  const notInEnglish: Record<string, string> = {
+    hospital: "Ma sœur travaille à l'hôpital d'Orléans depuis l'année dernière.",
+    book: 'मेरे पास एक किताब है।',
+    cat: 'मुझे बिल्ली बहुत पसंद है।',
+    tea: 'तुम कल सुबह चाय पीने आओगे?',
+    school: 'ذَهَبَ مُحَمَّدٌ إِلَى المَدْرَسَةِ.',
+    steamer: 'Wir fuhren mit dem Donau\u00addampf\u00adschiff nach Wien.',
+  };
+  const bm25In = async (space: string, query: string) => {
+    const response = await search({ query, mode: 'bm25', filters: { space_id: space } });
+    expect(response.status).toBe(200);
+    return (response.body.results as { metadata: { doc: string } }[]).map((result) => result.metadata.doc);
+  };
+
+  it('finds words of French, Hindi, vowelled Arabic and soft-hyphenated German memories with bm25, and only those', async () => {
+    for (const [doc, content] of Object.entries(notInEnglish)) {
+      const accepted = await h.api('POST', '/v1/documents', { body: { content, format: 'TXT', scope: { space_id: 'i18n' }, metadata: { doc } } });
+      expect(accepted.status).toBe(202);
+      expect((await h.waitForJob('acme', accepted.body.job_id)).status).toBe('completed');
+    }
+    expect(await bm25In('i18n', 'hôpital')).toEqual(['hospital']);
+    expect(await bm25In('i18n', "l'hôpital")).toEqual(['hospital']);
+    expect(await bm25In('i18n', 'Orléans')).toEqual(['hospital']);
+    expect(await bm25In('i18n', 'किताब')).toEqual(['book']);
+    expect(await bm25In('i18n', 'बिल्ली')).toEqual(['cat']);
+    expect(await bm25In('i18n', 'محمد')).toEqual(['school']);
+    expect(await bm25In('i18n', 'مُحَمَّد')).toEqual(['school']);
+    expect(await bm25In('i18n', 'المدرسة')).toEqual(['school']);
+    expect(await bm25In('i18n', 'Donaudampfschiff')).toEqual(['steamer']);
+  });
+
+  it('answers a Chinese query of 3,000 distinct characters (inside the 10,000-character limit) instead of a 400', async () => {
+    const ideographs = Array.from({ length: 3000 }, (_, i) => String.fromCodePoint(0x4e00 + i)).join('');
+    for (const mode of ['bm25', 'hybrid']) {
+      const response = await search({ query: ideographs, mode, filters: { space_id: 'weekend' } });
+      expect(response.status).toBe(200);
+    }
   });
 });

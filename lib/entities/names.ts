@@ -1,14 +1,16 @@
-import { withoutAccents } from '../text/accents';
+import { comparableForm } from '../text/accents';
 
 /**
  * How entity names compare. Names are compared in a normalised form (accents, possessives, punctuation
- * and case dropped), so "Caroline's" and "caroline" are one name before any lookup happens.
+ * and case dropped), so "Caroline's" and "caroline" are one name before any lookup happens. Combining
+ * marks that are letters of the name (Indic vowel signs) stay; optional ones (accents, Arabic harakat,
+ * Hebrew points) go, so "مُحَمَّد" and "محمد" are one name and "सीता" and "सेतु" are two.
  */
 
 export function normaliseEntityName(name: string): string {
-  return withoutAccents(name)
+  return comparableForm(name)
     .replace(/['’]s\b/g, '')
-    .replace(/[^\p{L}\p{N}]+/gu, ' ')
+    .replace(/[^\p{L}\p{N}\p{M}]+/gu, ' ')
     .trim()
     .toLowerCase();
 }

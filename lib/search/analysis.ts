@@ -1,5 +1,5 @@
 import stem from 'wink-porter2-stemmer';
-import { withoutAccents } from '../text/accents';
+import { comparableForm } from '../text/accents';
 
 /**
  * Client-side text analysis. The Elasticsearch Cairn targets may run without the analysis-common module
@@ -26,14 +26,42 @@ const STOP_WORDS = new Set(
   ).split(/\s+/),
 );
 
-/** Lower-cased word tokens: letters and digits, with possessive 's and inner apostrophes dropped. */
+/**
+ * A word: a letter or digit, then letters, digits and combining marks (a Hindi vowel sign belongs to its
+ * word), possibly joined to more of them by apostrophes ("don't", "l'hôpital", "İstanbul'da") or
+ * zero-width spaces (a word break the writer hid: "pass\u200bword", or between two Thai words).
+ */
+const WORD = /[\p{L}\p{N}][\p{L}\p{N}\p{M}'’\u200b]*/gu;
+const JOINER = /['’\u200b]/;
+const JOINERS = /['’\u200b]+/;
+const POSSESSIVE = /['’]s\b/g;
+
+/** What an English contraction ends with ("don't", "I'm", "we'll"): such a word is indexed only glued ("dont"). */
+const ENGLISH_CLITICS = new Set(['t', 'm', 'd', 'll', 're', 've']);
+
+/**
+ * Lower-cased word tokens, with possessive 's dropped. A word with an inner apostrophe is indexed glued
+ * ("dont", "lhopital", as it always was) and, unless it is an English contraction, also as its parts of
+ * two letters or more: an elided article or a suffix is written onto the word it belongs to in French,
+ * Italian or Turkish, and "hôpital" should find "l'hôpital", "Ankara" find "Ankara'ya".
+ */
 export function tokenize(text: string): string[] {
-  return withoutAccents(text)
-    .toLowerCase()
-    .replace(/['’]s\b/g, '')
-    .replace(/['’]/g, '')
-    .split(/[^\p{L}\p{N}]+/u)
-    .filter(Boolean);
+  const folded = comparableForm(text).toLowerCase().replace(POSSESSIVE, '');
+  const words = folded.match(WORD) ?? [];
+  if (!JOINER.test(folded)) return words;
+  const tokens: string[] = [];
+  for (const word of words) {
+    if (JOINER.test(word)) tokens.push(...withParts(word));
+    else tokens.push(word);
+  }
+  return tokens;
+}
+
+function withParts(word: string): string[] {
+  const parts = word.split(JOINERS).filter(Boolean);
+  const glued = parts.join('');
+  if (parts.length === 1 || ENGLISH_CLITICS.has(parts[parts.length - 1]!)) return [glued];
+  return [glued, ...parts.filter((part) => part.length > 1)];
 }
 
 /**

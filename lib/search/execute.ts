@@ -7,6 +7,7 @@ import { within } from '../promises';
 import { filterClauses } from './filters';
 import { fuseRankings, type Ranking } from './fusion';
 import { stemmedText } from './analysis';
+import { withinClauseBudget } from './clause-budget';
 import { dateWindowsOf } from './query-dates';
 import type { Bm25Spec, SearchFilters, SearchMethod, SearchPlan } from './plan';
 
@@ -146,8 +147,9 @@ type Hit = estypes.SearchHit<Memory>;
 
 async function bm25(deps: SearchDeps, query: string, spec: Bm25Spec, filter: estypes.QueryDslQueryContainer[], size: number): Promise<Hit[]> {
   const stems = stemmedText(query);
+  const [asStemmed, asWritten] = [stems && withinClauseBudget(stems), withinClauseBudget(query)];
   const should: estypes.QueryDslQueryContainer[] = Object.entries(spec.fields).flatMap(([field, boost]) => {
-    const text = field.endsWith('stems') ? stems : query;
+    const text = field.endsWith('stems') ? asStemmed : asWritten;
     return text ? [{ match: { [field]: { query: text, boost } } }] : [];
   });
   const names = namedSpeakers(query);
