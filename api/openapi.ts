@@ -15,6 +15,7 @@ import { SynapBatchCreate, SynapBatchResponse, SynapCreateMemory, SynapIngestion
 import { SynapSdkBatchResponse, SynapSdkDeleted, SynapSdkMemory, SynapSdkQueued, SynapSdkStatus, SynapSdkUploadFields, SynapWhoami } from './compat/synap-sdk';
 import { TexIngestRequest, TexIngestResponse } from './compat/tex';
 import { TexTokenExchange, TexTokens, TexVerified } from './compat/tex-auth';
+import { TexForgetQuery, TexForgetTurnResponse } from './compat/tex-turns';
 import { CancellingJob, JobListQuery, JobListResponse, RetriedJob } from './jobs';
 import { JobProgress } from '../lib/domain/job';
 import { Memory } from '../lib/domain/memory';
@@ -149,6 +150,8 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: '/compat/tex/auth/token-exchange', tag: 'tex', summary: "Tex's SDK sign-in: an API key (and optionally a user_id, session_id) → an access token carrying those claims, sent as `Bearer` like the key (no Authorization header on this call)", public: true, body: TexTokenExchange, errors: [401], response: TexTokens },
   { method: 'get', path: '/compat/tex/auth/verify', tag: 'tex', summary: 'Who an access token (or a key) acts as: {valid, tenant: {org_id, user_id, session_id}}', response: TexVerified },
   { method: 'post', path: '/compat/tex/ingestion/memory', tag: 'tex', summary: 'Tex: write turns (active fragments searchable on return, passive enrichment after)', permission: 'ingest', body: TexIngestRequest, status: 202, response: TexIngestResponse },
+  { method: 'get', path: `/compat/tex/ingestion/status/${ID}`, tag: 'tex', summary: "Tex's SDK jobs.get(): a write's job (its job_id or passive_job_id), as GET /v1/jobs/{id} answers it; only jobs started through Tex (with an access token, its user's)", permission: 'read', response: JobProgress },
+  { method: 'delete', path: `/compat/tex/ingestion/memory/turns/${ID}`, tag: 'tex', summary: "Tex's SDK conversations.forget(): one turn (an id from a write's turn_ids) forgotten in both tiers — its fragment and every memory naming it — and kept from being stored again; 409 while the job enriching it runs", permission: 'write', query: TexForgetQuery, errors: [409], response: TexForgetTurnResponse },
   { method: 'post', path: '/compat/tex/recall', tag: 'tex', summary: "Tex's SDK recall(): hybrid search over the scope's org and user (every session) → {hits: {turns, observations, entities}, confidence, mode, usage}; score is cosine 0..1, min_score drops hits below it", permission: 'search', body: TexRecallRequest, response: TexRecallResponse },
   { method: 'post', path: '/compat/memsolus/v1/memories/ingest', tag: 'memsolus', summary: 'Memsolus: create an ingest job (file or source_url)', permission: 'ingest', multipart: MemsolusIngestFields, status: 202, response: MemsolusJob, errors: INGEST_ERRORS },
   { method: 'get', path: '/compat/memsolus/v1/ingest-jobs', tag: 'memsolus', summary: 'Memsolus: list ingest jobs', permission: 'read', query: MemsolusListQuery, response: MemsolusJobList },
