@@ -6,6 +6,18 @@ import { BatchError } from './batch';
 import { CreatedKey, CreateKeyRequest, KeyList, TenantQuery } from './admin';
 import { ApiKeyView } from '../lib/apikeys';
 import { CrosmosConversationRequest, CrosmosConversationResponse, CrosmosJob, CrosmosSearch, CrosmosSearchRequest } from './compat/crosmos';
+import {
+  CrosmosEntityDetail,
+  CrosmosEntityList,
+  CrosmosEntityListQuery,
+  CrosmosMemory,
+  CrosmosMemoryList,
+  CrosmosMemoryListQuery,
+  CrosmosSource,
+  CrosmosSourceList,
+  CrosmosSourceListQuery,
+  CrosmosSpaceQuery,
+} from './compat/crosmos-stores';
 import { MemsolusIngestFields, MemsolusJob, MemsolusJobList, MemsolusListQuery } from './compat/memsolus';
 import { TexRecallRequest, TexRecallResponse } from './compat/tex-recall';
 import { SupermemoryConversationRequest, SupermemoryConversationResponse } from './compat/supermemory';
@@ -138,6 +150,14 @@ const OPERATIONS: Operation[] = [
   { method: 'delete', path: `/v1/schedules/${ID}`, tag: 'backfills', summary: 'Delete a schedule', permission: 'write', status: 204 },
   { method: 'post', path: '/compat/crosmos/api/v1/conversations', tag: 'crosmos', summary: 'Crosmos: ingest a conversation', permission: 'ingest', body: CrosmosConversationRequest, status: 202, response: CrosmosConversationResponse },
   { method: 'get', path: `/compat/crosmos/api/v1/jobs/${ID}`, tag: 'crosmos', summary: "Crosmos: a job's status, as the Crosmos SDK's jobs.get_status() reads it (pending | processing | completed | partial | failed | cancelled, result counts once it ended)", permission: 'read', response: CrosmosJob },
+  { method: 'get', path: '/compat/crosmos/api/v1/sources', tag: 'crosmos', summary: "Crosmos (SDK `sources.list`): a space's sources, newest first, by offset → {sources, count, total}; extraction_status is the last job's; content and token_count are not kept (null)", permission: 'read', query: CrosmosSourceListQuery, response: CrosmosSourceList },
+  { method: 'get', path: `/compat/crosmos/api/v1/sources/${ID}`, tag: 'crosmos', summary: 'Crosmos (SDK `sources.get`): a source of the space (its UUID)', permission: 'read', query: CrosmosSpaceQuery, response: CrosmosSource },
+  { method: 'delete', path: `/compat/crosmos/api/v1/sources/${ID}`, tag: 'crosmos', summary: 'Crosmos (SDK `sources.delete`): a source of the space with everything derived from it, as DELETE /v1/sources/{id}; 409 while a job of it runs', permission: 'write', query: CrosmosSpaceQuery, status: 204, errors: [409] },
+  { method: 'get', path: '/compat/crosmos/api/v1/memories', tag: 'crosmos', summary: "Crosmos (SDK `memories.list`): a space's memories by when they were stored (order asc | desc), by offset → {memories, count}; memory_type is Cairn's type", permission: 'read', query: CrosmosMemoryListQuery, response: CrosmosMemoryList },
+  { method: 'get', path: `/compat/crosmos/api/v1/memories/${ID}`, tag: 'crosmos', summary: 'Crosmos (SDK `memories.get`): a memory of the space (mem_<hex>, as search answers it)', permission: 'read', query: CrosmosSpaceQuery, response: CrosmosMemory },
+  { method: 'delete', path: `/compat/crosmos/api/v1/memories/${ID}`, tag: 'crosmos', summary: 'Crosmos (SDK `memories.delete`): a memory of the space, as DELETE /v1/memories/{id}', permission: 'write', query: CrosmosSpaceQuery, status: 204 },
+  { method: 'get', path: '/compat/crosmos/api/v1/entities', tag: 'crosmos', summary: "Crosmos (SDK `entities.list`): the entities the space's memories name (most mentioned first, or sort_by name | created_at), by offset → {entities, total}; edge_count is 0 (Cairn keeps no graph edges)", permission: 'read', query: CrosmosEntityListQuery, response: CrosmosEntityList },
+  { method: 'get', path: `/compat/crosmos/api/v1/entities/${ID}`, tag: 'crosmos', summary: "Crosmos (SDK `entities.get`): an entity the space's memories name, with up to 100 of those memories, newest first", permission: 'read', query: CrosmosSpaceQuery, response: CrosmosEntityDetail },
   { method: 'post', path: '/compat/crosmos/api/v1/search', tag: 'crosmos', summary: "Crosmos (SDK `search.hybrid`): hybrid search within a space → {query, candidates: [{memory_id, content, memory_type, score (cosine 0..1), created_at, event_time, owner_name, source}]}", permission: 'search', body: CrosmosSearchRequest, response: CrosmosSearch },
   { method: 'post', path: '/compat/supermemory/v4/conversations', tag: 'supermemory', summary: 'supermemory: ingest or update a conversation', permission: 'ingest', body: SupermemoryConversationRequest, status: 200, response: SupermemoryConversationResponse },
   { method: 'post', path: '/compat/supermemory/v3/documents', tag: 'supermemory', summary: 'supermemory (SDK `add`): ingest text, or a URL to fetch; the id is its job\'s; a customId added again is a new version of the same document', permission: 'ingest', body: SupermemoryAddRequest, status: 200, errors: INGEST_ERRORS, response: SupermemoryAddResponse },
