@@ -28,6 +28,7 @@ import { SynapSdkBatchResponse, SynapSdkDeleted, SynapSdkMemory, SynapSdkQueued,
 import { TexIngestRequest, TexIngestResponse } from './compat/tex';
 import { TexTokenExchange, TexTokens, TexVerified } from './compat/tex-auth';
 import { TexForgetQuery, TexForgetTurnResponse } from './compat/tex-turns';
+import { SynapForgetRequest, SynapForgetResponse } from './compat/synap-forget';
 import { CancellingJob, JobListQuery, JobListResponse, RetriedJob } from './jobs';
 import { JobProgress } from '../lib/domain/job';
 import { Memory } from '../lib/domain/memory';
@@ -190,6 +191,7 @@ const OPERATIONS: Operation[] = [
   { method: 'get', path: `/compat/synap/api/v1/memories/status/${ID}`, tag: 'synap-sdk', summary: "Synap's Python SDK: ingestion status, with document_id, queued_at, started_at, completed_at, memory_ids (UUIDs, up to 1,000) and error_message", permission: 'read', response: SynapSdkStatus },
   { method: 'get', path: `/compat/synap/api/v1/memories/${ID}`, tag: 'synap-sdk', summary: "Synap's Python SDK: get memory (id as a UUID or mem_<hex>)", permission: 'read', response: SynapSdkMemory },
   { method: 'patch', path: `/compat/synap/api/v1/memories/${ID}`, tag: 'synap-sdk', summary: "Synap's Python SDK: update memory (`document` or `content`, merge_strategy)", permission: 'write', body: SynapMemoryUpdate, response: SynapSdkMemory },
+  { method: 'post', path: '/compat/synap/api/v1/memories/forget', tag: 'synap-sdk', summary: "Synap's Python SDK memories.forget(): the memories of one user (user_id required; customer_id) whose cosine similarity to the description reaches 0.3, up to 20 — listed (mode preview, nothing filed) or deleted with their copies (mode direct, needs `write`) → {status: nothing_matches | preview | deleted | partial, candidates, deleted_ids, failed_ids, still_present_in, may_be_incomplete}; 503 when the embedding model cannot match", permission: 'search', body: SynapForgetRequest, response: SynapForgetResponse },
   { method: 'delete', path: `/compat/synap/api/v1/memories/${ID}`, tag: 'synap-sdk', summary: "Synap's Python SDK: delete memory → {memory_id, deleted_at}", permission: 'write', response: SynapSdkDeleted },
 ];
 

@@ -94,7 +94,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use('/compat/tex', texAuth(surface.keys), texSurface(surface, deps.jobs, deps.es, indices, sequences, deps.search, memories));
   app.use('/compat/memsolus', memsolusSurface(surface, deps.jobs, listings));
   // The Python SDK's paths (/api/v1/…) before the seed's routes, whose surface answers 404 for the rest.
-  app.use('/compat/synap/api', synapSdkSurface(surface, deps.jobs, memories, memoryListings, deps.es, indices.sources));
+  app.use('/compat/synap/api', synapSdkSurface(surface, deps.jobs, memories, memoryListings, deps.es, indices.sources, deps.search));
   app.use('/compat/synap', synapSurface(surface, deps.jobs, memories, deps.es, indices.sources));
 
   app.use(authenticate(keys));

@@ -1,6 +1,6 @@
 import type { Client } from '@elastic/elasticsearch';
 import { z } from 'zod';
-import { clipTurn, embeddingText, publicMemory, type Memory, type Provenance, type StoredMemory } from './domain/memory';
+import { clipTurn, embeddingText, publicMemory, sayingKey, type Memory, type Provenance, type StoredMemory } from './domain/memory';
 import { IngestMode, Metadata } from './domain/ingest';
 import { getDocument, isVersionConflict, retryOnVersionConflict } from './elasticsearch/client';
 import type { EmbeddingMatch } from './elasticsearch/embedding-match';
@@ -155,6 +155,33 @@ export class MemoryStore {
       _source: ['provenance.source_id', 'provenance.job_id'],
     });
     return hits.hits.flatMap((hit) => (hit._id && hit._source ? [{ id: hit._id, sourceId: hit._source.provenance.source_id, jobId: hit._source.provenance.job_id }] : []));
+  }
+
+  /**
+   * These memories and every copy of what they say (sayingKey: a Tex turn's fragment and its passive
+   * enrichment), by id: what forgetting them must delete for search to no longer find their words.
+   */
+  async withCopies(tenant: string, memories: Pick<Memory, 'id' | 'text' | 'provenance'>[]): Promise<string[]> {
+    const ids = new Set(memories.map((memory) => memory.id));
+    const turned = memories.filter((memory) => sayingKey(memory) !== undefined);
+    if (turned.length === 0) return [...ids];
+    const { hits } = await this.es.search<Pick<StoredMemory, 'text' | 'provenance'>>({
+      index: this.indices.memories,
+      size: TURN_MEMORIES,
+      query: {
+        bool: {
+          filter: [{ term: { tenant } }],
+          should: turned.map(({ provenance }) => ({
+            bool: { filter: [{ term: { 'provenance.source_id': provenance.source_id } }, ...provenance.turn_ids!.map((turnId) => ({ term: { 'provenance.turn_ids': turnId } }))] },
+          })),
+          minimum_should_match: 1,
+        },
+      },
+      _source: ['text', 'provenance.source_id', 'provenance.turn_ids'],
+    });
+    const said = new Set(turned.map(sayingKey));
+    for (const hit of hits.hits) if (hit._id && hit._source && said.has(sayingKey(hit._source))) ids.add(hit._id);
+    return [...ids];
   }
 
   /**
