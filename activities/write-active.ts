@@ -47,7 +47,8 @@ export const fragmentHash = (tenant: string, scope: TurnScope, role: string, tex
  * was stored at when its memories say (a fragment's store it; it is kept when the turn comes again);
  * and the position its next turn takes, one past the last it stored, so the turns of successive writes
  * are numbered on from each other (neighbouring turns are found by position) rather than each write
- * starting again at 0. One real-time read and one search.
+ * starting again at 0; and which of these turns were forgotten (their fragment deleted: its
+ * tombstone), which a write does not store again. One real-time read and one search.
  */
 export async function sessionTurns(
   es: Client,
@@ -55,9 +56,9 @@ export async function sessionTurns(
   tenant: string,
   sourceId: string,
   hashes: string[],
-): Promise<{ stored: Map<string, number | undefined>; fragments: Set<string>; next: number }> {
-  const [fragments, memories] = await Promise.all([
-    hashes.length ? storedFragments(es, indices, tenant, hashes) : new Set<string>(),
+): Promise<{ stored: Map<string, number | undefined>; fragments: Set<string>; forgotten: Set<string>; next: number }> {
+  const [{ stored: fragments, deleted: forgotten }, memories] = await Promise.all([
+    hashes.length ? storedFragments(es, indices, tenant, hashes) : { stored: new Set<string>(), deleted: new Set<string>() },
     es.search({
       index: indices.memories,
       size: 0,
@@ -86,14 +87,21 @@ export async function sessionTurns(
     stored.set(bucket.key, provenance?.turn_start !== undefined && offset >= 0 ? provenance.turn_start + offset : undefined);
   }
   const last = (memories.aggregations?.last as { value?: number | null } | undefined)?.value;
-  return { stored, fragments, next: last === null || last === undefined ? 0 : last + 1 };
+  return { stored, fragments, forgotten, next: last === null || last === undefined ? 0 : last + 1 };
 }
 
 /**
  * Which of these turns have their active fragment (`mem_<hash>`) stored in the tenant, or had it
- * deleted; with `ownJob`, the fragments that job wrote are left out (they are its own write's).
+ * deleted (`deleted`: those of them with a tombstone); with `ownJob`, the fragments that job wrote
+ * are left out (they are its own write's).
  */
-async function storedFragments(es: Client, indices: Pick<IndexNames, 'memories' | 'tombstones'>, tenant: string, hashes: string[], ownJob?: string): Promise<Set<string>> {
+async function storedFragments(
+  es: Client,
+  indices: Pick<IndexNames, 'memories' | 'tombstones'>,
+  tenant: string,
+  hashes: string[],
+  ownJob?: string,
+): Promise<{ stored: Set<string>; deleted: Set<string> }> {
   const ids = hashes.map((hash) => `mem_${hash}`);
   // A fragment deleted through the API (its tombstone, lib/memories.ts) counts as stored: sent again, it is not written back.
   const { docs } = await es.mget<{ tenant?: string; provenance?: { job_id?: string } }>({
@@ -101,7 +109,9 @@ async function storedFragments(es: Client, indices: Pick<IndexNames, 'memories' 
   });
   const stored = (doc: (typeof docs)[number]) =>
     'found' in doc && doc.found && doc._source?.tenant === tenant && !(ownJob && doc._source.provenance?.job_id === ownJob);
-  return new Set(docs.flatMap((doc) => (stored(doc) ? [doc._id.slice('mem_'.length)] : [])));
+  const hashesOf = (found: typeof docs) => new Set(found.flatMap((doc) => (stored(doc) ? [doc._id.slice('mem_'.length)] : [])));
+  // The answer follows the request's order: the memories' half, then the tombstones' (an alias's hits name its index).
+  return { stored: hashesOf(docs), deleted: hashesOf(docs.slice(ids.length)) };
 }
 
 /**
@@ -120,7 +130,7 @@ export function createWriteActiveActivity(deps: ActivityDeps) {
     // Fragments this job wrote are its own: an attempt retried after the first one's write (a worker
     // or Temporal gone before its completion was recorded) still hands them to the passive stages,
     // rather than finding them stored and leaving the write without its enrichment for good.
-    const stored = await storedFragments(deps.es, deps.indices, request.tenant, fragmentIds, jobId);
+    const { stored } = await storedFragments(deps.es, deps.indices, request.tenant, fragmentIds, jobId);
     const seen = new Set<string>();
     const fresh = turns.filter(({ hash }) => {
       if (stored.has(hash) || seen.has(hash)) return false;

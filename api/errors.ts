@@ -19,6 +19,16 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown, whole 
   return result.data;
 }
 
+/** parseWith over a query string: its issues say they are the query's (FastAPI surfaces answer loc: ["query", "<name>"]). */
+export function parseQuery<T extends z.ZodType>(schema: T, value: unknown): z.infer<T> {
+  try {
+    return parseWith(schema, value, '(query)');
+  } catch (error) {
+    if (!(error instanceof CairnError && Array.isArray(error.details))) throw error;
+    throw badInput(error.message, (error.details as object[]).map((issue) => ({ ...issue, in: 'query' })));
+  }
+}
+
 /** A path id as Cairn mints them (letters, digits, `_`, `-`); anything else is a 400 saying it is `not <what>`. */
 export const idParam = (value: unknown, what = 'an id') => parseWith(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, `not ${what}`), value, 'id (path)', 'id');
 

@@ -6,6 +6,18 @@ import { BatchError } from './batch';
 import { CreatedKey, CreateKeyRequest, KeyList, TenantQuery } from './admin';
 import { ApiKeyView } from '../lib/apikeys';
 import { CrosmosConversationRequest, CrosmosConversationResponse, CrosmosJob, CrosmosSearch, CrosmosSearchRequest } from './compat/crosmos';
+import {
+  CrosmosEntityDetail,
+  CrosmosEntityList,
+  CrosmosEntityListQuery,
+  CrosmosMemory,
+  CrosmosMemoryList,
+  CrosmosMemoryListQuery,
+  CrosmosSource,
+  CrosmosSourceList,
+  CrosmosSourceListQuery,
+  CrosmosSpaceQuery,
+} from './compat/crosmos-stores';
 import { MemsolusIngestFields, MemsolusJob, MemsolusJobList, MemsolusListQuery } from './compat/memsolus';
 import { TexRecallRequest, TexRecallResponse } from './compat/tex-recall';
 import { SupermemoryConversationRequest, SupermemoryConversationResponse } from './compat/supermemory';
@@ -15,6 +27,8 @@ import { SynapBatchCreate, SynapBatchResponse, SynapCreateMemory, SynapIngestion
 import { SynapSdkBatchResponse, SynapSdkDeleted, SynapSdkMemory, SynapSdkQueued, SynapSdkStatus, SynapSdkUploadFields, SynapWhoami } from './compat/synap-sdk';
 import { TexIngestRequest, TexIngestResponse } from './compat/tex';
 import { TexTokenExchange, TexTokens, TexVerified } from './compat/tex-auth';
+import { TexForgetQuery, TexForgetTurnResponse } from './compat/tex-turns';
+import { SynapForgetRequest, SynapForgetResponse } from './compat/synap-forget';
 import { CancellingJob, JobListQuery, JobListResponse, RetriedJob } from './jobs';
 import { JobProgress } from '../lib/domain/job';
 import { Memory } from '../lib/domain/memory';
@@ -137,6 +151,14 @@ const OPERATIONS: Operation[] = [
   { method: 'delete', path: `/v1/schedules/${ID}`, tag: 'backfills', summary: 'Delete a schedule', permission: 'write', status: 204 },
   { method: 'post', path: '/compat/crosmos/api/v1/conversations', tag: 'crosmos', summary: 'Crosmos: ingest a conversation', permission: 'ingest', body: CrosmosConversationRequest, status: 202, response: CrosmosConversationResponse },
   { method: 'get', path: `/compat/crosmos/api/v1/jobs/${ID}`, tag: 'crosmos', summary: "Crosmos: a job's status, as the Crosmos SDK's jobs.get_status() reads it (pending | processing | completed | partial | failed | cancelled, result counts once it ended)", permission: 'read', response: CrosmosJob },
+  { method: 'get', path: '/compat/crosmos/api/v1/sources', tag: 'crosmos', summary: "Crosmos (SDK `sources.list`): a space's sources, newest first, by offset → {sources, count, total}; extraction_status is the last job's; content and token_count are not kept (null)", permission: 'read', query: CrosmosSourceListQuery, response: CrosmosSourceList },
+  { method: 'get', path: `/compat/crosmos/api/v1/sources/${ID}`, tag: 'crosmos', summary: 'Crosmos (SDK `sources.get`): a source of the space (its UUID)', permission: 'read', query: CrosmosSpaceQuery, response: CrosmosSource },
+  { method: 'delete', path: `/compat/crosmos/api/v1/sources/${ID}`, tag: 'crosmos', summary: 'Crosmos (SDK `sources.delete`): a source of the space with everything derived from it, as DELETE /v1/sources/{id}; 409 while a job of it runs', permission: 'write', query: CrosmosSpaceQuery, status: 204, errors: [409] },
+  { method: 'get', path: '/compat/crosmos/api/v1/memories', tag: 'crosmos', summary: "Crosmos (SDK `memories.list`): a space's memories by when they were stored (order asc | desc), by offset → {memories, count}; memory_type is Cairn's type", permission: 'read', query: CrosmosMemoryListQuery, response: CrosmosMemoryList },
+  { method: 'get', path: `/compat/crosmos/api/v1/memories/${ID}`, tag: 'crosmos', summary: 'Crosmos (SDK `memories.get`): a memory of the space (mem_<hex>, as search answers it)', permission: 'read', query: CrosmosSpaceQuery, response: CrosmosMemory },
+  { method: 'delete', path: `/compat/crosmos/api/v1/memories/${ID}`, tag: 'crosmos', summary: 'Crosmos (SDK `memories.delete`): a memory of the space, as DELETE /v1/memories/{id}', permission: 'write', query: CrosmosSpaceQuery, status: 204 },
+  { method: 'get', path: '/compat/crosmos/api/v1/entities', tag: 'crosmos', summary: "Crosmos (SDK `entities.list`): the entities the space's memories name (most mentioned first, or sort_by name | created_at), by offset → {entities, total}; edge_count is 0 (Cairn keeps no graph edges)", permission: 'read', query: CrosmosEntityListQuery, response: CrosmosEntityList },
+  { method: 'get', path: `/compat/crosmos/api/v1/entities/${ID}`, tag: 'crosmos', summary: "Crosmos (SDK `entities.get`): an entity the space's memories name, with up to 100 of those memories, newest first", permission: 'read', query: CrosmosSpaceQuery, response: CrosmosEntityDetail },
   { method: 'post', path: '/compat/crosmos/api/v1/search', tag: 'crosmos', summary: "Crosmos (SDK `search.hybrid`): hybrid search within a space → {query, candidates: [{memory_id, content, memory_type, score (cosine 0..1), created_at, event_time, owner_name, source}]}", permission: 'search', body: CrosmosSearchRequest, response: CrosmosSearch },
   { method: 'post', path: '/compat/supermemory/v4/conversations', tag: 'supermemory', summary: 'supermemory: ingest or update a conversation', permission: 'ingest', body: SupermemoryConversationRequest, status: 200, response: SupermemoryConversationResponse },
   { method: 'post', path: '/compat/supermemory/v3/documents', tag: 'supermemory', summary: 'supermemory (SDK `add`): ingest text, or a URL to fetch; the id is its job\'s; a customId added again is a new version of the same document', permission: 'ingest', body: SupermemoryAddRequest, status: 200, errors: INGEST_ERRORS, response: SupermemoryAddResponse },
@@ -149,6 +171,8 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: '/compat/tex/auth/token-exchange', tag: 'tex', summary: "Tex's SDK sign-in: an API key (and optionally a user_id, session_id) → an access token carrying those claims, sent as `Bearer` like the key (no Authorization header on this call)", public: true, body: TexTokenExchange, errors: [401], response: TexTokens },
   { method: 'get', path: '/compat/tex/auth/verify', tag: 'tex', summary: 'Who an access token (or a key) acts as: {valid, tenant: {org_id, user_id, session_id}}', response: TexVerified },
   { method: 'post', path: '/compat/tex/ingestion/memory', tag: 'tex', summary: 'Tex: write turns (active fragments searchable on return, passive enrichment after)', permission: 'ingest', body: TexIngestRequest, status: 202, response: TexIngestResponse },
+  { method: 'get', path: `/compat/tex/ingestion/status/${ID}`, tag: 'tex', summary: "Tex's SDK jobs.get(): a write's job (its job_id or passive_job_id), as GET /v1/jobs/{id} answers it; only jobs started through Tex (with an access token, its user's)", permission: 'read', response: JobProgress },
+  { method: 'delete', path: `/compat/tex/ingestion/memory/turns/${ID}`, tag: 'tex', summary: "Tex's SDK conversations.forget(): one turn (an id from a write's turn_ids) forgotten in both tiers — its fragment and every memory naming it — and kept from being stored again; 409 while the job enriching it runs", permission: 'write', query: TexForgetQuery, errors: [409], response: TexForgetTurnResponse },
   { method: 'post', path: '/compat/tex/recall', tag: 'tex', summary: "Tex's SDK recall(): hybrid search over the scope's org and user (every session) → {hits: {turns, observations, entities}, confidence, mode, usage}; score is cosine 0..1, min_score drops hits below it", permission: 'search', body: TexRecallRequest, response: TexRecallResponse },
   { method: 'post', path: '/compat/memsolus/v1/memories/ingest', tag: 'memsolus', summary: 'Memsolus: create an ingest job (file or source_url)', permission: 'ingest', multipart: MemsolusIngestFields, status: 202, response: MemsolusJob, errors: INGEST_ERRORS },
   { method: 'get', path: '/compat/memsolus/v1/ingest-jobs', tag: 'memsolus', summary: 'Memsolus: list ingest jobs', permission: 'read', query: MemsolusListQuery, response: MemsolusJobList },
@@ -167,6 +191,7 @@ const OPERATIONS: Operation[] = [
   { method: 'get', path: `/compat/synap/api/v1/memories/status/${ID}`, tag: 'synap-sdk', summary: "Synap's Python SDK: ingestion status, with document_id, queued_at, started_at, completed_at, memory_ids (UUIDs, up to 1,000) and error_message", permission: 'read', response: SynapSdkStatus },
   { method: 'get', path: `/compat/synap/api/v1/memories/${ID}`, tag: 'synap-sdk', summary: "Synap's Python SDK: get memory (id as a UUID or mem_<hex>)", permission: 'read', response: SynapSdkMemory },
   { method: 'patch', path: `/compat/synap/api/v1/memories/${ID}`, tag: 'synap-sdk', summary: "Synap's Python SDK: update memory (`document` or `content`, merge_strategy)", permission: 'write', body: SynapMemoryUpdate, response: SynapSdkMemory },
+  { method: 'post', path: '/compat/synap/api/v1/memories/forget', tag: 'synap-sdk', summary: "Synap's Python SDK memories.forget(): the memories of one user (user_id required; customer_id) whose cosine similarity to the description reaches 0.3, up to 20 — listed (mode preview, nothing filed) or deleted with their copies (mode direct, needs `write`) → {status: nothing_matches | preview | deleted | partial, candidates, deleted_ids, failed_ids, still_present_in, may_be_incomplete}; 503 when the embedding model cannot match", permission: 'search', body: SynapForgetRequest, response: SynapForgetResponse },
   { method: 'delete', path: `/compat/synap/api/v1/memories/${ID}`, tag: 'synap-sdk', summary: "Synap's Python SDK: delete memory → {memory_id, deleted_at}", permission: 'write', response: SynapSdkDeleted },
 ];
 

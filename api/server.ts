@@ -76,6 +76,7 @@ export function createApp(deps: ApiDeps): Express {
   const conversations = new ConversationLedger(deps.es, indices.sources, indices.memories, indices.jobs, memories);
   const sequences = new Sequences(deps.es, indices.sequences);
   const sources = new SourceStore(deps.es, indices, deps.jobs, listings);
+  const entities = new EntityStore(deps.es, indices);
 
   const app = express();
   app.disable('x-powered-by');
@@ -88,12 +89,12 @@ export function createApp(deps: ApiDeps): Express {
 
   // Each vendor surface under its own prefix, with its own auth and error shapes: a vendor's client
   // works by changing only its base URL.
-  app.use('/compat/crosmos', crosmosSurface(surface, deps.jobs, deps.search));
+  app.use('/compat/crosmos', crosmosSurface(surface, deps.jobs, deps.search, { sources, memories, listings: memoryListings, entities }));
   app.use('/compat/supermemory', supermemorySurface(surface, deps.jobs, conversations, { sources, search: deps.search, listings: memoryListings }));
-  app.use('/compat/tex', texAuth(surface.keys), texSurface(surface, deps.jobs, deps.es, indices, sequences, deps.search));
+  app.use('/compat/tex', texAuth(surface.keys), texSurface(surface, deps.jobs, deps.es, indices, sequences, deps.search, memories));
   app.use('/compat/memsolus', memsolusSurface(surface, deps.jobs, listings));
   // The Python SDK's paths (/api/v1/…) before the seed's routes, whose surface answers 404 for the rest.
-  app.use('/compat/synap/api', synapSdkSurface(surface, deps.jobs, memories, memoryListings, deps.es, indices.sources));
+  app.use('/compat/synap/api', synapSdkSurface(surface, deps.jobs, memories, memoryListings, deps.es, indices.sources, deps.search));
   app.use('/compat/synap', synapSurface(surface, deps.jobs, memories, deps.es, indices.sources));
 
   app.use(authenticate(keys));
@@ -103,7 +104,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use(jobRoutes(deps.jobs, listings));
   app.use(searchRoutes(deps.search));
   app.use(memoryRoutes(memories, memoryListings));
-  app.use(entityRoutes(new EntityStore(deps.es, indices)));
+  app.use(entityRoutes(entities));
   app.use(sourceRoutes(sources));
   app.use(adminRoutes(apiKeys));
   app.use(webhookRoutes(new WebhookStore(deps.es, indices.webhooks, deps.jobs.config.CAIRN_ALLOW_PRIVATE_URLS)));

@@ -1,6 +1,6 @@
 import type { Client } from '@elastic/elasticsearch';
 import { z } from 'zod';
-import { clipTurn, embeddingText, publicMemory, type Memory, type Provenance, type StoredMemory } from './domain/memory';
+import { clipTurn, embeddingText, publicMemory, sayingKey, type Memory, type Provenance, type StoredMemory } from './domain/memory';
 import { IngestMode, Metadata } from './domain/ingest';
 import { getDocument, isVersionConflict, retryOnVersionConflict } from './elasticsearch/client';
 import type { EmbeddingMatch } from './elasticsearch/embedding-match';
@@ -12,6 +12,8 @@ import { countTokens } from './chunking/tokens';
 import { EntityResolver, entityRefsOf } from './entities/resolver';
 import { mergeText, MergeStrategy } from './memory-merge';
 import type { Extractor } from './models/extractor';
+import { filterClauses } from './search/filters';
+import type { SearchFilters } from './search/plan';
 
 export const MemoryUpdate = z
   .object({
@@ -36,6 +38,9 @@ const EDIT_REFRESH = true;
 
 /** What rewriting a turn's neighbours reads of the turn's memory: its words and where it sits. */
 export type TurnMemory = Pick<StoredMemory, 'id' | 'text'> & { provenance: Pick<Provenance, 'source_id' | 'job_id' | 'turn_start' | 'turn_end'> };
+
+/** The most memories one turn's are read as (ofTurn): far more than a message's windows and extractions. */
+const TURN_MEMORIES = 1_000;
 
 /** How many times an edit is applied to a memory other edits keep changing before it answers 409. */
 const UPDATE_ATTEMPTS = 5;
@@ -106,8 +111,7 @@ export class MemoryStore {
    */
   async delete(tenant: string, id: string): Promise<void> {
     const { memory } = await this.getStored(tenant, id);
-    const tombstone = { tenant, source_id: memory.provenance.source_id, deleted_at: new Date().toISOString() };
-    await this.es.index({ index: this.indices.tombstones, id, document: tombstone });
+    await this.tombstone(tenant, id, memory.provenance.source_id);
     const dropTombstone = () => this.es.delete({ index: this.indices.tombstones, id }, { ignore: [404] }).catch(() => undefined);
     let undo: () => Promise<void> = async () => undefined;
     try {
@@ -118,6 +122,66 @@ export class MemoryStore {
       await dropTombstone();
       throw error;
     }
+  }
+
+  /**
+   * A tombstone under a memory id, which keeps that memory from being written (again) by anything
+   * ingested later; it goes with its source (lib/sources.ts). delete() keeps one for the memory it
+   * deletes; one kept for an id no memory holds keeps out what would be stored under it (a forgotten
+   * Tex turn's fragment, when the turn is sent again).
+   */
+  async tombstone(tenant: string, id: string, sourceId: string): Promise<void> {
+    await this.es.index({ index: this.indices.tombstones, id, document: { tenant, source_id: sourceId, deleted_at: new Date().toISOString() } });
+  }
+
+  /** Whether the tenant holds a tombstone under this id (the memory was deleted, or kept out). */
+  async isTombstoned(tenant: string, id: string): Promise<boolean> {
+    return Boolean(await getDocument<{ tenant: string }>(this.es, { index: this.indices.tombstones, id }, tenant));
+  }
+
+  /**
+   * The memories of one conversation turn that the filters match: those whose provenance names it
+   * (`turn_ids`: a Tex turn's active fragment and what its enrichment extracted; a memory of several
+   * turns, with CONVERSATION_TURNS_PER_CHUNK above 1, names each), stored through `surface` when given,
+   * with the source and job that wrote them.
+   */
+  async ofTurn(tenant: string, turnId: string, within: { filters?: SearchFilters; surface?: string } = {}): Promise<{ id: string; sourceId: string; jobId?: string }[]> {
+    const surface = within.surface ? [{ term: { 'provenance.surface': within.surface } }] : [];
+    const { hits } = await this.es.search<Pick<StoredMemory, 'provenance'>>({
+      index: this.indices.memories,
+      // A turn is one message: its memories are its windows (a long message is split) and what was extracted from them.
+      size: TURN_MEMORIES,
+      query: { bool: { filter: [...filterClauses(tenant, within.filters), ...surface, { term: { 'provenance.turn_ids': turnId } }] } },
+      _source: ['provenance.source_id', 'provenance.job_id'],
+    });
+    return hits.hits.flatMap((hit) => (hit._id && hit._source ? [{ id: hit._id, sourceId: hit._source.provenance.source_id, jobId: hit._source.provenance.job_id }] : []));
+  }
+
+  /**
+   * These memories and every copy of what they say (sayingKey: a Tex turn's fragment and its passive
+   * enrichment), by id: what forgetting them must delete for search to no longer find their words.
+   */
+  async withCopies(tenant: string, memories: Pick<Memory, 'id' | 'text' | 'provenance'>[]): Promise<string[]> {
+    const ids = new Set(memories.map((memory) => memory.id));
+    const turned = memories.filter((memory) => sayingKey(memory) !== undefined);
+    if (turned.length === 0) return [...ids];
+    const { hits } = await this.es.search<Pick<StoredMemory, 'text' | 'provenance'>>({
+      index: this.indices.memories,
+      size: TURN_MEMORIES,
+      query: {
+        bool: {
+          filter: [{ term: { tenant } }],
+          should: turned.map(({ provenance }) => ({
+            bool: { filter: [{ term: { 'provenance.source_id': provenance.source_id } }, ...provenance.turn_ids!.map((turnId) => ({ term: { 'provenance.turn_ids': turnId } }))] },
+          })),
+          minimum_should_match: 1,
+        },
+      },
+      _source: ['text', 'provenance.source_id', 'provenance.turn_ids'],
+    });
+    const said = new Set(turned.map(sayingKey));
+    for (const hit of hits.hits) if (hit._id && hit._source && said.has(sayingKey(hit._source))) ids.add(hit._id);
+    return [...ids];
   }
 
   /**

@@ -42,6 +42,23 @@ export class MemoryListings {
   }
 
   /**
+   * The memories the filters match by position, for listings that page by offset (Crosmos'): by when
+   * they were stored, newest or oldest first, up to the first 10,000 (Elasticsearch's result window;
+   * list() pages reach every memory).
+   */
+  async page(tenant: string, filters: SearchFilters, page: { from: number; size: number; order: 'asc' | 'desc' }): Promise<Memory[]> {
+    const response = await this.es.search<StoredMemory>({
+      index: this.indices.memories,
+      query: { bool: { filter: filterClauses(tenant, filters) } },
+      sort: [{ created_at: { order: page.order, unmapped_type: 'date' } }, { id: page.order }],
+      from: page.from,
+      size: page.size,
+      _source: { excludes: ['embedding', 'stems', 'context', 'context_stems'] },
+    });
+    return response.hits.hits.flatMap((hit) => (hit._source ? [publicMemory(hit._source)] : []));
+  }
+
+  /**
    * The ids of the memories a job wrote that still name it, in the order of the content they came
    * from, up to `limit` (Synap's ingestion status lists them).
    */

@@ -43,6 +43,8 @@ export interface SourceFilters {
   format?: string;
   document_type?: string;
   document_id?: string;
+  /** The space its record's scope names (Crosmos' space_id, Memsolus' workspace_id). */
+  space_id?: string;
 }
 
 /** What a bulk delete matches sources by: their scope (as their memories carry it), ids or document ids; at least one. */
@@ -91,6 +93,7 @@ export class SourceStore {
     for (const field of ['kind', 'format', 'document_type', 'document_id'] as const) {
       if (filters[field]) filter.push({ term: { [field]: filters[field] } });
     }
+    if (filters.space_id) filter.push({ term: { 'scope.space_id': filters.space_id } });
     const found = await this.es.search<StoredSource>({
       index: this.indices.sources,
       query: { bool: { filter } },

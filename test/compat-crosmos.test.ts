@@ -171,4 +171,83 @@ describe('Crosmos surface (/compat/crosmos)', () => {
     expect(malformed.status).toBe(422);
     expect(malformed.body.detail).toEqual(expect.any(Array));
   });
+
+  it("reads and deletes a space's sources, memories and entities as the Crosmos SDK's sources, memories and entities resources ask", async () => {
+    const space = 'ab5f7a52-1d3c-4c55-9d0e-6f0a2a9b1c01';
+    const other = 'ab5f7a52-1d3c-4c55-9d0e-6f0a2a9b1c02';
+    const send = async (spaceId: string, messages: { role: string; content: string }[]) => {
+      const sent = await h.api('POST', '/compat/crosmos/api/v1/conversations', { body: { space_id: spaceId, session_date: '2026-04-01', meta: { channel: 'web' }, messages } });
+      expect((await h.waitForJob('acme', sent.body.job_id)).status).toBe('completed');
+      return sent.body.source_id as string;
+    };
+    const mine = await send(space, [
+      { role: 'user', content: 'Theodora Vasquez coaches the rowing team in Seville.' },
+      { role: 'assistant', content: 'Does Theodora Vasquez row herself?' },
+    ]);
+    const second = await send(space, [{ role: 'user', content: 'I prefer green tea in the morning.' }]);
+    await send(other, [{ role: 'user', content: 'Maximilian Oberhauser repairs bicycles in Graz.' }]);
+    const get = (path: string, query: Record<string, string | number>, key?: string) => h.api('GET', `/compat/crosmos/api/v1/${path}?${new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)]))}`, { key });
+
+    // sources.list / sources.get: the space's sources, with their last job's status; another space's or tenant's: 404.
+    const sources = await get('sources', { space_id: space });
+    expect(sources.status).toBe(200);
+    expect(sources.body).toMatchObject({ count: 2, total: 2 });
+    expect(sources.body.sources.map((source: { id: string }) => source.id).sort()).toEqual([mine, second].sort());
+    expect(sources.body.sources[0]).toMatchObject({ content_type: 'conversation', extraction_status: 'completed', space_id: space, meta: { channel: 'web' }, content_preview: null, token_count: null });
+    const paged = await get('sources', { space_uuid: space, limit: 1, offset: 1 });
+    expect(paged.body).toMatchObject({ count: 1, total: 2 });
+    const source = await get(`sources/${mine}`, { space_id: space });
+    expect(source.body).toMatchObject({ id: mine, content: null, extraction_status: 'completed', space_id: space, created_at: expect.any(String) });
+    expect((await get(`sources/${mine}`, { space_id: other })).status).toBe(404);
+    expect((await get(`sources/${mine}`, { space_id: space }, h.keys.globex)).status).toBe(404);
+
+    // memories.list / memories.get: the space's memories, newest or oldest first, by type.
+    const newest = await get('memories', { space_id: space, limit: 100 });
+    expect(newest.status).toBe(200);
+    expect(newest.body.count).toBe(newest.body.memories.length);
+    expect(newest.body.memories.length).toBeGreaterThanOrEqual(3);
+    expect(newest.body.memories.every((memory: { space_id: string }) => memory.space_id === space)).toBe(true);
+    expect(JSON.stringify(newest.body)).not.toMatch(/Oberhauser/);
+    const oldest = await get('memories', { space_id: space, limit: 100, order: 'asc' });
+    expect(oldest.body.memories.map((memory: { id: string }) => memory.id)).toEqual(newest.body.memories.map((memory: { id: string }) => memory.id).reverse());
+    const tea = newest.body.memories.find((memory: { content: string }) => memory.content.includes('green tea'));
+    expect(tea).toMatchObject({ id: expect.stringMatching(/^mem_/), event_time: expect.stringMatching(/^2026-04-01/), meta: { channel: 'web' }, access_frequency: null, last_accessed_at: null, importance_score: null, forgotten_at: null });
+    const typed = await get('memories', { space_id: space, memory_type: tea.memory_type });
+    expect(typed.body.memories.every((memory: { memory_type: string }) => memory.memory_type === tea.memory_type)).toBe(true);
+    expect((await get(`memories/${tea.id}`, { space_id: space })).body).toEqual(tea);
+    expect((await get(`memories/${tea.id}`, { space_id: other })).status).toBe(404);
+    expect((await get(`memories/${tea.id}`, { space_id: space }, h.keys.globex)).status).toBe(404);
+
+    // entities.list / entities.get: the entities the space's memories name, with those memories.
+    const entities = await get('entities', { space_id: space, sort_by: 'name' });
+    expect(entities.status).toBe(200);
+    const theodora = entities.body.entities.find((entity: { name: string }) => /Theodora/.test(entity.name));
+    expect(theodora).toMatchObject({ id: expect.stringMatching(/^[0-9a-f-]{36}$/), edge_count: 0, space_id: space, created_at: expect.any(String) });
+    expect(entities.body.total).toBe(entities.body.entities.length);
+    expect(JSON.stringify(entities.body)).not.toMatch(/Oberhauser/);
+    const detail = await get(`entities/${theodora.id}`, { space_id: space });
+    expect(detail.body).toMatchObject({ id: theodora.id, name: theodora.name, memories: expect.arrayContaining([expect.objectContaining({ content: expect.stringMatching(/rowing/) })]) });
+    expect((await get(`entities/${theodora.id}`, { space_id: other })).status).toBe(404);
+    expect((await get(`entities/${theodora.id}`, { space_id: space }, h.keys.globex)).status).toBe(404);
+
+    // memories.delete, sources.delete: 204; another space's id is not deleted.
+    expect((await h.api('DELETE', `/compat/crosmos/api/v1/memories/${tea.id}?space_id=${other}`)).status).toBe(404);
+    expect((await h.api('DELETE', `/compat/crosmos/api/v1/memories/${tea.id}?space_id=${space}`)).status).toBe(204);
+    expect((await get(`memories/${tea.id}`, { space_id: space })).status).toBe(404);
+    expect((await h.api('DELETE', `/compat/crosmos/api/v1/sources/${mine}?space_id=${other}`)).status).toBe(404);
+    expect((await h.api('DELETE', `/compat/crosmos/api/v1/sources/${mine}?space_id=${space}`)).status).toBe(204);
+    expect((await get(`sources/${mine}`, { space_id: space })).status).toBe(404);
+    expect(JSON.stringify((await get('memories', { space_id: space, limit: 100 })).body)).not.toMatch(/rowing/);
+
+    // What Cairn cannot answer is a 422 naming the query parameter, not ignored.
+    const unscoped = await get('memories', {});
+    expect([unscoped.status, unscoped.body.detail[0].loc]).toEqual([422, ['query', 'space_id']]);
+    const byImportance = await get('memories', { space_id: space, sort_by: 'importance_score' });
+    expect([byImportance.status, byImportance.body.detail[0].loc]).toEqual([422, ['query', 'sort_by']]);
+    const byEdges = await get('entities', { space_id: space, sort_by: 'edge_count' });
+    expect(byEdges.status).toBe(422);
+    const byStatus = await get('sources', { space_id: space, extraction_status: 'completed' });
+    expect([byStatus.status, byStatus.body.detail[0].loc]).toEqual([422, ['query', 'extraction_status']]);
+    expect((await get('sources', { space_id: space, limit: 101 })).status).toBe(422);
+  });
 });

@@ -150,4 +150,59 @@ describe("Synap's Python SDK against /compat/synap", () => {
     expect(refused.status).toBe(422);
     expect(JSON.stringify(refused.body.detail)).toMatch(/a file .* or text/);
   });
+  it("forgets the memories of one user a description matches, as memories.forget() asks: a preview lists them, direct deletes them", async () => {
+    const create = async (content: string, userId: string | null, customerId: string | null = 'cust-f') => {
+      const created = await h.api('POST', '/compat/synap/api/v1/memories/create', { body: sdkCreate(content, { document_type: 'document', user_id: userId, customer_id: customerId }) });
+      expect(created.status).toBe(200);
+      await h.waitForJob('acme', created.body.ingestion_id);
+      const status = await h.api('GET', `/compat/synap/api/v1/memories/status/${created.body.ingestion_id}`);
+      return status.body.memory_ids as string[];
+    };
+    const [address] = await create('I live at 12 Rose Street in Leeds.', 'u-forget');
+    const [ficus] = await create('I water the ficus every Sunday.', 'u-forget');
+    const [theirs] = await create('I live at 9 Elm Road in York.', 'u-other');
+    const [shared] = await create('Our office is at 3 Mill Lane in Leeds.', null);
+    // The body the SDK sends: every field, unset ones as null.
+    const forget = (body: Record<string, unknown>, key?: string) =>
+      h.api('POST', '/compat/synap/api/v1/memories/forget', { key, body: { description: 'where I live, my home address', user_id: 'u-forget', customer_id: 'cust-f', scope: null, mode: 'preview', ...body } });
+
+    const preview = await forget({});
+    expect(preview.status).toBe(200);
+    expect(preview.body).toMatchObject({ status: 'preview', request_id: null, deleted_ids: [], failed_ids: [], still_present_in: [], may_be_incomplete: false });
+    expect(preview.body.candidates).toEqual([{ memory_id: address, content: expect.stringMatching(/Rose Street/), memory_type: expect.any(String), store: 'memory' }]);
+    // A preview deletes nothing.
+    expect((await h.api('GET', `/compat/synap/api/v1/memories/${address}`)).status).toBe(200);
+    // Deleting needs `write`; a key with search alone may preview.
+    const searcher = (await h.api('POST', '/v1/admin/keys', { body: { permissions: ['read', 'search'] } })).body.key as string;
+    expect((await forget({}, searcher)).body.status).toBe('preview');
+    expect((await forget({ mode: 'direct' }, searcher)).status).toBe(403);
+
+    const direct = await forget({ mode: 'direct' });
+    expect(direct.body).toMatchObject({ status: 'deleted', candidates: [expect.objectContaining({ memory_id: address })], failed_ids: [], still_present_in: [] });
+    expect(direct.body.deleted_ids).toContain(address);
+    expect((await h.api('GET', `/compat/synap/api/v1/memories/${address}`)).status).toBe(404);
+    // Another user's address, the customer's shared memory and the user's other memories stay.
+    for (const kept of [ficus, theirs, shared]) expect((await h.api('GET', `/compat/synap/api/v1/memories/${kept}`)).status).toBe(200);
+    expect((await forget({ mode: 'direct' })).body).toMatchObject({ status: 'nothing_matches', candidates: [], deleted_ids: [] });
+    // Another tenant's key finds nothing of this tenant's.
+    expect((await forget({ description: 'the ficus', mode: 'direct' }, h.keys.globex)).body.status).toBe('nothing_matches');
+    expect((await h.api('GET', `/compat/synap/api/v1/memories/${ficus}`)).status).toBe(200);
+
+    // A turn stored twice (a Tex write: its fragment and its enrichment, which search answers once) goes whole.
+    const tex = await h.api('POST', '/compat/tex/ingestion/memory', { body: { scope: { org_id: 'acme', user_id: 'u-tex', session_id: 's-locker' }, turns: [{ role: 'user', text: 'My gym locker code is 4471.' }] } });
+    await h.waitForJob('acme', tex.body.job_id);
+    const stored = async () => (await h.api('POST', '/v1/memories/list', { body: { filters: { session_id: 's-locker' } } })).body.memories.length as number;
+    expect(await stored()).toBeGreaterThanOrEqual(2);
+    const locker = await forget({ description: 'my gym locker code', user_id: 'u-tex', customer_id: null, mode: 'direct' });
+    expect(locker.body).toMatchObject({ status: 'deleted', candidates: [expect.objectContaining({ content: expect.stringMatching(/4471/) })] });
+    expect(locker.body.deleted_ids.length).toBeGreaterThanOrEqual(2);
+    expect(await stored()).toBe(0);
+
+    // Scoped to exactly one user; no scope ladder; a description of 3 to 500 characters; a known mode.
+    const unscoped = await forget({ user_id: null });
+    expect([unscoped.status, unscoped.body.detail[0].loc]).toEqual([422, ['body', 'user_id']]);
+    expect((await forget({ scope: { customer: 'cust-f', team: 't', user: 'u-forget' } })).status).toBe(422);
+    expect((await forget({ description: 'ab' })).status).toBe(422);
+    expect((await forget({ mode: 'approve' })).status).toBe(422);
+  });
 });

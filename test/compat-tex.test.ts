@@ -14,6 +14,11 @@ describe('Tex surface (/compat/tex)', () => {
           if (modelDown) throw upstreamFailure('the embedding model is unavailable (injected)');
           return activities.writeActiveFragments(...args);
         },
+        // A write whose metadata says `test: "slow"` is enriched 3 s late, so a request meets its job still running.
+        extractMemories: async (...args: Parameters<typeof activities.extractMemories>) => {
+          if (args[0].request.metadata?.test === 'slow') await new Promise((resolve) => setTimeout(resolve, 3000));
+          return activities.extractMemories(...args);
+        },
       }),
     });
   });
@@ -35,6 +40,9 @@ describe('Tex surface (/compat/tex)', () => {
     expect(response.body).toEqual({
       job_id: expect.stringMatching(/^[0-9a-f]{32}$/),
       active_fragment_ids: [expect.stringMatching(/^[0-9a-f]{64}$/), expect.stringMatching(/^[0-9a-f]{64}$/)],
+      // Each turn's id (what conversations.forget takes): its fragment's, where it has one.
+      turn_ids: response.body.active_fragment_ids,
+      not_stored_forgotten: [],
       passive_job_id: response.body.job_id,
       usage: { tokens_in: expect.any(Number), tokens_out: 0 },
     });
@@ -366,5 +374,105 @@ describe('Tex surface (/compat/tex)', () => {
     expect((await recall({}, h.keys.globex)).body.hits.turns).toEqual([]);
     const ladder = await recall({ scope: 'team:eng', session_id: 's-2' });
     expect(ladder.status).toBe(422);
+  });
+
+  it("tracks a write's job as Tex's SDK jobs.get() asks (GET /ingestion/status/{job_id}), confined to the caller's Tex writes", async () => {
+    const token = (await h.api('POST', '/compat/tex/auth/token-exchange', { key: '', body: { api_key: h.keys.acme, user_id: 'user_jobs' } })).body.access_token as string;
+    const write = await h.api('POST', '/compat/tex/ingestion/memory', {
+      key: token,
+      body: { scope: { org_id: 'acme', session_id: 'chat-jobs' }, turns: [{ role: 'user', text: 'My locker is number 212.', timestamp: '2026-06-03T08:00:00Z' }] },
+    });
+    expect(write.status).toBe(202);
+    const status = await h.api('GET', `/compat/tex/ingestion/status/${write.body.job_id}`, { key: token });
+    expect(status.status).toBe(200);
+    expect(status.body).toMatchObject({ job_id: write.body.job_id, status: expect.stringMatching(/^(queued|running|completed)$/), surface: 'tex', scope: { user_id: 'user_jobs', session_id: 'chat-jobs' } });
+    await h.waitForJob('acme', write.body.job_id);
+    const done = await h.api('GET', `/compat/tex/ingestion/status/${write.body.passive_job_id}`, { key: token });
+    expect(done.body).toMatchObject({ status: 'completed', memories_created: expect.any(Number), stages: { extract: { state: 'completed' } } });
+    // With the key itself, any Tex job of the tenant.
+    expect((await h.api('GET', `/compat/tex/ingestion/status/${write.body.job_id}`)).status).toBe(200);
+
+    // Another user's token, another tenant, a job another surface started, an unknown id: Tex's 404.
+    const other = (await h.api('POST', '/compat/tex/auth/token-exchange', { key: '', body: { api_key: h.keys.acme, user_id: 'someone_else' } })).body.access_token as string;
+    expect((await h.api('GET', `/compat/tex/ingestion/status/${write.body.job_id}`, { key: other })).status).toBe(404);
+    const foreign = await h.api('GET', `/compat/tex/ingestion/status/${write.body.job_id}`, { key: h.keys.globex });
+    expect([foreign.status, foreign.body]).toEqual([404, { detail: expect.stringMatching(/not found/i) }]);
+    const native = await h.api('POST', '/v1/documents', { body: { content: 'A native note about lockers.', format: 'TXT' } });
+    expect((await h.api('GET', `/compat/tex/ingestion/status/${native.body.job_id}`)).status).toBe(404);
+    // An id that is no job id: 422 in FastAPI's shape, naming the path parameter.
+    const bad = await h.api('GET', '/compat/tex/ingestion/status/not.a.job');
+    expect(bad.status).toBe(422);
+    expect(bad.body.detail[0]).toMatchObject({ loc: ['path', 'job_id'] });
+  });
+
+  it("forgets one turn in both tiers as Tex's SDK conversations.forget() asks, and does not store it again when it is sent again", async () => {
+    const scope = { org_id: 'org_f', user_id: 'user_forget', session_id: 'chat-forget' };
+    const turns = [
+      { role: 'user', text: 'My pharmacist is called Ingrid Solberg.', timestamp: '2026-06-04T08:00:00Z' },
+      { role: 'user', text: 'I water the ficus every Sunday.', timestamp: '2026-06-04T08:01:00Z' },
+    ];
+    const write = await h.api('POST', '/compat/tex/ingestion/memory', { body: { scope, turns, metadata: { test: 'slow' } } });
+    expect(write.status).toBe(202);
+    // RememberResponse.turn_ids: one per turn, in order, the ids the turns' memories carry.
+    expect(write.body.turn_ids).toEqual([expect.stringMatching(/^[0-9a-f]{64}$/), expect.stringMatching(/^[0-9a-f]{64}$/)]);
+    expect(write.body.not_stored_forgotten).toEqual([]);
+    const [pharmacist, ficus] = write.body.turn_ids as string[];
+    expect((await h.api('GET', `/v1/memories/mem_${pharmacist}`)).body.provenance.turn_ids).toEqual([pharmacist]);
+
+    // While its enrichment runs, forgetting it would be undone by the enrichment: a 409 to repeat later.
+    const early = await h.api('DELETE', `/compat/tex/ingestion/memory/turns/${pharmacist}`);
+    expect(early.status).toBe(409);
+    expect(early.body.detail).toMatch(/still being enriched/);
+    await h.waitForJob('acme', write.body.job_id);
+    const named = async () =>
+      (await h.api('POST', '/v1/memories/list', { body: { filters: { session_id: 'chat-forget' }, page_size: 100 } })).body.memories.filter((memory: { provenance: { turn_ids?: string[] } }) =>
+        memory.provenance.turn_ids?.includes(pharmacist),
+      );
+    const before = await named();
+    expect(before.length).toBeGreaterThanOrEqual(2);
+
+    // Another tenant, another user's token: not theirs to forget.
+    expect((await h.api('DELETE', `/compat/tex/ingestion/memory/turns/${pharmacist}`, { key: h.keys.globex })).status).toBe(404);
+    const stranger = (await h.api('POST', '/compat/tex/auth/token-exchange', { key: '', body: { api_key: h.keys.acme, user_id: 'someone_else' } })).body.access_token as string;
+    expect((await h.api('DELETE', `/compat/tex/ingestion/memory/turns/${pharmacist}`, { key: stranger })).status).toBe(404);
+
+    const owner = (await h.api('POST', '/compat/tex/auth/token-exchange', { key: '', body: { api_key: h.keys.acme, user_id: 'user_forget' } })).body.access_token as string;
+    const forgot = await h.api('DELETE', `/compat/tex/ingestion/memory/turns/${pharmacist}?reason=user%20asked`, { key: owner });
+    expect(forgot.status).toBe(200);
+    expect(forgot.body).toMatchObject({ turn_id: pharmacist, forgotten: true, durable_tier: 'ok', active_tier: 'ok', active_tier_note: null, items_retired: before.length, residue: [], errors: [] });
+    // Gone from both tiers: no memory names it, search and recall do not find it; the other turn stays.
+    expect(await named()).toEqual([]);
+    expect((await h.api('GET', `/v1/memories/mem_${pharmacist}`)).status).toBe(404);
+    const recalled = await h.api('POST', '/compat/tex/recall', { body: { q: 'who is my pharmacist?', scope, mode: 'active', include_timeline: false } });
+    expect(JSON.stringify(recalled.body.hits)).not.toMatch(/Ingrid/);
+    expect((await h.api('GET', `/v1/memories/mem_${ficus}`)).status).toBe(200);
+
+    // Sent again, the forgotten turn is not stored (and said so); forgetting it again is a no-op.
+    const again = await h.api('POST', '/compat/tex/ingestion/memory', { body: { scope, turns } });
+    expect(again.body).toMatchObject({ turn_ids: [pharmacist, ficus], not_stored_forgotten: [pharmacist], passive_job_id: null });
+    expect(await named()).toEqual([]);
+    const repeat = await h.api('DELETE', `/compat/tex/ingestion/memory/turns/${pharmacist}`);
+    expect(repeat.body).toMatchObject({ forgotten: true, items_retired: 0 });
+
+    // A turn written by the passive tier alone has no fragment: its enrichment goes, and it stays out too.
+    const passive = await h.api('POST', '/compat/tex/ingestion/memory', {
+      body: { scope, turns: [{ role: 'user', text: 'My spare key is under the blue pot.', timestamp: '2026-06-04T09:00:00Z' }], options: { write_active: false } },
+    });
+    await h.waitForJob('acme', passive.body.job_id);
+    const [spare] = passive.body.turn_ids as string[];
+    const dropped = await h.api('DELETE', `/compat/tex/ingestion/memory/turns/${spare}`);
+    expect(dropped.body).toMatchObject({ forgotten: true, items_retired: expect.any(Number), active_tier_note: expect.stringMatching(/no active fragment/) });
+    expect(dropped.body.items_retired).toBeGreaterThan(0);
+    const resent = await h.api('POST', '/compat/tex/ingestion/memory', {
+      body: { scope, turns: [{ role: 'user', text: 'My spare key is under the blue pot.', timestamp: '2026-06-04T09:00:00Z' }], options: { write_active: false } },
+    });
+    expect(resent.body).toMatchObject({ not_stored_forgotten: [spare], passive_job_id: null });
+    expect((await h.api('POST', '/v1/search', { body: { query: 'spare key blue pot', mode: 'bm25', filters: { session_id: 'chat-forget' } } })).body.results).toEqual([]);
+
+    // Unknown and malformed ids.
+    expect((await h.api('DELETE', `/compat/tex/ingestion/memory/turns/${'0'.repeat(64)}`)).status).toBe(404);
+    const malformed = await h.api('DELETE', '/compat/tex/ingestion/memory/turns/mem_abc');
+    expect(malformed.status).toBe(422);
+    expect(malformed.body.detail[0]).toMatchObject({ loc: ['path', 'turn_id'], msg: expect.stringMatching(/turn_ids/) });
   });
 });

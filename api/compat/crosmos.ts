@@ -9,6 +9,7 @@ import { searchMemories, type SearchDeps, type SearchResult } from '../../lib/se
 import { planFor } from '../../lib/search/plan';
 import { principalOf, requirePermission } from '../auth';
 import { idParam, parseWith } from '../errors';
+import { crosmosStoreRoutes, type CrosmosStores } from './crosmos-stores';
 import { compatSurface, fastApiErrors, WireUuid, type SurfaceDeps } from './surface';
 
 /** Crosmos (seed 000): POST /api/v1/conversations, FastAPI-style 422 validation errors. */
@@ -124,6 +125,9 @@ export const CrosmosSearch = z.object({
   ),
 });
 
+/** When what a memory says happened: a date found in it, else its conversation's session date. */
+export const eventTimeOf = (memory: Pick<SearchResult, 'event_dates' | 'provenance'>): string | null => memory.event_dates?.[0] ?? memory.provenance.session_date ?? null;
+
 function crosmosCandidate(result: SearchResult, includeSource: boolean): z.infer<typeof CrosmosSearch>['candidates'][number] {
   return {
     memory_id: result.id,
@@ -131,14 +135,15 @@ function crosmosCandidate(result: SearchResult, includeSource: boolean): z.infer
     memory_type: result.type,
     score: result.similarity ?? result.score,
     created_at: result.created_at,
-    event_time: result.event_dates?.[0] ?? result.provenance.session_date ?? null,
+    event_time: eventTimeOf(result),
     owner_name: result.provenance.speakers?.[0] ?? null,
     source: includeSource ? asUuid(result.provenance.source_id) : null,
   };
 }
 
-export function crosmosSurface(deps: SurfaceDeps, jobs: IngestJobs, search: SearchDeps): Router {
+export function crosmosSurface(deps: SurfaceDeps, jobs: IngestJobs, search: SearchDeps, stores: CrosmosStores): Router {
   return compatSurface(deps, fastApiErrors, (router) => {
+    crosmosStoreRoutes(router, jobs, stores);
     router.post('/api/v1/conversations', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(CrosmosConversationRequest, req.body);
       const content = JSON.stringify({ messages: body.messages, sessionDate: body.session_date ?? undefined });

@@ -10,7 +10,7 @@ export interface SurfaceError {
   code: string;
   message: string;
   /** zod issues when the error is a validation failure ({path, message, code}). */
-  issues?: { path: (string | number)[]; message: string; code: string; /** Where the value was: the body unless said. */ in?: 'path' }[];
+  issues?: { path: (string | number)[]; message: string; code: string; /** Where the value was: the body unless said. */ in?: 'path' | 'query' }[];
 }
 
 /** How a vendor writes its errors: the status it uses and the body it sends. */

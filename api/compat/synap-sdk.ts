@@ -16,6 +16,8 @@ import { idParam, parseWith, withStatus } from '../errors';
 import { detectFileFormat, jsonField, multipartFile } from '../uploads';
 import { compatSurface, fastApiErrors, type SurfaceDeps } from './surface';
 import { ingestionStatus, SynapBatchCreate, SynapCreateMemory, SynapIngestionStatus, SCOPE_LADDER_REFUSED, SynapMemory, synapMemory, synapUpdateOf } from './synap';
+import type { SearchDeps } from '../../lib/search/execute';
+import { synapForgetRoutes } from './synap-forget';
 import { synapIngestions } from './synap-ingestions';
 
 /**
@@ -29,6 +31,7 @@ import { synapIngestions } from './synap-ingestions';
  *   GET    /v1/memories/:id                get (the memory id as a UUID, or mem_<hex>)
  *   PATCH  /v1/memories/:id                update (`document` is the new content)
  *   DELETE /v1/memories/:id                delete   → 200 {memory_id, deleted_at}
+ *   POST   /v1/memories/forget             the memories of one user a description matches (synap-forget.ts)
  * The same operations as the seed's routes (synap.ts), answered the way the SDK reads them: it takes
  * 200 or 204 as success (a 201 is an error to it), reads ids as UUIDs, and errors from FastAPI's
  * `detail`.
@@ -108,9 +111,18 @@ function sdkStatus(progress: JobProgress, memoryIds: string[]): z.infer<typeof S
   };
 }
 
-export function synapSdkSurface(deps: SurfaceDeps, jobs: IngestJobs, memories: MemoryStore, listings: MemoryListings, es: ElasticsearchClient, sourcesIndex: string): Router {
+export function synapSdkSurface(
+  deps: SurfaceDeps,
+  jobs: IngestJobs,
+  memories: MemoryStore,
+  listings: MemoryListings,
+  es: ElasticsearchClient,
+  sourcesIndex: string,
+  search: SearchDeps,
+): Router {
   const { create } = synapIngestions(jobs, es, sourcesIndex);
   return compatSurface(deps, fastApiErrors, (router) => {
+    synapForgetRoutes(router, search, memories);
     router.get('/v1/auth/whoami', (req, res) => {
       res.json({ client_id: principalOf(req).tenant });
     });

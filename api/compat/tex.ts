@@ -12,7 +12,9 @@ import { turnPositionsKey, type Sequences } from '../../lib/sequences';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
 import type { SearchDeps } from '../../lib/search/execute';
+import type { MemoryStore } from '../../lib/memories';
 import { texRecallRoutes } from './tex-recall';
+import { texTurnRoutes } from './tex-turns';
 import { TexScope } from './tex-scope';
 import { compatSurface, fastApiErrors, type SurfaceDeps } from './surface';
 
@@ -66,13 +68,30 @@ export const TexIngestRequest = z.object({
 export const TexIngestResponse = z.object({
   job_id: z.string(),
   active_fragment_ids: z.array(z.string()),
+  /**
+   * Each turn's id, in the order sent (the SDK's RememberResponse.turn_ids, what conversations.forget
+   * takes): the hash every memory of the turn names in provenance.turn_ids. Its fragment is
+   * `mem_<turn id>`, so where a turn has one the two ids are the same string.
+   */
+  turn_ids: z.array(z.string()),
+  /** Turns of this write not stored because they were forgotten (or their fragment deleted) before. */
+  not_stored_forgotten: z.array(z.string()),
   passive_job_id: z.string().nullable(),
   usage: z.object({ tokens_in: z.number(), tokens_out: z.number() }),
 });
 
-export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, indices: Pick<IndexNames, 'memories' | 'tombstones'>, sequences: Sequences, search: SearchDeps): Router {
+export function texSurface(
+  deps: SurfaceDeps,
+  jobs: IngestJobs,
+  es: Client,
+  indices: Pick<IndexNames, 'memories' | 'tombstones'>,
+  sequences: Sequences,
+  search: SearchDeps,
+  memories: MemoryStore,
+): Router {
   return compatSurface(deps, fastApiErrors, (router) => {
     texRecallRoutes(router, search);
+    texTurnRoutes(router, jobs, memories);
     router.post('/ingestion/memory', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(TexIngestRequest, foldDottedScope(req.body));
       const { tenant } = principalOf(req);
@@ -92,7 +111,8 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, indi
       // Turns not stored yet are numbered on from the session's last: a session's writes are one
       // conversation, whose neighbouring turns search relates by position.
       const sourceId = deriveSourceId(tenant, sourceKey);
-      const { stored, fragments, next } = await sessionTurns(es, indices, tenant, sourceId, turns.map((turn) => turn.turnId));
+      const { stored, fragments, forgotten, next } = await sessionTurns(es, indices, tenant, sourceId, turns.map((turn) => turn.turnId));
+      const turnIds = { turn_ids: turns.map((turn) => turn.turnId), not_stored_forgotten: [...new Set(turns.filter((turn) => forgotten.has(turn.turnId)).map((turn) => turn.turnId))] };
       // "Stable id for this write": the same turns under the same scope are the same job.
       const jobId = jobs.derivedJobId(tenant, 'tex-write', body.scope.org_id, body.scope.user_id ?? '', sessionId, ...turns.map((turn) => turn.turnId));
       // "Re-sending the same turn is a no-op": a write whose every turn has its active fragment already
@@ -100,7 +120,7 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, indi
       // it would start another under the same job id, which found nothing new and wrote the job's
       // summary over the first run's (memories_created 0, every stage skipped).
       if (body.options.write_active && turns.every((turn) => fragments.has(turn.turnId))) {
-        return void res.status(202).json({ job_id: jobId, active_fragment_ids: turns.map((turn) => turn.turnId), passive_job_id: null, usage: { tokens_in: 0, tokens_out: 0 } });
+        return void res.status(202).json({ job_id: jobId, active_fragment_ids: turns.map((turn) => turn.turnId), ...turnIds, passive_job_id: null, usage: { tokens_in: 0, tokens_out: 0 } });
       }
       // Claimed from the session's counter, shared by every API process: a write racing another of the
       // same session (through this process or another) gets the positions after the other's, which the
@@ -141,13 +161,13 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, indi
         // "Re-sending the same turn is a no-op": turns already stored, by an earlier write of either
         // tier, are left out; a write with nothing new starts no job.
         const fresh = numbered.filter((turn) => !stored.has(turn.turnId));
-        if (fresh.length === 0) return void res.status(202).json({ job_id: jobId, active_fragment_ids: [], passive_job_id: null, usage: { tokens_in: 0, tokens_out: 0 } });
+        if (fresh.length === 0) return void res.status(202).json({ job_id: jobId, active_fragment_ids: [], ...turnIds, passive_job_id: null, usage: { tokens_in: 0, tokens_out: 0 } });
         // A re-send while the same write is still running joins it (Temporal refuses a second run).
         await jobs.start({ ...request, content: JSON.stringify({ messages: fresh }) }, { jobId, sourceKey }).catch(async (error) => {
           if (!(error instanceof CairnError && error.code === 'conflict')) throw error;
           await handBack();
         });
-        return void res.status(202).json({ job_id: jobId, active_fragment_ids: [], passive_job_id: jobId, usage: { tokens_in: 0, tokens_out: 0 } });
+        return void res.status(202).json({ job_id: jobId, active_fragment_ids: [], ...turnIds, passive_job_id: jobId, usage: { tokens_in: 0, tokens_out: 0 } });
       }
       const job = await jobs.startActiveWrite(request, { jobId, sourceKey });
       if (job.active.newTurns === 0) await handBack();
@@ -155,6 +175,7 @@ export function texSurface(deps: SurfaceDeps, jobs: IngestJobs, es: Client, indi
       res.status(202).json({
         job_id: job.jobId,
         active_fragment_ids: job.active.fragmentIds,
+        ...turnIds,
         passive_job_id: passive ? job.jobId : null,
         usage: { tokens_in: job.active.tokensIn, tokens_out: 0 },
       });

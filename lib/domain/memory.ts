@@ -110,6 +110,16 @@ export function embeddingText(memory: { text: string; context?: string | null })
  * A memory as the API shows it: without its vector, stems and neighbouring-turn context (internal to
  * search, and another memory's words).
  */
+/**
+ * What a memory says, as one thing said: the same text from the same turns of the same source (a Tex
+ * turn is stored twice, as its active fragment and in its passive enrichment). Search answers such
+ * copies once, and forgetting one forgets them all. Undefined for a memory of no turns.
+ */
+export function sayingKey(memory: Pick<Memory, 'text' | 'provenance'>): string | undefined {
+  const turns = memory.provenance.turn_ids;
+  return turns?.length ? `${memory.provenance.source_id}\u0000${turns.join(',')}\u0000${memory.text}` : undefined;
+}
+
 export function publicMemory({ embedding: _embedding, embedding_model: _model, stems: _stems, context: _context, context_stems: _contextStems, ...memory }: StoredMemory): Memory {
   return memory;
 }

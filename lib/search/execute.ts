@@ -1,6 +1,6 @@
 import type { Client, estypes } from '@elastic/elasticsearch';
 import { describeMismatch, type EmbeddingMatch } from '../elasticsearch/embedding-match';
-import type { Memory } from '../domain/memory';
+import { sayingKey, type Memory } from '../domain/memory';
 import { badInput, upstreamFailure } from '../errors';
 import { cosine, type Embedder } from '../models/embedder';
 import { within } from '../promises';
@@ -107,10 +107,7 @@ async function addSimilarities(deps: SearchDeps, results: SearchResult[], vector
  * write answered with, and later its passive enrichment).
  */
 function distinct<T extends { id: string }>(fused: T[], documents: Map<string, Memory>): T[] {
-  const keyOf = (memory: Memory | undefined) => {
-    const turns = memory?.provenance.turn_ids;
-    return memory && turns?.length ? `${memory.provenance.source_id}\u0000${turns.join(',')}\u0000${memory.text}` : undefined;
-  };
+  const keyOf = (memory: Memory | undefined) => memory && sayingKey(memory);
   const first = new Map<string, string>();
   for (const { id } of fused) {
     const memory = documents.get(id);

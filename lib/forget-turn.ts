@@ -1,0 +1,58 @@
+import { isFinalStatus } from './domain/job';
+import { CairnError, conflict, notFound } from './errors';
+import type { IngestJobs } from './jobs';
+import type { MemoryStore } from './memories';
+import type { SearchFilters } from './search/plan';
+
+export interface ForgottenTurn {
+  /** How many memories of the turn were deleted: its fragment, its windows and what was extracted from them. */
+  memoriesDeleted: number;
+  /** Whether the turn had an active fragment (`mem_<turn id>`) when it was forgotten. */
+  hadFragment: boolean;
+  /** Forgotten before: nothing of it was left to delete. */
+  alreadyForgotten: boolean;
+}
+
+/**
+ * Forgets one Tex turn (the hash activities/write-active.ts names it by) in both tiers: every memory
+ * whose provenance names it is deleted as `DELETE /v1/memories/:id` deletes one (a tombstone each,
+ * and its words taken out of its neighbouring turns' contexts), and its fragment id is kept as a
+ * tombstone even when it had none, so the turn sent again is stored in neither tier (the write reads
+ * fragment tombstones: activities/write-active.ts, sessionTurns).
+ *
+ * Refused (409) while a job that wrote the turn is still queued or running: its enrichment would
+ * store the turn's memories again after the answer. Not found: no memory of the tenant (within the
+ * filters, through Tex) names the turn and it was never forgotten.
+ */
+export async function forgetTurn(
+  deps: { memories: MemoryStore; jobs: IngestJobs },
+  tenant: string,
+  turnId: string,
+  within: { filters?: SearchFilters; surface?: string },
+): Promise<ForgottenTurn> {
+  const fragmentId = `mem_${turnId}`;
+  const memories = await deps.memories.ofTurn(tenant, turnId, within);
+  if (memories.length === 0) {
+    if (await deps.memories.isTombstoned(tenant, fragmentId)) return { memoriesDeleted: 0, hadFragment: false, alreadyForgotten: true };
+    throw notFound(`turn ${turnId}`);
+  }
+  const jobIds = [...new Set(memories.flatMap((memory) => (memory.jobId ? [memory.jobId] : [])))];
+  const progress = await Promise.all(jobIds.map((jobId) => deps.jobs.progress(tenant, jobId)));
+  const open = jobIds.filter((_, i) => progress[i] && !isFinalStatus(progress[i]!.status));
+  if (open.length > 0) {
+    throw conflict(`turn ${turnId} is still being enriched by job ${open.join(', ')}: forget it once that job has ended (GET /ingestion/status/${open[0]})`);
+  }
+  const hadFragment = memories.some((memory) => memory.id === fragmentId);
+  if (!hadFragment) await deps.memories.tombstone(tenant, fragmentId, memories[0]!.sourceId);
+  let memoriesDeleted = 0;
+  for (const memory of memories) {
+    try {
+      await deps.memories.delete(tenant, memory.id);
+      memoriesDeleted += 1;
+    } catch (error) {
+      // Deleted meanwhile (a concurrent forget, DELETE /v1/memories): gone all the same.
+      if (!(error instanceof CairnError && error.code === 'not_found')) throw error;
+    }
+  }
+  return { memoriesDeleted, hadFragment, alreadyForgotten: false };
+}
