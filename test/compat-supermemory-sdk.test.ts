@@ -85,6 +85,114 @@ describe("supermemory's SDK against /compat/supermemory", () => {
     expect(profile.searchResults!.results.length).toBeGreaterThan(0);
   });
 
+  /** acme's memories of a containerTag, as the native listing reads them: {id, text, metadata}. */
+  const memoriesOf = async (containerTag: string) => {
+    const listed = await h.api('POST', '/v1/memories/list', { body: { filters: { container_tags: [containerTag] }, page_size: 100 } });
+    return listed.body.memories as { id: string; text: string; metadata?: Record<string, unknown>; updated_at?: string }[];
+  };
+
+  it('forgets memories by id or by exact content, within their containerTag only (memories.forget)', async () => {
+    const text = 'Ana keeps her bike in the courtyard shed.';
+    const added = await Promise.all([
+      acme.add({ content: text, containerTag: 'forget-ana', customId: 'ana-notes' }),
+      acme.add({ content: text, containerTag: 'forget-ana', customId: 'ana-chat' }),
+      acme.add({ content: text, containerTag: 'forget-bob' }),
+      acme.add({ content: 'Ana takes the 7:40 ferry to work on weekdays.', containerTag: 'forget-ana' }),
+    ]);
+    for (const { id } of added) expect((await untilEnded(id)).status).toBe('done');
+    const ana = await memoriesOf('forget-ana');
+    const bikes = ana.filter((memory) => memory.text === text);
+    // The same text in two documents is two memories.
+    expect(bikes).toHaveLength(2);
+    const [bob] = (await memoriesOf('forget-bob')).filter((memory) => memory.text === text);
+    expect(bob).toBeDefined();
+
+    // By content: every memory of the containerTag with exactly that text, and none elsewhere.
+    const forgotten = await acme.memories.forget({ containerTag: 'forget-ana', content: text, reason: 'sold the bike' });
+    expect(forgotten).toEqual({ id: expect.any(String), forgotten: true, forgottenIds: expect.arrayContaining(bikes.map((memory) => memory.id)) });
+    expect((forgotten as unknown as { forgottenIds: string[] }).forgottenIds).toHaveLength(2);
+    expect((await memoriesOf('forget-ana')).some((memory) => memory.text === text)).toBe(false);
+    expect((await memoriesOf('forget-bob')).map((memory) => memory.id)).toContain(bob!.id);
+    expect((await acme.search.memories({ q: 'where is the bike kept?', containerTag: 'forget-ana' })).results.some((result) => result.memory === text)).toBe(false);
+    // Nothing left with that text there; a text that differs at all is not the memory's.
+    await expect(acme.memories.forget({ containerTag: 'forget-ana', content: text })).rejects.toMatchObject({ status: 404, error: { error: expect.stringMatching(/not found/) } });
+    await expect(acme.memories.forget({ containerTag: 'forget-bob', content: text.toLowerCase() })).rejects.toMatchObject({ status: 404 });
+
+    // By id: only within the memory's own containerTag, and only by the key's tenant.
+    await expect(acme.memories.forget({ containerTag: 'forget-ana', id: bob!.id })).rejects.toMatchObject({ status: 404 });
+    const globex = new Supermemory({ apiKey: h.keys.globex!, baseURL: `${h.baseUrl}/compat/supermemory`, maxRetries: 0 });
+    await expect(globex.memories.forget({ containerTag: 'forget-bob', id: bob!.id })).rejects.toMatchObject({ status: 404 });
+    const byId = await h.api('DELETE', '/compat/supermemory/v4/memories', { body: { containerTag: 'forget-bob', id: bob!.id } });
+    expect(byId.body).toEqual({ id: bob!.id, forgotten: true, forgottenIds: [bob!.id] });
+    expect((await h.api('GET', `/v1/memories/${bob!.id}`)).status).toBe(404);
+    await expect(acme.memories.forget({ containerTag: 'forget-bob', id: bob!.id })).rejects.toMatchObject({ status: 404 });
+
+    // Naming no memory is the caller's error, in supermemory's shape.
+    const unnamed = await h.api('DELETE', '/compat/supermemory/v4/memories', { body: { containerTag: 'forget-ana' } });
+    expect(unnamed.status).toBe(400);
+    expect(unnamed.body).toEqual({ error: 'Invalid request parameters', details: expect.stringMatching(/id: name the memory/) });
+    expect((await h.api('DELETE', '/compat/supermemory/v4/memories', { body: { id: bob!.id } })).status).toBe(400);
+  });
+
+  it('updates a memory in place by id or by exact content (memories.updateMemory)', async () => {
+    const added = await acme.add({ content: 'Lena drinks her coffee black.', containerTag: 'update-lena', metadata: { source: 'chat' } });
+    const other = await acme.add({ content: 'Lena drinks her coffee black.', containerTag: 'update-twice', customId: 'lena-a' });
+    const again = await acme.add({ content: 'Lena drinks her coffee black.', containerTag: 'update-twice', customId: 'lena-b' });
+    for (const { id } of [added, other, again]) await untilEnded(id);
+    const [coffee] = (await memoriesOf('update-lena')).filter((memory) => memory.text === 'Lena drinks her coffee black.');
+    expect(coffee).toBeDefined();
+
+    const updated = await acme.memories.updateMemory({ containerTag: 'update-lena', id: coffee!.id, newContent: 'Lena now takes her coffee with oat milk.' });
+    // Edited in place: the same id, and no version chain to name.
+    expect(updated).toEqual({
+      id: coffee!.id,
+      memory: 'Lena now takes her coffee with oat milk.',
+      createdAt: expect.any(String),
+      forgetAfter: null,
+      forgetReason: null,
+      parentMemoryId: null,
+      rootMemoryId: null,
+      version: null,
+    });
+    const read = await h.api('GET', `/v1/memories/${coffee!.id}`);
+    expect(read.body).toMatchObject({ text: 'Lena now takes her coffee with oat milk.', metadata: { source: 'chat' }, updated_at: updated.createdAt });
+    const found = await acme.search.memories({ q: 'how does Lena take her coffee?', containerTag: 'update-lena' });
+    expect(found.results.map((result) => result.memory)).toContain('Lena now takes her coffee with oat milk.');
+    expect(found.results.map((result) => result.memory)).not.toContain('Lena drinks her coffee black.');
+
+    // By content, with metadata: the metadata sent takes the place of the memory's; temporalContext is kept in it.
+    const byContent = await acme.memories.updateMemory({
+      containerTag: 'update-lena',
+      content: 'Lena now takes her coffee with oat milk.',
+      newContent: 'Lena has given up coffee for green tea.',
+      metadata: { source: 'profile', confirmed: true },
+      temporalContext: { documentDate: '2026-03-01' },
+    });
+    expect(byContent).toMatchObject({ id: coffee!.id, memory: 'Lena has given up coffee for green tea.' });
+    expect((await h.api('GET', `/v1/memories/${coffee!.id}`)).body.metadata).toEqual({ source: 'profile', confirmed: true, temporalContext: { documentDate: '2026-03-01' } });
+    // Metadata sent again without temporalContext keeps the memory's.
+    await acme.memories.updateMemory({ containerTag: 'update-lena', id: coffee!.id, newContent: 'Lena has given up coffee for green tea.', metadata: { source: 'crm' } });
+    expect((await h.api('GET', `/v1/memories/${coffee!.id}`)).body.metadata).toEqual({ source: 'crm', temporalContext: { documentDate: '2026-03-01' } });
+
+    // Two memories with that text: which one is meant is the caller's to say.
+    await expect(acme.memories.updateMemory({ containerTag: 'update-twice', content: 'Lena drinks her coffee black.', newContent: 'x' })).rejects.toMatchObject({
+      status: 409,
+      error: { details: expect.stringMatching(/2 memories .* name the one to update by its id/) },
+    });
+    // Another containerTag's memory, or text that no memory has: not found.
+    await expect(acme.memories.updateMemory({ containerTag: 'update-twice', id: coffee!.id, newContent: 'x' })).rejects.toMatchObject({ status: 404 });
+    await expect(acme.memories.updateMemory({ containerTag: 'update-lena', content: 'Lena drinks her coffee black.', newContent: 'x' })).rejects.toMatchObject({ status: 404 });
+    // A scheduled forgetting Cairn would not carry out is refused by name; null (no expiry) is what every memory has.
+    const expiring = await h.api('PATCH', '/compat/supermemory/v4/memories', { body: { containerTag: 'update-lena', id: coffee!.id, newContent: 'x', forgetAfter: '2030-01-01T00:00:00Z' } });
+    expect(expiring.status).toBe(400);
+    expect(expiring.body.details).toMatch(/forgetAfter: Cairn keeps no scheduled forgetting/);
+    const reason = await h.api('PATCH', '/compat/supermemory/v4/memories', { body: { containerTag: 'update-lena', id: coffee!.id, newContent: 'x', forgetReason: 'stale' } });
+    expect(reason.body.details).toMatch(/forgetReason/);
+    const cleared = await h.api('PATCH', '/compat/supermemory/v4/memories', { body: { containerTag: 'update-lena', id: coffee!.id, newContent: 'Lena drinks green tea.', forgetAfter: null, forgetReason: null } });
+    expect(cleared.status).toBe(200);
+    expect((await h.api('PATCH', '/compat/supermemory/v4/memories', { body: { containerTag: 'update-lena', id: coffee!.id } })).body.details).toMatch(/newContent/);
+  });
+
   it('answers as the OpenAPI document says, including the @supermemory/tools middleware\'s profile call', async () => {
     const added = await h.api('POST', '/compat/supermemory/v3/documents', { body: { content: 'Ines runs the Lisbon office and likes green tea.', containerTags: ['team-lisbon'] } });
     expect(added.status).toBe(200);

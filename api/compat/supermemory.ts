@@ -5,6 +5,7 @@ import { sendConversation } from '../../lib/conversation-send';
 import { withinMetadataLimits, type ConversationMessage } from '../../lib/domain/ingest';
 import type { IngestJobs } from '../../lib/jobs';
 import type { Logger } from '../../lib/logger';
+import type { MemoryStore } from '../../lib/memories';
 import type { MemoryListings } from '../../lib/memory-listings';
 import type { SearchDeps } from '../../lib/search/execute';
 import type { SourceStore } from '../../lib/sources';
@@ -12,11 +13,13 @@ import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
 import { compatSurface, type ErrorShape, type SurfaceDeps } from './surface';
 import { supermemoryDocumentRoutes } from './supermemory-documents';
+import { supermemoryMemoryRoutes } from './supermemory-memories';
 import { supermemoryRecallRoutes } from './supermemory-recall';
 
 /**
  * supermemory (seed 001): POST /v4/conversations, ingest *or update* by conversationId; and, beyond the
- * seed, what its SDKs call most: documents (supermemory-documents.ts) and recall (supermemory-recall.ts).
+ * seed, what its SDKs call most: documents (supermemory-documents.ts), memories (supermemory-memories.ts)
+ * and recall (supermemory-recall.ts).
  */
 const TextPart = z.object({ type: z.literal('text'), text: z.string() });
 const ImagePart = z.object({ type: z.literal('image_url'), imageUrl: z.object({ url: z.url() }) });
@@ -99,9 +102,10 @@ function describeToolCall(call: unknown): string {
   return `[tool call: ${body.length > 2000 ? `${body.slice(0, 2000)}…` : body}]`;
 }
 
-/** What supermemory's documents and recall read beside jobs: sources, search and memory listings. */
+/** What supermemory's documents, memories and recall read beside jobs: sources, memories, search and memory listings. */
 export interface SupermemoryStores {
   sources: SourceStore;
+  memories: MemoryStore;
   search: SearchDeps;
   listings: MemoryListings;
 }
@@ -110,6 +114,7 @@ export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: In
   return compatSurface(deps, supermemoryErrors, (router) => {
     supermemoryDocumentRoutes(router, jobs, stores.sources);
     supermemoryRecallRoutes(router, jobs, stores.search, stores.listings);
+    supermemoryMemoryRoutes(router, stores.memories, stores.listings);
     router.post('/v4/conversations', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(SupermemoryConversationRequest, req.body);
       const { tenant } = principalOf(req);
