@@ -4,8 +4,9 @@ import type { PublicSource, Removed, SourceDeletion, SourcesDeletion } from './d
 import type { IndexNames } from './elasticsearch/indices';
 import { deleteMatching, getDocument, type StoredDocument } from './elasticsearch/client';
 import { forgetSourcesInEntities } from './entities/forget-sources';
-import { conflict, notFound, upstreamFailure } from './errors';
-import { SCOPE_FIELDS } from './search/filters';
+import { badInput, conflict, notFound, upstreamFailure } from './errors';
+import { filterClauses, SCOPE_FIELDS } from './search/filters';
+import type { SearchFilters } from './search/plan';
 import { turnPositionsKey } from './sequences';
 import type { JobListings } from './job-listing';
 import type { JobMemo } from './job-request';
@@ -43,6 +44,19 @@ export interface SourceFilters {
   format?: string;
   document_type?: string;
   document_id?: string;
+  /** Sources sent with any of these container tags. */
+  container_tags?: string[];
+  /** Sources of this file name, or of every file name starting with `file_name_prefix`. */
+  file_name?: string;
+  file_name_prefix?: string;
+  /** Sources whose memories carry this metadata (search's metadata filter). */
+  metadata?: SearchFilters['metadata'];
+}
+
+/** How a listing of sources is ordered: by when each was first sent (the default, newest first) or last written. */
+export interface SourceOrder {
+  field: 'created_at' | 'updated_at';
+  order: 'asc' | 'desc';
 }
 
 /** What a bulk delete matches sources by: their scope (as their memories carry it), ids or document ids; at least one. */
@@ -86,16 +100,23 @@ export class SourceStore {
   }
 
   /** A page of the tenant's sources, newest first, with each one's memory count (one aggregation for the page). */
-  async list(tenant: string, filters: SourceFilters, page: { from: number; size: number }): Promise<{ sources: PublicSource[]; total: number }> {
+  async list(tenant: string, filters: SourceFilters, page: { from: number; size: number }, by: SourceOrder = { field: 'created_at', order: 'desc' }): Promise<{ sources: PublicSource[]; total: number }> {
     const filter: estypes.QueryDslQueryContainer[] = [{ term: { tenant } }];
-    for (const field of ['kind', 'format', 'document_type', 'document_id'] as const) {
+    for (const field of ['kind', 'format', 'document_type', 'document_id', 'file_name'] as const) {
       if (filters[field]) filter.push({ term: { [field]: filters[field] } });
     }
+    if (filters.file_name_prefix) filter.push({ prefix: { file_name: filters.file_name_prefix } });
+    if (filters.container_tags?.length) filter.push({ terms: { 'scope.container_tags': filters.container_tags } });
+    if (filters.metadata && Object.keys(filters.metadata).length > 0) filter.push({ terms: { id: await this.withMemoryMetadata(tenant, filters.metadata) } });
+    const { order } = by;
     const found = await this.es.search<StoredSource>({
       index: this.indices.sources,
       query: { bool: { filter } },
-      // Newest first by when the source was first sent (its record is written later, by its job).
-      sort: [{ accepted_at: { order: 'desc', unmapped_type: 'date' } }, { created_at: { order: 'desc', unmapped_type: 'date' } }, { id: 'asc' }],
+      // By when the source was first sent (its record is written later, by its job), or last written.
+      sort: [
+        ...(by.field === 'created_at' ? [{ accepted_at: { order, unmapped_type: 'date' } }, { created_at: { order, unmapped_type: 'date' } }] : [{ updated_at: { order, unmapped_type: 'date' } }]),
+        { id: 'asc' },
+      ] as estypes.Sort,
       from: page.from,
       size: page.size,
       track_total_hits: true,
@@ -104,6 +125,23 @@ export class SourceStore {
     const counts = await this.memoryCounts(tenant, hits.map((source) => source.id));
     const total = typeof found.hits.total === 'number' ? found.hits.total : (found.hits.total?.value ?? hits.length);
     return { sources: hits.map((source) => publicSource(source, counts.get(source.id) ?? 0)), total };
+  }
+
+  /**
+   * The sources whose memories carry the metadata: a source's metadata reaches every memory of it (and
+   * a conversation's new metadata its stored memories), where the record keeps the first send's alone.
+   * Past WINDOW such sources the filter is too wide to answer exactly: a 400 asking to narrow it.
+   */
+  private async withMemoryMetadata(tenant: string, metadata: NonNullable<SearchFilters['metadata']>): Promise<string[]> {
+    const response = await this.es.search<unknown, { sources: estypes.AggregationsStringTermsAggregate }>({
+      index: this.indices.memories,
+      size: 0,
+      query: { bool: { filter: filterClauses(tenant, { metadata }) } },
+      aggs: { sources: { terms: { field: 'provenance.source_id', size: WINDOW } } },
+    });
+    const aggregate = response.aggregations?.sources;
+    if ((aggregate?.sum_other_doc_count ?? 0) > 0) throw badInput(`the metadata filter matches over ${WINDOW} sources: narrow it (by container tag, say)`);
+    return Array.isArray(aggregate?.buckets) ? aggregate.buckets.map((bucket) => String(bucket.key)) : [];
   }
 
   /**

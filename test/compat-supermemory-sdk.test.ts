@@ -193,6 +193,67 @@ describe("supermemory's SDK against /compat/supermemory", () => {
     expect((await h.api('PATCH', '/compat/supermemory/v4/memories', { body: { containerTag: 'update-lena', id: coffee!.id } })).body.details).toMatch(/newContent/);
   });
 
+  /** documents.list() once it shows what `ready` waits for: a new document is listed within the index's refresh (a second). */
+  const listedOnce = async (params: Parameters<Supermemory['documents']['list']>[0], ready: (ids: string[]) => boolean) => {
+    for (let tries = 0; ; tries += 1) {
+      const listed = await acme.documents.list(params);
+      if (ready(listed.memories.map((document) => document.id)) || tries === 30) return listed;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  };
+
+  it('lists the documents it holds by containerTag, filepath and metadata, a page at a time (documents.list)', async () => {
+    const a = await acme.add({ content: 'Runbook: restart the ingest worker with systemctl.', containerTag: 'list-ops', filepath: '/runbooks/worker.md', customId: 'runbook-worker', metadata: { team: 'infra' } });
+    await untilEnded(a.id);
+    const b = await acme.add({ content: 'Runbook: rotate the database password every quarter.', containerTag: 'list-ops', filepath: '/runbooks/db/password.md', metadata: { team: 'data' } });
+    await untilEnded(b.id);
+    const c = await acme.add({ content: 'Holiday rota: Kofi covers the last week of December.', containerTag: 'list-people', filepath: '/rota.md' });
+    await untilEnded(c.id);
+
+    const ops = await listedOnce({ containerTags: ['list-ops'] }, (ids) => ids.length === 2);
+    expect(ops.pagination).toEqual({ currentPage: 1, totalItems: 2, totalPages: 1, limit: 10 });
+    // Newest first, each as documents.get() reads it.
+    expect(ops.memories.map((document) => document.id)).toEqual([b.id, a.id]);
+    expect(ops.memories[1]).toMatchObject({
+      id: a.id,
+      status: 'done',
+      customId: 'runbook-worker',
+      filepath: '/runbooks/worker.md',
+      metadata: { team: 'infra' },
+      containerTags: ['list-ops'],
+      type: 'text',
+      connectionId: null,
+      url: null,
+    });
+    expect((await acme.documents.list({ filepath: '/runbooks/worker.md' })).memories.map((document) => document.id)).toEqual([a.id]);
+    expect((await acme.documents.list({ filepath: '/runbooks/', sort: 'createdAt', order: 'asc' })).memories.map((document) => document.id)).toEqual([a.id, b.id]);
+    expect((await acme.documents.list({ filepath: '/runbooks' })).memories).toEqual([]);
+    expect((await acme.documents.list({ filters: { AND: [{ key: 'team', value: 'data' }] } })).memories.map((document) => document.id)).toEqual([b.id]);
+    // Pages of one, oldest first, as strings the way the SDK's types allow.
+    const second = await acme.documents.list({ containerTags: ['list-ops'], limit: '1', page: '2', order: 'asc' });
+    expect(second.memories.map((document) => document.id)).toEqual([b.id]);
+    expect(second.pagination).toEqual({ currentPage: 2, totalItems: 2, totalPages: 2, limit: 1 });
+
+    // A new version under the same customId is the same document, listed under the id of the version it holds.
+    const newer = await acme.add({ content: 'Runbook: restart the ingest worker with its supervisor.', containerTag: 'list-ops', filepath: '/runbooks/worker.md', customId: 'runbook-worker', metadata: { team: 'infra' } });
+    await untilEnded(newer.id);
+    const replaced = await listedOnce({ containerTags: ['list-ops'] }, (ids) => ids.includes(newer.id));
+    expect(replaced.memories.map((document) => document.id).sort()).toEqual([newer.id, b.id].sort());
+
+    // A deleted document is no longer listed; another tenant lists none of these.
+    await acme.documents.delete(c.id);
+    expect((await acme.documents.list({ containerTags: ['list-people'] })).memories).toEqual([]);
+    const globex = new Supermemory({ apiKey: h.keys.globex!, baseURL: `${h.baseUrl}/compat/supermemory`, maxRetries: 0 });
+    expect((await globex.documents.list({ containerTags: ['list-ops'] })).pagination.totalItems).toBe(0);
+
+    const viaHarness = await h.api('POST', '/compat/supermemory/v3/documents/list', { body: { containerTags: ['list-ops'], sort: 'updatedAt' } });
+    expect(viaHarness.body.memories).toHaveLength(2);
+    const withContent = await h.api('POST', '/compat/supermemory/v3/documents/list', { body: { includeContent: true } });
+    expect(withContent.status).toBe(400);
+    expect(withContent.body.details).toMatch(/includeContent: Cairn does not serve/);
+    expect((await h.api('POST', '/compat/supermemory/v3/documents/list', { body: { limit: 0 } })).body.details).toMatch(/limit/);
+  });
+
   it('answers as the OpenAPI document says, including the @supermemory/tools middleware\'s profile call', async () => {
     const added = await h.api('POST', '/compat/supermemory/v3/documents', { body: { content: 'Ines runs the Lisbon office and likes green tea.', containerTags: ['team-lisbon'] } });
     expect(added.status).toBe(200);

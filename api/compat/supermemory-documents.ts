@@ -14,7 +14,7 @@ import { detectFileFormat, FILE_FORMATS, jsonField, multipartFile } from '../upl
  * which covers only conversations, but the call its users make first. Shapes from the `supermemory`
  * npm SDK's types (4.25). A document's id is the id of the job that ingests it: each add is one.
  */
-const Tag = z.string().min(1).max(255);
+export const Tag = z.string().min(1).max(255);
 
 export const SupermemoryAddRequest = z.object({
   /** Text, or a URL to fetch ("a URL to a website, a PDF, …": its type is read from what it answers). */
@@ -63,7 +63,11 @@ function tagsField(value: unknown): unknown {
   return typeof value === 'string' && !value.trimStart().startsWith('[') ? value : jsonField(value, 'containerTags');
 }
 
-const DOCUMENT_STATUSES = ['unknown', 'queued', 'extracting', 'chunking', 'embedding', 'indexing', 'done', 'failed'] as const;
+export const DOCUMENT_STATUSES = ['unknown', 'queued', 'extracting', 'chunking', 'embedding', 'indexing', 'done', 'failed'] as const;
+
+/** What a document is, in supermemory's words: fetched from a URL, a PDF, or text (documents, files, conversations). */
+export const DocumentKind = z.enum(['text', 'pdf', 'webpage']);
+export const documentKind = (of: { kind?: string; format?: string }) => (of.kind === 'url' ? 'webpage' : of.format === 'PDF' ? 'pdf' : 'text');
 
 export const SupermemoryDocument = z.object({
   id: z.string(),
@@ -81,7 +85,7 @@ export const SupermemoryDocument = z.object({
   summary: z.null(),
   taskType: z.literal('memory'),
   title: z.string().nullable(),
-  type: z.enum(['text', 'pdf', 'webpage']),
+  type: DocumentKind,
   updatedAt: z.string(),
   containerTags: z.array(z.string()),
   url: z.string().nullable(),
@@ -91,7 +95,7 @@ export const SupermemoryDocument = z.object({
 const isUrl = (content: string) => /^https?:\/\/\S+$/i.test(content.trim());
 
 /** Where a job stands, in supermemory's words for a document's processing. */
-function documentStatus(progress: JobProgress): (typeof DOCUMENT_STATUSES)[number] {
+export function documentStatus(progress: JobProgress): (typeof DOCUMENT_STATUSES)[number] {
   if (progress.status === 'completed') return 'done';
   if (progress.status === 'failed' || progress.status === 'cancelled') return 'failed';
   switch (progress.stage) {
@@ -174,7 +178,7 @@ export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sour
       summary: null,
       taskType: 'memory',
       title: source?.title ?? null,
-      type: progress.kind === 'url' ? 'webpage' : progress.format === 'PDF' ? 'pdf' : 'text',
+      type: documentKind(progress),
       updatedAt: progress.updated_at,
       containerTags: Array.isArray(tags) ? tags.map(String) : [],
       url: progress.source_url ?? null,

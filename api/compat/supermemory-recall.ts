@@ -29,7 +29,8 @@ type Condition = z.infer<typeof Condition>;
 /** Nested expressions are read (to be refused by name in metadataFilter), not described: the OpenAPI document has no recursion. */
 const Nested = z.union([z.object({ AND: z.array(z.unknown()) }), z.object({ OR: z.array(z.unknown()) })]);
 const Items = z.array(z.union([Condition, Nested])).min(1).max(100);
-const Expression = z.union([z.object({ AND: Items }), z.object({ OR: Items })]);
+/** supermemory's `filters`: one AND of conditions, or one OR (also read by documents.list). */
+export const Expression = z.union([z.object({ AND: Items }), z.object({ OR: Items })]);
 type Expression = z.infer<typeof Expression>;
 
 export const SupermemorySearchRequest = z.object({

@@ -12,6 +12,7 @@ import type { SourceStore } from '../../lib/sources';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
 import { compatSurface, type ErrorShape, type SurfaceDeps } from './surface';
+import { supermemoryDocumentListingRoutes } from './supermemory-document-listings';
 import { supermemoryDocumentRoutes } from './supermemory-documents';
 import { supermemoryMemoryRoutes } from './supermemory-memories';
 import { supermemoryRecallRoutes } from './supermemory-recall';
@@ -112,6 +113,8 @@ export interface SupermemoryStores {
 
 export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: IngestJobs, ledger: ConversationLedger, stores: SupermemoryStores): Router {
   return compatSurface(deps, supermemoryErrors, (router) => {
+    // Before /v3/documents/:id, whose id would take "list", "processing" or "bulk".
+    supermemoryDocumentListingRoutes(router, jobs, stores.sources);
     supermemoryDocumentRoutes(router, jobs, stores.sources);
     supermemoryRecallRoutes(router, jobs, stores.search, stores.listings);
     supermemoryMemoryRoutes(router, stores.memories, stores.listings);
