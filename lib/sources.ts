@@ -1,5 +1,6 @@
 import type { Client, estypes } from '@elastic/elasticsearch';
-import { scopeToWire } from './domain/scope';
+import { IngestRequest } from './domain/ingest';
+import { scopeFromWire, scopeToWire } from './domain/scope';
 import type { PublicSource, Removed, SourceDeletion, SourcesDeletion } from './domain/source';
 import type { IndexNames } from './elasticsearch/indices';
 import { deleteMatching, getDocument, type StoredDocument } from './elasticsearch/client';
@@ -13,11 +14,15 @@ import type { JobMemo } from './job-request';
 import type { IngestJobs } from './jobs';
 
 /** A source record as stored (lib/elasticsearch/mappings.ts: sourcesMapping), the fields read here. */
-interface StoredSource {
+export interface StoredSource {
   id: string;
   tenant: string;
   kind?: string;
   format?: string;
+  blob_key?: string | null;
+  metadata?: Record<string, unknown>;
+  /** A conversation kept by the ledger (lib/conversation-ledger.ts): one hash per message as last sent. */
+  turn_hashes?: string[];
   document_type?: string;
   document_id?: string;
   document_date?: string | null;
@@ -36,6 +41,34 @@ interface StoredSource {
   job_ids?: string[];
   created_at?: string;
   updated_at?: string;
+}
+
+/**
+ * A source record read back as the request that sends its current version again: over its stored
+ * upload, or its URL (fetched anew), with what it was last sent with. Not for a conversation kept by
+ * the ledger (`turn_hashes`), which no one upload holds.
+ */
+export function requestOfRecord(tenant: string, source: StoredSource, surface: string) {
+  // A version's claim writes every scope key, absent ones as null.
+  const scope = Object.fromEntries(Object.entries(source.scope ?? {}).filter(([, value]) => value !== null && value !== undefined));
+  return IngestRequest.safeParse({
+    tenant,
+    kind: source.kind,
+    format: source.format,
+    documentType: source.document_type,
+    documentId: source.document_id,
+    // A newer version clears what it was not sent with (null): absent here.
+    documentDate: source.document_date ?? undefined,
+    title: source.title ?? undefined,
+    scope: scopeFromWire(scope),
+    metadata: source.metadata_json ? JSON.parse(source.metadata_json) : source.metadata_json === null ? undefined : source.metadata,
+    categories: source.categories ?? undefined,
+    mode: source.mode ?? undefined,
+    blobKey: source.blob_key ?? undefined,
+    sourceUrl: source.blob_key ? undefined : (source.source_url ?? undefined),
+    fileName: source.file_name ?? undefined,
+    surface,
+  });
 }
 
 /** What a listing of sources may be narrowed to. */
@@ -97,6 +130,11 @@ export class SourceStore {
     const stored = await this.read(tenant, id);
     if (!stored) throw notFound(`source ${id}`);
     return publicSource(stored.source, await this.memoryCount(tenant, id));
+  }
+
+  /** The source's record as stored (what requestOfRecord reads), if the tenant has it. */
+  async record(tenant: string, id: string): Promise<StoredSource | undefined> {
+    return (await this.read(tenant, id))?.source;
   }
 
   /** A page of the tenant's sources, newest first, with each one's memory count (one aggregation for the page). */

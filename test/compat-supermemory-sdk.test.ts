@@ -254,6 +254,41 @@ describe("supermemory's SDK against /compat/supermemory", () => {
     expect((await h.api('POST', '/compat/supermemory/v3/documents/list', { body: { limit: 0 } })).body.details).toMatch(/limit/);
   });
 
+  it('updates a document as a new version: new content, or its stored content under new tags and metadata (documents.update)', async () => {
+    const added = await acme.add({ content: 'The office wifi password is tulip-42.', containerTag: 'update-office', metadata: { topic: 'it' } });
+    await untilEnded(added.id);
+    const wifi = async (containerTag: string) => (await acme.search.memories({ q: 'office wifi password', containerTag })).results.map((result) => result.memory).join(' | ');
+    expect(await wifi('update-office')).toMatch(/tulip-42/);
+
+    // New content: a new version, under its own id; the earlier version's memories go once it is done.
+    const updated = await acme.documents.update(added.id, { content: 'The office wifi password is now maple-77.' });
+    expect(updated).toEqual({ id: expect.any(String), status: 'queued' });
+    expect(updated.id).not.toBe(added.id);
+    expect(await untilEnded(updated.id)).toMatchObject({ status: 'done', containerTags: ['update-office'], metadata: { topic: 'it' } });
+    expect(await wifi('update-office')).toMatch(/maple-77/);
+    expect(await wifi('update-office')).not.toMatch(/tulip-42/);
+
+    // No content: what is stored is read again, under the containerTag and metadata sent.
+    const moved = await h.api('PATCH', `/compat/supermemory/v3/documents/${updated.id}`, { body: { containerTag: 'update-facilities', metadata: { topic: 'facilities' } } });
+    expect(moved.status).toBe(200);
+    expect(await untilEnded(moved.body.id)).toMatchObject({ status: 'done', containerTags: ['update-facilities'], metadata: { topic: 'facilities' } });
+    expect(await wifi('update-facilities')).toMatch(/maple-77/);
+    expect(await wifi('update-office')).toBe('');
+    const listed = await listedOnce({ containerTags: ['update-facilities'] }, (ids) => ids.includes(moved.body.id));
+    expect(listed.memories.map((document) => document.id)).toEqual([moved.body.id]);
+
+    // A customId names the document: an update does not change it.
+    await expect(acme.documents.update(moved.body.id, { customId: 'wifi' })).rejects.toMatchObject({ status: 400, error: { details: expect.stringMatching(/customId/) } });
+    // A document that stored nothing, or was deleted, or is another tenant's, has nothing to update.
+    const refused = await acme.add({ content: 'http://127.0.0.1:9/nothing-here', containerTag: 'update-office' });
+    expect((await untilEnded(refused.id)).status).toBe('failed');
+    await expect(acme.documents.update(refused.id, { content: 'text' })).rejects.toMatchObject({ status: 409, error: { details: expect.stringMatching(/stored nothing/) } });
+    const globex = new Supermemory({ apiKey: h.keys.globex!, baseURL: `${h.baseUrl}/compat/supermemory`, maxRetries: 0 });
+    await expect(globex.documents.update(moved.body.id, { content: 'mine now' })).rejects.toMatchObject({ status: 404 });
+    await acme.documents.delete(moved.body.id);
+    await expect(acme.documents.update(moved.body.id, { content: 'again' })).rejects.toMatchObject({ status: 404 });
+  });
+
   it('answers as the OpenAPI document says, including the @supermemory/tools middleware\'s profile call', async () => {
     const added = await h.api('POST', '/compat/supermemory/v3/documents', { body: { content: 'Ines runs the Lisbon office and likes green tea.', containerTags: ['team-lisbon'] } });
     expect(added.status).toBe(200);
