@@ -103,6 +103,9 @@ export interface SourceScopeFilters {
   container_tags?: string[];
   source_ids?: string[];
   document_ids?: string[];
+  /** A file name, or every file name starting with `file_name_prefix` (supermemory's filepath). */
+  file_name?: string;
+  file_name_prefix?: string;
 }
 
 /** The most sources one bulk delete removes; `remaining` tells the caller to send it again. */
@@ -253,26 +256,28 @@ export class SourceStore {
 
   /** The ids of the sources the filters match: through their memories' scope, and their records'. */
   private async matchingIds(tenant: string, filters: SourceScopeFilters): Promise<string[]> {
-    const clauses = (prefix: string, sourceIdField: string, documentIdField: string): estypes.QueryDslQueryContainer[] => {
+    const clauses = (prefix: string, sourceIdField: string, documentIdField: string, fileNameField: string): estypes.QueryDslQueryContainer[] => {
       const filter: estypes.QueryDslQueryContainer[] = [{ term: { tenant } }];
       for (const field of SCOPE_FIELDS) if (filters[field] !== undefined) filter.push({ term: { [`${prefix}${field}`]: filters[field] } });
       if (filters.container_tags?.length) filter.push({ terms: { [`${prefix}container_tags`]: filters.container_tags } });
       if (filters.source_ids?.length) filter.push({ terms: { [sourceIdField]: filters.source_ids } });
       if (filters.document_ids?.length) filter.push({ terms: { [documentIdField]: filters.document_ids } });
+      if (filters.file_name !== undefined) filter.push({ term: { [fileNameField]: filters.file_name } });
+      if (filters.file_name_prefix !== undefined) filter.push({ prefix: { [fileNameField]: filters.file_name_prefix } });
       return filter;
     };
     const [viaMemories, viaRecords] = await Promise.all([
       this.es.search<unknown, { sources: estypes.AggregationsStringTermsAggregate }>({
         index: this.indices.memories,
         size: 0,
-        query: { bool: { filter: clauses('scope.', 'provenance.source_id', 'provenance.document_id') } },
+        query: { bool: { filter: clauses('scope.', 'provenance.source_id', 'provenance.document_id', 'provenance.file_name') } },
         aggs: { sources: { terms: { field: 'provenance.source_id', size: WINDOW } } },
       }),
       this.es.search<{ id: string }>({
         index: this.indices.sources,
         size: WINDOW,
         _source: ['id'],
-        query: { bool: { filter: clauses('scope.', 'id', 'document_id') } },
+        query: { bool: { filter: clauses('scope.', 'id', 'document_id', 'file_name') } },
       }),
     ]);
     const buckets = viaMemories.aggregations?.sources.buckets;
@@ -380,5 +385,7 @@ function sentWith(memo: Partial<JobMemo>, filters: SourceScopeFilters): boolean 
   if (filters.container_tags?.length && !filters.container_tags.some((tag) => scope.container_tags?.includes(tag))) return false;
   if (filters.source_ids?.length && !(memo.source_id !== undefined && filters.source_ids.includes(memo.source_id))) return false;
   if (filters.document_ids?.length && !(memo.document_id !== undefined && filters.document_ids.includes(memo.document_id))) return false;
+  if (filters.file_name !== undefined && memo.file_name !== filters.file_name) return false;
+  if (filters.file_name_prefix !== undefined && !memo.file_name?.startsWith(filters.file_name_prefix)) return false;
   return true;
 }

@@ -1,4 +1,5 @@
 import Supermemory, { toFile } from 'supermemory';
+import { slowFetch } from './support/faults';
 import { startHarness, type Harness } from './support/harness';
 
 /**
@@ -10,7 +11,8 @@ describe("supermemory's SDK against /compat/supermemory", () => {
   let h: Harness;
   let acme: Supermemory;
   beforeAll(async () => {
-    h = await startHarness();
+    // A document sent with metadata `test: "slow"` waits in its fetch stage, so a delete meets it still running.
+    h = await startHarness({ wrapActivities: slowFetch(3000) });
     acme = new Supermemory({ apiKey: h.keys.acme!, baseURL: `${h.baseUrl}/compat/supermemory`, maxRetries: 0 });
   });
   afterAll(async () => h?.close());
@@ -287,6 +289,76 @@ describe("supermemory's SDK against /compat/supermemory", () => {
     await expect(globex.documents.update(moved.body.id, { content: 'mine now' })).rejects.toMatchObject({ status: 404 });
     await acme.documents.delete(moved.body.id);
     await expect(acme.documents.update(moved.body.id, { content: 'again' })).rejects.toMatchObject({ status: 404 });
+  });
+
+  it('adds documents by the batch, each as an add with the batch\'s defaults, naming the ones it refused (documents.batchAdd)', async () => {
+    const batch = await acme.documents.batchAdd({
+      documents: [
+        { content: 'Yuki runs the Osaka office.' },
+        { content: 'Yuki likes matcha in the afternoon.', containerTag: 'batch-yuki', metadata: { confidence: 'high' } },
+        { content: '' },
+      ],
+      containerTag: 'batch-team',
+      metadata: { imported: 'hr' },
+    });
+    expect(batch).toMatchObject({ success: 2, failed: 1 });
+    expect(batch.results).toEqual([
+      { id: expect.any(String), status: 'queued' },
+      { id: expect.any(String), status: 'queued' },
+      { id: '', status: 'error', error: 'validation_error', details: expect.stringMatching(/content/) },
+    ]);
+    expect(await untilEnded(batch.results[0]!.id)).toMatchObject({ status: 'done', containerTags: ['batch-team'], metadata: { imported: 'hr' } });
+    expect(await untilEnded(batch.results[1]!.id)).toMatchObject({ status: 'done', containerTags: ['batch-yuki'], metadata: { imported: 'hr', confidence: 'high' } });
+    expect((await acme.search.memories({ q: 'who runs the Osaka office?', containerTag: 'batch-team' })).results[0]!.memory).toMatch(/Osaka office/);
+
+    // Plain strings are contents; through the harness, the answer is held to the OpenAPI document.
+    const strings = await h.api('POST', '/compat/supermemory/v3/documents/batch', { body: { documents: ['Yuki bikes to work.'], containerTags: ['batch-team'] } });
+    expect(strings.body).toEqual({ results: [{ id: expect.any(String), status: 'queued' }], success: 1, failed: 0 });
+    await untilEnded(strings.body.results[0].id);
+    // A batch that adds nothing is refused whole, naming each document.
+    const nothing = await h.api('POST', '/compat/supermemory/v3/documents/batch', { body: { documents: [{ content: '' }, { containerTag: 'x' }] } });
+    expect(nothing.status).toBe(400);
+    expect(nothing.body.details).toMatch(/documents\.0: content.*documents\.1: content/);
+    expect((await h.api('POST', '/compat/supermemory/v3/documents/batch', { body: { documents: [] } })).status).toBe(400);
+  });
+
+  it('deletes documents in bulk by ids, or by containerTags and filepath, with their memories (documents.deleteBulk)', async () => {
+    const add = (content: string, containerTag: string, filepath: string) => acme.add({ content, containerTag, filepath });
+    const one = await add('Bulk note one: the printer toner is in cabinet A.', 'bulk-a', '/bulk/one.md');
+    const two = await add('Bulk note two: the projector remote is in the red box.', 'bulk-a', '/bulk/sub/two.md');
+    const three = await add('Bulk note three: the spare chairs are in room 4.', 'bulk-b', '/keep/three.md');
+    const four = await add('Bulk note four: the first-aid kit is by the lifts.', 'bulk-b', '/bulk/four.md');
+    for (const { id } of [one, two, three, four]) await untilEnded(id);
+    const texts = async (containerTag: string) => (await memoriesOf(containerTag)).map((memory) => memory.text).join(' | ');
+
+    const byIds = await acme.documents.deleteBulk({ ids: [one.id, 'no-such-document'] });
+    expect(byIds).toEqual({ deletedCount: 1, success: false, errors: [{ id: 'no-such-document', error: expect.stringMatching(/not found/) }] });
+    expect(await texts('bulk-a')).not.toMatch(/toner/);
+    expect(await texts('bulk-a')).toMatch(/projector/);
+
+    // Both filters: documents of the containerTag under the path.
+    const byTagAndPath = await acme.documents.deleteBulk({ containerTags: ['bulk-b'], filepath: '/bulk/' });
+    expect(byTagAndPath).toEqual({ deletedCount: 1, success: true, containerTags: ['bulk-b'] });
+    expect(await texts('bulk-b')).not.toMatch(/first-aid/);
+    expect(await texts('bulk-b')).toMatch(/spare chairs/);
+    const byPath = await h.api('DELETE', '/compat/supermemory/v3/documents/bulk', { body: { filepath: '/bulk/sub/two.md' } });
+    expect(byPath.body).toEqual({ deletedCount: 1, success: true });
+    expect(await texts('bulk-a')).toBe('');
+
+    // Another tenant's ids are not found; a document still being processed is left, and named.
+    const globex = new Supermemory({ apiKey: h.keys.globex!, baseURL: `${h.baseUrl}/compat/supermemory`, maxRetries: 0 });
+    expect(await globex.documents.deleteBulk({ ids: [three.id] })).toMatchObject({ deletedCount: 0, success: false });
+    expect(await texts('bulk-b')).toMatch(/spare chairs/);
+    const fresh = await acme.add({ content: 'Bulk note five: the visitor badges are at reception.', containerTag: 'bulk-b', metadata: { test: 'slow' } });
+    const early = await acme.documents.deleteBulk({ ids: [fresh.id] });
+    expect(early).toEqual({ deletedCount: 0, success: false, errors: [{ id: fresh.id, error: expect.stringMatching(/still being processed/) }] });
+    await untilEnded(fresh.id);
+    expect(await acme.documents.deleteBulk({ containerTags: ['bulk-b'] })).toEqual({ deletedCount: 2, success: true, containerTags: ['bulk-b'] });
+    expect(await texts('bulk-b')).toBe('');
+
+    // Naming nothing (or both ways at once) is refused: a bulk delete never means everything.
+    expect((await h.api('DELETE', '/compat/supermemory/v3/documents/bulk', { body: {} })).status).toBe(400);
+    expect((await h.api('DELETE', '/compat/supermemory/v3/documents/bulk', { body: { ids: [three.id], containerTags: ['bulk-b'] } })).body.details).toMatch(/give ids, or containerTags/);
   });
 
   it('answers as the OpenAPI document says, including the @supermemory/tools middleware\'s profile call', async () => {

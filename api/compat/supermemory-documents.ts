@@ -4,7 +4,7 @@ import { isFinalStatus, type JobProgress } from '../../lib/domain/job';
 import { withinMetadataLimits, type IngestRequestInput } from '../../lib/domain/ingest';
 import { badInput, CairnError, conflict, notFound, unsupportedMediaType } from '../../lib/errors';
 import type { IngestContent } from '../../lib/job-request';
-import type { IngestJobs } from '../../lib/jobs';
+import type { IngestJobs, StartedJob } from '../../lib/jobs';
 import { requestOfRecord, type SourceStore } from '../../lib/sources';
 import { principalOf, requirePermission } from '../auth';
 import { idParam, parseWith } from '../errors';
@@ -114,8 +114,14 @@ function withContent<T extends Omit<IngestRequestInput, 'kind' | 'format'>>(requ
   return isUrl(content) ? { ...request, kind: 'url', format: 'URL', sourceUrl: content.trim() } : { ...request, kind: 'document', format: 'TXT', content };
 }
 
+/** `client.add()` (and each document of `documents.batchAdd()`): one job, whose id is the document's. */
+export function addDocument(jobs: IngestJobs, tenant: string, body: z.infer<typeof SupermemoryAddRequest>): Promise<StartedJob> {
+  const common = { tenant, documentId: body.customId, fileName: body.filepath, scope: { containerTags: containerTagsOf(body) }, metadata: body.metadata, surface: 'supermemory' };
+  return jobs.start(withContent(common, body.content));
+}
+
 /** containerTag and the deprecated containerTags, together; undefined when neither is sent. */
-function containerTagsOf(body: { containerTag?: string; containerTags?: string[] }): string[] | undefined {
+export function containerTagsOf(body: { containerTag?: string; containerTags?: string[] }): string[] | undefined {
   const tags = [...new Set([...(body.containerTag ? [body.containerTag] : []), ...(body.containerTags ?? [])])];
   return tags.length ? tags : undefined;
 }
@@ -142,11 +148,7 @@ export function documentStatus(progress: JobProgress): (typeof DOCUMENT_STATUSES
 
 export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sources: SourceStore): void {
   router.post('/v3/documents', requirePermission('ingest'), async (req, res) => {
-    const body = parseWith(SupermemoryAddRequest, req.body);
-    const { tenant } = principalOf(req);
-    const tags = containerTagsOf(body);
-    const common = { tenant, documentId: body.customId, fileName: body.filepath, scope: { containerTags: tags }, metadata: body.metadata, surface: 'supermemory' };
-    const job = await jobs.start(withContent(common, body.content));
+    const job = await addDocument(jobs, principalOf(req).tenant, parseWith(SupermemoryAddRequest, req.body));
     res.json({ id: job.jobId, status: 'queued' });
   });
 

@@ -12,6 +12,7 @@ import type { SourceStore } from '../../lib/sources';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
 import { compatSurface, type ErrorShape, type SurfaceDeps } from './surface';
+import { supermemoryDocumentBatchRoutes } from './supermemory-document-batches';
 import { supermemoryDocumentListingRoutes } from './supermemory-document-listings';
 import { supermemoryDocumentRoutes } from './supermemory-documents';
 import { supermemoryMemoryRoutes } from './supermemory-memories';
@@ -115,6 +116,7 @@ export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: In
   return compatSurface(deps, supermemoryErrors, (router) => {
     // Before /v3/documents/:id, whose id would take "list", "processing" or "bulk".
     supermemoryDocumentListingRoutes(router, jobs, stores.sources);
+    supermemoryDocumentBatchRoutes(router, jobs, stores.sources);
     supermemoryDocumentRoutes(router, jobs, stores.sources);
     supermemoryRecallRoutes(router, jobs, stores.search, stores.listings);
     supermemoryMemoryRoutes(router, stores.memories, stores.listings);
