@@ -361,6 +361,31 @@ describe("supermemory's SDK against /compat/supermemory", () => {
     expect((await h.api('DELETE', '/compat/supermemory/v3/documents/bulk', { body: { ids: [three.id], containerTags: ['bulk-b'] } })).body.details).toMatch(/give ids, or containerTags/);
   });
 
+  it('lists the documents still being processed, until they are done (documents.listProcessing)', async () => {
+    const slow = await acme.add({ content: 'Processing note: the boiler is serviced in May.', containerTag: 'processing', customId: 'boiler-note', metadata: { test: 'slow' } });
+    const processing = await acme.documents.listProcessing();
+    const listed = processing.documents.find((document) => document.id === slow.id);
+    expect(listed).toEqual({
+      id: slow.id,
+      createdAt: expect.any(String),
+      updatedAt: expect.any(String),
+      customId: 'boiler-note',
+      metadata: { test: 'slow' },
+      status: expect.stringMatching(/^(queued|extracting)$/),
+      title: null,
+      type: 'text',
+      containerTags: ['processing'],
+    });
+    expect(processing.totalCount).toBe(processing.documents.length);
+    const globex = new Supermemory({ apiKey: h.keys.globex!, baseURL: `${h.baseUrl}/compat/supermemory`, maxRetries: 0 });
+    expect((await globex.documents.listProcessing()).documents.map((document) => document.id)).not.toContain(slow.id);
+
+    await untilEnded(slow.id);
+    const after = await h.api('GET', '/compat/supermemory/v3/documents/processing');
+    expect(after.status).toBe(200);
+    expect(after.body.documents.map((document: { id: string }) => document.id)).not.toContain(slow.id);
+  });
+
   it('answers as the OpenAPI document says, including the @supermemory/tools middleware\'s profile call', async () => {
     const added = await h.api('POST', '/compat/supermemory/v3/documents', { body: { content: 'Ines runs the Lisbon office and likes green tea.', containerTags: ['team-lisbon'] } });
     expect(added.status).toBe(200);

@@ -1,6 +1,9 @@
 import type { Router } from 'express';
 import { z } from 'zod';
-import type { JobProgress } from '../../lib/domain/job';
+import type { IngestRequest } from '../../lib/domain/ingest';
+import { isFinalStatus, type JobProgress } from '../../lib/domain/job';
+import type { JobListings } from '../../lib/job-listing';
+import { startInputOf } from '../../lib/job-status';
 import type { PublicSource } from '../../lib/domain/source';
 import type { IngestJobs } from '../../lib/jobs';
 import { mapBounded } from '../../lib/map-bounded';
@@ -11,7 +14,7 @@ import { DOCUMENT_STATUSES, DocumentKind, documentKind, documentStatus, Tag } fr
 import { Expression, metadataFilter } from './supermemory-recall';
 
 /**
- * supermemory's listings of documents (`documents.list()`): the documents Cairn holds — its sources,
+ * supermemory's listings of documents (`documents.list()`, `documents.listProcessing()`): the documents Cairn holds — its sources,
  * each under the id of the job that wrote its current version (what `client.add` answered, and what
  * `documents.get` and `documents.delete` take). Shapes from the `supermemory` npm SDK's types (4.25).
  */
@@ -61,7 +64,29 @@ export const SupermemoryDocumentListResponse = z.object({
   pagination: z.object({ currentPage: z.number().int(), totalItems: z.number().int(), totalPages: z.number().int(), limit: z.number().int() }),
 });
 
-export function supermemoryDocumentListingRoutes(router: Router, jobs: IngestJobs, sources: SourceStore): void {
+const ProcessingDocument = z.object({
+  id: z.string(),
+  createdAt: z.string(),
+  customId: z.string().nullable(),
+  /** What the document was sent with (null when sent with none). */
+  metadata: z.record(z.string(), z.unknown()).nullable(),
+  status: z.enum(DOCUMENT_STATUSES),
+  title: z.string().nullable(),
+  type: DocumentKind,
+  updatedAt: z.string(),
+  containerTags: z.array(z.string()),
+});
+
+export const SupermemoryProcessingResponse = z.object({
+  /** The newest PROCESSING_SHOWN of them. */
+  documents: z.array(ProcessingDocument),
+  totalCount: z.number().int(),
+});
+
+/** How many of the documents being processed the listing details (each is a read of its job's input). */
+const PROCESSING_SHOWN = 100;
+
+export function supermemoryDocumentListingRoutes(router: Router, jobs: IngestJobs, sources: SourceStore, jobListings: JobListings): void {
   /** Where the jobs of these ids stand: a finished one's summary (one read for all), an open one asked of its workflow. */
   async function progressOf(tenant: string, jobIds: string[]): Promise<Map<string, JobProgress>> {
     const found = await jobs.storedSummaries(tenant, jobIds);
@@ -93,6 +118,47 @@ export function supermemoryDocumentListingRoutes(router: Router, jobs: IngestJob
       pagination: { currentPage: body.page, totalItems: total, totalPages: Math.ceil(total / body.limit), limit: body.limit },
     } satisfies z.infer<typeof SupermemoryDocumentListResponse>);
   });
+
+  // The tenant's ingest jobs still queued or running (every surface's, as documents.list lists every
+  // source), newest first, each read as documents.get() reads it, with what it was sent with.
+  router.get('/v3/documents/processing', requirePermission('read'), async (req, res) => {
+    const { tenant } = principalOf(req);
+    const open = [...new Set([...(await jobListings.openJobsOf(tenant, () => true)).values()].flat())];
+    const progress = await progressOf(tenant, open);
+    // A job that ended since the scan is no longer processing.
+    const processing = [...progress.values()].filter((job) => !isFinalStatus(job.status)).sort((a, b) => b.created_at.localeCompare(a.created_at));
+    const shown = processing.slice(0, PROCESSING_SHOWN);
+    const inputs = await sentWith(tenant, shown.map((job) => job.job_id));
+    res.json({
+      documents: shown.map((job) => {
+        const request = inputs.get(job.job_id);
+        const tags = job.scope.container_tags;
+        return {
+          id: job.job_id,
+          createdAt: job.created_at,
+          customId: job.document_id ?? null,
+          metadata: request?.metadata ?? null,
+          status: documentStatus(job),
+          title: request?.title ?? null,
+          type: documentKind(job),
+          updatedAt: job.updated_at,
+          containerTags: Array.isArray(tags) ? tags.map(String) : [],
+        };
+      }),
+      totalCount: processing.length,
+    } satisfies z.infer<typeof SupermemoryProcessingResponse>);
+  });
+
+  /** The requests the jobs were started with: those still being started from their records, the others from their workflows' inputs. */
+  async function sentWith(tenant: string, jobIds: string[]): Promise<Map<string, IngestRequest>> {
+    const starting = new Map((await jobs.pendingStarts(tenant)).map(({ workflowInput }) => [workflowInput.jobId, workflowInput.request]));
+    const found = new Map<string, IngestRequest>();
+    await mapBounded(jobIds, 8, async (id) => {
+      const request = starting.get(id) ?? (await startInputOf(jobs.handle(tenant, id)).catch(() => undefined))?.request;
+      if (request) found.set(id, request);
+    });
+    return found;
+  }
 }
 
 /** A source as a listed document, under the id of the job that wrote its current version. */

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { ConversationLedger } from '../../lib/conversation-ledger';
 import { sendConversation } from '../../lib/conversation-send';
 import { withinMetadataLimits, type ConversationMessage } from '../../lib/domain/ingest';
+import type { JobListings } from '../../lib/job-listing';
 import type { IngestJobs } from '../../lib/jobs';
 import type { Logger } from '../../lib/logger';
 import type { MemoryStore } from '../../lib/memories';
@@ -104,9 +105,10 @@ function describeToolCall(call: unknown): string {
   return `[tool call: ${body.length > 2000 ? `${body.slice(0, 2000)}…` : body}]`;
 }
 
-/** What supermemory's documents, memories and recall read beside jobs: sources, memories, search and memory listings. */
+/** What supermemory's documents, memories and recall read beside jobs: sources, job listings, memories, search and memory listings. */
 export interface SupermemoryStores {
   sources: SourceStore;
+  jobListings: JobListings;
   memories: MemoryStore;
   search: SearchDeps;
   listings: MemoryListings;
@@ -115,7 +117,7 @@ export interface SupermemoryStores {
 export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: IngestJobs, ledger: ConversationLedger, stores: SupermemoryStores): Router {
   return compatSurface(deps, supermemoryErrors, (router) => {
     // Before /v3/documents/:id, whose id would take "list", "processing" or "bulk".
-    supermemoryDocumentListingRoutes(router, jobs, stores.sources);
+    supermemoryDocumentListingRoutes(router, jobs, stores.sources, stores.jobListings);
     supermemoryDocumentBatchRoutes(router, jobs, stores.sources);
     supermemoryDocumentRoutes(router, jobs, stores.sources);
     supermemoryRecallRoutes(router, jobs, stores.search, stores.listings);
