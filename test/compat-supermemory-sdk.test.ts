@@ -4,16 +4,20 @@ import { startHarness, type Harness } from './support/harness';
 
 /**
  * supermemory's own TypeScript SDK (`supermemory` 4.25 from npm, as its users have it) pointed at
- * /compat/supermemory by its base URL alone: add a document, follow it, search, read a profile, delete.
+ * /compat/supermemory by its base URL alone: add documents (one, a batch, a file), follow them, list
+ * them, update and delete them (one, in bulk), search, read a profile, forget and update memories.
  * The same calls through the harness's client also hold each answer to the OpenAPI document.
  */
 describe("supermemory's SDK against /compat/supermemory", () => {
   let h: Harness;
   let acme: Supermemory;
+  /** Another tenant's client: it sees none of acme's documents or memories. */
+  let globex: Supermemory;
   beforeAll(async () => {
     // A document sent with metadata `test: "slow"` waits in its fetch stage, so a delete meets it still running.
     h = await startHarness({ wrapActivities: slowFetch(3000) });
     acme = new Supermemory({ apiKey: h.keys.acme!, baseURL: `${h.baseUrl}/compat/supermemory`, maxRetries: 0 });
+    globex = new Supermemory({ apiKey: h.keys.globex!, baseURL: `${h.baseUrl}/compat/supermemory`, maxRetries: 0 });
   });
   afterAll(async () => h?.close());
 
@@ -122,7 +126,6 @@ describe("supermemory's SDK against /compat/supermemory", () => {
 
     // By id: only within the memory's own containerTag, and only by the key's tenant.
     await expect(acme.memories.forget({ containerTag: 'forget-ana', id: bob!.id })).rejects.toMatchObject({ status: 404 });
-    const globex = new Supermemory({ apiKey: h.keys.globex!, baseURL: `${h.baseUrl}/compat/supermemory`, maxRetries: 0 });
     await expect(globex.memories.forget({ containerTag: 'forget-bob', id: bob!.id })).rejects.toMatchObject({ status: 404 });
     const byId = await h.api('DELETE', '/compat/supermemory/v4/memories', { body: { containerTag: 'forget-bob', id: bob!.id } });
     expect(byId.body).toEqual({ id: bob!.id, forgotten: true, forgottenIds: [bob!.id] });
@@ -245,7 +248,6 @@ describe("supermemory's SDK against /compat/supermemory", () => {
     // A deleted document is no longer listed; another tenant lists none of these.
     await acme.documents.delete(c.id);
     expect((await acme.documents.list({ containerTags: ['list-people'] })).memories).toEqual([]);
-    const globex = new Supermemory({ apiKey: h.keys.globex!, baseURL: `${h.baseUrl}/compat/supermemory`, maxRetries: 0 });
     expect((await globex.documents.list({ containerTags: ['list-ops'] })).pagination.totalItems).toBe(0);
 
     const viaHarness = await h.api('POST', '/compat/supermemory/v3/documents/list', { body: { containerTags: ['list-ops'], sort: 'updatedAt' } });
@@ -285,7 +287,6 @@ describe("supermemory's SDK against /compat/supermemory", () => {
     const refused = await acme.add({ content: 'http://127.0.0.1:9/nothing-here', containerTag: 'update-office' });
     expect((await untilEnded(refused.id)).status).toBe('failed');
     await expect(acme.documents.update(refused.id, { content: 'text' })).rejects.toMatchObject({ status: 409, error: { details: expect.stringMatching(/stored nothing/) } });
-    const globex = new Supermemory({ apiKey: h.keys.globex!, baseURL: `${h.baseUrl}/compat/supermemory`, maxRetries: 0 });
     await expect(globex.documents.update(moved.body.id, { content: 'mine now' })).rejects.toMatchObject({ status: 404 });
     await acme.documents.delete(moved.body.id);
     await expect(acme.documents.update(moved.body.id, { content: 'again' })).rejects.toMatchObject({ status: 404 });
@@ -346,7 +347,6 @@ describe("supermemory's SDK against /compat/supermemory", () => {
     expect(await texts('bulk-a')).toBe('');
 
     // Another tenant's ids are not found; a document still being processed is left, and named.
-    const globex = new Supermemory({ apiKey: h.keys.globex!, baseURL: `${h.baseUrl}/compat/supermemory`, maxRetries: 0 });
     expect(await globex.documents.deleteBulk({ ids: [three.id] })).toMatchObject({ deletedCount: 0, success: false });
     expect(await texts('bulk-b')).toMatch(/spare chairs/);
     const fresh = await acme.add({ content: 'Bulk note five: the visitor badges are at reception.', containerTag: 'bulk-b', metadata: { test: 'slow' } });
@@ -377,7 +377,6 @@ describe("supermemory's SDK against /compat/supermemory", () => {
       containerTags: ['processing'],
     });
     expect(processing.totalCount).toBe(processing.documents.length);
-    const globex = new Supermemory({ apiKey: h.keys.globex!, baseURL: `${h.baseUrl}/compat/supermemory`, maxRetries: 0 });
     expect((await globex.documents.listProcessing()).documents.map((document) => document.id)).not.toContain(slow.id);
 
     await untilEnded(slow.id);
@@ -439,7 +438,6 @@ describe("supermemory's SDK against /compat/supermemory", () => {
 
     const added = await acme.add({ content: 'Tomas keeps the spare office keys in the blue drawer.', containerTag: 'office' });
     await untilEnded(added.id);
-    const globex = new Supermemory({ apiKey: h.keys.globex!, baseURL: `${h.baseUrl}/compat/supermemory`, maxRetries: 0 });
     await expect(globex.documents.get(added.id)).rejects.toMatchObject({ status: 404 });
     await expect(globex.documents.delete(added.id)).rejects.toMatchObject({ status: 404 });
     expect((await globex.search.memories({ q: 'spare office keys' })).results).toEqual([]);

@@ -7,7 +7,7 @@ import type { SourceScopeFilters, SourceStore } from '../../lib/sources';
 import { principalOf, requirePermission } from '../auth';
 import { acceptBatch, nothingAcceptedStatus, type BatchError } from '../batch';
 import { parseWith } from '../errors';
-import { addDocument, SupermemoryAddRequest, Tag } from './supermemory-documents';
+import { addDocument, DocumentId, filepathFilter, SupermemoryAddRequest, Tag } from './supermemory-documents';
 
 /**
  * supermemory's documents by the batch (`documents.batchAdd()`, `documents.deleteBulk()`): each added
@@ -46,7 +46,7 @@ export const SupermemoryBatchAddResponse = z.object({ results: z.array(BatchResu
 export const SupermemoryDeleteBulkRequest = z
   .object({
     /** Document ids (what an add answered), at most 100. */
-    ids: z.array(z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not a document id')).min(1).max(100).optional(),
+    ids: z.array(DocumentId).min(1).max(100).optional(),
     /** Every document holding any of these tags. */
     containerTags: z.array(Tag).min(1).max(100).optional(),
     /** A file path, or with a trailing "/" every path under it (with containerTags: both). */
@@ -111,8 +111,7 @@ export function supermemoryDocumentBatchRoutes(router: Router, jobs: IngestJobs,
         else deletedCount += 1;
       }
     } else {
-      const path = body.filepath;
-      const filters: SourceScopeFilters = { container_tags: body.containerTags, ...(path?.endsWith('/') ? { file_name_prefix: path } : { file_name: path }) };
+      const filters: SourceScopeFilters = { container_tags: body.containerTags, ...filepathFilter(body.filepath) };
       let left = 0;
       for (let round = 0; round < DELETE_ROUNDS; round += 1) {
         const deletion = await sources.deleteAll(tenant, filters);

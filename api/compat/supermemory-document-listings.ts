@@ -10,7 +10,7 @@ import { mapBounded } from '../../lib/map-bounded';
 import type { SourceStore } from '../../lib/sources';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
-import { DOCUMENT_STATUSES, DocumentKind, documentKind, documentStatus, Tag } from './supermemory-documents';
+import { DOCUMENT_STATUSES, DocumentKind, documentKind, documentStatus, filepathFilter, Tag } from './supermemory-documents';
 import { Expression, metadataFilter } from './supermemory-recall';
 
 /**
@@ -101,12 +101,11 @@ export function supermemoryDocumentListingRoutes(router: Router, jobs: IngestJob
   router.post('/v3/documents/list', requirePermission('read'), async (req, res) => {
     const body = parseWith(SupermemoryDocumentListRequest, req.body ?? {});
     const { tenant } = principalOf(req);
-    const path = body.filepath;
     const { sources: listed, total } = await sources.list(
       tenant,
       {
         container_tags: body.containerTags,
-        ...(path?.endsWith('/') ? { file_name_prefix: path } : { file_name: path }),
+        ...filepathFilter(body.filepath),
         metadata: metadataFilter(body.filters),
       },
       { from: (body.page - 1) * body.limit, size: body.limit },

@@ -11,11 +11,17 @@ import { idParam, parseWith } from '../errors';
 import { detectFileFormat, FILE_FORMATS, jsonField, multipartFile } from '../uploads';
 
 /**
- * supermemory's documents (`client.add`, `client.documents.get|delete` of its SDKs): outside the seed,
+ * supermemory's documents (`client.add`, `client.documents.get|update|delete|uploadFile` of its SDKs): outside the seed,
  * which covers only conversations, but the call its users make first. Shapes from the `supermemory`
  * npm SDK's types (4.25). A document's id is the id of the job that ingests it: each add is one.
  */
 export const Tag = z.string().min(1).max(255);
+
+/** A document's id (its job's), as sent in a body. */
+export const DocumentId = z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not a document id');
+
+/** supermemory's filepath filter: a path, or with a trailing "/" every path under it. */
+export const filepathFilter = (path: string | undefined) => (path?.endsWith('/') ? { file_name_prefix: path } : { file_name: path });
 
 export const SupermemoryAddRequest = z.object({
   /** Text, or a URL to fetch ("a URL to a website, a PDF, …": its type is read from what it answers). */

@@ -8,6 +8,7 @@ import { searchMemories, type SearchDeps, type SearchResult } from '../../lib/se
 import { planFor, type SearchFilters } from '../../lib/search/plan';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
+import { DocumentId } from './supermemory-documents';
 
 /**
  * supermemory's recall (`client.search` and `search.memories` → /v4/search; `search.documents` and
@@ -63,7 +64,7 @@ export const SupermemoryDocumentSearchRequest = z.object({
   containerTag: Tag.optional(),
   containerTags: z.array(Tag).max(100).optional(),
   /** A document (the id `POST /v3/documents` answered) to search within. */
-  docId: z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not a document id').optional(),
+  docId: DocumentId.optional(),
   limit: z.number().int().min(1).max(100).default(10),
   /** Chunks at least this similar to the query are marked relevant; the others are left out. */
   chunkThreshold: z.number().min(0).max(1).optional(),
