@@ -10,7 +10,7 @@ import { ingestWorkflowId, sourceId as deriveSourceId } from '../lib/ids';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import type { ActivityDeps } from './deps';
 import { deleteMatching, getDocument } from '../lib/elasticsearch/client';
-import { requestOfRecord, type StoredSource } from '../lib/sources';
+import { requestOfRecord, type StoredSource } from '../lib/source-records';
 import type { IngestJobTags } from '../lib/temporal/search-attributes';
 
 /** Everything the backfill workflow needs to run one ingest job as a child workflow. */

@@ -5,7 +5,8 @@ import { withinMetadataLimits, type IngestRequestInput } from '../../lib/domain/
 import { badInput, CairnError, conflict, notFound, unsupportedMediaType } from '../../lib/errors';
 import type { IngestContent } from '../../lib/job-request';
 import type { IngestJobs, StartedJob } from '../../lib/jobs';
-import { requestOfRecord, type SourceStore } from '../../lib/sources';
+import { requestOfRecord } from '../../lib/source-records';
+import type { SourceStore } from '../../lib/sources';
 import { principalOf, requirePermission } from '../auth';
 import { idParam, parseWith } from '../errors';
 import { detectFileFormat, FILE_FORMATS, jsonField, multipartFile } from '../uploads';
