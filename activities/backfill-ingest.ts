@@ -10,7 +10,7 @@ import { ingestWorkflowId, sourceId as deriveSourceId } from '../lib/ids';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import type { ActivityDeps } from './deps';
 import { deleteMatching, getDocument } from '../lib/elasticsearch/client';
-import { scopeFromWire } from '../lib/domain/scope';
+import { requestOfRecord, type StoredSource } from '../lib/source-records';
 import type { IngestJobTags } from '../lib/temporal/search-attributes';
 
 /** Everything the backfill workflow needs to run one ingest job as a child workflow. */
@@ -25,31 +25,6 @@ export type PreparedIngest =
   /** `supersedes`: the job whose memories a re-extraction replaces (the only one the source had), null for none. */
   | { child: ChildIngest; skipped?: undefined; supersedes?: string | null }
   | { child?: undefined; skipped: string };
-
-interface StoredSource {
-  id: string;
-  tenant: string;
-  kind: IngestRequest['kind'];
-  format: IngestRequest['format'];
-  document_type?: DocumentType;
-  document_id?: string;
-  document_date?: string | null;
-  source_url?: string | null;
-  file_name?: string | null;
-  title?: string;
-  blob_key?: string | null;
-  scope?: Record<string, unknown>;
-  metadata?: Record<string, unknown>;
-  categories?: string[] | null;
-  mode?: IngestRequest['mode'] | null;
-  metadata_json?: string | null;
-  accepted_at?: string;
-  /** A replaceable source's current version (see StageInput.versionAt). */
-  version_at?: string;
-  /** A conversation kept by the ledger (lib/conversation-ledger.ts): one hash per message as last sent. */
-  turn_hashes?: string[];
-  created_at?: string;
-}
 
 /**
  * Re-extract and import both turn an item into an ordinary ingest job (child workflow), so the same
@@ -106,26 +81,7 @@ export function createBackfillIngestActivities(deps: ActivityDeps) {
     if (jobIds.length > 1) return { skipped: `its memories come from ${jobCount} jobs (appended content); re-send it instead` };
     if (source.blob_key && !(await deps.blobs.exists(source.blob_key))) return { skipped: 'its stored content is gone from the blob store' };
     if (!source.blob_key && !source.source_url) return { skipped: 'no stored content or URL to extract from' };
-    // A version's claim writes every scope key, absent ones as null.
-    const scope = Object.fromEntries(Object.entries(source.scope ?? {}).filter(([, value]) => value !== null && value !== undefined));
-    const parsed = IngestRequest.safeParse({
-      tenant,
-      kind: source.kind,
-      format: source.format,
-      documentType: source.document_type,
-      documentId: source.document_id,
-      // A newer version clears what it was not sent with (null): absent here.
-      documentDate: source.document_date ?? undefined,
-      title: source.title,
-      scope: scopeFromWire(scope),
-      metadata: source.metadata_json ? JSON.parse(source.metadata_json) : source.metadata_json === null ? undefined : source.metadata,
-      categories: source.categories ?? undefined,
-      mode: source.mode ?? undefined,
-      blobKey: source.blob_key ?? undefined,
-      sourceUrl: source.blob_key ? undefined : (source.source_url ?? undefined),
-      fileName: source.file_name ?? undefined,
-      surface: 'backfill',
-    });
+    const parsed = requestOfRecord(tenant, source, 'backfill');
     // A record that no longer reads as a request is skipped with the reason (retrying would not change it).
     if (!parsed.success) return { skipped: `its stored record cannot be read as a request: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}` };
     const request = parsed.data;

@@ -17,6 +17,11 @@ export interface StartOptions {
   /** A caller-derived job id (e.g. from a Synap document_id); random otherwise. */
   jobId?: string;
   sourceKey?: string;
+  /**
+   * An existing source this job is a new version of, whatever keyed it (supermemory's documents.update):
+   * its memories replace the earlier versions' once it completes, as a document sent again under its id.
+   */
+  versionOf?: string;
   /** Refuse (409) when a job with this id exists and did not fail: Synap's duplicate document_id. */
   rejectDuplicate?: boolean;
   /** Which job this one retries, kept in the memo for listings. */
@@ -131,7 +136,7 @@ export async function prepareJob(input: IngestRequestInput & IngestContent, opti
   const createdAt = acceptanceTime();
   const workflowInput: IngestWorkflowInput = {
     jobId,
-    sourceId: deriveSourceId(request.tenant, sourceKey),
+    sourceId: options.versionOf ?? deriveSourceId(request.tenant, sourceKey),
     request,
     batchSize: deps.config.BATCH_SIZE,
     batchConcurrency: deps.config.BATCH_CONCURRENCY,
@@ -140,7 +145,7 @@ export async function prepareJob(input: IngestRequestInput & IngestContent, opti
     // A document sent again under its id, a URL ingested again: a new version of the same source,
     // whose memories replace the earlier version's. (A conversation re-sent is not: surfaces differ
     // on whether it adds turns or restates them, and supermemory's keeps its own ledger.)
-    versionAt: replaceableSource(request, sourceKey, options.sourceKey) ? createdAt : undefined,
+    versionAt: options.versionOf !== undefined || replaceableSource(request, sourceKey, options.sourceKey) ? createdAt : undefined,
   };
   return { workflowInput, workflowId: ingestWorkflowId(request.tenant, jobId), durable, upload };
 }

@@ -64,11 +64,13 @@ export class MemoryStore {
    * Edits read the memory, compute the new one and write it only if nothing changed it meanwhile.
    * Edits of one memory at once (two appends) each apply to what the other left: one that finds the
    * memory changed reads it again and applies its own change to the newer text, a few times before it
-   * answers 409. A memory deleted meanwhile answers 404.
+   * answers 409. A memory deleted meanwhile answers 404. The metadata sent is merged into the
+   * memory's key by key, or with `replaceMetadata` takes its place (supermemory's new version carries
+   * the metadata sent, not the earlier one's).
    */
-  async update(tenant: string, id: string, update: MemoryUpdate): Promise<Memory> {
+  async update(tenant: string, id: string, update: MemoryUpdate, { replaceMetadata = false } = {}): Promise<Memory> {
     try {
-      return await retryOnVersionConflict(UPDATE_ATTEMPTS, () => this.updateOnce(tenant, id, update));
+      return await retryOnVersionConflict(UPDATE_ATTEMPTS, () => this.updateOnce(tenant, id, update, replaceMetadata));
     } catch (error) {
       if (isVersionConflict(error)) throw conflict(`memory ${id} kept changing while it was being updated; retry`);
       throw error;
@@ -76,7 +78,7 @@ export class MemoryStore {
   }
 
   /** One read-change-write of an edit; the write fails with a version conflict when the memory changed meanwhile. */
-  private async updateOnce(tenant: string, id: string, update: MemoryUpdate): Promise<Memory> {
+  private async updateOnce(tenant: string, id: string, update: MemoryUpdate, replaceMetadata: boolean): Promise<Memory> {
     const { memory, seqNo, primaryTerm } = await this.getStored(tenant, id);
     const next: StoredMemory = { ...memory, updated_at: new Date().toISOString() };
     if (update.content !== undefined) {
@@ -89,7 +91,7 @@ export class MemoryStore {
       }
     }
     if (update.confidence !== undefined) next.confidence = update.confidence;
-    if (update.metadata) next.metadata = { ...memory.metadata, ...update.metadata };
+    if (update.metadata) next.metadata = replaceMetadata ? update.metadata : { ...memory.metadata, ...update.metadata };
     const undo = next.text !== memory.text ? await this.refreshNeighbours(tenant, memory, next.text) : undefined;
     try {
       await this.es.index({ index: this.indices.memories, id, document: next, if_seq_no: seqNo, if_primary_term: primaryTerm, refresh: EDIT_REFRESH });

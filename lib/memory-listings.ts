@@ -8,6 +8,10 @@ import { openPageToken, sealPageToken } from './page-tokens';
 import { filterClauses, type ScopeField } from './search/filters';
 import type { SearchFilters } from './search/plan';
 
+/** How many memories containing a text idsWithText reads a page, and at most in all. */
+const TEXT_MATCH_PAGE = 500;
+const TEXT_MATCH_CANDIDATES = 10_000;
+
 /**
  * A tenant's memories read a page at a time: the memories search's filters match, and the values
  * their scope fields take. Page tokens hand back where a page ended, so paging reaches everything
@@ -56,6 +60,35 @@ export class MemoryListings {
       _source: { excludes: ['embedding', 'stems', 'context', 'context_stems'] },
     });
     return response.hits.hits.flatMap((hit) => (hit._source ? [publicMemory(hit._source)] : []));
+  }
+
+  /**
+   * The ids of the memories the filters match whose text is exactly `text`, newest first (supermemory's
+   * "exact content match"). A memory's text is analysed only (no keyword to match it whole, and this
+   * cluster runs no scripts), so the phrase narrows the candidates in the index and the comparison is
+   * done here, over every candidate: at most TEXT_MATCH_CANDIDATES, past which the text is too common
+   * to tell its memories apart from the others (a 400: name the memory by its id).
+   */
+  async idsWithText(tenant: string, filters: SearchFilters, text: string): Promise<string[]> {
+    const ids: string[] = [];
+    let after: estypes.SortResults | undefined;
+    for (let scanned = 0; ; ) {
+      const response = await this.es.search<Pick<StoredMemory, 'text'>>({
+        index: this.indices.memories,
+        query: { bool: { filter: [...filterClauses(tenant, filters), { match_phrase: { text: { query: text, slop: 0 } } }] } },
+        sort: [{ created_at: { order: 'desc', unmapped_type: 'date' } }, { id: 'asc' }],
+        size: TEXT_MATCH_PAGE,
+        search_after: after,
+        _source: ['text'],
+        track_total_hits: false,
+      });
+      const hits = response.hits.hits;
+      for (const hit of hits) if (hit._id && hit._source?.text === text) ids.push(hit._id);
+      scanned += hits.length;
+      if (hits.length < TEXT_MATCH_PAGE) return ids;
+      if (scanned >= TEXT_MATCH_CANDIDATES) throw badInput(`content: over ${TEXT_MATCH_CANDIDATES} memories contain this text; name the memory by its id instead`);
+      after = hits[hits.length - 1]!.sort;
+    }
   }
 
   /**

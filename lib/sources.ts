@@ -1,41 +1,18 @@
 import type { Client, estypes } from '@elastic/elasticsearch';
 import { scopeToWire } from './domain/scope';
+import { publicSource, type StoredSource } from './source-records';
 import type { PublicSource, Removed, SourceDeletion, SourcesDeletion } from './domain/source';
 import type { IndexNames } from './elasticsearch/indices';
 import { deleteMatching, getDocument, type StoredDocument } from './elasticsearch/client';
 import { forgetSourcesInEntities } from './entities/forget-sources';
-import { conflict, notFound, upstreamFailure } from './errors';
-import { SCOPE_FIELDS } from './search/filters';
+import { badInput, conflict, notFound, upstreamFailure } from './errors';
+import { filterClauses, SCOPE_FIELDS } from './search/filters';
+import type { SearchFilters } from './search/plan';
 import { turnPositionsKey } from './sequences';
 import type { JobListings } from './job-listing';
 import type { JobMemo } from './job-request';
 import type { IngestJobs } from './jobs';
 
-/** A source record as stored (lib/elasticsearch/mappings.ts: sourcesMapping), the fields read here. */
-interface StoredSource {
-  id: string;
-  tenant: string;
-  kind?: string;
-  format?: string;
-  document_type?: string;
-  document_id?: string;
-  document_date?: string | null;
-  source_url?: string | null;
-  file_name?: string | null;
-  title?: string | null;
-  categories?: string[] | null;
-  mode?: string | null;
-  metadata_json?: string | null;
-  scope?: Record<string, unknown>;
-  accepted_at?: string;
-  version_at?: string;
-  turn_count?: number;
-  turn_jobs?: string[];
-  last_job_id?: string;
-  job_ids?: string[];
-  created_at?: string;
-  updated_at?: string;
-}
 
 /** What a listing of sources may be narrowed to. */
 export interface SourceFilters {
@@ -45,6 +22,19 @@ export interface SourceFilters {
   document_id?: string;
   /** The space its record's scope names (Crosmos' space_id, Memsolus' workspace_id). */
   space_id?: string;
+  /** Sources sent with any of these container tags. */
+  container_tags?: string[];
+  /** Sources of this file name, or of every file name starting with `file_name_prefix`. */
+  file_name?: string;
+  file_name_prefix?: string;
+  /** Sources whose memories carry this metadata (search's metadata filter). */
+  metadata?: SearchFilters['metadata'];
+}
+
+/** How a listing of sources is ordered: by when each was first sent (the default, newest first) or last written. */
+export interface SourceOrder {
+  field: 'created_at' | 'updated_at';
+  order: 'asc' | 'desc';
 }
 
 /** What a bulk delete matches sources by: their scope (as their memories carry it), ids or document ids; at least one. */
@@ -58,6 +48,9 @@ export interface SourceScopeFilters {
   container_tags?: string[];
   source_ids?: string[];
   document_ids?: string[];
+  /** A file name, or every file name starting with `file_name_prefix` (supermemory's filepath). */
+  file_name?: string;
+  file_name_prefix?: string;
 }
 
 /** The most sources one bulk delete removes; `remaining` tells the caller to send it again. */
@@ -87,18 +80,30 @@ export class SourceStore {
     return publicSource(stored.source, await this.memoryCount(tenant, id));
   }
 
+  /** The source's record as stored (what requestOfRecord reads), if the tenant has it. */
+  async record(tenant: string, id: string): Promise<StoredSource | undefined> {
+    return (await this.read(tenant, id))?.source;
+  }
+
   /** A page of the tenant's sources, newest first, with each one's memory count (one aggregation for the page). */
-  async list(tenant: string, filters: SourceFilters, page: { from: number; size: number }): Promise<{ sources: PublicSource[]; total: number }> {
+  async list(tenant: string, filters: SourceFilters, page: { from: number; size: number }, by: SourceOrder = { field: 'created_at', order: 'desc' }): Promise<{ sources: PublicSource[]; total: number }> {
     const filter: estypes.QueryDslQueryContainer[] = [{ term: { tenant } }];
-    for (const field of ['kind', 'format', 'document_type', 'document_id'] as const) {
+    for (const field of ['kind', 'format', 'document_type', 'document_id', 'file_name'] as const) {
       if (filters[field]) filter.push({ term: { [field]: filters[field] } });
     }
     if (filters.space_id) filter.push({ term: { 'scope.space_id': filters.space_id } });
+    if (filters.file_name_prefix) filter.push({ prefix: { file_name: filters.file_name_prefix } });
+    if (filters.container_tags?.length) filter.push({ terms: { 'scope.container_tags': filters.container_tags } });
+    if (filters.metadata && Object.keys(filters.metadata).length > 0) filter.push({ terms: { id: await this.withMemoryMetadata(tenant, filters.metadata) } });
+    const { order } = by;
     const found = await this.es.search<StoredSource>({
       index: this.indices.sources,
       query: { bool: { filter } },
-      // Newest first by when the source was first sent (its record is written later, by its job).
-      sort: [{ accepted_at: { order: 'desc', unmapped_type: 'date' } }, { created_at: { order: 'desc', unmapped_type: 'date' } }, { id: 'asc' }],
+      // By when the source was first sent (its record is written later, by its job), or last written.
+      sort: [
+        ...(by.field === 'created_at' ? [{ accepted_at: { order, unmapped_type: 'date' } }, { created_at: { order, unmapped_type: 'date' } }] : [{ updated_at: { order, unmapped_type: 'date' } }]),
+        { id: 'asc' },
+      ] as estypes.Sort,
       from: page.from,
       size: page.size,
       track_total_hits: true,
@@ -107,6 +112,23 @@ export class SourceStore {
     const counts = await this.memoryCounts(tenant, hits.map((source) => source.id));
     const total = typeof found.hits.total === 'number' ? found.hits.total : (found.hits.total?.value ?? hits.length);
     return { sources: hits.map((source) => publicSource(source, counts.get(source.id) ?? 0)), total };
+  }
+
+  /**
+   * The sources whose memories carry the metadata: a source's metadata reaches every memory of it (and
+   * a conversation's new metadata its stored memories), where the record keeps the first send's alone.
+   * Past WINDOW such sources the filter is too wide to answer exactly: a 400 asking to narrow it.
+   */
+  private async withMemoryMetadata(tenant: string, metadata: NonNullable<SearchFilters['metadata']>): Promise<string[]> {
+    const response = await this.es.search<unknown, { sources: estypes.AggregationsStringTermsAggregate }>({
+      index: this.indices.memories,
+      size: 0,
+      query: { bool: { filter: filterClauses(tenant, { metadata }) } },
+      aggs: { sources: { terms: { field: 'provenance.source_id', size: WINDOW } } },
+    });
+    const aggregate = response.aggregations?.sources;
+    if ((aggregate?.sum_other_doc_count ?? 0) > 0) throw badInput(`the metadata filter matches over ${WINDOW} sources: narrow it (by container tag, say)`);
+    return Array.isArray(aggregate?.buckets) ? aggregate.buckets.map((bucket) => String(bucket.key)) : [];
   }
 
   /**
@@ -180,26 +202,28 @@ export class SourceStore {
 
   /** The ids of the sources the filters match: through their memories' scope, and their records'. */
   private async matchingIds(tenant: string, filters: SourceScopeFilters): Promise<string[]> {
-    const clauses = (prefix: string, sourceIdField: string, documentIdField: string): estypes.QueryDslQueryContainer[] => {
+    const clauses = (prefix: string, sourceIdField: string, documentIdField: string, fileNameField: string): estypes.QueryDslQueryContainer[] => {
       const filter: estypes.QueryDslQueryContainer[] = [{ term: { tenant } }];
       for (const field of SCOPE_FIELDS) if (filters[field] !== undefined) filter.push({ term: { [`${prefix}${field}`]: filters[field] } });
       if (filters.container_tags?.length) filter.push({ terms: { [`${prefix}container_tags`]: filters.container_tags } });
       if (filters.source_ids?.length) filter.push({ terms: { [sourceIdField]: filters.source_ids } });
       if (filters.document_ids?.length) filter.push({ terms: { [documentIdField]: filters.document_ids } });
+      if (filters.file_name !== undefined) filter.push({ term: { [fileNameField]: filters.file_name } });
+      if (filters.file_name_prefix !== undefined) filter.push({ prefix: { [fileNameField]: filters.file_name_prefix } });
       return filter;
     };
     const [viaMemories, viaRecords] = await Promise.all([
       this.es.search<unknown, { sources: estypes.AggregationsStringTermsAggregate }>({
         index: this.indices.memories,
         size: 0,
-        query: { bool: { filter: clauses('scope.', 'provenance.source_id', 'provenance.document_id') } },
+        query: { bool: { filter: clauses('scope.', 'provenance.source_id', 'provenance.document_id', 'provenance.file_name') } },
         aggs: { sources: { terms: { field: 'provenance.source_id', size: WINDOW } } },
       }),
       this.es.search<{ id: string }>({
         index: this.indices.sources,
         size: WINDOW,
         _source: ['id'],
-        query: { bool: { filter: clauses('scope.', 'id', 'document_id') } },
+        query: { bool: { filter: clauses('scope.', 'id', 'document_id', 'file_name') } },
       }),
     ]);
     const buckets = viaMemories.aggregations?.sources.buckets;
@@ -271,31 +295,6 @@ export class SourceStore {
   }
 }
 
-function publicSource(source: StoredSource, memoryCount: number): PublicSource {
-  const present = <T>(value: T | null | undefined) => value ?? undefined;
-  return {
-    id: source.id,
-    kind: source.kind,
-    format: source.format,
-    document_type: source.document_type,
-    document_id: source.document_id,
-    document_date: present(source.document_date),
-    source_url: present(source.source_url),
-    file_name: present(source.file_name),
-    title: present(source.title),
-    categories: present(source.categories),
-    mode: present(source.mode),
-    metadata: source.metadata_json ? (JSON.parse(source.metadata_json) as Record<string, unknown>) : undefined,
-    // The record's scope carries the tenant, which the caller's key already names.
-    scope: source.scope ? Object.fromEntries(Object.entries(source.scope).filter(([field, value]) => field !== 'tenant' && value !== null && value !== undefined)) : undefined,
-    turn_count: source.turn_count,
-    version_at: source.version_at,
-    last_job_id: source.last_job_id,
-    memory_count: memoryCount,
-    created_at: source.created_at,
-    updated_at: source.updated_at,
-  };
-}
 
 /**
  * Whether a job was sent with what the filters name, as its memories and record will carry it: every
@@ -307,5 +306,7 @@ function sentWith(memo: Partial<JobMemo>, filters: SourceScopeFilters): boolean 
   if (filters.container_tags?.length && !filters.container_tags.some((tag) => scope.container_tags?.includes(tag))) return false;
   if (filters.source_ids?.length && !(memo.source_id !== undefined && filters.source_ids.includes(memo.source_id))) return false;
   if (filters.document_ids?.length && !(memo.document_id !== undefined && filters.document_ids.includes(memo.document_id))) return false;
+  if (filters.file_name !== undefined && memo.file_name !== filters.file_name) return false;
+  if (filters.file_name_prefix !== undefined && !memo.file_name?.startsWith(filters.file_name_prefix)) return false;
   return true;
 }

@@ -1,20 +1,28 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import { isFinalStatus, type JobProgress } from '../../lib/domain/job';
-import { withinMetadataLimits } from '../../lib/domain/ingest';
-import { badInput, CairnError, unsupportedMediaType } from '../../lib/errors';
-import type { IngestJobs } from '../../lib/jobs';
+import { withinMetadataLimits, type IngestRequestInput } from '../../lib/domain/ingest';
+import { badInput, CairnError, conflict, notFound, unsupportedMediaType } from '../../lib/errors';
+import type { IngestContent } from '../../lib/job-request';
+import type { IngestJobs, StartedJob } from '../../lib/jobs';
+import { requestOfRecord } from '../../lib/source-records';
 import type { SourceStore } from '../../lib/sources';
 import { principalOf, requirePermission } from '../auth';
 import { idParam, parseWith } from '../errors';
 import { detectFileFormat, FILE_FORMATS, jsonField, multipartFile } from '../uploads';
 
 /**
- * supermemory's documents (`client.add`, `client.documents.get|delete` of its SDKs): outside the seed,
+ * supermemory's documents (`client.add`, `client.documents.get|update|delete|uploadFile` of its SDKs): outside the seed,
  * which covers only conversations, but the call its users make first. Shapes from the `supermemory`
  * npm SDK's types (4.25). A document's id is the id of the job that ingests it: each add is one.
  */
-const Tag = z.string().min(1).max(255);
+export const Tag = z.string().min(1).max(255);
+
+/** A document's id (its job's), as sent in a body. */
+export const DocumentId = z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not a document id');
+
+/** supermemory's filepath filter: a path, or with a trailing "/" every path under it. */
+export const filepathFilter = (path: string | undefined) => (path?.endsWith('/') ? { file_name_prefix: path } : { file_name: path });
 
 export const SupermemoryAddRequest = z.object({
   /** Text, or a URL to fetch ("a URL to a website, a PDF, …": its type is read from what it answers). */
@@ -33,6 +41,20 @@ export const SupermemoryAddRequest = z.object({
   /** Accepted and not used: Cairn's extraction takes no guidance (yet). */
   entityContext: z.string().max(1500).optional(),
   taskType: z.enum(['memory', 'superrag']).optional(),
+});
+
+/** `documents.update()`: what changes; nothing at all processes the document's current content again. */
+export const SupermemoryDocumentUpdateRequest = z.object({
+  /** New text, or a URL to fetch; without it, the document's stored content (or URL) is read again. */
+  content: SupermemoryAddRequest.shape.content.optional(),
+  containerTag: Tag.optional(),
+  containerTags: SupermemoryAddRequest.shape.containerTags,
+  /** Only the document's own: a customId names the document, it is not changed by an update. */
+  customId: SupermemoryAddRequest.shape.customId,
+  filepath: SupermemoryAddRequest.shape.filepath,
+  /** Takes the place of the document's metadata; without it, the document keeps its own. */
+  metadata: SupermemoryAddRequest.shape.metadata,
+  taskType: SupermemoryAddRequest.shape.taskType,
 });
 
 export const SupermemoryAddResponse = z.object({ id: z.string(), status: z.literal('queued') });
@@ -63,7 +85,11 @@ function tagsField(value: unknown): unknown {
   return typeof value === 'string' && !value.trimStart().startsWith('[') ? value : jsonField(value, 'containerTags');
 }
 
-const DOCUMENT_STATUSES = ['unknown', 'queued', 'extracting', 'chunking', 'embedding', 'indexing', 'done', 'failed'] as const;
+export const DOCUMENT_STATUSES = ['unknown', 'queued', 'extracting', 'chunking', 'embedding', 'indexing', 'done', 'failed'] as const;
+
+/** What a document is, in supermemory's words: fetched from a URL, a PDF, or text (documents, files, conversations). */
+export const DocumentKind = z.enum(['text', 'pdf', 'webpage']);
+export const documentKind = (of: { kind?: string; format?: string }) => (of.kind === 'url' ? 'webpage' : of.format === 'PDF' ? 'pdf' : 'text');
 
 export const SupermemoryDocument = z.object({
   id: z.string(),
@@ -81,7 +107,7 @@ export const SupermemoryDocument = z.object({
   summary: z.null(),
   taskType: z.literal('memory'),
   title: z.string().nullable(),
-  type: z.enum(['text', 'pdf', 'webpage']),
+  type: DocumentKind,
   updatedAt: z.string(),
   containerTags: z.array(z.string()),
   url: z.string().nullable(),
@@ -90,8 +116,25 @@ export const SupermemoryDocument = z.object({
 /** A single line that is an http(s) URL is fetched; anything else is the document's text. */
 const isUrl = (content: string) => /^https?:\/\/\S+$/i.test(content.trim());
 
+/** An add's content as Cairn ingests it: a URL to fetch, or text. */
+function withContent<T extends Omit<IngestRequestInput, 'kind' | 'format'>>(request: T, content: string): IngestRequestInput & IngestContent {
+  return isUrl(content) ? { ...request, kind: 'url', format: 'URL', sourceUrl: content.trim() } : { ...request, kind: 'document', format: 'TXT', content };
+}
+
+/** `client.add()` (and each document of `documents.batchAdd()`): one job, whose id is the document's. */
+export function addDocument(jobs: IngestJobs, tenant: string, body: z.infer<typeof SupermemoryAddRequest>): Promise<StartedJob> {
+  const common = { tenant, documentId: body.customId, fileName: body.filepath, scope: { containerTags: containerTagsOf(body) }, metadata: body.metadata, surface: 'supermemory' };
+  return jobs.start(withContent(common, body.content));
+}
+
+/** containerTag and the deprecated containerTags, together; undefined when neither is sent. */
+export function containerTagsOf(body: { containerTag?: string; containerTags?: string[] }): string[] | undefined {
+  const tags = [...new Set([...(body.containerTag ? [body.containerTag] : []), ...(body.containerTags ?? [])])];
+  return tags.length ? tags : undefined;
+}
+
 /** Where a job stands, in supermemory's words for a document's processing. */
-function documentStatus(progress: JobProgress): (typeof DOCUMENT_STATUSES)[number] {
+export function documentStatus(progress: JobProgress): (typeof DOCUMENT_STATUSES)[number] {
   if (progress.status === 'completed') return 'done';
   if (progress.status === 'failed' || progress.status === 'cancelled') return 'failed';
   switch (progress.stage) {
@@ -112,20 +155,36 @@ function documentStatus(progress: JobProgress): (typeof DOCUMENT_STATUSES)[numbe
 
 export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sources: SourceStore): void {
   router.post('/v3/documents', requirePermission('ingest'), async (req, res) => {
-    const body = parseWith(SupermemoryAddRequest, req.body);
+    const job = await addDocument(jobs, principalOf(req).tenant, parseWith(SupermemoryAddRequest, req.body));
+    res.json({ id: job.jobId, status: 'queued' });
+  });
+
+  // A new version of the document's source, as an add under its customId is (the earlier version's
+  // memories go once it is done), whatever the source was keyed by; answered with the new version's id.
+  router.patch('/v3/documents/:id', requirePermission('ingest'), async (req, res) => {
+    const body = parseWith(SupermemoryDocumentUpdateRequest, req.body ?? {});
     const { tenant } = principalOf(req);
-    const containerTags = [...new Set([...(body.containerTag ? [body.containerTag] : []), ...(body.containerTags ?? [])])];
-    const common = {
-      tenant,
-      documentId: body.customId,
-      fileName: body.filepath,
-      scope: { containerTags: containerTags.length ? containerTags : undefined },
-      metadata: body.metadata,
+    const id = idParam(req.params.id, 'a document id');
+    const progress = await jobs.progressOrThrow(tenant, id);
+    const record = await sources.record(tenant, progress.source_id);
+    if (!record && progress.status === 'completed') throw notFound(`document ${id} (deleted)`);
+    if (!record) throw conflict(isFinalStatus(progress.status) ? `document ${id} stored nothing (it ${progress.status}): add it again` : `document ${id} is still being processed: update it once it is done`);
+    if (record.turn_hashes) throw badInput('a conversation is updated by sending it again: POST /v4/conversations with its conversationId');
+    if (body.customId !== undefined && body.customId !== record.document_id) throw badInput(`customId: a document keeps the customId it was added with (${record.document_id ?? 'none'}); add the content under the new one instead`);
+    const current = requestOfRecord(tenant, record, 'supermemory');
+    if (!current.success) throw conflict(`document ${id}'s stored record cannot be read back as a request; add it again`);
+    const stored = current.data;
+    const tags = containerTagsOf(body);
+    const changes = {
       surface: 'supermemory',
+      ...(tags ? { scope: { ...stored.scope, containerTags: tags } } : {}),
+      ...(body.metadata ? { metadata: body.metadata } : {}),
+      ...(body.filepath ? { fileName: body.filepath } : {}),
     };
-    const job = isUrl(body.content)
-      ? await jobs.start({ ...common, kind: 'url', format: 'URL', sourceUrl: body.content.trim() })
-      : await jobs.start({ ...common, kind: 'document', format: 'TXT', content: body.content });
+    // New content is read as an add reads it; without, the stored upload (or URL, fetched anew) again.
+    const { documentId, documentDate, mode, categories, fileName, scope, metadata } = stored;
+    const request = body.content === undefined ? { ...stored, ...changes } : withContent({ tenant, documentId, documentDate, mode, categories, fileName, scope, metadata, ...changes }, body.content);
+    const job = await jobs.start(request, { versionOf: progress.source_id });
     res.json({ id: job.jobId, status: 'queued' });
   });
 
@@ -135,14 +194,13 @@ export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sour
     if (!file) throw badInput('send the file in the "file" part');
     // An explicit mimeType stands in for the part's own (the SDK sends one when asked).
     const format = detectFileFormat({ ...file, mimetype: fields.mimeType ?? file.mimetype }, declaredFormat(fields.fileType));
-    const tags = typeof fields.containerTags === 'string' ? [fields.containerTags] : (fields.containerTags ?? []);
-    const containerTags = [...new Set([...(fields.containerTag ? [fields.containerTag] : []), ...tags])];
+    const containerTags = containerTagsOf({ containerTag: fields.containerTag, containerTags: typeof fields.containerTags === 'string' ? [fields.containerTags] : fields.containerTags });
     const job = await jobs.start({
       tenant: principalOf(req).tenant,
       kind: 'file',
       format,
       documentType: format === 'PDF' ? 'pdf' : 'document',
-      scope: { containerTags: containerTags.length ? containerTags : undefined },
+      scope: { containerTags },
       metadata: fields.metadata,
       surface: 'supermemory',
       fileName: fields.filepath ?? file.originalname,
@@ -174,7 +232,7 @@ export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sour
       summary: null,
       taskType: 'memory',
       title: source?.title ?? null,
-      type: progress.kind === 'url' ? 'webpage' : progress.format === 'PDF' ? 'pdf' : 'text',
+      type: documentKind(progress),
       updatedAt: progress.updated_at,
       containerTags: Array.isArray(tags) ? tags.map(String) : [],
       url: progress.source_url ?? null,

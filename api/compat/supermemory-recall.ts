@@ -8,6 +8,7 @@ import { searchMemories, type SearchDeps, type SearchResult } from '../../lib/se
 import { planFor, type SearchFilters } from '../../lib/search/plan';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
+import { DocumentId } from './supermemory-documents';
 
 /**
  * supermemory's recall (`client.search` and `search.memories` → /v4/search; `search.documents` and
@@ -29,7 +30,8 @@ type Condition = z.infer<typeof Condition>;
 /** Nested expressions are read (to be refused by name in metadataFilter), not described: the OpenAPI document has no recursion. */
 const Nested = z.union([z.object({ AND: z.array(z.unknown()) }), z.object({ OR: z.array(z.unknown()) })]);
 const Items = z.array(z.union([Condition, Nested])).min(1).max(100);
-const Expression = z.union([z.object({ AND: Items }), z.object({ OR: Items })]);
+/** supermemory's `filters`: one AND of conditions, or one OR (also read by documents.list). */
+export const Expression = z.union([z.object({ AND: Items }), z.object({ OR: Items })]);
 type Expression = z.infer<typeof Expression>;
 
 export const SupermemorySearchRequest = z.object({
@@ -62,7 +64,7 @@ export const SupermemoryDocumentSearchRequest = z.object({
   containerTag: Tag.optional(),
   containerTags: z.array(Tag).max(100).optional(),
   /** A document (the id `POST /v3/documents` answered) to search within. */
-  docId: z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not a document id').optional(),
+  docId: DocumentId.optional(),
   limit: z.number().int().min(1).max(100).default(10),
   /** Chunks at least this similar to the query are marked relevant; the others are left out. */
   chunkThreshold: z.number().min(0).max(1).optional(),

@@ -3,21 +3,27 @@ import { z } from 'zod';
 import type { ConversationLedger } from '../../lib/conversation-ledger';
 import { sendConversation } from '../../lib/conversation-send';
 import { withinMetadataLimits, type ConversationMessage } from '../../lib/domain/ingest';
+import type { JobListings } from '../../lib/job-listing';
 import type { IngestJobs } from '../../lib/jobs';
 import type { Logger } from '../../lib/logger';
+import type { MemoryStore } from '../../lib/memories';
 import type { MemoryListings } from '../../lib/memory-listings';
 import type { SearchDeps } from '../../lib/search/execute';
 import type { SourceStore } from '../../lib/sources';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
 import { compatSurface, type ErrorShape, type SurfaceDeps } from './surface';
+import { supermemoryDocumentBatchRoutes } from './supermemory-document-batches';
+import { supermemoryDocumentListingRoutes } from './supermemory-document-listings';
 import { supermemoryDocumentRoutes } from './supermemory-documents';
+import { supermemoryMemoryRoutes } from './supermemory-memories';
 import { supermemoryRecallRoutes } from './supermemory-recall';
 import { clipChars } from '../../lib/text/clip';
 
 /**
  * supermemory (seed 001): POST /v4/conversations, ingest *or update* by conversationId; and, beyond the
- * seed, what its SDKs call most: documents (supermemory-documents.ts) and recall (supermemory-recall.ts).
+ * seed, what its SDKs call most: documents (supermemory-documents.ts), memories (supermemory-memories.ts)
+ * and recall (supermemory-recall.ts).
  */
 const TextPart = z.object({ type: z.literal('text'), text: z.string() });
 const ImagePart = z.object({ type: z.literal('image_url'), imageUrl: z.object({ url: z.url() }) });
@@ -100,17 +106,23 @@ function describeToolCall(call: unknown): string {
   return `[tool call: ${body.length > 2000 ? `${clipChars(body, 2000)}…` : body}]`;
 }
 
-/** What supermemory's documents and recall read beside jobs: sources, search and memory listings. */
+/** What supermemory's documents, memories and recall read beside jobs: sources, job listings, memories, search and memory listings. */
 export interface SupermemoryStores {
   sources: SourceStore;
+  jobListings: JobListings;
+  memories: MemoryStore;
   search: SearchDeps;
   listings: MemoryListings;
 }
 
 export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: IngestJobs, ledger: ConversationLedger, stores: SupermemoryStores): Router {
   return compatSurface(deps, supermemoryErrors, (router) => {
+    // Before /v3/documents/:id, whose id would take "list", "processing" or "bulk".
+    supermemoryDocumentListingRoutes(router, jobs, stores.sources, stores.jobListings);
+    supermemoryDocumentBatchRoutes(router, jobs, stores.sources);
     supermemoryDocumentRoutes(router, jobs, stores.sources);
     supermemoryRecallRoutes(router, jobs, stores.search, stores.listings);
+    supermemoryMemoryRoutes(router, stores.memories, stores.listings);
     router.post('/v4/conversations', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(SupermemoryConversationRequest, req.body);
       const { tenant } = principalOf(req);
