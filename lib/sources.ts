@@ -51,6 +51,12 @@ export interface SourceScopeFilters {
   /** A file name, or every file name starting with `file_name_prefix` (supermemory's filepath). */
   file_name?: string;
   file_name_prefix?: string;
+  /**
+   * Match sources by their records alone, as a listing of them does (supermemory's documents.list and
+   * deleteBulk), not also through their memories' scope: a memory edited through the API keeps the
+   * tags it had when its document moved to others, and would match the document by its old ones.
+   */
+  records_only?: boolean;
 }
 
 /** The most sources one bulk delete removes; `remaining` tells the caller to send it again. */
@@ -213,12 +219,14 @@ export class SourceStore {
       return filter;
     };
     const [viaMemories, viaRecords] = await Promise.all([
-      this.es.search<unknown, { sources: estypes.AggregationsStringTermsAggregate }>({
-        index: this.indices.memories,
-        size: 0,
-        query: { bool: { filter: clauses('scope.', 'provenance.source_id', 'provenance.document_id', 'provenance.file_name') } },
-        aggs: { sources: { terms: { field: 'provenance.source_id', size: WINDOW } } },
-      }),
+      filters.records_only
+        ? undefined
+        : this.es.search<unknown, { sources: estypes.AggregationsStringTermsAggregate }>({
+            index: this.indices.memories,
+            size: 0,
+            query: { bool: { filter: clauses('scope.', 'provenance.source_id', 'provenance.document_id', 'provenance.file_name') } },
+            aggs: { sources: { terms: { field: 'provenance.source_id', size: WINDOW } } },
+          }),
       this.es.search<{ id: string }>({
         index: this.indices.sources,
         size: WINDOW,
@@ -226,7 +234,7 @@ export class SourceStore {
         query: { bool: { filter: clauses('scope.', 'id', 'document_id', 'file_name') } },
       }),
     ]);
-    const buckets = viaMemories.aggregations?.sources.buckets;
+    const buckets = viaMemories?.aggregations?.sources.buckets;
     return [
       ...new Set([
         ...(Array.isArray(buckets) ? buckets.map((bucket) => String(bucket.key)) : []),

@@ -361,6 +361,19 @@ describe("supermemory's SDK against /compat/supermemory", () => {
     expect((await h.api('DELETE', '/compat/supermemory/v3/documents/bulk', { body: { ids: [three.id], containerTags: ['bulk-b'] } })).body.details).toMatch(/give ids, or containerTags/);
   });
 
+  it('deletes in bulk by containerTag the documents documents.list shows under it, not one moved away whose edited memory kept the old tag', async () => {
+    const added = await acme.add({ content: 'Marta teaches salsa every Thursday on Rua Augusta.', containerTag: 'salsa-p', customId: 'salsa' });
+    await untilEnded(added.id);
+    const [memory] = await memoriesOf('salsa-p');
+    await acme.memories.updateMemory({ containerTag: 'salsa-p', id: memory!.id, newContent: 'Marta teaches salsa every Friday on Rua Augusta.' });
+    const moved = await acme.documents.update(added.id, { containerTag: 'salsa-q' });
+    await untilEnded(moved.id);
+    await listedOnce({ containerTags: ['salsa-q'] }, (ids) => ids.includes(moved.id));
+    expect((await acme.documents.list({ containerTags: ['salsa-p'] })).memories).toHaveLength(0);
+    expect(await acme.documents.deleteBulk({ containerTags: ['salsa-p'] })).toEqual({ deletedCount: 0, success: true, containerTags: ['salsa-p'] });
+    expect((await acme.documents.list({ containerTags: ['salsa-q'] })).memories).toHaveLength(1);
+  });
+
   it('lists the documents still being processed, until they are done (documents.listProcessing)', async () => {
     const slow = await acme.add({ content: 'Processing note: the boiler is serviced in May.', containerTag: 'processing', customId: 'boiler-note', metadata: { test: 'slow' } });
     const processing = await acme.documents.listProcessing();

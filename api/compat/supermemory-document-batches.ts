@@ -111,7 +111,8 @@ export function supermemoryDocumentBatchRoutes(router: Router, jobs: IngestJobs,
         else deletedCount += 1;
       }
     } else {
-      const filters: SourceScopeFilters = { container_tags: body.containerTags, ...filepathFilter(body.filepath) };
+      // The documents documents.list shows for these filters: by their own tags and path.
+      const filters: SourceScopeFilters = { container_tags: body.containerTags, ...filepathFilter(body.filepath), records_only: true };
       let left = 0;
       for (let round = 0; round < DELETE_ROUNDS; round += 1) {
         const deletion = await sources.deleteAll(tenant, filters);
