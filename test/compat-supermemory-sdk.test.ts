@@ -281,6 +281,15 @@ describe("supermemory's SDK against /compat/supermemory", () => {
     const listed = await listedOnce({ containerTags: ['update-facilities'] }, (ids) => ids.includes(moved.body.id));
     expect(listed.memories.map((document) => document.id)).toEqual([moved.body.id]);
 
+    // A conversation is not a document to update: a Tex session, built up by two writes, is refused
+    // (read again from one of its uploads, it lost the other's turns and escaped a Tex forget).
+    const tex = async (text: string) => (await h.api('POST', '/compat/tex/ingestion/memory', { body: { scope: { org_id: 'acme', user_id: 'u1', session_id: 'update-s1' }, turns: [{ role: 'user', text }] } })).body.job_id as string;
+    await tex('I am allergic to shellfish.');
+    const second = await tex('I moved to Porto last spring.');
+    await h.waitForJob('acme', second);
+    const session = await h.api('PATCH', `/compat/supermemory/v3/documents/${second}`, { body: {} });
+    expect([session.status, session.body.details]).toEqual([400, expect.stringMatching(/is a conversation/)]);
+
     // A customId names the document: an update does not change it.
     await expect(acme.documents.update(moved.body.id, { customId: 'wifi' })).rejects.toMatchObject({ status: 400, error: { details: expect.stringMatching(/customId/) } });
     // A document that stored nothing, or was deleted, or is another tenant's, has nothing to update.

@@ -169,7 +169,11 @@ export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sour
     const record = await sources.record(tenant, progress.source_id);
     if (!record && progress.status === 'completed') throw notFound(`document ${id} (deleted)`);
     if (!record) throw conflict(isFinalStatus(progress.status) ? `document ${id} stored nothing (it ${progress.status}): add it again` : `document ${id} is still being processed: update it once it is done`);
-    if (record.turn_hashes) throw badInput('a conversation is updated by sending it again: POST /v4/conversations with its conversationId');
+    // A conversation is what its sends said, turn by turn (a Tex session is built up by many writes):
+    // no one stored upload holds it to read again, and its own surface keeps its turns' identities.
+    if (record.turn_hashes || record.kind === 'conversation') {
+      throw badInput(`document ${id} is a conversation: it is updated by sending it again where it was sent (supermemory's POST /v4/conversations with its conversationId)`);
+    }
     if (body.customId !== undefined && body.customId !== record.document_id) throw badInput(`customId: a document keeps the customId it was added with (${record.document_id ?? 'none'}); add the content under the new one instead`);
     const current = requestOfRecord(tenant, record, 'supermemory');
     if (!current.success) throw conflict(`document ${id}'s stored record cannot be read back as a request; add it again`);
