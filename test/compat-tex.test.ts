@@ -451,6 +451,9 @@ describe('Tex surface (/compat/tex)', () => {
     const again = await h.api('POST', '/compat/tex/ingestion/memory', { body: { scope, turns } });
     expect(again.body).toMatchObject({ turn_ids: [pharmacist, ficus], not_stored_forgotten: [pharmacist], passive_job_id: null });
     expect(await named()).toEqual([]);
+    // The forgotten turn alone, sent again: not stored, so not answered as a fragment written either.
+    const alone = await h.api('POST', '/compat/tex/ingestion/memory', { body: { scope, turns: [turns[0]] } });
+    expect(alone.body).toMatchObject({ turn_ids: [pharmacist], active_fragment_ids: [], not_stored_forgotten: [pharmacist] });
     const repeat = await h.api('DELETE', `/compat/tex/ingestion/memory/turns/${pharmacist}`);
     expect(repeat.body).toMatchObject({ forgotten: true, items_retired: 0 });
 

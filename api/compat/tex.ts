@@ -120,7 +120,9 @@ export function texSurface(
       // it would start another under the same job id, which found nothing new and wrote the job's
       // summary over the first run's (memories_created 0, every stage skipped).
       if (body.options.write_active && turns.every((turn) => fragments.has(turn.turnId))) {
-        return void res.status(202).json({ job_id: jobId, active_fragment_ids: turns.map((turn) => turn.turnId), ...turnIds, passive_job_id: null, usage: { tokens_in: 0, tokens_out: 0 } });
+        // A forgotten turn's fragment is a tombstone: not stored, so not among the fragments written.
+        const written = turns.filter((turn) => !forgotten.has(turn.turnId)).map((turn) => turn.turnId);
+        return void res.status(202).json({ job_id: jobId, active_fragment_ids: written, ...turnIds, passive_job_id: null, usage: { tokens_in: 0, tokens_out: 0 } });
       }
       // Claimed from the session's counter, shared by every API process: a write racing another of the
       // same session (through this process or another) gets the positions after the other's, which the
