@@ -93,7 +93,11 @@ export function createRecordJobActivities(deps: ActivityDeps) {
   async function recordSource(input: StageInput, summary: { title?: string; contentHash?: string }): Promise<void> {
     const { jobId, sourceId, request } = input;
     const now = new Date().toISOString();
-    await deps.es.update({
+    // Listed when the job is completed (documents.list, Crosmos' sources.list, a bulk delete by scope
+    // search the records): the record's write waits for a refresh, unless a version claim writes the
+    // record again after it (claimVersion waits instead).
+    const refresh = input.versionAt ? false : 'wait_for';
+    const write = () => deps.es.update({
       index: deps.indices.sources,
       id: sourceId,
       // The latest send's metadata, categories and mode: what a re-extraction of the source asks again.
@@ -120,9 +124,9 @@ export function createRecordJobActivities(deps: ActivityDeps) {
       // refusing a write that another landed in between. The change is a merge of this job's fields,
       // so it is simply applied again to the newer record, not failed back to the workflow.
       retry_on_conflict: 10,
-      // Sources are read by id (realtime), never searched right after a job: no need to wait for a refresh.
-      refresh: false,
+      refresh,
     });
+    await (refresh ? deps.promptRefresh.write(deps.indices.sources, write) : write());
   }
 
   /**
@@ -182,7 +186,10 @@ export function createRecordJobActivities(deps: ActivityDeps) {
       if (!record) return versionAt;
       // What the version was sent as: a re-extraction reads the current version's content.
       const version = { ...sentWith(input, title), version_at: versionAt, ...contentFields(request, null) };
-      await deps.es.update({ index: deps.indices.sources, id: sourceId, doc: version, if_seq_no: record.seqNo, if_primary_term: record.primaryTerm, refresh: false });
+      // Searchable when the job completes, as recordSource's write is for a source without versions.
+      await deps.promptRefresh.write(deps.indices.sources, () =>
+        deps.es.update({ index: deps.indices.sources, id: sourceId, doc: version, if_seq_no: record.seqNo, if_primary_term: record.primaryTerm, refresh: 'wait_for' }),
+      );
       return versionAt;
     });
   }

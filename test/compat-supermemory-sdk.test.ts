@@ -362,6 +362,8 @@ describe("supermemory's SDK against /compat/supermemory", () => {
     const early = await acme.documents.deleteBulk({ ids: [fresh.id] });
     expect(early).toEqual({ deletedCount: 0, success: false, errors: [{ id: fresh.id, error: expect.stringMatching(/still being processed/) }] });
     await untilEnded(fresh.id);
+    // Done is listed, at once: the bulk delete right after deletes it with the other.
+    expect((await acme.documents.list({ containerTags: ['bulk-b'] })).memories.map((document) => document.id)).toContain(fresh.id);
     expect(await acme.documents.deleteBulk({ containerTags: ['bulk-b'] })).toEqual({ deletedCount: 2, success: true, containerTags: ['bulk-b'] });
     expect(await texts('bulk-b')).toBe('');
 
