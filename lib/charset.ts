@@ -46,7 +46,8 @@ export function detectLegacyEncoding(bytes: Uint8Array): string | undefined {
 /** UTF-16 without a byte-order mark, told by its NULs: mostly-ASCII text has one in every other byte. */
 export function bomlessUtf16(bytes: Uint8Array): 'utf-16le' | 'utf-16be' | undefined {
   const pairs = Math.min(bytes.length >> 1, 4096);
-  if (pairs < 4) return undefined;
+  // Most text has no NUL at all: a native scan says so before any counting.
+  if (pairs < 4 || !bytes.subarray(0, 2 * pairs).includes(0)) return undefined;
   let evenNuls = 0;
   let oddNuls = 0;
   let evenControls = 0;

@@ -416,6 +416,20 @@ export class IngestJobs {
     return this.lookup.storedSummaries(tenant, jobIds);
   }
 
+  /**
+   * Where each of several jobs stands, by id (those not found left out): a finished job's stored
+   * summary (one read for all), else its workflow's answer, a few at a time. For listings of what the
+   * jobs wrote (documents, sources), which show each one's last job.
+   */
+  async progressOfMany(tenant: string, jobIds: string[]): Promise<Map<string, JobProgress>> {
+    const ids = [...new Set(jobIds)];
+    const found = await this.storedSummaries(tenant, ids);
+    const open = ids.filter((id) => !found.has(id));
+    const asked = await mapBounded(open, 8, (id) => this.progress(tenant, id));
+    open.forEach((id, i) => asked[i] && found.set(id, asked[i]!));
+    return found;
+  }
+
   /** Requests cancellation of a queued or running job; the workflow records it as cancelled. */
   async cancel(tenant: string, jobId: string): Promise<void> {
     const { handle, description } = await this.lookup.describe(tenant, jobId);

@@ -11,7 +11,6 @@ import { asUuid, fromUuid, sourceIdOf } from '../../lib/ids';
 import type { IngestJobs } from '../../lib/jobs';
 import type { MemoryStore } from '../../lib/memories';
 import type { MemoryListings } from '../../lib/memory-listings';
-import { mapBounded } from '../../lib/map-bounded';
 import type { SourceStore } from '../../lib/sources';
 import { principalOf, requirePermission } from '../auth';
 import { idParam, parseQuery, queryInt } from '../errors';
@@ -167,16 +166,6 @@ const crosmosEntity = (entity: Entity, space: string): z.infer<typeof CrosmosEnt
   space_id: space,
 });
 
-/** The progress of each source's last job: finished ones from their stored summaries, open ones asked of their workflow. */
-async function lastJobs(jobs: IngestJobs, tenant: string, sources: PublicSource[]): Promise<Map<string, JobProgress>> {
-  const ids = [...new Set(sources.flatMap((source) => (source.last_job_id ? [source.last_job_id] : [])))];
-  const found = await jobs.storedSummaries(tenant, ids);
-  const open = ids.filter((id) => !found.has(id));
-  const asked = await mapBounded(open, 8, (id) => jobs.progress(tenant, id));
-  open.forEach((id, i) => asked[i] && found.set(id, asked[i]!));
-  return found;
-}
-
 export interface CrosmosStores {
   sources: SourceStore;
   memories: MemoryStore;
@@ -203,7 +192,7 @@ export function crosmosStoreRoutes(router: Router, jobs: IngestJobs, stores: Cro
     const { tenant } = principalOf(req);
     const space = spaceOf(query);
     const { sources, total } = await stores.sources.list(tenant, { space_id: space, kind: query.content_type }, { from: query.offset, size: query.limit });
-    const progress = await lastJobs(jobs, tenant, sources);
+    const progress = await jobs.progressOfMany(tenant, sources.flatMap((source) => (source.last_job_id ? [source.last_job_id] : [])));
     const listed = sources.map((source) => ({ ...crosmosSource(source, space, source.last_job_id ? progress.get(source.last_job_id) : undefined), content_preview: null }));
     res.json({ sources: listed, count: listed.length, total } satisfies z.infer<typeof CrosmosSourceList>);
   });

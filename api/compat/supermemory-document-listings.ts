@@ -88,16 +88,6 @@ const PROCESSING_SHOWN = 100;
 
 export function supermemoryDocumentListingRoutes(router: Router, jobs: IngestJobs, sources: SourceStore, jobListings: JobListings): void {
   /** Where the jobs of these ids stand: a finished one's summary (one read for all), an open one asked of its workflow. */
-  async function progressOf(tenant: string, jobIds: string[]): Promise<Map<string, JobProgress>> {
-    const found = await jobs.storedSummaries(tenant, jobIds);
-    const open = jobIds.filter((id) => !found.has(id));
-    await mapBounded(open, 8, async (id) => {
-      const progress = await jobs.progress(tenant, id);
-      if (progress) found.set(id, progress);
-    });
-    return found;
-  }
-
   router.post('/v3/documents/list', requirePermission('read'), async (req, res) => {
     const body = parseWith(SupermemoryDocumentListRequest, req.body ?? {});
     const { tenant } = principalOf(req);
@@ -111,7 +101,7 @@ export function supermemoryDocumentListingRoutes(router: Router, jobs: IngestJob
       { from: (body.page - 1) * body.limit, size: body.limit },
       { field: body.sort === 'createdAt' ? 'created_at' : 'updated_at', order: body.order },
     );
-    const progress = await progressOf(tenant, listed.flatMap((source) => (source.last_job_id ? [source.last_job_id] : [])));
+    const progress = await jobs.progressOfMany(tenant, listed.flatMap((source) => (source.last_job_id ? [source.last_job_id] : [])));
     res.json({
       memories: listed.map((source) => listedDocument(source, source.last_job_id ? progress.get(source.last_job_id) : undefined)),
       pagination: { currentPage: body.page, totalItems: total, totalPages: Math.ceil(total / body.limit), limit: body.limit },
@@ -123,7 +113,7 @@ export function supermemoryDocumentListingRoutes(router: Router, jobs: IngestJob
   router.get('/v3/documents/processing', requirePermission('read'), async (req, res) => {
     const { tenant } = principalOf(req);
     const open = [...new Set([...(await jobListings.openJobsOf(tenant, () => true)).values()].flat())];
-    const progress = await progressOf(tenant, open);
+    const progress = await jobs.progressOfMany(tenant, open);
     // A job that ended since the scan is no longer processing.
     const processing = [...progress.values()].filter((job) => !isFinalStatus(job.status)).sort((a, b) => b.created_at.localeCompare(a.created_at));
     const shown = processing.slice(0, PROCESSING_SHOWN);

@@ -171,7 +171,7 @@ export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sour
     if (!record) throw conflict(isFinalStatus(progress.status) ? `document ${id} stored nothing (it ${progress.status}): add it again` : `document ${id} is still being processed: update it once it is done`);
     // A conversation is what its sends said, turn by turn (a Tex session is built up by many writes):
     // no one stored upload holds it to read again, and its own surface keeps its turns' identities.
-    if (record.turn_hashes || record.kind === 'conversation') {
+    if (record.kind === 'conversation') {
       throw badInput(`document ${id} is a conversation: it is updated by sending it again where it was sent (supermemory's POST /v4/conversations with its conversationId)`);
     }
     if (body.customId !== undefined && body.customId !== record.document_id) throw badInput(`customId: a document keeps the customId it was added with (${record.document_id ?? 'none'}); add the content under the new one instead`);
