@@ -5,7 +5,8 @@ import { HealthAnswer, Liveness } from './health';
 import { BatchError } from './batch';
 import { CreatedKey, CreateKeyRequest, KeyList, TenantQuery } from './admin';
 import { ApiKeyView } from '../lib/apikeys';
-import { CrosmosConversationRequest, CrosmosConversationResponse, CrosmosJob, CrosmosSearch, CrosmosSearchRequest } from './compat/crosmos';
+import { CrosmosConversationRequest, CrosmosConversationResponse, CrosmosIngestAccepted, CrosmosJob, CrosmosSearch, CrosmosSearchRequest, CrosmosSourceIngestRequest } from './compat/crosmos';
+import { CrosmosSpace, CrosmosSpaceCreateRequest, CrosmosSpaceList, CrosmosSpaceListQuery } from './compat/crosmos-spaces';
 import {
   CrosmosEntityDetail,
   CrosmosEntityList,
@@ -154,6 +155,11 @@ const OPERATIONS: Operation[] = [
   { method: 'delete', path: `/v1/schedules/${ID}`, tag: 'backfills', summary: 'Delete a schedule', permission: 'write', status: 204 },
   { method: 'post', path: '/compat/crosmos/api/v1/conversations', tag: 'crosmos', summary: 'Crosmos: ingest a conversation', permission: 'ingest', body: CrosmosConversationRequest, status: 202, response: CrosmosConversationResponse },
   { method: 'get', path: `/compat/crosmos/api/v1/jobs/${ID}`, tag: 'crosmos', summary: "Crosmos: a job's status, as the Crosmos SDK's jobs.get_status() reads it (pending | processing | completed | partial | failed | cancelled, result counts once it ended)", permission: 'read', response: CrosmosJob },
+  { method: 'post', path: '/compat/crosmos/api/v1/sources', tag: 'crosmos', summary: "Crosmos (SDK `sources.ingest`): up to 100 sources (text, markdown, html or json) into a space, a document job each, checked whole before any starts → {job_id (the first's), jobs, source_ids, status: pending}; role and visibility not used", permission: 'ingest', body: CrosmosSourceIngestRequest, status: 202, response: CrosmosIngestAccepted, errors: [413] },
+  { method: 'post', path: '/compat/crosmos/api/v1/spaces', tag: 'crosmos', summary: 'Crosmos (SDK `spaces.create`): name a space (a new UUID); names are unique within the tenant (409); naming one is optional, every route takes any space id', permission: 'write', body: CrosmosSpaceCreateRequest, status: 201, response: CrosmosSpace, errors: [409] },
+  { method: 'get', path: '/compat/crosmos/api/v1/spaces', tag: 'crosmos', summary: "Crosmos (SDK `spaces.list`): the tenant's named spaces, oldest first, by offset, or the one of a name → {spaces, total}", permission: 'read', query: CrosmosSpaceListQuery, response: CrosmosSpaceList },
+  { method: 'get', path: `/compat/crosmos/api/v1/spaces/${ID}`, tag: 'crosmos', summary: 'Crosmos (SDK `spaces.get`): a named space', permission: 'read', response: CrosmosSpace },
+  { method: 'delete', path: `/compat/crosmos/api/v1/spaces/${ID}`, tag: 'crosmos', summary: "Crosmos (SDK `spaces.delete`): a space with every source filed under it (their memories and mentions in entities), then its name; a space never named but holding data is emptied; 409 while a job of one of its sources runs", permission: 'write', status: 204, errors: [409] },
   { method: 'get', path: '/compat/crosmos/api/v1/sources', tag: 'crosmos', summary: "Crosmos (SDK `sources.list`): a space's sources, newest first, by offset → {sources, count, total}; extraction_status is the last job's; content and token_count are not kept (null)", permission: 'read', query: CrosmosSourceListQuery, response: CrosmosSourceList },
   { method: 'get', path: `/compat/crosmos/api/v1/sources/${ID}`, tag: 'crosmos', summary: 'Crosmos (SDK `sources.get`): a source of the space (its UUID)', permission: 'read', query: CrosmosSpaceQuery, response: CrosmosSource },
   { method: 'delete', path: `/compat/crosmos/api/v1/sources/${ID}`, tag: 'crosmos', summary: 'Crosmos (SDK `sources.delete`): a source of the space with everything derived from it, as DELETE /v1/sources/{id}; 409 while a job of it runs', permission: 'write', query: CrosmosSpaceQuery, status: 204, errors: [409] },

@@ -38,6 +38,7 @@ import { searchRoutes } from './search';
 import { sourceRoutes } from './sources';
 import { webhookRoutes } from './webhooks';
 import { WebhookStore } from '../lib/webhooks';
+import { SpaceStore } from '../lib/spaces';
 import { Sequences } from '../lib/sequences';
 import { SourceStore } from '../lib/sources';
 import type { SearchDeps } from '../lib/search/execute';
@@ -89,7 +90,7 @@ export function createApp(deps: ApiDeps): Express {
 
   // Each vendor surface under its own prefix, with its own auth and error shapes: a vendor's client
   // works by changing only its base URL.
-  app.use('/compat/crosmos', crosmosSurface(surface, deps.jobs, deps.search, { sources, memories, listings: memoryListings, entities }));
+  app.use('/compat/crosmos', crosmosSurface(surface, deps.jobs, deps.search, { sources, memories, listings: memoryListings, entities, spaces: new SpaceStore(deps.es, indices.spaces, sources) }));
   app.use('/compat/supermemory', supermemorySurface(surface, deps.jobs, conversations, { sources, jobListings: listings, memories, search: deps.search, listings: memoryListings }));
   app.use('/compat/tex', texAuth(surface.keys), texSurface(surface, deps.jobs, deps.es, indices, sequences, deps.search, memories));
   app.use('/compat/memsolus', memsolusSurface(surface, deps.jobs, listings));

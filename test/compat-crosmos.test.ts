@@ -250,4 +250,82 @@ describe('Crosmos surface (/compat/crosmos)', () => {
     expect([byStatus.status, byStatus.body.detail[0].loc]).toEqual([422, ['query', 'extraction_status']]);
     expect((await get('sources', { space_id: space, limit: 101 })).status).toBe(422);
   });
+
+  it("names, lists, ingests into and deletes spaces as the Crosmos SDK's spaces and sources.ingest() ask", async () => {
+    const spaces = '/compat/crosmos/api/v1/spaces';
+    const created = await h.api('POST', spaces, { body: { name: 'field-notes', description: 'Notes from the field', meta: { team: 'botany' } } });
+    expect(created.status).toBe(201);
+    const space = created.body;
+    expect(space).toEqual({ id: expect.stringMatching(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/), name: 'field-notes', description: 'Notes from the field', meta: { team: 'botany' }, org_id: 'acme', created_at: expect.any(String), updated_at: expect.any(String) });
+    // Names are unique within the tenant, not across tenants.
+    const again = await h.api('POST', spaces, { body: { name: 'field-notes' } });
+    expect(again.status).toBe(409);
+    expect(again.body.detail).toMatch(/field-notes/);
+    const theirs = await h.api('POST', spaces, { key: h.keys.globex, body: { name: 'field-notes' } });
+    expect(theirs.status).toBe(201);
+    const second = await h.api('POST', spaces, { body: { name: 'recipes' } });
+
+    // list (by offset, or the one of a name) and get; another tenant's space is not found.
+    const listed = await h.api('GET', `${spaces}?limit=1`);
+    expect(listed.body).toEqual({ spaces: [space], total: 2 });
+    expect((await h.api('GET', `${spaces}?limit=1&offset=1`)).body.spaces).toEqual([second.body]);
+    expect((await h.api('GET', `${spaces}?name=recipes`)).body).toEqual({ spaces: [second.body], total: 1 });
+    expect((await h.api('GET', `${spaces}?name=nothing-by-that-name`)).body).toEqual({ spaces: [], total: 0 });
+    expect((await h.api('GET', `${spaces}/${space.id}`)).body).toEqual(space);
+    expect((await h.api('GET', `${spaces}/${space.id.replaceAll('-', '').toUpperCase()}`)).body).toEqual(space);
+    expect((await h.api('GET', `${spaces}/${space.id}`, { key: h.keys.globex })).status).toBe(404);
+    const malformed = await h.api('GET', `${spaces}/not-a-uuid`);
+    expect([malformed.status, malformed.body.detail[0].loc]).toEqual([422, ['path', 'space_uuid']]);
+
+    // sources.ingest(): a document job a source, all checked before any starts.
+    const ingested = await h.api('POST', '/compat/crosmos/api/v1/sources', {
+      body: {
+        space_id: space.id,
+        sources: [
+          { content: 'Wild garlic carpets the beech wood by the mill every April.', meta: { plot: 'north' } },
+          { content: '# Survey\n\nThe orchid count in the chalk meadow rose to forty-two this year.', content_type: 'markdown', role: 'user', visibility: 'private' },
+        ],
+      },
+    });
+    expect(ingested.status).toBe(202);
+    expect(ingested.body).toEqual({ job_id: ingested.body.jobs[0].job_id, jobs: [{ job_id: expect.any(String), source_ids: [expect.any(String)] }, { job_id: expect.any(String), source_ids: [expect.any(String)] }], source_ids: ingested.body.jobs.map((job: { source_ids: string[] }) => job.source_ids[0]), status: 'pending' });
+    for (const job of ingested.body.jobs) expect((await h.waitForJob('acme', job.job_id)).status).toBe('completed');
+    const sources = await h.api('GET', `/compat/crosmos/api/v1/sources?space_id=${space.id}`);
+    expect(sources.body.sources.map((source: { id: string }) => source.id).sort()).toEqual([...ingested.body.source_ids].sort());
+    expect(sources.body.sources.find((source: { meta: unknown }) => source.meta !== null)).toMatchObject({ content_type: 'document', meta: { plot: 'north' } });
+    const found = await h.api('POST', '/compat/crosmos/api/v1/search', { body: { query: 'orchid count chalk meadow', space_id: space.id } });
+    expect(found.body.candidates[0].content).toMatch(/orchid/);
+
+    const refusals = [
+      { space_id: space.id, sources: [{ content: 'fine' }, { content: '%PDF-1.7', content_type: 'pdf' }] },
+      { space_id: space.id, sources: [{ content: 'a call transcript', content_type: 'conversation' }] },
+      { space_id: space.id, sources: [] },
+      { space_id: 'not-a-space', sources: [{ content: 'fine' }] },
+    ];
+    const before = (await h.api('GET', `/compat/crosmos/api/v1/sources?space_id=${space.id}`)).body.total;
+    for (const body of refusals) expect((await h.api('POST', '/compat/crosmos/api/v1/sources', { body })).status).toBe(422);
+    const tooLarge = await h.api('POST', '/compat/crosmos/api/v1/sources', { body: { space_id: space.id, sources: [{ content: 'small' }, { content: 'x'.repeat(5 * 1024 * 1024 + 1) }] } });
+    expect(tooLarge.status).toBe(413);
+    // Nothing of a refused batch was started, not even its valid first source.
+    expect((await h.api('GET', `/compat/crosmos/api/v1/sources?space_id=${space.id}`)).body.total).toBe(before);
+
+    // delete(): the space with everything filed under it, then its name, which is free again.
+    expect((await h.api('DELETE', `${spaces}/${space.id}`, { key: h.keys.globex })).status).toBe(404);
+    expect((await h.api('DELETE', `${spaces}/${space.id}`)).status).toBe(204);
+    expect((await h.api('GET', `${spaces}/${space.id}`)).status).toBe(404);
+    expect((await h.api('GET', `/compat/crosmos/api/v1/sources?space_id=${space.id}`)).body.total).toBe(0);
+    expect((await searchFor(h, 'orchid chalk meadow')).length).toBe(0);
+    expect((await searchFor(h, 'wild garlic beech wood')).length).toBe(0);
+    expect((await h.api('DELETE', `${spaces}/${space.id}`)).status).toBe(404);
+    expect((await h.api('POST', spaces, { body: { name: 'field-notes' } })).status).toBe(201);
+    expect((await h.api('GET', `${spaces}/${theirs.body.id}`, { key: h.keys.globex })).body.name).toBe('field-notes');
+
+    // A space never named but holding data is emptied by its id all the same.
+    const unnamed = 'cd5f7a52-1d3c-4c55-9d0e-6f0a2a9b1c09';
+    const sent = await h.api('POST', '/compat/crosmos/api/v1/conversations', { body: { space_id: unnamed, messages: [{ role: 'user', content: 'Ottoline breeds Shetland ponies on Unst.' }] } });
+    expect((await h.waitForJob('acme', sent.body.job_id)).status).toBe('completed');
+    expect((await h.api('GET', `${spaces}/${unnamed}`)).status).toBe(404);
+    expect((await h.api('DELETE', `${spaces}/${unnamed}`)).status).toBe(204);
+    expect((await searchFor(h, 'Shetland ponies Unst')).length).toBe(0);
+  });
 });

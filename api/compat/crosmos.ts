@@ -1,14 +1,16 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import { LooseDate } from '../../lib/domain/dates';
-import { Metadata } from '../../lib/domain/ingest';
+import { assertWithinFormatLimit, Metadata, type Format } from '../../lib/domain/ingest';
 import { asUuid, sha256 } from '../../lib/ids';
 import type { IngestJobs } from '../../lib/jobs';
+import type { SpaceStore } from '../../lib/spaces';
 import { errorLine, isFinalStatus, isPartlyCompleted, jobTimes, type JobProgress } from '../../lib/domain/job';
 import { searchMemories, type SearchDeps, type SearchResult } from '../../lib/search/execute';
 import { planFor } from '../../lib/search/plan';
 import { principalOf, requirePermission } from '../auth';
 import { idParam, parseWith } from '../errors';
+import { crosmosSpaceRoutes } from './crosmos-spaces';
 import { crosmosStoreRoutes, type CrosmosStores } from './crosmos-stores';
 import { compatSurface, fastApiErrors, WireUuid, type SurfaceDeps } from './surface';
 
@@ -35,6 +37,46 @@ export const CrosmosConversationResponse = z.object({
   job_id: z.guid(),
   status: z.string().default('pending'),
   source_id: z.guid(),
+});
+
+/** The content types Cairn reads a Crosmos source as (the SDK says Crosmos itself processes text and markdown). */
+const SOURCE_FORMATS = { text: 'TXT', markdown: 'MARKDOWN', html: 'HTML', json: 'JSON' } as const satisfies Record<string, Format>;
+const CONTENT_TYPES = ['text', 'markdown', 'conversation', 'html', 'json', 'pdf', 'image', 'audio', 'video'] as const;
+type ReadContentType = keyof typeof SOURCE_FORMATS;
+const isRead = (type: string): type is ReadContentType => type in SOURCE_FORMATS;
+
+/**
+ * The Crosmos SDK's `sources.ingest()` (`POST /api/v1/sources`, outside the seed): each source is a
+ * document job of its own, within the space; `role` and `visibility` are accepted and not used. Every
+ * source is checked before any job starts, so a batch is taken whole or refused whole.
+ */
+export const CrosmosSourceIngestRequest = z.object({
+  space_id: WireUuid,
+  sources: z
+    .array(
+      z
+        .object({
+          content: z.string().min(1),
+          content_type: z.enum(CONTENT_TYPES).default('text'),
+          meta: Metadata.nullish(),
+          role: z.string().max(50).optional(),
+          visibility: z.enum(['private', 'org']).optional(),
+        })
+        .superRefine((source, ctx) => {
+          if (!isRead(source.content_type)) {
+            ctx.addIssue({ code: 'custom', message: `Cairn reads text, markdown, html and json sources, not ${source.content_type}${source.content_type === 'conversation' ? ': send conversations to /api/v1/conversations' : ''}`, path: ['content_type'] });
+          }
+        }),
+    )
+    .min(1)
+    .max(100),
+});
+
+export const CrosmosIngestAccepted = z.object({
+  job_id: z.string(),
+  jobs: z.array(z.object({ job_id: z.string(), source_ids: z.array(z.string()) })),
+  source_ids: z.array(z.string()),
+  status: z.literal('pending'),
 });
 
 /**
@@ -141,9 +183,10 @@ function crosmosCandidate(result: SearchResult, includeSource: boolean): z.infer
   };
 }
 
-export function crosmosSurface(deps: SurfaceDeps, jobs: IngestJobs, search: SearchDeps, stores: CrosmosStores): Router {
+export function crosmosSurface(deps: SurfaceDeps, jobs: IngestJobs, search: SearchDeps, stores: CrosmosStores & { spaces: SpaceStore }): Router {
   return compatSurface(deps, fastApiErrors, (router) => {
     crosmosStoreRoutes(router, jobs, stores);
+    crosmosSpaceRoutes(router, stores.spaces);
     router.post('/api/v1/conversations', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(CrosmosConversationRequest, req.body);
       const content = JSON.stringify({ messages: body.messages, sessionDate: body.session_date ?? undefined });
@@ -162,6 +205,30 @@ export function crosmosSurface(deps: SurfaceDeps, jobs: IngestJobs, search: Sear
         content,
       });
       res.status(202).json({ job_id: job.jobId, status: 'pending', source_id: asUuid(job.sourceId) });
+    });
+
+    router.post('/api/v1/sources', requirePermission('ingest'), async (req, res) => {
+      const body = parseWith(CrosmosSourceIngestRequest, req.body);
+      const sources = body.sources.map((source) => ({ ...source, format: SOURCE_FORMATS[source.content_type as ReadContentType] }));
+      // Over a format's size limit is the whole batch's 413, before any of it starts.
+      for (const source of sources) assertWithinFormatLimit(source.format, Buffer.byteLength(source.content));
+      const tenant = principalOf(req).tenant;
+      const started: { job_id: string; source_ids: string[] }[] = [];
+      // One at a time, in order; a start that fails (a service down) fails the request, and sending it
+      // again files the same content as the same sources, so the ones started first are not doubled.
+      for (const source of sources) {
+        const job = await jobs.start({
+          tenant,
+          kind: 'document',
+          format: source.format,
+          scope: { spaceId: body.space_id },
+          metadata: source.meta ?? undefined,
+          surface: 'crosmos',
+          content: source.content,
+        });
+        started.push({ job_id: job.jobId, source_ids: [asUuid(job.sourceId)] });
+      }
+      res.status(202).json({ job_id: started[0]!.job_id, jobs: started, source_ids: started.flatMap((job) => job.source_ids), status: 'pending' } satisfies z.infer<typeof CrosmosIngestAccepted>);
     });
 
     router.post('/api/v1/search', requirePermission('search'), async (req, res) => {

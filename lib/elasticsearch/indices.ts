@@ -7,6 +7,7 @@ import {
   memoriesMapping,
   sequencesMapping,
   sourcesMapping,
+  spacesMapping,
   tombstonesMapping,
   webhooksMapping,
   type EmbeddingSpec,
@@ -23,6 +24,7 @@ export interface IndexNames {
   webhooks: string;
   sequences: string;
   tombstones: string;
+  spaces: string;
 }
 
 export function indexNames(prefix: string): IndexNames {
@@ -35,6 +37,7 @@ export function indexNames(prefix: string): IndexNames {
     webhooks: `${prefix}-webhooks`,
     sequences: `${prefix}-sequences`,
     tombstones: `${prefix}-tombstones`,
+    spaces: `${prefix}-spaces`,
   };
 }
 
@@ -76,6 +79,7 @@ export async function ensureIndices(client: Client, prefix: string, embedding: E
     webhooks: webhooksMapping,
     sequences: sequencesMapping,
     tombstones: tombstonesMapping,
+    spaces: spacesMapping,
   };
   for (const name of Object.keys(mappings) as IndexName[]) {
     const alias = names[name];

@@ -14,6 +14,7 @@ export const INDEX_VERSIONS = {
   webhooks: 1,
   sequences: 1,
   tombstones: 1,
+  spaces: 1,
 } as const;
 export type IndexName = keyof typeof INDEX_VERSIONS;
 
@@ -255,5 +256,23 @@ export const tombstonesMapping: estypes.MappingTypeMapping = {
     tenant: keyword,
     source_id: keyword,
     deleted_at: { type: 'date', index: false },
+  },
+};
+
+/**
+ * Named spaces (lib/spaces.ts, the Crosmos SDK's `spaces`): one document a name within a tenant (the
+ * document id is derived from both, so a name is taken once), read by the space's UUID or by name.
+ */
+export const spacesMapping: estypes.MappingTypeMapping = {
+  dynamic: 'strict',
+  _meta: { schema_version: INDEX_VERSIONS.spaces },
+  properties: {
+    id: keyword,
+    tenant: keyword,
+    name: keyword,
+    description: { type: 'keyword', index: false },
+    meta: { type: 'object', enabled: false },
+    created_at: date,
+    updated_at: date,
   },
 };
