@@ -254,6 +254,34 @@ describe('sources read, listed and deleted with everything derived from them; me
     expect(await h.runtime.blobs.list(`acme/jobs/${byUser.body.job_id}`)).toEqual([]);
   });
 
+  it('takes away the entities only a deleted memory named, or a memory edited to name them no more', async () => {
+    const treated = await h.api('POST', '/v1/documents', { body: { content: 'Ilsabet Crowfoot was treated at Mercy Hollow Hospital in Trondheim.', scope: { user_id: 'ilsabet' } } });
+    const winters = await h.api('POST', '/v1/documents', { body: { content: 'Trondheim has long, dark winters.' } });
+    const visit = await h.api('POST', '/v1/documents', { body: { content: 'Ilsabet visited Bergen last spring.', scope: { user_id: 'ilsabet' } } });
+    for (const accepted of [treated, winters, visit]) expect((await h.waitForJob('acme', accepted.body.job_id)).status).toBe('completed');
+    const memoryOf = async (sourceId: string) => {
+      const listed = await h.api('POST', '/v1/memories/list', { body: { filters: { source_ids: [sourceId] } } });
+      expect(listed.body.memories).toHaveLength(1);
+      return listed.body.memories[0] as { id: string; entities: { id: string; name: string }[] };
+    };
+    const memory = await memoryOf(treated.body.source_id);
+    const hospital = memory.entities.find((entity) => entity.name === 'Mercy Hollow Hospital')!;
+    const city = memory.entities.find((entity) => entity.name === 'Trondheim')!;
+    expect(hospital && city).toBeTruthy();
+
+    expect((await h.api('DELETE', `/v1/memories/${memory.id}`)).status).toBe(204);
+    // The hospital was that memory's alone: its name is not kept. Trondheim is another source's too.
+    expect((await h.api('GET', `/v1/entities/${hospital.id}`)).status).toBe(404);
+    expect((await h.api('GET', `/v1/entities/${city.id}`)).body.source_ids).toEqual([winters.body.source_id]);
+
+    const visited = await memoryOf(visit.body.source_id);
+    const bergen = visited.entities.find((entity) => entity.name === 'Bergen')!;
+    expect(bergen).toBeTruthy();
+    const edited = await h.api('PATCH', `/v1/memories/${visited.id}`, { body: { content: 'Ilsabet visited her aunt last spring.', merge_strategy: 'replace' } });
+    expect(edited.status).toBe(200);
+    expect((await h.api('GET', `/v1/entities/${bergen.id}`)).status).toBe(404);
+  });
+
   it("deletes a source whose entities another writer changed moments before, not yet searchable (another delete of it, a job)", async () => {
     const sent = await h.api('POST', '/v1/documents', { body: { content: 'Solveig Aas moored at Trondheim beside the Nidaros ferry.', document_id: 'harbour-log' } });
     expect((await h.waitForJob('acme', sent.body.job_id)).status).toBe('completed');
