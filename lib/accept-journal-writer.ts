@@ -9,8 +9,10 @@
  * busy disk. Here they wait only for each other.
  *
  * Messages in: {type: 'write', id, data, durable} — appended to the current segment; after each
- * batch, one fdatasync covers every durable write in it (a group commit). {type: 'retire', segment}
- * deletes a segment the main thread no longer needs. {type: 'close'}.
+ * batch, one fdatasync covers every durable write in it (a group commit). {type: 'erase', segment}
+ * overwrites with zeros what the current segment holds, once the main thread has released every entry
+ * (in order with the writes: those sent after it go to the wiped segment's start). {type: 'retire',
+ * segment} deletes a segment the main thread no longer needs. {type: 'close'}.
  * Messages out: {type: 'written', ids, segments (where each went), current} or {type: 'failed', ids, error}, and {type: 'closed'}.
  *
  * Segments are preallocated with zeros and flushed before they are written to, so an append
@@ -66,25 +68,35 @@ function nextSegment() {
   spare = { segment: spare.segment + 1, fd: -1, filled: 0, flushed: false };
 }
 
+function erase() {
+  for (let at = 0; at < current.offset; at += SLICE) fs.writeSync(current.fd, zeros, 0, Math.min(SLICE, current.offset - at), at);
+  fs.fdatasyncSync(current.fd);
+  current.offset = 0;
+}
+
 function drain() {
   scheduled = false;
   const batch = queue;
   queue = [];
   if (batch.length > 0) {
-    const ids = batch.map((message) => message.id);
+    const ids = batch.flatMap((message) => (message.type === 'write' ? [message.id] : []));
     if (broken) {
       parentPort.postMessage({ type: 'failed', ids, error: broken });
     } else {
       try {
         const segments = [];
         for (const message of batch) {
+          if (message.type === 'erase') {
+            if (message.segment === current.segment && current.fd >= 0) erase();
+            continue;
+          }
           if (current.fd < 0 || current.offset + message.data.length > segmentBytes) nextSegment();
           fs.writeSync(current.fd, message.data, 0, message.data.length, current.offset);
           current.offset += message.data.length;
           segments.push(current.segment);
         }
         if (batch.some((message) => message.durable)) fs.fdatasyncSync(current.fd);
-        parentPort.postMessage({ type: 'written', ids, segments, current: current.segment });
+        if (ids.length > 0) parentPort.postMessage({ type: 'written', ids, segments, current: current.segment });
       } catch (error) {
         // After a failed write or flush nothing later can be trusted to be on disk (a flush after a
         // failed one may report success for data that was dropped): the journal stops taking writes.
@@ -111,7 +123,7 @@ function schedule() {
 }
 
 parentPort.on('message', (message) => {
-  if (message.type === 'write') {
+  if (message.type === 'write' || message.type === 'erase') {
     queue.push(message);
     schedule();
   } else if (message.type === 'retire') {

@@ -20,6 +20,8 @@ export const JOURNAL_MAX_CONTENT_BYTES = 1 << 20;
 const SEGMENT_BYTES = 8 << 20;
 const MAGIC = 0x4341524e;
 const HEADER_BYTES = 12;
+/** How long every entry must have been released, and no new one be on its way, before the segment being written is wiped. */
+const ERASE_AFTER_MS = 1_000;
 /** A journal's lock not refreshed for this long belongs to a process that is gone. */
 const LOCK_STALE_MS = 60_000;
 const LOCK_REFRESH_MS = 15_000;
@@ -53,7 +55,8 @@ export class AcceptJournal {
   private readonly entries = new Map<string, { start: JournaledStart; segment: number }>();
   /** Segments on disk, oldest first, with how many of their entries are not released. */
   private readonly segments = new Map<number, number>();
-  private readonly waiting = new Map<number, { resolve: () => void; reject: (error: Error) => void; placed?: (segment: number) => void }>();
+  private readonly waiting = new Map<number, { resolve: () => void; reject: (error: Error) => void; placed?: (segment: number) => void; durable: boolean }>();
+  private eraseTimer?: NodeJS.Timeout;
   private current = 0;
   private nextWrite = 0;
   private failure?: string;
@@ -121,6 +124,7 @@ export class AcceptJournal {
     this.segments.set(entry.segment, (this.segments.get(entry.segment) ?? 1) - 1);
     if (this.usable) this.write(encode({ kind: 'released', jobId }), false).catch(() => undefined);
     this.retireReleased();
+    if (this.entries.size === 0) this.scheduleErase();
   }
 
   get(jobId: string): JournaledStart | undefined {
@@ -133,6 +137,7 @@ export class AcceptJournal {
 
   async close(): Promise<void> {
     clearInterval(this.lockRefresh);
+    clearTimeout(this.eraseTimer);
     // Its 'closed', not whatever it says first: a 'written' for an earlier batch may still be on the
     // way, and ending the thread on that would drop the writes queued behind it (releases among them).
     const closed = new Promise<void>((resolve) => {
@@ -154,7 +159,7 @@ export class AcceptJournal {
     if (this.failure) return Promise.reject(new Error(this.failure));
     const id = this.nextWrite++;
     return new Promise((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject, placed });
+      this.waiting.set(id, { resolve, reject, placed, durable });
       this.writer.postMessage({ type: 'write', id, data, durable });
     });
   }
@@ -192,6 +197,22 @@ export class AcceptJournal {
       this.waiting.delete(id);
       waiter.reject(new Error(`the acceptance journal could not be written: ${reason}`));
     }
+  }
+
+  /**
+   * Released entries keep their uploads on disk until their segment goes: the segment being written
+   * would hold them until it fills (8 MB of later acceptances, days on a quiet service), after the
+   * source they were sent as is deleted. Once every entry is released (the older segments are then
+   * deleted) and none is on its way, the writer wipes it. Not for a release alone: a release written
+   * there may be all that keeps an older segment's entry from being started again after a crash.
+   */
+  private scheduleErase(): void {
+    if (this.eraseTimer) return;
+    this.eraseTimer = setTimeout(() => {
+      this.eraseTimer = undefined;
+      const arriving = [...this.waiting.values()].some((waiter) => waiter.durable);
+      if (this.entries.size === 0 && !arriving && this.usable) this.writer.postMessage({ type: 'erase', segment: this.current });
+    }, ERASE_AFTER_MS).unref();
   }
 
   /** Deletes the oldest segments while every entry in them is released (never the one being written). */

@@ -9,6 +9,7 @@ import { badInput, conflict, notFound } from './errors';
 import type { Embedder } from './models/embedder';
 import { stemmedText } from './search/analysis';
 import { countTokens } from './chunking/tokens';
+import { forgetUnnamedInEntities } from './entities/forget-sources';
 import { EntityResolver, entityRefsOf } from './entities/resolver';
 import { mergeText, MergeStrategy } from './memory-merge';
 import type { Extractor } from './models/extractor';
@@ -44,6 +45,8 @@ const TURN_MEMORIES = 1_000;
 
 /** How many times an edit is applied to a memory other edits keep changing before it answers 409. */
 const UPDATE_ATTEMPTS = 5;
+
+const entityIdsOf = (memory: StoredMemory) => [...new Set((memory.entities ?? []).map((entity) => entity.id))];
 
 /** Memories and entities by id, always within one tenant: another tenant's id answers not found. */
 export class MemoryStore {
@@ -103,6 +106,8 @@ export class MemoryStore {
       if (status === 400) throw badInput(`the updated memory cannot be stored: ${(error as { message?: string }).message ?? 'refused by Elasticsearch'}`.slice(0, 500));
       throw error;
     }
+    const stillNamed = new Set(entityIdsOf(next));
+    await forgetUnnamedInEntities(this.es, this.indices, tenant, memory.provenance.source_id, entityIdsOf(memory).filter((entity) => !stillNamed.has(entity)));
     return publicMemory(next);
   }
 
@@ -124,6 +129,7 @@ export class MemoryStore {
       await dropTombstone();
       throw error;
     }
+    await forgetUnnamedInEntities(this.es, this.indices, tenant, memory.provenance.source_id, entityIdsOf(memory));
   }
 
   /**

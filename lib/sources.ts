@@ -1,12 +1,12 @@
 import type { Client, estypes } from '@elastic/elasticsearch';
-import { scopeToWire } from './domain/scope';
+import { REQUEST_SCOPE_FIELDS, scopeToWire } from './domain/scope';
 import { publicSource, type StoredSource } from './source-records';
 import type { PublicSource, Removed, SourceDeletion, SourcesDeletion } from './domain/source';
 import type { IndexNames } from './elasticsearch/indices';
 import { deleteMatching, getDocument, type StoredDocument } from './elasticsearch/client';
 import { forgetSourcesInEntities } from './entities/forget-sources';
 import { badInput, conflict, notFound, upstreamFailure } from './errors';
-import { filterClauses, SCOPE_FIELDS } from './search/filters';
+import { filterClauses, SCOPE_FIELDS, type ScopeField as ScopeValueField } from './search/filters';
 import type { SearchFilters } from './search/plan';
 import { turnPositionsKey } from './sequences';
 import type { JobListings } from './job-listing';
@@ -147,8 +147,20 @@ export class SourceStore {
     if (running) {
       throw conflict(`source ${id} has a job still queued or running (${running.slice(0, 3).join(', ')}): cancel it (POST /v1/jobs/{id}/cancel) or wait for it to end, then delete the source`);
     }
-    if (!stored) throw notFound(`source ${id}`);
-    return { source_id: id, ...(await this.remove(tenant, [stored.source])) };
+    // A source none of whose jobs completed (its first failed, or was cancelled) has no record, yet
+    // may hold an upload, and memories a cancelled job indexed: deleted all the same.
+    if (!stored && !(await this.leftWithoutRecord(tenant, id))) throw notFound(`source ${id}`);
+    return { source_id: id, ...(await this.remove(tenant, [stored?.source ?? recordless(tenant, id)])) };
+  }
+
+  /** Whether a source without a record has memories or job summaries naming it. */
+  private async leftWithoutRecord(tenant: string, id: string): Promise<boolean> {
+    await this.refreshJobSummaries();
+    const [memories, jobs] = await Promise.all([
+      this.memoryCount(tenant, id),
+      this.es.count({ index: this.indices.jobs, query: { bool: { filter: this.jobsOf(tenant, [id]) } } }),
+    ]);
+    return memories + jobs.count > 0;
   }
 
   /**
@@ -164,7 +176,7 @@ export class SourceStore {
     const open = await this.listings.openJobsOf(tenant, (memo) => (memo.source_id !== undefined && matched.has(memo.source_id)) || sentWith(memo, filters));
     const batch = matching.filter((id) => !open.has(id)).slice(0, BULK);
     const records = await this.readMany(tenant, batch);
-    const deletable = batch.map((id) => records.get(id) ?? ({ id, tenant } as StoredSource));
+    const deletable = batch.map((id) => records.get(id) ?? recordless(tenant, id));
     const removed = await this.remove(tenant, deletable);
     return {
       sources_deleted: deletable.length,
@@ -181,6 +193,7 @@ export class SourceStore {
   private async remove(tenant: string, sources: StoredSource[]): Promise<Removed> {
     if (sources.length === 0) return { memories_deleted: 0, entities_deleted: 0, entities_updated: 0, jobs_cleared: 0 };
     const ids = sources.map((source) => source.id);
+    await this.refreshJobSummaries();
     const { jobIds, mentioned } = await this.derivedFrom(tenant, sources);
     const memoriesDeleted = await deleteMatching(this.es, this.indices.memories, this.memoriesOf(tenant, ids), "the sources' memories");
     // deleteMatching leaves a memory changed since it was read (an edit landing now) to its writer.
@@ -192,6 +205,7 @@ export class SourceStore {
     await deleteMatching(this.es, this.indices.tombstones, { bool: { filter: [{ term: { tenant } }, { terms: { source_id: ids } }] } }, "the sources' deleted memories");
     const entities = await forgetSourcesInEntities(this.es, this.indices, tenant, ids, mentioned);
     await this.jobs.dropContent(tenant, jobIds);
+    await this.forgetInJobSummaries(tenant, ids);
     // With its record goes a Tex session's turn counter: sent again, the session is numbered from 0.
     const response = await this.es.bulk({
       refresh: 'wait_for',
@@ -202,45 +216,99 @@ export class SourceStore {
     return { memories_deleted: memoriesDeleted, entities_deleted: entities.deleted, entities_updated: entities.updated, jobs_cleared: jobIds.length };
   }
 
+  /**
+   * The summaries of the sources' jobs stay as the history of what ran, without what named the user or
+   * the document (scope, document id, URL), and marked: a deleted source is not found through them again.
+   */
+  private async forgetInJobSummaries(tenant: string, ids: string[]): Promise<void> {
+    const { hits } = await this.es.search<Record<string, unknown>>({
+      index: this.indices.jobs,
+      size: WINDOW,
+      seq_no_primary_term: true,
+      query: { bool: { filter: this.jobsOf(tenant, ids) } },
+    });
+    if (hits.hits.length === 0) return;
+    const deletedAt = new Date().toISOString();
+    const response = await this.es.bulk({
+      operations: hits.hits.flatMap((hit) => {
+        const { scope: _scope, document_id: _documentId, source_url: _url, ...kept } = hit._source ?? {};
+        return [{ index: { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term } }, { ...kept, scope: {}, source_deleted_at: deletedAt }];
+      }),
+    });
+    const failed = response.items.find((item) => item.index?.error && item.index.status !== 409);
+    if (failed) throw upstreamFailure(`Elasticsearch could not update a deleted source's job summary: ${failed.index!.error!.reason ?? failed.index!.status}`);
+  }
+
+  /** Job summaries are written without waiting for a refresh (read by id); searching them waits for one. */
+  private async refreshJobSummaries(): Promise<void> {
+    await this.es.indices.refresh({ index: this.indices.jobs });
+  }
+
+  /** The summaries of the sources' jobs, but for those already forgotten with an earlier delete of them. */
+  private jobsOf(tenant: string, ids: string[]): estypes.QueryDslQueryContainer[] {
+    return [{ term: { tenant } }, { terms: { source_id: ids } }, { bool: { must_not: { exists: { field: 'source_deleted_at' } } } }];
+  }
+
   private memoriesOf(tenant: string, ids: string[]): estypes.QueryDslQueryContainer {
     return { bool: { filter: [{ term: { tenant } }, { terms: { 'provenance.source_id': ids } }] } };
   }
 
-  /** The ids of the sources the filters match: through their memories' scope, and their records'. */
+  /**
+   * The ids of the sources the filters match: through their memories' scope, their records', and —
+   * for a source none of whose jobs completed, which has no record — its jobs' summaries.
+   */
   private async matchingIds(tenant: string, filters: SourceScopeFilters): Promise<string[]> {
-    const clauses = (prefix: string, sourceIdField: string, documentIdField: string, fileNameField: string): estypes.QueryDslQueryContainer[] => {
+    const clauses = (fields: { scope: (field: ScopeValueField) => string; sourceId: string; documentId: string; fileName: string }): estypes.QueryDslQueryContainer[] => {
       const filter: estypes.QueryDslQueryContainer[] = [{ term: { tenant } }];
-      for (const field of SCOPE_FIELDS) if (filters[field] !== undefined) filter.push({ term: { [`${prefix}${field}`]: filters[field] } });
-      if (filters.container_tags?.length) filter.push({ terms: { [`${prefix}container_tags`]: filters.container_tags } });
-      if (filters.source_ids?.length) filter.push({ terms: { [sourceIdField]: filters.source_ids } });
-      if (filters.document_ids?.length) filter.push({ terms: { [documentIdField]: filters.document_ids } });
-      if (filters.file_name !== undefined) filter.push({ term: { [fileNameField]: filters.file_name } });
-      if (filters.file_name_prefix !== undefined) filter.push({ prefix: { [fileNameField]: filters.file_name_prefix } });
+      for (const field of SCOPE_FIELDS) if (filters[field] !== undefined) filter.push({ term: { [fields.scope(field)]: filters[field] } });
+      if (filters.container_tags?.length) filter.push({ terms: { [fields.scope('container_tags')]: filters.container_tags } });
+      if (filters.source_ids?.length) filter.push({ terms: { [fields.sourceId]: filters.source_ids } });
+      if (filters.document_ids?.length) filter.push({ terms: { [fields.documentId]: filters.document_ids } });
+      if (filters.file_name !== undefined) filter.push({ term: { [fields.fileName]: filters.file_name } });
+      if (filters.file_name_prefix !== undefined) filter.push({ prefix: { [fields.fileName]: filters.file_name_prefix } });
       return filter;
     };
-    const [viaMemories, viaRecords] = await Promise.all([
+    const wireScope = (field: ScopeValueField) => `scope.${field}`;
+    // A job's summary keeps the request's scope (camelCase), and no file name: with one in the filters it cannot tell.
+    const byFileName = filters.file_name !== undefined || filters.file_name_prefix !== undefined;
+    if (!byFileName) await this.refreshJobSummaries();
+    const [viaMemories, viaRecords, viaJobs] = await Promise.all([
       filters.records_only
         ? undefined
         : this.es.search<unknown, { sources: estypes.AggregationsStringTermsAggregate }>({
             index: this.indices.memories,
             size: 0,
-            query: { bool: { filter: clauses('scope.', 'provenance.source_id', 'provenance.document_id', 'provenance.file_name') } },
+            query: { bool: { filter: clauses({ scope: wireScope, sourceId: 'provenance.source_id', documentId: 'provenance.document_id', fileName: 'provenance.file_name' }) } },
             aggs: { sources: { terms: { field: 'provenance.source_id', size: WINDOW } } },
           }),
       this.es.search<{ id: string }>({
         index: this.indices.sources,
         size: WINDOW,
         _source: ['id'],
-        query: { bool: { filter: clauses('scope.', 'id', 'document_id', 'file_name') } },
+        query: { bool: { filter: clauses({ scope: wireScope, sourceId: 'id', documentId: 'document_id', fileName: 'file_name' }) } },
       }),
+      byFileName
+        ? undefined
+        : this.es.search<unknown, { sources: estypes.AggregationsStringTermsAggregate }>({
+            index: this.indices.jobs,
+            size: 0,
+            query: {
+              bool: {
+                filter: clauses({ scope: (field) => `scope.${REQUEST_SCOPE_FIELDS[field]}`, sourceId: 'source_id', documentId: 'document_id', fileName: 'file_name' }),
+                must_not: { exists: { field: 'source_deleted_at' } },
+              },
+            },
+            aggs: { sources: { terms: { field: 'source_id', size: WINDOW } } },
+          }),
     ]);
-    const buckets = viaMemories?.aggregations?.sources.buckets;
-    return [
-      ...new Set([
-        ...(Array.isArray(buckets) ? buckets.map((bucket) => String(bucket.key)) : []),
-        ...viaRecords.hits.hits.flatMap((hit) => (hit._source?.id ? [hit._source.id] : [])),
-      ]),
-    ].sort();
+    const keys = (aggregate: estypes.AggregationsStringTermsAggregate | undefined) =>
+      Array.isArray(aggregate?.buckets) ? aggregate.buckets.map((bucket) => String(bucket.key)) : [];
+    const matched = new Set([...keys(viaMemories?.aggregations?.sources), ...viaRecords.hits.hits.flatMap((hit) => (hit._source?.id ? [hit._source.id] : []))]);
+    // Only a source without a record: one with a record matches by what it says now (a document
+    // moved to other tags is not deleted under the tags its first job was sent with).
+    const throughJobs = keys(viaJobs?.aggregations?.sources).filter((id) => !matched.has(id));
+    const recorded = await this.readMany(tenant, throughJobs);
+    return [...matched, ...throughJobs.filter((id) => !recorded.has(id))].sort();
   }
 
   private async readMany(tenant: string, ids: string[]): Promise<Map<string, StoredSource>> {
@@ -303,6 +371,9 @@ export class SourceStore {
   }
 }
 
+
+/** A source found through its memories or jobs alone: none of its jobs completed to write its record. */
+const recordless = (tenant: string, id: string) => ({ id, tenant }) as StoredSource;
 
 /**
  * Whether a job was sent with what the filters name, as its memories and record will carry it: every

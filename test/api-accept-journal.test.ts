@@ -171,6 +171,29 @@ describe('the acceptance journal', () => {
     await last.close();
   });
 
+  it('keeps no upload on disk once every entry is released: the segment being written is wiped, not left until it fills', async () => {
+    const folder = journalFolder();
+    const journal = await AcceptJournal.open(folder);
+    const entry = (jobId: string, text: string) => ({ workflowInput: { jobId, request: { tenant: 'acme' } } as never, recordedAt: new Date().toISOString(), content: Buffer.from(text) });
+    const onDisk = () => segmentsIn(folder).map((name) => fs.readFileSync(path.join(folder, name)).toString('utf8')).join('');
+    await journal.append(entry('job-moss', 'Moss Halloran was diagnosed in March.'));
+    await journal.append(entry('job-finch', 'Finch keeps his rope in the red locker.'));
+    journal.release('job-moss');
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Another entry still needs its record: nothing is wiped yet.
+    expect(onDisk()).toContain('Finch keeps his rope');
+    journal.release('job-finch');
+    await waitUntil(() => !onDisk().includes('Moss Halloran') && !onDisk().includes('Finch keeps'));
+
+    // Entries after the wipe are kept as before, and read back by the next process.
+    await journal.append(entry('job-wren', 'Wren keeps her rope in the blue locker.'));
+    await journal.close();
+    const reopened = await AcceptJournal.open(folder);
+    expect(reopened.list().map((start) => start.workflowInput.jobId)).toEqual(['job-wren']);
+    expect(reopened.get('job-wren')?.content?.toString()).toBe('Wren keeps her rope in the blue locker.');
+    await reopened.close();
+  });
+
   it('is one process’s own: a second is refused the folder while the first holds it, and a dead holder’s lock is taken over', async () => {
     const folder = journalFolder();
     const journal = await AcceptJournal.open(folder);

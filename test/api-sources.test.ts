@@ -230,6 +230,58 @@ describe('sources read, listed and deleted with everything derived from them; me
     expect((await h.waitForJob('acme', resent.body.job_id)).memories_created).toBe(1);
   });
 
+  it("deletes a source whose only job failed, by id and with its user's: its upload goes from the blob store", async () => {
+    const send = () => h.api('POST', '/v1/documents', { body: { content: '{"diagnosis": "Moss Halloran has', format: 'JSON', scope: { user_id: 'moss' } } });
+    const [byId, byUser] = [await send(), await h.api('POST', '/v1/documents', { body: { content: '{"moss": ', format: 'JSON', scope: { user_id: 'moss' } } })];
+    for (const accepted of [byId, byUser]) {
+      expect((await h.waitForJob('acme', accepted.body.job_id)).status).toBe('failed');
+      expect(await h.runtime.blobs.list(`acme/jobs/${accepted.body.job_id}`)).not.toEqual([]);
+    }
+    // Nothing completed, so no record to read; what was sent is still held, and goes when deleted.
+    expect((await h.api('GET', `/v1/sources/${byId.body.source_id}`)).status).toBe(404);
+    const deleted = await h.api('DELETE', `/v1/sources/${byId.body.source_id}`);
+    expect(deleted.status).toBe(200);
+    expect(deleted.body).toMatchObject({ source_id: byId.body.source_id, memories_deleted: 0, jobs_cleared: 1 });
+    expect(await h.runtime.blobs.list(`acme/jobs/${byId.body.job_id}`)).toEqual([]);
+    expect((await h.api('DELETE', `/v1/sources/${byId.body.source_id}`)).status).toBe(404);
+    // Its job stays as the history of what ran, without whom or what it named.
+    const history = await h.api('GET', `/v1/jobs/${byId.body.job_id}`);
+    expect(history.body).toMatchObject({ status: 'failed', scope: {} });
+
+    expect((await h.api('POST', '/v1/sources/delete', { key: h.keys.globex, body: { filters: { user_id: 'moss' } } })).body).toMatchObject({ sources_deleted: 0 });
+    const forgotten = await h.api('POST', '/v1/sources/delete', { body: { filters: { user_id: 'moss' } } });
+    expect(forgotten.body).toMatchObject({ sources_deleted: 1, jobs_cleared: 1, remaining: 0 });
+    expect(await h.runtime.blobs.list(`acme/jobs/${byUser.body.job_id}`)).toEqual([]);
+  });
+
+  it('takes away the entities only a deleted memory named, or a memory edited to name them no more', async () => {
+    const treated = await h.api('POST', '/v1/documents', { body: { content: 'Ilsabet Crowfoot was treated at Mercy Hollow Hospital in Trondheim.', scope: { user_id: 'ilsabet' } } });
+    const winters = await h.api('POST', '/v1/documents', { body: { content: 'Trondheim has long, dark winters.' } });
+    const visit = await h.api('POST', '/v1/documents', { body: { content: 'Ilsabet visited Bergen last spring.', scope: { user_id: 'ilsabet' } } });
+    for (const accepted of [treated, winters, visit]) expect((await h.waitForJob('acme', accepted.body.job_id)).status).toBe('completed');
+    const memoryOf = async (sourceId: string) => {
+      const listed = await h.api('POST', '/v1/memories/list', { body: { filters: { source_ids: [sourceId] } } });
+      expect(listed.body.memories).toHaveLength(1);
+      return listed.body.memories[0] as { id: string; entities: { id: string; name: string }[] };
+    };
+    const memory = await memoryOf(treated.body.source_id);
+    const hospital = memory.entities.find((entity) => entity.name === 'Mercy Hollow Hospital')!;
+    const city = memory.entities.find((entity) => entity.name === 'Trondheim')!;
+    expect(hospital && city).toBeTruthy();
+
+    expect((await h.api('DELETE', `/v1/memories/${memory.id}`)).status).toBe(204);
+    // The hospital was that memory's alone: its name is not kept. Trondheim is another source's too.
+    expect((await h.api('GET', `/v1/entities/${hospital.id}`)).status).toBe(404);
+    expect((await h.api('GET', `/v1/entities/${city.id}`)).body.source_ids).toEqual([winters.body.source_id]);
+
+    const visited = await memoryOf(visit.body.source_id);
+    const bergen = visited.entities.find((entity) => entity.name === 'Bergen')!;
+    expect(bergen).toBeTruthy();
+    const edited = await h.api('PATCH', `/v1/memories/${visited.id}`, { body: { content: 'Ilsabet visited her aunt last spring.', merge_strategy: 'replace' } });
+    expect(edited.status).toBe(200);
+    expect((await h.api('GET', `/v1/entities/${bergen.id}`)).status).toBe(404);
+  });
+
   it("deletes a source whose entities another writer changed moments before, not yet searchable (another delete of it, a job)", async () => {
     const sent = await h.api('POST', '/v1/documents', { body: { content: 'Solveig Aas moored at Trondheim beside the Nidaros ferry.', document_id: 'harbour-log' } });
     expect((await h.waitForJob('acme', sent.body.job_id)).status).toBe('completed');

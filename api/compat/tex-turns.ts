@@ -39,7 +39,7 @@ export const TexForgetTurnResponse = z.object({
 
 /** The turn's text outlives its memories in one place, which no search or recall reads. */
 const RESIDUE_NOTE =
-  "The upload of the write that carried the turn keeps its text in Cairn's blob store until the session's source is deleted (DELETE /v1/sources/{id}); no search or recall reads it. Entities the turn named stay, as names.";
+  "The upload of the write that carried the turn keeps its text in Cairn's blob store until the session's source is deleted (DELETE /v1/sources/{id}); no search or recall reads it. Entities the turn alone named in its session are deleted with it.";
 
 /** The user a request acts for when it was made with a Tex access token: its claims' (tex-auth.ts). */
 const tokenUser = (req: Request) => req.texClaims?.user_id;

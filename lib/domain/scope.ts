@@ -7,6 +7,17 @@ import type { MemoryScope, Provenance } from './memory';
  */
 export type WireScope = Omit<MemoryScope, 'tenant'>;
 
+/** Each wire scope field's name in an ingest request (and in what a job records of it). */
+export const REQUEST_SCOPE_FIELDS = {
+  space_id: 'spaceId',
+  container_tags: 'containerTags',
+  org_id: 'orgId',
+  user_id: 'userId',
+  customer_id: 'customerId',
+  agent_id: 'agentId',
+  session_id: 'sessionId',
+} as const satisfies Record<keyof WireScope, keyof Scope>;
+
 export function scopeToWire(scope: Scope): WireScope {
   return {
     space_id: scope.spaceId,

@@ -197,6 +197,8 @@ export const jobsMapping: estypes.MappingTypeMapping = {
     created_at: date,
     updated_at: date,
     finished_at: date,
+    /** When the job's source was deleted: its scope, document id and URL went with it. */
+    source_deleted_at: date,
   },
 };
 

@@ -17,6 +17,8 @@ export async function forgetSourcesInEntities(
   tenant: string,
   ids: string[],
   mentioned: string[],
+  /** Only these entities lose the sources (a memory deleted from a source that still names others). */
+  only?: string[],
 ): Promise<{ deleted: number; updated: number }> {
   const gone = new Set(ids);
   const counts = { deleted: 0, updated: 0 };
@@ -29,7 +31,7 @@ export async function forgetSourcesInEntities(
       seq_no_primary_term: true,
       query: {
         bool: {
-          filter: [{ term: { tenant } }],
+          filter: [{ term: { tenant } }, ...(only ? [{ ids: { values: only } }] : [])],
           should: [{ terms: { source_ids: ids } }, { ids: { values: mentioned } }],
           minimum_should_match: 1,
           must_not: [{ ids: { values: settled } }],
@@ -78,6 +80,25 @@ export async function forgetSourcesInEntities(
     // versions again, and every pass would lose the same way (concurrent deletes ran out of passes: 503).
     if (lost) await es.indices.refresh({ index: indices.entities });
   }
+}
+
+/**
+ * After a memory of a source is deleted, or edited to name other entities: each entity it named that no
+ * other memory of the source still names loses the source, as if the source were deleted for it (one
+ * left naming no source is deleted), so a name only deleted memories held is not listed any more.
+ */
+export async function forgetUnnamedInEntities(es: Client, indices: IndexNames, tenant: string, sourceId: string, entityIds: string[]): Promise<void> {
+  if (entityIds.length === 0) return;
+  const response = await es.search<unknown, { named: estypes.AggregationsStringTermsAggregate }>({
+    index: indices.memories,
+    size: 0,
+    query: { bool: { filter: [{ term: { tenant } }, { term: { 'provenance.source_id': sourceId } }, { terms: { 'entities.id': entityIds } }] } },
+    aggs: { named: { terms: { field: 'entities.id', include: entityIds, size: entityIds.length } } },
+  });
+  const buckets = response.aggregations?.named.buckets;
+  const named = new Set(Array.isArray(buckets) ? buckets.map((bucket) => String(bucket.key)) : []);
+  const unnamed = entityIds.filter((id) => !named.has(id));
+  if (unnamed.length > 0) await forgetSourcesInEntities(es, indices, tenant, [sourceId], unnamed, unnamed);
 }
 
 /** For each entity, the sources whose memories name it: the latest KEPT_SOURCES, newest first, and how many in all. */
