@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { MemoryUpdate } from '../lib/memories';
 import { HealthAnswer, Liveness } from './health';
 import { BatchError } from './batch';
-import { CreatedKey, CreateKeyRequest, KeyList, TenantQuery } from './admin';
+import { CreatedKey, CreateKeyRequest, EraseTenantQuery, ErasedTenant, KeyList, TenantQuery } from './admin';
 import { ApiKeyView } from '../lib/apikeys';
 import { CrosmosConversationRequest, CrosmosConversationResponse, CrosmosIngestAccepted, CrosmosJob, CrosmosSearch, CrosmosSearchRequest, CrosmosSourceIngestRequest } from './compat/crosmos';
 import { CrosmosSpace, CrosmosSpaceCreateRequest, CrosmosSpaceList, CrosmosSpaceListQuery } from './compat/crosmos-spaces';
@@ -139,6 +139,7 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: '/v1/admin/keys', tag: 'admin', summary: 'Create an API key (the key is returned once)', permission: 'admin', body: CreateKeyRequest, status: 201, response: CreatedKey },
   { method: 'get', path: '/v1/admin/keys', tag: 'admin', summary: "List the tenant's API keys (the operator key may name another tenant)", permission: 'admin', query: TenantQuery, response: KeyList },
   { method: 'delete', path: `/v1/admin/keys/${ID}`, tag: 'admin', summary: 'Revoke an API key (the operator key may name another tenant)', permission: 'admin', query: TenantQuery, response: ApiKeyView },
+  { method: 'delete', path: '/v1/admin/tenants/{tenant}', tag: 'admin', summary: "Erase a tenant's data whole, confirmed by naming it again as ?confirm= (a 400 without): every source with its memories and stored uploads, entities, deleted-memory tombstones, named spaces, webhooks, job summaries, minted keys (revoked, then deleted) and backfill schedules; the caller's own tenant, or the operator key any; 409 while a job of the tenant is queued or running", permission: 'admin', query: EraseTenantQuery, response: ErasedTenant, errors: [409] },
   { method: 'post', path: '/v1/webhooks', tag: 'webhooks', summary: "Subscribe a URL to job events (job.completed, job.failed, job.cancelled), delivered per Standard Webhooks; the signing secret is returned once", permission: 'admin', body: CreateWebhookRequest, status: 201, response: CreatedWebhook },
   { method: 'get', path: '/v1/webhooks', tag: 'webhooks', summary: "List the tenant's webhooks", permission: 'admin', response: WebhookList },
   { method: 'get', path: `/v1/webhooks/${ID}`, tag: 'webhooks', summary: 'Get a webhook', permission: 'admin', response: WebhookView },

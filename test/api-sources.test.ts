@@ -1,3 +1,4 @@
+import { BackfillSchedules } from '../lib/backfill/schedules';
 import { ALWAYS_REFRESHED_INTERVAL } from '../lib/elasticsearch/indices';
 import { entityId } from '../lib/ids';
 import { JobListings } from '../lib/job-listing';
@@ -6,6 +7,8 @@ import { IngestJobs } from '../lib/jobs';
 import { slowFetch } from './support/faults';
 import { startHarness, type Harness } from './support/harness';
 import { waitFor } from './support/wait';
+import fs from 'node:fs';
+import path from 'node:path';
 
 interface Entity {
   id: string;
@@ -417,5 +420,52 @@ describe('sources read, listed and deleted with everything derived from them; me
 
     expect((await h.api('DELETE', `/v1/sources/${sent[1]}`)).body.entities_deleted).toBeGreaterThanOrEqual(1);
     expect((await h.api('GET', `/v1/entities/${id}`)).status).toBe(404);
+  });
+
+  it("erases a tenant whole when the operator names it twice: every index and stored upload, its keys and schedules; no other tenant's", async () => {
+    const tenant = `erased-${Date.now()}`;
+    const minted = await h.api('POST', '/v1/admin/keys', { key: h.operatorKey, body: { tenant, permissions: ['ingest', 'read', 'search', 'write', 'admin'] } });
+    expect(minted.status).toBe(201);
+    const key = minted.body.key as string;
+    const kept = await h.api('POST', '/v1/documents', { body: { content: 'Rosalind Achterberg tunes carillons in Utrecht.' } });
+    const sent = await h.api('POST', '/v1/documents', { key, body: { content: 'Quentin Marsh restores harpsichords in Bruges.', scope: { user_id: 'u1' } } });
+    const failed = await h.api('POST', '/v1/documents', { key, body: { content: '{"unclosed": ', format: 'JSON' } });
+    expect((await h.waitForJob('acme', kept.body.job_id)).status).toBe('completed');
+    expect((await h.waitForJob(tenant, sent.body.job_id)).status).toBe('completed');
+    expect((await h.waitForJob(tenant, failed.body.job_id)).status).toBe('failed');
+    expect((await h.api('POST', '/compat/crosmos/api/v1/spaces', { key, body: { name: 'workshop' } })).status).toBe(201);
+    const schedule = await h.api('POST', '/v1/schedules', { key, body: { backfill: 'reextract', every: '24h' } });
+    expect(schedule.status).toBe(201);
+    const held = async () => {
+      const counts: Record<string, number> = {};
+      for (const index of ['memories', 'entities', 'sources', 'jobs', 'apikeys', 'spaces']) {
+        const alias = `${h.config.ELASTICSEARCH_INDEX_PREFIX}-${index}`;
+        await h.runtime.es.indices.refresh({ index: alias });
+        counts[index] = (await h.runtime.es.count({ index: alias, query: { term: { tenant } } })).count;
+      }
+      return counts;
+    };
+    const before = await held();
+    for (const index of ['memories', 'entities', 'sources', 'jobs', 'apikeys', 'spaces']) expect([index, before[index]! > 0]).toEqual([index, true]);
+    const uploads = () => fs.readdirSync(h.config.blobDir, { recursive: true }).filter((entry) => String(entry).startsWith(tenant) && fs.statSync(path.join(h.config.blobDir, String(entry))).isFile());
+    expect(uploads().length).toBeGreaterThanOrEqual(2);
+
+    // Named twice, or refused; another tenant's admin may not.
+    expect((await h.api('DELETE', `/v1/admin/tenants/${tenant}`, { key: h.operatorKey })).status).toBe(400);
+    expect((await h.api('DELETE', `/v1/admin/tenants/${tenant}?confirm=acme`, { key: h.operatorKey })).status).toBe(400);
+    expect((await h.api('DELETE', `/v1/admin/tenants/${tenant}?confirm=${tenant}`, { key: h.keys.acme })).status).toBe(403);
+    const erased = await h.api('DELETE', `/v1/admin/tenants/${tenant}?confirm=${tenant}`, { key: h.operatorKey });
+    expect(erased.status).toBe(200);
+    expect(erased.body).toMatchObject({ tenant, sources_deleted: 2, keys_deleted: 1, spaces_deleted: 1, schedules_deleted: 1 });
+    expect(erased.body.memories_deleted).toBeGreaterThanOrEqual(1);
+    expect(erased.body.job_summaries_deleted).toBeGreaterThanOrEqual(2);
+
+    expect(await held()).toEqual({ memories: 0, entities: 0, sources: 0, jobs: 0, apikeys: 0, spaces: 0 });
+    expect(uploads()).toEqual([]);
+    expect((await h.api('GET', '/v1/sources', { key })).status).toBe(401);
+    expect(await new BackfillSchedules(h.temporal.client, h.config.TEMPORAL_TASK_QUEUE).list(tenant)).toEqual([]);
+    // Sent again, it finds nothing left; the other tenant's data is untouched.
+    expect((await h.api('DELETE', `/v1/admin/tenants/${tenant}?confirm=${tenant}`, { key: h.operatorKey })).body).toMatchObject({ sources_deleted: 0, memories_deleted: 0, keys_deleted: 0 });
+    expect((await bm25(h, 'carillons Utrecht')).length).toBeGreaterThan(0);
   });
 });
