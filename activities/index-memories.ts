@@ -1,6 +1,6 @@
 import type { estypes } from '@elastic/elasticsearch';
 import { getJson } from '../lib/blob/store';
-import type { ParsedDocument } from '../lib/domain/document';
+import type { Chunk, ParsedDocument } from '../lib/domain/document';
 import { embeddingText, versionOrder, type StoredMemory } from '../lib/domain/memory';
 import { isoDate } from '../lib/domain/dates';
 import { memoryScope, requestProvenance } from '../lib/domain/scope';
@@ -47,7 +47,7 @@ export function createIndexActivity(deps: ActivityDeps) {
       const ordinal = memories.slice(0, i).filter((other) => other.chunkIndex === memory.chunkIndex).length;
       const turnIds = chunk?.turnIds;
       const doc: StoredMemory = {
-        id: memoryId(request.tenant, sourceId, `${positionOf(memory.chunkIndex, chunk?.turnStart)}:${ordinal}:${memory.type}`, memory.text),
+        id: memoryId(request.tenant, sourceId, `${positionOf(memory.chunkIndex, chunk)}:${ordinal}:${memory.type}`, memory.text),
         tenant: request.tenant,
         text: memory.text,
         context: memory.context,
@@ -158,14 +158,19 @@ function writeOperation(index: string, id: string, expect: Write['expect']): est
 }
 
 /**
- * Where a memory sits in its source, for its id: the chunk's index, and for a conversation chunk whose
- * index is not its first turn's position that position too, so the same words said at two places
- * ("ok") are two memories. That is a job over some of a conversation's messages (a re-sent
- * conversation's new or edited ones, a Tex session's later turns), or a whole conversation's chunks
- * after a message split into several or with several turns a chunk. A whole conversation at one turn
- * a chunk (the default) numbers its chunks as its turns and keeps the ids it always had; the others'
- * ids changed once with this (a job retried across the change may store a batch twice).
+ * Where a memory sits in its source, for its id: the chunk's index; for a conversation chunk of one
+ * whole message, the message's position, so every job that ingests the message writes the same id
+ * (the whole conversation's, a re-sent conversation's over its new messages, a Tex session's later
+ * turns; two sends of one conversation at once once stored the messages both took twice); for any
+ * other conversation chunk whose index is not its first turn's position (a window of a message split
+ * into several, several turns a chunk), that position too, so the same words said at two places
+ * ("ok") are two memories. A whole conversation at one turn a chunk (the default) numbers its chunks
+ * as its turns and keeps the ids it always had; a job over some messages wrote `<chunk>@<turn>` before
+ * this (such a job retried across the change may store a batch twice).
  */
-function positionOf(chunkIndex: number, turnStart: number | undefined): string {
-  return turnStart === undefined || turnStart === chunkIndex ? String(chunkIndex) : `${chunkIndex}@${turnStart}`;
+function positionOf(chunkIndex: number, chunk: Chunk | undefined): string {
+  const turnStart = chunk?.turnStart;
+  if (turnStart === undefined || turnStart === chunkIndex) return String(chunkIndex);
+  if (chunk!.turnEnd === turnStart && chunk!.turnPart === undefined) return String(turnStart);
+  return `${chunkIndex}@${turnStart}`;
 }

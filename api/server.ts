@@ -38,6 +38,7 @@ import { searchRoutes } from './search';
 import { sourceRoutes } from './sources';
 import { webhookRoutes } from './webhooks';
 import { WebhookStore } from '../lib/webhooks';
+import { Leases } from '../lib/leases';
 import { Sequences } from '../lib/sequences';
 import { SourceStore } from '../lib/sources';
 import type { SearchDeps } from '../lib/search/execute';
@@ -73,7 +74,7 @@ export function createApp(deps: ApiDeps): Express {
   const listings = new JobListings(deps.jobs.client, deps.jobs, deps.namespace, deps.jobs.config.TEMPORAL_TASK_QUEUE);
   const memoryListings = new MemoryListings(deps.es, indices);
   const surface = { keys, log: deps.log };
-  const conversations = new ConversationLedger(deps.es, indices.sources, indices.memories, indices.jobs, memories);
+  const conversations = new ConversationLedger(deps.es, indices.sources, indices.memories, indices.jobs, new Leases(deps.es, indices.sequences), memories);
   const sequences = new Sequences(deps.es, indices.sequences);
   const sources = new SourceStore(deps.es, indices, deps.jobs, listings);
   const entities = new EntityStore(deps.es, indices);
