@@ -5,6 +5,7 @@ import { embeddingText, versionOrder, type StoredMemory } from '../lib/domain/me
 import { isoDate } from '../lib/domain/dates';
 import { memoryScope, requestProvenance } from '../lib/domain/scope';
 import { memoryId } from '../lib/ids';
+import { assertNotBeingDeleted, Leases } from '../lib/leases';
 import { stemmedText } from '../lib/search/analysis';
 import { bulkFailure } from '../lib/elasticsearch/client';
 import { embedPrefetched } from '../lib/models/embedding-prefetch';
@@ -16,6 +17,7 @@ import type { BatchRange, ChunkResult, IndexResult, ParseResult, ResolveResult, 
 
 /** One batch of resolved memories → embedded memory documents in Elasticsearch, searchable on return. */
 export function createIndexActivity(deps: ActivityDeps) {
+  const leases = new Leases(deps.es, deps.indices.sequences);
   return async function indexMemories(
     { jobId, sourceId, request, versionAt }: StageInput,
     parsed: ParseResult,
@@ -92,6 +94,7 @@ export function createIndexActivity(deps: ActivityDeps) {
     const result: IndexResult = { indexed: held.length, memoryIds: held.map((doc) => doc.id) };
     // A job cancelled meanwhile writes nothing more (it counts what it wrote once its writes stop).
     stopIfCancelled();
+    await assertNotBeingDeleted(leases, request.tenant, sourceId);
     // Every memory of the batch already there and edited, or deleted: nothing to write (an empty bulk is refused).
     if (writes.length === 0) return result;
     // Searchable when the activity returns: the job is only "completed" once recall can see it.

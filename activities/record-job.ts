@@ -8,6 +8,7 @@ import { versionOrder } from '../lib/domain/memory';
 import { memoryScope } from '../lib/domain/scope';
 import { eventOfJob } from '../lib/domain/webhook-event';
 import { WebhookStore } from '../lib/webhooks';
+import { assertNotBeingDeleted, Leases } from '../lib/leases';
 
 /** Who hears of a finished job: the tenant's webhooks subscribed to its event (absent when none). */
 export interface JobAnnouncement {
@@ -20,6 +21,7 @@ export interface JobAnnouncement {
  */
 export function createRecordJobActivities(deps: ActivityDeps) {
   const webhooks = new WebhookStore(deps.es, deps.indices.webhooks, deps.config.CAIRN_ALLOW_PRIVATE_URLS);
+  const leases = new Leases(deps.es, deps.indices.sequences);
 
   /** Writes the summary and answers which webhooks to tell (undefined when none: histories before webhooks recorded nothing). */
   async function recordJobSummary(progress: JobProgress): Promise<JobAnnouncement | undefined> {
@@ -92,6 +94,7 @@ export function createRecordJobActivities(deps: ActivityDeps) {
 
   async function recordSource(input: StageInput, summary: { title?: string; contentHash?: string }): Promise<void> {
     const { jobId, sourceId, request } = input;
+    await assertNotBeingDeleted(leases, request.tenant, sourceId);
     const now = new Date().toISOString();
     // Listed when the job is completed (documents.list, Crosmos' sources.list, a bulk delete by scope
     // search the records): the record's write waits for a refresh, unless a version claim writes the

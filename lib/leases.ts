@@ -8,6 +8,22 @@ const LEASE_MS = 30_000;
 const WAIT_MS = 20_000;
 const POLL_MS = 10;
 
+/** The lease a source's delete holds: its jobs write nothing while it runs (they retry after). */
+export const sourceDeletion = (sourceId: string) => `source-delete:${sourceId}`;
+/** The lease a bulk delete of a tenant's sources holds, for every source of the tenant. */
+export const sourcesDeletion = (tenant: string) => `sources-delete:${tenant}`;
+
+/**
+ * Throws (a retryable failure: the activity tries again) while the source, or its tenant's sources,
+ * are being deleted: a job's write landing then would be deleted with them though the job completes,
+ * or would outlive its deleted record.
+ */
+export async function assertNotBeingDeleted(leases: Leases, tenant: string, sourceId: string): Promise<void> {
+  if (await leases.anyHeld([sourceDeletion(sourceId), sourcesDeletion(tenant)])) {
+    throw upstreamFailure(`source ${sourceId} is being deleted; its job writes once the delete is done`);
+  }
+}
+
 /**
  * Work done one at a time per key across every API process: a lease document per key in the sequences
  * index (created only if absent, so two processes never hold it at once; deleted when the work ends,
@@ -33,6 +49,12 @@ export class Leases {
       if (this.queues.get(key) === settled) this.queues.delete(key);
     });
     return turn;
+  }
+
+  /** Whether any of `keys` is held now (read in real time; a lease past LEASE_MS counts as let go). */
+  async anyHeld(keys: string[]): Promise<boolean> {
+    const { docs } = await this.es.mget<{ updated_at: string }>({ index: this.index, ids: keys });
+    return docs.some((doc) => 'found' in doc && doc.found && Date.parse(doc._source!.updated_at) + LEASE_MS >= Date.now());
   }
 
   private async leased<T>(tenant: string, key: string, work: () => Promise<T>): Promise<T> {

@@ -1,3 +1,4 @@
+import { JobListings } from '../lib/job-listing';
 import { startHarness, type Harness } from './support/harness';
 
 /** Requests on one thing at the same time, through one API process or two: what users see after. */
@@ -35,5 +36,33 @@ describe('requests at the same time', () => {
     const again = await h.api('POST', '/v1/conversations', { body: { conversation_id: 'overlap-chat', messages } });
     if (again.body.job_id) expect((await h.waitForJob('acme', again.body.job_id)).status).toBe('completed');
     expect(await turnsStored()).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+  it('keeps a new version sent while its source is being deleted: the job writes once the delete is done', async () => {
+    const sent = (version: number) => ({ content: `Version ${version}: Greta Holm repaired the Skagen lighthouse lamp.`, document_id: 'skagen-log', scope: { user_id: 'greta' } });
+    const first = await h.api('POST', '/v1/documents', { body: sent(1) });
+    expect((await h.waitForJob('acme', first.body.job_id)).status).toBe('completed');
+    const stored = () => memoriesOf({ 'provenance.source_id': first.body.source_id });
+
+    // The delete finds no open job of the source, and the new version is sent right after: its job
+    // would write while the delete removes what the source holds.
+    const original = JobListings.prototype.openJobsOf;
+    let accepted: Promise<{ status: number; body: { job_id: string } }> | undefined;
+    const lookup = jest.spyOn(JobListings.prototype, 'openJobsOf').mockImplementation(async function (this: JobListings, ...args) {
+      const open = await original.apply(this, args);
+      accepted = h.api('POST', '/v1/documents', { body: sent(2) });
+      // Up to 3 s for the new version's memory (written at once when nothing holds it back).
+      for (let waited = 0; waited < 3000 && !(await stored()).some((memory) => memory.text.startsWith('Version 2')); waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+      return open;
+    });
+    try {
+      expect((await h.api('DELETE', `/v1/sources/${first.body.source_id}`)).status).toBe(200);
+    } finally {
+      lookup.mockRestore();
+    }
+    const second = await accepted!;
+    expect(second.status).toBe(202);
+    expect((await h.waitForJob('acme', second.body.job_id)).status).toBe('completed');
+    expect((await stored()).map((memory) => memory.text)).toEqual([expect.stringMatching(/^Version 2/)]);
+    expect((await h.api('GET', `/v1/sources/${first.body.source_id}`)).body).toMatchObject({ last_job_id: second.body.job_id, memory_count: 1 });
   });
 });
