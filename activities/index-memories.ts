@@ -7,7 +7,8 @@ import { memoryScope, requestProvenance } from '../lib/domain/scope';
 import { memoryId } from '../lib/ids';
 import { assertNotBeingDeleted, Leases } from '../lib/leases';
 import { stemmedText } from '../lib/search/analysis';
-import { bulkFailure } from '../lib/elasticsearch/client';
+import { bulkFailure, getDocument } from '../lib/elasticsearch/client';
+import type { StoredSource } from '../lib/source-records';
 import { embedPrefetched } from '../lib/models/embedding-prefetch';
 import { readChunks } from './chunk-pages';
 import type { ActivityDeps } from './deps';
@@ -88,9 +89,12 @@ export function createIndexActivity(deps: ActivityDeps) {
     });
 
     if (vectors) await deps.embeddingMatch.assertVectorsFit('memories');
-    const { writes, deleted } = await keepingWhatWasThere(deps, docs, versionAt);
-    // What the batch holds: its memories, but for those deleted through the API.
-    const held = deleted.size ? docs.filter((doc) => !deleted.has(doc.id)) : docs;
+    // Only a conversation under its id has a ledger whose later sends may outdate this job's turns.
+    const outdated = request.format === 'CONVERSATION' && request.documentId ? await turnsOutdated(deps, sourceId, jobId) : undefined;
+    const current = outdated ? docs.filter((doc) => !outdated(doc.provenance.turn_start, doc.provenance.turn_end)) : docs;
+    const { writes, deleted } = await keepingWhatWasThere(deps, current, versionAt);
+    // What the batch holds: its memories, but for those deleted through the API or outdated.
+    const held = deleted.size ? current.filter((doc) => !deleted.has(doc.id)) : current;
     const result: IndexResult = { indexed: held.length, memoryIds: held.map((doc) => doc.id) };
     // A job cancelled meanwhile writes nothing more (it counts what it wrote once its writes stop).
     stopIfCancelled();
@@ -108,6 +112,24 @@ export function createIndexActivity(deps: ActivityDeps) {
     // conflict: the retried batch reads again and decides again.
     if (response.errors) throw bulkFailure(response, 'memories');
     return result;
+  };
+}
+
+/**
+ * Which turns of a conversation sent under its id (ConversationLedger) a later send edited or removed
+ * while this job was ingesting them: that send dropped what was stored of them, not what this job had
+ * yet to write, which would have stayed, saying what the conversation no longer says. Known once this
+ * job's own send has recorded it (the record names the job; a later send plans only after that): a
+ * turn the record now holds under another job, or no longer holds. Undefined when nothing is outdated.
+ */
+async function turnsOutdated(deps: ActivityDeps, sourceId: string, jobId: string): Promise<((start?: number, end?: number) => boolean) | undefined> {
+  const record = await getDocument<Pick<StoredSource, 'job_ids' | 'turn_jobs'>>(deps.es, { index: deps.indices.sources, id: sourceId, _source_includes: ['job_ids', 'turn_jobs'] });
+  const turnJobs = record?.source.turn_jobs;
+  if (!turnJobs || !record.source.job_ids?.includes(jobId)) return undefined;
+  return (start, end = start) => {
+    if (start === undefined) return false;
+    for (let turn = start; turn <= end!; turn++) if (turnJobs[turn] !== jobId) return true;
+    return false;
   };
 }
 

@@ -5,7 +5,16 @@ import { startHarness, type Harness } from './support/harness';
 describe('requests at the same time', () => {
   let h: Harness;
   beforeAll(async () => {
-    h = await startHarness();
+    h = await startHarness({
+      // Jobs of 'slow-chat' wait before they read their content, so a later send lands while they run.
+      wrapActivities: (activities) => ({
+        ...activities,
+        fetchSource: async (input) => {
+          if (input.request.documentId === 'slow-chat') await new Promise((resolve) => setTimeout(resolve, 1500));
+          return activities.fetchSource(input);
+        },
+      }),
+    });
   });
   afterAll(async () => h?.close());
 
@@ -64,5 +73,18 @@ describe('requests at the same time', () => {
     expect((await h.waitForJob('acme', second.body.job_id)).status).toBe('completed');
     expect((await stored()).map((memory) => memory.text)).toEqual([expect.stringMatching(/^Version 2/)]);
     expect((await h.api('GET', `/v1/sources/${first.body.source_id}`)).body).toMatchObject({ last_job_id: second.body.job_id, memory_count: 1 });
+  });
+  it('does not store what an edit sent meanwhile replaced: a message edited while its first job still runs', async () => {
+    const messages = [
+      { role: 'user', content: 'The last ferry to Vaxholm leaves at ten.' },
+      { role: 'assistant', content: 'Noted, ten o\'clock.' },
+    ];
+    const first = await h.api('POST', '/v1/conversations', { body: { conversation_id: 'slow-chat', messages } });
+    const corrected = [messages[0]!, { role: 'assistant', content: 'Correction: the last ferry is cancelled tonight.' }];
+    const second = await h.api('POST', '/v1/conversations', { body: { conversation_id: 'slow-chat', messages: corrected } });
+    expect(second.body).toMatchObject({ status: 'queued', messages_added: 1 });
+    for (const send of [first, second]) expect((await h.waitForJob('acme', send.body.job_id)).status).toBe('completed');
+    const stored = await memoriesOf({ 'provenance.document_id': 'slow-chat' });
+    expect(stored.map((memory) => memory.text).sort()).toEqual(['assistant: Correction: the last ferry is cancelled tonight.', 'user: The last ferry to Vaxholm leaves at ten.']);
   });
 });
