@@ -89,8 +89,12 @@ export function createIndexActivity(deps: ActivityDeps) {
     });
 
     if (vectors) await deps.embeddingMatch.assertVectorsFit('memories');
-    // Only a conversation under its id has a ledger whose later sends may outdate this job's turns.
-    const outdated = request.format === 'CONVERSATION' && request.documentId ? await turnsOutdated(deps, sourceId, jobId) : undefined;
+    // Before the read of what is there, so no request falls between that read and the write. Only a
+    // conversation under its id has a ledger whose later sends may outdate this job's turns.
+    const [, outdated] = await Promise.all([
+      assertNotBeingDeleted(leases, request.tenant, sourceId),
+      request.format === 'CONVERSATION' && request.documentId ? turnsOutdated(deps, sourceId, jobId) : undefined,
+    ]);
     const current = outdated ? docs.filter((doc) => !outdated(doc.provenance.turn_start, doc.provenance.turn_end)) : docs;
     const { writes, deleted } = await keepingWhatWasThere(deps, current, versionAt);
     // What the batch holds: its memories, but for those deleted through the API or outdated.
@@ -98,7 +102,6 @@ export function createIndexActivity(deps: ActivityDeps) {
     const result: IndexResult = { indexed: held.length, memoryIds: held.map((doc) => doc.id) };
     // A job cancelled meanwhile writes nothing more (it counts what it wrote once its writes stop).
     stopIfCancelled();
-    await assertNotBeingDeleted(leases, request.tenant, sourceId);
     // Every memory of the batch already there and edited, or deleted: nothing to write (an empty bulk is refused).
     if (writes.length === 0) return result;
     // Searchable when the activity returns: the job is only "completed" once recall can see it.
