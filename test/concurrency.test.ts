@@ -87,4 +87,30 @@ describe('requests at the same time', () => {
     const stored = await memoriesOf({ 'provenance.document_id': 'slow-chat' });
     expect(stored.map((memory) => memory.text).sort()).toEqual(['assistant: Correction: the last ferry is cancelled tonight.', 'user: The last ferry to Vaxholm leaves at ten.']);
   });
+  it('keeps a Tex write sent while its session is being deleted: its fragments are written once the delete is done', async () => {
+    const write = (text: string) => h.api('POST', '/compat/tex/ingestion/memory', { body: { scope: { org_id: 'org_del', session_id: 'del-1' }, turns: [{ role: 'user', text }] } });
+    const first = await write('The boiler service is booked for Monday.');
+    expect(first.status).toBe(202);
+    await h.waitForJob('acme', first.body.job_id);
+    const session = (await h.api('GET', `/v1/memories/mem_${first.body.active_fragment_ids[0]}`)).body.provenance.source_id;
+    const stored = () => memoriesOf({ 'provenance.source_id': session });
+
+    const original = JobListings.prototype.openJobsOf;
+    let accepted: Promise<{ status: number; body: { job_id: string; active_fragment_ids: string[] } }> | undefined;
+    const lookup = jest.spyOn(JobListings.prototype, 'openJobsOf').mockImplementation(async function (this: JobListings, ...args) {
+      const open = await original.apply(this, args);
+      accepted = write('The plumber comes on Tuesday instead.');
+      for (let waited = 0; waited < 3000 && !(await stored()).some((memory) => memory.text.includes('Tuesday')); waited += 100) await new Promise((resolve) => setTimeout(resolve, 100));
+      return open;
+    });
+    try {
+      expect((await h.api('DELETE', `/v1/sources/${session}`)).status).toBe(200);
+    } finally {
+      lookup.mockRestore();
+    }
+    const second = await accepted!;
+    expect(second.status).toBe(202);
+    expect((await h.waitForJob('acme', second.body.job_id)).status).toBe('completed');
+    expect((await h.api('GET', `/v1/memories/mem_${second.body.active_fragment_ids[0]}`)).status).toBe(200);
+  });
 });
