@@ -24,7 +24,8 @@ export function createRecordJobActivities(deps: ActivityDeps) {
   const leases = new Leases(deps.es, deps.indices.sequences);
 
   /** Writes the summary and answers which webhooks to tell (undefined when none: histories before webhooks recorded nothing). */
-  async function recordJobSummary(progress: JobProgress): Promise<JobAnnouncement | undefined> {
+  async function recordJobSummary(reported: JobProgress): Promise<JobAnnouncement | undefined> {
+    const progress = reported.status === 'cancelled' ? await countingWhatStays(reported) : reported;
     await deps.es.index({
       index: deps.indices.jobs,
       id: `${progress.tenant}:${progress.job_id}`,
@@ -90,6 +91,20 @@ export function createRecordJobActivities(deps: ActivityDeps) {
       source_url: or(request.sourceUrl),
       scope: Object.fromEntries(Object.entries(memoryScope(request.tenant, request.scope)).map(([field, value]) => [field, or(value)])),
     };
+  }
+
+  /**
+   * A cancelled job's memories as they are stored. A small job's stages run in one workflow task, and a
+   * cancel arriving meanwhile has the server refuse that task's completion: the job is then cancelled
+   * from its start as its history tells it, its counts at zero, while what the refused task indexed
+   * (and recorded) stays searchable.
+   */
+  async function countingWhatStays(progress: JobProgress): Promise<JobProgress> {
+    const { count } = await deps.es.count({
+      index: deps.indices.memories,
+      query: { bool: { filter: [{ term: { tenant: progress.tenant } }, { term: { 'provenance.job_id': progress.job_id } }] } },
+    });
+    return count === progress.memories_created ? progress : { ...progress, memories_created: count, counts: { ...progress.counts, memories: count } };
   }
 
   async function recordSource(input: StageInput, summary: { title?: string; contentHash?: string }): Promise<void> {

@@ -13,6 +13,12 @@ describe('requests at the same time', () => {
           if (input.request.documentId === 'slow-chat') await new Promise((resolve) => setTimeout(resolve, 1500));
           return activities.fetchSource(input);
         },
+        // Jobs sent with metadata {test: 'slow-index'} take their time once indexed, so a cancel lands then.
+        indexMemories: async (...args) => {
+          const indexed = await activities.indexMemories(...args);
+          if (args[0].request.metadata?.test === 'slow-index') await new Promise((resolve) => setTimeout(resolve, 1500));
+          return indexed;
+        },
       }),
     });
   });
@@ -112,5 +118,15 @@ describe('requests at the same time', () => {
     expect(second.status).toBe(202);
     expect((await h.waitForJob('acme', second.body.job_id)).status).toBe('completed');
     expect((await h.api('GET', `/v1/memories/mem_${second.body.active_fragment_ids[0]}`)).status).toBe(200);
+  });
+  it('counts what a job cancelled while its stages run in one go left stored', async () => {
+    const accepted = await h.api('POST', '/v1/documents', { body: { content: 'Astrid Moe collects vintage radios from Oslo flea markets.', scope: { user_id: 'astrid' }, metadata: { test: 'slow-index' } } });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await h.api('POST', `/v1/jobs/${accepted.body.job_id}/cancel`)).status).toBe(202);
+    const ended = await h.waitForJob('acme', accepted.body.job_id);
+    const stored = await memoriesOf({ 'provenance.job_id': accepted.body.job_id });
+    expect(stored.length).toBeGreaterThan(0);
+    expect(ended).toMatchObject({ status: 'cancelled', memories_created: stored.length });
+    expect((await h.api('GET', `/v1/jobs/${accepted.body.job_id}`)).body).toMatchObject({ status: 'cancelled', memories_created: stored.length });
   });
 });
