@@ -1,12 +1,14 @@
 import type { estypes } from '@elastic/elasticsearch';
 import { getJson } from '../lib/blob/store';
-import type { ParsedDocument } from '../lib/domain/document';
+import type { Chunk, ParsedDocument } from '../lib/domain/document';
 import { embeddingText, versionOrder, type StoredMemory } from '../lib/domain/memory';
 import { isoDate } from '../lib/domain/dates';
 import { memoryScope, requestProvenance } from '../lib/domain/scope';
 import { memoryId } from '../lib/ids';
+import { assertNotBeingDeleted, Leases } from '../lib/leases';
 import { stemmedText } from '../lib/search/analysis';
-import { bulkFailure } from '../lib/elasticsearch/client';
+import { bulkFailure, getDocument } from '../lib/elasticsearch/client';
+import type { StoredSource } from '../lib/source-records';
 import { embedPrefetched } from '../lib/models/embedding-prefetch';
 import { readChunks } from './chunk-pages';
 import type { ActivityDeps } from './deps';
@@ -16,6 +18,7 @@ import type { BatchRange, ChunkResult, IndexResult, ParseResult, ResolveResult, 
 
 /** One batch of resolved memories → embedded memory documents in Elasticsearch, searchable on return. */
 export function createIndexActivity(deps: ActivityDeps) {
+  const leases = new Leases(deps.es, deps.indices.sequences);
   return async function indexMemories(
     { jobId, sourceId, request, versionAt }: StageInput,
     parsed: ParseResult,
@@ -47,7 +50,7 @@ export function createIndexActivity(deps: ActivityDeps) {
       const ordinal = memories.slice(0, i).filter((other) => other.chunkIndex === memory.chunkIndex).length;
       const turnIds = chunk?.turnIds;
       const doc: StoredMemory = {
-        id: memoryId(request.tenant, sourceId, `${positionOf(memory.chunkIndex, chunk?.turnStart)}:${ordinal}:${memory.type}`, memory.text),
+        id: memoryId(request.tenant, sourceId, `${positionOf(memory.chunkIndex, chunk)}:${ordinal}:${memory.type}`, memory.text),
         tenant: request.tenant,
         text: memory.text,
         context: memory.context,
@@ -86,9 +89,16 @@ export function createIndexActivity(deps: ActivityDeps) {
     });
 
     if (vectors) await deps.embeddingMatch.assertVectorsFit('memories');
-    const { writes, deleted } = await keepingWhatWasThere(deps, docs, versionAt);
-    // What the batch holds: its memories, but for those deleted through the API.
-    const held = deleted.size ? docs.filter((doc) => !deleted.has(doc.id)) : docs;
+    // Before the read of what is there, so no request falls between that read and the write. Only a
+    // conversation under its id has a ledger whose later sends may outdate this job's turns.
+    const [, outdated] = await Promise.all([
+      assertNotBeingDeleted(leases, request.tenant, sourceId),
+      request.format === 'CONVERSATION' && request.documentId ? turnsOutdated(deps, sourceId, jobId) : undefined,
+    ]);
+    const current = outdated ? docs.filter((doc) => !outdated(doc.provenance.turn_start, doc.provenance.turn_end)) : docs;
+    const { writes, deleted } = await keepingWhatWasThere(deps, current, versionAt);
+    // What the batch holds: its memories, but for those deleted through the API or outdated.
+    const held = deleted.size ? current.filter((doc) => !deleted.has(doc.id)) : current;
     const result: IndexResult = { indexed: held.length, memoryIds: held.map((doc) => doc.id) };
     // A job cancelled meanwhile writes nothing more (it counts what it wrote once its writes stop).
     stopIfCancelled();
@@ -105,6 +115,24 @@ export function createIndexActivity(deps: ActivityDeps) {
     // conflict: the retried batch reads again and decides again.
     if (response.errors) throw bulkFailure(response, 'memories');
     return result;
+  };
+}
+
+/**
+ * Which turns of a conversation sent under its id (ConversationLedger) a later send edited or removed
+ * while this job was ingesting them: that send dropped what was stored of them, not what this job had
+ * yet to write, which would have stayed, saying what the conversation no longer says. Known once this
+ * job's own send has recorded it (the record names the job; a later send plans only after that): a
+ * turn the record now holds under another job, or no longer holds. Undefined when nothing is outdated.
+ */
+async function turnsOutdated(deps: ActivityDeps, sourceId: string, jobId: string): Promise<((start?: number, end?: number) => boolean) | undefined> {
+  const record = await getDocument<Pick<StoredSource, 'job_ids' | 'turn_jobs'>>(deps.es, { index: deps.indices.sources, id: sourceId, _source_includes: ['job_ids', 'turn_jobs'] });
+  const turnJobs = record?.source.turn_jobs;
+  if (!turnJobs || !record.source.job_ids?.includes(jobId)) return undefined;
+  return (start, end = start) => {
+    if (start === undefined) return false;
+    for (let turn = start; turn <= end!; turn++) if (turnJobs[turn] !== jobId) return true;
+    return false;
   };
 }
 
@@ -158,14 +186,19 @@ function writeOperation(index: string, id: string, expect: Write['expect']): est
 }
 
 /**
- * Where a memory sits in its source, for its id: the chunk's index, and for a conversation chunk whose
- * index is not its first turn's position that position too, so the same words said at two places
- * ("ok") are two memories. That is a job over some of a conversation's messages (a re-sent
- * conversation's new or edited ones, a Tex session's later turns), or a whole conversation's chunks
- * after a message split into several or with several turns a chunk. A whole conversation at one turn
- * a chunk (the default) numbers its chunks as its turns and keeps the ids it always had; the others'
- * ids changed once with this (a job retried across the change may store a batch twice).
+ * Where a memory sits in its source, for its id: the chunk's index; for a conversation chunk of one
+ * whole message, the message's position, so every job that ingests the message writes the same id
+ * (the whole conversation's, a re-sent conversation's over its new messages, a Tex session's later
+ * turns; two sends of one conversation at once once stored the messages both took twice); for any
+ * other conversation chunk whose index is not its first turn's position (a window of a message split
+ * into several, several turns a chunk), that position too, so the same words said at two places
+ * ("ok") are two memories. A whole conversation at one turn a chunk (the default) numbers its chunks
+ * as its turns and keeps the ids it always had; a job over some messages wrote `<chunk>@<turn>` before
+ * this (such a job retried across the change may store a batch twice).
  */
-function positionOf(chunkIndex: number, turnStart: number | undefined): string {
-  return turnStart === undefined || turnStart === chunkIndex ? String(chunkIndex) : `${chunkIndex}@${turnStart}`;
+function positionOf(chunkIndex: number, chunk: Chunk | undefined): string {
+  const turnStart = chunk?.turnStart;
+  if (turnStart === undefined || turnStart === chunkIndex) return String(chunkIndex);
+  if (chunk!.turnEnd === turnStart && chunk!.turnPart === undefined) return String(turnStart);
+  return `${chunkIndex}@${turnStart}`;
 }

@@ -8,6 +8,7 @@ import { versionOrder } from '../lib/domain/memory';
 import { memoryScope } from '../lib/domain/scope';
 import { eventOfJob } from '../lib/domain/webhook-event';
 import { WebhookStore } from '../lib/webhooks';
+import { assertNotBeingDeleted, Leases } from '../lib/leases';
 
 /** Who hears of a finished job: the tenant's webhooks subscribed to its event (absent when none). */
 export interface JobAnnouncement {
@@ -20,9 +21,11 @@ export interface JobAnnouncement {
  */
 export function createRecordJobActivities(deps: ActivityDeps) {
   const webhooks = new WebhookStore(deps.es, deps.indices.webhooks, deps.config.CAIRN_ALLOW_PRIVATE_URLS);
+  const leases = new Leases(deps.es, deps.indices.sequences);
 
   /** Writes the summary and answers which webhooks to tell (undefined when none: histories before webhooks recorded nothing). */
-  async function recordJobSummary(progress: JobProgress): Promise<JobAnnouncement | undefined> {
+  async function recordJobSummary(reported: JobProgress): Promise<JobAnnouncement | undefined> {
+    const progress = reported.status === 'cancelled' ? await countingWhatStays(reported) : reported;
     await deps.es.index({
       index: deps.indices.jobs,
       id: `${progress.tenant}:${progress.job_id}`,
@@ -90,8 +93,23 @@ export function createRecordJobActivities(deps: ActivityDeps) {
     };
   }
 
+  /**
+   * A cancelled job's memories as they are stored. A small job's stages run in one workflow task, and a
+   * cancel arriving meanwhile has the server refuse that task's completion: the job is then cancelled
+   * from its start as its history tells it, its counts at zero, while what the refused task indexed
+   * (and recorded) stays searchable.
+   */
+  async function countingWhatStays(progress: JobProgress): Promise<JobProgress> {
+    const { count } = await deps.es.count({
+      index: deps.indices.memories,
+      query: { bool: { filter: [{ term: { tenant: progress.tenant } }, { term: { 'provenance.job_id': progress.job_id } }] } },
+    });
+    return count === progress.memories_created ? progress : { ...progress, memories_created: count, counts: { ...progress.counts, memories: count } };
+  }
+
   async function recordSource(input: StageInput, summary: { title?: string; contentHash?: string }): Promise<void> {
     const { jobId, sourceId, request } = input;
+    await assertNotBeingDeleted(leases, request.tenant, sourceId);
     const now = new Date().toISOString();
     // Listed when the job is completed (documents.list, Crosmos' sources.list, a bulk delete by scope
     // search the records): the record's write waits for a refresh, unless a version claim writes the

@@ -14,6 +14,7 @@ import { memoryScope, requestProvenance } from '../lib/domain/scope';
 import type { StageInput } from './types';
 import { stemmedText } from '../lib/search/analysis';
 import { isoDate } from '../lib/domain/dates';
+import { assertNotBeingDeleted, Leases } from '../lib/leases';
 
 export interface ActiveWriteResult {
   /** One per turn sent, in order: the turn's stable hash (its memory is `mem_<hash>`). */
@@ -121,6 +122,7 @@ async function storedFragments(
  */
 export function createWriteActiveActivity(deps: ActivityDeps) {
   const memoriesRefresh = new SharedRefresh(deps.es, deps.indices.memories);
+  const leases = new Leases(deps.es, deps.indices.sequences);
   return async function writeActiveFragments({ jobId, sourceId, request }: StageInput): Promise<ActiveWriteResult> {
     if (!request.blobKey) throw badInput('an active write needs the turns in the blob store');
     const conversation = Conversation.parse(await getJson(deps.blobs, request.blobKey));
@@ -170,6 +172,7 @@ export function createWriteActiveActivity(deps: ActivityDeps) {
       updated_at: null,
       ...(vectors && deps.embedder ? { embedding: vectors[i], embedding_model: deps.embedder.model } : {}),
     }));
+    await assertNotBeingDeleted(leases, request.tenant, sourceId);
     const response = await deps.es.bulk({
       operations: docs.flatMap((doc) => [{ index: { _index: deps.indices.memories, _id: doc.id } }, doc]),
     });

@@ -40,6 +40,7 @@ import { webhookRoutes } from './webhooks';
 import { WebhookStore } from '../lib/webhooks';
 import { SpaceStore } from '../lib/spaces';
 import { eraseTenant } from '../lib/tenant-erasure';
+import { Leases } from '../lib/leases';
 import { Sequences } from '../lib/sequences';
 import { SourceStore } from '../lib/sources';
 import type { SearchDeps } from '../lib/search/execute';
@@ -75,9 +76,10 @@ export function createApp(deps: ApiDeps): Express {
   const listings = new JobListings(deps.jobs.client, deps.jobs, deps.namespace, deps.jobs.config.TEMPORAL_TASK_QUEUE);
   const memoryListings = new MemoryListings(deps.es, indices);
   const surface = { keys, log: deps.log };
-  const conversations = new ConversationLedger(deps.es, indices.sources, indices.memories, indices.jobs, memories);
+  const leases = new Leases(deps.es, indices.sequences);
+  const conversations = new ConversationLedger(deps.es, indices.sources, indices.memories, indices.jobs, leases, memories);
   const sequences = new Sequences(deps.es, indices.sequences);
-  const sources = new SourceStore(deps.es, indices, deps.jobs, listings);
+  const sources = new SourceStore(deps.es, indices, deps.jobs, listings, leases);
   const entities = new EntityStore(deps.es, indices);
 
   const app = express();

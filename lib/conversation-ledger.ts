@@ -9,6 +9,7 @@ import { isPartlyCompleted } from './domain/job';
 import { getDocument, retryOnVersionConflict } from './elasticsearch/client';
 import { sha256 } from './ids';
 import { turnText } from './chunking/chunk-conversation';
+import type { Leases } from './leases';
 import type { MemoryStore, TurnMemory } from './memories';
 
 /** A message's identity within its conversation: position + speaker + text, so an edit counts as new. */
@@ -72,9 +73,16 @@ export class ConversationLedger {
     private readonly sourcesIndex: string,
     private readonly memoriesIndex: string,
     private readonly jobsIndex: string,
+    /** Where sends of one conversation take turns (across API processes). */
+    private readonly leases: Leases,
     /** Where neighbouring turns' contexts are rewritten (MemoryStore); without it they are left as they were. */
     private readonly contexts?: Pick<MemoryStore, 'replaceInNeighbours'>,
   ) {}
+
+  /** Runs `send` once no other send of the conversation is being planned, started or recorded. */
+  oneAtATime<T>(tenant: string, sourceId: string, send: () => Promise<T>): Promise<T> {
+    return this.leases.holding(tenant, `conversation-send:${sourceId}`, send);
+  }
 
   /**
    * A turn is matched and embedded with its neighbours' words (their `context`): the old words of an

@@ -51,8 +51,14 @@ export interface ConversationSent {
  * written last (a lost write only means a later re-send repeats idempotent work).
  */
 export async function sendConversation(jobs: IngestJobs, ledger: ConversationLedger, send: ConversationSend, log: Logger): Promise<ConversationSent> {
+  const sourceId = deriveSourceId(send.tenant, send.sourceKey);
+  // Sends of one conversation at once would each plan against the record before the other's job
+  // and ingest the same new messages twice: they take turns, each planning on what the last recorded.
+  return ledger.oneAtATime(send.tenant, sourceId, () => applySend(jobs, ledger, send, sourceId, log));
+}
+
+async function applySend(jobs: IngestJobs, ledger: ConversationLedger, send: ConversationSend, sourceId: string, log: Logger): Promise<ConversationSent> {
   const { tenant, messages, attributes } = send;
-  const sourceId = deriveSourceId(tenant, send.sourceKey);
   const hashes = messages.map((message, position) => (send.context === undefined ? messageHash(message, position) : sha256(messageHash(message, position), send.context).slice(0, 32)));
   const update = await ledger.plan(tenant, sourceId, hashes, attributes);
   const toIngest = update.ingest.map((position) => messages[position]!);

@@ -10,6 +10,7 @@ import { filterClauses, SCOPE_FIELDS, type ScopeField as ScopeValueField } from 
 import type { SearchFilters } from './search/plan';
 import { turnPositionsKey } from './sequences';
 import type { JobListings } from './job-listing';
+import { sourceDeletion, sourcesDeletion, type Leases } from './leases';
 import type { JobMemo } from './job-request';
 import type { IngestJobs } from './jobs';
 
@@ -78,6 +79,7 @@ export class SourceStore {
     private readonly indices: IndexNames,
     private readonly jobs: IngestJobs,
     private readonly listings: JobListings,
+    private readonly leases: Leases,
   ) {}
 
   async get(tenant: string, id: string): Promise<PublicSource> {
@@ -142,6 +144,11 @@ export class SourceStore {
    * again once the delete had answered: the caller cancels it (POST /v1/jobs/:id/cancel) or waits.
    */
   async delete(tenant: string, id: string): Promise<SourceDeletion> {
+    // Held from before the look for open jobs: a job started after it writes once the delete is done.
+    return this.leases.holding(tenant, sourceDeletion(id), () => this.deleteUnlessOpen(tenant, id));
+  }
+
+  private async deleteUnlessOpen(tenant: string, id: string): Promise<SourceDeletion> {
     const [stored, open] = await Promise.all([this.read(tenant, id), this.listings.openJobsOf(tenant, (memo) => memo.source_id === id)]);
     const running = open.get(id);
     if (running) {
@@ -171,6 +178,10 @@ export class SourceStore {
    * is writing (nothing of it is stored yet to match, and it would be stored after the answer).
    */
   async deleteAll(tenant: string, filters: SourceScopeFilters): Promise<SourcesDeletion> {
+    return this.leases.holding(tenant, sourcesDeletion(tenant), () => this.deleteAllUnlessOpen(tenant, filters));
+  }
+
+  private async deleteAllUnlessOpen(tenant: string, filters: SourceScopeFilters): Promise<SourcesDeletion> {
     const matching = await this.matchingIds(tenant, filters);
     const matched = new Set(matching);
     const open = await this.listings.openJobsOf(tenant, (memo) => (memo.source_id !== undefined && matched.has(memo.source_id)) || sentWith(memo, filters));

@@ -17,7 +17,7 @@ export function turnText(turn: ConversationMessage): string {
 /** One or a few consecutive turns per chunk, keeping speaker, turn positions and timestamps. */
 export function chunkConversation(turns: ConversationMessage[], options: ConversationChunkOptions): Chunk[] {
   const chunks: Chunk[] = [];
-  let group: { turn: ConversationMessage; position: number; tokens: number }[] = [];
+  let group: { turn: ConversationMessage; position: number; tokens: number; part?: number }[] = [];
   let used = 0;
 
   const emit = () => {
@@ -30,6 +30,7 @@ export function chunkConversation(turns: ConversationMessage[], options: Convers
       tokens: countTokens(text),
       turnStart: group[0]!.position,
       turnEnd: group[group.length - 1]!.position,
+      turnPart: group[0]!.part,
       turnIds: turnIds.length ? turnIds : undefined,
       speakers: [...new Set(group.map(({ turn }) => turn.name ?? turn.role))],
       timestamp: group[0]!.turn.timestamp,
@@ -45,10 +46,10 @@ export function chunkConversation(turns: ConversationMessage[], options: Convers
     if (tokens > options.maxTokens) {
       // A single huge message is split into windows that each keep the speaker prefix.
       emit();
-      for (const window of splitByTokens(turn.content, options.maxTokens - 8)) {
-        group.push({ turn: { ...turn, content: window }, position, tokens: countTokens(window) });
+      splitByTokens(turn.content, options.maxTokens - 8).forEach((window, part) => {
+        group.push({ turn: { ...turn, content: window }, position, tokens: countTokens(window), part });
         emit();
-      }
+      });
       return;
     }
     if (group.length >= options.maxTurns || (used + tokens > options.maxTokens && group.length > 0)) emit();

@@ -48,6 +48,8 @@ export const Chunk = z.object({
   page: z.number().int().optional(),
   turnStart: z.number().int().optional(),
   turnEnd: z.number().int().optional(),
+  /** A window of a message too long for one chunk: its number within the message (0 for the first). */
+  turnPart: z.number().int().optional(),
   turnIds: z.array(z.string()).optional(),
   speakers: z.array(z.string()).optional(),
   timestamp: z.string().optional(),
