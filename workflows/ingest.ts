@@ -47,7 +47,7 @@ import {
 } from './ingest/activities';
 import { tell } from './ingest/announce';
 import { failureReason, refusedForGood, untilStorageIsBack } from './ingest/failures';
-import { batchRanges, isDefined, stage, sum, tally } from './ingest/stages';
+import { assertWithinJobBatches, batchRanges, isDefined, stage, sum, tally } from './ingest/stages';
 
 export interface IngestWorkflowInput extends StageInput {
   /** Chunks per extract/index batch and how many batches run at once (bounded fan-out). */
@@ -73,6 +73,7 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
   const handsPassiveOver = input.activeWrite === true && (input.revision ?? 0) >= 7;
   const completesInOne = (input.revision ?? 0) >= 8;
   const waitsForStorage = (input.revision ?? 0) >= 9;
+  const boundsBatches = (input.revision ?? 0) >= 9;
   const untilStored = <R>(run: () => Promise<R>) => (waitsForStorage ? () => untilStorageIsBack(run) : run);
   // Before revision 2 every job marked itself running at once; since, only a job that hands a stage
   // to the task queue does (just before it does).
@@ -148,7 +149,12 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     // patched() (revision < 2): histories recorded before this change replay with the regular
     // activities they ran.
     const small = parsed.characters <= SMALL_TEXT_CHARS && (current || patched('local-small-stages'));
-    const chunked = await stage(progress, 'chunk', untilStored(() => (small ? chunkSmall : queued.chunkDocument)(input, parsed)), (r) => ({ count: r.chunks }));
+    const chunk = untilStored(() => (small ? chunkSmall : queued.chunkDocument)(input, parsed));
+    const chunked = await stage(progress, 'chunk', async () => {
+      const result = await chunk();
+      if (boundsBatches) assertWithinJobBatches(result.chunks, input.batchSize);
+      return result;
+    }, (r) => ({ count: r.chunks }));
     progress.counts.chunks = chunked.chunks;
 
     const batches = batchRanges(chunked.chunks, input.batchSize);

@@ -1,3 +1,4 @@
+import { MAX_JOB_BATCHES } from '../workflows/ingest/stages';
 import { textFixture } from './fixtures/documents';
 import { startHarness, type Harness } from './support/harness';
 
@@ -5,17 +6,19 @@ import { startHarness, type Harness } from './support/harness';
 const diskFull = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
 
 /**
- * Cairn's own disk (the blob store's folder) full: a request that must write to it is a 503 to retry,
- * not a 500, and a job accepted before the disk filled waits for room instead of failing.
+ * Cairn running out of something. Its own disk (the blob store's folder) full: a request that must
+ * write to it is a 503 to retry, not a 500, and a job accepted before the disk filled waits for room
+ * instead of failing. A job too large for one workflow history fails saying so before it starts.
  */
-describe("Cairn's storage full", () => {
+describe('resource limits', () => {
   let h: Harness;
   /** Blob keys whose writes fail as on a full disk, until `fullUntil` (ms since the epoch). */
   let fills: (key: string) => boolean = () => false;
   let fullUntil = 0;
 
   beforeAll(async () => {
-    h = await startHarness();
+    // One chunk a batch: a job of MAX_JOB_BATCHES batches is a conversation of as many turns.
+    h = await startHarness({ env: { BATCH_SIZE: '1' } });
     // The API and the worker share this store: the disk is full for both.
     const blobs = h.runtime.blobs;
     const put = blobs.put.bind(blobs);
@@ -56,4 +59,20 @@ describe("Cairn's storage full", () => {
     expect(job.status).toBe('completed');
     expect(job.counts.memories).toBeGreaterThan(0);
   }, 120_000);
+
+  it('a conversation of more batches than one job holds fails at its chunk stage saying so, before anything is extracted', async () => {
+    const messages = Array.from({ length: MAX_JOB_BATCHES + 1 }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: `Turn ${i}: Lea waters the ferns.` }));
+    const sent = await h.api('POST', '/v1/conversations', { body: { messages } });
+    expect(sent.status).toBe(202);
+    const job = await h.waitForJob('acme', sent.body.job_id, 30_000);
+    expect(job.status).toBe('failed');
+    expect(job.stages.extract?.state).toBe('pending');
+    expect(job.errors).toEqual([
+      {
+        stage: 'chunk',
+        code: 'payload_too_large',
+        message: `the content makes ${MAX_JOB_BATCHES + 1} chunks, more than one job takes (${MAX_JOB_BATCHES}: ${MAX_JOB_BATCHES} batches of 1, kept within Temporal's workflow history limit): send it in parts`,
+      },
+    ]);
+  });
 });
