@@ -82,7 +82,6 @@ const STORAGE_EXHAUSTED: Record<string, string> = {
   EROFS: 'its folder is on a read-only file system',
   EACCES: 'its folder is not writable',
   EPERM: 'its folder is not writable',
-  EIO: 'its disk reports an I/O error',
   EMFILE: 'the process has too many open files',
   ENFILE: 'the system has too many open files',
 };
