@@ -16,7 +16,7 @@ export function createChunkActivity(deps: ActivityDeps) {
     const maxTokens = deps.config.CHUNK_TOKENS;
     const chunks: Chunk[] = document.turns
       ? chunkConversation(document.turns, { maxTokens, maxTurns: deps.config.CONVERSATION_TURNS_PER_CHUNK })
-      : chunkSections(document.sections, {
+      : await chunkSections(document.sections, {
           maxTokens,
           overlapTokens: deps.config.CHUNK_OVERLAP_TOKENS,
           onProgress: (count) => heartbeat({ chunks: count }),

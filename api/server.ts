@@ -41,6 +41,7 @@ import { WebhookStore } from '../lib/webhooks';
 import { SpaceStore } from '../lib/spaces';
 import { eraseTenant } from '../lib/tenant-erasure';
 import { Leases } from '../lib/leases';
+import { BodyMemory } from './body-memory';
 import { Sequences } from '../lib/sequences';
 import { SourceStore } from '../lib/sources';
 import type { SearchDeps } from '../lib/search/execute';
@@ -75,7 +76,8 @@ export function createApp(deps: ApiDeps): Express {
   const memories = new MemoryStore(deps.es, indices, deps.embedder ?? deps.search.embedder, deps.search.embeddingMatch, deps.extractors);
   const listings = new JobListings(deps.jobs.client, deps.jobs, deps.namespace, deps.jobs.config.TEMPORAL_TASK_QUEUE);
   const memoryListings = new MemoryListings(deps.es, indices);
-  const surface = { keys, log: deps.log };
+  const bodyMemory = new BodyMemory(deps.jobs.config.REQUEST_BODY_MEMORY_MB * 2 ** 20);
+  const surface = { keys, log: deps.log, bodyMemory };
   const leases = new Leases(deps.es, indices.sequences);
   const conversations = new ConversationLedger(deps.es, indices.sources, indices.memories, indices.jobs, leases, memories);
   const sequences = new Sequences(deps.es, indices.sequences);
@@ -102,6 +104,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use('/compat/synap', synapSurface(surface, deps.jobs, memories, deps.es, indices.sources));
 
   app.use(authenticate(keys));
+  app.use(bodyMemory.reserve);
   app.use(jsonOnly(['/v1/files']));
   app.use(jsonBody());
   app.use(nativeIngestRoutes(deps.jobs, conversations, deps.log));

@@ -58,6 +58,13 @@ function fillSpare(all) {
   }
 }
 
+// A segment that could not be filled (the disk full) holds no record: it goes, not to keep the space it took.
+function dropSpare() {
+  if (spare.fd >= 0) fs.closeSync(spare.fd);
+  fs.rmSync(fileOf(spare.segment), { force: true });
+  spare = { segment: spare.segment, fd: -1, filled: 0, flushed: false };
+}
+
 function nextSegment() {
   fillSpare(true);
   if (current.fd >= 0) {
@@ -101,6 +108,7 @@ function drain() {
         // After a failed write or flush nothing later can be trusted to be on disk (a flush after a
         // failed one may report success for data that was dropped): the journal stops taking writes.
         broken = String((error && error.message) || error);
+        dropSpare();
         parentPort.postMessage({ type: 'failed', ids, error: broken });
       }
     }
@@ -112,6 +120,7 @@ function drain() {
       if (!spare.flushed) schedule();
     } catch (error) {
       broken = String((error && error.message) || error);
+      dropSpare();
     }
   }
 }
@@ -146,6 +155,8 @@ try {
   parentPort.postMessage({ type: 'ready', segment: current.segment });
   schedule();
 } catch (error) {
-  parentPort.postMessage({ type: 'failed', ids: [], error: String((error && error.message) || error) });
+  broken = String((error && error.message) || error);
+  dropSpare();
+  parentPort.postMessage({ type: 'failed', ids: [], error: broken });
 }
 `;

@@ -89,8 +89,11 @@ export class AcceptJournal {
     const writer = new Worker(JOURNAL_WRITER_SOURCE, { eval: true, workerData: { dir, segmentBytes: SEGMENT_BYTES, firstSegment } });
     const journal = new AcceptJournal(dir, writer, log);
     for (const segment of existing) journal.recover(segment);
+    // A writer that cannot prepare its segment (the disk full or read-only) leaves the journal failed
+    // (onWriterMessage): the process accepts without it, as after a failed write, rather than not
+    // starting at all, and the entries read back are still started by its sweep.
     await new Promise<void>((resolve, reject) => {
-      writer.once('message', (message: { type: string; error?: string }) => (message.type === 'ready' ? resolve() : reject(new Error(`cannot open the acceptance journal in ${dir}: ${message.error}`))));
+      writer.once('message', () => resolve());
       writer.once('error', reject);
     });
     journal.current = firstSegment;

@@ -112,6 +112,11 @@ const EnvSchema = z.object({
    */
   ACCEPT_JOURNAL: z.enum(['true', 'false']).default('true').transform((value) => value === 'true'),
   ACCEPT_JOURNAL_DIR: optionalString,
+  /**
+   * The request bodies (uploads, JSON) an API process reads and holds at once, by their declared size
+   * (MB): one that would go past it is a 503 with Retry-After (api/body-memory.ts).
+   */
+  REQUEST_BODY_MEMORY_MB: positiveInt.default(256),
   /** Chunks per extract/embed/index activity, and how many such batches run at once. */
   BATCH_SIZE: positiveInt.default(32),
   BATCH_CONCURRENCY: positiveInt.default(4),

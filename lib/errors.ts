@@ -71,6 +71,20 @@ export const upstreamFailure = (message: string) => new CairnError('upstream_fai
 const GRPC_UNAVAILABLE = new Set([1 /* CANCELLED */, 4 /* DEADLINE_EXCEEDED */, 8 /* RESOURCE_EXHAUSTED */, 14 /* UNAVAILABLE */]);
 // The Elasticsearch client's errors for a node it cannot reach or that did not answer in time.
 const ES_UNREACHABLE = new Set(['ConnectionError', 'TimeoutError', 'NoLivingConnectionsError']);
+/**
+ * The server's own disk or file handles running out or refusing writes (the blob store's or the
+ * acceptance journal's folder full, over quota, read-only): nothing the caller sent is wrong, and the
+ * same request succeeds once an operator frees the disk.
+ */
+const STORAGE_EXHAUSTED: Record<string, string> = {
+  ENOSPC: 'no space left on its disk',
+  EDQUOT: 'its disk quota is used up',
+  EROFS: 'its folder is on a read-only file system',
+  EACCES: 'its folder is not writable',
+  EPERM: 'its folder is not writable',
+  EMFILE: 'the process has too many open files',
+  ENFILE: 'the system has too many open files',
+};
 
 /**
  * Temporal refusing a request for its size (a payload over its blob limit, a message over gRPC's):
@@ -85,21 +99,36 @@ export function asTooLargeForTemporal(error: unknown): CairnError | undefined {
   return undefined;
 }
 
+/** The failure type of an activity that Cairn's own storage stopped (STORAGE_EXHAUSTED): the job waits for it. */
+export const STORAGE_UNAVAILABLE = 'storage_unavailable';
+
+/** What to say of a system error of the disk (its code, not its message, which names the server's paths). */
+function storageFailureMessage(error: unknown): string | undefined {
+  const code = (error as { code?: unknown })?.code;
+  const exhausted = typeof code === 'string' && Object.hasOwn(STORAGE_EXHAUSTED, code) ? STORAGE_EXHAUSTED[code] : undefined;
+  return exhausted && `Cairn's storage cannot take writes now: ${exhausted} (${code as string})`;
+}
+
 /**
- * What an outage of Temporal or Elasticsearch looks like from a request: the service could not be
- * reached, timed out, or answered that it is overloaded or unavailable. Such a request is answered
- * 503 (retry later), never 500. Undefined for anything else.
+ * What an outage of Temporal, Elasticsearch or Cairn's own disk looks like from a request: the
+ * service could not be reached, timed out, or answered that it is overloaded or unavailable; the disk
+ * is full or refuses writes. Such a request is answered 503 (retry later), never 500. Undefined for
+ * anything else.
  */
 export function asServiceUnavailable(error: unknown): CairnError | undefined {
   if (error instanceof CairnError) return undefined;
   const named = error as { name?: string; code?: unknown; cause?: { code?: unknown }; meta?: { statusCode?: number }; message?: string };
+  const storage = storageFailureMessage(error);
+  if (storage) return upstreamFailure(storage);
   if (named?.name && ES_UNREACHABLE.has(named.name)) return upstreamFailure(`Elasticsearch is unavailable: ${named.message}`);
+  const body = (error as { meta?: { body?: { error?: { type?: string; index?: string; reason?: string } } } })?.meta?.body;
+  // Its reason says which: a node's disk past its flood stage (a write block), a full write queue.
   if (named?.name === 'ResponseError' && [429, 502, 503, 504].includes(named.meta?.statusCode ?? 0)) {
-    return upstreamFailure(`Elasticsearch is unavailable (${named.meta!.statusCode})`);
+    const reason = typeof body?.error?.reason === 'string' ? `: ${body.error.reason.slice(0, 300)}` : '';
+    return upstreamFailure(`Elasticsearch is unavailable (${named.meta!.statusCode}${reason})`);
   }
   // An index deleted from under a running Cairn (by an operator, a restore): no request can be
   // answered from it until a process starts and creates it again.
-  const body = (error as { meta?: { body?: { error?: { type?: string; index?: string } } } })?.meta?.body;
   if (named?.name === 'ResponseError' && body?.error?.type === 'index_not_found_exception') {
     return upstreamFailure(`Elasticsearch has no index ${body.error.index ?? '(unnamed)'} (deleted while Cairn runs?): restart the API and worker to create it`);
   }
@@ -120,6 +149,8 @@ export function toActivityFailure(error: unknown): unknown {
     // Its code as the failure's type (a retryable one was typed by its class name, "CairnError").
     return error.retryable ? ApplicationFailure.retryable(error.message, error.code) : ApplicationFailure.nonRetryable(error.message, error.code);
   }
+  const storage = storageFailureMessage(error);
+  if (storage) return ApplicationFailure.retryable(storage, STORAGE_UNAVAILABLE);
   return error;
 }
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -208,6 +209,36 @@ describe('the acceptance journal', () => {
     const minutesAgo = new Date(Date.now() - 120_000);
     fs.utimesSync(path.join(folder, 'lock'), minutesAgo, minutesAgo);
     await (await AcceptJournal.open(folder)).close();
+  });
+
+  // A real full disk: a tmpfs of 1 MB, smaller than a segment (mounting one takes root, as CI runs).
+  (process.getuid?.() === 0 ? it : it.skip)('on a disk too full for its next segment, opens unusable: the API starts and accepts without it, and what it read back is still started', async () => {
+    const earlier = journalFolder();
+    const before = await AcceptJournal.open(earlier);
+    await before.append({ workflowInput: { jobId: 'job-left', request: { tenant: 'acme' } } as never, recordedAt: new Date().toISOString() });
+    await before.close();
+    const full = journalFolder();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', full]);
+    try {
+      // The segment as written, without its preallocated zeros, is what fits.
+      const [segment] = segmentsIn(earlier);
+      const written = fs.readFileSync(path.join(earlier, segment!));
+      let end = written.length;
+      while (end > 0 && written[end - 1] === 0) end -= 1;
+      fs.writeFileSync(path.join(full, segment!), written.subarray(0, end));
+
+      const journal = await AcceptJournal.open(full);
+      expect(journal.usable).toBe(false);
+      expect(journal.list().map((start) => start.workflowInput.jobId)).toEqual(['job-left']);
+      // The segment it could not fill is gone, not left holding the disk's last space.
+      expect(segmentsIn(full)).toEqual([segment]);
+      const jobs = new IngestJobs(h.temporal.client, h.runtime.blobs, h.config, h.runtime.es, undefined, journal);
+      const accepted = await jobs.start(document('The lighthouse keeper logged every storm.'));
+      expect((await h.waitForJob('acme', accepted.jobId)).status).toBe('completed');
+      await journal.close();
+    } finally {
+      execFileSync('umount', ['-l', full]);
+    }
   });
 });
 

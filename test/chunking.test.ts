@@ -20,7 +20,7 @@ function expectExactOffsets(document: ParsedDocument, chunks: Chunk[]) {
 describe('chunking: token-bounded, structure-aware, with exact provenance offsets', () => {
   it('splits prose by paragraph, then sentence, within the token budget, with overlap', async () => {
     const document = await PARSERS.TXT(bytes(textFixture(3)), { format: 'TXT' });
-    const chunks = chunkSections(document.sections, options);
+    const chunks = await chunkSections(document.sections, options);
     expect(chunks.length).toBeGreaterThan(6);
     for (const chunk of chunks) expect(chunk.tokens).toBeLessThanOrEqual(options.maxTokens);
     expectExactOffsets(document, chunks);
@@ -34,7 +34,7 @@ describe('chunking: token-bounded, structure-aware, with exact provenance offset
 
   it('has no overlap when configured with none, and covers all the text in order', async () => {
     const document = await PARSERS.TXT(bytes(textFixture(2)), { format: 'TXT' });
-    const chunks = chunkSections(document.sections, { maxTokens: 48, overlapTokens: 0 });
+    const chunks = await chunkSections(document.sections, { maxTokens: 48, overlapTokens: 0 });
     for (let i = 1; i < chunks.length; i++) expect(chunks[i]!.charStart!).toBeGreaterThanOrEqual(chunks[i - 1]!.charEnd!);
     const covered = chunks.map((chunk) => chunk.text).join(' ').replace(/\s+/g, ' ');
     expect(covered).toBe(document.text.replace(/\s+/g, ' '));
@@ -42,7 +42,7 @@ describe('chunking: token-bounded, structure-aware, with exact provenance offset
 
   it('splits markdown on headings and keeps the heading path, ignoring # lines in code fences', async () => {
     const document = await PARSERS.MARKDOWN(bytes(markdownFixture), { format: 'MARKDOWN' });
-    const chunks = chunkSections(document.sections, options);
+    const chunks = await chunkSections(document.sections, options);
     expect(document.title).toBe('Field guide');
     expect(chunks.map((chunk) => chunk.heading)).toEqual(['Field guide', 'Field guide › Trams', 'Field guide › Trams › Tickets', 'Field guide › Food']);
     expect(chunks[2]!.text).toBe('Field guide › Trams › Tickets\nA Viva Viagem card pays for the funicular as well.');
@@ -50,22 +50,43 @@ describe('chunking: token-bounded, structure-aware, with exact provenance offset
     expectExactOffsets(document, chunks);
   });
 
-  it('packs small paragraphs together while they fit', () => {
+  it('gives timers and sockets a turn every few tens of milliseconds while it chunks a large document', async () => {
+    // Heartbeats and other jobs' workflow tasks run on the worker's one thread: a 47-million-character
+    // document held it for 59 s without a pause. Here 4 million characters, in paragraphs too long for
+    // a chunk and without sentence ends (cut into token windows, the slowest path).
+    const words = ['river', 'stone', 'maple', 'harbor', 'lantern', 'copper', 'meadow', 'falcon', 'orchard', 'violet', 'summit'];
+    const paragraph = Array.from({ length: 2000 }, (_, i) => words[(i * 7) % words.length]).join(' ');
+    const text = Array.from({ length: 300 }, () => paragraph).join('\n\n');
+    let longestPause = 0;
+    let last = performance.now();
+    const ticks = setInterval(() => {
+      const now = performance.now();
+      longestPause = Math.max(longestPause, now - last);
+      last = now;
+    }, 5);
+    const chunks = await chunkSections([{ text, charStart: 0 }], { maxTokens: 256, overlapTokens: 32 });
+    clearInterval(ticks);
+    longestPause = Math.max(longestPause, performance.now() - last);
+    expect(chunks.length).toBeGreaterThan(1000);
+    expect(longestPause).toBeLessThan(1000);
+  });
+
+  it('packs small paragraphs together while they fit', async () => {
     const text = 'First short paragraph.\n\nSecond short paragraph.\n\nThird short paragraph.';
-    const chunks = chunkSections([{ text, charStart: 0 }], options);
+    const chunks = await chunkSections([{ text, charStart: 0 }], options);
     expect(chunks).toHaveLength(1);
     expect(chunks[0]!.text).toBe(text);
   });
 
   it('never mixes two sections in one chunk, even when both are small', async () => {
     const document = await PARSERS.MARKDOWN(bytes('# A\nalpha one.\n# B\nbeta two.'), { format: 'MARKDOWN' });
-    const chunks = chunkSections(document.sections, { maxTokens: 512, overlapTokens: 64 });
+    const chunks = await chunkSections(document.sections, { maxTokens: 512, overlapTokens: 64 });
     expect(chunks.map((chunk) => chunk.text)).toEqual(['A\nalpha one.', 'B\nbeta two.']);
   });
 
   it('packs CSV rows whole, without overlap, each row readable as column: value', async () => {
     const document = await PARSERS.CSV(bytes(csvFixture), { format: 'CSV' });
-    const small = chunkSections(document.sections, { maxTokens: 30, overlapTokens: 16 });
+    const small = await chunkSections(document.sections, { maxTokens: 30, overlapTokens: 16 });
     expect(small.length).toBeGreaterThan(1);
     for (const chunk of small) {
       for (const line of chunk.text.split('\n')) expect(line).toMatch(/^city: \w+ \| country: \w+ \| population: \d+$/);
@@ -74,19 +95,19 @@ describe('chunking: token-bounded, structure-aware, with exact provenance offset
     expectExactOffsets(document, small);
   });
 
-  it('cuts an over-long sentence into token windows that keep exact offsets, even in multi-byte text', () => {
+  it('cuts an over-long sentence into token windows that keep exact offsets, even in multi-byte text', async () => {
     const text = 'ação '.repeat(300) + '日本語のテキスト'.repeat(40);
     const spans = tokenSpans(text, 50);
     expect(spans.length).toBeGreaterThan(5);
     expect(spans.map(({ start, end }) => text.slice(start, end)).join('')).toBe(text);
     for (const { start, end } of spans) expect(countTokens(text.slice(start, end))).toBeLessThanOrEqual(50);
-    const chunks = chunkSections([{ text, charStart: 0 }], options);
+    const chunks = await chunkSections([{ text, charStart: 0 }], options);
     for (const chunk of chunks) expect(chunk.tokens).toBeLessThanOrEqual(options.maxTokens);
     // Emoji (one character, several tokens), accents and CJK with no sentence break: every chunk within
     // the budget, no character cut in half, and the chunks cover the text in order.
     const lone = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
     for (const sample of ['😀🎉👍🏽 '.repeat(300), 'naïve café résumé 東京 😀 '.repeat(150), '😀'.repeat(500), ` ${'naïve '.repeat(32)}`, '我们今天去公园散步，天气很好，'.repeat(200), '𝓐𝓑𝓒𝓓𝓔𝓕'.repeat(500)]) {
-      const windows = chunkSections([{ text: sample, charStart: 0 }], { maxTokens: 64, overlapTokens: 0 });
+      const windows = await chunkSections([{ text: sample, charStart: 0 }], { maxTokens: 64, overlapTokens: 0 });
       for (const chunk of windows) {
         expect(countTokens(chunk.text)).toBeLessThanOrEqual(64);
         expect(chunk.text).not.toMatch(lone);
@@ -95,7 +116,7 @@ describe('chunking: token-bounded, structure-aware, with exact provenance offset
     }
   });
 
-  it('ends sentences at the full stops of Chinese, Japanese and Hindi, so a long paragraph is cut between sentences, not mid-word', () => {
+  it('ends sentences at the full stops of Chinese, Japanese and Hindi, so a long paragraph is cut between sentences, not mid-word', async () => {
     const samples = [
       '李明上个月搬到了上海，现在在一家医院当医生。他每个周末都去图书馆看书，也喜欢在公园里跑步。',
       '田中さんは毎朝六時に起きて、公園を散歩してから会社に行きます。「週末は山に登ります。」',
@@ -103,7 +124,7 @@ describe('chunking: token-bounded, structure-aware, with exact provenance offset
     ];
     for (const sentences of samples) {
       const text = sentences.repeat(12);
-      const chunks = chunkSections([{ text, charStart: 0 }], { maxTokens: 96, overlapTokens: 0 });
+      const chunks = await chunkSections([{ text, charStart: 0 }], { maxTokens: 96, overlapTokens: 0 });
       expect(chunks.length).toBeGreaterThan(1);
       for (const chunk of chunks) {
         expect(chunk.tokens).toBeLessThanOrEqual(96);

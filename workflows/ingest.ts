@@ -46,8 +46,8 @@ import {
   writeActiveFragments,
 } from './ingest/activities';
 import { tell } from './ingest/announce';
-import { failureReason, refusedForGood } from './ingest/failures';
-import { batchRanges, isDefined, stage, sum, tally } from './ingest/stages';
+import { failureReason, refusedForGood, untilStorageIsBack } from './ingest/failures';
+import { assertWithinJobBatches, batchRanges, isDefined, stage, sum, tally } from './ingest/stages';
 
 export interface IngestWorkflowInput extends StageInput {
   /** Chunks per extract/index batch and how many batches run at once (bounded fan-out). */
@@ -72,6 +72,9 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
   const answersActiveFirst = (input.revision ?? 0) >= 6;
   const handsPassiveOver = input.activeWrite === true && (input.revision ?? 0) >= 7;
   const completesInOne = (input.revision ?? 0) >= 8;
+  const waitsForStorage = (input.revision ?? 0) >= 9;
+  const boundsBatches = (input.revision ?? 0) >= 9;
+  const untilStored = <R>(run: () => Promise<R>) => (waitsForStorage ? () => untilStorageIsBack(run) : run);
   // Before revision 2 every job marked itself running at once; since, only a job that hands a stage
   // to the task queue does (just before it does).
   let markedRunning = false;
@@ -137,16 +140,21 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     }
 
     const fetch = () => (!input.request.blobKey || handsPassiveOver ? queued.fetchSource(input) : handOverUpload(input));
-    const fetched = await stage(progress, 'fetch', fetch, (r) => ({ count: r.bytes }));
+    const fetched = await stage(progress, 'fetch', untilStored(fetch), (r) => ({ count: r.bytes }));
     progress.counts.bytes = fetched.bytes;
     const localFirstStages = fetched.bytes <= SMALL_UPLOAD_BYTES && (current || patched('local-first-stages'));
     const parse = tryLocally(localFirstStages && onceLocally.parseSource, queued.parseSource);
-    const parsed = await stage(progress, 'parse', () => parse(input, fetched), (r) => ({ count: r.characters }));
+    const parsed = await stage(progress, 'parse', untilStored(() => parse(input, fetched)), (r) => ({ count: r.characters }));
     progress.counts.characters = parsed.characters;
     // patched() (revision < 2): histories recorded before this change replay with the regular
     // activities they ran.
     const small = parsed.characters <= SMALL_TEXT_CHARS && (current || patched('local-small-stages'));
-    const chunked = await stage(progress, 'chunk', () => (small ? chunkSmall : queued.chunkDocument)(input, parsed), (r) => ({ count: r.chunks }));
+    const chunk = untilStored(() => (small ? chunkSmall : queued.chunkDocument)(input, parsed));
+    const chunked = await stage(progress, 'chunk', async () => {
+      const result = await chunk();
+      if (boundsBatches) assertWithinJobBatches(result.chunks, input.batchSize);
+      return result;
+    }, (r) => ({ count: r.chunks }));
     progress.counts.chunks = chunked.chunks;
 
     const batches = batchRanges(chunked.chunks, input.batchSize);

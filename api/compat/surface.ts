@@ -4,6 +4,7 @@ import { CairnError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { authenticate, type KeyResolver } from '../auth';
 import { jsonBody, toErrorResponse, withStatus } from '../errors';
+import type { BodyMemory } from '../body-memory';
 
 export interface SurfaceError {
   status: number;
@@ -19,6 +20,7 @@ export type ErrorShape = (error: SurfaceError) => { status: number; body: unknow
 export interface SurfaceDeps {
   keys: KeyResolver[];
   log: Logger;
+  bodyMemory: BodyMemory;
 }
 
 /**
@@ -37,6 +39,7 @@ export function compatSurface(deps: SurfaceDeps, shape: ErrorShape, mount: (rout
     });
   }
   router.use(authenticate(deps.keys));
+  router.use(deps.bodyMemory.reserve);
   router.use(jsonBody());
   mount(router);
   router.use((req, _res, next) => next(new CairnError('not_found', `No route for ${req.method} ${req.originalUrl.split('?')[0]}`)));

@@ -93,7 +93,7 @@ export async function chunkTexts(corpus: CorpusDocument[], config: Config): Prom
   for (const document of corpus) {
     const { format } = detectFormat(document.bytes, document.format);
     const parsed = await PARSERS[format](document.bytes, { format });
-    for (const chunk of chunkSections(parsed.sections, { maxTokens: config.CHUNK_TOKENS, overlapTokens: config.CHUNK_OVERLAP_TOKENS })) texts.push(chunk.text);
+    for (const chunk of await chunkSections(parsed.sections, { maxTokens: config.CHUNK_TOKENS, overlapTokens: config.CHUNK_OVERLAP_TOKENS })) texts.push(chunk.text);
   }
   return texts;
 }

@@ -5,8 +5,27 @@ import { FULL_STOP } from '../text/sentences';
 export interface ChunkOptions {
   maxTokens: number;
   overlapTokens: number;
-  /** Called every few hundred chunks, so a long chunking run can heartbeat. */
+  /** Called each time chunking gives way (every GIVE_WAY_MS), so a long chunking run can heartbeat. */
   onProgress?: (chunks: number) => void;
+}
+
+/**
+ * How long chunking runs before it lets timers and sockets have their turn. A worker has one
+ * JavaScript thread: a document of 47 million characters took 70 s to chunk, 59 s of it without a
+ * pause, in which no heartbeat left (its activity timed out, five times over) and no other job's
+ * workflow task ran.
+ */
+const GIVE_WAY_MS = 50;
+
+/** A pause, due every GIVE_WAY_MS of work, in which the event loop runs what waits (see GIVE_WAY_MS). */
+function pacer(onPause: () => void): () => Promise<void> {
+  let since = performance.now();
+  return async () => {
+    if (performance.now() - since < GIVE_WAY_MS) return;
+    onPause();
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    since = performance.now();
+  };
 }
 
 /** A unit the packer never splits: a paragraph, a sentence, a token window, or a row. Offsets are absolute. */
@@ -28,8 +47,9 @@ const PARAGRAPH_BREAK = /\n\s*\n/g;
  * repeated for context. Rows (CSV, JSON records) are packed whole, without overlap. Every chunk keeps
  * the character range it came from.
  */
-export function chunkSections(sections: Section[], options: ChunkOptions): Chunk[] {
+export async function chunkSections(sections: Section[], options: ChunkOptions): Promise<Chunk[]> {
   const chunks: Chunk[] = [];
+  const pace = pacer(() => options.onProgress?.(chunks.length));
   const emit = (section: Section, pieces: Piece[], text?: string) => {
     if (pieces.length === 0) return;
     const first = pieces[0]!;
@@ -45,7 +65,6 @@ export function chunkSections(sections: Section[], options: ChunkOptions): Chunk
       ...(section.heading ? { heading: section.heading } : {}),
       ...(section.page ? { page: section.page } : {}),
     });
-    if (chunks.length % 200 === 0) options.onProgress?.(chunks.length);
   };
 
   for (let i = 0; i < sections.length; i++) {
@@ -56,7 +75,7 @@ export function chunkSections(sections: Section[], options: ChunkOptions): Chunk
       // Consecutive rows under the same heading pack together; the document joins them with "\n".
       const rows: Section[] = [section];
       while (sections[i + 1]?.unit === 'row' && sections[i + 1]!.heading === section.heading) rows.push(sections[++i]!);
-      packRows(rows, budget, (group) =>
+      await packRows(rows, budget, pace, (group) =>
         emit(section, group.pieces, group.rows.map((row) => row.text).join('\n')),
       (row, spans) => spans.forEach((span) => emit(row, [span])));
       continue;
@@ -65,7 +84,8 @@ export function chunkSections(sections: Section[], options: ChunkOptions): Chunk
       windows(section, budget).forEach((piece) => emit(section, [piece]));
       continue;
     }
-    packProse(section, budget, options.overlapTokens, (pieces) => emit(section, pieces));
+    await packProse(section, budget, options.overlapTokens, pace, (pieces) => emit(section, pieces));
+    await pace();
   }
   options.onProgress?.(chunks.length);
   return chunks;
@@ -109,13 +129,14 @@ function toPiece(section: Section, span: Span): Piece {
 }
 
 /** Paragraphs that fit, else their sentences, else token windows of a sentence. */
-function prosePieces(section: Section, budget: number): Piece[] {
+async function prosePieces(section: Section, budget: number, pace: () => Promise<void>): Promise<Piece[]> {
   const pieces: Piece[] = [];
-  spansBetween(section.text, PARAGRAPH_BREAK, { start: 0, end: section.text.length }).forEach((paragraph, index) => {
+  for (const [index, paragraph] of spansBetween(section.text, PARAGRAPH_BREAK, { start: 0, end: section.text.length }).entries()) {
+    await pace();
     const piece = toPiece(section, paragraph);
     if (piece.tokens <= budget) {
       pieces.push({ ...piece, paragraph: index });
-      return;
+      continue;
     }
     for (const sentence of spansBetween(section.text, SENTENCE_END, paragraph)) {
       const candidate = toPiece(section, sentence);
@@ -125,7 +146,7 @@ function prosePieces(section: Section, budget: number): Piece[] {
       }
       for (const window of windowsOf(section, sentence, budget)) pieces.push({ ...window, paragraph: index });
     }
-  });
+  }
   return pieces.filter((piece) => piece.end > piece.start);
 }
 
@@ -141,10 +162,10 @@ function spansBetween(text: string, separator: RegExp, within: Span): Span[] {
   return spans.filter((span) => text.slice(span.start, span.end).trim().length > 0);
 }
 
-function packProse(section: Section, budget: number, overlapTokens: number, emit: (pieces: Piece[]) => void): void {
+async function packProse(section: Section, budget: number, overlapTokens: number, pace: () => Promise<void>, emit: (pieces: Piece[]) => void): Promise<void> {
   let current: Piece[] = [];
   let used = 0;
-  for (const piece of prosePieces(section, budget)) {
+  for (const piece of await prosePieces(section, budget, pace)) {
     const previous = current[current.length - 1];
     const newParagraph = previous !== undefined && previous.paragraph !== piece.paragraph;
     // +1: the whitespace joining two pieces can cost a token. A paragraph boundary is a better cut
@@ -173,12 +194,13 @@ function overlapTail(pieces: Piece[], overlapTokens: number, room: number): Piec
   return tail;
 }
 
-function packRows(
+async function packRows(
   rows: Section[],
   budget: number,
+  pace: () => Promise<void>,
   emitGroup: (group: { rows: Section[]; pieces: Piece[] }) => void,
   emitOversized: (row: Section, spans: Piece[]) => void,
-): void {
+): Promise<void> {
   let group: Section[] = [];
   let pieces: Piece[] = [];
   let used = 0;
@@ -189,6 +211,7 @@ function packRows(
     used = 0;
   };
   for (const row of rows) {
+    await pace();
     const tokens = countTokens(row.text);
     if (tokens > budget) {
       flush();

@@ -27,5 +27,9 @@
  * 8: a completed job records its source, retires a replaceable source's other versions and writes its
  *    summary in one local activity (completeJob) instead of three, each with its own activation and
  *    marker; a job that fails or is cancelled still writes its summary alone.
+ * 9: a fetch, parse or chunk stage that Cairn's storage stopped (its disk full or unwritable) once its
+ *    few retries ran out is run again after a wait, for as long as it takes, instead of failing the job;
+ *    a job whose chunks take more than MAX_JOB_BATCHES batches fails at its chunk stage saying so,
+ *    before Temporal's history limit would terminate it half indexed.
  */
-export const INGEST_REVISION = 8;
+export const INGEST_REVISION = 9;

@@ -1,4 +1,5 @@
-import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, ChildWorkflowFailure, sleep } from '@temporalio/workflow';
+import { STORAGE_UNAVAILABLE } from '../../lib/errors';
 
 /**
  * What a workflow says when a stage or a child job failed: the activity's or the job's own failure
@@ -19,4 +20,27 @@ export function failureReason(error: unknown): { code: string; message: string }
 export function refusedForGood(error: unknown): boolean {
   const failure = error instanceof ActivityFailure ? error.cause : error;
   return failure instanceof ApplicationFailure && failure.nonRetryable === true;
+}
+
+/** A stage that Cairn's storage stopped (its disk full or unwritable) once its retries ran out. */
+function failedForStorage(error: unknown): boolean {
+  const failure = error instanceof ActivityFailure ? error.cause : error;
+  return failure instanceof ApplicationFailure && failure.type === STORAGE_UNAVAILABLE;
+}
+
+/**
+ * Runs a stage again, after a wait (10 s, doubling to 10 min), for as long as the disk stays full or
+ * unwritable: an accepted job waits for its storage as it waits for Elasticsearch. The stages whose
+ * own retries are few (fetch, parse, chunk: a parser that hangs or takes its worker down must not
+ * run forever) would otherwise fail the job within seconds of a disk filling up.
+ */
+export async function untilStorageIsBack<R>(run: () => Promise<R>): Promise<R> {
+  for (let waitMs = 10_000; ; waitMs = Math.min(waitMs * 2, 600_000)) {
+    try {
+      return await run();
+    } catch (error) {
+      if (!failedForStorage(error)) throw error;
+      await sleep(waitMs);
+    }
+  }
 }
