@@ -150,6 +150,17 @@ sources
     console.log(`source ${id} deleted: ${deleted.memories_deleted} memories, ${deleted.entities_deleted} entities (${deleted.entities_updated} others no longer name it)`);
   });
 
+program
+  .command('erase-tenant')
+  .description("erase a tenant's data whole: its sources with their memories and uploads, entities, spaces, webhooks, job summaries, minted keys and schedules (the operator key, or the tenant's own admin key)")
+  .argument('<tenant>')
+  .requiredOption('--confirm <tenant>', 'the tenant named again: nothing is erased unless both agree')
+  .action(async (tenant: string, options: { confirm: string }) => {
+    const erased = await client().request('DELETE', `/v1/admin/tenants/${encodeURIComponent(tenant)}?confirm=${encodeURIComponent(options.confirm)}`);
+    if (asJson()) return print(erased);
+    console.log(`tenant ${tenant} erased: ${erased.sources_deleted} sources, ${erased.memories_deleted} memories, ${erased.entities_deleted} entities, ${erased.job_summaries_deleted} job summaries, ${erased.keys_deleted} keys, ${erased.webhooks_deleted} webhooks, ${erased.spaces_deleted} spaces, ${erased.schedules_deleted} schedules`);
+  });
+
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 /** The scope options `forget` and `scopes` take: each a filter of the same name. */

@@ -283,6 +283,17 @@ describe('operations: API metrics, the worker process (JSON logs, Prometheus, gr
     fs.writeFileSync(broken, '{"not": json');
     await expect(cli('--json', 'ingest', broken)).rejects.toMatchObject({ code: 1, stdout: expect.stringMatching(/"status": "(failed|rejected)"/) });
 
+    // Erasing a tenant: refused unless named twice, then everything of it gone (here a tenant of its own).
+    const doomed = `cli-erased-${Date.now()}`;
+    const key = (await h.api('POST', '/v1/admin/keys', { key: h.operatorKey, body: { tenant: doomed, permissions: ['ingest', 'read', 'search'] } })).body.key as string;
+    const doomedJob = await h.api('POST', '/v1/documents', { key, body: { content: 'Ignatius Pell carves chess sets from pear wood.' } });
+    expect((await h.waitForJob(doomed, doomedJob.body.job_id)).status).toBe('completed');
+    const operator = { ...env, CAIRN_API_KEY: h.operatorKey };
+    await expect(run(TSX, ['cli/main.ts', 'erase-tenant', doomed, '--confirm', 'acme'], { cwd: ROOT, env: operator, timeout: 90_000 })).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/400/) });
+    const erased = await run(TSX, ['cli/main.ts', 'erase-tenant', doomed, '--confirm', doomed], { cwd: ROOT, env: operator, timeout: 90_000 });
+    expect(erased.stdout).toMatch(new RegExp(`tenant ${doomed} erased: 1 sources, [1-9]\\d* memories, .* 1 keys`));
+    expect((await h.api('GET', '/v1/sources', { key })).status).toBe(401);
+
     // An API refusal is a clear message and a non-zero exit, not a stack trace.
     await expect(cli('job', 'no-such-job')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/404/) });
     await expect(cli('--key', 'wrong', 'search', 'x')).rejects.toMatchObject({ stderr: expect.stringMatching(/401/) });
