@@ -181,6 +181,27 @@ export class SourceStore {
     return this.leases.holding(tenant, sourcesDeletion(tenant), () => this.deleteAllUnlessOpen(tenant, filters));
   }
 
+  /**
+   * Every source the filters match, deleteAll's rounds run until none is left, for a delete that must
+   * be whole (a space, a tenant): a conflict (409) when a matched source's job is still open, or when
+   * `rounds` rounds (each up to BULK sources) leave some — sent again, it goes on. `what` names the whole.
+   */
+  async deleteEvery(tenant: string, filters: SourceScopeFilters, what: string, rounds: number): Promise<{ sources: number; memories: number }> {
+    let sources = 0;
+    let memories = 0;
+    for (let round = 0; ; round += 1) {
+      const deletion = await this.deleteAll(tenant, filters);
+      sources += deletion.sources_deleted;
+      memories += deletion.memories_deleted;
+      if (deletion.refused.length > 0) {
+        const open = deletion.refused.flatMap((refused) => refused.open_job_ids);
+        throw conflict(`${what} has jobs still queued or running (${open.slice(0, 3).join(', ')}${open.length > 3 ? ', …' : ''}): cancel them (POST /v1/jobs/{id}/cancel) or wait for them to end, then send the delete again`);
+      }
+      if (deletion.remaining === 0) return { sources, memories };
+      if (round === rounds - 1 || deletion.sources_deleted === 0) throw conflict(`${what}: ${sources} sources deleted, ${deletion.remaining} left: send the delete again`);
+    }
+  }
+
   private async deleteAllUnlessOpen(tenant: string, filters: SourceScopeFilters): Promise<SourcesDeletion> {
     const matching = await this.matchingIds(tenant, filters);
     const matched = new Set(matching);

@@ -86,19 +86,7 @@ export class SpaceStore {
    */
   async delete(tenant: string, id: string): Promise<void> {
     const found = await this.find(tenant, id);
-    let deleted = 0;
-    for (let round = 0; ; round += 1) {
-      const deletion = await this.sources.deleteAll(tenant, { space_id: id });
-      deleted += deletion.sources_deleted;
-      if (deletion.refused.length > 0) {
-        const open = deletion.refused.flatMap((refused) => refused.open_job_ids);
-        throw conflict(`space ${id} has sources with a job still queued or running (${open.slice(0, 3).join(', ')}): cancel or wait for them, then delete the space`);
-      }
-      if (deletion.remaining === 0) break;
-      if (round === DELETE_ROUNDS - 1 || deletion.sources_deleted === 0) {
-        throw conflict(`space ${id}: ${deleted} sources deleted, ${deletion.remaining} left: send the delete again`);
-      }
-    }
+    const deleted = (await this.sources.deleteEvery(tenant, { space_id: id }, `space ${id}`, DELETE_ROUNDS)).sources;
     if (!found && deleted === 0) throw notFound(`space ${id}`);
     if (found) await this.es.delete({ index: this.index, id: found.documentId, refresh: 'wait_for' }, { ignore: [404] });
   }

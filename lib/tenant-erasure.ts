@@ -3,7 +3,6 @@ import type { ApiKeyStore } from './apikeys';
 import type { BackfillSchedules } from './backfill/schedules';
 import { deleteMatching } from './elasticsearch/client';
 import type { IndexNames } from './elasticsearch/indices';
-import { conflict } from './errors';
 import type { IngestJobs } from './jobs';
 import type { SourceStore } from './sources';
 
@@ -46,11 +45,11 @@ const TENANT_INDICES = ['memories', 'entities', 'tombstones', 'sequences', 'spac
  * namespace's retention.
  */
 export async function eraseTenant(deps: TenantErasureDeps, tenant: string): Promise<TenantErasure> {
-  const first = await deleteSources(deps, tenant);
+  const first = await deps.sources.deleteEvery(tenant, {}, `tenant ${tenant}`, SOURCE_ROUNDS);
   // Revoked once nothing is refused, through the store (this process's cache of them goes at once, as
   // with any revoke); then the sources a request let in meanwhile go too.
   for (const key of await deps.keys.list(tenant)) await deps.keys.revoke(tenant, key.id);
-  const last = await deleteSources(deps, tenant);
+  const last = await deps.sources.deleteEvery(tenant, {}, `tenant ${tenant}`, SOURCE_ROUNDS);
   const schedules = await deps.schedules.list(tenant);
   for (const schedule of schedules) await deps.schedules.delete(tenant, schedule.id);
   await dropJobContent(deps, tenant);
@@ -71,25 +70,6 @@ export async function eraseTenant(deps: TenantErasureDeps, tenant: string): Prom
     spaces_deleted: deleted.spaces ?? 0,
     schedules_deleted: schedules.length,
   };
-}
-
-/** Every source of the tenant, as DELETE /v1/sources/:id deletes one; 409 while a job of the tenant is open. */
-async function deleteSources(deps: TenantErasureDeps, tenant: string): Promise<{ sources: number; memories: number }> {
-  let sources = 0;
-  let memories = 0;
-  for (let round = 0; ; round += 1) {
-    const deletion = await deps.sources.deleteAll(tenant, {});
-    sources += deletion.sources_deleted;
-    memories += deletion.memories_deleted;
-    if (deletion.refused.length > 0) {
-      const open = deletion.refused.flatMap((refused) => refused.open_job_ids);
-      throw conflict(`tenant ${tenant} has jobs still queued or running (${open.slice(0, 3).join(', ')}${open.length > 3 ? ', …' : ''}): cancel them (POST /v1/jobs/{id}/cancel) or wait for them to end, then erase it`);
-    }
-    if (deletion.remaining === 0) return { sources, memories };
-    if (round === SOURCE_ROUNDS - 1 || deletion.sources_deleted === 0) {
-      throw conflict(`tenant ${tenant}: ${sources} sources deleted, ${deletion.remaining} left: send the request again`);
-    }
-  }
 }
 
 /** The stored content of every job the tenant's summaries name (a deleted source's is gone already). */
