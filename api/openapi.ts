@@ -21,11 +21,12 @@ import {
 } from './compat/crosmos-stores';
 import { MemsolusIngestFields, MemsolusJob, MemsolusJobList, MemsolusListQuery } from './compat/memsolus';
 import { TexRecallRequest, TexRecallResponse } from './compat/tex-recall';
+import { TexMemoryWriteRequest, TexMemoryWriteResponse, TexUpdateMemoryResponse } from './compat/tex-documents';
 import { SupermemoryConversationRequest, SupermemoryConversationResponse } from './compat/supermemory';
 import { SupermemoryAddRequest, SupermemoryAddResponse, SupermemoryDocument, SupermemoryDocumentUpdateRequest, SupermemoryUploadFields } from './compat/supermemory-documents';
 import { SupermemoryBatchAddRequest, SupermemoryBatchAddResponse, SupermemoryDeleteBulkRequest, SupermemoryDeleteBulkResponse } from './compat/supermemory-document-batches';
 import { SupermemoryDocumentListRequest, SupermemoryDocumentListResponse, SupermemoryProcessingResponse } from './compat/supermemory-document-listings';
-import { SupermemoryForgetRequest, SupermemoryForgetResponse, SupermemoryUpdateMemoryRequest, SupermemoryUpdateMemoryResponse } from './compat/supermemory-memories';
+import { SupermemoryForgetRequest, SupermemoryForgetResponse, SupermemoryUpdateMemoryRequest, SupermemoryUpdateMemoryResponse, TexForgetRequest, TexUpdateMemoryRequest } from './compat/supermemory-memories';
 import { SupermemoryDocumentSearchRequest, SupermemoryDocumentSearchResponse, SupermemoryProfileRequest, SupermemoryProfileResponse, SupermemorySearchRequest, SupermemorySearchResponse } from './compat/supermemory-recall';
 import { SynapBatchCreate, SynapBatchResponse, SynapCreateMemory, SynapIngestionStatus, SynapMemory, SynapMemoryUpdate, SynapQueued } from './compat/synap';
 import { SynapSdkBatchResponse, SynapSdkDeleted, SynapSdkMemory, SynapSdkQueued, SynapSdkStatus, SynapSdkUploadFields, SynapWhoami } from './compat/synap-sdk';
@@ -110,6 +111,12 @@ const batchErrors = (accepted: z.ZodType) =>
     z.object({ results: z.array(accepted).max(0), errors: z.array(BatchError) }),
   ]);
 
+/** supermemory's routes Tex's SDK calls too, with Tex's errors: what each reads and writes is the caller's container's (user's). */
+const texSupermemoryCalls = (operations: Operation[]): Operation[] =>
+  operations
+    .filter((operation) => /^\/compat\/supermemory\/v[34]\/(documents|search|profile|memories)/.test(operation.path) && !(operation.path.endsWith('/v4/memories') && operation.method === 'patch'))
+    .map((operation) => ({ ...operation, ...(operation.body === SupermemoryForgetRequest ? { body: TexForgetRequest } : {}), path: operation.path.replace('/compat/supermemory', '/compat/tex'), tag: 'tex', summary: `Tex's SDK, as ${operation.path} within the caller's container (its user): ${operation.summary}` }));
+
 const OPERATIONS: Operation[] = [
   { method: 'get', path: '/healthz', tag: 'health', summary: '200 when Temporal and Elasticsearch answer, else 503', public: true, errors: [503], response: HealthAnswer },
   { method: 'get', path: '/readyz', tag: 'health', summary: '200 when ready to take requests; 503 while starting or shutting down', public: true, errors: [503], response: HealthAnswer },
@@ -191,6 +198,8 @@ const OPERATIONS: Operation[] = [
   { method: 'get', path: `/compat/tex/ingestion/status/${ID}`, tag: 'tex', summary: "Tex's SDK jobs.get(): a write's job (its job_id or passive_job_id), as GET /v1/jobs/{id} answers it; only jobs started through Tex (with an access token, its user's)", permission: 'read', response: JobProgress },
   { method: 'delete', path: `/compat/tex/ingestion/memory/turns/${ID}`, tag: 'tex', summary: "Tex's SDK conversations.forget(): one turn (an id from a write's turn_ids) forgotten in both tiers — its fragment and every memory naming it — and kept from being stored again; 409 while the job enriching it runs", permission: 'write', query: TexForgetQuery, errors: [409], response: TexForgetTurnResponse },
   { method: 'post', path: '/compat/tex/recall', tag: 'tex', summary: "Tex's SDK recall(): hybrid search over the scope's org and user (every session) → {hits: {turns, observations, entities}, confidence, mode, usage}; score is cosine 0..1, min_score drops hits below it", permission: 'search', body: TexRecallRequest, response: TexRecallResponse },
+  { method: 'post', path: '/compat/tex/v4/memories', tag: 'tex', summary: "Tex's SDK `memories.add`: up to 100 memories of the caller's container (user), each stored through the ingest pipeline as a document of its own → {documentId: null, memories: [{id (the document's), memory, isStatic, createdAt, metadata, storedAs: \"document\", documentId, jobId}], message, usage}", permission: 'ingest', body: TexMemoryWriteRequest, response: TexMemoryWriteResponse },
+  { method: 'patch', path: '/compat/tex/v4/memories', tag: 'tex', summary: "Tex's SDK `memories.update_memory`: a memory of the caller's container edited in place (by its mem_ id or exact content; superseded: true), or, by the id `memories.add` answered, its document's new version (superseded once its job is done)", permission: 'write', body: TexUpdateMemoryRequest, errors: [404, 409], response: TexUpdateMemoryResponse },
   { method: 'post', path: '/compat/memsolus/v1/memories/ingest', tag: 'memsolus', summary: 'Memsolus: create an ingest job (file or source_url)', permission: 'ingest', multipart: MemsolusIngestFields, status: 202, response: MemsolusJob, errors: INGEST_ERRORS },
   { method: 'get', path: '/compat/memsolus/v1/ingest-jobs', tag: 'memsolus', summary: 'Memsolus: list ingest jobs', permission: 'read', query: MemsolusListQuery, response: MemsolusJobList },
   { method: 'get', path: `/compat/memsolus/v1/ingest-jobs/${ID}`, tag: 'memsolus', summary: 'Memsolus: get an ingest job', permission: 'read', response: MemsolusJob },
@@ -211,6 +220,8 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: '/compat/synap/api/v1/memories/forget', tag: 'synap-sdk', summary: "Synap's Python SDK memories.forget(): the memories of one user (user_id required; customer_id) whose cosine similarity to the description reaches 0.3, up to 20 — listed (mode preview, nothing filed) or deleted with their copies (mode direct, needs `write`) → {status: nothing_matches | preview | deleted | partial, candidates, deleted_ids, failed_ids, still_present_in, may_be_incomplete}; 503 when the embedding model cannot match", permission: 'search', body: SynapForgetRequest, response: SynapForgetResponse },
   { method: 'delete', path: `/compat/synap/api/v1/memories/${ID}`, tag: 'synap-sdk', summary: "Synap's Python SDK: delete memory → {memory_id, deleted_at}", permission: 'write', response: SynapSdkDeleted },
 ];
+// Tex's SDK calls supermemory's documents, search and forget under its own base URL, filed by user (api/compat/tex-containers.ts).
+OPERATIONS.push(...texSupermemoryCalls(OPERATIONS));
 
 const schema = (type: z.ZodType, io: 'input' | 'output') => {
   const { $schema: _ignored, ...rest } = z.toJSONSchema(type, { io, unrepresentable: 'any' }) as Record<string, unknown>;

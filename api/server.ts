@@ -96,8 +96,9 @@ export function createApp(deps: ApiDeps): Express {
   // Each vendor surface under its own prefix, with its own auth and error shapes: a vendor's client
   // works by changing only its base URL.
   app.use('/compat/crosmos', crosmosSurface(surface, deps.jobs, deps.search, { sources, memories, listings: memoryListings, entities, spaces: new SpaceStore(deps.es, indices.spaces, sources) }));
-  app.use('/compat/supermemory', supermemorySurface(surface, deps.jobs, conversations, { sources, jobListings: listings, memories, search: deps.search, listings: memoryListings }));
-  app.use('/compat/tex', texAuth(surface.keys), texSurface(surface, deps.jobs, deps.es, indices, sequences, deps.search, memories));
+  const supermemoryStores = { sources, jobListings: listings, memories, search: deps.search, listings: memoryListings };
+  app.use('/compat/supermemory', supermemorySurface(surface, deps.jobs, conversations, supermemoryStores));
+  app.use('/compat/tex', texAuth(surface.keys), texSurface(surface, deps.jobs, deps.es, indices, sequences, supermemoryStores));
   app.use('/compat/memsolus', memsolusSurface(surface, deps.jobs, listings));
   // The Python SDK's paths (/api/v1/…) before the seed's routes, whose surface answers 404 for the rest.
   app.use('/compat/synap/api', synapSdkSurface(surface, deps.jobs, memories, memoryListings, deps.es, indices.sources, deps.search));

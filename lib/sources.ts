@@ -25,6 +25,8 @@ export interface SourceFilters {
   space_id?: string;
   /** Sources sent with any of these container tags. */
   container_tags?: string[];
+  /** Sources sent for this user (Tex's containers). */
+  user_id?: string;
   /** Sources of this file name, or of every file name starting with `file_name_prefix`. */
   file_name?: string;
   file_name_prefix?: string;
@@ -100,6 +102,7 @@ export class SourceStore {
       if (filters[field]) filter.push({ term: { [field]: filters[field] } });
     }
     if (filters.space_id) filter.push({ term: { 'scope.space_id': filters.space_id } });
+    if (filters.user_id) filter.push({ term: { 'scope.user_id': filters.user_id } });
     if (filters.file_name_prefix) filter.push({ prefix: { file_name: filters.file_name_prefix } });
     if (filters.container_tags?.length) filter.push({ terms: { 'scope.container_tags': filters.container_tags } });
     if (filters.metadata && Object.keys(filters.metadata).length > 0) filter.push({ terms: { id: await this.withMemoryMetadata(tenant, filters.metadata) } });

@@ -7,6 +7,7 @@ import type { SourceScopeFilters, SourceStore } from '../../lib/sources';
 import { principalOf, requirePermission } from '../auth';
 import { acceptBatch, nothingAcceptedStatus, type BatchError } from '../batch';
 import { parseWith } from '../errors';
+import type { Containers } from './containers';
 import { addDocument, DocumentId, filepathFilter, SupermemoryAddRequest, Tag } from './supermemory-documents';
 
 /**
@@ -68,19 +69,18 @@ export const SupermemoryDeleteBulkResponse = z.object({
 /** How many rounds of the bulk delete (each up to lib/sources.ts BULK sources) one request runs. */
 const DELETE_ROUNDS = 20;
 
-export function supermemoryDocumentBatchRoutes(router: Router, jobs: IngestJobs, sources: SourceStore): void {
+export function supermemoryDocumentBatchRoutes(router: Router, jobs: IngestJobs, sources: SourceStore, containers: Containers): void {
   router.post('/v3/documents/batch', requirePermission('ingest'), async (req, res) => {
     const body = parseWith(SupermemoryBatchAddRequest, req.body);
-    const { tenant } = principalOf(req);
     const shared = { containerTag: body.containerTag, containerTags: body.containerTags, filepath: body.filepath };
     const outcome = await acceptBatch(body.documents, false, BatchDocument, async (document) => {
       const tagged = document.containerTag !== undefined || document.containerTags !== undefined;
       const metadata = body.metadata || document.metadata ? { ...body.metadata, ...document.metadata } : undefined;
-      const job = await addDocument(jobs, tenant, { ...document, ...(tagged ? {} : shared), filepath: document.filepath ?? body.filepath, metadata });
+      const job = await addDocument(jobs, containers, req, { ...document, ...(tagged ? {} : shared), filepath: document.filepath ?? body.filepath, metadata });
       return { id: job.jobId };
     });
     // Nothing accepted is the batch's failure, as on every surface: 503 when a service was down (retry it), else what the documents share.
-    if (outcome.results.length === 0) throw nothingAccepted(outcome.errors);
+    if (outcome.results.length === 0) throw batchFailure(outcome.errors, 'documents', 'no document was added');
     const results: z.infer<typeof BatchResult>[] = body.documents.map(() => ({ id: '', status: 'error' }));
     for (const { index, id } of outcome.results) results[index] = { id, status: 'queued' };
     for (const { index, code, message } of outcome.errors) results[index] = { id: '', status: 'error', error: code, details: message };
@@ -98,7 +98,8 @@ export function supermemoryDocumentBatchRoutes(router: Router, jobs: IngestJobs,
       const sourceOf = new Map<string, string>();
       await mapBounded([...new Set(body.ids)], 8, async (id) => {
         const progress = await jobs.progress(tenant, id);
-        if (progress) sourceOf.set(id, progress.source_id);
+        // Another container's document, as another tenant's, is not found.
+        if (progress && containers.holds(req, progress.scope, undefined)) sourceOf.set(id, progress.source_id);
         else errors.push({ id, error: `document ${id} not found` });
       });
       // No source named is no filter at all, which deleteAll would read as every source: never sent.
@@ -112,7 +113,7 @@ export function supermemoryDocumentBatchRoutes(router: Router, jobs: IngestJobs,
       }
     } else {
       // The documents documents.list shows for these filters: by their own tags and path.
-      const filters: SourceScopeFilters = { container_tags: body.containerTags, ...filepathFilter(body.filepath), records_only: true };
+      const filters: SourceScopeFilters = { ...containers.filtersOf(req, body.containerTags), ...filepathFilter(body.filepath), records_only: true };
       let left = 0;
       for (let round = 0; round < DELETE_ROUNDS; round += 1) {
         const deletion = await sources.deleteAll(tenant, filters);
@@ -134,9 +135,9 @@ export function supermemoryDocumentBatchRoutes(router: Router, jobs: IngestJobs,
   });
 }
 
-/** A batch that added nothing as one error: the status its documents share (lib/batch), each named in the details. */
-function nothingAccepted(errors: BatchError[]): CairnError {
+/** A batch's items that failed as one error: the status they share (lib/batch), each named (`<field>.<index>`) after what is said first. */
+export function batchFailure(errors: BatchError[], field: string, said: string): CairnError {
   const codes = new Set(errors.map((error) => (error.code === 'validation_error' ? 'bad_input' : error.code)));
   const code = nothingAcceptedStatus(errors) >= 500 ? 'upstream_failure' : codes.size === 1 ? ([...codes][0] as ErrorCode) : 'bad_input';
-  return new CairnError(code, `no document was added: ${errors.map(({ index, message }) => `documents.${index}: ${message}`).join('; ')}`);
+  return new CairnError(code, `${said}: ${errors.map(({ index, message }) => `${field}.${index}: ${message}`).join('; ')}`);
 }

@@ -12,6 +12,7 @@ import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
 import { DOCUMENT_STATUSES, DocumentKind, documentKind, documentStatus, filepathFilter, Tag } from './supermemory-documents';
 import { Expression, metadataFilter } from './supermemory-recall';
+import type { Containers } from './containers';
 
 /**
  * supermemory's listings of documents (`documents.list()`, `documents.listProcessing()`): the documents Cairn holds — its sources,
@@ -86,7 +87,7 @@ export const SupermemoryProcessingResponse = z.object({
 /** How many of the documents being processed the listing details (each is a read of its job's input). */
 const PROCESSING_SHOWN = 100;
 
-export function supermemoryDocumentListingRoutes(router: Router, jobs: IngestJobs, sources: SourceStore, jobListings: JobListings): void {
+export function supermemoryDocumentListingRoutes(router: Router, jobs: IngestJobs, sources: SourceStore, jobListings: JobListings, containers: Containers): void {
   /** Where the jobs of these ids stand: a finished one's summary (one read for all), an open one asked of its workflow. */
   router.post('/v3/documents/list', requirePermission('read'), async (req, res) => {
     const body = parseWith(SupermemoryDocumentListRequest, req.body ?? {});
@@ -94,7 +95,7 @@ export function supermemoryDocumentListingRoutes(router: Router, jobs: IngestJob
     const { sources: listed, total } = await sources.list(
       tenant,
       {
-        container_tags: body.containerTags,
+        ...containers.filtersOf(req, body.containerTags),
         ...filepathFilter(body.filepath),
         metadata: metadataFilter(body.filters),
       },
@@ -103,7 +104,7 @@ export function supermemoryDocumentListingRoutes(router: Router, jobs: IngestJob
     );
     const progress = await jobs.progressOfMany(tenant, listed.flatMap((source) => (source.last_job_id ? [source.last_job_id] : [])));
     res.json({
-      memories: listed.map((source) => listedDocument(source, source.last_job_id ? progress.get(source.last_job_id) : undefined)),
+      memories: listed.map((source) => listedDocument(source, source.last_job_id ? progress.get(source.last_job_id) : undefined, containers)),
       pagination: { currentPage: body.page, totalItems: total, totalPages: Math.ceil(total / body.limit), limit: body.limit },
     } satisfies z.infer<typeof SupermemoryDocumentListResponse>);
   });
@@ -115,13 +116,12 @@ export function supermemoryDocumentListingRoutes(router: Router, jobs: IngestJob
     const open = [...new Set([...(await jobListings.openJobsOf(tenant, () => true)).values()].flat())];
     const progress = await jobs.progressOfMany(tenant, open);
     // A job that ended since the scan is no longer processing.
-    const processing = [...progress.values()].filter((job) => !isFinalStatus(job.status)).sort((a, b) => b.created_at.localeCompare(a.created_at));
+    const processing = [...progress.values()].filter((job) => !isFinalStatus(job.status) && containers.holds(req, job.scope, undefined)).sort((a, b) => b.created_at.localeCompare(a.created_at));
     const shown = processing.slice(0, PROCESSING_SHOWN);
     const inputs = await sentWith(tenant, shown.map((job) => job.job_id));
     res.json({
       documents: shown.map((job) => {
         const request = inputs.get(job.job_id);
-        const tags = job.scope.container_tags;
         return {
           id: job.job_id,
           createdAt: job.created_at,
@@ -131,7 +131,7 @@ export function supermemoryDocumentListingRoutes(router: Router, jobs: IngestJob
           title: request?.title ?? null,
           type: documentKind(job),
           updatedAt: job.updated_at,
-          containerTags: Array.isArray(tags) ? tags.map(String) : [],
+          containerTags: containers.tagsOf(job.scope),
         };
       }),
       totalCount: processing.length,
@@ -151,8 +151,7 @@ export function supermemoryDocumentListingRoutes(router: Router, jobs: IngestJob
 }
 
 /** A source as a listed document, under the id of the job that wrote its current version. */
-function listedDocument(source: PublicSource, progress: JobProgress | undefined): z.infer<typeof ListedDocument> {
-  const tags = source.scope?.container_tags;
+function listedDocument(source: PublicSource, progress: JobProgress | undefined, containers: Containers): z.infer<typeof ListedDocument> {
   return {
     id: source.last_job_id ?? source.id,
     connectionId: null,
@@ -166,7 +165,7 @@ function listedDocument(source: PublicSource, progress: JobProgress | undefined)
     title: source.title ?? null,
     type: documentKind(source),
     updatedAt: source.updated_at ?? source.created_at ?? progress?.updated_at ?? null,
-    containerTags: Array.isArray(tags) ? tags.map(String) : [],
+    containerTags: containers.tagsOf(source.scope),
     url: source.source_url ?? null,
   };
 }

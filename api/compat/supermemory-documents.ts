@@ -1,4 +1,4 @@
-import type { Router } from 'express';
+import type { Request, Router } from 'express';
 import { z } from 'zod';
 import { isFinalStatus, type JobProgress } from '../../lib/domain/job';
 import { withinMetadataLimits, type IngestRequestInput } from '../../lib/domain/ingest';
@@ -10,6 +10,7 @@ import type { SourceStore } from '../../lib/sources';
 import { principalOf, requirePermission } from '../auth';
 import { idParam, parseWith } from '../errors';
 import { detectFileFormat, FILE_FORMATS, jsonField, multipartFile } from '../uploads';
+import type { Containers } from './containers';
 
 /**
  * supermemory's documents (`client.add`, `client.documents.get|update|delete|uploadFile` of its SDKs): outside the seed,
@@ -121,10 +122,65 @@ function withContent<T extends Omit<IngestRequestInput, 'kind' | 'format'>>(requ
   return isUrl(content) ? { ...request, kind: 'url', format: 'URL', sourceUrl: content.trim() } : { ...request, kind: 'document', format: 'TXT', content };
 }
 
-/** `client.add()` (and each document of `documents.batchAdd()`): one job, whose id is the document's. */
-export function addDocument(jobs: IngestJobs, tenant: string, body: z.infer<typeof SupermemoryAddRequest>): Promise<StartedJob> {
-  const common = { tenant, documentId: body.customId, fileName: body.filepath, scope: { containerTags: containerTagsOf(body) }, metadata: body.metadata, surface: 'supermemory' };
+/** `client.add()` (and each document of `documents.batchAdd()`): one job, whose id is the document's, filed in the containers it names. */
+export function addDocument(jobs: IngestJobs, containers: Containers, req: Request, body: z.infer<typeof SupermemoryAddRequest>): Promise<StartedJob> {
+  const { tenant } = principalOf(req);
+  const common = { tenant, documentId: body.customId, fileName: body.filepath, scope: containers.scopeOf(req, containerTagsOf(body)), metadata: body.metadata, surface: containers.surface };
   return jobs.start(withContent(common, body.content));
+}
+
+/** The container a read by id names (`?containerTag=`, as Tex's SDK sends it with `documents.get|delete`). */
+const ContainerQuery = z.object({ containerTag: Tag.optional() });
+export const containerQueried = (req: Request) => parseWith(ContainerQuery, req.query).containerTag;
+
+/** A document's job, when it is in the request's containers: another container's, as another tenant's, is not found. */
+export async function heldDocument(jobs: IngestJobs, containers: Containers, req: Request, id: string, tag?: string): Promise<JobProgress> {
+  const progress = await jobs.progressOrThrow(principalOf(req).tenant, id);
+  if (!containers.holds(req, progress.scope, tag)) throw notFound(`document ${id}`);
+  return progress;
+}
+
+/** `documents.delete()`: the document's source with its memories (as DELETE /v1/sources/:id); 409 while its job runs. */
+export async function deleteDocument(sources: SourceStore, tenant: string, progress: JobProgress): Promise<void> {
+  try {
+    await sources.delete(tenant, progress.source_id);
+  } catch (error) {
+    // A job that stored nothing (failed before indexing), or a document deleted already: nothing left to delete.
+    if (!(error instanceof CairnError && error.code === 'not_found' && isFinalStatus(progress.status))) throw error;
+  }
+}
+
+/**
+ * `documents.update()`: a new version of the document's source, as an add under its customId is (the
+ * earlier version's memories go once it is done), whatever the source was keyed by; the new version's job.
+ */
+export async function updateDocument(deps: { jobs: IngestJobs; sources: SourceStore; containers: Containers }, req: Request, id: string, body: z.infer<typeof SupermemoryDocumentUpdateRequest>): Promise<StartedJob> {
+  const { jobs, sources, containers } = deps;
+  const { tenant } = principalOf(req);
+  const progress = await heldDocument(jobs, containers, req, id);
+  const record = await sources.record(tenant, progress.source_id);
+  if (!record && progress.status === 'completed') throw notFound(`document ${id} (deleted)`);
+  if (!record) throw conflict(isFinalStatus(progress.status) ? `document ${id} stored nothing (it ${progress.status}): add it again` : `document ${id} is still being processed: update it once it is done`);
+  // A conversation is what its sends said, turn by turn (a Tex session is built up by many writes):
+  // no one stored upload holds it to read again, and its own surface keeps its turns' identities.
+  if (record.kind === 'conversation') {
+    throw badInput(`document ${id} is a conversation: it is updated by sending it again where it was sent (supermemory's POST /v4/conversations with its conversationId)`);
+  }
+  if (body.customId !== undefined && body.customId !== record.document_id) throw badInput(`customId: a document keeps the customId it was added with (${record.document_id ?? 'none'}); add the content under the new one instead`);
+  const current = requestOfRecord(tenant, record, containers.surface);
+  if (!current.success) throw conflict(`document ${id}'s stored record cannot be read back as a request; add it again`);
+  const stored = current.data;
+  const tags = containerTagsOf(body);
+  const changes = {
+    surface: containers.surface,
+    ...(tags ? { scope: { ...stored.scope, ...containers.scopeOf(req, tags) } } : {}),
+    ...(body.metadata ? { metadata: body.metadata } : {}),
+    ...(body.filepath ? { fileName: body.filepath } : {}),
+  };
+  // New content is read as an add reads it; without, the stored upload (or URL, fetched anew) again.
+  const { documentId, documentDate, mode, categories, fileName, scope, metadata } = stored;
+  const request = body.content === undefined ? { ...stored, ...changes } : withContent({ tenant, documentId, documentDate, mode, categories, fileName, scope, metadata, ...changes }, body.content);
+  return jobs.start(request, { versionOf: progress.source_id });
 }
 
 /** containerTag and the deprecated containerTags, together; undefined when neither is sent. */
@@ -153,42 +209,15 @@ export function documentStatus(progress: JobProgress): (typeof DOCUMENT_STATUSES
   }
 }
 
-export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sources: SourceStore): void {
+export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sources: SourceStore, containers: Containers): void {
   router.post('/v3/documents', requirePermission('ingest'), async (req, res) => {
-    const job = await addDocument(jobs, principalOf(req).tenant, parseWith(SupermemoryAddRequest, req.body));
+    const job = await addDocument(jobs, containers, req, parseWith(SupermemoryAddRequest, req.body));
     res.json({ id: job.jobId, status: 'queued' });
   });
 
-  // A new version of the document's source, as an add under its customId is (the earlier version's
-  // memories go once it is done), whatever the source was keyed by; answered with the new version's id.
   router.patch('/v3/documents/:id', requirePermission('ingest'), async (req, res) => {
     const body = parseWith(SupermemoryDocumentUpdateRequest, req.body ?? {});
-    const { tenant } = principalOf(req);
-    const id = idParam(req.params.id, 'a document id');
-    const progress = await jobs.progressOrThrow(tenant, id);
-    const record = await sources.record(tenant, progress.source_id);
-    if (!record && progress.status === 'completed') throw notFound(`document ${id} (deleted)`);
-    if (!record) throw conflict(isFinalStatus(progress.status) ? `document ${id} stored nothing (it ${progress.status}): add it again` : `document ${id} is still being processed: update it once it is done`);
-    // A conversation is what its sends said, turn by turn (a Tex session is built up by many writes):
-    // no one stored upload holds it to read again, and its own surface keeps its turns' identities.
-    if (record.kind === 'conversation') {
-      throw badInput(`document ${id} is a conversation: it is updated by sending it again where it was sent (supermemory's POST /v4/conversations with its conversationId)`);
-    }
-    if (body.customId !== undefined && body.customId !== record.document_id) throw badInput(`customId: a document keeps the customId it was added with (${record.document_id ?? 'none'}); add the content under the new one instead`);
-    const current = requestOfRecord(tenant, record, 'supermemory');
-    if (!current.success) throw conflict(`document ${id}'s stored record cannot be read back as a request; add it again`);
-    const stored = current.data;
-    const tags = containerTagsOf(body);
-    const changes = {
-      surface: 'supermemory',
-      ...(tags ? { scope: { ...stored.scope, containerTags: tags } } : {}),
-      ...(body.metadata ? { metadata: body.metadata } : {}),
-      ...(body.filepath ? { fileName: body.filepath } : {}),
-    };
-    // New content is read as an add reads it; without, the stored upload (or URL, fetched anew) again.
-    const { documentId, documentDate, mode, categories, fileName, scope, metadata } = stored;
-    const request = body.content === undefined ? { ...stored, ...changes } : withContent({ tenant, documentId, documentDate, mode, categories, fileName, scope, metadata, ...changes }, body.content);
-    const job = await jobs.start(request, { versionOf: progress.source_id });
+    const job = await updateDocument({ jobs, sources, containers }, req, idParam(req.params.id, 'a document id'), body);
     res.json({ id: job.jobId, status: 'queued' });
   });
 
@@ -204,9 +233,9 @@ export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sour
       kind: 'file',
       format,
       documentType: format === 'PDF' ? 'pdf' : 'document',
-      scope: { containerTags },
+      scope: containers.scopeOf(req, containerTags),
       metadata: fields.metadata,
-      surface: 'supermemory',
+      surface: containers.surface,
       fileName: fields.filepath ?? file.originalname,
       declaredContentType: file.mimetype,
       content: file.buffer,
@@ -216,10 +245,9 @@ export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sour
 
   router.get('/v3/documents/:id', requirePermission('read'), async (req, res) => {
     const { tenant } = principalOf(req);
-    const progress = await jobs.progressOrThrow(tenant, idParam(req.params.id, 'a document id'));
+    const progress = await heldDocument(jobs, containers, req, idParam(req.params.id, 'a document id'), containerQueried(req));
     // The source record (metadata, title, file name) is written by the job as it ends; until then, what the job knows.
     const source = progress.status === 'completed' ? await sources.get(tenant, progress.source_id).catch(() => undefined) : undefined;
-    const tags = progress.scope.container_tags;
     res.json({
       id: progress.job_id,
       connectionId: null,
@@ -238,21 +266,14 @@ export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sour
       title: source?.title ?? null,
       type: documentKind(progress),
       updatedAt: progress.updated_at,
-      containerTags: Array.isArray(tags) ? tags.map(String) : [],
+      containerTags: containers.tagsOf(progress.scope),
       url: progress.source_url ?? null,
     });
   });
 
-  // The document's source goes with its memories (DELETE /v1/sources/:id); 409 while its job runs.
   router.delete('/v3/documents/:id', requirePermission('write'), async (req, res) => {
     const { tenant } = principalOf(req);
-    const progress = await jobs.progressOrThrow(tenant, idParam(req.params.id, 'a document id'));
-    try {
-      await sources.delete(tenant, progress.source_id);
-    } catch (error) {
-      // A job that stored nothing (failed before indexing), or a document deleted already: nothing left to delete.
-      if (!(error instanceof CairnError && error.code === 'not_found' && isFinalStatus(progress.status))) throw error;
-    }
+    await deleteDocument(sources, tenant, await heldDocument(jobs, containers, req, idParam(req.params.id, 'a document id'), containerQueried(req)));
     res.status(204).end();
   });
 }

@@ -1,4 +1,4 @@
-import type { Router } from 'express';
+import type { Request, Router } from 'express';
 import { z } from 'zod';
 import type { Memory } from '../../lib/domain/memory';
 import { conflict, notFound } from '../../lib/errors';
@@ -6,6 +6,7 @@ import type { MemoryStore } from '../../lib/memories';
 import type { MemoryListings } from '../../lib/memory-listings';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
+import type { Containers } from './containers';
 import { SupermemoryAddRequest } from './supermemory-documents';
 
 /**
@@ -17,19 +18,29 @@ import { SupermemoryAddRequest } from './supermemory-documents';
  */
 const Tag = z.string().min(1).max(255);
 
-/** Which memory: its id, or its exact text, within the containerTag (both: the memory must be both). */
-const MemoryTarget = z.object({
-  containerTag: Tag,
-  id: z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not a memory id').optional(),
-  content: z.string().min(1).max(100_000).optional(),
-});
-const named = (target: z.infer<typeof MemoryTarget>) => target.id !== undefined || target.content !== undefined;
+/**
+ * Which memory: its id, or its exact text, within the containerTag (both: the memory must be both).
+ * supermemory's calls name the containerTag; Tex's may leave it to the caller's own (tex-containers.ts).
+ */
+const memoryTarget = <T extends z.ZodType<string | undefined>>(containerTag: T) =>
+  z.object({
+    containerTag,
+    id: z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not a memory id').optional(),
+    content: z.string().min(1).max(100_000).optional(),
+  });
+type MemoryTarget = { containerTag?: string; id?: string; content?: string };
+const named = (target: MemoryTarget) => target.id !== undefined || target.content !== undefined;
 const NAME_IT = { message: 'name the memory: give its id or its exact content', path: ['id'] };
 
-export const SupermemoryForgetRequest = MemoryTarget.extend({
-  /** Accepted and not kept: the memory is deleted for good, not marked forgotten with a reason. */
-  reason: z.string().max(10_000).optional(),
-}).refine(named, NAME_IT);
+const forgetRequest = <T extends z.ZodType<string | undefined>>(containerTag: T) =>
+  memoryTarget(containerTag)
+    .extend({
+      /** Accepted and not kept: the memory is deleted for good, not marked forgotten with a reason. */
+      reason: z.string().max(10_000).optional(),
+    })
+    .refine(named, NAME_IT);
+export const SupermemoryForgetRequest = forgetRequest(Tag);
+export const TexForgetRequest = forgetRequest(Tag.optional());
 
 export const SupermemoryForgetResponse = z.object({
   /** The memory forgotten (of several with the same content, the newest). */
@@ -41,22 +52,27 @@ export const SupermemoryForgetResponse = z.object({
 
 const CAIRN_FORGETS_ON_REQUEST = 'Cairn keeps no scheduled forgetting: forget the memory (DELETE /v4/memories) when it is due, or send null';
 
-export const SupermemoryUpdateMemoryRequest = MemoryTarget.extend({
-  newContent: z.string().min(1).max(100_000),
-  /** Takes the place of the memory's metadata; without it, the memory keeps its own. */
-  metadata: SupermemoryAddRequest.shape.metadata,
-  /** Only null (no expiry, which a Cairn memory never has): Cairn does not forget on a schedule. */
-  forgetAfter: z.null({ error: CAIRN_FORGETS_ON_REQUEST }).optional(),
-  forgetReason: z.null({ error: CAIRN_FORGETS_ON_REQUEST }).optional(),
-  /** Kept in the memory's metadata as `temporalContext`, as supermemory keeps it; without it, the memory's is kept. */
-  temporalContext: z
-    .object({
-      documentDate: z.string().max(100).nullable().optional(),
-      eventDate: z.array(z.string().max(100)).max(100).nullable().optional(),
+const updateMemoryRequest = <T extends z.ZodType<string | undefined>>(containerTag: T) =>
+  memoryTarget(containerTag)
+    .extend({
+      newContent: z.string().min(1).max(100_000),
+      /** Takes the place of the memory's metadata; without it, the memory keeps its own. */
+      metadata: SupermemoryAddRequest.shape.metadata,
+      /** Only null (no expiry, which a Cairn memory never has): Cairn does not forget on a schedule. */
+      forgetAfter: z.null({ error: CAIRN_FORGETS_ON_REQUEST }).optional(),
+      forgetReason: z.null({ error: CAIRN_FORGETS_ON_REQUEST }).optional(),
+      /** Kept in the memory's metadata as `temporalContext`, as supermemory keeps it; without it, the memory's is kept. */
+      temporalContext: z
+        .object({
+          documentDate: z.string().max(100).nullable().optional(),
+          eventDate: z.array(z.string().max(100)).max(100).nullable().optional(),
+        })
+        .strict()
+        .optional(),
     })
-    .strict()
-    .optional(),
-}).refine(named, NAME_IT);
+    .refine(named, NAME_IT);
+export const SupermemoryUpdateMemoryRequest = updateMemoryRequest(Tag);
+export const TexUpdateMemoryRequest = updateMemoryRequest(Tag.optional());
 
 export const SupermemoryUpdateMemoryResponse = z.object({
   /** The memory's own id: Cairn edits it in place. */
@@ -73,42 +89,52 @@ export const SupermemoryUpdateMemoryResponse = z.object({
   version: z.null(),
 });
 
-export function supermemoryMemoryRoutes(router: Router, memories: MemoryStore, listings: MemoryListings): void {
+/** What a surface's forget and update read, and how its update answers (supermemory's or Tex's SDK model). */
+export interface MemoryCalls {
+  forget: z.ZodType<z.infer<typeof TexForgetRequest>>;
+  update: z.ZodType<z.infer<typeof TexUpdateMemoryRequest>>;
+  answer: (memory: Memory) => unknown;
+}
+
+export const supermemoryMemoryCalls: MemoryCalls = { forget: SupermemoryForgetRequest, update: SupermemoryUpdateMemoryRequest, answer: supermemoryUpdateAnswer };
+
+export function supermemoryMemoryRoutes(router: Router, memories: MemoryStore, listings: MemoryListings, containers: Containers, calls: MemoryCalls): void {
   /**
-   * The memories a request names within its containerTag, newest first: the one with its id (and its
+   * The memories a request names within its container, newest first: the one with its id (and its
    * content, when given too), or every one whose text is exactly its content. None is a 404.
    */
-  async function targets(tenant: string, target: z.infer<typeof MemoryTarget>): Promise<string[]> {
-    const where = `in containerTag ${target.containerTag}`;
+  async function targets(req: Request, target: MemoryTarget): Promise<string[]> {
+    const { tenant } = principalOf(req);
+    const tag = target.containerTag;
+    const where = tag === undefined ? 'in your containers' : `in containerTag ${tag}`;
     if (target.id === undefined) {
-      const ids = await listings.idsWithText(tenant, { container_tags: [target.containerTag] }, target.content!);
+      const ids = await listings.idsWithText(tenant, containers.filtersOf(req, tag === undefined ? undefined : [tag]), target.content!);
       if (ids.length === 0) throw notFound(`a memory with this exact content ${where}`);
       return ids;
     }
     const memory = await memories.get(tenant, target.id);
-    const inTag = memory.scope.container_tags?.includes(target.containerTag) ?? false;
-    if (!inTag || (target.content !== undefined && memory.text !== target.content)) throw notFound(`memory ${target.id} ${where}${target.content !== undefined ? ' with this content' : ''}`);
+    if (!containers.holds(req, memory.scope, tag) || (target.content !== undefined && memory.text !== target.content)) throw notFound(`memory ${target.id} ${where}${target.content !== undefined ? ' with this content' : ''}`);
     return [memory.id];
   }
 
   router.delete('/v4/memories', requirePermission('write'), async (req, res) => {
-    const body = parseWith(SupermemoryForgetRequest, req.body);
+    const body = parseWith(calls.forget, req.body);
     const { tenant } = principalOf(req);
-    const ids = await targets(tenant, body);
+    const ids = await targets(req, body);
     // Memories of the same text are the same thing remembered twice: forgetting it forgets them all.
     for (const id of ids) await memories.delete(tenant, id);
     res.json({ id: ids[0]!, forgotten: true, forgottenIds: ids } satisfies z.infer<typeof SupermemoryForgetResponse>);
   });
 
   router.patch('/v4/memories', requirePermission('write'), async (req, res) => {
-    const body = parseWith(SupermemoryUpdateMemoryRequest, req.body);
+    const body = parseWith(calls.update, req.body);
     const { tenant } = principalOf(req);
-    const ids = await targets(tenant, body);
+    const ids = await targets(req, body);
     // One new text for several memories would be a guess at which one was meant.
-    if (ids.length > 1) throw conflict(`${ids.length} memories in containerTag ${body.containerTag} have this content (${ids.slice(0, 10).join(', ')}): name the one to update by its id`);
+    if (ids.length > 1) throw conflict(`${ids.length} memories ${body.containerTag === undefined ? 'of yours' : `in containerTag ${body.containerTag}`} have this content (${ids.slice(0, 10).join(', ')}): name the one to update by its id`);
     const id = ids[0]!;
     const updated = await memories.update(tenant, id, { content: body.newContent, merge_strategy: 'replace', metadata: await metadataOf(id) }, { replaceMetadata: body.metadata !== undefined });
-    res.json(answer(updated));
+    res.json(calls.answer(updated));
 
     /** The metadata sent (with the memory's temporalContext unless one is sent), or the temporalContext alone to merge in. */
     async function metadataOf(memoryId: string): Promise<Memory['metadata']> {
@@ -122,7 +148,7 @@ export function supermemoryMemoryRoutes(router: Router, memories: MemoryStore, l
 
 const pick = (metadata: Memory['metadata'], key: string) => (metadata && Object.hasOwn(metadata, key) ? { [key]: metadata[key] } : undefined);
 
-function answer(memory: Memory): z.infer<typeof SupermemoryUpdateMemoryResponse> {
+export function supermemoryUpdateAnswer(memory: Memory): z.infer<typeof SupermemoryUpdateMemoryResponse> {
   return {
     id: memory.id,
     createdAt: memory.updated_at ?? memory.created_at,

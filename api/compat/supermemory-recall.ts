@@ -1,4 +1,4 @@
-import type { Router } from 'express';
+import type { Request, Router } from 'express';
 import { z } from 'zod';
 import type { MemoryType } from '../../lib/domain/memory';
 import { badInput } from '../../lib/errors';
@@ -8,7 +8,8 @@ import { searchMemories, type SearchDeps, type SearchResult } from '../../lib/se
 import { planFor, type SearchFilters } from '../../lib/search/plan';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
-import { DocumentId } from './supermemory-documents';
+import type { Containers } from './containers';
+import { DocumentId, heldDocument } from './supermemory-documents';
 
 /**
  * supermemory's recall (`client.search` and `search.memories` → /v4/search; `search.documents` and
@@ -159,11 +160,11 @@ export function metadataFilter(expression: Expression | undefined): SearchFilter
   return { [conditions[0]!.key]: conditions.map(value) };
 }
 
-export function supermemoryRecallRoutes(router: Router, jobs: IngestJobs, search: SearchDeps, listings: MemoryListings): void {
-  async function recall(tenant: string, request: { q: string; containerTag?: string; limit: number; threshold?: number; filters?: Expression }, as: 'memory' | 'chunk') {
+export function supermemoryRecallRoutes(router: Router, jobs: IngestJobs, search: SearchDeps, listings: MemoryListings, containers: Containers): void {
+  async function recall(req: Request, request: { q: string; containerTag?: string; limit: number; threshold?: number; filters?: Expression }, as: 'memory' | 'chunk') {
     const started = performance.now();
-    const filters: SearchFilters = { container_tags: request.containerTag ? [request.containerTag] : undefined, metadata: metadataFilter(request.filters) };
-    const outcome = await searchMemories(search, { tenant, query: request.q, plan: planFor('hybrid', request.limit), filters, similarity: true });
+    const filters: SearchFilters = { ...containers.filtersOf(req, request.containerTag ? [request.containerTag] : undefined), metadata: metadataFilter(request.filters) };
+    const outcome = await searchMemories(search, { tenant: principalOf(req).tenant, query: request.q, plan: planFor('hybrid', request.limit), filters, similarity: true });
     // Without comparable vectors (a model change awaiting its reindex: BM25 alone answered), a result's
     // similarity is its score relative to the best, and no threshold applies.
     const comparable = outcome.methods.includes('knn');
@@ -176,7 +177,7 @@ export function supermemoryRecallRoutes(router: Router, jobs: IngestJobs, search
 
   router.post('/v4/search', requirePermission('search'), async (req, res) => {
     const body = parseWith(SupermemorySearchRequest, req.body);
-    res.json(await recall(principalOf(req).tenant, body, body.searchMode === 'documents' ? 'chunk' : 'memory'));
+    res.json(await recall(req, body, body.searchMode === 'documents' ? 'chunk' : 'memory'));
   });
 
   // search.documents() and search.execute(): the best memories, grouped by the document (job) they came from.
@@ -185,8 +186,8 @@ export function supermemoryRecallRoutes(router: Router, jobs: IngestJobs, search
     const { tenant } = principalOf(req);
     const started = performance.now();
     const tags = [...(body.containerTag ? [body.containerTag] : []), ...(body.containerTags ?? [])];
-    const source = body.docId ? (await jobs.progressOrThrow(tenant, body.docId)).source_id : undefined;
-    const filters: SearchFilters = { container_tags: tags.length ? tags : undefined, source_ids: source ? [source] : undefined, metadata: metadataFilter(body.filters) };
+    const source = body.docId ? (await heldDocument(jobs, containers, req, body.docId)).source_id : undefined;
+    const filters: SearchFilters = { ...containers.filtersOf(req, tags.length ? tags : undefined), source_ids: source ? [source] : undefined, metadata: metadataFilter(body.filters) };
     const limit = Math.min(200, body.limit * CHUNKS_PER_DOCUMENT);
     const outcome = await searchMemories(search, { tenant, query: body.q, plan: planFor('hybrid', limit), filters, similarity: true });
     const documents = new Map<string, SearchResult[]>();
@@ -218,11 +219,11 @@ export function supermemoryRecallRoutes(router: Router, jobs: IngestJobs, search
     const { tenant } = principalOf(req);
     const metadata = metadataFilter(body.filters);
     const texts = async (types: MemoryType[], size: number) =>
-      (await listings.list(tenant, { container_tags: [body.containerTag], types, metadata }, size)).memories.map((memory) => memory.text);
+      (await listings.list(tenant, { ...containers.filtersOf(req, [body.containerTag]), types, metadata }, size)).memories.map((memory) => memory.text);
     const [lasting, recent, searchResults] = await Promise.all([
       texts(LASTING, PROFILE_SIZES.static),
       texts(RECENT, PROFILE_SIZES.dynamic),
-      body.q ? recall(tenant, { q: body.q, containerTag: body.containerTag, limit: 10, threshold: body.threshold, filters: body.filters }, 'memory') : undefined,
+      body.q ? recall(req, { q: body.q, containerTag: body.containerTag, limit: 10, threshold: body.threshold, filters: body.filters }, 'memory') : undefined,
     ]);
     res.json({ profile: { static: lasting, dynamic: recent }, ...(searchResults ? { searchResults } : {}) });
   });

@@ -16,7 +16,8 @@ import { compatSurface, type ErrorShape, type SurfaceDeps } from './surface';
 import { supermemoryDocumentBatchRoutes } from './supermemory-document-batches';
 import { supermemoryDocumentListingRoutes } from './supermemory-document-listings';
 import { supermemoryDocumentRoutes } from './supermemory-documents';
-import { supermemoryMemoryRoutes } from './supermemory-memories';
+import { supermemoryMemoryCalls, supermemoryMemoryRoutes } from './supermemory-memories';
+import { supermemoryContainers, type Containers } from './containers';
 import { supermemoryRecallRoutes } from './supermemory-recall';
 import { clipChars } from '../../lib/text/clip';
 
@@ -115,14 +116,22 @@ export interface SupermemoryStores {
   listings: MemoryListings;
 }
 
+/**
+ * supermemory's documents and search, filed in the containers of the surface that speaks them
+ * (supermemory's, or Tex's SDK, which calls the same API).
+ */
+export function supermemoryDocumentRoutesIn(router: Router, jobs: IngestJobs, stores: SupermemoryStores, containers: Containers): void {
+  // Before /v3/documents/:id, whose id would take "list", "processing" or "bulk".
+  supermemoryDocumentListingRoutes(router, jobs, stores.sources, stores.jobListings, containers);
+  supermemoryDocumentBatchRoutes(router, jobs, stores.sources, containers);
+  supermemoryDocumentRoutes(router, jobs, stores.sources, containers);
+  supermemoryRecallRoutes(router, jobs, stores.search, stores.listings, containers);
+}
+
 export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: IngestJobs, ledger: ConversationLedger, stores: SupermemoryStores): Router {
   return compatSurface(deps, supermemoryErrors, (router) => {
-    // Before /v3/documents/:id, whose id would take "list", "processing" or "bulk".
-    supermemoryDocumentListingRoutes(router, jobs, stores.sources, stores.jobListings);
-    supermemoryDocumentBatchRoutes(router, jobs, stores.sources);
-    supermemoryDocumentRoutes(router, jobs, stores.sources);
-    supermemoryRecallRoutes(router, jobs, stores.search, stores.listings);
-    supermemoryMemoryRoutes(router, stores.memories, stores.listings);
+    supermemoryDocumentRoutesIn(router, jobs, stores, supermemoryContainers);
+    supermemoryMemoryRoutes(router, stores.memories, stores.listings, supermemoryContainers, supermemoryMemoryCalls);
     router.post('/v4/conversations', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(SupermemoryConversationRequest, req.body);
       const { tenant } = principalOf(req);

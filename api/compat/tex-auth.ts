@@ -46,7 +46,7 @@ const base64url = (text: string) => Buffer.from(text).toString('base64url');
 const HEADER = base64url(JSON.stringify({ alg: 'none', typ: 'JWT' }));
 
 /** The identity a key acts as when no user is named: the key's own, as Tex's synthetic user. */
-const keyUser = (principal: Principal) => `key:${principal.keyId}`;
+export const keyUser = (principal: Principal) => `key:${principal.keyId}`;
 
 function tokenFor(apiKey: string, claims: TexClaims): string {
   return `${HEADER}.${base64url(JSON.stringify(claims))}.${base64url(apiKey)}`;

@@ -11,8 +11,8 @@ import type { IngestJobs } from '../../lib/jobs';
 import { turnPositionsKey, type Sequences } from '../../lib/sequences';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
-import type { SearchDeps } from '../../lib/search/execute';
-import type { MemoryStore } from '../../lib/memories';
+import type { SupermemoryStores } from './supermemory';
+import { texDocumentRoutes } from './tex-documents';
 import { texRecallRoutes } from './tex-recall';
 import { texTurnRoutes } from './tex-turns';
 import { TexScope } from './tex-scope';
@@ -86,12 +86,12 @@ export function texSurface(
   es: Client,
   indices: Pick<IndexNames, 'memories' | 'tombstones'>,
   sequences: Sequences,
-  search: SearchDeps,
-  memories: MemoryStore,
+  stores: SupermemoryStores,
 ): Router {
   return compatSurface(deps, fastApiErrors, (router) => {
-    texRecallRoutes(router, search);
-    texTurnRoutes(router, jobs, memories);
+    texRecallRoutes(router, stores.search);
+    texTurnRoutes(router, jobs, stores.memories);
+    texDocumentRoutes(router, jobs, stores);
     router.post('/ingestion/memory', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(TexIngestRequest, foldDottedScope(req.body));
       const { tenant } = principalOf(req);

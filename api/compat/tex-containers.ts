@@ -1,0 +1,41 @@
+import type { Request } from 'express';
+import { badInput, CairnError } from '../../lib/errors';
+import { principalOf } from '../auth';
+import type { Containers } from './containers';
+import { keyUser } from './tex-auth';
+
+/**
+ * Tex's containers are its users ("container_tag names the container (user) the document belongs
+ * to"), so what Tex's SDK writes through supermemory's API is filed as its turns are: under the
+ * tenant as org and the user as `scope.user_id`, where recall() finds it, and a container's reads find
+ * the user's turns too. With an access token, the token's user is the container: naming another is
+ * refused. With the key itself a write goes to the container it names, else to the key's own user (the
+ * one /auth/verify names), and a read without one reads every user of the tenant, as recall() and
+ * jobs.get() do with the key.
+ */
+function namedUser(req: Request, tags: string[] | undefined): string | undefined {
+  const named = [...new Set(tags ?? [])];
+  if (named.length > 1) throw badInput(`containerTags: a Tex container is a user, and a document or memory belongs to one; ${named.length} were named`);
+  const claimed = req.texClaims?.user_id;
+  if (claimed !== undefined && named[0] !== undefined && named[0] !== claimed) {
+    throw new CairnError('forbidden', `this access token acts for user ${claimed}: container ${named[0]} is another user's`);
+  }
+  return named[0] ?? claimed;
+}
+
+export const texContainers: Containers = {
+  surface: 'tex',
+  scopeOf: (req, tags) => {
+    const principal = principalOf(req);
+    return { orgId: principal.tenant, userId: namedUser(req, tags) ?? keyUser(principal) };
+  },
+  filtersOf: (req, tags) => {
+    const user = namedUser(req, tags);
+    return user === undefined ? {} : { user_id: user };
+  },
+  holds: (req, scope, tag) => {
+    const user = namedUser(req, tag === undefined ? undefined : [tag]);
+    return user === undefined || scope.user_id === user;
+  },
+  tagsOf: (scope) => (typeof scope?.user_id === 'string' ? [scope.user_id] : []),
+};
