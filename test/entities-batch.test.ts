@@ -31,7 +31,7 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
         return model.embed(texts);
       },
     };
-    resolver = new EntityResolver({ es: h.runtime.es, index: h.runtime.indices.entities, embedder });
+    resolver = new EntityResolver({ es: h.runtime.es, index: h.runtime.indices.entities, memoriesIndex: h.runtime.indices.memories, embedder });
     h.runtime.es.diagnostic.on('response', onResponse);
   });
   afterAll(async () => {
@@ -69,7 +69,7 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
         return vectors;
       },
     };
-    const direct = new EntityResolver({ es: h.runtime.es, index: h.runtime.indices.entities, embedder: watched });
+    const direct = new EntityResolver({ es: h.runtime.es, index: h.runtime.indices.entities, memoriesIndex: h.runtime.indices.memories, embedder: watched });
     const refs = await direct.resolve('t-urgent', 'src-u', [{ name: 'Quintessa Marlowe', type: 'person' }, { name: 'Vila Nova de Milfontes', type: 'place' }]);
     expect(namesBeforeBacklog).toBe(true);
     expect((await entity(refs.get('quintessa marlowe'))).embedding).toHaveLength(model.dims);
@@ -93,8 +93,9 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
     expect(melanie.embedding).toHaveLength(h.runtime.models.embedder!.dims);
     // Searchable for other jobs' name lookups as soon as the batch returns.
     expect((await tenantEntities('t-batch')).map((doc) => doc.name).sort()).toEqual(['Caroline', 'Lisbon', 'Melanie']);
-    // One read of own ids, one name search, one similarity search, one bulk write.
-    expect(made).toHaveLength(4);
+    // One read of own ids, one name search, one similarity search, one bulk write, then one look
+    // around the new entities for ones a batch running at once created (lib/entities/splits.ts).
+    expect(made).toHaveLength(5);
   });
 
   it('a batch of known names reads and writes once and embeds nothing', async () => {
@@ -138,7 +139,7 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
     const sources = Array.from({ length: 6 }, (_, i) => `src-${i}`);
     // Three resolvers stand for three worker processes (their writes conflict and are redone), two
     // batches each (their writes share one bulk).
-    const workers = [resolver, new EntityResolver({ es: h.runtime.es, index: h.runtime.indices.entities, embedder }), new EntityResolver({ es: h.runtime.es, index: h.runtime.indices.entities, embedder })];
+    const workers = [resolver, new EntityResolver({ es: h.runtime.es, index: h.runtime.indices.entities, memoriesIndex: h.runtime.indices.memories, embedder }), new EntityResolver({ es: h.runtime.es, index: h.runtime.indices.entities, memoriesIndex: h.runtime.indices.memories, embedder })];
     // Concurrent creations of "Porto" and "Tiago" and concurrent alias/source additions to "Ana Silva".
     const results = await Promise.all(
       sources.map((source, i) =>
