@@ -232,7 +232,7 @@ export class MemoryStore {
     // Entity vectors are written like memories': while the index awaits another model, without one.
     // (The edit's reembed has just read both indices' models afresh: the cached answer is current.)
     const vectorsFit = this.embedder && !(await this.embeddingMatch?.mismatchOf('entities', { fresh: false }));
-    const resolver = new EntityResolver({ es: this.es, index: this.indices.entities, memoriesIndex: this.indices.memories, embedder: vectorsFit ? this.embedder : undefined });
+    const resolver = new EntityResolver({ es: this.es, indices: this.indices, embedder: vectorsFit ? this.embedder : undefined });
     const entities = entityRefsOf(mentions, await resolver.resolve(tenant, provenance.source_id, mentions));
     const dates = [...new Set(memories.flatMap((extracted) => extracted.eventDates ?? []))];
     const [first] = memories;

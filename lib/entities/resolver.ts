@@ -7,7 +7,7 @@ import { chooseEntity, matchesNameQuery, settledByAlias, type Candidate } from '
 import { newEntity, type Mention, type NormalisedMention } from './entity';
 import { nameLookup, searchEntities, similarityLookup, type Found } from './lookup';
 import { normaliseEntityName } from './names';
-import { EntitySplits } from './splits';
+import { EntitySplits, type SplitIndices } from './splits';
 import { EntityChange, EntityWriter, readEntities } from './writer';
 
 export type { EntityDoc, Mention } from './entity';
@@ -15,10 +15,8 @@ export { mergedEntity } from './entity';
 
 export interface EntityResolverDeps {
   es: Client;
-  /** The entities alias. */
-  index: string;
-  /** The memories alias: memories naming an entity merged into another (a split healed) name that one. */
-  memoriesIndex: string;
+  /** The entities alias; the memories alias, where memories naming an entity merged into another (a split healed) are repointed; the sequences index, for the merges' leases. */
+  indices: SplitIndices;
   embedder?: Embedder;
   /** Refreshes the entities index at once when every activity in the worker is waiting for a refresh (else writes wait for the scheduled one). */
   promptRefresh?: PromptRefresh;
@@ -57,8 +55,8 @@ export class EntityResolver {
   private readonly splits: EntitySplits;
 
   constructor(private readonly deps: EntityResolverDeps) {
-    this.writer = new EntityWriter(deps.es, deps.index, deps.promptRefresh);
-    this.splits = new EntitySplits(deps.es, { entities: deps.index, memories: deps.memoriesIndex });
+    this.writer = new EntityWriter(deps.es, deps.indices.entities, deps.promptRefresh);
+    this.splits = new EntitySplits(deps.es, deps.indices);
   }
 
   /** Resolves every mention; answers the entity for each normalised name. */
@@ -67,15 +65,15 @@ export class EntityResolver {
     if (ordered.length === 0) return new Map();
     const ownId = (mention: NormalisedMention) => entityId(tenant, mention.normalised);
 
-    const stored = await readEntities(this.deps.es, this.deps.index, ordered.map(ownId));
+    const stored = await readEntities(this.deps.es, this.deps.indices.entities, ordered.map(ownId));
     const unknown = ordered.filter((mention) => !stored.has(ownId(mention)));
-    const byName = await searchEntities(this.deps.es, this.deps.index, unknown.map((mention) => nameLookup(tenant, mention.normalised)));
+    const byName = await searchEntities(this.deps.es, this.deps.indices.entities, unknown.map((mention) => nameLookup(tenant, mention.normalised)));
     const open = this.deps.embedder ? unknown.filter((mention, i) => !settledByAlias(byName[i]!.map(({ doc }) => ({ doc })), mention)) : [];
     // A few short names the job cannot go on without: ahead of the memories queued for the model
     // (other jobs', and this job's own, handed over before extraction), which could take minutes.
     const vectors = open.length ? await this.deps.embedder!.embed(open.map((mention) => mention.name), { urgent: true }) : [];
     open.forEach((mention, i) => (mention.vector = vectors[i]));
-    const bySimilarity = await searchEntities(this.deps.es, this.deps.index, open.map((mention) => similarityLookup(tenant, mention.vector!)));
+    const bySimilarity = await searchEntities(this.deps.es, this.deps.indices.entities, open.map((mention) => similarityLookup(tenant, mention.vector!)));
     const found = new Map<NormalisedMention, Found[]>(unknown.map((mention, i) => [mention, byName[i]!]));
     open.forEach((mention, i) => found.get(mention)!.push(...bySimilarity[i]!));
 

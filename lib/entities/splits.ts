@@ -1,6 +1,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import type { EntityRef } from '../domain/memory';
 import { upstreamFailure } from '../errors';
+import { Leases } from '../leases';
 import { cosine } from '../models/embedder';
 import { chooseEntity, type Candidate } from './candidates';
 import { absorbedEntity, mentionOf, seenBefore, type EntityDoc } from './entity';
@@ -16,7 +17,12 @@ const REPOINT_PAGE = 500;
 export interface SplitIndices {
   entities: string;
   memories: string;
+  /** Where the lease of a merge is kept (lib/leases.ts). */
+  sequences: string;
 }
+
+/** The lease a merge of an entity into another holds: merges of one entity take turns. */
+const entityMerge = (loserId: string) => `entity-merge:${loserId}`;
 
 /** Where the memories of a merged entity point now. */
 type Successor = Pick<EntityRef, 'id' | 'type'>;
@@ -30,16 +36,21 @@ type Successor = Pick<EntityRef, 'id' | 'type'>;
  * on) would have joined the earlier one had it come second, it is folded into it (names, merges,
  * sources), deleted, and the memories naming it are repointed.
  *
- * Safe to run twice at once or again (a retry): each step is conditional on the versions read and
- * idempotent. A delete of the other's sources landing meanwhile changes it, so the delete of it
- * fails and the merge reads again, taking back the sources it had folded in that are gone. Memories
- * written naming it after it is deleted are repointed by their writer (followMerges).
+ * Safe to run twice at once or again (a retry): merges of one entity take turns (a lease), and each
+ * step is conditional on the versions read and idempotent. A delete of the merged entity's sources
+ * landing meanwhile changes (or deletes) it, so its delete fails and the merge reads again, taking
+ * back the sources it had folded in that are gone. Memories written naming it after it is deleted
+ * are repointed by their writer (followMerges).
  */
 export class EntitySplits {
+  private readonly leases: Leases;
+
   constructor(
     private readonly es: Client,
     private readonly indices: SplitIndices,
-  ) {}
+  ) {
+    this.leases = new Leases(es, indices.sequences);
+  }
 
   /**
    * Heals the splits of `entities` (written and searchable), leaving alone the other entities of
@@ -55,7 +66,7 @@ export class EntitySplits {
     for (const [doc, candidates] of [...around, ...laterAround]) {
       const winner = chooseEntity(candidates.filter((other) => seenBefore(other.doc, doc)), mentionOf(doc));
       if (!winner) continue;
-      const successor = await this.merge(tenant, doc.id, winner);
+      const successor = await this.leases.holding(tenant, entityMerge(doc.id), () => this.merge(tenant, doc.id, winner));
       if (successor) merged.set(doc.id, successor);
     }
     return merged;
@@ -97,7 +108,11 @@ export class EntitySplits {
     return around;
   }
 
-  /** Folds `loserId` into `winnerId` (or where that went), deletes it and repoints its memories; answers where it went. */
+  /**
+   * Folds `loserId` into `winnerId` (or where that went), deletes it and repoints its memories; answers
+   * where it went. Under the merge's lease, the loser found gone after this merge folded it in was
+   * deleted with its sources (lib/entities/forget-sources.ts), not merged by another.
+   */
   private async merge(tenant: string, loserId: string, winnerId: string): Promise<Successor | undefined> {
     let into = winnerId;
     // Sources this merge folded into the winner: those the loser loses meanwhile are taken back.
