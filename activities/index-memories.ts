@@ -8,6 +8,7 @@ import { memoryId } from '../lib/ids';
 import { assertNotBeingDeleted, Leases } from '../lib/leases';
 import { stemmedText } from '../lib/search/analysis';
 import { bulkFailure, getDocument } from '../lib/elasticsearch/client';
+import { EntitySplits } from '../lib/entities/splits';
 import type { StoredSource } from '../lib/source-records';
 import { embedPrefetched } from '../lib/models/embedding-prefetch';
 import { readChunks } from './chunk-pages';
@@ -19,6 +20,7 @@ import type { BatchRange, ChunkResult, IndexResult, ParseResult, ResolveResult, 
 /** One batch of resolved memories → embedded memory documents in Elasticsearch, searchable on return. */
 export function createIndexActivity(deps: ActivityDeps) {
   const leases = new Leases(deps.es, deps.indices.sequences);
+  const splits = new EntitySplits(deps.es, deps.indices);
   return async function indexMemories(
     { jobId, sourceId, request, versionAt }: StageInput,
     parsed: ParseResult,
@@ -114,6 +116,9 @@ export function createIndexActivity(deps: ActivityDeps) {
     // A version's write that lost a race (another version wrote the memory since it was read) is a
     // conflict: the retried batch reads again and decides again.
     if (response.errors) throw bulkFailure(response, 'memories');
+    // After the write: an entity merged away before it (a split healed by another job) left these
+    // memories out of its repointing, and is then seen gone here.
+    await splits.followMerges(request.tenant, writes.flatMap(({ doc }) => doc.entities.map((entity) => entity.id)));
     return result;
   };
 }

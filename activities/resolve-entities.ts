@@ -18,7 +18,7 @@ export { normaliseEntityName };
  * to retry: ids are deterministic and merges are set unions.
  */
 export function createResolveEntitiesActivity(deps: ActivityDeps) {
-  const resolver = new EntityResolver({ es: deps.es, index: deps.indices.entities, embedder: deps.embedder, promptRefresh: deps.promptRefresh });
+  const resolver = new EntityResolver({ es: deps.es, indices: deps.indices, embedder: deps.embedder, promptRefresh: deps.promptRefresh });
   return async function resolveEntities({ jobId, sourceId, request }: StageInput, extracted: ExtractResult, range: BatchRange): Promise<ResolveResult> {
     // Entity vectors are compared and written like memories': under another model's index the job waits.
     if (deps.embedder) await deps.embeddingMatch.assertVectorsFit('entities');

@@ -11,6 +11,7 @@ import { stemmedText } from './search/analysis';
 import { countTokens } from './chunking/tokens';
 import { forgetUnnamedInEntities } from './entities/forget-sources';
 import { EntityResolver, entityRefsOf } from './entities/resolver';
+import { EntitySplits } from './entities/splits';
 import { mergeText, MergeStrategy } from './memory-merge';
 import type { Extractor } from './models/extractor';
 import { filterClauses } from './search/filters';
@@ -106,6 +107,8 @@ export class MemoryStore {
       if (status === 400) throw badInput(`the updated memory cannot be stored: ${(error as { message?: string }).message ?? 'refused by Elasticsearch'}`.slice(0, 500));
       throw error;
     }
+    // Entities read again from the new text: one merged away meanwhile is followed, as after a job's write.
+    if (next.entities !== memory.entities) await new EntitySplits(this.es, this.indices).followMerges(tenant, entityIdsOf(next));
     const stillNamed = new Set(entityIdsOf(next));
     await forgetUnnamedInEntities(this.es, this.indices, tenant, memory.provenance.source_id, entityIdsOf(memory).filter((entity) => !stillNamed.has(entity)));
     return publicMemory(next);
@@ -229,7 +232,7 @@ export class MemoryStore {
     // Entity vectors are written like memories': while the index awaits another model, without one.
     // (The edit's reembed has just read both indices' models afresh: the cached answer is current.)
     const vectorsFit = this.embedder && !(await this.embeddingMatch?.mismatchOf('entities', { fresh: false }));
-    const resolver = new EntityResolver({ es: this.es, index: this.indices.entities, embedder: vectorsFit ? this.embedder : undefined });
+    const resolver = new EntityResolver({ es: this.es, indices: this.indices, embedder: vectorsFit ? this.embedder : undefined });
     const entities = entityRefsOf(mentions, await resolver.resolve(tenant, provenance.source_id, mentions));
     const dates = [...new Set(memories.flatMap((extracted) => extracted.eventDates ?? []))];
     const [first] = memories;

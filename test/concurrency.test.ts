@@ -1,9 +1,33 @@
+import { EntityWriter, type EntityChange } from '../lib/entities/writer';
 import { JobListings } from '../lib/job-listing';
 import { startHarness, type Harness } from './support/harness';
+
+/** Resolves once `count` callers wait on it (or after 10 s: a test that then sees no split fails on its own). */
+function barrier(count: number) {
+  let arrived = 0;
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  setTimeout(open, 10_000).unref();
+  return () => {
+    if (++arrived === count) open();
+    return opened;
+  };
+}
+
+/** A promise with its resolve. */
+function signal() {
+  let fire!: () => void;
+  const fired = new Promise<void>((resolve) => (fire = resolve));
+  return { fire, fired };
+}
 
 /** Requests on one thing at the same time, through one API process or two: what users see after. */
 describe('requests at the same time', () => {
   let h: Harness;
+  // Jobs of conversations named in `resolveHooks` run their hook before they resolve entities, those in `indexHooks` before they index.
+  const resolveHooks = new Map<string, () => Promise<void>>();
+  const indexHooks = new Map<string, () => Promise<void>>();
+  const resolvedSignals = new Map<string, () => void>();
   beforeAll(async () => {
     h = await startHarness({
       // Jobs of 'slow-chat' wait before they read their content, so a later send lands while they run.
@@ -13,8 +37,15 @@ describe('requests at the same time', () => {
           if (input.request.documentId === 'slow-chat') await new Promise((resolve) => setTimeout(resolve, 1500));
           return activities.fetchSource(input);
         },
+        resolveEntities: async (...args) => {
+          await resolveHooks.get(args[0].request.documentId ?? '')?.();
+          const resolved = await activities.resolveEntities(...args);
+          resolvedSignals.get(args[0].request.documentId ?? '')?.();
+          return resolved;
+        },
         // Jobs sent with metadata {test: 'slow-index'} take their time once indexed, so a cancel lands then.
         indexMemories: async (...args) => {
+          await indexHooks.get(args[0].request.documentId ?? '')?.();
           const indexed = await activities.indexMemories(...args);
           if (args[0].request.metadata?.test === 'slow-index') await new Promise((resolve) => setTimeout(resolve, 1500));
           return indexed;
@@ -128,5 +159,75 @@ describe('requests at the same time', () => {
     expect(stored.length).toBeGreaterThan(0);
     expect(ended).toMatchObject({ status: 'cancelled', memories_created: stored.length });
     expect((await h.api('GET', `/v1/jobs/${accepted.body.job_id}`)).body).toMatchObject({ status: 'cancelled', memories_created: stored.length });
+  });
+
+  describe('two jobs that first name one person differently at the same moment', () => {
+    const chat = (conversationId: string, name: string, content: string) =>
+      h.api('POST', '/v1/conversations', { body: { conversation_id: conversationId, scope: { user_id: conversationId }, messages: [{ role: 'user', name, content }] } });
+    const entitiesNamed = async (q: string) => (await h.api('GET', `/v1/entities?q=${encodeURIComponent(q)}&page_size=100`)).body.entities as { id: string; name: string; aliases: string[]; merged_from?: string[]; source_ids: string[]; mention_count: number }[];
+    const entityIdsOf = async (conversationId: string) =>
+      (await memoriesOf({ 'scope.user_id': conversationId })).flatMap((memory) => (memory as unknown as { entities: { id: string }[] }).entities.map((entity) => entity.id));
+
+    it('end with one entity, the earlier one, that every memory of both names', async () => {
+      // Both resolve at once: neither's lookup sees the other's new entity.
+      const arrive = barrier(2);
+      resolveHooks.set('jp-price', arrive);
+      resolveHooks.set('jp-short', arrive);
+      const sent = await Promise.all([
+        chat('jp-price', 'Jonathan Price', 'I restored a 1962 Vespa over the winter.'),
+        chat('jp-short', 'Jonathan', 'My Vespa finally passed its inspection.'),
+      ]);
+      for (const accepted of sent) expect((await h.waitForJob('acme', accepted.body.job_id)).status).toBe('completed');
+
+      const [entity, ...others] = await entitiesNamed('Jonathan');
+      expect(others).toEqual([]);
+      expect(entity!.name).toBe('Jonathan Price');
+      expect([...entity!.aliases].sort()).toEqual(['Jonathan', 'Jonathan Price']);
+      expect(entity!.merged_from).toHaveLength(1);
+      expect(entity!.source_ids.sort()).toEqual(sent.map((accepted) => accepted.body.source_id).sort());
+      expect(entity!.mention_count).toBe(2);
+      for (const chatId of ['jp-price', 'jp-short']) {
+        expect(await entityIdsOf(chatId)).toContain(entity!.id);
+        expect(await entityIdsOf(chatId)).not.toContain(entity!.merged_from![0]);
+      }
+      const found = await h.api('POST', '/v1/search', { body: { query: 'Vespa', mode: 'bm25', filters: { entity_ids: [entity!.id] } } });
+      expect(found.body.results).toHaveLength(2);
+      expect((await h.api('GET', `/v1/entities/${entity!.merged_from![0]}`)).status).toBe(404);
+    });
+
+    it("repoints the memories the later entity's job indexes after the earlier one's job merged it", async () => {
+      // "Marguerite" is resolved first (the earlier entity) but written only once "Marguerite Duval" is
+      // written and looked around for a split (finding none); that job indexes once the merge is done.
+      const earlierHeld = signal();
+      const laterResolved = signal();
+      const earlierResolved = signal();
+      const write = EntityWriter.prototype.write;
+      const held = jest.spyOn(EntityWriter.prototype, 'write').mockImplementation(async function (this: EntityWriter, changes: EntityChange[]) {
+        if (changes.some((change) => change.doc.name === 'Marguerite' && change.doc.source_ids.length === 1)) {
+          earlierHeld.fire();
+          await laterResolved.fired;
+        }
+        return write.call(this, changes);
+      });
+      resolvedSignals.set('md-full', laterResolved.fire);
+      resolvedSignals.set('md-short', earlierResolved.fire);
+      indexHooks.set('md-full', () => earlierResolved.fired);
+      try {
+        const earlier = await chat('md-short', 'Marguerite', 'The bakery on Rue Cler sells out of croissants by nine.');
+        await earlierHeld.fired;
+        const later = await chat('md-full', 'Marguerite Duval', 'Rue Cler is closed to cars on Sundays.');
+        for (const accepted of [earlier, later]) expect((await h.waitForJob('acme', accepted.body.job_id)).status).toBe('completed');
+      } finally {
+        held.mockRestore();
+      }
+      const [entity, ...others] = await entitiesNamed('Marguerite');
+      expect(others).toEqual([]);
+      expect(entity).toMatchObject({ name: 'Marguerite Duval', mention_count: 2 });
+      expect(entity!.merged_from).toHaveLength(1);
+      for (const chatId of ['md-short', 'md-full']) {
+        expect(await entityIdsOf(chatId)).toContain(entity!.id);
+        expect(await entityIdsOf(chatId)).not.toContain(entity!.merged_from![0]);
+      }
+    });
   });
 });

@@ -1,5 +1,7 @@
 import type { EntityRef } from '../lib/domain/memory';
+import { forgetSourcesInEntities } from '../lib/entities/forget-sources';
 import { EntityResolver, type EntityDoc } from '../lib/entities/resolver';
+import { EntityWriter, type EntityChange } from '../lib/entities/writer';
 import type { Embedder } from '../lib/models/embedder';
 import { startHarness, type Harness } from './support/harness';
 
@@ -31,7 +33,7 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
         return model.embed(texts);
       },
     };
-    resolver = new EntityResolver({ es: h.runtime.es, index: h.runtime.indices.entities, embedder });
+    resolver = new EntityResolver({ es: h.runtime.es, indices: h.runtime.indices, embedder });
     h.runtime.es.diagnostic.on('response', onResponse);
   });
   afterAll(async () => {
@@ -69,7 +71,7 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
         return vectors;
       },
     };
-    const direct = new EntityResolver({ es: h.runtime.es, index: h.runtime.indices.entities, embedder: watched });
+    const direct = new EntityResolver({ es: h.runtime.es, indices: h.runtime.indices, embedder: watched });
     const refs = await direct.resolve('t-urgent', 'src-u', [{ name: 'Quintessa Marlowe', type: 'person' }, { name: 'Vila Nova de Milfontes', type: 'place' }]);
     expect(namesBeforeBacklog).toBe(true);
     expect((await entity(refs.get('quintessa marlowe'))).embedding).toHaveLength(model.dims);
@@ -93,8 +95,9 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
     expect(melanie.embedding).toHaveLength(h.runtime.models.embedder!.dims);
     // Searchable for other jobs' name lookups as soon as the batch returns.
     expect((await tenantEntities('t-batch')).map((doc) => doc.name).sort()).toEqual(['Caroline', 'Lisbon', 'Melanie']);
-    // One read of own ids, one name search, one similarity search, one bulk write.
-    expect(made).toHaveLength(4);
+    // One read of own ids, one name search, one similarity search, one bulk write, then one look
+    // around the new entities for ones a batch running at once created (lib/entities/splits.ts).
+    expect(made).toHaveLength(5);
   });
 
   it('a batch of known names reads and writes once and embeds nothing', async () => {
@@ -138,7 +141,7 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
     const sources = Array.from({ length: 6 }, (_, i) => `src-${i}`);
     // Three resolvers stand for three worker processes (their writes conflict and are redone), two
     // batches each (their writes share one bulk).
-    const workers = [resolver, new EntityResolver({ es: h.runtime.es, index: h.runtime.indices.entities, embedder }), new EntityResolver({ es: h.runtime.es, index: h.runtime.indices.entities, embedder })];
+    const workers = [resolver, new EntityResolver({ es: h.runtime.es, indices: h.runtime.indices, embedder }), new EntityResolver({ es: h.runtime.es, indices: h.runtime.indices, embedder })];
     // Concurrent creations of "Porto" and "Tiago" and concurrent alias/source additions to "Ana Silva".
     const results = await Promise.all(
       sources.map((source, i) =>
@@ -161,5 +164,73 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
       expect(doc.mention_count).toBe(6);
     }
     for (const refs of results) expect(refs.get('ana')!.id).toBe(ana.id);
+  });
+
+  describe('splits made by batches at once', () => {
+    const earlier = '2026-01-05T10:00:00.000Z';
+    const later = '2026-01-05T10:00:00.001Z';
+    /** Two workers' batches that both look up their names before either writes: each creates its entity. */
+    const atOnce = async (tenant: string, run: (workers: EntityResolver[]) => Promise<Map<string, EntityRef>[]>) => {
+      let arrived = 0;
+      let bothLooked!: () => void;
+      const looked = new Promise<void>((resolve) => (bothLooked = resolve));
+      const write = EntityWriter.prototype.write;
+      const held = jest.spyOn(EntityWriter.prototype, 'write').mockImplementation(async function (this: EntityWriter, changes: EntityChange[]) {
+        if (changes[0]?.doc.tenant === tenant && ++arrived === 2) bothLooked();
+        if (changes[0]?.doc.tenant === tenant) await looked;
+        return write.call(this, changes);
+      });
+      const workers = [0, 1].map(() => new EntityResolver({ es: h.runtime.es, indices: h.runtime.indices, embedder }));
+      try {
+        return await run(workers);
+      } finally {
+        held.mockRestore();
+      }
+    };
+
+    it('makes one entity of two created at once, the earlier keeping its id, however many heal it at once', async () => {
+      const [full, short] = await atOnce('t-split', ([a, b]) =>
+        Promise.all([a!.resolve('t-split', 'src-full', [{ name: 'Rui Costa', type: 'person' }], earlier), b!.resolve('t-split', 'src-short', [{ name: 'Rui', type: 'person' }], later)]),
+      );
+      const [entity, ...others] = await tenantEntities('t-split');
+      expect(others).toEqual([]);
+      expect(entity).toMatchObject({ id: full!.get('rui costa')!.id, name: 'Rui Costa', aliases: ['Rui Costa', 'Rui'], first_seen_at: earlier, mention_count: 2 });
+      expect(entity!.source_ids.sort()).toEqual(['src-full', 'src-short']);
+      expect(entity!.merged_from).toHaveLength(1);
+      // Both batches' memories name the one that stays.
+      expect(short!.get('rui')).toEqual({ id: entity!.id, name: 'Rui', type: 'person' });
+      // Healed already: another pass of either source finds nothing to merge and writes nothing.
+      requests = [];
+      await resolver.resolve('t-split', 'src-short', [{ name: 'Rui', type: 'person' }]);
+      expect(requests.filter((request) => request.includes('_bulk'))).toEqual([]);
+    });
+
+    it('does not keep a source deleted while the merge runs', async () => {
+      const es = h.runtime.es;
+      const index = es.index.bind(es);
+      let deleted = false;
+      // The delete of the later entity's source lands after the merge read it, before it writes the earlier one.
+      const writes = jest.spyOn(es, 'index').mockImplementation((async (params: Parameters<typeof es.index>[0], options?: object) => {
+        if (!deleted && (params as { document?: EntityDoc }).document?.tenant === 't-split-delete') {
+          deleted = true;
+          await forgetSourcesInEntities(es, h.runtime.indices, 't-split-delete', ['src-gone'], []);
+        }
+        return index(params, options);
+      }) as typeof es.index);
+      try {
+        await atOnce('t-split-delete', ([a, b]) =>
+          Promise.all([
+            a!.resolve('t-split-delete', 'src-kept', [{ name: 'Ines Duarte', type: 'person' }], earlier),
+            b!.resolve('t-split-delete', 'src-gone', [{ name: 'Ines', type: 'person' }], later),
+          ]),
+        );
+      } finally {
+        writes.mockRestore();
+      }
+      expect(deleted).toBe(true);
+      const [entity, ...others] = await tenantEntities('t-split-delete');
+      expect(others).toEqual([]);
+      expect(entity).toMatchObject({ name: 'Ines Duarte', source_ids: ['src-kept'], mention_count: 1 });
+    });
   });
 });

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { entityId } from '../ids';
-import { isFullerName } from './names';
+import { isFullerName, isGenericType } from './names';
 
 /** An entity as the API shows it: as stored in the entities index, without its name's vector. */
 export const Entity = z.object({
@@ -86,5 +86,52 @@ export function mergedEntity(doc: EntityDoc, sourceId: string, mention: Normalis
       next.normalized_name = mention.normalised;
     }
   }
+  return next;
+}
+
+/** Whether `a` was first seen before `b` (by id when at the same moment): of a split, the earlier one stays. */
+export function seenBefore(a: EntityDoc, b: EntityDoc): boolean {
+  return a.first_seen_at < b.first_seen_at || (a.first_seen_at === b.first_seen_at && a.id < b.id);
+}
+
+/** An entity as the mention that would have named it: its fullest name, type and name's vector. */
+export function mentionOf(doc: EntityDoc): NormalisedMention {
+  return { name: doc.name, type: doc.type, normalised: doc.normalized_name, vector: doc.embedding };
+}
+
+/**
+ * The entity with another entity of the same thing folded in (a split healed: lib/entities/splits.ts):
+ * the other's names as aliases, its id and merges as merges, its sources. `withdrawn` are sources an
+ * earlier try folded in that the other no longer names (a delete of them ran meanwhile). Undefined
+ * when that changes nothing, so folding the same entity in again (a retry) is a no-op.
+ */
+export function absorbedEntity(doc: EntityDoc, other: EntityDoc | undefined, withdrawn: string[] = []): EntityDoc | undefined {
+  const kept = doc.source_ids.filter((sourceId) => !withdrawn.includes(sourceId));
+  const added = other?.source_ids.filter((sourceId) => !kept.includes(sourceId)) ?? [];
+  const normalisedAliases = doc.normalized_aliases ?? [doc.normalized_name];
+  const newForms = (other?.normalized_aliases ?? []).flatMap((normalised, i) => (normalisedAliases.includes(normalised) ? [] : [{ normalised, name: other!.aliases[i] ?? other!.name }]));
+  const first = other !== undefined && !doc.merged_from?.includes(other.id);
+  if (!first && added.length === 0 && newForms.length === 0 && kept.length === doc.source_ids.length) return undefined;
+  const sourceIds = [...kept, ...added].slice(-KEPT_SOURCES);
+  // Counted once: the other's sources it no longer lists (past KEPT_SOURCES) the first time it is folded in.
+  const unlisted = first ? other.mention_count - other.source_ids.length : 0;
+  const next: EntityDoc = {
+    ...doc,
+    source_ids: sourceIds,
+    mention_count: Math.max(sourceIds.length, doc.mention_count - (doc.source_ids.length - kept.length) + added.length + unlisted),
+  };
+  if (!other) return next;
+  next.aliases = [...doc.aliases, ...newForms.map(({ name }) => name)];
+  next.normalized_aliases = [...normalisedAliases, ...newForms.map(({ normalised }) => normalised)];
+  next.merged_from = [...new Set([...(doc.merged_from ?? []), other.id, ...(other.merged_from ?? [])])];
+  if (other.first_seen_at < doc.first_seen_at) next.first_seen_at = other.first_seen_at;
+  if (other.last_seen_at > doc.last_seen_at) next.last_seen_at = other.last_seen_at;
+  if (isFullerName(other.normalized_name, doc.normalized_name)) {
+    next.name = other.name;
+    next.normalized_name = other.normalized_name;
+  }
+  // A type that says nothing ("thing") gives way to the other's specific one.
+  if (isGenericType(doc.type)) next.type = other.type;
+  if (!doc.embedding && other.embedding) Object.assign(next, { embedding: other.embedding, embedding_model: other.embedding_model });
   return next;
 }

@@ -69,6 +69,8 @@ export function shareWord(a: string, b: string): boolean {
 /** Types that say nothing specific are compatible with any type. */
 const GENERIC_TYPES = new Set(['thing', 'other', 'unknown', 'entity', '']);
 
+export const isGenericType = (type: string) => GENERIC_TYPES.has(type);
+
 export function typesCompatible(a: string, b: string): boolean {
-  return a === b || GENERIC_TYPES.has(a) || GENERIC_TYPES.has(b);
+  return a === b || isGenericType(a) || isGenericType(b);
 }

@@ -1,21 +1,22 @@
-import type { Client, estypes } from '@elastic/elasticsearch';
+import type { Client } from '@elastic/elasticsearch';
 import type { EntityRef } from '../domain/memory';
-import { upstreamFailure } from '../errors';
 import { entityId } from '../ids';
 import type { PromptRefresh } from '../elasticsearch/refresh';
 import { cosine, type Embedder } from '../models/embedder';
-import { chooseEntity, matchesNameQuery, nameQuery, settledByAlias, type Candidate } from './candidates';
-import { newEntity, type EntityDoc, type Mention, type NormalisedMention } from './entity';
+import { chooseEntity, matchesNameQuery, settledByAlias, type Candidate } from './candidates';
+import { newEntity, type Mention, type NormalisedMention } from './entity';
+import { nameLookup, searchEntities, similarityLookup, type Found } from './lookup';
 import { normaliseEntityName } from './names';
-import { EntityChange, EntityWriter, readEntities, type Stored } from './writer';
+import { EntitySplits, type SplitIndices } from './splits';
+import { EntityChange, EntityWriter, readEntities } from './writer';
 
 export type { EntityDoc, Mention } from './entity';
 export { mergedEntity } from './entity';
 
 export interface EntityResolverDeps {
   es: Client;
-  /** The entities alias. */
-  index: string;
+  /** The entities alias; the memories alias, where memories naming an entity merged into another (a split healed) are repointed; the sequences index, for the merges' leases. */
+  indices: SplitIndices;
   embedder?: Embedder;
   /** Refreshes the entities index at once when every activity in the worker is waiting for a refresh (else writes wait for the scheduled one). */
   promptRefresh?: PromptRefresh;
@@ -34,9 +35,6 @@ export function entityRefsOf(mentions: Mention[], resolved: Map<string, EntityRe
   return [...refs.values()];
 }
 
-/** A lookup's hit: with its name's cosine similarity when it came from the embedding search. */
-type Found = Stored & { score?: number };
-
 /**
  * Mentions → the tenant's entities. A mention resolves, in order, to the entity of its own normalised
  * name, to an entity that already has it as an alias, to the one entity whose name is compatible with
@@ -49,12 +47,16 @@ type Found = Stored & { score?: number };
  * leave open (only those are embedded), then its share of one bulk write (lib/entities/writer.ts:
  * group commit with optimistic concurrency, as this Elasticsearch has no scripting). Mentions of the
  * batch see each other's effects in memory ("Melanie" created first is what a later "Mel" joins).
+ * Batches running at once do not see each other's: once written, the entities a batch's source first
+ * named look again, one more multi-search, and splits are healed (lib/entities/splits.ts).
  */
 export class EntityResolver {
   private readonly writer: EntityWriter;
+  private readonly splits: EntitySplits;
 
   constructor(private readonly deps: EntityResolverDeps) {
-    this.writer = new EntityWriter(deps.es, deps.index, deps.promptRefresh);
+    this.writer = new EntityWriter(deps.es, deps.indices.entities, deps.promptRefresh);
+    this.splits = new EntitySplits(deps.es, deps.indices);
   }
 
   /** Resolves every mention; answers the entity for each normalised name. */
@@ -63,19 +65,15 @@ export class EntityResolver {
     if (ordered.length === 0) return new Map();
     const ownId = (mention: NormalisedMention) => entityId(tenant, mention.normalised);
 
-    const stored = await readEntities(this.deps.es, this.deps.index, ordered.map(ownId));
+    const stored = await readEntities(this.deps.es, this.deps.indices.entities, ordered.map(ownId));
     const unknown = ordered.filter((mention) => !stored.has(ownId(mention)));
-    const byName = await this.searchEach(unknown.map((mention) => ({ size: 50, query: nameQuery(tenant, mention.normalised), seq_no_primary_term: true })));
+    const byName = await searchEntities(this.deps.es, this.deps.indices.entities, unknown.map((mention) => nameLookup(tenant, mention.normalised)));
     const open = this.deps.embedder ? unknown.filter((mention, i) => !settledByAlias(byName[i]!.map(({ doc }) => ({ doc })), mention)) : [];
     // A few short names the job cannot go on without: ahead of the memories queued for the model
     // (other jobs', and this job's own, handed over before extraction), which could take minutes.
     const vectors = open.length ? await this.deps.embedder!.embed(open.map((mention) => mention.name), { urgent: true }) : [];
     open.forEach((mention, i) => (mention.vector = vectors[i]));
-    const bySimilarity = await this.searchEach(open.map((mention) => ({
-      size: 10,
-      knn: { field: 'embedding', query_vector: mention.vector!, k: 10, num_candidates: 100, filter: [{ term: { tenant } }] },
-      seq_no_primary_term: true,
-    })));
+    const bySimilarity = await searchEntities(this.deps.es, this.deps.indices.entities, open.map((mention) => similarityLookup(tenant, mention.vector!)));
     const found = new Map<NormalisedMention, Found[]>(unknown.map((mention, i) => [mention, byName[i]!]));
     open.forEach((mention, i) => found.get(mention)!.push(...bySimilarity[i]!));
 
@@ -95,10 +93,13 @@ export class EntityResolver {
       chosen.set(mention.normalised, change.id);
     }
     await this.writer.write([...changes.values()]);
+    const written = [...changes.values()].map(({ doc }) => doc);
+    // Retried after the write (or the source sent again), the batch looks again: source_ids[0] is the first source that named it.
+    const merged = await this.splits.heal(tenant, written.filter((doc) => doc.source_ids[0] === sourceId), new Set(changes.keys()));
 
     return new Map(ordered.map((mention) => {
       const id = chosen.get(mention.normalised)!;
-      return [mention.normalised, { id, name: mention.name, type: changes.get(id)!.doc.type }];
+      return [mention.normalised, { ...(merged.get(id) ?? { id, type: changes.get(id)!.doc.type }), name: mention.name }];
     }));
   }
 
@@ -120,24 +121,6 @@ export class EntityResolver {
       else if (matchesNameQuery(doc, mention.normalised) || score !== undefined) candidates.set(doc.id, { doc, score });
     }
     return [...candidates.values()];
-  }
-
-  /** One search per body in a single round trip; hits keep their versions and cosine similarity. */
-  private async searchEach(bodies: estypes.MsearchMultisearchBody[]): Promise<Found[][]> {
-    if (bodies.length === 0) return [];
-    const { responses } = await this.deps.es.msearch<EntityDoc>({ index: this.deps.index, searches: bodies.flatMap((body) => [{}, body]) });
-    return responses.map((response, i) => {
-      if ('error' in response) throw upstreamFailure(`entity lookup failed: ${response.error.type}: ${response.error.reason}`);
-      const knn = Boolean(bodies[i]!.knn);
-      return response.hits.hits
-        .filter((hit) => hit._source)
-        .map((hit) => ({
-          doc: hit._source!,
-          version: { index: hit._index, seqNo: hit._seq_no!, primaryTerm: hit._primary_term! },
-          // ES scores cosine as (1 + cos) / 2.
-          ...(knn ? { score: 2 * (hit._score ?? 0) - 1 } : {}),
-        }));
-    });
   }
 }
 
