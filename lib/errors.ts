@@ -109,6 +109,13 @@ function storageFailureMessage(error: unknown): string | undefined {
   return exhausted && `Cairn's storage cannot take writes now: ${exhausted} (${code as string})`;
 }
 
+/** Elasticsearch's reason for refusing a write by a block (a read-only cluster or index), else undefined. */
+export function writeBlockOf(error: unknown): string | undefined {
+  const body = (error as { meta?: { body?: { error?: { type?: string; reason?: unknown } } } })?.meta?.body;
+  if (body?.error?.type !== 'cluster_block_exception') return undefined;
+  return typeof body.error.reason === 'string' ? body.error.reason.slice(0, 300) : 'a block';
+}
+
 /**
  * What an outage of Temporal, Elasticsearch or Cairn's own disk looks like from a request: the
  * service could not be reached, timed out, or answered that it is overloaded or unavailable; the disk
@@ -122,6 +129,10 @@ export function asServiceUnavailable(error: unknown): CairnError | undefined {
   if (storage) return upstreamFailure(storage);
   if (named?.name && ES_UNREACHABLE.has(named.name)) return upstreamFailure(`Elasticsearch is unavailable: ${named.message}`);
   const body = (error as { meta?: { body?: { error?: { type?: string; index?: string; reason?: string } } } })?.meta?.body;
+  // A read-only cluster (cluster.blocks.read_only, 403) or index (the flood stage's block, 429): an
+  // operator lifts it once there is room, and the same write succeeds.
+  const block = writeBlockOf(error);
+  if (block) return upstreamFailure(`Elasticsearch refuses writes now (${block})`);
   // Its reason says which: a node's disk past its flood stage (a write block), a full write queue.
   if (named?.name === 'ResponseError' && [429, 502, 503, 504].includes(named.meta?.statusCode ?? 0)) {
     const reason = typeof body?.error?.reason === 'string' ? `: ${body.error.reason.slice(0, 300)}` : '';
