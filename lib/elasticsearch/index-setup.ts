@@ -19,6 +19,8 @@ export class IndexSetup {
   readonly names: IndexNames;
   private done = false;
   private missing = true;
+  private blocked = false;
+  private stopped = false;
   private attempt?: Promise<void>;
   private retry?: NodeJS.Timeout;
   private readonly created: Promise<void>;
@@ -41,10 +43,8 @@ export class IndexSetup {
       await setup.ensure();
     } catch (error) {
       if (!(error instanceof CairnError)) throw error;
-      log.warn(
-        `${error.message}; ${setup.missing ? '' : "Cairn's index mappings are brought up to date then; "}tried again every ${RETRY_MS / 1000} s. ` +
-          `Until then writes answer 503${setup.missing ? ', and so does every request, there being no index to read' : ''}`,
-      );
+      const meanwhile = setup.missing ? 'every request answers 503, there being no index to read yet' : "writes answer 503, and Cairn's mappings are brought up to date after";
+      log.warn(`${error.message}. Trying again every ${RETRY_MS / 1000} s; until then ${meanwhile}`);
       setup.retryUntilDone();
     }
     return setup;
@@ -72,6 +72,7 @@ export class IndexSetup {
   }
 
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.retry);
   }
 
@@ -81,6 +82,7 @@ export class IndexSetup {
     } catch (error) {
       const block = writeBlockOf(error);
       if (!block) throw error;
+      this.blocked = true;
       if (this.missing) this.missing = !(await this.allExist());
       if (!this.missing) this.markCreated();
       throw upstreamFailure(`Elasticsearch refuses writes now (${block})${this.missing ? ": Cairn's indices are created once the block lifts" : ''}`);
@@ -88,7 +90,8 @@ export class IndexSetup {
     this.done = true;
     this.missing = false;
     this.markCreated();
-    this.stop();
+    clearTimeout(this.retry);
+    if (this.blocked) this.log.info("Elasticsearch takes writes again: Cairn's indices are in place");
   }
 
   private async allExist(): Promise<boolean> {
@@ -97,14 +100,12 @@ export class IndexSetup {
   }
 
   private retryUntilDone(): void {
+    if (this.stopped) return;
     this.retry = setTimeout(() => {
-      this.ensure().then(
-        () => this.log.info("Elasticsearch takes writes again: Cairn's indices are in place"),
-        (error) => {
-          if (!(error instanceof CairnError)) this.log.warn({ err: error }, "could not put Cairn's indices in place; trying again");
-          this.retryUntilDone();
-        },
-      );
+      this.ensure().catch((error) => {
+        if (!(error instanceof CairnError)) this.log.warn({ err: error }, "could not put Cairn's indices in place; trying again");
+        this.retryUntilDone();
+      });
     }, RETRY_MS);
     this.retry.unref();
   }
