@@ -13,6 +13,8 @@ import { assertNotBeingDeleted, Leases } from '../lib/leases';
 /** Who hears of a finished job: the tenant's webhooks subscribed to its event (absent when none). */
 export interface JobAnnouncement {
   webhooks: string[];
+  /** The job as its summary records it, where that counts other than the workflow's progress (a cancelled job's memories). */
+  job?: JobProgress;
 }
 
 /**
@@ -59,7 +61,8 @@ export function createRecordJobActivities(deps: ActivityDeps) {
     await dropDerivedArtifacts(deps.blobs, progress.tenant, progress.job_id);
     const event = eventOfJob(progress.status);
     const subscribed = event ? await webhooks.subscribedTo(progress.tenant, event) : [];
-    return subscribed.length > 0 ? { webhooks: subscribed } : undefined;
+    if (subscribed.length === 0) return undefined;
+    return progress === reported ? { webhooks: subscribed } : { webhooks: subscribed, job: progress };
   }
 
   /** What a send of the source carried, as the source record keeps it (replaced, not merged). */

@@ -55,6 +55,7 @@ async function main() {
     search: searchDepsOf(runtime),
     extractors: runtime.models.extractors,
     shuttingDown: () => shuttingDown,
+    indexSetup: runtime.indexSetup,
   });
   // Express hands the listen callback a failure to bind (a port in use, say) as its argument.
   const server = app.listen(config.PORT, config.HOST, (error?: NodeJS.ErrnoException) => {

@@ -42,6 +42,8 @@ import { SpaceStore } from '../lib/spaces';
 import { eraseTenant } from '../lib/tenant-erasure';
 import { Leases } from '../lib/leases';
 import { BodyMemory } from './body-memory';
+import { indicesInPlace } from './indices-in-place';
+import type { IndexSetup } from '../lib/elasticsearch/index-setup';
 import { Sequences } from '../lib/sequences';
 import { SourceStore } from '../lib/sources';
 import type { SearchDeps } from '../lib/search/execute';
@@ -65,6 +67,8 @@ export interface ApiDeps {
   apiKeys?: ApiKeyStore;
   /** Set by the process: once true, /readyz answers 503 while in-flight requests finish. */
   shuttingDown?: () => boolean;
+  /** The process's indices, when a read-only cluster may hold them back (requests wait for them). */
+  indexSetup?: IndexSetup;
 }
 
 
@@ -77,7 +81,7 @@ export function createApp(deps: ApiDeps): Express {
   const listings = new JobListings(deps.jobs.client, deps.jobs, deps.namespace, deps.jobs.config.TEMPORAL_TASK_QUEUE);
   const memoryListings = new MemoryListings(deps.es, indices);
   const bodyMemory = new BodyMemory(deps.jobs.config.REQUEST_BODY_MEMORY_MB * 2 ** 20);
-  const surface = { keys, log: deps.log, bodyMemory };
+  const surface = { keys, log: deps.log, bodyMemory, indexSetup: deps.indexSetup };
   const leases = new Leases(deps.es, indices.sequences);
   const conversations = new ConversationLedger(deps.es, indices.sources, indices.memories, indices.jobs, leases, memories);
   const sequences = new Sequences(deps.es, indices.sequences);
@@ -104,6 +108,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use('/compat/synap/api', synapSdkSurface(surface, deps.jobs, memories, memoryListings, deps.es, indices.sources, deps.search));
   app.use('/compat/synap', synapSurface(surface, deps.jobs, memories, deps.es, indices.sources));
 
+  app.use(indicesInPlace(deps.indexSetup));
   app.use(authenticate(keys));
   app.use(bodyMemory.reserve);
   app.use(jsonOnly(['/v1/files']));

@@ -87,6 +87,15 @@ const STORAGE_EXHAUSTED: Record<string, string> = {
 };
 
 /**
+ * The disk failing (an I/O error), not running out: to a caller the same as a full disk — nothing it
+ * sent is wrong, and the request succeeds once an operator has dealt with the disk — and so to an
+ * accepted job, which waits for it. A fault an operator must see: logged as an error (isDiskFault).
+ */
+const STORAGE_FAULTS: Record<string, string> = {
+  EIO: 'its disk reports an I/O error',
+};
+
+/**
  * Temporal refusing a request for its size (a payload over its blob limit, a message over gRPC's):
  * the request is too large, not the service down. Undefined for anything else.
  */
@@ -102,11 +111,30 @@ export function asTooLargeForTemporal(error: unknown): CairnError | undefined {
 /** The failure type of an activity that Cairn's own storage stopped (STORAGE_EXHAUSTED): the job waits for it. */
 export const STORAGE_UNAVAILABLE = 'storage_unavailable';
 
+const codeOf = (error: unknown) => {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === 'string' ? code : undefined;
+};
+
 /** What to say of a system error of the disk (its code, not its message, which names the server's paths). */
 function storageFailureMessage(error: unknown): string | undefined {
-  const code = (error as { code?: unknown })?.code;
-  const exhausted = typeof code === 'string' && Object.hasOwn(STORAGE_EXHAUSTED, code) ? STORAGE_EXHAUSTED[code] : undefined;
-  return exhausted && `Cairn's storage cannot take writes now: ${exhausted} (${code as string})`;
+  const code = codeOf(error);
+  if (code && Object.hasOwn(STORAGE_EXHAUSTED, code)) return `Cairn's storage cannot take writes now: ${STORAGE_EXHAUSTED[code]} (${code})`;
+  if (code && Object.hasOwn(STORAGE_FAULTS, code)) return `Cairn's storage failed: ${STORAGE_FAULTS[code]} (${code})`;
+  return undefined;
+}
+
+/** A disk fault (STORAGE_FAULTS), as the disk raised it or as an activity's failure carries it. */
+export function isDiskFault(error: unknown): boolean {
+  const code = error instanceof ApplicationFailure && error.type === STORAGE_UNAVAILABLE ? error.details?.[0] : codeOf(error);
+  return typeof code === 'string' && Object.hasOwn(STORAGE_FAULTS, code);
+}
+
+/** Elasticsearch's reason for refusing a write by a block (a read-only cluster or index), else undefined. */
+export function writeBlockOf(error: unknown): string | undefined {
+  const body = (error as { meta?: { body?: { error?: { type?: string; reason?: unknown } } } })?.meta?.body;
+  if (body?.error?.type !== 'cluster_block_exception') return undefined;
+  return typeof body.error.reason === 'string' ? body.error.reason.slice(0, 300) : 'a block';
 }
 
 /**
@@ -122,6 +150,10 @@ export function asServiceUnavailable(error: unknown): CairnError | undefined {
   if (storage) return upstreamFailure(storage);
   if (named?.name && ES_UNREACHABLE.has(named.name)) return upstreamFailure(`Elasticsearch is unavailable: ${named.message}`);
   const body = (error as { meta?: { body?: { error?: { type?: string; index?: string; reason?: string } } } })?.meta?.body;
+  // A read-only cluster (cluster.blocks.read_only, 403) or index (the flood stage's block, 429): an
+  // operator lifts it once there is room, and the same write succeeds.
+  const block = writeBlockOf(error);
+  if (block) return upstreamFailure(`Elasticsearch refuses writes now (${block})`);
   // Its reason says which: a node's disk past its flood stage (a write block), a full write queue.
   if (named?.name === 'ResponseError' && [429, 502, 503, 504].includes(named.meta?.statusCode ?? 0)) {
     const reason = typeof body?.error?.reason === 'string' ? `: ${body.error.reason.slice(0, 300)}` : '';
@@ -150,7 +182,7 @@ export function toActivityFailure(error: unknown): unknown {
     return error.retryable ? ApplicationFailure.retryable(error.message, error.code) : ApplicationFailure.nonRetryable(error.message, error.code);
   }
   const storage = storageFailureMessage(error);
-  if (storage) return ApplicationFailure.retryable(storage, STORAGE_UNAVAILABLE);
+  if (storage) return ApplicationFailure.retryable(storage, STORAGE_UNAVAILABLE, codeOf(error));
   return error;
 }
 

@@ -18,7 +18,9 @@ export interface ForgottenTurn {
  * whose provenance names it is deleted as `DELETE /v1/memories/:id` deletes one (a tombstone each,
  * and its words taken out of its neighbouring turns' contexts), and its fragment id is kept as a
  * tombstone even when it had none, so the turn sent again is stored in neither tier (the write reads
- * fragment tombstones: activities/write-active.ts, sessionTurns).
+ * fragment tombstones: activities/write-active.ts, sessionTurns). The tombstone needs no user of its
+ * own: the turn id hashes the org, user and session (fragmentHash), so the same words from another
+ * user are another turn, kept and stored as before.
  *
  * Refused (409) while a job that wrote the turn is still queued or running: its enrichment would
  * store the turn's memories again after the answer. Not found: no memory of the tenant (within the

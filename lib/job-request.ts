@@ -62,9 +62,14 @@ export function jobMemo(workflowInput: IngestWorkflowInput, retryOf?: string): J
 
 export const byteLengthOf = (content: Uint8Array | string) => (typeof content === 'string' ? Buffer.byteLength(content) : content.byteLength);
 
-/** Whether a source is replaced by what is sent again under the same key (see StageInput.versionAt). */
+/**
+ * Whether a source is replaced by what is sent again under the same key (see StageInput.versionAt):
+ * a document under its id, a URL, and content keyed by its hash too — the same text re-sent is the
+ * same memories, but two sends at once would otherwise each write over the other's memories and
+ * record, and the earlier one finishing last would undo the later one's metadata.
+ */
 function replaceableSource(request: IngestRequest, sourceKey: string, callerSourceKey?: string): boolean {
-  return !callerSourceKey && request.format !== 'CONVERSATION' && (sourceKey.startsWith('doc:') || sourceKey.startsWith('url:'));
+  return !callerSourceKey && request.format !== 'CONVERSATION' && /^(doc|url|hash):/.test(sourceKey);
 }
 
 /** A request made into its job: the workflow's input, and where its upload stands. */
@@ -142,9 +147,10 @@ export async function prepareJob(input: IngestRequestInput & IngestContent, opti
     batchConcurrency: deps.config.BATCH_CONCURRENCY,
     createdAt,
     revision: INGEST_REVISION,
-    // A document sent again under its id, a URL ingested again: a new version of the same source,
-    // whose memories replace the earlier version's. (A conversation re-sent is not: surfaces differ
-    // on whether it adds turns or restates them, and supermemory's keeps its own ledger.)
+    // A document sent again under its id, a URL ingested again, the same content sent again: a new
+    // version of the same source, whose memories replace the earlier version's. (A conversation
+    // re-sent is not: surfaces differ on whether it adds turns or restates them, and supermemory's
+    // keeps its own ledger.)
     versionAt: options.versionOf !== undefined || replaceableSource(request, sourceKey, options.sourceKey) ? createdAt : undefined,
   };
   return { workflowInput, workflowId: ingestWorkflowId(request.tenant, jobId), durable, upload };

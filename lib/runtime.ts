@@ -3,7 +3,8 @@ import { LocalBlobStore, type BlobStore } from './blob/store';
 import type { Config } from './config';
 import { createElasticsearchClient, forApiRequests } from './elasticsearch/client';
 import { EmbeddingMatch, REINDEX_REMEDY, describeMismatch, type EmbeddingMismatch } from './elasticsearch/embedding-match';
-import { ensureIndices, type IndexNames } from './elasticsearch/indices';
+import type { IndexNames } from './elasticsearch/indices';
+import { IndexSetup } from './elasticsearch/index-setup';
 import type { Logger } from './logger';
 import { createModelProviders, embeddingSpec, type ModelProviders } from './models/providers';
 import type { SearchDeps } from './search/execute';
@@ -13,6 +14,8 @@ export interface Runtime {
   config: Config;
   es: Client;
   indices: IndexNames;
+  /** Whether the indices are in place (a read-only cluster can hold them back: see IndexSetup). */
+  indexSetup: IndexSetup;
   blobs: BlobStore;
   models: ModelProviders;
   /** The configured embedder against the model the vector indices record; asked before vectors are used. */
@@ -29,20 +32,26 @@ export interface Runtime {
 /**
  * `api`: what the API process asks of Elasticsearch after start-up is given REQUEST_TIMEOUT_MS.api
  * (a caller waits on it); the worker, and a process running both, keep the longer worker timeout.
+ * Under a read-only cluster that holds its indices back, the API starts (answering 503 until they
+ * exist); a worker waits for them, since its jobs have nowhere to write.
  */
 export async function createRuntime(config: Config, log: Logger, role: 'api' | 'worker' = 'worker'): Promise<Runtime> {
   const connected = createElasticsearchClient(config.elasticsearchUrl);
   const models = await createModelProviders(config, log);
   const configured = embeddingSpec(models.embedder);
-  const indices = await ensureIndices(connected, config.ELASTICSEARCH_INDEX_PREFIX, configured);
+  const indexSetup = await IndexSetup.start(connected, config.ELASTICSEARCH_INDEX_PREFIX, configured, log);
+  if (role === 'worker') await indexSetup.whenInPlace();
+  const indices = indexSetup.names;
   const es = role === 'api' ? forApiRequests(connected) : connected;
   const embeddingMatch = new EmbeddingMatch(es, indices, configured);
-  warnOfMismatches(log, await embeddingMatch.mismatches());
+  // Indices created later are created for the configured model.
+  if (indexSetup.inPlace) warnOfMismatches(log, await embeddingMatch.mismatches());
   const blobs = new LocalBlobStore(config.blobDir);
   return {
     config,
     es,
     indices,
+    indexSetup,
     blobs,
     models,
     embeddingMatch,
@@ -51,6 +60,7 @@ export async function createRuntime(config: Config, log: Logger, role: 'api' | '
     },
     log,
     close: async () => {
+      indexSetup.stop();
       await models.close();
       await connected.close();
     },

@@ -478,4 +478,22 @@ describe('Tex surface (/compat/tex)', () => {
     expect(malformed.status).toBe(422);
     expect(malformed.body.detail[0]).toMatchObject({ loc: ['path', 'turn_id'], msg: expect.stringMatching(/turn_ids/) });
   });
+
+  it("keeps another user's same turn when one user forgets theirs: a turn and its tombstone are the user's", async () => {
+    const turn = { role: 'user', text: 'My locker code is 4711.', timestamp: '2026-06-05T10:00:00Z' };
+    const send = (userId: string) =>
+      h.api('POST', '/compat/tex/ingestion/memory', { body: { scope: { org_id: 'org_shared', user_id: userId, session_id: 'standup' }, turns: [turn], options: { write_passive: false } } });
+    const [mine, theirs] = [(await send('user_one')).body, (await send('user_two')).body];
+    expect(theirs.turn_ids[0]).not.toBe(mine.turn_ids[0]);
+    const one = (await h.api('POST', '/compat/tex/auth/token-exchange', { key: '', body: { api_key: h.keys.acme, user_id: 'user_one' } })).body.access_token as string;
+    expect((await h.api('DELETE', `/compat/tex/ingestion/memory/turns/${mine.turn_ids[0]}`, { key: one })).body).toMatchObject({ forgotten: true, items_retired: 1 });
+
+    // The other user's turn stays, and sent again is still theirs to store; the first user's stays out.
+    expect((await h.api('GET', `/v1/memories/mem_${theirs.turn_ids[0]}`)).status).toBe(200);
+    expect((await send('user_two')).body).toMatchObject({ turn_ids: theirs.turn_ids, not_stored_forgotten: [] });
+    expect((await send('user_one')).body).toMatchObject({ turn_ids: mine.turn_ids, not_stored_forgotten: mine.turn_ids });
+    // Nor can the first user's token forget the other's.
+    expect((await h.api('DELETE', `/compat/tex/ingestion/memory/turns/${theirs.turn_ids[0]}`, { key: one })).status).toBe(404);
+    expect((await h.api('GET', `/v1/memories/mem_${theirs.turn_ids[0]}`)).status).toBe(200);
+  });
 });

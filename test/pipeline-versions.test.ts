@@ -12,6 +12,9 @@ describe('pipeline: a new version of a document replaces the old one', () => {
   /** "held" jobs wait in extraction until released; "fail-after-index" jobs fail once their memories are written. */
   let releaseHeld: () => void = () => undefined;
   const held = new Promise<void>((resolve) => (releaseHeld = resolve));
+  /** "slow" jobs wait in extraction until released, then go on. */
+  let releaseSlow: () => void = () => undefined;
+  const slow = new Promise<void>((resolve) => (releaseSlow = resolve));
   beforeAll(async () => {
     h = await startHarness({
       // Small chunks: each paragraph of these documents is a chunk of its own, with memories of its own.
@@ -28,6 +31,7 @@ describe('pipeline: a new version of a document replaces the old one', () => {
         },
         extractMemories: async (input, ...rest) => {
           if (input.request.metadata?.test === 'held') await held;
+          if (input.request.metadata?.test === 'slow') await slow;
           return activities.extractMemories(input, ...rest);
         },
         indexMemories: async (input, ...rest) => {
@@ -133,5 +137,22 @@ describe('pipeline: a new version of a document replaces the old one', () => {
     expect(after.length).toBeGreaterThan(0);
     expect(after.every((memory) => memory.provenance.job_id === v2.job_id)).toBe(true);
     expect(after.some((memory) => /fish soup|runs hourly/.test(memory.text))).toBe(false);
+  });
+
+  it('the same content sent twice without a document id ends as the later send left it, whichever job finishes last', async () => {
+    const content = 'The boathouse rents kayaks by the hour.\n\nThe boathouse café opens at noon.';
+    const first = await ingest({ content, metadata: { test: 'slow', send: 'first' } });
+    const second = await ingest({ content, metadata: { send: 'second' } });
+    expect(second.source_id).toBe(first.source_id);
+    expect((await h.waitForJob('acme', second.job_id)).status).toBe('completed');
+    releaseSlow();
+    expect((await h.waitForJob('acme', first.job_id)).status).toBe('completed');
+
+    const record = (await h.api('GET', `/v1/sources/${first.source_id}`)).body;
+    expect(record).toMatchObject({ last_job_id: second.job_id, metadata: { send: 'second' } });
+    const stored = await memoriesOf(first.source_id);
+    expect(stored.length).toBeGreaterThan(1);
+    expect(stored.map((memory) => memory.provenance.job_id)).toEqual(stored.map(() => second.job_id));
+    expect(record.memory_count).toBe(stored.length);
   });
 });

@@ -4,6 +4,8 @@ import { startHarness, type Harness } from './support/harness';
 
 /** What the disk says when it is full, as Node's fs raises it. */
 const diskFull = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write' });
+/** What a failing disk says. */
+const diskFault = () => Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO', errno: -5, syscall: 'write' });
 
 /**
  * Cairn running out of something. Its own disk (the blob store's folder) full: a request that must
@@ -15,6 +17,7 @@ describe('resource limits', () => {
   /** Blob keys whose writes fail as on a full disk, until `fullUntil` (ms since the epoch). */
   let fills: (key: string) => boolean = () => false;
   let fullUntil = 0;
+  let failure = diskFull;
 
   beforeAll(async () => {
     // One chunk a batch: a job of MAX_JOB_BATCHES batches is a conversation of as many turns.
@@ -24,8 +27,8 @@ describe('resource limits', () => {
     const put = blobs.put.bind(blobs);
     const write = blobs.write.bind(blobs);
     const full = (key: string) => Date.now() < fullUntil && fills(key);
-    blobs.put = async (key, data) => (full(key) ? Promise.reject(diskFull()) : put(key, data));
-    blobs.write = async (key, data) => (full(key) ? Promise.reject(diskFull()) : write(key, data));
+    blobs.put = async (key, data) => (full(key) ? Promise.reject(failure()) : put(key, data));
+    blobs.write = async (key, data) => (full(key) ? Promise.reject(failure()) : write(key, data));
   });
   afterAll(async () => h?.close());
 
@@ -58,6 +61,21 @@ describe('resource limits', () => {
     expect(job.errors).toEqual([]);
     expect(job.status).toBe('completed');
     expect(job.counts.memories).toBeGreaterThan(0);
+  }, 120_000);
+
+  it('a job whose disk reports an I/O error waits for it as for a full disk, then completes', async () => {
+    failure = diskFault;
+    fills = (key) => key.endsWith('/parsed.json');
+    fullUntil = Date.now() + 20_000;
+    try {
+      const sent = await h.api('POST', '/v1/documents', { body: { content: textFixture(2), format: 'TXT' } });
+      expect(sent.status).toBe(202);
+      const job = await h.waitForJob('acme', sent.body.job_id, 90_000);
+      expect(job.errors).toEqual([]);
+      expect(job.status).toBe('completed');
+    } finally {
+      failure = diskFull;
+    }
   }, 120_000);
 
   it('a conversation of more batches than one job holds fails at its chunk stage saying so, before anything is extracted', async () => {

@@ -1,13 +1,34 @@
+import { blobKeys, isDerivedArtifact } from '../lib/blob/store';
+import { ArtifactSweep } from '../lib/temporal/artifact-sweep';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { startHarness, type Harness } from './support/harness';
 import { waitFor } from './support/wait';
 
-describe('deleting a throw-away task queue’s workflows (benches and test runs)', () => {
+describe('cleaning up after workflows: a throw-away task queue’s (benches and test runs), a terminated job’s artifacts', () => {
   let h: Harness;
+  /** Jobs sent with metadata {test: 'held'} wait in extraction (their text parsed and chunked) until released. */
+  const extracting = new Set<string>();
+  let release: () => void = () => undefined;
+  const released = new Promise<void>((resolve) => (release = resolve));
   beforeAll(async () => {
-    h = await startHarness({ tenants: ['cleanup'] });
+    h = await startHarness({
+      tenants: ['cleanup'],
+      wrapActivities: (activities) => ({
+        ...activities,
+        extractMemories: async (input, ...rest) => {
+          if (input.request.metadata?.test === 'held') {
+            extracting.add(input.jobId);
+            await released;
+          }
+          return activities.extractMemories(input, ...rest);
+        },
+      }),
+    });
   });
-  afterAll(() => h?.close());
+  afterAll(async () => {
+    release();
+    await h?.close();
+  });
 
   it('deletes finished and running executions on the queue, and only those', async () => {
     const accept = async () => {
@@ -50,4 +71,27 @@ describe('deleting a throw-away task queue’s workflows (benches and test runs)
       workflowExecution: { workflowId: other.workflowId },
     });
   }, 120_000);
+
+  it('drops what a job derived once its workflow was terminated, keeping its input for a retry', async () => {
+    const sent = await h.api('POST', '/v1/documents', { key: h.keys.cleanup, body: { content: 'The funicular climbs to Montjuïc every ten minutes.', metadata: { test: 'held' } } });
+    const jobId: string = sent.body.job_id;
+    await waitFor('the job to reach extraction', async () => (extracting.has(jobId) ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+    const folder = blobKeys.folder('cleanup', jobId);
+    const derived = async () => (await h.runtime.blobs.list(folder)).filter(isDerivedArtifact);
+    expect((await derived()).length).toBeGreaterThan(0);
+
+    await h.jobs.handle('cleanup', jobId).terminate('stopped by an operator');
+    // Nothing else takes them: its summary's writer, which drops a job's artifacts, never runs.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect((await derived()).length).toBeGreaterThan(0);
+    const sweep = new ArtifactSweep(h.temporal.client, h.runtime.blobs, h.config.TEMPORAL_TASK_QUEUE, h.runtime.log, 0);
+    await waitFor('a sweep to find the terminated run', async () => ((await sweep.sweep()) > 0 ? true : undefined), { timeoutMs: 30_000, intervalMs: 500 });
+    expect(await derived()).toEqual([]);
+    expect(await h.runtime.blobs.list(folder)).toContain(blobKeys.upload('cleanup', jobId));
+
+    release();
+    const retry = await h.api('POST', `/v1/jobs/${jobId}/retry`, { key: h.keys.cleanup });
+    expect(retry.status).toBe(202);
+    expect((await h.waitForJob('cleanup', retry.body.job_id)).status).toBe('completed');
+  });
 });

@@ -45,7 +45,19 @@ describe('webhooks: job events delivered to subscribed URLs', () => {
   beforeAll(async () => {
     receiver = await startReceiver();
     // The receiver listens on loopback, which deployments refuse (tested below with the guard on).
-    h = await startHarness({ tenants: ['acme', 'globex', 'initech', 'hooli'], env: { CAIRN_ALLOW_PRIVATE_URLS: 'true' } });
+    h = await startHarness({
+      tenants: ['acme', 'globex', 'initech', 'hooli', 'umbrella'],
+      env: { CAIRN_ALLOW_PRIVATE_URLS: 'true' },
+      wrapActivities: (activities) => ({
+        ...activities,
+        // Jobs sent with metadata {test: 'slow-index'} take their time once indexed, so a cancel lands then.
+        indexMemories: async (...args) => {
+          const indexed = await activities.indexMemories(...args);
+          if (args[0].request.metadata?.test === 'slow-index') await new Promise((resolve) => setTimeout(resolve, 1500));
+          return indexed;
+        },
+      }),
+    });
   });
   afterAll(async () => {
     await h?.close();
@@ -156,5 +168,21 @@ describe('webhooks: job events delivered to subscribed URLs', () => {
     expect(event).toMatchObject({ type: 'job.failed', data: { job_id: started.jobId, status: 'failed', errors: [{ stage: 'parse', code: 'bad_input' }] } });
     expect(verifies(failedOnly.body.secret, deliveriesTo('/initech-failed')[0]!)).toBe(true);
     expect(deliveriesTo('/initech-completed')).toHaveLength(0);
+  });
+
+  it('sends job.cancelled with the memories the cancelled job left stored, as its status counts them', async () => {
+    const created = await h.api('POST', '/v1/webhooks', { key: h.keys.umbrella, body: { url: `${receiver.url}/umbrella`, events: ['job.cancelled'] } });
+    expect(created.status).toBe(201);
+    // A small job's stages run in one workflow task: a cancel during it leaves the history counting none.
+    const accepted = await h.api('POST', '/v1/documents', { key: h.keys.umbrella, body: { content: 'Umbrella moved its Raccoon City lab to the old water plant.', metadata: { test: 'slow-index' } } });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await h.api('POST', `/v1/jobs/${accepted.body.job_id}/cancel`, { key: h.keys.umbrella })).status).toBe(202);
+    expect((await h.waitForJob('umbrella', accepted.body.job_id)).status).toBe('cancelled');
+    const status = (await h.api('GET', `/v1/jobs/${accepted.body.job_id}`, { key: h.keys.umbrella })).body;
+    expect(status.memories_created).toBeGreaterThan(0);
+
+    await waitFor('the job.cancelled delivery', async () => (deliveriesTo('/umbrella').length >= 1 ? true : undefined), { timeoutMs: 30_000 });
+    const event = JSON.parse(deliveriesTo('/umbrella')[0]!.body);
+    expect(event).toMatchObject({ type: 'job.cancelled', data: { job_id: accepted.body.job_id, status: 'cancelled', memories_created: status.memories_created, counts: status.counts } });
   });
 });

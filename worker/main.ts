@@ -5,6 +5,7 @@ import { createRuntime } from '../lib/runtime';
 import { connectTemporal, ensureSearchAttributes } from '../lib/temporal/connect';
 import { Runtime } from '@temporalio/worker';
 import { waitedOnTaskQueue, webhookTaskQueue } from '../lib/temporal/task-queues';
+import { ArtifactSweep } from '../lib/temporal/artifact-sweep';
 import { createWorker } from './create-worker';
 import { quietRoutineWorkflowTaskWarnings, runtimeOptions } from './telemetry';
 
@@ -25,11 +26,14 @@ async function main() {
   const runtime = await createRuntime(config, log);
   const temporal = await connectTemporal(config);
   await ensureSearchAttributes(temporal, config.TEMPORAL_NAMESPACE);
-  await temporal.connection.close();
   const { worker, connection } = await createWorker({ runtime });
+  const sweep = new ArtifactSweep(temporal.client, runtime.blobs, config.TEMPORAL_TASK_QUEUE, log);
+  sweep.start();
   log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, waitedOnTaskQueue: waitedOnTaskQueue(config.TEMPORAL_TASK_QUEUE), webhookTaskQueue: webhookTaskQueue(config.TEMPORAL_TASK_QUEUE), temporal: config.temporalAddress, metrics: config.CAIRN_WORKER_METRICS_ADDRESS || 'off' }, 'worker started');
   // Runs the three task queues' workers; SIGINT/SIGTERM drain in-flight activities first (the SDK installs the handlers).
   await worker.run();
+  sweep.stop();
+  await temporal.connection.close();
   await connection.close();
   await runtime.close();
   log.info('worker stopped');

@@ -3,6 +3,7 @@ import { DefaultLogger, makeTelemetryFilterString, type ActivityInterceptorsFact
 import type { MetricMeter } from '@temporalio/common';
 import type { CpuTurnsObserver } from '../lib/cpu-turns';
 import { parseIngestWorkflowId } from '../lib/ids';
+import { isDiskFault } from '../lib/errors';
 import type { Logger } from '../lib/logger';
 
 /**
@@ -136,6 +137,8 @@ export function activityTelemetry(log: Logger): ActivityInterceptorsFactory {
             // its reason at info, without a stack. Anything else may be ours: a warning with it.
             if (error instanceof ApplicationFailure && error.nonRetryable && REFUSALS.has(error.type ?? '')) {
               activityLog.info({ durationMs: ms, refused: { code: error.type, message: error.message } }, 'activity refused its input');
+            } else if (isDiskFault(error)) {
+              activityLog.error({ durationMs: ms, err: error }, "activity failed: Cairn's disk reports an I/O error, which an operator must check; the job waits for it");
             } else {
               activityLog.warn({ durationMs: ms, err: error }, 'activity failed');
             }

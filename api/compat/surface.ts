@@ -5,6 +5,8 @@ import type { Logger } from '../../lib/logger';
 import { authenticate, type KeyResolver } from '../auth';
 import { jsonBody, toErrorResponse, withStatus } from '../errors';
 import type { BodyMemory } from '../body-memory';
+import { indicesInPlace } from '../indices-in-place';
+import type { IndexSetup } from '../../lib/elasticsearch/index-setup';
 
 export interface SurfaceError {
   status: number;
@@ -21,6 +23,8 @@ export interface SurfaceDeps {
   keys: KeyResolver[];
   log: Logger;
   bodyMemory: BodyMemory;
+  /** Held until the indices exist (absent: they do). */
+  indexSetup?: IndexSetup;
 }
 
 /**
@@ -38,6 +42,7 @@ export function compatSurface(deps: SurfaceDeps, shape: ErrorShape, mount: (rout
       next();
     });
   }
+  router.use(indicesInPlace(deps.indexSetup));
   router.use(authenticate(deps.keys));
   router.use(deps.bodyMemory.reserve);
   router.use(jsonBody());

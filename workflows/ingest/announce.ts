@@ -6,9 +6,12 @@ import { eventOfJob } from '../../lib/domain/webhook-event';
 import { JobKindAttribute, TenantAttribute } from '../../lib/temporal/search-attributes';
 import { webhookDeliveryWorkflow } from '../webhooks';
 
-/** Announces the job's end to the webhooks its summary's writer named (histories before webhooks have none, and replay without this step). */
+/**
+ * Announces the job's end to the webhooks its summary's writer named (histories before webhooks have
+ * none, and replay without this step), as the summary tells it: what GET /v1/jobs/:id answers.
+ */
 export async function tell(job: JobProgress, announcement: JobAnnouncement | undefined): Promise<void> {
-  if (announcement?.webhooks.length) await announce(job, announcement.webhooks);
+  if (announcement?.webhooks.length) await announce(announcement.job ?? job, announcement.webhooks);
 }
 
 /**
