@@ -15,6 +15,7 @@ import type { StageInput } from './types';
 import { stemmedText } from '../lib/search/analysis';
 import { isoDate } from '../lib/domain/dates';
 import { assertNotBeingDeleted, Leases } from '../lib/leases';
+import { createWritePreferences } from './write-preferences';
 
 export interface ActiveWriteResult {
   /** One per turn sent, in order: the turn's stable hash (its memory is `mem_<hash>`). */
@@ -116,14 +117,18 @@ async function storedFragments(
 }
 
 /**
- * Tex's "active" tier: every turn becomes an episode memory at once, searchable when this returns
+ * Tex's "active" tier: every turn becomes an episode memory at once (or, for stated preferences,
+ * each a preference memory: write-preferences.ts), searchable when this returns
  * (a refresh shared with the other active writes of this worker, not the next scheduled one: see
  * SharedRefresh), before the slower passive extraction runs in the rest of the workflow.
  */
 export function createWriteActiveActivity(deps: ActivityDeps) {
   const memoriesRefresh = new SharedRefresh(deps.es, deps.indices.memories);
   const leases = new Leases(deps.es, deps.indices.sequences);
-  return async function writeActiveFragments({ jobId, sourceId, request }: StageInput): Promise<ActiveWriteResult> {
+  const writePreferences = createWritePreferences(deps, memoriesRefresh, leases);
+  return async function writeActiveFragments(input: StageInput): Promise<ActiveWriteResult> {
+    if (input.request.statedAs === 'preferences') return writePreferences(input);
+    const { jobId, sourceId, request } = input;
     if (!request.blobKey) throw badInput('an active write needs the turns in the blob store');
     const conversation = Conversation.parse(await getJson(deps.blobs, request.blobKey));
     const turns = conversation.messages.map((turn, i) => ({ turn, hash: turn.turnId ?? fragmentHash(request.tenant, request.scope, turn.role, turn.content, turn.timestamp), position: turn.index ?? i }));

@@ -30,9 +30,11 @@ import { SupermemoryForgetRequest, SupermemoryForgetResponse, SupermemoryUpdateM
 import { SupermemoryDocumentSearchRequest, SupermemoryDocumentSearchResponse, SupermemoryProfileRequest, SupermemoryProfileResponse, SupermemorySearchRequest, SupermemorySearchResponse } from './compat/supermemory-recall';
 import { SynapBatchCreate, SynapBatchResponse, SynapCreateMemory, SynapIngestionStatus, SynapMemory, SynapMemoryUpdate, SynapQueued } from './compat/synap';
 import { SynapSdkBatchResponse, SynapSdkDeleted, SynapSdkMemory, SynapSdkQueued, SynapSdkStatus, SynapSdkUploadFields, SynapWhoami } from './compat/synap-sdk';
-import { TexIngestRequest, TexIngestResponse } from './compat/tex';
+import { TexIngestRequest, TexIngestResponse } from './compat/tex-remember';
 import { TexTokenExchange, TexTokens, TexVerified } from './compat/tex-auth';
 import { TexForgetQuery, TexForgetTurnResponse } from './compat/tex-turns';
+import { TexEpisodeList, TexEpisodeListQuery, TexEpisodeRequest, TexEpisodeResponse } from './compat/tex-episodes';
+import { TexPreferenceRequest, TexPreferenceResponse } from './compat/tex-preferences';
 import { SynapForgetRequest, SynapForgetResponse } from './compat/synap-forget';
 import { CancellingJob, JobListQuery, JobListResponse, RetriedJob } from './jobs';
 import { JobProgress } from '../lib/domain/job';
@@ -195,6 +197,9 @@ const OPERATIONS: Operation[] = [
   { method: 'post', path: '/compat/tex/auth/token-exchange', tag: 'tex', summary: "Tex's SDK sign-in: an API key (and optionally a user_id, session_id) → an access token carrying those claims, sent as `Bearer` like the key (no Authorization header on this call)", public: true, body: TexTokenExchange, errors: [401], response: TexTokens },
   { method: 'get', path: '/compat/tex/auth/verify', tag: 'tex', summary: 'Who an access token (or a key) acts as: {valid, tenant: {org_id, user_id, session_id}}', response: TexVerified },
   { method: 'post', path: '/compat/tex/ingestion/memory', tag: 'tex', summary: 'Tex: write turns (active fragments searchable on return, passive enrichment after)', permission: 'ingest', body: TexIngestRequest, status: 202, response: TexIngestResponse },
+  { method: 'post', path: '/compat/tex/ingestion/episode', tag: 'tex', summary: "Tex's SDK `episodes.store`: each message ({role, content|text, timestamp?}) written as `conversations.remember` writes a turn, into the episode's session (episode_id, else the scope's session, else a new id) → the write's answer with {episode_id, status, message}", permission: 'ingest', body: TexEpisodeRequest, status: 202, response: TexEpisodeResponse },
+  { method: 'get', path: '/compat/tex/memories/episodes', tag: 'tex', summary: "Tex's SDK `episodes.list`: the sessions Tex wrote (with an access token, its user's), most recently written first → {episodes: [{episode_id, org_id, user_id, session_id, turn_count, created_at, updated_at, first_turn_at, last_turn_at}], total, limit, offset}", permission: 'read', query: TexEpisodeListQuery, response: TexEpisodeList },
+  { method: 'post', path: '/compat/tex/ingestion/preference', tag: 'tex', summary: "Tex's SDK `preferences.store`: each preference stored as a `preference` memory of the user (its entity resolved, its level a confidence, its timestamp its date), searchable on return; a job jobs.get() tracks", permission: 'ingest', body: TexPreferenceRequest, response: TexPreferenceResponse },
   { method: 'get', path: `/compat/tex/ingestion/status/${ID}`, tag: 'tex', summary: "Tex's SDK jobs.get(): a write's job (its job_id or passive_job_id), as GET /v1/jobs/{id} answers it; only jobs started through Tex (with an access token, its user's)", permission: 'read', response: JobProgress },
   { method: 'delete', path: `/compat/tex/ingestion/memory/turns/${ID}`, tag: 'tex', summary: "Tex's SDK conversations.forget(): one turn (an id from a write's turn_ids) forgotten in both tiers — its fragment and every memory naming it — and kept from being stored again; 409 while the job enriching it runs", permission: 'write', query: TexForgetQuery, errors: [409], response: TexForgetTurnResponse },
   { method: 'post', path: '/compat/tex/recall', tag: 'tex', summary: "Tex's SDK recall(): hybrid search over the scope's org and user (every session) → {hits: {turns, observations, entities}, confidence, mode, usage}; score is cosine 0..1, min_score drops hits below it", permission: 'search', body: TexRecallRequest, response: TexRecallResponse },

@@ -460,7 +460,8 @@ export class IngestJobs {
       createdAt: acceptanceTime(),
       // Relative dates count from the first acceptance, as the job retried would have.
       acceptedAt: original.acceptedAt ?? original.createdAt,
-      activeWrite: false,
+      // Turns are enriched again by the pipeline; stated memories have no pipeline, only their write.
+      activeWrite: original.request.statedAs !== undefined,
       revision: INGEST_REVISION,
     };
     const workflowId = ingestWorkflowId(tenant, retried.jobId);

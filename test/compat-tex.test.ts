@@ -43,6 +43,8 @@ describe('Tex surface (/compat/tex)', () => {
       // Each turn's id (what conversations.forget takes): its fragment's, where it has one.
       turn_ids: response.body.active_fragment_ids,
       not_stored_forgotten: [],
+      // How each turn's time was read: these state their zone.
+      turn_times: seed.turns.map((turn, i) => ({ turn_index: i, original: turn.timestamp, timestamp: new Date(turn.timestamp).toISOString(), timestamp_ms: Date.parse(turn.timestamp), source: 'explicit', uncertain: false })),
       passive_job_id: response.body.job_id,
       usage: { tokens_in: expect.any(Number), tokens_out: 0 },
     });
@@ -99,6 +101,8 @@ describe('Tex surface (/compat/tex)', () => {
     const done = await h.waitForJob('acme', activeOnly.body.job_id);
     expect(done.status).toBe('completed');
     expect(done.stages.extract.state).toBe('skipped');
+    // Its fragment is what it created (it said 0).
+    expect(done.memories_created).toBe(1);
 
     const passiveOnly = await h.api('POST', '/compat/tex/ingestion/memory', {
       body: { scope: { org_id: 'org_123' }, turns: [{ role: 'user', text: 'The quarterly review moved to Thursday.' }], options: { write_active: false } },

@@ -125,6 +125,8 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
       const active = await writeActive();
       if (!active.passiveBlobKey || !input.request.writePassive) {
         for (const name of STAGE_ORDER) progress.stages[name] = { state: 'skipped' };
+        // The active write is the whole job: what it wrote is what the job created.
+        progress.memories_created = progress.counts.memories = active.newTurns;
         progress.status = 'completed';
         await finish(progress);
         return progress;

@@ -157,6 +157,11 @@ export const IngestRequest = z.object({
   surface: z.string().default('native'),
   /** Tex-style tiers: write_active stores turns at once, write_passive runs full extraction. */
   writePassive: z.boolean().default(true),
+  /**
+   * What an active write's upload holds: conversation turns (absent), or memories stated outright
+   * (Tex's preferences), each written as it is, without extraction.
+   */
+  statedAs: z.literal('preferences').optional(),
 });
 export type IngestRequest = z.infer<typeof IngestRequest>;
 export type IngestRequestInput = z.input<typeof IngestRequest>;
