@@ -165,6 +165,6 @@ describe("Tex's documents, memories and search (/compat/tex/v3, /v4)", () => {
     expect((await tex('POST', '/v4/search', alice, { q: '' })).status).toBe(422);
     expect((await tex('DELETE', '/v3/documents/bulk', alice, {})).status).toBe(422);
     // Still not served: the SDK's other resources.
-    expect((await tex('GET', '/memories/episodes', alice)).status).toBe(404);
+    expect((await tex('GET', '/usage/today', alice)).status).toBe(404);
   });
 });
