@@ -1,4 +1,5 @@
 import { startHarness, type Harness } from './support/harness';
+import { texCall, texToken } from './support/tex';
 
 /**
  * Tex's SDK's "SuperMemory-compatible" resources under its own base URL (/compat/tex/v3…, /v4…), sent
@@ -12,12 +13,11 @@ describe("Tex's documents, memories and search (/compat/tex/v3, /v4)", () => {
   let bob: string;
   beforeAll(async () => {
     h = await startHarness();
-    const exchange = async (user: string) => (await h.api('POST', '/compat/tex/auth/token-exchange', { key: '', body: { api_key: h.keys.acme, user_id: user } })).body.access_token as string;
-    [alice, bob] = await Promise.all([exchange('alice'), exchange('bob')]);
+    [alice, bob] = await Promise.all([texToken(h, 'alice'), texToken(h, 'bob')]);
   });
   afterAll(async () => h?.close());
 
-  const tex = (method: string, path: string, key: string, body?: unknown) => h.api(method, `/compat/tex${path}`, { key, body });
+  const tex = (method: string, path: string, key: string, body?: unknown) => texCall(h)(method, path, key, body);
   /** What the SDK's recall(q, session_id) sends for a token's user: the scope /auth/verify named. */
   const recall = async (key: string, q: string) => {
     const { tenant } = (await tex('GET', '/auth/verify', key)).body;
@@ -132,7 +132,7 @@ describe("Tex's documents, memories and search (/compat/tex/v3, /v4)", () => {
     expect(added.body).toMatchObject({ success: 1, failed: 0 });
     const id = added.body.results[0].id;
     expect((await h.waitForJob('acme', id)).status).toBe('completed');
-    const carol = (await h.api('POST', '/compat/tex/auth/token-exchange', { key: '', body: { api_key: key, user_id: 'carol' } })).body.access_token;
+    const carol = await texToken(h, 'carol', key);
     expect(await recall(carol, 'where does Carol park?')).toMatch(/level 3/);
     expect((await h.api('GET', `/compat/tex/v3/documents/${id}?containerTag=dave`, { key })).status).toBe(404);
     expect((await tex('GET', `/v3/documents/${id}`, key)).body.containerTags).toEqual(['carol']);

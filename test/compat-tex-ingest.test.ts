@@ -1,4 +1,5 @@
 import { startHarness, type Harness } from './support/harness';
+import { texCall, texToken } from './support/tex';
 
 /**
  * Tex's SDK's episodes and preferences (`episodes.store`, `episodes.list`, `preferences.store`), sent as
@@ -12,12 +13,11 @@ describe("Tex's episodes and preferences (/compat/tex)", () => {
   let bob: string;
   beforeAll(async () => {
     h = await startHarness();
-    const exchange = async (user: string) => (await h.api('POST', '/compat/tex/auth/token-exchange', { key: '', body: { api_key: h.keys.acme, user_id: user } })).body.access_token as string;
-    [alice, bob] = await Promise.all([exchange('alice'), exchange('bob')]);
+    [alice, bob] = await Promise.all([texToken(h, 'alice'), texToken(h, 'bob')]);
   });
   afterAll(async () => h?.close());
 
-  const tex = (method: string, path: string, key: string, body?: unknown) => h.api(method, `/compat/tex${path}`, { key, body });
+  const tex = (method: string, path: string, key: string, body?: unknown) => texCall(h)(method, path, key, body);
   /** The scope the SDK's _scope_payload() sends for a token's user: no session configured is null. */
   const scopeOf = (user: string) => ({ org_id: 'acme', user_id: user, session_id: null });
   const recalled = async (key: string, user: string, q: string) => {
