@@ -18,9 +18,10 @@ export interface ForgottenTurn {
  * whose provenance names it is deleted as `DELETE /v1/memories/:id` deletes one (a tombstone each,
  * and its words taken out of its neighbouring turns' contexts), and its fragment id is kept as a
  * tombstone even when it had none, so the turn sent again is stored in neither tier (the write reads
- * fragment tombstones: activities/write-active.ts, sessionTurns). The tombstone needs no user of its
- * own: the turn id hashes the org, user and session (fragmentHash), so the same words from another
- * user are another turn, kept and stored as before.
+ * fragment tombstones: activities/write-active.ts, sessionTurns). The turn id hashes the org, user
+ * and session (fragmentHash), so the same words from another user are another turn, kept and stored
+ * as before; the tombstone names the user whose turn it was, so another user's token learns nothing
+ * of it (404, as for a turn never written).
  *
  * Refused (409) while a job that wrote the turn is still queued or running: its enrichment would
  * store the turn's memories again after the answer. Not found: no memory of the tenant (within the
@@ -35,7 +36,10 @@ export async function forgetTurn(
   const fragmentId = `mem_${turnId}`;
   const memories = await deps.memories.ofTurn(tenant, turnId, within);
   if (memories.length === 0) {
-    if (await deps.memories.isTombstoned(tenant, fragmentId)) return { memoriesDeleted: 0, hadFragment: false, alreadyForgotten: true };
+    const tombstone = await deps.memories.tombstoneOf(tenant, fragmentId);
+    // Forgotten before by whoever may see it: within a user (a Tex token's), only that user's turn.
+    const user = within.filters?.user_id;
+    if (tombstone && (user === undefined || tombstone.user_id === user)) return { memoriesDeleted: 0, hadFragment: false, alreadyForgotten: true };
     throw notFound(`turn ${turnId}`);
   }
   const jobIds = [...new Set(memories.flatMap((memory) => (memory.jobId ? [memory.jobId] : [])))];
@@ -45,7 +49,7 @@ export async function forgetTurn(
     throw conflict(`turn ${turnId} is still being enriched by job ${open.join(', ')}: forget it once that job has ended (GET /ingestion/status/${open[0]})`);
   }
   const hadFragment = memories.some((memory) => memory.id === fragmentId);
-  if (!hadFragment) await deps.memories.tombstone(tenant, fragmentId, memories[0]!.sourceId);
+  if (!hadFragment) await deps.memories.tombstone(tenant, fragmentId, memories[0]!.sourceId, memories[0]!.userId);
   let memoriesDeleted = 0;
   for (const memory of memories) {
     try {

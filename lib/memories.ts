@@ -121,7 +121,7 @@ export class MemoryStore {
    */
   async delete(tenant: string, id: string): Promise<void> {
     const { memory } = await this.getStored(tenant, id);
-    await this.tombstone(tenant, id, memory.provenance.source_id);
+    await this.tombstone(tenant, id, memory.provenance.source_id, memory.scope.user_id);
     const dropTombstone = () => this.es.delete({ index: this.indices.tombstones, id }, { ignore: [404] }).catch(() => undefined);
     let undo: () => Promise<void> = async () => undefined;
     try {
@@ -141,13 +141,14 @@ export class MemoryStore {
    * deletes; one kept for an id no memory holds keeps out what would be stored under it (a forgotten
    * Tex turn's fragment, when the turn is sent again).
    */
-  async tombstone(tenant: string, id: string, sourceId: string): Promise<void> {
-    await this.es.index({ index: this.indices.tombstones, id, document: { tenant, source_id: sourceId, deleted_at: new Date().toISOString() } });
+  async tombstone(tenant: string, id: string, sourceId: string, userId: string | undefined): Promise<void> {
+    const document = { tenant, source_id: sourceId, ...(userId === undefined ? {} : { user_id: userId }), deleted_at: new Date().toISOString() };
+    await this.es.index({ index: this.indices.tombstones, id, document });
   }
 
-  /** Whether the tenant holds a tombstone under this id (the memory was deleted, or kept out). */
-  async isTombstoned(tenant: string, id: string): Promise<boolean> {
-    return Boolean(await getDocument<{ tenant: string }>(this.es, { index: this.indices.tombstones, id }, tenant));
+  /** The tenant's tombstone under this id (the memory was deleted, or kept out), with the user whose memory it was. */
+  async tombstoneOf(tenant: string, id: string): Promise<{ user_id?: string } | undefined> {
+    return (await getDocument<{ tenant: string; user_id?: string }>(this.es, { index: this.indices.tombstones, id }, tenant))?.source;
   }
 
   /**
@@ -156,16 +157,16 @@ export class MemoryStore {
    * turns, with CONVERSATION_TURNS_PER_CHUNK above 1, names each), stored through `surface` when given,
    * with the source and job that wrote them.
    */
-  async ofTurn(tenant: string, turnId: string, within: { filters?: SearchFilters; surface?: string } = {}): Promise<{ id: string; sourceId: string; jobId?: string }[]> {
+  async ofTurn(tenant: string, turnId: string, within: { filters?: SearchFilters; surface?: string } = {}): Promise<{ id: string; sourceId: string; jobId?: string; userId?: string }[]> {
     const surface = within.surface ? [{ term: { 'provenance.surface': within.surface } }] : [];
-    const { hits } = await this.es.search<Pick<StoredMemory, 'provenance'>>({
+    const { hits } = await this.es.search<Pick<StoredMemory, 'provenance' | 'scope'>>({
       index: this.indices.memories,
       // A turn is one message: its memories are its windows (a long message is split) and what was extracted from them.
       size: TURN_MEMORIES,
       query: { bool: { filter: [...filterClauses(tenant, within.filters), ...surface, { term: { 'provenance.turn_ids': turnId } }] } },
-      _source: ['provenance.source_id', 'provenance.job_id'],
+      _source: ['provenance.source_id', 'provenance.job_id', 'scope.user_id'],
     });
-    return hits.hits.flatMap((hit) => (hit._id && hit._source ? [{ id: hit._id, sourceId: hit._source.provenance.source_id, jobId: hit._source.provenance.job_id }] : []));
+    return hits.hits.flatMap((hit) => (hit._id && hit._source ? [{ id: hit._id, sourceId: hit._source.provenance.source_id, jobId: hit._source.provenance.job_id, userId: hit._source.scope?.user_id }] : []));
   }
 
   /**

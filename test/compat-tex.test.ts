@@ -1,4 +1,5 @@
 import { upstreamFailure } from '../lib/errors';
+import { texToken } from './support/tex';
 import { startHarness, type Harness } from './support/harness';
 
 describe('Tex surface (/compat/tex)', () => {
@@ -499,5 +500,9 @@ describe('Tex surface (/compat/tex)', () => {
     // Nor can the first user's token forget the other's.
     expect((await h.api('DELETE', `/compat/tex/ingestion/memory/turns/${theirs.turn_ids[0]}`, { key: one })).status).toBe(404);
     expect((await h.api('GET', `/v1/memories/mem_${theirs.turn_ids[0]}`)).status).toBe(200);
+    // Nor learn, by forgetting it, that the first user's forgotten turn exists: the tombstone is its user's.
+    const two = await texToken(h, 'user_two');
+    expect((await h.api('DELETE', `/compat/tex/ingestion/memory/turns/${mine.turn_ids[0]}`, { key: two })).status).toBe(404);
+    expect((await h.api('DELETE', `/compat/tex/ingestion/memory/turns/${mine.turn_ids[0]}`, { key: one })).body).toMatchObject({ forgotten: true, items_retired: 0 });
   });
 });

@@ -257,6 +257,8 @@ export const tombstonesMapping: estypes.MappingTypeMapping = {
   properties: {
     tenant: keyword,
     source_id: keyword,
+    /** The user whose memory it was: a Tex turn forgotten by one user is not another's to learn of. */
+    user_id: { type: 'keyword', index: false },
     deleted_at: { type: 'date', index: false },
   },
 };
