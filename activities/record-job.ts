@@ -114,40 +114,62 @@ export function createRecordJobActivities(deps: ActivityDeps) {
     const { jobId, sourceId, request } = input;
     await assertNotBeingDeleted(leases, request.tenant, sourceId);
     const now = new Date().toISOString();
+    const upsert = {
+      id: sourceId,
+      tenant: request.tenant,
+      ...contentFields(request, undefined),
+      document_id: request.documentId,
+      title: summary.title ?? request.title,
+      metadata: request.metadata,
+      metadata_json: request.metadata ? JSON.stringify(request.metadata) : undefined,
+      categories: request.categories,
+      mode: request.mode,
+      accepted_at: acceptedAtOf(input),
+      last_job_id: jobId,
+      job_ids: [jobId],
+      // When it was first sent, as a conversation's record (written when it is accepted) says too.
+      created_at: acceptedAtOf(input) ?? now,
+      updated_at: now,
+    };
+    // The latest send's metadata, categories and mode: what a re-extraction of the source asks again.
+    // A version's are written with its claim (retireEarlierVersions), only if it is the newest.
     // Listed when the job is completed (documents.list, Crosmos' sources.list, a bulk delete by scope
     // search the records): the record's write waits for a refresh, unless a version claim writes the
     // record again after it (claimVersion waits instead).
-    const refresh = input.versionAt ? false : 'wait_for';
-    const write = () => deps.es.update({
+    if (input.versionAt) return writeRecord(sourceId, { updated_at: now }, upsert, false);
+    const sent = { ...sentWith(input, summary.title), updated_at: now };
+    const write = request.format === 'CONVERSATION' ? () => writeRecord(sourceId, sent, upsert, 'wait_for') : () => recordUnversionedSend(sourceId, sent, upsert);
+    await deps.promptRefresh.write(deps.indices.sources, write);
+  }
+
+  async function writeRecord(sourceId: string, doc: object, upsert: object, refresh: false | 'wait_for'): Promise<void> {
+    await deps.es.update({
       index: deps.indices.sources,
       id: sourceId,
-      // The latest send's metadata, categories and mode: what a re-extraction of the source asks again.
-      // A version's are written with its claim (retireEarlierVersions), only if it is the newest.
-      doc: input.versionAt ? { updated_at: now } : { ...sentWith(input, summary.title), updated_at: now },
-      upsert: {
-        id: sourceId,
-        tenant: request.tenant,
-        ...contentFields(request, undefined),
-        document_id: request.documentId,
-        title: summary.title ?? request.title,
-        metadata: request.metadata,
-        metadata_json: request.metadata ? JSON.stringify(request.metadata) : undefined,
-        categories: request.categories,
-        mode: request.mode,
-        accepted_at: acceptedAtOf(input),
-        last_job_id: jobId,
-        job_ids: [jobId],
-        // When it was first sent, as a conversation's record (written when it is accepted) says too.
-        created_at: acceptedAtOf(input) ?? now,
-        updated_at: now,
-      },
+      doc,
+      upsert,
       // Jobs of one source finishing together update one record: Elasticsearch reads and rewrites it,
       // refusing a write that another landed in between. The change is a merge of this job's fields,
       // so it is simply applied again to the newer record, not failed back to the workflow.
       retry_on_conflict: 10,
       refresh,
     });
-    await (refresh ? deps.promptRefresh.write(deps.indices.sources, write) : write());
+  }
+
+  /**
+   * A document's, file's or URL's send without a version: a re-extraction of a source that has none,
+   * or a job the release before content sent without an id was versioned started (or a retry of one),
+   * which may finish after the same content was sent again. No version is the earliest (versionOrder):
+   * once a version is recorded its send stands, and this one writes only its time. Compare-and-set, as
+   * a version's claim may land meanwhile (claimVersion).
+   */
+  async function recordUnversionedSend(sourceId: string, sent: object, upsert: { updated_at: string }): Promise<void> {
+    await retryOnVersionConflict(21, async () => {
+      const { record, version } = await readVersion(sourceId);
+      if (!record) return void (await deps.es.create({ index: deps.indices.sources, id: sourceId, document: upsert, refresh: 'wait_for' }));
+      const doc = version ? { updated_at: upsert.updated_at } : sent;
+      await deps.es.update({ index: deps.indices.sources, id: sourceId, doc, if_seq_no: record.seqNo, if_primary_term: record.primaryTerm, refresh: 'wait_for' });
+    });
   }
 
   /**

@@ -1,4 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { documentIngest, NativeDocumentRequest } from '../api/native';
+import { prepareJob } from '../lib/job-request';
 import { startHarness, type Harness } from './support/harness';
 
 /**
@@ -15,6 +17,9 @@ describe('pipeline: a new version of a document replaces the old one', () => {
   /** "slow" jobs wait in extraction until released, then go on. */
   let releaseSlow: () => void = () => undefined;
   const slow = new Promise<void>((resolve) => (releaseSlow = resolve));
+  /** "before-upgrade" jobs wait in extraction until released, then go on. */
+  let releaseBeforeUpgrade: () => void = () => undefined;
+  const beforeUpgrade = new Promise<void>((resolve) => (releaseBeforeUpgrade = resolve));
   beforeAll(async () => {
     h = await startHarness({
       // Small chunks: each paragraph of these documents is a chunk of its own, with memories of its own.
@@ -32,6 +37,7 @@ describe('pipeline: a new version of a document replaces the old one', () => {
         extractMemories: async (input, ...rest) => {
           if (input.request.metadata?.test === 'held') await held;
           if (input.request.metadata?.test === 'slow') await slow;
+          if (input.request.metadata?.test === 'before-upgrade') await beforeUpgrade;
           return activities.extractMemories(input, ...rest);
         },
         indexMemories: async (input, ...rest) => {
@@ -154,5 +160,27 @@ describe('pipeline: a new version of a document replaces the old one', () => {
     expect(stored.length).toBeGreaterThan(1);
     expect(stored.map((memory) => memory.provenance.job_id)).toEqual(stored.map(() => second.job_id));
     expect(record.memory_count).toBe(stored.length);
+  });
+
+  it('a send without a document id that the release before versions started, finishing after the same content sent since, leaves the later send as the source', async () => {
+    // An upgrade with the job in flight: its input, as that release's API made it, has no versionAt.
+    const content = 'The ropewalk museum opens on Sundays.\n\nThe ropewalk café serves cod cakes.';
+    const request = documentIngest('acme', NativeDocumentRequest.parse({ content, metadata: { test: 'before-upgrade', send: 'first' } }));
+    const { workflowInput, workflowId, durable } = await prepareJob(request, {}, { config: h.config, blobs: h.runtime.blobs });
+    await durable;
+    const { versionAt: _versionAt, ...unversioned } = workflowInput;
+    const first = await h.temporal.client.workflow.start('ingestWorkflow', { taskQueue: h.config.TEMPORAL_TASK_QUEUE, workflowId, args: [unversioned] });
+
+    const second = await ingest({ content, metadata: { send: 'second' } });
+    expect(second.source_id).toBe(workflowInput.sourceId);
+    expect((await h.waitForJob('acme', second.job_id)).status).toBe('completed');
+    releaseBeforeUpgrade();
+    expect(await first.result()).toMatchObject({ status: 'completed' });
+
+    const record = (await h.api('GET', `/v1/sources/${second.source_id}`)).body;
+    expect(record).toMatchObject({ last_job_id: second.job_id, metadata: { send: 'second' } });
+    const stored = await memoriesOf(second.source_id);
+    expect(stored.length).toBeGreaterThan(1);
+    expect(stored.map((memory) => memory.provenance.job_id)).toEqual(stored.map(() => second.job_id));
   });
 });
