@@ -2,6 +2,7 @@ import type { Client, estypes } from '@elastic/elasticsearch';
 import { REQUEST_SCOPE_FIELDS, scopeToWire } from './domain/scope';
 import { publicSource, type StoredSource } from './source-records';
 import type { PublicSource, Removed, SourceDeletion, SourcesDeletion } from './domain/source';
+
 import type { IndexNames } from './elasticsearch/indices';
 import { deleteMatching, getDocument, type StoredDocument } from './elasticsearch/client';
 import { forgetSourcesInEntities } from './entities/forget-sources';
@@ -61,6 +62,9 @@ export interface SourceScopeFilters {
    */
   records_only?: boolean;
 }
+
+/** What deleting a whole (deleteEvery) removed, over all its rounds. */
+export type SourcesErased = Omit<SourcesDeletion, 'refused' | 'remaining'>;
 
 /** The most sources one bulk delete removes; `remaining` tells the caller to send it again. */
 export const BULK = 500;
@@ -189,19 +193,17 @@ export class SourceStore {
    * be whole (a space, a tenant): a conflict (409) when a matched source's job is still open, or when
    * `rounds` rounds (each up to BULK sources) leave some — sent again, it goes on. `what` names the whole.
    */
-  async deleteEvery(tenant: string, filters: SourceScopeFilters, what: string, rounds: number): Promise<{ sources: number; memories: number }> {
-    let sources = 0;
-    let memories = 0;
+  async deleteEvery(tenant: string, filters: SourceScopeFilters, what: string, rounds: number): Promise<SourcesErased> {
+    const erased: SourcesErased = { sources_deleted: 0, memories_deleted: 0, entities_deleted: 0, entities_updated: 0, jobs_cleared: 0 };
     for (let round = 0; ; round += 1) {
-      const deletion = await this.deleteAll(tenant, filters);
-      sources += deletion.sources_deleted;
-      memories += deletion.memories_deleted;
-      if (deletion.refused.length > 0) {
-        const open = deletion.refused.flatMap((refused) => refused.open_job_ids);
+      const { refused, remaining, ...deletion } = await this.deleteAll(tenant, filters);
+      for (const count of Object.keys(erased) as (keyof SourcesErased)[]) erased[count] += deletion[count];
+      if (refused.length > 0) {
+        const open = refused.flatMap((source) => source.open_job_ids);
         throw conflict(`${what} has jobs still queued or running (${open.slice(0, 3).join(', ')}${open.length > 3 ? ', …' : ''}): cancel them (POST /v1/jobs/{id}/cancel) or wait for them to end, then send the delete again`);
       }
-      if (deletion.remaining === 0) return { sources, memories };
-      if (round === rounds - 1 || deletion.sources_deleted === 0) throw conflict(`${what}: ${sources} sources deleted, ${deletion.remaining} left: send the delete again`);
+      if (remaining === 0) return erased;
+      if (round === rounds - 1 || deletion.sources_deleted === 0) throw conflict(`${what}: ${erased.sources_deleted} sources deleted, ${remaining} left: send the delete again`);
     }
   }
 

@@ -86,7 +86,7 @@ export class SpaceStore {
    */
   async delete(tenant: string, id: string): Promise<void> {
     const found = await this.find(tenant, id);
-    const deleted = (await this.sources.deleteEvery(tenant, { space_id: id }, `space ${id}`, DELETE_ROUNDS)).sources;
+    const deleted = (await this.sources.deleteEvery(tenant, { space_id: id }, `space ${id}`, DELETE_ROUNDS)).sources_deleted;
     if (!found && deleted === 0) throw notFound(`space ${id}`);
     if (found) await this.es.delete({ index: this.index, id: found.documentId, refresh: 'wait_for' }, { ignore: [404] });
   }

@@ -32,7 +32,7 @@ export interface TenantErasureDeps {
 const SOURCE_ROUNDS = 200;
 
 /** The indices holding a tenant's data beside its sources, each document naming its tenant. */
-const TENANT_INDICES = ['memories', 'entities', 'tombstones', 'sequences', 'spaces', 'webhooks', 'jobs', 'apikeys'] as const satisfies readonly (keyof IndexNames)[];
+const TENANT_INDICES = ['memories', 'entities', 'tombstones', 'sequences', 'spaces', 'webhooks', 'jobs', 'apikeys', 'deletions'] as const satisfies readonly (keyof IndexNames)[];
 
 /**
  * Everything a tenant has in Cairn, gone: every source as DELETE /v1/sources/:id deletes one (its
@@ -61,8 +61,8 @@ export async function eraseTenant(deps: TenantErasureDeps, tenant: string): Prom
   }
   return {
     tenant,
-    sources_deleted: first.sources + last.sources,
-    memories_deleted: first.memories + last.memories + (deleted.memories ?? 0),
+    sources_deleted: first.sources_deleted + last.sources_deleted,
+    memories_deleted: first.memories_deleted + last.memories_deleted + (deleted.memories ?? 0),
     entities_deleted: deleted.entities ?? 0,
     job_summaries_deleted: deleted.jobs ?? 0,
     keys_deleted: deleted.apikeys ?? 0,

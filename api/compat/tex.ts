@@ -6,6 +6,8 @@ import type { Sequences } from '../../lib/sequences';
 import { requirePermission } from '../auth';
 import { parseWith } from '../errors';
 import type { SupermemoryStores } from './supermemory';
+import { DeletionReceipts } from '../../lib/deletion-receipts';
+import { texDeletionRoutes } from './tex-deletions';
 import { texDocumentRoutes } from './tex-documents';
 import { texEpisodeRoutes } from './tex-episodes';
 import { texPreferenceRoutes } from './tex-preferences';
@@ -31,7 +33,7 @@ export function texSurface(
   deps: SurfaceDeps,
   jobs: IngestJobs,
   es: Client,
-  indices: Pick<IndexNames, 'memories' | 'tombstones'>,
+  indices: Pick<IndexNames, 'memories' | 'tombstones' | 'deletions'>,
   sequences: Sequences,
   stores: SupermemoryStores,
 ): Router {
@@ -42,6 +44,7 @@ export function texSurface(
     texDocumentRoutes(router, jobs, stores);
     texEpisodeRoutes(router, writes);
     texPreferenceRoutes(router, jobs);
+    texDeletionRoutes(router, jobs, stores.sources, stores.memories, new DeletionReceipts(es, indices.deletions));
     router.post('/ingestion/memory', requirePermission('ingest'), async (req, res) => {
       res.status(202).json(await rememberTurns(writes, req, parseWith(TexIngestRequest, foldDottedScope(req.body))));
     });

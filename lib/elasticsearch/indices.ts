@@ -2,6 +2,7 @@ import type { Client, estypes } from '@elastic/elasticsearch';
 import {
   INDEX_VERSIONS,
   apiKeysMapping,
+  deletionsMapping,
   entitiesMapping,
   jobsMapping,
   memoriesMapping,
@@ -25,6 +26,7 @@ export interface IndexNames {
   sequences: string;
   tombstones: string;
   spaces: string;
+  deletions: string;
 }
 
 export function indexNames(prefix: string): IndexNames {
@@ -38,6 +40,7 @@ export function indexNames(prefix: string): IndexNames {
     sequences: `${prefix}-sequences`,
     tombstones: `${prefix}-tombstones`,
     spaces: `${prefix}-spaces`,
+    deletions: `${prefix}-deletions`,
   };
 }
 
@@ -80,6 +83,7 @@ export async function ensureIndices(client: Client, prefix: string, embedding: E
     sequences: sequencesMapping,
     tombstones: tombstonesMapping,
     spaces: spacesMapping,
+    deletions: deletionsMapping,
   };
   for (const name of Object.keys(mappings) as IndexName[]) {
     const alias = names[name];

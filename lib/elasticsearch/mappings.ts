@@ -15,6 +15,7 @@ export const INDEX_VERSIONS = {
   sequences: 1,
   tombstones: 1,
   spaces: 1,
+  deletions: 1,
 } as const;
 export type IndexName = keyof typeof INDEX_VERSIONS;
 
@@ -278,5 +279,20 @@ export const spacesMapping: estypes.MappingTypeMapping = {
     meta: { type: 'object', enabled: false },
     created_at: date,
     updated_at: date,
+  },
+};
+
+/**
+ * The receipts of Tex's deletions (api/compat/tex-deletions.ts), kept so `deletions.get(request_id)`
+ * reads one back: read by id within a tenant, never searched, the receipt kept as answered. They go
+ * when the tenant is erased.
+ */
+export const deletionsMapping: estypes.MappingTypeMapping = {
+  dynamic: 'strict',
+  _meta: { schema_version: INDEX_VERSIONS.deletions },
+  properties: {
+    tenant: keyword,
+    created_at: date,
+    receipt: { type: 'object', enabled: false },
   },
 };
