@@ -126,6 +126,26 @@ describe("Tex's documents, memories and search (/compat/tex/v3, /v4)", () => {
     expect((await tex('POST', '/v4/profile', bob, { containerTag: 'alice' })).status).toBe(403);
   });
 
+  it("keeps one user's customId apart from another's: each user's document under it is their own, replaced only by their own", async () => {
+    const alices = await tex('POST', '/v3/documents', alice, { content: 'Alice locks her bike with the code 4417 at the library.', customId: 'bike-notes' });
+    expect((await h.waitForJob('acme', alices.body.id)).status).toBe('completed');
+    const bobs = await tex('POST', '/v4/memories', bob, { memories: [{ content: 'Bob leaves his bike unlocked behind the bakery.', customId: 'bike-notes' }] });
+    const bobsId = bobs.body.memories[0].id;
+    expect((await h.waitForJob('acme', bobsId)).status).toBe('completed');
+
+    expect(await searched(alice, 'where is the bike locked?')).toMatch(/4417/);
+    expect(await searched(bob, 'where is the bike left?')).toMatch(/bakery/);
+    expect((await tex('POST', '/v3/documents/list', alice, {})).body.memories).toEqual(expect.arrayContaining([expect.objectContaining({ id: alices.body.id, customId: 'bike-notes' })]));
+
+    // Her own customId again is her document's new version, which leaves Bob's as it was.
+    const again = await tex('POST', '/v3/documents', alice, { content: 'Alice now locks her bike with the code 9902 at the gym.', customId: 'bike-notes' });
+    expect((await h.waitForJob('acme', again.body.id)).status).toBe('completed');
+    const hers = await searched(alice, 'where is the bike locked?');
+    expect(hers).toMatch(/9902/);
+    expect(hers).not.toMatch(/4417/);
+    expect(await searched(bob, 'where is the bike left?')).toMatch(/bakery/);
+  });
+
   it("files what the key itself writes under the container it names, else the key's own user; other tenants see none of it", async () => {
     const key = h.keys.acme!;
     const added = await tex('POST', '/v3/documents/batch', key, { documents: ['Carol parks on level 3 of the station garage.'], containerTag: 'carol' });

@@ -26,6 +26,11 @@ export interface Containers {
   holds(req: Request, scope: StoredScope, tag: string | undefined): boolean;
   /** The containers an answer names for what is stored under this scope. */
   tagsOf(scope: StoredScope | undefined): string[];
+  /**
+   * The source a document added under this customId to this scope is a version of (StartOptions.versionOf),
+   * or undefined for the tenant's own `doc:<customId>`: whose document one customId names.
+   */
+  sourceOfCustomId(tenant: string, scope: Scope, customId: string | undefined): string | undefined;
 }
 
 const containerTags = (scope: StoredScope | undefined) => (Array.isArray(scope?.container_tags) ? scope.container_tags.map(String) : []);
@@ -37,4 +42,6 @@ export const supermemoryContainers: Containers = {
   filtersOf: (_req, tags) => ({ container_tags: tags }),
   holds: (_req, scope, tag) => tag === undefined || containerTags(scope).includes(tag),
   tagsOf: containerTags,
+  // One customId names one document of the tenant, whatever its tags.
+  sourceOfCustomId: () => undefined,
 };

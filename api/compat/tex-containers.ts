@@ -1,5 +1,6 @@
 import type { Request } from 'express';
 import { badInput, CairnError } from '../../lib/errors';
+import { sourceId } from '../../lib/ids';
 import { principalOf } from '../auth';
 import type { Containers } from './containers';
 import { keyUser } from './tex-auth';
@@ -38,4 +39,6 @@ export const texContainers: Containers = {
     return user === undefined || scope.user_id === user;
   },
   tagsOf: (scope) => (typeof scope?.user_id === 'string' ? [scope.user_id] : []),
+  // A customId names a document of its user: two users' "notes" are two documents, neither a new version of the other's.
+  sourceOfCustomId: (tenant, scope, customId) => (customId === undefined ? undefined : sourceId(tenant, `tex-doc:${JSON.stringify([scope.userId, customId])}`)),
 };
