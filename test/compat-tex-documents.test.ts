@@ -163,6 +163,16 @@ describe("Tex's documents, memories and search (/compat/tex/v3, /v4)", () => {
     expect((await h.waitForJob('acme', own.body.id)).status).toBe('completed');
     expect((await tex('GET', `/v3/documents/${own.body.id}`, key)).body.containerTags).toEqual([keyUser]);
 
+    // Forgetting by content reaches the container named, else the key's own user: never every user's.
+    const same = 'Frank and Grace both keep a spare key under the doormat.';
+    const [frank, grace] = await Promise.all(['frank', 'grace'].map((user) => tex('POST', '/v3/documents', key, { content: same, containerTag: user })));
+    for (const { body } of [frank!, grace!]) expect((await h.waitForJob('acme', body.id)).status).toBe('completed');
+    expect((await tex('DELETE', '/v4/memories', key, { content: same })).status).toBe(404);
+    expect(await searched(key, 'where is the spare key?', 'frank')).toMatch(/doormat/);
+    expect((await tex('DELETE', '/v4/memories', key, { content: same, containerTag: 'frank' })).body.forgottenIds).toHaveLength(1);
+    expect(await searched(key, 'where is the spare key?', 'frank')).not.toMatch(/doormat/);
+    expect(await searched(key, 'where is the spare key?', 'grace')).toMatch(/doormat/);
+
     const globex = h.keys.globex!;
     expect(await searched(globex, 'where does Carol park?')).not.toMatch(/level 3/);
     expect((await tex('POST', '/v3/documents/list', globex, {})).body.memories).toEqual([]);

@@ -34,6 +34,8 @@ export const texContainers: Containers = {
     const user = namedUser(req, tags);
     return user === undefined ? {} : { user_id: user };
   },
+  // The key's own user when none is named, as its writes: a forget by content never reaches every user's memories.
+  ownFiltersOf: (req, tags) => ({ user_id: texContainers.scopeOf(req, tags).userId }),
   holds: (req, scope, tag) => {
     const user = namedUser(req, tag === undefined ? undefined : [tag]);
     return user === undefined || scope.user_id === user;
