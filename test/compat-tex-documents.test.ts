@@ -126,6 +126,26 @@ describe("Tex's documents, memories and search (/compat/tex/v3, /v4)", () => {
     expect((await tex('POST', '/v4/profile', bob, { containerTag: 'alice' })).status).toBe(403);
   });
 
+  it("keeps one user's customId apart from another's: each user's document under it is their own, replaced only by their own", async () => {
+    const alices = await tex('POST', '/v3/documents', alice, { content: 'Alice locks her bike with the code 4417 at the library.', customId: 'bike-notes' });
+    expect((await h.waitForJob('acme', alices.body.id)).status).toBe('completed');
+    const bobs = await tex('POST', '/v4/memories', bob, { memories: [{ content: 'Bob leaves his bike unlocked behind the bakery.', customId: 'bike-notes' }] });
+    const bobsId = bobs.body.memories[0].id;
+    expect((await h.waitForJob('acme', bobsId)).status).toBe('completed');
+
+    expect(await searched(alice, 'where is the bike locked?')).toMatch(/4417/);
+    expect(await searched(bob, 'where is the bike left?')).toMatch(/bakery/);
+    expect((await tex('POST', '/v3/documents/list', alice, {})).body.memories).toEqual(expect.arrayContaining([expect.objectContaining({ id: alices.body.id, customId: 'bike-notes' })]));
+
+    // Her own customId again is her document's new version, which leaves Bob's as it was.
+    const again = await tex('POST', '/v3/documents', alice, { content: 'Alice now locks her bike with the code 9902 at the gym.', customId: 'bike-notes' });
+    expect((await h.waitForJob('acme', again.body.id)).status).toBe('completed');
+    const hers = await searched(alice, 'where is the bike locked?');
+    expect(hers).toMatch(/9902/);
+    expect(hers).not.toMatch(/4417/);
+    expect(await searched(bob, 'where is the bike left?')).toMatch(/bakery/);
+  });
+
   it("files what the key itself writes under the container it names, else the key's own user; other tenants see none of it", async () => {
     const key = h.keys.acme!;
     const added = await tex('POST', '/v3/documents/batch', key, { documents: ['Carol parks on level 3 of the station garage.'], containerTag: 'carol' });
@@ -142,6 +162,16 @@ describe("Tex's documents, memories and search (/compat/tex/v3, /v4)", () => {
     expect(keyUser).toMatch(/^key:/);
     expect((await h.waitForJob('acme', own.body.id)).status).toBe('completed');
     expect((await tex('GET', `/v3/documents/${own.body.id}`, key)).body.containerTags).toEqual([keyUser]);
+
+    // Forgetting by content reaches the container named, else the key's own user: never every user's.
+    const same = 'Frank and Grace both keep a spare key under the doormat.';
+    const [frank, grace] = await Promise.all(['frank', 'grace'].map((user) => tex('POST', '/v3/documents', key, { content: same, containerTag: user })));
+    for (const { body } of [frank!, grace!]) expect((await h.waitForJob('acme', body.id)).status).toBe('completed');
+    expect((await tex('DELETE', '/v4/memories', key, { content: same })).status).toBe(404);
+    expect(await searched(key, 'where is the spare key?', 'frank')).toMatch(/doormat/);
+    expect((await tex('DELETE', '/v4/memories', key, { content: same, containerTag: 'frank' })).body.forgottenIds).toHaveLength(1);
+    expect(await searched(key, 'where is the spare key?', 'frank')).not.toMatch(/doormat/);
+    expect(await searched(key, 'where is the spare key?', 'grace')).toMatch(/doormat/);
 
     const globex = h.keys.globex!;
     expect(await searched(globex, 'where does Carol park?')).not.toMatch(/level 3/);

@@ -217,5 +217,10 @@ describe("Tex's episodes and preferences (/compat/tex)", () => {
     expect(await refused({ ...valid, timestamp: 'whenever' })).toMatchObject({ loc: ['body', 'preferences', 0, 'timestamp'] });
     expect(await refused(valid, { scope: 'team:eng' })).toMatchObject({ loc: ['body', 'scope'], msg: expect.stringMatching(/not supported/) });
     expect((await tex('POST', '/ingestion/preference', alice, preferencesOf('alice', []))).status).toBe(422);
+    // One call stating one thing two ways would store only the last: refused, naming both.
+    const twice = await tex('POST', '/ingestion/preference', alice, preferencesOf('alice', [valid, { ...valid, entity: 'Tea ', preference_type: 'DISLIKES' }]));
+    expect(twice.status).toBe(422);
+    expect(twice.body.detail[0]).toMatchObject({ loc: ['body', 'preferences', 1], msg: expect.stringMatching(/preferences\.0/) });
+    expect((await tex('POST', '/ingestion/preference', alice, preferencesOf('alice', [valid, valid]))).status).toBe(200);
   });
 });

@@ -125,8 +125,9 @@ function withContent<T extends Omit<IngestRequestInput, 'kind' | 'format'>>(requ
 /** `client.add()` (and each document of `documents.batchAdd()`): one job, whose id is the document's, filed in the containers it names. */
 export function addDocument(jobs: IngestJobs, containers: Containers, req: Request, body: z.infer<typeof SupermemoryAddRequest>): Promise<StartedJob> {
   const { tenant } = principalOf(req);
-  const common = { tenant, documentId: body.customId, fileName: body.filepath, scope: containers.scopeOf(req, containerTagsOf(body)), metadata: body.metadata, surface: containers.surface };
-  return jobs.start(withContent(common, body.content));
+  const scope = containers.scopeOf(req, containerTagsOf(body));
+  const common = { tenant, documentId: body.customId, fileName: body.filepath, scope, metadata: body.metadata, surface: containers.surface };
+  return jobs.start(withContent(common, body.content), { versionOf: containers.sourceOfCustomId(tenant, scope, body.customId) });
 }
 
 /** The container a read by id names (`?containerTag=`, as Tex's SDK sends it with `documents.get|delete`). */

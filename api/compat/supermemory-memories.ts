@@ -108,7 +108,7 @@ export function supermemoryMemoryRoutes(router: Router, memories: MemoryStore, l
     const tag = target.containerTag;
     const where = tag === undefined ? 'in your containers' : `in containerTag ${tag}`;
     if (target.id === undefined) {
-      const ids = await listings.idsWithText(tenant, containers.filtersOf(req, tag === undefined ? undefined : [tag]), target.content!);
+      const ids = await listings.idsWithText(tenant, containers.ownFiltersOf(req, tag === undefined ? undefined : [tag]), target.content!);
       if (ids.length === 0) throw notFound(`a memory with this exact content ${where}`);
       return ids;
     }

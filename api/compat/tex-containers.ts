@@ -1,5 +1,6 @@
 import type { Request } from 'express';
 import { badInput, CairnError } from '../../lib/errors';
+import { sourceId } from '../../lib/ids';
 import { principalOf } from '../auth';
 import type { Containers } from './containers';
 import { keyUser } from './tex-auth';
@@ -33,9 +34,13 @@ export const texContainers: Containers = {
     const user = namedUser(req, tags);
     return user === undefined ? {} : { user_id: user };
   },
+  // The key's own user when none is named, as its writes: a forget by content never reaches every user's memories.
+  ownFiltersOf: (req, tags) => ({ user_id: texContainers.scopeOf(req, tags).userId }),
   holds: (req, scope, tag) => {
     const user = namedUser(req, tag === undefined ? undefined : [tag]);
     return user === undefined || scope.user_id === user;
   },
   tagsOf: (scope) => (typeof scope?.user_id === 'string' ? [scope.user_id] : []),
+  // A customId names a document of its user: two users' "notes" are two documents, neither a new version of the other's.
+  sourceOfCustomId: (tenant, scope, customId) => (customId === undefined ? undefined : sourceId(tenant, `tex-doc:${JSON.stringify([scope.userId, customId])}`)),
 };

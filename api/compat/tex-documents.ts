@@ -107,7 +107,10 @@ export function texDocumentRoutes(router: Router, jobs: IngestJobs, stores: Supe
     // Text, always: a memory that reads as a URL is not fetched, as a document's would be.
     const outcome = await acceptBatch(body.memories, false, TexMemory, async (memory) => {
       const metadata = memory.isStatic ? { ...memory.metadata, isStatic: true } : memory.metadata;
-      const job = await jobs.start({ tenant, kind: 'document', format: 'TXT', content: memory.content, documentId: memory.customId, scope, metadata, surface: texContainers.surface });
+      const job = await jobs.start(
+        { tenant, kind: 'document', format: 'TXT', content: memory.content, documentId: memory.customId, scope, metadata, surface: texContainers.surface },
+        { versionOf: texContainers.sourceOfCustomId(tenant, scope, memory.customId) },
+      );
       return { job, memory, metadata };
     });
     if (outcome.errors.length > 0) {

@@ -1,6 +1,6 @@
 import type { Router } from 'express';
 import { z } from 'zod';
-import { Preference, preferenceText } from '../../lib/domain/preference';
+import { Preference, preferenceText, refuseRestatedPreferences } from '../../lib/domain/preference';
 import { countTokens } from '../../lib/chunking/tokens';
 import type { IngestJobs } from '../../lib/jobs';
 import { principalOf, requirePermission } from '../auth';
@@ -15,7 +15,7 @@ export const TexPreferenceRequest = z.strictObject({
   org_id: Named.optional(),
   user_id: Named.optional(),
   session_id: z.string().min(1).max(255).nullish(),
-  preferences: z.array(Preference).min(1).max(100),
+  preferences: z.array(Preference).min(1).max(100).superRefine(refuseRestatedPreferences),
   scope: z.unknown().refine((scope) => scope === undefined, 'a scope id such as "team:eng" is not supported: leave scope out (preferences are stored for the user)').optional(),
 });
 

@@ -38,6 +38,26 @@ export function preferenceText(preference: Preference): string {
  * now, or more surely), it replaces what was stored, rather than standing beside it.
  */
 export function preferenceId(tenant: string, scope: Scope, preference: Preference): string {
-  const key = (text: string | null | undefined) => (text ?? '').trim().toLowerCase();
-  return sha256('tex-preference', tenant, scope.orgId, scope.userId, key(preference.category), key(preference.entity_type), key(preference.entity), key(preference.context));
+  return sha256('tex-preference', tenant, scope.orgId, scope.userId, ...preferenceSubject(preference));
+}
+
+/** What a preference is about (preferenceId's words): two preferences with the same subject are one memory. */
+const preferenceSubject = (preference: Preference) =>
+  [preference.category, preference.entity_type, preference.entity, preference.context].map((text) => (text ?? '').trim().toLowerCase());
+
+/**
+ * Two preferences of one call about the same thing that say it differently (PREFERS and DISLIKES, two
+ * confidences) would be one memory, the last: which one was meant is the caller's to say, so they are
+ * refused. The same preference twice is one memory, as sent.
+ */
+export function refuseRestatedPreferences(preferences: Preference[], context: z.RefinementCtx): void {
+  const first = new Map<string, number>();
+  preferences.forEach((preference, index) => {
+    const subject = JSON.stringify(preferenceSubject(preference));
+    const earlier = first.get(subject);
+    if (earlier === undefined) return void first.set(subject, index);
+    if (JSON.stringify(preferences[earlier]) !== JSON.stringify(preference)) {
+      context.addIssue({ code: 'custom', path: [index], message: `states preferences.${earlier} (${preference.entity}, ${preference.entity_type}; ${preference.category}) again, differently: send the one meant` });
+    }
+  });
 }
