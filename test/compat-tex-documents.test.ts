@@ -173,6 +173,14 @@ describe("Tex's documents, memories and search (/compat/tex/v3, /v4)", () => {
     expect(await searched(key, 'where is the spare key?', 'frank')).not.toMatch(/doormat/);
     expect(await searched(key, 'where is the spare key?', 'grace')).toMatch(/doormat/);
 
+    // So does a bulk delete by path: the key's own user's documents under it, or the container's named.
+    const filed = await Promise.all(['henry', 'iris'].map((user) => tex('POST', '/v3/documents', key, { content: `${user} keeps the boat papers in the blue folder.`, containerTag: user, filepath: '/boats/papers.md' })));
+    for (const { body } of filed) expect((await h.waitForJob('acme', body.id)).status).toBe('completed');
+    expect((await tex('DELETE', '/v3/documents/bulk', key, { filepath: '/boats/' })).body).toMatchObject({ deletedCount: 0, success: true });
+    expect((await tex('DELETE', '/v3/documents/bulk', key, { filepath: '/boats/', containerTags: ['henry'] })).body).toMatchObject({ deletedCount: 1, success: true });
+    expect((await tex('GET', `/v3/documents/${filed[1]!.body.id}`, key)).body.status).toBe('done');
+    expect(await searched(key, 'where are the boat papers?', 'iris')).toMatch(/blue folder/);
+
     const globex = h.keys.globex!;
     expect(await searched(globex, 'where does Carol park?')).not.toMatch(/level 3/);
     expect((await tex('POST', '/v3/documents/list', globex, {})).body.memories).toEqual([]);

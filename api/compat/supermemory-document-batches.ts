@@ -112,8 +112,9 @@ export function supermemoryDocumentBatchRoutes(router: Router, jobs: IngestJobs,
         else deletedCount += 1;
       }
     } else {
-      // The documents documents.list shows for these filters: by their own tags and path.
-      const filters: SourceScopeFilters = { ...containers.filtersOf(req, body.containerTags), ...filepathFilter(body.filepath), records_only: true };
+      // The documents documents.list shows for these filters, by their own tags and path: a destructive
+      // reach, so within the caller's own containers (Tex: the key's own user, unless one is named).
+      const filters: SourceScopeFilters = { ...containers.ownFiltersOf(req, body.containerTags), ...filepathFilter(body.filepath), records_only: true };
       let left = 0;
       for (let round = 0; round < DELETE_ROUNDS; round += 1) {
         const deletion = await sources.deleteAll(tenant, filters);
