@@ -125,6 +125,12 @@ describe("Tex's episodes and preferences (/compat/tex)", () => {
     const unknownZone = await tex('POST', '/ingestion/episode', alice, { messages: [{ role: 'user', content: 'x', timestamp: 'today 9am' }], scope: scopeOf('alice'), timezone: 'Mars/Olympus' });
     expect(unknownZone.status).toBe(422);
     expect(unknownZone.body.detail[0]).toMatchObject({ loc: ['body', 'timezone'], msg: expect.stringMatching(/not a time zone/) });
+    // A timestamp that reads as no date is named where the request holds it: an episode's messages, a write's turns.
+    const unreadable = { role: 'user', content: 'x', timestamp: '9999-12-31T23:00:00' };
+    const inEpisode = await tex('POST', '/ingestion/episode', alice, { messages: [unreadable], scope: scopeOf('alice'), timezone: '-23:59' });
+    expect(inEpisode.body.detail[0]).toMatchObject({ loc: ['body', 'messages', 0, 'timestamp'] });
+    const inWrite = await tex('POST', '/ingestion/memory', alice, { scope: { org_id: 'acme', user_id: 'alice', session_id: 'house-3' }, turns: [{ role: 'user', text: 'x', timestamp: unreadable.timestamp }], timezone: '-23:59' });
+    expect(inWrite.body.detail[0]).toMatchObject({ loc: ['body', 'turns', 0, 'timestamp'] });
     await Promise.all([episode, remembered].map((write) => h.waitForJob('acme', write.body.job_id)));
   });
 

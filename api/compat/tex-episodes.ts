@@ -69,7 +69,7 @@ export function texEpisodeRoutes(router: Router, writes: TexWriteDeps): void {
       options: body.options,
       metadata: body.metadata,
       timezone: body.timezone,
-    });
+    }, 'messages');
     const active = body.options.write_active;
     res.status(202).json({
       episode_id: episodeId,

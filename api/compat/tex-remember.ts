@@ -88,14 +88,20 @@ export interface TexWriteDeps {
  * Tex's write (`conversations.remember`, and `episodes.store` through it): each turn stored as its
  * active fragment at once, then enriched, in its session of the scope's org and user.
  */
-export async function rememberTurns({ jobs, es, indices, sequences, log }: TexWriteDeps, req: Request, body: TexIngestRequest): Promise<z.infer<typeof TexIngestResponse>> {
+export async function rememberTurns(
+  { jobs, es, indices, sequences, log }: TexWriteDeps,
+  req: Request,
+  body: TexIngestRequest,
+  /** What the request calls its turns, for the errors that name one: an episode's are `messages`. */
+  sentAs: 'turns' | 'messages' = 'turns',
+): Promise<z.infer<typeof TexIngestResponse>> {
   const { tenant } = principalOf(req);
   // A write made with an access token (tex-auth.ts) defaults to the token's user and session, as Tex's do.
   if (req.texClaims) body.scope = { ...body.scope, user_id: body.scope.user_id ?? req.texClaims.user_id, session_id: body.scope.session_id ?? req.texClaims.session_id };
   const sessionId = body.scope.session_id ?? 'default-session';
   const scope = { orgId: body.scope.org_id, userId: body.scope.user_id, sessionId };
   const arrival = new Date();
-  const times = body.turns.map((turn, i) => readTurnTime(turn.timestamp, i, body.timezone, arrival));
+  const times = body.turns.map((turn, i) => readTurnTime(turn.timestamp, [sentAs, i], body.timezone, arrival));
   const turns = body.turns.map((turn, i) => ({
     role: turn.role,
     // A turn's observations are kept with what was said (and searchable with it); its identity

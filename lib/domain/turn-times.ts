@@ -78,7 +78,8 @@ function wallClockIn(zone: string, wall: Date): Date {
 /** A year and a day away, at another time of day: what a date that does not depend on the reference reads the same against. */
 const ELSEWHERE_MS = (400 * 24 + 1) * 3_600_000 + 7 * 60_000;
 
-export function readTurnTime(original: string | undefined, index: number, zone: string | undefined, arrival: Date): ReadTime {
+/** `[field, index]`: where the request holds the turn (`['turns', 2]`), for an error naming it. */
+export function readTurnTime(original: string | undefined, [field, index]: [string, number], zone: string | undefined, arrival: Date): ReadTime {
   const at = (instant: Date, source: TurnTime['source']): TurnTime => ({
     turn_index: index,
     original: original ?? null,
@@ -97,7 +98,7 @@ export function readTurnTime(original: string | undefined, index: number, zone: 
   const iso = stated !== undefined && ISO_DAY.test(text);
   const read = iso ? wallClockIn(named, new Date(stated)) : readInZone(text, named, arrival);
   if (!read || read.getUTCFullYear() > 9999 || read.getUTCFullYear() < 0) {
-    throw badInput(`turns.${index}.timestamp: "${text.slice(0, 80)}" is not a date Cairn can read in ${named}`, [{ path: ['turns', index, 'timestamp'], message: 'not a date', code: 'value_error' }]);
+    throw badInput(`${field}.${index}.timestamp: "${text.slice(0, 80)}" is not a date Cairn can read in ${named}`, [{ path: [field, index, 'timestamp'], message: 'not a date', code: 'value_error' }]);
   }
   const relative = !iso && readInZone(text, named, new Date(arrival.getTime() + ELSEWHERE_MS))?.getTime() !== read.getTime();
   return { time: at(read, relative ? 'relative' : 'explicit'), stored: zonedIso(read, offsetAt(named, read)) };
