@@ -1,4 +1,5 @@
 import { parseLooseDate } from '../lib/domain/dates';
+import { readTurnTime } from '../lib/domain/turn-times';
 import { NlpExtractor } from '../lib/models/nlp-extractor';
 import type { Chunk } from '../lib/domain/document';
 
@@ -58,5 +59,16 @@ describe('dates: read the same on every server, relative to when and where a tur
     expect(await datesOf('The contract was signed on 24.12.2024.')).toEqual(['2024-12-24']);
     // Slashes stay as chrono's English reads them, month first.
     expect(await datesOf('The contract was signed on 03/04/2024.')).toEqual(['2024-03-04']);
+  });
+
+  it("reads a Tex turn's timestamp in the write's zone unless it states its own after its time", () => {
+    const arrival = new Date('2026-11-24T12:00:00Z');
+    const read = (text: string) => readTurnTime(text, ['turns', 0], 'Europe/Berlin', arrival).time;
+    // Ends like an offset, is none: a Berlin day (chrono's noon), not a UTC one.
+    expect(read('8-May-2023').timestamp).toBe('2023-05-08T10:00:00.000Z');
+    // A zone after a time is the time's own.
+    expect(read('Mon, 08 May 2023 10:00:00 GMT')).toMatchObject({ timestamp: '2023-05-08T10:00:00.000Z', source: 'explicit' });
+    // Relative words keep their meaning whatever zone they name.
+    expect(read('yesterday 3pm UTC')).toMatchObject({ timestamp: '2026-11-23T15:00:00.000Z', source: 'relative' });
   });
 });

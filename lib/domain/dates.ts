@@ -32,9 +32,7 @@ function readLooseDate(value: string | undefined): Date | undefined {
     const parsed = Date.parse(time ? `${day}T${time}${zone ? normalisedOffset(zone) : 'Z'}` : `${day}T00:00:00Z`);
     return Number.isNaN(parsed) ? undefined : new Date(parsed);
   }
-  // Other forms with a zone after their time (RFC 2822: "Mon, 08 May 2023 10:00:00 GMT") are
-  // unambiguous; "8-May-2023" ends like an offset but is none.
-  if (/\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?\s*(?:GMT|UTC|Z|[+-]\d{2}:?\d{2})$/i.test(text)) {
+  if (zoneAfterItsTime(text)) {
     const parsed = Date.parse(text);
     if (!Number.isNaN(parsed)) return new Date(parsed);
   }
@@ -51,6 +49,14 @@ export function statedOffsetMinutes(value: string | undefined): number | undefin
   if (zone.toUpperCase() === 'Z') return 0;
   const [hours, minutes] = normalisedOffset(zone).slice(1).split(':').map(Number);
   return (zone.startsWith('-') ? -1 : 1) * (hours! * 60 + minutes!);
+}
+
+/**
+ * Whether a time states its zone after it (RFC 2822: "Mon, 08 May 2023 10:00:00 GMT"), which makes it
+ * unambiguous; "8-May-2023" ends like an offset but is none.
+ */
+export function zoneAfterItsTime(text: string): boolean {
+  return /\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?\s*(?:GMT|UTC|Z|[+-]\d{2}:?\d{2})$/i.test(text);
 }
 
 /** ±hh, ±hhmm or ±hh:mm → ±hh:mm (Z stays Z). */

@@ -1,7 +1,7 @@
 import * as chrono from 'chrono-node';
 import { z } from 'zod';
 import { badInput } from '../errors';
-import { isoDate, statedOffsetMinutes } from './dates';
+import { isoDate, statedOffsetMinutes, zoneAfterItsTime } from './dates';
 
 /**
  * When each turn of a write was said, as Tex reads a turn's timestamp: one that states its zone as
@@ -92,7 +92,7 @@ export function readTurnTime(original: string | undefined, [field, index]: [stri
   if (!text) return { time: at(arrival, 'arrival'), stored: undefined };
   const stated = isoDate(text);
   // A time with its own zone (an ISO offset, or RFC 2822's GMT) means the same wherever it is read.
-  if (stated && (statedOffsetMinutes(text) !== undefined || /(?:GMT|UTC|Z|[+-]\d{2}:?\d{2})$/i.test(text))) return { time: at(new Date(stated), 'explicit'), stored: original };
+  if (stated && (statedOffsetMinutes(text) !== undefined || zoneAfterItsTime(text))) return { time: at(new Date(stated), 'explicit'), stored: original };
   const named = zone ?? 'UTC';
   // An ISO 8601 date or time without an offset is the zone's wall clock (a date, its midnight).
   const iso = stated !== undefined && ISO_DAY.test(text);
