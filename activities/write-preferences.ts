@@ -7,6 +7,7 @@ import { memoryScope, requestProvenance } from '../lib/domain/scope';
 import { bulkFailure } from '../lib/elasticsearch/client';
 import type { SharedRefresh } from '../lib/elasticsearch/refresh';
 import { EntityResolver, entityRefsOf } from '../lib/entities/resolver';
+import { EntitySplits } from '../lib/entities/splits';
 import { badInput } from '../lib/errors';
 import { assertNotBeingDeleted, type Leases } from '../lib/leases';
 import { stemmedText } from '../lib/search/analysis';
@@ -25,6 +26,7 @@ export const StatedPreferences = z.object({ preferences: z.array(Preference).min
  */
 export function createWritePreferences(deps: ActivityDeps, refresh: SharedRefresh, leases: Leases) {
   const resolver = new EntityResolver({ es: deps.es, indices: deps.indices, embedder: deps.embedder, promptRefresh: deps.promptRefresh });
+  const splits = new EntitySplits(deps.es, deps.indices);
   return async function writePreferences({ jobId, sourceId, request }: StageInput): Promise<ActiveWriteResult> {
     if (!request.blobKey) throw badInput('stated preferences need their upload in the blob store');
     const { preferences } = StatedPreferences.parse(await getJson(deps.blobs, request.blobKey));
@@ -71,6 +73,8 @@ export function createWritePreferences(deps: ActivityDeps, refresh: SharedRefres
     });
     // A preference never deleted has no tombstone: its delete is `not_found`, no error.
     if (response.errors) throw bulkFailure(response, 'stated preferences');
+    // An entity merged away between its resolving and this write (a split healed by another job): followed, as after a job's index write.
+    await splits.followMerges(request.tenant, docs.flatMap((doc) => doc.entities.map((entity) => entity.id)));
     await refresh.refresh();
     return { fragmentIds: docs.map((doc) => doc.id), newTurns: docs.length, tokensIn: texts.reduce((sum, text) => sum + countTokens(text), 0) };
   };
