@@ -42,23 +42,40 @@ export async function forgetTurn(
     if (tombstone && (user === undefined || tombstone.user_id === user)) return { memoriesDeleted: 0, hadFragment: false, alreadyForgotten: true };
     throw notFound(`turn ${turnId}`);
   }
-  const jobIds = [...new Set(memories.flatMap((memory) => (memory.jobId ? [memory.jobId] : [])))];
-  const progress = await Promise.all(jobIds.map((jobId) => deps.jobs.progress(tenant, jobId)));
-  const open = jobIds.filter((_, i) => progress[i] && !isFinalStatus(progress[i]!.status));
-  if (open.length > 0) {
-    throw conflict(`turn ${turnId} is still being enriched by job ${open.join(', ')}: forget it once that job has ended (GET /ingestion/status/${open[0]})`);
-  }
+  await refuseWhileWriting(deps.jobs, tenant, memories.map((memory) => memory.jobId), (open) =>
+    conflict(`turn ${turnId} is still being enriched by job ${open.join(', ')}: forget it once that job has ended (GET /ingestion/status/${open[0]})`),
+  );
   const hadFragment = memories.some((memory) => memory.id === fragmentId);
   if (!hadFragment) await deps.memories.tombstone(tenant, fragmentId, memories[0]!.sourceId, memories[0]!.userId);
-  let memoriesDeleted = 0;
-  for (const memory of memories) {
+  const memoriesDeleted = await deleteInTurn(deps.memories, tenant, memories.map((memory) => memory.id));
+  return { memoriesDeleted, hadFragment, alreadyForgotten: false };
+}
+
+/**
+ * Refuses (the error `refusal` makes of the open ones) while any of these jobs is queued or running:
+ * its later batches would store again what a delete is about to remove.
+ */
+export async function refuseWhileWriting(jobs: IngestJobs, tenant: string, jobIds: (string | undefined)[], refusal: (open: string[]) => CairnError): Promise<void> {
+  const named = [...new Set(jobIds.filter((jobId): jobId is string => jobId !== undefined))];
+  const progress = await Promise.all(named.map((jobId) => jobs.progress(tenant, jobId)));
+  const open = named.filter((_, i) => progress[i] && !isFinalStatus(progress[i]!.status));
+  if (open.length > 0) throw refusal(open);
+}
+
+/**
+ * Deletes each memory in turn as `DELETE /v1/memories/:id` does, one deleted meanwhile (a concurrent
+ * forget or delete) gone all the same; answers how many were deleted by this call. Any other failure
+ * stops it where it is: what follows stays, for the same request sent again to finish.
+ */
+export async function deleteInTurn(memories: MemoryStore, tenant: string, ids: string[]): Promise<number> {
+  let deleted = 0;
+  for (const id of ids) {
     try {
-      await deps.memories.delete(tenant, memory.id);
-      memoriesDeleted += 1;
+      await memories.delete(tenant, id);
+      deleted += 1;
     } catch (error) {
-      // Deleted meanwhile (a concurrent forget, DELETE /v1/memories): gone all the same.
       if (!(error instanceof CairnError && error.code === 'not_found')) throw error;
     }
   }
-  return { memoriesDeleted, hadFragment, alreadyForgotten: false };
+  return deleted;
 }

@@ -2,13 +2,13 @@ import type { Request, Router } from 'express';
 import { z } from 'zod';
 import { DeletionReceipts } from '../../lib/deletion-receipts';
 import { CairnError, conflict, notFound } from '../../lib/errors';
-import { isFinalStatus } from '../../lib/domain/job';
+import { deleteInTurn, refuseWhileWriting } from '../../lib/forget-turn';
 import type { IngestJobs } from '../../lib/jobs';
 import type { MemoryStore } from '../../lib/memories';
 import type { SourceStore } from '../../lib/sources';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
-import { keyUser } from './tex-auth';
+import { actingUser, keyUser } from './tex-auth';
 
 /**
  * Tex's SDK's deletions (`tex.deletions`, the org owner's `/me/deletions`): a user's data erased as
@@ -104,11 +104,6 @@ function tokenUser(req: Request): string | undefined {
   return claimed === undefined || claimed === keyUser(principalOf(req)) ? undefined : claimed;
 }
 
-/** A memory deleted meanwhile (a concurrent forget or delete) is gone all the same. */
-const goneAllTheSame = (error: unknown) => {
-  if (!(error instanceof CairnError && error.code === 'not_found')) throw error;
-};
-
 /** A memory id as recall answers it (without `mem_`) or as Cairn stores it. */
 const memoryIdOf = (value: string) => (value.startsWith('mem_') ? value : `mem_${value}`);
 
@@ -128,14 +123,13 @@ export function texDeletionRoutes(router: Router, jobs: IngestJobs, sources: Sou
         throw error instanceof CairnError && error.code === 'not_found' ? notFound(`memory ${target.value} of user ${target.owner_user_id}`) : error;
       });
       if (memory.scope.user_id !== target.owner_user_id) throw notFound(`memory ${target.value} of user ${target.owner_user_id}`);
-      const jobId = memory.provenance.job_id;
-      const job = jobId ? await jobs.progress(tenant, jobId) : undefined;
-      // Its job's later batches would store what it says again after the answer.
-      if (job && !isFinalStatus(job.status)) throw conflict(`memory ${target.value} is still being written by job ${jobId}: delete it once that job has ended (GET /ingestion/status/${jobId})`);
+      await refuseWhileWriting(jobs, tenant, [memory.provenance.job_id], ([jobId]) =>
+        conflict(`memory ${target.value} is still being written by job ${jobId}: delete it once that job has ended (GET /ingestion/status/${jobId})`),
+      );
       // Every copy of what it says (a Tex turn's fragment and its enrichment), the one named last: a
       // delete cut short leaves it, so the same request sent again finishes the work.
       const ids = [...(await memories.withCopies(tenant, [memory])).filter((copy) => copy !== id), id];
-      for (const copy of ids) await memories.delete(tenant, copy).catch(goneAllTheSame);
+      await deleteInTurn(memories, tenant, ids);
       return { memories: ids.length };
     }
     const erased = await sources.deleteEvery(tenant, { user_id: target.value }, `user ${target.value}`, USER_ROUNDS);
@@ -160,7 +154,7 @@ export function texDeletionRoutes(router: Router, jobs: IngestJobs, sources: Sou
     const receipt = receiptOf(body, erased, {
       requestId,
       orgId: principal.tenant,
-      requestedBy: req.texClaims?.user_id ?? keyUser(principal),
+      requestedBy: actingUser(req),
       requestedVia: req.texClaims ? 'access_token' : 'api_key',
       createdAt,
     });
