@@ -1,7 +1,7 @@
-import { Router, type ErrorRequestHandler } from 'express';
+import { Router, type ErrorRequestHandler, type Request } from 'express';
 import { z } from 'zod';
 import type { KeyResolver, Principal } from '../../lib/apikeys';
-import { bearerToken, resolveKey } from '../auth';
+import { bearerToken, principalOf, resolveKey } from '../auth';
 import { jsonBody, toErrorResponse, withStatus } from '../errors';
 import { fastApiErrors } from './surface';
 
@@ -47,6 +47,9 @@ const HEADER = base64url(JSON.stringify({ alg: 'none', typ: 'JWT' }));
 
 /** The identity a key acts as when no user is named: the key's own, as Tex's synthetic user. */
 export const keyUser = (principal: Principal) => `key:${principal.keyId}`;
+
+/** The user a Tex request acts as when it names none: its access token's, else the key's own (the one /auth/verify names). */
+export const actingUser = (req: Request) => req.texClaims?.user_id ?? keyUser(principalOf(req));
 
 function tokenFor(apiKey: string, claims: TexClaims): string {
   return `${HEADER}.${base64url(JSON.stringify(claims))}.${base64url(apiKey)}`;

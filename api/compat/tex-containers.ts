@@ -3,7 +3,7 @@ import { badInput, CairnError } from '../../lib/errors';
 import { sourceId } from '../../lib/ids';
 import { principalOf } from '../auth';
 import type { Containers } from './containers';
-import { keyUser } from './tex-auth';
+import { actingUser } from './tex-auth';
 
 /**
  * Tex's containers are its users ("container_tag names the container (user) the document belongs
@@ -27,8 +27,7 @@ function namedUser(req: Request, tags: string[] | undefined): string | undefined
 export const texContainers: Containers = {
   surface: 'tex',
   scopeOf: (req, tags) => {
-    const principal = principalOf(req);
-    return { orgId: principal.tenant, userId: namedUser(req, tags) ?? keyUser(principal) };
+    return { orgId: principalOf(req).tenant, userId: namedUser(req, tags) ?? actingUser(req) };
   },
   filtersOf: (req, tags) => {
     const user = namedUser(req, tags);
