@@ -155,10 +155,17 @@ export async function deleteDocument(sources: SourceStore, tenant: string, progr
  * `documents.update()`: a new version of the document's source, as an add under its customId is (the
  * earlier version's memories go once it is done), whatever the source was keyed by; the new version's job.
  */
-export async function updateDocument(deps: { jobs: IngestJobs; sources: SourceStore; containers: Containers }, req: Request, id: string, body: z.infer<typeof SupermemoryDocumentUpdateRequest>): Promise<StartedJob> {
+export async function updateDocument(
+  deps: { jobs: IngestJobs; sources: SourceStore; containers: Containers },
+  req: Request,
+  id: string,
+  body: z.infer<typeof SupermemoryDocumentUpdateRequest>,
+  /** The container the caller names the document in, when it names one (it must be the document's). */
+  tag?: string,
+): Promise<StartedJob> {
   const { jobs, sources, containers } = deps;
   const { tenant } = principalOf(req);
-  const progress = await heldDocument(jobs, containers, req, id);
+  const progress = await heldDocument(jobs, containers, req, id, tag);
   const record = await sources.record(tenant, progress.source_id);
   if (!record && progress.status === 'completed') throw notFound(`document ${id} (deleted)`);
   if (!record) throw conflict(isFinalStatus(progress.status) ? `document ${id} stored nothing (it ${progress.status}): add it again` : `document ${id} is still being processed: update it once it is done`);

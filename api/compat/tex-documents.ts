@@ -148,8 +148,7 @@ export function texDocumentRoutes(router: Router, jobs: IngestJobs, stores: Supe
     if (id === undefined) return next();
     // A document's new version is an ingest, as documents.update() is.
     if (!principalOf(req).permissions.has('ingest')) throw forbidden('ingest');
-    await heldDocument(jobs, texContainers, req, id, body.containerTag);
-    const job = await updateDocument({ jobs, sources: stores.sources, containers: texContainers }, req, id, { content: body.newContent, metadata: body.metadata });
+    const job = await updateDocument({ jobs, sources: stores.sources, containers: texContainers }, req, id, { content: body.newContent, metadata: body.metadata }, body.containerTag);
     res.json({ id: job.jobId, memory: body.newContent, createdAt: job.createdAt, parentMemoryId: id, rootMemoryId: null, superseded: false } satisfies z.infer<typeof TexUpdateMemoryResponse>);
   });
 
