@@ -55,10 +55,8 @@ export async function eraseTenant(deps: TenantErasureDeps, tenant: string): Prom
   await dropJobContent(deps, tenant);
   const ofTenant = { bool: { filter: [{ term: { tenant } }] } };
   const deleted: Partial<Record<(typeof TENANT_INDICES)[number], number>> = {};
-  for (const name of TENANT_INDICES) {
-    await deps.es.indices.refresh({ index: deps.indices[name] });
-    deleted[name] = await deleteMatching(deps.es, deps.indices[name], ofTenant, `tenant ${tenant}'s ${name}`);
-  }
+  await deps.es.indices.refresh({ index: TENANT_INDICES.map((name) => deps.indices[name]) });
+  for (const name of TENANT_INDICES) deleted[name] = await deleteMatching(deps.es, deps.indices[name], ofTenant, `tenant ${tenant}'s ${name}`);
   return {
     tenant,
     sources_deleted: first.sources_deleted + last.sources_deleted,
