@@ -5,7 +5,7 @@ import { embeddingText, versionOrder, type StoredMemory } from '../lib/domain/me
 import { isoDate } from '../lib/domain/dates';
 import { memoryScope, requestProvenance } from '../lib/domain/scope';
 import { memoryId } from '../lib/ids';
-import { assertNotBeingDeleted, Leases } from '../lib/leases';
+import { beingDeleted, deletionsOf, leaseHeld } from '../lib/leases';
 import { stemmedText } from '../lib/search/analysis';
 import { bulkFailure, getDocument } from '../lib/elasticsearch/client';
 import { EntitySplits } from '../lib/entities/splits';
@@ -19,7 +19,6 @@ import type { BatchRange, ChunkResult, IndexResult, ParseResult, ResolveResult, 
 
 /** One batch of resolved memories → embedded memory documents in Elasticsearch, searchable on return. */
 export function createIndexActivity(deps: ActivityDeps) {
-  const leases = new Leases(deps.es, deps.indices.sequences);
   const splits = new EntitySplits(deps.es, deps.indices);
   return async function indexMemories(
     { jobId, sourceId, request, versionAt }: StageInput,
@@ -91,14 +90,14 @@ export function createIndexActivity(deps: ActivityDeps) {
     });
 
     if (vectors) await deps.embeddingMatch.assertVectorsFit('memories');
-    // Before the read of what is there, so no request falls between that read and the write. Only a
-    // conversation under its id has a ledger whose later sends may outdate this job's turns.
-    const [, outdated] = await Promise.all([
-      assertNotBeingDeleted(leases, request.tenant, sourceId),
+    // The deletion leases are read with what is there, so no request falls between that read and the
+    // write. Only a conversation under its id has a ledger whose later sends may outdate this job's turns.
+    const [there, outdated] = await Promise.all([
+      readWhatIsThere(deps, docs, request.tenant, sourceId),
       request.format === 'CONVERSATION' && request.documentId ? turnsOutdated(deps, sourceId, jobId) : undefined,
     ]);
     const current = outdated ? docs.filter((doc) => !outdated(doc.provenance.turn_start, doc.provenance.turn_end)) : docs;
-    const { writes, deleted } = await keepingWhatWasThere(deps, current, versionAt);
+    const { writes, deleted } = keepingWhatWasThere(there, current, versionAt);
     // What the batch holds: its memories, but for those deleted through the API or outdated.
     const held = deleted.size ? current.filter((doc) => !deleted.has(doc.id)) : current;
     const result: IndexResult = { indexed: held.length, memoryIds: held.map((doc) => doc.id) };
@@ -141,6 +140,35 @@ async function turnsOutdated(deps: ActivityDeps, sourceId: string, jobId: string
   };
 }
 
+type Stored = { created_at?: string; updated_at?: string | null; provenance?: { version_at?: string } };
+
+/** What is there of the batch's memories: each one stored (with its version), and those deleted through the API. */
+interface There {
+  existing: Map<string, { _source: Stored; _seq_no?: number; _primary_term?: number }>;
+  deleted: Set<string>;
+}
+
+/**
+ * The memories, their tombstones and the source's deletion leases (lib/leases.ts), in one real-time
+ * read; throws (retryably) while the source or its tenant's sources are being deleted.
+ */
+async function readWhatIsThere(deps: ActivityDeps, docs: StoredMemory[], tenant: string, sourceId: string): Promise<There> {
+  const leases = deletionsOf(tenant, sourceId);
+  const { docs: found } = await deps.es.mget<Stored & { updated_at: string }>({
+    docs: [
+      ...docs.map((doc) => ({ _index: deps.indices.memories, _id: doc.id, _source: ['created_at', 'updated_at', 'provenance.version_at'] })),
+      ...docs.map((doc) => ({ _index: deps.indices.tombstones, _id: doc.id, _source: false })),
+      ...leases.map((key) => ({ _index: deps.indices.sequences, _id: key })),
+    ],
+  });
+  if (found.slice(2 * docs.length).some(leaseHeld)) throw beingDeleted(sourceId);
+  const isFound = (hit: (typeof found)[number]) => 'found' in hit && hit.found;
+  const deleted = new Set(found.slice(docs.length, 2 * docs.length).filter(isFound).map((hit) => hit._id));
+  const existing: There['existing'] = new Map();
+  for (const hit of found.slice(0, docs.length)) if ('found' in hit && hit.found && hit._source) existing.set(hit._id, { ...hit, _source: hit._source });
+  return { existing, deleted };
+}
+
 /**
  * What a memory already there keeps when its content is ingested again (a re-send, a retry, a
  * re-extraction write the same ids): its `created_at`, and — once edited through the API
@@ -149,20 +177,7 @@ async function turnsOutdated(deps: ActivityDeps, sourceId: string, jobId: string
  * (`versionAt`) leaves alone a memory a newer version wrote, and writes only over what it read
  * (`expect`: the memory's sequence number then, or that it was absent), so that holds in a race too.
  */
-async function keepingWhatWasThere(deps: ActivityDeps, docs: StoredMemory[], versionAt?: string): Promise<{ writes: Write[]; deleted: Set<string> }> {
-  if (docs.length === 0) return { writes: [], deleted: new Set() };
-  type Stored = { created_at?: string; updated_at?: string | null; provenance?: { version_at?: string } };
-  // The memories and their tombstones in one read: the first half answers for the memories.
-  const { docs: found } = await deps.es.mget<Stored>({
-    docs: [
-      ...docs.map((doc) => ({ _index: deps.indices.memories, _id: doc.id, _source: ['created_at', 'updated_at', 'provenance.version_at'] })),
-      ...docs.map((doc) => ({ _index: deps.indices.tombstones, _id: doc.id, _source: false })),
-    ],
-  });
-  const isFound = (hit: (typeof found)[number]) => 'found' in hit && hit.found;
-  const deleted = new Set(found.slice(docs.length).filter(isFound).map((hit) => hit._id));
-  const existing = new Map<string, { _source: Stored; _seq_no?: number; _primary_term?: number }>();
-  for (const hit of found.slice(0, docs.length)) if ('found' in hit && hit.found && hit._source) existing.set(hit._id, { ...hit, _source: hit._source });
+function keepingWhatWasThere({ existing, deleted }: There, docs: StoredMemory[], versionAt?: string): { writes: Write[]; deleted: Set<string> } {
   const writes: Write[] = [];
   for (const doc of docs) {
     if (deleted.has(doc.id)) continue;

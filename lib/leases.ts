@@ -1,4 +1,4 @@
-import type { Client } from '@elastic/elasticsearch';
+import type { Client, estypes } from '@elastic/elasticsearch';
 import { getDocument, isVersionConflict } from './elasticsearch/client';
 import { upstreamFailure } from './errors';
 
@@ -13,15 +13,23 @@ export const sourceDeletion = (sourceId: string) => `source-delete:${sourceId}`;
 /** The lease a bulk delete of a tenant's sources holds, for every source of the tenant. */
 export const sourcesDeletion = (tenant: string) => `sources-delete:${tenant}`;
 
+/** The leases a source's writes wait on: its own delete's and its tenant's bulk delete's. */
+export const deletionsOf = (tenant: string, sourceId: string) => [sourceDeletion(sourceId), sourcesDeletion(tenant)];
+
 /**
  * Throws (a retryable failure: the activity tries again) while the source, or its tenant's sources,
  * are being deleted: a job's write landing then would be deleted with them though the job completes,
  * or would outlive its deleted record.
  */
 export async function assertNotBeingDeleted(leases: Leases, tenant: string, sourceId: string): Promise<void> {
-  if (await leases.anyHeld([sourceDeletion(sourceId), sourcesDeletion(tenant)])) {
-    throw upstreamFailure(`source ${sourceId} is being deleted; its job writes once the delete is done`);
-  }
+  if (await leases.anyHeld(deletionsOf(tenant, sourceId))) throw beingDeleted(sourceId);
+}
+
+export const beingDeleted = (sourceId: string) => upstreamFailure(`source ${sourceId} is being deleted; its job writes once the delete is done`);
+
+/** Whether a lease document, as an mget read it, is held now (one past LEASE_MS counts as let go). */
+export function leaseHeld(doc: estypes.MgetResponseItem<{ updated_at: string }>): boolean {
+  return 'found' in doc && doc.found && Date.parse(doc._source!.updated_at) + LEASE_MS >= Date.now();
 }
 
 /**
@@ -54,7 +62,7 @@ export class Leases {
   /** Whether any of `keys` is held now (read in real time; a lease past LEASE_MS counts as let go). */
   async anyHeld(keys: string[]): Promise<boolean> {
     const { docs } = await this.es.mget<{ updated_at: string }>({ index: this.index, ids: keys });
-    return docs.some((doc) => 'found' in doc && doc.found && Date.parse(doc._source!.updated_at) + LEASE_MS >= Date.now());
+    return docs.some(leaseHeld);
   }
 
   private async leased<T>(tenant: string, key: string, work: () => Promise<T>): Promise<T> {
