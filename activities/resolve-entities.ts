@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import { blobKeys, getJson, putJson } from '../lib/blob/store';
 import type { EntityRef } from '../lib/domain/memory';
 import { normaliseEntityName } from '../lib/entities/names';
@@ -28,6 +29,7 @@ export function createResolveEntitiesActivity(deps: ActivityDeps) {
       request.tenant,
       sourceId,
       memories.flatMap((memory) => memory.entities),
+      { attempt: Context.current().info.attempt },
     );
     const resolved: ResolvedMemory[] = memories.map((memory) => ({ ...memory, entityRefs: entityRefsOf(memory.entities, entities) }));
     const resolvedKey = blobKeys.resolved(request.tenant, jobId, range.batch);

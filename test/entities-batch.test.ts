@@ -117,6 +117,15 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
     requests = [];
     await resolver.resolve('t-batch', 'src-2', [{ name: 'Melanie', type: 'person' }]);
     expect(requests).toHaveLength(1);
+    // A later batch of the source that first named them looks around for nothing it did not create
+    // (a long document's batches would each look again at every earlier batch's entities) ...
+    requests = [];
+    await resolver.resolve('t-batch', 'src-1', [{ name: 'Melanie', type: 'person' }]);
+    expect(requests).toEqual([expect.stringContaining('_mget')]);
+    // ... but a retried batch does: its failed attempt may have created them and stopped before looking.
+    requests = [];
+    await resolver.resolve('t-batch', 'src-1', [{ name: 'Melanie', type: 'person' }], { attempt: 2 });
+    expect(requests).toEqual([expect.stringContaining('_mget'), expect.stringContaining('_msearch')]);
   });
 
   it('does not guess between two fitting entities: "Bob" beside "Bob Smith" and "Bob Jones" is new', async () => {
@@ -190,7 +199,7 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
 
     it('makes one entity of two created at once, the earlier keeping its id, however many heal it at once', async () => {
       const [full, short] = await atOnce('t-split', ([a, b]) =>
-        Promise.all([a!.resolve('t-split', 'src-full', [{ name: 'Rui Costa', type: 'person' }], earlier), b!.resolve('t-split', 'src-short', [{ name: 'Rui', type: 'person' }], later)]),
+        Promise.all([a!.resolve('t-split', 'src-full', [{ name: 'Rui Costa', type: 'person' }], { now: earlier }), b!.resolve('t-split', 'src-short', [{ name: 'Rui', type: 'person' }], { now: later })]),
       );
       const [entity, ...others] = await tenantEntities('t-split');
       expect(others).toEqual([]);
@@ -220,8 +229,8 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
       try {
         await atOnce('t-split-delete', ([a, b]) =>
           Promise.all([
-            a!.resolve('t-split-delete', 'src-kept', [{ name: 'Ines Duarte', type: 'person' }], earlier),
-            b!.resolve('t-split-delete', 'src-gone', [{ name: 'Ines', type: 'person' }], later),
+            a!.resolve('t-split-delete', 'src-kept', [{ name: 'Ines Duarte', type: 'person' }], { now: earlier }),
+            b!.resolve('t-split-delete', 'src-gone', [{ name: 'Ines', type: 'person' }], { now: later }),
           ]),
         );
       } finally {

@@ -35,6 +35,12 @@ export function entityRefsOf(mentions: Mention[], resolved: Map<string, EntityRe
   return [...refs.values()];
 }
 
+export interface ResolveOptions {
+  /** When the mentions were seen (an entity's first/last seen). */
+  now?: string;
+  attempt?: number;
+}
+
 /**
  * Mentions → the tenant's entities. A mention resolves, in order, to the entity of its own normalised
  * name, to an entity that already has it as an alias, to the one entity whose name is compatible with
@@ -47,8 +53,8 @@ export function entityRefsOf(mentions: Mention[], resolved: Map<string, EntityRe
  * leave open (only those are embedded), then its share of one bulk write (lib/entities/writer.ts:
  * group commit with optimistic concurrency, as this Elasticsearch has no scripting). Mentions of the
  * batch see each other's effects in memory ("Melanie" created first is what a later "Mel" joins).
- * Batches running at once do not see each other's: once written, the entities a batch's source first
- * named look again, one more multi-search, and splits are healed (lib/entities/splits.ts).
+ * Batches running at once do not see each other's: once written, the entities a batch created look
+ * again, one more multi-search, and splits are healed (lib/entities/splits.ts).
  */
 export class EntityResolver {
   private readonly writer: EntityWriter;
@@ -59,8 +65,11 @@ export class EntityResolver {
     this.splits = new EntitySplits(deps.es, deps.indices);
   }
 
-  /** Resolves every mention; answers the entity for each normalised name. */
-  async resolve(tenant: string, sourceId: string, mentions: Mention[], now = new Date().toISOString()): Promise<Map<string, EntityRef>> {
+  /**
+   * Resolves every mention; answers the entity for each normalised name. `attempt` is the activity's
+   * (1 the first time): a retry may have written entities its failed attempt did not heal.
+   */
+  async resolve(tenant: string, sourceId: string, mentions: Mention[], { now = new Date().toISOString(), attempt = 1 }: ResolveOptions = {}): Promise<Map<string, EntityRef>> {
     const ordered = distinctMentions(mentions);
     if (ordered.length === 0) return new Map();
     const ownId = (mention: NormalisedMention) => entityId(tenant, mention.normalised);
@@ -94,8 +103,13 @@ export class EntityResolver {
     }
     await this.writer.write([...changes.values()]);
     const written = [...changes.values()].map(({ doc }) => doc);
-    // Retried after the write (or the source sent again), the batch looks again: source_ids[0] is the first source that named it.
-    const merged = await this.splits.heal(tenant, written.filter((doc) => doc.source_ids[0] === sourceId), new Set(changes.keys()));
+    // The entities this batch created look again (a split is seen by whichever of its two sides is
+    // written second), not every one its source named first, which a long document's later batches
+    // would look at again and again. A retry looks again at those too: its failed attempt may have
+    // written them and stopped before looking (source_ids[0] is the first source that named one).
+    const created = written.filter((doc) => !changes.get(doc.id)!.base);
+    const lookAgain = attempt > 1 ? written.filter((doc) => doc.source_ids[0] === sourceId) : created;
+    const merged = await this.splits.heal(tenant, lookAgain, new Set(changes.keys()));
 
     return new Map(ordered.map((mention) => {
       const id = chosen.get(mention.normalised)!;
