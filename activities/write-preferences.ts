@@ -1,3 +1,4 @@
+import { Context } from '@temporalio/activity';
 import { z } from 'zod';
 import { getJson } from '../lib/blob/store';
 import { countTokens } from '../lib/chunking/tokens';
@@ -32,7 +33,7 @@ export function createWritePreferences(deps: ActivityDeps, refresh: SharedRefres
     const { preferences } = StatedPreferences.parse(await getJson(deps.blobs, request.blobKey));
     await assertNotBeingDeleted(leases, request.tenant, sourceId);
     const mentions = preferences.map((preference) => ({ name: preference.entity, type: preference.entity_type.toLowerCase() }));
-    const entities = await resolver.resolve(request.tenant, sourceId, mentions);
+    const entities = await resolver.resolve(request.tenant, sourceId, mentions, { attempt: Context.current().info.attempt });
     const texts = preferences.map(preferenceText);
     const vectorsFit = deps.embedder && !(await deps.embeddingMatch.mismatchOf('memories', { fresh: true }));
     const vectors = vectorsFit ? await deps.embedder!.embed(texts, { urgent: true }) : undefined;
