@@ -94,6 +94,8 @@ export class EntityResolver {
     }
     await this.writer.write([...changes.values()]);
     const written = [...changes.values()].map(({ doc }) => doc);
+    // A merge into one of them that a worker dying left half done (the activity's retry, or any job that names the survivor).
+    await this.splits.finishMerges(tenant, written);
     // Retried after the write (or the source sent again), the batch looks again: source_ids[0] is the first source that named it.
     const merged = await this.splits.heal(tenant, written.filter((doc) => doc.source_ids[0] === sourceId), new Set(changes.keys()));
 
