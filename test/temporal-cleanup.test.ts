@@ -1,4 +1,5 @@
-import { blobKeys, isDerivedArtifact } from '../lib/blob/store';
+import { blobKeys, isDerivedArtifact, type BlobStore } from '../lib/blob/store';
+import { startInputOf } from '../lib/job-status';
 import { ArtifactSweep } from '../lib/temporal/artifact-sweep';
 import { deleteTaskQueueWorkflows } from '../lib/temporal/cleanup';
 import { startHarness, type Harness } from './support/harness';
@@ -10,6 +11,12 @@ describe('cleaning up after workflows: a throw-away task queue’s (benches and 
   const extracting = new Set<string>();
   let release: () => void = () => undefined;
   const released = new Promise<void>((resolve) => (release = resolve));
+  /** Runs that reached extraction with metadata {test: 'held-again'}, by job; the second waits there until `releaseAgain`. */
+  const arrivals = new Map<string, number>();
+  let releaseAgain: () => void = () => undefined;
+  const releasedAgain = new Promise<void>((resolve) => (releaseAgain = resolve));
+  let close: () => void = () => undefined;
+  const closing = new Promise<void>((resolve) => (close = resolve));
   beforeAll(async () => {
     h = await startHarness({
       tenants: ['cleanup'],
@@ -20,6 +27,13 @@ describe('cleaning up after workflows: a throw-away task queue’s (benches and 
             extracting.add(input.jobId);
             await released;
           }
+          if (input.request.metadata?.test === 'held-again') {
+            const arrival = (arrivals.get(input.jobId) ?? 0) + 1;
+            arrivals.set(input.jobId, arrival);
+            // The terminated run's extraction, a local activity, stays held: released, the rest of its
+            // run would go on in the worker until its next workflow task found it terminated.
+            await (arrival === 1 ? closing : releasedAgain);
+          }
           return activities.extractMemories(input, ...rest);
         },
       }),
@@ -27,6 +41,8 @@ describe('cleaning up after workflows: a throw-away task queue’s (benches and 
   });
   afterAll(async () => {
     release();
+    releaseAgain();
+    close();
     await h?.close();
   });
 
@@ -93,5 +109,38 @@ describe('cleaning up after workflows: a throw-away task queue’s (benches and 
     const retry = await h.api('POST', `/v1/jobs/${jobId}/retry`, { key: h.keys.cleanup });
     expect(retry.status).toBe(202);
     expect((await h.waitForJob('cleanup', retry.body.job_id)).status).toBe('completed');
+  });
+
+  it('keeps what a run of the same job id started as the sweep deletes wrote: that job completes', async () => {
+    const sent = await h.api('POST', '/v1/documents', { key: h.keys.cleanup, body: { content: 'The ferry to Cacilhas leaves from Cais do Sodré.', metadata: { test: 'held-again' } } });
+    const jobId: string = sent.body.job_id;
+    await waitFor('the job to reach extraction', async () => (arrivals.get(jobId) === 1 ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+    const handle = h.jobs.handle('cleanup', jobId);
+    const input = await startInputOf(handle);
+    await handle.terminate('stopped by an operator');
+    const folder = blobKeys.folder('cleanup', jobId);
+    // The job id runs again (as a re-send under an id derived from what the caller sent starts it)
+    // once the sweep has found its closed run still the latest, before it deletes: the new run has
+    // parsed and chunked again, under the same keys, and waits in extraction.
+    let startedAgain = false;
+    let writtenAgain: string[] = [];
+    const blobs = h.runtime.blobs;
+    const racing: BlobStore = Object.assign(Object.create(blobs) as BlobStore, {
+      list: async (listed: string) => {
+        if (listed === folder && !startedAgain) {
+          startedAgain = true;
+          await h.temporal.client.workflow.start('ingestWorkflow', { taskQueue: h.config.TEMPORAL_TASK_QUEUE, workflowId: handle.workflowId, args: [input] });
+          await waitFor('the new run to reach extraction', async () => (arrivals.get(jobId) === 2 ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 });
+          writtenAgain = (await blobs.list(folder)).filter(isDerivedArtifact).sort();
+        }
+        return blobs.list(listed);
+      },
+    });
+    const sweep = new ArtifactSweep(h.temporal.client, racing, h.config.TEMPORAL_TASK_QUEUE, h.runtime.log, 0);
+    await waitFor('a sweep to find the terminated run', async () => (await sweep.sweep(), startedAgain ? true : undefined), { timeoutMs: 30_000, intervalMs: 500 });
+    expect(writtenAgain).toContain(blobKeys.parsed('cleanup', jobId));
+    expect((await blobs.list(folder)).filter(isDerivedArtifact).sort()).toEqual(writtenAgain);
+    releaseAgain();
+    expect((await h.waitForJob('cleanup', jobId)).status).toBe('completed');
   });
 });

@@ -19,6 +19,8 @@ export interface BlobStore {
   get(key: string): Promise<Buffer>;
   exists(key: string): Promise<boolean>;
   size(key: string): Promise<number>;
+  /** When the blob was last written; undefined when absent. */
+  modifiedAt(key: string): Promise<Date | undefined>;
   delete(key: string): Promise<void>;
   /** Keys directly under a folder key (`<tenant>/jobs/<job>`), in no particular order; none when absent. */
   list(folder: string): Promise<string[]>;
@@ -122,6 +124,14 @@ export class LocalBlobStore implements BlobStore {
 
   async size(key: string): Promise<number> {
     return (await fs.stat(this.resolve(key))).size;
+  }
+
+  async modifiedAt(key: string): Promise<Date | undefined> {
+    const stats = await fs.stat(this.resolve(key)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return undefined;
+      throw error;
+    });
+    return stats?.mtime;
   }
 
   async delete(key: string): Promise<void> {

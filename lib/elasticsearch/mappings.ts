@@ -120,6 +120,8 @@ export function entitiesMapping(embedding: EmbeddingSpec): estypes.MappingTypeMa
       normalized_aliases: keyword,
       mention_count: int,
       merged_from: keyword,
+      /** Merges into this entity begun and not yet finished (lib/entities/splits.ts): their losers' ids. */
+      merging: keyword,
       source_ids: keyword,
       first_seen_at: date,
       last_seen_at: date,

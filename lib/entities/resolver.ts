@@ -103,6 +103,8 @@ export class EntityResolver {
     }
     await this.writer.write([...changes.values()]);
     const written = [...changes.values()].map(({ doc }) => doc);
+    // A merge into one of them that a worker dying left half done (the activity's retry, or any job that names the survivor).
+    await this.splits.finishMerges(tenant, written);
     // The entities this batch created look again (a split is seen by whichever of its two sides is
     // written second), not every one its source named first, which a long document's later batches
     // would look at again and again. A retry looks again at those too: its failed attempt may have

@@ -27,6 +27,10 @@ const entityMerge = (loserId: string) => `entity-merge:${loserId}`;
 /** Where the memories of a merged entity point now. */
 type Successor = Pick<EntityRef, 'id' | 'type'>;
 
+/** An entity with the merges into it not yet finished: the ids of their losers (not shown by the API). */
+type Merging = EntityDoc & { merging?: string[] };
+const unfinishedMerges = (doc: EntityDoc): string[] => (doc as Merging).merging ?? [];
+
 /**
  * Entities split by batches that ran at once, made one. Two batches that first name one person
  * differently ("Jonathan Price", "Jonathan") at the same moment each create an entity, as neither
@@ -41,6 +45,12 @@ type Successor = Pick<EntityRef, 'id' | 'type'>;
  * landing meanwhile changes (or deletes) it, so its delete fails and the merge reads again, taking
  * back the sources it had folded in that are gone. Memories written naming it after it is deleted
  * are repointed by their writer (followMerges).
+ *
+ * A merge is three writes (the survivor, the loser's delete, the memories repointed): the survivor
+ * records the merge as begun (`merging`) in its own write, and forgets it only once the rest is done.
+ * A worker dying in between (or the activity timing out) leaves the record, and the next resolve that
+ * meets the survivor — the activity's retry, or any job naming it — finishes the merge (finishMerges):
+ * the loser, once deleted, is found by nothing else, and memories naming it would name it for good.
  */
 export class EntitySplits {
   private readonly leases: Leases;
@@ -70,6 +80,23 @@ export class EntitySplits {
       if (successor) merged.set(doc.id, successor);
     }
     return merged;
+  }
+
+  /**
+   * Finishes the merges into these entities that were begun and not finished (a worker died between
+   * their writes): each loser deleted, the memories naming it repointed. Nothing to do, and no request,
+   * for entities without one.
+   */
+  async finishMerges(tenant: string, entities: EntityDoc[]): Promise<void> {
+    for (const doc of entities) {
+      for (const loserId of unfinishedMerges(doc)) {
+        await this.leases.holding(tenant, entityMerge(loserId), async () => {
+          // Read again under the lease: the merge's own worker may have finished it meanwhile.
+          const survivor = (await readEntities(this.es, this.indices.entities, [doc.id])).get(doc.id);
+          if (survivor && unfinishedMerges(survivor.doc).includes(loserId)) await this.merge(tenant, loserId, doc.id);
+        });
+      }
+    }
   }
 
   /**
@@ -129,7 +156,7 @@ export class EntitySplits {
         continue;
       }
       const withdrawn = [...folded].filter((sourceId) => !loser?.doc.source_ids.includes(sourceId));
-      const next = absorbedEntity(winner.doc, loser?.doc, withdrawn);
+      const next = beginning(winner.doc, absorbedEntity(winner.doc, loser?.doc, withdrawn), loser?.doc);
       if (next) {
         if (!(await this.writeIf(winner, next))) continue;
         folded = new Set([...folded, ...(loser?.doc.source_ids ?? []).filter((sourceId) => !winner.doc.source_ids.includes(sourceId))].filter((sourceId) => !withdrawn.includes(sourceId)));
@@ -137,15 +164,31 @@ export class EntitySplits {
       if (loser && !(await this.deleteIf(loser))) continue;
       const merged = next ?? winner.doc;
       // Gone some other way (its sources deleted), not into this winner: nothing to repoint.
-      if (!merged.merged_from?.includes(loserId)) return undefined;
+      if (!merged.merged_from?.includes(loserId)) {
+        await this.finished(into, loserId);
+        return undefined;
+      }
       const successor = { id: into, type: merged.type };
       await this.repoint(tenant, loserId, successor);
+      await this.finished(into, loserId);
       return successor;
     }
     throw upstreamFailure(`entities ${loserId} and ${winnerId} kept changing while being merged; the activity will retry`);
   }
 
-  private async writeIf(stored: Stored, doc: EntityDoc): Promise<boolean> {
+  /** The survivor forgets the merge of `loserId` as begun, the loser being deleted and its memories repointed. */
+  private async finished(survivorId: string, loserId: string): Promise<void> {
+    for (let round = 0; round < MERGE_ROUNDS; round++) {
+      const survivor = (await readEntities(this.es, this.indices.entities, [survivorId])).get(survivorId);
+      if (!survivor || !unfinishedMerges(survivor.doc).includes(loserId)) return;
+      const { merging, ...doc } = survivor.doc as Merging;
+      const left = merging!.filter((id) => id !== loserId);
+      if (await this.writeIf(survivor, left.length > 0 ? { ...doc, merging: left } : doc)) return;
+    }
+    throw upstreamFailure(`entity ${survivorId} kept changing while its merge of ${loserId} was being finished; the activity will retry`);
+  }
+
+  private async writeIf(stored: Stored, doc: Merging): Promise<boolean> {
     const response = await this.es.index(
       { index: this.indices.entities, id: doc.id, document: doc, if_seq_no: stored.version.seqNo, if_primary_term: stored.version.primaryTerm, refresh: 'wait_for' },
       { ignore: [409] },
@@ -203,6 +246,19 @@ export class EntitySplits {
     }
     throw upstreamFailure(`memories naming entity ${from} kept changing while being repointed to ${to.id}; the activity will retry`);
   }
+}
+
+/**
+ * What the winner is written as when the loser (if still there) is merged into it: `absorbed` (the
+ * winner with the loser folded in, if that changes it) recording the merge as begun — and those the
+ * loser had begun, which are the winner's to finish once the loser is gone. Undefined when nothing
+ * changes.
+ */
+function beginning(winner: EntityDoc, absorbed: EntityDoc | undefined, loser: EntityDoc | undefined): EntityDoc | undefined {
+  const begun = unfinishedMerges(winner);
+  const merging = [...new Set([...begun, ...(loser ? [loser.id, ...unfinishedMerges(loser)] : [])])];
+  if (merging.length === begun.length) return absorbed;
+  return { ...(absorbed ?? winner), merging } as Merging;
 }
 
 /** A memory's entity references with `from` named `to`, each entity once. */

@@ -8,6 +8,8 @@ import type { Entity } from './entity';
 
 /** How many entities a listing narrowed to some memories (`namedIn`) reaches: Elasticsearch's terms window. */
 const NAMED_WINDOW = 10_000;
+/** Stored, not shown: the name's vector, and the merges into an entity not yet finished (lib/entities/splits.ts). */
+const UNSHOWN = ['embedding', 'merging'];
 
 export interface EntityListOptions {
   q?: string;
@@ -29,7 +31,7 @@ export class EntityStore {
 
   /** An entity; with `namedIn`, only when a memory those filters match names it. */
   async get(tenant: string, id: string, namedIn?: SearchFilters): Promise<Entity> {
-    const found = await getDocument<Entity>(this.es, { index: this.indices.entities, id, _source_excludes: ['embedding'] }, tenant);
+    const found = await getDocument<Entity>(this.es, { index: this.indices.entities, id, _source_excludes: UNSHOWN }, tenant);
     if (!found || (namedIn && !(await this.isNamedIn(tenant, id, namedIn)))) throw notFound(`entity ${id}`);
     return found.source;
   }
@@ -54,7 +56,7 @@ export class EntityStore {
       sort,
       from: options.from,
       size: options.size,
-      _source: { excludes: ['embedding'] },
+      _source: { excludes: UNSHOWN },
       track_total_hits: true,
     });
     const total = typeof response.hits.total === 'number' ? response.hits.total : (response.hits.total?.value ?? 0);

@@ -1,5 +1,5 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { dropDerivedArtifacts, type BlobStore } from '../blob/store';
+import { blobKeys, isDerivedArtifact, type BlobStore } from '../blob/store';
 import { parseIngestWorkflowId } from '../ids';
 import type { Logger } from '../logger';
 
@@ -18,7 +18,9 @@ const SETTLE_MS = 10 * 60_000;
  * limit) or timed out — whose summary's writer, which drops a job's artifacts, never ran. Their input
  * stays, for a retry. A worker sweeps at start every such run that visibility still lists (the
  * namespace's retention), then every 10 minutes those closed in the last hour; a run whose workflow
- * id has run again since (a reset) is left alone.
+ * id has run again since (a reset, a re-send under a job id derived from what the caller sent) is
+ * left alone. Of one that starts again as the sweep deletes, only what was written before the closed
+ * run settled goes: the new run's artifacts, under the same keys, are not the closed run's to drop.
  */
 export class ArtifactSweep {
   private timer?: NodeJS.Timeout;
@@ -45,8 +47,8 @@ export class ArtifactSweep {
     let swept = 0;
     for await (const execution of this.client.workflow.list({ query })) {
       const job = parseIngestWorkflowId(execution.workflowId);
-      if (!job || !(await this.stillClosed(execution.workflowId, execution.runId))) continue;
-      if ((await dropDerivedArtifacts(this.blobs, job.tenant, job.jobId)) > 0) swept += 1;
+      if (!job || !execution.closeTime || !(await this.stillClosed(execution.workflowId, execution.runId))) continue;
+      if ((await this.dropArtifacts(job.tenant, job.jobId, new Date(execution.closeTime.getTime() + this.settleMs))) > 0) swept += 1;
     }
     return swept;
   }
@@ -67,6 +69,18 @@ export class ArtifactSweep {
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+  }
+
+  /**
+   * The job's derived artifacts written before `settledAt`: a run of its id started after the check
+   * that the closed run is the latest (stillClosed) starts after that, and writes its own.
+   */
+  private async dropArtifacts(tenant: string, jobId: string, settledAt: Date): Promise<number> {
+    const keys = (await this.blobs.list(blobKeys.folder(tenant, jobId))).filter(isDerivedArtifact);
+    const written = await Promise.all(keys.map((key) => this.blobs.modifiedAt(key)));
+    const stale = keys.filter((_, i) => written[i] && written[i] < settledAt);
+    await Promise.all(stale.map((key) => this.blobs.delete(key)));
+    return stale.length;
   }
 
   /** Whether the run is still its workflow id's latest: a reset runs it again over the same artifacts. */
