@@ -4,7 +4,8 @@ import { publicSource, type StoredSource } from './source-records';
 import type { PublicSource, Removed, SourceDeletion, SourcesDeletion } from './domain/source';
 
 import type { IndexNames } from './elasticsearch/indices';
-import { deleteMatching, getDocument, type StoredDocument } from './elasticsearch/client';
+import { getDocument, type StoredDocument } from './elasticsearch/client';
+import { deleteMatching, writeFound } from './elasticsearch/matching-writes';
 import { forgetSourcesInEntities } from './entities/forget-sources';
 import { badInput, conflict, notFound, upstreamFailure } from './errors';
 import { filterClauses, SCOPE_FIELDS, type ScopeField as ScopeValueField } from './search/filters';
@@ -233,10 +234,6 @@ export class SourceStore {
     await this.refreshJobSummaries();
     const { jobIds, mentioned } = await this.derivedFrom(tenant, sources);
     const memoriesDeleted = await deleteMatching(this.es, this.indices.memories, this.memoriesOf(tenant, ids), "the sources' memories");
-    // deleteMatching leaves a memory changed since it was read (an edit landing now) to its writer.
-    if ((await this.es.count({ index: this.indices.memories, query: this.memoriesOf(tenant, ids) })).count > 0) {
-      throw conflict(`memories of ${ids.length === 1 ? `source ${ids[0]}` : 'these sources'} changed while being deleted; send the request again`);
-    }
     // The tombstones of memories deleted one by one go too: the same content sent again is a new source.
     await this.es.indices.refresh({ index: this.indices.tombstones });
     await deleteMatching(this.es, this.indices.tombstones, { bool: { filter: [{ term: { tenant } }, { terms: { source_id: ids } }] } }, "the sources' deleted memories");
@@ -264,16 +261,17 @@ export class SourceStore {
       seq_no_primary_term: true,
       query: { bool: { filter: this.jobsOf(tenant, ids) } },
     });
-    if (hits.hits.length === 0) return;
     const deletedAt = new Date().toISOString();
-    const response = await this.es.bulk({
-      operations: hits.hits.flatMap((hit) => {
+    // One changed meanwhile (409) was forgotten by another delete of the source.
+    await writeFound(
+      this.es,
+      hits.hits.map((hit) => {
         const { scope: _scope, document_id: _documentId, source_url: _url, ...kept } = hit._source ?? {};
-        return [{ index: { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term } }, { ...kept, scope: {}, source_deleted_at: deletedAt }];
+        return { hit, write: { index: { ...kept, scope: {}, source_deleted_at: deletedAt } } };
       }),
-    });
-    const failed = response.items.find((item) => item.index?.error && item.index.status !== 409);
-    if (failed) throw upstreamFailure(`Elasticsearch could not update a deleted source's job summary: ${failed.index!.error!.reason ?? failed.index!.status}`);
+      "update a deleted source's job summary",
+      false,
+    );
   }
 
   /** Job summaries are written without waiting for a refresh (read by id); searching them waits for one. */
