@@ -11,6 +11,9 @@ import { eventOfJob } from '../lib/domain/webhook-event';
 import { WebhookStore } from '../lib/webhooks';
 import { assertNotBeingDeleted, Leases } from '../lib/leases';
 
+/** Compare-and-sets of a source's record a job tries, each lost to another write landing first, before its activity retries. */
+const RECORD_CHANGES = 21;
+
 /** Who hears of a finished job: the tenant's webhooks subscribed to its event (absent when none). */
 export interface JobAnnouncement {
   webhooks: string[];
@@ -165,7 +168,7 @@ export function createRecordJobActivities(deps: ActivityDeps) {
    * a version's claim may land meanwhile (claimVersion).
    */
   async function recordUnversionedSend(sourceId: string, sent: object, upsert: { updated_at: string }): Promise<void> {
-    await retryOnVersionConflict(21, async () => {
+    await retryOnVersionConflict(RECORD_CHANGES, async () => {
       const { record, version } = await readVersion(sourceId);
       if (!record) return void (await deps.es.create({ index: deps.indices.sources, id: sourceId, document: upsert, refresh: 'wait_for' }));
       const doc = version ? { updated_at: upsert.updated_at } : sent;
@@ -223,7 +226,7 @@ export function createRecordJobActivities(deps: ActivityDeps) {
    */
   async function claimVersion(input: StageInput, versionAt: string, title: string | undefined): Promise<string> {
     const { sourceId, request } = input;
-    return retryOnVersionConflict(21, async () => {
+    return retryOnVersionConflict(RECORD_CHANGES, async () => {
       const { record, version: recorded } = await readVersion(sourceId);
       if (recorded && versionOrder(recorded, versionAt) >= 0) return recorded;
       // recordSource ran first in this job: the record exists.
