@@ -9,7 +9,8 @@ import { badInput } from '../lib/errors';
 import { ingestWorkflowId, sourceId as deriveSourceId } from '../lib/ids';
 import type { IngestWorkflowInput } from '../workflows/ingest';
 import type { ActivityDeps } from './deps';
-import { deleteMatching, getDocument } from '../lib/elasticsearch/client';
+import { getDocument } from '../lib/elasticsearch/client';
+import { deleteMatching } from '../lib/elasticsearch/matching-writes';
 import { requestOfRecord, type StoredSource } from '../lib/source-records';
 import type { IngestJobTags } from '../lib/temporal/search-attributes';
 

@@ -3,12 +3,16 @@ import { dropDerivedArtifacts } from '../lib/blob/store';
 import type { JobProgress } from '../lib/domain/job';
 import type { ActivityDeps } from './deps';
 import { acceptedAtOf, type StageInput } from './types';
-import { deleteMatching, getDocument, retryOnVersionConflict } from '../lib/elasticsearch/client';
+import { getDocument, retryOnVersionConflict } from '../lib/elasticsearch/client';
+import { deleteMatching } from '../lib/elasticsearch/matching-writes';
 import { versionOrder } from '../lib/domain/memory';
 import { memoryScope } from '../lib/domain/scope';
 import { eventOfJob } from '../lib/domain/webhook-event';
 import { WebhookStore } from '../lib/webhooks';
 import { assertNotBeingDeleted, Leases } from '../lib/leases';
+
+/** Compare-and-sets of a source's record a job tries, each lost to another write landing first, before its activity retries. */
+const RECORD_CHANGES = 21;
 
 /** Who hears of a finished job: the tenant's webhooks subscribed to its event (absent when none). */
 export interface JobAnnouncement {
@@ -164,7 +168,7 @@ export function createRecordJobActivities(deps: ActivityDeps) {
    * a version's claim may land meanwhile (claimVersion).
    */
   async function recordUnversionedSend(sourceId: string, sent: object, upsert: { updated_at: string }): Promise<void> {
-    await retryOnVersionConflict(21, async () => {
+    await retryOnVersionConflict(RECORD_CHANGES, async () => {
       const { record, version } = await readVersion(sourceId);
       if (!record) return void (await deps.es.create({ index: deps.indices.sources, id: sourceId, document: upsert, refresh: 'wait_for' }));
       const doc = version ? { updated_at: upsert.updated_at } : sent;
@@ -176,8 +180,8 @@ export function createRecordJobActivities(deps: ActivityDeps) {
    * A replaceable source's completed version (input.versionAt) becomes the source's current one unless
    * a newer version completed first; then the memories of every other version go: earlier versions'
    * (and those written before versions were kept) when this one is the newest, this version's own when
-   * a newer one already completed. An edited memory (`updated_at` set) is never removed, and a memory
-   * changed since it was read is left to whoever changed it (conditional deletes). Idempotent: a retry
+   * a newer one already completed. An edited memory (`updated_at` set) is never removed, nor one another
+   * writer changes meanwhile into what the query leaves out (conditional deletes). Idempotent: a retry
    * finds less or nothing to remove. Answers how many memories it removed.
    */
   async function retireEarlierVersions(input: StageInput, outcome: { completed: true; title?: string } | { completed: false }): Promise<number> {
@@ -206,7 +210,7 @@ export function createRecordJobActivities(deps: ActivityDeps) {
         ],
       },
     };
-    // A conflict leaves that memory to its writer (a newer version's write, an edit).
+    // A memory changed meanwhile is read again: a newer version's write or an edit no longer matches.
     return deleteMatching(deps.es, deps.indices.memories, query, "an earlier version's memories");
   }
 
@@ -222,7 +226,7 @@ export function createRecordJobActivities(deps: ActivityDeps) {
    */
   async function claimVersion(input: StageInput, versionAt: string, title: string | undefined): Promise<string> {
     const { sourceId, request } = input;
-    return retryOnVersionConflict(21, async () => {
+    return retryOnVersionConflict(RECORD_CHANGES, async () => {
       const { record, version: recorded } = await readVersion(sourceId);
       if (recorded && versionOrder(recorded, versionAt) >= 0) return recorded;
       // recordSource ran first in this job: the record exists.

@@ -4,7 +4,8 @@ import { publicSource, type StoredSource } from './source-records';
 import type { PublicSource, Removed, SourceDeletion, SourcesDeletion } from './domain/source';
 
 import type { IndexNames } from './elasticsearch/indices';
-import { deleteMatching, getDocument, type StoredDocument } from './elasticsearch/client';
+import { getDocument, type StoredDocument } from './elasticsearch/client';
+import { deleteMatching, writeFound } from './elasticsearch/matching-writes';
 import { forgetSourcesInEntities } from './entities/forget-sources';
 import { badInput, conflict, notFound, upstreamFailure } from './errors';
 import { filterClauses, SCOPE_FIELDS, type ScopeField as ScopeValueField } from './search/filters';
@@ -161,15 +162,15 @@ export class SourceStore {
     if (running) {
       throw conflict(`source ${id} has a job still queued or running (${running.slice(0, 3).join(', ')}): cancel it (POST /v1/jobs/{id}/cancel) or wait for it to end, then delete the source`);
     }
+    await this.refreshJobSummaries();
     // A source none of whose jobs completed (its first failed, or was cancelled) has no record, yet
     // may hold an upload, and memories a cancelled job indexed: deleted all the same.
     if (!stored && !(await this.leftWithoutRecord(tenant, id))) throw notFound(`source ${id}`);
     return { source_id: id, ...(await this.remove(tenant, [stored?.source ?? recordless(tenant, id)])) };
   }
 
-  /** Whether a source without a record has memories or job summaries naming it. */
+  /** Whether a source without a record has memories or job summaries naming it (refreshed). */
   private async leftWithoutRecord(tenant: string, id: string): Promise<boolean> {
-    await this.refreshJobSummaries();
     const [memories, jobs] = await Promise.all([
       this.memoryCount(tenant, id),
       this.es.count({ index: this.indices.jobs, query: { bool: { filter: this.jobsOf(tenant, [id]) } } }),
@@ -214,6 +215,8 @@ export class SourceStore {
     const batch = matching.filter((id) => !open.has(id)).slice(0, BULK);
     const records = await this.readMany(tenant, batch);
     const deletable = batch.map((id) => records.get(id) ?? recordless(tenant, id));
+    // Again (matchingIds refreshed before the look for open jobs): a job that ended in between wrote its summary since.
+    if (deletable.length > 0) await this.refreshJobSummaries();
     const removed = await this.remove(tenant, deletable);
     return {
       sources_deleted: deletable.length,
@@ -225,24 +228,21 @@ export class SourceStore {
 
   /**
    * Deletes what was derived from the sources, their records last: memories, mentions in entities,
-   * stored content. (A source without a record, found through its memories, has those alone.)
+   * stored content. (A source without a record, found through its memories, has those alone.) The
+   * job summaries are refreshed by the caller, after its look for open jobs: the summary of a job that
+   * ended before it is written without a refresh, and is searched here.
    */
   private async remove(tenant: string, sources: StoredSource[]): Promise<Removed> {
     if (sources.length === 0) return { memories_deleted: 0, entities_deleted: 0, entities_updated: 0, jobs_cleared: 0 };
     const ids = sources.map((source) => source.id);
-    await this.refreshJobSummaries();
-    const { jobIds, mentioned } = await this.derivedFrom(tenant, sources);
+    const { jobIds, mentioned, summaries } = await this.derivedFrom(tenant, sources);
     const memoriesDeleted = await deleteMatching(this.es, this.indices.memories, this.memoriesOf(tenant, ids), "the sources' memories");
-    // deleteMatching leaves a memory changed since it was read (an edit landing now) to its writer.
-    if ((await this.es.count({ index: this.indices.memories, query: this.memoriesOf(tenant, ids) })).count > 0) {
-      throw conflict(`memories of ${ids.length === 1 ? `source ${ids[0]}` : 'these sources'} changed while being deleted; send the request again`);
-    }
     // The tombstones of memories deleted one by one go too: the same content sent again is a new source.
     await this.es.indices.refresh({ index: this.indices.tombstones });
     await deleteMatching(this.es, this.indices.tombstones, { bool: { filter: [{ term: { tenant } }, { terms: { source_id: ids } }] } }, "the sources' deleted memories");
     const entities = await forgetSourcesInEntities(this.es, this.indices, tenant, ids, mentioned);
     await this.jobs.dropContent(tenant, jobIds);
-    await this.forgetInJobSummaries(tenant, ids);
+    await this.forgetInJobSummaries(summaries);
     // With its record goes a Tex session's turn counter: sent again, the session is numbered from 0.
     const response = await this.es.bulk({
       refresh: 'wait_for',
@@ -257,23 +257,18 @@ export class SourceStore {
    * The summaries of the sources' jobs stay as the history of what ran, without what named the user or
    * the document (scope, document id, URL), and marked: a deleted source is not found through them again.
    */
-  private async forgetInJobSummaries(tenant: string, ids: string[]): Promise<void> {
-    const { hits } = await this.es.search<Record<string, unknown>>({
-      index: this.indices.jobs,
-      size: WINDOW,
-      seq_no_primary_term: true,
-      query: { bool: { filter: this.jobsOf(tenant, ids) } },
-    });
-    if (hits.hits.length === 0) return;
+  private async forgetInJobSummaries(summaries: JobSummaryHit[]): Promise<void> {
     const deletedAt = new Date().toISOString();
-    const response = await this.es.bulk({
-      operations: hits.hits.flatMap((hit) => {
+    // One changed meanwhile (409) was forgotten by another delete of the source.
+    await writeFound(
+      this.es,
+      summaries.map((hit) => {
         const { scope: _scope, document_id: _documentId, source_url: _url, ...kept } = hit._source ?? {};
-        return [{ index: { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term } }, { ...kept, scope: {}, source_deleted_at: deletedAt }];
+        return { hit, write: { index: { ...kept, scope: {}, source_deleted_at: deletedAt } } };
       }),
-    });
-    const failed = response.items.find((item) => item.index?.error && item.index.status !== 409);
-    if (failed) throw upstreamFailure(`Elasticsearch could not update a deleted source's job summary: ${failed.index!.error!.reason ?? failed.index!.status}`);
+      "update a deleted source's job summary",
+      false,
+    );
   }
 
   /** Job summaries are written without waiting for a refresh (read by id); searching them waits for one. */
@@ -377,9 +372,11 @@ export class SourceStore {
   /**
    * What the sources left behind, read before it is deleted: every job that stored content for them
    * — those their records name, those that wrote their memories, and those whose summaries name them
-   * (a job that failed before writing any memory) — and the entities their memories name.
+   * (a job that failed before writing any memory) —, the entities their memories name, and those
+   * summaries as read, to forget them. A summary an earlier delete of the source forgot names a job
+   * whose content that delete cleared.
    */
-  private async derivedFrom(tenant: string, sources: StoredSource[]): Promise<{ jobIds: string[]; mentioned: string[] }> {
+  private async derivedFrom(tenant: string, sources: StoredSource[]): Promise<{ jobIds: string[]; mentioned: string[]; summaries: JobSummaryHit[] }> {
     const ids = sources.map((source) => source.id);
     const [memories, summaries] = await Promise.all([
       this.es.search<unknown, { jobs: estypes.AggregationsStringTermsAggregate; entities: estypes.AggregationsStringTermsAggregate }>({
@@ -388,11 +385,11 @@ export class SourceStore {
         query: this.memoriesOf(tenant, ids),
         aggs: { jobs: { terms: { field: 'provenance.job_id', size: WINDOW } }, entities: { terms: { field: 'entities.id', size: WINDOW } } },
       }),
-      this.es.search<{ job_id: string }>({
+      this.es.search<Record<string, unknown>>({
         index: this.indices.jobs,
         size: WINDOW,
-        _source: ['job_id'],
-        query: { bool: { filter: [{ term: { tenant } }, { terms: { source_id: ids } }] } },
+        seq_no_primary_term: true,
+        query: { bool: { filter: this.jobsOf(tenant, ids) } },
       }),
     ]);
     const keys = (aggregate: estypes.AggregationsStringTermsAggregate | undefined) =>
@@ -401,13 +398,15 @@ export class SourceStore {
       ...new Set([
         ...sources.flatMap((source) => [...(source.job_ids ?? []), ...(source.turn_jobs ?? []), ...(source.last_job_id ? [source.last_job_id] : [])]),
         ...keys(memories.aggregations?.jobs),
-        ...summaries.hits.hits.flatMap((hit) => (hit._source?.job_id ? [hit._source.job_id] : [])),
+        ...summaries.hits.hits.flatMap((hit) => (typeof hit._source?.job_id === 'string' ? [hit._source.job_id] : [])),
       ]),
     ].filter(Boolean);
-    return { jobIds, mentioned: keys(memories.aggregations?.entities) };
+    return { jobIds, mentioned: keys(memories.aggregations?.entities), summaries: summaries.hits.hits };
   }
 }
 
+
+type JobSummaryHit = estypes.SearchHit<Record<string, unknown>>;
 
 /** A source found through its memories or jobs alone: none of its jobs completed to write its record. */
 const recordless = (tenant: string, id: string) => ({ id, tenant }) as StoredSource;

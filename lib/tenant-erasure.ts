@@ -1,7 +1,7 @@
 import type { Client } from '@elastic/elasticsearch';
 import type { ApiKeyStore } from './apikeys';
 import type { BackfillSchedules } from './backfill/schedules';
-import { deleteMatching } from './elasticsearch/client';
+import { deleteMatching } from './elasticsearch/matching-writes';
 import type { IndexNames } from './elasticsearch/indices';
 import type { IngestJobs } from './jobs';
 import type { SourceStore } from './sources';

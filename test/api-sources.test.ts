@@ -112,6 +112,8 @@ describe('sources read, listed and deleted with everything derived from them; me
     expect(again.body.source_id).toBe(sourceId);
     expect((await h.waitForJob('acme', again.body.job_id)).status).toBe('completed');
     expect((await h.api('GET', `/v1/sources/${sourceId}`)).body.memory_count).toBe(memories.length);
+    // Deleted again, it clears the new send's job alone: the first job's content went with the first delete.
+    expect((await h.api('DELETE', `/v1/sources/${sourceId}`)).body).toMatchObject({ memories_deleted: memories.length, jobs_cleared: 1 });
   });
 
   it('describes a conversation kept under its id as any source: listed by format and document type, newest first, with its scope', async () => {

@@ -145,6 +145,23 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
     expect(new Set([...together.values()].map((ref) => ref.id)).size).toBe(3);
   });
 
+  it('types an entity as specifically as any mention of it: one first typed "other" is a person once a person is named so', async () => {
+    const first = await resolver.resolve('t-type', 'src-1', [{ name: 'Sasha Ilyina', type: 'other' }]);
+    expect(first.get('sasha ilyina')!.type).toBe('other');
+    // The same form (and, below, a new one) typed specifically, from another source or the same.
+    const named = await resolver.resolve('t-type', 'src-2', [{ name: 'Sasha Ilyina', type: 'person' }]);
+    expect(named.get('sasha ilyina')).toMatchObject({ id: first.get('sasha ilyina')!.id, type: 'person' });
+    expect(await entity(named.get('sasha ilyina'))).toMatchObject({ type: 'person', source_ids: ['src-1', 'src-2'] });
+    // A later mention that says nothing of its type leaves it a person.
+    const vague = await resolver.resolve('t-type', 'src-3', [{ name: 'Sasha', type: 'other' }]);
+    expect(vague.get('sasha')).toMatchObject({ id: first.get('sasha ilyina')!.id, type: 'person' });
+    expect(await entity(vague.get('sasha'))).toMatchObject({ type: 'person', aliases: ['Sasha Ilyina', 'Sasha'] });
+
+    await resolver.resolve('t-type', 'src-4', [{ name: 'Vetra Labs', type: 'thing' }]);
+    const again = await resolver.resolve('t-type', 'src-4', [{ name: 'Vetra Labs', type: 'organization' }]);
+    expect(await entity(again.get('vetra labs'))).toMatchObject({ type: 'organization', source_ids: ['src-4'], mention_count: 1 });
+  });
+
   it('keeps every source when concurrent batches change the same entities', async () => {
     await resolver.resolve('t-race', 'seed', [{ name: 'Ana Silva', type: 'person' }]);
     const sources = Array.from({ length: 6 }, (_, i) => `src-${i}`);
@@ -212,6 +229,16 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
       requests = [];
       await resolver.resolve('t-split', 'src-short', [{ name: 'Rui', type: 'person' }]);
       expect(requests.filter((request) => request.includes('_bulk'))).toEqual([]);
+    });
+
+    it('types the entity that stays as specifically as either of the two', async () => {
+      const [, short] = await atOnce('t-split-type', ([a, b]) =>
+        Promise.all([a!.resolve('t-split-type', 'src-full', [{ name: 'Tomé Vilar', type: 'other' }], earlier), b!.resolve('t-split-type', 'src-short', [{ name: 'Tomé', type: 'person' }], later)]),
+      );
+      const [entity, ...others] = await tenantEntities('t-split-type');
+      expect(others).toEqual([]);
+      expect(entity).toMatchObject({ name: 'Tomé Vilar', type: 'person' });
+      expect(short!.get('tome')).toMatchObject({ id: entity!.id, type: 'person' });
     });
 
     it('does not keep a source deleted while the merge runs', async () => {

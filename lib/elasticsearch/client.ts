@@ -87,27 +87,3 @@ export function bulkFailure(response: estypes.BulkResponse, what: string): Cairn
   const reason = `Elasticsearch rejected ${what}: ${failed?.error?.type}: ${failed?.error?.reason}`;
   return failed?.status === 400 ? badInput(reason) : upstreamFailure(reason);
 }
-
-/**
- * Deletes what `query` matches in `index`, a page at a time (this node may run without the reindex
- * module's delete-by-query). Each delete is conditional on the version the search saw: a document
- * rewritten or edited since (409) is left to its writer, one already gone (404) is skipped; any other
- * failure is raised, for the activity to retry. Stops when nothing matches or a page deleted nothing.
- * Answers how many it deleted.
- */
-export async function deleteMatching(es: Client, index: string, query: estypes.QueryDslQueryContainer, what: string): Promise<number> {
-  let deleted = 0;
-  for (;;) {
-    const { hits } = await es.search({ index, query, size: 1000, _source: false, seq_no_primary_term: true });
-    if (hits.hits.length === 0) return deleted;
-    const response = await es.bulk({
-      refresh: 'wait_for',
-      operations: hits.hits.map((hit) => ({ delete: { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term } })),
-    });
-    const failed = response.items.find((item) => item.delete && ![200, 404, 409].includes(item.delete.status));
-    if (failed) throw upstreamFailure(`Elasticsearch could not delete ${what}: ${failed.delete!.error?.reason ?? failed.delete!.status}`);
-    const gone = response.items.filter((item) => item.delete?.status === 200).length;
-    deleted += gone;
-    if (gone === 0) return deleted;
-  }
-}

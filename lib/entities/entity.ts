@@ -65,27 +65,22 @@ export function newEntity(
   };
 }
 
-/** The entity with the mention folded in, or undefined when it already holds both form and source. */
+/**
+ * The entity with the mention folded in: its form, source, and its type where the entity's says
+ * nothing. Undefined when that changes nothing.
+ */
 export function mergedEntity(doc: EntityDoc, sourceId: string, mention: NormalisedMention, now: string): EntityDoc | undefined {
-  const normalisedAliases = doc.normalized_aliases ?? [doc.normalized_name];
-  const newForm = !normalisedAliases.includes(mention.normalised);
+  const newForm = !knownForms(doc).includes(mention.normalised);
   const newSource = !doc.source_ids?.includes(sourceId);
-  if (!newForm && !newSource) return undefined;
-  const next: EntityDoc = { ...doc, last_seen_at: now };
+  const type = moreSpecific(doc.type, mention.type);
+  if (!newForm && !newSource && type === doc.type) return undefined;
+  const next: EntityDoc = { ...doc, type, last_seen_at: now };
   if (newSource) {
     next.source_ids = [...(doc.source_ids ?? []), sourceId].slice(-KEPT_SOURCES);
     next.mention_count = (doc.mention_count ?? 0) + 1;
   }
-  if (newForm) {
-    next.aliases = [...(doc.aliases ?? []), mention.name];
-    next.normalized_aliases = [...normalisedAliases, mention.normalised];
-    next.merged_from = [...new Set([...(doc.merged_from ?? []), entityId(doc.tenant, mention.normalised)])];
-    // "Mel" first, "Melanie" later: the entity is then shown under the fuller name.
-    if (isFullerName(mention.normalised, doc.normalized_name)) {
-      next.name = mention.name;
-      next.normalized_name = mention.normalised;
-    }
-  }
+  // "Mel" first, "Melanie" later: the entity is then shown under the fuller name.
+  if (newForm) Object.assign(next, alsoKnownAs(doc, [mention], [entityId(doc.tenant, mention.normalised)], mention));
   return next;
 }
 
@@ -101,17 +96,18 @@ export function mentionOf(doc: EntityDoc): NormalisedMention {
 
 /**
  * The entity with another entity of the same thing folded in (a split healed: lib/entities/splits.ts):
- * the other's names as aliases, its id and merges as merges, its sources. `withdrawn` are sources an
+ * the other's names as aliases, its id and merges as merges, its sources, and its type where the
+ * entity's says nothing, as a mention's is (mergedEntity). `withdrawn` are sources an
  * earlier try folded in that the other no longer names (a delete of them ran meanwhile). Undefined
  * when that changes nothing, so folding the same entity in again (a retry) is a no-op.
  */
 export function absorbedEntity(doc: EntityDoc, other: EntityDoc | undefined, withdrawn: string[] = []): EntityDoc | undefined {
   const kept = doc.source_ids.filter((sourceId) => !withdrawn.includes(sourceId));
   const added = other?.source_ids.filter((sourceId) => !kept.includes(sourceId)) ?? [];
-  const normalisedAliases = doc.normalized_aliases ?? [doc.normalized_name];
-  const newForms = (other?.normalized_aliases ?? []).flatMap((normalised, i) => (normalisedAliases.includes(normalised) ? [] : [{ normalised, name: other!.aliases[i] ?? other!.name }]));
+  const forms = other?.normalized_aliases.map((normalised, i) => ({ normalised, name: other.aliases[i] ?? other.name })) ?? [];
   const first = other !== undefined && !doc.merged_from?.includes(other.id);
-  if (!first && added.length === 0 && newForms.length === 0 && kept.length === doc.source_ids.length) return undefined;
+  const newForms = forms.some(({ normalised }) => !knownForms(doc).includes(normalised));
+  if (!first && added.length === 0 && !newForms && kept.length === doc.source_ids.length) return undefined;
   const sourceIds = [...kept, ...added].slice(-KEPT_SOURCES);
   // Counted once: the other's sources it no longer lists (past KEPT_SOURCES) the first time it is folded in.
   const unlisted = first ? other.mention_count - other.source_ids.length : 0;
@@ -121,17 +117,36 @@ export function absorbedEntity(doc: EntityDoc, other: EntityDoc | undefined, wit
     mention_count: Math.max(sourceIds.length, doc.mention_count - (doc.source_ids.length - kept.length) + added.length + unlisted),
   };
   if (!other) return next;
-  next.aliases = [...doc.aliases, ...newForms.map(({ name }) => name)];
-  next.normalized_aliases = [...normalisedAliases, ...newForms.map(({ normalised }) => normalised)];
-  next.merged_from = [...new Set([...(doc.merged_from ?? []), other.id, ...(other.merged_from ?? [])])];
+  Object.assign(next, alsoKnownAs(doc, forms, [other.id, ...(other.merged_from ?? [])], { name: other.name, normalised: other.normalized_name }));
+  next.type = moreSpecific(doc.type, other.type);
   if (other.first_seen_at < doc.first_seen_at) next.first_seen_at = other.first_seen_at;
   if (other.last_seen_at > doc.last_seen_at) next.last_seen_at = other.last_seen_at;
-  if (isFullerName(other.normalized_name, doc.normalized_name)) {
-    next.name = other.name;
-    next.normalized_name = other.normalized_name;
-  }
-  // A type that says nothing ("thing") gives way to the other's specific one.
-  if (isGenericType(doc.type)) next.type = other.type;
   if (!doc.embedding && other.embedding) Object.assign(next, { embedding: other.embedding, embedding_model: other.embedding_model });
   return next;
 }
+
+/** A name an entity is known by, as written and normalised. */
+type Form = Pick<NormalisedMention, 'name' | 'normalised'>;
+
+const knownForms = (doc: EntityDoc) => doc.normalized_aliases ?? [doc.normalized_name];
+
+/**
+ * The names of `doc` once `forms` name it too, as the ids `merged` (the entities they were, or would
+ * have been, on their own): the forms it lacks as aliases, the ids among its merges, and `fullest` as
+ * its name when that is the fuller one.
+ */
+function alsoKnownAs(doc: EntityDoc, forms: Form[], merged: string[], fullest: Form): Pick<EntityDoc, 'aliases' | 'normalized_aliases' | 'merged_from' | 'name' | 'normalized_name'> {
+  const known = knownForms(doc);
+  const added = forms.filter(({ normalised }) => !known.includes(normalised));
+  const fuller = isFullerName(fullest.normalised, doc.normalized_name);
+  return {
+    aliases: [...(doc.aliases ?? []), ...added.map(({ name }) => name)],
+    normalized_aliases: [...known, ...added.map(({ normalised }) => normalised)],
+    merged_from: [...new Set([...(doc.merged_from ?? []), ...merged])],
+    name: fuller ? fullest.name : doc.name,
+    normalized_name: fuller ? fullest.normalised : doc.normalized_name,
+  };
+}
+
+/** Of two types given one entity, the more specific: one that says nothing ("other", "thing") gives way. */
+const moreSpecific = (type: string, other: string) => (isGenericType(type) && !isGenericType(other) ? other : type);

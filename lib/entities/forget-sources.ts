@@ -1,6 +1,7 @@
 import type { Client, estypes } from '@elastic/elasticsearch';
 import type { IndexNames } from '../elasticsearch/indices';
-import { conflict, upstreamFailure } from '../errors';
+import { writeMatching, type FoundWrite } from '../elasticsearch/matching-writes';
+import { conflict } from '../errors';
 import { KEPT_SOURCES } from './entity';
 
 /**
@@ -22,64 +23,51 @@ export async function forgetSourcesInEntities(
 ): Promise<{ deleted: number; updated: number }> {
   const gone = new Set(ids);
   const counts = { deleted: 0, updated: 0 };
+  // Written or left as they are: an entity of `mentioned` matches still.
   const settled: string[] = [];
-  for (let pass = 0; ; pass++) {
-    const { hits } = await es.search<{ source_ids?: string[]; mention_count?: number }>({
-      index: indices.entities,
-      size: 1000,
-      _source: ['source_ids', 'mention_count'],
-      seq_no_primary_term: true,
-      query: {
-        bool: {
-          filter: [{ term: { tenant } }, ...(only ? [{ ids: { values: only } }] : [])],
-          should: [{ terms: { source_ids: ids } }, { ids: { values: mentioned } }],
-          minimum_should_match: 1,
-          must_not: [{ ids: { values: settled } }],
-        },
+  await writeMatching<{ source_ids?: string[]; mention_count?: number }>(es, {
+    index: indices.entities,
+    query: () => ({
+      bool: {
+        filter: [{ term: { tenant } }, ...(only ? [{ ids: { values: only } }] : [])],
+        should: [{ terms: { source_ids: ids } }, { ids: { values: mentioned } }],
+        minimum_should_match: 1,
+        must_not: [{ ids: { values: settled } }],
       },
-    });
-    if (hits.hits.length === 0) return counts;
-    // A page of 1,000 a pass, plus room for entities a job changes meanwhile (read again).
-    // Changed under every pass (another delete of the same sources, a job writing them): the caller's to send again.
-    if (pass >= 20 + Math.ceil(mentioned.length / 1000)) throw conflict('entities of these sources kept changing while being deleted (another request or job is writing them); send the request again');
-    const truncated = (hit: (typeof hits.hits)[number]) => (hit._source?.mention_count ?? 0) > (hit._source?.source_ids?.length ?? 0);
-    const recounted = await sourcesNaming(es, indices, tenant, hits.hits.filter(truncated).map((hit) => hit._id!));
-    const operations = hits.hits.flatMap((hit): estypes.BulkRequest['operations'] & object => {
-      const sourceIds = hit._source?.source_ids ?? [];
-      let remaining = sourceIds.filter((sourceId) => !gone.has(sourceId));
-      // mention_count counts distinct sources, each once, so each source gone is one fewer.
-      let mentionCount = (hit._source?.mention_count ?? sourceIds.length) - (sourceIds.length - remaining.length);
-      const older = recounted.get(hit._id!);
-      if (older) {
-        remaining = [...new Set([...older.latest.filter((sourceId) => !remaining.includes(sourceId)).reverse(), ...remaining])].slice(-KEPT_SOURCES);
-        mentionCount = older.count;
-      } else if (remaining.length === sourceIds.length) {
-        // Named by a memory of the sources, but naming none of them and holding all its sources: as it was.
-        settled.push(hit._id!);
-        return [];
-      }
-      const version = { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term };
-      if (remaining.length === 0) return [{ delete: version }];
-      return [{ update: version }, { doc: { source_ids: remaining, mention_count: Math.max(remaining.length, mentionCount) } }];
-    });
-    if (operations.length === 0) continue;
-    const response = await es.bulk({ refresh: 'wait_for', operations });
-    let lost = false;
-    for (const item of response.items) {
-      const [action, result] = Object.entries(item)[0]!;
-      if (result.status === 409 || result.status === 404) {
-        lost = true;
-        continue;
-      }
-      if (result.error) throw upstreamFailure(`Elasticsearch could not update an entity of deleted sources: ${result.error.reason ?? result.status}`);
+    }),
+    fields: ['source_ids', 'mention_count'],
+    pageSize: 1000,
+    writesOf: async (hits) => {
+      const truncated = (hit: (typeof hits)[number]) => (hit._source?.mention_count ?? 0) > (hit._source?.source_ids?.length ?? 0);
+      const recounted = await sourcesNaming(es, indices, tenant, hits.filter(truncated).map((hit) => hit._id!));
+      return hits.map((hit): FoundWrite | undefined => {
+        const sourceIds = hit._source?.source_ids ?? [];
+        let remaining = sourceIds.filter((sourceId) => !gone.has(sourceId));
+        // mention_count counts distinct sources, each once, so each source gone is one fewer.
+        let mentionCount = (hit._source?.mention_count ?? sourceIds.length) - (sourceIds.length - remaining.length);
+        const older = recounted.get(hit._id!);
+        if (older) {
+          remaining = [...new Set([...older.latest.filter((sourceId) => !remaining.includes(sourceId)).reverse(), ...remaining])].slice(-KEPT_SOURCES);
+          mentionCount = older.count;
+        } else if (remaining.length === sourceIds.length) {
+          // Named by a memory of the sources, but naming none of them and holding all its sources: as it was.
+          settled.push(hit._id!);
+          return undefined;
+        }
+        if (remaining.length === 0) return 'delete';
+        return { update: { source_ids: remaining, mention_count: Math.max(remaining.length, mentionCount) } };
+      });
+    },
+    written: (id, action) => {
       counts[action === 'delete' ? 'deleted' : 'updated'] += 1;
-      settled.push(result._id!);
-    }
-    // Another writer changed them (another delete of the same sources, a job): the next pass must
-    // search what it wrote. Until the next scheduled refresh the search would answer the same
-    // versions again, and every pass would lose the same way (concurrent deletes ran out of passes: 503).
-    if (lost) await es.indices.refresh({ index: indices.entities });
-  }
+      settled.push(id);
+    },
+    what: 'update an entity of deleted sources',
+    // Changed under every page (another delete of the same sources, a job writing them): the caller's to send again.
+    contendedPages: 20,
+    exhausted: () => conflict('entities of these sources kept changing while being deleted (another request or job is writing them); send the request again'),
+  });
+  return counts;
 }
 
 /**
