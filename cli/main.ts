@@ -2,9 +2,11 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { BACKFILL_KINDS } from '../lib/backfill/request';
+import { IMPORT_FORMATS } from '../lib/backfill/import-sources';
+import { DOCUMENT_TYPES } from '../lib/domain/ingest';
 import { SCOPE_VALUE_FIELDS } from '../lib/search/filters';
-import { ApiError, CairnClient } from './client';
-import { ingestTargets, runIngest } from './ingest';
+import { ApiError, CairnClient, Interrupted } from './client';
+import { ingestTargets, runIngest, succeeded } from './ingest';
 
 /** `cairn`: ingest, follow jobs, search, delete sources, forget users and run backfills against a Cairn API. */
 const program = new Command()
@@ -13,38 +15,50 @@ const program = new Command()
   .option('--url <url>', 'Cairn API base URL', process.env.CAIRN_URL ?? 'http://127.0.0.1:8080')
   // No default value here: commander prints defaults in --help, and this one is a secret.
   .option('--key <key>', 'API key (default: $CAIRN_API_KEY)')
-  .option('--json', 'print raw JSON answers');
+  .option('--json', 'print raw JSON answers')
+  .option('--timeout <seconds>', 'give up a request the API has not answered in this long', seconds, 120);
+
+/** Ctrl-C: requests in flight are abandoned and each command says what it leaves (a second one kills at once). */
+const interruption = new AbortController();
+process.once('SIGINT', () => interruption.abort());
 
 const client = () => {
-  const { url, key } = program.opts<{ url: string; key?: string }>();
-  return new CairnClient({ url, key: key ?? process.env.CAIRN_API_KEY });
+  const { url, key, timeout } = program.opts<{ url: string; key?: string; timeout: number }>();
+  return new CairnClient({ url, key: key ?? process.env.CAIRN_API_KEY, timeoutMs: timeout * 1000, signal: interruption.signal, onRetry: (message) => console.error(message) });
 };
 const asJson = () => Boolean(program.opts().json);
 const print = (value: unknown) => console.log(JSON.stringify(value, null, 2));
+const READABLE = Object.keys(IMPORT_FORMATS).join(' ');
+const INTERRUPTED_EXIT = 130;
 
 program
   .command('ingest')
   .description('ingest files, folders (every supported file inside) or http(s) URLs')
   .argument('<sources...>', 'paths or URLs')
-  .option('--document-type <type>', 'document type, e.g. note, email, meeting-transcript')
+  .addOption(new Option('--document-type <type>', 'document type').choices(DOCUMENT_TYPES))
   .option('--no-wait', 'return once the jobs are accepted')
   .action(async (sources: string[], options: { documentType?: string; wait: boolean }) => {
-    const targets = await ingestTargets(sources, options);
-    if (targets.length === 0) throw new Error('nothing to ingest: no supported files found');
-    const outcomes = await runIngest(client(), targets, { wait: options.wait, quiet: asJson() });
-    // Set before printing in either form: --json exits 1 on a failure too.
-    if (outcomes.some((outcome) => outcome.status === 'failed' || outcome.status === 'rejected')) process.exitCode = 1;
-    if (asJson()) return print(outcomes);
-    for (const outcome of outcomes) {
-      const detail = outcome.error ? ` — ${outcome.error}` : outcome.memories !== undefined ? ` — ${outcome.memories} memories` : '';
-      console.log(`${outcome.status.padEnd(9)} ${outcome.jobId ?? '-'.padEnd(36)} ${outcome.label}${detail}`);
+    const { targets, skipped } = await ingestTargets(sources, options);
+    if (skipped.length > 0) console.error(`skipped ${skipped.length} file${skipped.length === 1 ? '' : 's'} not named ${READABLE}: ${skipped.slice(0, 5).join(', ')}${skipped.length > 5 ? ', …' : ''}`);
+    if (targets.length === 0) throw new Error(`nothing to ingest: no file named ${READABLE} found`);
+    const outcomes = await runIngest(client(), targets, { wait: options.wait, quiet: asJson(), signal: interruption.signal });
+    const unsuccessful = outcomes.filter((outcome) => !succeeded(outcome, options.wait));
+    // Set before printing in either form: --json exits non-zero on a failure too.
+    if (unsuccessful.length > 0) process.exitCode = interruption.signal.aborted ? INTERRUPTED_EXIT : 1;
+    if (asJson()) print(outcomes);
+    else {
+      for (const outcome of outcomes) {
+        const detail = outcome.error ? ` — ${outcome.error}` : outcome.memories !== undefined ? ` — ${outcome.memories} memories` : '';
+        console.log(`${outcome.status.padEnd(11)} ${outcome.jobId ?? '-'.padEnd(36)} ${outcome.label}${detail}`);
+      }
     }
+    if (unsuccessful.length > 0) console.error(`${unsuccessful.length} of ${outcomes.length} not ${options.wait ? 'ingested' : 'accepted'}${interruption.signal.aborted ? ' (interrupted)' : ''}`);
   });
 
 program
   .command('job')
   .description('show a job: status, stages, counts, errors')
-  .argument('<id>')
+  .argument('<id>', 'job id, as ingest printed it')
   .action(async (id: string) => {
     const job = await client().request('GET', `/v1/jobs/${encodeURIComponent(id)}`);
     if (asJson()) return print(job);
@@ -58,9 +72,9 @@ program
 program
   .command('search')
   .description('hybrid search over your memories')
-  .argument('<query...>')
+  .argument('<query...>', 'words to search for')
   .addOption(new Option('--mode <mode>', 'retrieval mode').choices(['hybrid', 'bm25', 'knn']).default('hybrid'))
-  .option('-k, --top-k <n>', 'how many results', (value) => Number.parseInt(value, 10), 10)
+  .option('-k, --top-k <n>', 'how many results', count, 10)
   .action(async (words: string[], options: { mode: string; topK: number }) => {
     const answer = await client().request('POST', '/v1/search', { query: words.join(' '), mode: options.mode, top_k: options.topK });
     if (asJson()) return print(answer);
@@ -75,8 +89,8 @@ program
   .addArgument(new Command().createArgument('<kind>', 'what to backfill').choices(BACKFILL_KINDS))
   .option('--folder <path>', 'import: folder under the worker\'s import root for your tenant')
   .option('--import-url <url...>', 'import: URLs to ingest (the global --url is the API\'s)')
-  .option('--batch-size <n>', 'items per batch', (value) => Number.parseInt(value, 10))
-  .option('--concurrency <n>', 'batches at once', (value) => Number.parseInt(value, 10))
+  .option('--batch-size <n>', 'items per batch', count)
+  .option('--concurrency <n>', 'batches at once', count)
   .option('--no-wait', 'return once the backfill has started')
   .action(async (kind: string, options: { folder?: string; importUrl?: string[]; batchSize?: number; concurrency?: number; wait: boolean }) => {
     const api = client();
@@ -91,14 +105,20 @@ program
     const bar = asJson() ? undefined : new SingleBar({ format: ` ${kind} {bar} {value}/{total} | {phase}`, hideCursor: true }, Presets.shades_classic);
     bar?.start(1, 0, { phase: 'scanning' });
     let progress;
-    for (;;) {
-      progress = await api.request('GET', `/v1/backfills/${started.id}`);
-      bar?.setTotal(Math.max(1, progress.total));
-      bar?.update(progress.scanned, { phase: progress.phase });
-      if (progress.status !== 'running') break;
-      await new Promise((resolve) => setTimeout(resolve, 500));
+    try {
+      for (;;) {
+        progress = await api.request('GET', `/v1/backfills/${started.id}`);
+        bar?.setTotal(Math.max(1, progress.total));
+        bar?.update(progress.scanned, { phase: progress.phase });
+        if (progress.status !== 'running') break;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    } catch (error) {
+      // The backfill goes on without us: say which, and how to find it again.
+      throw new Error(`${(error as Error).message}; backfill ${started.id} goes on in Cairn (GET /v1/backfills/${started.id} follows it, POST /v1/backfills/${started.id}/cancel stops it)`, { cause: error });
+    } finally {
+      bar?.stop();
     }
-    bar?.stop();
     // A backfill that did not complete, or completed with items that failed, exits 1, as an ingest with a failed job does.
     if (progress.status !== 'completed' || progress.failed > 0) process.exitCode = 1;
     if (asJson()) return print(progress);
@@ -109,6 +129,7 @@ program
 const schedules = program.command('schedule').description('backfills on a Temporal Schedule');
 schedules
   .command('create')
+  .description('create a schedule that starts this backfill every interval (or on a cron expression); prints it as JSON')
   .addArgument(new Command().createArgument('<kind>', 'what to backfill').choices(BACKFILL_KINDS))
   .option('--every <interval>', 'e.g. 24h, 30m, 7d')
   .option('--cron <expression>', 'a cron expression instead of --every')
@@ -117,25 +138,34 @@ schedules
   .action(async (kind: string, options: { every?: string; cron?: string; folder?: string; paused?: boolean }) => {
     print(await client().request('POST', '/v1/schedules', { backfill: kind, every: options.every, cron: options.cron, folder: options.folder, paused: options.paused }));
   });
-schedules.command('list').action(async () => print(await client().request('GET', '/v1/schedules')));
-for (const verb of ['pause', 'unpause', 'trigger'] as const) {
+schedules.command('list').description('list the schedules, with their recent runs, as JSON').action(async () => print(await client().request('GET', '/v1/schedules')));
+const SCHEDULE_VERBS = {
+  pause: 'pause a schedule: it starts nothing until unpaused; prints it as JSON',
+  unpause: 'unpause a schedule; prints it as JSON',
+  trigger: 'start a schedule\'s backfill now, whatever its interval',
+} as const;
+for (const [verb, description] of Object.entries(SCHEDULE_VERBS)) {
   schedules
     .command(verb)
-    .argument('<id>')
+    .description(description)
+    .argument('<id>', 'schedule id (sch_…)')
     .action(async (id: string) => print(await client().request('POST', `/v1/schedules/${encodeURIComponent(id)}/${verb}`, {})));
 }
 schedules
   .command('delete')
-  .argument('<id>')
+  .description('delete a schedule (backfills it started are left alone)')
+  .argument('<id>', 'schedule id (sch_…)')
   .action(async (id: string) => {
     await client().request('DELETE', `/v1/schedules/${encodeURIComponent(id)}`);
+    if (asJson()) return print({ id, deleted: true });
     console.log(`schedule ${id} deleted`);
   });
 
 const sources = program.command('source').description('what was sent (a memory\'s provenance.source_id), shown or deleted with all derived from it');
 sources
   .command('show')
-  .argument('<id>')
+  .description('show a source: its kind, format, memory count, document id and title')
+  .argument('<id>', 'source id (src_…)')
   .action(async (id: string) => {
     const source = await client().request('GET', `/v1/sources/${encodeURIComponent(id)}`);
     if (asJson()) return print(source);
@@ -143,7 +173,8 @@ sources
   });
 sources
   .command('delete')
-  .argument('<id>')
+  .description('delete a source with its memories, entity mentions and stored content')
+  .argument('<id>', 'source id (src_…)')
   .action(async (id: string) => {
     const deleted = await client().request('DELETE', `/v1/sources/${encodeURIComponent(id)}`);
     if (asJson()) return print(deleted);
@@ -153,7 +184,7 @@ sources
 program
   .command('erase-tenant')
   .description("erase a tenant's data whole: its sources with their memories and uploads, entities, spaces, webhooks, job summaries, minted keys and schedules (the operator key, or the tenant's own admin key)")
-  .argument('<tenant>')
+  .argument('<tenant>', 'tenant to erase')
   .requiredOption('--confirm <tenant>', 'the tenant named again: nothing is erased unless both agree')
   .action(async (tenant: string, options: { confirm: string }) => {
     const erased = await client().request('DELETE', `/v1/admin/tenants/${encodeURIComponent(tenant)}?confirm=${encodeURIComponent(options.confirm)}`);
@@ -166,13 +197,13 @@ const collect = (value: string, previous: string[] = []) => [...previous, value]
 /** The scope options `forget` and `scopes` take: each a filter of the same name. */
 function withScopeOptions(command: Command): Command {
   return command
-    .option('--user-id <id>')
-    .option('--agent-id <id>')
-    .option('--session-id <id>')
-    .option('--org-id <id>')
-    .option('--customer-id <id>')
-    .option('--space-id <id>')
-    .option('--container-tag <tag>', 'repeatable', collect);
+    .option('--user-id <id>', 'scope: this user')
+    .option('--agent-id <id>', 'scope: this agent')
+    .option('--session-id <id>', 'scope: this session')
+    .option('--org-id <id>', 'scope: this organisation')
+    .option('--customer-id <id>', 'scope: this customer')
+    .option('--space-id <id>', 'scope: this space')
+    .option('--container-tag <tag>', 'scope: this container tag (repeatable)', collect);
 }
 
 function scopeFilters(options: Record<string, unknown>) {
@@ -211,8 +242,8 @@ withScopeOptions(
 withScopeOptions(
   program.command('forget').description('delete every source of a user, agent or session (or by document or source id) with all derived from it'),
 )
-  .option('--document-id <id>', 'repeatable', collect)
-  .option('--source-id <id>', 'repeatable', collect)
+  .option('--document-id <id>', 'the sources of this document id (repeatable)', collect)
+  .option('--source-id <id>', 'this source (repeatable)', collect)
   .option('--wait <seconds>', 'wait up to this long for the jobs still running on matching sources to end, then delete those too', seconds)
   .action(async (options: Record<string, unknown> & { wait?: number }) => {
     const filters = { ...scopeFilters(options), document_ids: options.documentId as string[] | undefined, source_ids: options.sourceId as string[] | undefined };
@@ -274,7 +305,12 @@ async function jobsEnded(api: CairnClient, jobIds: string[], deadline: number): 
   return true;
 }
 
-program.parseAsync().catch((error) => {
-  console.error(error instanceof ApiError || error instanceof Error ? error.message : error);
-  process.exit(error instanceof ApiError && error.status === 0 ? 3 : 1);
+program.parseAsync().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(exitCodeOf(error instanceof Error && error.cause instanceof Error ? error.cause : error));
 });
+
+function exitCodeOf(error: unknown): number {
+  if (error instanceof Interrupted) return INTERRUPTED_EXIT;
+  return error instanceof ApiError && error.status === 0 ? 3 : 1;
+}
