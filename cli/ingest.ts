@@ -15,6 +15,8 @@ export interface IngestTarget {
 const IN_FLIGHT = 4;
 const POLL_INTERVAL_MS = 500;
 const FINISHED = new Set(['completed', 'failed', 'cancelled']);
+/** Unreachable (0), or the key refused. */
+const REFUSES_EVERY_FILE = new Set([0, 401, 403]);
 
 /** What to send, and the files of folders left out because Cairn reads no such format. */
 export async function ingestTargets(inputs: string[], options: { documentType?: string }): Promise<{ targets: IngestTarget[]; skipped: string[] }> {
@@ -87,11 +89,16 @@ export async function runIngest(client: CairnClient, targets: IngestTarget[], op
         outcome.status = 'queued';
       } catch (error) {
         if (options.signal.aborted) return;
-        // One refused file (too large, unsupported) must not stop the rest of a folder.
+        // One refused file (too large, unsupported) must not stop the rest of a folder; an API out of
+        // reach, or a key it refuses, would refuse every one of them alike.
         Object.assign(outcome, { status: 'rejected', error: (error as Error).message });
+        if (error instanceof ApiError && REFUSES_EVERY_FILE.has(error.status)) throw error;
         if (options.wait) bar?.increment();
       }
       bar?.increment({ label: path.basename(outcome.label) });
+    }).catch((error: Error) => {
+      if (!outcomes.some((outcome) => outcome.jobId)) throw error;
+      for (const outcome of outcomes.filter((outcome) => outcome.status === 'not sent')) outcome.error = error.message;
     });
     if (options.wait) {
       bar?.update({ phase: 'processing' });
@@ -128,7 +135,7 @@ async function follow(client: CairnClient, accepted: IngestOutcome[], signal: Ab
 
 /**
  * Runs `work` over the items, IN_FLIGHT at a time; once the signal is aborted it answers at once, and
- * once one item failed it takes no new one.
+ * once one item failed it takes no new one, lets those under way end, then throws that failure.
  */
 async function inTurns<T>(items: T[], signal: AbortSignal, work: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -145,8 +152,12 @@ async function inTurns<T>(items: T[], signal: AbortSignal, work: (item: T, index
   let onAbort!: () => void;
   const aborted = new Promise<void>((resolve) => (onAbort = resolve));
   signal.addEventListener('abort', onAbort, { once: true });
+  const lanes = Promise.allSettled(Array.from({ length: Math.min(IN_FLIGHT, items.length) }, lane)).then((settled) => {
+    const failure = settled.find((lane) => lane.status === 'rejected');
+    if (failure) throw failure.reason;
+  });
   try {
-    await Promise.race([Promise.all(Array.from({ length: Math.min(IN_FLIGHT, items.length) }, lane)), aborted]);
+    await Promise.race([lanes, aborted]);
   } finally {
     signal.removeEventListener('abort', onAbort);
   }

@@ -141,6 +141,17 @@ describe('the cairn CLI, as its users meet it', () => {
     for (const outcome of outcomes) expect(outcome).toMatchObject({ jobId: expect.any(String), status: expect.stringMatching(/^(queued|running|completed)$/) });
   });
 
+  it('stops at the first file when the API is out of reach or refuses the key: one line on stderr, exit 3 or 1', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise((resolve) => closed.close(resolve));
+    await expect(cli('--url', url, 'ingest', folder)).rejects.toMatchObject({ code: 3, stdout: '', stderr: expect.stringMatching(/^cannot reach Cairn at \S+: connect ECONNREFUSED \S+\n$/) });
+    proxy.inject();
+    await expect(cli('--key', 'wrong', 'ingest', folder)).rejects.toMatchObject({ code: 1, stdout: '', stderr: 'POST /v1/files answered 401: Invalid API key\n' });
+    expect(proxy.seen().length).toBeLessThanOrEqual(4);
+  });
+
   it('refuses bad options before sending anything, each with one line naming the option', async () => {
     proxy.inject();
     await expect(cli('ingest', '--document-type', 'memo', folder)).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/^error: option '--document-type <type>' argument 'memo' is invalid\. Allowed choices are .*note/) });
