@@ -233,7 +233,7 @@ describe('entity resolution of a batch (real Elasticsearch, local embedding mode
 
     it('types the entity that stays as specifically as either of the two', async () => {
       const [, short] = await atOnce('t-split-type', ([a, b]) =>
-        Promise.all([a!.resolve('t-split-type', 'src-full', [{ name: 'Tomé Vilar', type: 'other' }], earlier), b!.resolve('t-split-type', 'src-short', [{ name: 'Tomé', type: 'person' }], later)]),
+        Promise.all([a!.resolve('t-split-type', 'src-full', [{ name: 'Tomé Vilar', type: 'other' }], { now: earlier }), b!.resolve('t-split-type', 'src-short', [{ name: 'Tomé', type: 'person' }], { now: later })]),
       );
       const [entity, ...others] = await tenantEntities('t-split-type');
       expect(others).toEqual([]);
