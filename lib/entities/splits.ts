@@ -1,5 +1,6 @@
 import type { Client } from '@elastic/elasticsearch';
 import type { EntityRef } from '../domain/memory';
+import { writeMatching } from '../elasticsearch/matching-writes';
 import { upstreamFailure } from '../errors';
 import { Leases } from '../leases';
 import { cosine } from '../models/embedder';
@@ -10,9 +11,9 @@ import { readEntities, type Stored } from './writer';
 
 /** Reads again after a concurrent writer changed one of the two entities, this many times before the activity retries. */
 const MERGE_ROUNDS = 20;
-/** Pages of memories repointed from a merged entity before giving up to a retry (its memories are few: it was new). */
-const REPOINT_PAGES = 50;
 const REPOINT_PAGE = 500;
+/** Pages of memories a repointing may lose to other writers (edits, re-ingests) before it gives up to a retry. */
+const CONTENDED_REPOINTS = 20;
 
 export interface SplitIndices {
   entities: string;
@@ -222,29 +223,16 @@ export class EntitySplits {
    * version read: one changed meanwhile (an edit, a re-ingest) is read again on the next page.
    */
   private async repoint(tenant: string, from: string, to: Successor): Promise<void> {
-    for (let page = 0; page < REPOINT_PAGES; page++) {
-      const { hits } = await this.es.search<{ entities?: EntityRef[] }>({
-        index: this.indices.memories,
-        size: REPOINT_PAGE,
-        _source: ['entities'],
-        seq_no_primary_term: true,
-        query: { bool: { filter: [{ term: { tenant } }, { term: { 'entities.id': from } }] } },
-      });
-      if (hits.hits.length === 0) return;
-      const response = await this.es.bulk({
-        refresh: 'wait_for',
-        operations: hits.hits.flatMap((hit) => [
-          { update: { _index: hit._index, _id: hit._id!, if_seq_no: hit._seq_no, if_primary_term: hit._primary_term } },
-          { doc: { entities: repointed(hit._source?.entities ?? [], from, to) } },
-        ]),
-      });
-      const lost = response.items.some((item) => [404, 409].includes(item.update!.status));
-      const failed = response.items.find((item) => item.update!.error && ![404, 409].includes(item.update!.status));
-      if (failed) throw upstreamFailure(`Elasticsearch could not repoint a memory to entity ${to.id}: ${failed.update!.error!.reason ?? failed.update!.status}`);
-      // Until the next scheduled refresh the search would answer the same versions again.
-      if (lost) await this.es.indices.refresh({ index: this.indices.memories });
-    }
-    throw upstreamFailure(`memories naming entity ${from} kept changing while being repointed to ${to.id}; the activity will retry`);
+    await writeMatching<{ entities?: EntityRef[] }>(this.es, {
+      index: this.indices.memories,
+      query: () => ({ bool: { filter: [{ term: { tenant } }, { term: { 'entities.id': from } }] } }),
+      fields: ['entities'],
+      pageSize: REPOINT_PAGE,
+      writesOf: (hits) => hits.map((hit) => ({ update: { entities: repointed(hit._source?.entities ?? [], from, to) } })),
+      what: `repoint a memory to entity ${to.id}`,
+      contendedPages: CONTENDED_REPOINTS,
+      exhausted: () => upstreamFailure(`memories naming entity ${from} kept changing while being repointed to ${to.id}; the activity will retry`),
+    });
   }
 }
 
