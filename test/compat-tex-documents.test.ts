@@ -34,7 +34,8 @@ describe("Tex's documents, memories and search (/compat/tex/v3, /v4)", () => {
   it("files a token's documents under its user: added, done, found by search and recall, updated, listed and deleted by that user only", async () => {
     const added = await tex('POST', '/v3/documents', alice, { content: 'Alice keeps her passport in the blue drawer of the hallway desk.', customId: 'alice-passport', metadata: { source: 'notes' } });
     expect(added.status).toBe(200);
-    expect(added.body).toEqual({ id: expect.any(String), status: 'queued' });
+    // The SDK's AddResponse reads the job as jobId: the document's id is its job's.
+    expect(added.body).toEqual({ id: expect.any(String), status: 'queued', jobId: added.body.id });
     expect((await h.waitForJob('acme', added.body.id)).status).toBe('completed');
 
     const got = await tex('GET', `/v3/documents/${added.body.id}`, alice);
@@ -59,7 +60,7 @@ describe("Tex's documents, memories and search (/compat/tex/v3, /v4)", () => {
     expect(await searched(h.keys.acme!, 'what is the cat called?', 'bob')).not.toMatch(/Miso/);
 
     const updated = await tex('PATCH', `/v3/documents/${added.body.id}`, alice, { content: 'Alice moved her passport to the safe in the bedroom closet.' });
-    expect(updated.body).toEqual({ id: expect.any(String), status: 'queued' });
+    expect(updated.body).toEqual({ id: expect.any(String), status: 'queued', jobId: updated.body.id });
     expect((await tex('PATCH', `/v3/documents/${added.body.id}`, bob, { content: 'Bob was here.' })).status).toBe(404);
     expect((await h.waitForJob('acme', updated.body.id)).status).toBe('completed');
     const passport = await searched(alice, 'where is the passport kept?');
