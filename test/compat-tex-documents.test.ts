@@ -127,6 +127,32 @@ describe("Tex's documents, memories and search (/compat/tex/v3, /v4)", () => {
     expect((await tex('POST', '/v4/profile', bob, { containerTag: 'alice' })).status).toBe(403);
   });
 
+  it("puts what memories.add marked isStatic on profile's static side, whatever extraction typed it, and keeps it off the dynamic side", async () => {
+    const nadia = await texToken(h, 'nadia');
+    const added = await tex('POST', '/v4/memories', nadia, {
+      memories: [
+        { content: 'Yesterday Nadia went hiking at Mount Tamalpais and felt completely exhausted afterwards.', isStatic: true },
+        { content: 'Last weekend Nadia visited her grandmother in Porto and felt happy.' },
+      ],
+    });
+    const [marked, unmarked] = added.body.memories.map((memory: { id: string }) => memory.id);
+    for (const id of [marked, unmarked]) expect((await h.waitForJob('acme', id)).status).toBe('completed');
+    const memoriesOf = async (jobId: string) => {
+      const listed = await h.api('POST', '/v1/memories/list', { body: { filters: { user_id: 'nadia' }, page_size: 100 } });
+      return (listed.body.memories as { text: string; type: string; provenance: { job_id: string } }[]).filter((memory) => memory.provenance.job_id === jobId);
+    };
+    const [markedMemories, unmarkedMemories] = await Promise.all([memoriesOf(marked), memoriesOf(unmarked)]);
+    // Extraction types them as what happened, not as facts: without the mark, each would be dynamic.
+    expect(markedMemories.some((memory) => !['fact', 'preference'].includes(memory.type))).toBe(true);
+
+    const { profile } = (await tex('POST', '/v4/profile', nadia, { containerTag: 'nadia' })).body;
+    for (const memory of markedMemories) {
+      expect(profile.static).toContain(memory.text);
+      expect(profile.dynamic).not.toContain(memory.text);
+    }
+    for (const memory of unmarkedMemories.filter((memory) => !['fact', 'preference'].includes(memory.type))) expect(profile.dynamic).toContain(memory.text);
+  });
+
   it("keeps one user's customId apart from another's: each user's document under it is their own, replaced only by their own", async () => {
     const alices = await tex('POST', '/v3/documents', alice, { content: 'Alice locks her bike with the code 4417 at the library.', customId: 'bike-notes' });
     expect((await h.waitForJob('acme', alices.body.id)).status).toBe('completed');
