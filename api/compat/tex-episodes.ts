@@ -5,6 +5,7 @@ import { Iso8601Date } from '../../lib/domain/dates';
 import { SESSION_WINDOW, type MemoryListings, type SessionSummary } from '../../lib/memory-listings';
 import { principalOf, requirePermission } from '../auth';
 import { parseQuery, parseWith } from '../errors';
+import { tokenUser } from './tex-auth';
 import { rememberTurns, TexIngestRequest, TexIngestResponse, TexTurn, type TexWriteDeps } from './tex-remember';
 import { TexScope } from './tex-scope';
 
@@ -94,7 +95,7 @@ export function texEpisodeRoutes(router: Router, writes: TexWriteDeps, listings:
 
   router.get('/memories/episodes', requirePermission('read'), async (req, res) => {
     const query = parseQuery(TexEpisodeListQuery, req.query);
-    const filters = { surface: 'tex', userId: req.texClaims?.user_id, since: query.since === undefined ? undefined : new Date(query.since) };
+    const filters = { surface: 'tex', userId: tokenUser(req), since: query.since === undefined ? undefined : new Date(query.since) };
     const { sessions, total } = await listings.sessions(principalOf(req).tenant, filters, query);
     res.json({ episodes: sessions.map(episodeOf), total, limit: query.limit, offset: query.offset } satisfies z.infer<typeof TexEpisodeList>);
   });
