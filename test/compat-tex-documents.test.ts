@@ -135,8 +135,10 @@ describe("Tex's documents, memories and search (/compat/tex/v3, /v4)", () => {
         { content: 'Last weekend Nadia visited her grandmother in Porto and felt happy.' },
       ],
     });
+    // A turn, whose fragment and enrichment say the same words: the profile lists them once.
+    const turn = await tex('POST', '/ingestion/memory', nadia, { scope: { org_id: 'acme' }, turns: [{ role: 'user', text: 'Nadia is allergic to shellfish.' }] });
     const [marked, unmarked] = added.body.memories.map((memory: { id: string }) => memory.id);
-    for (const id of [marked, unmarked]) expect((await h.waitForJob('acme', id)).status).toBe('completed');
+    for (const id of [marked, unmarked, turn.body.job_id]) expect((await h.waitForJob('acme', id)).status).toBe('completed');
     const memoriesOf = async (jobId: string) => {
       const listed = await h.api('POST', '/v1/memories/list', { body: { filters: { user_id: 'nadia' }, page_size: 100 } });
       return (listed.body.memories as { text: string; type: string; provenance: { job_id: string } }[]).filter((memory) => memory.provenance.job_id === jobId);
@@ -151,6 +153,8 @@ describe("Tex's documents, memories and search (/compat/tex/v3, /v4)", () => {
       expect(profile.dynamic).not.toContain(memory.text);
     }
     for (const memory of unmarkedMemories.filter((memory) => !['fact', 'preference'].includes(memory.type))) expect(profile.dynamic).toContain(memory.text);
+    const said = [...profile.static, ...profile.dynamic].filter((text: string) => text.includes('shellfish'));
+    expect(said).toHaveLength(1);
   });
 
   it("keeps one user's customId apart from another's: each user's document under it is their own, replaced only by their own", async () => {

@@ -234,9 +234,11 @@ export function supermemoryRecallRoutes(router: Router, jobs: IngestJobs, search
       listed({ types: RECENT, metadata }, PROFILE_SIZES.dynamic + PROFILE_SIZES.static),
       body.q ? recall(req, { q: body.q, containerTag: body.containerTag, limit: 10, threshold: body.threshold, filters: body.filters }, 'memory') : undefined,
     ]);
-    const statics = [...new Map([...marked.filter(markedStatic), ...lasting].map((memory) => [memory.id, memory])).values()].slice(0, PROFILE_SIZES.static);
-    const dynamics = recent.filter((memory) => !markedStatic(memory)).slice(0, PROFILE_SIZES.dynamic);
-    res.json({ profile: { static: statics.map((memory) => memory.text), dynamic: dynamics.map((memory) => memory.text) }, ...(searchResults ? { searchResults } : {}) });
+    // A profile lists what is known once: a turn's fragment and its enrichment often say the same words.
+    const texts = (memories: Memory[], size: number) => [...new Set(memories.map((memory) => memory.text))].slice(0, size);
+    const statics = texts([...marked.filter(markedStatic), ...lasting], PROFILE_SIZES.static);
+    const dynamics = texts(recent.filter((memory) => !markedStatic(memory) && !statics.includes(memory.text)), PROFILE_SIZES.dynamic);
+    res.json({ profile: { static: statics, dynamic: dynamics }, ...(searchResults ? { searchResults } : {}) });
   });
 }
 
