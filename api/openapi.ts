@@ -21,7 +21,7 @@ import {
 } from './compat/crosmos-stores';
 import { MemsolusIngestFields, MemsolusJob, MemsolusJobList, MemsolusListQuery } from './compat/memsolus';
 import { TexRecallRequest, TexRecallResponse } from './compat/tex-recall';
-import { TexMemoryWriteRequest, TexMemoryWriteResponse, TexUpdateMemoryResponse } from './compat/tex-documents';
+import { TexAddResponse, TexMemoryWriteRequest, TexMemoryWriteResponse, TexUpdateMemoryResponse } from './compat/tex-documents';
 import { SupermemoryConversationRequest, SupermemoryConversationResponse } from './compat/supermemory';
 import { SupermemoryAddRequest, SupermemoryAddResponse, SupermemoryDocument, SupermemoryDocumentUpdateRequest, SupermemoryUploadFields } from './compat/supermemory-documents';
 import { SupermemoryBatchAddRequest, SupermemoryBatchAddResponse, SupermemoryDeleteBulkRequest, SupermemoryDeleteBulkResponse } from './compat/supermemory-document-batches';
@@ -118,7 +118,7 @@ const batchErrors = (accepted: z.ZodType) =>
 const texSupermemoryCalls = (operations: Operation[]): Operation[] =>
   operations
     .filter((operation) => /^\/compat\/supermemory\/v[34]\/(documents|search|profile|memories)/.test(operation.path) && !(operation.path.endsWith('/v4/memories') && operation.method === 'patch'))
-    .map((operation) => ({ ...operation, ...(operation.body === SupermemoryForgetRequest ? { body: TexForgetRequest } : {}), path: operation.path.replace('/compat/supermemory', '/compat/tex'), tag: 'tex', summary: `Tex's SDK, as ${operation.path} within the caller's container (its user): ${operation.summary}` }));
+    .map((operation) => ({ ...operation, ...(operation.body === SupermemoryForgetRequest ? { body: TexForgetRequest } : {}), ...(operation.response === SupermemoryAddResponse ? { response: TexAddResponse } : {}), path: operation.path.replace('/compat/supermemory', '/compat/tex'), tag: 'tex', summary: `Tex's SDK, as ${operation.path} within the caller's container (its user): ${operation.summary}` }));
 
 const OPERATIONS: Operation[] = [
   { method: 'get', path: '/healthz', tag: 'health', summary: '200 when Temporal and Elasticsearch answer, else 503', public: true, errors: [503], response: HealthAnswer },

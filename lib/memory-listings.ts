@@ -12,6 +12,9 @@ import type { SearchFilters } from './search/plan';
 const TEXT_MATCH_PAGE = 500;
 const TEXT_MATCH_CANDIDATES = 10_000;
 
+/** The most sessions one listing of sessions pages through: the most recently written. */
+export const SESSION_WINDOW = 10_000;
+
 /**
  * A tenant's memories read a page at a time: the memories search's filters match, and the values
  * their scope fields take. Page tokens hand back where a page ended, so paging reaches everything
@@ -142,7 +145,87 @@ export class MemoryListings {
       next_page_token: buckets.length === pageSize && after ? pageTokenOf(after.value, listingOf(tenant, field, filters)) : null,
     };
   }
+  /**
+   * The conversation sessions one surface wrote turns to — each a source of the tenant — most recently
+   * written first: those of `userId` when named, those written to at or after `since` when named.
+   * Ordering by the last write needs a terms aggregation, so a listing reaches the SESSION_WINDOW most
+   * recently written; `since` filters the memories themselves, so its cut is exact however many there are.
+   * Two reads: which sessions are on the page, then their details.
+   */
+  async sessions(tenant: string, filters: { surface: string; userId?: string; since?: Date }, page: { limit: number; offset: number }): Promise<{ sessions: SessionSummary[]; total: number }> {
+    const filter: estypes.QueryDslQueryContainer[] = [
+      ...filterClauses(tenant, { user_id: filters.userId }),
+      { term: { 'provenance.surface': filters.surface } },
+      { term: { 'provenance.format': 'CONVERSATION' } },
+      { exists: { field: 'provenance.turn_ids' } },
+    ];
+    const latest = await this.es.search<unknown, { sessions: { buckets: { key: string }[] } }>({
+      index: this.indices.memories,
+      size: 0,
+      query: { bool: { filter: filters.since === undefined ? filter : [...filter, { range: { created_at: { gte: filters.since.getTime(), format: 'epoch_millis' } } }] } },
+      aggs: { sessions: { terms: { field: 'provenance.source_id', size: SESSION_WINDOW, order: [{ last: 'desc' }, { _key: 'asc' }] }, aggs: { last: { max: { field: 'created_at' } } } } },
+    });
+    const written = latest.aggregations?.sessions.buckets ?? [];
+    const ids = written.slice(page.offset, page.offset + page.limit).map((bucket) => bucket.key);
+    if (ids.length === 0) return { sessions: [], total: written.length };
+
+    type Stat = { value: number | null };
+    type Details = { key: string; first: Stat; last: Stat; first_said: Stat; last_said: Stat; turns: { value: number }; scope: { hits: { hits: { _source?: { scope?: StoredScope } }[] } } };
+    const details = await this.es.search<unknown, { page: { buckets: Details[] } }>({
+      index: this.indices.memories,
+      size: 0,
+      query: { bool: { filter: [...filter, { terms: { 'provenance.source_id': ids } }] } },
+      aggs: {
+        page: {
+          terms: { field: 'provenance.source_id', size: ids.length },
+          aggs: {
+            first: { min: { field: 'created_at' } },
+            last: { max: { field: 'created_at' } },
+            first_said: { min: { field: 'provenance.timestamp' } },
+            last_said: { max: { field: 'provenance.timestamp' } },
+            turns: { cardinality: { field: 'provenance.turn_ids' } },
+            scope: { top_hits: { size: 1, _source: ['scope'] } },
+          },
+        },
+      },
+    });
+    const byId = new Map((details.aggregations?.page.buckets ?? []).map((bucket) => [bucket.key, bucket]));
+    const when = (stat: Stat) => (stat.value === null ? null : new Date(stat.value).toISOString());
+    const sessions = ids.flatMap((id) => {
+      const bucket = byId.get(id);
+      const scope = bucket?.scope.hits.hits[0]?._source?.scope;
+      if (!bucket || !scope?.session_id) return [];
+      return [{
+        source_id: id,
+        org_id: scope.org_id ?? null,
+        user_id: scope.user_id ?? null,
+        session_id: scope.session_id,
+        turn_count: bucket.turns.value,
+        first_stored_at: when(bucket.first)!,
+        last_stored_at: when(bucket.last)!,
+        first_said_at: when(bucket.first_said),
+        last_said_at: when(bucket.last_said),
+      }];
+    });
+    return { sessions, total: written.length };
+  }
 }
+
+/** A conversation session as its memories show it: whose, how many turns, when they were stored and said. */
+export interface SessionSummary {
+  source_id: string;
+  org_id: string | null;
+  user_id: string | null;
+  session_id: string;
+  turn_count: number;
+  first_stored_at: string;
+  last_stored_at: string;
+  /** Null when no turn carried a timestamp. */
+  first_said_at: string | null;
+  last_said_at: string | null;
+}
+
+type StoredScope = { org_id?: string; user_id?: string; session_id?: string };
 
 /** One value of a scope field (a user, a session…) with what its memories hold: `POST /v1/scopes/list`. */
 export const ScopeValue = z.object({

@@ -34,7 +34,8 @@ describe("Tex's documents, memories and search (/compat/tex/v3, /v4)", () => {
   it("files a token's documents under its user: added, done, found by search and recall, updated, listed and deleted by that user only", async () => {
     const added = await tex('POST', '/v3/documents', alice, { content: 'Alice keeps her passport in the blue drawer of the hallway desk.', customId: 'alice-passport', metadata: { source: 'notes' } });
     expect(added.status).toBe(200);
-    expect(added.body).toEqual({ id: expect.any(String), status: 'queued' });
+    // The SDK's AddResponse reads the job as jobId: the document's id is its job's.
+    expect(added.body).toEqual({ id: expect.any(String), status: 'queued', jobId: added.body.id });
     expect((await h.waitForJob('acme', added.body.id)).status).toBe('completed');
 
     const got = await tex('GET', `/v3/documents/${added.body.id}`, alice);
@@ -59,7 +60,7 @@ describe("Tex's documents, memories and search (/compat/tex/v3, /v4)", () => {
     expect(await searched(h.keys.acme!, 'what is the cat called?', 'bob')).not.toMatch(/Miso/);
 
     const updated = await tex('PATCH', `/v3/documents/${added.body.id}`, alice, { content: 'Alice moved her passport to the safe in the bedroom closet.' });
-    expect(updated.body).toEqual({ id: expect.any(String), status: 'queued' });
+    expect(updated.body).toEqual({ id: expect.any(String), status: 'queued', jobId: updated.body.id });
     expect((await tex('PATCH', `/v3/documents/${added.body.id}`, bob, { content: 'Bob was here.' })).status).toBe(404);
     expect((await h.waitForJob('acme', updated.body.id)).status).toBe('completed');
     const passport = await searched(alice, 'where is the passport kept?');
@@ -124,6 +125,36 @@ describe("Tex's documents, memories and search (/compat/tex/v3, /v4)", () => {
     const profile = await tex('POST', '/v4/profile', alice, { containerTag: 'alice', q: 'coffee' });
     expect(profile.body).toEqual({ profile: { static: expect.any(Array), dynamic: expect.any(Array) }, searchResults: expect.objectContaining({ results: expect.any(Array) }) });
     expect((await tex('POST', '/v4/profile', bob, { containerTag: 'alice' })).status).toBe(403);
+  });
+
+  it("puts what memories.add marked isStatic on profile's static side, whatever extraction typed it, and keeps it off the dynamic side", async () => {
+    const nadia = await texToken(h, 'nadia');
+    const added = await tex('POST', '/v4/memories', nadia, {
+      memories: [
+        { content: 'Yesterday Nadia went hiking at Mount Tamalpais and felt completely exhausted afterwards.', isStatic: true },
+        { content: 'Last weekend Nadia visited her grandmother in Porto and felt happy.' },
+      ],
+    });
+    // A turn, whose fragment and enrichment say the same words: the profile lists them once.
+    const turn = await tex('POST', '/ingestion/memory', nadia, { scope: { org_id: 'acme' }, turns: [{ role: 'user', text: 'Nadia is allergic to shellfish.' }] });
+    const [marked, unmarked] = added.body.memories.map((memory: { id: string }) => memory.id);
+    for (const id of [marked, unmarked, turn.body.job_id]) expect((await h.waitForJob('acme', id)).status).toBe('completed');
+    const memoriesOf = async (jobId: string) => {
+      const listed = await h.api('POST', '/v1/memories/list', { body: { filters: { user_id: 'nadia' }, page_size: 100 } });
+      return (listed.body.memories as { text: string; type: string; provenance: { job_id: string } }[]).filter((memory) => memory.provenance.job_id === jobId);
+    };
+    const [markedMemories, unmarkedMemories] = await Promise.all([memoriesOf(marked), memoriesOf(unmarked)]);
+    // Extraction types them as what happened, not as facts: without the mark, each would be dynamic.
+    expect(markedMemories.some((memory) => !['fact', 'preference'].includes(memory.type))).toBe(true);
+
+    const { profile } = (await tex('POST', '/v4/profile', nadia, { containerTag: 'nadia' })).body;
+    for (const memory of markedMemories) {
+      expect(profile.static).toContain(memory.text);
+      expect(profile.dynamic).not.toContain(memory.text);
+    }
+    for (const memory of unmarkedMemories.filter((memory) => !['fact', 'preference'].includes(memory.type))) expect(profile.dynamic).toContain(memory.text);
+    const said = [...profile.static, ...profile.dynamic].filter((text: string) => text.includes('shellfish'));
+    expect(said).toHaveLength(1);
   });
 
   it("keeps one user's customId apart from another's: each user's document under it is their own, replaced only by their own", async () => {

@@ -80,6 +80,11 @@ describe("Tex's episodes and preferences (/compat/tex)", () => {
       created_at: expect.any(String), updated_at: expect.any(String), first_turn_at: null, last_turn_at: null,
     });
     expect((await tex('GET', '/memories/episodes?limit=1&offset=1', alice)).body.episodes.map((episode: { episode_id: string }) => episode.episode_id)).toEqual([episodes[1]!.episode_id]);
+    // since: the episodes written to at or after it, to the millisecond.
+    const cut = episodes[1]!.updated_at;
+    const since = await tex('GET', `/memories/episodes?since=${encodeURIComponent(cut)}`, alice);
+    expect(since.body.episodes.map((episode: { episode_id: string }) => episode.episode_id)).toEqual(episodes.filter((episode) => episode.updated_at >= cut).map((episode) => episode.episode_id));
+    expect(since.body.total).toBe(episodes.filter((episode) => episode.updated_at >= cut).length);
     const later = new Date(Date.now() + 60_000).toISOString();
     expect((await tex('GET', `/memories/episodes?since=${encodeURIComponent(later)}`, alice)).body).toMatchObject({ episodes: [], total: 0 });
     expect((await tex('GET', '/memories/episodes', bob)).body.episodes).toEqual([expect.objectContaining({ episode_id: 'health-1', user_id: 'bob', turn_count: 1 })]);

@@ -349,6 +349,33 @@ describe('Tex surface (/compat/tex)', () => {
     expect(ladder.body.detail[0]).toMatchObject({ loc: ['body', 'scope'], msg: expect.stringMatching(/"team:eng" is not supported/) });
   });
 
+  it('holds a token minted for a user to that user on every route that names one (403); the key and the org-admin token name any user', async () => {
+    const tokenFor = async (user?: string) => (await h.api('POST', '/compat/tex/auth/token-exchange', { key: '', body: { api_key: h.keys.acme, ...(user ? { user_id: user } : {}) } })).body.access_token as string;
+    const [uma, orgAdmin] = await Promise.all([tokenFor('uma'), tokenFor()]);
+    // What the routes that name a user send, naming `user`, and what they answer when it is the caller's to name.
+    const calls = (user: string): [string, unknown, number][] => [
+      ['/ingestion/memory', { scope: { org_id: 'acme', user_id: user, session_id: 'own-1' }, turns: [{ role: 'user', text: `${user} parks on level 3.` }], options: { write_passive: false } }, 202],
+      ['/ingestion/episode', { messages: [{ role: 'user', content: `${user} likes the window seat.` }], scope: { org_id: 'acme', user_id: user, session_id: null }, episode_id: 'own-2', options: { write_passive: false } }, 202],
+      ['/ingestion/preference', { org_id: 'acme', user_id: user, session_id: null, preferences: [{ category: 'drinks', entity: 'green tea', entity_type: 'beverage', preference_type: 'PREFERS' }] }, 200],
+      ['/recall', { q: 'where does she park?', scope: { org_id: 'acme', user_id: user }, mode: 'active', include_timeline: false }, 200],
+      ['/v3/documents', { content: `${user}'s gym locker is number 12.`, containerTag: user }, 200],
+    ];
+    const deletion = (user: string): [string, unknown, number] => ['/me/deletions', { target: { kind: 'user_scope', value: user }, mode: 'soft' }, 200];
+    for (const [path, body] of [...calls('vic'), deletion('vic')]) {
+      const refused = await h.api('POST', `/compat/tex${path}`, { key: uma, body });
+      expect([path, refused.status, refused.body.detail]).toEqual([path, 403, expect.stringMatching(/^this access token acts for user uma only: .* names user vic/)]);
+    }
+    expect((await h.api('POST', '/v1/memories/list', { body: { filters: { user_id: 'vic' } } })).body.memories).toEqual([]);
+    for (const [key, user] of [[uma, 'uma'], [orgAdmin, 'vic'], [h.keys.acme!, 'vic']] as const) {
+      for (const [path, body, status] of calls(user)) expect([path, (await h.api('POST', `/compat/tex${path}`, { key, body })).status]).toEqual([path, status]);
+    }
+    // What names no user: a user's token reads its user's, the org-admin token every user's, as the key does.
+    const episodesOf = async (key: string) => ((await h.api('GET', '/compat/tex/memories/episodes', { key })).body.episodes as { user_id: string; episode_id: string }[]).filter((episode) => episode.episode_id === 'own-2').map((episode) => episode.user_id).sort();
+    expect(await episodesOf(uma)).toEqual(['uma']);
+    expect(await episodesOf(orgAdmin)).toEqual(['uma', 'vic']);
+    expect(await episodesOf(h.keys.acme!)).toEqual(['uma', 'vic']);
+  });
+
   it("recalls as Tex's SDK recall() asks: the user's turns from every session, with their fragment ids, scores and times, and no one else's", async () => {
     const write = async (scope: Record<string, string>, text: string, timestamp: string) => {
       const answer = await h.api('POST', '/compat/tex/ingestion/memory', { body: { scope, turns: [{ role: 'user', text, timestamp }] } });

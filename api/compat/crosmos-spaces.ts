@@ -17,12 +17,15 @@ export const CrosmosSpaceCreateRequest = z.object({
   meta: Metadata.nullish(),
 });
 
-/** Pages reach the first 10,000 spaces (Elasticsearch's result window). */
+/** Crosmos' listings page by offset, and reach the first 10,000 items (Elasticsearch's result window). */
 const WINDOW = 10_000;
+export const CrosmosPage = { limit: queryInt(1, 100, 20), offset: queryInt(0, WINDOW, 0) };
 
-export const CrosmosSpaceListQuery = z
-  .object({ limit: queryInt(1, 100, 20), offset: queryInt(0, WINDOW, 0), name: z.string().min(1).max(255).optional() })
-  .refine((query) => query.offset + query.limit <= WINDOW, { message: `offset + limit may reach the first ${WINDOW} spaces`, path: ['offset'] });
+export function pageWithinWindow(query: { offset: number; limit: number }, ctx: z.RefinementCtx): void {
+  if (query.offset + query.limit > WINDOW) ctx.addIssue({ code: 'custom', message: `offset + limit may reach the first ${WINDOW} items`, path: ['offset'] });
+}
+
+export const CrosmosSpaceListQuery = z.object({ ...CrosmosPage, name: z.string().min(1).max(255).optional() }).superRefine(pageWithinWindow);
 
 export const CrosmosSpace = z.object({
   id: z.string(),

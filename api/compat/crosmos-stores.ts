@@ -13,8 +13,9 @@ import type { MemoryStore } from '../../lib/memories';
 import type { MemoryListings } from '../../lib/memory-listings';
 import type { SourceStore } from '../../lib/sources';
 import { principalOf, requirePermission } from '../auth';
-import { idParam, parseQuery, queryInt } from '../errors';
+import { idParam, parseQuery } from '../errors';
 import { eventTimeOf } from './crosmos';
+import { CrosmosPage, pageWithinWindow } from './crosmos-spaces';
 import { WireUuid } from './surface';
 
 /**
@@ -28,9 +29,7 @@ import { WireUuid } from './surface';
 const Space = { space_id: WireUuid.optional(), space_uuid: WireUuid.optional() };
 type SpaceNamed = { space_id?: string; space_uuid?: string };
 
-/** Pages reach the first 10,000 items (Elasticsearch's result window). */
-const WINDOW = 10_000;
-const Page = { ...Space, limit: queryInt(1, 100, 20), offset: queryInt(0, WINDOW, 0) };
+const Page = { ...Space, ...CrosmosPage };
 
 function spaceNamed(query: SpaceNamed, ctx: z.RefinementCtx): void {
   if (query.space_id === undefined && query.space_uuid === undefined) ctx.addIssue({ code: 'custom', message: 'name the space: space_id (or space_uuid) is required', path: ['space_id'] });
@@ -41,7 +40,7 @@ function spaceNamed(query: SpaceNamed, ctx: z.RefinementCtx): void {
 
 function pageWithin(query: SpaceNamed & { offset: number; limit: number }, ctx: z.RefinementCtx): void {
   spaceNamed(query, ctx);
-  if (query.offset + query.limit > WINDOW) ctx.addIssue({ code: 'custom', message: `offset + limit may reach the first ${WINDOW} items`, path: ['offset'] });
+  pageWithinWindow(query, ctx);
 }
 
 export const CrosmosSpaceQuery = z.object(Space).superRefine(spaceNamed);

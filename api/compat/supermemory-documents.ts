@@ -60,6 +60,10 @@ export const SupermemoryDocumentUpdateRequest = z.object({
 
 export const SupermemoryAddResponse = z.object({ id: z.string(), status: z.literal('queued') });
 
+/** How a surface answers a document it took (added, updated, uploaded), given the job processing it: the document's id is its job's. */
+export type AcceptedDocument = (jobId: string) => z.infer<typeof SupermemoryAddResponse>;
+export const supermemoryAccepted: AcceptedDocument = (jobId) => ({ id: jobId, status: 'queued' });
+
 /** `documents.uploadFile()`'s form fields (multipart strings; containerTags and metadata as JSON). */
 export const SupermemoryUploadFields = z.object({
   containerTag: Tag.optional(),
@@ -217,16 +221,16 @@ export function documentStatus(progress: JobProgress): (typeof DOCUMENT_STATUSES
   }
 }
 
-export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sources: SourceStore, containers: Containers): void {
+export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sources: SourceStore, containers: Containers, accepted: AcceptedDocument): void {
   router.post('/v3/documents', requirePermission('ingest'), async (req, res) => {
     const job = await addDocument(jobs, containers, req, parseWith(SupermemoryAddRequest, req.body));
-    res.json({ id: job.jobId, status: 'queued' });
+    res.json(accepted(job.jobId));
   });
 
   router.patch('/v3/documents/:id', requirePermission('ingest'), async (req, res) => {
     const body = parseWith(SupermemoryDocumentUpdateRequest, req.body ?? {});
     const job = await updateDocument({ jobs, sources, containers }, req, idParam(req.params.id, 'a document id'), body);
-    res.json({ id: job.jobId, status: 'queued' });
+    res.json(accepted(job.jobId));
   });
 
   router.post('/v3/documents/file', requirePermission('ingest'), multipartFile('file'), async (req, res) => {
@@ -248,7 +252,7 @@ export function supermemoryDocumentRoutes(router: Router, jobs: IngestJobs, sour
       declaredContentType: file.mimetype,
       content: file.buffer,
     });
-    res.json({ id: job.jobId, status: 'queued' });
+    res.json(accepted(job.jobId));
   });
 
   router.get('/v3/documents/:id', requirePermission('read'), async (req, res) => {

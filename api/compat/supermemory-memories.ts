@@ -18,29 +18,25 @@ import { SupermemoryAddRequest } from './supermemory-documents';
  */
 const Tag = z.string().min(1).max(255);
 
-/**
- * Which memory: its id, or its exact text, within the containerTag (both: the memory must be both).
- * supermemory's calls name the containerTag; Tex's may leave it to the caller's own (tex-containers.ts).
- */
-const memoryTarget = <T extends z.ZodType<string | undefined>>(containerTag: T) =>
-  z.object({
-    containerTag,
-    id: z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not a memory id').optional(),
-    content: z.string().min(1).max(100_000).optional(),
-  });
+/** Which memory: its id, or its exact text, within the containerTag (both: the memory must be both). */
+const Target = {
+  containerTag: Tag,
+  id: z.string().min(1).max(128).regex(/^[A-Za-z0-9_-]+$/, 'not a memory id').optional(),
+  content: z.string().min(1).max(100_000).optional(),
+};
 type MemoryTarget = { containerTag?: string; id?: string; content?: string };
 const named = (target: MemoryTarget) => target.id !== undefined || target.content !== undefined;
 const NAME_IT = { message: 'name the memory: give its id or its exact content', path: ['id'] };
+/** supermemory's calls name the containerTag; Tex's may leave it to the caller's own (tex-containers.ts). */
+const TexTarget = { containerTag: Tag.optional() };
 
-const forgetRequest = <T extends z.ZodType<string | undefined>>(containerTag: T) =>
-  memoryTarget(containerTag)
-    .extend({
-      /** Accepted and not kept: the memory is deleted for good, not marked forgotten with a reason. */
-      reason: z.string().max(10_000).optional(),
-    })
-    .refine(named, NAME_IT);
-export const SupermemoryForgetRequest = forgetRequest(Tag);
-export const TexForgetRequest = forgetRequest(Tag.optional());
+const ForgetFields = z.object({
+  ...Target,
+  /** Accepted and not kept: the memory is deleted for good, not marked forgotten with a reason. */
+  reason: z.string().max(10_000).optional(),
+});
+export const SupermemoryForgetRequest = ForgetFields.refine(named, NAME_IT);
+export const TexForgetRequest = ForgetFields.extend(TexTarget).refine(named, NAME_IT);
 
 export const SupermemoryForgetResponse = z.object({
   /** The memory forgotten (of several with the same content, the newest). */
@@ -52,27 +48,25 @@ export const SupermemoryForgetResponse = z.object({
 
 const CAIRN_FORGETS_ON_REQUEST = 'Cairn keeps no scheduled forgetting: forget the memory (DELETE /v4/memories) when it is due, or send null';
 
-const updateMemoryRequest = <T extends z.ZodType<string | undefined>>(containerTag: T) =>
-  memoryTarget(containerTag)
-    .extend({
-      newContent: z.string().min(1).max(100_000),
-      /** Takes the place of the memory's metadata; without it, the memory keeps its own. */
-      metadata: SupermemoryAddRequest.shape.metadata,
-      /** Only null (no expiry, which a Cairn memory never has): Cairn does not forget on a schedule. */
-      forgetAfter: z.null({ error: CAIRN_FORGETS_ON_REQUEST }).optional(),
-      forgetReason: z.null({ error: CAIRN_FORGETS_ON_REQUEST }).optional(),
-      /** Kept in the memory's metadata as `temporalContext`, as supermemory keeps it; without it, the memory's is kept. */
-      temporalContext: z
-        .object({
-          documentDate: z.string().max(100).nullable().optional(),
-          eventDate: z.array(z.string().max(100)).max(100).nullable().optional(),
-        })
-        .strict()
-        .optional(),
+const UpdateFields = z.object({
+  ...Target,
+  newContent: z.string().min(1).max(100_000),
+  /** Takes the place of the memory's metadata; without it, the memory keeps its own. */
+  metadata: SupermemoryAddRequest.shape.metadata,
+  /** Only null (no expiry, which a Cairn memory never has): Cairn does not forget on a schedule. */
+  forgetAfter: z.null({ error: CAIRN_FORGETS_ON_REQUEST }).optional(),
+  forgetReason: z.null({ error: CAIRN_FORGETS_ON_REQUEST }).optional(),
+  /** Kept in the memory's metadata as `temporalContext`, as supermemory keeps it; without it, the memory's is kept. */
+  temporalContext: z
+    .object({
+      documentDate: z.string().max(100).nullable().optional(),
+      eventDate: z.array(z.string().max(100)).max(100).nullable().optional(),
     })
-    .refine(named, NAME_IT);
-export const SupermemoryUpdateMemoryRequest = updateMemoryRequest(Tag);
-export const TexUpdateMemoryRequest = updateMemoryRequest(Tag.optional());
+    .strict()
+    .optional(),
+});
+export const SupermemoryUpdateMemoryRequest = UpdateFields.refine(named, NAME_IT);
+export const TexUpdateMemoryRequest = UpdateFields.extend(TexTarget).refine(named, NAME_IT);
 
 export const SupermemoryUpdateMemoryResponse = z.object({
   /** The memory's own id: Cairn edits it in place. */

@@ -1,6 +1,6 @@
 import type { Request, Router } from 'express';
 import { z } from 'zod';
-import type { MemoryType } from '../../lib/domain/memory';
+import type { Memory, MemoryType } from '../../lib/domain/memory';
 import { badInput } from '../../lib/errors';
 import type { IngestJobs } from '../../lib/jobs';
 import type { MemoryListings } from '../../lib/memory-listings';
@@ -120,10 +120,16 @@ export const SupermemoryProfileResponse = z.object({
   searchResults: SearchResults.optional(),
 });
 
-/** What a profile calls lasting (static) and what recent (dynamic). */
+/**
+ * What a profile calls lasting (static): what its writer marked static (Tex's memories.add `isStatic`,
+ * kept in the metadata of a document's memories), then facts and preferences; and recent (dynamic): the
+ * other episodes, events and emotions.
+ */
+const STATIC_MARK = 'isStatic';
 const LASTING: MemoryType[] = ['fact', 'preference'];
 const RECENT: MemoryType[] = ['episode', 'temporal_event', 'emotion'];
 const PROFILE_SIZES = { static: 50, dynamic: 20 };
+const markedStatic = (memory: Memory) => memory.metadata?.[STATIC_MARK] === true;
 
 /**
  * supermemory's filters as Cairn's metadata filter: conditions on metadata values, equal (ANDed), or a
@@ -218,14 +224,21 @@ export function supermemoryRecallRoutes(router: Router, jobs: IngestJobs, search
     const body = parseWith(SupermemoryProfileRequest, req.body);
     const { tenant } = principalOf(req);
     const metadata = metadataFilter(body.filters);
-    const texts = async (types: MemoryType[], size: number) =>
-      (await listings.list(tenant, { ...containers.filtersOf(req, [body.containerTag]), types, metadata }, size)).memories.map((memory) => memory.text);
-    const [lasting, recent, searchResults] = await Promise.all([
-      texts(LASTING, PROFILE_SIZES.static),
-      texts(RECENT, PROFILE_SIZES.dynamic),
+    const container = containers.filtersOf(req, [body.containerTag]);
+    const listed = async (filters: SearchFilters, size: number) => (await listings.list(tenant, { ...container, ...filters }, size)).memories;
+    const [marked, lasting, recent, searchResults] = await Promise.all([
+      // A filter naming isStatic itself stands; the mark is checked on what it lists.
+      listed({ metadata: { [STATIC_MARK]: true, ...metadata } }, PROFILE_SIZES.static),
+      listed({ types: LASTING, metadata }, PROFILE_SIZES.static),
+      // Enough to fill the dynamic side once the marked ones among them are left to the static side.
+      listed({ types: RECENT, metadata }, PROFILE_SIZES.dynamic + PROFILE_SIZES.static),
       body.q ? recall(req, { q: body.q, containerTag: body.containerTag, limit: 10, threshold: body.threshold, filters: body.filters }, 'memory') : undefined,
     ]);
-    res.json({ profile: { static: lasting, dynamic: recent }, ...(searchResults ? { searchResults } : {}) });
+    // A profile lists what is known once: a turn's fragment and its enrichment often say the same words.
+    const texts = (memories: Memory[], size: number) => [...new Set(memories.map((memory) => memory.text))].slice(0, size);
+    const statics = texts([...marked.filter(markedStatic), ...lasting], PROFILE_SIZES.static);
+    const dynamics = texts(recent.filter((memory) => !markedStatic(memory) && !statics.includes(memory.text)), PROFILE_SIZES.dynamic);
+    res.json({ profile: { static: statics, dynamic: dynamics }, ...(searchResults ? { searchResults } : {}) });
   });
 }
 

@@ -15,7 +15,7 @@ import { parseWith } from '../errors';
 import { compatSurface, type ErrorShape, type SurfaceDeps } from './surface';
 import { supermemoryDocumentBatchRoutes } from './supermemory-document-batches';
 import { supermemoryDocumentListingRoutes } from './supermemory-document-listings';
-import { supermemoryDocumentRoutes } from './supermemory-documents';
+import { supermemoryAccepted, supermemoryDocumentRoutes, type AcceptedDocument } from './supermemory-documents';
 import { supermemoryMemoryCalls, supermemoryMemoryRoutes } from './supermemory-memories';
 import { supermemoryContainers, type Containers } from './containers';
 import { supermemoryRecallRoutes } from './supermemory-recall';
@@ -120,17 +120,17 @@ export interface SupermemoryStores {
  * supermemory's documents and search, filed in the containers of the surface that speaks them
  * (supermemory's, or Tex's SDK, which calls the same API).
  */
-export function supermemoryDocumentRoutesIn(router: Router, jobs: IngestJobs, stores: SupermemoryStores, containers: Containers): void {
+export function supermemoryDocumentRoutesIn(router: Router, jobs: IngestJobs, stores: SupermemoryStores, containers: Containers, accepted: AcceptedDocument): void {
   // Before /v3/documents/:id, whose id would take "list", "processing" or "bulk".
   supermemoryDocumentListingRoutes(router, jobs, stores.sources, stores.jobListings, containers);
   supermemoryDocumentBatchRoutes(router, jobs, stores.sources, containers);
-  supermemoryDocumentRoutes(router, jobs, stores.sources, containers);
+  supermemoryDocumentRoutes(router, jobs, stores.sources, containers, accepted);
   supermemoryRecallRoutes(router, jobs, stores.search, stores.listings, containers);
 }
 
 export function supermemorySurface(deps: SurfaceDeps & { log: Logger }, jobs: IngestJobs, ledger: ConversationLedger, stores: SupermemoryStores): Router {
   return compatSurface(deps, supermemoryErrors, (router) => {
-    supermemoryDocumentRoutesIn(router, jobs, stores, supermemoryContainers);
+    supermemoryDocumentRoutesIn(router, jobs, stores, supermemoryContainers, supermemoryAccepted);
     supermemoryMemoryRoutes(router, stores.memories, stores.listings, supermemoryContainers, supermemoryMemoryCalls);
     router.post('/v4/conversations', requirePermission('ingest'), async (req, res) => {
       const body = parseWith(SupermemoryConversationRequest, req.body);

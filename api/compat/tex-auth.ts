@@ -1,6 +1,7 @@
 import { Router, type ErrorRequestHandler, type Request } from 'express';
 import { z } from 'zod';
 import type { KeyResolver, Principal } from '../../lib/apikeys';
+import { CairnError } from '../../lib/errors';
 import { bearerToken, principalOf, resolveKey } from '../auth';
 import { jsonBody, toErrorResponse, withStatus } from '../errors';
 import { fastApiErrors } from './surface';
@@ -14,9 +15,9 @@ import { fastApiErrors } from './surface';
  * user named at the exchange, else the key's own identity, as Tex mints a token for the key's synthetic
  * user; session_id when named), and its third part is the key itself: the token is a bearer credential
  * worth exactly the key (the tenant's data, the key's permissions), so it is kept as secret as the key.
- * Nothing is stored, nothing expires: revoking the key revokes every token made from it. The claims only
- * pick defaults inside the key's tenant (a write names any user of it in its body anyway), so they are
- * not signed.
+ * Nothing is stored, nothing expires: revoking the key revokes every token made from it. The claims are
+ * not signed: holding a user to its own data (checkActsFor) keeps a client built for one user from
+ * reaching another's by mistake, and is no boundary against whoever holds the token, who holds the key.
  */
 export const TexTokenExchange = z.object({
   api_key: z.string().min(1).max(512),
@@ -50,6 +51,28 @@ export const keyUser = (principal: Principal) => `key:${principal.keyId}`;
 
 /** The user a Tex request acts as when it names none: its access token's, else the key's own (the one /auth/verify names). */
 export const actingUser = (req: Request) => req.texClaims?.user_id ?? keyUser(principalOf(req));
+
+/**
+ * The user a request's access token was minted for, when it was minted for one: a token minted without
+ * one acts as the key's own identity, as the SDK's org-admin client (`Tex(api_key=…)`) signs in, and is
+ * the key.
+ */
+export function tokenUser(req: Request): string | undefined {
+  const claimed = req.texClaims?.user_id;
+  return claimed === undefined || claimed === keyUser(principalOf(req)) ? undefined : claimed;
+}
+
+/**
+ * Every Tex route's one rule for a user named in a request (a write's scope, a preference's user, a
+ * container, a deletion's target): a token minted for a user acts for that user only, and naming another
+ * is a 403; the key itself, or a token minted without a user, may name any user of its tenant.
+ */
+export function checkActsFor(req: Request, named: string | undefined, what: string): void {
+  const user = tokenUser(req);
+  if (user !== undefined && named !== undefined && named !== user) {
+    throw new CairnError('forbidden', `this access token acts for user ${user} only: ${what} names user ${named} (a client built without user_id= acts for any user)`);
+  }
+}
 
 function tokenFor(apiKey: string, claims: TexClaims): string {
   return `${HEADER}.${base64url(JSON.stringify(claims))}.${base64url(apiKey)}`;

@@ -1,27 +1,24 @@
 import type { Request } from 'express';
-import { badInput, CairnError } from '../../lib/errors';
+import { badInput } from '../../lib/errors';
 import { sourceId } from '../../lib/ids';
 import { principalOf } from '../auth';
 import type { Containers } from './containers';
-import { actingUser } from './tex-auth';
+import { actingUser, checkActsFor, tokenUser } from './tex-auth';
 
 /**
  * Tex's containers are its users ("container_tag names the container (user) the document belongs
  * to"), so what Tex's SDK writes through supermemory's API is filed as its turns are: under the
  * tenant as org and the user as `scope.user_id`, where recall() finds it, and a container's reads find
  * the user's turns too. With an access token, the token's user is the container: naming another is
- * refused. With the key itself a write goes to the container it names, else to the key's own user (the
+ * refused (checkActsFor). With the key itself a write goes to the container it names, else to the key's own user (the
  * one /auth/verify names), and a read without one reads every user of the tenant, as recall() and
  * jobs.get() do with the key.
  */
 function namedUser(req: Request, tags: string[] | undefined): string | undefined {
   const named = [...new Set(tags ?? [])];
   if (named.length > 1) throw badInput(`containerTags: a Tex container is a user, and a document or memory belongs to one; ${named.length} were named`);
-  const claimed = req.texClaims?.user_id;
-  if (claimed !== undefined && named[0] !== undefined && named[0] !== claimed) {
-    throw new CairnError('forbidden', `this access token acts for user ${claimed}: container ${named[0]} is another user's`);
-  }
-  return named[0] ?? claimed;
+  checkActsFor(req, named[0], 'containerTag');
+  return named[0] ?? tokenUser(req);
 }
 
 export const texContainers: Containers = {

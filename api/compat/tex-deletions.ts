@@ -1,4 +1,4 @@
-import type { Request, Router } from 'express';
+import type { Router } from 'express';
 import { z } from 'zod';
 import { DeletionReceipts } from '../../lib/deletion-receipts';
 import { CairnError, conflict, notFound } from '../../lib/errors';
@@ -8,7 +8,7 @@ import type { MemoryStore } from '../../lib/memories';
 import type { SourceStore } from '../../lib/sources';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
-import { actingUser, keyUser } from './tex-auth';
+import { actingUser, checkActsFor, tokenUser } from './tex-auth';
 
 /**
  * Tex's SDK's deletions (`tex.deletions`, the org owner's `/me/deletions`): a user's data erased as
@@ -94,28 +94,10 @@ const KEPT_OF_A_MEMORY: z.infer<typeof NotCovered>[] = [
 /** The user whose data the target is. */
 const ownerOf = (target: TexDeletionRequest['target']) => target.owner_user_id ?? target.value;
 
-/**
- * The user a request's access token was minted for, when it was minted for one: a token minted without
- * one acts as the key's own identity (tex-auth.ts), as the SDK's org-admin client (`Tex(api_key=…)`)
- * signs in, and is the key.
- */
-function tokenUser(req: Request): string | undefined {
-  const claimed = req.texClaims?.user_id;
-  return claimed === undefined || claimed === keyUser(principalOf(req)) ? undefined : claimed;
-}
-
 /** A memory id as recall answers it (without `mem_`) or as Cairn stores it. */
 const memoryIdOf = (value: string) => (value.startsWith('mem_') ? value : `mem_${value}`);
 
 export function texDeletionRoutes(router: Router, jobs: IngestJobs, sources: SourceStore, memories: MemoryStore, receipts: DeletionReceipts<TexDeletionReceipt>): void {
-  /** A token minted for a user deletes that user's data only; the key (or a token minted without a user, the SDK's org-admin client) any user's. */
-  function checkActsFor(req: Request, owner: string): void {
-    const user = tokenUser(req);
-    if (user !== undefined && user !== owner) {
-      throw new CairnError('forbidden', `this access token acts for user ${user}: it may delete that user's data only, not user ${owner}'s (a client built without user_id= deletes any user's)`);
-    }
-  }
-
   async function erase(tenant: string, target: TexDeletionRequest['target']): Promise<Erased> {
     if (target.kind === 'memory') {
       const id = memoryIdOf(target.value);
@@ -145,7 +127,7 @@ export function texDeletionRoutes(router: Router, jobs: IngestJobs, sources: Sou
   router.post('/me/deletions', requirePermission('write'), async (req, res) => {
     const body = parseWith(TexDeletionRequest, req.body);
     const principal = principalOf(req);
-    checkActsFor(req, ownerOf(body.target));
+    checkActsFor(req, ownerOf(body.target), body.target.kind === 'memory' ? 'target.owner_user_id' : 'target.value');
     const requestId = DeletionReceipts.requestId(principal.tenant, body.idempotency_key);
     const earlier = body.idempotency_key === undefined ? undefined : await receipts.get(principal.tenant, requestId);
     if (earlier) return void res.json(replay(earlier, body));

@@ -9,7 +9,7 @@ import { acceptBatch } from '../batch';
 import { parseWith } from '../errors';
 import { supermemoryDocumentRoutesIn, type SupermemoryStores } from './supermemory';
 import { batchFailure } from './supermemory-document-batches';
-import { deleteDocument, heldDocument, SupermemoryAddRequest, Tag, updateDocument } from './supermemory-documents';
+import { deleteDocument, heldDocument, SupermemoryAddRequest, SupermemoryAddResponse, Tag, updateDocument, type AcceptedDocument } from './supermemory-documents';
 import { supermemoryMemoryRoutes, TexForgetRequest, TexUpdateMemoryRequest, type MemoryCalls } from './supermemory-memories';
 import { texContainers } from './tex-containers';
 
@@ -92,6 +92,10 @@ const texUpdateAnswer = (memory: Memory): z.infer<typeof TexUpdateMemoryResponse
   superseded: true,
 });
 
+/** Tex's SDK reads the job processing a document as `jobId` (its AddResponse.job_id, None without): the document's id, a job's. */
+export const TexAddResponse = SupermemoryAddResponse.extend({ jobId: z.string() });
+const texAccepted: AcceptedDocument = (jobId): z.infer<typeof TexAddResponse> => ({ id: jobId, status: 'queued', jobId });
+
 const texMemoryCalls: MemoryCalls = { forget: TexForgetRequest, update: TexUpdateMemoryRequest, answer: texUpdateAnswer };
 
 /** A memory's id is `mem_…`; any other id forget or update is given is a document's (what memories.add answered). */
@@ -152,6 +156,6 @@ export function texDocumentRoutes(router: Router, jobs: IngestJobs, stores: Supe
     res.json({ id: job.jobId, memory: body.newContent, createdAt: job.createdAt, parentMemoryId: id, rootMemoryId: null, superseded: false } satisfies z.infer<typeof TexUpdateMemoryResponse>);
   });
 
-  supermemoryDocumentRoutesIn(router, jobs, stores, texContainers);
+  supermemoryDocumentRoutesIn(router, jobs, stores, texContainers, texAccepted);
   supermemoryMemoryRoutes(router, stores.memories, stores.listings, texContainers, texMemoryCalls);
 }

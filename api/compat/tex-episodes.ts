@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { Router } from 'express';
 import { z } from 'zod';
 import { Iso8601Date } from '../../lib/domain/dates';
+import { SESSION_WINDOW, type MemoryListings, type SessionSummary } from '../../lib/memory-listings';
 import { principalOf, requirePermission } from '../auth';
 import { parseQuery, parseWith } from '../errors';
-import { listEpisodes } from './tex-episode-listing';
+import { tokenUser } from './tex-auth';
 import { rememberTurns, TexIngestRequest, TexIngestResponse, TexTurn, type TexWriteDeps } from './tex-remember';
 import { TexScope } from './tex-scope';
 
@@ -37,7 +38,7 @@ export const TexEpisodeResponse = TexIngestResponse.extend({
 
 export const TexEpisodeListQuery = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
-  offset: z.coerce.number().int().min(0).max(9_999).default(0),
+  offset: z.coerce.number().int().min(0).max(SESSION_WINDOW - 1).default(0),
   /** Episodes written to since then (ISO 8601). */
   since: Iso8601Date.optional(),
 });
@@ -55,11 +56,22 @@ const Episode = z.object({
   first_turn_at: z.string().nullable(),
   last_turn_at: z.string().nullable(),
 });
-export type Episode = z.infer<typeof Episode>;
+
+const episodeOf = (session: SessionSummary): z.infer<typeof Episode> => ({
+  episode_id: session.session_id,
+  org_id: session.org_id,
+  user_id: session.user_id,
+  session_id: session.session_id,
+  turn_count: session.turn_count,
+  created_at: session.first_stored_at,
+  updated_at: session.last_stored_at,
+  first_turn_at: session.first_said_at,
+  last_turn_at: session.last_said_at,
+});
 
 export const TexEpisodeList = z.object({ episodes: z.array(Episode), total: z.number().int(), limit: z.number().int(), offset: z.number().int() });
 
-export function texEpisodeRoutes(router: Router, writes: TexWriteDeps): void {
+export function texEpisodeRoutes(router: Router, writes: TexWriteDeps, listings: MemoryListings): void {
   router.post('/ingestion/episode', requirePermission('ingest'), async (req, res) => {
     const body = parseWith(TexEpisodeRequest, req.body);
     const episodeId = body.episode_id ?? body.scope.session_id ?? req.texClaims?.session_id ?? `ep_${randomUUID()}`;
@@ -83,7 +95,8 @@ export function texEpisodeRoutes(router: Router, writes: TexWriteDeps): void {
 
   router.get('/memories/episodes', requirePermission('read'), async (req, res) => {
     const query = parseQuery(TexEpisodeListQuery, req.query);
-    const page = await listEpisodes(writes.es, writes.indices.memories, principalOf(req).tenant, { userId: req.texClaims?.user_id, since: query.since }, query);
-    res.json({ ...page, limit: query.limit, offset: query.offset } satisfies z.infer<typeof TexEpisodeList>);
+    const filters = { surface: 'tex', userId: tokenUser(req), since: query.since === undefined ? undefined : new Date(query.since) };
+    const { sessions, total } = await listings.sessions(principalOf(req).tenant, filters, query);
+    res.json({ episodes: sessions.map(episodeOf), total, limit: query.limit, offset: query.offset } satisfies z.infer<typeof TexEpisodeList>);
   });
 }

@@ -5,7 +5,7 @@ import { countTokens } from '../../lib/chunking/tokens';
 import type { IngestJobs } from '../../lib/jobs';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
-import { actingUser } from './tex-auth';
+import { actingUser, checkActsFor } from './tex-auth';
 
 /** "_" is what Tex's SDK sends for an org or user it could not learn (preferences.py): none named. */
 const Named = z.string().min(1).max(255).transform((id) => (id === '_' ? undefined : id));
@@ -35,6 +35,7 @@ export function texPreferenceRoutes(router: Router, jobs: IngestJobs): void {
   router.post('/ingestion/preference', requirePermission('ingest'), async (req, res) => {
     const body = parseWith(TexPreferenceRequest, req.body);
     const principal = principalOf(req);
+    checkActsFor(req, body.user_id, 'user_id');
     // The user named, else the token's, else the key's own (the user /auth/verify names, whose container profile() reads).
     const userId = body.user_id ?? actingUser(req);
     const orgId = body.org_id ?? principal.tenant;

@@ -12,6 +12,7 @@ import type { IngestJobs } from '../../lib/jobs';
 import type { Logger } from '../../lib/logger';
 import { turnPositionsKey, type Sequences } from '../../lib/sequences';
 import { principalOf } from '../auth';
+import { checkActsFor } from './tex-auth';
 import { TexScope } from './tex-scope';
 
 /** Metacognition Tex (seed 002): POST /ingestion/memory with active and passive tiers. */
@@ -96,6 +97,7 @@ export async function rememberTurns(
   sentAs: 'turns' | 'messages' = 'turns',
 ): Promise<z.infer<typeof TexIngestResponse>> {
   const { tenant } = principalOf(req);
+  checkActsFor(req, body.scope.user_id, 'scope.user_id');
   // A write made with an access token (tex-auth.ts) defaults to the token's user and session, as Tex's do.
   if (req.texClaims) body.scope = { ...body.scope, user_id: body.scope.user_id ?? req.texClaims.user_id, session_id: body.scope.session_id ?? req.texClaims.session_id };
   const sessionId = body.scope.session_id ?? 'default-session';

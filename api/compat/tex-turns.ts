@@ -1,4 +1,4 @@
-import type { Request, Router } from 'express';
+import type { Router } from 'express';
 import { z } from 'zod';
 import { forgetTurn } from '../../lib/forget-turn';
 import type { IngestJobs } from '../../lib/jobs';
@@ -6,6 +6,7 @@ import type { MemoryStore } from '../../lib/memories';
 import { notFound } from '../../lib/errors';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
+import { tokenUser } from './tex-auth';
 
 /**
  * What Tex's SDK does with a write once it is made, beyond the seed: `jobs.get()` tracks its job and
@@ -40,9 +41,6 @@ export const TexForgetTurnResponse = z.object({
 /** The turn's text outlives its memories in one place, which no search or recall reads. */
 const RESIDUE_NOTE =
   "The upload of the write that carried the turn keeps its text in Cairn's blob store until the session's source is deleted (DELETE /v1/sources/{id}); no search or recall reads it. Entities the turn alone named in its session are deleted with it.";
-
-/** The user a request acts for when it was made with a Tex access token: its claims' (tex-auth.ts). */
-const tokenUser = (req: Request) => req.texClaims?.user_id;
 
 export function texTurnRoutes(router: Router, jobs: IngestJobs, memories: MemoryStore): void {
   // The same body as GET /v1/jobs/:id: Tex's SDK returns this answer as a dict and defines no model for it.

@@ -42,7 +42,7 @@ export function texSurface(
     texRecallRoutes(router, stores.search);
     texTurnRoutes(router, jobs, stores.memories);
     texDocumentRoutes(router, jobs, stores);
-    texEpisodeRoutes(router, writes);
+    texEpisodeRoutes(router, writes, stores.listings);
     texPreferenceRoutes(router, jobs);
     texDeletionRoutes(router, jobs, stores.sources, stores.memories, new DeletionReceipts(es, indices.deletions));
     router.post('/ingestion/memory', requirePermission('ingest'), async (req, res) => {
