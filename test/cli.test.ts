@@ -173,6 +173,17 @@ describe('the cairn CLI, as its users meet it', () => {
     }
   });
 
+  it('gives up an answer that stops after its headers, after --timeout, as unreachable (exit 3)', async () => {
+    const stalled = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).write('{"job_id":'));
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+    try {
+      await expect(cli('--url', `http://127.0.0.1:${(stalled.address() as AddressInfo).port}`, '--timeout', '1', 'job', 'x')).rejects.toMatchObject({ code: 3, stderr: expect.stringMatching(/^cannot reach Cairn at \S+: no answer within 1 s\n$/) });
+    } finally {
+      stalled.closeAllConnections();
+      stalled.close();
+    }
+  });
+
   it('describes every command in its --help, and prints JSON with --json', async () => {
     for (const parent of ['schedule', 'source']) {
       const { stdout } = await cli(parent, '--help');
