@@ -184,6 +184,14 @@ describe('the cairn CLI, as its users meet it', () => {
     }
   });
 
+  it('refuses a --timeout it cannot keep (0, or past the longest timer Node keeps) before sending anything', async () => {
+    proxy.inject();
+    for (const timeout of ['0', '3000000']) {
+      await expect(cli('--timeout', timeout, 'job', 'x')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/^error: option '--timeout <seconds>' argument '\d+' is invalid\. a number of seconds, more than 0 and at most 2147483\n$/) });
+    }
+    expect(proxy.seen()).toEqual([]);
+  });
+
   it('describes every command in its --help, and prints JSON with --json', async () => {
     for (const parent of ['schedule', 'source']) {
       const { stdout } = await cli(parent, '--help');
