@@ -43,8 +43,7 @@ export class CairnClient {
   async request<T = any>(method: string, route: string, body?: unknown): Promise<T> {
     const giveUpAt = Date.now() + UNAVAILABLE_BUDGET_MS;
     for (;;) {
-      const response = await this.send(method, route, body);
-      const text = await response.text();
+      const { response, text } = await this.send(method, route, body);
       const parsed = text ? safeJson(text) : undefined;
       if (response.ok) return parsed as T;
       const message = `${method} ${route} answered ${response.status}: ${(parsed as { error?: { message?: string } } | undefined)?.error?.message ?? (text || response.statusText)}`;
@@ -57,7 +56,8 @@ export class CairnClient {
     }
   }
 
-  private async send(method: string, route: string, body: unknown): Promise<Response> {
+  /** The answer read whole: one that stops after its headers is given up after the timeout, or on Ctrl-C, as one that never came. */
+  private async send(method: string, route: string, body: unknown): Promise<{ response: Response; text: string }> {
     const headers: Record<string, string> = {};
     if (this.options.key) headers.authorization = `Bearer ${this.options.key}`;
     let payload: RequestInit['body'];
@@ -68,7 +68,8 @@ export class CairnClient {
     }
     const timeout = AbortSignal.timeout(this.options.timeoutMs);
     try {
-      return await fetch(new URL(route, this.options.url), { method, headers, body: payload, signal: this.options.signal ? AbortSignal.any([timeout, this.options.signal]) : timeout });
+      const response = await fetch(new URL(route, this.options.url), { method, headers, body: payload, signal: this.options.signal ? AbortSignal.any([timeout, this.options.signal]) : timeout });
+      return { response, text: await response.text() };
     } catch (error) {
       if (this.options.signal?.aborted) throw new Interrupted();
       const { name, message, cause } = error as Error;

@@ -9,7 +9,7 @@ export const program = new Command()
   // No default value here: commander prints defaults in --help, and this one is a secret.
   .option('--key <key>', 'API key (default: $CAIRN_API_KEY)')
   .option('--json', 'print raw JSON answers')
-  .option('--timeout <seconds>', 'give up a request the API has not answered in this long', seconds, 120);
+  .option('--timeout <seconds>', 'give up a request the API has not answered in this long', timeoutSeconds, 120);
 
 /** Ctrl-C: requests in flight are abandoned and each command says what it leaves (a second one kills at once). */
 export const interruption = new AbortController();
@@ -35,3 +35,11 @@ export function seconds(value: string): number {
   return parsed;
 }
 
+/** The longest timer Node keeps (2^31 - 1 ms): a longer one fires at once, as 0 does. */
+const LONGEST_TIMEOUT_S = Math.floor((2 ** 31 - 1) / 1000);
+
+function timeoutSeconds(value: string): number {
+  const parsed = seconds(value);
+  if (parsed <= 0 || parsed > LONGEST_TIMEOUT_S) throw new InvalidArgumentError(`a number of seconds, more than 0 and at most ${LONGEST_TIMEOUT_S}`);
+  return parsed;
+}

@@ -173,6 +173,25 @@ describe('the cairn CLI, as its users meet it', () => {
     }
   });
 
+  it('gives up an answer that stops after its headers, after --timeout, as unreachable (exit 3)', async () => {
+    const stalled = http.createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).write('{"job_id":'));
+    await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
+    try {
+      await expect(cli('--url', `http://127.0.0.1:${(stalled.address() as AddressInfo).port}`, '--timeout', '1', 'job', 'x')).rejects.toMatchObject({ code: 3, stderr: expect.stringMatching(/^cannot reach Cairn at \S+: no answer within 1 s\n$/) });
+    } finally {
+      stalled.closeAllConnections();
+      stalled.close();
+    }
+  });
+
+  it('refuses a --timeout it cannot keep (0, or past the longest timer Node keeps) before sending anything', async () => {
+    proxy.inject();
+    for (const timeout of ['0', '3000000']) {
+      await expect(cli('--timeout', timeout, 'job', 'x')).rejects.toMatchObject({ code: 1, stderr: expect.stringMatching(/^error: option '--timeout <seconds>' argument '\d+' is invalid\. a number of seconds, more than 0 and at most 2147483\n$/) });
+    }
+    expect(proxy.seen()).toEqual([]);
+  });
+
   it('describes every command in its --help, and prints JSON with --json', async () => {
     for (const parent of ['schedule', 'source']) {
       const { stdout } = await cli(parent, '--help');
