@@ -13,6 +13,16 @@ export type ResolvedMemory = ExtractedMemory & { entityRefs: EntityRef[] };
 export { normaliseEntityName };
 
 /**
+ * How the workflow runs a batch's resolution: `afterLocalTry` when the batch was tried as a local
+ * activity first and that failed (a small job: workflows/ingest/activities.ts, localFirst). The local
+ * try may have written entities and stopped before looking around for splits; this regular activity's
+ * attempt numbers start again at 1, so it counts that try as its first attempt.
+ */
+export interface ResolveTry {
+  afterLocalTry?: boolean;
+}
+
+/**
  * Entity mentions → the tenant's entities (lib/entities/resolver.ts): names, aliases and embedding
  * similarity against the entities index; memories then point to entity ids. The batch's entity
  * changes are written in one refreshed bulk, so listings show them once the activity returns. Safe
@@ -20,7 +30,7 @@ export { normaliseEntityName };
  */
 export function createResolveEntitiesActivity(deps: ActivityDeps) {
   const resolver = new EntityResolver({ es: deps.es, indices: deps.indices, embedder: deps.embedder, promptRefresh: deps.promptRefresh });
-  return async function resolveEntities({ jobId, sourceId, request }: StageInput, extracted: ExtractResult, range: BatchRange): Promise<ResolveResult> {
+  return async function resolveEntities({ jobId, sourceId, request }: StageInput, extracted: ExtractResult, range: BatchRange, { afterLocalTry = false }: ResolveTry = {}): Promise<ResolveResult> {
     // Entity vectors are compared and written like memories': under another model's index the job waits.
     if (deps.embedder) await deps.embeddingMatch.assertVectorsFit('entities');
     const memories = await getJson<ExtractedMemory[]>(deps.blobs, extracted.memoriesKey);
@@ -29,7 +39,7 @@ export function createResolveEntitiesActivity(deps: ActivityDeps) {
       request.tenant,
       sourceId,
       memories.flatMap((memory) => memory.entities),
-      { attempt: Context.current().info.attempt },
+      { attempt: Context.current().info.attempt + (afterLocalTry ? 1 : 0) },
     );
     const resolved: ResolvedMemory[] = memories.map((memory) => ({ ...memory, entityRefs: entityRefsOf(memory.entities, entities) }));
     const resolvedKey = blobKeys.resolved(request.tenant, jobId, range.batch);

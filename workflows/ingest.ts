@@ -189,7 +189,9 @@ export async function ingestWorkflow(input: IngestWorkflowInput): Promise<JobPro
     }
     const kept = batches.flatMap((range, i) => (extractedOrNot[i] ? [{ range, extracted: extractedOrNot[i] }] : []));
     const quick = oneSmallBatch && localFirstStages;
-    const resolve = tryLocally(quick && locally.resolveEntities, queued.resolveEntities);
+    // The regular activity after a failed local try is a retry: that try may have written entities it did not heal.
+    const resolveAfterLocalTry: typeof queued.resolveEntities = (stageInput, extracted, range) => queued.resolveEntities(stageInput, extracted, range, { afterLocalTry: true });
+    const resolve = tryLocally(quick && locally.resolveEntities, quick ? resolveAfterLocalTry : queued.resolveEntities);
     const resolved = await stage(progress, 'resolve-entities', () =>
       mapBounded(kept, input.batchConcurrency, async ({ range, extracted }) => {
         const result = await resolve(input, extracted, range);
