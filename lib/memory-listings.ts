@@ -145,6 +145,7 @@ export class MemoryListings {
       next_page_token: buckets.length === pageSize && after ? pageTokenOf(after.value, listingOf(tenant, field, filters)) : null,
     };
   }
+
   /**
    * The conversation sessions one surface wrote turns to — each a source of the tenant — most recently
    * written first: those of `userId` when named, those written to at or after `since` when named.

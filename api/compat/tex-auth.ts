@@ -65,13 +65,15 @@ export function tokenUser(req: Request): string | undefined {
 /**
  * Every Tex route's one rule for a user named in a request (a write's scope, a preference's user, a
  * container, a deletion's target): a token minted for a user acts for that user only, and naming another
- * is a 403; the key itself, or a token minted without a user, may name any user of its tenant.
+ * is a 403; the key itself, or a token minted without a user, may name any user of its tenant. Answers
+ * the user the request is for: the one named, else the token's (none: every user, or the key's default).
  */
-export function checkActsFor(req: Request, named: string | undefined, what: string): void {
+export function checkActsFor(req: Request, named: string | undefined, what: string): string | undefined {
   const user = tokenUser(req);
   if (user !== undefined && named !== undefined && named !== user) {
     throw new CairnError('forbidden', `this access token acts for user ${user} only: ${what} names user ${named} (a client built without user_id= acts for any user)`);
   }
+  return named ?? user;
 }
 
 function tokenFor(apiKey: string, claims: TexClaims): string {

@@ -3,7 +3,7 @@ import { badInput } from '../../lib/errors';
 import { sourceId } from '../../lib/ids';
 import { principalOf } from '../auth';
 import type { Containers } from './containers';
-import { actingUser, checkActsFor, tokenUser } from './tex-auth';
+import { actingUser, checkActsFor } from './tex-auth';
 
 /**
  * Tex's containers are its users ("container_tag names the container (user) the document belongs
@@ -17,8 +17,7 @@ import { actingUser, checkActsFor, tokenUser } from './tex-auth';
 function namedUser(req: Request, tags: string[] | undefined): string | undefined {
   const named = [...new Set(tags ?? [])];
   if (named.length > 1) throw badInput(`containerTags: a Tex container is a user, and a document or memory belongs to one; ${named.length} were named`);
-  checkActsFor(req, named[0], 'containerTag');
-  return named[0] ?? tokenUser(req);
+  return checkActsFor(req, named[0], 'containerTag');
 }
 
 export const texContainers: Containers = {

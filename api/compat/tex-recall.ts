@@ -5,7 +5,7 @@ import { searchMemories, type SearchDeps, type SearchResult } from '../../lib/se
 import { planFor } from '../../lib/search/plan';
 import { principalOf, requirePermission } from '../auth';
 import { parseWith } from '../errors';
-import { checkActsFor, tokenUser } from './tex-auth';
+import { checkActsFor } from './tex-auth';
 import { TexScope } from './tex-scope';
 
 /**
@@ -57,9 +57,8 @@ export function texRecallRoutes(router: Router, search: SearchDeps): void {
   router.post('/recall', requirePermission('search'), async (req, res) => {
     const body = parseWith(TexRecallRequest, req.body);
     const { tenant } = principalOf(req);
-    checkActsFor(req, body.scope.user_id, 'scope.user_id');
     // With an access token, the token's user is the reader when the scope names none (as a write's).
-    const userId = body.scope.user_id ?? tokenUser(req);
+    const userId = checkActsFor(req, body.scope.user_id, 'scope.user_id');
     const outcome = await searchMemories(search, {
       tenant,
       query: body.q,
